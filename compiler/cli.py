@@ -1,0 +1,197 @@
+"""The `dlc` command line: argument parsing and reporting, nothing else."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .diagnostics import CODES, Diagnostic, Severity, SourceCache, render, use_color
+
+EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE = 0, 1, 2
+
+
+def _override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    name, raw = text.split("=", 1)
+    for convert in (int, float):
+        try:
+            return name, convert(raw)
+        except ValueError:
+            pass
+    if raw in ("true", "false"):
+        return name, raw == "true"
+    return name, raw.strip('"')
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dlc", description="Compile neural-network block-graph specs to PyTorch.")
+    parser.add_argument("--version", action="version", version=f"dlc {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    comp = sub.add_parser("compile", help="compile specs to Python modules",
+                          description="Check and compile specs; writes DIR/<spec>.py for each.")
+    comp.add_argument("specs", nargs="+", type=Path, metavar="SPEC")
+    comp.add_argument("-o", "--output", type=Path, default=Path("generated"), metavar="DIR",
+                      help="output folder (default: generated/)")
+    comp.add_argument("-O", dest="opt", type=int, choices=(0, 1, 2), default=1, help="optimization level (default 1)")
+    comp.add_argument("--passes", default="", help="comma-separated passes to enable in addition")
+    comp.add_argument("--no-pass", action="append", default=[], metavar="NAME", help="disable a pass")
+    comp.add_argument("-D", dest="overrides", action="append", type=_override, default=[], metavar="NAME=VALUE",
+                      help="override a model parameter")
+    comp.add_argument("--check", action="store_true", help="write nothing; exit 1 when an output is stale")
+    comp.add_argument("--explain", action="store_true", help="print what each pass changed")
+    comp.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    chk = sub.add_parser("check", help="parse and shape-check specs, write nothing",
+                         description="Parse, resolve and shape-check every spec; exit 1 on any error.")
+    chk.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="spec files or folders")
+    chk.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    chk.add_argument("-D", dest="overrides", action="append", type=_override, default=[], metavar="NAME=VALUE")
+
+    dump = sub.add_parser("dump", help="print one stage's output", description="Print the AST, IR, typed IR or optimized IR.")
+    dump.add_argument("spec", type=Path)
+    dump.add_argument("--stage", choices=("ast", "ir", "shapes", "opt"), default="shapes")
+    dump.add_argument("-O", dest="opt", type=int, choices=(0, 1, 2), default=1)
+
+    exp = sub.add_parser("explain", help="explain a diagnostic code", description="Explain a diagnostic code.")
+    exp.add_argument("code")
+    return parser
+
+
+def _spec_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(path.rglob("*.dl")))
+        else:
+            files.append(path)
+    return files
+
+
+class Reporter:
+    def __init__(self, strict: bool = False):
+        self.sources = SourceCache()
+        self.color = use_color(sys.stderr)
+        self.strict = strict
+        self.errors = 0
+        self.warnings = 0
+
+    def report(self, diagnostics: list[Diagnostic]) -> None:
+        for d in diagnostics:
+            if d.severity is Severity.WARNING and self.strict:
+                d = Diagnostic(d.code, d.message, d.span, Severity.ERROR, d.notes, d.hint)
+            self.errors += d.is_error
+            self.warnings += not d.is_error
+            print(render(d, self.sources, self.color), file=sys.stderr)
+
+    def summary(self) -> None:
+        if self.errors or self.warnings:
+            print(f"{self.errors} error(s), {self.warnings} warning(s)", file=sys.stderr)
+
+
+def _missing(paths: list[Path]) -> list[Path]:
+    return [p for p in paths if not p.exists()]
+
+
+def cmd_check(args) -> int:
+    from .driver import check
+    reporter = Reporter(args.strict)
+    files = _spec_files(args.paths)
+    for spec in files:
+        reporter.report(check(spec, dict(args.overrides), all_blocks=True).diagnostics)
+    reporter.summary()
+    if not reporter.errors:
+        print(f"checked {len(files)} spec(s): ok")
+    return EXIT_DIAGNOSTICS if reporter.errors else EXIT_OK
+
+
+def cmd_compile(args) -> int:
+    from .driver import compile_spec, output_path, write_if_changed
+    from .passes import select_passes
+    reporter = Reporter(args.strict)
+    try:
+        passes = select_passes(args.opt, [p for p in args.passes.split(",") if p], args.no_pass)
+    except ValueError as exc:
+        print(f"dlc compile: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    outputs: list[tuple[Path, str]] = []
+    for spec in args.specs:
+        result = compile_spec(spec, overrides=dict(args.overrides), passes=passes)
+        reporter.report(result.diagnostics)
+        if args.explain:
+            print("\n".join(result.log) or f"{spec}: no pass changed anything")
+        if result.text is not None:
+            outputs.append((output_path(spec, args.output), result.text))
+    reporter.summary()
+    if reporter.errors:
+        return EXIT_DIAGNOSTICS      # nothing is written unless every spec compiled
+    if args.check:
+        stale = [str(p) for p, text in outputs if not p.exists() or p.read_text(encoding="utf-8") != text]
+        for path in stale:
+            print(f"stale: {path}", file=sys.stderr)
+        return EXIT_DIAGNOSTICS if stale else EXIT_OK
+    for path, text in outputs:
+        changed = write_if_changed(path, text)
+        print(f"{'wrote' if changed else 'unchanged'} {path}")
+    init = args.output / "__init__.py"
+    if outputs and not init.exists():
+        write_if_changed(init, '"""Modules generated by dlc."""\n')
+    return EXIT_OK
+
+
+def cmd_dump(args) -> int:
+    from .driver import check
+    from .ir import dump
+    from .parser import parse_file
+    reporter = Reporter()
+    if args.stage == "ast":
+        from .diagnostics import CompileError
+        try:
+            tree = parse_file(args.spec)
+        except CompileError as exc:
+            reporter.report(exc.diagnostics)
+            return EXIT_DIAGNOSTICS
+        print(tree)
+        return EXIT_OK
+    result = check(args.spec)
+    reporter.report(result.diagnostics)
+    if result.program is None or not result.ok:
+        return EXIT_DIAGNOSTICS
+    program = result.program
+    if args.stage == "opt":
+        from .passes import optimize, select_passes
+        program, _ = optimize(program, select_passes(args.opt))
+    print(dump(program))
+    return EXIT_OK
+
+
+def cmd_explain(args) -> int:
+    code = args.code.upper()
+    if code not in CODES:
+        print(f"dlc explain: unknown code {args.code}; known codes: {', '.join(CODES)}", file=sys.stderr)
+        return EXIT_USAGE
+    title, text = CODES[code]
+    print(f"{code}: {title}\n\n{text}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    paths = getattr(args, "specs", None) or getattr(args, "paths", None) or [getattr(args, "spec", None)]
+    missing = _missing([p for p in paths if p is not None]) if args.command != "explain" else []
+    if missing:
+        print(f"dlc {args.command}: error: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
+        return EXIT_USAGE
+    handlers = {"check": cmd_check, "compile": cmd_compile, "dump": cmd_dump, "explain": cmd_explain}
+    try:
+        return handlers[args.command](args)
+    except RecursionError:
+        print("dlc: error[DLC013]: the spec nests too deeply to process", file=sys.stderr)
+        return EXIT_DIAGNOSTICS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

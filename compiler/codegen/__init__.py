@@ -1,0 +1,25 @@
+"""IR -> Python source: build the module model, then render it with jinja2."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+from ..ir import Program
+from .model import build_file_model
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        undefined=jinja2.StrictUndefined, autoescape=False,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def generate(program: Program, version: str) -> str:
+    """Render a typed, optimized program as one Python module."""
+    model = build_file_model(program)
+    text = _environment().get_template("module.py.j2").render(file=model, version=version)
+    return text.rstrip("\n") + "\n"

@@ -1,0 +1,66 @@
+"""Collision-free identifiers for generated code.
+
+Every name that reaches Python goes through a `NameAllocator`: keywords,
+dunders, builtins we rely on and names already taken get a suffix.  Module
+attribute names become state_dict keys, so those are validated instead of
+renamed (see `check_module_name`).
+"""
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+# Names the generated file binds at module level or uses inside forward().
+RESERVED = {"self", "torch", "nn", "F", "math", "re", "SinusoidalPositions", "TransposedLinear"}
+
+# Attributes of nn.Module that a submodule must not shadow.
+MODULE_ATTRIBUTES = {
+    "training", "forward", "parameters", "named_parameters", "buffers", "named_buffers", "children",
+    "named_children", "modules", "named_modules", "state_dict", "load_state_dict", "to", "cuda", "cpu",
+    "float", "double", "half", "bfloat16", "type", "apply", "eval", "train", "zero_grad",
+    "register_buffer", "register_parameter", "register_module", "add_module", "get_submodule",
+    "get_parameter", "requires_grad_", "extra_repr", "compile", "dump_patches",
+}
+
+
+def is_identifier(name: str) -> bool:
+    return bool(_IDENT.match(name)) and not keyword.iskeyword(name) and not keyword.issoftkeyword(name)
+
+
+def module_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a submodule attribute, or None when it can."""
+    if not _IDENT.match(name):
+        return "is not a Python identifier"
+    if keyword.iskeyword(name):
+        return "is a Python keyword"
+    if name.startswith("__") or name.endswith("__"):
+        return "is a dunder name"
+    if name in MODULE_ATTRIBUTES:
+        return "is an attribute of torch.nn.Module"
+    return None
+
+
+class NameAllocator:
+    def __init__(self, taken: set[str] | None = None):
+        self.taken = set(RESERVED) | set(taken or ())
+
+    def reserve(self, name: str) -> None:
+        self.taken.add(name)
+
+    def fresh(self, hint: str) -> str:
+        base = re.sub(r"[^A-Za-z0-9_]", "_", hint).strip("_") or "v"
+        if base[0].isdigit():
+            base = "v_" + base
+        if base.startswith("__"):
+            base = base.strip("_") or "v"
+        if not is_identifier(base) or base in dir(builtins):
+            base += "_"
+        name, n = base, 1
+        while name in self.taken:
+            name = f"{base}_{n}"
+            n += 1
+        self.taken.add(name)
+        return name

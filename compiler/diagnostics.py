@@ -1,0 +1,147 @@
+"""Diagnostics as data: a code, a severity, spans, a message and a hint.
+
+Rendering is separate from raising: stages collect `Diagnostic`s (or raise a
+`CompileError` carrying them) and the CLI renders them with a caret under the
+offending span.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a source file; lines and columns are 1-based, end exclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+UNKNOWN_SPAN = Span("<unknown>", 1, 1, 1, 1)
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+# code -> (title, long explanation).  `dlc explain CODE` prints the explanation.
+CODES: dict[str, tuple[str, str]] = {
+    "DLC001": ("syntax error", "The text does not follow the grammar of the dlc language."),
+    "DLC002": ("undefined name", "A name is used that no parameter, input, statement or import defines."),
+    "DLC003": ("duplicate name", "A name is defined twice in the same block; values are bound once."),
+    "DLC004": ("unknown block or op", "A call names neither a primitive op nor a block in scope."),
+    "DLC005": ("bad argument", "An argument is missing, unexpected, or of the wrong type."),
+    "DLC006": ("failed requirement", "A `require` constraint on the parameters evaluated to false."),
+    "DLC007": ("shape mismatch", "A tensor's shape does not match what an op or block expects."),
+    "DLC008": ("dtype mismatch", "A tensor's element type does not match what an op expects."),
+    "DLC009": ("cycle", "Blocks or imports refer to each other in a cycle."),
+    "DLC010": ("import error", "An imported module could not be found or read."),
+    "DLC011": ("type error", "A compile-time expression combines values of incompatible kinds."),
+    "DLC012": ("invalid identifier", "A name cannot be used in generated Python (keyword, dunder, builtin clash)."),
+    "DLC013": ("resource limit", "The spec asks for more than the compiler's documented limits."),
+    "DLC014": ("missing output", "A block declares no output, or an output is never bound."),
+    "DLC015": ("bad tie", "A `tie` names a parameter that does not exist or whose shape differs."),
+    "DLC020": ("unused input", "An input of a block is never read."),
+    "DLC021": ("unused result", "A value is computed but never reaches an output."),
+}
+
+
+@dataclass(frozen=True)
+class Note:
+    span: Span
+    message: str
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span
+    severity: Severity = Severity.ERROR
+    notes: tuple[Note, ...] = ()
+    hint: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+
+class CompileError(Exception):
+    """Raised by a stage that cannot continue; carries one or more diagnostics."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | Diagnostic):
+        self.diagnostics = diagnostics if isinstance(diagnostics, list) else [diagnostics]
+        super().__init__("; ".join(d.message for d in self.diagnostics))
+
+
+def error(code: str, message: str, span: Span, hint: str | None = None,
+          notes: tuple[Note, ...] = ()) -> CompileError:
+    return CompileError(Diagnostic(code, message, span, Severity.ERROR, notes, hint))
+
+
+@dataclass
+class SourceCache:
+    """Source text by file name, so the renderer can show the offending line."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+
+    def line(self, file: str, line: int) -> str | None:
+        text = self.texts.get(file)
+        if text is None:
+            try:
+                text = Path(file).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                return None
+            self.texts[file] = text
+        lines = text.splitlines()
+        return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+def use_color(stream=sys.stderr) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+_COLORS = {"error": "\033[1;31m", "warning": "\033[1;33m", "note": "\033[1;36m",
+           "hint": "\033[1;32m", "bold": "\033[1m", "reset": "\033[0m"}
+
+
+def _paint(text: str, style: str, color: bool) -> str:
+    return f"{_COLORS[style]}{text}{_COLORS['reset']}" if color else text
+
+
+def _excerpt(span: Span, sources: SourceCache, color: bool, style: str) -> list[str]:
+    source_line = sources.line(span.file, span.line)
+    if source_line is None:
+        return []
+    source_line = source_line.expandtabs(4)[:400]
+    width = (span.end_col - span.col) if span.end_line == span.line else len(source_line) - span.col + 1
+    width = max(1, min(width, max(1, len(source_line) - span.col + 1)))
+    gutter = f"{span.line:>4} | "
+    caret = " " * (len(gutter) - 2) + "| " + " " * (span.col - 1) + "^" * width
+    return [gutter + source_line, _paint(caret, style, color)]
+
+
+def render(diag: Diagnostic, sources: SourceCache, color: bool = False) -> str:
+    """Render one diagnostic as text: location, message, excerpt, notes, hint."""
+    sev = diag.severity.value
+    head = f"{_paint(str(diag.span), 'bold', color)}: {_paint(sev, sev, color)}[{diag.code}]: {diag.message}"
+    lines = [head, *_excerpt(diag.span, sources, color, sev)]
+    for note in diag.notes:
+        lines.append(f"  {_paint('note', 'note', color)}: {note.span}: {note.message}")
+        lines.extend("  " + line for line in _excerpt(note.span, sources, color, "note"))
+    if diag.hint:
+        lines.append(f"  {_paint('hint', 'hint', color)}: {diag.hint}")
+    return "\n".join(lines)

@@ -1,0 +1,85 @@
+"""The pipeline, end to end, as the CLI and the tests call it.
+
+    text --parse--> AST --resolve--> IR --infer--> typed IR --passes--> IR --codegen--> Python
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .codegen import generate
+from .diagnostics import CompileError, Diagnostic
+from .ir import Program
+from .passes import Pass, optimize, select_passes
+from .resolve import resolve_file
+from .shapes import infer_program
+from .ties import check_ties
+
+
+@dataclass
+class Result:
+    spec: Path
+    program: Program | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    text: str | None = None
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+
+def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool = False) -> Result:
+    """Parse, resolve and type a spec; writes nothing.  `all_blocks` also checks
+    library blocks whose parameters all have defaults."""
+    result = Result(spec)
+    # resolve: imports, parameters, static branches, repeat -> one graph per block specialization
+    program, result.diagnostics = resolve_file(spec, overrides, all_blocks=all_blocks)
+    if program is None or not result.ok:
+        return result
+    # infer: symbolic shapes and dtypes, checked at every op and block boundary
+    result.diagnostics += infer_program(program)
+    # ties: shared parameters must exist and agree in shape
+    if result.ok:
+        result.diagnostics += check_ties(program)
+    result.program = program
+    return result
+
+
+def compile_spec(spec: Path, opt_level: int = 1, enable: list[str] = (), disable: list[str] = (),
+                 overrides: dict[str, Any] | None = None, passes: list[Pass] | None = None) -> Result:
+    """Check, optimize and generate; `result.text` is the Python module on success."""
+    result = check(spec, overrides)
+    if not result.ok or result.program is None:
+        return result
+    chosen = passes if passes is not None else select_passes(opt_level, list(enable), list(disable))
+    optimized, result.log = optimize(result.program, chosen)
+    try:
+        result.text = generate(optimized, __version__)
+    except CompileError as exc:
+        result.diagnostics += exc.diagnostics
+    return result
+
+
+def output_path(spec: Path, out_dir: Path) -> Path:
+    return out_dir / f"{spec.stem}.py"
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """Atomically replace `path` with `text`; untouched when the content is the same."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True

@@ -1,0 +1,149 @@
+"""The graph IR: one `Graph` per block specialization.
+
+Nodes are frozen `Node` records stored on a networkx MultiDiGraph; edges are
+keyed by the consumer's input slot, so `x + x` is two edges.  Rewrites build
+new nodes with `dataclasses.replace` rather than editing them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import networkx as nx
+
+from .diagnostics import Span
+from .types import TensorType
+
+
+@dataclass(frozen=True)
+class Node:
+    """One op instance.
+
+    kind: "input" | "op" | "block" | "repeat" | "output".
+    op: primitive name for "op"; graph key (class name) for "block"; for
+        "repeat" the graph keys of each iteration in `attrs`.
+    module: attribute name of the submodule that holds its state, if any.
+    """
+
+    id: str
+    kind: str
+    op: str
+    attrs: Any
+    span: Span
+    outputs: tuple[str, ...]
+    module: str | None = None
+    types: tuple[TensorType, ...] | None = None
+    order: int = 0
+    derived_from: tuple[Span, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tie:
+    target: tuple[str, ...]
+    source: tuple[str, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Rename:
+    """Reference checkpoint keys starting with `source` load into keys starting
+    with `target`; `{name}` placeholders match one dotted component."""
+
+    source: str
+    target: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class OutputDecl:
+    name: str
+    node: str
+    index: int
+    span: Span
+    declared: TensorType | None = None
+
+
+@dataclass
+class Graph:
+    """A specialized block: its nodes, declared inputs and outputs, ties."""
+
+    key: str                      # generated class name
+    block: str                    # block name in the spec
+    params: dict[str, Any]
+    span: Span
+    g: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph)
+    inputs: list[str] = field(default_factory=list)          # node ids, in order
+    outputs: list[OutputDecl] = field(default_factory=list)
+    ties: list[Tie] = field(default_factory=list)
+    renames: list[Rename] = field(default_factory=list)
+    is_model: bool = False
+
+    def node(self, node_id: str) -> Node:
+        return self.g.nodes[node_id]["node"]
+
+    def add(self, node: Node) -> Node:
+        node = replace(node, order=self.g.number_of_nodes())
+        self.g.add_node(node.id, node=node)
+        return node
+
+    def replace_node(self, node: Node) -> None:
+        self.g.nodes[node.id]["node"] = node
+
+    def connect(self, src: str, index: int, dst: str, slot: int) -> None:
+        self.g.add_edge(src, dst, key=slot, index=index)
+
+    def operands(self, node_id: str) -> dict[int, tuple[str, int]]:
+        """slot -> (producer id, output index)."""
+        return {slot: (src, data["index"]) for src, _, slot, data in self.g.in_edges(node_id, keys=True, data=True)}
+
+    def ordered(self) -> list[Node]:
+        """Nodes in a deterministic topological order (source order breaks ties)."""
+        order = nx.lexicographical_topological_sort(self.g, key=lambda n: self.node(n).order)
+        return [self.node(n) for n in order]
+
+    def copy(self) -> "Graph":
+        new = Graph(self.key, self.block, dict(self.params), self.span, self.g.copy(),
+                    list(self.inputs), list(self.outputs), list(self.ties), list(self.renames), self.is_model)
+        return new
+
+    def output_type(self, node_id: str, index: int) -> TensorType | None:
+        types = self.node(node_id).types
+        return types[index] if types else None
+
+
+@dataclass
+class Program:
+    """Everything one spec compiles to."""
+
+    source: str
+    graphs: dict[str, Graph]              # in dependency order: callees first
+    models: list[tuple[str, str]]         # (public class name, graph key)
+
+
+def verify(graph: Graph) -> None:
+    """Structural invariants every stage must keep (used in tests and debug mode)."""
+    assert nx.is_directed_acyclic_graph(graph.g), f"{graph.key}: cycle"
+    for node_id in graph.inputs:
+        assert graph.node(node_id).kind == "input"
+    for out in graph.outputs:
+        assert out.node in graph.g, f"{graph.key}: output {out.name} refers to a removed node"
+    for src, dst, slot, data in graph.g.edges(keys=True, data=True):
+        assert data["index"] < len(graph.node(src).outputs), f"{graph.key}: bad edge {src}->{dst}"
+
+
+def dump(program: Program) -> str:
+    """A deterministic text form of the IR, for `dlc dump --stage ir` and goldens."""
+    lines = []
+    for graph in program.graphs.values():
+        params = ", ".join(f"{k}={v!r}" for k, v in graph.params.items())
+        lines.append(f"graph {graph.key} = {graph.block}({params})")
+        for node in graph.ordered():
+            ops = graph.operands(node.id)
+            args = ", ".join(f"{ops[s][0]}.{ops[s][1]}" if s in ops else "none" for s in range(max(ops, default=-1) + 1))
+            typ = " :: " + ", ".join(map(str, node.types)) if node.types else ""
+            mod = f" @{node.module}" if node.module else ""
+            lines.append(f"  {','.join(node.outputs) or '_'} = {node.kind}:{node.op}{mod}({args}){typ}  # {node.span.line}")
+        for out in graph.outputs:
+            lines.append(f"  out {out.name} = {out.node}.{out.index}")
+        lines.append("")
+    return "\n".join(lines)

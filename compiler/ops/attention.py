@@ -1,0 +1,110 @@
+"""Scaled dot-product attention over [B, T, heads * head_dim] tensors.
+
+The op splits heads, computes softmax(q k^T * scale + bias, masked) v and merges
+heads again.  Masks are boolean with True meaning "may attend": [B, Tk] (key
+padding), [B, Tq, Tk], or [B, 1 | heads, Tq, Tk].  `bias` is an additive float
+term broadcastable to [B, heads, Tq, Tk] (T5's relative position bias).
+"""
+from __future__ import annotations
+
+import sympy
+from pydantic import PositiveInt, confloat
+
+from ..types import TensorType, broadcast, dim, dims_equal, dim_str, is_float
+from .registry import Attrs, OpDef, Port, ShapeError, need, need_float, register
+
+
+class AttentionAttrs(Attrs):
+    heads: PositiveInt
+    dropout: confloat(ge=0.0, lt=1.0) = 0.0  # type: ignore[valid-type]
+    causal: bool = False
+    scale: float | None = None
+
+
+def _check_qkv(a: AttentionAttrs, q: TensorType, k: TensorType, v: TensorType) -> None:
+    for slot, (t, what) in enumerate(((q, "query"), (k, "key"), (v, "value"))):
+        need_float(t, slot, f"Attention {what}")
+        if t.rank != 3:
+            raise ShapeError(f"Attention {what} must be [B, T, features], got {t.shape_str()}", slot)
+        features = t.shape[2]
+        if features.is_Integer and int(features) % a.heads:
+            raise ShapeError(f"Attention {what} features {features} are not divisible by heads={a.heads}", slot,
+                             hint=f"{features} % {a.heads} = {int(features) % a.heads}")
+    if not dims_equal(q.shape[2], k.shape[2]):
+        raise ShapeError(f"query and key features differ: {dim_str(q.shape[2])} vs {dim_str(k.shape[2])}", 1)
+    if not dims_equal(k.shape[1], v.shape[1]):
+        raise ShapeError(f"key and value lengths differ: {k.shape_str()} vs {v.shape_str()}", 2)
+    if broadcast(q.shape[:1], k.shape[:1]) is None or broadcast(k.shape[:1], v.shape[:1]) is None:
+        raise ShapeError(f"query, key and value batch sizes differ: {q.shape_str()}, {k.shape_str()}, {v.shape_str()}", 1)
+
+
+def _mask_as_4d(mask: TensorType, q: TensorType, k: TensorType) -> tuple:
+    b, tq, tk = q.shape[0], q.shape[1], k.shape[1]
+    if mask.rank == 2:
+        return (mask.shape[0], sympy.Integer(1), sympy.Integer(1), mask.shape[1])
+    if mask.rank == 3:
+        return (mask.shape[0], sympy.Integer(1), mask.shape[1], mask.shape[2])
+    if mask.rank == 4:
+        return mask.shape
+    raise ShapeError(f"Attention mask must be [B, Tk], [B, Tq, Tk] or [B, 1, Tq, Tk], got {mask.shape_str()}", 3)
+
+
+def _infer_attention(a: AttentionAttrs, ins):
+    q, k, v = (need(ins[i], i, n) for i, n in enumerate(("Attention query", "Attention key", "Attention value")))
+    _check_qkv(a, q, k, v)
+    scores = (q.shape[0], dim(a.heads), q.shape[1], k.shape[1])
+    mask, bias = (ins + [None, None])[3:5]
+    if mask is not None:
+        if mask.dtype != "bool":
+            raise ShapeError(f"Attention mask must be bool (True = may attend), got {mask.dtype}", 3, code="DLC008",
+                             hint="declare it like `in mask: [B, S] bool`")
+        if broadcast(scores, _mask_as_4d(mask, q, k)) != scores:
+            raise ShapeError(f"Attention mask {mask.shape_str()} does not fit the scores {_fmt(scores)}", 3)
+    if bias is not None:
+        need_float(bias, 4, "Attention bias")
+        if bias.rank != 4 or broadcast(scores, bias.shape) != scores:
+            raise ShapeError(f"Attention bias {bias.shape_str()} does not broadcast to the scores {_fmt(scores)}", 4)
+    return [TensorType((q.shape[0], q.shape[1], v.shape[2]), q.dtype)]
+
+
+def _fmt(shape) -> str:
+    return "[" + ", ".join(dim_str(d) for d in shape) + "]"
+
+
+def _mask_index(rank: int) -> str:
+    return {2: "[:, None, None, :]", 3: "[:, None]", 4: ""}[rank]
+
+
+def _lower_attention(a: AttentionAttrs, ctx) -> list[str]:
+    q, k, v, mask, bias = (ctx.args + [None, None])[:5]
+    qh, kh, vh, scores, weights = (ctx.temp(n) for n in ("q_heads", "k_heads", "v_heads", "scores", "weights"))
+    head_dim = ctx.in_types[0].shape[2] / a.heads
+    scale = a.scale if a.scale is not None else 1.0 / float(sympy.sqrt(head_dim)) if head_dim.is_Integer else None
+    scale_expr = repr(scale) if scale is not None else f"{qh}.shape[-1] ** -0.5"
+    lines = [f"{qh} = {q}.unflatten(-1, ({a.heads}, -1)).transpose(1, 2)",
+             f"{kh} = {k}.unflatten(-1, ({a.heads}, -1)).transpose(1, 2)",
+             f"{vh} = {v}.unflatten(-1, ({a.heads}, -1)).transpose(1, 2)",
+             f"{scores} = {qh} @ {kh}.transpose(-2, -1)" + ("" if scale == 1.0 else f" * {scale_expr}")]
+    if bias is not None:
+        lines.append(f"{scores} = {scores} + {bias}")
+    if mask is not None:
+        fill = f"{scores} = {scores}.masked_fill(~{mask}{_mask_index(ctx.in_types[3].rank)}, torch.finfo({scores}.dtype).min)"
+        lines += [f"if {mask} is not None:", "    " + fill] if ctx.in_types[3].optional else [fill]
+    if a.causal:
+        future = f"torch.ones({scores}.shape[-2:], dtype=torch.bool, device={scores}.device).triu(1)"
+        lines.append(f"{scores} = {scores}.masked_fill({future}, torch.finfo({scores}.dtype).min)")
+    lines.append(f"{weights} = F.softmax({scores}, dim=-1)")
+    if a.dropout > 0:
+        lines.append(f"{weights} = F.dropout({weights}, {a.dropout!r}, self.training)")
+    lines.append(f"{ctx.outs[0]} = ({weights} @ {vh}).transpose(1, 2).flatten(2)")
+    return lines
+
+
+register(OpDef(
+    "Attention", AttentionAttrs,
+    (Port("query"), Port("key"), Port("value"), Port("mask", optional=True), Port("bias", optional=True)),
+    _infer_attention, _lower_attention,
+    doc="Multi-head scaled dot-product attention core (no projections): splits heads, "
+        "softmax(q k^T * scale + bias) v with padding/causal masking, merges heads.",
+    pure=False,
+))

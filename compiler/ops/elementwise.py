@@ -1,0 +1,87 @@
+"""Element-wise arithmetic, matmul and softmax.  `a + b`, `a * b`, `a @ b` in a
+spec lower to these ops; a tensor times a compile-time number is `Scale`."""
+from __future__ import annotations
+
+from ..types import TensorType, broadcast, dims_equal, dim_str, is_float
+from .registry import Attrs, NoAttrs, OpDef, Port, ShapeError, assign, need, need_float, register
+
+_SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
+
+
+def _infer_binary(name: str):
+    def infer(a, ins):
+        x, y = need(ins[0], 0, f"{name}'s left operand"), need(ins[1], 1, f"{name}'s right operand")
+        if x.dtype != y.dtype and not (is_float(x.dtype) and is_float(y.dtype)):
+            raise ShapeError(f"{name} of {x.dtype} and {y.dtype} tensors", 1, code="DLC008")
+        shape = broadcast(x.shape, y.shape)
+        if shape is None:
+            raise ShapeError(f"shapes {x.shape_str()} and {y.shape_str()} do not broadcast in {name}", 1,
+                             hint="dimensions must be equal or 1, aligned from the right")
+        return [TensorType(shape, x.dtype)]
+    return infer
+
+
+for _name, _sym in _SYMBOLS.items():
+    register(OpDef(
+        _name, NoAttrs, (Port("a"), Port("b")), _infer_binary(_name),
+        lambda a, ctx, _sym=_sym: assign(ctx, f"{ctx.args[0]} {_sym} {ctx.args[1]}"),
+        doc=f"Element-wise a {_sym} b with broadcasting.",
+    ))
+
+
+class ScaleAttrs(Attrs):
+    factor: float
+
+
+def _infer_scale(a, ins):
+    x = need(ins[0], 0, "Scale input")
+    need_float(x, 0, "Scale input")
+    return [x]
+
+
+register(OpDef(
+    "Scale", ScaleAttrs, (Port("x"),), _infer_scale,
+    lambda a, ctx: assign(ctx, f"{ctx.args[0]} * {a.factor!r}"),
+    doc="Multiply by a compile-time constant.",
+))
+
+
+def _infer_matmul(a, ins):
+    x, y = need(ins[0], 0, "MatMul's left operand"), need(ins[1], 1, "MatMul's right operand")
+    need_float(x, 0, "MatMul's left operand")
+    need_float(y, 1, "MatMul's right operand")
+    if x.rank < 2 or y.rank < 2:
+        raise ShapeError(f"MatMul needs operands of rank >= 2, got {x.shape_str()} @ {y.shape_str()}", 0)
+    if not dims_equal(x.shape[-1], y.shape[-2]):
+        raise ShapeError(f"MatMul inner dimensions differ: {dim_str(x.shape[-1])} vs {dim_str(y.shape[-2])} "
+                         f"in {x.shape_str()} @ {y.shape_str()}", 1)
+    batch = broadcast(x.shape[:-2], y.shape[:-2])
+    if batch is None:
+        raise ShapeError(f"MatMul batch dimensions {x.shape_str()} and {y.shape_str()} do not broadcast", 1)
+    return [TensorType((*batch, x.shape[-2], y.shape[-1]), x.dtype)]
+
+
+register(OpDef(
+    "MatMul", NoAttrs, (Port("a"), Port("b")), _infer_matmul,
+    lambda a, ctx: assign(ctx, f"{ctx.args[0]} @ {ctx.args[1]}"),
+    doc="Batched matrix product a @ b.",
+))
+
+
+class SoftmaxAttrs(Attrs):
+    dim: int = -1
+
+
+def _infer_softmax(a, ins):
+    x = need(ins[0], 0, "Softmax input")
+    need_float(x, 0, "Softmax input")
+    if not -x.rank <= a.dim < x.rank:
+        raise ShapeError(f"Softmax dim {a.dim} is out of range for {x.shape_str()}", 0)
+    return [x]
+
+
+register(OpDef(
+    "Softmax", SoftmaxAttrs, (Port("x"),), _infer_softmax,
+    lambda a, ctx: assign(ctx, f"F.softmax({ctx.args[0]}, dim={a.dim})"),
+    doc="Normalised exponentials along one dimension.",
+))

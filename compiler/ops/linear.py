@@ -1,0 +1,120 @@
+"""Linear layers and embeddings."""
+from __future__ import annotations
+
+from pydantic import PositiveInt
+
+from ..types import TensorType, dim
+from .registry import (Attrs, OpDef, Port, ShapeError, assign, need, need_dim, need_float, need_int, register)
+
+
+class LinearAttrs(Attrs):
+    in_features: PositiveInt
+    out_features: PositiveInt
+    bias: bool = True
+
+
+def _infer_linear(a: LinearAttrs, ins):
+    x = need(ins[0], 0, "Linear input")
+    need_float(x, 0, "Linear input")
+    if x.rank < 1:
+        raise ShapeError("Linear input must have at least one dimension", 0)
+    need_dim(x.shape[-1], dim(a.in_features), 0, "the last dimension of Linear's input", x)
+    return [x.with_shape((*x.shape[:-1], a.out_features))]
+
+
+def _linear_params(a: LinearAttrs):
+    shapes = {"weight": (a.out_features, a.in_features)}
+    if a.bias:
+        shapes["bias"] = (a.out_features,)
+    return shapes
+
+
+register(OpDef(
+    "Linear", LinearAttrs, (Port("x"),), _infer_linear,
+    lambda a, ctx: assign(ctx, f"{ctx.module}({ctx.args[0]})"),
+    doc="y = x W^T + b over the last dimension.",
+    init=lambda a: f"nn.Linear({a.in_features}, {a.out_features}, bias={a.bias})",
+    params=_linear_params,
+))
+
+
+class EmbeddingAttrs(Attrs):
+    num_embeddings: PositiveInt
+    embedding_dim: PositiveInt
+    padding_idx: int | None = None
+
+
+def _infer_embedding(a: EmbeddingAttrs, ins):
+    ids = need(ins[0], 0, "Embedding input")
+    need_int(ids, 0, "Embedding input")
+    return [TensorType((*ids.shape, dim(a.embedding_dim)), "float")]
+
+
+def _embedding_init(a: EmbeddingAttrs) -> str:
+    pad = f", padding_idx={a.padding_idx}" if a.padding_idx is not None else ""
+    return f"nn.Embedding({a.num_embeddings}, {a.embedding_dim}{pad})"
+
+
+register(OpDef(
+    "Embedding", EmbeddingAttrs, (Port("ids"),), _infer_embedding,
+    lambda a, ctx: assign(ctx, f"{ctx.module}({ctx.args[0]})"),
+    doc="Look up rows of a [num_embeddings, embedding_dim] table by integer id.",
+    init=_embedding_init,
+    params=lambda a: {"weight": (a.num_embeddings, a.embedding_dim)},
+))
+
+
+class PositionAttrs(Attrs):
+    max_len: PositiveInt
+    dim: PositiveInt
+
+
+def _infer_positions(a: PositionAttrs, ins):
+    x = need(ins[0], 0, "PositionEmbedding input")
+    if x.rank < 2:
+        raise ShapeError(f"PositionEmbedding input must be [B, S, ...], got {x.shape_str()}", 0)
+    return [TensorType((x.shape[1], dim(a.dim)), "float")]
+
+
+register(OpDef(
+    "PositionEmbedding", PositionAttrs, (Port("x"),), _infer_positions,
+    lambda a, ctx: assign(ctx, f"{ctx.module}(torch.arange({ctx.args[0]}.shape[1], device={ctx.args[0]}.device))"),
+    doc="Learned absolute positions: the embeddings of 0..S-1 for an input [B, S, ...]; "
+        "returns [S, dim], which broadcasts when added to [B, S, dim].",
+    init=lambda a: f"nn.Embedding({a.max_len}, {a.dim})",
+    params=lambda a: {"weight": (a.max_len, a.dim)},
+))
+
+
+def _infer_sinusoid(a: PositionAttrs, ins):
+    x = need(ins[0], 0, "SinusoidalPositions input")
+    need_float(x, 0, "SinusoidalPositions input")
+    if x.rank != 3:
+        raise ShapeError(f"SinusoidalPositions input must be [B, S, dim], got {x.shape_str()}", 0)
+    need_dim(x.shape[2], dim(a.dim), 0, "the last dimension of SinusoidalPositions' input", x)
+    return [x]
+
+
+register(OpDef(
+    "SinusoidalPositions", PositionAttrs, (Port("x"),), _infer_sinusoid,
+    lambda a, ctx: assign(ctx, f"{ctx.module}({ctx.args[0]})"),
+    doc="Adds the fixed sine/cosine position table of 'Attention Is All You Need' to x [B, S, dim]. "
+        "The table is a non-persistent buffer, so it never appears in a checkpoint.",
+    init=lambda a: f"SinusoidalPositions({a.max_len}, {a.dim})",
+    helpers=("SinusoidalPositions",),
+))
+
+
+def _infer_conv1d_linear(a: LinearAttrs, ins):
+    return _infer_linear(a, ins)
+
+
+register(OpDef(
+    "TransposedLinear", LinearAttrs, (Port("x"),), _infer_conv1d_linear,
+    lambda a, ctx: assign(ctx, f"{ctx.module}({ctx.args[0]})"),
+    doc="A linear map whose weight is stored [in_features, out_features] (GPT-2's Conv1D layout), "
+        "so checkpoints in that layout load without transposing.",
+    init=lambda a: f"TransposedLinear({a.in_features}, {a.out_features}" + ("" if a.bias else ", bias=False") + ")",
+    params=lambda a: {"weight": (a.in_features, a.out_features), **({"bias": (a.out_features,)} if a.bias else {})},
+    helpers=("TransposedLinear",),
+))

@@ -1,0 +1,134 @@
+"""The op registry: one `OpDef` per primitive.
+
+An entry holds everything the compiler knows about a primitive: its attribute
+schema (a pydantic model whose field order is the positional argument order),
+its input ports, its shape rule, its parameter shapes and its lowering to
+PyTorch.  Adding an op means writing one entry and registering it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict
+
+from ..types import Dim, TensorType, dim_str, dims_equal, is_float, is_int, py_dim
+
+
+class Attrs(BaseModel):
+    """Base of every op's attribute schema: strict, closed, immutable."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class NoAttrs(Attrs):
+    pass
+
+
+class ShapeError(Exception):
+    """Raised by a shape rule.  `slot` names the offending input, if one does."""
+
+    def __init__(self, message: str, slot: int | None = None, code: str = "DLC007", hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.slot = slot
+        self.code = code
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    optional: bool = False
+    variadic: bool = False   # accepts one or more tensors (Concat)
+
+
+@dataclass
+class LowerContext:
+    """What a lowering needs: argument expressions, output names, fresh temps."""
+
+    args: list[str | None]
+    outs: list[str]
+    module: str | None
+    in_types: list[TensorType | None]
+    out_types: list[TensorType]
+    dim_names: dict
+    temp: Callable[[str], str]
+    uses_dims: set = field(default_factory=set)
+
+    def dim(self, d: Dim) -> str:
+        self.uses_dims.update(getattr(d, "free_symbols", ()))
+        return py_dim(d, self.dim_names)
+
+
+InferFn = Callable[[Any, list[TensorType | None]], list[TensorType]]
+LowerFn = Callable[[Any, LowerContext], list[str]]
+
+
+def _no_params(attrs: Any) -> dict[str, tuple[int, ...]]:
+    return {}
+
+
+def _one_output(attrs: Any) -> int:
+    return 1
+
+
+@dataclass(frozen=True)
+class OpDef:
+    name: str
+    attrs: type[Attrs]
+    inputs: tuple[Port, ...]
+    infer: InferFn
+    lower: LowerFn
+    doc: str
+    init: Callable[[Any], str] | None = None          # submodule constructor, if stateful
+    params: Callable[[Any], dict[str, tuple[int, ...]]] = _no_params
+    num_outputs: Callable[[Any], int] = _one_output
+    helpers: tuple[str, ...] = ()                      # helper definitions the lowering uses
+    pure: bool = True                                  # no randomness, no state
+
+
+REGISTRY: dict[str, OpDef] = {}
+
+
+def register(op: OpDef) -> OpDef:
+    assert op.name not in REGISTRY, f"op {op.name} registered twice"
+    REGISTRY[op.name] = op
+    return op
+
+
+# ------------------------------------------------------------------ helpers for shape rules
+def need(t: TensorType | None, slot: int, what: str) -> TensorType:
+    if t is None:
+        raise ShapeError(f"{what} is required", slot)
+    return t
+
+
+def need_float(t: TensorType, slot: int, what: str) -> None:
+    if not is_float(t.dtype):
+        raise ShapeError(f"{what} must be a floating-point tensor, got {t.dtype}", slot, code="DLC008")
+
+
+def need_int(t: TensorType, slot: int, what: str) -> None:
+    if not is_int(t.dtype):
+        raise ShapeError(f"{what} must hold integer ids (int64/int32), got {t.dtype}", slot, code="DLC008",
+                         hint="token ids are declared like `in ids: [B, S] int64`")
+
+
+def need_rank(t: TensorType, ranks: tuple[int, ...], slot: int, what: str) -> None:
+    if t.rank not in ranks:
+        want = " or ".join(str(r) for r in ranks)
+        raise ShapeError(f"{what} must have rank {want}, got {t.rank} ({t.shape_str()})", slot)
+
+
+def need_dim(actual: Dim, expected: Dim, slot: int, what: str, t: TensorType) -> None:
+    if not dims_equal(actual, expected):
+        raise ShapeError(f"{what} must be {dim_str(expected)}, got {dim_str(actual)} (input shape {t.shape_str()})", slot)
+
+
+def same_as(t: TensorType, shape=None, dtype: str | None = None) -> TensorType:
+    return TensorType(tuple(shape) if shape is not None else t.shape, dtype or t.dtype)
+
+
+def assign(ctx: LowerContext, expr: str) -> list[str]:
+    return [f"{ctx.outs[0]} = {expr}"]

@@ -1,0 +1,115 @@
+"""Recurrent layers: nn.LSTM and nn.GRU as stateful submodules.
+
+Inputs are [B, T, input_size] when batch_first (the default here, unlike
+torch) and [T, B, input_size] otherwise.  The final states h_n (and c_n) are
+always [num_layers * directions, B, hidden_size], as torch returns them.
+"""
+from __future__ import annotations
+
+from pydantic import PositiveInt, confloat
+
+from ..types import TensorType, dim
+from .registry import (
+    Attrs,
+    OpDef,
+    Port,
+    ShapeError,
+    need,
+    need_dim,
+    need_float,
+    register,
+)
+
+GATES = {"LSTM": 4, "GRU": 3}
+OUTPUTS = {"LSTM": 3, "GRU": 2}   # (output, h_n, c_n) / (output, h_n)
+
+
+class RNNAttrs(Attrs):
+    input_size: PositiveInt
+    hidden_size: PositiveInt
+    num_layers: PositiveInt = 1
+    bias: bool = True
+    batch_first: bool = True
+    dropout: confloat(ge=0.0, lt=1.0) = 0.0  # type: ignore[valid-type]
+    bidirectional: bool = False
+
+
+def _directions(a: RNNAttrs) -> int:
+    return 2 if a.bidirectional else 1
+
+
+def _infer_rnn(name: str):
+    def infer(a: RNNAttrs, ins) -> list[TensorType]:
+        x = need(ins[0], 0, f"{name} input")
+        need_float(x, 0, f"{name} input")
+        layout = "[B, T, input_size]" if a.batch_first else "[T, B, input_size]"
+        if x.rank != 3:
+            raise ShapeError(f"{name} input must be {layout}, got {x.shape_str()}", 0,
+                             hint=None if a.batch_first else "batch_first=false expects time first")
+        need_dim(x.shape[2], dim(a.input_size), 0, f"the feature dimension (2) of {name}'s input", x)
+        batch = x.shape[0] if a.batch_first else x.shape[1]
+        dirs = _directions(a)
+        out = x.with_shape((*x.shape[:2], a.hidden_size * dirs))
+        state = TensorType((dim(a.num_layers * dirs), batch, dim(a.hidden_size)), x.dtype)
+        return [out, state] + ([state] if name == "LSTM" else [])
+    return infer
+
+
+def _rnn_params(name: str):
+    def params(a: RNNAttrs) -> dict[str, tuple[int, ...]]:
+        # Same names and order as torch's state_dict: per layer, per direction, w_ih, w_hh, b_ih, b_hh.
+        rows, dirs = GATES[name] * a.hidden_size, _directions(a)
+        shapes: dict[str, tuple[int, ...]] = {}
+        for layer in range(a.num_layers):
+            width = a.input_size if layer == 0 else a.hidden_size * dirs
+            for suffix in ("", "_reverse")[:dirs]:
+                tag = f"l{layer}{suffix}"
+                shapes[f"weight_ih_{tag}"] = (rows, width)
+                shapes[f"weight_hh_{tag}"] = (rows, a.hidden_size)
+                if a.bias:
+                    shapes[f"bias_ih_{tag}"] = (rows,)
+                    shapes[f"bias_hh_{tag}"] = (rows,)
+        return shapes
+    return params
+
+
+def _rnn_init(name: str):
+    def init(a: RNNAttrs) -> str:
+        args = [str(a.input_size), str(a.hidden_size)]
+        if a.num_layers != 1:
+            args.append(f"num_layers={a.num_layers}")
+        if not a.bias:
+            args.append("bias=False")
+        # Always explicit: torch defaults to batch_first=False but the DSL defaults to True.
+        args.append(f"batch_first={a.batch_first}")
+        if a.dropout:
+            args.append(f"dropout={a.dropout!r}")
+        if a.bidirectional:
+            args.append("bidirectional=True")
+        return f"nn.{name}({', '.join(args)})"
+    return init
+
+
+def _lower_lstm(a: RNNAttrs, ctx) -> list[str]:
+    out, h, c = ctx.outs
+    return [f"{out}, ({h}, {c}) = {ctx.module}({ctx.args[0]})"]
+
+
+def _lower_gru(a: RNNAttrs, ctx) -> list[str]:
+    out, h = ctx.outs
+    return [f"{out}, {h} = {ctx.module}({ctx.args[0]})"]
+
+
+for _name, _lower in (("LSTM", _lower_lstm), ("GRU", _lower_gru)):
+    _states = "(output, h_n, c_n)" if _name == "LSTM" else "(output, h_n)"
+    register(OpDef(
+        _name, RNNAttrs, (Port("x"),), _infer_rnn(_name), _lower,
+        doc=f"{_name} over x [B, T, input_size] (batch_first, the default) or [T, B, input_size]; "
+            f"returns {_states} with output [B, T, hidden_size * directions] and states "
+            f"[num_layers * directions, B, hidden_size].",
+        init=_rnn_init(_name),
+        params=_rnn_params(_name),
+        num_outputs=lambda a, _name=_name: OUTPUTS[_name],
+        # Inter-layer dropout makes training-mode outputs random; treat as impure.
+        pure=False,
+    ))

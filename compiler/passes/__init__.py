@@ -1,0 +1,55 @@
+"""The optimization pipeline: one list, read top to bottom.
+
+A pass is `(graph, program) -> changed`, editing the graph it is given; the
+manager hands every pass a copy, so the typed IR from inference is never
+mutated.  Passes are chosen by `-O` level or by name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..ir import Graph, Program, verify
+from .dead_code import eliminate_dead_code
+from .identities import remove_identity_ops
+
+PassFn = Callable[[Graph, Program], bool]
+
+
+@dataclass(frozen=True)
+class Pass:
+    name: str
+    run: PassFn
+    level: int          # lowest -O level that enables it
+    why: str
+
+
+PIPELINE: list[Pass] = [
+    # Dropout(0), same-shape reshapes and self-transposes cost a kernel launch and read as noise.
+    Pass("remove-identities", remove_identity_ops, 1, "drop ops that compute nothing"),
+    # Last, so the identities removed above no longer keep their inputs alive.
+    Pass("dead-code", eliminate_dead_code, 1, "drop results that reach no output"),
+]
+
+PASS_NAMES = [p.name for p in PIPELINE]
+
+
+def select_passes(level: int, enable: list[str] = (), disable: list[str] = ()) -> list[Pass]:
+    unknown = [n for n in [*enable, *disable] if n not in PASS_NAMES]
+    if unknown:
+        raise ValueError(f"unknown pass {', '.join(unknown)}; known passes: {', '.join(PASS_NAMES)}")
+    return [p for p in PIPELINE if (p.level <= level or p.name in enable) and p.name not in disable]
+
+
+def optimize(program: Program, passes: list[Pass], check: bool = False) -> tuple[Program, list[str]]:
+    """Run the passes over a copy of every graph; returns the new program and a change log."""
+    graphs = {key: g.copy() for key, g in program.graphs.items()}
+    result = Program(program.source, graphs, list(program.models))
+    log = []
+    for p in passes:
+        for graph in graphs.values():
+            if p.run(graph, result):
+                log.append(f"{p.name}: changed {graph.key}")
+            if check:
+                verify(graph)
+    return result, log

@@ -1,0 +1,21 @@
+"""Dead-code elimination: drop every node whose results reach no output.
+
+Untaken static `if` branches never reach the IR (resolution skips them); this
+pass removes the rest: unused results, heads an entry point does not return,
+and the chains that only fed them.  Inputs stay, since they are the signature.
+"""
+from __future__ import annotations
+
+import networkx as nx
+
+from ..ir import Graph, Program
+
+
+def eliminate_dead_code(graph: Graph, program: Program) -> bool:
+    live: set[str] = set(graph.inputs)
+    for out in graph.outputs:
+        live.add(out.node)
+        live |= nx.ancestors(graph.g, out.node)
+    dead = [n for n in graph.g.nodes if n not in live]
+    graph.g.remove_nodes_from(dead)
+    return bool(dead)

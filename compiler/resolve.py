@@ -1,0 +1,490 @@
+"""AST -> IR: bind parameters, evaluate compile-time expressions, take static
+branches, expand `repeat`, and build one `Graph` per block specialization.
+
+A block used with different parameter values yields different specializations
+(monomorphisation); each becomes its own generated class.
+"""
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import sympy
+from pydantic import ValidationError
+
+from . import ast
+from .diagnostics import CompileError, Diagnostic, Note, Span, error
+from .evaluate import Evaluator, suggest
+from .ir import Graph, Node, OutputDecl, Program, Rename, Tie
+from .loader import LoadedModule, Loader
+from .ops import REGISTRY
+from .types import TensorType, dim
+from .values import Callee, Layer, TensorRef, kind_of, show
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_repeat: int = 4096
+    max_depth: int = 64
+    max_nodes: int = 200_000
+
+
+_PARAM_KINDS = {"int": int, "float": (int, float), "bool": bool, "str": str}
+
+
+class Resolver:
+    def __init__(self, loader: Loader, limits: Limits = Limits()):
+        self.loader = loader
+        self.limits = limits
+        self.graphs: dict[str, Graph] = {}
+        self.by_key: dict[tuple, str] = {}
+        self.stack: list[tuple] = []
+        self.failed: set[tuple] = set()
+        self.diagnostics: list[Diagnostic] = []
+        self.node_count = 0
+
+    # ------------------------------------------------------------------ entry points
+    def resolve_module(self, module: LoadedModule, overrides: dict[str, Any], all_blocks: bool = False) -> Program:
+        """Specialize every model (and, with `all_blocks`, every block whose parameters all have defaults)."""
+        models: list[tuple[str, str]] = []
+        self._check_overrides(module, overrides)
+        if all_blocks:
+            self._check_library_blocks(module)
+        for block in module.tree.blocks:
+            if block.is_model:
+                args = [(k, v, block.name_span) for k, v in overrides.items() if k in {p.name for p in block.params}]
+                self._entry(models, block.name, block, module, args, block.name_span)
+        for alias in module.tree.aliases:
+            found = module.scope.get(alias.target)
+            if found is None:
+                self.diagnostics.append(Diagnostic("DLC004", f"unknown block `{alias.target}`", alias.span,
+                                                   hint=suggest(alias.target, module.scope)))
+                continue
+            builder = BlockBuilder(self, module, Graph("", "", {}, alias.span), {})
+            try:
+                args = [(a.name, Evaluator(builder).eval(a.value), a.span) for a in alias.args]
+            except CompileError as exc:
+                self.diagnostics.extend(exc.diagnostics)
+                continue
+            self._entry(models, alias.name, found[0], found[1], args, alias.name_span)
+        return Program(module.display, self.graphs, models)
+
+    def _check_library_blocks(self, module: LoadedModule) -> None:
+        for block in module.tree.blocks:
+            if not block.is_model and all(p.default is not None for p in block.params):
+                try:
+                    self.specialize(block, module, [], block.name_span)
+                except CompileError as exc:
+                    self.diagnostics.extend(exc.diagnostics)
+
+    def _check_overrides(self, module: LoadedModule, overrides: dict[str, Any]) -> None:
+        names = {p.name for b in module.tree.blocks if b.is_model for p in b.params}
+        for key in overrides:
+            if key not in names:
+                raise error("DLC005", f"no model in this file has a parameter `{key}`",
+                            Span(module.display, 1, 1, 1, 2), hint=suggest(key, names))
+
+    def _entry(self, models, public: str, block, owner, args, span) -> None:
+        try:
+            key = self.specialize(block, owner, args, span, preferred=public)
+        except CompileError as exc:
+            self.diagnostics.extend(exc.diagnostics)
+            return
+        self.graphs[key].is_model = True
+        models.append((public, key))
+
+    # ------------------------------------------------------------------ specialization
+    def specialize(self, block: ast.BlockDef, owner: LoadedModule, args: list[tuple[str | None, Any, Span]],
+                   call_span: Span, preferred: str | None = None) -> str:
+        params = self.bind_params(block, owner, args, call_span)
+        memo = (id(block), _freeze(params))
+        if memo in self.failed:
+            raise CompileError([])  # reported at its first use
+        if memo in self.by_key:
+            return self.by_key[memo]
+        if memo in self.stack:
+            raise error("DLC009", f"block `{block.name}` uses itself", call_span,
+                        notes=(Note(block.name_span, f"`{block.name}` is defined here"),))
+        if len(self.stack) >= self.limits.max_depth:
+            raise error("DLC013", f"blocks nested deeper than {self.limits.max_depth} levels", call_span)
+        self.stack.append(memo)
+        try:
+            graph = Graph(self._class_name(preferred or block.name), block.name, params, block.span)
+            BlockBuilder(self, owner, graph, params).build(block)
+        except CompileError:
+            self.failed.add(memo)
+            raise
+        finally:
+            self.stack.pop()
+        self.by_key[memo] = graph.key
+        self.graphs[graph.key] = graph
+        return graph.key
+
+    def _class_name(self, base: str) -> str:
+        taken = set(self.graphs) | {k for k in self.by_key.values()}
+        if base not in taken:
+            return base
+        n = 2
+        while f"{base}{n}" in taken:
+            n += 1
+        return f"{base}{n}"
+
+    def bind_params(self, block: ast.BlockDef, owner: LoadedModule, args, call_span: Span) -> dict[str, Any]:
+        declared = {p.name: p for p in block.params}
+        given: dict[str, tuple[Any, Span]] = {}
+        positional = [a for a in args if a[0] is None]
+        if len(positional) > len(block.params):
+            raise error("DLC005", f"`{block.name}` takes {len(block.params)} parameters, got {len(positional)}",
+                        positional[len(block.params)][2], notes=(Note(block.name_span, "defined here"),))
+        for param, (_, value, span) in zip(block.params, positional):
+            given[param.name] = (value, span)
+        for name, value, span in (a for a in args if a[0] is not None):
+            if name not in declared:
+                raise error("DLC005", f"`{block.name}` has no parameter `{name}`", span,
+                            hint=suggest(name, declared), notes=(Note(block.name_span, "defined here"),))
+            if name in given:
+                raise error("DLC005", f"parameter `{name}` is given twice", span)
+            given[name] = (value, span)
+        params: dict[str, Any] = {}
+        builder = BlockBuilder(self, owner, Graph("", block.name, {}, block.span), params)
+        for p in block.params:
+            if p.name in given:
+                value, span = given[p.name]
+            elif p.default is not None:
+                value, span = Evaluator(builder).eval(p.default), p.default.span
+            else:
+                raise error("DLC005", f"`{block.name}` needs a value for parameter `{p.name}`", call_span,
+                            notes=(Note(p.span, "declared here without a default"),))
+            params[p.name] = _check_param(p, value, span)
+        return params
+
+
+def _check_param(p: ast.Param, value: Any, span: Span) -> Any:
+    t = p.type
+    if t.kind == "enum":
+        if value not in t.options:
+            raise error("DLC005", f"parameter `{p.name}` must be one of {', '.join(map(show, t.options))}, "
+                        f"got {show(value)}", span, hint=suggest(str(value), t.options))
+        return value
+    if t.kind == "list":
+        ok = isinstance(value, list) and all(_is_kind(v, t.element or "") for v in value)
+    elif t.kind in _PARAM_KINDS:
+        ok = _is_kind(value, t.kind)
+    else:
+        raise error("DLC011", f"unknown parameter type `{t}`", t.span,
+                    hint="types are int, float, bool, str, [int], or an enum like {\"relu\", \"gelu\"}")
+    if not ok:
+        raise error("DLC005", f"parameter `{p.name}` expects {t}, got {kind_of(value)} {show(value)}", span,
+                    hint="use // for integer division" if t.kind == "int" and isinstance(value, float) else None)
+    return float(value) if t.kind == "float" else value
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    expected = _PARAM_KINDS.get(kind)
+    if expected is None or (isinstance(value, bool) and kind != "bool"):
+        return False
+    return isinstance(value, expected)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple((k, _freeze(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return ("list", tuple(_freeze(v) for v in value))
+    return (type(value).__name__, value)
+
+
+class BlockBuilder:
+    """Executes one block body for one set of parameter values."""
+
+    def __init__(self, resolver: Resolver, module: LoadedModule, graph: Graph, params: dict[str, Any]):
+        self.r = resolver
+        self.limits = resolver.limits
+        self.module = module
+        self.graph = graph
+        self.env: dict[str, Any] = dict(params)
+        self.spans: dict[str, Span] = {}
+        self.counter = 0
+
+    # ------------------------------------------------------------------ names
+    def lookup(self, name: str) -> Any:
+        if name in self.env:
+            value = self.env[name]
+            if value is _POISON:
+                raise CompileError([])  # its definition already failed and was reported
+            return value
+        if name in REGISTRY:
+            return Callee("op", name)
+        if name in self.module.scope:
+            return Callee("block", name)
+        return None
+
+    def visible_names(self) -> set[str]:
+        return set(self.env) | set(REGISTRY) | set(self.module.scope)
+
+    def declare_symbol(self, name: str, span: Span) -> sympy.Symbol:
+        from .types import symbol
+        sym = symbol(name)
+        self.bind(name, sym, span)
+        return sym
+
+    def bind(self, name: str, value: Any, span: Span) -> None:
+        if name in self.env:
+            first = self.spans.get(name)
+            notes = (Note(first, "first defined here"),) if first else ()
+            raise error("DLC003", f"`{name}` is already defined", span, notes=notes,
+                        hint="values are bound once; give the new value another name")
+        if name in REGISTRY or name in self.module.scope:
+            raise error("DLC003", f"`{name}` shadows the {'op' if name in REGISTRY else 'block'} of that name", span)
+        self.env[name] = value
+        self.spans[name] = span
+
+    @contextmanager
+    def scoped(self, extra: dict[str, Any]) -> Iterator[None]:
+        saved = dict(self.env)
+        self.env.update(extra)
+        try:
+            yield
+        finally:
+            self.env = saved
+
+    # ------------------------------------------------------------------ statements
+    def build(self, block: ast.BlockDef) -> None:
+        errors: list[Diagnostic] = []
+        self.run(block.body, errors)
+        if not errors and not self.graph.outputs:
+            errors.append(Diagnostic("DLC014", f"block `{block.name}` has no output", block.name_span,
+                                     hint="add `out NAME` or `out NAME = EXPR`"))
+        if errors:
+            raise CompileError(errors)
+
+    def run(self, stmts, errors: list[Diagnostic]) -> None:
+        for stmt in stmts:
+            try:
+                getattr(self, "_" + type(stmt).__name__.lower())(stmt, errors)
+            except CompileError as exc:
+                errors.extend(exc.diagnostics)
+                self._poison(stmt)
+
+    def _poison(self, stmt: ast.Stmt) -> None:
+        """Mark names a failed statement would have bound, so later uses do not cascade."""
+        names = stmt.targets if isinstance(stmt, ast.Assign) else (getattr(stmt, "name", None),)
+        for name in names:
+            if name and name not in self.env:
+                self.env[name] = _POISON
+
+    def _require(self, s: ast.Require, errors) -> None:
+        if not Evaluator(self).need_bool(s.cond):
+            message = s.message or f"requirement `{s.cond}` does not hold"
+            raise error("DLC006", message, s.span, hint=f"{s.cond}  evaluates as  {self.explain(s.cond)}")
+
+    def explain(self, e: ast.Expr) -> str:
+        """The expression with each name replaced by its value."""
+        if isinstance(e, ast.Name):
+            return show(self.env.get(e.id, e.id))
+        if isinstance(e, (ast.BinOp, ast.Compare, ast.BoolOp)):
+            return f"{self.explain(e.left)} {e.op} {self.explain(e.right)}"
+        if isinstance(e, ast.Not):
+            return f"not {self.explain(e.operand)}"
+        return str(e)
+
+    def _input(self, s: ast.Input, errors) -> None:
+        dims = tuple(self._dim(d, new_symbols=True) for d in s.type.dims)
+        ttype = TensorType(dims, s.type.dtype or "float", s.optional)
+        node = self.add_node("input", "input", ttype, s.span, (s.name,))
+        self.graph.inputs.append(node.id)
+        self.bind(s.name, TensorRef(node.id, 0), s.span)
+
+    def _dim(self, e: ast.Expr, new_symbols: bool) -> sympy.Expr:
+        value = Evaluator(self, new_symbols=new_symbols).eval(e)
+        if isinstance(value, bool) or not isinstance(value, (int, sympy.Expr)):
+            raise error("DLC011", f"a dimension must be an integer or a symbol, got {kind_of(value)} {show(value)}",
+                        e.span, hint="use // for integer division" if isinstance(value, float) else None)
+        d = dim(value)
+        if d.is_number and (not d.is_Integer or d <= 0):
+            raise error("DLC011", f"dimension {d} must be a positive integer", e.span)
+        return d
+
+    def _tensor_type(self, t: ast.TensorTypeExpr) -> TensorType:
+        return TensorType(tuple(self._dim(d, new_symbols=False) for d in t.dims), t.dtype or "float")
+
+    def _let(self, s: ast.Let, errors) -> None:
+        value = Evaluator(self).eval(s.value)
+        if isinstance(value, (TensorRef, tuple)):
+            raise error("DLC011", "`let` binds compile-time values; tensors are bound with `name = ...`", s.span)
+        self.bind(s.name, value, s.span)
+
+    def _assign(self, s: ast.Assign, errors) -> None:
+        value = Evaluator(self).eval(s.value, s.targets)
+        values = value if isinstance(value, tuple) else (value,)
+        if len(values) != len(s.targets):
+            raise error("DLC005", f"{len(s.targets)} names on the left, but the right side gives "
+                        f"{len(values)} value{'s' if len(values) != 1 else ''}", s.span)
+        for name, v in zip(s.targets, values):
+            if isinstance(v, Layer) and v.name is None:
+                v = Layer(v.kind, v.target, v.attrs, v.span, name)
+            self.bind(name, v, s.span)
+
+    def _output(self, s: ast.Output, errors) -> None:
+        if s.value is None:
+            value = Evaluator(self).eval(ast.Name(s.span, s.name))
+        else:
+            value = Evaluator(self).eval(s.value, (s.name,))
+            self.bind(s.name, value, s.span)
+        if not isinstance(value, TensorRef):
+            raise error("DLC005", f"output `{s.name}` must be a tensor, got a {kind_of(value)}", s.span)
+        if any(o.name == s.name for o in self.graph.outputs):
+            raise error("DLC003", f"output `{s.name}` is declared twice", s.span)
+        declared = self._tensor_type(s.type) if s.type else None
+        self.graph.outputs.append(OutputDecl(s.name, value.node, value.index, s.span, declared))
+
+    def _if(self, s: ast.If, errors) -> None:
+        taken = s.then if Evaluator(self).need_bool(s.cond) else s.orelse
+        self.run(taken, errors)
+
+    def _rename(self, s: ast.Rename, errors) -> None:
+        for text in (s.source, s.target):
+            if not re.fullmatch(r"([A-Za-z0-9_]+|\{[A-Za-z_][A-Za-z0-9_]*\})(\.([A-Za-z0-9_]+|\{[A-Za-z_][A-Za-z0-9_]*\}))*\.?", text):
+                raise error("DLC005", f"`{text}` is not a checkpoint key prefix", s.span,
+                            hint='write dotted names with {placeholders}, like "encoder.layer.{i}.attention."')
+        if set(re.findall(r"\{(\w+)\}", s.target)) - set(re.findall(r"\{(\w+)\}", s.source)):
+            raise error("DLC005", "every {placeholder} of the new name must appear in the reference name", s.span)
+        self.graph.renames.append(Rename(s.source, s.target, s.span))
+
+    def _tie(self, s: ast.Tie, errors) -> None:
+        self.graph.ties.append(Tie(s.target.parts, s.source.parts, s.span))
+
+    # ------------------------------------------------------------------ layers
+    def configure(self, callee: Callee, args: list[tuple[str | None, Any, Span]], call: ast.Call) -> Layer:
+        if callee.kind == "block":
+            block, owner = self.module.scope[callee.name]
+            key = self.r.specialize(block, owner, args, call.span)
+            return Layer("block", key, None, call.span)
+        op = REGISTRY[callee.name]
+        return Layer("op", op.name, validate_attrs(op, args, call.span), call.span)
+
+    def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Span) -> TensorRef:
+        op = REGISTRY[op_name]
+        return self.apply(Layer("op", op_name, op.attrs(**attrs), span), args, None, ())
+
+    def apply(self, layer: Layer, args: list[TensorRef | None], call: ast.Call | None, targets) -> Any:
+        span = call.span if call else layer.span
+        if layer.kind == "op":
+            op = REGISTRY[layer.target]
+            ports, n_out, module_needed = op.inputs, op.num_outputs(layer.attrs), op.init is not None
+        else:
+            graph = self.r.graphs[layer.target]
+            ports = tuple(_Port(graph.node(i).outputs[0], graph.node(i).attrs.optional) for i in graph.inputs)
+            n_out, module_needed = len(graph.outputs), True
+        self._check_arity(layer, ports, args, span)
+        names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
+        module = (layer.name or (targets[0] if targets else _hint(layer))) if module_needed else None
+        node = self.add_node(layer.kind, layer.target, layer.attrs, span, names, module)
+        self._connect(node, args)
+        refs = tuple(TensorRef(node.id, i) for i in range(n_out))
+        return refs[0] if n_out == 1 else refs
+
+    def apply_repeat(self, layers: list[Layer], args, e: ast.Repeat, targets) -> Any:
+        first = layers[0]
+        graph_outputs = [len(self.r.graphs[l.target].outputs) if l.kind == "block" else REGISTRY[l.target].num_outputs(l.attrs) for l in layers]
+        n_out = graph_outputs[0]
+        names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(first)}_{i}" for i in range(n_out)) if n_out > 1 else (_hint(first),)
+        module = targets[0] if targets else _hint(first) + "s"
+        node = self.add_node("repeat", first.target, tuple(layers), e.span, names, module)
+        self._connect(node, args)
+        refs = tuple(TensorRef(node.id, i) for i in range(n_out))
+        return refs[0] if n_out == 1 else refs
+
+    def _check_arity(self, layer: Layer, ports, args, span: Span) -> None:
+        variadic = any(getattr(p, "variadic", False) for p in ports)
+        required = [p for p in ports if not p.optional]
+        what = f"`{layer.target}`"
+        if not variadic and len(args) > len(ports):
+            raise error("DLC005", f"{what} takes {len(ports)} input{'s' if len(ports) != 1 else ''}, got {len(args)}", span)
+        if len(args) < len(required):
+            missing = ", ".join(p.name for p in required[len(args):])
+            raise error("DLC005", f"{what} is missing input{'s' if len(required) - len(args) > 1 else ''} {missing}", span)
+        for port, arg in zip(ports, args):
+            if arg is None and not port.optional:
+                raise error("DLC005", f"input `{port.name}` of {what} is required, got none", span)
+
+    def add_node(self, kind: str, op: str, attrs: Any, span: Span, outputs: tuple[str, ...],
+                 module: str | None = None) -> Node:
+        self.r.node_count += 1
+        if self.r.node_count > self.limits.max_nodes:
+            raise error("DLC013", f"the model has more than {self.limits.max_nodes} nodes", span)
+        self.counter += 1
+        return self.graph.add(Node(f"n{self.counter}", kind, op, attrs, span, outputs, module))
+
+    def _connect(self, node: Node, args: list[TensorRef | None]) -> None:
+        for slot, arg in enumerate(args):
+            if arg is not None:
+                self.graph.connect(arg.node, arg.index, node.id, slot)
+
+
+@dataclass(frozen=True)
+class _Port:
+    name: str
+    optional: bool
+    variadic: bool = False
+
+
+_POISON = object()
+
+
+def _hint(layer: Layer) -> str:
+    base = layer.target if layer.kind == "op" else layer.target
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(base)).strip("_")
+
+
+def validate_attrs(op, args: list[tuple[str | None, Any, Span]], span: Span):
+    fields = list(op.attrs.model_fields)
+    values: dict[str, Any] = {}
+    where: dict[str, Span] = {}
+    positional = [a for a in args if a[0] is None]
+    if len(positional) > len(fields):
+        raise error("DLC005", f"{op.name} takes at most {len(fields)} arguments ({', '.join(fields)}), "
+                    f"got {len(positional)}", positional[len(fields)][2])
+    for name, (_, value, s) in zip(fields, positional):
+        values[name], where[name] = value, s
+    for name, value, s in (a for a in args if a[0] is not None):
+        if name not in fields:
+            raise error("DLC005", f"{op.name} has no argument `{name}`", s,
+                        hint=suggest(name, fields) or f"its arguments are {', '.join(fields) or 'none'}")
+        if name in values:
+            raise error("DLC005", f"argument `{name}` of {op.name} is given twice", s)
+        values[name], where[name] = value, s
+    try:
+        return op.attrs(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        got = show(values[field]) if field in values else "nothing"
+        message = f"{op.name} argument `{field}`: {first['msg'][0].lower()}{first['msg'][1:]}, got {got}"
+        hint = None
+        if isinstance(values.get(field), sympy.Basic):
+            hint = "symbolic dimensions cannot size parameters; pass a block parameter instead"
+        elif isinstance(values.get(field), float) and "integer" in first["msg"]:
+            hint = "use // for integer division"
+        raise error("DLC005", message, where.get(field, span), hint=hint) from None
+
+
+def resolve_file(path: Path, overrides: dict[str, Any] | None = None, limits: Limits = Limits(),
+                 all_blocks: bool = False) -> tuple[Program | None, list[Diagnostic]]:
+    """Load, parse and resolve one spec; returns the program and any diagnostics."""
+    loader = Loader()
+    try:
+        module = loader.load(path)
+    except CompileError as exc:
+        return None, loader.diagnostics + exc.diagnostics
+    if loader.diagnostics:
+        return None, loader.diagnostics
+    resolver = Resolver(loader, limits)
+    try:
+        program = resolver.resolve_module(module, overrides or {}, all_blocks)
+    except CompileError as exc:
+        return None, resolver.diagnostics + exc.diagnostics
+    return program, resolver.diagnostics

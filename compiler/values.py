@@ -1,0 +1,83 @@
+"""Compile-time values that flow through resolution.
+
+Parameters and `let`s are plain Python values (int, float, bool, str, list);
+dimensions are sympy expressions; tensors are `TensorRef`s to a node output;
+`Layer` is an op or block instance that has been configured but not applied.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sympy
+
+from .diagnostics import Span
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    node: str
+    index: int
+
+
+@dataclass(frozen=True)
+class Layer:
+    """`Linear(512, 512)`: an op or a block specialization, not yet applied.
+
+    kind "op": `target` is the op name and `attrs` its validated attributes.
+    kind "block": `target` is the graph key of the block specialization.
+    kind "repeat": `attrs` is a tuple of the per-iteration layers.
+    """
+
+    kind: str
+    target: str
+    attrs: Any
+    span: Span
+    name: str | None = None       # set when bound by `name = Layer(...)`
+
+
+@dataclass(frozen=True)
+class Callee:
+    """A name that can be configured: a primitive op or a block definition."""
+
+    kind: str       # "op" | "block" | "builtin"
+    name: str
+
+
+def kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list):
+        return "list"
+    if value is None:
+        return "none"
+    if isinstance(value, sympy.Basic):
+        return "dimension"
+    if isinstance(value, TensorRef):
+        return "tensor"
+    if isinstance(value, Layer):
+        return "layer"
+    if isinstance(value, tuple):
+        return "tuple of tensors"
+    if isinstance(value, Callee):
+        return value.kind
+    return type(value).__name__
+
+
+def show(value: Any) -> str:
+    """A value as the user would write it in a spec."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if value is None:
+        return "none"
+    return str(value)
