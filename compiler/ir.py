@@ -13,6 +13,7 @@ import networkx as nx
 
 from .diagnostics import Span
 from .types import TensorType
+from .values import show
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def dump(program: Program) -> str:
     """A deterministic text form of the IR, for `dlc dump --stage ir` and goldens."""
     lines = []
     for graph in program.graphs.values():
-        params = ", ".join(f"{k}={v!r}" for k, v in graph.params.items())
+        params = ", ".join(f"{k}={show(v)}" for k, v in graph.params.items())
         lines.append(f"graph {graph.key} = {graph.block}({params})")
         for node in graph.ordered():
             ops = graph.operands(node.id)

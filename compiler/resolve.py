@@ -458,7 +458,8 @@ def validate_attrs(op, args: list[tuple[str | None, Any, Span]], span: Span):
             raise error("DLC005", f"argument `{name}` of {op.name} is given twice", s)
         values[name], where[name] = value, s
     try:
-        return op.attrs(**values)
+        # DSL lists are Python lists; attribute schemas hold immutable tuples.
+        return op.attrs(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
