@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -114,9 +114,9 @@ class Resolver:
         try:
             graph = Graph(self._class_name(preferred or block.name), block.name, params, block.span)
             BlockBuilder(self, owner, graph, params).build(block)
-        except CompileError:
+        except CompileError as exc:
             self.failed.add(memo)
-            raise
+            raise CompileError([_within(d, block, params, call_span) for d in exc.diagnostics]) from None
         finally:
             self.stack.pop()
         self.by_key[memo] = graph.key
@@ -160,6 +160,15 @@ class Resolver:
                             notes=(Note(p.span, "declared here without a default"),))
             params[p.name] = _check_param(p, value, span)
         return params
+
+
+def _within(d: Diagnostic, block: ast.BlockDef, params: dict[str, Any], call_span: Span) -> Diagnostic:
+    """Add the instantiation site to a diagnostic raised inside a block body."""
+    if call_span == block.name_span or (d.span.file == call_span.file and d.span.line == call_span.line):
+        return d          # an entry point, or an error already at the call
+    args = ", ".join(f"{k}={show(v)}" for k, v in params.items())
+    note = Note(call_span, f"in `{block.name}({args})`, instantiated here")
+    return replace(d, notes=d.notes + (note,))
 
 
 def _check_param(p: ast.Param, value: Any, span: Span) -> Any:
@@ -282,10 +291,16 @@ class BlockBuilder:
             raise error("DLC006", message, s.span, hint=f"{s.cond}  evaluates as  {self.explain(s.cond)}")
 
     def explain(self, e: ast.Expr) -> str:
-        """The expression with each name replaced by its value."""
+        """The expression with each name replaced by its value, and arithmetic results shown."""
         if isinstance(e, ast.Name):
             return show(self.env.get(e.id, e.id))
-        if isinstance(e, (ast.BinOp, ast.Compare, ast.BoolOp)):
+        if isinstance(e, ast.BinOp):
+            try:
+                value = f" (= {show(Evaluator(self).eval(e))})"
+            except CompileError:
+                value = ""
+            return f"{self.explain(e.left)} {e.op} {self.explain(e.right)}{value}"
+        if isinstance(e, (ast.Compare, ast.BoolOp)):
             return f"{self.explain(e.left)} {e.op} {self.explain(e.right)}"
         if isinstance(e, ast.Not):
             return f"not {self.explain(e.operand)}"
