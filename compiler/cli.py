@@ -9,7 +9,7 @@ from typing import Any
 from . import __version__
 from .diagnostics import CODES, Diagnostic, Severity, SourceCache, render, use_color
 
-EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def _override(text: str) -> tuple[str, Any]:
@@ -156,6 +156,14 @@ def cmd_dump(args) -> int:
             return EXIT_DIAGNOSTICS
         print(tree)
         return EXIT_OK
+    if args.stage == "ir":
+        from .resolve import resolve_file
+        program, diagnostics = resolve_file(args.spec)
+        reporter.report(diagnostics)
+        if program is None or reporter.errors:
+            return EXIT_DIAGNOSTICS
+        print(dump(program))
+        return EXIT_OK
     result = check(args.spec)
     reporter.report(result.diagnostics)
     if result.program is None or not result.ok:
@@ -191,6 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     except RecursionError:
         print("dlc: error[DLC013]: the spec nests too deeply to process", file=sys.stderr)
         return EXIT_DIAGNOSTICS
+    except BrokenPipeError:          # `dlc dump ... | head`
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as exc:  # a bug in dlc: say so plainly instead of dumping a traceback
+        print(f"dlc: internal error: {type(exc).__name__}: {exc}\n"
+              "This is a bug in dlc, not in your spec; please report it with the spec.", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

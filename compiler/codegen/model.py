@@ -11,7 +11,7 @@ from ..ir import Graph, Node, Program
 from ..ops import REGISTRY, LowerContext
 from ..types import TensorType
 from ..values import Layer, show
-from .names import NameAllocator, module_name_problem
+from .names import NameAllocator, class_name_problem, module_name_problem
 
 
 @dataclass
@@ -71,6 +71,10 @@ class ClassBuilder:
 
     def build(self) -> ClassModel:
         g = self.graph
+        problem = class_name_problem(g.key)
+        if problem:
+            raise error("DLC012", f"`{g.key}` cannot name a generated class: it {problem}", g.span,
+                        hint="rename the block or model")
         self._reserve_modules()
         inputs = [g.node(i) for i in g.inputs]
         params = []

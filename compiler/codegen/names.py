@@ -43,6 +43,16 @@ def module_name_problem(name: str) -> str | None:
     return None
 
 
+def class_name_problem(name: str) -> str | None:
+    """Why a block name cannot be a generated class name, or None when it can."""
+    problem = module_name_problem(name)
+    if problem and problem != "is an attribute of torch.nn.Module":
+        return problem
+    if name in RESERVED or name in dir(builtins):
+        return "would shadow a name the generated module uses"
+    return None
+
+
 class NameAllocator:
     def __init__(self, taken: set[str] | None = None):
         self.taken = set(RESERVED) | set(taken or ())
