@@ -19,6 +19,7 @@ class AttentionAttrs(Attrs):
     dropout: confloat(ge=0.0, lt=1.0) = 0.0  # type: ignore[valid-type]
     causal: bool = False
     scale: float | None = None
+    fused: bool = False       # lower to F.scaled_dot_product_attention (set by the sdpa pass)
 
 
 def _check_qkv(a: AttentionAttrs, q: TensorType, k: TensorType, v: TensorType) -> None:
@@ -75,18 +76,33 @@ def _mask_index(rank: int) -> str:
     return {2: "[:, None, None, :]", 3: "[:, None]", 4: ""}[rank]
 
 
-def _lower_attention(a: AttentionAttrs, ctx) -> list[str]:
-    q, k, v, mask, bias = (ctx.args + [None, None])[:5]
-    qh, kh, vh, scores, weights = (ctx.temp(n) for n in ("q_heads", "k_heads", "v_heads", "scores", "weights"))
+def _split_heads(a: AttentionAttrs, ctx) -> tuple[list[str], tuple[str, str, str]]:
+    names = tuple(ctx.temp(n) for n in ("q_heads", "k_heads", "v_heads"))
+    lines = [f"{name} = {arg}.unflatten(-1, ({a.heads}, -1)).transpose(1, 2)"
+             for name, arg in zip(names, ctx.args[:3])]
+    return lines, names
+
+
+def _scale(a: AttentionAttrs, ctx) -> float | None:
+    """The softmax temperature as a constant, when the head size is known."""
     head_dim = ctx.in_types[0].shape[2] / a.heads
-    scale = a.scale if a.scale is not None else 1.0 / float(sympy.sqrt(head_dim)) if head_dim.is_Integer else None
+    if a.scale is not None:
+        return a.scale
+    return 1.0 / float(sympy.sqrt(head_dim)) if head_dim.is_Integer else None
+
+
+def _lower_attention(a: AttentionAttrs, ctx) -> list[str]:
+    if a.fused:
+        return _lower_sdpa(a, ctx)
+    q, k, v, mask, bias = (ctx.args + [None, None])[:5]
+    lines, (qh, kh, vh) = _split_heads(a, ctx)
+    scores, weights = ctx.temp("scores"), ctx.temp("weights")
+    scale = _scale(a, ctx)
     scale_expr = repr(scale) if scale is not None else f"{qh}.shape[-1] ** -0.5"
-    lines = [f"{qh} = {q}.unflatten(-1, ({a.heads}, -1)).transpose(1, 2)",
-             f"{kh} = {k}.unflatten(-1, ({a.heads}, -1)).transpose(1, 2)",
-             f"{vh} = {v}.unflatten(-1, ({a.heads}, -1)).transpose(1, 2)",
-             f"{scores} = {qh} @ {kh}.transpose(-2, -1)" + ("" if scale == 1.0 else f" * {scale_expr}")]
+    lines.append(f"{scores} = {qh} @ {kh}.transpose(-2, -1)" + ("" if scale == 1.0 else f" * {scale_expr}"))
     if bias is not None:
-        lines.append(f"{scores} = {scores} + {bias}")
+        add = f"{scores} = {scores} + {bias}"
+        lines += [f"if {bias} is not None:", "    " + add] if ctx.in_types[4].optional else [add]
     if mask is not None:
         fill = f"{scores} = {scores}.masked_fill(~{mask}{_mask_index(ctx.in_types[3].rank)}, torch.finfo({scores}.dtype).min)"
         lines += [f"if {mask} is not None:", "    " + fill] if ctx.in_types[3].optional else [fill]
@@ -97,6 +113,53 @@ def _lower_attention(a: AttentionAttrs, ctx) -> list[str]:
     if a.dropout > 0:
         lines.append(f"{weights} = F.dropout({weights}, {a.dropout!r}, self.training)")
     lines.append(f"{ctx.outs[0]} = ({weights} @ {vh}).transpose(1, 2).flatten(2)")
+    return lines
+
+
+def _lower_sdpa(a: AttentionAttrs, ctx) -> list[str]:
+    """The same computation through torch's fused kernel (flash / memory-efficient on CUDA).
+
+    A causal mask alone is passed as `is_causal`, never materialized; padding,
+    causal and bias terms otherwise combine into one `attn_mask`.
+    """
+    mask, bias = (ctx.args + [None, None])[3:5]
+    lines, heads = _split_heads(a, ctx)
+    out = ctx.outs[0]
+    if mask is None and bias is None:
+        return lines + [f"{out} = {_sdpa(a, ctx, heads, None, a.causal)}"]
+    attn_mask = ctx.temp("attn_mask")
+    body = _mask_lines(a, ctx, attn_mask, heads, mask, bias) + [f"{out} = {_sdpa(a, ctx, heads, attn_mask, False)}"]
+    if mask is not None and bias is None and ctx.in_types[3].optional:
+        plain = f"{out} = {_sdpa(a, ctx, heads, None, a.causal)}"
+        return lines + [f"if {mask} is None:", "    " + plain, "else:", *("    " + line for line in body)]
+    return lines + body
+
+
+def _sdpa(a: AttentionAttrs, ctx, heads: tuple[str, str, str], attn_mask: str | None, causal: bool) -> str:
+    kwargs = [f"attn_mask={attn_mask}"] if attn_mask else []
+    if a.dropout > 0:
+        kwargs.append(f"dropout_p={a.dropout!r} if self.training else 0.0")
+    if causal:
+        kwargs.append("is_causal=True")
+    scale = _scale(a, ctx)
+    if scale is not None:
+        kwargs.append(f"scale={scale!r}")
+    return f"F.scaled_dot_product_attention({', '.join([*heads, *kwargs])}).transpose(1, 2).flatten(2)"
+
+
+def _mask_lines(a: AttentionAttrs, ctx, name: str, heads, mask: str | None, bias: str | None) -> list[str]:
+    """Lines that build `name`: a bool keep-mask, or with a bias an additive float mask."""
+    qh, kh, _ = heads
+    keep = [f"{mask}{_mask_index(ctx.in_types[3].rank)}"] if mask is not None else []
+    if a.causal:
+        keep.append(f"torch.ones({qh}.shape[-2], {kh}.shape[-2], dtype=torch.bool, device={qh}.device).tril()")
+    if bias is None:
+        return [f"{name} = {' & '.join(keep)}"]
+    lines = [f"{name} = {bias}"]
+    if mask is not None and ctx.in_types[3].optional:
+        keep[0] = f"({keep[0]} if {mask} is not None else True)"
+    if keep:
+        lines.append(f"{name} = {name}.masked_fill(~({' & '.join(keep)}), torch.finfo({bias}.dtype).min)")
     return lines
 
 

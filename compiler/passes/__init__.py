@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..ir import Graph, Program, verify
+from .attention import lower_attention_to_sdpa
 from .dead_code import eliminate_dead_code
 from .identities import remove_identity_ops
 
@@ -27,6 +28,8 @@ class Pass:
 PIPELINE: list[Pass] = [
     # Dropout(0), same-shape reshapes and self-transposes cost a kernel launch and read as noise.
     Pass("remove-identities", remove_identity_ops, 1, "drop ops that compute nothing"),
+    # Fused attention kernels; the explicit softmax(q k^T) form stays the -O0/-O1 reference.
+    Pass("sdpa", lower_attention_to_sdpa, 2, "use F.scaled_dot_product_attention"),
     # Last, so the identities removed above no longer keep their inputs alive.
     Pass("dead-code", eliminate_dead_code, 1, "drop results that reach no output"),
 ]
