@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
                          description="Parse, resolve and shape-check every spec; exit 1 on any error.")
     chk.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="spec files or folders")
     chk.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    chk.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
+                     help="text (default), json (schema v1), github (workflow annotations) or sarif (2.1.0)")
     chk.add_argument("-D", dest="overrides", action="append", type=_override, default=[], metavar="NAME=VALUE")
 
     dump = sub.add_parser("dump", help="print one stage's output", description="Print the AST, IR, typed IR or optimized IR.")
@@ -96,12 +98,27 @@ def _missing(paths: list[Path]) -> list[Path]:
     return [p for p in paths if not p.exists()]
 
 
+def _strict(diagnostics: list[Diagnostic], strict: bool) -> list[Diagnostic]:
+    if not strict:
+        return diagnostics
+    return [Diagnostic(d.code, d.message, d.span, Severity.ERROR, d.notes, d.hint) for d in diagnostics]
+
+
 def cmd_check(args) -> int:
     from .driver import check
-    reporter = Reporter(args.strict)
+    from .report import to_github, to_json, to_sarif
     files = _spec_files(args.paths)
-    for spec in files:
-        reporter.report(check(spec, dict(args.overrides), all_blocks=True).diagnostics)
+    found = [d for spec in files for d in check(spec, dict(args.overrides), all_blocks=True).diagnostics]
+    found = _strict(found, args.strict)
+    if args.format != "text":
+        formatters = {"json": lambda: to_json(found, [str(f) for f in files]),
+                      "github": lambda: to_github(found), "sarif": lambda: to_sarif(found)}
+        text = formatters[args.format]()
+        if text:
+            print(text)
+        return EXIT_DIAGNOSTICS if any(d.is_error for d in found) else EXIT_OK
+    reporter = Reporter(args.strict)
+    reporter.report(found)
     reporter.summary()
     if not reporter.errors:
         print(f"checked {len(files)} spec(s): ok")
