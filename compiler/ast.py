@@ -4,9 +4,17 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 
 from .diagnostics import Span
+
+# How tightly each expression form binds, loosest first (mirrors grammar.lark).
+# `str()` puts parentheses around an operand that binds more loosely than its
+# position allows, so printed expressions parse back to the same tree.
+TERNARY, OR, AND, NOT, COMPARE, SUM, PRODUCT, NEGATION, POWER, REPEAT, POSTFIX, ATOM = range(12)
+_BINOP_PRECEDENCE = {"+": SUM, "-": SUM, "*": PRODUCT, "/": PRODUCT, "//": PRODUCT, "%": PRODUCT,
+                     "@": PRODUCT, "**": POWER}
 
 
 @dataclass(frozen=True)
@@ -17,7 +25,14 @@ class Node:
 # ----------------------------------------------------------------- expressions
 @dataclass(frozen=True)
 class Expr(Node):
-    pass
+    @property
+    def precedence(self) -> int:
+        return ATOM
+
+
+def _wrap(e: Expr, at_least: int) -> str:
+    """`e` as source, parenthesized when it binds more loosely than `at_least`."""
+    return f"({e})" if e.precedence < at_least else str(e)
 
 
 @dataclass(frozen=True)
@@ -80,8 +95,14 @@ class BinOp(Expr):
     left: Expr
     right: Expr
 
+    @property
+    def precedence(self) -> int:
+        return _BINOP_PRECEDENCE[self.op]
+
     def __str__(self) -> str:
-        return f"({self.left} {self.op} {self.right})"
+        if self.op == "**":     # right-associative, and its left side is a postfix expression
+            return f"{_wrap(self.left, POSTFIX)} ** {_wrap(self.right, NEGATION)}"
+        return f"{_wrap(self.left, self.precedence)} {self.op} {_wrap(self.right, self.precedence + 1)}"
 
 
 @dataclass(frozen=True)
@@ -90,8 +111,12 @@ class Compare(Expr):
     left: Expr
     right: Expr
 
+    @property
+    def precedence(self) -> int:
+        return COMPARE
+
     def __str__(self) -> str:
-        return f"{self.left} {self.op} {self.right}"
+        return f"{_wrap(self.left, SUM)} {self.op} {_wrap(self.right, SUM)}"
 
 
 @dataclass(frozen=True)
@@ -100,24 +125,36 @@ class BoolOp(Expr):
     left: Expr
     right: Expr
 
+    @property
+    def precedence(self) -> int:
+        return OR if self.op == "or" else AND
+
     def __str__(self) -> str:
-        return f"({self.left} {self.op} {self.right})"
+        return f"{_wrap(self.left, self.precedence)} {self.op} {_wrap(self.right, self.precedence + 1)}"
 
 
 @dataclass(frozen=True)
 class Not(Expr):
     operand: Expr
 
+    @property
+    def precedence(self) -> int:
+        return NOT
+
     def __str__(self) -> str:
-        return f"not {self.operand}"
+        return f"not {_wrap(self.operand, NOT)}"
 
 
 @dataclass(frozen=True)
 class Neg(Expr):
     operand: Expr
 
+    @property
+    def precedence(self) -> int:
+        return NEGATION
+
     def __str__(self) -> str:
-        return f"-{self.operand}"
+        return f"-{_wrap(self.operand, NEGATION)}"
 
 
 @dataclass(frozen=True)
@@ -126,8 +163,12 @@ class Ternary(Expr):
     then: Expr
     orelse: Expr
 
+    @property
+    def precedence(self) -> int:
+        return TERNARY
+
     def __str__(self) -> str:
-        return f"if {self.cond} then {self.then} else {self.orelse}"
+        return f"if {_wrap(self.cond, OR)} then {_wrap(self.then, OR)} else {self.orelse}"
 
 
 @dataclass(frozen=True)
@@ -144,8 +185,12 @@ class Call(Expr):
     func: Expr
     args: tuple[Arg, ...]
 
+    @property
+    def precedence(self) -> int:
+        return POSTFIX
+
     def __str__(self) -> str:
-        return f"{self.func}(" + ", ".join(map(str, self.args)) + ")"
+        return f"{_wrap(self.func, POSTFIX)}(" + ", ".join(map(str, self.args)) + ")"
 
 
 @dataclass(frozen=True)
@@ -153,8 +198,12 @@ class Index(Expr):
     target: Expr
     index: Expr
 
+    @property
+    def precedence(self) -> int:
+        return POSTFIX
+
     def __str__(self) -> str:
-        return f"{self.target}[{self.index}]"
+        return f"{_wrap(self.target, POSTFIX)}[{self.index}]"
 
 
 @dataclass(frozen=True)
@@ -163,9 +212,28 @@ class Repeat(Expr):
     index_name: str | None
     body: Expr
 
+    @property
+    def precedence(self) -> int:
+        return REPEAT       # its body runs to the end of a postfix expression
+
     def __str__(self) -> str:
         idx = f", {self.index_name}" if self.index_name else ""
-        return f"repeat({self.count}{idx}) {self.body}"
+        return f"repeat({self.count}{idx}) {_wrap(self.body, POSTFIX)}"
+
+
+def replace_names(e: Expr, text: Callable[[str], str]) -> Expr:
+    """A copy of `e` whose names read `text(name)`: messages show values in place of names."""
+    if isinstance(e, Name):
+        return Name(e.span, text(e.id))
+    changes = {}
+    for f in fields(e):
+        value = getattr(e, f.name)
+        if isinstance(value, Expr):
+            changes[f.name] = replace_names(value, text)
+        elif isinstance(value, tuple) and value and isinstance(value[0], (Expr, Arg)):
+            changes[f.name] = tuple(replace_names(v, text) if isinstance(v, Expr)
+                                    else replace(v, value=replace_names(v.value, text)) for v in value)
+    return replace(e, **changes) if changes else e
 
 
 # ----------------------------------------------------------------- types
@@ -258,6 +326,15 @@ class Rename(Stmt):
 
     source: str
     target: str
+
+
+@dataclass(frozen=True)
+class For(Stmt):
+    """`for i in range(n) { ... }`: unrolled at compile time, one pass over the body per value."""
+
+    var: str
+    iterable: Expr
+    body: tuple[Stmt, ...]
 
 
 # ----------------------------------------------------------------- top level

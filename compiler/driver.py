@@ -12,6 +12,7 @@ from typing import Any
 
 from . import __version__
 from .codegen import generate
+from .codegen.names import name_diagnostics
 from .diagnostics import CompileError, Diagnostic
 from .ir import Program
 from .passes import Pass, optimize, select_passes
@@ -39,13 +40,16 @@ def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool 
     result = Result(spec)
     # resolve: imports, parameters, static branches, repeat -> one graph per block specialization
     program, result.diagnostics = resolve_file(spec, overrides, all_blocks=all_blocks)
-    if program is None or not result.ok:
+    if program is None:
         return result
-    # infer: symbolic shapes and dtypes, checked at every op and block boundary
+    # infer: symbolic shapes and dtypes, checked at every op and block boundary.  Blocks that failed
+    # to resolve have no graph, so the errors found here are independent of those already reported.
     result.diagnostics += infer_program(program)
     # ties: shared parameters must exist and agree in shape
     if result.ok:
         result.diagnostics += check_ties(program)
+    # names: every class and layer name must be usable in Python, so check and compile agree
+    result.diagnostics += name_diagnostics(program)
     result.program = program
     return result
 

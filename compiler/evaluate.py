@@ -27,7 +27,18 @@ _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator
 _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
             ">": operator.gt, ">=": operator.ge}
 _TENSOR_OPS = {"+": "Add", "-": "Sub", "*": "Mul", "/": "Div", "@": "MatMul"}
-BUILTINS = {"sqrt": math.sqrt, "min": min, "max": max, "len": len, "int": int, "float": float}
+MAX_RANGE = 1 << 16
+
+
+def _range(*args: int) -> list[int]:
+    """`range(stop)`, `range(start, stop[, step])` as a list, for `for` loops."""
+    values = range(*args)
+    if len(values) > MAX_RANGE:
+        raise ValueError(f"{len(values)} values exceed the limit of {MAX_RANGE}")
+    return list(values)
+
+
+BUILTINS = {"sqrt": math.sqrt, "min": min, "max": max, "len": len, "int": int, "float": float, "range": _range}
 
 
 def suggest(name: str, candidates) -> str | None:
@@ -42,7 +53,7 @@ class Evaluator:
 
     def eval(self, e: ast.Expr, targets: tuple[str, ...] = ()) -> Any:
         method = getattr(self, "_" + type(e).__name__.lower())
-        return method(e, targets) if isinstance(e, (ast.Call, ast.Repeat)) else method(e)
+        return method(e, targets) if isinstance(e, (ast.Call, ast.Repeat, ast.BinOp)) else method(e)
 
     # ---------------------------------------------------------- atoms
     def _int(self, e: ast.Int) -> int:
@@ -79,10 +90,10 @@ class Evaluator:
         return [self.eval(i) for i in e.items]
 
     # ---------------------------------------------------------- operators
-    def _binop(self, e: ast.BinOp) -> Any:
+    def _binop(self, e: ast.BinOp, targets: tuple[str, ...] = ()) -> Any:
         left, right = self.eval(e.left), self.eval(e.right)
         if isinstance(left, TensorRef) or isinstance(right, TensorRef):
-            return self._tensor_binop(e, left, right)
+            return self._tensor_binop(e, left, right, targets)
         if e.op == "@":
             raise error("DLC011", "`@` multiplies tensors, not numbers", e.span)
         return self._number_binop(e, left, right)
@@ -106,18 +117,18 @@ class Evaluator:
             raise error("DLC013", "integer result is too large", e.span)
         return result
 
-    def _tensor_binop(self, e: ast.BinOp, left: Any, right: Any) -> TensorRef:
+    def _tensor_binop(self, e: ast.BinOp, left: Any, right: Any, targets: tuple[str, ...] = ()) -> TensorRef:
         if isinstance(left, TensorRef) and isinstance(right, TensorRef):
-            return self.b.apply_op(_TENSOR_OPS[e.op], {}, [left, right], e.span)
+            return self.b.apply_op(_TENSOR_OPS[e.op], {}, [left, right], e.span, targets)
         tensor, number = (left, right) if isinstance(left, TensorRef) else (right, left)
         if not _is_number(number) or isinstance(number, sympy.Basic):
             raise error("DLC011", f"cannot apply `{e.op}` to a tensor and a {kind_of(number)}", e.span)
         if e.op == "*":
-            return self.b.apply_op("Scale", {"factor": float(number)}, [tensor], e.span)
+            return self.b.apply_op("Scale", {"factor": float(number)}, [tensor], e.span, targets)
         if e.op == "/" and tensor is left:
             if number == 0:
                 raise error("DLC011", "division by zero", e.right.span)
-            return self.b.apply_op("Scale", {"factor": 1.0 / float(number)}, [tensor], e.span)
+            return self.b.apply_op("Scale", {"factor": 1.0 / float(number)}, [tensor], e.span, targets)
         raise error("DLC011", f"`{e.op}` between a tensor and a number is not supported", e.span,
                     hint="tensors can be multiplied or divided by numbers")
 
@@ -172,7 +183,7 @@ class Evaluator:
 
     # ---------------------------------------------------------- calls
     def _call(self, e: ast.Call, targets: tuple[str, ...] = ()) -> Any:
-        func = self.eval(e.func)
+        func = self._callee(e.func)
         if isinstance(func, Callee):
             if func.kind == "builtin":
                 return self._builtin(func.name, e)
@@ -182,6 +193,14 @@ class Evaluator:
             return self.b.apply(func, args, e, targets)
         raise error("DLC011", f"a {kind_of(func)} cannot be called", e.func.span,
                     hint="layers are configured and then applied: `Linear(512, 512)(x)`")
+
+    def _callee(self, f: ast.Expr) -> Any:
+        """What a call calls; a name nothing defines there is an unknown block or op."""
+        if isinstance(f, ast.Name) and f.id not in BUILTINS and self.b.lookup(f.id) is None:
+            hint = suggest(f.id, self.b.visible_names() | set(BUILTINS))
+            raise error("DLC004", f"unknown block or op `{f.id}`", f.span,
+                        hint=hint or "define it with `block`, or import the module that does")
+        return self.eval(f)
 
     def _tensor_arg(self, a: ast.Arg) -> TensorRef | None:
         if a.name is not None:

@@ -119,6 +119,7 @@ class Program:
     source: str
     graphs: dict[str, Graph]              # in dependency order: callees first
     models: list[tuple[str, str]]         # (public class name, graph key)
+    model_spans: dict[str, Span] = field(default_factory=dict)   # public name -> where it is declared
 
 
 def verify(graph: Graph) -> None:

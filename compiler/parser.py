@@ -2,6 +2,7 @@
 rule into a typed AST node; lark's exceptions become DLC001 diagnostics."""
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from .diagnostics import CompileError, Diagnostic, Span, error
 
 MAX_SOURCE_BYTES = 2_000_000
 MAX_NESTING = 200
+MAX_LITERAL_DIGITS = 100     # far beyond any sensible size; keeps int() away from Python's 4300-digit limit
 
 _TOKEN_NAMES = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
@@ -48,6 +50,9 @@ class _ToAst(Transformer):
 
     # ------------------------------------------------------------- literals
     def int_lit(self, meta, tok):
+        if len(tok) > MAX_LITERAL_DIGITS:
+            raise error("DLC013", f"an integer of {len(tok)} digits is too large", self.s(meta),
+                        hint=f"literals have at most {MAX_LITERAL_DIGITS} digits")
         return ast.Int(self.s(meta), int(tok))
 
     def float_lit(self, meta, tok):
@@ -90,8 +95,8 @@ class _ToAst(Transformer):
     def neg(self, meta, operand):
         return ast.Neg(self.s(meta), operand)
 
-    def power(self, meta, left, right):
-        return ast.BinOp(self.s(meta), "**", left, right)
+    def power(self, meta, left, op, right):
+        return ast.BinOp(self.s(meta), str(op), left, right)
 
     def ternary(self, meta, cond, then, orelse):
         return ast.Ternary(self.s(meta), cond, then, orelse)
@@ -162,6 +167,9 @@ class _ToAst(Transformer):
     def tie_stmt(self, meta, target, source):
         return ast.Tie(self.s(meta), target, source)
 
+    def for_stmt(self, meta, var, iterable, *body):
+        return ast.For(self.s(meta), str(var), iterable, tuple(body))
+
     # ------------------------------------------------------------- top level
     def import_stmt(self, meta, *names):
         return ast.Import(self.s(meta), tuple((str(n), _span(self.file, n)) for n in names))
@@ -191,10 +199,32 @@ class _ToAst(Transformer):
         return ast.Module(self.s(meta), self.file, imports, blocks, aliases)
 
 
+def _describe(terminal: str) -> str:
+    """How a message names a terminal: keywords and punctuation as written."""
+    if terminal in _TOKEN_NAMES:
+        return _TOKEN_NAMES[terminal]
+    pattern = _lark().get_terminal(terminal).pattern
+    return f"'{pattern.value}'" if isinstance(pattern, lark.lexer.PatternStr) else terminal.lower()
+
+
+# Where an expression could go on, listing every operator buries the useful alternatives.
+_OPERATORS = {"COMP_OP", "ADD_OP", "MUL_OP", "POW_OP", "AND", "OR"}
+
+
 def _expected(names) -> str:
-    shown = sorted({_TOKEN_NAMES.get(n, f"'{n.lower()}'") for n in names
-                    if not n.startswith("__") and n != "COMMENT"})
+    shown = sorted({"an operator" if n in _OPERATORS else _describe(n) for n in names if n != "COMMENT"})
     return ", ".join(shown[:8]) + (", ..." if len(shown) > 8 else "")
+
+
+def _end_of_text(text: str, file: str) -> Span:
+    """Just after the last non-blank character, so the caret lands on a real line."""
+    body = text.rstrip()
+    line = body.count("\n") + 1
+    col = len(body.rsplit("\n", 1)[-1]) + 1
+    return Span(file, line, col, line, col + 1)
+
+
+_STATEMENT_KEYWORDS = ("REQUIRE", "IN", "OUT", "LET", "TIE", "RENAME", "FOR", "BLOCK", "MODEL", "IMPORT")
 
 
 def _syntax_hint(tok: Token | None, expected: set[str]) -> str | None:
@@ -207,59 +237,79 @@ def _syntax_hint(tok: Token | None, expected: set[str]) -> str | None:
         return "separate arguments with ','"
     if value in ("{", "}") and "RBRACE" not in expected:
         return "check that every '{' has a matching '}'"
+    for close, name in (("RPAR", "("), ("RSQB", "["), ("RBRACE", "{")):
+        if close in expected and (tok is None or tok.type in ("$END", *_STATEMENT_KEYWORDS)):
+            return f"check that every '{name}' has a matching '{_lark().get_terminal(close).pattern.value}'"
     return None
+
+
+_TYPE_SUFFIX = re.compile(r"\]\s*(?:(float32|float16|bfloat16|float64|int64|int32|bool)\s*)?(optional)?\s*$")
+
+
+def _taken_by_tensor_type(tok: Token, text: str) -> str | None:
+    """`in x: [B, S]` then `bool = ...` on the next line: newlines do not end statements,
+    so the name was read as the input's dtype (or `optional`)."""
+    if tok.type != "EQUAL" or tok.start_pos is None:
+        return None
+    match = _TYPE_SUFFIX.search(text[: tok.start_pos])
+    word = match and (match.group(2) or match.group(1))
+    if not word:
+        return None
+    return f"`{word}` right after a tensor type is read as part of that type; give the value another name"
 
 
 def _syntax_error(exc: lark.exceptions.LarkError, file: str, text: str) -> Diagnostic:
     if isinstance(exc, lark.UnexpectedToken):
         tok = exc.token
         if tok.type == "$END":
-            line = text.count("\n") + 1
-            col = len(text.rsplit("\n", 1)[-1]) + 1
-            span = Span(file, line, col, line, col + 1)
+            span = _end_of_text(text, file)
             what = "unexpected end of file"
         else:
             span = Span(file, tok.line, tok.column, tok.end_line or tok.line,
                         tok.end_column or tok.column + len(str(tok)))
             what = f"unexpected {str(tok)!r}"
-        return Diagnostic("DLC001", f"{what}; expected {_expected(exc.expected)}", span,
-                          hint=_syntax_hint(tok, set(exc.expected)))
+        # `accepts` replays the parser, so it drops the spurious look-aheads LALR merges into `expected`
+        expected = set(exc.accepts or exc.expected)
+        return Diagnostic("DLC001", f"{what}; expected {_expected(expected)}", span,
+                          hint=_syntax_hint(tok, expected) or _taken_by_tensor_type(tok, text))
     if isinstance(exc, lark.UnexpectedCharacters):
         span = Span(file, exc.line, exc.column, exc.line, exc.column + 1)
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
-        hint = "strings use double quotes" if char == "'" else None
+        hint = {"'": "strings use double quotes",
+                '"': "a string ends on its own line and holds no backslashes or double quotes"}.get(char)
         return Diagnostic("DLC001", f"unexpected character {char!r}", span, hint=hint)
     if isinstance(exc, lark.UnexpectedEOF):
-        return Diagnostic("DLC001", "unexpected end of file", Span(file, 1, 1, 1, 2))
+        return Diagnostic("DLC001", "unexpected end of file", _end_of_text(text, file))
     return Diagnostic("DLC001", f"cannot parse: {exc}", Span(file, 1, 1, 1, 2))
 
 
-def _check_nesting(text: str, file: str) -> None:
-    """LALR itself copes with deep nesting, but our tree transform recurses."""
-    depth, line, col = 0, 1, 0
-    for ch in text:
-        col += 1
-        if ch == "\n":
-            line, col = line + 1, 0
-        elif ch in "([{":
-            depth += 1
-            if depth > MAX_NESTING:
-                raise error("DLC013", f"brackets nested deeper than {MAX_NESTING} levels",
-                            Span(file, line, col, line, col + 1))
-        elif ch in ")]}":
-            depth -= 1
+def _check_depth(tree: lark.Tree, file: str) -> None:
+    """The tree transform and the evaluator recurse, so bound how deeply the tree nests
+    (brackets, chains like `1 + 1 + ...`, runs of `-` or `not`).  Iterative on purpose."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise error("DLC013", f"the expression nests deeper than {MAX_NESTING} levels", _span(file, node.meta),
+                        hint="split it with `let` bindings")
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, lark.Tree))
 
 
 def parse(text: str, file: str = "<string>") -> ast.Module:
     """Parse dlc source text; raises CompileError with a DLC001 diagnostic."""
     if len(text) > MAX_SOURCE_BYTES:
         raise error("DLC013", f"file is larger than {MAX_SOURCE_BYTES} bytes", Span(file, 1, 1, 1, 2))
-    _check_nesting(text, file)
     try:
         tree = _lark().parse(text)
     except lark.exceptions.LarkError as exc:
         raise CompileError(_syntax_error(exc, file, text)) from None
-    return _ToAst(file).transform(tree)
+    _check_depth(tree, file)
+    try:
+        return _ToAst(file).transform(tree)
+    except lark.exceptions.VisitError as exc:     # a rule refused its input with a diagnostic
+        if isinstance(exc.orig_exc, CompileError):
+            raise exc.orig_exc from None
+        raise
 
 
 def read_source(path: Path, display: str) -> str:

@@ -44,6 +44,7 @@ class Resolver:
         self.stack: list[tuple] = []
         self.failed: set[tuple] = set()
         self.diagnostics: list[Diagnostic] = []
+        self.model_spans: dict[str, Span] = {}
         self.node_count = 0
 
     # ------------------------------------------------------------------ entry points
@@ -59,6 +60,9 @@ class Resolver:
                 self._entry(models, block.name, block, module, args, block.name_span)
         for alias in module.tree.aliases:
             found = module.scope.get(alias.target)
+            if alias.name in module.scope or alias.name in self.model_spans:
+                self.diagnostics.append(self._name_taken(alias, module))
+                continue
             if found is None:
                 self.diagnostics.append(Diagnostic("DLC004", f"unknown block `{alias.target}`", alias.span,
                                                    hint=suggest(alias.target, module.scope)))
@@ -69,8 +73,15 @@ class Resolver:
             except CompileError as exc:
                 self.diagnostics.extend(exc.diagnostics)
                 continue
+            args += self._alias_overrides(found[0], args, overrides, alias.name_span)
             self._entry(models, alias.name, found[0], found[1], args, alias.name_span)
-        return Program(module.display, self.graphs, models)
+        return Program(module.display, self.graphs, models, self.model_spans)
+
+    def _name_taken(self, alias: ast.ModelAlias, module: LoadedModule) -> Diagnostic:
+        """A variant named like a block or another model would shadow it in the generated module."""
+        first = self.model_spans.get(alias.name) or module.scope[alias.name][0].name_span
+        return Diagnostic("DLC003", f"`{alias.name}` is already defined", alias.name_span,
+                          notes=(Note(first, "first defined here"),), hint="give the variant a name of its own")
 
     def _check_library_blocks(self, module: LoadedModule) -> None:
         for block in module.tree.blocks:
@@ -80,8 +91,16 @@ class Resolver:
                 except CompileError as exc:
                     self.diagnostics.extend(exc.diagnostics)
 
+    @staticmethod
+    def _alias_overrides(block: ast.BlockDef, args, overrides: dict[str, Any], span: Span) -> list:
+        """`-D` values for the parameters an alias leaves open; those it fixes define the variant."""
+        fixed = {name for name, _, _ in args if name} | {p.name for p, a in zip(block.params, args) if a[0] is None}
+        return [(p.name, overrides[p.name], span) for p in block.params if p.name in overrides and p.name not in fixed]
+
     def _check_overrides(self, module: LoadedModule, overrides: dict[str, Any]) -> None:
         names = {p.name for b in module.tree.blocks if b.is_model for p in b.params}
+        names |= {p.name for a in module.tree.aliases if a.target in module.scope
+                  for p in module.scope[a.target][0].params}
         for key in overrides:
             if key not in names:
                 raise error("DLC005", f"no model in this file has a parameter `{key}`",
@@ -95,6 +114,7 @@ class Resolver:
             return
         self.graphs[key].is_model = True
         models.append((public, key))
+        self.model_spans[public] = span
 
     # ------------------------------------------------------------------ specialization
     def specialize(self, block: ast.BlockDef, owner: LoadedModule, args: list[tuple[str | None, Any, Span]],
@@ -291,20 +311,18 @@ class BlockBuilder:
             raise error("DLC006", message, s.span, hint=f"{s.cond}  evaluates as  {self.explain(s.cond)}")
 
     def explain(self, e: ast.Expr) -> str:
-        """The expression with each name replaced by its value, and arithmetic results shown."""
-        if isinstance(e, ast.Name):
-            return show(self.env.get(e.id, e.id))
-        if isinstance(e, ast.BinOp):
+        """The expression with each name replaced by its value, and a comparison's sides computed:
+        `768 % 10 == 0, i.e. 8 == 0`."""
+        def value(name: str) -> str:
+            text = show(self.env[name]) if name in self.env else name
+            return f"({text})" if text.startswith("-") else text
+        text = str(ast.replace_names(e, value))
+        if isinstance(e, ast.Compare) and not all(isinstance(s, (ast.Name, ast.Int)) for s in (e.left, e.right)):
             try:
-                value = f" (= {show(Evaluator(self).eval(e))})"
+                text += f", i.e. {show(Evaluator(self).eval(e.left))} {e.op} {show(Evaluator(self).eval(e.right))}"
             except CompileError:
-                value = ""
-            return f"{self.explain(e.left)} {e.op} {self.explain(e.right)}{value}"
-        if isinstance(e, (ast.Compare, ast.BoolOp)):
-            return f"{self.explain(e.left)} {e.op} {self.explain(e.right)}"
-        if isinstance(e, ast.Not):
-            return f"not {self.explain(e.operand)}"
-        return str(e)
+                pass
+        return text
 
     def _input(self, s: ast.Input, errors) -> None:
         dims = tuple(self._dim(d, new_symbols=True) for d in s.type.dims)
@@ -360,14 +378,47 @@ class BlockBuilder:
         taken = s.then if Evaluator(self).need_bool(s.cond) else s.orelse
         self.run(taken, errors)
 
+    def _for(self, s: ast.For, errors) -> None:
+        values = Evaluator(self).eval(s.iterable)
+        if not isinstance(values, list):
+            raise error("DLC011", f"`for` runs over a list, like `range(n)`, got {kind_of(values)} {show(values)}",
+                        s.iterable.span)
+        if s.var in self.env:
+            raise error("DLC003", f"`{s.var}` is already defined", s.span, hint="name the loop variable differently")
+        layer_stmt = _first_non_static(s.body)
+        if layer_stmt is not None:
+            raise error("DLC005", "a `for` body may only hold `let`, `require`, `rename`, `if` and `for`",
+                        layer_stmt.span, hint="a stack of layers is `name = repeat(n, i) Layer(...)(x)`")
+        for value in values:
+            reported = len(errors)
+            with self.scoped({s.var: value}):
+                self.run(s.body, errors)
+            if len(errors) > reported:
+                return          # the same mistake again in every pass would only repeat the message
+
     def _rename(self, s: ast.Rename, errors) -> None:
-        for text in (s.source, s.target):
+        source, target = self._interpolate(s.source, s.span), self._interpolate(s.target, s.span)
+        for text in (source, target):
             if not re.fullmatch(r"([A-Za-z0-9_]+|\{[A-Za-z_][A-Za-z0-9_]*\})(\.([A-Za-z0-9_]+|\{[A-Za-z_][A-Za-z0-9_]*\}))*\.?", text):
                 raise error("DLC005", f"`{text}` is not a checkpoint key prefix", s.span,
                             hint='write dotted names with {placeholders}, like "encoder.layer.{i}.attention."')
-        if set(re.findall(r"\{(\w+)\}", s.target)) - set(re.findall(r"\{(\w+)\}", s.source)):
+        if set(re.findall(r"\{(\w+)\}", target)) - set(re.findall(r"\{(\w+)\}", source)):
             raise error("DLC005", "every {placeholder} of the new name must appear in the reference name", s.span)
-        self.graph.renames.append(Rename(s.source, s.target, s.span))
+        self.graph.renames.append(Rename(source, target, s.span))
+
+    def _interpolate(self, text: str, span: Span) -> str:
+        """`{name}` naming an int or string in scope (a parameter, `let` or `for` variable)
+        becomes its value; any other `{name}` stays a placeholder."""
+        def value(match: re.Match) -> str:
+            name = match.group(1)
+            if name not in self.env:
+                return match.group(0)
+            v = self.lookup(name)
+            if isinstance(v, bool) or not isinstance(v, (int, str)):
+                raise error("DLC011", f"`{{{name}}}` in a rename must be an int or a string, got {kind_of(v)} "
+                            f"{show(v)}", span, hint="a placeholder takes a name that is not defined here")
+            return str(v)
+        return re.sub(r"\{(\w+)\}", value, text)
 
     def _tie(self, s: ast.Tie, errors) -> None:
         self.graph.ties.append(Tie(s.target.parts, s.source.parts, s.span))
@@ -381,19 +432,13 @@ class BlockBuilder:
         op = REGISTRY[callee.name]
         return Layer("op", op.name, validate_attrs(op, args, call.span), call.span)
 
-    def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Span) -> TensorRef:
+    def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Span, targets=()) -> TensorRef:
         op = REGISTRY[op_name]
-        return self.apply(Layer("op", op_name, op.attrs(**attrs), span), args, None, ())
+        return self.apply(Layer("op", op_name, op.attrs(**attrs), span), args, None, targets)
 
     def apply(self, layer: Layer, args: list[TensorRef | None], call: ast.Call | None, targets) -> Any:
         span = call.span if call else layer.span
-        if layer.kind == "op":
-            op = REGISTRY[layer.target]
-            ports, n_out, module_needed = op.inputs, op.num_outputs(layer.attrs), op.init is not None
-        else:
-            graph = self.r.graphs[layer.target]
-            ports = tuple(_Port(graph.node(i).outputs[0], graph.node(i).attrs.optional) for i in graph.inputs)
-            n_out, module_needed = len(graph.outputs), True
+        ports, n_out, module_needed = self._signature(layer)
         self._check_arity(layer, ports, args, span)
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
         module = (layer.name or (targets[0] if targets else _hint(layer))) if module_needed else None
@@ -402,10 +447,24 @@ class BlockBuilder:
         refs = tuple(TensorRef(node.id, i) for i in range(n_out))
         return refs[0] if n_out == 1 else refs
 
+    def _signature(self, layer: Layer) -> tuple[tuple, int, bool]:
+        """A layer's input ports, its number of outputs, and whether it needs a submodule."""
+        if layer.kind == "op":
+            op = REGISTRY[layer.target]
+            return op.inputs, op.num_outputs(layer.attrs), op.init is not None
+        graph = self.r.graphs[layer.target]
+        ports = tuple(_Port(graph.node(i).outputs[0], graph.node(i).attrs.optional) for i in graph.inputs)
+        return ports, len(graph.outputs), True
+
     def apply_repeat(self, layers: list[Layer], args, e: ast.Repeat, targets) -> Any:
         first = layers[0]
-        graph_outputs = [len(self.r.graphs[l.target].outputs) if l.kind == "block" else REGISTRY[l.target].num_outputs(l.attrs) for l in layers]
-        n_out = graph_outputs[0]
+        ports, n_out, stateful = self._signature(first)
+        if not stateful:
+            raise error("DLC005", f"repeat needs a layer with state; {first.target} has none", first.span,
+                        hint="apply a stateless op directly, or repeat a block that uses it")
+        self._check_arity(first, ports, args, e.span)
+        if not args or args[0] is None:
+            raise error("DLC005", "repeat passes its first input from layer to layer, so it cannot be none", e.span)
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(first)}_{i}" for i in range(n_out)) if n_out > 1 else (_hint(first),)
         module = targets[0] if targets else _hint(first) + "s"
         node = self.add_node("repeat", first.target, tuple(layers), e.span, names, module)
@@ -449,10 +508,26 @@ class _Port:
 
 _POISON = object()
 
+# What a `for` body may hold: it declares, so unrolling it never creates layers.
+_STATIC_STATEMENTS = (ast.Let, ast.Require, ast.Rename, ast.If, ast.For)
+
+
+def _first_non_static(stmts) -> ast.Stmt | None:
+    for stmt in stmts:
+        if not isinstance(stmt, _STATIC_STATEMENTS):
+            return stmt
+        nested = _first_non_static(stmt.then + stmt.orelse) if isinstance(stmt, ast.If) else None
+        if nested is not None:
+            return nested
+    return None
+
 
 def _hint(layer: Layer) -> str:
-    base = layer.target if layer.kind == "op" else layer.target
-    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(base)).strip("_")
+    """A variable name for an unnamed result: `ReLU` -> `relu`, `Conv2d` -> `conv2d`,
+    block `MultiHeadAttention2` -> `multi_head_attention2`."""
+    if layer.kind == "op":
+        return layer.target.lower()
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", layer.target).lower()
 
 
 def validate_attrs(op, args: list[tuple[str | None, Any, Span]], span: Span):

@@ -71,7 +71,7 @@ class _GraphInference:
             return self._call_block(node, self.program.graphs[node.op], ins)
         return self._infer_repeat(node, ins)
 
-    def _infer_op(self, node: Node, name: str, attrs: Any, ins) -> list[TensorType]:
+    def _infer_op(self, node: Node, name: str, attrs: Any, ins, where: str = "") -> list[TensorType]:
         op = REGISTRY[name]
         for slot, t in enumerate(ins):
             port = op.inputs[min(slot, len(op.inputs) - 1)]
@@ -81,25 +81,23 @@ class _GraphInference:
         try:
             return op.infer(attrs, ins)
         except ShapeError as exc:
-            self._fail(node, exc.code, f"{name}: {exc.message}", exc.slot, ins, exc.hint)
+            self._fail(node, exc.code, f"{name}{where}: {exc.message}", exc.slot, ins, exc.hint)
         except Exception as exc:  # a shape rule crashed: report it as ours, never as a traceback
             self._fail(node, "DLC000", f"internal error in the shape rule of {name}: {exc!r}", None, ins,
                        hint="this is a bug in dlc; please report it with the spec")
         raise AssertionError("unreachable")
 
     def _infer_repeat(self, node: Node, ins) -> list[TensorType]:
+        """Each iteration's first output is the next one's first input.  Iterations may
+        change its shape (a ResNet stage's first block widens and downsamples), since each
+        is checked against the input the next one declares."""
         outs: list[TensorType] = []
         for i, layer in enumerate(node.attrs):
             if layer.kind == "block":
                 outs = self._call_block(node, self.program.graphs[layer.target], ins, f"[{i}]")
             else:
-                outs = self._infer_op(node, layer.target, layer.attrs, ins)
-            if i + 1 < len(node.attrs):
-                if not outs or not _same_type(outs[0], ins[0]):
-                    self._fail(node, "DLC007", f"repeat: iteration {i} turns {ins[0]} into "
-                               f"{outs[0] if outs else 'nothing'}; a repeated layer must keep the shape of its first input",
-                               0, ins)
-                ins = [outs[0], *ins[1:]]
+                outs = self._infer_op(node, layer.target, layer.attrs, ins, f"[{i}]")
+            ins = [outs[0], *ins[1:]] if outs else ins
         return outs
 
     # ------------------------------------------------------------------ block calls
@@ -185,15 +183,12 @@ class _GraphInference:
         operands = self.graph.operands(node.id)
         slots = [slot] if slot is not None and slot in operands else sorted(operands)
         for s in slots:
-            src, _ = operands[s]
-            if ins[s] is not None:
-                notes.append(self._origin(src, ins[s]))
+            src, index = operands[s]
+            produced = self.graph.output_type(src, index)     # in a repeat, `ins` holds the previous iteration's
+            if produced is not None:
+                notes.append(self._origin(src, produced))
         self.diags.append(Diagnostic(code, message, node.span, Severity.ERROR, tuple(notes) + extra, hint))
         raise _Failed()
-
-
-def _same_type(a: TensorType, b: TensorType) -> bool:
-    return a.rank == b.rank and a.dtype == b.dtype and all(dims_equal(x, y) for x, y in zip(a.shape, b.shape))
 
 
 def _dtype_fits(declared: str, actual: str) -> bool:

@@ -77,8 +77,8 @@ class AddNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
         dropout = self.dropout(sublayer)  # [B, S, 512]
-        add = x + dropout  # [B, S, 512]
-        norm = self.norm(add)  # [B, S, 512]
+        summed = x + dropout  # [B, S, 512]
+        norm = self.norm(summed)  # [B, S, 512]
         return norm
 
 
@@ -216,15 +216,15 @@ class Transformer(nn.Module):
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_mask: torch.Tensor | None = None) -> torch.Tensor:
         embedding = self.src_embed(src)  # [B, S, 512]
         scale = embedding * 22.627416997969522  # [B, S, 512]
-        sinusoidal_positions = self.positions(scale)  # [B, S, 512]
-        src_x = self.src_x(sinusoidal_positions)  # [B, S, 512]
+        sinusoidalpositions = self.positions(scale)  # [B, S, 512]
+        src_x = self.src_x(sinusoidalpositions)  # [B, S, 512]
         encoder = src_x
         for layer in self.encoder:
             encoder = layer(encoder, src_mask)  # [B, S, 512]
         embedding_1 = self.src_embed(tgt)  # [B, T, 512]
         scale_1 = embedding_1 * 22.627416997969522  # [B, T, 512]
-        sinusoidal_positions_1 = self.positions(scale_1)  # [B, T, 512]
-        tgt_x = self.tgt_x(sinusoidal_positions_1)  # [B, T, 512]
+        sinusoidalpositions_1 = self.positions(scale_1)  # [B, T, 512]
+        tgt_x = self.tgt_x(sinusoidalpositions_1)  # [B, T, 512]
         decoder = tgt_x
         for layer_1 in self.decoder:
             decoder = layer_1(decoder, encoder, src_mask)  # [B, T, 512]

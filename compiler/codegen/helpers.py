@@ -5,23 +5,30 @@ beyond torch is written out here and copied into the file, once.
 """
 
 HELPERS = {
-    "rename_reference_keys": '''def rename_reference_keys(state_dict: dict, renames: list[tuple[str, str]]) -> dict:
-    """Rename checkpoint keys by the first rule whose prefix matches; `{name}`
-    placeholders match one dotted component.  Keys no rule matches keep their names."""
-    rules = []
-    for source, target in renames:
-        parts = re.split(r"\\{(\\w+)\\}", source)
-        pattern = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^.]+)" for i, p in enumerate(parts))
-        rules.append((re.compile(pattern), target))
-    renamed = {}
-    for key, value in state_dict.items():
-        for pattern, target in rules:
-            match = pattern.match(key)
-            if match:
-                key = target.format(**match.groupdict()) + key[match.end():]
-                break
-        renamed[key] = value
-    return renamed''',
+    "rename_reference_keys": '''def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
+    """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
+    apply to the keys under it, outermost submodule first: the first rule whose prefix
+    matches renames a key, and `{name}` placeholders match one dotted component.
+    Keys no rule matches keep their names."""
+    for path, module in model.named_modules():
+        prefix = f"{path}." if path else ""
+        rules = []
+        for source, target in getattr(module, "REFERENCE_RENAMES", ()):
+            parts = re.split(r"\\{(\\w+)\\}", source)
+            pattern = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^.]+)" for i, p in enumerate(parts))
+            rules.append((re.compile(re.escape(prefix) + pattern), prefix + target))
+        if not rules:
+            continue
+        renamed = {}
+        for key, value in state_dict.items():
+            for pattern, target in rules:
+                match = pattern.match(key)
+                if match:
+                    key = target.format(**match.groupdict()) + key[match.end():]
+                    break
+            renamed[key] = value
+        state_dict = renamed
+    return state_dict''',
     "SinusoidalPositions": '''class SinusoidalPositions(nn.Module):
     """Adds the fixed sine/cosine position table of Vaswani et al. (2017) to x [B, S, dim]."""
 
@@ -50,4 +57,36 @@ HELPERS = {
         if self.bias is None:
             return x @ self.weight
         return torch.addmm(self.bias, x.flatten(0, -2), self.weight).unflatten(0, x.shape[:-1])''',
+    "RelativePositionBias": '''class RelativePositionBias(nn.Module):
+    """T5's relative position bias (Raffel et al., 2020): a learned scalar per head for each
+    bucket of key-minus-query offsets, as [1, heads, query_length, key_length] to add to scores.
+    `weight` [num_buckets, heads] has nn.Embedding's layout."""
+
+    def __init__(self, num_buckets: int, max_distance: int, heads: int, bidirectional: bool) -> None:
+        super().__init__()
+        self.num_buckets = num_buckets
+        self.max_distance = max_distance
+        self.bidirectional = bidirectional
+        self.weight = nn.Parameter(torch.randn(num_buckets, heads))
+
+    def bucket(self, offset: torch.Tensor) -> torch.Tensor:
+        """Bucket of each offset: exact below max_exact, logarithmic up to max_distance, then clipped."""
+        num_buckets = self.num_buckets
+        if self.bidirectional:  # half the buckets for keys before the query, half for keys after
+            num_buckets //= 2
+            buckets = (offset > 0).long() * num_buckets
+            distance = offset.abs()
+        else:  # a decoder sees only the past
+            buckets = torch.zeros_like(offset)
+            distance = (-offset).clamp(min=0)
+        max_exact = num_buckets // 2
+        # Clamped so the logarithm stays finite where the exact bucket is used instead.
+        log_ratio = torch.log(distance.clamp(min=max_exact).float() / max_exact) / math.log(self.max_distance / max_exact)
+        log_bucket = (max_exact + (log_ratio * (num_buckets - max_exact)).long()).clamp(max=num_buckets - 1)
+        return buckets + torch.where(distance < max_exact, distance, log_bucket)
+
+    def forward(self, query_length: int, key_length: int) -> torch.Tensor:
+        device = self.weight.device
+        offset = torch.arange(key_length, device=device)[None, :] - torch.arange(query_length, device=device)[:, None]
+        return F.embedding(self.bucket(offset), self.weight).permute(2, 0, 1).unsqueeze(0)''',
 }

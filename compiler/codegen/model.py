@@ -2,16 +2,18 @@
 file decided in Python, so the templates only lay them out."""
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import dataclass, field
 
 import sympy
 
-from ..diagnostics import error
+from ..diagnostics import CompileError, error
 from ..ir import Graph, Node, Program
 from ..ops import REGISTRY, LowerContext
 from ..types import TensorType
 from ..values import Layer, show
-from .names import NameAllocator, class_name_problem, module_name_problem
+from .names import NameAllocator, class_name_diagnostic, layer_name_diagnostic
 
 
 @dataclass
@@ -38,23 +40,40 @@ class FileModel:
 
 
 def _safe_text(text: str) -> str:
-    """Text for a comment or docstring: one line, no quotes that could close it."""
-    return text.replace("\\", "/").replace('"', "'").replace("\r", " ").replace("\n", " ")
+    """Text for a comment or docstring: one line of printable characters, no quotes that could close it."""
+    text = text.replace("\\", "/").replace('"', "'")
+    return "".join(c if c.isprintable() else " " for c in text)
 
 
 def build_file_model(program: Program) -> FileModel:
     helpers: set[str] = set()
     classes = [ClassBuilder(g, program, helpers).build() for g in program.graphs.values()]
-    models = FileModel(program.source, f"PyTorch modules compiled from {_safe_text(program.source)}.")
+    models = FileModel(_safe_text(program.source), f"PyTorch modules compiled from {_safe_text(program.source)}.")
     models.classes = classes
     from .helpers import HELPERS
     models.helpers = [HELPERS[h] for h in sorted(helpers)]
-    models.imports = ["math", *(["re"] if "rename_reference_keys" in helpers else [])]
+    models.imports = _standard_imports(models)
     for public, key in program.models:
         if public != key:
+            invalid = class_name_diagnostic(public, program.graphs[key], program)
+            if invalid:
+                raise CompileError(invalid)
             models.aliases.append((public, key))
-    models.exports = sorted({public for public, _ in program.models})
+    models.exports = sorted({public for public, _ in program.models}, key=_export_order)
     return models
+
+
+def _standard_imports(file: FileModel) -> list[str]:
+    """The standard-library modules the generated code uses, so that none is imported unused."""
+    code = [*file.helpers, *(line for c in file.classes for line in (*c.init_lines, *c.forward_lines, *c.methods))]
+    return [name for name in ("math", "re") if any(re.search(rf"\b{name}\.", text) for text in code)]
+
+
+def _export_order(name: str) -> tuple:
+    """isort's order, as ruff's RUF022 wants `__all__`: CONSTANTS, then Classes, then the rest,
+    each in natural order (ResNet18 before ResNet101)."""
+    category = 0 if name.isupper() else 1 if name[:1].isupper() else 2
+    return category, [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 class ClassBuilder:
@@ -71,10 +90,9 @@ class ClassBuilder:
 
     def build(self) -> ClassModel:
         g = self.graph
-        problem = class_name_problem(g.key)
-        if problem:
-            raise error("DLC012", f"`{g.key}` cannot name a generated class: it {problem}", g.span,
-                        hint="rename the block or model")
+        invalid = class_name_diagnostic(g.key, g, self.program)
+        if invalid:
+            raise CompileError(invalid)
         self._reserve_modules()
         inputs = [g.node(i) for i in g.inputs]
         params = []
@@ -95,20 +113,26 @@ class ClassBuilder:
         model = ClassModel(g.key, self._doc(), self.init or ["pass"], ", ".join(["self", *params]), returns,
                            prologue + body)
         if g.renames:
+            self._reference_renames(model)
+        if _loads_reference(g, self.program):
             self._reference_loader(model)
         return model
 
-    def _reference_loader(self, model: ClassModel) -> None:
-        self.helpers.add("rename_reference_keys")
+    def _reference_renames(self, model: ClassModel) -> None:
         first = self.graph.renames[0].span
-        model.class_lines = [f"# Reference checkpoint key prefixes -> this module's names ({self._where_span(first)}).",
-                             "REFERENCE_RENAMES = ["]
+        where = self._where_span(first)
+        comment = f"# Reference checkpoint key prefixes -> this module's names, relative to this module ({where})."
+        model.class_lines = [comment, "REFERENCE_RENAMES = ("]
         model.class_lines += [f"    ({_py_str(r.source)}, {_py_str(r.target)})," for r in self.graph.renames]
-        model.class_lines.append("]")
+        model.class_lines.append(")")
+
+    def _reference_loader(self, model: ClassModel) -> None:
+        """`load_reference_state_dict`, for a block that declares renames or holds one that does."""
+        self.helpers.add("rename_reference_keys")
         model.methods.append(
             "def load_reference_state_dict(self, state_dict: dict, strict: bool = True):\n"
             '    """Load a checkpoint of the reference implementation, renaming its keys."""\n'
-            "    return self.load_state_dict(rename_reference_keys(state_dict, self.REFERENCE_RENAMES), strict=strict)")
+            "    return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)")
 
     def _doc(self) -> list[str]:
         g = self.graph
@@ -124,18 +148,20 @@ class ClassBuilder:
         for node in self.graph.ordered():
             if node.module is None or node.module in self.modules:
                 continue
-            problem = module_name_problem(node.module)
-            if problem:
-                raise error("DLC012", f"`{node.module}` cannot name a layer: it {problem}", node.span,
-                            hint="pick another name; layer names become attribute and state_dict names")
+            invalid = layer_name_diagnostic(node)
+            if invalid:
+                raise CompileError(invalid)
             self.modules[node.module] = node.module
             attrs.reserve(node.module)
-            self.init.append(f"self.{node.module} = {self._constructor(node)}  # {self._where(node)}")
+            comment = f"  # {self._where(node)}"
+            first, newline, rest = self._constructor(node, f"self.{node.module} = ", comment).partition("\n")
+            self.init.append(f"self.{node.module} = {first}{comment}{newline}{rest}")
 
     def _where(self, node: Node) -> str:
         return _safe_text(f"{node.span.file}:{node.span.line}")
 
-    def _constructor(self, node: Node) -> str:
+    def _constructor(self, node: Node, before: str = "", after: str = "") -> str:
+        """The submodule's constructor; `before` and `after` share its line."""
         if node.kind == "op":
             op = REGISTRY[node.op]
             self.helpers.update(op.helpers)
@@ -143,10 +169,7 @@ class ClassBuilder:
         if node.kind == "block":
             return f"{node.op}()"
         layers: tuple[Layer, ...] = node.attrs
-        parts = [self._layer_constructor(l) for l in layers]
-        if len(set(parts)) == 1:
-            return f"nn.ModuleList([{parts[0]} for _ in range({len(parts)})])"
-        return f"nn.ModuleList([{', '.join(parts)}])"
+        return _module_list([self._layer_constructor(l) for l in layers], INIT_WIDTH - len(before) - len(after))
 
     def _layer_constructor(self, layer: Layer) -> str:
         if layer.kind == "block":
@@ -163,7 +186,7 @@ class ClassBuilder:
         operands = g.operands(node.id)
         args = [self.value_names[operands[s]] if s in operands else None for s in range(max(operands, default=-1) + 1)]
         in_types = [g.output_type(*operands[s]) if s in operands else None for s in range(len(args))]
-        outs = [self.vars.fresh(name) for name in node.outputs]
+        outs = [self._result_name(node, i) for i in range(len(node.outputs))]
         for i, name in enumerate(outs):
             self.value_names[(node.id, i)] = name
         comment = "  # " + ", ".join(t.shape_str() for t in node.types) if node.types else ""
@@ -179,6 +202,16 @@ class ClassBuilder:
             self.uses_dims |= ctx.uses_dims
         lines[-1] += comment
         return lines
+
+    def _result_name(self, node: Node, index: int) -> str:
+        """A fresh variable for a node's result; `_` for an unused one among several, as in
+        `_, pooled = self.bert(...)`."""
+        g = self.graph
+        used = any(data["index"] == index for _, _, data in g.g.out_edges(node.id, data=True)) or any(
+            (o.node, o.index) == (node.id, index) for o in g.outputs)
+        if len(node.outputs) > 1 and node.kind != "repeat" and not used:
+            return "_"
+        return self.vars.fresh(node.outputs[index])
 
     def _lower_repeat(self, node: Node, args, in_types, outs) -> list[str]:
         layer = self.vars.fresh("layer")
@@ -222,6 +255,47 @@ class ClassBuilder:
 
     def _where_span(self, span) -> str:
         return _safe_text(f"{span.file}:{span.line}")
+
+
+def _loads_reference(graph: Graph, program: Program) -> bool:
+    """Whether `graph`, or a block anywhere inside it, declares `rename` rules."""
+    pending, seen = [graph], {graph.key}
+    while pending:
+        current = pending.pop()
+        if current.renames:
+            return True
+        for key in {key for node in current.ordered() for key in _block_keys(node)} - seen:
+            seen.add(key)
+            pending.append(program.graphs[key])
+    return False
+
+
+def _block_keys(node: Node) -> list[str]:
+    """The graphs of the blocks a node instantiates."""
+    if node.kind == "block":
+        return [node.op]
+    if node.kind == "repeat":
+        return [layer.target for layer in node.attrs if layer.kind == "block"]
+    return []
+
+
+# Columns a line of __init__ may take after its indentation (ruff's line-length is 120).
+INIT_WIDTH = 112
+
+
+def _module_list(parts: list[str], width: int) -> str:
+    """`nn.ModuleList` of the layers' constructors.  A run of three or more equal ones is a
+    comprehension; the items go one per line when one line would be wider than `width`."""
+    runs = [(part, len(list(group))) for part, group in itertools.groupby(parts)]
+    if len(runs) == 1:
+        return f"nn.ModuleList([{parts[0]} for _ in range({len(parts)})])"
+    items: list[str] = []
+    for part, count in runs:
+        items += [f"*[{part} for _ in range({count})]"] if count > 2 else [part] * count
+    one_line = f"nn.ModuleList([{', '.join(items)}])"
+    if len(one_line) <= width:
+        return one_line
+    return "nn.ModuleList([\n" + "".join(f"    {item},\n" for item in items) + "])"
 
 
 def _py_str(text: str) -> str:

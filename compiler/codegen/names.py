@@ -11,6 +11,9 @@ import builtins
 import keyword
 import re
 
+from ..diagnostics import Diagnostic
+from ..ir import Graph, Node, Program
+
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Names the generated file binds at module level or uses inside forward().
@@ -51,6 +54,36 @@ def class_name_problem(name: str) -> str | None:
     if name in RESERVED or name in dir(builtins):
         return "would shadow a name the generated module uses"
     return None
+
+
+def class_name_diagnostic(name: str, graph: Graph, program: Program) -> Diagnostic | None:
+    """DLC012 when a block or model name cannot be a generated class name."""
+    problem = class_name_problem(name)
+    if problem is None:
+        return None
+    return Diagnostic("DLC012", f"`{name}` cannot name a generated class: it {problem}",
+                      program.model_spans.get(name, graph.span), hint="rename the block or model")
+
+
+def layer_name_diagnostic(node: Node) -> Diagnostic | None:
+    """DLC012 when a layer's name cannot be a submodule attribute."""
+    problem = module_name_problem(node.module) if node.module is not None else None
+    if problem is None:
+        return None
+    return Diagnostic("DLC012", f"`{node.module}` cannot name a layer: it {problem}", node.span,
+                      hint="pick another name; layer names become attribute and state_dict names")
+
+
+def name_diagnostics(program: Program) -> list[Diagnostic]:
+    """Every class and layer name that cannot reach Python, so `dlc check` reports what codegen would refuse."""
+    found: list[Diagnostic] = []
+    for graph in program.graphs.values():
+        found.append(class_name_diagnostic(graph.key, graph, program))
+        found.extend(layer_name_diagnostic(node) for node in graph.ordered())
+    for public, key in program.models:
+        if public != key:
+            found.append(class_name_diagnostic(public, program.graphs[key], program))
+    return [d for d in dict.fromkeys(found) if d is not None]     # each specialization repeats its block's names
 
 
 class NameAllocator:

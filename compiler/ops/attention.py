@@ -148,18 +148,27 @@ def _sdpa(a: AttentionAttrs, ctx, heads: tuple[str, str, str], attn_mask: str | 
 
 
 def _mask_lines(a: AttentionAttrs, ctx, name: str, heads, mask: str | None, bias: str | None) -> list[str]:
-    """Lines that build `name`: a bool keep-mask, or with a bias an additive float mask."""
+    """Lines that build `name`: None, a bool keep-mask, or (with a bias) an additive float mask.
+
+    Optional inputs may be None at run time, so each term is guarded unless the
+    compiler knows it is present.
+    """
     qh, kh, _ = heads
-    keep = [f"{mask}{_mask_index(ctx.in_types[3].rank)}"] if mask is not None else []
+    mask_optional = mask is not None and ctx.in_types[3].optional
+    bias_optional = bias is not None and ctx.in_types[4].optional
+    if mask is not None and not mask_optional and bias is None and not a.causal:
+        return [f"{name} = {mask}{_mask_index(ctx.in_types[3].rank)}"]
+    lines = [f"{name} = None"]
+    if mask is not None:
+        keep = f"{name} = {mask}{_mask_index(ctx.in_types[3].rank)}"
+        lines += [f"if {mask} is not None:", "    " + keep] if mask_optional else [keep]
     if a.causal:
-        keep.append(f"torch.ones({qh}.shape[-2], {kh}.shape[-2], dtype=torch.bool, device={qh}.device).tril()")
-    if bias is None:
-        return [f"{name} = {' & '.join(keep)}"]
-    lines = [f"{name} = {bias}"]
-    if mask is not None and ctx.in_types[3].optional:
-        keep[0] = f"({keep[0]} if {mask} is not None else True)"
-    if keep:
-        lines.append(f"{name} = {name}.masked_fill(~({' & '.join(keep)}), torch.finfo({bias}.dtype).min)")
+        tril = f"torch.ones({qh}.shape[-2], {kh}.shape[-2], dtype=torch.bool, device={qh}.device).tril()"
+        lines.append(f"{name} = {tril} if {name} is None else {name} & {tril}")
+    if bias is not None:
+        fill = f"{bias}.masked_fill(~{name}, torch.finfo({bias}.dtype).min)"
+        combine = f"{name} = {bias} if {name} is None else {fill}"
+        lines += [f"if {bias} is not None:", "    " + combine] if bias_optional else [combine]
     return lines
 
 

@@ -1,5 +1,6 @@
 """Element-wise arithmetic, matmul and softmax.  `a + b`, `a * b`, `a @ b` in a
-spec lower to these ops; a tensor times a compile-time number is `Scale`."""
+spec lower to these ops; a tensor times a compile-time number is `Scale`.  A mismatch
+between two operands names no slot, so the diagnostic notes where both came from."""
 from __future__ import annotations
 
 from ..types import TensorType, broadcast, dims_equal, dim_str, is_float
@@ -12,10 +13,10 @@ def _infer_binary(name: str):
     def infer(a, ins):
         x, y = need(ins[0], 0, f"{name}'s left operand"), need(ins[1], 1, f"{name}'s right operand")
         if x.dtype != y.dtype and not (is_float(x.dtype) and is_float(y.dtype)):
-            raise ShapeError(f"{name} of {x.dtype} and {y.dtype} tensors", 1, code="DLC008")
+            raise ShapeError(f"{name} of {x.dtype} and {y.dtype} tensors", None, code="DLC008")
         shape = broadcast(x.shape, y.shape)
         if shape is None:
-            raise ShapeError(f"shapes {x.shape_str()} and {y.shape_str()} do not broadcast in {name}", 1,
+            raise ShapeError(f"shapes {x.shape_str()} and {y.shape_str()} do not broadcast in {name}", None,
                              hint="dimensions must be equal or 1, aligned from the right")
         return [TensorType(shape, x.dtype)]
     return infer
@@ -54,10 +55,10 @@ def _infer_matmul(a, ins):
         raise ShapeError(f"MatMul needs operands of rank >= 2, got {x.shape_str()} @ {y.shape_str()}", 0)
     if not dims_equal(x.shape[-1], y.shape[-2]):
         raise ShapeError(f"MatMul inner dimensions differ: {dim_str(x.shape[-1])} vs {dim_str(y.shape[-2])} "
-                         f"in {x.shape_str()} @ {y.shape_str()}", 1)
+                         f"in {x.shape_str()} @ {y.shape_str()}", None)
     batch = broadcast(x.shape[:-2], y.shape[:-2])
     if batch is None:
-        raise ShapeError(f"MatMul batch dimensions {x.shape_str()} and {y.shape_str()} do not broadcast", 1)
+        raise ShapeError(f"MatMul batch dimensions {x.shape_str()} and {y.shape_str()} do not broadcast", None)
     return [TensorType((*batch, x.shape[-2], y.shape[-1]), x.dtype)]
 
 

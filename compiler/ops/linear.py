@@ -118,3 +118,33 @@ register(OpDef(
     params=lambda a: {"weight": (a.in_features, a.out_features), **({"bias": (a.out_features,)} if a.bias else {})},
     helpers=("TransposedLinear",),
 ))
+
+
+class FusedLinearAttrs(Attrs):
+    in_features: PositiveInt
+    out_sizes: tuple[PositiveInt, ...]
+    bias: bool = True
+    sources: tuple[str, ...] = ()       # the separate layers whose weights this one concatenates
+
+
+def _infer_fused_linear(a: FusedLinearAttrs, ins):
+    x = need(ins[0], 0, "FusedLinear input")
+    need_float(x, 0, "FusedLinear input")
+    need_dim(x.shape[-1], dim(a.in_features), 0, "the last dimension of FusedLinear's input", x)
+    return [x.with_shape((*x.shape[:-1], n)) for n in a.out_sizes]
+
+
+def _lower_fused_linear(a: FusedLinearAttrs, ctx):
+    sizes = ", ".join(map(str, a.out_sizes))
+    return [f"{', '.join(ctx.outs)} = {ctx.module}({ctx.args[0]}).split([{sizes}], dim=-1)"]
+
+
+register(OpDef(
+    "FusedLinear", FusedLinearAttrs, (Port("x"),), _infer_fused_linear, _lower_fused_linear,
+    doc="Several Linear layers reading one input, computed as one matmul and split. "
+        "Made by the fuse-projections pass; loads checkpoints of the separate layers.",
+    init=lambda a: f"nn.Linear({a.in_features}, {sum(a.out_sizes)}, bias={a.bias})",
+    params=lambda a: {"weight": (sum(a.out_sizes), a.in_features), **({"bias": (sum(a.out_sizes),)} if a.bias else {})},
+    num_outputs=lambda a: len(a.out_sizes),
+    joins=lambda a: a.sources,
+))

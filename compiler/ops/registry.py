@@ -86,6 +86,9 @@ class OpDef:
     num_outputs: Callable[[Any], int] = _one_output
     helpers: tuple[str, ...] = ()                      # helper definitions the lowering uses
     pure: bool = True                                  # no randomness, no state
+    # For layers made by fusion: the separate layers whose parameters this one
+    # concatenates along dim 0, so their checkpoints still load (see codegen).
+    joins: Callable[[Any], tuple[str, ...]] | None = None
 
 
 REGISTRY: dict[str, OpDef] = {}

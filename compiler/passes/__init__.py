@@ -47,7 +47,7 @@ def select_passes(level: int, enable: list[str] = (), disable: list[str] = ()) -
 def optimize(program: Program, passes: list[Pass], check: bool = False) -> tuple[Program, list[str]]:
     """Run the passes over a copy of every graph; returns the new program and a change log."""
     graphs = {key: g.copy() for key, g in program.graphs.items()}
-    result = Program(program.source, graphs, list(program.models))
+    result = Program(program.source, graphs, list(program.models), dict(program.model_spans))
     log = []
     for p in passes:
         for graph in graphs.values():
