@@ -14,7 +14,7 @@ from . import __version__
 from .codegen import generate
 from .codegen.names import name_diagnostics
 from .diagnostics import CompileError, Diagnostic
-from .ir import Program
+from .ir import Program, entry_program
 from .passes import Pass, optimize, select_passes
 from .resolve import resolve_file
 from .shapes import infer_program
@@ -61,7 +61,8 @@ def compile_spec(spec: Path, opt_level: int = 1, enable: list[str] = (), disable
     if not result.ok or result.program is None:
         return result
     chosen = passes if passes is not None else select_passes(opt_level, list(enable), list(disable))
-    optimized, result.log = optimize(result.program, chosen)
+    # entry program: drop unused specializations, settle class names before passes report on them
+    optimized, result.log = optimize(entry_program(result.program), chosen)
     try:
         result.text = generate(optimized, __version__)
     except CompileError as exc:

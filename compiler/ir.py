@@ -77,6 +77,7 @@ class Graph:
     outputs: list[OutputDecl] = field(default_factory=list)
     ties: list[Tie] = field(default_factory=list)
     renames: list[Rename] = field(default_factory=list)
+    aliases: list[tuple[str, str]] = field(default_factory=list)   # (input, earlier input given the same tensor)
     is_model: bool = False
 
     def node(self, node_id: str) -> Node:
@@ -103,9 +104,9 @@ class Graph:
         return [self.node(n) for n in order]
 
     def copy(self) -> "Graph":
-        new = Graph(self.key, self.block, dict(self.params), self.span, self.g.copy(),
-                    list(self.inputs), list(self.outputs), list(self.ties), list(self.renames), self.is_model)
-        return new
+        return Graph(self.key, self.block, dict(self.params), self.span, self.g.copy(),
+                     inputs=list(self.inputs), outputs=list(self.outputs), ties=list(self.ties),
+                     renames=list(self.renames), aliases=list(self.aliases), is_model=self.is_model)
 
     def output_type(self, node_id: str, index: int) -> TensorType | None:
         types = self.node(node_id).types
@@ -120,6 +121,65 @@ class Program:
     graphs: dict[str, Graph]              # in dependency order: callees first
     models: list[tuple[str, str]]         # (public class name, graph key)
     model_spans: dict[str, Span] = field(default_factory=dict)   # public name -> where it is declared
+    log: list[str] = field(default_factory=list)                 # what passes did and declined (--explain)
+
+
+def _callees(graph: Graph) -> list[str]:
+    keys = []
+    for node in graph.ordered():
+        if node.kind == "block":
+            keys.append(node.op)
+        elif node.kind == "repeat":
+            keys.extend(layer.target for layer in node.attrs if layer.kind == "block")
+    return keys
+
+
+def entry_program(program: Program) -> Program:
+    """Only the graphs the entry points use, with final class names.
+
+    Specializations that were superseded (re-specialized for aliased inputs) are
+    dropped; entry points keep their names and other specializations of a block
+    are numbered in order of first use (`Block`, `Block2`, ...).
+    """
+    seen: set[str] = set()
+    stack = [key for _, key in program.models]
+    while stack:
+        key = stack.pop()
+        if key not in seen:
+            seen.add(key)
+            stack.extend(_callees(program.graphs[key]))
+    keys = [key for key in program.graphs if key in seen]
+    names = _class_names(program, keys)
+    graphs = {names[k]: _renamed(program.graphs[k], names) for k in keys}
+    return replace(program, graphs=graphs, models=[(public, names[key]) for public, key in program.models])
+
+
+def _class_names(program: Program, keys: list[str]) -> dict[str, str]:
+    entries = {key for _, key in program.models}
+    names = {key: key for key in keys if key in entries}
+    taken = set(names.values()) | {program.graphs[k].block for k in entries}
+    for key in keys:
+        if key not in names:
+            base, n = program.graphs[key].block, 1
+            name = base
+            while name in taken:
+                n += 1
+                name = f"{base}{n}"
+            names[key] = name
+            taken.add(name)
+    return names
+
+
+def _renamed(graph: Graph, names: dict[str, str]) -> Graph:
+    new = graph.copy()
+    new.key = names[graph.key]
+    for node in graph.ordered():
+        if node.kind == "block":
+            new.replace_node(replace(node, op=names[node.op]))
+        elif node.kind == "repeat":
+            layers = tuple(replace(l, target=names[l.target]) if l.kind == "block" else l for l in node.attrs)
+            new.replace_node(replace(node, op=layers[0].target, attrs=layers))
+    return new
 
 
 def verify(graph: Graph) -> None:

@@ -118,9 +118,11 @@ class Resolver:
 
     # ------------------------------------------------------------------ specialization
     def specialize(self, block: ast.BlockDef, owner: LoadedModule, args: list[tuple[str | None, Any, Span]],
-                   call_span: Span, preferred: str | None = None) -> str:
+                   call_span: Span, preferred: str | None = None, aliases: dict[int, int] | None = None) -> str:
+        """The graph key of `block` with these parameters; `aliases` maps an input slot to an
+        earlier slot that receives the same tensor."""
         params = self.bind_params(block, owner, args, call_span)
-        memo = (id(block), _freeze(params))
+        memo = (id(block), _freeze(params), tuple(sorted((aliases or {}).items())))
         if memo in self.failed:
             raise CompileError([])  # reported at its first use
         if memo in self.by_key:
@@ -133,7 +135,7 @@ class Resolver:
         self.stack.append(memo)
         try:
             graph = Graph(self._class_name(preferred or block.name), block.name, params, block.span)
-            BlockBuilder(self, owner, graph, params).build(block)
+            BlockBuilder(self, owner, graph, params, aliases).build(block)
         except CompileError as exc:
             self.failed.add(memo)
             raise CompileError([_within(d, block, params, call_span) for d in exc.diagnostics]) from None
@@ -180,6 +182,15 @@ class Resolver:
                             notes=(Note(p.span, "declared here without a default"),))
             params[p.name] = _check_param(p, value, span)
         return params
+
+
+@dataclass(frozen=True)
+class BlockCall:
+    """How a block layer was configured, so it can be re-specialized when applied."""
+
+    block: ast.BlockDef
+    owner: LoadedModule
+    args: tuple
 
 
 def _within(d: Diagnostic, block: ast.BlockDef, params: dict[str, Any], call_span: Span) -> Diagnostic:
@@ -229,7 +240,10 @@ def _freeze(value: Any) -> Any:
 class BlockBuilder:
     """Executes one block body for one set of parameter values."""
 
-    def __init__(self, resolver: Resolver, module: LoadedModule, graph: Graph, params: dict[str, Any]):
+    def __init__(self, resolver: Resolver, module: LoadedModule, graph: Graph, params: dict[str, Any],
+                 aliases: dict[int, int] | None = None):
+        self.aliases = aliases or {}
+        self.input_refs: list[tuple[TensorRef, TensorType]] = []
         self.r = resolver
         self.limits = resolver.limits
         self.module = module
@@ -325,11 +339,26 @@ class BlockBuilder:
         return text
 
     def _input(self, s: ast.Input, errors) -> None:
+        slot = len(self.input_refs)
+        if slot in self.aliases:
+            self._alias_input(s, *self.input_refs[self.aliases[slot]])
+            return
         dims = tuple(self._dim(d, new_symbols=True) for d in s.type.dims)
         ttype = TensorType(dims, s.type.dtype or "float", s.optional)
         node = self.add_node("input", "input", ttype, s.span, (s.name,))
         self.graph.inputs.append(node.id)
         self.bind(s.name, TensorRef(node.id, 0), s.span)
+        self.input_refs.append((TensorRef(node.id, 0), ttype))
+
+    def _alias_input(self, s: ast.Input, ref: TensorRef, ttype: TensorType) -> None:
+        """This input receives the same tensor as an earlier one: its fresh symbols name the
+        earlier input's dimensions (`Tk` is `Tq`), and its name is bound to that tensor."""
+        for d, actual in zip(s.type.dims, ttype.shape):
+            if isinstance(d, ast.Name) and self.lookup(d.id) is None:
+                self.bind(d.id, actual, d.span)
+        self.bind(s.name, ref, s.span)
+        self.input_refs.append((ref, ttype))
+        self.graph.aliases.append((s.name, self.graph.node(ref.node).outputs[0]))
 
     def _dim(self, e: ast.Expr, new_symbols: bool) -> sympy.Expr:
         value = Evaluator(self, new_symbols=new_symbols).eval(e)
@@ -428,7 +457,7 @@ class BlockBuilder:
         if callee.kind == "block":
             block, owner = self.module.scope[callee.name]
             key = self.r.specialize(block, owner, args, call.span)
-            return Layer("block", key, None, call.span)
+            return Layer("block", key, BlockCall(block, owner, tuple(args)), call.span)
         op = REGISTRY[callee.name]
         return Layer("op", op.name, validate_attrs(op, args, call.span), call.span)
 
@@ -438,6 +467,9 @@ class BlockBuilder:
 
     def apply(self, layer: Layer, args: list[TensorRef | None], call: ast.Call | None, targets) -> Any:
         span = call.span if call else layer.span
+        if layer.kind == "block" and layer.name is None and isinstance(layer.attrs, BlockCall):
+            self._check_arity(layer, self._signature(layer)[0], args, span)
+            layer, args = self._specialize_aliases(layer, args, span)
         ports, n_out, module_needed = self._signature(layer)
         self._check_arity(layer, ports, args, span)
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
@@ -446,6 +478,16 @@ class BlockBuilder:
         self._connect(node, args)
         refs = tuple(TensorRef(node.id, i) for i in range(n_out))
         return refs[0] if n_out == 1 else refs
+
+    def _specialize_aliases(self, layer: Layer, args: list, span: Span) -> tuple[Layer, list]:
+        """A block given one tensor in several inputs (self-attention's `q` and `kv`) is
+        specialized with those inputs as one, so passes see that they read the same value."""
+        aliases = {j: args.index(a) for j, a in enumerate(args) if a is not None and args.index(a) != j}
+        if not aliases:
+            return layer, args
+        call: BlockCall = layer.attrs
+        key = self.r.specialize(call.block, call.owner, list(call.args), span, aliases=aliases)
+        return replace(layer, target=key), [a for j, a in enumerate(args) if j not in aliases]
 
     def _signature(self, layer: Layer) -> tuple[tuple, int, bool]:
         """A layer's input ports, its number of outputs, and whether it needs a submodule."""

@@ -79,8 +79,8 @@ class MultiHeadAttention(nn.Module):
     from stdlib/attention.dl:6.
 
     q: [B, Tq, 768]
-    kv: [B, Tk, 768]
-    mask: [B, Tk] bool optional
+    mask: [B, Tq] bool optional
+    (kv is the same tensor as q)
     -> output: [B, Tq, 768]
     """
 
@@ -91,10 +91,10 @@ class MultiHeadAttention(nn.Module):
         self.value = nn.Linear(768, 768, bias=True)  # stdlib/attention.dl:14
         self.output = nn.Linear(768, 768, bias=True)  # stdlib/attention.dl:16
 
-    def forward(self, q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, 768]
-        key = self.key(kv)  # [B, Tk, 768]
-        value = self.value(kv)  # [B, Tk, 768]
+        key = self.key(q)  # [B, Tq, 768]
+        value = self.value(q)  # [B, Tq, 768]
         q_heads = query.unflatten(-1, (12, -1)).transpose(1, 2)
         k_heads = key.unflatten(-1, (12, -1)).transpose(1, 2)
         v_heads = value.unflatten(-1, (12, -1)).transpose(1, 2)
@@ -176,7 +176,7 @@ class BertLayer(nn.Module):
         self.output_norm = AddNorm()  # stdlib/bert_layers.dl:39
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        attention = self.attention(x, x, mask)  # [B, S, 768]
+        attention = self.attention(x, mask)  # [B, S, 768]
         attention_norm = self.attention_norm(x, attention)  # [B, S, 768]
         feed_forward = self.feed_forward(attention_norm)  # [B, S, 768]
         output_norm = self.output_norm(attention_norm, feed_forward)  # [B, S, 768]

@@ -108,6 +108,43 @@ class T5Attention(nn.Module):
         return o
 
 
+class T5Attention2(nn.Module):
+    """T5Attention(d_model=512, heads=8, d_kv=64, dropout=0.1, causal=false)
+    from stdlib/t5_layers.dl:10.
+
+    x: [B, Tq, 512]
+    mask: [B, Tq] bool optional
+    position_bias: [1, 8, Tq, Tq] optional
+    (memory is the same tensor as x)
+    -> o: [B, Tq, 512]
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q = nn.Linear(512, 512, bias=False)  # stdlib/t5_layers.dl:16
+        self.k = nn.Linear(512, 512, bias=False)  # stdlib/t5_layers.dl:17
+        self.v = nn.Linear(512, 512, bias=False)  # stdlib/t5_layers.dl:18
+        self.o = nn.Linear(512, 512, bias=False)  # stdlib/t5_layers.dl:20
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, position_bias: torch.Tensor | None = None) -> torch.Tensor:
+        q = self.q(x)  # [B, Tq, 512]
+        k = self.k(x)  # [B, Tq, 512]
+        v = self.v(x)  # [B, Tq, 512]
+        q_heads = q.unflatten(-1, (8, -1)).transpose(1, 2)
+        k_heads = k.unflatten(-1, (8, -1)).transpose(1, 2)
+        v_heads = v.unflatten(-1, (8, -1)).transpose(1, 2)
+        scores = q_heads @ k_heads.transpose(-2, -1)
+        if position_bias is not None:
+            scores = scores + position_bias
+        if mask is not None:
+            scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
+        weights = F.softmax(scores, dim=-1)
+        weights = F.dropout(weights, 0.1, self.training)
+        context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
+        o = self.o(context)  # [B, Tq, 512]
+        return o
+
+
 class T5FeedForward(nn.Module):
     """T5FeedForward(d_model=512, d_ff=2048, dropout=0.1)
     from stdlib/t5_layers.dl:24.
@@ -151,14 +188,14 @@ class T5EncoderLayer(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.self_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:37
-        self.self_attention = T5Attention()  # stdlib/t5_layers.dl:38
+        self.self_attention = T5Attention2()  # stdlib/t5_layers.dl:38
         self.dropout = nn.Dropout(0.1)  # stdlib/t5_layers.dl:40
         self.ff_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:41
         self.ff = T5FeedForward()  # stdlib/t5_layers.dl:42
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, S, 512]
-        self_attention = self.self_attention(self_attention_norm, self_attention_norm, mask, position_bias)  # [B, S, 512]
+        self_attention = self.self_attention(self_attention_norm, mask, position_bias)  # [B, S, 512]
         dropout = self.dropout(self_attention)  # [B, S, 512]
         h = x + dropout  # [B, S, 512]
         ff_norm = self.ff_norm(h)  # [B, S, 512]
@@ -209,14 +246,14 @@ class T5Encoder(nn.Module):
         return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
 
 
-class T5Attention2(nn.Module):
+class T5Attention3(nn.Module):
     """T5Attention(d_model=512, heads=8, d_kv=64, dropout=0.1, causal=true)
     from stdlib/t5_layers.dl:10.
 
     x: [B, Tq, 512]
-    memory: [B, Tk, 512]
-    mask: [B, Tk] bool optional
-    position_bias: [1, 8, Tq, Tk] optional
+    mask: [B, Tq] bool optional
+    position_bias: [1, 8, Tq, Tq] optional
+    (memory is the same tensor as x)
     -> o: [B, Tq, 512]
     """
 
@@ -227,10 +264,10 @@ class T5Attention2(nn.Module):
         self.v = nn.Linear(512, 512, bias=False)  # stdlib/t5_layers.dl:18
         self.o = nn.Linear(512, 512, bias=False)  # stdlib/t5_layers.dl:20
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None = None, position_bias: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, position_bias: torch.Tensor | None = None) -> torch.Tensor:
         q = self.q(x)  # [B, Tq, 512]
-        k = self.k(memory)  # [B, Tk, 512]
-        v = self.v(memory)  # [B, Tk, 512]
+        k = self.k(x)  # [B, Tq, 512]
+        v = self.v(x)  # [B, Tq, 512]
         q_heads = q.unflatten(-1, (8, -1)).transpose(1, 2)
         k_heads = k.unflatten(-1, (8, -1)).transpose(1, 2)
         v_heads = v.unflatten(-1, (8, -1)).transpose(1, 2)
@@ -272,7 +309,7 @@ class T5DecoderLayer(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.self_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:60
-        self.self_attention = T5Attention2()  # stdlib/t5_layers.dl:61
+        self.self_attention = T5Attention3()  # stdlib/t5_layers.dl:61
         self.dropout = nn.Dropout(0.1)  # stdlib/t5_layers.dl:63
         self.cross_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:64
         self.cross_attention = T5Attention()  # stdlib/t5_layers.dl:65
@@ -281,7 +318,7 @@ class T5DecoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, T, 512]
-        self_attention = self.self_attention(self_attention_norm, self_attention_norm, mask, position_bias)  # [B, T, 512]
+        self_attention = self.self_attention(self_attention_norm, mask, position_bias)  # [B, T, 512]
         dropout = self.dropout(self_attention)  # [B, T, 512]
         h = x + dropout  # [B, T, 512]
         cross_attention_norm = self.cross_attention_norm(h)  # [B, T, 512]

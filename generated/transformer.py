@@ -61,6 +61,40 @@ class MultiHeadAttention(nn.Module):
         return output
 
 
+class MultiHeadAttention2(nn.Module):
+    """MultiHeadAttention(d_model=512, heads=8, dropout=0.1, causal=false, bias=true)
+    from stdlib/attention.dl:6.
+
+    q: [B, Tq, 512]
+    mask: [B, Tq] bool optional
+    (kv is the same tensor as q)
+    -> output: [B, Tq, 512]
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.query = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:12
+        self.key = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:13
+        self.value = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:14
+        self.output = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:16
+
+    def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        query = self.query(q)  # [B, Tq, 512]
+        key = self.key(q)  # [B, Tq, 512]
+        value = self.value(q)  # [B, Tq, 512]
+        q_heads = query.unflatten(-1, (8, -1)).transpose(1, 2)
+        k_heads = key.unflatten(-1, (8, -1)).transpose(1, 2)
+        v_heads = value.unflatten(-1, (8, -1)).transpose(1, 2)
+        scores = q_heads @ k_heads.transpose(-2, -1) * 0.125
+        if mask is not None:
+            scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
+        weights = F.softmax(scores, dim=-1)
+        weights = F.dropout(weights, 0.1, self.training)
+        context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
+        output = self.output(context)  # [B, Tq, 512]
+        return output
+
+
 class AddNorm(nn.Module):
     """AddNorm(d_model=512, dropout=0.1, eps=1e-05)
     from stdlib/layers.dl:13.
@@ -115,26 +149,26 @@ class EncoderLayer(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.attn = MultiHeadAttention()  # stdlib/transformer_layers.dl:10
+        self.attn = MultiHeadAttention2()  # stdlib/transformer_layers.dl:10
         self.attn_norm = AddNorm()  # stdlib/transformer_layers.dl:11
         self.ffn = FeedForward()  # stdlib/transformer_layers.dl:12
         self.y = AddNorm()  # stdlib/transformer_layers.dl:13
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        attn = self.attn(x, x, mask)  # [B, S, 512]
+        attn = self.attn(x, mask)  # [B, S, 512]
         attn_norm = self.attn_norm(x, attn)  # [B, S, 512]
         ffn = self.ffn(attn_norm)  # [B, S, 512]
         y = self.y(attn_norm, ffn)  # [B, S, 512]
         return y
 
 
-class MultiHeadAttention2(nn.Module):
+class MultiHeadAttention3(nn.Module):
     """MultiHeadAttention(d_model=512, heads=8, dropout=0.1, causal=true, bias=true)
     from stdlib/attention.dl:6.
 
     q: [B, Tq, 512]
-    kv: [B, Tk, 512]
-    mask: [B, Tk] bool optional
+    mask: [B, Tq] bool optional
+    (kv is the same tensor as q)
     -> output: [B, Tq, 512]
     """
 
@@ -145,10 +179,10 @@ class MultiHeadAttention2(nn.Module):
         self.value = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:14
         self.output = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:16
 
-    def forward(self, q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, 512]
-        key = self.key(kv)  # [B, Tk, 512]
-        value = self.value(kv)  # [B, Tk, 512]
+        key = self.key(q)  # [B, Tq, 512]
+        value = self.value(q)  # [B, Tq, 512]
         q_heads = query.unflatten(-1, (8, -1)).transpose(1, 2)
         k_heads = key.unflatten(-1, (8, -1)).transpose(1, 2)
         v_heads = value.unflatten(-1, (8, -1)).transpose(1, 2)
@@ -175,7 +209,7 @@ class DecoderLayer(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.self_attn = MultiHeadAttention2()  # stdlib/transformer_layers.dl:32
+        self.self_attn = MultiHeadAttention3()  # stdlib/transformer_layers.dl:32
         self.self_norm = AddNorm()  # stdlib/transformer_layers.dl:33
         self.cross_attn = MultiHeadAttention()  # stdlib/transformer_layers.dl:34
         self.cross_norm = AddNorm()  # stdlib/transformer_layers.dl:35
@@ -183,7 +217,7 @@ class DecoderLayer(nn.Module):
         self.y = AddNorm()  # stdlib/transformer_layers.dl:37
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None) -> torch.Tensor:
-        self_attn = self.self_attn(x, x)  # [B, T, 512]
+        self_attn = self.self_attn(x)  # [B, T, 512]
         self_norm = self.self_norm(x, self_attn)  # [B, T, 512]
         cross_attn = self.cross_attn(self_norm, memory, memory_mask)  # [B, T, 512]
         cross_norm = self.cross_norm(self_norm, cross_attn)  # [B, T, 512]

@@ -3,6 +3,8 @@ each spec, with the same weights and inputs, agree in eval mode (outputs) and in
 training mode without dropout (outputs and gradients)."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -59,6 +61,10 @@ def test_gradients_agree_in_training(tmp_path, spec):
     inputs = make_inputs()[0]
     sum(o.float().sum() for o in _as_tuple(a(*inputs))).backward()
     sum(o.float().sum() for o in _as_tuple(b(*inputs))).backward()
-    grads_b = dict(b.named_parameters())
-    for name, p in a.named_parameters():
-        torch.testing.assert_close(grads_b[name].grad, p.grad, atol=1e-4, rtol=1e-3, msg=name)
+    # -O2 may fuse layers: load -O0's gradients through -O2's checkpoint hooks to compare like with like.
+    expected = copy.deepcopy(b)
+    missing, unexpected = expected.load_state_dict({n: p.grad for n, p in a.named_parameters()}, strict=False)
+    assert not unexpected and not [m for m in missing if m in dict(b.named_parameters())]
+    expected_grads = dict(expected.named_parameters())
+    for name, p in b.named_parameters():
+        torch.testing.assert_close(p.grad, expected_grads[name], atol=1e-4, rtol=1e-3, msg=name)

@@ -5,6 +5,18 @@ beyond torch is written out here and copied into the file, once.
 """
 
 HELPERS = {
+    "join_fused_keys": '''def join_fused_keys(fused: dict[str, tuple[str, ...]]):
+    """A load_state_dict pre-hook: checkpoints of separate layers load into the fused layer
+    that replaced them, their weights and biases concatenated along dim 0 in order."""
+
+    def hook(module, state_dict, prefix, *args):
+        for target, sources in fused.items():
+            for name in ("weight", "bias"):
+                keys = [f"{prefix}{source}.{name}" for source in sources]
+                if all(key in state_dict for key in keys):
+                    state_dict[f"{prefix}{target}.{name}"] = torch.cat([state_dict.pop(key) for key in keys])
+
+    return hook''',
     "rename_reference_keys": '''def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
     apply to the keys under it, outermost submodule first: the first rule whose prefix

@@ -47,7 +47,8 @@ def _safe_text(text: str) -> str:
 
 def build_file_model(program: Program) -> FileModel:
     helpers: set[str] = set()
-    classes = [ClassBuilder(g, program, helpers).build() for g in program.graphs.values()]
+    names = {key: key for key in program.graphs}
+    classes = [ClassBuilder(g, program, helpers, names).build() for g in program.graphs.values()]
     models = FileModel(_safe_text(program.source), f"PyTorch modules compiled from {_safe_text(program.source)}.")
     models.classes = classes
     from .helpers import HELPERS
@@ -58,7 +59,7 @@ def build_file_model(program: Program) -> FileModel:
             invalid = class_name_diagnostic(public, program.graphs[key], program)
             if invalid:
                 raise CompileError(invalid)
-            models.aliases.append((public, key))
+            models.aliases.append((public, names[key]))
     models.exports = sorted({public for public, _ in program.models}, key=_export_order)
     return models
 
@@ -77,7 +78,8 @@ def _export_order(name: str) -> tuple:
 
 
 class ClassBuilder:
-    def __init__(self, graph: Graph, program: Program, helpers: set[str]):
+    def __init__(self, graph: Graph, program: Program, helpers: set[str], names: dict[str, str] | None = None):
+        self.names = names if names is not None else {k: k for k in program.graphs}
         self.graph = graph
         self.program = program
         self.helpers = helpers
@@ -109,14 +111,28 @@ class ClassBuilder:
         outs = [self.value_names[(o.node, o.index)] for o in g.outputs]
         body.append(f"return {', '.join(outs)}")
         self._ties()
+        self._fused_key_hook()
         returns = "torch.Tensor" if len(outs) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(outs))}]"
-        model = ClassModel(g.key, self._doc(), self.init or ["pass"], ", ".join(["self", *params]), returns,
+        model = ClassModel(self.names[g.key], self._doc(), self.init or ["pass"], ", ".join(["self", *params]), returns,
                            prologue + body)
         if g.renames:
             self._reference_renames(model)
         if _loads_reference(g, self.program):
             self._reference_loader(model)
         return model
+
+    def _fused_key_hook(self) -> None:
+        """Layers made by fusion still load checkpoints of the layers they replaced."""
+        joins = {}
+        for node in self.graph.ordered():
+            op = REGISTRY.get(node.op) if node.kind == "op" else None
+            if op is not None and op.joins is not None:
+                joins[node.module] = op.joins(node.attrs)
+        if joins:
+            self.helpers.add("join_fused_keys")
+            entries = ", ".join(f"{_py_str(k)}: ({', '.join(_py_str(s) for s in v)},)" for k, v in joins.items())
+            self.init.append("# Checkpoints keep the separate layers; they load into the fused ones.")
+            self.init.append(f"self.register_load_state_dict_pre_hook(join_fused_keys({{{entries}}}))")
 
     def _reference_renames(self, model: ClassModel) -> None:
         first = self.graph.renames[0].span
@@ -139,6 +155,7 @@ class ClassBuilder:
         params = ", ".join(f"{k}={show(v)}" for k, v in g.params.items())
         lines = [f"{g.block}({params})", f"from {g.span.file}:{g.span.line}.", ""]
         lines += [f"{g.node(i).outputs[0]}: {g.node(i).attrs}" for i in g.inputs]
+        lines += [f"({name} is the same tensor as {source})" for name, source in g.aliases]
         lines += [f"-> {o.name}: {g.output_type(o.node, o.index)}" for o in g.outputs]
         return [_safe_text(line) for line in lines]
 
@@ -167,13 +184,13 @@ class ClassBuilder:
             self.helpers.update(op.helpers)
             return op.init(node.attrs)
         if node.kind == "block":
-            return f"{node.op}()"
+            return f"{self.names[node.op]}()"
         layers: tuple[Layer, ...] = node.attrs
         return _module_list([self._layer_constructor(l) for l in layers], INIT_WIDTH - len(before) - len(after))
 
     def _layer_constructor(self, layer: Layer) -> str:
         if layer.kind == "block":
-            return f"{layer.target}()"
+            return f"{self.names[layer.target]}()"
         op = REGISTRY[layer.target]
         if op.init is None:
             raise error("DLC005", f"repeat needs a layer with state; {layer.target} has none", layer.span)

@@ -12,6 +12,7 @@ from typing import Callable
 from ..ir import Graph, Program, verify
 from .attention import lower_attention_to_sdpa
 from .dead_code import eliminate_dead_code
+from .fuse_projections import fuse_projections
 from .identities import remove_identity_ops
 
 PassFn = Callable[[Graph, Program], bool]
@@ -28,6 +29,8 @@ class Pass:
 PIPELINE: list[Pass] = [
     # Dropout(0), same-shape reshapes and self-transposes cost a kernel launch and read as noise.
     Pass("remove-identities", remove_identity_ops, 1, "drop ops that compute nothing"),
+    # One GEMM for Q/K/V (K/V in cross-attention): fewer, larger matmuls; load hooks keep checkpoints.
+    Pass("fuse-projections", fuse_projections, 2, "compute linear layers that share an input as one matmul"),
     # Fused attention kernels; the explicit softmax(q k^T) form stays the -O0/-O1 reference.
     Pass("sdpa", lower_attention_to_sdpa, 2, "use F.scaled_dot_product_attention"),
     # Last, so the identities removed above no longer keep their inputs alive.
@@ -45,14 +48,19 @@ def select_passes(level: int, enable: list[str] = (), disable: list[str] = ()) -
 
 
 def optimize(program: Program, passes: list[Pass], check: bool = False) -> tuple[Program, list[str]]:
-    """Run the passes over a copy of every graph; returns the new program and a change log."""
+    """Run the passes over a copy of every graph; returns the new program and a log of what
+    each pass changed and declined (passes append details to `program.log`)."""
     graphs = {key: g.copy() for key, g in program.graphs.items()}
     result = Program(program.source, graphs, list(program.models), dict(program.model_spans))
-    log = []
+    log: list[str] = []
     for p in passes:
+        changed = []
         for graph in graphs.values():
             if p.run(graph, result):
-                log.append(f"{p.name}: changed {graph.key}")
+                changed.append(graph.key)
             if check:
                 verify(graph)
+        details, result.log = result.log, []
+        log.append(f"{p.name}: " + (f"changed {', '.join(changed)}" if changed else "no change"))
+        log.extend(f"  {line}" for line in details)
     return result, log

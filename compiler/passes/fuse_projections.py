@@ -42,16 +42,16 @@ def _candidates(graph: Graph, log: list[str]) -> list[list[Node]]:
 
 
 def _explain_lonely(graph: Graph, groups, log: list[str]) -> None:
-    """Name the projections that look alike but read different inputs (e.g. cross-attention Q)."""
-    by_shape: dict[tuple, list[list[Node]]] = defaultdict(list)
-    for (src, in_features, bias), nodes in groups.items():
-        by_shape[(in_features, bias)].append(nodes)
-    for groups_of_shape in by_shape.values():
-        singles = [g[0] for g in groups_of_shape if len(g) == 1]
-        if singles and len(groups_of_shape) > 1:
-            for node in singles:
-                log.append(f"declined {node.module} ({node.span}): reads a different input than its sibling "
-                           f"projections, so it cannot share their matmul")
+    """Name projections of a block input that cannot join the projections of another input
+    (cross-attention's query reads `q` while key and value read `kv`)."""
+    of_inputs = {key: nodes for key, nodes in groups.items() if graph.node(key[0][0]).kind == "input"}
+    for (src, in_features, bias), nodes in of_inputs.items():
+        others = [n for (s, f, b), ns in of_inputs.items() if (f, b) == (in_features, bias) and s != src for n in ns]
+        if len(nodes) == 1 and others:
+            reads = graph.node(src[0]).outputs[0]
+            other = graph.node(graph.operands(others[0].id)[0][0]).outputs[0]
+            log.append(f"declined {nodes[0].module} ({nodes[0].span}): reads `{reads}` while "
+                       f"{', '.join(n.module for n in others)} read `{other}`")
 
 
 def _fuse(graph: Graph, nodes: list[Node]) -> Node:
