@@ -198,8 +198,9 @@ def cmd_explain(args) -> int:
     if code not in CODES:
         print(f"dlc explain: unknown code {args.code}; known codes: {', '.join(CODES)}", file=sys.stderr)
         return EXIT_USAGE
-    title, text = CODES[code]
-    print(f"{code}: {title}\n\n{text}")
+    from .explanations import EXPLANATIONS
+    title, summary = CODES[code]
+    print(f"{code}: {title}\n\n{EXPLANATIONS.get(code, summary)}")
     return EXIT_OK
 
 

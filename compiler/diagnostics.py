@@ -37,6 +37,7 @@ class Severity(str, Enum):
 
 # code -> (title, long explanation).  `dlc explain CODE` prints the explanation.
 CODES: dict[str, tuple[str, str]] = {
+    "DLC000": ("internal error", "A shape rule in dlc itself failed: a bug in dlc, reported instead of a traceback."),
     "DLC001": ("syntax error", "The text does not follow the grammar of the dlc language."),
     "DLC002": ("undefined name", "A name is used that no parameter, input, statement or import defines."),
     "DLC003": ("duplicate name", "A name is defined twice in the same block; values are bound once."),

@@ -26,9 +26,45 @@ class _Failed(Exception):
 
 def infer_program(program: Program) -> list[Diagnostic]:
     diagnostics: list[Diagnostic] = []
+    instances = instance_paths(program)
     for graph in program.graphs.values():     # callees come before callers
-        diagnostics.extend(_GraphInference(graph, program).run())
+        found = _GraphInference(graph, program).run()
+        diagnostics.extend(_with_instance(d, instances.get(graph.key, [])) for d in found)
     return diagnostics
+
+
+def instance_paths(program: Program) -> dict[str, list[tuple[str, Span]]]:
+    """For each graph, where the entry points use it: `encoder.layers[3].attn` and the
+    call site, in model order.  A block is checked once per specialization, so an error
+    inside it is an error in every one of these instances."""
+    found: dict[str, list[tuple[str, Span]]] = {}
+
+    def walk(key: str, path: str, depth: int) -> None:
+        if depth > 64:
+            return
+        for node in program.graphs[key].ordered():
+            if node.kind == "block":
+                where = f"{path}.{node.module}"
+                found.setdefault(node.op, []).append((where, node.span))
+                walk(node.op, where, depth + 1)
+            elif node.kind == "repeat":
+                for i, layer in enumerate(node.attrs):
+                    if layer.kind == "block":
+                        where = f"{path}.{node.module}[{i}]"
+                        found.setdefault(layer.target, []).append((where, node.span))
+                        walk(layer.target, where, depth + 1)
+
+    for public, key in program.models:
+        walk(key, public, 0)
+    return found
+
+
+def _with_instance(d: Diagnostic, instances: list[tuple[str, Span]]) -> Diagnostic:
+    if not instances or not d.is_error:
+        return d
+    path, span = instances[0]
+    more = f" (and {len(instances) - 1} other instance{'s' if len(instances) > 2 else ''})" if len(instances) > 1 else ""
+    return replace(d, notes=d.notes + (Note(span, f"in instance `{path}`{more}"),))
 
 
 class _GraphInference:

@@ -218,7 +218,8 @@ def test_shape_mismatch_deep_inside_a_repeat(capsys):
     assert (d.code, at(d)) == ("DLC007", ("spec.dl", 4, 13))
     assert "[B, S, 8]" in d.message and "[B, S, 16]" in d.message
     assert [(n.span.line, n.message) for n in d.notes] == [(2, "input `x` is [B, S, 8], from here"),
-                                                           (3, "`h` is [B, S, 16], from here")]
+                                                           (3, "`h` is [B, S, 16], from here"),
+                                                           (8, "in instance `M.y[0].y` (and 2 other instances)")]
     code, err = cli(capsys, "check", "spec.dl")
     assert code == 1 and err.count("error[") == 1
     caret_under(err, "    out y = x + h", "x + h")

@@ -88,3 +88,13 @@ def test_strict_turns_warnings_into_errors(tmp_path, capsys):
     assert _run(capsys, "check", str(path), "--format", "json")[0] == 0
     code, out = _run(capsys, "check", str(path), "--format", "json", "--strict")
     assert code == 1 and json.loads(out)["diagnostics"][0]["code"] == "DLC020"
+
+
+def test_every_code_has_a_long_explanation_with_an_example(capsys):
+    from compiler.diagnostics import CODES
+    from compiler.explanations import EXPLANATIONS
+    assert set(EXPLANATIONS) == set(CODES)
+    for code in CODES:
+        assert main(["explain", code]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"{code}: {CODES[code][0]}") and len(out) > 150
