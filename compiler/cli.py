@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="override a model parameter")
     comp.add_argument("--check", action="store_true", help="write nothing; exit 1 when an output is stale")
     comp.add_argument("--explain", action="store_true", help="print what each pass changed")
+    comp.add_argument("--inference", action="store_true",
+                      help="build for inference only: also run passes that assume the model never trains "
+                           "(drop-dropout)")
     comp.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
     chk = sub.add_parser("check", help="parse and shape-check specs, write nothing",
@@ -130,13 +133,13 @@ def cmd_compile(args) -> int:
     from .passes import select_passes
     reporter = Reporter(args.strict)
     try:
-        passes = select_passes(args.opt, [p for p in args.passes.split(",") if p], args.no_pass)
+        passes = select_passes(args.opt, [p for p in args.passes.split(",") if p], args.no_pass, args.inference)
     except ValueError as exc:
         print(f"dlc compile: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     outputs: list[tuple[Path, str]] = []
     for spec in args.specs:
-        result = compile_spec(spec, overrides=dict(args.overrides), passes=passes)
+        result = compile_spec(spec, overrides=dict(args.overrides), passes=passes, inference=args.inference)
         reporter.report(result.diagnostics)
         if args.explain:
             print("\n".join(result.log) or f"{spec}: no pass changed anything")

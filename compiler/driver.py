@@ -55,12 +55,14 @@ def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool 
 
 
 def compile_spec(spec: Path, opt_level: int = 1, enable: list[str] = (), disable: list[str] = (),
-                 overrides: dict[str, Any] | None = None, passes: list[Pass] | None = None) -> Result:
-    """Check, optimize and generate; `result.text` is the Python module on success."""
+                 overrides: dict[str, Any] | None = None, passes: list[Pass] | None = None,
+                 inference: bool = False) -> Result:
+    """Check, optimize and generate; `result.text` is the Python module on success.  `inference`
+    admits the passes that are only correct for a model that never trains (drop-dropout)."""
     result = check(spec, overrides)
     if not result.ok or result.program is None:
         return result
-    chosen = passes if passes is not None else select_passes(opt_level, list(enable), list(disable))
+    chosen = passes if passes is not None else select_passes(opt_level, list(enable), list(disable), inference)
     # entry program: drop unused specializations, settle class names before passes report on them
     optimized, result.log = optimize(entry_program(result.program), chosen)
     try:

@@ -79,6 +79,8 @@ class Graph:
     renames: list[Rename] = field(default_factory=list)
     aliases: list[tuple[str, str]] = field(default_factory=list)   # (input, earlier input given the same tensor)
     is_model: bool = False
+    # (conv module, batch-norm module) pairs that optimize_for_inference() folds (fold-conv-bn)
+    conv_bn_folds: list[tuple[str, str]] = field(default_factory=list)
 
     def node(self, node_id: str) -> Node:
         return self.g.nodes[node_id]["node"]
@@ -106,7 +108,8 @@ class Graph:
     def copy(self) -> "Graph":
         return Graph(self.key, self.block, dict(self.params), self.span, self.g.copy(),
                      inputs=list(self.inputs), outputs=list(self.outputs), ties=list(self.ties),
-                     renames=list(self.renames), aliases=list(self.aliases), is_model=self.is_model)
+                     renames=list(self.renames), aliases=list(self.aliases), is_model=self.is_model,
+                     conv_bn_folds=list(self.conv_bn_folds))
 
     def output_type(self, node_id: str, index: int) -> TensorType | None:
         types = self.node(node_id).types
@@ -122,6 +125,8 @@ class Program:
     models: list[tuple[str, str]]         # (public class name, graph key)
     model_spans: dict[str, Span] = field(default_factory=dict)   # public name -> where it is declared
     log: list[str] = field(default_factory=list)                 # what passes did and declined (--explain)
+    # Set by fold-conv-bn (-O2): every model class gets an optimize_for_inference() method.
+    optimize_for_inference: bool = False
 
 
 def _callees(graph: Graph) -> list[str]:
@@ -207,5 +212,6 @@ def dump(program: Program) -> str:
             lines.append(f"  {','.join(node.outputs) or '_'} = {node.kind}:{node.op}{mod}({args}){typ}  # {node.span.line}")
         for out in graph.outputs:
             lines.append(f"  out {out.name} = {out.node}.{out.index}")
+        lines.extend(f"  fold {conv} <- {norm}" for conv, norm in graph.conv_bn_folds)
         lines.append("")
     return "\n".join(lines)

@@ -14,13 +14,14 @@ _counter = itertools.count()
 
 
 def compile_to_module(spec: Path | str, tmp_path: Path, overrides: dict | None = None, opt_level: int = 1,
-                      name: str = "spec") -> ModuleType:
-    """Compile a spec file, or dlc source text, and import the generated module."""
+                      name: str = "spec", inference: bool = False) -> ModuleType:
+    """Compile a spec file, or dlc source text, and import the generated module (`inference`:
+    as `dlc compile --inference` builds it)."""
     if isinstance(spec, str) and not spec.endswith(".dl"):
         path = tmp_path / f"{name}.dl"
         path.write_text(spec)
         spec = path
-    result = compile_spec(Path(spec), opt_level=opt_level, overrides=overrides)
+    result = compile_spec(Path(spec), opt_level=opt_level, overrides=overrides, inference=inference)
     assert result.ok and result.text is not None, "\n".join(d.message for d in result.diagnostics)
     module_name = f"dlc_test_{name}_{next(_counter)}"
     out = tmp_path / f"{module_name}.py"

@@ -146,9 +146,11 @@ def test_dead_code_inside_blocks_and_repeats_keeps_state_dict_names(tmp_path):
 # ---------------------------------------------------------------------- the pass manager
 def test_select_passes_by_level_and_name():
     assert select_passes(0) == []
-    assert [p.name for p in select_passes(1)] == [p.name for p in PIPELINE if p.level <= 1]
-    assert [p.name for p in select_passes(2)] == PASS_NAMES
-    assert [p.name for p in select_passes(1, disable=["dead-code"])] == [p.name for p in PIPELINE
+    training = [p for p in PIPELINE if not p.inference_only]
+    assert [p.name for p in select_passes(1)] == [p.name for p in training if p.level <= 1]
+    assert [p.name for p in select_passes(2)] == [p.name for p in training]
+    assert [p.name for p in select_passes(2, inference=True)] == PASS_NAMES
+    assert [p.name for p in select_passes(1, disable=["dead-code"])] == [p.name for p in training
                                                                           if p.level <= 1 and p.name != "dead-code"]
     assert [p.name for p in select_passes(0, enable=["dead-code"])] == ["dead-code"]
     with pytest.raises(ValueError, match="unknown pass nope"):
@@ -163,8 +165,11 @@ def test_optimize_leaves_the_typed_ir_untouched_and_keeps_it_valid(tmp_path):
     optimized, log = optimize(result.program, select_passes(2), check=True)
     assert dump(result.program) == before
     assert dump(optimized) != before
-    assert log == ["remove-identities: changed Body, M", "fuse-projections: no change", "sdpa: no change",
-                   "dead-code: changed Body, M"]
+    summary = {line.split(": ")[0]: line.split(": ")[1] for line in log if not line.startswith("  ")}
+    assert summary["remove-identities"] == "changed Body, M"
+    assert summary["dead-code"] == "changed Body, M"
+    assert summary["fuse-projections"] == summary["sdpa"] == summary["cse"] == "no change"
+    assert list(summary) == [p.name for p in select_passes(2)]
     for graph in optimized.graphs.values():
         verify(graph)
 
@@ -214,3 +219,218 @@ def test_every_pass_preserves_numerics(tmp_path, pass_name, model_name):
         same_weights(reference, optimized)
         with torch.no_grad():
             outputs_equal(reference(*inputs), optimized(*inputs), exact=False)
+
+
+# ---------------------------------------------------------------------- chains, CSE, inference builds
+TRANSPOSES = """
+model Transposes(d: int = 8) {
+    in x: [B, S, d]
+    in y: [B, S, d, 2]
+    swapped = Transpose(1, 2)(x)
+    back = Transpose(2, 1)(swapped)
+    permuted = Permute([0, 2, 3, 1])(y)
+    restored = Permute([0, 3, 1, 2])(permuted)
+    kept = Transpose(1, 2)(x)
+    undone = Transpose(-1, -2)(kept)
+    not_inverse = Permute([0, 2, 3, 1])(permuted)
+    out a = Linear(d, d)(back) + undone
+    out b = restored
+    out c = ReLU()(kept)
+    out e = not_inverse
+}
+"""
+
+RESHAPES = """
+model Reshapes(d: int = 8) {
+    in x: [B, S, d]
+    split = Reshape([B, S, 2, d // 2])(x)
+    regrouped = Reshape([B, S * 2, d // 2])(split)
+    flat = Flatten(1, 2)(regrouped)
+    halves = Reshape([B, S, 2, d // 2])(x)
+    whole = Reshape([B, S, d])(halves)
+    pieces = Reshape([B, S, 4, d // 4])(x)
+    merged = Flatten(2)(pieces)
+    out a = flat
+    out b = whole + x
+    out c = pieces
+    out e = merged
+}
+"""
+
+SCALES = """
+model Scales(d: int = 8) {
+    in x: [B, d]
+    doubled = x * 2.0
+    quartered = doubled * 0.25
+    scaled = quartered * 3.0
+    up = x * 4.0
+    down = up * 0.25
+    tripled = x * 3.0
+    sixfold = tripled * 2.0
+    out a = scaled
+    out b = down + tripled
+    out c = sixfold
+}
+"""
+
+REPEATS = """
+model Repeats(d: int = 8) {
+    in x: [B, S, d]
+    in mask: [B, S] bool
+    first = ReLU()(x)
+    second = ReLU()(x)
+    left = first + x
+    right = x + second
+    left_t = Transpose(1, 2)(left)
+    right_t = Transpose(1, 2)(right)
+    q = Linear(d, d)(x)
+    k = Linear(d, d)(x)
+    plain = Attention(2)(q, k, k, mask)
+    plain_again = Attention(2)(q, k, k, mask)
+    dropped = Attention(2, 0.1)(q, k, k, mask)
+    dropped_again = Attention(2, 0.1)(q, k, k, mask)
+    shared = Linear(d, d)
+    once = shared(x)
+    twice = shared(x)
+    out a = left_t - right_t
+    out b = plain + plain_again
+    out c = dropped - dropped_again
+    out e = once + twice
+}
+"""
+
+DROPPING = """
+model Dropping(d: int = 8) {
+    in x: [B, S, d]
+    in mask: [B, S] bool optional
+    h = Dropout(0.3)(Linear(d, d)(x))
+    context = Attention(2, 0.2)(h, h, h, mask)
+    rnn, last = GRU(d, d, num_layers=2, dropout=0.25)(context)
+    out y = Dropout(0.1)(rnn)
+}
+"""
+
+
+def _pass(name: str):
+    return [p for p in PIPELINE if p.name == name]
+
+
+def _forward(text: str) -> str:
+    return text[text.index("def forward"):]
+
+
+def _proven(tmp_path, source: str, passes, inputs, name: str):
+    """Compile `source` without passes and with `passes`; outputs agree on the same weights in
+    eval mode.  Returns the optimized forward's source and the optimization log."""
+    path = tmp_path / f"{name}.dl"
+    path.write_text(source)
+    torch.manual_seed(0)
+    reference_module, _ = module_with(path, tmp_path, [])
+    optimized_module, text = module_with(path, tmp_path, passes)
+    (public,) = reference_module.__all__
+    reference, optimized = getattr(reference_module, public)().eval(), getattr(optimized_module, public)().eval()
+    same_weights(reference, optimized)
+    with torch.no_grad():
+        outputs_equal(reference(*inputs), optimized(*inputs), exact=False)
+    return _forward(text), compile_spec(path, passes=passes).log
+
+
+def test_transposes_that_undo_each_other_cancel(tmp_path):
+    x, y = torch.randn(2, 5, 8), torch.randn(2, 5, 8, 2)
+    forward, log = _proven(tmp_path, TRANSPOSES, _pass("cancel-transposes"), (x, y), "transposes")
+    assert "self.linear(x)" in forward and "return a, y, c, not_inverse" in forward
+    assert forward.count(".transpose(") == 1 and "kept = x.transpose(1, 2)" in forward      # `kept` has 2 uses
+    assert forward.count(".permute(") == 2                                     # the non-inverse pair stays
+    assert any("removed Transpose(dim0=1, dim1=2) at " in line and "transposes.dl:5:" in line and
+               "they cancel" in line for line in log)
+    assert any("removed Transpose(dim0=-1, dim1=-2)" in line and "which stays for its other uses" in line
+               for line in log)
+
+
+def test_reshape_chains_collapse_to_one_reshape(tmp_path):
+    forward, log = _proven(tmp_path, RESHAPES, _pass("collapse-reshapes"), (torch.randn(2, 5, 8),), "reshapes")
+    assert "flat = x.reshape(B, -1)" in forward                        # Reshape, Reshape, Flatten -> one
+    assert "b = x + x" in forward                                       # there and back: nothing left
+    assert "pieces = x.reshape(B, S, 4, 2)" in forward and "torch.flatten(pieces, 2, -1)" in forward
+    assert any(line.startswith("  declined Reshape(shape=[B, S, 4, 2])") and "other uses" in line for line in log)
+
+
+def test_reshape_chain_keeps_the_spans_it_replaced(tmp_path):
+    path = tmp_path / "reshapes.dl"
+    path.write_text(RESHAPES)
+    optimized, _ = optimize(check(path).program, _pass("collapse-reshapes"), check=True)
+    flat = next(n for n in optimized.graphs["Reshapes"].ordered() if n.outputs == ("flat",))
+    assert flat.op == "Reshape" and sorted(s.line for s in flat.derived_from) == [4, 5]
+
+
+def test_consecutive_scales_fold_into_one(tmp_path):
+    forward, log = _proven(tmp_path, SCALES, _pass("fold-scales"), (torch.randn(3, 8),), "scales")
+    assert "scaled = x * 1.5" in forward                                # x * 2 * 0.25 * 3
+    assert "b = x + tripled" in forward                                 # x * 4 * 0.25 is x
+    assert "sixfold = tripled * 2.0" in forward                         # `tripled` is read twice
+    assert any("folded Scale(factor=2.0)" in line and "into Scale(factor=0.5)" in line for line in log)
+    assert any("declined Scale(factor=3.0)" in line for line in log)
+
+
+def test_cse_merges_pure_repeats_but_not_random_ops_or_layers(tmp_path):
+    x, mask = torch.randn(2, 5, 8), torch.ones(2, 5, dtype=torch.bool)
+    mask[1, 3:] = False
+    forward, log = _proven(tmp_path, REPEATS, _pass("cse"), (x, mask), "repeats")
+    assert forward.count("F.relu(") == 1 and forward.count(".transpose(1, 2)  #") == 1
+    assert "a = left_t - left_t" in forward                             # x + relu(x) == relu(x) + x, to a fixpoint
+    assert "b = plain + plain" in forward                               # attention without dropout is pure
+    assert "c = dropped - dropped_again" in forward                     # with dropout it is random
+    assert "once = self.shared(x)" in forward and "twice = self.shared(x)" in forward     # a layer's calls stay
+    merged = [line for line in log if line.startswith("  merged")]
+    assert len(merged) == 4 and "merged ReLU() at " in merged[0] and "into `first` (" in merged[0]
+    assert "repeats.dl:6:" in merged[0] and "repeats.dl:5:" in merged[0]
+    declined = [line for line in log if line.startswith("  declined")]
+    assert len(declined) == 2 and "random or stateful" in declined[0] and "`shared`" in declined[1]
+
+
+def test_cse_is_level_2_and_keeps_spans(tmp_path):
+    assert "cse" not in [p.name for p in select_passes(1)] and "cse" in [p.name for p in select_passes(2)]
+    path = tmp_path / "repeats.dl"
+    path.write_text(REPEATS)
+    optimized, _ = optimize(check(path).program, _pass("cse"), check=True)
+    first = next(n for n in optimized.graphs["Repeats"].ordered() if n.outputs == ("first",))
+    assert [s.line for s in first.derived_from] == [6]
+
+
+def test_drop_dropout_only_in_inference_builds(tmp_path):
+    path = tmp_path / "dropping.dl"
+    path.write_text(DROPPING)
+    assert "drop-dropout" not in [p.name for p in select_passes(2)]
+    assert "drop-dropout" in [p.name for p in select_passes(1, inference=True)]
+    assert select_passes(0, inference=True) == []
+    with pytest.raises(ValueError, match="only for inference builds"):
+        select_passes(1, enable=["drop-dropout"])
+    training = compile_spec(path, opt_level=1).text
+    assert "nn.Dropout(0.3)" in training and "dropout=0.25" in training and "F.dropout(" in training
+    inference = compile_spec(path, opt_level=1, inference=True)
+    assert "Dropout" not in inference.text and "dropout" not in _forward(inference.text)
+    assert "nn.GRU(8, 8, num_layers=2, batch_first=True)" in inference.text
+    assert f"  removed Dropout(p=0.3) at {path}:5:9 in Dropping: inference build" in inference.log
+    assert any(line.startswith("  set dropout=0.0 on Attention(heads=2, dropout=0.2)") for line in inference.log)
+
+
+def test_an_inference_build_computes_what_eval_mode_does(tmp_path):
+    x = torch.randn(2, 5, 8)
+    forward, _ = _proven(tmp_path, DROPPING, select_passes(2, inference=True), (x, None), "dropping")
+    assert "Dropout" not in forward
+
+
+def test_cli_inference_flag(capsys, tmp_path):
+    from compiler.cli import main
+    path = tmp_path / "dropping.dl"
+    path.write_text(DROPPING)
+    assert main(["compile", str(path), "-o", str(tmp_path / "out"), "--inference", "--explain"]) == 0
+    out, _ = capsys.readouterr()
+    assert "drop-dropout: changed Dropping" in out and "removed Dropout(p=0.1) at " in out
+    assert "nn.Dropout" not in (tmp_path / "out" / "dropping.py").read_text()
+    assert main(["compile", str(path), "-o", str(tmp_path / "out2")]) == 0
+    assert "nn.Dropout(0.3)" in (tmp_path / "out2" / "dropping.py").read_text()
+    assert main(["compile", str(path), "-o", str(tmp_path / "out3"), "--passes", "drop-dropout"]) == 2
+    _, err = capsys.readouterr()
+    assert "drop-dropout is only for inference builds; add --inference" in err
+    assert not (tmp_path / "out3").exists()

@@ -101,4 +101,75 @@ HELPERS = {
         device = self.weight.device
         offset = torch.arange(key_length, device=device)[None, :] - torch.arange(query_length, device=device)[:, None]
         return F.embedding(self.bucket(offset), self.weight).permute(2, 0, 1).unsqueeze(0)''',
+    "fold_conv_bn": '''def fold_conv_bn(model: nn.Module) -> None:
+    """Fold each batch norm a submodule lists in CONV_BN_FOLDS into the convolution before it: in
+    eval mode a batch norm is a per-channel scale and shift, which the convolution's weight and
+    bias absorb.  The batch norm becomes nn.Identity, so forward runs unchanged."""
+    for module in list(model.modules()):
+        for conv, norm in getattr(module, "CONV_BN_FOLDS", ()):
+            if not isinstance(getattr(module, norm), nn.Identity):  # not folded already
+                setattr(module, conv, nn.utils.fuse_conv_bn_eval(getattr(module, conv), getattr(module, norm)))
+                setattr(module, norm, nn.Identity())''',
+    "pack_linear_layers": '''def packed_linear_available() -> bool:
+    """Whether this torch has oneDNN's packed-weight linear kernels (private ops of its CPU build)."""
+    mkldnn = torch.ops.mkldnn
+    return (torch.backends.mkldnn.is_available() and hasattr(mkldnn, "_reorder_linear_weight")
+            and hasattr(mkldnn, "_linear_pointwise"))
+
+
+class PackedLinear(nn.Module):
+    """An inference-only linear layer on CPU: oneDNN's kernel with the weight reordered once into
+    its preferred blocked layout, rather than on every call.  Inputs that kernel does not cover
+    (another device or dtype, autograd, torch.compile and torch.export tracing) run `layer`."""
+
+    def __init__(self, layer: nn.Module, transposed: bool = False) -> None:
+        super().__init__()
+        self.layer = layer
+        self.transposed = transposed  # layer.weight is [in_features, out_features]
+        self.pack()
+
+    def pack(self) -> None:
+        """Reorder the layer's weight.  A plain attribute, not a buffer: the opaque oneDNN tensor
+        cannot be moved, cast, copied or saved, so .to() and state_dict() leave it out."""
+        weight = self.layer.weight.detach()
+        weight = weight.t() if self.transposed else weight  # [out_features, in_features]
+        self.packed_weight = None
+        if weight.device.type == "cpu" and weight.dtype == torch.float32:
+            # The batch-size hint only tunes the layout; a large one serves small batches as well.
+            self.packed_weight = torch.ops.mkldnn._reorder_linear_weight(weight, 1024)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.runs_packed(x):
+            return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.layer.bias, "none", [], "")
+        return self.layer(x)
+
+    def runs_packed(self, x: torch.Tensor) -> bool:
+        """Whether the packed kernel computes what `layer` would: CPU fp32 inference, untraced."""
+        weight = self.layer.weight
+        if self.packed_weight is None or torch.compiler.is_compiling():
+            return False
+        if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+            return False  # the packed copy would not pass gradients to the weight
+        return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (x, weight))
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "packed_weight": None}  # copies and pickles repack instead
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.pack()
+
+
+def pack_linear_layers(model: nn.Module, transposed: tuple[type, ...] = ()) -> None:
+    """Wrap every CPU fp32 nn.Linear in a PackedLinear, and every layer of a `transposed` type (its
+    weight is [in, out]); without oneDNN's kernels the model stays as it is."""
+    if not packed_linear_available():
+        return
+    for module in list(model.modules()):
+        if isinstance(module, PackedLinear):
+            continue  # packed already
+        for name, child in list(module.named_children()):
+            linear = isinstance(child, (nn.Linear, *transposed))
+            if linear and child.weight.device.type == "cpu" and child.weight.dtype == torch.float32:
+                setattr(module, name, PackedLinear(child, isinstance(child, transposed)))''',
 }

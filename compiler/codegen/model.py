@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import textwrap
 from dataclasses import dataclass, field
 
 import sympy
@@ -117,8 +118,12 @@ class ClassBuilder:
                            prologue + body)
         if g.renames:
             self._reference_renames(model)
+        if g.conv_bn_folds:
+            self._conv_bn_folds(model)
         if _loads_reference(g, self.program):
             self._reference_loader(model)
+        if g.is_model and self.program.optimize_for_inference:
+            self._inference_preparation(model)
         return model
 
     def _fused_key_hook(self) -> None:
@@ -138,9 +143,41 @@ class ClassBuilder:
         first = self.graph.renames[0].span
         where = self._where_span(first)
         comment = f"# Reference checkpoint key prefixes -> this module's names, relative to this module ({where})."
-        model.class_lines = [comment, "REFERENCE_RENAMES = ("]
+        model.class_lines += [comment, "REFERENCE_RENAMES = ("]
         model.class_lines += [f"    ({_py_str(r.source)}, {_py_str(r.target)})," for r in self.graph.renames]
         model.class_lines.append(")")
+
+    def _conv_bn_folds(self, model: ClassModel) -> None:
+        model.class_lines += ["# Batch norms that optimize_for_inference() folds into the convolution before them.",
+                              "CONV_BN_FOLDS = ("]
+        model.class_lines += [f"    ({_py_str(conv)}, {_py_str(norm)})," for conv, norm in self.graph.conv_bn_folds]
+        model.class_lines.append(")")
+
+    def _inference_preparation(self, model: ClassModel) -> None:
+        """`optimize_for_inference`, with the steps that apply to the layers this model holds."""
+        graphs = _reachable_graphs(self.graph, self.program)
+        ops = {op for g in graphs for op in _ops(g)}
+        steps, done = ["self.eval()"], ["eval mode"]
+        if any(g.conv_bn_folds for g in graphs):
+            self.helpers.add("fold_conv_bn")
+            steps.append("fold_conv_bn(self)")
+            done.append("batch norms folded into the convolutions before them")
+        if "Conv2d" in ops:
+            # Measured on CPU (2 threads, batch 8): ResNet-50, MobileNetV2 and VGG-16 20-40% faster.  Inputs
+            # may stay NCHW: a convolution with channels-last weights returns channels-last activations.
+            steps.append("self.to(memory_format=torch.channels_last)")
+            done.append("channels-last convolution weights (inputs may stay NCHW)")
+        if ops & {"Linear", "FusedLinear", "TransposedLinear"}:
+            self.helpers.add("pack_linear_layers")
+            transposed = ", transposed=(TransposedLinear,)" if "TransposedLinear" in ops else ""
+            steps.append(f"pack_linear_layers(self{transposed})")
+            done.append("linear layers with weights pre-packed for oneDNN (on CPU)")
+        doc = (f"Prepare this model for inference, in place, and return it: {', '.join(done)}.  Load the "
+               "weights first: the prepared layers no longer match a checkpoint, and are not for training.")
+        lines = textwrap.wrap(f'"""{doc}"""', DOC_WIDTH)
+        body = [f'def optimize_for_inference(self) -> "{model.name}":', *(f"    {line}" for line in lines),
+                *(f"    {step}" for step in steps), "    return self"]
+        model.methods.append("\n".join(body))
 
     def _reference_loader(self, model: ClassModel) -> None:
         """`load_reference_state_dict`, for a block that declares renames or holds one that does."""
@@ -276,15 +313,24 @@ class ClassBuilder:
 
 def _loads_reference(graph: Graph, program: Program) -> bool:
     """Whether `graph`, or a block anywhere inside it, declares `rename` rules."""
-    pending, seen = [graph], {graph.key}
+    return any(g.renames for g in _reachable_graphs(graph, program))
+
+
+def _reachable_graphs(graph: Graph, program: Program) -> list[Graph]:
+    """`graph` and the graphs of the blocks anywhere inside it."""
+    found, pending = {graph.key: graph}, [graph]
     while pending:
-        current = pending.pop()
-        if current.renames:
-            return True
-        for key in {key for node in current.ordered() for key in _block_keys(node)} - seen:
-            seen.add(key)
-            pending.append(program.graphs[key])
-    return False
+        for key in sorted({key for node in pending.pop().ordered() for key in _block_keys(node)} - found.keys()):
+            found[key] = program.graphs[key]
+            pending.append(found[key])
+    return list(found.values())
+
+
+def _ops(graph: Graph) -> set[str]:
+    """The primitives a graph applies, directly or as the layers of a `repeat`."""
+    ops = {node.op for node in graph.ordered() if node.kind == "op"}
+    return ops | {layer.target for node in graph.ordered() if node.kind == "repeat"
+                  for layer in node.attrs if layer.kind != "block"}
 
 
 def _block_keys(node: Node) -> list[str]:
@@ -298,6 +344,8 @@ def _block_keys(node: Node) -> list[str]:
 
 # Columns a line of __init__ may take after its indentation (ruff's line-length is 120).
 INIT_WIDTH = 112
+# Columns of a method's docstring, as the hand-written helpers' docstrings.
+DOC_WIDTH = 96
 
 
 def _module_list(parts: list[str], width: int) -> str:

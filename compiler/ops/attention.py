@@ -128,11 +128,13 @@ def _lower_sdpa(a: AttentionAttrs, ctx) -> list[str]:
     if mask is None and bias is None:
         return lines + [f"{out} = {_sdpa(a, ctx, heads, None, a.causal)}"]
     attn_mask = ctx.temp("attn_mask")
-    body = _mask_lines(a, ctx, attn_mask, heads, mask, bias) + [f"{out} = {_sdpa(a, ctx, heads, attn_mask, False)}"]
+    call = f"{out} = {_sdpa(a, ctx, heads, attn_mask, False)}"
     if mask is not None and bias is None and ctx.in_types[3].optional:
+        # Two paths: without a mask the kernel needs none (or only is_causal).
         plain = f"{out} = {_sdpa(a, ctx, heads, None, a.causal)}"
+        body = _mask_lines(a, ctx, attn_mask, heads, mask, bias, mask_known=True) + [call]
         return lines + [f"if {mask} is None:", "    " + plain, "else:", *("    " + line for line in body)]
-    return lines + body
+    return lines + _mask_lines(a, ctx, attn_mask, heads, mask, bias) + [call]
 
 
 def _sdpa(a: AttentionAttrs, ctx, heads: tuple[str, str, str], attn_mask: str | None, causal: bool) -> str:
@@ -147,28 +149,39 @@ def _sdpa(a: AttentionAttrs, ctx, heads: tuple[str, str, str], attn_mask: str | 
     return f"F.scaled_dot_product_attention({', '.join([*heads, *kwargs])}).transpose(1, 2).flatten(2)"
 
 
-def _mask_lines(a: AttentionAttrs, ctx, name: str, heads, mask: str | None, bias: str | None) -> list[str]:
+def _mask_lines(a: AttentionAttrs, ctx, name: str, heads, mask: str | None, bias: str | None,
+                mask_known: bool = False) -> list[str]:
     """Lines that build `name`: None, a bool keep-mask, or (with a bias) an additive float mask.
 
     Optional inputs may be None at run time, so each term is guarded unless the
     compiler knows it is present.
     """
     qh, kh, _ = heads
-    mask_optional = mask is not None and ctx.in_types[3].optional
+    mask_optional = mask is not None and ctx.in_types[3].optional and not mask_known
     bias_optional = bias is not None and ctx.in_types[4].optional
+    # Masked scores are the dtype's minimum, as in the explicit form, rather than -inf, so a
+    # query whose keys are all masked attends uniformly at every -O level instead of giving NaN.
+    additive = f"{name} = torch.zeros_like({name}, dtype={qh}.dtype).masked_fill(~{name}, torch.finfo({qh}.dtype).min)"
     if mask is not None and not mask_optional and bias is None and not a.causal:
-        return [f"{name} = {mask}{_mask_index(ctx.in_types[3].rank)}"]
-    lines = [f"{name} = None"]
+        return [f"{name} = {mask}{_mask_index(ctx.in_types[3].rank)}", additive]
+    lines = [] if mask is not None and not mask_optional else [f"{name} = None"]
     if mask is not None:
         keep = f"{name} = {mask}{_mask_index(ctx.in_types[3].rank)}"
         lines += [f"if {mask} is not None:", "    " + keep] if mask_optional else [keep]
     if a.causal:
         tril = f"torch.ones({qh}.shape[-2], {kh}.shape[-2], dtype=torch.bool, device={qh}.device).tril()"
-        lines.append(f"{name} = {tril} if {name} is None else {name} & {tril}")
+        if mask is not None and not mask_optional:
+            lines.append(f"{name} = {name} & {tril}")
+        else:
+            lines.append(f"{name} = {tril} if {name} is None else {name} & {tril}")
     if bias is not None:
         fill = f"{bias}.masked_fill(~{name}, torch.finfo({bias}.dtype).min)"
         combine = f"{name} = {bias} if {name} is None else {fill}"
         lines += [f"if {bias} is not None:", "    " + combine] if bias_optional else [combine]
+    elif a.causal or not mask_optional:
+        lines.append(additive)
+    else:
+        lines += [f"if {name} is not None:", "    " + additive]
     return lines
 
 
@@ -178,5 +191,5 @@ register(OpDef(
     _infer_attention, _lower_attention,
     doc="Multi-head scaled dot-product attention core (no projections): splits heads, "
         "softmax(q k^T * scale + bias) v with padding/causal masking, merges heads.",
-    pure=False,
+    pure=lambda a: a.dropout == 0,      # dropout on the weights is random in training
 ))

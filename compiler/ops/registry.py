@@ -85,10 +85,15 @@ class OpDef:
     params: Callable[[Any], dict[str, tuple[int, ...]]] = _no_params
     num_outputs: Callable[[Any], int] = _one_output
     helpers: tuple[str, ...] = ()                      # helper definitions the lowering uses
-    pure: bool = True                                  # no randomness, no state
+    # No randomness, no state: equal inputs give equal outputs (CSE may merge two such calls).
+    # A callable decides per configuration (attention is pure without dropout).
+    pure: bool | Callable[[Any], bool] = True
     # For layers made by fusion: the separate layers whose parameters this one
     # concatenates along dim 0, so their checkpoints still load (see codegen).
     joins: Callable[[Any], tuple[str, ...]] | None = None
+
+    def is_pure(self, attrs: Any) -> bool:
+        return self.pure(attrs) if callable(self.pure) else self.pure
 
 
 REGISTRY: dict[str, OpDef] = {}

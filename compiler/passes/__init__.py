@@ -3,6 +3,10 @@
 A pass is `(graph, program) -> changed`, editing the graph it is given; the
 manager hands every pass a copy, so the typed IR from inference is never
 mutated.  Passes are chosen by `-O` level or by name.
+
+A pass marked `inference_only` is correct only for a model that never trains
+(drop-dropout); `select_passes` includes it only for `dlc compile --inference`
+(`compile_spec(..., inference=True)`), at its level or when named.
 """
 from __future__ import annotations
 
@@ -11,9 +15,15 @@ from typing import Callable
 
 from ..ir import Graph, Program, verify
 from .attention import lower_attention_to_sdpa
+from .cse import eliminate_common_subexpressions
 from .dead_code import eliminate_dead_code
+from .dropout import drop_dropout
+from .fold_conv_bn import fold_conv_bn
 from .fuse_projections import fuse_projections
 from .identities import remove_identity_ops
+from .reshapes import collapse_reshape_chains
+from .scales import fold_scales
+from .transposes import cancel_transpose_pairs
 
 PassFn = Callable[[Graph, Program], bool]
 
@@ -24,27 +34,43 @@ class Pass:
     run: PassFn
     level: int          # lowest -O level that enables it
     why: str
+    inference_only: bool = False      # only with --inference: wrong for a model that trains
 
 
 PIPELINE: list[Pass] = [
+    # First, so the chains below see through the dropouts an inference build never needs.
+    Pass("drop-dropout", drop_dropout, 1, "remove dropout from models that never train", inference_only=True),
     # Dropout(0), same-shape reshapes and self-transposes cost a kernel launch and read as noise.
     Pass("remove-identities", remove_identity_ops, 1, "drop ops that compute nothing"),
+    # Chains of data-movement and scaling ops: each collapses to one op or to nothing.
+    Pass("cancel-transposes", cancel_transpose_pairs, 1, "drop transposes and permutes that undo each other"),
+    Pass("collapse-reshapes", collapse_reshape_chains, 1, "make a chain of reshapes one reshape"),
+    Pass("fold-scales", fold_scales, 1, "multiply by one constant instead of several"),
+    # Before fusion, so projections of two equal values become projections of one value.
+    Pass("cse", eliminate_common_subexpressions, 2, "compute each pure value once"),
     # One GEMM for Q/K/V (K/V in cross-attention): fewer, larger matmuls; load hooks keep checkpoints.
     Pass("fuse-projections", fuse_projections, 2, "compute linear layers that share an input as one matmul"),
     # Fused attention kernels; the explicit softmax(q k^T) form stays the -O0/-O1 reference.
     Pass("sdpa", lower_attention_to_sdpa, 2, "use F.scaled_dot_product_attention"),
     # Last, so the identities removed above no longer keep their inputs alive.
     Pass("dead-code", eliminate_dead_code, 1, "drop results that reach no output"),
+    # After dead-code, on the final graph: models get optimize_for_inference(), which folds these pairs.
+    Pass("fold-conv-bn", fold_conv_bn, 2, "record conv/batch-norm pairs for optimize_for_inference()"),
 ]
 
 PASS_NAMES = [p.name for p in PIPELINE]
 
 
-def select_passes(level: int, enable: list[str] = (), disable: list[str] = ()) -> list[Pass]:
+def select_passes(level: int, enable: list[str] = (), disable: list[str] = (),
+                  inference: bool = False) -> list[Pass]:
     unknown = [n for n in [*enable, *disable] if n not in PASS_NAMES]
     if unknown:
         raise ValueError(f"unknown pass {', '.join(unknown)}; known passes: {', '.join(PASS_NAMES)}")
-    return [p for p in PIPELINE if (p.level <= level or p.name in enable) and p.name not in disable]
+    training = [p.name for p in PIPELINE if p.inference_only and p.name in enable and not inference]
+    if training:
+        raise ValueError(f"pass {', '.join(training)} is only for inference builds; add --inference")
+    return [p for p in PIPELINE if (p.level <= level or p.name in enable) and p.name not in disable
+            and (inference or not p.inference_only)]
 
 
 def optimize(program: Program, passes: list[Pass], check: bool = False) -> tuple[Program, list[str]]:

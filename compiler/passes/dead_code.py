@@ -9,6 +9,7 @@ from __future__ import annotations
 import networkx as nx
 
 from ..ir import Graph, Program
+from .rewrite import describe
 
 
 def eliminate_dead_code(graph: Graph, program: Program) -> bool:
@@ -16,6 +17,8 @@ def eliminate_dead_code(graph: Graph, program: Program) -> bool:
     for out in graph.outputs:
         live.add(out.node)
         live |= nx.ancestors(graph.g, out.node)
-    dead = [n for n in graph.g.nodes if n not in live]
+    dead = [n.id for n in graph.ordered() if n.id not in live]
+    for node_id in dead:
+        program.log.append(f"removed {describe(graph.node(node_id))} in {graph.key}: its result reaches no output")
     graph.g.remove_nodes_from(dead)
     return bool(dead)

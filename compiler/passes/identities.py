@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..ir import Graph, Node, Program
 from ..types import shapes_equal
-from .rewrite import bypass
+from .rewrite import bypass, describe
 
 
 def _is_identity(graph: Graph, node: Node) -> bool:
@@ -32,5 +32,6 @@ def remove_identity_ops(graph: Graph, program: Program) -> bool:
     for node in graph.ordered():
         if _is_identity(graph, node):
             bypass(graph, node)
+            program.log.append(f"removed {describe(node)} in {graph.key}: it computes nothing")
             changed = True
     return changed
