@@ -58,8 +58,11 @@ def time_arms(arms: dict, inputs: dict, runs: int, warmup: int, device: torch.de
         for _ in range(warmup):
             for fn in arms.values():
                 fn(inputs)
-        for _ in range(runs):
-            for name, fn in arms.items():
+        names = list(arms)
+        for run in range(runs):
+            # Rotate the order each round, so no arm always runs right after the same other arm.
+            for name in names[run % len(names):] + names[:run % len(names)]:
+                fn = arms[name]
                 _sync(device)
                 start = time.perf_counter()
                 fn(inputs)

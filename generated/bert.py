@@ -63,8 +63,8 @@ class BertEmbeddings(nn.Module):
         token_types = token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)  # [B, S]
         token_type_embeddings = self.token_type_embeddings(token_types)  # [B, S, 768]
         position_embeddings = self.position_embeddings(torch.arange(input_ids.shape[1], device=input_ids.device))  # [S, 768]
-        add = word_embeddings + token_type_embeddings  # [B, S, 768]
-        summed = add + position_embeddings  # [B, S, 768]
+        add = word_embeddings.add_(token_type_embeddings)  # [B, S, 768]
+        summed = add.add_(position_embeddings)  # [B, S, 768]
         norm = self.norm(summed)  # [B, S, 768]
         embedding_dropout = self.embedding_dropout(norm)  # [B, S, 768]
         return embedding_dropout

@@ -174,7 +174,7 @@ class GPT2Model(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         embedding = self.token_embeddings(input_ids)  # [B, T, 768]
         positionembedding = self.position_embeddings(torch.arange(input_ids.shape[1], device=input_ids.device))  # [T, 768]
-        add = embedding + positionembedding  # [B, T, 768]
+        add = embedding.add_(positionembedding)  # [B, T, 768]
         embedding_dropout = self.embedding_dropout(add)  # [B, T, 768]
         blocks = embedding_dropout
         for layer in self.blocks:

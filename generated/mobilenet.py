@@ -58,7 +58,7 @@ class ConvBNAct(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        y = F.relu6(bn)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        y = F.relu6(bn, inplace=True)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -88,7 +88,7 @@ class ConvBNAct2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
         bn = self.bn(conv)  # [B, 32, H, W]
-        y = F.relu6(bn)  # [B, 32, H, W]
+        y = F.relu6(bn, inplace=True)  # [B, 32, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -177,7 +177,7 @@ class ConvBNAct4(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, H, W]
         bn = self.bn(conv)  # [B, 96, H, W]
-        y = F.relu6(bn)  # [B, 96, H, W]
+        y = F.relu6(bn, inplace=True)  # [B, 96, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -207,7 +207,7 @@ class ConvBNAct5(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 96, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        y = F.relu6(bn)  # [B, 96, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        y = F.relu6(bn, inplace=True)  # [B, 96, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -299,7 +299,7 @@ class ConvBNAct7(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 144, H, W]
         bn = self.bn(conv)  # [B, 144, H, W]
-        y = F.relu6(bn)  # [B, 144, H, W]
+        y = F.relu6(bn, inplace=True)  # [B, 144, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -329,7 +329,7 @@ class ConvBNAct8(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 144, H, W]
         bn = self.bn(conv)  # [B, 144, H, W]
-        y = F.relu6(bn)  # [B, 144, H, W]
+        y = F.relu6(bn, inplace=True)  # [B, 144, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -422,7 +422,7 @@ class ConvBNAct10(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 144, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 144, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        y = F.relu6(bn)  # [B, 144, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        y = F.relu6(bn, inplace=True)  # [B, 144, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -514,7 +514,7 @@ class ConvBNAct12(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, H, W]
         bn = self.bn(conv)  # [B, 192, H, W]
-        y = F.relu6(bn)  # [B, 192, H, W]
+        y = F.relu6(bn, inplace=True)  # [B, 192, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -544,7 +544,7 @@ class ConvBNAct13(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, H, W]
         bn = self.bn(conv)  # [B, 192, H, W]
-        y = F.relu6(bn)  # [B, 192, H, W]
+        y = F.relu6(bn, inplace=True)  # [B, 192, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -637,7 +637,7 @@ class ConvBNAct15(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 192, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        y = F.relu6(bn)  # [B, 192, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        y = F.relu6(bn, inplace=True)  # [B, 192, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -729,7 +729,7 @@ class ConvBNAct17(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 384, H, W]
         bn = self.bn(conv)  # [B, 384, H, W]
-        y = F.relu6(bn)  # [B, 384, H, W]
+        y = F.relu6(bn, inplace=True)  # [B, 384, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -759,7 +759,7 @@ class ConvBNAct18(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 384, H, W]
         bn = self.bn(conv)  # [B, 384, H, W]
-        y = F.relu6(bn)  # [B, 384, H, W]
+        y = F.relu6(bn, inplace=True)  # [B, 384, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -914,7 +914,7 @@ class ConvBNAct21(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 576, H, W]
         bn = self.bn(conv)  # [B, 576, H, W]
-        y = F.relu6(bn)  # [B, 576, H, W]
+        y = F.relu6(bn, inplace=True)  # [B, 576, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -944,7 +944,7 @@ class ConvBNAct22(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 576, H, W]
         bn = self.bn(conv)  # [B, 576, H, W]
-        y = F.relu6(bn)  # [B, 576, H, W]
+        y = F.relu6(bn, inplace=True)  # [B, 576, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1037,7 +1037,7 @@ class ConvBNAct24(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 576, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 576, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        y = F.relu6(bn)  # [B, 576, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        y = F.relu6(bn, inplace=True)  # [B, 576, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1129,7 +1129,7 @@ class ConvBNAct26(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 960, H, W]
         bn = self.bn(conv)  # [B, 960, H, W]
-        y = F.relu6(bn)  # [B, 960, H, W]
+        y = F.relu6(bn, inplace=True)  # [B, 960, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1159,7 +1159,7 @@ class ConvBNAct27(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 960, H, W]
         bn = self.bn(conv)  # [B, 960, H, W]
-        y = F.relu6(bn)  # [B, 960, H, W]
+        y = F.relu6(bn, inplace=True)  # [B, 960, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1314,7 +1314,7 @@ class ConvBNAct30(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1280, H, W]
         bn = self.bn(conv)  # [B, 1280, H, W]
-        y = F.relu6(bn)  # [B, 1280, H, W]
+        y = F.relu6(bn, inplace=True)  # [B, 1280, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1417,7 +1417,7 @@ class ConvBNAct31(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        y = F.relu(bn)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        y = F.relu(bn, inplace=True)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1447,7 +1447,7 @@ class ConvBNAct32(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
         bn = self.bn(conv)  # [B, 32, H, W]
-        y = F.relu(bn)  # [B, 32, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 32, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1477,7 +1477,7 @@ class ConvBNAct33(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
         bn = self.bn(conv)  # [B, 64, H, W]
-        y = F.relu(bn)  # [B, 64, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 64, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1530,7 +1530,7 @@ class ConvBNAct34(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        y = F.relu(bn)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        y = F.relu(bn, inplace=True)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1560,7 +1560,7 @@ class ConvBNAct35(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
-        y = F.relu(bn)  # [B, 128, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1613,7 +1613,7 @@ class ConvBNAct36(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
-        y = F.relu(bn)  # [B, 128, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1643,7 +1643,7 @@ class ConvBNAct37(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
-        y = F.relu(bn)  # [B, 128, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1696,7 +1696,7 @@ class ConvBNAct38(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        y = F.relu(bn)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        y = F.relu(bn, inplace=True)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1726,7 +1726,7 @@ class ConvBNAct39(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
         bn = self.bn(conv)  # [B, 256, H, W]
-        y = F.relu(bn)  # [B, 256, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 256, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1779,7 +1779,7 @@ class ConvBNAct40(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
         bn = self.bn(conv)  # [B, 256, H, W]
-        y = F.relu(bn)  # [B, 256, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 256, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1809,7 +1809,7 @@ class ConvBNAct41(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
         bn = self.bn(conv)  # [B, 256, H, W]
-        y = F.relu(bn)  # [B, 256, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 256, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1862,7 +1862,7 @@ class ConvBNAct42(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        y = F.relu(bn)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        y = F.relu(bn, inplace=True)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1892,7 +1892,7 @@ class ConvBNAct43(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
         bn = self.bn(conv)  # [B, 512, H, W]
-        y = F.relu(bn)  # [B, 512, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 512, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1945,7 +1945,7 @@ class ConvBNAct44(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
         bn = self.bn(conv)  # [B, 512, H, W]
-        y = F.relu(bn)  # [B, 512, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 512, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1975,7 +1975,7 @@ class ConvBNAct45(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
         bn = self.bn(conv)  # [B, 512, H, W]
-        y = F.relu(bn)  # [B, 512, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 512, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -2028,7 +2028,7 @@ class ConvBNAct46(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        y = F.relu(bn)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        y = F.relu(bn, inplace=True)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -2058,7 +2058,7 @@ class ConvBNAct47(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, H, W]
         bn = self.bn(conv)  # [B, 1024, H, W]
-        y = F.relu(bn)  # [B, 1024, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 1024, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -2111,7 +2111,7 @@ class ConvBNAct48(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, H, W]
         bn = self.bn(conv)  # [B, 1024, H, W]
-        y = F.relu(bn)  # [B, 1024, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 1024, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -2141,7 +2141,7 @@ class ConvBNAct49(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, H, W]
         bn = self.bn(conv)  # [B, 1024, H, W]
-        y = F.relu(bn)  # [B, 1024, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 1024, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):

@@ -86,15 +86,15 @@ class Bottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, H, W]
         bn1 = self.bn1(conv1)  # [B, 64, H, W]
-        relu1 = F.relu(bn1)  # [B, 64, H, W]
+        relu1 = F.relu(bn1, inplace=True)  # [B, 64, H, W]
         conv2 = self.conv2(relu1)  # [B, 64, H, W]
         bn2 = self.bn2(conv2)  # [B, 64, H, W]
-        relu2 = F.relu(bn2)  # [B, 64, H, W]
+        relu2 = F.relu(bn2, inplace=True)  # [B, 64, H, W]
         conv3 = self.conv3(relu2)  # [B, 256, H, W]
         bn3 = self.bn3(conv3)  # [B, 256, H, W]
         downsample = self.downsample(x)  # [B, 256, H, W]
-        add = bn3 + downsample  # [B, 256, H, W]
-        y = F.relu(add)  # [B, 256, H, W]
+        add = bn3.add_(downsample)  # [B, 256, H, W]
+        y = F.relu(add, inplace=True)  # [B, 256, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -122,14 +122,14 @@ class Bottleneck2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, H, W]
         bn1 = self.bn1(conv1)  # [B, 64, H, W]
-        relu1 = F.relu(bn1)  # [B, 64, H, W]
+        relu1 = F.relu(bn1, inplace=True)  # [B, 64, H, W]
         conv2 = self.conv2(relu1)  # [B, 64, H, W]
         bn2 = self.bn2(conv2)  # [B, 64, H, W]
-        relu2 = F.relu(bn2)  # [B, 64, H, W]
+        relu2 = F.relu(bn2, inplace=True)  # [B, 64, H, W]
         conv3 = self.conv3(relu2)  # [B, 256, H, W]
         bn3 = self.bn3(conv3)  # [B, 256, H, W]
-        add = bn3 + x  # [B, 256, H, W]
-        y = F.relu(add)  # [B, 256, H, W]
+        add = bn3.add_(x)  # [B, 256, H, W]
+        y = F.relu(add, inplace=True)  # [B, 256, H, W]
         return y
 
 
@@ -183,15 +183,15 @@ class Bottleneck3(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 128, H, W]
         bn1 = self.bn1(conv1)  # [B, 128, H, W]
-        relu1 = F.relu(bn1)  # [B, 128, H, W]
+        relu1 = F.relu(bn1, inplace=True)  # [B, 128, H, W]
         conv2 = self.conv2(relu1)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn2 = self.bn2(conv2)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        relu2 = F.relu(bn2)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        relu2 = F.relu(bn2, inplace=True)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         conv3 = self.conv3(relu2)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn3 = self.bn3(conv3)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         downsample = self.downsample(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        add = bn3 + downsample  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        y = F.relu(add)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        add = bn3.add_(downsample)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        y = F.relu(add, inplace=True)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -219,14 +219,14 @@ class Bottleneck4(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 128, H, W]
         bn1 = self.bn1(conv1)  # [B, 128, H, W]
-        relu1 = F.relu(bn1)  # [B, 128, H, W]
+        relu1 = F.relu(bn1, inplace=True)  # [B, 128, H, W]
         conv2 = self.conv2(relu1)  # [B, 128, H, W]
         bn2 = self.bn2(conv2)  # [B, 128, H, W]
-        relu2 = F.relu(bn2)  # [B, 128, H, W]
+        relu2 = F.relu(bn2, inplace=True)  # [B, 128, H, W]
         conv3 = self.conv3(relu2)  # [B, 512, H, W]
         bn3 = self.bn3(conv3)  # [B, 512, H, W]
-        add = bn3 + x  # [B, 512, H, W]
-        y = F.relu(add)  # [B, 512, H, W]
+        add = bn3.add_(x)  # [B, 512, H, W]
+        y = F.relu(add, inplace=True)  # [B, 512, H, W]
         return y
 
 
@@ -280,15 +280,15 @@ class Bottleneck5(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 256, H, W]
         bn1 = self.bn1(conv1)  # [B, 256, H, W]
-        relu1 = F.relu(bn1)  # [B, 256, H, W]
+        relu1 = F.relu(bn1, inplace=True)  # [B, 256, H, W]
         conv2 = self.conv2(relu1)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn2 = self.bn2(conv2)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        relu2 = F.relu(bn2)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        relu2 = F.relu(bn2, inplace=True)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         conv3 = self.conv3(relu2)  # [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn3 = self.bn3(conv3)  # [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         downsample = self.downsample(x)  # [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        add = bn3 + downsample  # [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        y = F.relu(add)  # [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        add = bn3.add_(downsample)  # [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        y = F.relu(add, inplace=True)  # [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -316,14 +316,14 @@ class Bottleneck6(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 256, H, W]
         bn1 = self.bn1(conv1)  # [B, 256, H, W]
-        relu1 = F.relu(bn1)  # [B, 256, H, W]
+        relu1 = F.relu(bn1, inplace=True)  # [B, 256, H, W]
         conv2 = self.conv2(relu1)  # [B, 256, H, W]
         bn2 = self.bn2(conv2)  # [B, 256, H, W]
-        relu2 = F.relu(bn2)  # [B, 256, H, W]
+        relu2 = F.relu(bn2, inplace=True)  # [B, 256, H, W]
         conv3 = self.conv3(relu2)  # [B, 1024, H, W]
         bn3 = self.bn3(conv3)  # [B, 1024, H, W]
-        add = bn3 + x  # [B, 1024, H, W]
-        y = F.relu(add)  # [B, 1024, H, W]
+        add = bn3.add_(x)  # [B, 1024, H, W]
+        y = F.relu(add, inplace=True)  # [B, 1024, H, W]
         return y
 
 
@@ -377,15 +377,15 @@ class Bottleneck7(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 512, H, W]
         bn1 = self.bn1(conv1)  # [B, 512, H, W]
-        relu1 = F.relu(bn1)  # [B, 512, H, W]
+        relu1 = F.relu(bn1, inplace=True)  # [B, 512, H, W]
         conv2 = self.conv2(relu1)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn2 = self.bn2(conv2)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        relu2 = F.relu(bn2)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        relu2 = F.relu(bn2, inplace=True)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         conv3 = self.conv3(relu2)  # [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn3 = self.bn3(conv3)  # [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         downsample = self.downsample(x)  # [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        add = bn3 + downsample  # [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        y = F.relu(add)  # [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        add = bn3.add_(downsample)  # [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        y = F.relu(add, inplace=True)  # [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -413,14 +413,14 @@ class Bottleneck8(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 512, H, W]
         bn1 = self.bn1(conv1)  # [B, 512, H, W]
-        relu1 = F.relu(bn1)  # [B, 512, H, W]
+        relu1 = F.relu(bn1, inplace=True)  # [B, 512, H, W]
         conv2 = self.conv2(relu1)  # [B, 512, H, W]
         bn2 = self.bn2(conv2)  # [B, 512, H, W]
-        relu2 = F.relu(bn2)  # [B, 512, H, W]
+        relu2 = F.relu(bn2, inplace=True)  # [B, 512, H, W]
         conv3 = self.conv3(relu2)  # [B, 2048, H, W]
         bn3 = self.bn3(conv3)  # [B, 2048, H, W]
-        add = bn3 + x  # [B, 2048, H, W]
-        y = F.relu(add)  # [B, 2048, H, W]
+        add = bn3.add_(x)  # [B, 2048, H, W]
+        y = F.relu(add, inplace=True)  # [B, 2048, H, W]
         return y
 
 
@@ -445,7 +445,7 @@ class ResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn1 = self.bn1(conv1)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        relu = F.relu(bn1)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        relu = F.relu(bn1, inplace=True)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
         layer1 = maxpool
         for layer in self.layer1:
@@ -487,11 +487,11 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, H, W]
         bn1 = self.bn1(conv1)  # [B, 64, H, W]
-        relu1 = F.relu(bn1)  # [B, 64, H, W]
+        relu1 = F.relu(bn1, inplace=True)  # [B, 64, H, W]
         conv2 = self.conv2(relu1)  # [B, 64, H, W]
         bn2 = self.bn2(conv2)  # [B, 64, H, W]
-        add = bn2 + x  # [B, 64, H, W]
-        y = F.relu(add)  # [B, 64, H, W]
+        add = bn2.add_(x)  # [B, 64, H, W]
+        y = F.relu(add, inplace=True)  # [B, 64, H, W]
         return y
 
 
@@ -543,12 +543,12 @@ class BasicBlock2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn1 = self.bn1(conv1)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        relu1 = F.relu(bn1)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        relu1 = F.relu(bn1, inplace=True)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         conv2 = self.conv2(relu1)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn2 = self.bn2(conv2)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         downsample = self.downsample(x)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        add = bn2 + downsample  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        y = F.relu(add)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        add = bn2.add_(downsample)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        y = F.relu(add, inplace=True)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -574,11 +574,11 @@ class BasicBlock3(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 128, H, W]
         bn1 = self.bn1(conv1)  # [B, 128, H, W]
-        relu1 = F.relu(bn1)  # [B, 128, H, W]
+        relu1 = F.relu(bn1, inplace=True)  # [B, 128, H, W]
         conv2 = self.conv2(relu1)  # [B, 128, H, W]
         bn2 = self.bn2(conv2)  # [B, 128, H, W]
-        add = bn2 + x  # [B, 128, H, W]
-        y = F.relu(add)  # [B, 128, H, W]
+        add = bn2.add_(x)  # [B, 128, H, W]
+        y = F.relu(add, inplace=True)  # [B, 128, H, W]
         return y
 
 
@@ -630,12 +630,12 @@ class BasicBlock4(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn1 = self.bn1(conv1)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        relu1 = F.relu(bn1)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        relu1 = F.relu(bn1, inplace=True)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         conv2 = self.conv2(relu1)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn2 = self.bn2(conv2)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         downsample = self.downsample(x)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        add = bn2 + downsample  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        y = F.relu(add)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        add = bn2.add_(downsample)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        y = F.relu(add, inplace=True)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -661,11 +661,11 @@ class BasicBlock5(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 256, H, W]
         bn1 = self.bn1(conv1)  # [B, 256, H, W]
-        relu1 = F.relu(bn1)  # [B, 256, H, W]
+        relu1 = F.relu(bn1, inplace=True)  # [B, 256, H, W]
         conv2 = self.conv2(relu1)  # [B, 256, H, W]
         bn2 = self.bn2(conv2)  # [B, 256, H, W]
-        add = bn2 + x  # [B, 256, H, W]
-        y = F.relu(add)  # [B, 256, H, W]
+        add = bn2.add_(x)  # [B, 256, H, W]
+        y = F.relu(add, inplace=True)  # [B, 256, H, W]
         return y
 
 
@@ -688,12 +688,12 @@ class BasicBlock6(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn1 = self.bn1(conv1)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        relu1 = F.relu(bn1)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        relu1 = F.relu(bn1, inplace=True)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         conv2 = self.conv2(relu1)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn2 = self.bn2(conv2)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         downsample = self.downsample(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        add = bn2 + downsample  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        y = F.relu(add)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        add = bn2.add_(downsample)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        y = F.relu(add, inplace=True)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -719,11 +719,11 @@ class BasicBlock7(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 512, H, W]
         bn1 = self.bn1(conv1)  # [B, 512, H, W]
-        relu1 = F.relu(bn1)  # [B, 512, H, W]
+        relu1 = F.relu(bn1, inplace=True)  # [B, 512, H, W]
         conv2 = self.conv2(relu1)  # [B, 512, H, W]
         bn2 = self.bn2(conv2)  # [B, 512, H, W]
-        add = bn2 + x  # [B, 512, H, W]
-        y = F.relu(add)  # [B, 512, H, W]
+        add = bn2.add_(x)  # [B, 512, H, W]
+        y = F.relu(add, inplace=True)  # [B, 512, H, W]
         return y
 
 
@@ -748,7 +748,7 @@ class ResNet18(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn1 = self.bn1(conv1)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        relu = F.relu(bn1)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        relu = F.relu(bn1, inplace=True)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
         layer1 = maxpool
         for layer in self.layer1:
@@ -793,7 +793,7 @@ class ResNet34(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn1 = self.bn1(conv1)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        relu = F.relu(bn1)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        relu = F.relu(bn1, inplace=True)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
         layer1 = maxpool
         for layer in self.layer1:
@@ -838,7 +838,7 @@ class ResNet101(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn1 = self.bn1(conv1)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        relu = F.relu(bn1)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        relu = F.relu(bn1, inplace=True)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
         layer1 = maxpool
         for layer in self.layer1:
@@ -883,7 +883,7 @@ class ResNet152(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn1 = self.bn1(conv1)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        relu = F.relu(bn1)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        relu = F.relu(bn1, inplace=True)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
         layer1 = maxpool
         for layer in self.layer1:

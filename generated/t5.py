@@ -161,7 +161,7 @@ class T5FeedForward(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         wi = self.wi(x)  # [B, S, 2048]
-        activation = F.relu(wi)  # [B, S, 2048]
+        activation = F.relu(wi, inplace=True)  # [B, S, 2048]
         hidden = self.hidden(activation)  # [B, S, 2048]
         wo = self.wo(hidden)  # [B, S, 512]
         return wo

@@ -132,7 +132,7 @@ class FeedForward(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 2048]
-        activation = F.relu(hidden)  # [B, S, 2048]
+        activation = F.relu(hidden, inplace=True)  # [B, S, 2048]
         active = self.active(activation)  # [B, S, 2048]
         output = self.output(active)  # [B, S, 512]
         return output

@@ -55,7 +55,7 @@ class ConvBNAct(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
-        y = F.relu(conv)  # [B, 64, H, W]
+        y = F.relu(conv, inplace=True)  # [B, 64, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -82,7 +82,7 @@ class ConvBNAct2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
-        y = F.relu(conv)  # [B, 64, H, W]
+        y = F.relu(conv, inplace=True)  # [B, 64, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -133,7 +133,7 @@ class ConvBNAct3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
-        y = F.relu(conv)  # [B, 128, H, W]
+        y = F.relu(conv, inplace=True)  # [B, 128, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -160,7 +160,7 @@ class ConvBNAct4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
-        y = F.relu(conv)  # [B, 128, H, W]
+        y = F.relu(conv, inplace=True)  # [B, 128, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -211,7 +211,7 @@ class ConvBNAct5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
-        y = F.relu(conv)  # [B, 256, H, W]
+        y = F.relu(conv, inplace=True)  # [B, 256, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -238,7 +238,7 @@ class ConvBNAct6(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
-        y = F.relu(conv)  # [B, 256, H, W]
+        y = F.relu(conv, inplace=True)  # [B, 256, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -289,7 +289,7 @@ class ConvBNAct7(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
-        y = F.relu(conv)  # [B, 512, H, W]
+        y = F.relu(conv, inplace=True)  # [B, 512, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -316,7 +316,7 @@ class ConvBNAct8(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
-        y = F.relu(conv)  # [B, 512, H, W]
+        y = F.relu(conv, inplace=True)  # [B, 512, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -422,10 +422,10 @@ class VGG(nn.Module):
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
         fc1 = self.fc1(flat)  # [B, 4096]
-        relu1 = F.relu(fc1)  # [B, 4096]
+        relu1 = F.relu(fc1, inplace=True)  # [B, 4096]
         dropout1 = self.dropout1(relu1)  # [B, 4096]
         fc2 = self.fc2(dropout1)  # [B, 4096]
-        relu2 = F.relu(fc2)  # [B, 4096]
+        relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
         dropout2 = self.dropout2(relu2)  # [B, 4096]
         logits = self.fc3(dropout2)  # [B, 1000]
         return logits
@@ -600,10 +600,10 @@ class VGG11(nn.Module):
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
         fc1 = self.fc1(flat)  # [B, 4096]
-        relu1 = F.relu(fc1)  # [B, 4096]
+        relu1 = F.relu(fc1, inplace=True)  # [B, 4096]
         dropout1 = self.dropout1(relu1)  # [B, 4096]
         fc2 = self.fc2(dropout1)  # [B, 4096]
-        relu2 = F.relu(fc2)  # [B, 4096]
+        relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
         dropout2 = self.dropout2(relu2)  # [B, 4096]
         logits = self.fc3(dropout2)  # [B, 1000]
         return logits
@@ -635,7 +635,7 @@ class ConvBNAct9(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
         bn = self.bn(conv)  # [B, 64, H, W]
-        y = F.relu(bn)  # [B, 64, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 64, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -689,7 +689,7 @@ class ConvBNAct10(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
-        y = F.relu(bn)  # [B, 128, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -743,7 +743,7 @@ class ConvBNAct11(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
         bn = self.bn(conv)  # [B, 256, H, W]
-        y = F.relu(bn)  # [B, 256, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 256, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -773,7 +773,7 @@ class ConvBNAct12(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
         bn = self.bn(conv)  # [B, 256, H, W]
-        y = F.relu(bn)  # [B, 256, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 256, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -827,7 +827,7 @@ class ConvBNAct13(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
         bn = self.bn(conv)  # [B, 512, H, W]
-        y = F.relu(bn)  # [B, 512, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 512, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -857,7 +857,7 @@ class ConvBNAct14(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
         bn = self.bn(conv)  # [B, 512, H, W]
-        y = F.relu(bn)  # [B, 512, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 512, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -966,10 +966,10 @@ class VGG11BN(nn.Module):
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
         fc1 = self.fc1(flat)  # [B, 4096]
-        relu1 = F.relu(fc1)  # [B, 4096]
+        relu1 = F.relu(fc1, inplace=True)  # [B, 4096]
         dropout1 = self.dropout1(relu1)  # [B, 4096]
         fc2 = self.fc2(dropout1)  # [B, 4096]
-        relu2 = F.relu(fc2)  # [B, 4096]
+        relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
         dropout2 = self.dropout2(relu2)  # [B, 4096]
         logits = self.fc3(dropout2)  # [B, 1000]
         return logits
@@ -1026,10 +1026,10 @@ class VGG13(nn.Module):
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
         fc1 = self.fc1(flat)  # [B, 4096]
-        relu1 = F.relu(fc1)  # [B, 4096]
+        relu1 = F.relu(fc1, inplace=True)  # [B, 4096]
         dropout1 = self.dropout1(relu1)  # [B, 4096]
         fc2 = self.fc2(dropout1)  # [B, 4096]
-        relu2 = F.relu(fc2)  # [B, 4096]
+        relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
         dropout2 = self.dropout2(relu2)  # [B, 4096]
         logits = self.fc3(dropout2)  # [B, 1000]
         return logits
@@ -1061,7 +1061,7 @@ class ConvBNAct15(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
         bn = self.bn(conv)  # [B, 64, H, W]
-        y = F.relu(bn)  # [B, 64, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 64, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1115,7 +1115,7 @@ class ConvBNAct16(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
-        y = F.relu(bn)  # [B, 128, H, W]
+        y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
@@ -1204,10 +1204,10 @@ class VGG13BN(nn.Module):
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
         fc1 = self.fc1(flat)  # [B, 4096]
-        relu1 = F.relu(fc1)  # [B, 4096]
+        relu1 = F.relu(fc1, inplace=True)  # [B, 4096]
         dropout1 = self.dropout1(relu1)  # [B, 4096]
         fc2 = self.fc2(dropout1)  # [B, 4096]
-        relu2 = F.relu(fc2)  # [B, 4096]
+        relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
         dropout2 = self.dropout2(relu2)  # [B, 4096]
         logits = self.fc3(dropout2)  # [B, 1000]
         return logits
@@ -1352,10 +1352,10 @@ class VGG16BN(nn.Module):
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
         fc1 = self.fc1(flat)  # [B, 4096]
-        relu1 = F.relu(fc1)  # [B, 4096]
+        relu1 = F.relu(fc1, inplace=True)  # [B, 4096]
         dropout1 = self.dropout1(relu1)  # [B, 4096]
         fc2 = self.fc2(dropout1)  # [B, 4096]
-        relu2 = F.relu(fc2)  # [B, 4096]
+        relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
         dropout2 = self.dropout2(relu2)  # [B, 4096]
         logits = self.fc3(dropout2)  # [B, 1000]
         return logits
@@ -1490,10 +1490,10 @@ class VGG19(nn.Module):
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
         fc1 = self.fc1(flat)  # [B, 4096]
-        relu1 = F.relu(fc1)  # [B, 4096]
+        relu1 = F.relu(fc1, inplace=True)  # [B, 4096]
         dropout1 = self.dropout1(relu1)  # [B, 4096]
         fc2 = self.fc2(dropout1)  # [B, 4096]
-        relu2 = F.relu(fc2)  # [B, 4096]
+        relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
         dropout2 = self.dropout2(relu2)  # [B, 4096]
         logits = self.fc3(dropout2)  # [B, 1000]
         return logits
@@ -1644,10 +1644,10 @@ class VGG19BN(nn.Module):
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
         fc1 = self.fc1(flat)  # [B, 4096]
-        relu1 = F.relu(fc1)  # [B, 4096]
+        relu1 = F.relu(fc1, inplace=True)  # [B, 4096]
         dropout1 = self.dropout1(relu1)  # [B, 4096]
         fc2 = self.fc2(dropout1)  # [B, 4096]
-        relu2 = F.relu(fc2)  # [B, 4096]
+        relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
         dropout2 = self.dropout2(relu2)  # [B, 4096]
         logits = self.fc3(dropout2)  # [B, 1000]
         return logits

@@ -23,9 +23,14 @@ def compile_to_module(spec: Path | str, tmp_path: Path, overrides: dict | None =
         spec = path
     result = compile_spec(Path(spec), opt_level=opt_level, overrides=overrides, inference=inference)
     assert result.ok and result.text is not None, "\n".join(d.message for d in result.diagnostics)
+    return import_source(result.text, tmp_path, name)
+
+
+def import_source(text: str, tmp_path: Path, name: str = "spec") -> ModuleType:
+    """Import generated Python source as a fresh module."""
     module_name = f"dlc_test_{name}_{next(_counter)}"
     out = tmp_path / f"{module_name}.py"
-    out.write_text(result.text)
+    out.write_text(text)
     spec_obj = importlib.util.spec_from_file_location(module_name, out)
     module = importlib.util.module_from_spec(spec_obj)
     sys.modules[module_name] = module

@@ -145,14 +145,16 @@ def test_dead_code_inside_blocks_and_repeats_keeps_state_dict_names(tmp_path):
 
 # ---------------------------------------------------------------------- the pass manager
 def test_select_passes_by_level_and_name():
-    assert select_passes(0) == []
+    # -O0 only writes activations and residual sums in place, as hand-written PyTorch does.
+    assert [p.name for p in select_passes(0)] == ["inplace"]
     training = [p for p in PIPELINE if not p.inference_only]
     assert [p.name for p in select_passes(1)] == [p.name for p in training if p.level <= 1]
     assert [p.name for p in select_passes(2)] == [p.name for p in training]
     assert [p.name for p in select_passes(2, inference=True)] == PASS_NAMES
     assert [p.name for p in select_passes(1, disable=["dead-code"])] == [p.name for p in training
                                                                           if p.level <= 1 and p.name != "dead-code"]
-    assert [p.name for p in select_passes(0, enable=["dead-code"])] == ["dead-code"]
+    assert [p.name for p in select_passes(0, enable=["dead-code"])] == ["dead-code", "inplace"]
+    assert select_passes(0, disable=["inplace"]) == []
     with pytest.raises(ValueError, match="unknown pass nope"):
         select_passes(1, enable=["nope"])
 
@@ -402,7 +404,7 @@ def test_drop_dropout_only_in_inference_builds(tmp_path):
     path.write_text(DROPPING)
     assert "drop-dropout" not in [p.name for p in select_passes(2)]
     assert "drop-dropout" in [p.name for p in select_passes(1, inference=True)]
-    assert select_passes(0, inference=True) == []
+    assert [p.name for p in select_passes(0, inference=True)] == ["inplace"]
     with pytest.raises(ValueError, match="only for inference builds"):
         select_passes(1, enable=["drop-dropout"])
     training = compile_spec(path, opt_level=1).text
@@ -434,3 +436,34 @@ def test_cli_inference_flag(capsys, tmp_path):
     _, err = capsys.readouterr()
     assert "drop-dropout is only for inference builds; add --inference" in err
     assert not (tmp_path / "out3").exists()
+
+
+# ---------------------------------------------------------------------- inplace
+@pytest.mark.parametrize("spec, cls, overrides, shape", [
+    ("resnet", "ResNet", {"depth": 18, "num_classes": 10}, (2, 3, 64, 64)),
+    ("mobilenet", "MobileNetV2", {"num_classes": 10, "dropout": 0.0}, (2, 3, 64, 64)),
+])
+def test_inplace_ops_change_nothing_in_eval_or_training(tmp_path, spec, cls, overrides, shape):
+    """The `inplace` pass overwrites dead inputs; outputs and gradients stay bit-for-bit."""
+    import torch
+
+    from compiler.driver import compile_spec
+    from tests.helpers import ROOT, import_source
+
+    path = ROOT / "specs" / f"{spec}.dl"
+    with_pass = compile_spec(path, opt_level=0, overrides=overrides)
+    without = compile_spec(path, opt_level=0, overrides=overrides, disable=["inplace"])
+    assert "inplace=True" in with_pass.text and "inplace=True" not in without.text
+    a = getattr(import_source(with_pass.text, tmp_path, "with_inplace"), cls)()
+    b = getattr(import_source(without.text, tmp_path, "without_inplace"), cls)()
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(*shape)
+    for train in (True, False):
+        a.train(train), b.train(train)
+        out_a, out_b = a(x), b(x)
+        assert torch.equal(out_a, out_b)
+    out_a.sum().backward()
+    out_b.sum().backward()
+    grads_b = dict(b.named_parameters())
+    for name, p in a.named_parameters():
+        assert torch.equal(p.grad, grads_b[name].grad), name

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .registry import Attrs, NoAttrs, OpDef, Port, assign, need, need_float, register
+from .registry import Attrs, InplaceAttrs, OpDef, Port, assign, need, need_float, register
 
 # kind -> lowering of one tensor expression
 _FUNCTIONS = {
@@ -28,9 +28,18 @@ def _infer_same(name: str):
     return infer
 
 
+# Activations torch can apply in place (the `inplace` pass uses it where the input is dead after).
+_INPLACE = {"relu", "relu6", "silu"}
+
+
+def _lower_activation(kind: str, x: str, inplace: bool) -> str:
+    expr = _FUNCTIONS[kind].format(x=x)
+    return expr[:-1] + ", inplace=True)" if inplace and kind in _INPLACE else expr
+
+
 def _simple(name: str, kind: str, doc: str) -> None:
-    register(OpDef(name, NoAttrs, (Port("x"),), _infer_same(name),
-                   lambda a, ctx, kind=kind: assign(ctx, _FUNCTIONS[kind].format(x=ctx.args[0])),
+    register(OpDef(name, InplaceAttrs, (Port("x"),), _infer_same(name),
+                   lambda a, ctx, kind=kind: assign(ctx, _lower_activation(kind, ctx.args[0], a.inplace)),
                    doc=doc))
 
 
@@ -76,10 +85,11 @@ register(OpDef(
 
 class ActivationAttrs(Attrs):
     kind: ActivationKind
+    inplace: bool = False
 
 
 register(OpDef(
     "Activation", ActivationAttrs, (Port("x"),), _infer_same("Activation"),
-    lambda a, ctx: assign(ctx, _FUNCTIONS[a.kind].format(x=ctx.args[0])),
+    lambda a, ctx: assign(ctx, _lower_activation(a.kind, ctx.args[0], a.inplace)),
     doc="An activation chosen by name: " + ", ".join(_FUNCTIONS),
 ))

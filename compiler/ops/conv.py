@@ -178,6 +178,7 @@ for _n in (1, 2):
             f"dilation take an int or one entry per spatial dim; padding may be 'same' (stride 1) or 'valid'.",
         init=_conv_init(_n),
         params=_conv_params(_n),
+        overwritable=True,
     ))
 
 

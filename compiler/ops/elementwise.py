@@ -4,9 +4,16 @@ between two operands names no slot, so the diagnostic notes where both came from
 from __future__ import annotations
 
 from ..types import TensorType, broadcast, dims_equal, dim_str, is_float
-from .registry import Attrs, NoAttrs, OpDef, Port, ShapeError, assign, need, need_float, register
+from .registry import Attrs, InplaceAttrs, NoAttrs, OpDef, Port, ShapeError, assign, need, need_float, register
 
 _SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
+_METHODS = {"Add": "add_", "Sub": "sub_", "Mul": "mul_", "Div": "div_"}
+
+
+def _lower_binary(name: str, a: InplaceAttrs, ctx) -> list[str]:
+    if a.inplace:
+        return assign(ctx, f"{ctx.args[0]}.{_METHODS[name]}({ctx.args[1]})")
+    return assign(ctx, f"{ctx.args[0]} {_SYMBOLS[name]} {ctx.args[1]}")
 
 
 def _infer_binary(name: str):
@@ -24,9 +31,10 @@ def _infer_binary(name: str):
 
 for _name, _sym in _SYMBOLS.items():
     register(OpDef(
-        _name, NoAttrs, (Port("a"), Port("b")), _infer_binary(_name),
-        lambda a, ctx, _sym=_sym: assign(ctx, f"{ctx.args[0]} {_sym} {ctx.args[1]}"),
+        _name, InplaceAttrs, (Port("a"), Port("b")), _infer_binary(_name),
+        lambda a, ctx, _name=_name: _lower_binary(_name, a, ctx),
         doc=f"Element-wise a {_sym} b with broadcasting.",
+        overwritable=True,
     ))
 
 
@@ -44,6 +52,7 @@ register(OpDef(
     "Scale", ScaleAttrs, (Port("x"),), _infer_scale,
     lambda a, ctx: assign(ctx, f"{ctx.args[0]} * {a.factor!r}"),
     doc="Multiply by a compile-time constant.",
+    overwritable=True,
 ))
 
 
@@ -66,6 +75,7 @@ register(OpDef(
     "MatMul", NoAttrs, (Port("a"), Port("b")), _infer_matmul,
     lambda a, ctx: assign(ctx, f"{ctx.args[0]} @ {ctx.args[1]}"),
     doc="Batched matrix product a @ b.",
+    overwritable=True,
 ))
 
 

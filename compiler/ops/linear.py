@@ -35,6 +35,7 @@ register(OpDef(
     doc="y = x W^T + b over the last dimension.",
     init=lambda a: f"nn.Linear({a.in_features}, {a.out_features}, bias={a.bias})",
     params=_linear_params,
+    overwritable=True,
 ))
 
 
@@ -61,6 +62,7 @@ register(OpDef(
     doc="Look up rows of a [num_embeddings, embedding_dim] table by integer id.",
     init=_embedding_init,
     params=lambda a: {"weight": (a.num_embeddings, a.embedding_dim)},
+    overwritable=True,
 ))
 
 
@@ -117,6 +119,7 @@ register(OpDef(
     init=lambda a: f"TransposedLinear({a.in_features}, {a.out_features}" + ("" if a.bias else ", bias=False") + ")",
     params=lambda a: {"weight": (a.in_features, a.out_features), **({"bias": (a.out_features,)} if a.bias else {})},
     helpers=("TransposedLinear",),
+    overwritable=True,
 ))
 
 

@@ -30,6 +30,7 @@ register(OpDef(
     doc="Normalise the last dimension to zero mean and unit variance, then scale and shift.",
     init=lambda a: f"nn.LayerNorm({a.dim}, eps={a.eps!r}" + ("" if a.bias else ", bias=False") + ")",
     params=lambda a: {"weight": (a.dim,), **({"bias": (a.dim,)} if a.bias else {})},
+    overwritable=True,
 ))
 
 
@@ -44,6 +45,7 @@ register(OpDef(
     doc="Scale the last dimension by its reciprocal root-mean-square (no centring, no bias), as in T5.",
     init=lambda a: f"nn.RMSNorm({a.dim}, eps={a.eps!r})",
     params=lambda a: {"weight": (a.dim,)},
+    overwritable=True,
 ))
 
 
@@ -78,6 +80,7 @@ for _name, _ranks in (("BatchNorm1d", (2, 3)), ("BatchNorm2d", (4,))):
         init=lambda a, _name=_name: f"nn.{_name}({a.num_features}, eps={a.eps!r}, momentum={a.momentum!r})",
         params=_batchnorm_params,
         pure=False,
+        overwritable=True,
     ))
 
 

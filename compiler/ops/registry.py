@@ -25,6 +25,12 @@ class NoAttrs(Attrs):
     pass
 
 
+class InplaceAttrs(Attrs):
+    """For ops that can overwrite their first input; set by the `inplace` pass, never needed in specs."""
+
+    inplace: bool = False
+
+
 class ShapeError(Exception):
     """Raised by a shape rule.  `slot` names the offending input, if one does."""
 
@@ -91,6 +97,10 @@ class OpDef:
     # For layers made by fusion: the separate layers whose parameters this one
     # concatenates along dim 0, so their checkpoints still load (see codegen).
     joins: Callable[[Any], tuple[str, ...]] | None = None
+
+    # Its result is a fresh tensor that a later in-place op may overwrite without breaking
+    # autograd: not a view, not the input itself, and not saved for this op's own backward.
+    overwritable: bool = False
 
     def is_pure(self, attrs: Any) -> bool:
         return self.pure(attrs) if callable(self.pure) else self.pure

@@ -19,6 +19,7 @@ from .cse import eliminate_common_subexpressions
 from .dead_code import eliminate_dead_code
 from .dropout import drop_dropout
 from .fold_conv_bn import fold_conv_bn
+from .inplace import run_in_place
 from .fuse_projections import fuse_projections
 from .identities import remove_identity_ops
 from .reshapes import collapse_reshape_chains
@@ -56,6 +57,9 @@ PIPELINE: list[Pass] = [
     Pass("dead-code", eliminate_dead_code, 1, "drop results that reach no output"),
     # After dead-code, on the final graph: models get optimize_for_inference(), which folds these pairs.
     Pass("fold-conv-bn", fold_conv_bn, 2, "record conv/batch-norm pairs for optimize_for_inference()"),
+    # Last: whether a value is dead after its reader is only settled on the final graph.  Level 0:
+    # hand-written PyTorch applies ReLU and residual sums in place, and -O0 should cost no more.
+    Pass("inplace", run_in_place, 0, "overwrite dead inputs of activations and residual sums"),
 ]
 
 PASS_NAMES = [p.name for p in PIPELINE]
