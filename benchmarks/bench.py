@@ -13,24 +13,27 @@ Ratios are reference_time / arm_time: above 1 means faster than the reference.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import importlib.util
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+# torch.compile's "cold" time means no inductor/FX caches from earlier runs; set before torch loads.
+os.environ.setdefault("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
 
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.models import ENTRIES, Entry, load_reference_weights  # noqa: E402
-from compiler.driver import compile_spec  # noqa: E402
+from benchmarks.models import ENTRIES, Entry, load_reference_weights
+from compiler.driver import compile_spec
 
 
 def compile_dlc(spec: str, opt_level: int, out_dir: Path):
@@ -116,27 +119,37 @@ def check_agreement(arms: dict, inputs: dict, entry_key: str, dtype) -> dict[str
     return diffs
 
 
-def peak_memory_mb(key: str, arm: str, args) -> float | None:
-    """Peak RSS of a fresh process that builds one arm and runs one forward (CPU)."""
-    cmd = [sys.executable, "-m", "benchmarks.bench", "--memory-probe", key, arm, "--batch", str(args.batch),
-           "--seq", str(args.seq), "--threads", str(args.threads)]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    try:
-        return float(out.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return None
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
 
 
-def memory_probe(key: str, arm: str, args) -> None:
-    entry = ENTRIES[key]
-    with tempfile.TemporaryDirectory() as tmp:
-        arms, inputs, _ = build_arms(key, entry, argparse.Namespace(**{**vars(args), "compile": False}),
-                                     Path(tmp), torch.device("cpu"), torch.float32)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        with torch.inference_mode():
-            arms[arm](inputs)
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"{max(after - before, 0) / 1024:.1f}")
+def peak_forward_memory_mb(fn, inputs: dict, device: torch.device) -> float | None:
+    """Memory one forward needs beyond what is already allocated (weights, inputs).
+
+    CUDA: the allocator's peak.  CPU (Linux): freed heap pages are returned with
+    malloc_trim, the kernel's peak-RSS mark is reset (/proc/self/clear_refs), and
+    the peak RSS reached during the forward is compared with the RSS before it.
+    """
+    gc.collect()
+    with torch.inference_mode():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            before = torch.cuda.memory_allocated()
+            fn(inputs)
+            torch.cuda.synchronize()
+            return (torch.cuda.max_memory_allocated() - before) / 2**20
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+            Path("/proc/self/clear_refs").write_text("5")
+            before = _status_kb("VmRSS")
+            fn(inputs)
+            return (_status_kb("VmHWM") - before) / 1024
+        except (OSError, KeyError):
+            return None
 
 
 def summarize(name: str, samples: list[float], ref: list[float]) -> str:
@@ -158,14 +171,10 @@ def main() -> None:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
                         help="also time torch.compile of the reference")
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
-                        help="measure peak RSS of each arm in a fresh process (CPU)")
+                        help="measure the peak memory of one forward of each arm")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
-    parser.add_argument("--memory-probe", nargs=2, metavar=("MODEL", "ARM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.memory_probe:
-        memory_probe(*args.memory_probe, args)
-        return
     device, dtype = torch.device(args.device), {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
     print(f"# torch {torch.__version__}, {device}, {args.dtype}, threads={args.threads}, batch={args.batch}, "
           f"seq={args.seq}, runs={args.runs}, GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '(unset)')}\n")
@@ -176,20 +185,20 @@ def main() -> None:
             arms, inputs, notes = build_arms(key, entry, args, Path(tmp), device, dtype)
             diffs = check_agreement(arms, inputs, key, dtype)
             times = time_arms(arms, inputs, args.runs, args.warmup, device)
+            memory = {name: peak_forward_memory_mb(fn, inputs, device) for name, fn in arms.items()} if args.memory else {}
         print(f"## {key}\n\n| arm | median ms | min–max ms | reference / arm |\n|---|---|---|---|")
         for name, samples in times.items():
             print(summarize(name, samples, times["reference"]))
         print()
         for label, value in notes.items():
             print(f"- {label}: {value:.2f}")
-        print(f"- max |arm - reference|: " + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()))
-        if args.memory and device.type == "cpu":
-            mem = {arm: peak_memory_mb(key, arm, args) for arm in ("reference", "dlc -O0", "dlc best")}
-            print("- peak RSS growth during one forward (MB): " +
-                  ", ".join(f"{k} {v:.0f}" if v is not None else f"{k} n/a" for k, v in mem.items()))
+        print("- max |arm - reference|: " + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()))
+        if memory:
+            print("- peak memory of one forward beyond weights and inputs (MB): " +
+                  ", ".join(f"{k} {v:.0f}" if v is not None else f"{k} n/a" for k, v in memory.items()))
         print()
         sys.stdout.flush()
-        raw[key] = {"times": times, "notes": notes, "diffs": diffs}
+        raw[key] = {"times": times, "notes": notes, "diffs": diffs, "memory_mb": memory}
     if args.json:
         args.json.write_text(json.dumps(raw, indent=2))
 

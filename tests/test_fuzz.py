@@ -87,3 +87,21 @@ def test_limits_are_documented():
     limits = Limits()
     assert f"`repeat` counts up to {limits.max_repeat}" in readme
     assert f"block nesting {limits.max_depth} levels" in readme
+
+
+def test_exponentially_nested_imports_stay_linear(tmp_path):
+    """Each of 40 levels imports both modules of the next: 2**40 import paths, 80 files,
+    each parsed once."""
+    levels = 40
+    for level in range(levels):
+        for side in "ab":
+            imports = f"import m{level + 1}a, m{level + 1}b\n" if level + 1 < levels else ""
+            block = f"block B{level}{side}(d: int = 2) {{\n  in x: [N, d]\n  out x\n}}\n"
+            (tmp_path / f"m{level}{side}.dl").write_text(imports + block)
+    (tmp_path / "top.dl").write_text("import m0a, m0b\nmodel M(d: int = 2) {\n  in x: [N, d]\n"
+                                     "  out y = B39a(d)(x)\n}\n")
+    start = time.perf_counter()
+    result = compile_spec(tmp_path / "top.dl")
+    assert time.perf_counter() - start < TIME_BOUND_S
+    # Imports are not transitive: B39a is not in top.dl's scope, and that is the one diagnostic.
+    assert [d.code for d in result.diagnostics] == ["DLC004"]
