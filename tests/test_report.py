@@ -98,3 +98,42 @@ def test_every_code_has_a_long_explanation_with_an_example(capsys):
         assert main(["explain", code]) == 0
         out = capsys.readouterr().out
         assert out.startswith(f"{code}: {CODES[code][0]}") and len(out) > 150
+
+
+class _Terminal:
+    """A stand-in stderr that says it is a terminal."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_colour_only_on_a_terminal_without_no_color(broken, monkeypatch):
+    import io
+    import sys
+
+    terminal = _Terminal()
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["check", str(broken)]) == 1
+    assert "\033[1;31merror\033[0m" in "".join(terminal.parts)
+
+    terminal.parts.clear()
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert main(["check", str(broken)]) == 1
+    assert "\033[" not in "".join(terminal.parts) and "error[DLC007]" in "".join(terminal.parts)
+
+    piped = io.StringIO()                             # not a terminal: plain text
+    monkeypatch.setattr(sys, "stderr", piped)
+    monkeypatch.delenv("NO_COLOR")
+    assert main(["check", str(broken)]) == 1
+    assert "\033[" not in piped.getvalue() and "error[DLC007]" in piped.getvalue()
