@@ -14,11 +14,10 @@ import sympy
 
 from . import ast
 from .diagnostics import error
-from .types import symbol
 from .values import Callee, Layer, TensorRef, kind_of, show
 
 if TYPE_CHECKING:
-    from .resolve import BlockBuilder
+    from .block_builder import BlockBuilder
 
 MAX_INT = 2**62
 

@@ -2,7 +2,7 @@
 their shapes must agree."""
 from __future__ import annotations
 
-from .diagnostics import Diagnostic, Span
+from .diagnostics import Diagnostic
 from .ir import Graph, Program
 from .ops import REGISTRY
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sympy
 from pydantic import PositiveInt, confloat
 
-from ..types import TensorType, broadcast, dim, dims_equal, dim_str, is_float
+from ..types import TensorType, broadcast, dim, dims_equal, dim_str
 from .registry import Attrs, OpDef, Port, ShapeError, need, need_float, register
 
 
@@ -40,7 +40,6 @@ def _check_qkv(a: AttentionAttrs, q: TensorType, k: TensorType, v: TensorType) -
 
 
 def _mask_as_4d(mask: TensorType, q: TensorType, k: TensorType) -> tuple:
-    b, tq, tk = q.shape[0], q.shape[1], k.shape[1]
     if mask.rank == 2:
         return (mask.shape[0], sympy.Integer(1), sympy.Integer(1), mask.shape[1])
     if mask.rank == 3:

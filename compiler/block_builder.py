@@ -1,0 +1,401 @@
+"""Executing one block body: statements, compile-time values, layers and their
+application, for one set of parameter values.  The Resolver (resolve.py) decides
+which specializations exist; a BlockBuilder builds the graph of one."""
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Iterator
+
+import sympy
+from pydantic import ValidationError
+
+from . import ast
+from .diagnostics import CompileError, Diagnostic, Note, Span, error
+from .evaluate import Evaluator, suggest
+from .ir import Graph, Node, OutputDecl, Rename, Tie
+from .loader import LoadedModule
+from .ops import REGISTRY
+from .types import TensorType, dim
+from .values import Callee, Layer, TensorRef, kind_of, show
+
+if TYPE_CHECKING:
+    from .resolve import Resolver
+
+@dataclass(frozen=True)
+class BlockCall:
+    """How a block layer was configured, so it can be re-specialized when applied."""
+
+    block: ast.BlockDef
+    owner: LoadedModule
+    args: tuple
+
+
+
+class BlockBuilder:
+    """Executes one block body for one set of parameter values."""
+
+    def __init__(self, resolver: Resolver, module: LoadedModule, graph: Graph, params: dict[str, Any],
+                 aliases: dict[int, int] | None = None):
+        self.aliases = aliases or {}
+        self.input_refs: list[tuple[TensorRef, TensorType]] = []
+        self.r = resolver
+        self.limits = resolver.limits
+        self.module = module
+        self.graph = graph
+        self.env: dict[str, Any] = dict(params)
+        self.spans: dict[str, Span] = {}
+        self.counter = 0
+
+    # ------------------------------------------------------------------ names
+    def lookup(self, name: str) -> Any:
+        if name in self.env:
+            value = self.env[name]
+            if value is _POISON:
+                raise CompileError([])  # its definition already failed and was reported
+            return value
+        if name in REGISTRY:
+            return Callee("op", name)
+        if name in self.module.scope:
+            return Callee("block", name)
+        return None
+
+    def visible_names(self) -> set[str]:
+        return set(self.env) | set(REGISTRY) | set(self.module.scope)
+
+    def declare_symbol(self, name: str, span: Span) -> sympy.Symbol:
+        from .types import symbol
+        sym = symbol(name)
+        self.bind(name, sym, span)
+        return sym
+
+    def bind(self, name: str, value: Any, span: Span) -> None:
+        if name in self.env:
+            first = self.spans.get(name)
+            notes = (Note(first, "first defined here"),) if first else ()
+            raise error("DLC003", f"`{name}` is already defined", span, notes=notes,
+                        hint="values are bound once; give the new value another name")
+        if name in REGISTRY or name in self.module.scope:
+            raise error("DLC003", f"`{name}` shadows the {'op' if name in REGISTRY else 'block'} of that name", span)
+        self.env[name] = value
+        self.spans[name] = span
+
+    @contextmanager
+    def scoped(self, extra: dict[str, Any]) -> Iterator[None]:
+        saved = dict(self.env)
+        self.env.update(extra)
+        try:
+            yield
+        finally:
+            self.env = saved
+
+    # ------------------------------------------------------------------ statements
+    def build(self, block: ast.BlockDef) -> None:
+        errors: list[Diagnostic] = []
+        self.run(block.body, errors)
+        if not errors and not self.graph.outputs:
+            errors.append(Diagnostic("DLC014", f"block `{block.name}` has no output", block.name_span,
+                                     hint="add `out NAME` or `out NAME = EXPR`"))
+        if errors:
+            raise CompileError(errors)
+
+    def run(self, stmts, errors: list[Diagnostic]) -> None:
+        for stmt in stmts:
+            try:
+                getattr(self, "_" + type(stmt).__name__.lower())(stmt, errors)
+            except CompileError as exc:
+                errors.extend(exc.diagnostics)
+                self._poison(stmt)
+
+    def _poison(self, stmt: ast.Stmt) -> None:
+        """Mark names a failed statement would have bound, so later uses do not cascade."""
+        names = stmt.targets if isinstance(stmt, ast.Assign) else (getattr(stmt, "name", None),)
+        for name in names:
+            if name and name not in self.env:
+                self.env[name] = _POISON
+
+    def _require(self, s: ast.Require, errors) -> None:
+        if not Evaluator(self).need_bool(s.cond):
+            message = s.message or f"requirement `{s.cond}` does not hold"
+            raise error("DLC006", message, s.span, hint=f"{s.cond}  evaluates as  {self.explain(s.cond)}")
+
+    def explain(self, e: ast.Expr) -> str:
+        """The expression with each name replaced by its value, and a comparison's sides computed:
+        `768 % 10 == 0, i.e. 8 == 0`."""
+        def value(name: str) -> str:
+            text = show(self.env[name]) if name in self.env else name
+            return f"({text})" if text.startswith("-") else text
+        text = str(ast.replace_names(e, value))
+        if isinstance(e, ast.Compare) and not all(isinstance(s, (ast.Name, ast.Int)) for s in (e.left, e.right)):
+            try:
+                text += f", i.e. {show(Evaluator(self).eval(e.left))} {e.op} {show(Evaluator(self).eval(e.right))}"
+            except CompileError:
+                pass
+        return text
+
+    def _input(self, s: ast.Input, errors) -> None:
+        slot = len(self.input_refs)
+        if slot in self.aliases:
+            self._alias_input(s, *self.input_refs[self.aliases[slot]])
+            return
+        dims = tuple(self._dim(d, new_symbols=True) for d in s.type.dims)
+        ttype = TensorType(dims, s.type.dtype or "float", s.optional)
+        node = self.add_node("input", "input", ttype, s.span, (s.name,))
+        self.graph.inputs.append(node.id)
+        self.bind(s.name, TensorRef(node.id, 0), s.span)
+        self.input_refs.append((TensorRef(node.id, 0), ttype))
+
+    def _alias_input(self, s: ast.Input, ref: TensorRef, ttype: TensorType) -> None:
+        """This input receives the same tensor as an earlier one: its fresh symbols name the
+        earlier input's dimensions (`Tk` is `Tq`), and its name is bound to that tensor."""
+        for d, actual in zip(s.type.dims, ttype.shape):
+            if isinstance(d, ast.Name) and self.lookup(d.id) is None:
+                self.bind(d.id, actual, d.span)
+        self.bind(s.name, ref, s.span)
+        self.input_refs.append((ref, ttype))
+        self.graph.aliases.append((s.name, self.graph.node(ref.node).outputs[0]))
+
+    def _dim(self, e: ast.Expr, new_symbols: bool) -> sympy.Expr:
+        value = Evaluator(self, new_symbols=new_symbols).eval(e)
+        if isinstance(value, bool) or not isinstance(value, (int, sympy.Expr)):
+            raise error("DLC011", f"a dimension must be an integer or a symbol, got {kind_of(value)} {show(value)}",
+                        e.span, hint="use // for integer division" if isinstance(value, float) else None)
+        d = dim(value)
+        if d.is_number and (not d.is_Integer or d <= 0):
+            raise error("DLC011", f"dimension {d} must be a positive integer", e.span)
+        return d
+
+    def _tensor_type(self, t: ast.TensorTypeExpr) -> TensorType:
+        return TensorType(tuple(self._dim(d, new_symbols=False) for d in t.dims), t.dtype or "float")
+
+    def _let(self, s: ast.Let, errors) -> None:
+        value = Evaluator(self).eval(s.value)
+        if isinstance(value, (TensorRef, tuple)):
+            raise error("DLC011", "`let` binds compile-time values; tensors are bound with `name = ...`", s.span)
+        self.bind(s.name, value, s.span)
+
+    def _assign(self, s: ast.Assign, errors) -> None:
+        value = Evaluator(self).eval(s.value, s.targets)
+        values = value if isinstance(value, tuple) else (value,)
+        if len(values) != len(s.targets):
+            raise error("DLC005", f"{len(s.targets)} names on the left, but the right side gives "
+                        f"{len(values)} value{'s' if len(values) != 1 else ''}", s.span)
+        for name, v in zip(s.targets, values):
+            if isinstance(v, Layer) and v.name is None:
+                v = Layer(v.kind, v.target, v.attrs, v.span, name)
+            self.bind(name, v, s.span)
+
+    def _output(self, s: ast.Output, errors) -> None:
+        if s.value is None:
+            value = Evaluator(self).eval(ast.Name(s.span, s.name))
+        else:
+            value = Evaluator(self).eval(s.value, (s.name,))
+            self.bind(s.name, value, s.span)
+        if not isinstance(value, TensorRef):
+            raise error("DLC005", f"output `{s.name}` must be a tensor, got a {kind_of(value)}", s.span)
+        if any(o.name == s.name for o in self.graph.outputs):
+            raise error("DLC003", f"output `{s.name}` is declared twice", s.span)
+        declared = self._tensor_type(s.type) if s.type else None
+        self.graph.outputs.append(OutputDecl(s.name, value.node, value.index, s.span, declared))
+
+    def _if(self, s: ast.If, errors) -> None:
+        taken = s.then if Evaluator(self).need_bool(s.cond) else s.orelse
+        self.run(taken, errors)
+
+    def _for(self, s: ast.For, errors) -> None:
+        values = Evaluator(self).eval(s.iterable)
+        if not isinstance(values, list):
+            raise error("DLC011", f"`for` runs over a list, like `range(n)`, got {kind_of(values)} {show(values)}",
+                        s.iterable.span)
+        if s.var in self.env:
+            raise error("DLC003", f"`{s.var}` is already defined", s.span, hint="name the loop variable differently")
+        layer_stmt = _first_non_static(s.body)
+        if layer_stmt is not None:
+            raise error("DLC005", "a `for` body may only hold `let`, `require`, `rename`, `if` and `for`",
+                        layer_stmt.span, hint="a stack of layers is `name = repeat(n, i) Layer(...)(x)`")
+        for value in values:
+            reported = len(errors)
+            with self.scoped({s.var: value}):
+                self.run(s.body, errors)
+            if len(errors) > reported:
+                return          # the same mistake again in every pass would only repeat the message
+
+    def _rename(self, s: ast.Rename, errors) -> None:
+        source, target = self._interpolate(s.source, s.span), self._interpolate(s.target, s.span)
+        for text in (source, target):
+            if not re.fullmatch(r"([A-Za-z0-9_]+|\{[A-Za-z_][A-Za-z0-9_]*\})(\.([A-Za-z0-9_]+|\{[A-Za-z_][A-Za-z0-9_]*\}))*\.?", text):
+                raise error("DLC005", f"`{text}` is not a checkpoint key prefix", s.span,
+                            hint='write dotted names with {placeholders}, like "encoder.layer.{i}.attention."')
+        if set(re.findall(r"\{(\w+)\}", target)) - set(re.findall(r"\{(\w+)\}", source)):
+            raise error("DLC005", "every {placeholder} of the new name must appear in the reference name", s.span)
+        self.graph.renames.append(Rename(source, target, s.span))
+
+    def _interpolate(self, text: str, span: Span) -> str:
+        """`{name}` naming an int or string in scope (a parameter, `let` or `for` variable)
+        becomes its value; any other `{name}` stays a placeholder."""
+        def value(match: re.Match) -> str:
+            name = match.group(1)
+            if name not in self.env:
+                return match.group(0)
+            v = self.lookup(name)
+            if isinstance(v, bool) or not isinstance(v, (int, str)):
+                raise error("DLC011", f"`{{{name}}}` in a rename must be an int or a string, got {kind_of(v)} "
+                            f"{show(v)}", span, hint="a placeholder takes a name that is not defined here")
+            return str(v)
+        return re.sub(r"\{(\w+)\}", value, text)
+
+    def _tie(self, s: ast.Tie, errors) -> None:
+        self.graph.ties.append(Tie(s.target.parts, s.source.parts, s.span))
+
+    # ------------------------------------------------------------------ layers
+    def configure(self, callee: Callee, args: list[tuple[str | None, Any, Span]], call: ast.Call) -> Layer:
+        if callee.kind == "block":
+            block, owner = self.module.scope[callee.name]
+            key = self.r.specialize(block, owner, args, call.span)
+            return Layer("block", key, BlockCall(block, owner, tuple(args)), call.span)
+        op = REGISTRY[callee.name]
+        return Layer("op", op.name, validate_attrs(op, args, call.span), call.span)
+
+    def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Span, targets=()) -> TensorRef:
+        op = REGISTRY[op_name]
+        return self.apply(Layer("op", op_name, op.attrs(**attrs), span), args, None, targets)
+
+    def apply(self, layer: Layer, args: list[TensorRef | None], call: ast.Call | None, targets) -> Any:
+        span = call.span if call else layer.span
+        if layer.kind == "block" and layer.name is None and isinstance(layer.attrs, BlockCall):
+            self._check_arity(layer, self._signature(layer)[0], args, span)
+            layer, args = self._specialize_aliases(layer, args, span)
+        ports, n_out, module_needed = self._signature(layer)
+        self._check_arity(layer, ports, args, span)
+        names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
+        module = (layer.name or (targets[0] if targets else _hint(layer))) if module_needed else None
+        node = self.add_node(layer.kind, layer.target, layer.attrs, span, names, module)
+        self._connect(node, args)
+        refs = tuple(TensorRef(node.id, i) for i in range(n_out))
+        return refs[0] if n_out == 1 else refs
+
+    def _specialize_aliases(self, layer: Layer, args: list, span: Span) -> tuple[Layer, list]:
+        """A block given one tensor in several inputs (self-attention's `q` and `kv`) is
+        specialized with those inputs as one, so passes see that they read the same value."""
+        aliases = {j: args.index(a) for j, a in enumerate(args) if a is not None and args.index(a) != j}
+        if not aliases:
+            return layer, args
+        call: BlockCall = layer.attrs
+        key = self.r.specialize(call.block, call.owner, list(call.args), span, aliases=aliases)
+        return replace(layer, target=key), [a for j, a in enumerate(args) if j not in aliases]
+
+    def _signature(self, layer: Layer) -> tuple[tuple, int, bool]:
+        """A layer's input ports, its number of outputs, and whether it needs a submodule."""
+        if layer.kind == "op":
+            op = REGISTRY[layer.target]
+            return op.inputs, op.num_outputs(layer.attrs), op.init is not None
+        graph = self.r.graphs[layer.target]
+        ports = tuple(_Port(graph.node(i).outputs[0], graph.node(i).attrs.optional) for i in graph.inputs)
+        return ports, len(graph.outputs), True
+
+    def apply_repeat(self, layers: list[Layer], args, e: ast.Repeat, targets) -> Any:
+        first = layers[0]
+        ports, n_out, stateful = self._signature(first)
+        if not stateful:
+            raise error("DLC005", f"repeat needs a layer with state; {first.target} has none", first.span,
+                        hint="apply a stateless op directly, or repeat a block that uses it")
+        self._check_arity(first, ports, args, e.span)
+        if not args or args[0] is None:
+            raise error("DLC005", "repeat passes its first input from layer to layer, so it cannot be none", e.span)
+        names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(first)}_{i}" for i in range(n_out)) if n_out > 1 else (_hint(first),)
+        module = targets[0] if targets else _hint(first) + "s"
+        node = self.add_node("repeat", first.target, tuple(layers), e.span, names, module)
+        self._connect(node, args)
+        refs = tuple(TensorRef(node.id, i) for i in range(n_out))
+        return refs[0] if n_out == 1 else refs
+
+    def _check_arity(self, layer: Layer, ports, args, span: Span) -> None:
+        variadic = any(getattr(p, "variadic", False) for p in ports)
+        required = [p for p in ports if not p.optional]
+        what = f"`{layer.target}`"
+        if not variadic and len(args) > len(ports):
+            raise error("DLC005", f"{what} takes {len(ports)} input{'s' if len(ports) != 1 else ''}, got {len(args)}", span)
+        if len(args) < len(required):
+            missing = ", ".join(p.name for p in required[len(args):])
+            raise error("DLC005", f"{what} is missing input{'s' if len(required) - len(args) > 1 else ''} {missing}", span)
+        for port, arg in zip(ports, args):
+            if arg is None and not port.optional:
+                raise error("DLC005", f"input `{port.name}` of {what} is required, got none", span)
+
+    def add_node(self, kind: str, op: str, attrs: Any, span: Span, outputs: tuple[str, ...],
+                 module: str | None = None) -> Node:
+        self.r.node_count += 1
+        if self.r.node_count > self.limits.max_nodes:
+            raise error("DLC013", f"the model has more than {self.limits.max_nodes} nodes", span)
+        self.counter += 1
+        return self.graph.add(Node(f"n{self.counter}", kind, op, attrs, span, outputs, module))
+
+    def _connect(self, node: Node, args: list[TensorRef | None]) -> None:
+        for slot, arg in enumerate(args):
+            if arg is not None:
+                self.graph.connect(arg.node, arg.index, node.id, slot)
+
+
+@dataclass(frozen=True)
+class _Port:
+    name: str
+    optional: bool
+    variadic: bool = False
+
+
+_POISON = object()
+
+# What a `for` body may hold: it declares, so unrolling it never creates layers.
+_STATIC_STATEMENTS = (ast.Let, ast.Require, ast.Rename, ast.If, ast.For)
+
+
+def _first_non_static(stmts) -> ast.Stmt | None:
+    for stmt in stmts:
+        if not isinstance(stmt, _STATIC_STATEMENTS):
+            return stmt
+        nested = _first_non_static(stmt.then + stmt.orelse) if isinstance(stmt, ast.If) else None
+        if nested is not None:
+            return nested
+    return None
+
+
+def _hint(layer: Layer) -> str:
+    """A variable name for an unnamed result: `ReLU` -> `relu`, `Conv2d` -> `conv2d`,
+    block `MultiHeadAttention2` -> `multi_head_attention2`."""
+    if layer.kind == "op":
+        return layer.target.lower()
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", layer.target).lower()
+
+
+def validate_attrs(op, args: list[tuple[str | None, Any, Span]], span: Span):
+    fields = list(op.attrs.model_fields)
+    values: dict[str, Any] = {}
+    where: dict[str, Span] = {}
+    positional = [a for a in args if a[0] is None]
+    if len(positional) > len(fields):
+        raise error("DLC005", f"{op.name} takes at most {len(fields)} arguments ({', '.join(fields)}), "
+                    f"got {len(positional)}", positional[len(fields)][2])
+    for name, (_, value, s) in zip(fields, positional):
+        values[name], where[name] = value, s
+    for name, value, s in (a for a in args if a[0] is not None):
+        if name not in fields:
+            raise error("DLC005", f"{op.name} has no argument `{name}`", s,
+                        hint=suggest(name, fields) or f"its arguments are {', '.join(fields) or 'none'}")
+        if name in values:
+            raise error("DLC005", f"argument `{name}` of {op.name} is given twice", s)
+        values[name], where[name] = value, s
+    try:
+        # DSL lists are Python lists; attribute schemas hold immutable tuples.
+        return op.attrs(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        got = show(values[field]) if field in values else "nothing"
+        message = f"{op.name} argument `{field}`: {first['msg'][0].lower()}{first['msg'][1:]}, got {got}"
+        hint = None
+        if isinstance(values.get(field), sympy.Basic):
+            hint = "symbolic dimensions cannot size parameters; pass a block parameter instead"
+        elif isinstance(values.get(field), float) and "integer" in first["msg"]:
+            hint = "use // for integer division"
+        raise error("DLC005", message, where.get(field, span), hint=hint) from None
