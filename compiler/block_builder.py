@@ -39,6 +39,8 @@ class BlockBuilder:
     def __init__(self, resolver: Resolver, module: LoadedModule, graph: Graph, params: dict[str, Any],
                  aliases: dict[int, int] | None = None):
         self.aliases = aliases or {}
+        self.user_names: set[str] = set()
+        self.auto_modules: set[str] = set()
         self.input_refs: list[tuple[TensorRef, TensorType]] = []
         self.r = resolver
         self.limits = resolver.limits
@@ -93,6 +95,7 @@ class BlockBuilder:
     # ------------------------------------------------------------------ statements
     def build(self, block: ast.BlockDef) -> None:
         errors: list[Diagnostic] = []
+        self.user_names = _bound_names(block.body)
         self.run(block.body, errors)
         if not errors and not self.graph.outputs:
             errors.append(Diagnostic("DLC014", f"block `{block.name}` has no output", block.name_span,
@@ -269,7 +272,7 @@ class BlockBuilder:
         ports, n_out, module_needed = self._signature(layer)
         self._check_arity(layer, ports, args, span)
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
-        module = (layer.name or (targets[0] if targets else _hint(layer))) if module_needed else None
+        module = (layer.name or (targets[0] if targets else self._fresh_module(_hint(layer)))) if module_needed else None
         node = self.add_node(layer.kind, layer.target, layer.attrs, span, names, module)
         self._connect(node, args)
         refs = tuple(TensorRef(node.id, i) for i in range(n_out))
@@ -284,6 +287,15 @@ class BlockBuilder:
         call: BlockCall = layer.attrs
         key = self.r.specialize(call.block, call.owner, list(call.args), span, aliases=aliases)
         return replace(layer, target=key), [a for j, a in enumerate(args) if j not in aliases]
+
+    def _fresh_module(self, hint: str) -> str:
+        """A submodule name for an unnamed layer (`x + Dropout(p)(y)`): never one the block's
+        statements bind, nor one an earlier unnamed layer took, so layers are never shared by accident."""
+        name, n = hint, 1
+        while name in self.user_names or name in self.auto_modules:
+            name, n = f"{hint}_{n}", n + 1
+        self.auto_modules.add(name)
+        return name
 
     def _signature(self, layer: Layer) -> tuple[tuple, int, bool]:
         """A layer's input ports, its number of outputs, and whether it needs a submodule."""
@@ -304,7 +316,7 @@ class BlockBuilder:
         if not args or args[0] is None:
             raise error("DLC005", "repeat passes its first input from layer to layer, so it cannot be none", e.span)
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(first)}_{i}" for i in range(n_out)) if n_out > 1 else (_hint(first),)
-        module = targets[0] if targets else _hint(first) + "s"
+        module = targets[0] if targets else self._fresh_module(_hint(first) + "s")
         node = self.add_node("repeat", first.target, tuple(layers), e.span, names, module)
         self._connect(node, args)
         refs = tuple(TensorRef(node.id, i) for i in range(n_out))
@@ -358,6 +370,19 @@ def _first_non_static(stmts) -> ast.Stmt | None:
         if nested is not None:
             return nested
     return None
+
+
+def _bound_names(stmts) -> set[str]:
+    """Every name a statement list binds, in any branch or loop body."""
+    names: set[str] = set()
+    for stmt in stmts:
+        if isinstance(stmt, ast.Assign):
+            names.update(stmt.targets)
+        elif isinstance(stmt, (ast.Input, ast.Output, ast.Let)):
+            names.add(stmt.name)
+        for body in (getattr(stmt, "then", ()), getattr(stmt, "orelse", ()), getattr(stmt, "body", ())):
+            names |= _bound_names(body)
+    return names
 
 
 def _hint(layer: Layer) -> str:

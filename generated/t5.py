@@ -192,6 +192,7 @@ class T5EncoderLayer(nn.Module):
         self.dropout = nn.Dropout(0.1)  # stdlib/t5_layers.dl:40
         self.ff_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:41
         self.ff = T5FeedForward()  # stdlib/t5_layers.dl:42
+        self.dropout_1 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:43
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, S, 512]
@@ -200,7 +201,7 @@ class T5EncoderLayer(nn.Module):
         h = x + dropout  # [B, S, 512]
         ff_norm = self.ff_norm(h)  # [B, S, 512]
         ff = self.ff(ff_norm)  # [B, S, 512]
-        dropout_1 = self.dropout(ff)  # [B, S, 512]
+        dropout_1 = self.dropout_1(ff)  # [B, S, 512]
         y = h + dropout_1  # [B, S, 512]
         return y
 
@@ -313,8 +314,10 @@ class T5DecoderLayer(nn.Module):
         self.dropout = nn.Dropout(0.1)  # stdlib/t5_layers.dl:63
         self.cross_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:64
         self.cross_attention = T5Attention()  # stdlib/t5_layers.dl:65
+        self.dropout_1 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:66
         self.ff_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:67
         self.ff = T5FeedForward()  # stdlib/t5_layers.dl:68
+        self.dropout_2 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:69
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, T, 512]
@@ -323,11 +326,11 @@ class T5DecoderLayer(nn.Module):
         h = x + dropout  # [B, T, 512]
         cross_attention_norm = self.cross_attention_norm(h)  # [B, T, 512]
         cross_attention = self.cross_attention(cross_attention_norm, memory, memory_mask)  # [B, T, 512]
-        dropout_1 = self.dropout(cross_attention)  # [B, T, 512]
+        dropout_1 = self.dropout_1(cross_attention)  # [B, T, 512]
         h2 = h + dropout_1  # [B, T, 512]
         ff_norm = self.ff_norm(h2)  # [B, T, 512]
         ff = self.ff(ff_norm)  # [B, T, 512]
-        dropout_2 = self.dropout(ff)  # [B, T, 512]
+        dropout_2 = self.dropout_2(ff)  # [B, T, 512]
         y = h2 + dropout_2  # [B, T, 512]
         return y
 

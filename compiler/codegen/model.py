@@ -38,6 +38,7 @@ class FileModel:
     aliases: list[tuple[str, str]] = field(default_factory=list)
     exports: list[str] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
+    uses_functional: bool = True
 
 
 def _safe_text(text: str) -> str:
@@ -55,6 +56,7 @@ def build_file_model(program: Program) -> FileModel:
     from .helpers import HELPERS
     models.helpers = [HELPERS[h] for h in sorted(helpers)]
     models.imports = _standard_imports(models)
+    models.uses_functional = _uses(models, "F")
     for public, key in program.models:
         if public != key:
             invalid = class_name_diagnostic(public, program.graphs[key], program)
@@ -67,8 +69,12 @@ def build_file_model(program: Program) -> FileModel:
 
 def _standard_imports(file: FileModel) -> list[str]:
     """The standard-library modules the generated code uses, so that none is imported unused."""
+    return [name for name in ("math", "re") if _uses(file, name)]
+
+
+def _uses(file: FileModel, name: str) -> bool:
     code = [*file.helpers, *(line for c in file.classes for line in (*c.init_lines, *c.forward_lines, *c.methods))]
-    return [name for name in ("math", "re") if any(re.search(rf"\b{name}\.", text) for text in code)]
+    return any(re.search(rf"\b{name}\.", text) for text in code)
 
 
 def _export_order(name: str) -> tuple:
