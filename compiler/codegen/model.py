@@ -37,8 +37,7 @@ class FileModel:
     classes: list[ClassModel] = field(default_factory=list)
     aliases: list[tuple[str, str]] = field(default_factory=list)
     exports: list[str] = field(default_factory=list)
-    imports: list[str] = field(default_factory=list)
-    uses_functional: bool = True
+    import_lines: list[str] = field(default_factory=list)
 
 
 def _safe_text(text: str) -> str:
@@ -55,8 +54,7 @@ def build_file_model(program: Program) -> FileModel:
     models.classes = classes
     from .helpers import HELPERS
     models.helpers = [HELPERS[h] for h in sorted(helpers)]
-    models.imports = _standard_imports(models)
-    models.uses_functional = _uses(models, "F")
+    models.import_lines = _import_lines(models)
     for public, key in program.models:
         if public != key:
             invalid = class_name_diagnostic(public, program.graphs[key], program)
@@ -67,9 +65,12 @@ def build_file_model(program: Program) -> FileModel:
     return models
 
 
-def _standard_imports(file: FileModel) -> list[str]:
-    """The standard-library modules the generated code uses, so that none is imported unused."""
-    return [name for name in ("math", "re") if _uses(file, name)]
+def _import_lines(file: FileModel) -> list[str]:
+    """The generated module's imports: standard-library modules only where used (isort's
+    groups, a blank line between), then torch; `F` only where used."""
+    lines = [f"import {name}" for name in ("math", "re") if _uses(file, name)]
+    lines += ["", "import torch", "from torch import nn"]
+    return lines + (["from torch.nn import functional as F"] if _uses(file, "F") else [])
 
 
 def _uses(file: FileModel, name: str) -> bool:
