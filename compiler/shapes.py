@@ -238,7 +238,3 @@ def _dtype_fits(declared: str, actual: str) -> bool:
 def _show_params(graph: Graph) -> str:
     from .values import show
     return ", ".join(f"{k}={show(v)}" for k, v in graph.params.items())
-
-
-def span_of(node: Node) -> Span:
-    return node.span

@@ -133,12 +133,6 @@ def need_int(t: TensorType, slot: int, what: str) -> None:
                          hint="token ids are declared like `in ids: [B, S] int64`")
 
 
-def need_rank(t: TensorType, ranks: tuple[int, ...], slot: int, what: str) -> None:
-    if t.rank not in ranks:
-        want = " or ".join(str(r) for r in ranks)
-        raise ShapeError(f"{what} must have rank {want}, got {t.rank} ({t.shape_str()})", slot)
-
-
 def need_dim(actual: Dim, expected: Dim, slot: int, what: str, t: TensorType) -> None:
     if not dims_equal(actual, expected):
         raise ShapeError(f"{what} must be {dim_str(expected)}, got {dim_str(actual)} (input shape {t.shape_str()})", slot)
