@@ -142,6 +142,12 @@ class BlockBuilder:
         if slot in self.aliases:
             self._alias_input(s, *self.input_refs[self.aliases[slot]])
             return
+        optional_before = [self.graph.node(i) for i in self.graph.inputs if self.graph.node(i).attrs.optional]
+        if optional_before and not s.optional:
+            first = optional_before[0]
+            raise error("DLC005", f"required input `{s.name}` follows optional input `{first.outputs[0]}`", s.span,
+                        notes=(Note(first.span, "the optional input is declared here"),),
+                        hint="declare optional inputs last: a call may leave out only trailing inputs")
         dims = tuple(self._dim(d, new_symbols=True) for d in s.type.dims)
         ttype = TensorType(dims, s.type.dtype or "float", s.optional)
         node = self.add_node("input", "input", ttype, s.span, (s.name,))

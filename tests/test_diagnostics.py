@@ -481,3 +481,10 @@ def test_rendering_has_location_caret_notes_and_hint(capsys):
     assert set(lines[2].split("| ", 1)[1].strip()) == {"^"}
     assert any(line.startswith("  note: spec.dl:4:11: in `MultiHeadAttention(") for line in lines)
     assert any(line.startswith("  hint: ") for line in lines)
+
+
+def test_required_input_after_an_optional_one():
+    d = only(diagnose("model M(d: int = 4) {\n  in m: [B, d] bool optional\n  in x: [B, d]\n  out x\n}"))
+    assert (d.code, d.span.line, d.span.col) == ("DLC005", 3, 3)
+    assert d.message == "required input `x` follows optional input `m`"
+    assert d.notes[0].span.line == 2 and "optional inputs last" in d.hint
