@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .diagnostics import CODES, Diagnostic, Severity, SourceCache, render, use_color
+from compiler import __version__
+from compiler.diagnostics import CODES, Diagnostic, Severity, SourceCache, render, use_color
 
 EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -108,8 +108,8 @@ def _strict(diagnostics: list[Diagnostic], strict: bool) -> list[Diagnostic]:
 
 
 def cmd_check(args) -> int:
-    from .driver import check
-    from .report import to_github, to_json, to_sarif
+    from compiler.diagnostics.report import to_github, to_json, to_sarif
+    from compiler.driver import check
     files = _spec_files(args.paths)
     found = [d for spec in files for d in check(spec, dict(args.overrides), all_blocks=True).diagnostics]
     found = _strict(found, args.strict)
@@ -129,8 +129,8 @@ def cmd_check(args) -> int:
 
 
 def cmd_compile(args) -> int:
-    from .driver import compile_spec, output_path, write_if_changed
-    from .passes import select_passes
+    from compiler.driver import compile_spec, output_path, write_if_changed
+    from compiler.passes import select_passes
     reporter = Reporter(args.strict)
     try:
         passes = select_passes(args.opt, [p for p in args.passes.split(",") if p], args.no_pass, args.inference)
@@ -163,12 +163,12 @@ def cmd_compile(args) -> int:
 
 
 def cmd_dump(args) -> int:
-    from .driver import check
-    from .ir import dump
-    from .parser import parse_file
+    from compiler.driver import check
+    from compiler.ir import dump
+    from compiler.syntax.parser import parse_file
     reporter = Reporter()
     if args.stage == "ast":
-        from .diagnostics import CompileError
+        from compiler.diagnostics import CompileError
         try:
             tree = parse_file(args.spec)
         except CompileError as exc:
@@ -177,7 +177,7 @@ def cmd_dump(args) -> int:
         print(tree)
         return EXIT_OK
     if args.stage == "ir":
-        from .resolve import resolve_file
+        from compiler.elaborate.resolve import resolve_file
         program, diagnostics = resolve_file(args.spec)
         reporter.report(diagnostics)
         if program is None or reporter.errors:
@@ -190,7 +190,7 @@ def cmd_dump(args) -> int:
         return EXIT_DIAGNOSTICS
     program = result.program
     if args.stage == "opt":
-        from .passes import optimize, select_passes
+        from compiler.passes import optimize, select_passes
         program, _ = optimize(program, select_passes(args.opt))
     print(dump(program))
     return EXIT_OK
@@ -201,7 +201,7 @@ def cmd_explain(args) -> int:
     if code not in CODES:
         print(f"dlc explain: unknown code {args.code}; known codes: {', '.join(CODES)}", file=sys.stderr)
         return EXIT_USAGE
-    from .explanations import EXPLANATIONS
+    from compiler.diagnostics.explanations import EXPLANATIONS
     title, summary = CODES[code]
     print(f"{code}: {title}\n\n{EXPLANATIONS.get(code, summary)}")
     return EXIT_OK

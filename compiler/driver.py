@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .codegen import generate
-from .codegen.names import name_diagnostics
-from .diagnostics import CompileError, Diagnostic
-from .ir import Program, entry_program
-from .passes import Pass, optimize, select_passes
-from .resolve import resolve_file
-from .shapes import infer_program
-from .ties import check_ties
+from compiler import __version__
+from compiler.check.shapes import infer_program
+from compiler.check.ties import check_ties
+from compiler.codegen import generate
+from compiler.codegen.names import name_diagnostics
+from compiler.diagnostics import CompileError, Diagnostic
+from compiler.elaborate.resolve import resolve_file
+from compiler.ir import Program, entry_program
+from compiler.passes import Pass, optimize, select_passes
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .diagnostics import SourceCache, render
+from compiler.diagnostics import SourceCache, render
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,7 +41,7 @@ class SpecFile(pytest.File):
 
 class SpecItem(pytest.Item):
     def runtest(self) -> None:
-        from .driver import check
+        from compiler.driver import check
         result = check(self.path, all_blocks=True)
         strict = self.config.getoption("dlc_strict")
         failing = [d for d in result.diagnostics if d.is_error or strict]

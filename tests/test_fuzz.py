@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compiler.driver import compile_spec
-from compiler.resolve import Limits
+from compiler.elaborate.resolve import Limits
 from tests.helpers import ROOT
 
 CORPUS = Path(__file__).parent / "fuzz_corpus"

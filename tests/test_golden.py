@@ -13,9 +13,9 @@ import pytest
 
 from compiler.driver import check, compile_spec, output_path
 from compiler.ir import dump
-from compiler.parser import parse_file
+from compiler.syntax.parser import parse_file
 from compiler.passes import optimize, select_passes
-from compiler.resolve import resolve_file
+from compiler.elaborate.resolve import resolve_file
 from tests.helpers import ROOT
 
 GOLDEN = Path(__file__).parent / "golden"

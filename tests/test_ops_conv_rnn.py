@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from compiler.ops import REGISTRY, LowerContext, ShapeError
-from compiler.types import TensorType, py_dim, symbol
+from compiler.ir.types import TensorType, py_dim, symbol
 
 B, H, W, T = (symbol(n) for n in "BHWT")
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from compiler.codegen.helpers import HELPERS
 from compiler.ops import REGISTRY, LowerContext, ShapeError
-from compiler.types import TensorType, symbol
+from compiler.ir.types import TensorType, symbol
 
 B, S, T, D = (symbol(n) for n in ("B", "S", "T", "D"))
 torch.manual_seed(0)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from compiler.ops import REGISTRY, LowerContext, ShapeError
-from compiler.types import TensorType, symbol
+from compiler.ir.types import TensorType, symbol
 from tests.helpers import compile_to_module
 
 B, S = symbol("B"), symbol("S")

@@ -7,7 +7,7 @@ import sympy
 import torch
 
 from compiler.ops import REGISTRY, LowerContext, ShapeError
-from compiler.types import TensorType, symbol
+from compiler.ir.types import TensorType, symbol
 from tests.helpers import compile_to_module
 
 B, Tq, Tk = (symbol(n) for n in ("B", "Tq", "Tk"))

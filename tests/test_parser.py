@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import ast
+from compiler.syntax import ast
 from compiler.diagnostics import CompileError, Span
 from compiler.driver import check
-from compiler.parser import MAX_NESTING, parse
+from compiler.syntax.parser import MAX_NESTING, parse
 from tests.helpers import ROOT
 
 

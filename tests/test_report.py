@@ -92,7 +92,7 @@ def test_strict_turns_warnings_into_errors(tmp_path, capsys):
 
 def test_every_code_has_a_long_explanation_with_an_example(capsys):
     from compiler.diagnostics import CODES
-    from compiler.explanations import EXPLANATIONS
+    from compiler.diagnostics.explanations import EXPLANATIONS
     assert set(EXPLANATIONS) == set(CODES)
     for code in CODES:
         assert main(["explain", code]) == 0

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import jinja2
 
-from ..ir import Program
-from .model import build_file_model
+from compiler.codegen.model import build_file_model
+from compiler.ir import Program
 
 
 @lru_cache(maxsize=1)

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from ..diagnostics import CompileError, error
-from ..ir import Graph, Node, Program
-from ..ops import REGISTRY, LowerContext
-from ..types import TensorType
-from ..values import Layer, show
-from .names import NameAllocator, class_name_diagnostic, layer_name_diagnostic
+from compiler.codegen.names import NameAllocator, class_name_diagnostic, layer_name_diagnostic
+from compiler.diagnostics import CompileError, error
+from compiler.ir import Graph, Node, Program
+from compiler.ir.types import TensorType
+from compiler.ir.values import Layer, show
+from compiler.ops import REGISTRY, LowerContext
 
 
 @dataclass
@@ -52,7 +52,7 @@ def build_file_model(program: Program) -> FileModel:
     classes = [ClassBuilder(g, program, helpers, names).build() for g in program.graphs.values()]
     models = FileModel(_safe_text(program.source), f"PyTorch modules compiled from {_safe_text(program.source)}.")
     models.classes = classes
-    from .helpers import HELPERS
+    from compiler.codegen.helpers import HELPERS
     models.helpers = [HELPERS[h] for h in sorted(helpers)]
     models.import_lines = _import_lines(models)
     for public, key in program.models:

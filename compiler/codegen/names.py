@@ -11,8 +11,8 @@ import builtins
 import keyword
 import re
 
-from ..diagnostics import Diagnostic
-from ..ir import Graph, Node, Program
+from compiler.diagnostics import Diagnostic
+from compiler.ir import Graph, Node, Program
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 

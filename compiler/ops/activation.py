@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .registry import Attrs, InplaceAttrs, OpDef, Port, assign, need, need_float, register
+from compiler.ops.registry import Attrs, InplaceAttrs, OpDef, Port, assign, need, need_float, register
 
 # kind -> lowering of one tensor expression
 _FUNCTIONS = {

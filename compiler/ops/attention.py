@@ -10,8 +10,8 @@ from __future__ import annotations
 import sympy
 from pydantic import PositiveInt, confloat
 
-from ..types import TensorType, broadcast, dim, dims_equal, dim_str
-from .registry import Attrs, OpDef, Port, ShapeError, need, need_float, register
+from compiler.ir.types import TensorType, broadcast, dim, dim_str, dims_equal
+from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_float, register
 
 
 class AttentionAttrs(Attrs):

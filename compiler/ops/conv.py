@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 import sympy
 from pydantic import BeforeValidator, PositiveInt
 
-from ..types import Dim, TensorType, dim
-from .registry import (
+from compiler.ir.types import Dim, TensorType, dim
+from compiler.ops.registry import (
     Attrs,
     OpDef,
     Port,

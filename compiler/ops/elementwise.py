@@ -3,8 +3,19 @@ spec lower to these ops; a tensor times a compile-time number is `Scale`.  A mis
 between two operands names no slot, so the diagnostic notes where both came from."""
 from __future__ import annotations
 
-from ..types import TensorType, broadcast, dims_equal, dim_str, is_float
-from .registry import Attrs, InplaceAttrs, NoAttrs, OpDef, Port, ShapeError, assign, need, need_float, register
+from compiler.ir.types import TensorType, broadcast, dim_str, dims_equal, is_float
+from compiler.ops.registry import (
+    Attrs,
+    InplaceAttrs,
+    NoAttrs,
+    OpDef,
+    Port,
+    ShapeError,
+    assign,
+    need,
+    need_float,
+    register,
+)
 
 _SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
 _METHODS = {"Add": "add_", "Sub": "sub_", "Mul": "mul_", "Div": "div_"}

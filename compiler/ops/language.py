@@ -5,8 +5,8 @@ may be left out, and the reference then uses segment 0 for every token.
 """
 from __future__ import annotations
 
-from ..types import TensorType, shapes_equal
-from .registry import NoAttrs, OpDef, Port, ShapeError, assign, need, register
+from compiler.ir.types import TensorType, shapes_equal
+from compiler.ops.registry import NoAttrs, OpDef, Port, ShapeError, assign, need, register
 
 
 def _infer_zeros_if_missing(a: NoAttrs, ins):

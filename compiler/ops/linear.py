@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pydantic import PositiveInt
 
-from ..types import TensorType, dim
-from .registry import (Attrs, OpDef, Port, ShapeError, assign, need, need_dim, need_float, need_int, register)
+from compiler.ir.types import TensorType, dim
+from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, need_dim, need_float, need_int, register
 
 
 class LinearAttrs(Attrs):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pydantic import PositiveInt, confloat
 
-from ..types import dim
-from .registry import Attrs, OpDef, Port, ShapeError, assign, need, need_dim, need_float, register
+from compiler.ir.types import dim
+from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, need_dim, need_float, register
 
 
 class LayerNormAttrs(Attrs):

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from ..types import Dim, TensorType, dim_str, dims_equal, is_float, is_int, py_dim
+from compiler.ir.types import Dim, TensorType, dim_str, dims_equal, is_float, is_int, py_dim
 
 
 class Attrs(BaseModel):

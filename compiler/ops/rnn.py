@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pydantic import PositiveInt, confloat
 
-from ..types import TensorType, dim
-from .registry import (
+from compiler.ir.types import TensorType, dim
+from compiler.ops.registry import (
     Attrs,
     OpDef,
     Port,

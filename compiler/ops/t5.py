@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pydantic import PositiveInt
 
-from ..types import TensorType, dim
-from .registry import Attrs, OpDef, Port, ShapeError, assign, need, register
+from compiler.ir.types import TensorType, dim
+from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, register
 
 
 class RelativePositionBiasAttrs(Attrs):

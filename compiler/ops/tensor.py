@@ -9,8 +9,8 @@ from typing import Any
 import sympy
 from pydantic import field_validator
 
-from ..types import TensorType, dim, dims_equal, dim_str, normalize_axis
-from .registry import Attrs, OpDef, Port, ShapeError, assign, need, register
+from compiler.ir.types import TensorType, dim, dim_str, dims_equal, normalize_axis
+from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, register
 
 
 def _axis(d: int, t: TensorType, slot: int, what: str) -> int:

@@ -13,18 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..ir import Graph, Program, verify
-from .attention import lower_attention_to_sdpa
-from .cse import eliminate_common_subexpressions
-from .dead_code import eliminate_dead_code
-from .dropout import drop_dropout
-from .fold_conv_bn import fold_conv_bn
-from .inplace import run_in_place
-from .fuse_projections import fuse_projections
-from .identities import remove_identity_ops
-from .reshapes import collapse_reshape_chains
-from .scales import fold_scales
-from .transposes import cancel_transpose_pairs
+from compiler.ir import Graph, Program, verify
+from compiler.passes.attention import lower_attention_to_sdpa
+from compiler.passes.cse import eliminate_common_subexpressions
+from compiler.passes.dead_code import eliminate_dead_code
+from compiler.passes.dropout import drop_dropout
+from compiler.passes.fold_conv_bn import fold_conv_bn
+from compiler.passes.fuse_projections import fuse_projections
+from compiler.passes.identities import remove_identity_ops
+from compiler.passes.inplace import run_in_place
+from compiler.passes.reshapes import collapse_reshape_chains
+from compiler.passes.scales import fold_scales
+from compiler.passes.transposes import cancel_transpose_pairs
 
 PassFn = Callable[[Graph, Program], bool]
 

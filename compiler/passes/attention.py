@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..ir import Graph, Program
+from compiler.ir import Graph, Program
 
 
 def lower_attention_to_sdpa(graph: Graph, program: Program) -> bool:

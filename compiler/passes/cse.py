@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ir import Graph, Node, Program
-from ..ops import REGISTRY
-from .rewrite import describe, each_node, reroute
+from compiler.ir import Graph, Node, Program
+from compiler.ops import REGISTRY
+from compiler.passes.rewrite import describe, each_node, reroute
 
 _COMMUTATIVE = ("Add", "Mul")
 

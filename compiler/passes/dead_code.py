@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from ..ir import Graph, Program
-from .rewrite import describe
+from compiler.ir import Graph, Program
+from compiler.passes.rewrite import describe
 
 
 def eliminate_dead_code(graph: Graph, program: Program) -> bool:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..ir import Graph, Program
-from .rewrite import bypass, describe, each_node
+from compiler.ir import Graph, Program
+from compiler.passes.rewrite import bypass, describe, each_node
 
 _DROPOUT_ATTRS = ("Attention", "LSTM", "GRU")     # ops whose `dropout` attribute acts only in training
 

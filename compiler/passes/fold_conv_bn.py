@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..ir import Graph, Node, Program
+from compiler.ir import Graph, Node, Program
 
 # The batch norm each convolution folds with: the one over the same [B, C, *spatial] layout.
 NORM_OF_CONV = {"Conv1d": "BatchNorm1d", "Conv2d": "BatchNorm2d"}

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 
-from ..ir import Graph, Node, Program
-from ..ops import REGISTRY
+from compiler.ir import Graph, Node, Program
+from compiler.ops import REGISTRY
 
 
 def _tied_modules(graph: Graph) -> set[str]:

@@ -2,9 +2,9 @@
 shape, and transposes of a dimension with itself."""
 from __future__ import annotations
 
-from ..ir import Graph, Node, Program
-from ..types import shapes_equal
-from .rewrite import bypass, describe
+from compiler.ir import Graph, Node, Program
+from compiler.ir.types import shapes_equal
+from compiler.passes.rewrite import bypass, describe
 
 
 def _is_identity(graph: Graph, node: Node) -> bool:

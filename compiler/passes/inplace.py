@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..ir import Graph, Node, Program
-from ..ops import REGISTRY
-from ..types import shapes_equal
+from compiler.ir import Graph, Node, Program
+from compiler.ir.types import shapes_equal
+from compiler.ops import REGISTRY
 
 _ACTIVATIONS = {"ReLU", "ReLU6", "SiLU"}
 _BINARY = {"Add", "Sub", "Mul", "Div"}

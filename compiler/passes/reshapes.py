@@ -8,10 +8,10 @@ would be saved.
 """
 from __future__ import annotations
 
-from ..ir import Graph, Node, Program
-from ..ops import REGISTRY
-from ..types import shapes_equal
-from .rewrite import absorb, bypass, describe, each_node, producer, uses
+from compiler.ir import Graph, Node, Program
+from compiler.ir.types import shapes_equal
+from compiler.ops import REGISTRY
+from compiler.passes.rewrite import absorb, bypass, describe, each_node, producer, uses
 
 _RESHAPES = ("Reshape", "Flatten")
 

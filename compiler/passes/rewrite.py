@@ -5,8 +5,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from ..ir import Graph, Node
-from ..values import show
+from compiler.ir import Graph, Node
+from compiler.ir.values import show
 
 
 def each_node(graph: Graph) -> Iterator[Node]:

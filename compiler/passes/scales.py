@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 
-from ..ir import Graph, Node, Program
-from ..ops import REGISTRY
-from .rewrite import absorb, bypass, describe, each_node, producer, uses
+from compiler.ir import Graph, Node, Program
+from compiler.ops import REGISTRY
+from compiler.passes.rewrite import absorb, bypass, describe, each_node, producer, uses
 
 
 def _is_scale(node: Node | None) -> bool:

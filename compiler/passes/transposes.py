@@ -7,8 +7,8 @@ nothing else reads its result, and otherwise stays for those other readers.
 """
 from __future__ import annotations
 
-from ..ir import Graph, Node, Program
-from .rewrite import bypass, describe, each_node, producer, reroute, uses
+from compiler.ir import Graph, Node, Program
+from compiler.passes.rewrite import bypass, describe, each_node, producer, reroute, uses
 
 _REORDERS = ("Transpose", "Permute")
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import sympy
 
-from .diagnostics import Diagnostic, Note, Severity, Span
-from .ir import Graph, Node, Program
-from .ops import REGISTRY, ShapeError
-from .types import TensorType, dim_str, dims_equal, is_float, is_int
+from compiler.diagnostics import Diagnostic, Note, Severity, Span
+from compiler.ir import Graph, Node, Program
+from compiler.ir.types import TensorType, dim_str, dims_equal, is_float, is_int
+from compiler.ops import REGISTRY, ShapeError
 
 
 class _Failed(Exception):
@@ -236,5 +236,5 @@ def _dtype_fits(declared: str, actual: str) -> bool:
 
 
 def _show_params(graph: Graph) -> str:
-    from .values import show
+    from compiler.ir.values import show
     return ", ".join(f"{k}={show(v)}" for k, v in graph.params.items())

@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
-from . import ast
-from .diagnostics import CompileError, Diagnostic, Note, Span, error
-from .evaluate import suggest
-from .parser import parse_file
+from compiler.diagnostics import CompileError, Diagnostic, Note, Span, error, suggest
+from compiler.syntax import ast
+from compiler.syntax.parser import parse_file
 
-STDLIB = Path(__file__).resolve().parent.parent / "stdlib"
+
+def _bundled_stdlib() -> Path:
+    """The standard library: package data of an installed dlc, else the checkout's top-level folder."""
+    installed = Path(str(resources.files("compiler") / "stdlib"))
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[2] / "stdlib"
+
+
+STDLIB = _bundled_stdlib()
 MAX_MODULES = 256
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import sympy
 
-from .diagnostics import Span
+from compiler.diagnostics import Span
 
 
 @dataclass(frozen=True)

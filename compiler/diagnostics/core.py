@@ -6,6 +6,7 @@ offending span.
 """
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -89,6 +90,12 @@ class CompileError(Exception):
 def error(code: str, message: str, span: Span, hint: str | None = None,
           notes: tuple[Note, ...] = ()) -> CompileError:
     return CompileError(Diagnostic(code, message, span, Severity.ERROR, notes, hint))
+
+
+def suggest(name: str, candidates) -> str | None:
+    """A "did you mean" hint for a misspelled name, or None."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
 
 
 @dataclass

@@ -6,26 +6,18 @@ A block used with different parameter values yields different specializations
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-
-from . import ast
-from .diagnostics import CompileError, Diagnostic, Note, Span, error
-from .evaluate import Evaluator, suggest
-from .ir import Graph, Program
-from .block_builder import BlockBuilder
-from .loader import LoadedModule, Loader
-from .values import kind_of, show
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_repeat: int = 4096
-    max_depth: int = 64
-    max_nodes: int = 200_000
-
+from compiler.diagnostics import CompileError, Diagnostic, Note, Span, error, suggest
+from compiler.elaborate.block_builder import BlockBuilder
+from compiler.elaborate.evaluate import Evaluator
+from compiler.elaborate.limits import Limits
+from compiler.elaborate.loader import LoadedModule, Loader
+from compiler.ir import Graph, Program
+from compiler.ir.values import kind_of, show
+from compiler.syntax import ast
 
 _PARAM_KINDS = {"int": int, "float": (int, float), "bool": bool, "str": str}
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import lark
 from lark import Token, Transformer, v_args
 
-from . import ast
-from .diagnostics import CompileError, Diagnostic, Span, error
+from compiler.diagnostics import CompileError, Diagnostic, Span, error
+from compiler.syntax import ast
 
 MAX_SOURCE_BYTES = 2_000_000
 MAX_NESTING = 200

@@ -2,9 +2,9 @@
 their shapes must agree."""
 from __future__ import annotations
 
-from .diagnostics import Diagnostic
-from .ir import Graph, Program
-from .ops import REGISTRY
+from compiler.diagnostics import Diagnostic
+from compiler.ir import Graph, Program
+from compiler.ops import REGISTRY
 
 
 class _BadPath(Exception):

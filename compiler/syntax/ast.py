@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
-from .diagnostics import Span
+from compiler.diagnostics import Span
 
 # How tightly each expression form binds, loosest first (mirrors grammar.lark).
 # `str()` puts parentheses around an operand that binds more loosely than its

@@ -11,9 +11,9 @@ from typing import Any
 
 import networkx as nx
 
-from .diagnostics import Span
-from .types import TensorType
-from .values import show
+from compiler.diagnostics import Span
+from compiler.ir.types import TensorType
+from compiler.ir.values import show
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import __version__
-from .diagnostics import CODES, Diagnostic, Span
+from compiler import __version__
+from compiler.diagnostics import CODES, Diagnostic, Span
 
 JSON_SCHEMA_VERSION = 1
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

@@ -6,22 +6,32 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator, Protocol
 
 import sympy
 from pydantic import ValidationError
 
-from . import ast
-from .diagnostics import CompileError, Diagnostic, Note, Span, error
-from .evaluate import Evaluator, suggest
-from .ir import Graph, Node, OutputDecl, Rename, Tie
-from .loader import LoadedModule
-from .ops import REGISTRY
-from .types import TensorType, dim
-from .values import Callee, Layer, TensorRef, kind_of, show
+from compiler.diagnostics import CompileError, Diagnostic, Note, Span, error, suggest
+from compiler.elaborate.evaluate import Evaluator
+from compiler.elaborate.limits import Limits
+from compiler.elaborate.loader import LoadedModule
+from compiler.ir import Graph, Node, OutputDecl, Rename, Tie
+from compiler.ir.types import TensorType, dim
+from compiler.ir.values import Callee, Layer, TensorRef, kind_of, show
+from compiler.ops import REGISTRY
+from compiler.syntax import ast
 
-if TYPE_CHECKING:
-    from .resolve import Resolver
+
+class Specializer(Protocol):
+    """What a builder asks of the resolver (resolve.py), which owns the worklist of
+    specializations: the class key of a block for some arguments, built on demand."""
+
+    limits: Limits
+    graphs: dict[str, Graph]
+    node_count: int
+
+    def specialize(self, block: ast.BlockDef, owner: LoadedModule, args: list, span: Span,
+                   aliases: dict[int, int] | None = None) -> str: ...
 
 @dataclass(frozen=True)
 class BlockCall:
@@ -36,7 +46,7 @@ class BlockCall:
 class BlockBuilder:
     """Executes one block body for one set of parameter values."""
 
-    def __init__(self, resolver: Resolver, module: LoadedModule, graph: Graph, params: dict[str, Any],
+    def __init__(self, resolver: Specializer, module: LoadedModule, graph: Graph, params: dict[str, Any],
                  aliases: dict[int, int] | None = None):
         self.aliases = aliases or {}
         self.user_names: set[str] = set()
@@ -67,7 +77,7 @@ class BlockBuilder:
         return set(self.env) | set(REGISTRY) | set(self.module.scope)
 
     def declare_symbol(self, name: str, span: Span) -> sympy.Symbol:
-        from .types import symbol
+        from compiler.ir.types import symbol
         sym = symbol(name)
         self.bind(name, sym, span)
         return sym

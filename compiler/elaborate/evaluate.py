@@ -5,19 +5,31 @@ arithmetic and layer applications become IR nodes through the block builder.
 """
 from __future__ import annotations
 
-import difflib
 import math
 import operator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import sympy
 
-from . import ast
-from .diagnostics import error
-from .values import Callee, Layer, TensorRef, kind_of, show
+from compiler.diagnostics import error, suggest
+from compiler.ir.values import Callee, Layer, TensorRef, kind_of, show
+from compiler.syntax import ast
 
-if TYPE_CHECKING:
-    from .block_builder import BlockBuilder
+
+class Builder(Protocol):
+    """What evaluation asks of the block builder (block_builder.py): names in scope,
+    and turning layer applications into IR nodes."""
+
+    limits: Any
+
+    def lookup(self, name: str) -> Any: ...
+    def visible_names(self) -> set[str]: ...
+    def declare_symbol(self, name: str, span: Any) -> sympy.Symbol: ...
+    def scoped(self, extra: dict[str, Any]) -> Any: ...
+    def configure(self, callee: Callee, args: list, call: ast.Call) -> Layer: ...
+    def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Any, targets: Any = ()) -> TensorRef: ...
+    def apply(self, layer: Layer, args: list, call: ast.Call | None, targets: Any) -> Any: ...
+    def apply_repeat(self, layers: list[Layer], args: Any, e: ast.Repeat, targets: Any) -> Any: ...
 
 MAX_INT = 2**62
 
@@ -40,13 +52,8 @@ def _range(*args: int) -> list[int]:
 BUILTINS = {"sqrt": math.sqrt, "min": min, "max": max, "len": len, "int": int, "float": float, "range": _range}
 
 
-def suggest(name: str, candidates) -> str | None:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
-
-
 class Evaluator:
-    def __init__(self, builder: "BlockBuilder", new_symbols: bool = False):
+    def __init__(self, builder: Builder, new_symbols: bool = False):
         self.b = builder
         self.new_symbols = new_symbols   # shape declarations may introduce symbols
 

@@ -1,0 +1,1 @@
+"""Stage 4, checking: symbolic shape and dtype inference (`shapes`) and weight ties (`ties`)."""

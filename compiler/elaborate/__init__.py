@@ -1,0 +1,2 @@
+"""Stage 2, elaboration: imports (`loader`), compile-time evaluation (`evaluate`), which block
+specializations exist (`resolve`), and the IR graph of each one (`block_builder`)."""

@@ -1,0 +1,1 @@
+"""Stage 1, syntax: the grammar (`grammar.lark`), the typed AST with spans (`ast`), the parser (`parser`)."""
