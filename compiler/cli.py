@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from compiler import __version__
-from compiler.diagnostics import CODES, Diagnostic, Severity, SourceCache, render, use_color
+from compiler.diagnostics import CODES, Diagnostic, Severity, SourceCache, lookup, render, use_color
+from compiler.diagnostics.codes import RESOURCE_LIMIT
 
 EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -62,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     dump.add_argument("-O", dest="opt", type=int, choices=(0, 1, 2), default=1)
 
     exp = sub.add_parser("explain", help="explain a diagnostic code", description="Explain a diagnostic code.")
-    exp.add_argument("code")
+    exp.add_argument("code", help="a code number (DLC007) or name (shape-mismatch)")
     return parser
 
 
@@ -197,13 +198,13 @@ def cmd_dump(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    code = args.code.upper()
-    if code not in CODES:
+    registered = lookup(args.code)
+    if registered is None:
         print(f"dlc explain: unknown code {args.code}; known codes: {', '.join(CODES)}", file=sys.stderr)
         return EXIT_USAGE
     from compiler.diagnostics.explanations import EXPLANATIONS
-    title, summary = CODES[code]
-    print(f"{code}: {title}\n\n{EXPLANATIONS.get(code, summary)}")
+    print(f"{registered.code} [{registered.name}]: {registered.summary}\n\n"
+          f"{EXPLANATIONS.get(registered.code, registered.summary)}")
     return EXIT_OK
 
 
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except RecursionError:
-        print("dlc: error[DLC013]: the spec nests too deeply to process", file=sys.stderr)
+        print(f"dlc: error[{RESOURCE_LIMIT}]: the spec nests too deeply to process", file=sys.stderr)
         return EXIT_DIAGNOSTICS
     except BrokenPipeError:          # `dlc dump ... | head`
         sys.stderr.close()

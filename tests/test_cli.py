@@ -97,12 +97,12 @@ def test_check_overrides(capsys, tmp_path):
     (tmp_path / "small.dl").write_text(SMALL)
     assert run(capsys, "check", str(tmp_path / "small.dl"), "-D", "d=16")[0] == 0
     code, _, err = run(capsys, "check", str(tmp_path / "small.dl"), "-D", "dd=16")
-    assert code == 1 and "error[DLC005]" in err and "did you mean `d`?" in err
+    assert code == 1 and "error[DLC050]" in err and "did you mean `d`?" in err
 
 
 def test_explain(capsys):
     code, out, _ = run(capsys, "explain", "DLC007")
-    assert code == 0 and out.startswith("DLC007: shape mismatch\n\n") and "shape" in out.splitlines()[2]
+    assert code == 0 and out.startswith("DLC007 [shape-mismatch]: a tensor's shape does not match what an op or block expects\n\n") and "shape" in out.splitlines()[2]
     assert run(capsys, "explain", "dlc007")[1] == out
 
 

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from compiler.cli import main
+from compiler.diagnostics import CODES
 
 BROKEN = """import layers
 
@@ -45,7 +46,7 @@ def test_json_schema_v1(capsys, broken):
     assert doc["version"] == 1 and doc["tool"]["name"] == "dlc"
     assert doc["summary"] == {"errors": 1, "warnings": 0}
     (d,) = doc["diagnostics"]
-    assert d["code"] == "DLC007" and d["severity"] == "error"
+    assert d["code"] == "DLC007" and d["name"] == "shape-mismatch" and d["severity"] == "error"
     assert d["span"] == {"file": str(broken), "line": 6, "column": 11, "end_line": 6, "end_column": 34}
     assert {n["span"]["line"] for n in d["notes"]} >= {5}
 
@@ -73,7 +74,10 @@ def test_sarif_2_1_0(capsys, broken):
     doc = json.loads(out)
     assert code == 1 and doc["version"] == "2.1.0" and "$schema" in doc
     run = doc["runs"][0]
-    rule_ids = {r["id"] for r in run["tool"]["driver"]["rules"]}
+    rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
+    rule_ids = set(rules)
+    assert rule_ids == set(CODES) and rules["DLC007"]["name"] == "shape-mismatch"
+    assert rules["DLC020"]["defaultConfiguration"]["level"] == "warning"
     (result,) = run["results"]
     assert result["ruleId"] in rule_ids and result["level"] == "error"
     region = result["locations"][0]["physicalLocation"]["region"]
@@ -97,7 +101,7 @@ def test_every_code_has_a_long_explanation_with_an_example(capsys):
     for code in CODES:
         assert main(["explain", code]) == 0
         out = capsys.readouterr().out
-        assert out.startswith(f"{code}: {CODES[code][0]}") and len(out) > 150
+        assert out.startswith(f"{code} [{CODES[code].name}]: {CODES[code].summary}") and len(out) > 150
 
 
 class _Terminal:

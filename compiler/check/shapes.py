@@ -18,6 +18,14 @@ from compiler.diagnostics import Diagnostic, Note, Severity, Span
 from compiler.ir import Graph, Node, Program
 from compiler.ir.types import TensorType, dim_str, dims_equal, is_float, is_int
 from compiler.ops import REGISTRY, ShapeError
+from compiler.diagnostics.codes import (
+    DTYPE_MISMATCH,
+    INTERNAL_ERROR,
+    OPTIONAL_INPUT,
+    SHAPE_MISMATCH,
+    UNUSED_INPUT,
+    UNUSED_RESULT,
+)
 
 
 class _Failed(Exception):
@@ -112,14 +120,14 @@ class _GraphInference:
         for slot, t in enumerate(ins):
             port = op.inputs[min(slot, len(op.inputs) - 1)]
             if t is not None and t.optional and not port.optional:
-                self._fail(node, "DLC007", f"{name} input `{port.name}` may be none (it comes from an optional input)",
+                self._fail(node, OPTIONAL_INPUT, f"{name} input `{port.name}` may be none (it comes from an optional input)",
                            slot, ins, hint="pass optional inputs only to ports that accept none")
         try:
             return op.infer(attrs, ins)
         except ShapeError as exc:
             self._fail(node, exc.code, f"{name}{where}: {exc.message}", exc.slot, ins, exc.hint)
         except Exception as exc:  # a shape rule crashed: report it as ours, never as a traceback
-            self._fail(node, "DLC000", f"internal error in the shape rule of {name}: {exc!r}", None, ins,
+            self._fail(node, INTERNAL_ERROR, f"internal error in the shape rule of {name}: {exc!r}", None, ins,
                        hint="this is a bug in dlc; please report it with the spec")
         raise AssertionError("unreachable")
 
@@ -169,14 +177,14 @@ class _GraphInference:
         note = Note(decl_span, f"{label} is declared as {declared}" +
                     (f" with {_show_params(callee)}" if callee.params else ""))
         if declared.rank != actual.rank:
-            self._fail(node, "DLC007", f"{label} expects rank {declared.rank} {expected.shape_str()}, "
+            self._fail(node, SHAPE_MISMATCH, f"{label} expects rank {declared.rank} {expected.shape_str()}, "
                        f"got rank {actual.rank} {actual.shape_str()}", slot, ins, extra=(note,))
         if not _dtype_fits(declared.dtype, actual.dtype):
-            self._fail(node, "DLC008", f"{label} expects {declared.dtype} elements, got {actual.dtype}",
+            self._fail(node, DTYPE_MISMATCH, f"{label} expects {declared.dtype} elements, got {actual.dtype}",
                        slot, ins, extra=(note,))
         for i, (e, a) in enumerate(zip(expected.shape, actual.shape)):
             if not dims_equal(e, a):
-                self._fail(node, "DLC007", f"{label} expects {expected.shape_str()}, got {actual.shape_str()} "
+                self._fail(node, SHAPE_MISMATCH, f"{label} expects {expected.shape_str()}, got {actual.shape_str()} "
                            f"(dimension {i}: expected {dim_str(e)}, got {dim_str(a)})", slot, ins, extra=(note,))
 
     # ------------------------------------------------------------------ outputs and lints
@@ -187,11 +195,11 @@ class _GraphInference:
                 continue
             d = out.declared
             if d.rank != actual.rank or not all(dims_equal(x, y) for x, y in zip(d.shape, actual.shape)):
-                self.diags.append(Diagnostic("DLC007", f"output `{out.name}` is declared {d.shape_str()} but "
+                self.diags.append(Diagnostic(SHAPE_MISMATCH, f"output `{out.name}` is declared {d.shape_str()} but "
                                              f"is {actual.shape_str()}", out.span,
                                              notes=(self._origin(out.node, actual),)))
             elif not _dtype_fits(d.dtype, actual.dtype):
-                self.diags.append(Diagnostic("DLC008", f"output `{out.name}` is declared {d.dtype} but "
+                self.diags.append(Diagnostic(DTYPE_MISMATCH, f"output `{out.name}` is declared {d.dtype} but "
                                              f"holds {actual.dtype}", out.span))
 
     def _warn_unused(self) -> None:
@@ -200,10 +208,10 @@ class _GraphInference:
             if node.id in outputs or self.graph.g.out_degree(node.id):
                 continue
             if node.kind == "input":
-                self.diags.append(Diagnostic("DLC020", f"input `{node.outputs[0]}` of `{self.graph.block}` is never used",
+                self.diags.append(Diagnostic(UNUSED_INPUT, f"input `{node.outputs[0]}` of `{self.graph.block}` is never used",
                                              node.span, Severity.WARNING, hint="remove it, or use it"))
             else:
-                self.diags.append(Diagnostic("DLC021", f"`{', '.join(node.outputs)}` is computed but never reaches an output",
+                self.diags.append(Diagnostic(UNUSED_RESULT, f"`{', '.join(node.outputs)}` is computed but never reaches an output",
                                              node.span, Severity.WARNING,
                                              hint="dead code is removed from the generated model"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from compiler.diagnostics import Diagnostic
 from compiler.ir import Graph, Program
 from compiler.ops import REGISTRY
+from compiler.diagnostics.codes import TIE_SHAPE_MISMATCH, UNKNOWN_TIE_TARGET
 
 
 class _BadPath(Exception):
@@ -46,11 +47,11 @@ def check_ties(program: Program) -> list[Diagnostic]:
                 target = _param_shape(graph, program, tie.target)
                 source = _param_shape(graph, program, tie.source)
             except _BadPath as exc:
-                diagnostics.append(Diagnostic("DLC015", f"cannot tie: {exc}", tie.span))
+                diagnostics.append(Diagnostic(UNKNOWN_TIE_TARGET, f"cannot tie: {exc}", tie.span))
                 continue
             if tuple(target) != tuple(source):
                 diagnostics.append(Diagnostic(
-                    "DLC015", f"cannot tie {'.'.join(tie.target)} {list(target)} to {'.'.join(tie.source)} "
+                    TIE_SHAPE_MISMATCH, f"cannot tie {'.'.join(tie.target)} {list(target)} to {'.'.join(tie.source)} "
                     f"{list(source)}: shapes differ", tie.span,
                     hint="a Linear(d, vocab) weight is [vocab, d], the same as Embedding(vocab, d)"))
     return diagnostics

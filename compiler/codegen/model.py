@@ -15,6 +15,7 @@ from compiler.ir import Graph, Node, Program
 from compiler.ir.types import TensorType
 from compiler.ir.values import Layer, show
 from compiler.ops import REGISTRY, LowerContext
+from compiler.diagnostics.codes import BAD_REPEAT, UNBOUND_DIMENSION
 
 
 @dataclass
@@ -237,7 +238,7 @@ class ClassBuilder:
             return f"{self.names[layer.target]}()"
         op = REGISTRY[layer.target]
         if op.init is None:
-            raise error("DLC005", f"repeat needs a layer with state; {layer.target} has none", layer.span)
+            raise error(BAD_REPEAT, f"repeat needs a layer with state; {layer.target} has none", layer.span)
         self.helpers.update(op.helpers)
         return op.init(layer.attrs)
 
@@ -306,7 +307,7 @@ class ClassBuilder:
             if any(n != "_" for n in names):
                 lines.append(f"{', '.join(names)}{',' if len(names) == 1 else ''} = {self.value_names[(node.id, 0)]}.shape")
         if needed:
-            raise error("DLC011", f"dimension {', '.join(sorted(map(str, needed)))} is not given by any required input",
+            raise error(UNBOUND_DIMENSION, f"dimension {', '.join(sorted(map(str, needed)))} is not given by any required input",
                         self.graph.span)
         return lines
 

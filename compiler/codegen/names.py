@@ -13,6 +13,7 @@ import re
 
 from compiler.diagnostics import Diagnostic
 from compiler.ir import Graph, Node, Program
+from compiler.diagnostics.codes import INVALID_IDENTIFIER
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -61,7 +62,7 @@ def class_name_diagnostic(name: str, graph: Graph, program: Program) -> Diagnost
     problem = class_name_problem(name)
     if problem is None:
         return None
-    return Diagnostic("DLC012", f"`{name}` cannot name a generated class: it {problem}",
+    return Diagnostic(INVALID_IDENTIFIER, f"`{name}` cannot name a generated class: it {problem}",
                       program.model_spans.get(name, graph.span), hint="rename the block or model")
 
 
@@ -70,7 +71,7 @@ def layer_name_diagnostic(node: Node) -> Diagnostic | None:
     problem = module_name_problem(node.module) if node.module is not None else None
     if problem is None:
         return None
-    return Diagnostic("DLC012", f"`{node.module}` cannot name a layer: it {problem}", node.span,
+    return Diagnostic(INVALID_IDENTIFIER, f"`{node.module}` cannot name a layer: it {problem}", node.span,
                       hint="pick another name; layer names become attribute and state_dict names")
 
 

@@ -1,13 +1,12 @@
-"""Diagnostics as data: codes, spans, notes and hints (`core`), their rendering for
-terminals (`core.render`) and for CI (`report`: json, github, sarif), and the long
-explanations behind `dlc explain` (`explanations`)."""
+"""Diagnostics as data: codes as named constants (`codes`), spans, notes and hints
+(`core`), their rendering for terminals (`core.render`) and for CI (`report`: json,
+github, sarif), and the long explanations behind `dlc explain` (`explanations`)."""
+from compiler.diagnostics.codes import CODES, Code, Severity, lookup
 from compiler.diagnostics.core import (
-                                       CODES,
                                        UNKNOWN_SPAN,
                                        CompileError,
                                        Diagnostic,
                                        Note,
-                                       Severity,
                                        SourceCache,
                                        Span,
                                        error,
@@ -16,5 +15,5 @@ from compiler.diagnostics.core import (
                                        use_color,
 )
 
-__all__ = ["CODES", "UNKNOWN_SPAN", "CompileError", "Diagnostic", "Note", "Severity", "SourceCache", "Span",
-           "error", "render", "suggest", "use_color"]
+__all__ = ["CODES", "UNKNOWN_SPAN", "Code", "CompileError", "Diagnostic", "Note", "Severity", "SourceCache", "Span",
+           "error", "lookup", "render", "suggest", "use_color"]

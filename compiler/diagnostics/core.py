@@ -10,8 +10,9 @@ import difflib
 import os
 import sys
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
+
+from compiler.diagnostics.codes import CODES, Code, Severity
 
 
 @dataclass(frozen=True)
@@ -31,34 +32,6 @@ class Span:
 UNKNOWN_SPAN = Span("<unknown>", 1, 1, 1, 1)
 
 
-class Severity(str, Enum):
-    ERROR = "error"
-    WARNING = "warning"
-
-
-# code -> (title, long explanation).  `dlc explain CODE` prints the explanation.
-CODES: dict[str, tuple[str, str]] = {
-    "DLC000": ("internal error", "A shape rule in dlc itself failed: a bug in dlc, reported instead of a traceback."),
-    "DLC001": ("syntax error", "The text does not follow the grammar of the dlc language."),
-    "DLC002": ("undefined name", "A name is used that no parameter, input, statement or import defines."),
-    "DLC003": ("duplicate name", "A name is defined twice in the same block; values are bound once."),
-    "DLC004": ("unknown block or op", "A call names neither a primitive op nor a block in scope."),
-    "DLC005": ("bad argument", "An argument is missing, unexpected, or of the wrong type."),
-    "DLC006": ("failed requirement", "A `require` constraint on the parameters evaluated to false."),
-    "DLC007": ("shape mismatch", "A tensor's shape does not match what an op or block expects."),
-    "DLC008": ("dtype mismatch", "A tensor's element type does not match what an op expects."),
-    "DLC009": ("cycle", "Blocks or imports refer to each other in a cycle."),
-    "DLC010": ("import error", "An imported module could not be found or read."),
-    "DLC011": ("type error", "A compile-time expression combines values of incompatible kinds."),
-    "DLC012": ("invalid identifier", "A name cannot be used in generated Python (keyword, dunder, builtin clash)."),
-    "DLC013": ("resource limit", "The spec asks for more than the compiler's documented limits."),
-    "DLC014": ("missing output", "A block declares no output, or an output is never bound."),
-    "DLC015": ("bad tie", "A `tie` names a parameter that does not exist or whose shape differs."),
-    "DLC020": ("unused input", "An input of a block is never read."),
-    "DLC021": ("unused result", "A value is computed but never reaches an output."),
-}
-
-
 @dataclass(frozen=True)
 class Note:
     span: Span
@@ -67,12 +40,23 @@ class Note:
 
 @dataclass(frozen=True)
 class Diagnostic:
+    """`code` is the number (DLC007); stages pass a registered `Code` constant."""
+
     code: str
     message: str
     span: Span
     severity: Severity = Severity.ERROR
     notes: tuple[Note, ...] = ()
     hint: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", str(self.code))   # a Code constant is stored as its number
+
+    @property
+    def code_name(self) -> str:
+        """The code's kebab-case name (`shape-mismatch`), or the number for an unregistered code."""
+        registered = CODES.get(self.code)
+        return registered.name if registered else self.code
 
     @property
     def is_error(self) -> bool:
@@ -87,7 +71,7 @@ class CompileError(Exception):
         super().__init__("; ".join(d.message for d in self.diagnostics))
 
 
-def error(code: str, message: str, span: Span, hint: str | None = None,
+def error(code: Code | str, message: str, span: Span, hint: str | None = None,
           notes: tuple[Note, ...] = ()) -> CompileError:
     return CompileError(Diagnostic(code, message, span, Severity.ERROR, notes, hint))
 

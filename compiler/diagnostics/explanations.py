@@ -1,6 +1,8 @@
 """Long explanations for `dlc explain CODE`: what the diagnostic means, an
 example that triggers it, and how to fix it.  One entry per code in
-diagnostics.CODES (a test keeps the two in step)."""
+diagnostics.codes.CODES (a test keeps the two in step): the kept codes here, the
+codes split out of DLC005 and DLC011 in `explanations_split`."""
+from compiler.diagnostics.explanations_split import SPLIT_EXPLANATIONS
 
 EXPLANATIONS: dict[str, str] = {
     "DLC000": """\
@@ -51,14 +53,15 @@ Fix: correct the spelling, or `import` the module that defines the block
 (imports are searched next to the spec, in $DLC_PATH, then in stdlib/).""",
 
     "DLC005": """\
-An argument is missing, unexpected, or of the wrong type: a parameter of a
-block or an attribute of an op, a tensor input, or a number of results.
+An argument of an op or a block has the wrong type, or a value outside the range
+the op accepts (a probability above 1, a negative size).
 
     y = Linear(512, 512.5)(x)               # error: out_features must be an integer
-    y = Linear(512, 512, bais=false)(x)     # error: no argument `bais`; did you mean `bias`?
+    y = Dropout(p=1.5)(x)                   # error: p must be less than 1
+    y = Block("4")(x)                       # error: parameter `d` expects int, got str "4"
 
-Fix: follow the hint.  `dlc explain` of the op is in README's primitive list;
-integer division is `//`, so `d_model // heads` stays an int.""",
+Fix: follow the hint.  Integer division is `//`, so `d_model // heads` stays an
+int.  A misspelled argument name is DLC030, a missing one DLC031.""",
 
     "DLC006": """\
 A `require` constraint evaluated to false for the parameters this block was
@@ -111,14 +114,16 @@ in dlc's stdlib/.
 Fix: check the spelling (the hint suggests a close name) or set DLC_PATH.""",
 
     "DLC011": """\
-A compile-time expression combines values of incompatible kinds, or is not
-decidable at compile time: comparing a tensor, indexing a number, a dimension
-that is not a positive integer, a condition that depends on a symbolic size.
+A compile-time expression combines values of incompatible kinds: arithmetic on
+a string, comparing a tensor, indexing a number, calling a value that is not a
+block or an op, binding a tensor with `let`.
 
-    let half = d_model / 2                  # a float (384.0)
-    in x: [B, S, half]                      # error: a dimension must be an integer
+    let s = "a" * 2                         # error: cannot apply `*` to a str
+    let h = Linear(d, d)(x)                 # error: `let` binds compile-time values
 
-Fix: use `//` for integer division; keep static `if` conditions on parameters.""",
+Fix: keep compile-time values (ints, floats, strings, lists) apart from tensors;
+bind tensors with `name = ...`.  A bad dimension is DLC044, a condition on a
+symbolic size DLC045.""",
 
     "DLC012": """\
 A name cannot reach the generated Python: layer names become attributes and
@@ -144,15 +149,16 @@ A block declares no output, so nothing it computes could be used.
 Fix: add `out NAME` for an existing value or `out NAME = EXPR`.""",
 
     "DLC015": """\
-A `tie` names a parameter that does not exist, or two parameters whose shapes
-differ.  Paths go through layer names, block instances and repeat indices:
-`tie generator.weight = embed.weight`, `tie decoder.0.attn.query.weight = ...`.
+A `tie` names a parameter that does not exist.  Paths go through layer names,
+block instances and repeat indices: `tie generator.weight = embed.weight`,
+`tie decoder.0.attn.query.weight = ...`.
 
     embed = Embedding(vocab, d_model)
     generator = Linear(d_model, vocab)
-    tie generator.weight = embed.weight     # ok: both [vocab, d_model]
+    tie generator.weigth = embed.weight     # error: no parameter `generator.weigth`
 
-Fix: name an existing parameter (the message lists them) with a matching shape.""",
+Fix: name an existing parameter (the message lists them).  Two parameters of
+different shapes are DLC051.""",
 
     "DLC020": """\
 Warning: a block input is never read.  The generated forward() still takes it,
@@ -168,3 +174,5 @@ created.  `--strict` makes this an error.
 
 Fix: return it with `out`, use it, or remove it.""",
 }
+
+EXPLANATIONS.update(SPLIT_EXPLANATIONS)

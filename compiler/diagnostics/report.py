@@ -18,9 +18,9 @@ def _span(span: Span) -> dict[str, Any]:
 
 
 def to_json(diagnostics: list[Diagnostic], files: list[str]) -> str:
-    """Schema v1: {version, tool, files, diagnostics: [{code, severity, message,
+    """Schema v1: {version, tool, files, diagnostics: [{code, name, severity, message,
     span, notes: [{message, span}], hint}], summary: {errors, warnings}}."""
-    items = [{"code": d.code, "severity": d.severity.value, "message": d.message, "span": _span(d.span),
+    items = [{"code": d.code, "name": d.code_name, "severity": d.severity.value, "message": d.message, "span": _span(d.span),
               "notes": [{"message": n.message, "span": _span(n.span)} for n in d.notes], "hint": d.hint}
              for d in diagnostics]
     errors = sum(d.is_error for d in diagnostics)
@@ -60,8 +60,10 @@ def _location(span: Span, message: str | None = None) -> dict[str, Any]:
 
 
 def to_sarif(diagnostics: list[Diagnostic]) -> str:
-    rules = [{"id": code, "name": title.title().replace(" ", ""), "shortDescription": {"text": title},
-              "fullDescription": {"text": text}} for code, (title, text) in CODES.items()]
+    from compiler.diagnostics.explanations import EXPLANATIONS
+    rules = [{"id": c.code, "name": c.name, "shortDescription": {"text": c.summary},
+              "fullDescription": {"text": EXPLANATIONS.get(c.code, c.summary)},
+              "defaultConfiguration": {"level": c.severity.value}} for c in CODES.values()]
     results = []
     for d in diagnostics:
         result: dict[str, Any] = {"ruleId": d.code, "level": "error" if d.is_error else "warning",

@@ -20,6 +20,25 @@ from compiler.ir.types import TensorType, dim
 from compiler.ir.values import Callee, Layer, TensorRef, kind_of, show
 from compiler.ops import REGISTRY
 from compiler.syntax import ast
+from compiler.diagnostics.codes import (
+    ARGUMENT_TYPE,
+    BAD_RENAME,
+    BAD_REPEAT,
+    DUPLICATE_ARGUMENT,
+    DUPLICATE_NAME,
+    EXPECTED_TENSOR,
+    FAILED_REQUIREMENT,
+    INPUT_COUNT,
+    INPUT_ORDER,
+    INVALID_DIMENSION,
+    MISPLACED_STATEMENT,
+    MISSING_OUTPUT,
+    RESOURCE_LIMIT,
+    RESULT_COUNT,
+    TOO_MANY_ARGUMENTS,
+    TYPE_ERROR,
+    UNKNOWN_ARGUMENT,
+)
 
 
 class Specializer(Protocol):
@@ -86,10 +105,10 @@ class BlockBuilder:
         if name in self.env:
             first = self.spans.get(name)
             notes = (Note(first, "first defined here"),) if first else ()
-            raise error("DLC003", f"`{name}` is already defined", span, notes=notes,
+            raise error(DUPLICATE_NAME, f"`{name}` is already defined", span, notes=notes,
                         hint="values are bound once; give the new value another name")
         if name in REGISTRY or name in self.module.scope:
-            raise error("DLC003", f"`{name}` shadows the {'op' if name in REGISTRY else 'block'} of that name", span)
+            raise error(DUPLICATE_NAME, f"`{name}` shadows the {'op' if name in REGISTRY else 'block'} of that name", span)
         self.env[name] = value
         self.spans[name] = span
 
@@ -108,7 +127,7 @@ class BlockBuilder:
         self.user_names = _bound_names(block.body)
         self.run(block.body, errors)
         if not errors and not self.graph.outputs:
-            errors.append(Diagnostic("DLC014", f"block `{block.name}` has no output", block.name_span,
+            errors.append(Diagnostic(MISSING_OUTPUT, f"block `{block.name}` has no output", block.name_span,
                                      hint="add `out NAME` or `out NAME = EXPR`"))
         if errors:
             raise CompileError(errors)
@@ -131,7 +150,7 @@ class BlockBuilder:
     def _require(self, s: ast.Require, errors) -> None:
         if not Evaluator(self).need_bool(s.cond):
             message = s.message or f"requirement `{s.cond}` does not hold"
-            raise error("DLC006", message, s.span, hint=f"{s.cond}  evaluates as  {self.explain(s.cond)}")
+            raise error(FAILED_REQUIREMENT, message, s.span, hint=f"{s.cond}  evaluates as  {self.explain(s.cond)}")
 
     def explain(self, e: ast.Expr) -> str:
         """The expression with each name replaced by its value, and a comparison's sides computed:
@@ -155,7 +174,7 @@ class BlockBuilder:
         optional_before = [self.graph.node(i) for i in self.graph.inputs if self.graph.node(i).attrs.optional]
         if optional_before and not s.optional:
             first = optional_before[0]
-            raise error("DLC005", f"required input `{s.name}` follows optional input `{first.outputs[0]}`", s.span,
+            raise error(INPUT_ORDER, f"required input `{s.name}` follows optional input `{first.outputs[0]}`", s.span,
                         notes=(Note(first.span, "the optional input is declared here"),),
                         hint="declare optional inputs last: a call may leave out only trailing inputs")
         dims = tuple(self._dim(d, new_symbols=True) for d in s.type.dims)
@@ -178,11 +197,11 @@ class BlockBuilder:
     def _dim(self, e: ast.Expr, new_symbols: bool) -> sympy.Expr:
         value = Evaluator(self, new_symbols=new_symbols).eval(e)
         if isinstance(value, bool) or not isinstance(value, (int, sympy.Expr)):
-            raise error("DLC011", f"a dimension must be an integer or a symbol, got {kind_of(value)} {show(value)}",
+            raise error(INVALID_DIMENSION, f"a dimension must be an integer or a symbol, got {kind_of(value)} {show(value)}",
                         e.span, hint="use // for integer division" if isinstance(value, float) else None)
         d = dim(value)
         if d.is_number and (not d.is_Integer or d <= 0):
-            raise error("DLC011", f"dimension {d} must be a positive integer", e.span)
+            raise error(INVALID_DIMENSION, f"dimension {d} must be a positive integer", e.span)
         return d
 
     def _tensor_type(self, t: ast.TensorTypeExpr) -> TensorType:
@@ -191,14 +210,14 @@ class BlockBuilder:
     def _let(self, s: ast.Let, errors) -> None:
         value = Evaluator(self).eval(s.value)
         if isinstance(value, (TensorRef, tuple)):
-            raise error("DLC011", "`let` binds compile-time values; tensors are bound with `name = ...`", s.span)
+            raise error(TYPE_ERROR, "`let` binds compile-time values; tensors are bound with `name = ...`", s.span)
         self.bind(s.name, value, s.span)
 
     def _assign(self, s: ast.Assign, errors) -> None:
         value = Evaluator(self).eval(s.value, s.targets)
         values = value if isinstance(value, tuple) else (value,)
         if len(values) != len(s.targets):
-            raise error("DLC005", f"{len(s.targets)} names on the left, but the right side gives "
+            raise error(RESULT_COUNT, f"{len(s.targets)} names on the left, but the right side gives "
                         f"{len(values)} value{'s' if len(values) != 1 else ''}", s.span)
         for name, v in zip(s.targets, values):
             if isinstance(v, Layer) and v.name is None:
@@ -212,9 +231,9 @@ class BlockBuilder:
             value = Evaluator(self).eval(s.value, (s.name,))
             self.bind(s.name, value, s.span)
         if not isinstance(value, TensorRef):
-            raise error("DLC005", f"output `{s.name}` must be a tensor, got a {kind_of(value)}", s.span)
+            raise error(EXPECTED_TENSOR, f"output `{s.name}` must be a tensor, got a {kind_of(value)}", s.span)
         if any(o.name == s.name for o in self.graph.outputs):
-            raise error("DLC003", f"output `{s.name}` is declared twice", s.span)
+            raise error(DUPLICATE_NAME, f"output `{s.name}` is declared twice", s.span)
         declared = self._tensor_type(s.type) if s.type else None
         self.graph.outputs.append(OutputDecl(s.name, value.node, value.index, s.span, declared))
 
@@ -225,13 +244,13 @@ class BlockBuilder:
     def _for(self, s: ast.For, errors) -> None:
         values = Evaluator(self).eval(s.iterable)
         if not isinstance(values, list):
-            raise error("DLC011", f"`for` runs over a list, like `range(n)`, got {kind_of(values)} {show(values)}",
+            raise error(TYPE_ERROR, f"`for` runs over a list, like `range(n)`, got {kind_of(values)} {show(values)}",
                         s.iterable.span)
         if s.var in self.env:
-            raise error("DLC003", f"`{s.var}` is already defined", s.span, hint="name the loop variable differently")
+            raise error(DUPLICATE_NAME, f"`{s.var}` is already defined", s.span, hint="name the loop variable differently")
         layer_stmt = _first_non_static(s.body)
         if layer_stmt is not None:
-            raise error("DLC005", "a `for` body may only hold `let`, `require`, `rename`, `if` and `for`",
+            raise error(MISPLACED_STATEMENT, "a `for` body may only hold `let`, `require`, `rename`, `if` and `for`",
                         layer_stmt.span, hint="a stack of layers is `name = repeat(n, i) Layer(...)(x)`")
         for value in values:
             reported = len(errors)
@@ -244,10 +263,10 @@ class BlockBuilder:
         source, target = self._interpolate(s.source, s.span), self._interpolate(s.target, s.span)
         for text in (source, target):
             if not re.fullmatch(r"([A-Za-z0-9_]+|\{[A-Za-z_][A-Za-z0-9_]*\})(\.([A-Za-z0-9_]+|\{[A-Za-z_][A-Za-z0-9_]*\}))*\.?", text):
-                raise error("DLC005", f"`{text}` is not a checkpoint key prefix", s.span,
+                raise error(BAD_RENAME, f"`{text}` is not a checkpoint key prefix", s.span,
                             hint='write dotted names with {placeholders}, like "encoder.layer.{i}.attention."')
         if set(re.findall(r"\{(\w+)\}", target)) - set(re.findall(r"\{(\w+)\}", source)):
-            raise error("DLC005", "every {placeholder} of the new name must appear in the reference name", s.span)
+            raise error(BAD_RENAME, "every {placeholder} of the new name must appear in the reference name", s.span)
         self.graph.renames.append(Rename(source, target, s.span))
 
     def _interpolate(self, text: str, span: Span) -> str:
@@ -259,7 +278,7 @@ class BlockBuilder:
                 return match.group(0)
             v = self.lookup(name)
             if isinstance(v, bool) or not isinstance(v, (int, str)):
-                raise error("DLC011", f"`{{{name}}}` in a rename must be an int or a string, got {kind_of(v)} "
+                raise error(BAD_RENAME, f"`{{{name}}}` in a rename must be an int or a string, got {kind_of(v)} "
                             f"{show(v)}", span, hint="a placeholder takes a name that is not defined here")
             return str(v)
         return re.sub(r"\{(\w+)\}", value, text)
@@ -326,11 +345,11 @@ class BlockBuilder:
         first = layers[0]
         ports, n_out, stateful = self._signature(first)
         if not stateful:
-            raise error("DLC005", f"repeat needs a layer with state; {first.target} has none", first.span,
+            raise error(BAD_REPEAT, f"repeat needs a layer with state; {first.target} has none", first.span,
                         hint="apply a stateless op directly, or repeat a block that uses it")
         self._check_arity(first, ports, args, e.span)
         if not args or args[0] is None:
-            raise error("DLC005", "repeat passes its first input from layer to layer, so it cannot be none", e.span)
+            raise error(BAD_REPEAT, "repeat passes its first input from layer to layer, so it cannot be none", e.span)
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(first)}_{i}" for i in range(n_out)) if n_out > 1 else (_hint(first),)
         module = targets[0] if targets else self._fresh_module(_hint(first) + "s")
         node = self.add_node("repeat", first.target, tuple(layers), e.span, names, module)
@@ -343,19 +362,19 @@ class BlockBuilder:
         required = [p for p in ports if not p.optional]
         what = f"`{layer.target}`"
         if not variadic and len(args) > len(ports):
-            raise error("DLC005", f"{what} takes {len(ports)} input{'s' if len(ports) != 1 else ''}, got {len(args)}", span)
+            raise error(INPUT_COUNT, f"{what} takes {len(ports)} input{'s' if len(ports) != 1 else ''}, got {len(args)}", span)
         if len(args) < len(required):
             missing = ", ".join(p.name for p in required[len(args):])
-            raise error("DLC005", f"{what} is missing input{'s' if len(required) - len(args) > 1 else ''} {missing}", span)
+            raise error(INPUT_COUNT, f"{what} is missing input{'s' if len(required) - len(args) > 1 else ''} {missing}", span)
         for port, arg in zip(ports, args):
             if arg is None and not port.optional:
-                raise error("DLC005", f"input `{port.name}` of {what} is required, got none", span)
+                raise error(INPUT_COUNT, f"input `{port.name}` of {what} is required, got none", span)
 
     def add_node(self, kind: str, op: str, attrs: Any, span: Span, outputs: tuple[str, ...],
                  module: str | None = None) -> Node:
         self.r.node_count += 1
         if self.r.node_count > self.limits.max_nodes:
-            raise error("DLC013", f"the model has more than {self.limits.max_nodes} nodes", span)
+            raise error(RESOURCE_LIMIT, f"the model has more than {self.limits.max_nodes} nodes", span)
         self.counter += 1
         return self.graph.add(Node(f"n{self.counter}", kind, op, attrs, span, outputs, module))
 
@@ -415,16 +434,16 @@ def validate_attrs(op, args: list[tuple[str | None, Any, Span]], span: Span):
     where: dict[str, Span] = {}
     positional = [a for a in args if a[0] is None]
     if len(positional) > len(fields):
-        raise error("DLC005", f"{op.name} takes at most {len(fields)} arguments ({', '.join(fields)}), "
+        raise error(TOO_MANY_ARGUMENTS, f"{op.name} takes at most {len(fields)} arguments ({', '.join(fields)}), "
                     f"got {len(positional)}", positional[len(fields)][2])
     for name, (_, value, s) in zip(fields, positional):
         values[name], where[name] = value, s
     for name, value, s in (a for a in args if a[0] is not None):
         if name not in fields:
-            raise error("DLC005", f"{op.name} has no argument `{name}`", s,
+            raise error(UNKNOWN_ARGUMENT, f"{op.name} has no argument `{name}`", s,
                         hint=suggest(name, fields) or f"its arguments are {', '.join(fields) or 'none'}")
         if name in values:
-            raise error("DLC005", f"argument `{name}` of {op.name} is given twice", s)
+            raise error(DUPLICATE_ARGUMENT, f"argument `{name}` of {op.name} is given twice", s)
         values[name], where[name] = value, s
     try:
         # DSL lists are Python lists; attribute schemas hold immutable tuples.
@@ -439,4 +458,4 @@ def validate_attrs(op, args: list[tuple[str | None, Any, Span]], span: Span):
             hint = "symbolic dimensions cannot size parameters; pass a block parameter instead"
         elif isinstance(values.get(field), float) and "integer" in first["msg"]:
             hint = "use // for integer division"
-        raise error("DLC005", message, where.get(field, span), hint=hint) from None
+        raise error(ARGUMENT_TYPE, message, where.get(field, span), hint=hint) from None

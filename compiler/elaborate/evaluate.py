@@ -14,6 +14,18 @@ import sympy
 from compiler.diagnostics import error, suggest
 from compiler.ir.values import Callee, Layer, TensorRef, kind_of, show
 from compiler.syntax import ast
+from compiler.diagnostics.codes import (
+    BAD_REPEAT,
+    DIVISION_BY_ZERO,
+    EXPECTED_TENSOR,
+    INDEX_OUT_OF_RANGE,
+    NOT_COMPILE_TIME,
+    POSITIONAL_ONLY,
+    RESOURCE_LIMIT,
+    TYPE_ERROR,
+    UNDEFINED_NAME,
+    UNKNOWN_CALLEE,
+)
 
 
 class Builder(Protocol):
@@ -64,12 +76,12 @@ class Evaluator:
     # ---------------------------------------------------------- atoms
     def _int(self, e: ast.Int) -> int:
         if e.value > MAX_INT:
-            raise error("DLC013", f"integer {e.value} is too large", e.span, hint=f"the limit is {MAX_INT}")
+            raise error(RESOURCE_LIMIT, f"integer {e.value} is too large", e.span, hint=f"the limit is {MAX_INT}")
         return e.value
 
     def _float(self, e: ast.Float) -> float:
         if not math.isfinite(e.value):
-            raise error("DLC011", "number is not finite", e.span)
+            raise error(TYPE_ERROR, "number is not finite", e.span)
         return e.value
 
     def _str(self, e: ast.Str) -> str:
@@ -90,7 +102,7 @@ class Evaluator:
         if e.id in BUILTINS:
             return Callee("builtin", e.id)
         hint = suggest(e.id, self.b.visible_names())
-        raise error("DLC002", f"`{e.id}` is not defined", e.span, hint=hint)
+        raise error(UNDEFINED_NAME, f"`{e.id}` is not defined", e.span, hint=hint)
 
     def _listlit(self, e: ast.ListLit) -> list:
         return [self.eval(i) for i in e.items]
@@ -101,26 +113,26 @@ class Evaluator:
         if isinstance(left, TensorRef) or isinstance(right, TensorRef):
             return self._tensor_binop(e, left, right, targets)
         if e.op == "@":
-            raise error("DLC011", "`@` multiplies tensors, not numbers", e.span)
+            raise error(TYPE_ERROR, "`@` multiplies tensors, not numbers", e.span)
         return self._number_binop(e, left, right)
 
     def _number_binop(self, e: ast.BinOp, left: Any, right: Any) -> Any:
         for v, side in ((left, e.left), (right, e.right)):
             if not _is_number(v) and not (e.op == "+" and isinstance(v, (str, list))):
-                raise error("DLC011", f"cannot apply `{e.op}` to a {kind_of(v)} ({show(v)})", side.span)
+                raise error(TYPE_ERROR, f"cannot apply `{e.op}` to a {kind_of(v)} ({show(v)})", side.span)
         if isinstance(left, (str, list)) or isinstance(right, (str, list)):
             if type(left) is not type(right):
-                raise error("DLC011", f"cannot add a {kind_of(left)} and a {kind_of(right)}", e.span)
+                raise error(TYPE_ERROR, f"cannot add a {kind_of(left)} and a {kind_of(right)}", e.span)
             return left + right
         if e.op in ("/", "//", "%") and right == 0:
-            raise error("DLC011", "division by zero", e.right.span)
+            raise error(DIVISION_BY_ZERO, "division by zero", e.right.span)
         if e.op == "**" and _is_number(right) and not isinstance(right, sympy.Basic) and abs(right) > 64:
-            raise error("DLC013", f"exponent {right} is too large", e.right.span)
+            raise error(RESOURCE_LIMIT, f"exponent {right} is too large", e.right.span)
         if isinstance(left, sympy.Basic) or isinstance(right, sympy.Basic):
             return _sym_arith(e.op, sympy.sympify(left), sympy.sympify(right))
         result = _ARITH[e.op](left, right)
         if isinstance(result, int) and abs(result) > MAX_INT:
-            raise error("DLC013", "integer result is too large", e.span)
+            raise error(RESOURCE_LIMIT, "integer result is too large", e.span)
         return result
 
     def _tensor_binop(self, e: ast.BinOp, left: Any, right: Any, targets: tuple[str, ...] = ()) -> TensorRef:
@@ -128,14 +140,14 @@ class Evaluator:
             return self.b.apply_op(_TENSOR_OPS[e.op], {}, [left, right], e.span, targets)
         tensor, number = (left, right) if isinstance(left, TensorRef) else (right, left)
         if not _is_number(number) or isinstance(number, sympy.Basic):
-            raise error("DLC011", f"cannot apply `{e.op}` to a tensor and a {kind_of(number)}", e.span)
+            raise error(TYPE_ERROR, f"cannot apply `{e.op}` to a tensor and a {kind_of(number)}", e.span)
         if e.op == "*":
             return self.b.apply_op("Scale", {"factor": float(number)}, [tensor], e.span, targets)
         if e.op == "/" and tensor is left:
             if number == 0:
-                raise error("DLC011", "division by zero", e.right.span)
+                raise error(DIVISION_BY_ZERO, "division by zero", e.right.span)
             return self.b.apply_op("Scale", {"factor": 1.0 / float(number)}, [tensor], e.span, targets)
-        raise error("DLC011", f"`{e.op}` between a tensor and a number is not supported", e.span,
+        raise error(TYPE_ERROR, f"`{e.op}` between a tensor and a number is not supported", e.span,
                     hint="tensors can be multiplied or divided by numbers")
 
     def _compare(self, e: ast.Compare) -> bool:
@@ -143,10 +155,10 @@ class Evaluator:
         ordered = e.op not in ("==", "!=")
         for v, side in ((left, e.left), (right, e.right)):
             if isinstance(v, (TensorRef, Layer)) or (ordered and not _is_number(v)):
-                raise error("DLC011", f"cannot compare a {kind_of(v)} with `{e.op}`", side.span)
+                raise error(TYPE_ERROR, f"cannot compare a {kind_of(v)} with `{e.op}`", side.span)
         result = _COMPARE[e.op](left, right)
         if isinstance(result, sympy.Basic):
-            raise error("DLC011", f"`{e}` depends on symbolic dimensions and cannot be decided at compile time",
+            raise error(NOT_COMPILE_TIME, f"`{e}` depends on symbolic dimensions and cannot be decided at compile time",
                         e.span)
         return bool(result)
 
@@ -162,7 +174,7 @@ class Evaluator:
     def _neg(self, e: ast.Neg) -> Any:
         v = self.eval(e.operand)
         if not _is_number(v):
-            raise error("DLC011", f"cannot negate a {kind_of(v)}", e.span)
+            raise error(TYPE_ERROR, f"cannot negate a {kind_of(v)}", e.span)
         return -v
 
     def _ternary(self, e: ast.Ternary) -> Any:
@@ -171,11 +183,11 @@ class Evaluator:
     def _index(self, e: ast.Index) -> Any:
         target, idx = self.eval(e.target), self.eval(e.index)
         if not isinstance(target, list):
-            raise error("DLC011", f"only lists can be indexed, not a {kind_of(target)}", e.target.span)
+            raise error(TYPE_ERROR, f"only lists can be indexed, not a {kind_of(target)}", e.target.span)
         if isinstance(idx, bool) or not isinstance(idx, int):
-            raise error("DLC011", f"list index must be an int, got {kind_of(idx)}", e.index.span)
+            raise error(TYPE_ERROR, f"list index must be an int, got {kind_of(idx)}", e.index.span)
         if not -len(target) <= idx < len(target):
-            raise error("DLC011", f"index {idx} is out of range for a list of {len(target)}", e.index.span)
+            raise error(INDEX_OUT_OF_RANGE, f"index {idx} is out of range for a list of {len(target)}", e.index.span)
         return target[idx]
 
     def need_bool(self, e: ast.Expr) -> bool:
@@ -184,7 +196,7 @@ class Evaluator:
     def _need_bool(self, e: ast.Expr) -> bool:
         v = self.eval(e)
         if not isinstance(v, bool):
-            raise error("DLC011", f"expected a condition (true/false), got a {kind_of(v)} ({show(v)})", e.span)
+            raise error(TYPE_ERROR, f"expected a condition (true/false), got a {kind_of(v)} ({show(v)})", e.span)
         return v
 
     # ---------------------------------------------------------- calls
@@ -197,29 +209,29 @@ class Evaluator:
         if isinstance(func, Layer):
             args = [self._tensor_arg(a) for a in e.args]
             return self.b.apply(func, args, e, targets)
-        raise error("DLC011", f"a {kind_of(func)} cannot be called", e.func.span,
+        raise error(TYPE_ERROR, f"a {kind_of(func)} cannot be called", e.func.span,
                     hint="layers are configured and then applied: `Linear(512, 512)(x)`")
 
     def _callee(self, f: ast.Expr) -> Any:
         """What a call calls; a name nothing defines there is an unknown block or op."""
         if isinstance(f, ast.Name) and f.id not in BUILTINS and self.b.lookup(f.id) is None:
             hint = suggest(f.id, self.b.visible_names() | set(BUILTINS))
-            raise error("DLC004", f"unknown block or op `{f.id}`", f.span,
+            raise error(UNKNOWN_CALLEE, f"unknown block or op `{f.id}`", f.span,
                         hint=hint or "define it with `block`, or import the module that does")
         return self.eval(f)
 
     def _tensor_arg(self, a: ast.Arg) -> TensorRef | None:
         if a.name is not None:
-            raise error("DLC005", "tensor arguments are positional", a.span)
+            raise error(POSITIONAL_ONLY, "tensor arguments are positional", a.span)
         v = self.eval(a.value)
         if v is not None and not isinstance(v, TensorRef):
-            raise error("DLC005", f"expected a tensor, got a {kind_of(v)} ({show(v)})", a.span,
+            raise error(EXPECTED_TENSOR, f"expected a tensor, got a {kind_of(v)} ({show(v)})", a.span,
                         hint="configure layers in the first parentheses, pass tensors in the second")
         return v
 
     def _builtin(self, name: str, e: ast.Call) -> Any:
         if any(a.name for a in e.args):
-            raise error("DLC005", f"`{name}` takes positional arguments only", e.span)
+            raise error(POSITIONAL_ONLY, f"`{name}` takes positional arguments only", e.span)
         args = [self.eval(a.value) for a in e.args]
         try:
             if name == "len" and not (len(args) == 1 and isinstance(args[0], list)):
@@ -228,23 +240,23 @@ class Evaluator:
                 raise TypeError(f"{name} takes numbers")
             return BUILTINS[name](*args)
         except (TypeError, ValueError) as exc:
-            raise error("DLC011", f"bad arguments to `{name}`: {exc}", e.span) from None
+            raise error(TYPE_ERROR, f"bad arguments to `{name}`: {exc}", e.span) from None
 
     def _repeat(self, e: ast.Repeat, targets: tuple[str, ...] = ()) -> Any:
         count = self.eval(e.count)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise error("DLC005", f"repeat count must be a positive int, got {show(count)}", e.count.span)
+            raise error(BAD_REPEAT, f"repeat count must be a positive int, got {show(count)}", e.count.span)
         if count > self.b.limits.max_repeat:
-            raise error("DLC013", f"repeat({count}) exceeds the limit of {self.b.limits.max_repeat}",
+            raise error(RESOURCE_LIMIT, f"repeat({count}) exceeds the limit of {self.b.limits.max_repeat}",
                         e.count.span)
         if not (isinstance(e.body, ast.Call) and isinstance(e.body.func, ast.Call)):
-            raise error("DLC005", "repeat needs a layer applied to inputs, like `repeat(6) Layer(...)(x)`", e.body.span)
+            raise error(BAD_REPEAT, "repeat needs a layer applied to inputs, like `repeat(6) Layer(...)(x)`", e.body.span)
         layers = []
         for i in range(count):
             with self.b.scoped({e.index_name: i} if e.index_name else {}):
                 layer = self.eval(e.body.func)
             if not isinstance(layer, Layer):
-                raise error("DLC005", f"repeat needs a layer, got a {kind_of(layer)}", e.body.func.span)
+                raise error(BAD_REPEAT, f"repeat needs a layer, got a {kind_of(layer)}", e.body.func.span)
             layers.append(layer)
         args = [self._tensor_arg(a) for a in e.body.args]
         return self.b.apply_repeat(layers, args, e, targets)

@@ -13,6 +13,7 @@ from pathlib import Path
 from compiler.diagnostics import CompileError, Diagnostic, Note, Span, error, suggest
 from compiler.syntax import ast
 from compiler.syntax.parser import parse_file
+from compiler.diagnostics.codes import CYCLE, DUPLICATE_NAME, IMPORT_ERROR, RESOURCE_LIMIT
 
 
 def _bundled_stdlib() -> Path:
@@ -58,10 +59,10 @@ class Loader:
             return self.modules[key]
         if key in self.loading:
             chain = " -> ".join(p.stem for p in self.loading[self.loading.index(key):]) + f" -> {key.stem}"
-            raise error("DLC009", f"import cycle: {chain}", via or Span(display_path(path), 1, 1, 1, 2),
+            raise error(CYCLE, f"import cycle: {chain}", via or Span(display_path(path), 1, 1, 1, 2),
                         hint="move the shared blocks into a module that both import")
         if len(self.modules) >= MAX_MODULES:
-            raise error("DLC013", f"more than {MAX_MODULES} modules imported", via or Span(str(path), 1, 1, 1, 2))
+            raise error(RESOURCE_LIMIT, f"more than {MAX_MODULES} modules imported", via or Span(str(path), 1, 1, 1, 2))
         self.loading.append(key)
         try:
             module = LoadedModule(path, display_path(path), parse_file(path, display_path(path)))
@@ -78,7 +79,7 @@ class Loader:
             if path.is_file():
                 return path
         known = {p.stem for folder in candidates if folder.is_dir() for p in folder.glob("*.dl")}
-        raise error("DLC010", f"cannot find module `{name}`", span,
+        raise error(IMPORT_ERROR, f"cannot find module `{name}`", span,
                     hint=suggest(name, known) or f"looked in {', '.join(display_path(c) for c in candidates)}")
 
     def _bind_scope(self, module: LoadedModule) -> None:
@@ -100,5 +101,5 @@ class Loader:
             module.scope[name] = (block, owner)
         elif existing[0] is not block:
             self.diagnostics.append(Diagnostic(
-                "DLC003", f"block `{name}` is defined more than once", span,
+                DUPLICATE_NAME, f"block `{name}` is defined more than once", span,
                 notes=(Note(existing[0].name_span, "first defined here"),)))

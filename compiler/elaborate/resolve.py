@@ -18,6 +18,20 @@ from compiler.elaborate.loader import LoadedModule, Loader
 from compiler.ir import Graph, Program
 from compiler.ir.values import kind_of, show
 from compiler.syntax import ast
+from compiler.diagnostics.codes import (
+    ARGUMENT_TYPE,
+    CYCLE,
+    DUPLICATE_ARGUMENT,
+    DUPLICATE_NAME,
+    INVALID_CHOICE,
+    MISSING_ARGUMENT,
+    RESOURCE_LIMIT,
+    TOO_MANY_ARGUMENTS,
+    UNKNOWN_ARGUMENT,
+    UNKNOWN_CALLEE,
+    UNKNOWN_OVERRIDE,
+    UNKNOWN_TYPE,
+)
 
 _PARAM_KINDS = {"int": int, "float": (int, float), "bool": bool, "str": str}
 
@@ -51,7 +65,7 @@ class Resolver:
                 self.diagnostics.append(self._name_taken(alias, module))
                 continue
             if found is None:
-                self.diagnostics.append(Diagnostic("DLC004", f"unknown block `{alias.target}`", alias.span,
+                self.diagnostics.append(Diagnostic(UNKNOWN_CALLEE, f"unknown block `{alias.target}`", alias.span,
                                                    hint=suggest(alias.target, module.scope)))
                 continue
             builder = BlockBuilder(self, module, Graph("", "", {}, alias.span), {})
@@ -67,7 +81,7 @@ class Resolver:
     def _name_taken(self, alias: ast.ModelAlias, module: LoadedModule) -> Diagnostic:
         """A variant named like a block or another model would shadow it in the generated module."""
         first = self.model_spans.get(alias.name) or module.scope[alias.name][0].name_span
-        return Diagnostic("DLC003", f"`{alias.name}` is already defined", alias.name_span,
+        return Diagnostic(DUPLICATE_NAME, f"`{alias.name}` is already defined", alias.name_span,
                           notes=(Note(first, "first defined here"),), hint="give the variant a name of its own")
 
     def _check_library_blocks(self, module: LoadedModule) -> None:
@@ -90,7 +104,7 @@ class Resolver:
                   for p in module.scope[a.target][0].params}
         for key in overrides:
             if key not in names:
-                raise error("DLC005", f"no model in this file has a parameter `{key}`",
+                raise error(UNKNOWN_OVERRIDE, f"no model in this file has a parameter `{key}`",
                             Span(module.display, 1, 1, 1, 2), hint=suggest(key, names))
 
     def _entry(self, models, public: str, block, owner, args, span) -> None:
@@ -115,10 +129,10 @@ class Resolver:
         if memo in self.by_key:
             return self.by_key[memo]
         if memo in self.stack:
-            raise error("DLC009", f"block `{block.name}` uses itself", call_span,
+            raise error(CYCLE, f"block `{block.name}` uses itself", call_span,
                         notes=(Note(block.name_span, f"`{block.name}` is defined here"),))
         if len(self.stack) >= self.limits.max_depth:
-            raise error("DLC013", f"blocks nested deeper than {self.limits.max_depth} levels", call_span)
+            raise error(RESOURCE_LIMIT, f"blocks nested deeper than {self.limits.max_depth} levels", call_span)
         self.stack.append(memo)
         try:
             graph = Graph(self._class_name(preferred or block.name), block.name, params, block.span)
@@ -146,16 +160,16 @@ class Resolver:
         given: dict[str, tuple[Any, Span]] = {}
         positional = [a for a in args if a[0] is None]
         if len(positional) > len(block.params):
-            raise error("DLC005", f"`{block.name}` takes {len(block.params)} parameters, got {len(positional)}",
+            raise error(TOO_MANY_ARGUMENTS, f"`{block.name}` takes {len(block.params)} parameters, got {len(positional)}",
                         positional[len(block.params)][2], notes=(Note(block.name_span, "defined here"),))
         for param, (_, value, span) in zip(block.params, positional):
             given[param.name] = (value, span)
         for name, value, span in (a for a in args if a[0] is not None):
             if name not in declared:
-                raise error("DLC005", f"`{block.name}` has no parameter `{name}`", span,
+                raise error(UNKNOWN_ARGUMENT, f"`{block.name}` has no parameter `{name}`", span,
                             hint=suggest(name, declared), notes=(Note(block.name_span, "defined here"),))
             if name in given:
-                raise error("DLC005", f"parameter `{name}` is given twice", span)
+                raise error(DUPLICATE_ARGUMENT, f"parameter `{name}` is given twice", span)
             given[name] = (value, span)
         params: dict[str, Any] = {}
         builder = BlockBuilder(self, owner, Graph("", block.name, {}, block.span), params)
@@ -165,7 +179,7 @@ class Resolver:
             elif p.default is not None:
                 value, span = Evaluator(builder).eval(p.default), p.default.span
             else:
-                raise error("DLC005", f"`{block.name}` needs a value for parameter `{p.name}`", call_span,
+                raise error(MISSING_ARGUMENT, f"`{block.name}` needs a value for parameter `{p.name}`", call_span,
                             notes=(Note(p.span, "declared here without a default"),))
             params[p.name] = _check_param(p, value, span)
         return params
@@ -184,7 +198,7 @@ def _check_param(p: ast.Param, value: Any, span: Span) -> Any:
     t = p.type
     if t.kind == "enum":
         if value not in t.options:
-            raise error("DLC005", f"parameter `{p.name}` must be one of {', '.join(map(show, t.options))}, "
+            raise error(INVALID_CHOICE, f"parameter `{p.name}` must be one of {', '.join(map(show, t.options))}, "
                         f"got {show(value)}", span, hint=suggest(str(value), t.options))
         return value
     if t.kind == "list":
@@ -192,10 +206,10 @@ def _check_param(p: ast.Param, value: Any, span: Span) -> Any:
     elif t.kind in _PARAM_KINDS:
         ok = _is_kind(value, t.kind)
     else:
-        raise error("DLC011", f"unknown parameter type `{t}`", t.span,
+        raise error(UNKNOWN_TYPE, f"unknown parameter type `{t}`", t.span,
                     hint="types are int, float, bool, str, [int], or an enum like {\"relu\", \"gelu\"}")
     if not ok:
-        raise error("DLC005", f"parameter `{p.name}` expects {t}, got {kind_of(value)} {show(value)}", span,
+        raise error(ARGUMENT_TYPE, f"parameter `{p.name}` expects {t}, got {kind_of(value)} {show(value)}", span,
                     hint="use // for integer division" if t.kind == "int" and isinstance(value, float) else None)
     return float(value) if t.kind == "float" else value
 

@@ -12,6 +12,7 @@ from pydantic import PositiveInt, confloat
 
 from compiler.ir.types import TensorType, broadcast, dim, dim_str, dims_equal
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_float, register
+from compiler.diagnostics.codes import DTYPE_MISMATCH
 
 
 class AttentionAttrs(Attrs):
@@ -56,7 +57,7 @@ def _infer_attention(a: AttentionAttrs, ins):
     mask, bias = (ins + [None, None])[3:5]
     if mask is not None:
         if mask.dtype != "bool":
-            raise ShapeError(f"Attention mask must be bool (True = may attend), got {mask.dtype}", 3, code="DLC008",
+            raise ShapeError(f"Attention mask must be bool (True = may attend), got {mask.dtype}", 3, code=DTYPE_MISMATCH,
                              hint="declare it like `in mask: [B, S] bool`")
         if broadcast(scores, _mask_as_4d(mask, q, k)) != scores:
             raise ShapeError(f"Attention mask {mask.shape_str()} does not fit the scores {_fmt(scores)}", 3)

@@ -16,6 +16,7 @@ from compiler.ops.registry import (
     need_float,
     register,
 )
+from compiler.diagnostics.codes import DTYPE_MISMATCH
 
 _SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
 _METHODS = {"Add": "add_", "Sub": "sub_", "Mul": "mul_", "Div": "div_"}
@@ -31,7 +32,7 @@ def _infer_binary(name: str):
     def infer(a, ins):
         x, y = need(ins[0], 0, f"{name}'s left operand"), need(ins[1], 1, f"{name}'s right operand")
         if x.dtype != y.dtype and not (is_float(x.dtype) and is_float(y.dtype)):
-            raise ShapeError(f"{name} of {x.dtype} and {y.dtype} tensors", None, code="DLC008")
+            raise ShapeError(f"{name} of {x.dtype} and {y.dtype} tensors", None, code=DTYPE_MISMATCH)
         shape = broadcast(x.shape, y.shape)
         if shape is None:
             raise ShapeError(f"shapes {x.shape_str()} and {y.shape_str()} do not broadcast in {name}", None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from compiler.ir.types import TensorType, shapes_equal
 from compiler.ops.registry import NoAttrs, OpDef, Port, ShapeError, assign, need, register
+from compiler.diagnostics.codes import DTYPE_MISMATCH
 
 
 def _infer_zeros_if_missing(a: NoAttrs, ins):
@@ -15,7 +16,7 @@ def _infer_zeros_if_missing(a: NoAttrs, ins):
     if x is not None:
         if x.dtype != like.dtype:
             raise ShapeError(f"ZerosIfMissing input is {x.dtype} but `like` is {like.dtype}; "
-                             "the default zeros take the dtype of `like`", 0, code="DLC008")
+                             "the default zeros take the dtype of `like`", 0, code=DTYPE_MISMATCH)
         if not shapes_equal(x.shape, like.shape):
             raise ShapeError(f"ZerosIfMissing input {x.shape_str()} and `like` {like.shape_str()} differ in shape; "
                              "the default zeros take the shape of `like`", 0)

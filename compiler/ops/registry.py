@@ -13,6 +13,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict
 
 from compiler.ir.types import Dim, TensorType, dim_str, dims_equal, is_float, is_int, py_dim
+from compiler.diagnostics.codes import DTYPE_MISMATCH, SHAPE_MISMATCH, Code
 
 
 class Attrs(BaseModel):
@@ -34,7 +35,7 @@ class InplaceAttrs(Attrs):
 class ShapeError(Exception):
     """Raised by a shape rule.  `slot` names the offending input, if one does."""
 
-    def __init__(self, message: str, slot: int | None = None, code: str = "DLC007", hint: str | None = None):
+    def __init__(self, message: str, slot: int | None = None, code: Code | str = SHAPE_MISMATCH, hint: str | None = None):
         super().__init__(message)
         self.message = message
         self.slot = slot
@@ -124,12 +125,12 @@ def need(t: TensorType | None, slot: int, what: str) -> TensorType:
 
 def need_float(t: TensorType, slot: int, what: str) -> None:
     if not is_float(t.dtype):
-        raise ShapeError(f"{what} must be a floating-point tensor, got {t.dtype}", slot, code="DLC008")
+        raise ShapeError(f"{what} must be a floating-point tensor, got {t.dtype}", slot, code=DTYPE_MISMATCH)
 
 
 def need_int(t: TensorType, slot: int, what: str) -> None:
     if not is_int(t.dtype):
-        raise ShapeError(f"{what} must hold integer ids (int64/int32), got {t.dtype}", slot, code="DLC008",
+        raise ShapeError(f"{what} must hold integer ids (int64/int32), got {t.dtype}", slot, code=DTYPE_MISMATCH,
                          hint="token ids are declared like `in ids: [B, S] int64`")
 
 

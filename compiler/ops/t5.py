@@ -14,6 +14,7 @@ from pydantic import PositiveInt
 
 from compiler.ir.types import TensorType, dim
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, register
+from compiler.diagnostics.codes import ARGUMENT_TYPE
 
 
 class RelativePositionBiasAttrs(Attrs):
@@ -29,10 +30,10 @@ def _check_buckets(a: RelativePositionBiasAttrs) -> None:
     per_direction = a.num_buckets // 2 if a.bidirectional else a.num_buckets
     if per_direction < 2:
         raise ShapeError(f"RelativePositionBias needs at least 2 buckets per direction, got num_buckets={a.num_buckets}"
-                         + (" (bidirectional: half per direction)" if a.bidirectional else ""), code="DLC005")
+                         + (" (bidirectional: half per direction)" if a.bidirectional else ""), code=ARGUMENT_TYPE)
     if a.max_distance <= per_direction // 2:
         raise ShapeError(f"RelativePositionBias max_distance={a.max_distance} must exceed the {per_direction // 2} "
-                         "exact-offset buckets", code="DLC005",
+                         "exact-offset buckets", code=ARGUMENT_TYPE,
                          hint="T5 uses num_buckets=32, max_distance=128")
 
 

@@ -11,6 +11,7 @@ from pydantic import field_validator
 
 from compiler.ir.types import TensorType, dim, dim_str, dims_equal, normalize_axis
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, register
+from compiler.diagnostics.codes import DTYPE_MISMATCH
 
 
 def _axis(d: int, t: TensorType, slot: int, what: str) -> int:
@@ -144,7 +145,7 @@ def _infer_concat(a, ins):
         if t.rank != first.rank or any(not dims_equal(p, q) for k, (p, q) in enumerate(zip(t.shape, first.shape)) if k != axis):
             raise ShapeError(f"Concat inputs must agree outside dim {a.dim}: {first.shape_str()} vs {t.shape_str()}", i)
         if t.dtype != first.dtype:
-            raise ShapeError(f"Concat of {first.dtype} and {t.dtype} tensors", i, code="DLC008")
+            raise ShapeError(f"Concat of {first.dtype} and {t.dtype} tensors", i, code=DTYPE_MISMATCH)
         total = total + t.shape[axis]
     shape = list(first.shape)
     shape[axis] = total

@@ -11,6 +11,7 @@ from lark import Token, Transformer, v_args
 
 from compiler.diagnostics import CompileError, Diagnostic, Span, error
 from compiler.syntax import ast
+from compiler.diagnostics.codes import IMPORT_ERROR, RESOURCE_LIMIT, SYNTAX_ERROR
 
 MAX_SOURCE_BYTES = 2_000_000
 MAX_NESTING = 200
@@ -51,7 +52,7 @@ class _ToAst(Transformer):
     # ------------------------------------------------------------- literals
     def int_lit(self, meta, tok):
         if len(tok) > MAX_LITERAL_DIGITS:
-            raise error("DLC013", f"an integer of {len(tok)} digits is too large", self.s(meta),
+            raise error(RESOURCE_LIMIT, f"an integer of {len(tok)} digits is too large", self.s(meta),
                         hint=f"literals have at most {MAX_LITERAL_DIGITS} digits")
         return ast.Int(self.s(meta), int(tok))
 
@@ -270,17 +271,17 @@ def _syntax_error(exc: lark.exceptions.LarkError, file: str, text: str) -> Diagn
             what = f"unexpected {str(tok)!r}"
         # `accepts` replays the parser, so it drops the spurious look-aheads LALR merges into `expected`
         expected = set(exc.accepts or exc.expected)
-        return Diagnostic("DLC001", f"{what}; expected {_expected(expected)}", span,
+        return Diagnostic(SYNTAX_ERROR, f"{what}; expected {_expected(expected)}", span,
                           hint=_syntax_hint(tok, expected) or _taken_by_tensor_type(tok, text))
     if isinstance(exc, lark.UnexpectedCharacters):
         span = Span(file, exc.line, exc.column, exc.line, exc.column + 1)
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
         hint = {"'": "strings use double quotes",
                 '"': "a string ends on its own line and holds no backslashes or double quotes"}.get(char)
-        return Diagnostic("DLC001", f"unexpected character {char!r}", span, hint=hint)
+        return Diagnostic(SYNTAX_ERROR, f"unexpected character {char!r}", span, hint=hint)
     if isinstance(exc, lark.UnexpectedEOF):
-        return Diagnostic("DLC001", "unexpected end of file", _end_of_text(text, file))
-    return Diagnostic("DLC001", f"cannot parse: {exc}", Span(file, 1, 1, 1, 2))
+        return Diagnostic(SYNTAX_ERROR, "unexpected end of file", _end_of_text(text, file))
+    return Diagnostic(SYNTAX_ERROR, f"cannot parse: {exc}", Span(file, 1, 1, 1, 2))
 
 
 def _check_depth(tree: lark.Tree, file: str) -> None:
@@ -290,7 +291,7 @@ def _check_depth(tree: lark.Tree, file: str) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_NESTING:
-            raise error("DLC013", f"the expression nests deeper than {MAX_NESTING} levels", _span(file, node.meta),
+            raise error(RESOURCE_LIMIT, f"the expression nests deeper than {MAX_NESTING} levels", _span(file, node.meta),
                         hint="split it with `let` bindings")
         stack.extend((child, depth + 1) for child in node.children if isinstance(child, lark.Tree))
 
@@ -298,7 +299,7 @@ def _check_depth(tree: lark.Tree, file: str) -> None:
 def parse(text: str, file: str = "<string>") -> ast.Module:
     """Parse dlc source text; raises CompileError with a DLC001 diagnostic."""
     if len(text) > MAX_SOURCE_BYTES:
-        raise error("DLC013", f"file is larger than {MAX_SOURCE_BYTES} bytes", Span(file, 1, 1, 1, 2))
+        raise error(RESOURCE_LIMIT, f"file is larger than {MAX_SOURCE_BYTES} bytes", Span(file, 1, 1, 1, 2))
     try:
         tree = _lark().parse(text)
     except lark.exceptions.LarkError as exc:
@@ -316,12 +317,12 @@ def read_source(path: Path, display: str) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise error("DLC010", f"cannot read {display}: {exc.strerror}", Span(display, 1, 1, 1, 2)) from None
+        raise error(IMPORT_ERROR, f"cannot read {display}: {exc.strerror}", Span(display, 1, 1, 1, 2)) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise error("DLC001", "file is not UTF-8 text", Span(display, line, 1, line, 2),
+        raise error(SYNTAX_ERROR, "file is not UTF-8 text", Span(display, line, 1, line, 2),
                     hint="dlc specs are UTF-8 text files") from None
 
 
