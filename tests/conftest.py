@@ -12,3 +12,5 @@ sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torc
 
 def pytest_addoption(parser):
     parser.addoption("--update-goldens", action="store_true", help="rewrite golden files from current output")
+    parser.addoption("--update-diagnostics", action="store_true",
+                     help="rewrite the expected diagnostics (# E: ...) of tests/diagnostics/*.dl from what dlc says")
