@@ -9,8 +9,8 @@ are the file's own.  On the line of each expected diagnostic (mypy's `.test` sty
 `E` is an error and `W` a warning; `@COL` pins the column (`# E: ...` leaves it free);
 the text after the code is a substring of the message, and after `| hint:` a substring of
 the hint.  A diagnostic in another file is expected on the case line as
-`# E@FILE:LINE:COL: ...` (FILE a suffix of its path).  `# define: NAME=VALUE` on the
-case line passes `-D NAME=VALUE`.  Every diagnostic must be expected and every
+`# E@FILE:LINE:COL: ...` (FILE a suffix of its path).  A `# define: NAME=VALUE` line in a
+case passes `-D NAME=VALUE`.  Every diagnostic must be expected and every
 expectation met; `pytest --update-diagnostics` rewrites the E/W comments from what dlc says.
 
 Cases of the corpus of realistic mistakes (tests/diagnostics/corpus/) also say, by hand,
@@ -125,8 +125,8 @@ def load_cases(path: Path) -> list[Case]:
         end = (starts[n + 1] - 1) if n + 1 < len(starts) else len(lines)
         header = _CASE.match(lines[start - 1])
         case = Case(path, header.group(1) if header else path.stem, start, end)
-        case.defines = {k: _value(v) for k, v in _DEFINE.findall(lines[start - 1])}
         for number in range(start, end + 1):
+            case.defines.update({k: _value(v) for k, v in _DEFINE.findall(lines[number - 1])})
             for kind, where, body in _marks(lines[number - 1]):
                 if kind == "want":
                     case.wants.append(_want(where, body, number))

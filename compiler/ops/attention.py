@@ -11,6 +11,7 @@ import sympy
 from pydantic import PositiveInt, confloat
 
 from compiler.ir.types import TensorType, broadcast, dim, dim_str, dims_equal
+from compiler.ops.hints import choices, divisors_near
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_float, register
 from compiler.diagnostics.codes import DTYPE_MISMATCH
 
@@ -31,7 +32,7 @@ def _check_qkv(a: AttentionAttrs, q: TensorType, k: TensorType, v: TensorType) -
         features = t.shape[2]
         if features.is_Integer and int(features) % a.heads:
             raise ShapeError(f"Attention {what} features {features} are not divisible by heads={a.heads}", slot,
-                             hint=f"{features} % {a.heads} = {int(features) % a.heads}")
+                             hint=f"{choices('heads', divisors_near(int(features), a.heads))} divide {features}")
     if not dims_equal(q.shape[2], k.shape[2]):
         raise ShapeError(f"query and key features differ: {dim_str(q.shape[2])} vs {dim_str(k.shape[2])}", 1)
     if not dims_equal(k.shape[1], v.shape[1]):

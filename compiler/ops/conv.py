@@ -7,12 +7,15 @@ one entry per spatial dimension, as torch's constructors do.
 """
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 import sympy
 from pydantic import BeforeValidator, PositiveInt
 
+from compiler.diagnostics.codes import ARGUMENT_TYPE
 from compiler.ir.types import Dim, TensorType, dim
+from compiler.ops.hints import choices, concrete, divisors_near, set_argument
 from compiler.ops.registry import (
     Attrs,
     OpDef,
@@ -87,7 +90,8 @@ def _spatial_out(x: TensorType, n: int, name: str, k, s, p, d, ceil_mode: bool =
         if out.is_Integer and out <= 0:
             raise ShapeError(f"{name} input {x.shape_str()} is too small: spatial dim {2 + i} of size {size} "
                              f"gives output size {out} with kernel {k[i]}, stride {s[i]}, padding {p[i]}, "
-                             f"dilation {d[i]}", 0, hint="use a larger input, more padding or a smaller kernel")
+                             f"dilation {d[i]}", 0, hint=f"`padding={d[i] * (k[i] - 1) // 2}` keeps the size at stride 1; "
+                                                       "or use a larger input or a smaller kernel")
         sizes.append(out)
     return sizes
 
@@ -95,7 +99,20 @@ def _spatial_out(x: TensorType, n: int, name: str, k, s, p, d, ceil_mode: bool =
 def _need_spatial(x: TensorType, n: int, name: str) -> None:
     need_float(x, 0, f"{name} input")
     if x.rank != n + 2:
-        raise ShapeError(f"{name} input must be [B, C, {SPATIAL_NAMES[n]}] (rank {n + 2}), got {x.shape_str()}", 0)
+        fits = name.rstrip("123d") + f"{x.rank - 2}d" if 3 <= x.rank <= 5 else None
+        raise ShapeError(f"{name} input must be [B, C, {SPATIAL_NAMES[n]}] (rank {n + 2}), got {x.shape_str()}", 0,
+                         hint=f"a rank-{x.rank} input takes {fits}" if fits else None)
+
+
+def _channel_hint(a: ConvAttrs, x: TensorType, name: str) -> str:
+    """Channels-last input, swapped channel arguments, or the in_channels to set."""
+    actual = concrete(x.shape[1])
+    if x.rank == 4 and concrete(x.shape[-1]) == a.in_channels:
+        return "the input looks channels-last [B, H, W, C]: `Permute([0, 3, 1, 2])` it to [B, C, H, W] first"
+    if actual == a.out_channels and a.in_channels != a.out_channels:
+        return (f"the arguments look swapped: `{name}({a.out_channels}, {a.in_channels}, ...)` "
+                f"(in_channels first, then out_channels)")
+    return set_argument("in_channels", x.shape[1])
 
 
 def _fmt(value: Any) -> str:
@@ -132,9 +149,12 @@ def _infer_conv(n: int, name: str):
         _need_spatial(x, n, name)
         for what, channels in (("in_channels", a.in_channels), ("out_channels", a.out_channels)):
             if channels % a.groups:
+                both = math.gcd(a.in_channels, a.out_channels)
                 raise ShapeError(f"{name} {what}={channels} is not divisible by groups={a.groups}", None,
-                                 hint=f"{channels} % {a.groups} = {channels % a.groups}")
-        need_dim(x.shape[1], dim(a.in_channels), 0, f"the channel dimension (1) of {name}'s input", x)
+                                 code=ARGUMENT_TYPE, hint=f"{choices('groups', divisors_near(both, a.groups))} "
+                                                         f"divide{'s' if both == 1 else ''} both channel counts")
+        need_dim(x.shape[1], dim(a.in_channels), 0, f"the channel dimension (1) of {name}'s input", x,
+                 hint=_channel_hint(a, x, name))
         k, d = expand(a.kernel_size, n, f"{name} kernel_size"), expand(a.dilation, n, f"{name} dilation")
         p = _conv_padding(a, n, name)
         s = expand(a.stride, n, f"{name} stride")

@@ -75,8 +75,10 @@ def _infer_matmul(a, ins):
     if x.rank < 2 or y.rank < 2:
         raise ShapeError(f"MatMul needs operands of rank >= 2, got {x.shape_str()} @ {y.shape_str()}", 0)
     if not dims_equal(x.shape[-1], y.shape[-2]):
+        hint = (f"both operands end in {dim_str(x.shape[-1])}: transpose the right one first, "
+                f"`Transpose({y.rank - 2}, {y.rank - 1})`" if dims_equal(x.shape[-1], y.shape[-1]) else None)
         raise ShapeError(f"MatMul inner dimensions differ: {dim_str(x.shape[-1])} vs {dim_str(y.shape[-2])} "
-                         f"in {x.shape_str()} @ {y.shape_str()}", None)
+                         f"in {x.shape_str()} @ {y.shape_str()}", None, hint=hint)
     batch = broadcast(x.shape[:-2], y.shape[:-2])
     if batch is None:
         raise ShapeError(f"MatMul batch dimensions {x.shape_str()} and {y.shape_str()} do not broadcast", None)
@@ -99,7 +101,8 @@ def _infer_softmax(a, ins):
     x = need(ins[0], 0, "Softmax input")
     need_float(x, 0, "Softmax input")
     if not -x.rank <= a.dim < x.rank:
-        raise ShapeError(f"Softmax dim {a.dim} is out of range for {x.shape_str()}", 0)
+        raise ShapeError(f"Softmax dim {a.dim} is out of range for {x.shape_str()}", 0,
+                         hint=f"dimensions run from {-x.rank} to {x.rank - 1}; the last one is -1")
     return [x]
 
 

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from pydantic import PositiveInt
 
-from compiler.ir.types import TensorType, dim
+import sympy
+
+from compiler.ir.types import TensorType, dim, dim_str
+from compiler.ops.hints import concrete, set_argument
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, need_dim, need_float, need_int, register
 
 
@@ -18,8 +21,21 @@ def _infer_linear(a: LinearAttrs, ins):
     need_float(x, 0, "Linear input")
     if x.rank < 1:
         raise ShapeError("Linear input must have at least one dimension", 0)
-    need_dim(x.shape[-1], dim(a.in_features), 0, "the last dimension of Linear's input", x)
+    need_dim(x.shape[-1], dim(a.in_features), 0, "the last dimension of Linear's input", x,
+             hint=_linear_hint(a, x))
     return [x.with_shape((*x.shape[:-1], a.out_features))]
+
+
+def _linear_hint(a: LinearAttrs, x: TensorType) -> str:
+    """The likeliest fix for a Linear whose in_features does not match its input."""
+    actual = concrete(x.shape[-1])
+    features = concrete(sympy.prod(x.shape[1:])) if x.rank >= 3 else None
+    if features == a.in_features:
+        return f"flatten it first: `Flatten(1)` makes it [{dim_str(x.shape[0])}, {features}]"
+    if actual == a.out_features and a.in_features != a.out_features:
+        return (f"the arguments look swapped: `Linear({a.out_features}, {a.in_features})` "
+                f"(in_features first, then out_features)")
+    return set_argument("in_features", x.shape[-1], call=f"Linear({actual}, {a.out_features})" if actual else None)
 
 
 def _linear_params(a: LinearAttrs):
@@ -93,7 +109,7 @@ def _infer_sinusoid(a: PositionAttrs, ins):
     need_float(x, 0, "SinusoidalPositions input")
     if x.rank != 3:
         raise ShapeError(f"SinusoidalPositions input must be [B, S, dim], got {x.shape_str()}", 0)
-    need_dim(x.shape[2], dim(a.dim), 0, "the last dimension of SinusoidalPositions' input", x)
+    need_dim(x.shape[2], dim(a.dim), 0, "the last dimension of SinusoidalPositions' input", x, argument="dim")
     return [x]
 
 
@@ -133,7 +149,8 @@ class FusedLinearAttrs(Attrs):
 def _infer_fused_linear(a: FusedLinearAttrs, ins):
     x = need(ins[0], 0, "FusedLinear input")
     need_float(x, 0, "FusedLinear input")
-    need_dim(x.shape[-1], dim(a.in_features), 0, "the last dimension of FusedLinear's input", x)
+    need_dim(x.shape[-1], dim(a.in_features), 0, "the last dimension of FusedLinear's input", x,
+             argument="in_features")
     return [x.with_shape((*x.shape[:-1], n)) for n in a.out_sizes]
 
 

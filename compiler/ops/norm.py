@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import PositiveInt, confloat
 
-from compiler.ir.types import dim
+from compiler.ir.types import dim, dims_equal
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, need_dim, need_float, register
 
 
@@ -19,7 +19,9 @@ def _infer_last_dim(name: str):
         need_float(x, 0, f"{name} input")
         if x.rank < 1:
             raise ShapeError(f"{name} input must have at least one dimension", 0)
-        need_dim(x.shape[-1], dim(a.dim), 0, f"the last dimension of {name}'s input", x)
+        hint = (f"a [B, C, H, W] image is normalized over channels with BatchNorm2d"
+                if x.rank == 4 and dims_equal(x.shape[1], dim(a.dim)) else None)
+        need_dim(x.shape[-1], dim(a.dim), 0, f"the last dimension of {name}'s input", x, argument="dim", hint=hint)
         return [x]
     return infer
 
@@ -61,8 +63,11 @@ def _infer_batchnorm(rank_ok: tuple[int, ...], name: str):
         need_float(x, 0, f"{name} input")
         if x.rank not in rank_ok:
             want = " or ".join(map(str, rank_ok))
-            raise ShapeError(f"{name} input must have rank {want} ([B, C, ...]), got {x.shape_str()}", 0)
-        need_dim(x.shape[1], dim(a.num_features), 0, f"the channel dimension (1) of {name}'s input", x)
+            other = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d"}.get(x.rank)
+            raise ShapeError(f"{name} input must have rank {want} ([B, C, ...]), got {x.shape_str()}", 0,
+                             hint=f"a rank-{x.rank} input takes {other}" if other and other != name else None)
+        need_dim(x.shape[1], dim(a.num_features), 0, f"the channel dimension (1) of {name}'s input", x,
+                 argument="num_features")
         return [x]
     return infer
 

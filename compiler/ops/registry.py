@@ -125,7 +125,8 @@ def need(t: TensorType | None, slot: int, what: str) -> TensorType:
 
 def need_float(t: TensorType, slot: int, what: str) -> None:
     if not is_float(t.dtype):
-        raise ShapeError(f"{what} must be a floating-point tensor, got {t.dtype}", slot, code=DTYPE_MISMATCH)
+        hint = "token ids become vectors through an `Embedding` first" if is_int(t.dtype) else None
+        raise ShapeError(f"{what} must be a floating-point tensor, got {t.dtype}", slot, code=DTYPE_MISMATCH, hint=hint)
 
 
 def need_int(t: TensorType, slot: int, what: str) -> None:
@@ -134,9 +135,15 @@ def need_int(t: TensorType, slot: int, what: str) -> None:
                          hint="token ids are declared like `in ids: [B, S] int64`")
 
 
-def need_dim(actual: Dim, expected: Dim, slot: int, what: str, t: TensorType) -> None:
+def need_dim(actual: Dim, expected: Dim, slot: int, what: str, t: TensorType, argument: str | None = None,
+             hint: str | None = None) -> None:
+    """`argument` names the attribute that fixes the mismatch; the hint then proposes its value."""
     if not dims_equal(actual, expected):
-        raise ShapeError(f"{what} must be {dim_str(expected)}, got {dim_str(actual)} (input shape {t.shape_str()})", slot)
+        if hint is None and argument is not None:
+            from compiler.ops.hints import set_argument
+            hint = set_argument(argument, actual)
+        raise ShapeError(f"{what} must be {dim_str(expected)}, got {dim_str(actual)} (input shape {t.shape_str()})",
+                         slot, hint=hint)
 
 
 def same_as(t: TensorType, shape=None, dtype: str | None = None) -> TensorType:

@@ -45,8 +45,11 @@ def _infer_rnn(name: str):
         layout = "[B, T, input_size]" if a.batch_first else "[T, B, input_size]"
         if x.rank != 3:
             raise ShapeError(f"{name} input must be {layout}, got {x.shape_str()}", 0,
-                             hint=None if a.batch_first else "batch_first=false expects time first")
-        need_dim(x.shape[2], dim(a.input_size), 0, f"the feature dimension (2) of {name}'s input", x)
+                             hint="batch_first=false expects time first" if not a.batch_first else
+                             "a recurrent layer reads a sequence of vectors; give it a time dimension" if x.rank == 2
+                             else None)
+        need_dim(x.shape[2], dim(a.input_size), 0, f"the feature dimension (2) of {name}'s input", x,
+                 argument="input_size")
         batch = x.shape[0] if a.batch_first else x.shape[1]
         dirs = _directions(a)
         out = x.with_shape((*x.shape[:2], a.hidden_size * dirs))

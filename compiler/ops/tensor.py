@@ -11,13 +11,15 @@ from pydantic import field_validator
 
 from compiler.ir.types import TensorType, dim, dim_str, dims_equal, normalize_axis
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, register
-from compiler.diagnostics.codes import DTYPE_MISMATCH
+from compiler.diagnostics.codes import ARGUMENT_TYPE, DTYPE_MISMATCH
+from compiler.ops.hints import concrete, differing_dims, negative_index
 
 
 def _axis(d: int, t: TensorType, slot: int, what: str) -> int:
     axis = normalize_axis(d, t.rank)
     if axis is None:
-        raise ShapeError(f"{what} {d} is out of range for a rank-{t.rank} tensor {t.shape_str()}", slot)
+        raise ShapeError(f"{what} {d} is out of range for a rank-{t.rank} tensor {t.shape_str()}", slot,
+                         hint=f"dimensions run from {-t.rank} to {t.rank - 1}; the last one is -1")
     return axis
 
 
@@ -52,9 +54,18 @@ def _infer_reshape(a: ReshapeAttrs, ins):
     else:
         if not dims_equal(total, known):
             raise ShapeError(f"cannot reshape {x.shape_str()} ({dim_str(total)} elements) to "
-                             f"{_fmt(a.shape)} ({dim_str(known)} elements)", 0)
+                             f"{_fmt(a.shape)} ({dim_str(known)} elements)", 0, hint=_reshape_hint(a.shape, total))
         shape = tuple(dim(d) for d in a.shape)
     return [x.with_shape(shape)]
+
+
+def _reshape_hint(shape, total) -> str:
+    """Recompute the last size so the element count fits, or suggest -1."""
+    others = reduce(mul, (dim(d) for d in shape[:-1]), sympy.Integer(1))
+    last = sympy.simplify(total / others)
+    if last.is_Integer and last > 0:
+        return f"`Reshape({_fmt((*shape[:-1], last))})` keeps every element (or write -1 for the size to infer)"
+    return "write -1 for the one size dlc should infer"
 
 
 def _fmt(shape) -> str:
@@ -80,6 +91,11 @@ class TransposeAttrs(Attrs):
 def _infer_transpose(a, ins):
     x = need(ins[0], 0, "Transpose input")
     i, j = _axis(a.dim0, x, 0, "Transpose dim"), _axis(a.dim1, x, 0, "Transpose dim")
+    if i == j:   # a no-op that torch accepts silently: almost always a typo for a neighbouring pair
+        other = j + 1 if j + 1 < x.rank else j - 1
+        raise ShapeError(f"Transpose({a.dim0}, {a.dim1}) swaps a dimension with itself and changes nothing", 0,
+                         code=ARGUMENT_TYPE, hint=f"name two different dimensions, e.g. "
+                                                  f"`Transpose({min(i, other)}, {max(i, other)})`")
     shape = list(x.shape)
     shape[i], shape[j] = shape[j], shape[i]
     return [x.with_shape(shape)]
@@ -143,7 +159,11 @@ def _infer_concat(a, ins):
     total = sympy.Integer(0)
     for i, t in enumerate(xs):
         if t.rank != first.rank or any(not dims_equal(p, q) for k, (p, q) in enumerate(zip(t.shape, first.shape)) if k != axis):
-            raise ShapeError(f"Concat inputs must agree outside dim {a.dim}: {first.shape_str()} vs {t.shape_str()}", i)
+            differ = differing_dims(first.shape, t.shape) if t.rank == first.rank else []
+            hint = (f"they differ only in dim {differ[0]}: concatenate along it with "
+                    f"`dim={negative_index(differ[0], t.rank)}`" if len(differ) == 1 else None)
+            raise ShapeError(f"Concat inputs must agree outside dim {a.dim}: {first.shape_str()} vs {t.shape_str()}", i,
+                             hint=hint)
         if t.dtype != first.dtype:
             raise ShapeError(f"Concat of {first.dtype} and {t.dtype} tensors", i, code=DTYPE_MISMATCH)
         total = total + t.shape[axis]
@@ -171,13 +191,24 @@ def _infer_split(a, ins):
         raise ShapeError(f"Split sizes must be positive, got {list(a.sizes)}", 0)
     if not dims_equal(dim(sum(a.sizes)), x.shape[axis]):
         raise ShapeError(f"Split sizes {list(a.sizes)} add up to {sum(a.sizes)}, but dim {a.dim} of "
-                         f"{x.shape_str()} is {dim_str(x.shape[axis])}", 0)
+                         f"{x.shape_str()} is {dim_str(x.shape[axis])}", 0, hint=_split_hint(a, x, axis))
     outs = []
     for s in a.sizes:
         shape = list(x.shape)
         shape[axis] = dim(s)
         outs.append(x.with_shape(shape))
     return outs
+
+
+def _split_hint(a: SplitAttrs, x: TensorType, axis: int) -> str | None:
+    """Another dimension of the right size, or equal pieces of this one."""
+    fits = [i for i, d in enumerate(x.shape) if i != axis and dims_equal(d, dim(sum(a.sizes)))]
+    if fits:
+        return f"dim {fits[0]} has that size: `dim={negative_index(fits[0], x.rank)}`"
+    size = concrete(x.shape[axis])
+    if size is not None and size % len(a.sizes) == 0:
+        return f"{len(a.sizes)} equal pieces of {size} are `{[size // len(a.sizes)] * len(a.sizes)}`"
+    return None
 
 
 def _lower_split(a, ctx):
