@@ -17,6 +17,14 @@ import sympy
 from compiler.diagnostics import Diagnostic, Note, Severity, Span
 from compiler.ir import Graph, Node, Program
 from compiler.ir.types import TensorType, dim_str, dims_equal, is_float, is_int
+from compiler.check.blame import (
+    broadcast_culprit,
+    declare_hint,
+    declared_parameter,
+    flatten_note,
+    input_declaration,
+    propose_fix,
+)
 from compiler.ops import REGISTRY, ShapeError
 from compiler.diagnostics.codes import (
     DTYPE_MISMATCH,
@@ -125,7 +133,7 @@ class _GraphInference:
         try:
             return op.infer(attrs, ins)
         except ShapeError as exc:
-            self._fail(node, exc.code, f"{name}{where}: {exc.message}", exc.slot, ins, exc.hint)
+            self._shape_error(node, f"{name}{where}: {exc.message}", exc, ins)
         except Exception as exc:  # a shape rule crashed: report it as ours, never as a traceback
             self._fail(node, INTERNAL_ERROR, f"internal error in the shape rule of {name}: {exc!r}", None, ins,
                        hint="this is a bug in dlc; please report it with the spec")
@@ -143,6 +151,22 @@ class _GraphInference:
                 outs = self._infer_op(node, layer.target, layer.attrs, ins, f"[{i}]")
             ins = [outs[0], *ins[1:]] if outs else ins
         return outs
+
+    def _shape_error(self, node: Node, message: str, exc: ShapeError, ins) -> None:
+        """Report at the line to edit: the layer that made a non-broadcasting operand, or the
+        declaration of an input whose dtype is wrong; else at the op, with a Flatten explained."""
+        culprit = broadcast_culprit(self.graph, node, ins) if exc.code == SHAPE_MISMATCH else None
+        if culprit is not None:
+            producer, fix = culprit
+            here = Note(node.span, f"the shapes meet here, in {node.op}")
+            self._fail(node, exc.code, message, None, ins, fix, extra=(here,), span=producer.span)
+        source = input_declaration(self.graph, node, exc.slot) if exc.expected_dtype else None
+        if source is not None:
+            hint = declare_hint(source, source.attrs.shape_str(), exc.expected_dtype)
+            used = Note(node.span, f"used here, by {node.op}")
+            self._fail(node, exc.code, message, None, ins, hint, extra=(used,), span=source.span)
+        hint = exc.hint + flatten_note(self.graph, node, exc.slot) if exc.hint else exc.hint
+        self._fail(node, exc.code, message, exc.slot, ins, hint)
 
     # ------------------------------------------------------------------ block calls
     def _call_block(self, node: Node, callee: Graph, ins, where: str = "") -> list[TensorType]:
@@ -176,16 +200,24 @@ class _GraphInference:
         label = f"`{callee.block}`{where} input `{name}`"
         note = Note(decl_span, f"{label} is declared as {declared}" +
                     (f" with {_show_params(callee)}" if callee.params else ""))
+        # An input passed straight through is fixed where it is declared, not where it is used.
+        source = input_declaration(self.graph, node, slot)
+        at = source.span if source is not None else None
+        used = (Note(node.span, f"passed to `{callee.block}` here"),) if source is not None else ()
         if declared.rank != actual.rank:
+            hint = declare_hint(source, expected.shape_str(), actual.dtype) if source is not None else None
             self._fail(node, SHAPE_MISMATCH, f"{label} expects rank {declared.rank} {expected.shape_str()}, "
-                       f"got rank {actual.rank} {actual.shape_str()}", slot, ins, extra=(note,))
+                       f"got rank {actual.rank} {actual.shape_str()}", slot, ins, hint, (note, *used), at)
         if not _dtype_fits(declared.dtype, actual.dtype):
+            hint = declare_hint(source, actual.shape_str(), declared.dtype) if source is not None else None
             self._fail(node, DTYPE_MISMATCH, f"{label} expects {declared.dtype} elements, got {actual.dtype}",
-                       slot, ins, extra=(note,))
+                       slot, ins, hint, (note, *used), at)
         for i, (e, a) in enumerate(zip(expected.shape, actual.shape)):
             if not dims_equal(e, a):
+                param = declared_parameter(decl_span, i, callee.params)
+                hint = f"pass `{param}={dim_str(a)}` to `{callee.block}`" if param and a.is_Integer else None
                 self._fail(node, SHAPE_MISMATCH, f"{label} expects {expected.shape_str()}, got {actual.shape_str()} "
-                           f"(dimension {i}: expected {dim_str(e)}, got {dim_str(a)})", slot, ins, extra=(note,))
+                           f"(dimension {i}: expected {dim_str(e)}, got {dim_str(a)})", slot, ins, hint, (note,))
 
     # ------------------------------------------------------------------ outputs and lints
     def _check_outputs(self) -> None:
@@ -195,9 +227,10 @@ class _GraphInference:
                 continue
             d = out.declared
             if d.rank != actual.rank or not all(dims_equal(x, y) for x, y in zip(d.shape, actual.shape)):
+                fix = propose_fix(self.graph.node(out.node), actual, d)
                 self.diags.append(Diagnostic(SHAPE_MISMATCH, f"output `{out.name}` is declared {d.shape_str()} but "
                                              f"is {actual.shape_str()}", out.span,
-                                             notes=(self._origin(out.node, actual),)))
+                                             notes=(self._origin(out.node, actual),), hint=fix))
             elif not _dtype_fits(d.dtype, actual.dtype):
                 self.diags.append(Diagnostic(DTYPE_MISMATCH, f"output `{out.name}` is declared {d.dtype} but "
                                              f"holds {actual.dtype}", out.span))
@@ -222,7 +255,8 @@ class _GraphInference:
         return Note(node.span, f"{what} is {t}, from here")
 
     def _fail(self, node: Node, code: str, message: str, slot: int | None, ins, hint: str | None = None,
-              extra: tuple[Note, ...] = ()) -> None:
+              extra: tuple[Note, ...] = (), span: Span | None = None) -> None:
+        """Record an error at `span` (the node's own by default) and stop typing the node."""
         notes: list[Note] = []
         operands = self.graph.operands(node.id)
         slots = [slot] if slot is not None and slot in operands else sorted(operands)
@@ -231,7 +265,7 @@ class _GraphInference:
             produced = self.graph.output_type(src, index)     # in a repeat, `ins` holds the previous iteration's
             if produced is not None:
                 notes.append(self._origin(src, produced))
-        self.diags.append(Diagnostic(code, message, node.span, Severity.ERROR, tuple(notes) + extra, hint))
+        self.diags.append(Diagnostic(code, message, span or node.span, Severity.ERROR, tuple(notes) + extra, hint))
         raise _Failed()
 
 

@@ -19,6 +19,7 @@ from compiler.ir import Graph, Node, OutputDecl, Rename, Tie
 from compiler.ir.types import TensorType, dim
 from compiler.ir.values import Callee, Layer, TensorRef, kind_of, show
 from compiler.ops import REGISTRY
+from compiler.ops.hints import choices, divisors_near
 from compiler.syntax import ast
 from compiler.diagnostics.codes import (
     ARGUMENT_TYPE,
@@ -150,7 +151,9 @@ class BlockBuilder:
     def _require(self, s: ast.Require, errors) -> None:
         if not Evaluator(self).need_bool(s.cond):
             message = s.message or f"requirement `{s.cond}` does not hold"
-            raise error(FAILED_REQUIREMENT, message, s.span, hint=f"{s.cond}  evaluates as  {self.explain(s.cond)}")
+            explained = f"{s.cond}  evaluates as  {self.explain(s.cond)}"
+            fix = divisibility_fix(s.cond, self.env)
+            raise error(FAILED_REQUIREMENT, message, s.span, hint=f"{fix}; {explained}" if fix else explained)
 
     def explain(self, e: ast.Expr) -> str:
         """The expression with each name replaced by its value, and a comparison's sides computed:
@@ -405,6 +408,24 @@ def _first_non_static(stmts) -> ast.Stmt | None:
         if nested is not None:
             return nested
     return None
+
+
+def divisibility_fix(cond: ast.Expr, env: dict[str, Any]) -> str | None:
+    """For a failed `require a % b == 0`: the values of `b` near the given one that divide `a`,
+    or the two swapped when that is what happened (`MultiHeadAttention(8, 512)`)."""
+    if not (isinstance(cond, ast.Compare) and cond.op == "==" and isinstance(cond.right, ast.Int)
+            and cond.right.value == 0 and isinstance(cond.left, ast.BinOp) and cond.left.op == "%"):
+        return None
+    left, right = cond.left.left, cond.left.right
+    if not (isinstance(left, ast.Name) and isinstance(right, ast.Name)):
+        return None
+    a, b = env.get(left.id), env.get(right.id)
+    if not (isinstance(a, int) and isinstance(b, int) and a > 0 and b > 0):
+        return None
+    if b > a and b % a == 0:
+        return f"`{left.id}` and `{right.id}` look swapped: `{left.id}={b}, {right.id}={a}`"
+    near = divisors_near(a, b)
+    return f"{choices(right.id, near)} divide{'s' if len(near) == 1 else ''} `{left.id}={a}`"
 
 
 def _bound_names(stmts) -> set[str]:

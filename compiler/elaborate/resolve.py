@@ -23,6 +23,7 @@ from compiler.diagnostics.codes import (
     CYCLE,
     DUPLICATE_ARGUMENT,
     DUPLICATE_NAME,
+    FAILED_REQUIREMENT,
     INVALID_CHOICE,
     MISSING_ARGUMENT,
     RESOURCE_LIMIT,
@@ -186,10 +187,15 @@ class Resolver:
 
 
 def _within(d: Diagnostic, block: ast.BlockDef, params: dict[str, Any], call_span: Span) -> Diagnostic:
-    """Add the instantiation site to a diagnostic raised inside a block body."""
+    """Add the instantiation site to a diagnostic raised inside a block body.  A failed
+    `require` of a block from another module moves to the call: the arguments given there
+    are what to change, not the library's requirement."""
     if call_span == block.name_span or (d.span.file == call_span.file and d.span.line == call_span.line):
         return d          # an entry point, or an error already at the call
     args = ", ".join(f"{k}={show(v)}" for k, v in params.items())
+    if d.code == FAILED_REQUIREMENT.code and d.span.file != call_span.file:
+        required = Note(d.span, f"required by `{block.name}`, with {args}")
+        return replace(d, span=call_span, notes=(required, *d.notes))
     note = Note(call_span, f"in `{block.name}({args})`, instantiated here")
     return replace(d, notes=d.notes + (note,))
 

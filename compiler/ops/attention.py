@@ -59,7 +59,7 @@ def _infer_attention(a: AttentionAttrs, ins):
     if mask is not None:
         if mask.dtype != "bool":
             raise ShapeError(f"Attention mask must be bool (True = may attend), got {mask.dtype}", 3, code=DTYPE_MISMATCH,
-                             hint="declare it like `in mask: [B, S] bool`")
+                             hint="declare it like `in mask: [B, S] bool`", expected_dtype="bool")
         if broadcast(scores, _mask_as_4d(mask, q, k)) != scores:
             raise ShapeError(f"Attention mask {mask.shape_str()} does not fit the scores {_fmt(scores)}", 3)
     if bias is not None:

@@ -35,12 +35,15 @@ class InplaceAttrs(Attrs):
 class ShapeError(Exception):
     """Raised by a shape rule.  `slot` names the offending input, if one does."""
 
-    def __init__(self, message: str, slot: int | None = None, code: Code | str = SHAPE_MISMATCH, hint: str | None = None):
+    def __init__(self, message: str, slot: int | None = None, code: Code | str = SHAPE_MISMATCH, hint: str | None = None,
+                 expected_dtype: str | None = None):
         super().__init__(message)
         self.message = message
         self.slot = slot
         self.code = code
         self.hint = hint
+        # the dtype the input must be declared with, when that declaration is the line to edit
+        self.expected_dtype = expected_dtype
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ def need_float(t: TensorType, slot: int, what: str) -> None:
 def need_int(t: TensorType, slot: int, what: str) -> None:
     if not is_int(t.dtype):
         raise ShapeError(f"{what} must hold integer ids (int64/int32), got {t.dtype}", slot, code=DTYPE_MISMATCH,
-                         hint="token ids are declared like `in ids: [B, S] int64`")
+                         hint="token ids are declared like `in ids: [B, S] int64`", expected_dtype="int64")
 
 
 def need_dim(actual: Dim, expected: Dim, slot: int, what: str, t: TensorType, argument: str | None = None,

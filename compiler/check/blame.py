@@ -1,0 +1,128 @@
+"""Which line a shape or dtype error should point at, and the fix to propose there.
+
+The op that notices a mismatch is not always the line to edit: a residual `x + h`
+fails because the convolution that made `h` forgot its padding; an Embedding fails
+because its ids were declared float.  These rules move the primary location to the
+producing layer or the input declaration when that is where the fix goes, and compute
+the value to write (`padding=1`, `stride=2`, `out_features=256`, `int64`)."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import sympy
+
+from compiler.diagnostics import SourceCache, Span
+from compiler.ir import Graph, Node
+from compiler.ir.types import TensorType, dim_str, dims_equal
+from compiler.ops.hints import concrete
+
+BROADCASTING = {"Add", "Sub", "Mul", "Div"}
+_SOURCES = SourceCache()
+
+
+def _size(t: Any) -> int | None:
+    return concrete(t)
+
+
+def _conv_fix(attrs: Any, produced: TensorType, wanted: TensorType) -> str | None:
+    """out_channels, padding or stride that make a convolution's output `wanted`."""
+    if produced.rank != wanted.rank:
+        return None
+    if not dims_equal(produced.shape[1], wanted.shape[1]) and _size(wanted.shape[1]):
+        return f"set `out_channels={_size(wanted.shape[1])}`"
+    for got, want in zip(produced.shape[2:], wanted.shape[2:]):
+        if dims_equal(got, want):
+            continue
+        gap = sympy.simplify(want - got)
+        stride = attrs.stride if isinstance(attrs.stride, int) else None
+        padding = attrs.padding if isinstance(attrs.padding, int) else None
+        if stride == 1 and padding is not None and gap.is_Integer and int(gap) > 0 and int(gap) % 2 == 0:
+            return f"set `padding={padding + int(gap) // 2}` so the output keeps the input's size"
+        ratio = sympy.simplify(got / want)
+        if ratio.is_Integer and int(ratio) > 1 and stride == 1:
+            return f"set `stride={int(ratio)}` to downsample like the other branch"
+    return None
+
+
+def propose_fix(producer: Node, produced: TensorType, wanted: TensorType) -> str | None:
+    """The argument of the producing layer that would make it produce `wanted`."""
+    if producer.kind != "op" or produced.rank != wanted.rank:
+        return None
+    last = _size(wanted.shape[-1])
+    if producer.op.startswith("Conv"):
+        return _conv_fix(producer.attrs, produced, wanted)
+    argument = {"Linear": "out_features", "TransposedLinear": "out_features", "Embedding": "embedding_dim",
+                "PositionEmbedding": "dim", "SinusoidalPositions": "dim"}.get(producer.op)
+    if argument and last is not None and not dims_equal(produced.shape[-1], wanted.shape[-1]):
+        return f"set `{argument}={last}`"
+    return None
+
+
+def broadcast_culprit(graph: Graph, node: Node, ins: list[TensorType | None]) -> tuple[Node, str] | None:
+    """For `a + b` whose shapes do not broadcast: the later-made operand's producer and its fix.
+    The other operand is the reference (a residual's input, the main path)."""
+    operands = graph.operands(node.id)
+    if node.op not in BROADCASTING or len(operands) != 2 or any(t is None for t in ins[:2]):
+        return None
+    candidates = []
+    for slot, (src, _) in operands.items():
+        producer = graph.node(src)
+        fix = propose_fix(producer, ins[slot], ins[1 - slot])
+        if fix is not None:
+            candidates.append((producer.order, producer, fix))
+    if not candidates:
+        return None
+    _, producer, fix = max(candidates, key=lambda c: c[0])
+    return producer, fix
+
+
+def input_declaration(graph: Graph, node: Node, slot: int | None) -> Node | None:
+    """The input node feeding `slot` directly, when the fix is to declare it differently."""
+    operands = graph.operands(node.id)
+    if slot is None or slot not in operands:
+        return None
+    source = graph.node(operands[slot][0])
+    return source if source.kind == "input" else None
+
+
+def declare_hint(source: Node, shape: str, dtype: str) -> str:
+    suffix = " optional" if source.attrs.optional else ""
+    return f"declare it `in {source.outputs[0]}: {shape} {dtype}{suffix}`".replace(" float`", "`").replace(
+        " float optional`", " optional`")
+
+
+def flatten_note(graph: Graph, node: Node, slot: int | None) -> str:
+    """` (Flatten(1) of [B, 3, 7, 7] gives 3 * 7 * 7 = 147)` when a Flatten made the input."""
+    operands = graph.operands(node.id)
+    if slot not in operands:
+        return ""
+    producer = graph.node(operands[slot][0])
+    if producer.kind != "op" or producer.op != "Flatten":
+        return ""
+    source_ops = graph.operands(producer.id)
+    if 0 not in source_ops:
+        return ""
+    before = graph.output_type(*source_ops[0])
+    if before is None:
+        return ""
+    start, end = producer.attrs.start, producer.attrs.end % before.rank
+    merged = before.shape[start:end + 1]
+    if not all(_size(d) for d in merged):
+        return ""
+    total = 1
+    for d in merged:
+        total *= _size(d)
+    return f" (Flatten of {before.shape_str()} gives {' * '.join(dim_str(d) for d in merged)} = {total})"
+
+
+def declared_parameter(decl_span: Span, index: int, params: dict[str, Any]) -> str | None:
+    """The block parameter written as dimension `index` of an input declaration (`in x: [B, S, d_model]`)."""
+    line = _SOURCES.line(decl_span.file, decl_span.line)
+    match = re.search(r"\[([^\]]*)\]", line or "")
+    if not match:
+        return None
+    items = [item.strip() for item in match.group(1).split(",")]
+    if index < len(items) and items[index] in params:
+        return items[index]
+    return None
