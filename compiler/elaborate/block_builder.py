@@ -9,9 +9,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterator, Protocol
 
 import sympy
-from pydantic import ValidationError
 
-from compiler.diagnostics import CompileError, Diagnostic, Note, Span, error, suggest
+from compiler.diagnostics import CompileError, Diagnostic, Note, Span, error
 from compiler.elaborate.evaluate import Evaluator
 from compiler.elaborate.limits import Limits
 from compiler.elaborate.loader import LoadedModule
@@ -19,13 +18,11 @@ from compiler.ir import Graph, Node, OutputDecl, Rename, Tie
 from compiler.ir.types import TensorType, dim
 from compiler.ir.values import Callee, Layer, TensorRef, kind_of, show
 from compiler.ops import REGISTRY
-from compiler.ops.hints import choices, divisors_near
+from compiler.elaborate.arguments import divisibility_fix, validate_attrs
 from compiler.syntax import ast
 from compiler.diagnostics.codes import (
-    ARGUMENT_TYPE,
     BAD_RENAME,
     BAD_REPEAT,
-    DUPLICATE_ARGUMENT,
     DUPLICATE_NAME,
     EXPECTED_TENSOR,
     FAILED_REQUIREMENT,
@@ -36,9 +33,7 @@ from compiler.diagnostics.codes import (
     MISSING_OUTPUT,
     RESOURCE_LIMIT,
     RESULT_COUNT,
-    TOO_MANY_ARGUMENTS,
     TYPE_ERROR,
-    UNKNOWN_ARGUMENT,
 )
 
 
@@ -410,24 +405,6 @@ def _first_non_static(stmts) -> ast.Stmt | None:
     return None
 
 
-def divisibility_fix(cond: ast.Expr, env: dict[str, Any]) -> str | None:
-    """For a failed `require a % b == 0`: the values of `b` near the given one that divide `a`,
-    or the two swapped when that is what happened (`MultiHeadAttention(8, 512)`)."""
-    if not (isinstance(cond, ast.Compare) and cond.op == "==" and isinstance(cond.right, ast.Int)
-            and cond.right.value == 0 and isinstance(cond.left, ast.BinOp) and cond.left.op == "%"):
-        return None
-    left, right = cond.left.left, cond.left.right
-    if not (isinstance(left, ast.Name) and isinstance(right, ast.Name)):
-        return None
-    a, b = env.get(left.id), env.get(right.id)
-    if not (isinstance(a, int) and isinstance(b, int) and a > 0 and b > 0):
-        return None
-    if b > a and b % a == 0:
-        return f"`{left.id}` and `{right.id}` look swapped: `{left.id}={b}, {right.id}={a}`"
-    near = divisors_near(a, b)
-    return f"{choices(right.id, near)} divide{'s' if len(near) == 1 else ''} `{left.id}={a}`"
-
-
 def _bound_names(stmts) -> set[str]:
     """Every name a statement list binds, in any branch or loop body."""
     names: set[str] = set()
@@ -447,36 +424,3 @@ def _hint(layer: Layer) -> str:
     if layer.kind == "op":
         return layer.target.lower()
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", layer.target).lower()
-
-
-def validate_attrs(op, args: list[tuple[str | None, Any, Span]], span: Span):
-    fields = list(op.attrs.model_fields)
-    values: dict[str, Any] = {}
-    where: dict[str, Span] = {}
-    positional = [a for a in args if a[0] is None]
-    if len(positional) > len(fields):
-        raise error(TOO_MANY_ARGUMENTS, f"{op.name} takes at most {len(fields)} arguments ({', '.join(fields)}), "
-                    f"got {len(positional)}", positional[len(fields)][2])
-    for name, (_, value, s) in zip(fields, positional):
-        values[name], where[name] = value, s
-    for name, value, s in (a for a in args if a[0] is not None):
-        if name not in fields:
-            raise error(UNKNOWN_ARGUMENT, f"{op.name} has no argument `{name}`", s,
-                        hint=suggest(name, fields) or f"its arguments are {', '.join(fields) or 'none'}")
-        if name in values:
-            raise error(DUPLICATE_ARGUMENT, f"argument `{name}` of {op.name} is given twice", s)
-        values[name], where[name] = value, s
-    try:
-        # DSL lists are Python lists; attribute schemas hold immutable tuples.
-        return op.attrs(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else ""
-        got = show(values[field]) if field in values else "nothing"
-        message = f"{op.name} argument `{field}`: {first['msg'][0].lower()}{first['msg'][1:]}, got {got}"
-        hint = None
-        if isinstance(values.get(field), sympy.Basic):
-            hint = "symbolic dimensions cannot size parameters; pass a block parameter instead"
-        elif isinstance(values.get(field), float) and "integer" in first["msg"]:
-            hint = "use // for integer division"
-        raise error(ARGUMENT_TYPE, message, where.get(field, span), hint=hint) from None

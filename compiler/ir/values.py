@@ -67,7 +67,7 @@ def kind_of(value: Any) -> str:
         return "tuple of tensors"
     if isinstance(value, Callee):
         return value.kind
-    return type(value).__name__
+    return "value"
 
 
 def show(value: Any) -> str:
@@ -80,4 +80,13 @@ def show(value: Any) -> str:
         return "[" + ", ".join(show(v) for v in value) + "]"
     if value is None:
         return "none"
+    # compiler objects are described, never shown as reprs (`TensorRef(node='n2', index=0)`)
+    if isinstance(value, TensorRef):
+        return "a tensor"
+    if isinstance(value, Layer):
+        return f"the layer {value.name or value.target}"
+    if isinstance(value, Callee):
+        return f"the {value.kind} `{value.name}`"
+    if isinstance(value, tuple):
+        return f"{len(value)} tensors"
     return str(value)

@@ -19,7 +19,7 @@ def _infer_last_dim(name: str):
         need_float(x, 0, f"{name} input")
         if x.rank < 1:
             raise ShapeError(f"{name} input must have at least one dimension", 0)
-        hint = (f"a [B, C, H, W] image is normalized over channels with BatchNorm2d"
+        hint = ("a [B, C, H, W] image is normalized over channels with BatchNorm2d"
                 if x.rank == 4 and dims_equal(x.shape[1], dim(a.dim)) else None)
         need_dim(x.shape[-1], dim(a.dim), 0, f"the last dimension of {name}'s input", x, argument="dim", hint=hint)
         return [x]
