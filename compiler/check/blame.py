@@ -47,11 +47,11 @@ def _conv_fix(attrs: Any, produced: TensorType, wanted: TensorType) -> str | Non
 
 def propose_fix(producer: Node, produced: TensorType, wanted: TensorType) -> str | None:
     """The argument of the producing layer that would make it produce `wanted`."""
-    if producer.kind != "op" or produced.rank != wanted.rank:
+    if producer.kind != "op" or not produced.rank or not wanted.rank:
         return None
     last = _size(wanted.shape[-1])
     if producer.op.startswith("Conv"):
-        return _conv_fix(producer.attrs, produced, wanted)
+        return _conv_fix(producer.attrs, produced, wanted) if produced.rank == wanted.rank else None
     argument = {"Linear": "out_features", "TransposedLinear": "out_features", "Embedding": "embedding_dim",
                 "PositionEmbedding": "dim", "SinusoidalPositions": "dim"}.get(producer.op)
     if argument and last is not None and not dims_equal(produced.shape[-1], wanted.shape[-1]):
@@ -126,3 +126,27 @@ def declared_parameter(decl_span: Span, index: int, params: dict[str, Any]) -> s
     if index < len(items) and items[index] in params:
         return items[index]
     return None
+
+
+def consumer_culprit(graph: Graph, node: Node, slot: int | None, expected: Any, actual: Any) -> tuple[Node, str] | None:
+    """A size rule failed at `node`, but the layer that made its input is the mistake:
+    `Flatten(0)` merged the batch in, or an Embedding's two sizes were swapped."""
+    operands = graph.operands(node.id)
+    if slot is None or slot not in operands or expected is None:
+        return None
+    producer = graph.node(operands[slot][0])
+    if producer.kind != "op":
+        return None
+    a = producer.attrs
+    if producer.op == "Flatten" and a.start == 0:
+        return producer, "`Flatten(1)` keeps the batch dimension; `Flatten(0)` merges it into the features"
+    if producer.op == "Embedding" and (_size(expected), _size(actual)) == (a.num_embeddings, a.embedding_dim):
+        return producer, (f"the arguments look swapped: `Embedding({a.embedding_dim}, {a.num_embeddings})` "
+                          f"(num_embeddings first, then embedding_dim)")
+    return None
+
+
+def repeat_hint(op: str, attrs: Any) -> str:
+    """Each copy of a repeated layer reads the previous copy's output."""
+    keep = f": `Linear({attrs.in_features}, {attrs.in_features})` keeps the width" if op == "Linear" else ""
+    return f"repeat feeds each copy's output to the next copy, so the layer must give the shape it takes{keep}"

@@ -19,11 +19,13 @@ from compiler.ir import Graph, Node, Program
 from compiler.ir.types import TensorType, dim_str, dims_equal, is_float, is_int
 from compiler.check.blame import (
     broadcast_culprit,
+    consumer_culprit,
     declare_hint,
     declared_parameter,
     flatten_note,
     input_declaration,
     propose_fix,
+    repeat_hint,
 )
 from compiler.ops import REGISTRY, ShapeError
 from compiler.diagnostics.codes import (
@@ -133,6 +135,8 @@ class _GraphInference:
         try:
             return op.infer(attrs, ins)
         except ShapeError as exc:
+            if where not in ("", "[0]") and exc.code == SHAPE_MISMATCH:
+                exc.hint = repeat_hint(name, attrs)
             self._shape_error(node, f"{name}{where}: {exc.message}", exc, ins)
         except Exception as exc:  # a shape rule crashed: report it as ours, never as a traceback
             self._fail(node, INTERNAL_ERROR, f"internal error in the shape rule of {name}: {exc!r}", None, ins,
@@ -160,6 +164,11 @@ class _GraphInference:
             producer, fix = culprit
             here = Note(node.span, f"the shapes meet here, in {node.op}")
             self._fail(node, exc.code, message, None, ins, fix, extra=(here,), span=producer.span)
+        blamed = consumer_culprit(self.graph, node, exc.slot, exc.expected, exc.actual)
+        if blamed is not None:
+            producer, fix = blamed
+            self._fail(node, exc.code, message, None, ins, fix, extra=(Note(node.span, "the size is checked here"),),
+                       span=producer.span)
         source = input_declaration(self.graph, node, exc.slot) if exc.expected_dtype else None
         if source is not None:
             hint = declare_hint(source, source.attrs.shape_str(), exc.expected_dtype)

@@ -66,12 +66,14 @@ def class_name_diagnostic(name: str, graph: Graph, program: Program) -> Diagnost
                       program.model_spans.get(name, graph.span), hint="rename the block or model")
 
 
-def layer_name_diagnostic(node: Node) -> Diagnostic | None:
-    """DLC012 when a layer's name cannot be a submodule attribute."""
+def layer_name_diagnostic(node: Node, graph: Graph | None = None) -> Diagnostic | None:
+    """DLC012 when a layer's name cannot be a submodule attribute; at the line that binds
+    the name (`training = Linear(d, d)`) when the graph knows it."""
     problem = module_name_problem(node.module) if node.module is not None else None
     if problem is None:
         return None
-    return Diagnostic(INVALID_IDENTIFIER, f"`{node.module}` cannot name a layer: it {problem}", node.span,
+    span = graph.layer_spans.get(node.module, node.span) if graph is not None else node.span
+    return Diagnostic(INVALID_IDENTIFIER, f"`{node.module}` cannot name a layer: it {problem}", span,
                       hint="pick another name; layer names become attribute and state_dict names")
 
 
@@ -80,7 +82,7 @@ def name_diagnostics(program: Program) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for graph in program.graphs.values():
         found.append(class_name_diagnostic(graph.key, graph, program))
-        found.extend(layer_name_diagnostic(node) for node in graph.ordered())
+        found.extend(layer_name_diagnostic(node, graph) for node in graph.ordered())
     for public, key in program.models:
         if public != key:
             found.append(class_name_diagnostic(public, program.graphs[key], program))

@@ -307,6 +307,8 @@ class BlockBuilder:
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
         module = (layer.name or (targets[0] if targets else self._fresh_module(_hint(layer)))) if module_needed else None
         node = self.add_node(layer.kind, layer.target, layer.attrs, span, names, module)
+        if layer.name and module:
+            self.graph.layer_spans.setdefault(module, layer.span)
         self._connect(node, args)
         refs = tuple(TensorRef(node.id, i) for i in range(n_out))
         return refs[0] if n_out == 1 else refs
@@ -363,10 +365,19 @@ class BlockBuilder:
             raise error(INPUT_COUNT, f"{what} takes {len(ports)} input{'s' if len(ports) != 1 else ''}, got {len(args)}", span)
         if len(args) < len(required):
             missing = ", ".join(p.name for p in required[len(args):])
-            raise error(INPUT_COUNT, f"{what} is missing input{'s' if len(required) - len(args) > 1 else ''} {missing}", span)
+            raise error(INPUT_COUNT, f"{what} is missing input{'s' if len(required) - len(args) > 1 else ''} {missing}",
+                        span, hint=self._inputs_hint(ports, args, len(required) - len(args)))
         for port, arg in zip(ports, args):
             if arg is None and not port.optional:
                 raise error(INPUT_COUNT, f"input `{port.name}` of {what} is required, got none", span)
+
+    def _inputs_hint(self, ports, args, missing: int) -> str:
+        """`it takes (q, kv, mask); e.g. (x, x)` when one tensor may play both roles (self-attention)."""
+        names = [self.graph.node(a.node).outputs[a.index] for a in args if isinstance(a, TensorRef)]
+        takes = f"it takes ({', '.join(p.name for p in ports)})"
+        if not names:
+            return takes
+        return f"{takes}; pass the same tensor twice where it plays both roles: `({', '.join(names + names[-1:] * missing)})`"
 
     def add_node(self, kind: str, op: str, attrs: Any, span: Span, outputs: tuple[str, ...],
                  module: str | None = None) -> Node:

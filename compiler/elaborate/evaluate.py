@@ -14,6 +14,7 @@ import sympy
 from compiler.diagnostics import error, suggest
 from compiler.ir.values import Callee, Layer, TensorRef, kind_of, show
 from compiler.syntax import ast
+from compiler.elaborate.loader import stdlib_module_defining
 from compiler.diagnostics.codes import (
     BAD_REPEAT,
     DIVISION_BY_ZERO,
@@ -215,7 +216,9 @@ class Evaluator:
     def _callee(self, f: ast.Expr) -> Any:
         """What a call calls; a name nothing defines there is an unknown block or op."""
         if isinstance(f, ast.Name) and f.id not in BUILTINS and self.b.lookup(f.id) is None:
-            hint = suggest(f.id, self.b.visible_names() | set(BUILTINS))
+            library = stdlib_module_defining(f.id)
+            hint = (f"`{f.id}` is defined in the standard library: add `import {library}`" if library
+                    else suggest(f.id, self.b.visible_names() | set(BUILTINS)))
             raise error(UNKNOWN_CALLEE, f"unknown block or op `{f.id}`", f.span,
                         hint=hint or "define it with `block`, or import the module that does")
         return self.eval(f)
@@ -245,7 +248,8 @@ class Evaluator:
     def _repeat(self, e: ast.Repeat, targets: tuple[str, ...] = ()) -> Any:
         count = self.eval(e.count)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise error(BAD_REPEAT, f"repeat count must be a positive int, got {show(count)}", e.count.span)
+            raise error(BAD_REPEAT, f"repeat count must be a positive int, got {show(count)}", e.count.span,
+                        hint="use // for integer division" if isinstance(count, float) else None)
         if count > self.b.limits.max_repeat:
             raise error(RESOURCE_LIMIT, f"repeat({count}) exceeds the limit of {self.b.limits.max_repeat}",
                         e.count.span)

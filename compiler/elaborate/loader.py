@@ -5,6 +5,8 @@ each directory of the search path (the bundled `stdlib/` last).
 """
 from __future__ import annotations
 
+import re
+
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,6 +26,15 @@ def _bundled_stdlib() -> Path:
 
 STDLIB = _bundled_stdlib()
 MAX_MODULES = 256
+
+
+def stdlib_module_defining(name: str) -> str | None:
+    """The standard-library module that defines block `name`, for an "add `import ...`" hint."""
+    pattern = re.compile(rf"^\s*block\s+{re.escape(name)}\s*\(", re.M)
+    for path in sorted(STDLIB.glob("*.dl")):
+        if pattern.search(path.read_text(encoding="utf-8", errors="replace")):
+            return path.stem
+    return None
 
 
 @dataclass

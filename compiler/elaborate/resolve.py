@@ -105,8 +105,17 @@ class Resolver:
                   for p in module.scope[a.target][0].params}
         for key in overrides:
             if key not in names:
+                close = suggest(key, names)
                 raise error(UNKNOWN_OVERRIDE, f"no model in this file has a parameter `{key}`",
-                            Span(module.display, 1, 1, 1, 2), hint=suggest(key, names))
+                            self._parameter_span(module, close) or Span(module.display, 1, 1, 1, 2), hint=close)
+
+    @staticmethod
+    def _parameter_span(module: LoadedModule, suggestion: str | None) -> Span | None:
+        """Where the parameter a misspelled `-D` most likely meant is declared, else the first model."""
+        models = [b for b in module.tree.blocks if b.is_model]
+        meant = suggestion.split("`")[1] if suggestion else None
+        spans = [p.span for b in models for p in b.params if p.name == meant]
+        return spans[0] if spans else (models[0].name_span if models else None)
 
     def _entry(self, models, public: str, block, owner, args, span) -> None:
         try:
@@ -131,7 +140,8 @@ class Resolver:
             return self.by_key[memo]
         if memo in self.stack:
             raise error(CYCLE, f"block `{block.name}` uses itself", call_span,
-                        notes=(Note(block.name_span, f"`{block.name}` is defined here"),))
+                        notes=(Note(block.name_span, f"`{block.name}` is defined here"),),
+                        hint="a model is a finite graph; stack copies of a layer with `repeat(n)`")
         if len(self.stack) >= self.limits.max_depth:
             raise error(RESOURCE_LIMIT, f"blocks nested deeper than {self.limits.max_depth} levels", call_span)
         self.stack.append(memo)
@@ -181,7 +191,9 @@ class Resolver:
                 value, span = Evaluator(builder).eval(p.default), p.default.span
             else:
                 raise error(MISSING_ARGUMENT, f"`{block.name}` needs a value for parameter `{p.name}`", call_span,
-                            notes=(Note(p.span, "declared here without a default"),))
+                            notes=(Note(p.span, "declared here without a default"),),
+                            hint=f"pass it: `{block.name}(..., {p.name}=...)`; the parameters are "
+                                 f"({', '.join(q.name for q in block.params)})")
             params[p.name] = _check_param(p, value, span)
         return params
 

@@ -81,6 +81,8 @@ class Graph:
     is_model: bool = False
     # (conv module, batch-norm module) pairs that optimize_for_inference() folds (fold-conv-bn)
     conv_bn_folds: list[tuple[str, str]] = field(default_factory=list)
+    # where each named layer is bound (`training = Linear(d, d)`): a diagnostic about the name points there
+    layer_spans: dict[str, Span] = field(default_factory=dict)
 
     def node(self, node_id: str) -> Node:
         return self.g.nodes[node_id]["node"]

@@ -14,7 +14,7 @@ import sympy
 from pydantic import BeforeValidator, PositiveInt
 
 from compiler.diagnostics.codes import ARGUMENT_TYPE
-from compiler.ir.types import Dim, TensorType, dim
+from compiler.ir.types import Dim, TensorType, dim, dims_equal
 from compiler.ops.hints import choices, concrete, divisors_near, set_argument
 from compiler.ops.registry import (
     Attrs,
@@ -107,11 +107,12 @@ def _need_spatial(x: TensorType, n: int, name: str) -> None:
 def _channel_hint(a: ConvAttrs, x: TensorType, name: str) -> str:
     """Channels-last input, swapped channel arguments, or the in_channels to set."""
     actual = concrete(x.shape[1])
-    if x.rank == 4 and concrete(x.shape[-1]) == a.in_channels:
-        return "the input looks channels-last [B, H, W, C]: `Permute([0, 3, 1, 2])` it to [B, C, H, W] first"
     if actual == a.out_channels and a.in_channels != a.out_channels:
         return (f"the arguments look swapped: `{name}({a.out_channels}, {a.in_channels}, ...)` "
                 f"(in_channels first, then out_channels)")
+    # [B, H, W, C]: the last dimension holds the channels and the two before it look alike
+    if x.rank == 4 and concrete(x.shape[-1]) == a.in_channels and dims_equal(x.shape[1], x.shape[2]):
+        return "the input looks channels-last [B, H, W, C]: `Permute([0, 3, 1, 2])` it to [B, C, H, W] first"
     return set_argument("in_channels", x.shape[1])
 
 

@@ -44,6 +44,8 @@ class ShapeError(Exception):
         self.hint = hint
         # the dtype the input must be declared with, when that declaration is the line to edit
         self.expected_dtype = expected_dtype
+        self.expected: Any = None     # a dimension rule's wanted and actual sizes (need_dim)
+        self.actual: Any = None
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,10 @@ def need_dim(actual: Dim, expected: Dim, slot: int, what: str, t: TensorType, ar
         if hint is None and argument is not None:
             from compiler.ops.hints import set_argument
             hint = set_argument(argument, actual)
-        raise ShapeError(f"{what} must be {dim_str(expected)}, got {dim_str(actual)} (input shape {t.shape_str()})",
+        exc = ShapeError(f"{what} must be {dim_str(expected)}, got {dim_str(actual)} (input shape {t.shape_str()})",
                          slot, hint=hint)
+        exc.expected, exc.actual = expected, actual      # so the checker can blame the producer
+        raise exc
 
 
 def same_as(t: TensorType, shape=None, dtype: str | None = None) -> TensorType:
