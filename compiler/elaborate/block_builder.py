@@ -194,6 +194,16 @@ class BlockBuilder:
 
     def _dim(self, e: ast.Expr, new_symbols: bool) -> sympy.Expr:
         value = Evaluator(self, new_symbols=new_symbols).eval(e)
+        if isinstance(value, Callee):
+            raise error(INVALID_DIMENSION, f"`{value.name}` names {'an op' if value.kind == 'op' else 'a block'}, "
+                        f"so it cannot be a dimension", e.span,
+                        hint=f"name the size with a name no block or op uses, like `{value.name}_len`")
+        if isinstance(value, float) and isinstance(e, ast.Name) and e.id in self.spans:
+            # a `let` made the float: that line is the one to edit; its later uses stay silent
+            made = self.spans[e.id]
+            self.env[e.id] = _POISON
+            raise error(INVALID_DIMENSION, f"`{e.id}` is the float {show(value)}, so it cannot be a dimension", made,
+                        hint="use // for integer division", notes=(Note(e.span, "used as a dimension here"),))
         if isinstance(value, bool) or not isinstance(value, (int, sympy.Expr)):
             raise error(INVALID_DIMENSION, f"a dimension must be an integer or a symbol, got {kind_of(value)} {show(value)}",
                         e.span, hint="use // for integer division" if isinstance(value, float) else None)
