@@ -73,6 +73,7 @@ class BlockBuilder:
         self.graph = graph
         self.env: dict[str, Any] = dict(params)
         self.spans: dict[str, Span] = {}
+        self.failed = False            # some statement failed, whether or not it reported
         self.counter = 0
 
     # ------------------------------------------------------------------ names
@@ -122,10 +123,12 @@ class BlockBuilder:
         errors: list[Diagnostic] = []
         self.user_names = _bound_names(block.body)
         self.run(block.body, errors)
-        if not errors and not self.graph.outputs:
+        # a statement that failed silently (it used a block whose error is reported at its first
+        # use) leaves the graph incomplete too: no "has no output" for it, and no graph either
+        if not errors and not self.failed and not self.graph.outputs:
             errors.append(Diagnostic(MISSING_OUTPUT, f"block `{block.name}` has no output", block.name_span,
                                      hint="add `out NAME` or `out NAME = EXPR`"))
-        if errors:
+        if errors or self.failed:
             raise CompileError(errors)
 
     def run(self, stmts, errors: list[Diagnostic]) -> None:
@@ -134,6 +137,7 @@ class BlockBuilder:
                 getattr(self, "_" + type(stmt).__name__.lower())(stmt, errors)
             except CompileError as exc:
                 errors.extend(exc.diagnostics)
+                self.failed = True
                 self._poison(stmt)
 
     def _poison(self, stmt: ast.Stmt) -> None:
