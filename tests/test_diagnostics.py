@@ -109,7 +109,8 @@ def test_failed_requirement(capsys):
     d = only(diagnose(text))
     assert (d.code, at(d)) == ("DLC006", ("spec.dl", 2, 3))
     assert d.message == "requirement `d % heads == 0` does not hold"
-    assert d.hint == "d % heads == 0  evaluates as  768 % 10 == 0, i.e. 8 == 0"
+    assert d.hint == ("`heads=8`, `heads=12` or `heads=6` divide `d=768`; "
+                      "d % heads == 0  evaluates as  768 % 10 == 0, i.e. 8 == 0")
     code, err = cli(capsys, "check", "spec.dl")
     assert code == 1
     caret_under(err, "  require d % heads == 0", "require d % heads == 0")
@@ -121,14 +122,25 @@ def _require_line(library: str) -> int:
     return next(i for i, line in enumerate(lines, 1) if line.strip().startswith("require"))
 
 
-def test_requirement_in_a_library_block_names_its_instantiation():
+def test_requirement_in_a_library_block_is_reported_at_the_call():
+    """The arguments at the call are what to change; the library's `require` is a note."""
     d = only(diagnose('import attention\nmodel M() {\n  in x: [B, S, 12]\n'
                       '  out y = MultiHeadAttention(12, 5)(x, x)\n}'))
-    assert (d.code, d.message, d.span.line) == ("DLC006", "heads must divide d_model", _require_line("attention.dl"))
-    assert d.span.file.endswith("stdlib/attention.dl")
-    assert "12 % 5 == 0" in d.hint
-    assert any(n.span.file == "spec.dl" and n.span.line == 4 and "MultiHeadAttention(d_model=12, heads=5" in n.message
-               for n in d.notes)
+    assert (d.code, d.message, at(d)) == ("DLC006", "heads must divide d_model", ("spec.dl", 4, 11))
+    assert d.hint.startswith("`heads=4`, `heads=6` or `heads=3` divide `d_model=12`;") and "12 % 5 == 0" in d.hint
+    required = d.notes[0]
+    assert required.span.file.endswith("stdlib/attention.dl") and required.span.line == _require_line("attention.dl")
+    assert "heads=5" in required.message
+
+
+def test_bert_with_heads_that_do_not_divide_gives_one_error(capsys):
+    """`-D heads=5` on BERT: one DLC006 at the encoder's call, none of the "has no output"
+    cascades of the models that use BertModel."""
+    spec = Path(__file__).resolve().parent.parent / "specs" / "bert.dl"
+    code, err = cli(capsys, "compile", str(spec), "-D", "heads=5", "-o", "out")
+    assert code == 1 and err.count("error[") == 1 and "1 error(s)" in err
+    assert re.search(r"bert\.dl:\d+:\d+: error\[DLC006\]: heads must divide d_model", err)
+    assert "`heads=6`" in err and "DLC014" not in err and not Path("out").exists()
 
 
 # ---------------------------------------------------------------------- DLC007
@@ -149,12 +161,13 @@ model M(d: int = 8, n: int = 3) {
 
 
 def test_shape_mismatch_deep_inside_a_repeat(capsys):
-    """Planted in a block used by a block that is repeated: reported once, at the op's line."""
+    """Planted in a block used by a block that is repeated: reported once, at the layer whose
+    output does not fit the residual (the line to edit), with where the shapes meet."""
     d = only(diagnose(_NESTED))
-    assert (d.code, at(d)) == ("DLC007", ("spec.dl", 4, 13))
-    assert "[B, S, 8]" in d.message and "[B, S, 16]" in d.message
+    assert (d.code, at(d)) == ("DLC007", ("spec.dl", 3, 9))
+    assert "[B, S, 8]" in d.message and "[B, S, 16]" in d.message and d.hint == "set `out_features=8`"
     assert [(n.span.line, n.message) for n in d.notes] == [(2, "input `x` is [B, S, 8], from here"),
-                                                           (3, "`h` is [B, S, 16], from here"),
+                                                           (4, "the shapes meet here, in Add"),
                                                            (8, "in instance `M.y[0].y` (and 2 other instances)")]
     code, err = cli(capsys, "check", "spec.dl")
     assert code == 1 and err.count("error[") == 1
@@ -187,10 +200,11 @@ def test_each_repeated_layer_takes_the_previous_output():
 
 # ---------------------------------------------------------------------- DLC008
 def test_float_ids_into_embedding(capsys):
+    """The declaration is the line to edit: it is reported there, with the use as a note."""
     d = only(diagnose("model M(d: int = 8) {\n  in ids: [B, S]\n  out y = Embedding(100, d)(ids)\n}"))
-    assert (d.code, at(d)) == ("DLC008", ("spec.dl", 3, 11))
+    assert (d.code, at(d)) == ("DLC008", ("spec.dl", 2, 3))
     assert "integer ids" in d.message and "float" in d.message
-    assert d.notes[0].span.line == 2 and "int64" in d.hint
+    assert d.notes[-1].span.line == 3 and d.hint == "declare it `in ids: [B, S] int64`"
     code, err = cli(capsys, "check", "spec.dl")
     assert code == 1 and "error[DLC008]" in err
 
@@ -279,7 +293,7 @@ def test_invalid_layer_name(capsys, name, problem):
     text = f"model M(d: int = 4) {{\n  in x: [B, d]\n  {name} = Linear(d, d)\n  out y = {name}(x)\n}}\n"
     d = only(diagnose(text))
     assert (d.code, d.message) == ("DLC012", f"`{name}` cannot name a layer: it {problem}")
-    assert d.span.line == 4
+    assert d.span.line == 3       # where the name is bound, the line to edit
     for argv in (["check", "spec.dl"], ["compile", "spec.dl", "-o", "out"]):
         code, err = cli(capsys, *argv)
         assert code == 1 and f"error[DLC012]: `{name}` cannot name a layer" in err
@@ -323,7 +337,7 @@ def test_independent_errors_are_all_reported(capsys):
             "  out y = x\n"
             "}\n")
     found = diagnose(text)
-    assert [(d.code, d.span.line) for d in found] == [("DLC002", 16), ("DLC004", 17), ("DLC005", 18), ("DLC007", 4)]
+    assert [(d.code, d.span.line) for d in found] == [("DLC002", 16), ("DLC004", 17), ("DLC005", 18), ("DLC007", 3)]
     code, err = cli(capsys, "check", "spec.dl")
     assert code == 1 and "4 error(s)" in err
 
@@ -340,10 +354,11 @@ def test_rendering_has_location_caret_notes_and_hint(capsys):
     assert code == 1
     lines = err.splitlines()
     line = _require_line("attention.dl")
-    assert re.match(rf"\S*stdlib/attention\.dl:{line}:5: error\[DLC006\]: heads must divide d_model$", lines[0])
-    assert lines[1].endswith('|     require d_model % heads == 0, "heads must divide d_model"')
+    assert lines[0] == "spec.dl:4:11: error[DLC006]: heads must divide d_model"
+    assert lines[1].endswith("|   out y = MultiHeadAttention(12, 5)(x, x)")
     assert set(lines[2].split("| ", 1)[1].strip()) == {"^"}
-    assert any(line.startswith("  note: spec.dl:4:11: in `MultiHeadAttention(") for line in lines)
+    assert any(re.match(rf"  note: \S*stdlib/attention\.dl:{line}:5: required by `MultiHeadAttention`", text)
+               for text in lines)
     assert any(line.startswith("  hint: ") for line in lines)
 
 

@@ -59,22 +59,25 @@ def propose_fix(producer: Node, produced: TensorType, wanted: TensorType) -> str
     return None
 
 
-def broadcast_culprit(graph: Graph, node: Node, ins: list[TensorType | None]) -> tuple[Node, str] | None:
+def broadcast_culprit(graph: Graph, node: Node, ins: list[TensorType | None]) -> tuple[Node, str, str] | None:
     """For `a + b` whose shapes do not broadcast: the later-made operand's producer and its fix.
     The other operand is the reference (a residual's input, the main path)."""
     operands = graph.operands(node.id)
     if node.op not in BROADCASTING or len(operands) != 2 or any(t is None for t in ins[:2]):
         return None
     candidates = []
-    for slot, (src, _) in operands.items():
+    for slot, (src, index) in operands.items():
         producer = graph.node(src)
         fix = propose_fix(producer, ins[slot], ins[1 - slot])
         if fix is not None:
-            candidates.append((producer.order, producer, fix))
+            other = graph.node(operands[1 - slot][0]).outputs[operands[1 - slot][1]]
+            message = (f"`{producer.outputs[index]}` is {ins[slot].shape_str()}, but {node.op} combines it with "
+                       f"`{other}` {ins[1 - slot].shape_str()} (line {node.span.line}): the shapes do not broadcast")
+            candidates.append((producer.order, producer, fix, message))
     if not candidates:
         return None
-    _, producer, fix = max(candidates, key=lambda c: c[0])
-    return producer, fix
+    _, producer, fix, message = max(candidates, key=lambda c: c[0])
+    return producer, fix, message
 
 
 def input_declaration(graph: Graph, node: Node, slot: int | None) -> Node | None:

@@ -161,9 +161,9 @@ class _GraphInference:
         declaration of an input whose dtype is wrong; else at the op, with a Flatten explained."""
         culprit = broadcast_culprit(self.graph, node, ins) if exc.code == SHAPE_MISMATCH else None
         if culprit is not None:
-            producer, fix = culprit
+            producer, fix, blamed_message = culprit
             here = Note(node.span, f"the shapes meet here, in {node.op}")
-            self._fail(node, exc.code, message, None, ins, fix, extra=(here,), span=producer.span)
+            self._fail(node, exc.code, blamed_message, None, ins, fix, extra=(here,), span=producer.span)
         blamed = consumer_culprit(self.graph, node, exc.slot, exc.expected, exc.actual)
         if blamed is not None:
             producer, fix = blamed
@@ -274,6 +274,7 @@ class _GraphInference:
             produced = self.graph.output_type(src, index)     # in a repeat, `ins` holds the previous iteration's
             if produced is not None:
                 notes.append(self._origin(src, produced))
+        notes = [n for n in notes if n.span != span]     # the primary location already shows it
         self.diags.append(Diagnostic(code, message, span or node.span, Severity.ERROR, tuple(notes) + extra, hint))
         raise _Failed()
 

@@ -65,36 +65,42 @@ int.  A misspelled argument name is DLC030, a missing one DLC031.""",
 
     "DLC006": """\
 A `require` constraint evaluated to false for the parameters this block was
-given.  The hint shows the expression with the values substituted, and the
-notes show where the block was instantiated.
+given.  When the block comes from another module (a library), the diagnostic
+points at the call whose arguments to change, and a note shows the requirement;
+the hint proposes values that satisfy a divisibility requirement and shows the
+expression with the values substituted.
 
     block MultiHeadAttention(d_model: int, heads: int) {
         require d_model % heads == 0, "heads must divide d_model"
         ...
     }
-    attn = MultiHeadAttention(768, 10)(x, x)    # error: 768 % 10 == 0, i.e. 8 == 0
+    attn = MultiHeadAttention(768, 10)(x, x)    # error here: 768 % 10 == 0, i.e. 8 == 0
+                                                # hint: `heads=8`, `heads=12` or `heads=6` divide 768
 
 Fix: choose parameters that satisfy the constraint (heads=12).""",
 
     "DLC007": """\
 A tensor's shape does not match what an op or block expects.  dlc checks shapes
 symbolically before anything runs: `B` and `S` stay symbols, parameters become
-numbers.  The diagnostic points at the line that needs the shape; notes show
-where each input came from, where the block declares its input, and which
-instance (`Model.encoder[3].attn`) the error is in.
+numbers.  The diagnostic points at the line to edit: the op that needs the shape,
+or, for a residual `x + h` that does not broadcast, the layer that made `h`.
+Notes show where each input came from and which instance
+(`Model.encoder[3].attn`) the error is in; the hint proposes the value to write.
 
     in x: [B, S, 512]
     h = Linear(512, 256)(x)
     y = LayerNorm(512)(h)                   # error: last dimension must be 512, got 256
+                                            # hint: set `dim=256`
 
 Fix: make the producing and consuming layers agree (`LayerNorm(256)`).""",
 
     "DLC008": """\
 A tensor's element type does not match: token ids must be integers, masks must
-be bool, arithmetic needs floating-point tensors.
+be bool, arithmetic needs floating-point tensors.  When the tensor is an input
+passed straight through, the diagnostic points at its declaration.
 
-    in ids: [B, S]                          # float by default
-    e = Embedding(30522, 768)(ids)          # error: must hold integer ids
+    in ids: [B, S]                          # error here: float by default
+    e = Embedding(30522, 768)(ids)          # (note: must hold integer ids)
 
 Fix: declare the dtype: `in ids: [B, S] int64`, `in mask: [B, S] bool`.""",
 
