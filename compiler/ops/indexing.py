@@ -10,6 +10,7 @@ from pydantic import PositiveInt
 
 from compiler.ir.types import FLOAT_DTYPES, INT_DTYPES, TensorType, broadcast, dim, dim_str, dims_equal, normalize_axis
 from compiler.ops.registry import Attrs, NoAttrs, OpDef, Port, ShapeError, assign, need, need_int, register
+from compiler.diagnostics.codes import DTYPE_MISMATCH
 
 
 def _axis(d: int, t: TensorType, slot: int, what: str) -> int:
@@ -128,10 +129,10 @@ def _infer_where(a: NoAttrs, ins):
     cond = need(ins[0], 0, "Where condition")
     x, y = need(ins[1], 1, "Where's first value"), need(ins[2], 2, "Where's second value")
     if cond.dtype != "bool":
-        raise ShapeError(f"Where's condition must be bool, got {cond.dtype}", 0, code="DLC008",
+        raise ShapeError(f"Where's condition must be bool, got {cond.dtype}", 0, code=DTYPE_MISMATCH,
                          hint="compare first, e.g. Compare(\"ne\", 0)(ids), or Cast(\"bool\")")
     if x.dtype != y.dtype:
-        raise ShapeError(f"Where's values differ in dtype: {x.dtype} and {y.dtype}", 2, code="DLC008",
+        raise ShapeError(f"Where's values differ in dtype: {x.dtype} and {y.dtype}", 2, code=DTYPE_MISMATCH,
                          hint="Cast one of them")
     shape = broadcast(x.shape, y.shape)
     shape = broadcast(cond.shape, shape) if shape is not None else None
@@ -181,9 +182,9 @@ class CompareAttrs(Attrs):
 def _infer_compare(a: CompareAttrs, ins):
     x = need(ins[0], 0, "Compare input")
     if isinstance(a.value, float) and x.dtype in INT_DTYPES and not a.value.is_integer():
-        raise ShapeError(f"Compare of integer ids with {a.value!r} is never exact", 0, code="DLC008")
+        raise ShapeError(f"Compare of integer ids with {a.value!r} is never exact", 0, code=DTYPE_MISMATCH)
     if x.dtype not in (*FLOAT_DTYPES, *INT_DTYPES, "bool"):
-        raise ShapeError(f"Compare input has unsupported dtype {x.dtype}", 0, code="DLC008")
+        raise ShapeError(f"Compare input has unsupported dtype {x.dtype}", 0, code=DTYPE_MISMATCH)
     return [TensorType(x.shape, "bool", x.optional)]
 
 
