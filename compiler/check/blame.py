@@ -131,22 +131,55 @@ def declared_parameter(decl_span: Span, index: int, params: dict[str, Any]) -> s
     return None
 
 
-def consumer_culprit(graph: Graph, node: Node, slot: int | None, expected: Any, actual: Any) -> tuple[Node, str] | None:
+def consumer_culprit(graph: Graph, node: Node, slot: int | None, expected: Any, actual: Any,
+                     block_params: dict[str, dict[str, Any]] | None = None) -> tuple[Node, str] | None:
     """A size rule failed at `node`, but the layer that made its input is the mistake:
     `Flatten(0)` merged the batch in, or an Embedding's two sizes were swapped."""
     operands = graph.operands(node.id)
     if slot is None or slot not in operands or expected is None:
         return None
-    producer = graph.node(operands[slot][0])
-    if producer.kind != "op":
+    producer = _through_unary(graph, graph.node(operands[slot][0]))
+    if producer.kind not in ("op", "block"):
         return None
     a = producer.attrs
     if producer.op == "Flatten" and a.start == 0:
         return producer, "`Flatten(1)` keeps the batch dimension; `Flatten(0)` merges it into the features"
+    if producer.kind == "block":
+        params = block_params or {}
+        if node.kind == "block" and swapped_block_arguments(node, params.get(node.op, {}), actual, expected):
+            return None          # the consumer's own parameters look swapped: it is the one to fix
+        return swapped_block_arguments(producer, params.get(producer.op, {}), expected, actual)
     if producer.op == "Embedding" and (_size(expected), _size(actual)) == (a.num_embeddings, a.embedding_dim):
         return producer, (f"the arguments look swapped: `Embedding({a.embedding_dim}, {a.num_embeddings})` "
                           f"(num_embeddings first, then embedding_dim)")
     return None
+
+
+def swapped_block_arguments(producer: Node, params: dict[str, Any], expected: Any,
+                             actual: Any) -> tuple[Node, str] | None:
+    """A block made a tensor of the wrong size, and two of its parameters hold exactly the
+    wanted and the got value: they were most likely passed in each other's place."""
+    want, got = _size(expected), _size(actual)
+    holding = {v: [k for k, value in params.items() if value == v and not isinstance(value, bool)] for v in (want, got)}
+    if want is None or got is None or len(holding[want]) != 1 or len(holding[got]) != 1:
+        return None
+    p_got, p_want = holding[got][0], holding[want][0]
+    return producer, (f"`{p_want}` and `{p_got}` look swapped: `{producer.op}` was given {p_want}={want} and "
+                      f"{p_got}={got}; pass {p_got}={want}, {p_want}={got}")
+
+
+SHAPE_KEEPING = {"Dropout", "ReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "Activation", "ReLU6", "LeakyReLU", "ELU",
+                 "Scale"}
+
+
+def _through_unary(graph: Graph, node: Node) -> Node:
+    """The layer behind a chain of shape-keeping ops (`Dropout(p)(Embedding(...)(ids))`)."""
+    for _ in range(8):
+        operands = graph.operands(node.id)
+        if node.kind != "op" or node.op not in SHAPE_KEEPING or 0 not in operands:
+            return node
+        node = graph.node(operands[0][0])
+    return node
 
 
 def repeat_hint(op: str, attrs: Any) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import sympy
 
 from compiler.diagnostics import Diagnostic, Note, Severity, Span
+from compiler.elaborate.loader import in_stdlib
 from compiler.ir import Graph, Node, Program
 from compiler.ir.types import TensorType, dim_str, dims_equal, is_float, is_int
 from compiler.check.blame import (
@@ -26,6 +27,7 @@ from compiler.check.blame import (
     input_declaration,
     propose_fix,
     repeat_hint,
+    swapped_block_arguments,
 )
 from compiler.ops import REGISTRY, ShapeError
 from compiler.diagnostics.codes import (
@@ -51,38 +53,44 @@ def infer_program(program: Program) -> list[Diagnostic]:
     return diagnostics
 
 
-def instance_paths(program: Program) -> dict[str, list[tuple[str, Span]]]:
-    """For each graph, where the entry points use it: `encoder.layers[3].attn` and the
-    call site, in model order.  A block is checked once per specialization, so an error
-    inside it is an error in every one of these instances."""
-    found: dict[str, list[tuple[str, Span]]] = {}
+def instance_paths(program: Program) -> dict[str, list[tuple[str, Span, Span | None]]]:
+    """For each graph, where the entry points use it: `encoder.layers[3].attn`, the call
+    site, and the innermost call outside the standard library (the line a user edits), in
+    model order.  A block is checked once per specialization, so an error inside it is an
+    error in every one of these instances."""
+    found: dict[str, list[tuple[str, Span, Span | None]]] = {}
 
-    def walk(key: str, path: str, depth: int) -> None:
+    def walk(key: str, path: str, depth: int, user: Span | None) -> None:
         if depth > 64:
             return
         for node in program.graphs[key].ordered():
+            here = user if in_stdlib(node.span) else node.span
             if node.kind == "block":
                 where = f"{path}.{node.module}"
-                found.setdefault(node.op, []).append((where, node.span))
-                walk(node.op, where, depth + 1)
+                found.setdefault(node.op, []).append((where, node.span, here))
+                walk(node.op, where, depth + 1, here)
             elif node.kind == "repeat":
                 for i, layer in enumerate(node.attrs):
                     if layer.kind == "block":
                         where = f"{path}.{node.module}[{i}]"
-                        found.setdefault(layer.target, []).append((where, node.span))
-                        walk(layer.target, where, depth + 1)
+                        found.setdefault(layer.target, []).append((where, node.span, here))
+                        walk(layer.target, where, depth + 1, here)
 
     for public, key in program.models:
-        walk(key, public, 0)
+        walk(key, public, 0, None)
     return found
 
 
-def _with_instance(d: Diagnostic, instances: list[tuple[str, Span]]) -> Diagnostic:
+def _with_instance(d: Diagnostic, instances: list[tuple[str, Span, Span | None]]) -> Diagnostic:
     if not instances or not d.is_error:
         return d
-    path, span = instances[0]
+    path, span, user = instances[0]
     more = f" (and {len(instances) - 1} other instance{'s' if len(instances) > 2 else ''})" if len(instances) > 1 else ""
-    return replace(d, notes=d.notes + (Note(span, f"in instance `{path}`{more}"),))
+    instance = Note(span, f"in instance `{path}`{more}")
+    if in_stdlib(d.span) and user is not None:
+        # the standard library is not the line to edit: the arguments the user gave it are
+        return replace(d, span=user, notes=(Note(d.span, "inside the library block, here"), *d.notes, instance))
+    return replace(d, notes=d.notes + (instance,))
 
 
 class _GraphInference:
@@ -156,6 +164,9 @@ class _GraphInference:
             ins = [outs[0], *ins[1:]] if outs else ins
         return outs
 
+    def _block_params(self) -> dict[str, dict[str, Any]]:
+        return {key: g.params for key, g in self.program.graphs.items()}
+
     def _shape_error(self, node: Node, message: str, exc: ShapeError, ins) -> None:
         """Report at the line to edit: the layer that made a non-broadcasting operand, or the
         declaration of an input whose dtype is wrong; else at the op, with a Flatten explained."""
@@ -164,7 +175,9 @@ class _GraphInference:
             producer, fix, blamed_message = culprit
             here = Note(node.span, f"the shapes meet here, in {node.op}")
             self._fail(node, exc.code, blamed_message, None, ins, fix, extra=(here,), span=producer.span)
-        blamed = consumer_culprit(self.graph, node, exc.slot, exc.expected, exc.actual)
+        own_swap = bool(exc.hint and "look swapped" in exc.hint)     # the op's own arguments are the mistake
+        blamed = None if own_swap else consumer_culprit(self.graph, node, exc.slot, exc.expected, exc.actual,
+                                                         self._block_params())
         if blamed is not None:
             producer, fix = blamed
             self._fail(node, exc.code, message, None, ins, fix, extra=(Note(node.span, "the size is checked here"),),
@@ -222,9 +235,16 @@ class _GraphInference:
             self._fail(node, DTYPE_MISMATCH, f"{label} expects {declared.dtype} elements, got {actual.dtype}",
                        slot, ins, hint, (note, *used), at)
         for i, (e, a) in enumerate(zip(expected.shape, actual.shape)):
+            blamed = consumer_culprit(self.graph, node, slot, e, a, self._block_params()) if not dims_equal(e, a) else None
+            if blamed is not None:          # e.g. an Embedding with its sizes swapped made the input
+                self._fail(node, SHAPE_MISMATCH, f"{label} expects {expected.shape_str()}, got {actual.shape_str()}",
+                           slot, ins, blamed[1], (Note(node.span, f"passed to `{callee.block}` here"),), blamed[0].span)
             if not dims_equal(e, a):
                 param = declared_parameter(decl_span, i, callee.params)
                 hint = f"pass `{param}={dim_str(a)}` to `{callee.block}`" if param and a.is_Integer else None
+                swapped = swapped_block_arguments(node, callee.params, a, e)
+                if swapped is not None:
+                    hint = swapped[1]
                 self._fail(node, SHAPE_MISMATCH, f"{label} expects {expected.shape_str()}, got {actual.shape_str()} "
                            f"(dimension {i}: expected {dim_str(e)}, got {dim_str(a)})", slot, ins, hint, (note,))
 

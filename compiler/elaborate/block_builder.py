@@ -74,6 +74,7 @@ class BlockBuilder:
         self.env: dict[str, Any] = dict(params)
         self.spans: dict[str, Span] = {}
         self.failed = False            # some statement failed, whether or not it reported
+        self.stopped = False           # a `require` failed: the rest of the body is not built
         self.counter = 0
 
     # ------------------------------------------------------------------ names
@@ -133,12 +134,17 @@ class BlockBuilder:
 
     def run(self, stmts, errors: list[Diagnostic]) -> None:
         for stmt in stmts:
+            if self.stopped:
+                return
             try:
                 getattr(self, "_" + type(stmt).__name__.lower())(stmt, errors)
             except CompileError as exc:
                 errors.extend(exc.diagnostics)
                 self.failed = True
                 self._poison(stmt)
+                # parameters that fail a `require` make everything after it meaningless: stop here,
+                # so nothing downstream of the requirement is reported
+                self.stopped = isinstance(stmt, ast.Require)
 
     def _poison(self, stmt: ast.Stmt) -> None:
         """Mark names a failed statement would have bound, so later uses do not cascade."""

@@ -28,6 +28,15 @@ STDLIB = _bundled_stdlib()
 MAX_MODULES = 256
 
 
+def in_stdlib(span: Span) -> bool:
+    """Whether a span lies in dlc's standard library, which a user does not edit."""
+    try:
+        Path(span.file).resolve().relative_to(STDLIB.resolve())
+        return True
+    except (ValueError, OSError):
+        return False
+
+
 def stdlib_module_defining(name: str) -> str | None:
     """The standard-library module that defines block `name`, for an "add `import ...`" hint."""
     pattern = re.compile(rf"^\s*block\s+{re.escape(name)}\s*\(", re.M)

@@ -14,7 +14,7 @@ from compiler.diagnostics import CompileError, Diagnostic, Note, Span, error, su
 from compiler.elaborate.block_builder import BlockBuilder
 from compiler.elaborate.evaluate import Evaluator
 from compiler.elaborate.limits import Limits
-from compiler.elaborate.loader import LoadedModule, Loader
+from compiler.elaborate.loader import LoadedModule, Loader, in_stdlib
 from compiler.ir import Graph, Program
 from compiler.ir.values import kind_of, show
 from compiler.syntax import ast
@@ -200,14 +200,18 @@ class Resolver:
 
 def _within(d: Diagnostic, block: ast.BlockDef, params: dict[str, Any], call_span: Span) -> Diagnostic:
     """Add the instantiation site to a diagnostic raised inside a block body.  A failed
-    `require` of a block from another module moves to the call: the arguments given there
-    are what to change, not the library's requirement."""
+    `require` moves to the call (a layer, a model variant `model R34 = ResNet(depth=34)`):
+    the arguments given there are what to change, not the block's requirement."""
     if call_span == block.name_span or (d.span.file == call_span.file and d.span.line == call_span.line):
         return d          # an entry point, or an error already at the call
     args = ", ".join(f"{k}={show(v)}" for k, v in params.items())
-    if d.code == FAILED_REQUIREMENT.code and d.span.file != call_span.file:
+    if d.code == FAILED_REQUIREMENT.code:
         required = Note(d.span, f"required by `{block.name}`, with {args}")
         return replace(d, span=call_span, notes=(required, *d.notes))
+    if in_stdlib(d.span) and not in_stdlib(call_span):
+        # the standard library is not the line to edit: the arguments given to it are
+        inside = Note(d.span, f"inside `{block.name}`, with {args}")
+        return replace(d, span=call_span, notes=(inside, *d.notes))
     note = Note(call_span, f"in `{block.name}({args})`, instantiated here")
     return replace(d, notes=d.notes + (note,))
 
