@@ -71,10 +71,10 @@ model M(sizes: [int] = [1, 2]) {
 
 
 @pytest.mark.parametrize("body, code, line, message", [
-    ("for i in range(2) {\n    z = Linear(4, 4)(x)\n}", "DLC005", 4,
+    ("for i in range(2) {\n    z = Linear(4, 4)(x)\n}", "DLC040", 4,
      "a `for` body may only hold `let`, `require`, `rename`, `if` and `for`"),
     ("for i in 3 {\n}", "DLC011", 3, "`for` runs over a list, like `range(n)`, got int 3"),
-    ("for i in range(2) {\n    rename \"a.{p}.\" -> \"b.\"\n}", "DLC011", 4,
+    ("for i in range(2) {\n    rename \"a.{p}.\" -> \"b.\"\n}", "DLC039", 4,
      "`{p}` in a rename must be an int or a string, got float 0.5"),
     ("for n in range(2) {\n}", "DLC003", 3, "`n` is already defined"),
     ("for i in range(100000) {\n}", "DLC011", 3, "bad arguments to `range`: 100000 values exceed the limit of 65536"),

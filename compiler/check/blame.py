@@ -182,6 +182,26 @@ def _through_unary(graph: Graph, node: Node) -> Node:
     return node
 
 
+def noop_transpose(graph: Graph, node: Node) -> tuple[Node, str] | None:
+    """A MatMul whose right operand went through `Transpose(i, i)`: a typo for a real swap."""
+    operands = graph.operands(node.id)
+    if node.op != "MatMul" or 1 not in operands:
+        return None
+    producer = graph.node(operands[1][0])
+    if producer.kind != "op" or producer.op != "Transpose":
+        return None
+    source = graph.operands(producer.id).get(0)
+    before = graph.output_type(*source) if source else None
+    if before is None:
+        return None
+    i, j = producer.attrs.dim0 % before.rank, producer.attrs.dim1 % before.rank
+    if i != j:
+        return None
+    pair = (before.rank - 2, before.rank - 1)
+    return producer, (f"`Transpose({producer.attrs.dim0}, {producer.attrs.dim1})` swaps a dimension with itself; "
+                      f"for a matrix product transpose the last two: `Transpose{pair}`")
+
+
 def repeat_hint(op: str, attrs: Any) -> str:
     """Each copy of a repeated layer reads the previous copy's output."""
     keep = f": `Linear({attrs.in_features}, {attrs.in_features})` keeps the width" if op == "Linear" else ""

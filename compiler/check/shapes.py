@@ -25,6 +25,7 @@ from compiler.check.blame import (
     declared_parameter,
     flatten_note,
     input_declaration,
+    noop_transpose,
     propose_fix,
     repeat_hint,
     swapped_block_arguments,
@@ -177,7 +178,7 @@ class _GraphInference:
             self._fail(node, exc.code, blamed_message, None, ins, fix, extra=(here,), span=producer.span)
         own_swap = bool(exc.hint and "look swapped" in exc.hint)     # the op's own arguments are the mistake
         blamed = None if own_swap else consumer_culprit(self.graph, node, exc.slot, exc.expected, exc.actual,
-                                                         self._block_params())
+                                                         self._block_params()) or noop_transpose(self.graph, node)
         if blamed is not None:
             producer, fix = blamed
             self._fail(node, exc.code, message, None, ins, fix, extra=(Note(node.span, "the size is checked here"),),

@@ -18,9 +18,10 @@ class Severity(str, Enum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Code:
-    """A diagnostic code: its number (`DLC007`), a kebab-case name and a one-line summary."""
+    """A diagnostic code: its number (`DLC007`), a kebab-case name and a one-line summary.
+    It equals its number, so `diagnostic.code == SHAPE_MISMATCH` reads as it should."""
 
     code: str
     name: str
@@ -29,6 +30,14 @@ class Code:
 
     def __str__(self) -> str:
         return self.code
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Code):
+            return self.code == other.code
+        return isinstance(other, str) and self.code == other
+
+    def __hash__(self) -> int:
+        return hash(self.code)
 
 
 CODES: dict[str, Code] = {}

@@ -40,7 +40,7 @@ class ShapeError(Exception):
         super().__init__(message)
         self.message = message
         self.slot = slot
-        self.code = code
+        self.code = str(code)        # the number, as diagnostics store it
         self.hint = hint
         # the dtype the input must be declared with, when that declaration is the line to edit
         self.expected_dtype = expected_dtype

@@ -11,7 +11,7 @@ from pydantic import field_validator
 
 from compiler.ir.types import TensorType, dim, dim_str, dims_equal, normalize_axis
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, register
-from compiler.diagnostics.codes import ARGUMENT_TYPE, DTYPE_MISMATCH
+from compiler.diagnostics.codes import DTYPE_MISMATCH
 from compiler.ops.hints import concrete, differing_dims, negative_index
 
 
@@ -91,11 +91,6 @@ class TransposeAttrs(Attrs):
 def _infer_transpose(a, ins):
     x = need(ins[0], 0, "Transpose input")
     i, j = _axis(a.dim0, x, 0, "Transpose dim"), _axis(a.dim1, x, 0, "Transpose dim")
-    if i == j:   # a no-op that torch accepts silently: almost always a typo for a neighbouring pair
-        other = j + 1 if j + 1 < x.rank else j - 1
-        raise ShapeError(f"Transpose({a.dim0}, {a.dim1}) swaps a dimension with itself and changes nothing", 0,
-                         code=ARGUMENT_TYPE, hint=f"name two different dimensions, e.g. "
-                                                  f"`Transpose({min(i, other)}, {max(i, other)})`")
     shape = list(x.shape)
     shape[i], shape[j] = shape[j], shape[i]
     return [x.with_shape(shape)]
