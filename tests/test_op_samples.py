@@ -72,6 +72,9 @@ class _Lowered:
             holder.layer = eval(op.init(self.attrs), self.namespace)
         self.namespace["self"] = holder.eval()
 
+    def computes_nothing(self, op: OpDef) -> bool:
+        return op.computes_nothing(self.attrs, self.ins, self.outs)
+
     def run(self, inputs: list[torch.Tensor | None]) -> list[torch.Tensor]:
         scope = dict(self.namespace)
         scope.update({f"x{i}": None if x is None else x.clone() for i, x in enumerate(inputs)})
@@ -101,6 +104,26 @@ def test_sample_lowers_runs_and_has_the_inferred_type(name, index):
     for got, want in zip(results, lowered.outs):
         assert tuple(got.shape) == tuple(int(d) for d in want.shape), lowered.code
         assert got.dtype == _DTYPES[want.dtype], lowered.code
+
+
+def test_samples_cover_the_identity_trait():
+    """Every op with an `identity` trait has a sample where it holds, so the test below checks it."""
+    for name, op in REGISTRY.items():
+        if op.identity is not None:
+            assert any(_Lowered(op, s).computes_nothing(op) for s in op.samples), name
+
+
+@pytest.mark.parametrize("name, index", [c for c in _cases() if REGISTRY[c.values[0]].identity is not None])
+def test_identity_trait_holds_where_it_says(name, index):
+    """Where the registry says a call computes nothing (the remove-identities pass drops it),
+    the lowered code returns its input unchanged."""
+    op = REGISTRY[name]
+    lowered = _Lowered(op, op.samples[index])
+    if not lowered.computes_nothing(op):
+        pytest.skip("the trait does not claim this sample is the identity")
+    inputs = _inputs(op.samples[index])
+    with torch.no_grad():
+        torch.testing.assert_close(lowered.run(inputs)[0], inputs[0], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("name, index", list(_cases(in_place_only=True)))

@@ -134,7 +134,7 @@ class ActivationAttrs(Attrs):
         # Checked against the table at validation time, so an activation registered in any
         # module (after this class was made) is accepted too.
         if kind not in ACTIVATIONS:
-            expected = ", ".join(repr(k) for k in ACTIVATIONS)
+            expected = ", ".join(f'"{k}"' for k in ACTIVATIONS)    # as the DSL writes strings
             raise PydanticCustomError("activation_kind", "Input should be one of {expected}", {"expected": expected})
         return kind
 
@@ -144,6 +144,7 @@ register(OpDef(
     lambda a, ctx: assign(ctx, ACTIVATIONS[a.kind].lower(ctx.args[0], a.inplace)),
     doc="An activation chosen by name (see the `activation` parameter type for the names).",
     elementwise=True, inplace=lambda a: ACTIVATIONS[a.kind].inplace,
+    identity=lambda a, ins, outs: a.kind == "identity",
     flops=lambda a, ins, outs: per_output_element(ACTIVATIONS[a.kind].flops)(a, ins, outs),
     samples=tuple(sample(tensor(2, 3, 8), kind=kind) for kind in ACTIVATIONS),
 ))

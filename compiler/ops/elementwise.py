@@ -72,8 +72,9 @@ register(OpDef(
     lambda a, ctx: assign(ctx, f"{ctx.args[0]} * {a.factor!r}"),
     doc="Multiply by a compile-time constant.",
     overwritable=True,
+    identity=lambda a, ins, outs: a.factor == 1.0,
     elementwise=True, flops=per_output_element(1),
-    samples=(sample(tensor(2, 3, 4), factor=0.125),),
+    samples=(sample(tensor(2, 3, 4), factor=0.125), sample(tensor(2, 3, 4), factor=1.0)),
 ))
 
 

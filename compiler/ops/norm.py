@@ -126,6 +126,7 @@ register(OpDef(
     doc="Zero elements with probability p during training; identity in eval mode.",
     init=lambda a: f"nn.Dropout({a.p!r})",
     pure=False,
+    identity=lambda a, ins, outs: a.p == 0.0,
     flops=no_flops,      # FLOPs count the inference forward, where dropout is the identity
     samples=(sample(tensor(2, 3, 8), p=0.1), sample(tensor(2, 3, 8), p=0.0)),
 ))

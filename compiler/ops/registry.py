@@ -16,7 +16,7 @@ from typing import Any, Callable
 import sympy
 from pydantic import BaseModel, ConfigDict
 
-from compiler.ir.types import Dim, TensorType, dim, dim_str, dims_equal, is_float, is_int, py_dim
+from compiler.ir.types import Dim, TensorType, dim, dim_str, dims_equal, is_float, is_int, py_dim, shapes_equal
 
 
 class Attrs(BaseModel):
@@ -105,6 +105,11 @@ def per_output_element(cost: int) -> FlopFn:
     return lambda a, ins, outs: cost * sum((numel(t) for t in outs), sympy.Integer(0))
 
 
+def same_shape(a: Any, ins: list[TensorType | None], outs: list[TensorType]) -> bool:
+    """An `identity` trait: the result has its input's shape (for ops that only regroup elements)."""
+    return ins[0] is not None and shapes_equal(ins[0].shape, outs[0].shape)
+
+
 def no_flops(a: Any, ins: list[TensorType | None], outs: list[TensorType]) -> sympy.Expr:
     """Data movement (views, copies, lookups): no arithmetic."""
     return sympy.Integer(0)
@@ -150,6 +155,9 @@ class OpDef:
     # schema then has an `inplace` field, which the `inplace` pass sets.  A callable decides
     # per configuration (`Activation(kind)` is in-place-able for some kinds only).
     inplace: bool | Callable[[Any], bool] = False
+    # Whether a call computes nothing (returns its first input unchanged) for these attributes
+    # and types: Dropout(0), a reshape to the same shape.  The remove-identities pass reads it.
+    identity: Callable[[Any, list[TensorType | None], list[TensorType]], bool] | None = None
     # FLOPs of one call (see FlopFn); None only while an op has not declared one.
     flops: FlopFn | None = None
     # Configurations for the generic op test (tests/test_op_samples.py): every op needs one.
@@ -160,6 +168,9 @@ class OpDef:
 
     def can_run_in_place(self, attrs: Any) -> bool:
         return self.inplace(attrs) if callable(self.inplace) else self.inplace
+
+    def computes_nothing(self, attrs: Any, ins: list[TensorType | None], outs: list[TensorType]) -> bool:
+        return self.identity is not None and self.identity(attrs, ins, outs)
 
     def has_parameters(self, attrs: Any) -> bool:
         """Whether a call holds trainable weights (derived from `params`, so the two never disagree)."""

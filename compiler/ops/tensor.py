@@ -10,7 +10,20 @@ import sympy
 from pydantic import field_validator
 
 from compiler.ir.types import TensorType, dim, dim_str, dims_equal, normalize_axis
-from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, no_flops, numel, register, sample, tensor
+from compiler.ops.registry import (
+    Attrs,
+    OpDef,
+    Port,
+    ShapeError,
+    assign,
+    need,
+    no_flops,
+    numel,
+    register,
+    same_shape,
+    sample,
+    tensor,
+)
 
 
 def _axis(d: int, t: TensorType, slot: int, what: str) -> int:
@@ -68,8 +81,9 @@ def _lower_reshape(a: ReshapeAttrs, ctx):
 register(OpDef(
     "Reshape", ReshapeAttrs, (Port("x"),), _infer_reshape, _lower_reshape,
     doc="Reshape to the given dimensions (symbols from the inputs allowed; one -1).",
-    flops=no_flops,
-    samples=(sample(tensor(2, 3, 4), shape=(2, 12)), sample(tensor(2, 3, 4), shape=(-1, 2, 2))),
+    flops=no_flops, identity=same_shape,
+    samples=(sample(tensor(2, 3, 4), shape=(2, 12)), sample(tensor(2, 3, 4), shape=(-1, 2, 2)),
+             sample(tensor(2, 3, 4), shape=(2, 3, 4))),
 ))
 
 
@@ -91,7 +105,9 @@ register(OpDef(
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.transpose({a.dim0}, {a.dim1})"),
     doc="Swap two dimensions.",
     flops=no_flops,
-    samples=(sample(tensor(2, 3, 4), dim0=1, dim1=2), sample(tensor(2, 3, 4), dim0=-1, dim1=0)),
+    identity=lambda a, ins, outs: a.dim0 % outs[0].rank == a.dim1 % outs[0].rank,
+    samples=(sample(tensor(2, 3, 4), dim0=1, dim1=2), sample(tensor(2, 3, 4), dim0=-1, dim1=0),
+             sample(tensor(2, 3, 4), dim0=2, dim1=-1)),
 ))
 
 
@@ -112,7 +128,8 @@ register(OpDef(
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.permute({', '.join(map(str, a.dims))})"),
     doc="Reorder all dimensions.",
     flops=no_flops,
-    samples=(sample(tensor(2, 3, 4), dims=(2, 0, 1)),),
+    identity=lambda a, ins, outs: same_shape(a, ins, outs) and list(a.dims) == sorted(a.dims),
+    samples=(sample(tensor(2, 3, 4), dims=(2, 0, 1)), sample(tensor(2, 3, 4), dims=(0, 1, 2))),
 ))
 
 
@@ -134,8 +151,8 @@ register(OpDef(
     "Flatten", FlattenAttrs, (Port("x"),), _infer_flatten,
     lambda a, ctx: assign(ctx, f"torch.flatten({ctx.args[0]}, {a.start}, {a.end})"),
     doc="Merge dimensions start..end (inclusive) into one.",
-    flops=no_flops,
-    samples=(sample(tensor(2, 3, 4, 5)), sample(tensor(2, 3, 4, 5), start=0, end=1)),
+    flops=no_flops, identity=same_shape,
+    samples=(sample(tensor(2, 3, 4, 5)), sample(tensor(2, 3, 4, 5), start=0, end=1), sample(tensor(2, 3, 4), start=2, end=2)),
 ))
 
 
