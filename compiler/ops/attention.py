@@ -211,6 +211,7 @@ register(OpDef(
     doc="Multi-head scaled dot-product attention core (no projections): splits heads, "
         "softmax(q k^T * scale + bias) v with padding/causal masking, merges heads.",
     pure=lambda a: a.dropout == 0,      # dropout on the weights is random in training
+    training_only=("dropout",),
     flops=_attention_flops,
     samples=_ATTENTION_SAMPLES,
 ))

@@ -158,6 +158,9 @@ class OpDef:
     # Whether a call computes nothing (returns its first input unchanged) for these attributes
     # and types: Dropout(0), a reshape to the same shape.  The remove-identities pass reads it.
     identity: Callable[[Any, list[TensorType | None], list[TensorType]], bool] | None = None
+    # Float attributes that act only in training (Attention's and LSTM's `dropout`): an
+    # inference build (the drop-dropout pass) sets them to 0.
+    training_only: tuple[str, ...] = ()
     # FLOPs of one call (see FlopFn); None only while an op has not declared one.
     flops: FlopFn | None = None
     # Configurations for the generic op test (tests/test_op_samples.py): every op needs one.

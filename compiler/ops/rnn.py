@@ -133,6 +133,7 @@ for _name, _lower in (("LSTM", _lower_lstm), ("GRU", _lower_gru)):
         num_outputs=lambda a, _name=_name: OUTPUTS[_name],
         # Inter-layer dropout makes training-mode outputs random; treat as impure.
         pure=False,
+        training_only=("dropout",),
         flops=_rnn_flops(_name),
         samples=_RNN_SAMPLES,
     ))
