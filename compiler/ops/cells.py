@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import PositiveInt
 
 from compiler.ir.types import TensorType, dim, dim_str, dims_equal
-from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_dim, need_float, register
+from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_dim, need_float, register, sample, tensor
 from compiler.ops.rnn import state_argument
 
 GATES = {"RNNCell": 1, "LSTMCell": 4, "GRUCell": 3}
@@ -84,4 +84,10 @@ for _name in GATES:
         init=_cell_init(_name),
         params=_cell_params(_name),
         num_outputs=lambda a, _name=_name: 2 if _name == "LSTMCell" else 1,
+        # the gate matmuls [B, input + hidden] x [.., gates * hidden]; the nonlinearities are not counted
+        flops=lambda a, ins, outs, _name=_name: 2 * ins[0].shape[0] * GATES[_name] * a.hidden_size
+        * (a.input_size + a.hidden_size),
+        samples=(sample(tensor(3, 4), input_size=4, hidden_size=5),
+                 sample(tensor(3, 4), *[tensor(3, 5)] * len(_STATE_PORTS[_name]), input_size=4, hidden_size=5,
+                        bias=False)),
     ))
