@@ -28,8 +28,10 @@ _DTYPES = {"float": torch.float32, "float32": torch.float32, "float64": torch.fl
            "int64": torch.int64, "int32": torch.int32, "bool": torch.bool}
 
 # Ops whose work is all matmul or convolution: torch's flop counter must count them, and its
-# count must equal the formula.  Attention adds its softmax term (see `_flops_beyond_matmuls`).
-_MATMUL_OPS = {"Linear", "TransposedLinear", "FusedLinear", "MatMul", "Conv1d", "Conv2d", "Attention"}
+# count must equal the formula, less what `_flops_beyond_matmuls` says torch leaves out.
+# (torch counts no FLOPs for nn.LSTM/nn.GRU on CPU, so their formula is checked by hand.)
+_MATMUL_OPS = {"Linear", "TransposedLinear", "FusedLinear", "MatMul", "Conv1d", "Conv2d", "Attention",
+               "RNNCell", "LSTMCell", "GRUCell", "NegativeSamplingLoss"}
 
 
 def _cases(in_place_only: bool = False):
@@ -72,9 +74,6 @@ class _Lowered:
             holder.layer = eval(op.init(self.attrs), self.namespace)
         self.namespace["self"] = holder.eval()
 
-    def computes_nothing(self, op: OpDef) -> bool:
-        return op.computes_nothing(self.attrs, self.ins, self.outs)
-
     def run(self, inputs: list[torch.Tensor | None]) -> list[torch.Tensor]:
         scope = dict(self.namespace)
         scope.update({f"x{i}": None if x is None else x.clone() for i, x in enumerate(inputs)})
@@ -106,21 +105,30 @@ def test_sample_lowers_runs_and_has_the_inferred_type(name, index):
         assert got.dtype == _DTYPES[want.dtype], lowered.code
 
 
+def _identity_cases():
+    """The samples for which an op's `identity` trait claims the call computes nothing."""
+    for case in _cases():
+        name, index = case.values
+        op = REGISTRY[name]
+        s = op.samples[index]
+        if op.identity is not None:
+            attrs = op.attrs(**s.attrs)
+            if op.computes_nothing(attrs, list(s.inputs), op.infer(attrs, list(s.inputs))):
+                yield case
+
+
 def test_samples_cover_the_identity_trait():
     """Every op with an `identity` trait has a sample where it holds, so the test below checks it."""
-    for name, op in REGISTRY.items():
-        if op.identity is not None:
-            assert any(_Lowered(op, s).computes_nothing(op) for s in op.samples), name
+    covered = {case.values[0] for case in _identity_cases()}
+    assert covered == {name for name, op in REGISTRY.items() if op.identity is not None}
 
 
-@pytest.mark.parametrize("name, index", [c for c in _cases() if REGISTRY[c.values[0]].identity is not None])
+@pytest.mark.parametrize("name, index", list(_identity_cases()))
 def test_identity_trait_holds_where_it_says(name, index):
     """Where the registry says a call computes nothing (the remove-identities pass drops it),
     the lowered code returns its input unchanged."""
     op = REGISTRY[name]
     lowered = _Lowered(op, op.samples[index])
-    if not lowered.computes_nothing(op):
-        pytest.skip("the trait does not claim this sample is the identity")
     inputs = _inputs(op.samples[index])
     with torch.no_grad():
         torch.testing.assert_close(lowered.run(inputs)[0], inputs[0], rtol=0, atol=0)
@@ -141,10 +149,16 @@ def test_in_place_lowering_gives_the_same_values(name, index):
 
 
 def _flops_beyond_matmuls(name: str, attrs, s: Sample) -> sympy.Expr:
-    if name != "Attention":
-        return sympy.Integer(0)
-    q, k = s.inputs[0], s.inputs[1]
-    return 5 * numel(TensorType((q.shape[0], sympy.Integer(attrs.heads), q.shape[1], k.shape[1])))
+    """The part of an op's formula that torch's flop counter does not count (it counts only
+    matmuls and convolutions): Attention's softmax, the negative-sampling loss's
+    positive dot product and log-sigmoids."""
+    if name == "Attention":
+        q, k = s.inputs[0], s.inputs[1]
+        return 5 * numel(TensorType((q.shape[0], sympy.Integer(attrs.heads), q.shape[1], k.shape[1])))
+    if name == "NegativeSamplingLoss":
+        center, negatives = s.inputs[0], s.inputs[2]
+        return 2 * numel(center) + 5 * center.shape[0] * (negatives.shape[1] + 1)
+    return sympy.Integer(0)
 
 
 @pytest.mark.parametrize("name, index", list(_cases()))
@@ -172,3 +186,17 @@ def test_flop_formulas_stay_symbolic():
     attrs = linear.attrs(in_features=8, out_features=5)
     x = TensorType((B, S, sympy.Integer(8)))
     assert linear.count_flops(attrs, [x], linear.infer(attrs, [x])) == 80 * B * S
+
+
+@pytest.mark.parametrize("name, cell", [("LSTM", "LSTMCell"), ("GRU", "GRUCell")])
+def test_sequence_flops_are_the_cell_flops_at_every_step(name, cell):
+    """torch counts nothing for nn.LSTM/nn.GRU on CPU; their formula is T steps of the cell's
+    (which the flop counter checks above), per layer and direction."""
+    seq, step = REGISTRY[name], REGISTRY[cell]
+    x = TensorType((sympy.Integer(3), sympy.Integer(7), sympy.Integer(4)))            # [B, T, input_size]
+    one = seq.attrs(input_size=4, hidden_size=6)
+    cell_flops = step.count_flops(step.attrs(input_size=4, hidden_size=6), [TensorType(x.shape[::2])], [])
+    assert seq.count_flops(one, [x], seq.infer(one, [x])) == 7 * cell_flops
+    two = seq.attrs(input_size=4, hidden_size=6, num_layers=2, bidirectional=True)
+    second_layer = step.count_flops(step.attrs(input_size=12, hidden_size=6), [TensorType(x.shape[::2])], [])
+    assert seq.count_flops(two, [x], seq.infer(two, [x])) == 7 * 2 * (cell_flops + second_layer)

@@ -73,6 +73,21 @@ def _lower_cell(name: str):
 
 _STATE_PORTS = {"RNNCell": ("h",), "GRUCell": ("h",), "LSTMCell": ("h", "c")}
 
+def _cell_flops(name: str):
+    def flops(a: CellAttrs, ins, outs):
+        # The gate matmuls x W_ih^T and h W_hh^T, 2 FLOPs per multiply-add, as torch's flop counter
+        # counts them (the gate nonlinearities are not counted).
+        return 2 * ins[0].shape[0] * GATES[name] * a.hidden_size * (a.input_size + a.hidden_size)
+    return flops
+
+
+def _cell_samples(name: str) -> tuple:
+    states = (tensor(3, 6),) * len(_STATE_PORTS[name])
+    extra = {"nonlinearity": "relu"} if name == "RNNCell" else {}
+    return (sample(tensor(3, 4), input_size=4, hidden_size=6),
+            sample(tensor(3, 4), *states, input_size=4, hidden_size=6, bias=False, **extra))
+
+
 for _name in GATES:
     register(OpDef(
         _name, RNNCellAttrs if _name == "RNNCell" else CellAttrs,
@@ -84,10 +99,6 @@ for _name in GATES:
         init=_cell_init(_name),
         params=_cell_params(_name),
         num_outputs=lambda a, _name=_name: 2 if _name == "LSTMCell" else 1,
-        # the gate matmuls [B, input + hidden] x [.., gates * hidden]; the nonlinearities are not counted
-        flops=lambda a, ins, outs, _name=_name: 2 * ins[0].shape[0] * GATES[_name] * a.hidden_size
-        * (a.input_size + a.hidden_size),
-        samples=(sample(tensor(3, 4), input_size=4, hidden_size=5),
-                 sample(tensor(3, 4), *[tensor(3, 5)] * len(_STATE_PORTS[_name]), input_size=4, hidden_size=5,
-                        bias=False)),
+        flops=_cell_flops(_name),
+        samples=_cell_samples(_name),
     ))

@@ -9,8 +9,26 @@ import sympy
 from pydantic import PositiveInt
 
 from compiler.ir.types import FLOAT_DTYPES, INT_DTYPES, TensorType, broadcast, dim, dim_str, dims_equal, normalize_axis
-from compiler.ops.registry import (Attrs, NoAttrs, OpDef, Port, ShapeError, assign, need, need_int, no_flops, register,
-                                   sample, tensor)
+from compiler.ops.registry import (
+    Attrs,
+    NoAttrs,
+    OpDef,
+    Port,
+    ShapeError,
+    assign,
+    need,
+    need_int,
+    no_flops,
+    numel,
+    per_output_element,
+    register,
+    sample,
+    tensor,
+)
+
+
+def _one_per_input_element(a, ins, outs):
+    return numel(ins[0])       # a comparison per input element
 
 
 def _axis(d: int, t: TensorType, slot: int, what: str) -> int:
@@ -40,8 +58,8 @@ register(OpDef(
     "Argmax", ArgmaxAttrs, (Port("x"),), _infer_argmax,
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.argmax(dim={a.dim}" + (", keepdim=True)" if a.keepdim else ")")),
     doc="The index of the largest entry along `dim` (int64): greedy decoding's next token.",
-    flops=no_flops,      # comparisons, which torch's flop counter does not count either
-    samples=(sample(tensor(2, 5, 7)), sample(tensor(2, 5, 7), dim=1, keepdim=True)),
+    flops=_one_per_input_element,
+    samples=(sample(tensor(2, 3, 7)), sample(tensor(2, 3, 7), dim=1, keepdim=True)),
 ))
 
 
@@ -71,8 +89,8 @@ register(OpDef(
     "TopK", TopKAttrs, (Port("x"),), _infer_topk, _lower_topk,
     doc="The k largest (or smallest) entries along `dim` and their int64 indices, largest first.",
     num_outputs=lambda a: 2,
-    flops=no_flops,
-    samples=(sample(tensor(2, 5, 7), k=3), sample(tensor(2, 5, 7), k=2, dim=1, largest=False)),
+    flops=_one_per_input_element,
+    samples=(sample(tensor(2, 3, 7), k=2), sample(tensor(2, 5, 3), k=5, dim=1, largest=False)),
 ))
 
 
@@ -106,7 +124,7 @@ register(OpDef(
     doc="x [B, T, ...] and index [B] int64: for each example b, x[b, index[b]] along `dim` (default 1), "
         "e.g. the hidden state at each sequence's [EXTRACT] or last real token.",
     flops=no_flops,
-    samples=(sample(tensor(3, 5, 4), tensor(3, dtype="int64")), sample(tensor(3, 6), tensor(3, dtype="int64"), dim=-1)),
+    samples=(sample(tensor(2, 5, 8), tensor(2, dtype="int64")), sample(tensor(2, 8, 5), tensor(2, dtype="int64"), dim=2)),
 ))
 
 
@@ -129,7 +147,7 @@ register(OpDef(
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.gather({a.dim}, {ctx.args[1]})"),
     doc="torch.gather: out[i][j] = x[i][index[i][j]] along `dim`; index has the input's rank.",
     flops=no_flops,
-    samples=(sample(tensor(2, 5, 7), tensor(2, 5, 3, dtype="int64"), dim=2),),
+    samples=(sample(tensor(2, 7), tensor(2, 3, dtype="int64"), dim=1), sample(tensor(5, 4), tensor(2, 4, dtype="int64"), dim=0)),
 ))
 
 
@@ -153,9 +171,9 @@ register(OpDef(
     "Where", NoAttrs, (Port("condition"), Port("x"), Port("y")), _infer_where,
     lambda a, ctx: assign(ctx, f"torch.where({', '.join(ctx.args)})"),
     doc="x where condition is True, else y (broadcasting).",
-    flops=no_flops,
-    elementwise=True,
-    samples=(sample(tensor(2, 5, dtype="bool"), tensor(2, 5), tensor(5)),),
+    elementwise=True, flops=no_flops,
+    samples=(sample(tensor(2, 5, dtype="bool"), tensor(2, 5), tensor(2, 5)),
+             sample(tensor(2, 1, dtype="bool"), tensor(2, 5, dtype="int64"), tensor(5, dtype="int64"))),
 ))
 
 DType = Literal["bool", "int64", "int32", "float", "float32", "float16", "bfloat16", "float64"]
@@ -180,8 +198,7 @@ def _lower_cast(a: CastAttrs, ctx):
 register(OpDef(
     "Cast", CastAttrs, (Port("x"),), _infer_cast, _lower_cast,
     doc="Convert to another dtype: " + ", ".join(DType.__args__) + " (`float` is torch's default float type).",
-    flops=no_flops,
-    elementwise=True,
+    elementwise=True, flops=no_flops,
     samples=(sample(tensor(2, 5, dtype="int64"), dtype="float"), sample(tensor(2, 5), dtype="bool"),
              sample(tensor(2, 5, dtype="bool"), dtype="int64")),
 ))
@@ -208,7 +225,6 @@ register(OpDef(
     lambda a, ctx: assign(ctx, f"{ctx.args[0]} {_COMPARISONS[a.op]} {a.value!r}"),
     doc="Element-wise comparison with a number, giving a bool tensor: "
         + ", ".join(f"{k} ({v})" for k, v in _COMPARISONS.items()) + ", e.g. Compare(\"eq\", eos)(ids).",
-    flops=no_flops,
-    elementwise=True,
-    samples=(sample(tensor(2, 5, dtype="int64"), op="eq", value=0), sample(tensor(2, 5), op="gt", value=0.5)),
+    elementwise=True, flops=per_output_element(1),
+    samples=(sample(tensor(2, 5, dtype="int64"), op="eq", value=2), sample(tensor(2, 5), op="ge", value=0.5)),
 ))

@@ -143,6 +143,12 @@ _RNN_SAMPLES = (
     sample(tensor(5, 2, 4), input_size=4, hidden_size=3, num_layers=2, bidirectional=True, batch_first=False),
     sample(tensor(2, 3, 4), input_size=4, hidden_size=5, bias=False, num_layers=2, dropout=0.1),
 )
+# The initial states, given: h_0 (and c_0) [num_layers * directions, B, hidden_size].
+_RNN_STATE_SAMPLES = {
+    "LSTM": sample(tensor(2, 5, 4), tensor(4, 2, 6), tensor(4, 2, 6), input_size=4, hidden_size=6, num_layers=2,
+                   bidirectional=True),
+    "GRU": sample(tensor(2, 5, 4), tensor(1, 2, 6), input_size=4, hidden_size=6),
+}
 
 
 for _name, _lower in (("LSTM", _lower_lstm), ("GRU", _lower_gru)):
@@ -160,5 +166,5 @@ for _name, _lower in (("LSTM", _lower_lstm), ("GRU", _lower_gru)):
         pure=False,
         training_only=("dropout",),
         flops=_rnn_flops(_name),
-        samples=_RNN_SAMPLES,
+        samples=(*_RNN_SAMPLES, _RNN_STATE_SAMPLES[_name]),
     ))
