@@ -107,3 +107,7 @@ UNBOUND_DIMENSION = _register("DLC049", "unbound-dimension",
                               "a dimension of the model is not given by any required input")
 UNKNOWN_OVERRIDE = _register("DLC050", "unknown-override", "a `-D NAME=VALUE` override names a parameter no model has")
 TIE_SHAPE_MISMATCH = _register("DLC051", "tie-shape-mismatch", "a `tie` joins two parameters of different shapes")
+
+# ---- later codes
+TP_INDIVISIBLE = _register("DLC060", "tp-indivisible",
+                           "a layer's size does not divide by the tensor-parallel degree of `dlc check --tp N`")

@@ -179,4 +179,15 @@ tensor, so their shapes must be the same.
     tie generator.weight = embed.weight     # error: [d_model, vocab] vs [vocab, d_model]
 
 Fix: make the shapes agree (`Linear(d_model, vocab)`).""",
+
+    "DLC060": """\
+`dlc check --tp N` plans tensor parallelism from the block structure: column-parallel
+projections split their output features N ways, row-parallel ones their input
+features, vocab-parallel embeddings their vocabulary.  A size that N does not divide
+cannot be sharded evenly.
+
+    dlc check specs/gpt2.dl --tp 5          # error: 768 features do not divide by 5
+
+Fix: choose a degree that divides the sizes (the hint lists the degrees that do), or
+change the layer's size.""",
 }
