@@ -86,7 +86,7 @@ def test_activation_parameter_rejects_an_unknown_kind_with_a_suggestion(tmp_path
     result = compile_spec(_write(tmp_path, NEW_ACTIVATIONS), overrides={"act": "hardswich"})
     assert not result.ok and result.text is None
     [d] = result.diagnostics
-    assert d.code == "DLC005"
+    assert d.code == "DLC034"       # invalid-choice (split out of DLC005)
     assert "parameter `act` must be one of" in d.message and '"hardsigmoid"' in d.message
     assert "hardswish" in (d.hint or "")
 
