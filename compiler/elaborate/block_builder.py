@@ -67,10 +67,10 @@ class BlockBuilder:
             if value is _POISON:
                 raise CompileError([])  # its definition already failed and was reported
             return value
+        if name in self.module.scope:        # a block named like an op shadows it (warned by the loader)
+            return Callee("block", name)
         if name in REGISTRY:
             return Callee("op", name)
-        if name in self.module.scope:
-            return Callee("block", name)
         return None
 
     def visible_names(self) -> set[str]:
@@ -89,7 +89,7 @@ class BlockBuilder:
             raise error("DLC003", f"`{name}` is already defined", span, notes=notes,
                         hint="values are bound once; give the new value another name")
         if name in REGISTRY or name in self.module.scope:
-            raise error("DLC003", f"`{name}` shadows the {'op' if name in REGISTRY else 'block'} of that name", span)
+            raise error("DLC003", f"`{name}` shadows the {'block' if name in self.module.scope else 'op'} of that name", span)
         self.env[name] = value
         self.spans[name] = span
 
@@ -242,10 +242,14 @@ class BlockBuilder:
 
     def _rename(self, s: ast.Rename, errors) -> None:
         source, target = self._interpolate(s.source, s.span), self._interpolate(s.target, s.span)
-        for text in (source, target):
-            if not re.fullmatch(r"([A-Za-z0-9_]+|\{[A-Za-z_][A-Za-z0-9_]*\})(\.([A-Za-z0-9_]+|\{[A-Za-z_][A-Za-z0-9_]*\}))*\.?", text):
+        # Dotted components of letters, digits, _ and {placeholders} (also inside one, as in
+        # "encoder_layer_{i}"); the new name may be empty: the prefix is dropped.
+        for text in (source, target) if target else (source,):
+            if not re.fullmatch(_KEY_PREFIX, text):
                 raise error("DLC005", f"`{text}` is not a checkpoint key prefix", s.span,
                             hint='write dotted names with {placeholders}, like "encoder.layer.{i}.attention."')
+        if re.search(r"\}\{", source):
+            raise error("DLC005", f"`{source}` has two placeholders side by side, which no key can split", s.span)
         if set(re.findall(r"\{(\w+)\}", target)) - set(re.findall(r"\{(\w+)\}", source)):
             raise error("DLC005", "every {placeholder} of the new name must appear in the reference name", s.span)
         self.graph.renames.append(Rename(source, target, s.span))
@@ -373,6 +377,10 @@ class _Port:
 
 
 _POISON = object()
+
+# A checkpoint key prefix in a `rename`: dotted components, each of name characters and {placeholders}.
+_COMPONENT = r"(?:[A-Za-z0-9_]|\{[A-Za-z_][A-Za-z0-9_]*\})+"
+_KEY_PREFIX = rf"{_COMPONENT}(?:\.{_COMPONENT})*\.?"
 
 # What a `for` body may hold: it declares, so unrolling it never creates layers.
 _STATIC_STATEMENTS = (ast.Let, ast.Require, ast.Rename, ast.If, ast.For)

@@ -37,7 +37,8 @@ _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator
           "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
 _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
             ">": operator.gt, ">=": operator.ge}
-_TENSOR_OPS = {"+": "Add", "-": "Sub", "*": "Mul", "/": "Div", "@": "MatMul"}
+_TENSOR_OPS = {"+": "Add", "-": "Sub", "*": "Mul", "/": "Div", "@": "MatMul", "//": "FloorDiv", "%": "Mod",
+               "**": "Pow"}
 MAX_RANGE = 1 << 16
 
 
@@ -128,15 +129,18 @@ class Evaluator:
             return self.b.apply_op(_TENSOR_OPS[e.op], {}, [left, right], e.span, targets)
         tensor, number = (left, right) if isinstance(left, TensorRef) else (right, left)
         if not _is_number(number) or isinstance(number, sympy.Basic):
-            raise error("DLC011", f"cannot apply `{e.op}` to a tensor and a {kind_of(number)}", e.span)
-        if e.op == "*":
-            return self.b.apply_op("Scale", {"factor": float(number)}, [tensor], e.span, targets)
-        if e.op == "/" and tensor is left:
-            if number == 0:
-                raise error("DLC011", "division by zero", e.right.span)
-            return self.b.apply_op("Scale", {"factor": 1.0 / float(number)}, [tensor], e.span, targets)
-        raise error("DLC011", f"`{e.op}` between a tensor and a number is not supported", e.span,
-                    hint="tensors can be multiplied or divided by numbers")
+            hint = "a dimension is not a number at compile time" if isinstance(number, sympy.Basic) else None
+            raise error("DLC011", f"cannot apply `{e.op}` to a tensor and a {kind_of(number)}", e.span, hint=hint)
+        if e.op == "@":
+            raise error("DLC011", "`@` multiplies two tensors, not a tensor and a number", e.span)
+        reverse = tensor is right
+        if e.op in ("/", "//", "%") and not reverse and number == 0:
+            raise error("DLC011", "division by zero", e.right.span)
+        if e.op == "*" or (e.op == "/" and not reverse):
+            factor = float(number) if e.op == "*" else 1.0 / float(number)
+            return self.b.apply_op("Scale", {"factor": factor}, [tensor], e.span, targets)
+        return self.b.apply_op("ScalarArith", {"op": e.op, "value": number, "reverse": reverse}, [tensor], e.span,
+                               targets)
 
     def _compare(self, e: ast.Compare) -> bool:
         left, right = self.eval(e.left), self.eval(e.right)
@@ -161,6 +165,8 @@ class Evaluator:
 
     def _neg(self, e: ast.Neg) -> Any:
         v = self.eval(e.operand)
+        if isinstance(v, TensorRef):
+            return self.b.apply_op("Neg", {}, [v], e.span)
         if not _is_number(v):
             raise error("DLC011", f"cannot negate a {kind_of(v)}", e.span)
         return -v

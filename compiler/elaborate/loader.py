@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from compiler.diagnostics import CompileError, Diagnostic, Note, Span, error, suggest
+from compiler.diagnostics import CompileError, Diagnostic, Note, Severity, Span, error, suggest
+from compiler.ops import REGISTRY
 from compiler.syntax import ast
 from compiler.syntax.parser import parse_file
 
@@ -84,6 +85,11 @@ class Loader:
     def _bind_scope(self, module: LoadedModule) -> None:
         for block in module.tree.blocks:
             self._add(module, block.name, block, module, block.name_span)
+            if block.name in REGISTRY:
+                self.diagnostics.append(Diagnostic(
+                    "DLC022", f"block `{block.name}` shadows the primitive op `{block.name}`", block.name_span,
+                    Severity.WARNING, hint="where this block is in scope the name means the block; rename it to "
+                    "keep the op reachable"))
         for imp in module.tree.imports:
             for name, span in imp.names:
                 try:
