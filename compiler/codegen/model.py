@@ -127,7 +127,7 @@ class ClassBuilder:
             self._reference_renames(model)
         if g.conv_bn_folds:
             self._conv_bn_folds(model)
-        if _loads_reference(g, self.program):
+        if g.is_model or _loads_reference(g, self.program):
             self._reference_loader(model)
         if g.is_model and self.program.optimize_for_inference:
             self._inference_preparation(model)
@@ -187,7 +187,8 @@ class ClassBuilder:
         model.methods.append("\n".join(body))
 
     def _reference_loader(self, model: ClassModel) -> None:
-        """`load_reference_state_dict`, for a block that declares renames or holds one that does."""
+        """`load_reference_state_dict`, for every model (whose names may already be the reference's) and
+    for a block that declares renames or holds one that does."""
         self.helpers.add("rename_reference_keys")
         model.methods.append(
             "def load_reference_state_dict(self, state_dict: dict, strict: bool = True):\n"
