@@ -38,6 +38,7 @@ def test_outputs_match(size):
         torch.testing.assert_close(ours.eval()(images), reference(images), atol=ATOL, rtol=RTOL)
 
 
+@pytest.mark.slow          # a minute or more on a shared 2-core CPU
 def test_training_lowers_the_loss(tmp_path):
     from tests.helpers import ROOT, compile_to_module
     module = compile_to_module(ROOT / "specs" / "alexnet.dl", tmp_path, {"num_classes": 10, "dropout": 0.0},
