@@ -50,7 +50,16 @@ def _range(*args: int) -> list[int]:
     return list(values)
 
 
-BUILTINS = {"sqrt": math.sqrt, "min": min, "max": max, "len": len, "int": int, "float": float, "range": _range}
+def _make_divisible(value: float, divisor: int = 8) -> int:
+    """Round a channel count to a multiple of `divisor`, never below it and never more than 10%
+    down: the rounding of MobileNet's width multiplier (torchvision's and TF's _make_divisible)."""
+    if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 1:
+        raise ValueError("the divisor must be a positive int")
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+BUILTINS = {"make_divisible": _make_divisible, "sqrt": math.sqrt, "min": min, "max": max, "len": len, "int": int, "float": float, "range": _range}
 
 
 class Evaluator:
