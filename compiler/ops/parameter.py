@@ -46,6 +46,7 @@ def _parameter_init(a: ParameterAttrs) -> str:
         "ones": f"torch.ones({shape})",
         "constant": f"torch.full(({shape}{',' if len(a.shape) == 1 else ''}), {a.value!r})",
         "normal": f"nn.init.normal_(torch.empty({shape}), std={a.std!r})",
+        # torch's cut-off at ±2 (absolute), as timm and torchvision initialize their ViTs
         "trunc_normal": f"nn.init.trunc_normal_(torch.empty({shape}), std={a.std!r})",
         "uniform": f"nn.init.uniform_(torch.empty({shape}), -{a.value!r}, {a.value!r})",
     }[a.init]
