@@ -83,16 +83,16 @@ for _name, _symbol in _BINARY.items():
 # their result for the backward pass, so a later in-place op must never overwrite it.
 _SAVES_RESULT = {"Exp", "Sqrt", "Rsqrt", "Reciprocal"}
 _UNARY = {
-    "Neg": ("-{x}", True, "-x (what `-x` on a tensor becomes)"),
-    "Abs": ("{x}.abs()", True, "|x|"),
+    "Neg": ("-{x}", True, "negation, -x (what `-x` on a tensor becomes)"),
+    "Abs": ("{x}.abs()", True, "absolute value |x|, element-wise"),
     "Sin": ("torch.sin({x})", False, "sine, element-wise"),
     "Cos": ("torch.cos({x})", False, "cosine, element-wise"),
-    "Exp": ("torch.exp({x})", False, "e ** x"),
-    "Log": ("torch.log({x})", False, "natural logarithm"),
-    "Sqrt": ("torch.sqrt({x})", False, "square root"),
-    "Rsqrt": ("torch.rsqrt({x})", False, "1 / sqrt(x)"),
-    "Reciprocal": ("torch.reciprocal({x})", False, "1 / x"),
-    "Erf": ("torch.erf({x})", False, "the Gauss error function"),
+    "Exp": ("torch.exp({x})", False, "exponential e ** x, element-wise"),
+    "Log": ("torch.log({x})", False, "natural logarithm, element-wise"),
+    "Sqrt": ("torch.sqrt({x})", False, "square root, element-wise"),
+    "Rsqrt": ("torch.rsqrt({x})", False, "reciprocal square root 1 / sqrt(x), element-wise (RMSNorm by hand)"),
+    "Reciprocal": ("torch.reciprocal({x})", False, "reciprocal 1 / x, element-wise"),
+    "Erf": ("torch.erf({x})", False, "the Gauss error function erf(x), element-wise"),
 }
 
 
