@@ -12,7 +12,7 @@ import sympy
 from compiler.codegen.names import NameAllocator, class_name_diagnostic, layer_name_diagnostic
 from compiler.diagnostics import CompileError, error
 from compiler.ir import Graph, Node, Program
-from compiler.ir.types import TensorType
+from compiler.ir.types import TensorType, has_star, is_star
 from compiler.ir.values import Layer, show
 from compiler.ops import REGISTRY, LowerContext
 
@@ -297,6 +297,12 @@ class ClassBuilder:
             t: TensorType = node.attrs
             if t.optional or not needed:
                 continue
+            if has_star(t.shape):     # rank-polymorphic: its trailing dimensions, counted from the end
+                for i, d in enumerate(t.shape):
+                    if d.is_Symbol and d in needed and not is_star(d):
+                        lines.append(f"{self.dim_names[d]} = {self.value_names[(node.id, 0)]}.shape[{i - t.rank}]")
+                        needed.discard(d)
+                continue
             names = []
             for d in t.shape:
                 if d.is_Symbol and d in needed:
@@ -395,5 +401,5 @@ def prepare_dim_names(builder: ClassBuilder) -> None:
     for node_id in builder.graph.inputs:
         for d in builder.graph.node(node_id).attrs.shape:
             for sym in getattr(d, "free_symbols", ()):
-                if sym not in builder.dim_names:
+                if sym not in builder.dim_names and not is_star(sym):   # `*` is no one Python value
                     builder.dim_names[sym] = builder.vars.fresh(str(sym))

@@ -16,7 +16,7 @@ from compiler.elaborate.evaluate import Evaluator
 from compiler.elaborate.limits import Limits
 from compiler.elaborate.loader import LoadedModule
 from compiler.ir import Graph, Node, OutputDecl, Rename, Tie
-from compiler.ir.types import TensorType, dim
+from compiler.ir.types import TensorType, dim, star
 from compiler.ir.values import Callee, Layer, TensorRef, kind_of, show
 from compiler.ops import REGISTRY
 from compiler.syntax import ast
@@ -158,8 +158,7 @@ class BlockBuilder:
             raise error("DLC005", f"required input `{s.name}` follows optional input `{first.outputs[0]}`", s.span,
                         notes=(Note(first.span, "the optional input is declared here"),),
                         hint="declare optional inputs last: a call may leave out only trailing inputs")
-        dims = tuple(self._dim(d, new_symbols=True) for d in s.type.dims)
-        ttype = TensorType(dims, s.type.dtype or "float", s.optional)
+        ttype = TensorType(self._input_dims(s.type), s.type.dtype or "float", s.optional)
         node = self.add_node("input", "input", ttype, s.span, (s.name,))
         self.graph.inputs.append(node.id)
         self.bind(s.name, TensorRef(node.id, 0), s.span)
@@ -174,6 +173,23 @@ class BlockBuilder:
         self.bind(s.name, ref, s.span)
         self.input_refs.append((ref, ttype))
         self.graph.aliases.append((s.name, self.graph.node(ref.node).outputs[0]))
+
+    def _input_dims(self, t: ast.TensorTypeExpr) -> tuple:
+        """An input's dimensions; a leading `*` (or `*name`, which names them) stands for any number
+        of leading dimensions, so one block serves [B, d] and [B, S, d] alike."""
+        dims = []
+        for i, d in enumerate(t.dims):
+            if not isinstance(d, ast.StarDim):
+                dims.append(self._dim(d, new_symbols=True))
+                continue
+            if i != 0:
+                raise error("DLC005", f"`{d}` stands for the leading dimensions, so it comes first", d.span,
+                            hint="write it like `in x: [*, d]`")
+            placeholder = star(d.name)
+            if d.name is not None and self.lookup(d.name) is not placeholder:
+                self.bind(d.name, placeholder, d.span)
+            dims.append(placeholder)
+        return tuple(dims)
 
     def _dim(self, e: ast.Expr, new_symbols: bool) -> sympy.Expr:
         value = Evaluator(self, new_symbols=new_symbols).eval(e)

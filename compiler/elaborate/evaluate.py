@@ -102,6 +102,10 @@ class Evaluator:
         hint = suggest(e.id, self.b.visible_names())
         raise error("DLC002", f"`{e.id}` is not defined", e.span, hint=hint)
 
+    def _stardim(self, e: ast.StarDim) -> Any:
+        raise error("DLC005", f"`{e}` (any leading dimensions) may only begin a block input's shape", e.span,
+                    hint="write it like `in x: [*, d]`; an output's shape follows from the ops")
+
     def _listlit(self, e: ast.ListLit) -> list:
         return [self.eval(i) for i in e.items]
 

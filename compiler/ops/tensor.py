@@ -9,7 +9,7 @@ from typing import Any
 import sympy
 from pydantic import field_validator
 
-from compiler.ir.types import TensorType, dim, dim_str, dims_equal, normalize_axis
+from compiler.ir.types import TensorType, dim, dim_str, dims_equal, is_star, normalize_axis
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, register
 
 
@@ -38,8 +38,17 @@ class ReshapeAttrs(Attrs):
         return tuple(value)
 
 
+def _no_star(shape, what: str) -> None:
+    """`*` stands for any number of dimensions, which no one size in a new shape can be."""
+    for d in shape:
+        if isinstance(d, sympy.Expr) and any(is_star(s) for s in d.free_symbols):
+            raise ShapeError(f"{what} cannot name the leading dimensions `{d}`", 0,
+                             hint="keep them with -1 (Expand) or reshape only the trailing dimensions (Unflatten/Flatten)")
+
+
 def _infer_reshape(a: ReshapeAttrs, ins):
     x = need(ins[0], 0, "Reshape input")
+    _no_star(a.shape, "Reshape")
     total = reduce(mul, x.shape, sympy.Integer(1))
     known = reduce(mul, (dim(d) for d in a.shape if d != -1), sympy.Integer(1))
     if -1 in a.shape:
@@ -269,6 +278,7 @@ class ExpandAttrs(ReshapeAttrs):
 
 def _infer_expand(a: ExpandAttrs, ins):
     x = need(ins[0], 0, "Expand input")
+    _no_star(a.shape, "Expand")
     if len(a.shape) < x.rank:
         raise ShapeError(f"Expand to {_fmt(a.shape)} has fewer dimensions than its input {x.shape_str()}", 0)
     lead = len(a.shape) - x.rank

@@ -238,6 +238,16 @@ def replace_names(e: Expr, text: Callable[[str], str]) -> Expr:
 
 # ----------------------------------------------------------------- types
 @dataclass(frozen=True)
+class StarDim(Expr):
+    """`*` or `*lead` first in an input's shape: any number of leading dimensions."""
+
+    name: str | None = None
+
+    def __str__(self) -> str:
+        return "*" + (self.name or "")
+
+
+@dataclass(frozen=True)
 class TensorTypeExpr(Node):
     dims: tuple[Expr, ...]
     dtype: str | None

@@ -122,6 +122,9 @@ class _ToAst(Transformer):
         return ast.TensorTypeExpr(self.s(meta), tuple(d for d in dims if d is not None),
                                   str(dtype) if dtype else None)
 
+    def star_dim(self, meta, name=None):
+        return ast.StarDim(self.s(meta), str(name) if name else None)
+
     def scalar_type(self, meta, tok):
         return ast.ParamType(self.s(meta), str(tok))
 
