@@ -13,7 +13,7 @@ __all__ = ["BertForMaskedLM", "BertForSequenceClassification", "BertModel"]
 def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
     apply to the keys under it, outermost submodule first: the first rule whose prefix
-    matches renames a key, and `{name}` placeholders match one dotted component.
+    matches renames a key, and a `{name}` placeholder matches within one dotted component.
     Keys no rule matches keep their names."""
     for path, module in model.named_modules():
         prefix = f"{path}." if path else ""
