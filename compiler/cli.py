@@ -215,7 +215,7 @@ def cmd_explain(args) -> int:
         if op is not None:
             print(describe(op))
             return EXIT_OK
-        print(f"dlc explain: {args.code} is neither a diagnostic code nor an op; known codes: {', '.join(CODES)}; "
+        print(f"dlc explain: unknown code or op {args.code}; known codes: {', '.join(CODES)}; "
               "`dlc ops` lists the ops", file=sys.stderr)
         return EXIT_USAGE
     from compiler.diagnostics.explanations import EXPLANATIONS

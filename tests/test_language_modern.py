@@ -82,7 +82,7 @@ def test_explain_documents_an_op(capsys):
 
 def test_explain_unknown_name(capsys):
     assert main(["explain", "Nonsense"]) == 2
-    assert "neither a diagnostic code nor an op" in capsys.readouterr().err
+    assert "unknown code or op Nonsense" in capsys.readouterr().err
 
 
 def test_ops_lists_every_op(capsys):

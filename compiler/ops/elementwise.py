@@ -36,7 +36,9 @@ def promote(x: TensorType, y_dtype: str, op: str, what: str) -> str:
             raise ShapeError(f"{what}: `{op}` on a {dtype} tensor", None, code="DLC008",
                              hint="masks take no arithmetic; use them in Attention or a comparison")
     if is_float(x.dtype) and is_float(y_dtype):
-        return y_dtype if _FLOAT_WIDTH.get(y_dtype, 0) > _FLOAT_WIDTH.get(x.dtype, 0) else x.dtype
+        if "float" in (x.dtype, y_dtype):     # the model's float dtype, whatever it is: the named one says more
+            return y_dtype if x.dtype == "float" else x.dtype
+        return y_dtype if _FLOAT_WIDTH[y_dtype] > _FLOAT_WIDTH[x.dtype] else x.dtype
     if is_float(x.dtype) or is_float(y_dtype):
         return x.dtype if is_float(x.dtype) else y_dtype
     if op == "/":
@@ -44,8 +46,7 @@ def promote(x: TensorType, y_dtype: str, op: str, what: str) -> str:
     return "int32" if x.dtype == y_dtype == "int32" else "int64"
 
 
-# A generic "float" is as wide as the model's dtype: it never loses to a named one of equal rank.
-_FLOAT_WIDTH = {"float16": 16, "bfloat16": 16, "float": 32, "float32": 32, "float64": 64}
+_FLOAT_WIDTH = {"float16": 16, "bfloat16": 16, "float32": 32, "float64": 64}
 
 
 def _infer_binary(name: str):
