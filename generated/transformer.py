@@ -2,7 +2,6 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/transformer.dl."""
 import math
-import re
 
 import torch
 from torch import nn
@@ -26,32 +25,6 @@ class SinusoidalPositions(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.table[: x.shape[1]].to(x.dtype)
-
-
-def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
-    """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
-    apply to the keys under it, outermost submodule first: the first rule whose prefix
-    matches renames a key, and a `{name}` placeholder matches within one dotted component.
-    Keys no rule matches keep their names."""
-    for path, module in model.named_modules():
-        prefix = f"{path}." if path else ""
-        rules = []
-        for source, target in getattr(module, "REFERENCE_RENAMES", ()):
-            parts = re.split(r"\{(\w+)\}", source)
-            pattern = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^.]+)" for i, p in enumerate(parts))
-            rules.append((re.compile(re.escape(prefix) + pattern), prefix + target))
-        if not rules:
-            continue
-        renamed = {}
-        for key, value in state_dict.items():
-            for pattern, target in rules:
-                match = pattern.match(key)
-                if match:
-                    key = target.format(**match.groupdict()) + key[match.end():]
-                    break
-            renamed[key] = value
-        state_dict = renamed
-    return state_dict
 
 
 class MultiHeadAttention(nn.Module):
@@ -293,5 +266,5 @@ class Transformer(nn.Module):
         return logits
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
-        """Load a checkpoint of the reference implementation, renaming its keys."""
-        return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
+        """Load a checkpoint of the reference implementation, whose keys are this model's."""
+        return self.load_state_dict(state_dict, strict=strict)

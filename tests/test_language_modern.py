@@ -100,3 +100,19 @@ def test_every_op_is_documented(name):
     assert text.splitlines()[0] == signature(op)
     for field in op.attrs.model_fields:
         assert field in text or field in ("inplace", "fused", "sources"), field
+
+
+def test_rename_reshapes_on_load(tmp_path):
+    module = compile_to_module(
+        "model M(d: int = 4) {\n  in x: [B, T, d]\n  cls = Parameter([1, 1, d])()\n"
+        "  out y = Concat(1)(Expand([B, -1, -1])(cls), x)\n  rename \"cls_token\" -> \"cls\" as [1, 1, d]\n}", tmp_path)
+    model = module.M()
+    assert module.M.REFERENCE_RENAMES == (("cls_token", "cls", (1, 1, 4)),)
+    model.load_reference_state_dict({"cls_token": torch.arange(4.0)[None]})          # [1, 4] in the checkpoint
+    assert model.cls.shape == (1, 1, 4) and torch.equal(model.cls.flatten(), torch.arange(4.0))
+
+
+@pytest.mark.parametrize("shape", ['[0, 4]', '"x"', '[-1, -1]', '[2.5]'])
+def test_rename_shape_errors(tmp_path, shape):
+    found = diagnostics(tmp_path, f"model M() {{\n  in x: [B, 4]\n  out y = ReLU()(x)\n  rename \"a\" -> \"b\" as {shape}\n}}")
+    assert [d.code for d in found if d.is_error] == ["DLC005"] and "`as` takes" in found[0].message

@@ -127,8 +127,10 @@ class ClassBuilder:
             self._reference_renames(model)
         if g.conv_bn_folds:
             self._conv_bn_folds(model)
-        if g.is_model or _loads_reference(g, self.program):
+        if _loads_reference(g, self.program):
             self._reference_loader(model)
+        elif g.is_model:
+            self._plain_reference_loader(model)
         if g.is_model and self.program.optimize_for_inference:
             self._inference_preparation(model)
         return model
@@ -151,7 +153,7 @@ class ClassBuilder:
         where = self._where_span(first)
         comment = f"# Reference checkpoint key prefixes -> this module's names, relative to this module ({where})."
         model.class_lines += [comment, "REFERENCE_RENAMES = ("]
-        model.class_lines += [f"    ({_py_str(r.source)}, {_py_str(r.target)})," for r in self.graph.renames]
+        model.class_lines += [f"    ({_py_str(r.source)}, {_py_str(r.target)}{_shape_entry(r.shape)})," for r in self.graph.renames]
         model.class_lines.append(")")
 
     def _conv_bn_folds(self, model: ClassModel) -> None:
@@ -186,9 +188,16 @@ class ClassBuilder:
                 *(f"    {step}" for step in steps), "    return self"]
         model.methods.append("\n".join(body))
 
+    def _plain_reference_loader(self, model: ClassModel) -> None:
+        """`load_reference_state_dict` for a model without renames: every model has one, and here the
+        reference's names are already this model's."""
+        model.methods.append(
+            "def load_reference_state_dict(self, state_dict: dict, strict: bool = True):\n"
+            '    """Load a checkpoint of the reference implementation, whose keys are this model\'s."""\n'
+            "    return self.load_state_dict(state_dict, strict=strict)")
+
     def _reference_loader(self, model: ClassModel) -> None:
-        """`load_reference_state_dict`, for every model (whose names may already be the reference's) and
-    for a block that declares renames or holds one that does."""
+        """`load_reference_state_dict`, for a block that declares renames or holds one that does."""
         self.helpers.add("rename_reference_keys")
         model.methods.append(
             "def load_reference_state_dict(self, state_dict: dict, strict: bool = True):\n"
@@ -375,6 +384,11 @@ def _module_list(parts: list[str], width: int) -> str:
     if len(one_line) <= width:
         return one_line
     return "nn.ModuleList([\n" + "".join(f"    {item},\n" for item in items) + "])"
+
+
+def _shape_entry(shape: tuple[int, ...] | None) -> str:
+    """The third entry of a REFERENCE_RENAMES rule that reshapes on load: `, (1, 1, 768)`."""
+    return "" if shape is None else ", (" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _py_str(text: str) -> str:

@@ -268,7 +268,19 @@ class BlockBuilder:
             raise error("DLC005", f"`{source}` has two placeholders side by side, which no key can split", s.span)
         if set(re.findall(r"\{(\w+)\}", target)) - set(re.findall(r"\{(\w+)\}", source)):
             raise error("DLC005", "every {placeholder} of the new name must appear in the reference name", s.span)
-        self.graph.renames.append(Rename(source, target, s.span))
+        self.graph.renames.append(Rename(source, target, s.span, self._load_shape(s.shape)))
+
+    def _load_shape(self, e: ast.Expr | None) -> tuple[int, ...] | None:
+        """The shape of `rename ... as [1, 1, d]`: positive ints, at most one -1."""
+        if e is None:
+            return None
+        value = Evaluator(self).eval(e)
+        if not (isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool)
+                                                          and (v > 0 or v == -1) for v in value)
+                and value.count(-1) <= 1):
+            raise error("DLC005", f"`as` takes the shape to load into, a list of positive ints (one may be -1), "
+                        f"got {show(value)}", e.span, hint="like `as [1, 1, d]`")
+        return tuple(value)
 
     def _interpolate(self, text: str, span: Span) -> str:
         """`{name}` naming an int or string in scope (a parameter, `let` or `for` variable)

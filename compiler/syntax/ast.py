@@ -332,10 +332,12 @@ class Tie(Stmt):
 
 @dataclass(frozen=True)
 class Rename(Stmt):
-    """`rename "reference.prefix.{i}." -> "our.prefix.{i}."`: checkpoint key mapping."""
+    """`rename "reference.prefix.{i}." -> "our.prefix.{i}."`: checkpoint key mapping; with
+    `as [1, 1, d]` the tensors under it are reshaped on load."""
 
     source: str
     target: str
+    shape: "Expr | None" = None
 
 
 @dataclass(frozen=True)

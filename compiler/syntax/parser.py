@@ -164,8 +164,8 @@ class _ToAst(Transformer):
     def path(self, meta, *parts):
         return ast.Path(self.s(meta), tuple(str(p) for p in parts))
 
-    def rename_stmt(self, meta, source, target):
-        return ast.Rename(self.s(meta), str(source)[1:-1], str(target)[1:-1])
+    def rename_stmt(self, meta, source, target, shape=None):
+        return ast.Rename(self.s(meta), str(source)[1:-1], str(target)[1:-1], shape)
 
     def tie_stmt(self, meta, target, source):
         return ast.Tie(self.s(meta), target, source)
