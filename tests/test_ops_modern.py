@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from compiler.codegen.helpers import HELPERS
-from compiler.ops import REGISTRY, LowerContext, ShapeError
+from compiler.ops import REGISTRY, LowerContext
 from tests.test_ops_core import B, S, T, build, infer, shape_error, tt
 
 
