@@ -135,3 +135,18 @@ def test_training_lowers_the_loss(compiled):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+@pytest.mark.slow          # six full decodes, half a minute each on a shared CPU
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_decoding_matches_hf_generate(compiled, num_beams):
+    """Greedy and beam search through dlc's decoding runtime give HF generate's ids.  Each step
+    recomputes the whole prefix: the generated Llama keeps no KV cache yet."""
+    generation = pytest.importorskip("compiler.runtime.generation")
+    reference, ours = pair(compiled, "LlamaForCausalLM")
+    ids = torch.randint(0, 101, (2, 5), generator=torch.Generator().manual_seed(3))
+    expected = reference.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, num_beams=num_beams,
+                                  do_sample=False, eos_token_id=None, pad_token_id=0)
+    search = generation.Search(max_new_tokens=6, num_beams=num_beams, pad_token_id=0)
+    got = generation.generate(lambda sequences: ours(sequences)[:, -1], ids, search)
+    assert torch.equal(got, expected)
