@@ -27,7 +27,7 @@ def _type_name(annotation) -> str:
     if annotation is typing.Any:
         return "any"
     name = getattr(annotation, "__name__", str(annotation))
-    return {"PositiveInt": "int > 0", "ConstrainedFloatValue": "float", "NoneType": "none"}.get(name, name)
+    return {"NoneType": "none"}.get(name, name)
 
 
 def _default(info: FieldInfo) -> str | None:
@@ -46,8 +46,22 @@ def _default(info: FieldInfo) -> str | None:
 def _attributes(op: OpDef) -> list[tuple[str, str, str | None]]:
     """(name, type, default) of each attribute the spec may set; fields the passes set are left out."""
     internal = {"inplace", "fused", "sources"}
-    return [(name, _type_name(info.annotation), _default(info))
+    return [(name, _type_name(info.annotation) + _bounds(info), _default(info))
             for name, info in op.attrs.model_fields.items() if name not in internal]
+
+
+def _bounds(info: FieldInfo) -> str:
+    """` > 0`, ` in [0, 1)` from the field's constraints (PositiveInt, confloat)."""
+    found = {kind: getattr(m, kind) for m in info.metadata for kind in ("gt", "ge", "lt", "le")
+             if getattr(m, kind, None) is not None}
+    if not found:
+        return ""
+    low = f"[{found['ge']}" if "ge" in found else f"({found['gt']}" if "gt" in found else None
+    high = f"{found['le']}]" if "le" in found else f"{found['lt']})" if "lt" in found else None
+    if low and high:
+        return f" in {low}, {high}"
+    return f" > {found['gt']}" if "gt" in found else f" >= {found['ge']}" if "ge" in found else \
+        f" < {found['lt']}" if "lt" in found else f" <= {found['le']}"
 
 
 def signature(op: OpDef) -> str:
