@@ -2,6 +2,6 @@
 from compiler.ops import (  # noqa: F401  (importing a family registers its ops)
     activation, attention, cells, conv, elementwise, indexing, language, linear, loss, math, norm, parameter,
     regularization, rnn, rotary, t5, tensor)
-from compiler.ops.registry import REGISTRY, Attrs, LowerContext, OpDef, Port, ShapeError
+from compiler.ops.registry import NAMED_ENUMS, REGISTRY, Attrs, LowerContext, OpDef, Port, ShapeError
 
-__all__ = ["REGISTRY", "Attrs", "LowerContext", "OpDef", "Port", "ShapeError"]
+__all__ = ["NAMED_ENUMS", "REGISTRY", "Attrs", "LowerContext", "OpDef", "Port", "ShapeError"]

@@ -13,7 +13,21 @@ from typing import Literal
 
 from compiler.ir.types import TensorType, broadcast, is_float, is_int
 from compiler.ops.elementwise import promote
-from compiler.ops.registry import Attrs, NoAttrs, OpDef, Port, ShapeError, assign, need, need_float, register
+from compiler.ops.registry import (
+    Attrs,
+    NoAttrs,
+    OpDef,
+    Port,
+    ShapeError,
+    assign,
+    need,
+    need_float,
+    numel,
+    per_output_element,
+    register,
+    sample,
+    tensor,
+)
 from compiler.ops.tensor import dims_literal, reduce_shape
 
 
@@ -51,6 +65,11 @@ register(OpDef(
     doc="x op value, or value op x with reverse=true, for a compile-time number: what `x + 3`, "
         "`1 - x`, `x ** 2` and `6 / x` in a spec become.  Integer tensors promote to float with a "
         "float number and under `/`.",
+    elementwise=True, flops=per_output_element(1),
+    samples=(sample(tensor(2, 3, 4), op="+", value=3), sample(tensor(2, 3, 4), op="-", value=1, reverse=True),
+             sample(tensor(2, 3, 4), op="/", value=6.0, reverse=True), sample(tensor(2, 3), op="**", value=2),
+             sample(tensor(2, 3, dtype="int64"), op="//", value=2), sample(tensor(2, 3, dtype="int64"), op="+", value=0.5),
+             sample(tensor(2, 3, dtype="int64"), op="/", value=2)),
 ))
 
 
@@ -75,6 +94,9 @@ for _name, _symbol in _BINARY.items():
         _name, NoAttrs, (Port("a"), Port("b")), _infer_binary(_name, _symbol),
         lambda a, ctx, _symbol=_symbol: assign(ctx, f"{ctx.args[0]} {_symbol} {ctx.args[1]}"),
         doc=f"Element-wise a {_symbol} b with broadcasting and torch's type promotion.",
+        elementwise=True, flops=per_output_element(1),
+        samples=(sample(tensor(2, 3, 4), tensor(2, 3, 4)), sample(tensor(2, 3, 4), tensor(4)),
+                 sample(tensor(2, 3, dtype="int64"), tensor(2, 3))),       # int with float: float
     ))
 
 
@@ -112,6 +134,8 @@ for _name, (_expr, _ints, _doc) in _UNARY.items():
         lambda a, ctx, _expr=_expr: assign(ctx, _expr.format(x=ctx.args[0])),
         doc=_doc[0].upper() + _doc[1:] + ".",
         overwritable=_name not in _SAVES_RESULT,
+        elementwise=True, flops=per_output_element(1),
+        samples=(sample(tensor(2, 3, 4)),) + ((sample(tensor(2, 3, dtype="int64")),) if _ints else ()),
     ))
 
 
@@ -129,6 +153,8 @@ register(OpDef(
     "Softplus", SoftplusAttrs, (Port("x"),), _infer_unary("Softplus", False), _lower_softplus,
     doc="log(1 + exp(beta * x)) / beta, linear above `threshold` (as torch.nn.Softplus).",
     overwritable=True,
+    elementwise=True, flops=per_output_element(4),
+    samples=(sample(tensor(2, 3, 4)), sample(tensor(2, 3, 4), beta=2.0, threshold=5.0)),
 ))
 
 
@@ -149,4 +175,7 @@ register(OpDef(
     "Sum", SumAttrs, (Port("x"),), _infer_sum,
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.sum(dim={dims_literal(a.dim)}, keepdim={a.keepdim})"),
     doc="Sum over one dimension or a list of them; a bool tensor counts its True elements (int64).",
+    flops=lambda a, ins, outs: numel(ins[0]),       # one add per input element
+    samples=(sample(tensor(2, 3, 4), dim=1), sample(tensor(2, 3, 4), dim=(0, 2), keepdim=True),
+             sample(tensor(2, 5, dtype="bool"), dim=-1)),
 ))

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import PositiveInt, field_validator
 
 from compiler.ir.types import TensorType, dim
-from compiler.ops.registry import Attrs, OpDef, register
+from compiler.ops.registry import Attrs, OpDef, no_flops, register, sample
 
 
 class ParameterAttrs(Attrs):
@@ -62,4 +62,7 @@ register(OpDef(
     init=_parameter_init,
     params=lambda a: {"": tuple(a.shape)},
     pure=False,         # two Parameter layers of one shape are two tensors, never one
+    flops=no_flops,
+    samples=(sample(shape=(1, 1, 8)), sample(shape=(1, 5, 8), init="normal", std=0.02),
+             sample(shape=(8,), init="constant", value=1e-6), sample(shape=(2, 3), init="trunc_normal")),
 ))

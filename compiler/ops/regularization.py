@@ -10,7 +10,19 @@ from typing import Literal
 
 from pydantic import confloat
 
-from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, need_float, register
+from compiler.ops.registry import (
+    Attrs,
+    OpDef,
+    Port,
+    ShapeError,
+    assign,
+    need,
+    need_float,
+    per_output_element,
+    register,
+    sample,
+    tensor,
+)
 
 
 class StochasticDepthAttrs(Attrs):
@@ -33,4 +45,9 @@ register(OpDef(
         "or per batch (mode='batch'), scaling survivors by 1/(1-p); identity in eval mode.",
     helpers=("stochastic_depth",),
     pure=False,
+    training_only=("p",),                       # an inference build sets p to 0 ...
+    identity=lambda a, ins, outs: a.p == 0.0,   # ... and then it computes nothing
+    flops=per_output_element(1),
+    samples=(sample(tensor(4, 3, 2, 2), p=0.2), sample(tensor(4, 3), p=0.5, mode="batch"),
+             sample(tensor(4, 3), p=0.0)),
 ))

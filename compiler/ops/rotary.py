@@ -12,7 +12,19 @@ from __future__ import annotations
 from pydantic import PositiveFloat, PositiveInt
 
 from compiler.ir.types import dims_equal, is_int
-from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, need_float, register
+from compiler.ops.registry import (
+    Attrs,
+    OpDef,
+    Port,
+    ShapeError,
+    assign,
+    need,
+    need_float,
+    per_output_element,
+    register,
+    sample,
+    tensor,
+)
 
 
 class RotaryAttrs(Attrs):
@@ -66,4 +78,10 @@ register(OpDef(
         "Attention: rotate-half (HF Llama) or interleaved (GPT-J) pairing, base `theta` (rope_theta), "
         "linear `scaling`, partial `rotary_dim`; positions [B, T] default to 0..T-1.",
     helpers=("apply_rotary",),
+    # Two multiplies and an add per rotated element (the angles are per position, not per element).
+    flops=per_output_element(3),
+    samples=(sample(tensor(2, 5, 16), heads=2), sample(tensor(2, 5, 16), tensor(2, 5, dtype="int64"), heads=4,
+                                                      theta=500000.0),
+             sample(tensor(1, 6, 24), heads=3, interleaved=True, scaling=2.0),
+             sample(tensor(2, 4, 16), heads=2, rotary_dim=4)),
 ))
