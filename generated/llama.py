@@ -78,18 +78,18 @@ class RotarySelfAttention(nn.Module):
         super().__init__()
         self.q_proj = nn.Linear(4096, 4096, bias=False)  # stdlib/llama_layers.dl:19
         self.k_proj = nn.Linear(4096, 4096, bias=False)  # stdlib/llama_layers.dl:20
-        self.v_proj = nn.Linear(4096, 4096, bias=False)  # stdlib/llama_layers.dl:22
-        self.o_proj = nn.Linear(4096, 4096, bias=False)  # stdlib/llama_layers.dl:24
+        self.v_proj = nn.Linear(4096, 4096, bias=False)  # stdlib/llama_layers.dl:21
+        self.o_proj = nn.Linear(4096, 4096, bias=False)  # stdlib/llama_layers.dl:27
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
-        linear = self.q_proj(x)  # [B, T, 4096]
-        query = apply_rotary(linear, 32, positions=positions)  # [B, T, 4096]
-        linear_1 = self.k_proj(x)  # [B, T, 4096]
-        key = apply_rotary(linear_1, 32, positions=positions)  # [B, T, 4096]
-        linear_2 = self.v_proj(x)  # [B, T, 4096]
+        q = self.q_proj(x)  # [B, T, 4096]
+        k = self.k_proj(x)  # [B, T, 4096]
+        value = self.v_proj(x)  # [B, T, 4096]
+        query = apply_rotary(q, 32, positions=positions)  # [B, T, 4096]
+        key = apply_rotary(k, 32, positions=positions)  # [B, T, 4096]
         q_heads = query.unflatten(-1, (32, -1)).transpose(1, 2)
         k_heads = key.unflatten(-1, (32, -1)).transpose(1, 2)
-        v_heads = linear_2.unflatten(-1, (32, -1)).transpose(1, 2)
+        v_heads = value.unflatten(-1, (32, -1)).transpose(1, 2)
         scores = q_heads @ k_heads.transpose(-2, -1) * 0.08838834764831843
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
@@ -102,7 +102,7 @@ class RotarySelfAttention(nn.Module):
 
 class GatedFeedForward(nn.Module):
     """GatedFeedForward(d_model=4096, d_ff=11008, activation='silu', bias=false)
-    from stdlib/llama_layers.dl:28.
+    from stdlib/llama_layers.dl:31.
 
     x: [B, T, 4096]
     -> y: [B, T, 4096]
@@ -110,9 +110,9 @@ class GatedFeedForward(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.gate_proj = nn.Linear(4096, 11008, bias=False)  # stdlib/llama_layers.dl:34
-        self.up_proj = nn.Linear(4096, 11008, bias=False)  # stdlib/llama_layers.dl:34
-        self.down_proj = nn.Linear(11008, 4096, bias=False)  # stdlib/llama_layers.dl:34
+        self.gate_proj = nn.Linear(4096, 11008, bias=False)  # stdlib/llama_layers.dl:37
+        self.up_proj = nn.Linear(4096, 11008, bias=False)  # stdlib/llama_layers.dl:37
+        self.down_proj = nn.Linear(11008, 4096, bias=False)  # stdlib/llama_layers.dl:37
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         linear = self.gate_proj(x)  # [B, T, 11008]
@@ -125,7 +125,7 @@ class GatedFeedForward(nn.Module):
 
 class LlamaDecoderLayer(nn.Module):
     """LlamaDecoderLayer(d_model=4096, heads=32, kv_heads=32, d_ff=11008, eps=1e-06, rope_theta=10000.0, rope_scaling=1.0, dropout=0.0, bias=false, window=0)
-    from stdlib/llama_layers.dl:38.
+    from stdlib/llama_layers.dl:41.
 
     x: [B, T, 4096]
     mask: [B, T] bool optional
@@ -135,10 +135,10 @@ class LlamaDecoderLayer(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.input_layernorm = nn.RMSNorm(4096, eps=1e-06)  # stdlib/llama_layers.dl:44
-        self.self_attn = RotarySelfAttention()  # stdlib/llama_layers.dl:45
-        self.post_attention_layernorm = nn.RMSNorm(4096, eps=1e-06)  # stdlib/llama_layers.dl:48
-        self.mlp = GatedFeedForward()  # stdlib/llama_layers.dl:49
+        self.input_layernorm = nn.RMSNorm(4096, eps=1e-06)  # stdlib/llama_layers.dl:47
+        self.self_attn = RotarySelfAttention()  # stdlib/llama_layers.dl:48
+        self.post_attention_layernorm = nn.RMSNorm(4096, eps=1e-06)  # stdlib/llama_layers.dl:51
+        self.mlp = GatedFeedForward()  # stdlib/llama_layers.dl:52
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
         input_layernorm = self.input_layernorm(x)  # [B, T, 4096]
