@@ -110,9 +110,9 @@ class GatedFeedForward(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.gate_proj = nn.Linear(4096, 11008, bias=False)  # stdlib/llama_layers.dl:37
-        self.up_proj = nn.Linear(4096, 11008, bias=False)  # stdlib/llama_layers.dl:37
-        self.down_proj = nn.Linear(11008, 4096, bias=False)  # stdlib/llama_layers.dl:37
+        self.gate_proj = nn.Linear(4096, 11008, bias=False)  # stdlib/llama_layers.dl:36
+        self.up_proj = nn.Linear(4096, 11008, bias=False)  # stdlib/llama_layers.dl:36
+        self.down_proj = nn.Linear(11008, 4096, bias=False)  # stdlib/llama_layers.dl:36
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         linear = self.gate_proj(x)  # [B, T, 11008]
@@ -125,7 +125,7 @@ class GatedFeedForward(nn.Module):
 
 class LlamaDecoderLayer(nn.Module):
     """LlamaDecoderLayer(d_model=4096, heads=32, kv_heads=32, d_ff=11008, eps=1e-06, rope_theta=10000.0, rope_scaling=1.0, dropout=0.0, bias=false, window=0)
-    from stdlib/llama_layers.dl:41.
+    from stdlib/llama_layers.dl:40.
 
     x: [B, T, 4096]
     mask: [B, T] bool optional
@@ -135,10 +135,10 @@ class LlamaDecoderLayer(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.input_layernorm = nn.RMSNorm(4096, eps=1e-06)  # stdlib/llama_layers.dl:47
-        self.self_attn = RotarySelfAttention()  # stdlib/llama_layers.dl:48
-        self.post_attention_layernorm = nn.RMSNorm(4096, eps=1e-06)  # stdlib/llama_layers.dl:51
-        self.mlp = GatedFeedForward()  # stdlib/llama_layers.dl:52
+        self.input_layernorm = nn.RMSNorm(4096, eps=1e-06)  # stdlib/llama_layers.dl:46
+        self.self_attn = RotarySelfAttention()  # stdlib/llama_layers.dl:47
+        self.post_attention_layernorm = nn.RMSNorm(4096, eps=1e-06)  # stdlib/llama_layers.dl:50
+        self.mlp = GatedFeedForward()  # stdlib/llama_layers.dl:51
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
         input_layernorm = self.input_layernorm(x)  # [B, T, 4096]
