@@ -17,14 +17,22 @@ def _override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     name, raw = text.split("=", 1)
+    return name, _value(raw.strip())
+
+
+def _value(raw: str) -> Any:
+    """A -D value as the spec would write it: 12, 0.1, true, "gelu", or a list like [64, 128]."""
+    if raw.startswith("[") and raw.endswith("]"):
+        inner = raw[1:-1].strip()
+        return [_value(item.strip()) for item in inner.split(",")] if inner else []
     for convert in (int, float):
         try:
-            return name, convert(raw)
+            return convert(raw)
         except ValueError:
             pass
     if raw in ("true", "false"):
-        return name, raw == "true"
-    return name, raw.strip('"')
+        return raw == "true"
+    return raw.strip('"')
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,8 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     dump.add_argument("--stage", choices=("ast", "ir", "shapes", "opt"), default="shapes")
     dump.add_argument("-O", dest="opt", type=int, choices=(0, 1, 2), default=1)
 
-    exp = sub.add_parser("explain", help="explain a diagnostic code", description="Explain a diagnostic code.")
-    exp.add_argument("code", help="a code number (DLC007) or name (shape-mismatch)")
+    exp = sub.add_parser("explain", help="explain a diagnostic code or an op",
+                         description="Explain a diagnostic code (DLC007) or document a primitive op (Conv2d).")
+    exp.add_argument("code", metavar="CODE_OR_OP", help="a code number (DLC007) or name (shape-mismatch), or an op")
+    sub.add_parser("ops", help="list the primitive ops", description="List every primitive op with its signature.")
     return parser
 
 
@@ -201,7 +211,13 @@ def cmd_dump(args) -> int:
 def cmd_explain(args) -> int:
     registered = lookup(args.code)
     if registered is None:
-        print(f"dlc explain: unknown code {args.code}; known codes: {', '.join(CODES)}", file=sys.stderr)
+        from compiler.ops.docs import describe, find
+        op = find(args.code)
+        if op is not None:
+            print(describe(op))
+            return EXIT_OK
+        print(f"dlc explain: unknown code or op {args.code}; known codes: {', '.join(CODES)}; "
+              "`dlc ops` lists the ops", file=sys.stderr)
         return EXIT_USAGE
     from compiler.diagnostics.explanations import EXPLANATIONS
     print(f"{registered.code} [{registered.name}]: {registered.summary}\n\n"
@@ -209,14 +225,20 @@ def cmd_explain(args) -> int:
     return EXIT_OK
 
 
+def cmd_ops(args) -> int:
+    from compiler.ops.docs import table
+    print(table())
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     paths = getattr(args, "specs", None) or getattr(args, "paths", None) or [getattr(args, "spec", None)]
-    missing = _missing([p for p in paths if p is not None]) if args.command != "explain" else []
+    missing = _missing([p for p in paths if p is not None]) if args.command not in ("explain", "ops") else []
     if missing:
         print(f"dlc {args.command}: error: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
         return EXIT_USAGE
-    handlers = {"check": cmd_check, "compile": cmd_compile, "dump": cmd_dump, "explain": cmd_explain}
+    handlers = {"check": cmd_check, "compile": cmd_compile, "dump": cmd_dump, "explain": cmd_explain, "ops": cmd_ops}
     try:
         return handlers[args.command](args)
     except RecursionError:

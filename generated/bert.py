@@ -13,23 +13,26 @@ __all__ = ["BertForMaskedLM", "BertForSequenceClassification", "BertModel"]
 def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
     apply to the keys under it, outermost submodule first: the first rule whose prefix
-    matches renames a key, and `{name}` placeholders match one dotted component.
-    Keys no rule matches keep their names."""
+    matches renames a key, and a `{name}` placeholder matches within one dotted component;
+    a rule with a third entry reshapes the tensors it renames.  Keys no rule matches keep
+    their names."""
     for path, module in model.named_modules():
         prefix = f"{path}." if path else ""
         rules = []
-        for source, target in getattr(module, "REFERENCE_RENAMES", ()):
+        for source, target, *shape in getattr(module, "REFERENCE_RENAMES", ()):
             parts = re.split(r"\{(\w+)\}", source)
             pattern = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^.]+)" for i, p in enumerate(parts))
-            rules.append((re.compile(re.escape(prefix) + pattern), prefix + target))
+            rules.append((re.compile(re.escape(prefix) + pattern), prefix + target, shape))
         if not rules:
             continue
         renamed = {}
         for key, value in state_dict.items():
-            for pattern, target in rules:
+            for pattern, target, shape in rules:
                 match = pattern.match(key)
                 if match:
                     key = target.format(**match.groupdict()) + key[match.end():]
+                    if shape and value is not None:
+                        value = value.reshape(shape[0])
                     break
             renamed[key] = value
         state_dict = renamed

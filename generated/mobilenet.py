@@ -13,23 +13,26 @@ __all__ = ["MobileNetV1", "MobileNetV2"]
 def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
     apply to the keys under it, outermost submodule first: the first rule whose prefix
-    matches renames a key, and `{name}` placeholders match one dotted component.
-    Keys no rule matches keep their names."""
+    matches renames a key, and a `{name}` placeholder matches within one dotted component;
+    a rule with a third entry reshapes the tensors it renames.  Keys no rule matches keep
+    their names."""
     for path, module in model.named_modules():
         prefix = f"{path}." if path else ""
         rules = []
-        for source, target in getattr(module, "REFERENCE_RENAMES", ()):
+        for source, target, *shape in getattr(module, "REFERENCE_RENAMES", ()):
             parts = re.split(r"\{(\w+)\}", source)
             pattern = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^.]+)" for i, p in enumerate(parts))
-            rules.append((re.compile(re.escape(prefix) + pattern), prefix + target))
+            rules.append((re.compile(re.escape(prefix) + pattern), prefix + target, shape))
         if not rules:
             continue
         renamed = {}
         for key, value in state_dict.items():
-            for pattern, target in rules:
+            for pattern, target, shape in rules:
                 match = pattern.match(key)
                 if match:
                     key = target.format(**match.groupdict()) + key[match.end():]
+                    if shape and value is not None:
+                        value = value.reshape(shape[0])
                     break
             renamed[key] = value
         state_dict = renamed
@@ -1323,14 +1326,14 @@ class ConvBNAct30(nn.Module):
 
 
 class MobileNetV2(nn.Module):
-    """MobileNetV2(num_classes=1000, dropout=0.2)
+    """MobileNetV2(num_classes=1000, dropout=0.2, width_mult=1.0)
     from specs/mobilenet.dl:6.
 
     x: [B, 3, H, W]
     -> logits: [B, 1000]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/mobilenet.dl:27).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/mobilenet.dl:31).
     REFERENCE_RENAMES = (
         ("features.0.", "stem."),
         ("features.1.", "blocks.0."),
@@ -1356,8 +1359,8 @@ class MobileNetV2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.stem = ConvBNAct()  # specs/mobilenet.dl:15
-        self.blocks = nn.ModuleList([  # specs/mobilenet.dl:16
+        self.stem = ConvBNAct()  # specs/mobilenet.dl:18
+        self.blocks = nn.ModuleList([  # specs/mobilenet.dl:19
             InvertedResidual(),
             InvertedResidual2(),
             InvertedResidual3(),
@@ -1374,9 +1377,9 @@ class MobileNetV2(nn.Module):
             InvertedResidual11(),
             InvertedResidual12(),
         ])
-        self.head = ConvBNAct30()  # specs/mobilenet.dl:18
-        self.drop = nn.Dropout(0.2)  # specs/mobilenet.dl:21
-        self.classifier = nn.Linear(1280, 1000, bias=True)  # specs/mobilenet.dl:23
+        self.head = ConvBNAct30()  # specs/mobilenet.dl:22
+        self.drop = nn.Dropout(0.2)  # specs/mobilenet.dl:25
+        self.classifier = nn.Linear(1280, 1000, bias=True)  # specs/mobilenet.dl:27
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stem = self.stem(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -2174,7 +2177,7 @@ class DepthwiseSeparable9(nn.Module):
 
 class MobileNetV1(nn.Module):
     """MobileNetV1(num_classes=1000)
-    from specs/mobilenet.dl:37.
+    from specs/mobilenet.dl:41.
 
     x: [B, 3, H, W]
     -> logits: [B, 1000]
@@ -2182,8 +2185,8 @@ class MobileNetV1(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.stem = ConvBNAct31()  # specs/mobilenet.dl:44
-        self.blocks = nn.ModuleList([  # specs/mobilenet.dl:45
+        self.stem = ConvBNAct31()  # specs/mobilenet.dl:48
+        self.blocks = nn.ModuleList([  # specs/mobilenet.dl:49
             DepthwiseSeparable(),
             DepthwiseSeparable2(),
             DepthwiseSeparable3(),
@@ -2194,7 +2197,7 @@ class MobileNetV1(nn.Module):
             DepthwiseSeparable8(),
             DepthwiseSeparable9(),
         ])
-        self.classifier = nn.Linear(1024, 1000, bias=True)  # specs/mobilenet.dl:49
+        self.classifier = nn.Linear(1024, 1000, bias=True)  # specs/mobilenet.dl:53
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stem = self.stem(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["T5ForConditionalGeneration", "T5Model"]
+__all__ = ["T5ForConditionalGeneration", "T5Model", "T5V11ForConditionalGeneration", "T5V11Model"]
 
 
 class RelativePositionBias(nn.Module):
@@ -48,23 +48,26 @@ class RelativePositionBias(nn.Module):
 def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
     apply to the keys under it, outermost submodule first: the first rule whose prefix
-    matches renames a key, and `{name}` placeholders match one dotted component.
-    Keys no rule matches keep their names."""
+    matches renames a key, and a `{name}` placeholder matches within one dotted component;
+    a rule with a third entry reshapes the tensors it renames.  Keys no rule matches keep
+    their names."""
     for path, module in model.named_modules():
         prefix = f"{path}." if path else ""
         rules = []
-        for source, target in getattr(module, "REFERENCE_RENAMES", ()):
+        for source, target, *shape in getattr(module, "REFERENCE_RENAMES", ()):
             parts = re.split(r"\{(\w+)\}", source)
             pattern = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^.]+)" for i, p in enumerate(parts))
-            rules.append((re.compile(re.escape(prefix) + pattern), prefix + target))
+            rules.append((re.compile(re.escape(prefix) + pattern), prefix + target, shape))
         if not rules:
             continue
         renamed = {}
         for key, value in state_dict.items():
-            for pattern, target in rules:
+            for pattern, target, shape in rules:
                 match = pattern.match(key)
                 if match:
                     key = target.format(**match.groupdict()) + key[match.end():]
+                    if shape and value is not None:
+                        value = value.reshape(shape[0])
                     break
             renamed[key] = value
         state_dict = renamed
@@ -146,8 +149,8 @@ class T5Attention2(nn.Module):
 
 
 class T5FeedForward(nn.Module):
-    """T5FeedForward(d_model=512, d_ff=2048, dropout=0.1)
-    from stdlib/t5_layers.dl:24.
+    """T5FeedForward(d_model=512, d_ff=2048, dropout=0.1, gated=false)
+    from stdlib/t5_layers.dl:25.
 
     x: [B, S, 512]
     -> wo: [B, S, 512]
@@ -155,9 +158,9 @@ class T5FeedForward(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.wi = nn.Linear(512, 2048, bias=False)  # stdlib/t5_layers.dl:26
-        self.hidden = nn.Dropout(0.1)  # stdlib/t5_layers.dl:27
-        self.wo = nn.Linear(2048, 512, bias=False)  # stdlib/t5_layers.dl:28
+        self.wi = nn.Linear(512, 2048, bias=False)  # stdlib/t5_layers.dl:32
+        self.hidden = nn.Dropout(0.1)  # stdlib/t5_layers.dl:33
+        self.wo = nn.Linear(2048, 512, bias=False)  # stdlib/t5_layers.dl:35
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         wi = self.wi(x)  # [B, S, 2048]
@@ -168,8 +171,8 @@ class T5FeedForward(nn.Module):
 
 
 class T5EncoderLayer(nn.Module):
-    """T5EncoderLayer(d_model=512, heads=8, d_kv=64, d_ff=2048, dropout=0.1, eps=1e-06)
-    from stdlib/t5_layers.dl:32.
+    """T5EncoderLayer(d_model=512, heads=8, d_kv=64, d_ff=2048, dropout=0.1, eps=1e-06, gated=false)
+    from stdlib/t5_layers.dl:39.
 
     x: [B, S, 512]
     position_bias: [1, 8, S, S]
@@ -177,7 +180,7 @@ class T5EncoderLayer(nn.Module):
     -> y: [B, S, 512]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:45).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:52).
     REFERENCE_RENAMES = (
         ("layer.0.SelfAttention.", "self_attention."),
         ("layer.0.layer_norm.", "self_attention_norm."),
@@ -187,12 +190,12 @@ class T5EncoderLayer(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.self_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:37
-        self.self_attention = T5Attention2()  # stdlib/t5_layers.dl:38
-        self.dropout = nn.Dropout(0.1)  # stdlib/t5_layers.dl:40
-        self.ff_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:41
-        self.ff = T5FeedForward()  # stdlib/t5_layers.dl:42
-        self.dropout_1 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:43
+        self.self_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:44
+        self.self_attention = T5Attention2()  # stdlib/t5_layers.dl:45
+        self.dropout = nn.Dropout(0.1)  # stdlib/t5_layers.dl:47
+        self.ff_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:48
+        self.ff = T5FeedForward()  # stdlib/t5_layers.dl:49
+        self.dropout_1 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:50
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, S, 512]
@@ -211,15 +214,15 @@ class T5EncoderLayer(nn.Module):
 
 
 class T5Encoder(nn.Module):
-    """T5Encoder(d_model=512, heads=8, d_kv=64, d_ff=2048, num_layers=6, num_buckets=32, max_distance=128, dropout=0.1, eps=1e-06)
-    from stdlib/t5_layers.dl:80.
+    """T5Encoder(d_model=512, heads=8, d_kv=64, d_ff=2048, num_layers=6, num_buckets=32, max_distance=128, dropout=0.1, eps=1e-06, gated=false)
+    from stdlib/t5_layers.dl:87.
 
     embedded: [B, S, 512]
     mask: [B, S] bool optional
     -> y: [B, S, 512]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:92).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:99).
     REFERENCE_RENAMES = (
         ("block.0.layer.0.SelfAttention.relative_attention_bias.", "position_bias."),
         ("block.", "layers."),
@@ -227,10 +230,10 @@ class T5Encoder(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.position_bias = RelativePositionBias(32, 128, 8, bidirectional=True)  # stdlib/t5_layers.dl:84
-        self.drop = nn.Dropout(0.1)  # stdlib/t5_layers.dl:86
-        self.layers = nn.ModuleList([T5EncoderLayer() for _ in range(6)])  # stdlib/t5_layers.dl:87
-        self.final_layer_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:88
+        self.position_bias = RelativePositionBias(32, 128, 8, bidirectional=True)  # stdlib/t5_layers.dl:91
+        self.drop = nn.Dropout(0.1)  # stdlib/t5_layers.dl:93
+        self.layers = nn.ModuleList([T5EncoderLayer() for _ in range(6)])  # stdlib/t5_layers.dl:94
+        self.final_layer_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:95
 
     def forward(self, embedded: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, 8, S, S]
@@ -286,8 +289,8 @@ class T5Attention3(nn.Module):
 
 
 class T5DecoderLayer(nn.Module):
-    """T5DecoderLayer(d_model=512, heads=8, d_kv=64, d_ff=2048, dropout=0.1, eps=1e-06)
-    from stdlib/t5_layers.dl:53.
+    """T5DecoderLayer(d_model=512, heads=8, d_kv=64, d_ff=2048, dropout=0.1, eps=1e-06, gated=false)
+    from stdlib/t5_layers.dl:60.
 
     x: [B, T, 512]
     position_bias: [1, 8, T, T]
@@ -297,7 +300,7 @@ class T5DecoderLayer(nn.Module):
     -> y: [B, T, 512]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:71).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:78).
     REFERENCE_RENAMES = (
         ("layer.0.SelfAttention.", "self_attention."),
         ("layer.0.layer_norm.", "self_attention_norm."),
@@ -309,15 +312,15 @@ class T5DecoderLayer(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.self_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:60
-        self.self_attention = T5Attention3()  # stdlib/t5_layers.dl:61
-        self.dropout = nn.Dropout(0.1)  # stdlib/t5_layers.dl:63
-        self.cross_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:64
-        self.cross_attention = T5Attention()  # stdlib/t5_layers.dl:65
-        self.dropout_1 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:66
-        self.ff_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:67
-        self.ff = T5FeedForward()  # stdlib/t5_layers.dl:68
-        self.dropout_2 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:69
+        self.self_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:67
+        self.self_attention = T5Attention3()  # stdlib/t5_layers.dl:68
+        self.dropout = nn.Dropout(0.1)  # stdlib/t5_layers.dl:70
+        self.cross_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:71
+        self.cross_attention = T5Attention()  # stdlib/t5_layers.dl:72
+        self.dropout_1 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:73
+        self.ff_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:74
+        self.ff = T5FeedForward()  # stdlib/t5_layers.dl:75
+        self.dropout_2 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:76
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, T, 512]
@@ -340,8 +343,8 @@ class T5DecoderLayer(nn.Module):
 
 
 class T5Decoder(nn.Module):
-    """T5Decoder(d_model=512, heads=8, d_kv=64, d_ff=2048, num_layers=6, num_buckets=32, max_distance=128, dropout=0.1, eps=1e-06)
-    from stdlib/t5_layers.dl:98.
+    """T5Decoder(d_model=512, heads=8, d_kv=64, d_ff=2048, num_layers=6, num_buckets=32, max_distance=128, dropout=0.1, eps=1e-06, gated=false)
+    from stdlib/t5_layers.dl:105.
 
     embedded: [B, T, 512]
     memory: [B, S, 512]
@@ -350,7 +353,7 @@ class T5Decoder(nn.Module):
     -> y: [B, T, 512]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:113).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:120).
     REFERENCE_RENAMES = (
         ("block.0.layer.0.SelfAttention.relative_attention_bias.", "position_bias."),
         ("block.", "layers."),
@@ -358,10 +361,10 @@ class T5Decoder(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.position_bias = RelativePositionBias(32, 128, 8, bidirectional=False)  # stdlib/t5_layers.dl:104
-        self.drop = nn.Dropout(0.1)  # stdlib/t5_layers.dl:106
-        self.layers = nn.ModuleList([T5DecoderLayer() for _ in range(6)])  # stdlib/t5_layers.dl:107
-        self.final_layer_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:109
+        self.position_bias = RelativePositionBias(32, 128, 8, bidirectional=False)  # stdlib/t5_layers.dl:111
+        self.drop = nn.Dropout(0.1)  # stdlib/t5_layers.dl:113
+        self.layers = nn.ModuleList([T5DecoderLayer() for _ in range(6)])  # stdlib/t5_layers.dl:114
+        self.final_layer_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:116
 
     def forward(self, embedded: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, 8, T, T]
@@ -379,7 +382,7 @@ class T5Decoder(nn.Module):
 
 
 class T5Model(nn.Module):
-    """T5Model(vocab=32128, d_model=512, d_kv=64, d_ff=2048, layers=6, heads=8, num_buckets=32, max_distance=128, dropout=0.1, eps=1e-06, head='none')
+    """T5Model(vocab=32128, d_model=512, d_kv=64, d_ff=2048, layers=6, heads=8, num_buckets=32, max_distance=128, dropout=0.1, eps=1e-06, head='none', feed_forward_proj='relu', tie_word_embeddings=true)
     from specs/t5.dl:13.
 
     input_ids: [B, S] int64
@@ -389,7 +392,7 @@ class T5Model(nn.Module):
     -> last_hidden_state: [B, T, 512]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/t5.dl:37).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/t5.dl:42).
     REFERENCE_RENAMES = (
         ("encoder.embed_tokens.", "shared."),
         ("decoder.embed_tokens.", "shared."),
@@ -397,9 +400,9 @@ class T5Model(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.shared = nn.Embedding(32128, 512)  # specs/t5.dl:23
-        self.encoder = T5Encoder()  # specs/t5.dl:22
-        self.decoder = T5Decoder()  # specs/t5.dl:24
+        self.shared = nn.Embedding(32128, 512)  # specs/t5.dl:25
+        self.encoder = T5Encoder()  # specs/t5.dl:24
+        self.decoder = T5Decoder()  # specs/t5.dl:26
 
     def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         embedding = self.shared(input_ids)  # [B, S, 512]
@@ -414,7 +417,7 @@ class T5Model(nn.Module):
 
 
 class T5ForConditionalGeneration(nn.Module):
-    """T5Model(vocab=32128, d_model=512, d_kv=64, d_ff=2048, layers=6, heads=8, num_buckets=32, max_distance=128, dropout=0.1, eps=1e-06, head='lm')
+    """T5Model(vocab=32128, d_model=512, d_kv=64, d_ff=2048, layers=6, heads=8, num_buckets=32, max_distance=128, dropout=0.1, eps=1e-06, head='lm', feed_forward_proj='relu', tie_word_embeddings=true)
     from specs/t5.dl:13.
 
     input_ids: [B, S] int64
@@ -424,7 +427,7 @@ class T5ForConditionalGeneration(nn.Module):
     -> logits: [B, T, 32128]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/t5.dl:37).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/t5.dl:42).
     REFERENCE_RENAMES = (
         ("encoder.embed_tokens.", "shared."),
         ("decoder.embed_tokens.", "shared."),
@@ -432,11 +435,11 @@ class T5ForConditionalGeneration(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.shared = nn.Embedding(32128, 512)  # specs/t5.dl:23
-        self.encoder = T5Encoder()  # specs/t5.dl:22
-        self.decoder = T5Decoder()  # specs/t5.dl:24
-        self.lm_head = nn.Linear(512, 32128, bias=False)  # specs/t5.dl:29
-        self.lm_head.weight = self.shared.weight  # tied, specs/t5.dl:30
+        self.shared = nn.Embedding(32128, 512)  # specs/t5.dl:25
+        self.encoder = T5Encoder()  # specs/t5.dl:24
+        self.decoder = T5Decoder()  # specs/t5.dl:26
+        self.lm_head = nn.Linear(512, 32128, bias=False)  # specs/t5.dl:31
+        self.lm_head.weight = self.shared.weight  # tied, specs/t5.dl:32
 
     def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         embedding = self.shared(input_ids)  # [B, S, 512]
@@ -445,6 +448,276 @@ class T5ForConditionalGeneration(nn.Module):
         decoder = self.decoder(embedding_1, encoder, attention_mask, decoder_attention_mask)  # [B, T, 512]
         scale = decoder * 0.04419417382415922  # [B, T, 512]
         logits = self.lm_head(scale)  # [B, T, 32128]
+        return logits
+
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, renaming its keys."""
+        return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
+
+
+class T5FeedForward2(nn.Module):
+    """T5FeedForward(d_model=512, d_ff=2048, dropout=0.1, gated=true)
+    from stdlib/t5_layers.dl:25.
+
+    x: [B, S, 512]
+    -> wo: [B, S, 512]
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wi_0 = nn.Linear(512, 2048, bias=False)  # stdlib/t5_layers.dl:28
+        self.wi_1 = nn.Linear(512, 2048, bias=False)  # stdlib/t5_layers.dl:29
+        self.hidden = nn.Dropout(0.1)  # stdlib/t5_layers.dl:30
+        self.wo = nn.Linear(2048, 512, bias=False)  # stdlib/t5_layers.dl:35
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        wi_0 = self.wi_0(x)  # [B, S, 2048]
+        wi_1 = self.wi_1(x)  # [B, S, 2048]
+        activation = F.gelu(wi_0, approximate='tanh')  # [B, S, 2048]
+        mul = activation * wi_1  # [B, S, 2048]
+        hidden = self.hidden(mul)  # [B, S, 2048]
+        wo = self.wo(hidden)  # [B, S, 512]
+        return wo
+
+
+class T5EncoderLayer2(nn.Module):
+    """T5EncoderLayer(d_model=512, heads=8, d_kv=64, d_ff=2048, dropout=0.1, eps=1e-06, gated=true)
+    from stdlib/t5_layers.dl:39.
+
+    x: [B, S, 512]
+    position_bias: [1, 8, S, S]
+    mask: [B, S] bool optional
+    -> y: [B, S, 512]
+    """
+
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:52).
+    REFERENCE_RENAMES = (
+        ("layer.0.SelfAttention.", "self_attention."),
+        ("layer.0.layer_norm.", "self_attention_norm."),
+        ("layer.1.DenseReluDense.", "ff."),
+        ("layer.1.layer_norm.", "ff_norm."),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.self_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:44
+        self.self_attention = T5Attention2()  # stdlib/t5_layers.dl:45
+        self.dropout = nn.Dropout(0.1)  # stdlib/t5_layers.dl:47
+        self.ff_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:48
+        self.ff = T5FeedForward2()  # stdlib/t5_layers.dl:49
+        self.dropout_1 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:50
+
+    def forward(self, x: torch.Tensor, position_bias: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        self_attention_norm = self.self_attention_norm(x)  # [B, S, 512]
+        self_attention = self.self_attention(self_attention_norm, mask, position_bias)  # [B, S, 512]
+        dropout = self.dropout(self_attention)  # [B, S, 512]
+        h = x + dropout  # [B, S, 512]
+        ff_norm = self.ff_norm(h)  # [B, S, 512]
+        ff = self.ff(ff_norm)  # [B, S, 512]
+        dropout_1 = self.dropout_1(ff)  # [B, S, 512]
+        y = h + dropout_1  # [B, S, 512]
+        return y
+
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, renaming its keys."""
+        return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
+
+
+class T5Encoder2(nn.Module):
+    """T5Encoder(d_model=512, heads=8, d_kv=64, d_ff=2048, num_layers=6, num_buckets=32, max_distance=128, dropout=0.1, eps=1e-06, gated=true)
+    from stdlib/t5_layers.dl:87.
+
+    embedded: [B, S, 512]
+    mask: [B, S] bool optional
+    -> y: [B, S, 512]
+    """
+
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:99).
+    REFERENCE_RENAMES = (
+        ("block.0.layer.0.SelfAttention.relative_attention_bias.", "position_bias."),
+        ("block.", "layers."),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.position_bias = RelativePositionBias(32, 128, 8, bidirectional=True)  # stdlib/t5_layers.dl:91
+        self.drop = nn.Dropout(0.1)  # stdlib/t5_layers.dl:93
+        self.layers = nn.ModuleList([T5EncoderLayer2() for _ in range(6)])  # stdlib/t5_layers.dl:94
+        self.final_layer_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:95
+
+    def forward(self, embedded: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, 8, S, S]
+        x = self.drop(embedded)  # [B, S, 512]
+        layers = x
+        for layer in self.layers:
+            layers = layer(layers, position_bias, mask)  # [B, S, 512]
+        final_layer_norm = self.final_layer_norm(layers)  # [B, S, 512]
+        y = self.drop(final_layer_norm)  # [B, S, 512]
+        return y
+
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, renaming its keys."""
+        return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
+
+
+class T5DecoderLayer2(nn.Module):
+    """T5DecoderLayer(d_model=512, heads=8, d_kv=64, d_ff=2048, dropout=0.1, eps=1e-06, gated=true)
+    from stdlib/t5_layers.dl:60.
+
+    x: [B, T, 512]
+    position_bias: [1, 8, T, T]
+    memory: [B, S, 512]
+    memory_mask: [B, S] bool optional
+    mask: [B, T] bool optional
+    -> y: [B, T, 512]
+    """
+
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:78).
+    REFERENCE_RENAMES = (
+        ("layer.0.SelfAttention.", "self_attention."),
+        ("layer.0.layer_norm.", "self_attention_norm."),
+        ("layer.1.EncDecAttention.", "cross_attention."),
+        ("layer.1.layer_norm.", "cross_attention_norm."),
+        ("layer.2.DenseReluDense.", "ff."),
+        ("layer.2.layer_norm.", "ff_norm."),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.self_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:67
+        self.self_attention = T5Attention3()  # stdlib/t5_layers.dl:68
+        self.dropout = nn.Dropout(0.1)  # stdlib/t5_layers.dl:70
+        self.cross_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:71
+        self.cross_attention = T5Attention()  # stdlib/t5_layers.dl:72
+        self.dropout_1 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:73
+        self.ff_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:74
+        self.ff = T5FeedForward2()  # stdlib/t5_layers.dl:75
+        self.dropout_2 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:76
+
+    def forward(self, x: torch.Tensor, position_bias: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+        self_attention_norm = self.self_attention_norm(x)  # [B, T, 512]
+        self_attention = self.self_attention(self_attention_norm, mask, position_bias)  # [B, T, 512]
+        dropout = self.dropout(self_attention)  # [B, T, 512]
+        h = x + dropout  # [B, T, 512]
+        cross_attention_norm = self.cross_attention_norm(h)  # [B, T, 512]
+        cross_attention = self.cross_attention(cross_attention_norm, memory, memory_mask)  # [B, T, 512]
+        dropout_1 = self.dropout_1(cross_attention)  # [B, T, 512]
+        h2 = h + dropout_1  # [B, T, 512]
+        ff_norm = self.ff_norm(h2)  # [B, T, 512]
+        ff = self.ff(ff_norm)  # [B, T, 512]
+        dropout_2 = self.dropout_2(ff)  # [B, T, 512]
+        y = h2 + dropout_2  # [B, T, 512]
+        return y
+
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, renaming its keys."""
+        return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
+
+
+class T5Decoder2(nn.Module):
+    """T5Decoder(d_model=512, heads=8, d_kv=64, d_ff=2048, num_layers=6, num_buckets=32, max_distance=128, dropout=0.1, eps=1e-06, gated=true)
+    from stdlib/t5_layers.dl:105.
+
+    embedded: [B, T, 512]
+    memory: [B, S, 512]
+    memory_mask: [B, S] bool optional
+    mask: [B, T] bool optional
+    -> y: [B, T, 512]
+    """
+
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:120).
+    REFERENCE_RENAMES = (
+        ("block.0.layer.0.SelfAttention.relative_attention_bias.", "position_bias."),
+        ("block.", "layers."),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.position_bias = RelativePositionBias(32, 128, 8, bidirectional=False)  # stdlib/t5_layers.dl:111
+        self.drop = nn.Dropout(0.1)  # stdlib/t5_layers.dl:113
+        self.layers = nn.ModuleList([T5DecoderLayer2() for _ in range(6)])  # stdlib/t5_layers.dl:114
+        self.final_layer_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:116
+
+    def forward(self, embedded: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+        position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, 8, T, T]
+        x = self.drop(embedded)  # [B, T, 512]
+        layers = x
+        for layer in self.layers:
+            layers = layer(layers, position_bias, memory, memory_mask, mask)  # [B, T, 512]
+        final_layer_norm = self.final_layer_norm(layers)  # [B, T, 512]
+        y = self.drop(final_layer_norm)  # [B, T, 512]
+        return y
+
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, renaming its keys."""
+        return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
+
+
+class T5V11Model(nn.Module):
+    """T5Model(vocab=32128, d_model=512, d_kv=64, d_ff=2048, layers=6, heads=8, num_buckets=32, max_distance=128, dropout=0.1, eps=1e-06, head='none', feed_forward_proj='gated-gelu', tie_word_embeddings=false)
+    from specs/t5.dl:13.
+
+    input_ids: [B, S] int64
+    decoder_input_ids: [B, T] int64
+    attention_mask: [B, S] bool optional
+    decoder_attention_mask: [B, T] bool optional
+    -> last_hidden_state: [B, T, 512]
+    """
+
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/t5.dl:42).
+    REFERENCE_RENAMES = (
+        ("encoder.embed_tokens.", "shared."),
+        ("decoder.embed_tokens.", "shared."),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shared = nn.Embedding(32128, 512)  # specs/t5.dl:25
+        self.encoder = T5Encoder2()  # specs/t5.dl:24
+        self.decoder = T5Decoder2()  # specs/t5.dl:26
+
+    def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        embedding = self.shared(input_ids)  # [B, S, 512]
+        encoder = self.encoder(embedding, attention_mask)  # [B, S, 512]
+        embedding_1 = self.shared(decoder_input_ids)  # [B, T, 512]
+        decoder = self.decoder(embedding_1, encoder, attention_mask, decoder_attention_mask)  # [B, T, 512]
+        return decoder
+
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, renaming its keys."""
+        return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
+
+
+class T5V11ForConditionalGeneration(nn.Module):
+    """T5Model(vocab=32128, d_model=512, d_kv=64, d_ff=2048, layers=6, heads=8, num_buckets=32, max_distance=128, dropout=0.1, eps=1e-06, head='lm', feed_forward_proj='gated-gelu', tie_word_embeddings=false)
+    from specs/t5.dl:13.
+
+    input_ids: [B, S] int64
+    decoder_input_ids: [B, T] int64
+    attention_mask: [B, S] bool optional
+    decoder_attention_mask: [B, T] bool optional
+    -> logits: [B, T, 32128]
+    """
+
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/t5.dl:42).
+    REFERENCE_RENAMES = (
+        ("encoder.embed_tokens.", "shared."),
+        ("decoder.embed_tokens.", "shared."),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shared = nn.Embedding(32128, 512)  # specs/t5.dl:25
+        self.encoder = T5Encoder2()  # specs/t5.dl:24
+        self.decoder = T5Decoder2()  # specs/t5.dl:26
+        self.lm_head = nn.Linear(512, 32128, bias=False)  # specs/t5.dl:35
+
+    def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        embedding = self.shared(input_ids)  # [B, S, 512]
+        encoder = self.encoder(embedding, attention_mask)  # [B, S, 512]
+        embedding_1 = self.shared(decoder_input_ids)  # [B, T, 512]
+        decoder = self.decoder(embedding_1, encoder, attention_mask, decoder_attention_mask)  # [B, T, 512]
+        logits = self.lm_head(decoder)  # [B, T, 32128]
         return logits
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):

@@ -49,3 +49,7 @@ class Tagger(nn.Module):
         dropout_1 = self.dropout_1(encoder)  # [B, T, 512]
         scores = self.scores(dropout_1)  # [B, T, 17]
         return scores
+
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, whose keys are this model's."""
+        return self.load_state_dict(state_dict, strict=strict)

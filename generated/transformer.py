@@ -264,3 +264,7 @@ class Transformer(nn.Module):
             decoder = layer_1(decoder, encoder, src_mask)  # [B, T, 512]
         logits = self.generator(decoder)  # [B, T, 37000]
         return logits
+
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, whose keys are this model's."""
+        return self.load_state_dict(state_dict, strict=strict)

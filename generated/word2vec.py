@@ -31,6 +31,10 @@ class SkipGram(nn.Module):
         loss = -(F.logsigmoid((embedding * embedding_1).sum(-1)) + F.logsigmoid(-(embedding_2 @ embedding.unsqueeze(-1)).squeeze(-1)).sum(-1)).mean()  # []
         return loss
 
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, whose keys are this model's."""
+        return self.load_state_dict(state_dict, strict=strict)
+
 
 class CBOW(nn.Module):
     """CBOW(vocab=10000, d=300)
@@ -54,3 +58,7 @@ class CBOW(nn.Module):
         embedding_2 = self.center_embeddings(negatives)  # [B, K, 300]
         loss = -(F.logsigmoid((mean * embedding_1).sum(-1)) + F.logsigmoid(-(embedding_2 @ mean.unsqueeze(-1)).squeeze(-1)).sum(-1)).mean()  # []
         return loss
+
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, whose keys are this model's."""
+        return self.load_state_dict(state_dict, strict=strict)

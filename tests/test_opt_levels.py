@@ -78,6 +78,15 @@ T5 = {"vocab": 100, "d_model": 64, "d_kv": 16, "d_ff": 128, "layers": 2, "heads"
 VISION = {"num_classes": 10}
 VGG = {**VISION, "dropout": 0.0}
 VGG_CLASSIFIER = ("fc1.weight", "fc2.weight")
+LLAMA = {"vocab_size": 100, "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+         "num_attention_heads": 4, "num_key_value_heads": 2, "attention_dropout": 0.0}
+VIT = {"image_size": 32, "patch_size": 8, "num_layers": 2, "num_heads": 4, "hidden_dim": 64, "mlp_dim": 128,
+       "num_classes": 10, "dropout": 0.0, "attention_dropout": 0.0}
+
+
+def _llama_inputs():
+    ids = torch.randint(0, 100, (3, 12))
+    return [(ids, _padding_mask(3, 12, 7)), (ids,), (ids, None, torch.arange(4, 16)[None].expand(3, -1))]
 
 CASES = {
     "transformer": Case("transformer", "Transformer", {"vocab": 101, "d_model": 32, "heads": 4, "d_ff": 64,
@@ -95,11 +104,18 @@ CASES = {
     "MobileNetV1": Case("mobilenet", "MobileNetV1", {**VISION, "dropout": 0.0}, _images(64), batch_norm=True),
     "VGG11": Case("vgg", "VGG11", VGG, _images(32), frozen=VGG_CLASSIFIER),
     "VGG11BN": Case("vgg", "VGG11BN", VGG, _images(32), batch_norm=True, frozen=VGG_CLASSIFIER),
+    "LlamaForCausalLM": Case("llama", "LlamaForCausalLM", LLAMA, _llama_inputs),
+    "VisionTransformer": Case("vit", "VisionTransformer", VIT, _images(32)),
+    "AlexNet": Case("alexnet", "AlexNet", VGG, _images(64), frozen=("fc1.weight", "fc2.weight")),
+    "GoogLeNet": Case("googlenet", "GoogLeNet", {**VISION, "dropout": 0.0}, _images(64), batch_norm=True),
+    "T5V11ForConditionalGeneration": Case("t5", "T5V11ForConditionalGeneration", T5, _t5_inputs),
+    "MobileNetV2x0.5": Case("mobilenet", "MobileNetV2", {**VISION, "dropout": 0.0, "width_mult": 0.5}, _images(64),
+                            batch_norm=True),
 }
 
 # Also compared as inference builds, whose dropout (and attention dropout) the build removes.
 INFERENCE = ["transformer", "BertForSequenceClassification", "GPT2LMHeadModel", "T5ForConditionalGeneration",
-             "MobileNetV2"]
+             "MobileNetV2", "LlamaForCausalLM", "VisionTransformer"]
 
 
 @pytest.fixture(scope="module")

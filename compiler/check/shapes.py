@@ -17,7 +17,7 @@ import sympy
 from compiler.diagnostics import Diagnostic, Note, Severity, Span
 from compiler.elaborate.loader import in_stdlib
 from compiler.ir import Graph, Node, Program
-from compiler.ir.types import TensorType, dim_str, dims_equal, is_float, is_int
+from compiler.ir.types import TensorType, dim_str, dims_equal, has_star, is_float, is_int, shapes_equal, symbol
 from compiler.check.blame import (
     broadcast_culprit,
     consumer_culprit,
@@ -197,12 +197,16 @@ class _GraphInference:
                 callee.output_type(o.node, o.index) is None for o in callee.outputs):
             raise _Failed()          # the callee itself failed; already reported
         mapping: dict[sympy.Symbol, sympy.Expr] = {}
+        leading: dict[sympy.Symbol, tuple] = {}      # `*` of a rank-polymorphic input -> the caller's dims
         pairs = []
         for slot, input_id in enumerate(callee.inputs):
             declared: TensorType = callee.node(input_id).attrs
             actual = ins[slot] if slot < len(ins) else None
             if actual is None:
                 continue
+            if has_star(declared.shape):
+                declared, actual = self._split_leading(node, callee, slot, input_id, declared, actual, leading, ins,
+                                                       where)
             pairs.append((slot, input_id, declared, actual))
             if declared.rank == actual.rank:
                 for d, a in zip(declared.shape, actual.shape):
@@ -210,10 +214,56 @@ class _GraphInference:
                         mapping[d] = a
         for slot, input_id, declared, actual in pairs:
             self._check_binding(node, callee, slot, input_id, declared, actual, mapping, ins, where)
+        if leading:
+            return self._call_with_leading(node, callee, leading, mapping)
         outs = []
         for out in callee.outputs:
             t = callee.output_type(out.node, out.index)
             outs.append(TensorType(tuple(sympy.sympify(d).xreplace(mapping) for d in t.shape), t.dtype, t.optional))
+        return outs
+
+    def _split_leading(self, node, callee, slot, input_id, declared, actual, leading, ins, where):
+        """A rank-polymorphic input [*, d...] against its argument: the caller's leading dims (the
+        same for every input that shares the `*`) and the declared and actual trailing parts."""
+        placeholder, trailing = declared.shape[0], declared.rank - 1
+        name = callee.node(input_id).outputs[0]
+        label = f"`{callee.block}`{where} input `{name}`"
+        if actual.rank < trailing:
+            self._fail(node, SHAPE_MISMATCH, f"{label} expects {declared.shape_str()} (at least rank {trailing}), got "
+                       f"{actual.shape_str()}", slot, ins)
+        lead = actual.shape[:actual.rank - trailing]
+        if placeholder in leading and not shapes_equal(leading[placeholder], lead):
+            self._fail(node, SHAPE_MISMATCH, f"{label}: the leading dimensions `{placeholder}` are "
+                       f"[{', '.join(map(dim_str, leading[placeholder]))}] in an earlier input but "
+                       f"[{', '.join(map(dim_str, lead))}] here", slot, ins)
+        leading[placeholder] = lead
+        rest = TensorType(declared.shape[1:], declared.dtype, declared.optional)
+        return rest, TensorType(actual.shape[actual.rank - trailing:], actual.dtype, actual.optional)
+
+    def _call_with_leading(self, node, callee: Graph, leading: dict, mapping: dict) -> list[TensorType]:
+        """Check the callee again with each `*` replaced by this call's leading dimensions (as
+        fresh symbols, so the caller's names never meet the callee's), and return its outputs
+        for this call: the generated code is one class for every rank, and this proves it
+        computes a well-shaped result for the rank used here."""
+        fresh = {p: tuple(symbol(f"_lead{i}_{p.name[1:]}") for i in range(len(dims))) for p, dims in leading.items()}
+        back = {**mapping, **{f: d for p, dims in leading.items() for f, d in zip(fresh[p], dims)}}
+        instance = callee.copy()
+        for input_id in instance.inputs:
+            n = instance.node(input_id)
+            t: TensorType = n.attrs
+            if has_star(t.shape):
+                n = replace(n, attrs=TensorType(fresh[t.shape[0]] + t.shape[1:], t.dtype, t.optional))
+                instance.replace_node(n)
+        errors = [d for d in _GraphInference(instance, self.program).run() if d.is_error]
+        if errors:
+            shapes = ", ".join("[" + ", ".join(map(dim_str, dims)) + "]" for dims in leading.values())
+            note = Note(node.span, f"with the leading dimensions {shapes} of this call")
+            self.diags.extend(replace(d, notes=d.notes + (note,)) for d in errors)
+            raise _Failed()
+        outs = []
+        for out in instance.outputs:
+            t = instance.output_type(out.node, out.index)
+            outs.append(TensorType(tuple(sympy.sympify(d).xreplace(back) for d in t.shape), t.dtype, t.optional))
         return outs
 
     def _check_binding(self, node, callee, slot, input_id, declared, actual, mapping, ins, where) -> None:

@@ -20,27 +20,64 @@ HELPERS = {
     "rename_reference_keys": '''def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
     apply to the keys under it, outermost submodule first: the first rule whose prefix
-    matches renames a key, and `{name}` placeholders match one dotted component.
-    Keys no rule matches keep their names."""
+    matches renames a key, and a `{name}` placeholder matches within one dotted component;
+    a rule with a third entry reshapes the tensors it renames.  Keys no rule matches keep
+    their names."""
     for path, module in model.named_modules():
         prefix = f"{path}." if path else ""
         rules = []
-        for source, target in getattr(module, "REFERENCE_RENAMES", ()):
+        for source, target, *shape in getattr(module, "REFERENCE_RENAMES", ()):
             parts = re.split(r"\\{(\\w+)\\}", source)
             pattern = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^.]+)" for i, p in enumerate(parts))
-            rules.append((re.compile(re.escape(prefix) + pattern), prefix + target))
+            rules.append((re.compile(re.escape(prefix) + pattern), prefix + target, shape))
         if not rules:
             continue
         renamed = {}
         for key, value in state_dict.items():
-            for pattern, target in rules:
+            for pattern, target, shape in rules:
                 match = pattern.match(key)
                 if match:
                     key = target.format(**match.groupdict()) + key[match.end():]
+                    if shape and value is not None:
+                        value = value.reshape(shape[0])
                     break
             renamed[key] = value
         state_dict = renamed
     return state_dict''',
+    "apply_rotary": '''def apply_rotary(x: torch.Tensor, heads: int, theta: float = 10000.0, interleaved: bool = False,
+                 scaling: float = 1.0, rotary_dim: int | None = None,
+                 positions: torch.Tensor | None = None) -> torch.Tensor:
+    """Rotary position embedding of x [B, T, heads * head_dim] (Su et al., 2021).  Pairs of each
+    head's first `rotary_dim` features turn by position * theta ** (-2i / rotary_dim), the angles
+    computed in float32 as HF's LlamaRotaryEmbedding does; positions [B, T] default to 0..T-1."""
+    length = x.shape[1]
+    x = x.unflatten(-1, (heads, -1))                                  # [B, T, heads, head_dim]
+    dim = rotary_dim or x.shape[-1]
+    exponents = torch.arange(0, dim, 2, dtype=torch.int64, device=x.device).float() / dim
+    inv_freq = 1.0 / (theta ** exponents) / scaling
+    if positions is None:
+        positions = torch.arange(length, device=x.device)[None]
+    angles = positions.float()[..., None] * inv_freq                  # [B | 1, T, dim / 2]
+    cos, sin = angles.cos().to(x.dtype)[:, :, None], angles.sin().to(x.dtype)[:, :, None]
+    rotated, rest = x[..., :dim], x[..., dim:]
+    if interleaved:  # GPT-J: features 2i and 2i + 1 form a pair
+        even, odd = rotated[..., 0::2], rotated[..., 1::2]
+        rotated = torch.stack((even * cos - odd * sin, odd * cos + even * sin), dim=-1).flatten(-2)
+    else:  # HF Llama's rotate_half: features i and i + dim / 2 form a pair
+        first, second = rotated.chunk(2, dim=-1)
+        rotated = torch.cat((first * cos - second * sin, second * cos + first * sin), dim=-1)
+    return torch.cat((rotated, rest), dim=-1).flatten(-2) if rest.shape[-1] else rotated.flatten(-2)''',
+    "stochastic_depth": '''def stochastic_depth(x: torch.Tensor, p: float, mode: str, training: bool) -> torch.Tensor:
+    """torchvision.ops.stochastic_depth: in training, zero x for each sample (mode "row") or for
+    the whole batch ("batch") with probability p, scaling what survives by 1 / (1 - p)."""
+    if not training or p == 0.0:
+        return x
+    survival = 1.0 - p
+    shape = [x.shape[0]] + [1] * (x.dim() - 1) if mode == "row" else [1] * x.dim()
+    noise = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(survival)
+    if survival > 0.0:
+        noise.div_(survival)
+    return x * noise''',
     "SinusoidalPositions": '''class SinusoidalPositions(nn.Module):
     """Adds the fixed sine/cosine position table of Vaswani et al. (2017) to x [B, S, dim]."""
 

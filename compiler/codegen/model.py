@@ -12,7 +12,7 @@ import sympy
 from compiler.codegen.names import NameAllocator, class_name_diagnostic, layer_name_diagnostic
 from compiler.diagnostics import CompileError, error
 from compiler.ir import Graph, Node, Program
-from compiler.ir.types import TensorType
+from compiler.ir.types import TensorType, has_star, is_star
 from compiler.ir.values import Layer, show
 from compiler.ops import REGISTRY, LowerContext
 from compiler.diagnostics.codes import BAD_REPEAT, UNBOUND_DIMENSION
@@ -130,6 +130,8 @@ class ClassBuilder:
             self._conv_bn_folds(model)
         if _loads_reference(g, self.program):
             self._reference_loader(model)
+        elif g.is_model:
+            self._plain_reference_loader(model)
         if g.is_model and self.program.optimize_for_inference:
             self._inference_preparation(model)
         return model
@@ -152,7 +154,7 @@ class ClassBuilder:
         where = self._where_span(first)
         comment = f"# Reference checkpoint key prefixes -> this module's names, relative to this module ({where})."
         model.class_lines += [comment, "REFERENCE_RENAMES = ("]
-        model.class_lines += [f"    ({_py_str(r.source)}, {_py_str(r.target)})," for r in self.graph.renames]
+        model.class_lines += [f"    ({_py_str(r.source)}, {_py_str(r.target)}{_shape_entry(r.shape)})," for r in self.graph.renames]
         model.class_lines.append(")")
 
     def _conv_bn_folds(self, model: ClassModel) -> None:
@@ -186,6 +188,14 @@ class ClassBuilder:
         body = [f'def optimize_for_inference(self) -> "{model.name}":', *(f"    {line}" for line in lines),
                 *(f"    {step}" for step in steps), "    return self"]
         model.methods.append("\n".join(body))
+
+    def _plain_reference_loader(self, model: ClassModel) -> None:
+        """`load_reference_state_dict` for a model without renames: every model has one, and here the
+        reference's names are already this model's."""
+        model.methods.append(
+            "def load_reference_state_dict(self, state_dict: dict, strict: bool = True):\n"
+            '    """Load a checkpoint of the reference implementation, whose keys are this model\'s."""\n'
+            "    return self.load_state_dict(state_dict, strict=strict)")
 
     def _reference_loader(self, model: ClassModel) -> None:
         """`load_reference_state_dict`, for a block that declares renames or holds one that does."""
@@ -297,6 +307,12 @@ class ClassBuilder:
             t: TensorType = node.attrs
             if t.optional or not needed:
                 continue
+            if has_star(t.shape):     # rank-polymorphic: its trailing dimensions, counted from the end
+                for i, d in enumerate(t.shape):
+                    if d.is_Symbol and d in needed and not is_star(d):
+                        lines.append(f"{self.dim_names[d]} = {self.value_names[(node.id, 0)]}.shape[{i - t.rank}]")
+                        needed.discard(d)
+                continue
             names = []
             for d in t.shape:
                 if d.is_Symbol and d in needed:
@@ -371,6 +387,11 @@ def _module_list(parts: list[str], width: int) -> str:
     return "nn.ModuleList([\n" + "".join(f"    {item},\n" for item in items) + "])"
 
 
+def _shape_entry(shape: tuple[int, ...] | None) -> str:
+    """The third entry of a REFERENCE_RENAMES rule that reshapes on load: `, (1, 1, 768)`."""
+    return "" if shape is None else ", (" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
 def _py_str(text: str) -> str:
     """A Python string literal for text the resolver has already restricted to [\\w.{}]."""
     assert all(c.isalnum() or c in "_.{}" for c in text), text
@@ -395,5 +416,5 @@ def prepare_dim_names(builder: ClassBuilder) -> None:
     for node_id in builder.graph.inputs:
         for d in builder.graph.node(node_id).attrs.shape:
             for sym in getattr(d, "free_symbols", ()):
-                if sym not in builder.dim_names:
+                if sym not in builder.dim_names and not is_star(sym):   # `*` is no one Python value
                     builder.dim_names[sym] = builder.vars.fresh(str(sym))

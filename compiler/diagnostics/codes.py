@@ -77,6 +77,9 @@ UNKNOWN_TIE_TARGET = _register("DLC015", "unknown-tie-target", "a `tie` names a 
 UNUSED_INPUT = _register("DLC020", "unused-input", "an input of a block is never read", Severity.WARNING)
 UNUSED_RESULT = _register("DLC021", "unused-result", "a value is computed but never reaches an output",
                           Severity.WARNING)
+BLOCK_SHADOWS_OP = _register("DLC022", "block-shadows-op",
+                             "a block is named like a primitive op; in its module the name means the block",
+                             Severity.WARNING)
 
 # ---- kinds split out of DLC005 (bad argument)
 UNKNOWN_ARGUMENT = _register("DLC030", "unknown-argument", "a call names an argument the op or block does not have")

@@ -179,6 +179,16 @@ elimination removes it from the generated model; its parameters are not
 created.  `--strict` makes this an error.
 
 Fix: return it with `out`, use it, or remove it.""",
+    "DLC022": """\
+Warning: a block has the name of a primitive op, for example
+
+    block Linear(d: int) { in x: [B, d]  out y = ReLU()(x) }
+
+Where the block is in scope, `Linear(...)` means the block, and the op of that
+name cannot be reached from there.  (Before DLC022 the block was silently
+ignored in favour of the op.)  `dlc ops` lists the op names.
+
+Fix: give the block a name of its own, unless replacing the op is the point.""",
 }
 
 EXPLANATIONS.update(SPLIT_EXPLANATIONS)

@@ -15,7 +15,7 @@ from compiler.elaborate.evaluate import Evaluator
 from compiler.elaborate.limits import Limits
 from compiler.elaborate.loader import LoadedModule
 from compiler.ir import Graph, Node, OutputDecl, Rename, Tie
-from compiler.ir.types import TensorType, dim
+from compiler.ir.types import TensorType, dim, star
 from compiler.ir.values import Callee, Layer, TensorRef, kind_of, show
 from compiler.ops import REGISTRY
 from compiler.elaborate.arguments import divisibility_fix, validate_attrs
@@ -84,10 +84,10 @@ class BlockBuilder:
             if value is _POISON:
                 raise CompileError([])  # its definition already failed and was reported
             return value
+        if name in self.module.scope:        # a block named like an op shadows it (warned by the loader)
+            return Callee("block", name)
         if name in REGISTRY:
             return Callee("op", name)
-        if name in self.module.scope:
-            return Callee("block", name)
         return None
 
     def visible_names(self) -> set[str]:
@@ -106,7 +106,7 @@ class BlockBuilder:
             raise error(DUPLICATE_NAME, f"`{name}` is already defined", span, notes=notes,
                         hint="values are bound once; give the new value another name")
         if name in REGISTRY or name in self.module.scope:
-            raise error(DUPLICATE_NAME, f"`{name}` shadows the {'op' if name in REGISTRY else 'block'} of that name", span)
+            raise error(DUPLICATE_NAME, f"`{name}` shadows the {'block' if name in self.module.scope else 'op'} of that name", span)
         self.env[name] = value
         self.spans[name] = span
 
@@ -185,8 +185,7 @@ class BlockBuilder:
             raise error(INPUT_ORDER, f"required input `{s.name}` follows optional input `{first.outputs[0]}`", s.span,
                         notes=(Note(first.span, "the optional input is declared here"),),
                         hint="declare optional inputs last: a call may leave out only trailing inputs")
-        dims = tuple(self._dim(d, new_symbols=True) for d in s.type.dims)
-        ttype = TensorType(dims, s.type.dtype or "float", s.optional)
+        ttype = TensorType(self._input_dims(s.type), s.type.dtype or "float", s.optional)
         node = self.add_node("input", "input", ttype, s.span, (s.name,))
         self.graph.inputs.append(node.id)
         self.bind(s.name, TensorRef(node.id, 0), s.span)
@@ -201,6 +200,23 @@ class BlockBuilder:
         self.bind(s.name, ref, s.span)
         self.input_refs.append((ref, ttype))
         self.graph.aliases.append((s.name, self.graph.node(ref.node).outputs[0]))
+
+    def _input_dims(self, t: ast.TensorTypeExpr) -> tuple:
+        """An input's dimensions; a leading `*` (or `*name`, which names them) stands for any number
+        of leading dimensions, so one block serves [B, d] and [B, S, d] alike."""
+        dims = []
+        for i, d in enumerate(t.dims):
+            if not isinstance(d, ast.StarDim):
+                dims.append(self._dim(d, new_symbols=True))
+                continue
+            if i != 0:
+                raise error(INVALID_DIMENSION, f"`{d}` stands for the leading dimensions, so it comes first", d.span,
+                            hint="write it like `in x: [*, d]`")
+            placeholder = star(d.name)
+            if d.name is not None and self.lookup(d.name) is not placeholder:
+                self.bind(d.name, placeholder, d.span)
+            dims.append(placeholder)
+        return tuple(dims)
 
     def _dim(self, e: ast.Expr, new_symbols: bool) -> sympy.Expr:
         value = Evaluator(self, new_symbols=new_symbols).eval(e)
@@ -279,13 +295,29 @@ class BlockBuilder:
 
     def _rename(self, s: ast.Rename, errors) -> None:
         source, target = self._interpolate(s.source, s.span), self._interpolate(s.target, s.span)
-        for text in (source, target):
-            if not re.fullmatch(r"([A-Za-z0-9_]+|\{[A-Za-z_][A-Za-z0-9_]*\})(\.([A-Za-z0-9_]+|\{[A-Za-z_][A-Za-z0-9_]*\}))*\.?", text):
+        # Dotted components of letters, digits, _ and {placeholders} (also inside one, as in
+        # "encoder_layer_{i}"); the new name may be empty: the prefix is dropped.
+        for text in (source, target) if target else (source,):
+            if not re.fullmatch(_KEY_PREFIX, text):
                 raise error(BAD_RENAME, f"`{text}` is not a checkpoint key prefix", s.span,
                             hint='write dotted names with {placeholders}, like "encoder.layer.{i}.attention."')
+        if re.search(r"\}\{", source):
+            raise error(BAD_RENAME, f"`{source}` has two placeholders side by side, which no key can split", s.span)
         if set(re.findall(r"\{(\w+)\}", target)) - set(re.findall(r"\{(\w+)\}", source)):
             raise error(BAD_RENAME, "every {placeholder} of the new name must appear in the reference name", s.span)
-        self.graph.renames.append(Rename(source, target, s.span))
+        self.graph.renames.append(Rename(source, target, s.span, self._load_shape(s.shape)))
+
+    def _load_shape(self, e: ast.Expr | None) -> tuple[int, ...] | None:
+        """The shape of `rename ... as [1, 1, d]`: positive ints, at most one -1."""
+        if e is None:
+            return None
+        value = Evaluator(self).eval(e)
+        if not (isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool)
+                                                          and (v > 0 or v == -1) for v in value)
+                and value.count(-1) <= 1):
+            raise error(BAD_RENAME, f"`as` takes the shape to load into, a list of positive ints (one may be -1), "
+                        f"got {show(value)}", e.span, hint="like `as [1, 1, d]`")
+        return tuple(value)
 
     def _interpolate(self, text: str, span: Span) -> str:
         """`{name}` naming an int or string in scope (a parameter, `let` or `for` variable)
@@ -421,6 +453,10 @@ class _Port:
 
 
 _POISON = object()
+
+# A checkpoint key prefix in a `rename`: dotted components, each of name characters and {placeholders}.
+_COMPONENT = r"(?:[A-Za-z0-9_]|\{[A-Za-z_][A-Za-z0-9_]*\})+"
+_KEY_PREFIX = rf"{_COMPONENT}(?:\.{_COMPONENT})*\.?"
 
 # What a `for` body may hold: it declares, so unrolling it never creates layers.
 _STATIC_STATEMENTS = (ast.Let, ast.Require, ast.Rename, ast.If, ast.For)

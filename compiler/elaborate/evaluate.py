@@ -20,6 +20,7 @@ from compiler.diagnostics.codes import (
     DIVISION_BY_ZERO,
     EXPECTED_TENSOR,
     INDEX_OUT_OF_RANGE,
+    INVALID_DIMENSION,
     NOT_COMPILE_TIME,
     POSITIONAL_ONLY,
     RESOURCE_LIMIT,
@@ -50,7 +51,8 @@ _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator
           "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
 _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
             ">": operator.gt, ">=": operator.ge}
-_TENSOR_OPS = {"+": "Add", "-": "Sub", "*": "Mul", "/": "Div", "@": "MatMul"}
+_TENSOR_OPS = {"+": "Add", "-": "Sub", "*": "Mul", "/": "Div", "@": "MatMul", "//": "FloorDiv", "%": "Mod",
+               "**": "Pow"}
 MAX_RANGE = 1 << 16
 
 
@@ -62,7 +64,16 @@ def _range(*args: int) -> list[int]:
     return list(values)
 
 
-BUILTINS = {"sqrt": math.sqrt, "min": min, "max": max, "len": len, "int": int, "float": float, "range": _range}
+def _make_divisible(value: float, divisor: int = 8) -> int:
+    """Round a channel count to a multiple of `divisor`, never below it and never more than 10%
+    down: the rounding of MobileNet's width multiplier (torchvision's and TF's _make_divisible)."""
+    if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 1:
+        raise ValueError("the divisor must be a positive int")
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+BUILTINS = {"make_divisible": _make_divisible, "sqrt": math.sqrt, "min": min, "max": max, "len": len, "int": int, "float": float, "range": _range}
 
 
 class Evaluator:
@@ -105,6 +116,10 @@ class Evaluator:
         hint = suggest(e.id, self.b.visible_names())
         raise error(UNDEFINED_NAME, f"`{e.id}` is not defined", e.span, hint=hint)
 
+    def _stardim(self, e: ast.StarDim) -> Any:
+        raise error(INVALID_DIMENSION, f"`{e}` (any leading dimensions) may only begin a block input's shape", e.span,
+                    hint="write it like `in x: [*, d]`; an output's shape follows from the ops")
+
     def _listlit(self, e: ast.ListLit) -> list:
         return [self.eval(i) for i in e.items]
 
@@ -141,15 +156,18 @@ class Evaluator:
             return self.b.apply_op(_TENSOR_OPS[e.op], {}, [left, right], e.span, targets)
         tensor, number = (left, right) if isinstance(left, TensorRef) else (right, left)
         if not _is_number(number) or isinstance(number, sympy.Basic):
-            raise error(TYPE_ERROR, f"cannot apply `{e.op}` to a tensor and a {kind_of(number)}", e.span)
-        if e.op == "*":
-            return self.b.apply_op("Scale", {"factor": float(number)}, [tensor], e.span, targets)
-        if e.op == "/" and tensor is left:
-            if number == 0:
-                raise error(DIVISION_BY_ZERO, "division by zero", e.right.span)
-            return self.b.apply_op("Scale", {"factor": 1.0 / float(number)}, [tensor], e.span, targets)
-        raise error(TYPE_ERROR, f"`{e.op}` between a tensor and a number is not supported", e.span,
-                    hint="tensors can be multiplied or divided by numbers")
+            hint = "a dimension is not a number at compile time" if isinstance(number, sympy.Basic) else None
+            raise error(TYPE_ERROR, f"cannot apply `{e.op}` to a tensor and a {kind_of(number)}", e.span, hint=hint)
+        if e.op == "@":
+            raise error(TYPE_ERROR, "`@` multiplies two tensors, not a tensor and a number", e.span)
+        reverse = tensor is right
+        if e.op in ("/", "//", "%") and not reverse and number == 0:
+            raise error(DIVISION_BY_ZERO, "division by zero", e.right.span)
+        if e.op == "*" or (e.op == "/" and not reverse):
+            factor = float(number) if e.op == "*" else 1.0 / float(number)
+            return self.b.apply_op("Scale", {"factor": factor}, [tensor], e.span, targets)
+        return self.b.apply_op("ScalarArith", {"op": e.op, "value": number, "reverse": reverse}, [tensor], e.span,
+                               targets)
 
     def _compare(self, e: ast.Compare) -> bool:
         left, right = self.eval(e.left), self.eval(e.right)
@@ -174,6 +192,8 @@ class Evaluator:
 
     def _neg(self, e: ast.Neg) -> Any:
         v = self.eval(e.operand)
+        if isinstance(v, TensorRef):
+            return self.b.apply_op("Neg", {}, [v], e.span)
         if not _is_number(v):
             raise error(TYPE_ERROR, f"cannot negate a {kind_of(v)}", e.span)
         return -v

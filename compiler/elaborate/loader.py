@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from compiler.diagnostics import CompileError, Diagnostic, Note, Span, error, suggest
+from compiler.diagnostics import CompileError, Diagnostic, Note, Severity, Span, error, suggest
+from compiler.ops import REGISTRY
 from compiler.syntax import ast
 from compiler.syntax.parser import parse_file
-from compiler.diagnostics.codes import CYCLE, DUPLICATE_NAME, IMPORT_ERROR, RESOURCE_LIMIT
+from compiler.diagnostics.codes import BLOCK_SHADOWS_OP, CYCLE, DUPLICATE_NAME, IMPORT_ERROR, RESOURCE_LIMIT
 
 
 def _bundled_stdlib() -> Path:
@@ -105,6 +106,11 @@ class Loader:
     def _bind_scope(self, module: LoadedModule) -> None:
         for block in module.tree.blocks:
             self._add(module, block.name, block, module, block.name_span)
+            if block.name in REGISTRY:
+                self.diagnostics.append(Diagnostic(
+                    BLOCK_SHADOWS_OP, f"block `{block.name}` shadows the primitive op `{block.name}`", block.name_span,
+                    Severity.WARNING, hint="where this block is in scope the name means the block; rename it to "
+                    "keep the op reachable"))
         for imp in module.tree.imports:
             for name, span in imp.names:
                 try:

@@ -271,11 +271,11 @@ def resolve_file(path: Path, overrides: dict[str, Any] | None = None, limits: Li
         module = loader.load(path)
     except CompileError as exc:
         return None, loader.diagnostics + exc.diagnostics
-    if loader.diagnostics:
+    if any(d.is_error for d in loader.diagnostics):
         return None, loader.diagnostics
     resolver = Resolver(loader, limits)
     try:
         program = resolver.resolve_module(module, overrides or {}, all_blocks)
     except CompileError as exc:
-        return None, resolver.diagnostics + exc.diagnostics
-    return program, resolver.diagnostics
+        return None, loader.diagnostics + resolver.diagnostics + exc.diagnostics
+    return program, loader.diagnostics + resolver.diagnostics

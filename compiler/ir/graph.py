@@ -53,6 +53,7 @@ class Rename:
     source: str
     target: str
     span: Span
+    shape: tuple[int, ...] | None = None      # reshape the renamed tensors to this on load
 
 
 @dataclass(frozen=True)

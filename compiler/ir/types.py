@@ -21,6 +21,20 @@ def symbol(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, integer=True, positive=True)
 
 
+def star(name: str | None = None) -> sympy.Symbol:
+    """The placeholder of `*` (or `*name`) in a block input's shape: any number of leading
+    dimensions, which each call site fills in (check/shapes.py)."""
+    return symbol("*" + (name or ""))
+
+
+def is_star(d) -> bool:
+    return isinstance(d, sympy.Symbol) and d.name.startswith("*")
+
+
+def has_star(shape) -> bool:
+    return any(is_star(d) for d in shape)
+
+
 def dim(value) -> Dim:
     return value if isinstance(value, sympy.Basic) else sympy.Integer(value)
 

@@ -22,23 +22,51 @@ class AttentionAttrs(Attrs):
     causal: bool = False
     scale: float | None = None
     fused: bool = False       # lower to F.scaled_dot_product_attention (set by the sdpa pass)
+    # Grouped-query attention: keys and values have kv_heads heads, each shared by heads // kv_heads
+    # query heads (kv_heads=1 is multi-query attention); none means as many as the queries.
+    kv_heads: PositiveInt | None = None
+    # Sliding window: a query attends only to keys fewer than `window` positions before it (and,
+    # when not causal, after it), as in Mistral and Longformer.
+    window: PositiveInt | None = None
+
+    @property
+    def key_heads(self) -> int:
+        return self.kv_heads or self.heads
 
 
 def _check_qkv(a: AttentionAttrs, q: TensorType, k: TensorType, v: TensorType) -> None:
-    for slot, (t, what) in enumerate(((q, "query"), (k, "key"), (v, "value"))):
+    if a.heads % a.key_heads:
+        raise ShapeError(f"Attention heads={a.heads} are not a multiple of kv_heads={a.key_heads}", None,
+                         hint="each key/value head serves heads // kv_heads query heads")
+    for slot, (t, what, heads) in enumerate(((q, "query", a.heads), (k, "key", a.key_heads), (v, "value", a.key_heads))):
         need_float(t, slot, f"Attention {what}")
         if t.rank != 3:
             raise ShapeError(f"Attention {what} must be [B, T, features], got {t.shape_str()}", slot)
         features = t.shape[2]
-        if features.is_Integer and int(features) % a.heads:
-            raise ShapeError(f"Attention {what} features {features} are not divisible by heads={a.heads}", slot,
-                             hint=f"{choices('heads', divisors_near(int(features), a.heads))} divide {features}")
-    if not dims_equal(q.shape[2], k.shape[2]):
-        raise ShapeError(f"query and key features differ: {dim_str(q.shape[2])} vs {dim_str(k.shape[2])}", 1)
+        if features.is_Integer and int(features) % heads:
+            label = "kv_heads" if slot and a.kv_heads is not None else "heads"
+            raise ShapeError(f"Attention {what} features {features} are not divisible by {label}={heads}", slot,
+                             hint=f"{choices(label, divisors_near(int(features), heads))} divide {features}")
+    if not dims_equal(q.shape[2] * a.key_heads, k.shape[2] * a.heads):
+        if a.kv_heads is None:
+            hint = "for grouped-query attention, give Attention kv_heads=" if q.shape[2].is_Integer else None
+            raise ShapeError(f"query and key features differ: {dim_str(q.shape[2])} vs {dim_str(k.shape[2])}", 1,
+                             hint=hint and _gqa_hint(a, q, k))
+        raise ShapeError(f"query and key head sizes differ: {dim_str(q.shape[2])} / {a.heads} heads vs "
+                         f"{dim_str(k.shape[2])} / {a.key_heads} kv_heads", 1)
     if not dims_equal(k.shape[1], v.shape[1]):
         raise ShapeError(f"key and value lengths differ: {k.shape_str()} vs {v.shape_str()}", 2)
     if broadcast(q.shape[:1], k.shape[:1]) is None or broadcast(k.shape[:1], v.shape[:1]) is None:
         raise ShapeError(f"query, key and value batch sizes differ: {q.shape_str()}, {k.shape_str()}, {v.shape_str()}", 1)
+
+
+def _gqa_hint(a: AttentionAttrs, q: TensorType, k: TensorType) -> str | None:
+    """`kv_heads=N` when the key's width is a whole number of query heads."""
+    head_dim = q.shape[2] / a.heads
+    kv = k.shape[2] / head_dim
+    if kv.is_Integer and a.heads % int(kv) == 0:
+        return f"for grouped-query attention with {int(kv)} key/value heads, give Attention kv_heads={int(kv)}"
+    return None
 
 
 def _mask_as_4d(mask: TensorType, q: TensorType, k: TensorType) -> tuple:
@@ -66,7 +94,7 @@ def _infer_attention(a: AttentionAttrs, ins):
         need_float(bias, 4, "Attention bias")
         if bias.rank != 4 or broadcast(scores, bias.shape) != scores:
             raise ShapeError(f"Attention bias {bias.shape_str()} does not broadcast to the scores {_fmt(scores)}", 4)
-    return [TensorType((q.shape[0], q.shape[1], v.shape[2]), q.dtype)]
+    return [TensorType((q.shape[0], q.shape[1], v.shape[2] * a.heads / a.key_heads), q.dtype)]
 
 
 def _fmt(shape) -> str:
@@ -79,8 +107,12 @@ def _mask_index(rank: int) -> str:
 
 def _split_heads(a: AttentionAttrs, ctx) -> tuple[list[str], tuple[str, str, str]]:
     names = tuple(ctx.temp(n) for n in ("q_heads", "k_heads", "v_heads"))
-    lines = [f"{name} = {arg}.unflatten(-1, ({a.heads}, -1)).transpose(1, 2)"
-             for name, arg in zip(names, ctx.args[:3])]
+    lines = [f"{name} = {arg}.unflatten(-1, ({heads}, -1)).transpose(1, 2)"
+             for name, arg, heads in zip(names, ctx.args[:3], (a.heads, a.key_heads, a.key_heads))]
+    if a.key_heads != a.heads:
+        # Each key/value head serves `group` consecutive query heads (HF's repeat_kv).
+        group = a.heads // a.key_heads
+        lines += [f"{name} = {name}.repeat_interleave({group}, dim=1)" for name in names[1:]]
     return lines, names
 
 
@@ -107,13 +139,25 @@ def _lower_attention(a: AttentionAttrs, ctx) -> list[str]:
     if mask is not None:
         fill = f"{scores} = {scores}.masked_fill(~{mask}{_mask_index(ctx.in_types[3].rank)}, torch.finfo({scores}.dtype).min)"
         lines += [f"if {mask} is not None:", "    " + fill] if ctx.in_types[3].optional else [fill]
-    if a.causal:
+    if a.causal and a.window is None:
         future = f"torch.ones({scores}.shape[-2:], dtype=torch.bool, device={scores}.device).triu(1)"
         lines.append(f"{scores} = {scores}.masked_fill({future}, torch.finfo({scores}.dtype).min)")
+    if a.window is not None:
+        lines += _window_lines(a, ctx, scores)
     lines.append(f"{weights} = F.softmax({scores}, dim=-1)")
     if a.dropout > 0:
         lines.append(f"{weights} = F.dropout({weights}, {a.dropout!r}, self.training)")
     lines.append(f"{ctx.outs[0]} = ({weights} @ {vh}).transpose(1, 2).flatten(2)")
+    return lines
+
+
+def _window_lines(a: AttentionAttrs, ctx, scores: str) -> list[str]:
+    """Mask the keys outside the window (and, when causal, after the query)."""
+    offset = ctx.temp("offset")
+    lines = [f"{offset} = torch.arange({scores}.shape[-2], device={scores}.device)[:, None] "
+             f"- torch.arange({scores}.shape[-1], device={scores}.device)"]
+    outside = f"({offset} >= {a.window}) | ({offset} < 0)" if a.causal else f"{offset}.abs() >= {a.window}"
+    lines.append(f"{scores} = {scores}.masked_fill({outside}, torch.finfo({scores}.dtype).min)")
     return lines
 
 
@@ -191,7 +235,9 @@ def _attention_flops(a: AttentionAttrs, ins, outs):
     # plus about 5 per score for scaling, masking and the softmax.
     q, k, v = ins[:3]
     scores = q.shape[0] * a.heads * q.shape[1] * k.shape[1]
-    return 2 * scores * (q.shape[2] + v.shape[2]) / a.heads + 5 * scores
+    # Grouped keys and values are repeated to every query head first: per head the sizes are
+    # q's features / heads and v's / kv_heads.
+    return 2 * scores * (q.shape[2] / a.heads + v.shape[2] / a.key_heads) + 5 * scores
 
 
 _QKV = (tensor(2, 5, 8), tensor(2, 7, 8), tensor(2, 7, 8))
@@ -203,6 +249,11 @@ _ATTENTION_SAMPLES = (
     sample(*_QKV, tensor(2, 1, 5, 7, dtype="bool"), heads=2, fused=True),
     sample(*_QKV, tensor(2, 7, dtype="bool"), tensor(1, 2, 5, 7), heads=2, causal=True, fused=True),
     sample(tensor(2, 5, 8), tensor(2, 5, 8), tensor(2, 5, 8), heads=2, causal=True, fused=True),
+    sample(tensor(2, 5, 16), tensor(2, 5, 4), tensor(2, 5, 4), tensor(2, 5, dtype="bool"), heads=4, kv_heads=1,
+           causal=True),
+    sample(tensor(2, 5, 16), tensor(2, 5, 8), tensor(2, 5, 8), heads=4, kv_heads=2, fused=True),
+    sample(tensor(2, 9, 8), tensor(2, 9, 8), tensor(2, 9, 8), heads=2, window=3, causal=True),
+    sample(tensor(2, 9, 8), tensor(2, 9, 8), tensor(2, 9, 8), heads=2, window=2),
 )
 
 
@@ -211,7 +262,8 @@ register(OpDef(
     (Port("query"), Port("key"), Port("value"), Port("mask", optional=True), Port("bias", optional=True)),
     _infer_attention, _lower_attention,
     doc="Multi-head scaled dot-product attention core (no projections): splits heads, "
-        "softmax(q k^T * scale + bias) v with padding/causal masking, merges heads.",
+        "softmax(q k^T * scale + bias) v with padding/causal/sliding-window masking, merges heads. "
+        "kv_heads < heads is grouped-query attention (keys and values with fewer heads).",
     pure=lambda a: a.dropout == 0,      # dropout on the weights is random in training
     training_only=("dropout",),
     flops=_attention_flops,

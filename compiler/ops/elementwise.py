@@ -3,7 +3,8 @@ spec lower to these ops; a tensor times a compile-time number is `Scale`.  A mis
 between two operands names no slot, so the diagnostic notes where both came from."""
 from __future__ import annotations
 
-from compiler.ir.types import TensorType, broadcast, dim_str, dims_equal, is_float
+from compiler.diagnostics.codes import DTYPE_MISMATCH
+from compiler.ir.types import TensorType, broadcast, dim_str, dims_equal, is_float, is_int
 from compiler.ops.registry import (
     Attrs,
     InplaceAttrs,
@@ -20,7 +21,6 @@ from compiler.ops.registry import (
     sample,
     tensor,
 )
-from compiler.diagnostics.codes import DTYPE_MISMATCH
 
 _SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
 _METHODS = {"Add": "add_", "Sub": "sub_", "Mul": "mul_", "Div": "div_"}
@@ -33,16 +33,37 @@ def _lower_binary(name: str, a: InplaceAttrs, ctx) -> list[str]:
     return assign(ctx, f"{ctx.args[0]} {_SYMBOLS[name]} {ctx.args[1]}")
 
 
+def promote(x: TensorType, y_dtype: str, op: str, what: str) -> str:
+    """The result dtype of `x op y` for a y of dtype `y_dtype` ("float"/"int64" for a number),
+    as torch promotes: float wins over int, the wider float over the narrower, and `/` of
+    integers is float.  Boolean tensors (masks) take no arithmetic."""
+    for dtype in (x.dtype, y_dtype):
+        if not (is_float(dtype) or is_int(dtype)):
+            raise ShapeError(f"{what}: `{op}` on a {dtype} tensor", None, code=DTYPE_MISMATCH,
+                             hint="masks take no arithmetic; use them in Attention or a comparison")
+    if is_float(x.dtype) and is_float(y_dtype):
+        if "float" in (x.dtype, y_dtype):     # the model's float dtype, whatever it is: the named one says more
+            return y_dtype if x.dtype == "float" else x.dtype
+        return y_dtype if _FLOAT_WIDTH[y_dtype] > _FLOAT_WIDTH[x.dtype] else x.dtype
+    if is_float(x.dtype) or is_float(y_dtype):
+        return x.dtype if is_float(x.dtype) else y_dtype
+    if op == "/":
+        return "float"
+    return "int32" if x.dtype == y_dtype == "int32" else "int64"
+
+
+_FLOAT_WIDTH = {"float16": 16, "bfloat16": 16, "float32": 32, "float64": 64}
+
+
 def _infer_binary(name: str):
     def infer(a, ins):
         x, y = need(ins[0], 0, f"{name}'s left operand"), need(ins[1], 1, f"{name}'s right operand")
-        if x.dtype != y.dtype and not (is_float(x.dtype) and is_float(y.dtype)):
-            raise ShapeError(f"{name} of {x.dtype} and {y.dtype} tensors", None, code=DTYPE_MISMATCH)
+        dtype = promote(x, y.dtype, _SYMBOLS[name], name)
         shape = broadcast(x.shape, y.shape)
         if shape is None:
             raise ShapeError(f"shapes {x.shape_str()} and {y.shape_str()} do not broadcast in {name}", None,
                              hint="dimensions must be equal or 1, aligned from the right")
-        return [TensorType(shape, x.dtype)]
+        return [TensorType(shape, dtype)]
     return infer
 
 
@@ -64,14 +85,14 @@ class ScaleAttrs(Attrs):
 
 def _infer_scale(a, ins):
     x = need(ins[0], 0, "Scale input")
-    need_float(x, 0, "Scale input")
-    return [x]
+    # The factor is a float, so an integer tensor gives a float one, as in torch.
+    return [TensorType(x.shape, promote(x, "float", "*", "Scale"))]
 
 
 register(OpDef(
     "Scale", ScaleAttrs, (Port("x"),), _infer_scale,
     lambda a, ctx: assign(ctx, f"{ctx.args[0]} * {a.factor!r}"),
-    doc="Multiply by a compile-time constant.",
+    doc="Multiply by a compile-time constant (what `x * 0.5` and `x / 8` become); integer tensors give float ones.",
     overwritable=True,
     identity=lambda a, ins, outs: a.factor == 1.0,
     elementwise=True, flops=per_output_element(1),

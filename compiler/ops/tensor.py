@@ -9,7 +9,7 @@ from typing import Any
 import sympy
 from pydantic import field_validator
 
-from compiler.ir.types import TensorType, dim, dim_str, dims_equal, normalize_axis
+from compiler.ir.types import TensorType, dim, dim_str, dims_equal, is_star, normalize_axis
 from compiler.ops.registry import (
     Attrs,
     OpDef,
@@ -54,8 +54,17 @@ class ReshapeAttrs(Attrs):
         return tuple(value)
 
 
+def _no_star(shape, what: str) -> None:
+    """`*` stands for any number of dimensions, which no one size in a new shape can be."""
+    for d in shape:
+        if isinstance(d, sympy.Expr) and any(is_star(s) for s in d.free_symbols):
+            raise ShapeError(f"{what} cannot name the leading dimensions `{d}`", 0,
+                             hint="keep them with -1 (Expand) or reshape only the trailing dimensions (Unflatten/Flatten)")
+
+
 def _infer_reshape(a: ReshapeAttrs, ins):
     x = need(ins[0], 0, "Reshape input")
+    _no_star(a.shape, "Reshape")
     total = reduce(mul, x.shape, sympy.Integer(1))
     known = reduce(mul, (dim(d) for d in a.shape if d != -1), sympy.Integer(1))
     if -1 in a.shape:
@@ -248,21 +257,32 @@ register(OpDef(
 
 
 class ReduceAttrs(Attrs):
-    dim: int
+    dim: int | tuple[int, ...]
     keepdim: bool = False
+
+
+def reduce_shape(x: TensorType, dims: int | tuple[int, ...], keepdim: bool, name: str) -> tuple:
+    """The shape left after reducing `dims` (one or several, negative allowed) of x."""
+    listed = (dims,) if isinstance(dims, int) else dims
+    if not listed:
+        raise ShapeError(f"{name} needs at least one dim", 0)
+    axes = [_axis(d, x, 0, f"{name} dim") for d in listed]
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"{name} dims {list(listed)} name one dimension twice", 0)
+    if keepdim:
+        return tuple(sympy.Integer(1) if i in axes else d for i, d in enumerate(x.shape))
+    return tuple(d for i, d in enumerate(x.shape) if i not in axes)
 
 
 def _infer_reduce(name: str):
     def infer(a, ins):
         x = need(ins[0], 0, f"{name} input")
-        axis = _axis(a.dim, x, 0, f"{name} dim")
-        shape = list(x.shape)
-        if a.keepdim:
-            shape[axis] = sympy.Integer(1)
-        else:
-            del shape[axis]
-        return [x.with_shape(shape)]
+        return [x.with_shape(reduce_shape(x, a.dim, a.keepdim, name))]
     return infer
+
+
+def dims_literal(dims: int | tuple[int, ...]) -> str:
+    return str(dims) if isinstance(dims, int) else "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
 
 
 def _reduce_flops(a, ins, outs):
@@ -271,17 +291,19 @@ def _reduce_flops(a, ins, outs):
 
 register(OpDef(
     "Mean", ReduceAttrs, (Port("x"),), _infer_reduce("Mean"),
-    lambda a, ctx: assign(ctx, f"{ctx.args[0]}.mean(dim={a.dim}, keepdim={a.keepdim})"),
-    doc="Average over one dimension.",
+    lambda a, ctx: assign(ctx, f"{ctx.args[0]}.mean(dim={dims_literal(a.dim)}, keepdim={a.keepdim})"),
+    doc="Average over one dimension or a list of them.",
     flops=_reduce_flops,
-    samples=(sample(tensor(2, 3, 4), dim=1), sample(tensor(2, 3, 4), dim=-1, keepdim=True)),
+    samples=(sample(tensor(2, 3, 4), dim=1), sample(tensor(2, 3, 4), dim=-1, keepdim=True),
+             sample(tensor(2, 3, 4, 5), dim=(2, 3))),
 ))
 register(OpDef(
     "Max", ReduceAttrs, (Port("x"),), _infer_reduce("Max"),
-    lambda a, ctx: assign(ctx, f"{ctx.args[0]}.amax(dim={a.dim}, keepdim={a.keepdim})"),
-    doc="Maximum over one dimension (values only).",
+    lambda a, ctx: assign(ctx, f"{ctx.args[0]}.amax(dim={dims_literal(a.dim)}, keepdim={a.keepdim})"),
+    doc="Maximum over one dimension or a list of them (values only).",
     flops=_reduce_flops,
-    samples=(sample(tensor(2, 3, 4), dim=0), sample(tensor(2, 3, 4), dim=2, keepdim=True)),
+    samples=(sample(tensor(2, 3, 4), dim=0), sample(tensor(2, 3, 4), dim=2, keepdim=True),
+             sample(tensor(2, 3, 4), dim=(0, -1))),
 ))
 
 
@@ -305,4 +327,50 @@ register(OpDef(
     doc="Take one index along a dimension, dropping it (e.g. the [CLS] token: Select(1, 0)).",
     flops=no_flops,
     samples=(sample(tensor(2, 3, 4), dim=1, index=0), sample(tensor(2, 3, 4), dim=2, index=-1)),
+))
+
+
+class ExpandAttrs(ReshapeAttrs):
+    """The new shape; -1 keeps a dimension, and any number of -1 are allowed."""
+
+    @field_validator("shape", mode="before")
+    @classmethod
+    def _dims(cls, value):
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ValueError("expected a non-empty list of dimensions")
+        for d in value:
+            if isinstance(d, bool) or not isinstance(d, (int, sympy.Expr)) or (isinstance(d, int) and d < 1 and d != -1):
+                raise ValueError(f"dimension {d!r} must be a positive integer, a symbol, or -1 to keep it")
+        return tuple(value)
+
+
+def _infer_expand(a: ExpandAttrs, ins):
+    x = need(ins[0], 0, "Expand input")
+    _no_star(a.shape, "Expand")
+    if len(a.shape) < x.rank:
+        raise ShapeError(f"Expand to {_fmt(a.shape)} has fewer dimensions than its input {x.shape_str()}", 0)
+    lead = len(a.shape) - x.rank
+    shape = []
+    for i, d in enumerate(a.shape):
+        old = x.shape[i - lead] if i >= lead else None
+        if d == -1:
+            if old is None:
+                raise ShapeError(f"Expand cannot keep (-1) new leading dimension {i} of {_fmt(a.shape)}", 0)
+            shape.append(old)
+        elif old is not None and old != 1 and not dims_equal(old, dim(d)):
+            raise ShapeError(f"Expand can only stretch dimensions of size 1: dimension {i} of {x.shape_str()} "
+                             f"is {dim_str(old)}, not {dim_str(dim(d))}", 0)
+        else:
+            shape.append(dim(d))
+    return [x.with_shape(shape)]
+
+
+register(OpDef(
+    "Expand", ExpandAttrs, (Port("x"),), _infer_expand,
+    lambda a, ctx: assign(ctx, f"{ctx.args[0]}.expand({', '.join('-1' if d == -1 else ctx.dim(dim(d)) for d in a.shape)})"),
+    doc="Broadcast size-1 dimensions to the given sizes without copying (-1 keeps one), e.g. a class "
+        "token [1, 1, d] to the batch: Expand([B, -1, -1]).",
+    flops=no_flops, identity=same_shape,
+    samples=(sample(tensor(1, 1, 8), shape=(3, -1, -1)), sample(tensor(1, 8), shape=(2, 4, 8)),
+             sample(tensor(2, 8), shape=(-1, -1))),
 ))

@@ -238,6 +238,16 @@ def replace_names(e: Expr, text: Callable[[str], str]) -> Expr:
 
 # ----------------------------------------------------------------- types
 @dataclass(frozen=True)
+class StarDim(Expr):
+    """`*` or `*lead` first in an input's shape: any number of leading dimensions."""
+
+    name: str | None = None
+
+    def __str__(self) -> str:
+        return "*" + (self.name or "")
+
+
+@dataclass(frozen=True)
 class TensorTypeExpr(Node):
     dims: tuple[Expr, ...]
     dtype: str | None
@@ -322,10 +332,12 @@ class Tie(Stmt):
 
 @dataclass(frozen=True)
 class Rename(Stmt):
-    """`rename "reference.prefix.{i}." -> "our.prefix.{i}."`: checkpoint key mapping."""
+    """`rename "reference.prefix.{i}." -> "our.prefix.{i}."`: checkpoint key mapping; with
+    `as [1, 1, d]` the tensors under it are reshaped on load."""
 
     source: str
     target: str
+    shape: "Expr | None" = None
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,9 @@ class _ToAst(Transformer):
         return ast.TensorTypeExpr(self.s(meta), tuple(d for d in dims if d is not None),
                                   str(dtype) if dtype else None)
 
+    def star_dim(self, meta, name=None):
+        return ast.StarDim(self.s(meta), str(name) if name else None)
+
     def scalar_type(self, meta, tok):
         return ast.ParamType(self.s(meta), str(tok))
 
@@ -162,8 +165,8 @@ class _ToAst(Transformer):
     def path(self, meta, *parts):
         return ast.Path(self.s(meta), tuple(str(p) for p in parts))
 
-    def rename_stmt(self, meta, source, target):
-        return ast.Rename(self.s(meta), str(source)[1:-1], str(target)[1:-1])
+    def rename_stmt(self, meta, source, target, shape=None):
+        return ast.Rename(self.s(meta), str(source)[1:-1], str(target)[1:-1], shape)
 
     def tie_stmt(self, meta, target, source):
         return ast.Tie(self.s(meta), target, source)
