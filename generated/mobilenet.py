@@ -44,7 +44,7 @@ class ConvBNAct(nn.Module):
     -> y: [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -52,8 +52,8 @@ class ConvBNAct(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -74,7 +74,7 @@ class ConvBNAct2(nn.Module):
     -> y: [B, 32, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -82,8 +82,8 @@ class ConvBNAct2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(32, 32, kernel_size=3, padding=1, groups=32, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(32, 32, kernel_size=3, padding=1, groups=32, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
@@ -104,7 +104,7 @@ class ConvBNAct3(nn.Module):
     -> y: [B, 16, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -112,8 +112,8 @@ class ConvBNAct3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(32, 16, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(16, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(32, 16, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(16, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 16, H, W]
@@ -127,13 +127,13 @@ class ConvBNAct3(nn.Module):
 
 class InvertedResidual(nn.Module):
     """InvertedResidual(in_channels=32, out_channels=16, stride=1, expansion=1)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 32, H, W]
     -> y: [B, 16, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:89).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:87).
     REFERENCE_RENAMES = (
         ("conv.0.", "depthwise."),
         ("conv.1.", "project.conv."),
@@ -142,8 +142,8 @@ class InvertedResidual(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct2()  # stdlib/vision.dl:88
-        self.project = ConvBNAct3()  # stdlib/vision.dl:93
+        self.depthwise = ConvBNAct2()  # stdlib/vision.dl:86
+        self.project = ConvBNAct3()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 32, H, W]
@@ -163,7 +163,7 @@ class ConvBNAct4(nn.Module):
     -> y: [B, 96, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -171,8 +171,8 @@ class ConvBNAct4(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(16, 96, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(96, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(16, 96, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(96, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, H, W]
@@ -193,7 +193,7 @@ class ConvBNAct5(nn.Module):
     -> y: [B, 96, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -201,8 +201,8 @@ class ConvBNAct5(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(96, 96, kernel_size=3, stride=2, padding=1, groups=96, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(96, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(96, 96, kernel_size=3, stride=2, padding=1, groups=96, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(96, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -223,7 +223,7 @@ class ConvBNAct6(nn.Module):
     -> y: [B, 24, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -231,8 +231,8 @@ class ConvBNAct6(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(96, 24, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(24, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(96, 24, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(24, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 24, H, W]
@@ -246,13 +246,13 @@ class ConvBNAct6(nn.Module):
 
 class InvertedResidual2(nn.Module):
     """InvertedResidual(in_channels=16, out_channels=24, stride=2, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 16, H, W]
     -> y: [B, 24, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -262,9 +262,9 @@ class InvertedResidual2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct4()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct5()  # stdlib/vision.dl:82
-        self.project = ConvBNAct6()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct4()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct5()  # stdlib/vision.dl:80
+        self.project = ConvBNAct6()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 96, H, W]
@@ -285,7 +285,7 @@ class ConvBNAct7(nn.Module):
     -> y: [B, 144, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -293,8 +293,8 @@ class ConvBNAct7(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(24, 144, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(144, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(24, 144, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(144, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 144, H, W]
@@ -315,7 +315,7 @@ class ConvBNAct8(nn.Module):
     -> y: [B, 144, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -323,8 +323,8 @@ class ConvBNAct8(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(144, 144, kernel_size=3, padding=1, groups=144, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(144, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(144, 144, kernel_size=3, padding=1, groups=144, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(144, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 144, H, W]
@@ -345,7 +345,7 @@ class ConvBNAct9(nn.Module):
     -> y: [B, 24, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -353,8 +353,8 @@ class ConvBNAct9(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(144, 24, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(24, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(144, 24, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(24, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 24, H, W]
@@ -368,13 +368,13 @@ class ConvBNAct9(nn.Module):
 
 class InvertedResidual3(nn.Module):
     """InvertedResidual(in_channels=24, out_channels=24, stride=1, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 24, H, W]
     -> y: [B, 24, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -384,9 +384,9 @@ class InvertedResidual3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct7()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct8()  # stdlib/vision.dl:82
-        self.project = ConvBNAct9()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct7()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct8()  # stdlib/vision.dl:80
+        self.project = ConvBNAct9()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 144, H, W]
@@ -408,7 +408,7 @@ class ConvBNAct10(nn.Module):
     -> y: [B, 144, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -416,8 +416,8 @@ class ConvBNAct10(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(144, 144, kernel_size=3, stride=2, padding=1, groups=144, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(144, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(144, 144, kernel_size=3, stride=2, padding=1, groups=144, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(144, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 144, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -438,7 +438,7 @@ class ConvBNAct11(nn.Module):
     -> y: [B, 32, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -446,8 +446,8 @@ class ConvBNAct11(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(144, 32, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(144, 32, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
@@ -461,13 +461,13 @@ class ConvBNAct11(nn.Module):
 
 class InvertedResidual4(nn.Module):
     """InvertedResidual(in_channels=24, out_channels=32, stride=2, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 24, H, W]
     -> y: [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -477,9 +477,9 @@ class InvertedResidual4(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct7()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct10()  # stdlib/vision.dl:82
-        self.project = ConvBNAct11()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct7()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct10()  # stdlib/vision.dl:80
+        self.project = ConvBNAct11()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 144, H, W]
@@ -500,7 +500,7 @@ class ConvBNAct12(nn.Module):
     -> y: [B, 192, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -508,8 +508,8 @@ class ConvBNAct12(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(32, 192, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(192, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(32, 192, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(192, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, H, W]
@@ -530,7 +530,7 @@ class ConvBNAct13(nn.Module):
     -> y: [B, 192, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -538,8 +538,8 @@ class ConvBNAct13(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(192, 192, kernel_size=3, padding=1, groups=192, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(192, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(192, 192, kernel_size=3, padding=1, groups=192, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(192, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, H, W]
@@ -560,7 +560,7 @@ class ConvBNAct14(nn.Module):
     -> y: [B, 32, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -568,8 +568,8 @@ class ConvBNAct14(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(192, 32, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(192, 32, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
@@ -583,13 +583,13 @@ class ConvBNAct14(nn.Module):
 
 class InvertedResidual5(nn.Module):
     """InvertedResidual(in_channels=32, out_channels=32, stride=1, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 32, H, W]
     -> y: [B, 32, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -599,9 +599,9 @@ class InvertedResidual5(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct12()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct13()  # stdlib/vision.dl:82
-        self.project = ConvBNAct14()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct12()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct13()  # stdlib/vision.dl:80
+        self.project = ConvBNAct14()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 192, H, W]
@@ -623,7 +623,7 @@ class ConvBNAct15(nn.Module):
     -> y: [B, 192, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -631,8 +631,8 @@ class ConvBNAct15(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(192, 192, kernel_size=3, stride=2, padding=1, groups=192, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(192, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(192, 192, kernel_size=3, stride=2, padding=1, groups=192, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(192, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -653,7 +653,7 @@ class ConvBNAct16(nn.Module):
     -> y: [B, 64, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -661,8 +661,8 @@ class ConvBNAct16(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(192, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(192, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
@@ -676,13 +676,13 @@ class ConvBNAct16(nn.Module):
 
 class InvertedResidual6(nn.Module):
     """InvertedResidual(in_channels=32, out_channels=64, stride=2, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 32, H, W]
     -> y: [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -692,9 +692,9 @@ class InvertedResidual6(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct12()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct15()  # stdlib/vision.dl:82
-        self.project = ConvBNAct16()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct12()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct15()  # stdlib/vision.dl:80
+        self.project = ConvBNAct16()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 192, H, W]
@@ -715,7 +715,7 @@ class ConvBNAct17(nn.Module):
     -> y: [B, 384, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -723,8 +723,8 @@ class ConvBNAct17(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 384, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(384, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(64, 384, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(384, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 384, H, W]
@@ -745,7 +745,7 @@ class ConvBNAct18(nn.Module):
     -> y: [B, 384, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -753,8 +753,8 @@ class ConvBNAct18(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(384, 384, kernel_size=3, padding=1, groups=384, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(384, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(384, 384, kernel_size=3, padding=1, groups=384, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(384, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 384, H, W]
@@ -775,7 +775,7 @@ class ConvBNAct19(nn.Module):
     -> y: [B, 64, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -783,8 +783,8 @@ class ConvBNAct19(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(384, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(384, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
@@ -798,13 +798,13 @@ class ConvBNAct19(nn.Module):
 
 class InvertedResidual7(nn.Module):
     """InvertedResidual(in_channels=64, out_channels=64, stride=1, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 64, H, W]
     -> y: [B, 64, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -814,9 +814,9 @@ class InvertedResidual7(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct17()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct18()  # stdlib/vision.dl:82
-        self.project = ConvBNAct19()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct17()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct18()  # stdlib/vision.dl:80
+        self.project = ConvBNAct19()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 384, H, W]
@@ -838,7 +838,7 @@ class ConvBNAct20(nn.Module):
     -> y: [B, 96, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -846,8 +846,8 @@ class ConvBNAct20(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(384, 96, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(96, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(384, 96, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(96, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, H, W]
@@ -861,13 +861,13 @@ class ConvBNAct20(nn.Module):
 
 class InvertedResidual8(nn.Module):
     """InvertedResidual(in_channels=64, out_channels=96, stride=1, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 64, H, W]
     -> y: [B, 96, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -877,9 +877,9 @@ class InvertedResidual8(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct17()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct18()  # stdlib/vision.dl:82
-        self.project = ConvBNAct20()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct17()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct18()  # stdlib/vision.dl:80
+        self.project = ConvBNAct20()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 384, H, W]
@@ -900,7 +900,7 @@ class ConvBNAct21(nn.Module):
     -> y: [B, 576, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -908,8 +908,8 @@ class ConvBNAct21(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(96, 576, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(576, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(96, 576, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(576, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 576, H, W]
@@ -930,7 +930,7 @@ class ConvBNAct22(nn.Module):
     -> y: [B, 576, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -938,8 +938,8 @@ class ConvBNAct22(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(576, 576, kernel_size=3, padding=1, groups=576, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(576, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(576, 576, kernel_size=3, padding=1, groups=576, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(576, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 576, H, W]
@@ -960,7 +960,7 @@ class ConvBNAct23(nn.Module):
     -> y: [B, 96, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -968,8 +968,8 @@ class ConvBNAct23(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(576, 96, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(96, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(576, 96, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(96, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, H, W]
@@ -983,13 +983,13 @@ class ConvBNAct23(nn.Module):
 
 class InvertedResidual9(nn.Module):
     """InvertedResidual(in_channels=96, out_channels=96, stride=1, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 96, H, W]
     -> y: [B, 96, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -999,9 +999,9 @@ class InvertedResidual9(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct21()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct22()  # stdlib/vision.dl:82
-        self.project = ConvBNAct23()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct21()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct22()  # stdlib/vision.dl:80
+        self.project = ConvBNAct23()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 576, H, W]
@@ -1023,7 +1023,7 @@ class ConvBNAct24(nn.Module):
     -> y: [B, 576, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1031,8 +1031,8 @@ class ConvBNAct24(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(576, 576, kernel_size=3, stride=2, padding=1, groups=576, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(576, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(576, 576, kernel_size=3, stride=2, padding=1, groups=576, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(576, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 576, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1053,7 +1053,7 @@ class ConvBNAct25(nn.Module):
     -> y: [B, 160, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1061,8 +1061,8 @@ class ConvBNAct25(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(576, 160, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(160, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(576, 160, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(160, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 160, H, W]
@@ -1076,13 +1076,13 @@ class ConvBNAct25(nn.Module):
 
 class InvertedResidual10(nn.Module):
     """InvertedResidual(in_channels=96, out_channels=160, stride=2, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 96, H, W]
     -> y: [B, 160, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -1092,9 +1092,9 @@ class InvertedResidual10(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct21()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct24()  # stdlib/vision.dl:82
-        self.project = ConvBNAct25()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct21()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct24()  # stdlib/vision.dl:80
+        self.project = ConvBNAct25()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 576, H, W]
@@ -1115,7 +1115,7 @@ class ConvBNAct26(nn.Module):
     -> y: [B, 960, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1123,8 +1123,8 @@ class ConvBNAct26(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(160, 960, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(960, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(160, 960, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(960, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 960, H, W]
@@ -1145,7 +1145,7 @@ class ConvBNAct27(nn.Module):
     -> y: [B, 960, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1153,8 +1153,8 @@ class ConvBNAct27(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(960, 960, kernel_size=3, padding=1, groups=960, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(960, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(960, 960, kernel_size=3, padding=1, groups=960, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(960, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 960, H, W]
@@ -1175,7 +1175,7 @@ class ConvBNAct28(nn.Module):
     -> y: [B, 160, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1183,8 +1183,8 @@ class ConvBNAct28(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(960, 160, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(160, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(960, 160, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(160, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 160, H, W]
@@ -1198,13 +1198,13 @@ class ConvBNAct28(nn.Module):
 
 class InvertedResidual11(nn.Module):
     """InvertedResidual(in_channels=160, out_channels=160, stride=1, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 160, H, W]
     -> y: [B, 160, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -1214,9 +1214,9 @@ class InvertedResidual11(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct26()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct27()  # stdlib/vision.dl:82
-        self.project = ConvBNAct28()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct26()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct27()  # stdlib/vision.dl:80
+        self.project = ConvBNAct28()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 960, H, W]
@@ -1238,7 +1238,7 @@ class ConvBNAct29(nn.Module):
     -> y: [B, 320, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1246,8 +1246,8 @@ class ConvBNAct29(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(960, 320, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(320, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(960, 320, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(320, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 320, H, W]
@@ -1261,13 +1261,13 @@ class ConvBNAct29(nn.Module):
 
 class InvertedResidual12(nn.Module):
     """InvertedResidual(in_channels=160, out_channels=320, stride=1, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 160, H, W]
     -> y: [B, 320, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -1277,9 +1277,9 @@ class InvertedResidual12(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct26()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct27()  # stdlib/vision.dl:82
-        self.project = ConvBNAct29()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct26()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct27()  # stdlib/vision.dl:80
+        self.project = ConvBNAct29()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 960, H, W]
@@ -1300,7 +1300,7 @@ class ConvBNAct30(nn.Module):
     -> y: [B, 1280, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1308,8 +1308,8 @@ class ConvBNAct30(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(320, 1280, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(1280, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(320, 1280, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(1280, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1280, H, W]
@@ -1403,7 +1403,7 @@ class ConvBNAct31(nn.Module):
     -> y: [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1411,8 +1411,8 @@ class ConvBNAct31(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1433,7 +1433,7 @@ class ConvBNAct32(nn.Module):
     -> y: [B, 32, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1441,8 +1441,8 @@ class ConvBNAct32(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(32, 32, kernel_size=3, padding=1, groups=32, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(32, 32, kernel_size=3, padding=1, groups=32, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
@@ -1463,7 +1463,7 @@ class ConvBNAct33(nn.Module):
     -> y: [B, 64, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1471,8 +1471,8 @@ class ConvBNAct33(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(32, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(32, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
@@ -1487,7 +1487,7 @@ class ConvBNAct33(nn.Module):
 
 class DepthwiseSeparable(nn.Module):
     """DepthwiseSeparable(in_channels=32, out_channels=64, stride=1, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 32, H, W]
     -> pointwise: [B, 64, H, W]
@@ -1495,8 +1495,8 @@ class DepthwiseSeparable(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct32()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct33()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct32()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct33()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 32, H, W]
@@ -1516,7 +1516,7 @@ class ConvBNAct34(nn.Module):
     -> y: [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1524,8 +1524,8 @@ class ConvBNAct34(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 64, kernel_size=3, stride=2, padding=1, groups=64, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(64, 64, kernel_size=3, stride=2, padding=1, groups=64, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1546,7 +1546,7 @@ class ConvBNAct35(nn.Module):
     -> y: [B, 128, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1554,8 +1554,8 @@ class ConvBNAct35(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 128, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(64, 128, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
@@ -1570,7 +1570,7 @@ class ConvBNAct35(nn.Module):
 
 class DepthwiseSeparable2(nn.Module):
     """DepthwiseSeparable(in_channels=64, out_channels=128, stride=2, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 64, H, W]
     -> pointwise: [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1578,8 +1578,8 @@ class DepthwiseSeparable2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct34()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct35()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct34()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct35()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1599,7 +1599,7 @@ class ConvBNAct36(nn.Module):
     -> y: [B, 128, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1607,8 +1607,8 @@ class ConvBNAct36(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 128, kernel_size=3, padding=1, groups=128, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(128, 128, kernel_size=3, padding=1, groups=128, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
@@ -1629,7 +1629,7 @@ class ConvBNAct37(nn.Module):
     -> y: [B, 128, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1637,8 +1637,8 @@ class ConvBNAct37(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 128, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(128, 128, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
@@ -1653,7 +1653,7 @@ class ConvBNAct37(nn.Module):
 
 class DepthwiseSeparable3(nn.Module):
     """DepthwiseSeparable(in_channels=128, out_channels=128, stride=1, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 128, H, W]
     -> pointwise: [B, 128, H, W]
@@ -1661,8 +1661,8 @@ class DepthwiseSeparable3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct36()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct37()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct36()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct37()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 128, H, W]
@@ -1682,7 +1682,7 @@ class ConvBNAct38(nn.Module):
     -> y: [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1690,8 +1690,8 @@ class ConvBNAct38(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 128, kernel_size=3, stride=2, padding=1, groups=128, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(128, 128, kernel_size=3, stride=2, padding=1, groups=128, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1712,7 +1712,7 @@ class ConvBNAct39(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1720,8 +1720,8 @@ class ConvBNAct39(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(128, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
@@ -1736,7 +1736,7 @@ class ConvBNAct39(nn.Module):
 
 class DepthwiseSeparable4(nn.Module):
     """DepthwiseSeparable(in_channels=128, out_channels=256, stride=2, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 128, H, W]
     -> pointwise: [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1744,8 +1744,8 @@ class DepthwiseSeparable4(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct38()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct39()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct38()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct39()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1765,7 +1765,7 @@ class ConvBNAct40(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1773,8 +1773,8 @@ class ConvBNAct40(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 256, kernel_size=3, padding=1, groups=256, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(256, 256, kernel_size=3, padding=1, groups=256, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
@@ -1795,7 +1795,7 @@ class ConvBNAct41(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1803,8 +1803,8 @@ class ConvBNAct41(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(256, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
@@ -1819,7 +1819,7 @@ class ConvBNAct41(nn.Module):
 
 class DepthwiseSeparable5(nn.Module):
     """DepthwiseSeparable(in_channels=256, out_channels=256, stride=1, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 256, H, W]
     -> pointwise: [B, 256, H, W]
@@ -1827,8 +1827,8 @@ class DepthwiseSeparable5(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct40()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct41()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct40()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct41()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 256, H, W]
@@ -1848,7 +1848,7 @@ class ConvBNAct42(nn.Module):
     -> y: [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1856,8 +1856,8 @@ class ConvBNAct42(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 256, kernel_size=3, stride=2, padding=1, groups=256, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(256, 256, kernel_size=3, stride=2, padding=1, groups=256, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1878,7 +1878,7 @@ class ConvBNAct43(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1886,8 +1886,8 @@ class ConvBNAct43(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(256, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
@@ -1902,7 +1902,7 @@ class ConvBNAct43(nn.Module):
 
 class DepthwiseSeparable6(nn.Module):
     """DepthwiseSeparable(in_channels=256, out_channels=512, stride=2, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 256, H, W]
     -> pointwise: [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1910,8 +1910,8 @@ class DepthwiseSeparable6(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct42()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct43()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct42()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct43()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1931,7 +1931,7 @@ class ConvBNAct44(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1939,8 +1939,8 @@ class ConvBNAct44(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(512, 512, kernel_size=3, padding=1, groups=512, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(512, 512, kernel_size=3, padding=1, groups=512, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
@@ -1961,7 +1961,7 @@ class ConvBNAct45(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1969,8 +1969,8 @@ class ConvBNAct45(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(512, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(512, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
@@ -1985,7 +1985,7 @@ class ConvBNAct45(nn.Module):
 
 class DepthwiseSeparable7(nn.Module):
     """DepthwiseSeparable(in_channels=512, out_channels=512, stride=1, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 512, H, W]
     -> pointwise: [B, 512, H, W]
@@ -1993,8 +1993,8 @@ class DepthwiseSeparable7(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct44()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct45()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct44()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct45()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 512, H, W]
@@ -2014,7 +2014,7 @@ class ConvBNAct46(nn.Module):
     -> y: [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -2022,8 +2022,8 @@ class ConvBNAct46(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(512, 512, kernel_size=3, stride=2, padding=1, groups=512, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(512, 512, kernel_size=3, stride=2, padding=1, groups=512, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -2044,7 +2044,7 @@ class ConvBNAct47(nn.Module):
     -> y: [B, 1024, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -2052,8 +2052,8 @@ class ConvBNAct47(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(512, 1024, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(512, 1024, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, H, W]
@@ -2068,7 +2068,7 @@ class ConvBNAct47(nn.Module):
 
 class DepthwiseSeparable8(nn.Module):
     """DepthwiseSeparable(in_channels=512, out_channels=1024, stride=2, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 512, H, W]
     -> pointwise: [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -2076,8 +2076,8 @@ class DepthwiseSeparable8(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct46()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct47()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct46()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct47()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -2097,7 +2097,7 @@ class ConvBNAct48(nn.Module):
     -> y: [B, 1024, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -2105,8 +2105,8 @@ class ConvBNAct48(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(1024, 1024, kernel_size=3, padding=1, groups=1024, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(1024, 1024, kernel_size=3, padding=1, groups=1024, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, H, W]
@@ -2127,7 +2127,7 @@ class ConvBNAct49(nn.Module):
     -> y: [B, 1024, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -2135,8 +2135,8 @@ class ConvBNAct49(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(1024, 1024, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(1024, 1024, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, H, W]
@@ -2151,7 +2151,7 @@ class ConvBNAct49(nn.Module):
 
 class DepthwiseSeparable9(nn.Module):
     """DepthwiseSeparable(in_channels=1024, out_channels=1024, stride=1, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 1024, H, W]
     -> pointwise: [B, 1024, H, W]
@@ -2159,8 +2159,8 @@ class DepthwiseSeparable9(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct48()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct49()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct48()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct49()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 1024, H, W]

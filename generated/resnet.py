@@ -44,7 +44,7 @@ class ConvBNAct(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -52,8 +52,8 @@ class ConvBNAct(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(64, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
@@ -67,7 +67,7 @@ class ConvBNAct(nn.Module):
 
 class Bottleneck(nn.Module):
     """Bottleneck(in_channels=64, channels=64, stride=1)
-    from stdlib/vision.dl:45.
+    from stdlib/vision.dl:44.
 
     x: [B, 64, H, W]
     -> y: [B, 256, H, W]
@@ -75,13 +75,13 @@ class Bottleneck(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(64, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(64, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
-        self.downsample = ConvBNAct()  # stdlib/vision.dl:57
+        self.conv1 = nn.Conv2d(64, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:47
+        self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:48
+        self.conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:50
+        self.bn2 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:51
+        self.conv3 = nn.Conv2d(64, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:53
+        self.bn3 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:54
+        self.downsample = ConvBNAct()  # stdlib/vision.dl:56
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, H, W]
@@ -104,7 +104,7 @@ class Bottleneck(nn.Module):
 
 class Bottleneck2(nn.Module):
     """Bottleneck(in_channels=256, channels=64, stride=1)
-    from stdlib/vision.dl:45.
+    from stdlib/vision.dl:44.
 
     x: [B, 256, H, W]
     -> y: [B, 256, H, W]
@@ -112,12 +112,12 @@ class Bottleneck2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(256, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(64, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
+        self.conv1 = nn.Conv2d(256, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:47
+        self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:48
+        self.conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:50
+        self.bn2 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:51
+        self.conv3 = nn.Conv2d(64, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:53
+        self.bn3 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:54
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, H, W]
@@ -141,7 +141,7 @@ class ConvBNAct2(nn.Module):
     -> y: [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -149,8 +149,8 @@ class ConvBNAct2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 512, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(256, 512, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -164,7 +164,7 @@ class ConvBNAct2(nn.Module):
 
 class Bottleneck3(nn.Module):
     """Bottleneck(in_channels=256, channels=128, stride=2)
-    from stdlib/vision.dl:45.
+    from stdlib/vision.dl:44.
 
     x: [B, 256, H, W]
     -> y: [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -172,13 +172,13 @@ class Bottleneck3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(256, 128, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(128, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
-        self.downsample = ConvBNAct2()  # stdlib/vision.dl:57
+        self.conv1 = nn.Conv2d(256, 128, kernel_size=1, bias=False)  # stdlib/vision.dl:47
+        self.bn1 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:48
+        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:50
+        self.bn2 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:51
+        self.conv3 = nn.Conv2d(128, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:53
+        self.bn3 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:54
+        self.downsample = ConvBNAct2()  # stdlib/vision.dl:56
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 128, H, W]
@@ -201,7 +201,7 @@ class Bottleneck3(nn.Module):
 
 class Bottleneck4(nn.Module):
     """Bottleneck(in_channels=512, channels=128, stride=1)
-    from stdlib/vision.dl:45.
+    from stdlib/vision.dl:44.
 
     x: [B, 512, H, W]
     -> y: [B, 512, H, W]
@@ -209,12 +209,12 @@ class Bottleneck4(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(512, 128, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(128, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
+        self.conv1 = nn.Conv2d(512, 128, kernel_size=1, bias=False)  # stdlib/vision.dl:47
+        self.bn1 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:48
+        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:50
+        self.bn2 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:51
+        self.conv3 = nn.Conv2d(128, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:53
+        self.bn3 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:54
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 128, H, W]
@@ -238,7 +238,7 @@ class ConvBNAct3(nn.Module):
     -> y: [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -246,8 +246,8 @@ class ConvBNAct3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(512, 1024, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(512, 1024, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -261,7 +261,7 @@ class ConvBNAct3(nn.Module):
 
 class Bottleneck5(nn.Module):
     """Bottleneck(in_channels=512, channels=256, stride=2)
-    from stdlib/vision.dl:45.
+    from stdlib/vision.dl:44.
 
     x: [B, 512, H, W]
     -> y: [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -269,13 +269,13 @@ class Bottleneck5(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(512, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(256, 1024, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
-        self.downsample = ConvBNAct3()  # stdlib/vision.dl:57
+        self.conv1 = nn.Conv2d(512, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:47
+        self.bn1 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:48
+        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:50
+        self.bn2 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:51
+        self.conv3 = nn.Conv2d(256, 1024, kernel_size=1, bias=False)  # stdlib/vision.dl:53
+        self.bn3 = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:54
+        self.downsample = ConvBNAct3()  # stdlib/vision.dl:56
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 256, H, W]
@@ -298,7 +298,7 @@ class Bottleneck5(nn.Module):
 
 class Bottleneck6(nn.Module):
     """Bottleneck(in_channels=1024, channels=256, stride=1)
-    from stdlib/vision.dl:45.
+    from stdlib/vision.dl:44.
 
     x: [B, 1024, H, W]
     -> y: [B, 1024, H, W]
@@ -306,12 +306,12 @@ class Bottleneck6(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(1024, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(256, 1024, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
+        self.conv1 = nn.Conv2d(1024, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:47
+        self.bn1 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:48
+        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:50
+        self.bn2 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:51
+        self.conv3 = nn.Conv2d(256, 1024, kernel_size=1, bias=False)  # stdlib/vision.dl:53
+        self.bn3 = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:54
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 256, H, W]
@@ -335,7 +335,7 @@ class ConvBNAct4(nn.Module):
     -> y: [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -343,8 +343,8 @@ class ConvBNAct4(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(1024, 2048, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(2048, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(1024, 2048, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(2048, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -358,7 +358,7 @@ class ConvBNAct4(nn.Module):
 
 class Bottleneck7(nn.Module):
     """Bottleneck(in_channels=1024, channels=512, stride=2)
-    from stdlib/vision.dl:45.
+    from stdlib/vision.dl:44.
 
     x: [B, 1024, H, W]
     -> y: [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -366,13 +366,13 @@ class Bottleneck7(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(1024, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(512, 2048, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(2048, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
-        self.downsample = ConvBNAct4()  # stdlib/vision.dl:57
+        self.conv1 = nn.Conv2d(1024, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:47
+        self.bn1 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:48
+        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:50
+        self.bn2 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:51
+        self.conv3 = nn.Conv2d(512, 2048, kernel_size=1, bias=False)  # stdlib/vision.dl:53
+        self.bn3 = nn.BatchNorm2d(2048, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:54
+        self.downsample = ConvBNAct4()  # stdlib/vision.dl:56
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 512, H, W]
@@ -395,7 +395,7 @@ class Bottleneck7(nn.Module):
 
 class Bottleneck8(nn.Module):
     """Bottleneck(in_channels=2048, channels=512, stride=1)
-    from stdlib/vision.dl:45.
+    from stdlib/vision.dl:44.
 
     x: [B, 2048, H, W]
     -> y: [B, 2048, H, W]
@@ -403,12 +403,12 @@ class Bottleneck8(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(2048, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(512, 2048, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(2048, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
+        self.conv1 = nn.Conv2d(2048, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:47
+        self.bn1 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:48
+        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:50
+        self.bn2 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:51
+        self.conv3 = nn.Conv2d(512, 2048, kernel_size=1, bias=False)  # stdlib/vision.dl:53
+        self.bn3 = nn.BatchNorm2d(2048, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:54
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 512, H, W]
@@ -471,7 +471,7 @@ class ResNet(nn.Module):
 
 class BasicBlock(nn.Module):
     """BasicBlock(in_channels=64, channels=64, stride=1)
-    from stdlib/vision.dl:28.
+    from stdlib/vision.dl:27.
 
     x: [B, 64, H, W]
     -> y: [B, 64, H, W]
@@ -479,10 +479,10 @@ class BasicBlock(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:30
-        self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:31
-        self.conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:33
-        self.bn2 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:34
+        self.conv1 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:29
+        self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:30
+        self.conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:32
+        self.bn2 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, H, W]
@@ -503,7 +503,7 @@ class ConvBNAct5(nn.Module):
     -> y: [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -511,8 +511,8 @@ class ConvBNAct5(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 128, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(64, 128, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -526,7 +526,7 @@ class ConvBNAct5(nn.Module):
 
 class BasicBlock2(nn.Module):
     """BasicBlock(in_channels=64, channels=128, stride=2)
-    from stdlib/vision.dl:28.
+    from stdlib/vision.dl:27.
 
     x: [B, 64, H, W]
     -> y: [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -534,11 +534,11 @@ class BasicBlock2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:30
-        self.bn1 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:31
-        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:33
-        self.bn2 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:34
-        self.downsample = ConvBNAct5()  # stdlib/vision.dl:36
+        self.conv1 = nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:29
+        self.bn1 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:30
+        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:32
+        self.bn2 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:33
+        self.downsample = ConvBNAct5()  # stdlib/vision.dl:35
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -558,7 +558,7 @@ class BasicBlock2(nn.Module):
 
 class BasicBlock3(nn.Module):
     """BasicBlock(in_channels=128, channels=128, stride=1)
-    from stdlib/vision.dl:28.
+    from stdlib/vision.dl:27.
 
     x: [B, 128, H, W]
     -> y: [B, 128, H, W]
@@ -566,10 +566,10 @@ class BasicBlock3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:30
-        self.bn1 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:31
-        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:33
-        self.bn2 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:34
+        self.conv1 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:29
+        self.bn1 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:30
+        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:32
+        self.bn2 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 128, H, W]
@@ -590,7 +590,7 @@ class ConvBNAct6(nn.Module):
     -> y: [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -598,8 +598,8 @@ class ConvBNAct6(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 256, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(128, 256, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -613,7 +613,7 @@ class ConvBNAct6(nn.Module):
 
 class BasicBlock4(nn.Module):
     """BasicBlock(in_channels=128, channels=256, stride=2)
-    from stdlib/vision.dl:28.
+    from stdlib/vision.dl:27.
 
     x: [B, 128, H, W]
     -> y: [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -621,11 +621,11 @@ class BasicBlock4(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(128, 256, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:30
-        self.bn1 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:31
-        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:33
-        self.bn2 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:34
-        self.downsample = ConvBNAct6()  # stdlib/vision.dl:36
+        self.conv1 = nn.Conv2d(128, 256, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:29
+        self.bn1 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:30
+        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:32
+        self.bn2 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:33
+        self.downsample = ConvBNAct6()  # stdlib/vision.dl:35
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -645,7 +645,7 @@ class BasicBlock4(nn.Module):
 
 class BasicBlock5(nn.Module):
     """BasicBlock(in_channels=256, channels=256, stride=1)
-    from stdlib/vision.dl:28.
+    from stdlib/vision.dl:27.
 
     x: [B, 256, H, W]
     -> y: [B, 256, H, W]
@@ -653,10 +653,10 @@ class BasicBlock5(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:30
-        self.bn1 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:31
-        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:33
-        self.bn2 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:34
+        self.conv1 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:29
+        self.bn1 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:30
+        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:32
+        self.bn2 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 256, H, W]
@@ -671,7 +671,7 @@ class BasicBlock5(nn.Module):
 
 class BasicBlock6(nn.Module):
     """BasicBlock(in_channels=256, channels=512, stride=2)
-    from stdlib/vision.dl:28.
+    from stdlib/vision.dl:27.
 
     x: [B, 256, H, W]
     -> y: [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -679,11 +679,11 @@ class BasicBlock6(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(256, 512, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:30
-        self.bn1 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:31
-        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:33
-        self.bn2 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:34
-        self.downsample = ConvBNAct2()  # stdlib/vision.dl:36
+        self.conv1 = nn.Conv2d(256, 512, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:29
+        self.bn1 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:30
+        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:32
+        self.bn2 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:33
+        self.downsample = ConvBNAct2()  # stdlib/vision.dl:35
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -703,7 +703,7 @@ class BasicBlock6(nn.Module):
 
 class BasicBlock7(nn.Module):
     """BasicBlock(in_channels=512, channels=512, stride=1)
-    from stdlib/vision.dl:28.
+    from stdlib/vision.dl:27.
 
     x: [B, 512, H, W]
     -> y: [B, 512, H, W]
@@ -711,10 +711,10 @@ class BasicBlock7(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:30
-        self.bn1 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:31
-        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:33
-        self.bn2 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:34
+        self.conv1 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:29
+        self.bn1 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:30
+        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:32
+        self.bn2 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 512, H, W]

@@ -177,7 +177,7 @@ class T5EncoderLayer(nn.Module):
     -> y: [B, S, 512]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:45).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:44).
     REFERENCE_RENAMES = (
         ("layer.0.SelfAttention.", "self_attention."),
         ("layer.0.layer_norm.", "self_attention_norm."),
@@ -187,12 +187,12 @@ class T5EncoderLayer(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.self_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:37
-        self.self_attention = T5Attention2()  # stdlib/t5_layers.dl:38
-        self.dropout = nn.Dropout(0.1)  # stdlib/t5_layers.dl:40
-        self.ff_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:41
-        self.ff = T5FeedForward()  # stdlib/t5_layers.dl:42
-        self.dropout_1 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:43
+        self.self_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:36
+        self.self_attention = T5Attention2()  # stdlib/t5_layers.dl:37
+        self.dropout = nn.Dropout(0.1)  # stdlib/t5_layers.dl:39
+        self.ff_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:40
+        self.ff = T5FeedForward()  # stdlib/t5_layers.dl:41
+        self.dropout_1 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:42
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, S, 512]
@@ -212,14 +212,14 @@ class T5EncoderLayer(nn.Module):
 
 class T5Encoder(nn.Module):
     """T5Encoder(d_model=512, heads=8, d_kv=64, d_ff=2048, num_layers=6, num_buckets=32, max_distance=128, dropout=0.1, eps=1e-06)
-    from stdlib/t5_layers.dl:80.
+    from stdlib/t5_layers.dl:78.
 
     embedded: [B, S, 512]
     mask: [B, S] bool optional
     -> y: [B, S, 512]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:92).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:90).
     REFERENCE_RENAMES = (
         ("block.0.layer.0.SelfAttention.relative_attention_bias.", "position_bias."),
         ("block.", "layers."),
@@ -227,10 +227,10 @@ class T5Encoder(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.position_bias = RelativePositionBias(32, 128, 8, bidirectional=True)  # stdlib/t5_layers.dl:84
-        self.drop = nn.Dropout(0.1)  # stdlib/t5_layers.dl:86
-        self.layers = nn.ModuleList([T5EncoderLayer() for _ in range(6)])  # stdlib/t5_layers.dl:87
-        self.final_layer_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:88
+        self.position_bias = RelativePositionBias(32, 128, 8, bidirectional=True)  # stdlib/t5_layers.dl:82
+        self.drop = nn.Dropout(0.1)  # stdlib/t5_layers.dl:84
+        self.layers = nn.ModuleList([T5EncoderLayer() for _ in range(6)])  # stdlib/t5_layers.dl:85
+        self.final_layer_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:86
 
     def forward(self, embedded: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, 8, S, S]
@@ -287,7 +287,7 @@ class T5Attention3(nn.Module):
 
 class T5DecoderLayer(nn.Module):
     """T5DecoderLayer(d_model=512, heads=8, d_kv=64, d_ff=2048, dropout=0.1, eps=1e-06)
-    from stdlib/t5_layers.dl:53.
+    from stdlib/t5_layers.dl:52.
 
     x: [B, T, 512]
     position_bias: [1, 8, T, T]
@@ -297,7 +297,7 @@ class T5DecoderLayer(nn.Module):
     -> y: [B, T, 512]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:71).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:69).
     REFERENCE_RENAMES = (
         ("layer.0.SelfAttention.", "self_attention."),
         ("layer.0.layer_norm.", "self_attention_norm."),
@@ -309,15 +309,15 @@ class T5DecoderLayer(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.self_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:60
-        self.self_attention = T5Attention3()  # stdlib/t5_layers.dl:61
-        self.dropout = nn.Dropout(0.1)  # stdlib/t5_layers.dl:63
-        self.cross_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:64
-        self.cross_attention = T5Attention()  # stdlib/t5_layers.dl:65
-        self.dropout_1 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:66
-        self.ff_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:67
-        self.ff = T5FeedForward()  # stdlib/t5_layers.dl:68
-        self.dropout_2 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:69
+        self.self_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:58
+        self.self_attention = T5Attention3()  # stdlib/t5_layers.dl:59
+        self.dropout = nn.Dropout(0.1)  # stdlib/t5_layers.dl:61
+        self.cross_attention_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:62
+        self.cross_attention = T5Attention()  # stdlib/t5_layers.dl:63
+        self.dropout_1 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:64
+        self.ff_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:65
+        self.ff = T5FeedForward()  # stdlib/t5_layers.dl:66
+        self.dropout_2 = nn.Dropout(0.1)  # stdlib/t5_layers.dl:67
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, T, 512]
@@ -341,7 +341,7 @@ class T5DecoderLayer(nn.Module):
 
 class T5Decoder(nn.Module):
     """T5Decoder(d_model=512, heads=8, d_kv=64, d_ff=2048, num_layers=6, num_buckets=32, max_distance=128, dropout=0.1, eps=1e-06)
-    from stdlib/t5_layers.dl:98.
+    from stdlib/t5_layers.dl:96.
 
     embedded: [B, T, 512]
     memory: [B, S, 512]
@@ -350,7 +350,7 @@ class T5Decoder(nn.Module):
     -> y: [B, T, 512]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:113).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/t5_layers.dl:111).
     REFERENCE_RENAMES = (
         ("block.0.layer.0.SelfAttention.relative_attention_bias.", "position_bias."),
         ("block.", "layers."),
@@ -358,10 +358,10 @@ class T5Decoder(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.position_bias = RelativePositionBias(32, 128, 8, bidirectional=False)  # stdlib/t5_layers.dl:104
-        self.drop = nn.Dropout(0.1)  # stdlib/t5_layers.dl:106
-        self.layers = nn.ModuleList([T5DecoderLayer() for _ in range(6)])  # stdlib/t5_layers.dl:107
-        self.final_layer_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:109
+        self.position_bias = RelativePositionBias(32, 128, 8, bidirectional=False)  # stdlib/t5_layers.dl:102
+        self.drop = nn.Dropout(0.1)  # stdlib/t5_layers.dl:104
+        self.layers = nn.ModuleList([T5DecoderLayer() for _ in range(6)])  # stdlib/t5_layers.dl:105
+        self.final_layer_norm = nn.RMSNorm(512, eps=1e-06)  # stdlib/t5_layers.dl:107
 
     def forward(self, embedded: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, 8, T, T]

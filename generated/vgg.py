@@ -44,14 +44,14 @@ class ConvBNAct(nn.Module):
     -> y: [B, 64, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3, 64, kernel_size=3, padding=1)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(3, 64, kernel_size=3, padding=1)  # stdlib/vision.dl:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
@@ -71,14 +71,14 @@ class ConvBNAct2(nn.Module):
     -> y: [B, 64, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 64, kernel_size=3, padding=1)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(64, 64, kernel_size=3, padding=1)  # stdlib/vision.dl:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
@@ -92,7 +92,7 @@ class ConvBNAct2(nn.Module):
 
 class VGGStage(nn.Module):
     """VGGStage(in_channels=3, out_channels=64, num_convs=2, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 3, H, W]
     -> pool: [B, 64, floor(H/2), floor(W/2)]
@@ -100,7 +100,7 @@ class VGGStage(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct(), ConvBNAct2()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct(), ConvBNAct2()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -122,14 +122,14 @@ class ConvBNAct3(nn.Module):
     -> y: [B, 128, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 128, kernel_size=3, padding=1)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(64, 128, kernel_size=3, padding=1)  # stdlib/vision.dl:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
@@ -149,14 +149,14 @@ class ConvBNAct4(nn.Module):
     -> y: [B, 128, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 128, kernel_size=3, padding=1)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(128, 128, kernel_size=3, padding=1)  # stdlib/vision.dl:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
@@ -170,7 +170,7 @@ class ConvBNAct4(nn.Module):
 
 class VGGStage2(nn.Module):
     """VGGStage(in_channels=64, out_channels=128, num_convs=2, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 64, H, W]
     -> pool: [B, 128, floor(H/2), floor(W/2)]
@@ -178,7 +178,7 @@ class VGGStage2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct3(), ConvBNAct4()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct3(), ConvBNAct4()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -200,14 +200,14 @@ class ConvBNAct5(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 256, kernel_size=3, padding=1)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(128, 256, kernel_size=3, padding=1)  # stdlib/vision.dl:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
@@ -227,14 +227,14 @@ class ConvBNAct6(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 256, kernel_size=3, padding=1)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(256, 256, kernel_size=3, padding=1)  # stdlib/vision.dl:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
@@ -248,7 +248,7 @@ class ConvBNAct6(nn.Module):
 
 class VGGStage3(nn.Module):
     """VGGStage(in_channels=128, out_channels=256, num_convs=3, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 128, H, W]
     -> pool: [B, 256, floor(H/2), floor(W/2)]
@@ -256,7 +256,7 @@ class VGGStage3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct5(), ConvBNAct6(), ConvBNAct6()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct5(), ConvBNAct6(), ConvBNAct6()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -278,14 +278,14 @@ class ConvBNAct7(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 512, kernel_size=3, padding=1)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(256, 512, kernel_size=3, padding=1)  # stdlib/vision.dl:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
@@ -305,14 +305,14 @@ class ConvBNAct8(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(512, 512, kernel_size=3, padding=1)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(512, 512, kernel_size=3, padding=1)  # stdlib/vision.dl:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
@@ -326,7 +326,7 @@ class ConvBNAct8(nn.Module):
 
 class VGGStage4(nn.Module):
     """VGGStage(in_channels=256, out_channels=512, num_convs=3, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 256, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -334,7 +334,7 @@ class VGGStage4(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct7(), ConvBNAct8(), ConvBNAct8()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct7(), ConvBNAct8(), ConvBNAct8()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -350,7 +350,7 @@ class VGGStage4(nn.Module):
 
 class VGGStage5(nn.Module):
     """VGGStage(in_channels=512, out_channels=512, num_convs=3, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 512, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -358,7 +358,7 @@ class VGGStage5(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct8() for _ in range(3)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct8() for _ in range(3)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -437,7 +437,7 @@ class VGG(nn.Module):
 
 class VGGStage6(nn.Module):
     """VGGStage(in_channels=3, out_channels=64, num_convs=1, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 3, H, W]
     -> pool: [B, 64, floor(H/2), floor(W/2)]
@@ -445,7 +445,7 @@ class VGGStage6(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct() for _ in range(1)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct() for _ in range(1)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -461,7 +461,7 @@ class VGGStage6(nn.Module):
 
 class VGGStage7(nn.Module):
     """VGGStage(in_channels=64, out_channels=128, num_convs=1, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 64, H, W]
     -> pool: [B, 128, floor(H/2), floor(W/2)]
@@ -469,7 +469,7 @@ class VGGStage7(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct3() for _ in range(1)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct3() for _ in range(1)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -485,7 +485,7 @@ class VGGStage7(nn.Module):
 
 class VGGStage8(nn.Module):
     """VGGStage(in_channels=128, out_channels=256, num_convs=2, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 128, H, W]
     -> pool: [B, 256, floor(H/2), floor(W/2)]
@@ -493,7 +493,7 @@ class VGGStage8(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct5(), ConvBNAct6()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct5(), ConvBNAct6()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -509,7 +509,7 @@ class VGGStage8(nn.Module):
 
 class VGGStage9(nn.Module):
     """VGGStage(in_channels=256, out_channels=512, num_convs=2, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 256, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -517,7 +517,7 @@ class VGGStage9(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct7(), ConvBNAct8()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct7(), ConvBNAct8()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -533,7 +533,7 @@ class VGGStage9(nn.Module):
 
 class VGGStage10(nn.Module):
     """VGGStage(in_channels=512, out_channels=512, num_convs=2, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 512, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -541,7 +541,7 @@ class VGGStage10(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct8() for _ in range(2)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct8() for _ in range(2)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -621,7 +621,7 @@ class ConvBNAct9(nn.Module):
     -> y: [B, 64, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -629,8 +629,8 @@ class ConvBNAct9(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3, 64, kernel_size=3, padding=1)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(3, 64, kernel_size=3, padding=1)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
@@ -645,7 +645,7 @@ class ConvBNAct9(nn.Module):
 
 class VGGStage11(nn.Module):
     """VGGStage(in_channels=3, out_channels=64, num_convs=1, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 3, H, W]
     -> pool: [B, 64, floor(H/2), floor(W/2)]
@@ -653,7 +653,7 @@ class VGGStage11(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct9() for _ in range(1)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct9() for _ in range(1)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -675,7 +675,7 @@ class ConvBNAct10(nn.Module):
     -> y: [B, 128, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -683,8 +683,8 @@ class ConvBNAct10(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 128, kernel_size=3, padding=1)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(64, 128, kernel_size=3, padding=1)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
@@ -699,7 +699,7 @@ class ConvBNAct10(nn.Module):
 
 class VGGStage12(nn.Module):
     """VGGStage(in_channels=64, out_channels=128, num_convs=1, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 64, H, W]
     -> pool: [B, 128, floor(H/2), floor(W/2)]
@@ -707,7 +707,7 @@ class VGGStage12(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct10() for _ in range(1)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct10() for _ in range(1)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -729,7 +729,7 @@ class ConvBNAct11(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -737,8 +737,8 @@ class ConvBNAct11(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 256, kernel_size=3, padding=1)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(128, 256, kernel_size=3, padding=1)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
@@ -759,7 +759,7 @@ class ConvBNAct12(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -767,8 +767,8 @@ class ConvBNAct12(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 256, kernel_size=3, padding=1)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(256, 256, kernel_size=3, padding=1)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
@@ -783,7 +783,7 @@ class ConvBNAct12(nn.Module):
 
 class VGGStage13(nn.Module):
     """VGGStage(in_channels=128, out_channels=256, num_convs=2, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 128, H, W]
     -> pool: [B, 256, floor(H/2), floor(W/2)]
@@ -791,7 +791,7 @@ class VGGStage13(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct11(), ConvBNAct12()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct11(), ConvBNAct12()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -813,7 +813,7 @@ class ConvBNAct13(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -821,8 +821,8 @@ class ConvBNAct13(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 512, kernel_size=3, padding=1)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(256, 512, kernel_size=3, padding=1)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
@@ -843,7 +843,7 @@ class ConvBNAct14(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -851,8 +851,8 @@ class ConvBNAct14(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(512, 512, kernel_size=3, padding=1)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(512, 512, kernel_size=3, padding=1)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
@@ -867,7 +867,7 @@ class ConvBNAct14(nn.Module):
 
 class VGGStage14(nn.Module):
     """VGGStage(in_channels=256, out_channels=512, num_convs=2, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 256, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -875,7 +875,7 @@ class VGGStage14(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct13(), ConvBNAct14()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct13(), ConvBNAct14()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -891,7 +891,7 @@ class VGGStage14(nn.Module):
 
 class VGGStage15(nn.Module):
     """VGGStage(in_channels=512, out_channels=512, num_convs=2, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 512, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -899,7 +899,7 @@ class VGGStage15(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct14() for _ in range(2)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct14() for _ in range(2)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1047,7 +1047,7 @@ class ConvBNAct15(nn.Module):
     -> y: [B, 64, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1055,8 +1055,8 @@ class ConvBNAct15(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 64, kernel_size=3, padding=1)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(64, 64, kernel_size=3, padding=1)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
@@ -1071,7 +1071,7 @@ class ConvBNAct15(nn.Module):
 
 class VGGStage16(nn.Module):
     """VGGStage(in_channels=3, out_channels=64, num_convs=2, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 3, H, W]
     -> pool: [B, 64, floor(H/2), floor(W/2)]
@@ -1079,7 +1079,7 @@ class VGGStage16(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct9(), ConvBNAct15()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct9(), ConvBNAct15()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1101,7 +1101,7 @@ class ConvBNAct16(nn.Module):
     -> y: [B, 128, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1109,8 +1109,8 @@ class ConvBNAct16(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 128, kernel_size=3, padding=1)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(128, 128, kernel_size=3, padding=1)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
@@ -1125,7 +1125,7 @@ class ConvBNAct16(nn.Module):
 
 class VGGStage17(nn.Module):
     """VGGStage(in_channels=64, out_channels=128, num_convs=2, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 64, H, W]
     -> pool: [B, 128, floor(H/2), floor(W/2)]
@@ -1133,7 +1133,7 @@ class VGGStage17(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct10(), ConvBNAct16()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct10(), ConvBNAct16()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1219,7 +1219,7 @@ class VGG13BN(nn.Module):
 
 class VGGStage18(nn.Module):
     """VGGStage(in_channels=128, out_channels=256, num_convs=3, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 128, H, W]
     -> pool: [B, 256, floor(H/2), floor(W/2)]
@@ -1227,7 +1227,7 @@ class VGGStage18(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct11(), ConvBNAct12(), ConvBNAct12()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct11(), ConvBNAct12(), ConvBNAct12()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1243,7 +1243,7 @@ class VGGStage18(nn.Module):
 
 class VGGStage19(nn.Module):
     """VGGStage(in_channels=256, out_channels=512, num_convs=3, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 256, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -1251,7 +1251,7 @@ class VGGStage19(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct13(), ConvBNAct14(), ConvBNAct14()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct13(), ConvBNAct14(), ConvBNAct14()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1267,7 +1267,7 @@ class VGGStage19(nn.Module):
 
 class VGGStage20(nn.Module):
     """VGGStage(in_channels=512, out_channels=512, num_convs=3, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 512, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -1275,7 +1275,7 @@ class VGGStage20(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct14() for _ in range(3)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct14() for _ in range(3)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1367,7 +1367,7 @@ class VGG16BN(nn.Module):
 
 class VGGStage21(nn.Module):
     """VGGStage(in_channels=128, out_channels=256, num_convs=4, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 128, H, W]
     -> pool: [B, 256, floor(H/2), floor(W/2)]
@@ -1375,7 +1375,7 @@ class VGGStage21(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct5(), *[ConvBNAct6() for _ in range(3)]])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct5(), *[ConvBNAct6() for _ in range(3)]])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1391,7 +1391,7 @@ class VGGStage21(nn.Module):
 
 class VGGStage22(nn.Module):
     """VGGStage(in_channels=256, out_channels=512, num_convs=4, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 256, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -1399,7 +1399,7 @@ class VGGStage22(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct7(), *[ConvBNAct8() for _ in range(3)]])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct7(), *[ConvBNAct8() for _ in range(3)]])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1415,7 +1415,7 @@ class VGGStage22(nn.Module):
 
 class VGGStage23(nn.Module):
     """VGGStage(in_channels=512, out_channels=512, num_convs=4, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 512, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -1423,7 +1423,7 @@ class VGGStage23(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct8() for _ in range(4)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct8() for _ in range(4)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1505,7 +1505,7 @@ class VGG19(nn.Module):
 
 class VGGStage24(nn.Module):
     """VGGStage(in_channels=128, out_channels=256, num_convs=4, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 128, H, W]
     -> pool: [B, 256, floor(H/2), floor(W/2)]
@@ -1513,7 +1513,7 @@ class VGGStage24(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct11(), *[ConvBNAct12() for _ in range(3)]])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct11(), *[ConvBNAct12() for _ in range(3)]])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1529,7 +1529,7 @@ class VGGStage24(nn.Module):
 
 class VGGStage25(nn.Module):
     """VGGStage(in_channels=256, out_channels=512, num_convs=4, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 256, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -1537,7 +1537,7 @@ class VGGStage25(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct13(), *[ConvBNAct14() for _ in range(3)]])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct13(), *[ConvBNAct14() for _ in range(3)]])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1553,7 +1553,7 @@ class VGGStage25(nn.Module):
 
 class VGGStage26(nn.Module):
     """VGGStage(in_channels=512, out_channels=512, num_convs=4, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 512, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -1561,7 +1561,7 @@ class VGGStage26(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct14() for _ in range(4)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct14() for _ in range(4)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
