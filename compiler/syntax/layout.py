@@ -106,20 +106,34 @@ def _item_texts(bracket: Bracket) -> list[str]:
     return [flat(item) for item in bracket.items]
 
 
+def _opened(text: str, p: _Placed) -> str:
+    return text[: p.start + len(p.bracket.open)]
+
+
+def _aligned(text: str, p: _Placed, width: int, rest_end: int | None = None) -> list[str]:
+    head = _opened(text, p)
+    tail = p.bracket.close + text[p.end: rest_end]
+    return _fill(head, _item_texts(p.bracket), p.bracket.sep, tail, len(head), width, hang=False)
+
+
+def _hung(first: str, text: str, q: _Placed, column: int, width: int) -> list[str]:
+    return _fill(first, _item_texts(q.bracket), q.bracket.sep, q.bracket.close + text[q.end:], column, width, True)
+
+
 def _candidates(doc: Doc, indent: int, width: int) -> list[list[str]]:
+    """Flat; one hanging list; one aligned list; an aligned list then a later hanging one."""
     placed: list[_Placed] = []
     text = " " * indent + _flatten(doc, placed, indent)
+    breakable = [p for p in placed if p.bracket.items]
+    hanging = [q for q in breakable if q.bracket.hangs]
+    column = indent + HANG_INDENT
     layouts = [[text]]
-    with_items = [p for p in placed if p.bracket.items]
-    for p in with_items:
-        if p.bracket.hangs:
-            head = text[: p.start + len(p.bracket.open)]
-            tail = p.bracket.close + text[p.end:]
-            layouts.append(_fill(head, _item_texts(p.bracket), p.bracket.sep, tail, indent + HANG_INDENT, width, hang=True))
-    for p in with_items:
-        head = text[: p.start + len(p.bracket.open)]
-        tail = p.bracket.close + text[p.end:]
-        layouts.append(_fill(head, _item_texts(p.bracket), p.bracket.sep, tail, len(head), width, hang=False))
+    layouts += [_hung(_opened(text, q), text, q, column, width) for q in hanging]
+    layouts += [_aligned(text, p, width) for p in breakable]
+    for p in breakable:
+        for q in (q for q in hanging if q.start >= p.end):
+            lines = _aligned(text, p, width, rest_end=q.start + len(q.bracket.open))
+            layouts.append(lines[:-1] + _hung(lines[-1], text, q, column, width))
     return layouts
 
 
