@@ -34,12 +34,14 @@ class Result:
         return not any(d.is_error for d in self.diagnostics)
 
 
-def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool = False) -> Result:
+def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool = False,
+          sources: dict[Path, str] | None = None) -> Result:
     """Parse, resolve and type a spec; writes nothing.  `all_blocks` also checks
-    library blocks whose parameters all have defaults."""
+    library blocks whose parameters all have defaults; `sources` holds text to read
+    instead of files (resolved path -> text: the language server's open documents)."""
     result = Result(spec)
     # resolve: imports, parameters, static branches, repeat -> one graph per block specialization
-    program, result.diagnostics = resolve_file(spec, overrides, all_blocks=all_blocks)
+    program, result.diagnostics = resolve_file(spec, overrides, all_blocks=all_blocks, sources=sources)
     if program is None:
         return result
     # infer: symbolic shapes and dtypes, checked at every op and block boundary.  Blocks that failed

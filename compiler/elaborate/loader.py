@@ -12,7 +12,7 @@ from pathlib import Path
 
 from compiler.diagnostics import CompileError, Diagnostic, Note, Span, error, suggest
 from compiler.syntax import ast
-from compiler.syntax.parser import parse_file
+from compiler.syntax.parser import parse, parse_file
 
 
 def _bundled_stdlib() -> Path:
@@ -47,7 +47,9 @@ def search_path() -> list[Path]:
 
 
 class Loader:
-    def __init__(self) -> None:
+    def __init__(self, sources: dict[Path, str] | None = None) -> None:
+        # resolved path -> text that replaces the file's (an editor's unsaved buffers)
+        self.sources = sources or {}
         self.modules: dict[Path, LoadedModule] = {}
         self.loading: list[Path] = []
         self.diagnostics: list[Diagnostic] = []
@@ -64,7 +66,9 @@ class Loader:
             raise error("DLC013", f"more than {MAX_MODULES} modules imported", via or Span(str(path), 1, 1, 1, 2))
         self.loading.append(key)
         try:
-            module = LoadedModule(path, display_path(path), parse_file(path, display_path(path)))
+            display = display_path(path)
+            tree = parse(self.sources[key], display) if key in self.sources else parse_file(path, display)
+            module = LoadedModule(path, display, tree)
             self._bind_scope(module)
         finally:
             self.loading.pop()
