@@ -221,7 +221,7 @@ def cmd_explain(args) -> int:
 
 
 def cmd_fmt(args) -> int:
-    from compiler.format_files import format_paths
+    from compiler.syntax.format_files import format_paths
     return format_paths(args.paths, args.check, args.width)
 
 

@@ -5,7 +5,9 @@ reported with its diagnostic and left alone.  `-` formats standard input to stan
 """
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from compiler.diagnostics import CompileError, Diagnostic, SourceCache, render, use_color
@@ -13,6 +15,19 @@ from compiler.syntax.formatter import DEFAULT_WIDTH, FormatterBug, format_source
 from compiler.syntax.parser import read_source
 
 EXIT_OK, EXIT_CHANGES, EXIT_INTERNAL = 0, 1, 3
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step: a reader sees the old file or the new one.
+    (The driver has the same for generated code; syntax comes before it and cannot import it.)"""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def spec_files(paths: list[Path]) -> list[Path]:
@@ -46,7 +61,6 @@ def format_paths(paths: list[Path], check: bool = False, width: int = DEFAULT_WI
     """Format every spec under `paths`; the exit status of `dlc fmt`."""
     if [str(p) for p in paths] == ["-"]:
         return _format_stdin(width, check)
-    from compiler.driver import write_if_changed
     changed, failed, files = [], 0, spec_files(paths)
     for path in files:
         try:
@@ -62,7 +76,7 @@ def format_paths(paths: list[Path], check: bool = False, width: int = DEFAULT_WI
         if result != text:
             changed.append(path)
             if not check:
-                write_if_changed(path, result)
+                write_atomically(path, result)
     for path in changed:
         print(f"{'would reformat' if check else 'reformatted'} {path}", file=sys.stderr)
     verb = "would be reformatted" if check else "reformatted"
