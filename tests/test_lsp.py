@@ -154,6 +154,20 @@ def test_diagnostics_follow_the_edits(client, tmp_path):
     assert d["code"] == "DLC001"
 
 
+def test_editing_an_imported_module_checks_its_importers_again(client, tmp_path):
+    library, spec = tmp_path / "mylib.dl", tmp_path / "user.dl"
+    lib_text = "block Twice(d: int) {\n    in x: [B, d]\n    out y = x + x\n}\n"
+    library.write_text(lib_text)
+    assert client.open(library, lib_text) == []
+    user = "import mylib\n\nmodel M() {\n    in x: [B, 8]\n    out y = Twice(8)(x)\n}\n"
+    assert client.open(spec, user) == []
+    client.notify("textDocument/didChange", {"textDocument": {"uri": library.as_uri(), "version": 2},
+                                             "contentChanges": [{"text": lib_text.replace("in x: [B, d]", "in x: [B, 2 * d]")}]})
+    assert client.diagnostics_for(library.as_uri()) == []
+    (d,) = client.diagnostics_for(spec.as_uri())      # the unsaved buffer is what the importer sees
+    assert d["code"] == "DLC007" and d["range"]["start"]["line"] == 4
+
+
 def test_an_error_inside_a_stdlib_block_shows_where_this_file_instantiates_it(client, tmp_path):
     spec = tmp_path / "bad_heads.dl"
     text = ("import transformer_layers\n\nmodel M() {\n    in x: [B, S, 768]\n"

@@ -72,6 +72,14 @@ class DlcServer(LanguageServer):
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri, [d for d in found if d is not None], doc.version))
 
+    def refresh_dependents(self, uri: str) -> None:
+        """Check again the open documents that import the one that changed."""
+        changed = Path(self.workspace.get_text_document(uri).path).resolve()
+        for other, analysis in list(self.latest.items()):
+            loader = analysis.loader
+            if other != uri and loader is not None and changed in loader.modules:
+                self.refresh(other)
+
     def analysis(self, uri: str) -> Analysis | None:
         if uri not in self.latest:
             self.refresh(uri)
@@ -93,6 +101,7 @@ def create_server() -> DlcServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: DlcServer, params: lsp.DidChangeTextDocumentParams) -> None:
         ls.refresh(params.text_document.uri)
+        ls.refresh_dependents(params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: DlcServer, params: lsp.DidSaveTextDocumentParams) -> None:
