@@ -110,7 +110,7 @@ class MultiHeadAttention(nn.Module):
 
 class AddNorm(nn.Module):
     """AddNorm(d_model=768, dropout=0.1, eps=1e-12)
-    from stdlib/layers.dl:13.
+    from stdlib/layers.dl:12.
 
     x: [B, S, 768]
     sublayer: [B, S, 768]
@@ -119,8 +119,8 @@ class AddNorm(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.dropout = nn.Dropout(0.1)  # stdlib/layers.dl:16
-        self.norm = nn.LayerNorm(768, eps=1e-12)  # stdlib/layers.dl:17
+        self.dropout = nn.Dropout(0.1)  # stdlib/layers.dl:15
+        self.norm = nn.LayerNorm(768, eps=1e-12)  # stdlib/layers.dl:16
 
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
         dropout = self.dropout(sublayer)  # [B, S, 768]
@@ -139,8 +139,8 @@ class FeedForward(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.hidden = nn.Linear(768, 3072, bias=True)  # stdlib/layers.dl:7
-        self.output = nn.Linear(3072, 768, bias=True)  # stdlib/layers.dl:9
+        self.hidden = nn.Linear(768, 3072, bias=True)  # stdlib/layers.dl:6
+        self.output = nn.Linear(3072, 768, bias=True)  # stdlib/layers.dl:8
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 3072]
@@ -281,7 +281,7 @@ class MaskedLMHead(nn.Module):
     -> logits: [B, S, 30522]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/bert_layers.dl:56).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/bert_layers.dl:55).
     REFERENCE_RENAMES = (
         ("transform.dense.", "transform."),
         ("transform.LayerNorm.", "norm."),
@@ -290,9 +290,9 @@ class MaskedLMHead(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.transform = nn.Linear(768, 768, bias=True)  # stdlib/bert_layers.dl:59
-        self.norm = nn.LayerNorm(768, eps=1e-12)  # stdlib/bert_layers.dl:60
-        self.decoder = nn.Linear(768, 30522, bias=True)  # stdlib/bert_layers.dl:62
+        self.transform = nn.Linear(768, 768, bias=True)  # stdlib/bert_layers.dl:58
+        self.norm = nn.LayerNorm(768, eps=1e-12)  # stdlib/bert_layers.dl:59
+        self.decoder = nn.Linear(768, 30522, bias=True)  # stdlib/bert_layers.dl:61
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         transform = self.transform(x)  # [B, S, 768]

@@ -97,7 +97,7 @@ class MultiHeadAttention2(nn.Module):
 
 class AddNorm(nn.Module):
     """AddNorm(d_model=512, dropout=0.1, eps=1e-05)
-    from stdlib/layers.dl:13.
+    from stdlib/layers.dl:12.
 
     x: [B, S, 512]
     sublayer: [B, S, 512]
@@ -106,8 +106,8 @@ class AddNorm(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.dropout = nn.Dropout(0.1)  # stdlib/layers.dl:16
-        self.norm = nn.LayerNorm(512, eps=1e-05)  # stdlib/layers.dl:17
+        self.dropout = nn.Dropout(0.1)  # stdlib/layers.dl:15
+        self.norm = nn.LayerNorm(512, eps=1e-05)  # stdlib/layers.dl:16
 
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
         dropout = self.dropout(sublayer)  # [B, S, 512]
@@ -126,9 +126,9 @@ class FeedForward(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.hidden = nn.Linear(512, 2048, bias=True)  # stdlib/layers.dl:7
-        self.active = nn.Dropout(0.1)  # stdlib/layers.dl:8
-        self.output = nn.Linear(2048, 512, bias=True)  # stdlib/layers.dl:9
+        self.hidden = nn.Linear(512, 2048, bias=True)  # stdlib/layers.dl:6
+        self.active = nn.Dropout(0.1)  # stdlib/layers.dl:7
+        self.output = nn.Linear(2048, 512, bias=True)  # stdlib/layers.dl:8
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 2048]
