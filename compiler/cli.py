@@ -75,7 +75,20 @@ def _parser() -> argparse.ArgumentParser:
                          description="Explain a diagnostic code (DLC007) or document a primitive op (Conv2d).")
     exp.add_argument("code", metavar="CODE_OR_OP", help="a code number (DLC007) or name (shape-mismatch), or an op")
     sub.add_parser("ops", help="list the primitive ops", description="List every primitive op with its signature.")
+    _add_language_tools(sub)
     return parser
+
+
+def _add_language_tools(sub) -> None:
+    from compiler.syntax.formatter import DEFAULT_WIDTH
+    fmt = sub.add_parser("fmt", help="format specs in place", description="Rewrite .dl files in the canonical "
+                         "layout (comments kept); `-` formats standard input to standard output.")
+    fmt.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="spec files or folders, or -")
+    fmt.add_argument("--check", action="store_true", help="write nothing; list the files that would change, exit 1")
+    fmt.add_argument("--width", type=int, default=DEFAULT_WIDTH, metavar="N",
+                     help=f"line width to break at (default {DEFAULT_WIDTH})")
+    sub.add_parser("lsp", help="run the language server on stdin/stdout",
+                   description="The dlc language server (needs the `lsp` extra: pip install 'dlc[lsp]').")
 
 
 def _spec_files(paths: list[Path]) -> list[Path]:
@@ -231,14 +244,26 @@ def cmd_ops(args) -> int:
     return EXIT_OK
 
 
+def cmd_fmt(args) -> int:
+    from compiler.syntax.format_files import format_paths
+    return format_paths(args.paths, args.check, args.width)
+
+
+def cmd_lsp(args) -> int:
+    from compiler.lsp import serve
+    return serve()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     paths = getattr(args, "specs", None) or getattr(args, "paths", None) or [getattr(args, "spec", None)]
-    missing = _missing([p for p in paths if p is not None]) if args.command not in ("explain", "ops") else []
+    missing = (_missing([p for p in paths if p is not None and str(p) != "-"])
+               if args.command not in ("explain", "ops") else [])
     if missing:
         print(f"dlc {args.command}: error: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
         return EXIT_USAGE
-    handlers = {"check": cmd_check, "compile": cmd_compile, "dump": cmd_dump, "explain": cmd_explain, "ops": cmd_ops}
+    handlers = {"check": cmd_check, "compile": cmd_compile, "dump": cmd_dump, "explain": cmd_explain, "ops": cmd_ops,
+                "fmt": cmd_fmt, "lsp": cmd_lsp}
     try:
         return handlers[args.command](args)
     except RecursionError:

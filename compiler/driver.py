@@ -36,13 +36,14 @@ class Result:
 
 
 def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool = False,
-          tp: int | None = None) -> Result:
+          tp: int | None = None, sources: dict[Path, str] | None = None) -> Result:
     """Parse, resolve and type a spec; writes nothing.  `all_blocks` also checks
     library blocks whose parameters all have defaults; `tp` checks that every model
-    shards `tp` ways (head counts and sharded widths divide)."""
+    shards `tp` ways (head counts and sharded widths divide); `sources` holds text to
+    read instead of files (resolved path -> text: the language server's open documents)."""
     result = Result(spec)
     # resolve: imports, parameters, static branches, repeat -> one graph per block specialization
-    program, result.diagnostics = resolve_file(spec, overrides, all_blocks=all_blocks)
+    program, result.diagnostics = resolve_file(spec, overrides, all_blocks=all_blocks, sources=sources)
     if program is None:
         return result
     # infer: symbolic shapes and dtypes, checked at every op and block boundary.  Blocks that failed

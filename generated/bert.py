@@ -89,10 +89,10 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.query = nn.Linear(768, 768, bias=True)  # stdlib/attention.dl:12
-        self.key = nn.Linear(768, 768, bias=True)  # stdlib/attention.dl:13
-        self.value = nn.Linear(768, 768, bias=True)  # stdlib/attention.dl:14
-        self.output = nn.Linear(768, 768, bias=True)  # stdlib/attention.dl:16
+        self.query = nn.Linear(768, 768, bias=True)  # stdlib/attention.dl:11
+        self.key = nn.Linear(768, 768, bias=True)  # stdlib/attention.dl:12
+        self.value = nn.Linear(768, 768, bias=True)  # stdlib/attention.dl:13
+        self.output = nn.Linear(768, 768, bias=True)  # stdlib/attention.dl:15
 
     def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, 768]
@@ -113,7 +113,7 @@ class MultiHeadAttention(nn.Module):
 
 class AddNorm(nn.Module):
     """AddNorm(d_model=768, dropout=0.1, eps=1e-12)
-    from stdlib/layers.dl:13.
+    from stdlib/layers.dl:12.
 
     x: [B, S, 768]
     sublayer: [B, S, 768]
@@ -122,8 +122,8 @@ class AddNorm(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.dropout = nn.Dropout(0.1)  # stdlib/layers.dl:16
-        self.norm = nn.LayerNorm(768, eps=1e-12)  # stdlib/layers.dl:17
+        self.dropout = nn.Dropout(0.1)  # stdlib/layers.dl:15
+        self.norm = nn.LayerNorm(768, eps=1e-12)  # stdlib/layers.dl:16
 
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
         dropout = self.dropout(sublayer)  # [B, S, 768]
@@ -142,8 +142,8 @@ class FeedForward(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.hidden = nn.Linear(768, 3072, bias=True)  # stdlib/layers.dl:7
-        self.output = nn.Linear(3072, 768, bias=True)  # stdlib/layers.dl:9
+        self.hidden = nn.Linear(768, 3072, bias=True)  # stdlib/layers.dl:6
+        self.output = nn.Linear(3072, 768, bias=True)  # stdlib/layers.dl:8
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 3072]
@@ -220,16 +220,16 @@ class BertModel(nn.Module):
     -> pooler_output: [B, 768]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/bert.dl:19).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/bert.dl:18).
     REFERENCE_RENAMES = (
         ("encoder.layer.{i}.", "encoder.{i}."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.embeddings = BertEmbeddings()  # specs/bert.dl:21
-        self.encoder = nn.ModuleList([BertLayer() for _ in range(12)])  # specs/bert.dl:22
-        self.pooler = BertPooler()  # specs/bert.dl:26
+        self.embeddings = BertEmbeddings()  # specs/bert.dl:20
+        self.encoder = nn.ModuleList([BertLayer() for _ in range(12)])  # specs/bert.dl:21
+        self.pooler = BertPooler()  # specs/bert.dl:25
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         embeddings = self.embeddings(input_ids, token_type_ids)  # [B, S, 768]
@@ -254,15 +254,15 @@ class BertModel2(nn.Module):
     -> last_hidden_state: [B, S, 768]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/bert.dl:19).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/bert.dl:18).
     REFERENCE_RENAMES = (
         ("encoder.layer.{i}.", "encoder.{i}."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.embeddings = BertEmbeddings()  # specs/bert.dl:21
-        self.encoder = nn.ModuleList([BertLayer() for _ in range(12)])  # specs/bert.dl:22
+        self.embeddings = BertEmbeddings()  # specs/bert.dl:20
+        self.encoder = nn.ModuleList([BertLayer() for _ in range(12)])  # specs/bert.dl:21
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         embeddings = self.embeddings(input_ids, token_type_ids)  # [B, S, 768]
@@ -284,7 +284,7 @@ class MaskedLMHead(nn.Module):
     -> logits: [B, S, 30522]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/bert_layers.dl:56).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/bert_layers.dl:55).
     REFERENCE_RENAMES = (
         ("transform.dense.", "transform."),
         ("transform.LayerNorm.", "norm."),
@@ -293,9 +293,9 @@ class MaskedLMHead(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.transform = nn.Linear(768, 768, bias=True)  # stdlib/bert_layers.dl:59
-        self.norm = nn.LayerNorm(768, eps=1e-12)  # stdlib/bert_layers.dl:60
-        self.decoder = nn.Linear(768, 30522, bias=True)  # stdlib/bert_layers.dl:62
+        self.transform = nn.Linear(768, 768, bias=True)  # stdlib/bert_layers.dl:58
+        self.norm = nn.LayerNorm(768, eps=1e-12)  # stdlib/bert_layers.dl:59
+        self.decoder = nn.Linear(768, 30522, bias=True)  # stdlib/bert_layers.dl:61
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         transform = self.transform(x)  # [B, S, 768]
@@ -311,7 +311,7 @@ class MaskedLMHead(nn.Module):
 
 class BertForMaskedLM(nn.Module):
     """BertForMaskedLM(vocab=30522, hidden=768, layers=12, heads=12, intermediate=3072, max_positions=512, type_vocab=2, dropout=0.1, attention_dropout=0.1, eps=1e-12)
-    from specs/bert.dl:32.
+    from specs/bert.dl:31.
 
     input_ids: [B, S] int64
     attention_mask: [B, S] bool optional
@@ -319,16 +319,16 @@ class BertForMaskedLM(nn.Module):
     -> logits: [B, S, 30522]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/bert.dl:38).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/bert.dl:37).
     REFERENCE_RENAMES = (
         ("cls.predictions.", "head."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.bert = BertModel2()  # specs/bert.dl:40
-        self.head = MaskedLMHead()  # specs/bert.dl:43
-        self.head.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied, specs/bert.dl:44
+        self.bert = BertModel2()  # specs/bert.dl:39
+        self.head = MaskedLMHead()  # specs/bert.dl:42
+        self.head.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied, specs/bert.dl:43
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         bert = self.bert(input_ids, attention_mask, token_type_ids)  # [B, S, 768]
@@ -342,7 +342,7 @@ class BertForMaskedLM(nn.Module):
 
 class BertForSequenceClassification(nn.Module):
     """BertForSequenceClassification(vocab=30522, hidden=768, layers=12, heads=12, intermediate=3072, max_positions=512, type_vocab=2, dropout=0.1, attention_dropout=0.1, eps=1e-12, labels=2)
-    from specs/bert.dl:48.
+    from specs/bert.dl:47.
 
     input_ids: [B, S] int64
     attention_mask: [B, S] bool optional
@@ -352,9 +352,9 @@ class BertForSequenceClassification(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.bert = BertModel()  # specs/bert.dl:56
-        self.dropout = nn.Dropout(0.1)  # specs/bert.dl:59
-        self.classifier = nn.Linear(768, 2, bias=True)  # specs/bert.dl:59
+        self.bert = BertModel()  # specs/bert.dl:55
+        self.dropout = nn.Dropout(0.1)  # specs/bert.dl:58
+        self.classifier = nn.Linear(768, 2, bias=True)  # specs/bert.dl:58
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         _, pooled = self.bert(input_ids, attention_mask, token_type_ids)  # [B, S, 768], [B, 768]

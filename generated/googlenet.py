@@ -227,7 +227,7 @@ class Inception(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:28).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:27).
     REFERENCE_RENAMES = (
         ("branch2.0.", "branch2_reduce."),
         ("branch2.1.", "branch2."),
@@ -238,12 +238,12 @@ class Inception(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.branch1 = BasicConv2d4()  # stdlib/inception.dl:20
-        self.branch2_reduce = BasicConv2d5()  # stdlib/inception.dl:21
-        self.branch2 = BasicConv2d6()  # stdlib/inception.dl:22
-        self.branch3_reduce = BasicConv2d7()  # stdlib/inception.dl:23
-        self.branch3 = BasicConv2d8()  # stdlib/inception.dl:24
-        self.branch4 = BasicConv2d9()  # stdlib/inception.dl:26
+        self.branch1 = BasicConv2d4()  # stdlib/inception.dl:19
+        self.branch2_reduce = BasicConv2d5()  # stdlib/inception.dl:20
+        self.branch2 = BasicConv2d6()  # stdlib/inception.dl:21
+        self.branch3_reduce = BasicConv2d7()  # stdlib/inception.dl:22
+        self.branch3 = BasicConv2d8()  # stdlib/inception.dl:23
+        self.branch4 = BasicConv2d9()  # stdlib/inception.dl:25
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch1 = self.branch1(x)  # [B, 64, H, W]
@@ -369,7 +369,7 @@ class Inception2(nn.Module):
     -> y: [B, 480, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:28).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:27).
     REFERENCE_RENAMES = (
         ("branch2.0.", "branch2_reduce."),
         ("branch2.1.", "branch2."),
@@ -380,12 +380,12 @@ class Inception2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.branch1 = BasicConv2d10()  # stdlib/inception.dl:20
-        self.branch2_reduce = BasicConv2d10()  # stdlib/inception.dl:21
-        self.branch2 = BasicConv2d11()  # stdlib/inception.dl:22
-        self.branch3_reduce = BasicConv2d12()  # stdlib/inception.dl:23
-        self.branch3 = BasicConv2d13()  # stdlib/inception.dl:24
-        self.branch4 = BasicConv2d14()  # stdlib/inception.dl:26
+        self.branch1 = BasicConv2d10()  # stdlib/inception.dl:19
+        self.branch2_reduce = BasicConv2d10()  # stdlib/inception.dl:20
+        self.branch2 = BasicConv2d11()  # stdlib/inception.dl:21
+        self.branch3_reduce = BasicConv2d12()  # stdlib/inception.dl:22
+        self.branch3 = BasicConv2d13()  # stdlib/inception.dl:23
+        self.branch4 = BasicConv2d14()  # stdlib/inception.dl:25
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch1 = self.branch1(x)  # [B, 128, H, W]
@@ -531,7 +531,7 @@ class Inception3(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:28).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:27).
     REFERENCE_RENAMES = (
         ("branch2.0.", "branch2_reduce."),
         ("branch2.1.", "branch2."),
@@ -542,12 +542,12 @@ class Inception3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.branch1 = BasicConv2d15()  # stdlib/inception.dl:20
-        self.branch2_reduce = BasicConv2d16()  # stdlib/inception.dl:21
-        self.branch2 = BasicConv2d17()  # stdlib/inception.dl:22
-        self.branch3_reduce = BasicConv2d18()  # stdlib/inception.dl:23
-        self.branch3 = BasicConv2d19()  # stdlib/inception.dl:24
-        self.branch4 = BasicConv2d20()  # stdlib/inception.dl:26
+        self.branch1 = BasicConv2d15()  # stdlib/inception.dl:19
+        self.branch2_reduce = BasicConv2d16()  # stdlib/inception.dl:20
+        self.branch2 = BasicConv2d17()  # stdlib/inception.dl:21
+        self.branch3_reduce = BasicConv2d18()  # stdlib/inception.dl:22
+        self.branch3 = BasicConv2d19()  # stdlib/inception.dl:23
+        self.branch4 = BasicConv2d20()  # stdlib/inception.dl:25
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch1 = self.branch1(x)  # [B, 192, H, W]
@@ -693,7 +693,7 @@ class Inception4(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:28).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:27).
     REFERENCE_RENAMES = (
         ("branch2.0.", "branch2_reduce."),
         ("branch2.1.", "branch2."),
@@ -704,12 +704,12 @@ class Inception4(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.branch1 = BasicConv2d21()  # stdlib/inception.dl:20
-        self.branch2_reduce = BasicConv2d22()  # stdlib/inception.dl:21
-        self.branch2 = BasicConv2d23()  # stdlib/inception.dl:22
-        self.branch3_reduce = BasicConv2d24()  # stdlib/inception.dl:23
-        self.branch3 = BasicConv2d25()  # stdlib/inception.dl:24
-        self.branch4 = BasicConv2d26()  # stdlib/inception.dl:26
+        self.branch1 = BasicConv2d21()  # stdlib/inception.dl:19
+        self.branch2_reduce = BasicConv2d22()  # stdlib/inception.dl:20
+        self.branch2 = BasicConv2d23()  # stdlib/inception.dl:21
+        self.branch3_reduce = BasicConv2d24()  # stdlib/inception.dl:22
+        self.branch3 = BasicConv2d25()  # stdlib/inception.dl:23
+        self.branch4 = BasicConv2d26()  # stdlib/inception.dl:25
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch1 = self.branch1(x)  # [B, 160, H, W]
@@ -775,7 +775,7 @@ class Inception5(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:28).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:27).
     REFERENCE_RENAMES = (
         ("branch2.0.", "branch2_reduce."),
         ("branch2.1.", "branch2."),
@@ -786,12 +786,12 @@ class Inception5(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.branch1 = BasicConv2d27()  # stdlib/inception.dl:20
-        self.branch2_reduce = BasicConv2d27()  # stdlib/inception.dl:21
-        self.branch2 = BasicConv2d28()  # stdlib/inception.dl:22
-        self.branch3_reduce = BasicConv2d24()  # stdlib/inception.dl:23
-        self.branch3 = BasicConv2d25()  # stdlib/inception.dl:24
-        self.branch4 = BasicConv2d26()  # stdlib/inception.dl:26
+        self.branch1 = BasicConv2d27()  # stdlib/inception.dl:19
+        self.branch2_reduce = BasicConv2d27()  # stdlib/inception.dl:20
+        self.branch2 = BasicConv2d28()  # stdlib/inception.dl:21
+        self.branch3_reduce = BasicConv2d24()  # stdlib/inception.dl:22
+        self.branch3 = BasicConv2d25()  # stdlib/inception.dl:23
+        self.branch4 = BasicConv2d26()  # stdlib/inception.dl:25
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch1 = self.branch1(x)  # [B, 128, H, W]
@@ -897,7 +897,7 @@ class Inception6(nn.Module):
     -> y: [B, 528, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:28).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:27).
     REFERENCE_RENAMES = (
         ("branch2.0.", "branch2_reduce."),
         ("branch2.1.", "branch2."),
@@ -908,12 +908,12 @@ class Inception6(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.branch1 = BasicConv2d22()  # stdlib/inception.dl:20
-        self.branch2_reduce = BasicConv2d29()  # stdlib/inception.dl:21
-        self.branch2 = BasicConv2d30()  # stdlib/inception.dl:22
-        self.branch3_reduce = BasicConv2d31()  # stdlib/inception.dl:23
-        self.branch3 = BasicConv2d32()  # stdlib/inception.dl:24
-        self.branch4 = BasicConv2d26()  # stdlib/inception.dl:26
+        self.branch1 = BasicConv2d22()  # stdlib/inception.dl:19
+        self.branch2_reduce = BasicConv2d29()  # stdlib/inception.dl:20
+        self.branch2 = BasicConv2d30()  # stdlib/inception.dl:21
+        self.branch3_reduce = BasicConv2d31()  # stdlib/inception.dl:22
+        self.branch3 = BasicConv2d32()  # stdlib/inception.dl:23
+        self.branch4 = BasicConv2d26()  # stdlib/inception.dl:25
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch1 = self.branch1(x)  # [B, 112, H, W]
@@ -1059,7 +1059,7 @@ class Inception7(nn.Module):
     -> y: [B, 832, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:28).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:27).
     REFERENCE_RENAMES = (
         ("branch2.0.", "branch2_reduce."),
         ("branch2.1.", "branch2."),
@@ -1070,12 +1070,12 @@ class Inception7(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.branch1 = BasicConv2d33()  # stdlib/inception.dl:20
-        self.branch2_reduce = BasicConv2d34()  # stdlib/inception.dl:21
-        self.branch2 = BasicConv2d35()  # stdlib/inception.dl:22
-        self.branch3_reduce = BasicConv2d36()  # stdlib/inception.dl:23
-        self.branch3 = BasicConv2d37()  # stdlib/inception.dl:24
-        self.branch4 = BasicConv2d38()  # stdlib/inception.dl:26
+        self.branch1 = BasicConv2d33()  # stdlib/inception.dl:19
+        self.branch2_reduce = BasicConv2d34()  # stdlib/inception.dl:20
+        self.branch2 = BasicConv2d35()  # stdlib/inception.dl:21
+        self.branch3_reduce = BasicConv2d36()  # stdlib/inception.dl:22
+        self.branch3 = BasicConv2d37()  # stdlib/inception.dl:23
+        self.branch4 = BasicConv2d38()  # stdlib/inception.dl:25
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch1 = self.branch1(x)  # [B, 256, H, W]
@@ -1181,7 +1181,7 @@ class Inception8(nn.Module):
     -> y: [B, 832, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:28).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:27).
     REFERENCE_RENAMES = (
         ("branch2.0.", "branch2_reduce."),
         ("branch2.1.", "branch2."),
@@ -1192,12 +1192,12 @@ class Inception8(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.branch1 = BasicConv2d39()  # stdlib/inception.dl:20
-        self.branch2_reduce = BasicConv2d40()  # stdlib/inception.dl:21
-        self.branch2 = BasicConv2d35()  # stdlib/inception.dl:22
-        self.branch3_reduce = BasicConv2d41()  # stdlib/inception.dl:23
-        self.branch3 = BasicConv2d37()  # stdlib/inception.dl:24
-        self.branch4 = BasicConv2d42()  # stdlib/inception.dl:26
+        self.branch1 = BasicConv2d39()  # stdlib/inception.dl:19
+        self.branch2_reduce = BasicConv2d40()  # stdlib/inception.dl:20
+        self.branch2 = BasicConv2d35()  # stdlib/inception.dl:21
+        self.branch3_reduce = BasicConv2d41()  # stdlib/inception.dl:22
+        self.branch3 = BasicConv2d37()  # stdlib/inception.dl:23
+        self.branch4 = BasicConv2d42()  # stdlib/inception.dl:25
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch1 = self.branch1(x)  # [B, 256, H, W]
@@ -1323,7 +1323,7 @@ class Inception9(nn.Module):
     -> y: [B, 1024, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:28).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/inception.dl:27).
     REFERENCE_RENAMES = (
         ("branch2.0.", "branch2_reduce."),
         ("branch2.1.", "branch2."),
@@ -1334,12 +1334,12 @@ class Inception9(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.branch1 = BasicConv2d43()  # stdlib/inception.dl:20
-        self.branch2_reduce = BasicConv2d44()  # stdlib/inception.dl:21
-        self.branch2 = BasicConv2d45()  # stdlib/inception.dl:22
-        self.branch3_reduce = BasicConv2d46()  # stdlib/inception.dl:23
-        self.branch3 = BasicConv2d47()  # stdlib/inception.dl:24
-        self.branch4 = BasicConv2d42()  # stdlib/inception.dl:26
+        self.branch1 = BasicConv2d43()  # stdlib/inception.dl:19
+        self.branch2_reduce = BasicConv2d44()  # stdlib/inception.dl:20
+        self.branch2 = BasicConv2d45()  # stdlib/inception.dl:21
+        self.branch3_reduce = BasicConv2d46()  # stdlib/inception.dl:22
+        self.branch3 = BasicConv2d47()  # stdlib/inception.dl:23
+        self.branch4 = BasicConv2d42()  # stdlib/inception.dl:25
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch1 = self.branch1(x)  # [B, 384, H, W]

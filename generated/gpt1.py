@@ -95,8 +95,8 @@ class TransposedFeedForward(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.hidden = TransposedLinear(768, 3072)  # stdlib/gpt2_layers.dl:23
-        self.output = TransposedLinear(3072, 768)  # stdlib/gpt2_layers.dl:24
+        self.hidden = TransposedLinear(768, 3072)  # stdlib/gpt2_layers.dl:22
+        self.output = TransposedLinear(3072, 768)  # stdlib/gpt2_layers.dl:23
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 3072]
@@ -227,15 +227,15 @@ class GPT1ForSequenceClassification(nn.Module):
     -> logits: [B, 2]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/gpt1.dl:52).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/gpt1.dl:51).
     REFERENCE_RENAMES = (
         ("score.", "classifier."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.transformer = GPT1Model()  # specs/gpt1.dl:51
-        self.classifier = nn.Linear(768, 2, bias=False)  # specs/gpt1.dl:54
+        self.transformer = GPT1Model()  # specs/gpt1.dl:50
+        self.classifier = nn.Linear(768, 2, bias=False)  # specs/gpt1.dl:53
 
     def forward(self, input_ids: torch.Tensor, cls_index: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         transformer = self.transformer(input_ids, attention_mask)  # [B, T, 768]

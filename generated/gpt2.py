@@ -95,8 +95,8 @@ class TransposedFeedForward(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.hidden = TransposedLinear(768, 3072)  # stdlib/gpt2_layers.dl:23
-        self.output = TransposedLinear(3072, 768)  # stdlib/gpt2_layers.dl:24
+        self.hidden = TransposedLinear(768, 3072)  # stdlib/gpt2_layers.dl:22
+        self.output = TransposedLinear(3072, 768)  # stdlib/gpt2_layers.dl:23
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 3072]
@@ -107,14 +107,14 @@ class TransposedFeedForward(nn.Module):
 
 class GPT2Block(nn.Module):
     """GPT2Block(d_model=768, heads=12, d_ff=3072, dropout=0.1, eps=1e-05, activation='gelu_tanh')
-    from stdlib/gpt2_layers.dl:29.
+    from stdlib/gpt2_layers.dl:28.
 
     x: [B, T, 768]
     mask: [B, T] bool optional
     -> y: [B, T, 768]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/gpt2_layers.dl:33).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/gpt2_layers.dl:32).
     REFERENCE_RENAMES = (
         ("ln_1.", "attention_norm."),
         ("attn.c_attn.", "attention.qkv."),
@@ -126,12 +126,12 @@ class GPT2Block(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.attention_norm = nn.LayerNorm(768, eps=1e-05)  # stdlib/gpt2_layers.dl:39
-        self.attention = FusedSelfAttention()  # stdlib/gpt2_layers.dl:40
-        self.attention_dropout = nn.Dropout(0.1)  # stdlib/gpt2_layers.dl:41
-        self.feed_forward_norm = nn.LayerNorm(768, eps=1e-05)  # stdlib/gpt2_layers.dl:43
-        self.feed_forward = TransposedFeedForward()  # stdlib/gpt2_layers.dl:44
-        self.feed_forward_dropout = nn.Dropout(0.1)  # stdlib/gpt2_layers.dl:45
+        self.attention_norm = nn.LayerNorm(768, eps=1e-05)  # stdlib/gpt2_layers.dl:38
+        self.attention = FusedSelfAttention()  # stdlib/gpt2_layers.dl:39
+        self.attention_dropout = nn.Dropout(0.1)  # stdlib/gpt2_layers.dl:40
+        self.feed_forward_norm = nn.LayerNorm(768, eps=1e-05)  # stdlib/gpt2_layers.dl:42
+        self.feed_forward = TransposedFeedForward()  # stdlib/gpt2_layers.dl:43
+        self.feed_forward_dropout = nn.Dropout(0.1)  # stdlib/gpt2_layers.dl:44
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         attention_norm = self.attention_norm(x)  # [B, T, 768]

@@ -162,9 +162,9 @@ class LlamaModel(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.embed_tokens = nn.Embedding(32000, 4096)  # specs/llama.dl:20
+        self.embed_tokens = nn.Embedding(32000, 4096)  # specs/llama.dl:21
         self.layers = nn.ModuleList([LlamaDecoderLayer() for _ in range(32)])  # specs/llama.dl:18
-        self.norm = nn.RMSNorm(4096, eps=1e-06)  # specs/llama.dl:21
+        self.norm = nn.RMSNorm(4096, eps=1e-06)  # specs/llama.dl:22
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None) -> torch.Tensor:
         embedding = self.embed_tokens(input_ids)  # [B, T, 4096]
@@ -181,7 +181,7 @@ class LlamaModel(nn.Module):
 
 class LlamaForCausalLM(nn.Module):
     """LlamaForCausalLM(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32, rms_norm_eps=1e-06, rope_theta=10000.0, rope_scaling=1.0, attention_dropout=0.0, attention_bias=false, tie_word_embeddings=false)
-    from specs/llama.dl:27.
+    from specs/llama.dl:28.
 
     input_ids: [B, T] int64
     attention_mask: [B, T] bool optional
@@ -189,15 +189,15 @@ class LlamaForCausalLM(nn.Module):
     -> logits: [B, T, 32000]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/llama.dl:43).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/llama.dl:44).
     REFERENCE_RENAMES = (
         ("model.", "decoder."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.decoder = LlamaModel()  # specs/llama.dl:35
-        self.lm_head = nn.Linear(4096, 32000, bias=False)  # specs/llama.dl:39
+        self.decoder = LlamaModel()  # specs/llama.dl:36
+        self.lm_head = nn.Linear(4096, 32000, bias=False)  # specs/llama.dl:40
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None) -> torch.Tensor:
         decoder = self.decoder(input_ids, attention_mask, position_ids)  # [B, T, 4096]

@@ -47,7 +47,7 @@ class ConvBNAct(nn.Module):
     -> y: [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -55,8 +55,8 @@ class ConvBNAct(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -77,7 +77,7 @@ class ConvBNAct2(nn.Module):
     -> y: [B, 32, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -85,8 +85,8 @@ class ConvBNAct2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(32, 32, kernel_size=3, padding=1, groups=32, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(32, 32, kernel_size=3, padding=1, groups=32, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
@@ -107,7 +107,7 @@ class ConvBNAct3(nn.Module):
     -> y: [B, 16, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -115,8 +115,8 @@ class ConvBNAct3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(32, 16, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(16, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(32, 16, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(16, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 16, H, W]
@@ -130,13 +130,13 @@ class ConvBNAct3(nn.Module):
 
 class InvertedResidual(nn.Module):
     """InvertedResidual(in_channels=32, out_channels=16, stride=1, expansion=1)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 32, H, W]
     -> y: [B, 16, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:89).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:87).
     REFERENCE_RENAMES = (
         ("conv.0.", "depthwise."),
         ("conv.1.", "project.conv."),
@@ -145,8 +145,8 @@ class InvertedResidual(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct2()  # stdlib/vision.dl:88
-        self.project = ConvBNAct3()  # stdlib/vision.dl:93
+        self.depthwise = ConvBNAct2()  # stdlib/vision.dl:86
+        self.project = ConvBNAct3()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 32, H, W]
@@ -166,7 +166,7 @@ class ConvBNAct4(nn.Module):
     -> y: [B, 96, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -174,8 +174,8 @@ class ConvBNAct4(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(16, 96, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(96, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(16, 96, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(96, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, H, W]
@@ -196,7 +196,7 @@ class ConvBNAct5(nn.Module):
     -> y: [B, 96, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -204,8 +204,8 @@ class ConvBNAct5(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(96, 96, kernel_size=3, stride=2, padding=1, groups=96, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(96, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(96, 96, kernel_size=3, stride=2, padding=1, groups=96, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(96, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -226,7 +226,7 @@ class ConvBNAct6(nn.Module):
     -> y: [B, 24, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -234,8 +234,8 @@ class ConvBNAct6(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(96, 24, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(24, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(96, 24, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(24, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 24, H, W]
@@ -249,13 +249,13 @@ class ConvBNAct6(nn.Module):
 
 class InvertedResidual2(nn.Module):
     """InvertedResidual(in_channels=16, out_channels=24, stride=2, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 16, H, W]
     -> y: [B, 24, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -265,9 +265,9 @@ class InvertedResidual2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct4()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct5()  # stdlib/vision.dl:82
-        self.project = ConvBNAct6()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct4()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct5()  # stdlib/vision.dl:80
+        self.project = ConvBNAct6()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 96, H, W]
@@ -288,7 +288,7 @@ class ConvBNAct7(nn.Module):
     -> y: [B, 144, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -296,8 +296,8 @@ class ConvBNAct7(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(24, 144, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(144, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(24, 144, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(144, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 144, H, W]
@@ -318,7 +318,7 @@ class ConvBNAct8(nn.Module):
     -> y: [B, 144, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -326,8 +326,8 @@ class ConvBNAct8(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(144, 144, kernel_size=3, padding=1, groups=144, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(144, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(144, 144, kernel_size=3, padding=1, groups=144, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(144, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 144, H, W]
@@ -348,7 +348,7 @@ class ConvBNAct9(nn.Module):
     -> y: [B, 24, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -356,8 +356,8 @@ class ConvBNAct9(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(144, 24, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(24, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(144, 24, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(24, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 24, H, W]
@@ -371,13 +371,13 @@ class ConvBNAct9(nn.Module):
 
 class InvertedResidual3(nn.Module):
     """InvertedResidual(in_channels=24, out_channels=24, stride=1, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 24, H, W]
     -> y: [B, 24, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -387,9 +387,9 @@ class InvertedResidual3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct7()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct8()  # stdlib/vision.dl:82
-        self.project = ConvBNAct9()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct7()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct8()  # stdlib/vision.dl:80
+        self.project = ConvBNAct9()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 144, H, W]
@@ -411,7 +411,7 @@ class ConvBNAct10(nn.Module):
     -> y: [B, 144, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -419,8 +419,8 @@ class ConvBNAct10(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(144, 144, kernel_size=3, stride=2, padding=1, groups=144, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(144, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(144, 144, kernel_size=3, stride=2, padding=1, groups=144, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(144, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 144, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -441,7 +441,7 @@ class ConvBNAct11(nn.Module):
     -> y: [B, 32, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -449,8 +449,8 @@ class ConvBNAct11(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(144, 32, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(144, 32, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
@@ -464,13 +464,13 @@ class ConvBNAct11(nn.Module):
 
 class InvertedResidual4(nn.Module):
     """InvertedResidual(in_channels=24, out_channels=32, stride=2, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 24, H, W]
     -> y: [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -480,9 +480,9 @@ class InvertedResidual4(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct7()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct10()  # stdlib/vision.dl:82
-        self.project = ConvBNAct11()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct7()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct10()  # stdlib/vision.dl:80
+        self.project = ConvBNAct11()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 144, H, W]
@@ -503,7 +503,7 @@ class ConvBNAct12(nn.Module):
     -> y: [B, 192, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -511,8 +511,8 @@ class ConvBNAct12(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(32, 192, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(192, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(32, 192, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(192, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, H, W]
@@ -533,7 +533,7 @@ class ConvBNAct13(nn.Module):
     -> y: [B, 192, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -541,8 +541,8 @@ class ConvBNAct13(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(192, 192, kernel_size=3, padding=1, groups=192, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(192, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(192, 192, kernel_size=3, padding=1, groups=192, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(192, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, H, W]
@@ -563,7 +563,7 @@ class ConvBNAct14(nn.Module):
     -> y: [B, 32, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -571,8 +571,8 @@ class ConvBNAct14(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(192, 32, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(192, 32, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
@@ -586,13 +586,13 @@ class ConvBNAct14(nn.Module):
 
 class InvertedResidual5(nn.Module):
     """InvertedResidual(in_channels=32, out_channels=32, stride=1, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 32, H, W]
     -> y: [B, 32, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -602,9 +602,9 @@ class InvertedResidual5(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct12()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct13()  # stdlib/vision.dl:82
-        self.project = ConvBNAct14()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct12()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct13()  # stdlib/vision.dl:80
+        self.project = ConvBNAct14()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 192, H, W]
@@ -626,7 +626,7 @@ class ConvBNAct15(nn.Module):
     -> y: [B, 192, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -634,8 +634,8 @@ class ConvBNAct15(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(192, 192, kernel_size=3, stride=2, padding=1, groups=192, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(192, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(192, 192, kernel_size=3, stride=2, padding=1, groups=192, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(192, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -656,7 +656,7 @@ class ConvBNAct16(nn.Module):
     -> y: [B, 64, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -664,8 +664,8 @@ class ConvBNAct16(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(192, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(192, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
@@ -679,13 +679,13 @@ class ConvBNAct16(nn.Module):
 
 class InvertedResidual6(nn.Module):
     """InvertedResidual(in_channels=32, out_channels=64, stride=2, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 32, H, W]
     -> y: [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -695,9 +695,9 @@ class InvertedResidual6(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct12()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct15()  # stdlib/vision.dl:82
-        self.project = ConvBNAct16()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct12()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct15()  # stdlib/vision.dl:80
+        self.project = ConvBNAct16()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 192, H, W]
@@ -718,7 +718,7 @@ class ConvBNAct17(nn.Module):
     -> y: [B, 384, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -726,8 +726,8 @@ class ConvBNAct17(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 384, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(384, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(64, 384, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(384, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 384, H, W]
@@ -748,7 +748,7 @@ class ConvBNAct18(nn.Module):
     -> y: [B, 384, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -756,8 +756,8 @@ class ConvBNAct18(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(384, 384, kernel_size=3, padding=1, groups=384, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(384, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(384, 384, kernel_size=3, padding=1, groups=384, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(384, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 384, H, W]
@@ -778,7 +778,7 @@ class ConvBNAct19(nn.Module):
     -> y: [B, 64, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -786,8 +786,8 @@ class ConvBNAct19(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(384, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(384, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
@@ -801,13 +801,13 @@ class ConvBNAct19(nn.Module):
 
 class InvertedResidual7(nn.Module):
     """InvertedResidual(in_channels=64, out_channels=64, stride=1, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 64, H, W]
     -> y: [B, 64, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -817,9 +817,9 @@ class InvertedResidual7(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct17()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct18()  # stdlib/vision.dl:82
-        self.project = ConvBNAct19()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct17()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct18()  # stdlib/vision.dl:80
+        self.project = ConvBNAct19()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 384, H, W]
@@ -841,7 +841,7 @@ class ConvBNAct20(nn.Module):
     -> y: [B, 96, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -849,8 +849,8 @@ class ConvBNAct20(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(384, 96, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(96, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(384, 96, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(96, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, H, W]
@@ -864,13 +864,13 @@ class ConvBNAct20(nn.Module):
 
 class InvertedResidual8(nn.Module):
     """InvertedResidual(in_channels=64, out_channels=96, stride=1, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 64, H, W]
     -> y: [B, 96, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -880,9 +880,9 @@ class InvertedResidual8(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct17()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct18()  # stdlib/vision.dl:82
-        self.project = ConvBNAct20()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct17()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct18()  # stdlib/vision.dl:80
+        self.project = ConvBNAct20()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 384, H, W]
@@ -903,7 +903,7 @@ class ConvBNAct21(nn.Module):
     -> y: [B, 576, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -911,8 +911,8 @@ class ConvBNAct21(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(96, 576, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(576, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(96, 576, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(576, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 576, H, W]
@@ -933,7 +933,7 @@ class ConvBNAct22(nn.Module):
     -> y: [B, 576, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -941,8 +941,8 @@ class ConvBNAct22(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(576, 576, kernel_size=3, padding=1, groups=576, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(576, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(576, 576, kernel_size=3, padding=1, groups=576, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(576, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 576, H, W]
@@ -963,7 +963,7 @@ class ConvBNAct23(nn.Module):
     -> y: [B, 96, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -971,8 +971,8 @@ class ConvBNAct23(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(576, 96, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(96, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(576, 96, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(96, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, H, W]
@@ -986,13 +986,13 @@ class ConvBNAct23(nn.Module):
 
 class InvertedResidual9(nn.Module):
     """InvertedResidual(in_channels=96, out_channels=96, stride=1, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 96, H, W]
     -> y: [B, 96, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -1002,9 +1002,9 @@ class InvertedResidual9(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct21()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct22()  # stdlib/vision.dl:82
-        self.project = ConvBNAct23()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct21()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct22()  # stdlib/vision.dl:80
+        self.project = ConvBNAct23()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 576, H, W]
@@ -1026,7 +1026,7 @@ class ConvBNAct24(nn.Module):
     -> y: [B, 576, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1034,8 +1034,8 @@ class ConvBNAct24(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(576, 576, kernel_size=3, stride=2, padding=1, groups=576, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(576, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(576, 576, kernel_size=3, stride=2, padding=1, groups=576, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(576, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 576, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1056,7 +1056,7 @@ class ConvBNAct25(nn.Module):
     -> y: [B, 160, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1064,8 +1064,8 @@ class ConvBNAct25(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(576, 160, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(160, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(576, 160, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(160, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 160, H, W]
@@ -1079,13 +1079,13 @@ class ConvBNAct25(nn.Module):
 
 class InvertedResidual10(nn.Module):
     """InvertedResidual(in_channels=96, out_channels=160, stride=2, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 96, H, W]
     -> y: [B, 160, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -1095,9 +1095,9 @@ class InvertedResidual10(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct21()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct24()  # stdlib/vision.dl:82
-        self.project = ConvBNAct25()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct21()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct24()  # stdlib/vision.dl:80
+        self.project = ConvBNAct25()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 576, H, W]
@@ -1118,7 +1118,7 @@ class ConvBNAct26(nn.Module):
     -> y: [B, 960, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1126,8 +1126,8 @@ class ConvBNAct26(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(160, 960, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(960, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(160, 960, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(960, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 960, H, W]
@@ -1148,7 +1148,7 @@ class ConvBNAct27(nn.Module):
     -> y: [B, 960, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1156,8 +1156,8 @@ class ConvBNAct27(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(960, 960, kernel_size=3, padding=1, groups=960, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(960, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(960, 960, kernel_size=3, padding=1, groups=960, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(960, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 960, H, W]
@@ -1178,7 +1178,7 @@ class ConvBNAct28(nn.Module):
     -> y: [B, 160, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1186,8 +1186,8 @@ class ConvBNAct28(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(960, 160, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(160, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(960, 160, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(160, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 160, H, W]
@@ -1201,13 +1201,13 @@ class ConvBNAct28(nn.Module):
 
 class InvertedResidual11(nn.Module):
     """InvertedResidual(in_channels=160, out_channels=160, stride=1, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 160, H, W]
     -> y: [B, 160, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -1217,9 +1217,9 @@ class InvertedResidual11(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct26()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct27()  # stdlib/vision.dl:82
-        self.project = ConvBNAct28()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct26()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct27()  # stdlib/vision.dl:80
+        self.project = ConvBNAct28()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 960, H, W]
@@ -1241,7 +1241,7 @@ class ConvBNAct29(nn.Module):
     -> y: [B, 320, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1249,8 +1249,8 @@ class ConvBNAct29(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(960, 320, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(320, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(960, 320, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(320, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 320, H, W]
@@ -1264,13 +1264,13 @@ class ConvBNAct29(nn.Module):
 
 class InvertedResidual12(nn.Module):
     """InvertedResidual(in_channels=160, out_channels=320, stride=1, expansion=6)
-    from stdlib/vision.dl:76.
+    from stdlib/vision.dl:74.
 
     x: [B, 160, H, W]
     -> y: [B, 320, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:83).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:81).
     REFERENCE_RENAMES = (
         ("conv.0.", "expand."),
         ("conv.1.", "depthwise."),
@@ -1280,9 +1280,9 @@ class InvertedResidual12(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.expand = ConvBNAct26()  # stdlib/vision.dl:81
-        self.depthwise = ConvBNAct27()  # stdlib/vision.dl:82
-        self.project = ConvBNAct29()  # stdlib/vision.dl:93
+        self.expand = ConvBNAct26()  # stdlib/vision.dl:79
+        self.depthwise = ConvBNAct27()  # stdlib/vision.dl:80
+        self.project = ConvBNAct29()  # stdlib/vision.dl:91
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 960, H, W]
@@ -1303,7 +1303,7 @@ class ConvBNAct30(nn.Module):
     -> y: [B, 1280, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1311,8 +1311,8 @@ class ConvBNAct30(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(320, 1280, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(1280, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(320, 1280, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(1280, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1280, H, W]
@@ -1333,7 +1333,7 @@ class MobileNetV2(nn.Module):
     -> logits: [B, 1000]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/mobilenet.dl:31).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (specs/mobilenet.dl:30).
     REFERENCE_RENAMES = (
         ("features.0.", "stem."),
         ("features.1.", "blocks.0."),
@@ -1377,9 +1377,9 @@ class MobileNetV2(nn.Module):
             InvertedResidual11(),
             InvertedResidual12(),
         ])
-        self.head = ConvBNAct30()  # specs/mobilenet.dl:22
-        self.drop = nn.Dropout(0.2)  # specs/mobilenet.dl:25
-        self.classifier = nn.Linear(1280, 1000, bias=True)  # specs/mobilenet.dl:27
+        self.head = ConvBNAct30()  # specs/mobilenet.dl:21
+        self.drop = nn.Dropout(0.2)  # specs/mobilenet.dl:24
+        self.classifier = nn.Linear(1280, 1000, bias=True)  # specs/mobilenet.dl:26
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stem = self.stem(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1406,7 +1406,7 @@ class ConvBNAct31(nn.Module):
     -> y: [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1414,8 +1414,8 @@ class ConvBNAct31(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1436,7 +1436,7 @@ class ConvBNAct32(nn.Module):
     -> y: [B, 32, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1444,8 +1444,8 @@ class ConvBNAct32(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(32, 32, kernel_size=3, padding=1, groups=32, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(32, 32, kernel_size=3, padding=1, groups=32, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(32, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
@@ -1466,7 +1466,7 @@ class ConvBNAct33(nn.Module):
     -> y: [B, 64, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1474,8 +1474,8 @@ class ConvBNAct33(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(32, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(32, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
@@ -1490,7 +1490,7 @@ class ConvBNAct33(nn.Module):
 
 class DepthwiseSeparable(nn.Module):
     """DepthwiseSeparable(in_channels=32, out_channels=64, stride=1, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 32, H, W]
     -> pointwise: [B, 64, H, W]
@@ -1498,8 +1498,8 @@ class DepthwiseSeparable(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct32()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct33()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct32()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct33()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 32, H, W]
@@ -1519,7 +1519,7 @@ class ConvBNAct34(nn.Module):
     -> y: [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1527,8 +1527,8 @@ class ConvBNAct34(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 64, kernel_size=3, stride=2, padding=1, groups=64, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(64, 64, kernel_size=3, stride=2, padding=1, groups=64, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1549,7 +1549,7 @@ class ConvBNAct35(nn.Module):
     -> y: [B, 128, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1557,8 +1557,8 @@ class ConvBNAct35(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 128, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(64, 128, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
@@ -1573,7 +1573,7 @@ class ConvBNAct35(nn.Module):
 
 class DepthwiseSeparable2(nn.Module):
     """DepthwiseSeparable(in_channels=64, out_channels=128, stride=2, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 64, H, W]
     -> pointwise: [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1581,8 +1581,8 @@ class DepthwiseSeparable2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct34()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct35()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct34()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct35()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1602,7 +1602,7 @@ class ConvBNAct36(nn.Module):
     -> y: [B, 128, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1610,8 +1610,8 @@ class ConvBNAct36(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 128, kernel_size=3, padding=1, groups=128, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(128, 128, kernel_size=3, padding=1, groups=128, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
@@ -1632,7 +1632,7 @@ class ConvBNAct37(nn.Module):
     -> y: [B, 128, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1640,8 +1640,8 @@ class ConvBNAct37(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 128, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(128, 128, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
@@ -1656,7 +1656,7 @@ class ConvBNAct37(nn.Module):
 
 class DepthwiseSeparable3(nn.Module):
     """DepthwiseSeparable(in_channels=128, out_channels=128, stride=1, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 128, H, W]
     -> pointwise: [B, 128, H, W]
@@ -1664,8 +1664,8 @@ class DepthwiseSeparable3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct36()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct37()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct36()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct37()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 128, H, W]
@@ -1685,7 +1685,7 @@ class ConvBNAct38(nn.Module):
     -> y: [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1693,8 +1693,8 @@ class ConvBNAct38(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 128, kernel_size=3, stride=2, padding=1, groups=128, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(128, 128, kernel_size=3, stride=2, padding=1, groups=128, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1715,7 +1715,7 @@ class ConvBNAct39(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1723,8 +1723,8 @@ class ConvBNAct39(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(128, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
@@ -1739,7 +1739,7 @@ class ConvBNAct39(nn.Module):
 
 class DepthwiseSeparable4(nn.Module):
     """DepthwiseSeparable(in_channels=128, out_channels=256, stride=2, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 128, H, W]
     -> pointwise: [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1747,8 +1747,8 @@ class DepthwiseSeparable4(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct38()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct39()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct38()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct39()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1768,7 +1768,7 @@ class ConvBNAct40(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1776,8 +1776,8 @@ class ConvBNAct40(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 256, kernel_size=3, padding=1, groups=256, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(256, 256, kernel_size=3, padding=1, groups=256, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
@@ -1798,7 +1798,7 @@ class ConvBNAct41(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1806,8 +1806,8 @@ class ConvBNAct41(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(256, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
@@ -1822,7 +1822,7 @@ class ConvBNAct41(nn.Module):
 
 class DepthwiseSeparable5(nn.Module):
     """DepthwiseSeparable(in_channels=256, out_channels=256, stride=1, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 256, H, W]
     -> pointwise: [B, 256, H, W]
@@ -1830,8 +1830,8 @@ class DepthwiseSeparable5(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct40()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct41()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct40()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct41()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 256, H, W]
@@ -1851,7 +1851,7 @@ class ConvBNAct42(nn.Module):
     -> y: [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1859,8 +1859,8 @@ class ConvBNAct42(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 256, kernel_size=3, stride=2, padding=1, groups=256, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(256, 256, kernel_size=3, stride=2, padding=1, groups=256, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1881,7 +1881,7 @@ class ConvBNAct43(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1889,8 +1889,8 @@ class ConvBNAct43(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(256, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
@@ -1905,7 +1905,7 @@ class ConvBNAct43(nn.Module):
 
 class DepthwiseSeparable6(nn.Module):
     """DepthwiseSeparable(in_channels=256, out_channels=512, stride=2, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 256, H, W]
     -> pointwise: [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1913,8 +1913,8 @@ class DepthwiseSeparable6(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct42()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct43()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct42()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct43()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -1934,7 +1934,7 @@ class ConvBNAct44(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1942,8 +1942,8 @@ class ConvBNAct44(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(512, 512, kernel_size=3, padding=1, groups=512, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(512, 512, kernel_size=3, padding=1, groups=512, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
@@ -1964,7 +1964,7 @@ class ConvBNAct45(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1972,8 +1972,8 @@ class ConvBNAct45(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(512, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(512, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
@@ -1988,7 +1988,7 @@ class ConvBNAct45(nn.Module):
 
 class DepthwiseSeparable7(nn.Module):
     """DepthwiseSeparable(in_channels=512, out_channels=512, stride=1, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 512, H, W]
     -> pointwise: [B, 512, H, W]
@@ -1996,8 +1996,8 @@ class DepthwiseSeparable7(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct44()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct45()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct44()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct45()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 512, H, W]
@@ -2017,7 +2017,7 @@ class ConvBNAct46(nn.Module):
     -> y: [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -2025,8 +2025,8 @@ class ConvBNAct46(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(512, 512, kernel_size=3, stride=2, padding=1, groups=512, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(512, 512, kernel_size=3, stride=2, padding=1, groups=512, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -2047,7 +2047,7 @@ class ConvBNAct47(nn.Module):
     -> y: [B, 1024, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -2055,8 +2055,8 @@ class ConvBNAct47(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(512, 1024, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(512, 1024, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, H, W]
@@ -2071,7 +2071,7 @@ class ConvBNAct47(nn.Module):
 
 class DepthwiseSeparable8(nn.Module):
     """DepthwiseSeparable(in_channels=512, out_channels=1024, stride=2, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 512, H, W]
     -> pointwise: [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -2079,8 +2079,8 @@ class DepthwiseSeparable8(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct46()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct47()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct46()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct47()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -2100,7 +2100,7 @@ class ConvBNAct48(nn.Module):
     -> y: [B, 1024, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -2108,8 +2108,8 @@ class ConvBNAct48(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(1024, 1024, kernel_size=3, padding=1, groups=1024, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(1024, 1024, kernel_size=3, padding=1, groups=1024, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, H, W]
@@ -2130,7 +2130,7 @@ class ConvBNAct49(nn.Module):
     -> y: [B, 1024, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -2138,8 +2138,8 @@ class ConvBNAct49(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(1024, 1024, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(1024, 1024, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, H, W]
@@ -2154,7 +2154,7 @@ class ConvBNAct49(nn.Module):
 
 class DepthwiseSeparable9(nn.Module):
     """DepthwiseSeparable(in_channels=1024, out_channels=1024, stride=1, activation='relu')
-    from stdlib/vision.dl:66.
+    from stdlib/vision.dl:65.
 
     x: [B, 1024, H, W]
     -> pointwise: [B, 1024, H, W]
@@ -2162,8 +2162,8 @@ class DepthwiseSeparable9(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.depthwise = ConvBNAct48()  # stdlib/vision.dl:69
-        self.pointwise = ConvBNAct49()  # stdlib/vision.dl:70
+        self.depthwise = ConvBNAct48()  # stdlib/vision.dl:67
+        self.pointwise = ConvBNAct49()  # stdlib/vision.dl:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)  # [B, 1024, H, W]
@@ -2177,7 +2177,7 @@ class DepthwiseSeparable9(nn.Module):
 
 class MobileNetV1(nn.Module):
     """MobileNetV1(num_classes=1000)
-    from specs/mobilenet.dl:41.
+    from specs/mobilenet.dl:40.
 
     x: [B, 3, H, W]
     -> logits: [B, 1000]
@@ -2185,8 +2185,8 @@ class MobileNetV1(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.stem = ConvBNAct31()  # specs/mobilenet.dl:48
-        self.blocks = nn.ModuleList([  # specs/mobilenet.dl:49
+        self.stem = ConvBNAct31()  # specs/mobilenet.dl:47
+        self.blocks = nn.ModuleList([  # specs/mobilenet.dl:48
             DepthwiseSeparable(),
             DepthwiseSeparable2(),
             DepthwiseSeparable3(),
@@ -2197,7 +2197,7 @@ class MobileNetV1(nn.Module):
             DepthwiseSeparable8(),
             DepthwiseSeparable9(),
         ])
-        self.classifier = nn.Linear(1024, 1000, bias=True)  # specs/mobilenet.dl:53
+        self.classifier = nn.Linear(1024, 1000, bias=True)  # specs/mobilenet.dl:52
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stem = self.stem(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]

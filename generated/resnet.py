@@ -47,7 +47,7 @@ class ConvBNAct(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -55,8 +55,8 @@ class ConvBNAct(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(64, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
@@ -70,7 +70,7 @@ class ConvBNAct(nn.Module):
 
 class Bottleneck(nn.Module):
     """Bottleneck(in_channels=64, channels=64, stride=1)
-    from stdlib/vision.dl:45.
+    from stdlib/vision.dl:44.
 
     x: [B, 64, H, W]
     -> y: [B, 256, H, W]
@@ -78,13 +78,13 @@ class Bottleneck(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(64, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(64, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
-        self.downsample = ConvBNAct()  # stdlib/vision.dl:57
+        self.conv1 = nn.Conv2d(64, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:47
+        self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:48
+        self.conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:50
+        self.bn2 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:51
+        self.conv3 = nn.Conv2d(64, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:53
+        self.bn3 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:54
+        self.downsample = ConvBNAct()  # stdlib/vision.dl:56
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, H, W]
@@ -107,7 +107,7 @@ class Bottleneck(nn.Module):
 
 class Bottleneck2(nn.Module):
     """Bottleneck(in_channels=256, channels=64, stride=1)
-    from stdlib/vision.dl:45.
+    from stdlib/vision.dl:44.
 
     x: [B, 256, H, W]
     -> y: [B, 256, H, W]
@@ -115,12 +115,12 @@ class Bottleneck2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(256, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(64, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
+        self.conv1 = nn.Conv2d(256, 64, kernel_size=1, bias=False)  # stdlib/vision.dl:47
+        self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:48
+        self.conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:50
+        self.bn2 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:51
+        self.conv3 = nn.Conv2d(64, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:53
+        self.bn3 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:54
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, H, W]
@@ -144,7 +144,7 @@ class ConvBNAct2(nn.Module):
     -> y: [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -152,8 +152,8 @@ class ConvBNAct2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 512, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(256, 512, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -167,7 +167,7 @@ class ConvBNAct2(nn.Module):
 
 class Bottleneck3(nn.Module):
     """Bottleneck(in_channels=256, channels=128, stride=2)
-    from stdlib/vision.dl:45.
+    from stdlib/vision.dl:44.
 
     x: [B, 256, H, W]
     -> y: [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -175,13 +175,13 @@ class Bottleneck3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(256, 128, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(128, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
-        self.downsample = ConvBNAct2()  # stdlib/vision.dl:57
+        self.conv1 = nn.Conv2d(256, 128, kernel_size=1, bias=False)  # stdlib/vision.dl:47
+        self.bn1 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:48
+        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:50
+        self.bn2 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:51
+        self.conv3 = nn.Conv2d(128, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:53
+        self.bn3 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:54
+        self.downsample = ConvBNAct2()  # stdlib/vision.dl:56
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 128, H, W]
@@ -204,7 +204,7 @@ class Bottleneck3(nn.Module):
 
 class Bottleneck4(nn.Module):
     """Bottleneck(in_channels=512, channels=128, stride=1)
-    from stdlib/vision.dl:45.
+    from stdlib/vision.dl:44.
 
     x: [B, 512, H, W]
     -> y: [B, 512, H, W]
@@ -212,12 +212,12 @@ class Bottleneck4(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(512, 128, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(128, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
+        self.conv1 = nn.Conv2d(512, 128, kernel_size=1, bias=False)  # stdlib/vision.dl:47
+        self.bn1 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:48
+        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:50
+        self.bn2 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:51
+        self.conv3 = nn.Conv2d(128, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:53
+        self.bn3 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:54
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 128, H, W]
@@ -241,7 +241,7 @@ class ConvBNAct3(nn.Module):
     -> y: [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -249,8 +249,8 @@ class ConvBNAct3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(512, 1024, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(512, 1024, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -264,7 +264,7 @@ class ConvBNAct3(nn.Module):
 
 class Bottleneck5(nn.Module):
     """Bottleneck(in_channels=512, channels=256, stride=2)
-    from stdlib/vision.dl:45.
+    from stdlib/vision.dl:44.
 
     x: [B, 512, H, W]
     -> y: [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -272,13 +272,13 @@ class Bottleneck5(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(512, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(256, 1024, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
-        self.downsample = ConvBNAct3()  # stdlib/vision.dl:57
+        self.conv1 = nn.Conv2d(512, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:47
+        self.bn1 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:48
+        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:50
+        self.bn2 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:51
+        self.conv3 = nn.Conv2d(256, 1024, kernel_size=1, bias=False)  # stdlib/vision.dl:53
+        self.bn3 = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:54
+        self.downsample = ConvBNAct3()  # stdlib/vision.dl:56
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 256, H, W]
@@ -301,7 +301,7 @@ class Bottleneck5(nn.Module):
 
 class Bottleneck6(nn.Module):
     """Bottleneck(in_channels=1024, channels=256, stride=1)
-    from stdlib/vision.dl:45.
+    from stdlib/vision.dl:44.
 
     x: [B, 1024, H, W]
     -> y: [B, 1024, H, W]
@@ -309,12 +309,12 @@ class Bottleneck6(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(1024, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(256, 1024, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
+        self.conv1 = nn.Conv2d(1024, 256, kernel_size=1, bias=False)  # stdlib/vision.dl:47
+        self.bn1 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:48
+        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:50
+        self.bn2 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:51
+        self.conv3 = nn.Conv2d(256, 1024, kernel_size=1, bias=False)  # stdlib/vision.dl:53
+        self.bn3 = nn.BatchNorm2d(1024, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:54
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 256, H, W]
@@ -338,7 +338,7 @@ class ConvBNAct4(nn.Module):
     -> y: [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -346,8 +346,8 @@ class ConvBNAct4(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(1024, 2048, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(2048, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(1024, 2048, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(2048, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -361,7 +361,7 @@ class ConvBNAct4(nn.Module):
 
 class Bottleneck7(nn.Module):
     """Bottleneck(in_channels=1024, channels=512, stride=2)
-    from stdlib/vision.dl:45.
+    from stdlib/vision.dl:44.
 
     x: [B, 1024, H, W]
     -> y: [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -369,13 +369,13 @@ class Bottleneck7(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(1024, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(512, 2048, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(2048, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
-        self.downsample = ConvBNAct4()  # stdlib/vision.dl:57
+        self.conv1 = nn.Conv2d(1024, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:47
+        self.bn1 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:48
+        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:50
+        self.bn2 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:51
+        self.conv3 = nn.Conv2d(512, 2048, kernel_size=1, bias=False)  # stdlib/vision.dl:53
+        self.bn3 = nn.BatchNorm2d(2048, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:54
+        self.downsample = ConvBNAct4()  # stdlib/vision.dl:56
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 512, H, W]
@@ -398,7 +398,7 @@ class Bottleneck7(nn.Module):
 
 class Bottleneck8(nn.Module):
     """Bottleneck(in_channels=2048, channels=512, stride=1)
-    from stdlib/vision.dl:45.
+    from stdlib/vision.dl:44.
 
     x: [B, 2048, H, W]
     -> y: [B, 2048, H, W]
@@ -406,12 +406,12 @@ class Bottleneck8(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(2048, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(512, 2048, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(2048, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
+        self.conv1 = nn.Conv2d(2048, 512, kernel_size=1, bias=False)  # stdlib/vision.dl:47
+        self.bn1 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:48
+        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:50
+        self.bn2 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:51
+        self.conv3 = nn.Conv2d(512, 2048, kernel_size=1, bias=False)  # stdlib/vision.dl:53
+        self.bn3 = nn.BatchNorm2d(2048, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:54
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 512, H, W]
@@ -474,7 +474,7 @@ class ResNet(nn.Module):
 
 class BasicBlock(nn.Module):
     """BasicBlock(in_channels=64, channels=64, stride=1)
-    from stdlib/vision.dl:28.
+    from stdlib/vision.dl:27.
 
     x: [B, 64, H, W]
     -> y: [B, 64, H, W]
@@ -482,10 +482,10 @@ class BasicBlock(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:30
-        self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:31
-        self.conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:33
-        self.bn2 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:34
+        self.conv1 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:29
+        self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:30
+        self.conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:32
+        self.bn2 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, H, W]
@@ -506,7 +506,7 @@ class ConvBNAct5(nn.Module):
     -> y: [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -514,8 +514,8 @@ class ConvBNAct5(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 128, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(64, 128, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -529,7 +529,7 @@ class ConvBNAct5(nn.Module):
 
 class BasicBlock2(nn.Module):
     """BasicBlock(in_channels=64, channels=128, stride=2)
-    from stdlib/vision.dl:28.
+    from stdlib/vision.dl:27.
 
     x: [B, 64, H, W]
     -> y: [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -537,11 +537,11 @@ class BasicBlock2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:30
-        self.bn1 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:31
-        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:33
-        self.bn2 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:34
-        self.downsample = ConvBNAct5()  # stdlib/vision.dl:36
+        self.conv1 = nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:29
+        self.bn1 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:30
+        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:32
+        self.bn2 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:33
+        self.downsample = ConvBNAct5()  # stdlib/vision.dl:35
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -561,7 +561,7 @@ class BasicBlock2(nn.Module):
 
 class BasicBlock3(nn.Module):
     """BasicBlock(in_channels=128, channels=128, stride=1)
-    from stdlib/vision.dl:28.
+    from stdlib/vision.dl:27.
 
     x: [B, 128, H, W]
     -> y: [B, 128, H, W]
@@ -569,10 +569,10 @@ class BasicBlock3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:30
-        self.bn1 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:31
-        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:33
-        self.bn2 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:34
+        self.conv1 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:29
+        self.bn1 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:30
+        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:32
+        self.bn2 = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 128, H, W]
@@ -593,7 +593,7 @@ class ConvBNAct6(nn.Module):
     -> y: [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -601,8 +601,8 @@ class ConvBNAct6(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 256, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(128, 256, kernel_size=1, stride=2, bias=False)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -616,7 +616,7 @@ class ConvBNAct6(nn.Module):
 
 class BasicBlock4(nn.Module):
     """BasicBlock(in_channels=128, channels=256, stride=2)
-    from stdlib/vision.dl:28.
+    from stdlib/vision.dl:27.
 
     x: [B, 128, H, W]
     -> y: [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -624,11 +624,11 @@ class BasicBlock4(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(128, 256, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:30
-        self.bn1 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:31
-        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:33
-        self.bn2 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:34
-        self.downsample = ConvBNAct6()  # stdlib/vision.dl:36
+        self.conv1 = nn.Conv2d(128, 256, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:29
+        self.bn1 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:30
+        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:32
+        self.bn2 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:33
+        self.downsample = ConvBNAct6()  # stdlib/vision.dl:35
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -648,7 +648,7 @@ class BasicBlock4(nn.Module):
 
 class BasicBlock5(nn.Module):
     """BasicBlock(in_channels=256, channels=256, stride=1)
-    from stdlib/vision.dl:28.
+    from stdlib/vision.dl:27.
 
     x: [B, 256, H, W]
     -> y: [B, 256, H, W]
@@ -656,10 +656,10 @@ class BasicBlock5(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:30
-        self.bn1 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:31
-        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:33
-        self.bn2 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:34
+        self.conv1 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:29
+        self.bn1 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:30
+        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:32
+        self.bn2 = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 256, H, W]
@@ -674,7 +674,7 @@ class BasicBlock5(nn.Module):
 
 class BasicBlock6(nn.Module):
     """BasicBlock(in_channels=256, channels=512, stride=2)
-    from stdlib/vision.dl:28.
+    from stdlib/vision.dl:27.
 
     x: [B, 256, H, W]
     -> y: [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -682,11 +682,11 @@ class BasicBlock6(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(256, 512, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:30
-        self.bn1 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:31
-        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:33
-        self.bn2 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:34
-        self.downsample = ConvBNAct2()  # stdlib/vision.dl:36
+        self.conv1 = nn.Conv2d(256, 512, kernel_size=3, stride=2, padding=1, bias=False)  # stdlib/vision.dl:29
+        self.bn1 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:30
+        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:32
+        self.bn2 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:33
+        self.downsample = ConvBNAct2()  # stdlib/vision.dl:35
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
@@ -706,7 +706,7 @@ class BasicBlock6(nn.Module):
 
 class BasicBlock7(nn.Module):
     """BasicBlock(in_channels=512, channels=512, stride=1)
-    from stdlib/vision.dl:28.
+    from stdlib/vision.dl:27.
 
     x: [B, 512, H, W]
     -> y: [B, 512, H, W]
@@ -714,10 +714,10 @@ class BasicBlock7(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:30
-        self.bn1 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:31
-        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:33
-        self.bn2 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:34
+        self.conv1 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:29
+        self.bn1 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:30
+        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:32
+        self.bn2 = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:33
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 512, H, W]

@@ -39,10 +39,10 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.query = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:12
-        self.key = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:13
-        self.value = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:14
-        self.output = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:16
+        self.query = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:11
+        self.key = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:12
+        self.value = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:13
+        self.output = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:15
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, 512]
@@ -73,10 +73,10 @@ class MultiHeadAttention2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.query = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:12
-        self.key = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:13
-        self.value = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:14
-        self.output = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:16
+        self.query = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:11
+        self.key = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:12
+        self.value = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:13
+        self.output = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:15
 
     def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, 512]
@@ -97,7 +97,7 @@ class MultiHeadAttention2(nn.Module):
 
 class AddNorm(nn.Module):
     """AddNorm(d_model=512, dropout=0.1, eps=1e-05)
-    from stdlib/layers.dl:13.
+    from stdlib/layers.dl:12.
 
     x: [B, S, 512]
     sublayer: [B, S, 512]
@@ -106,8 +106,8 @@ class AddNorm(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.dropout = nn.Dropout(0.1)  # stdlib/layers.dl:16
-        self.norm = nn.LayerNorm(512, eps=1e-05)  # stdlib/layers.dl:17
+        self.dropout = nn.Dropout(0.1)  # stdlib/layers.dl:15
+        self.norm = nn.LayerNorm(512, eps=1e-05)  # stdlib/layers.dl:16
 
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
         dropout = self.dropout(sublayer)  # [B, S, 512]
@@ -126,9 +126,9 @@ class FeedForward(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.hidden = nn.Linear(512, 2048, bias=True)  # stdlib/layers.dl:7
-        self.active = nn.Dropout(0.1)  # stdlib/layers.dl:8
-        self.output = nn.Linear(2048, 512, bias=True)  # stdlib/layers.dl:9
+        self.hidden = nn.Linear(512, 2048, bias=True)  # stdlib/layers.dl:6
+        self.active = nn.Dropout(0.1)  # stdlib/layers.dl:7
+        self.output = nn.Linear(2048, 512, bias=True)  # stdlib/layers.dl:8
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 2048]
@@ -149,10 +149,10 @@ class EncoderLayer(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.attn = MultiHeadAttention2()  # stdlib/transformer_layers.dl:10
-        self.attn_norm = AddNorm()  # stdlib/transformer_layers.dl:11
-        self.ffn = FeedForward()  # stdlib/transformer_layers.dl:12
-        self.y = AddNorm()  # stdlib/transformer_layers.dl:13
+        self.attn = MultiHeadAttention2()  # stdlib/transformer_layers.dl:9
+        self.attn_norm = AddNorm()  # stdlib/transformer_layers.dl:10
+        self.ffn = FeedForward()  # stdlib/transformer_layers.dl:11
+        self.y = AddNorm()  # stdlib/transformer_layers.dl:12
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         attn = self.attn(x, mask)  # [B, S, 512]
@@ -174,10 +174,10 @@ class MultiHeadAttention3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.query = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:12
-        self.key = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:13
-        self.value = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:14
-        self.output = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:16
+        self.query = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:11
+        self.key = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:12
+        self.value = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:13
+        self.output = nn.Linear(512, 512, bias=True)  # stdlib/attention.dl:15
 
     def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, 512]
@@ -199,7 +199,7 @@ class MultiHeadAttention3(nn.Module):
 
 class DecoderLayer(nn.Module):
     """DecoderLayer(d_model=512, heads=8, d_ff=2048, dropout=0.1, norm='post', eps=1e-05, activation='relu')
-    from stdlib/transformer_layers.dl:25.
+    from stdlib/transformer_layers.dl:24.
 
     x: [B, T, 512]
     memory: [B, S, 512]
@@ -209,12 +209,12 @@ class DecoderLayer(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.self_attn = MultiHeadAttention3()  # stdlib/transformer_layers.dl:32
-        self.self_norm = AddNorm()  # stdlib/transformer_layers.dl:33
-        self.cross_attn = MultiHeadAttention()  # stdlib/transformer_layers.dl:34
-        self.cross_norm = AddNorm()  # stdlib/transformer_layers.dl:35
-        self.ffn = FeedForward()  # stdlib/transformer_layers.dl:36
-        self.y = AddNorm()  # stdlib/transformer_layers.dl:37
+        self.self_attn = MultiHeadAttention3()  # stdlib/transformer_layers.dl:30
+        self.self_norm = AddNorm()  # stdlib/transformer_layers.dl:31
+        self.cross_attn = MultiHeadAttention()  # stdlib/transformer_layers.dl:32
+        self.cross_norm = AddNorm()  # stdlib/transformer_layers.dl:33
+        self.ffn = FeedForward()  # stdlib/transformer_layers.dl:34
+        self.y = AddNorm()  # stdlib/transformer_layers.dl:35
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attn = self.self_attn(x)  # [B, T, 512]
@@ -238,14 +238,14 @@ class Transformer(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.src_embed = nn.Embedding(37000, 512)  # specs/transformer.dl:23
-        self.positions = SinusoidalPositions(5000, 512)  # specs/transformer.dl:23
-        self.src_x = nn.Dropout(0.1)  # specs/transformer.dl:23
-        self.encoder = nn.ModuleList([EncoderLayer() for _ in range(6)])  # specs/transformer.dl:24
-        self.tgt_x = nn.Dropout(0.1)  # specs/transformer.dl:26
-        self.decoder = nn.ModuleList([DecoderLayer() for _ in range(6)])  # specs/transformer.dl:27
-        self.generator = nn.Linear(512, 37000, bias=False)  # specs/transformer.dl:30
-        self.generator.weight = self.src_embed.weight  # tied, specs/transformer.dl:32
+        self.src_embed = nn.Embedding(37000, 512)  # specs/transformer.dl:22
+        self.positions = SinusoidalPositions(5000, 512)  # specs/transformer.dl:22
+        self.src_x = nn.Dropout(0.1)  # specs/transformer.dl:22
+        self.encoder = nn.ModuleList([EncoderLayer() for _ in range(6)])  # specs/transformer.dl:23
+        self.tgt_x = nn.Dropout(0.1)  # specs/transformer.dl:25
+        self.decoder = nn.ModuleList([DecoderLayer() for _ in range(6)])  # specs/transformer.dl:26
+        self.generator = nn.Linear(512, 37000, bias=False)  # specs/transformer.dl:29
+        self.generator.weight = self.src_embed.weight  # tied, specs/transformer.dl:31
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_mask: torch.Tensor | None = None) -> torch.Tensor:
         embedding = self.src_embed(src)  # [B, S, 512]

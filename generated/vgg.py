@@ -47,14 +47,14 @@ class ConvBNAct(nn.Module):
     -> y: [B, 64, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3, 64, kernel_size=3, padding=1)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(3, 64, kernel_size=3, padding=1)  # stdlib/vision.dl:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
@@ -74,14 +74,14 @@ class ConvBNAct2(nn.Module):
     -> y: [B, 64, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 64, kernel_size=3, padding=1)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(64, 64, kernel_size=3, padding=1)  # stdlib/vision.dl:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
@@ -95,7 +95,7 @@ class ConvBNAct2(nn.Module):
 
 class VGGStage(nn.Module):
     """VGGStage(in_channels=3, out_channels=64, num_convs=2, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 3, H, W]
     -> pool: [B, 64, floor(H/2), floor(W/2)]
@@ -103,7 +103,7 @@ class VGGStage(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct(), ConvBNAct2()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct(), ConvBNAct2()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -125,14 +125,14 @@ class ConvBNAct3(nn.Module):
     -> y: [B, 128, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 128, kernel_size=3, padding=1)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(64, 128, kernel_size=3, padding=1)  # stdlib/vision.dl:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
@@ -152,14 +152,14 @@ class ConvBNAct4(nn.Module):
     -> y: [B, 128, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 128, kernel_size=3, padding=1)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(128, 128, kernel_size=3, padding=1)  # stdlib/vision.dl:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
@@ -173,7 +173,7 @@ class ConvBNAct4(nn.Module):
 
 class VGGStage2(nn.Module):
     """VGGStage(in_channels=64, out_channels=128, num_convs=2, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 64, H, W]
     -> pool: [B, 128, floor(H/2), floor(W/2)]
@@ -181,7 +181,7 @@ class VGGStage2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct3(), ConvBNAct4()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct3(), ConvBNAct4()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -203,14 +203,14 @@ class ConvBNAct5(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 256, kernel_size=3, padding=1)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(128, 256, kernel_size=3, padding=1)  # stdlib/vision.dl:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
@@ -230,14 +230,14 @@ class ConvBNAct6(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 256, kernel_size=3, padding=1)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(256, 256, kernel_size=3, padding=1)  # stdlib/vision.dl:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
@@ -251,7 +251,7 @@ class ConvBNAct6(nn.Module):
 
 class VGGStage3(nn.Module):
     """VGGStage(in_channels=128, out_channels=256, num_convs=3, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 128, H, W]
     -> pool: [B, 256, floor(H/2), floor(W/2)]
@@ -259,7 +259,7 @@ class VGGStage3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct5(), ConvBNAct6(), ConvBNAct6()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct5(), ConvBNAct6(), ConvBNAct6()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -281,14 +281,14 @@ class ConvBNAct7(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 512, kernel_size=3, padding=1)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(256, 512, kernel_size=3, padding=1)  # stdlib/vision.dl:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
@@ -308,14 +308,14 @@ class ConvBNAct8(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(512, 512, kernel_size=3, padding=1)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(512, 512, kernel_size=3, padding=1)  # stdlib/vision.dl:13
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
@@ -329,7 +329,7 @@ class ConvBNAct8(nn.Module):
 
 class VGGStage4(nn.Module):
     """VGGStage(in_channels=256, out_channels=512, num_convs=3, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 256, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -337,7 +337,7 @@ class VGGStage4(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct7(), ConvBNAct8(), ConvBNAct8()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct7(), ConvBNAct8(), ConvBNAct8()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -353,7 +353,7 @@ class VGGStage4(nn.Module):
 
 class VGGStage5(nn.Module):
     """VGGStage(in_channels=512, out_channels=512, num_convs=3, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 512, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -361,7 +361,7 @@ class VGGStage5(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct8() for _ in range(3)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct8() for _ in range(3)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -440,7 +440,7 @@ class VGG(nn.Module):
 
 class VGGStage6(nn.Module):
     """VGGStage(in_channels=3, out_channels=64, num_convs=1, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 3, H, W]
     -> pool: [B, 64, floor(H/2), floor(W/2)]
@@ -448,7 +448,7 @@ class VGGStage6(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct() for _ in range(1)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct() for _ in range(1)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -464,7 +464,7 @@ class VGGStage6(nn.Module):
 
 class VGGStage7(nn.Module):
     """VGGStage(in_channels=64, out_channels=128, num_convs=1, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 64, H, W]
     -> pool: [B, 128, floor(H/2), floor(W/2)]
@@ -472,7 +472,7 @@ class VGGStage7(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct3() for _ in range(1)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct3() for _ in range(1)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -488,7 +488,7 @@ class VGGStage7(nn.Module):
 
 class VGGStage8(nn.Module):
     """VGGStage(in_channels=128, out_channels=256, num_convs=2, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 128, H, W]
     -> pool: [B, 256, floor(H/2), floor(W/2)]
@@ -496,7 +496,7 @@ class VGGStage8(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct5(), ConvBNAct6()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct5(), ConvBNAct6()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -512,7 +512,7 @@ class VGGStage8(nn.Module):
 
 class VGGStage9(nn.Module):
     """VGGStage(in_channels=256, out_channels=512, num_convs=2, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 256, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -520,7 +520,7 @@ class VGGStage9(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct7(), ConvBNAct8()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct7(), ConvBNAct8()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -536,7 +536,7 @@ class VGGStage9(nn.Module):
 
 class VGGStage10(nn.Module):
     """VGGStage(in_channels=512, out_channels=512, num_convs=2, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 512, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -544,7 +544,7 @@ class VGGStage10(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct8() for _ in range(2)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct8() for _ in range(2)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -624,7 +624,7 @@ class ConvBNAct9(nn.Module):
     -> y: [B, 64, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -632,8 +632,8 @@ class ConvBNAct9(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3, 64, kernel_size=3, padding=1)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(3, 64, kernel_size=3, padding=1)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
@@ -648,7 +648,7 @@ class ConvBNAct9(nn.Module):
 
 class VGGStage11(nn.Module):
     """VGGStage(in_channels=3, out_channels=64, num_convs=1, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 3, H, W]
     -> pool: [B, 64, floor(H/2), floor(W/2)]
@@ -656,7 +656,7 @@ class VGGStage11(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct9() for _ in range(1)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct9() for _ in range(1)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -678,7 +678,7 @@ class ConvBNAct10(nn.Module):
     -> y: [B, 128, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -686,8 +686,8 @@ class ConvBNAct10(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 128, kernel_size=3, padding=1)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(64, 128, kernel_size=3, padding=1)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
@@ -702,7 +702,7 @@ class ConvBNAct10(nn.Module):
 
 class VGGStage12(nn.Module):
     """VGGStage(in_channels=64, out_channels=128, num_convs=1, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 64, H, W]
     -> pool: [B, 128, floor(H/2), floor(W/2)]
@@ -710,7 +710,7 @@ class VGGStage12(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct10() for _ in range(1)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct10() for _ in range(1)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -732,7 +732,7 @@ class ConvBNAct11(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -740,8 +740,8 @@ class ConvBNAct11(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 256, kernel_size=3, padding=1)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(128, 256, kernel_size=3, padding=1)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
@@ -762,7 +762,7 @@ class ConvBNAct12(nn.Module):
     -> y: [B, 256, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -770,8 +770,8 @@ class ConvBNAct12(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 256, kernel_size=3, padding=1)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(256, 256, kernel_size=3, padding=1)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(256, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
@@ -786,7 +786,7 @@ class ConvBNAct12(nn.Module):
 
 class VGGStage13(nn.Module):
     """VGGStage(in_channels=128, out_channels=256, num_convs=2, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 128, H, W]
     -> pool: [B, 256, floor(H/2), floor(W/2)]
@@ -794,7 +794,7 @@ class VGGStage13(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct11(), ConvBNAct12()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct11(), ConvBNAct12()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -816,7 +816,7 @@ class ConvBNAct13(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -824,8 +824,8 @@ class ConvBNAct13(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(256, 512, kernel_size=3, padding=1)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(256, 512, kernel_size=3, padding=1)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
@@ -846,7 +846,7 @@ class ConvBNAct14(nn.Module):
     -> y: [B, 512, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -854,8 +854,8 @@ class ConvBNAct14(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(512, 512, kernel_size=3, padding=1)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(512, 512, kernel_size=3, padding=1)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(512, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
@@ -870,7 +870,7 @@ class ConvBNAct14(nn.Module):
 
 class VGGStage14(nn.Module):
     """VGGStage(in_channels=256, out_channels=512, num_convs=2, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 256, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -878,7 +878,7 @@ class VGGStage14(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct13(), ConvBNAct14()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct13(), ConvBNAct14()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -894,7 +894,7 @@ class VGGStage14(nn.Module):
 
 class VGGStage15(nn.Module):
     """VGGStage(in_channels=512, out_channels=512, num_convs=2, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 512, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -902,7 +902,7 @@ class VGGStage15(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct14() for _ in range(2)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct14() for _ in range(2)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1050,7 +1050,7 @@ class ConvBNAct15(nn.Module):
     -> y: [B, 64, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1058,8 +1058,8 @@ class ConvBNAct15(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(64, 64, kernel_size=3, padding=1)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(64, 64, kernel_size=3, padding=1)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
@@ -1074,7 +1074,7 @@ class ConvBNAct15(nn.Module):
 
 class VGGStage16(nn.Module):
     """VGGStage(in_channels=3, out_channels=64, num_convs=2, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 3, H, W]
     -> pool: [B, 64, floor(H/2), floor(W/2)]
@@ -1082,7 +1082,7 @@ class VGGStage16(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct9(), ConvBNAct15()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct9(), ConvBNAct15()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1104,7 +1104,7 @@ class ConvBNAct16(nn.Module):
     -> y: [B, 128, H, W]
     """
 
-    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:16).
+    # Reference checkpoint key prefixes -> this module's names, relative to this module (stdlib/vision.dl:15).
     REFERENCE_RENAMES = (
         ("0.", "conv."),
         ("1.", "bn."),
@@ -1112,8 +1112,8 @@ class ConvBNAct16(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(128, 128, kernel_size=3, padding=1)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+        self.conv = nn.Conv2d(128, 128, kernel_size=3, padding=1)  # stdlib/vision.dl:13
+        self.bn = nn.BatchNorm2d(128, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:17
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
@@ -1128,7 +1128,7 @@ class ConvBNAct16(nn.Module):
 
 class VGGStage17(nn.Module):
     """VGGStage(in_channels=64, out_channels=128, num_convs=2, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 64, H, W]
     -> pool: [B, 128, floor(H/2), floor(W/2)]
@@ -1136,7 +1136,7 @@ class VGGStage17(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct10(), ConvBNAct16()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct10(), ConvBNAct16()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1222,7 +1222,7 @@ class VGG13BN(nn.Module):
 
 class VGGStage18(nn.Module):
     """VGGStage(in_channels=128, out_channels=256, num_convs=3, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 128, H, W]
     -> pool: [B, 256, floor(H/2), floor(W/2)]
@@ -1230,7 +1230,7 @@ class VGGStage18(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct11(), ConvBNAct12(), ConvBNAct12()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct11(), ConvBNAct12(), ConvBNAct12()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1246,7 +1246,7 @@ class VGGStage18(nn.Module):
 
 class VGGStage19(nn.Module):
     """VGGStage(in_channels=256, out_channels=512, num_convs=3, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 256, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -1254,7 +1254,7 @@ class VGGStage19(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct13(), ConvBNAct14(), ConvBNAct14()])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct13(), ConvBNAct14(), ConvBNAct14()])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1270,7 +1270,7 @@ class VGGStage19(nn.Module):
 
 class VGGStage20(nn.Module):
     """VGGStage(in_channels=512, out_channels=512, num_convs=3, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 512, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -1278,7 +1278,7 @@ class VGGStage20(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct14() for _ in range(3)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct14() for _ in range(3)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1370,7 +1370,7 @@ class VGG16BN(nn.Module):
 
 class VGGStage21(nn.Module):
     """VGGStage(in_channels=128, out_channels=256, num_convs=4, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 128, H, W]
     -> pool: [B, 256, floor(H/2), floor(W/2)]
@@ -1378,7 +1378,7 @@ class VGGStage21(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct5(), *[ConvBNAct6() for _ in range(3)]])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct5(), *[ConvBNAct6() for _ in range(3)]])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1394,7 +1394,7 @@ class VGGStage21(nn.Module):
 
 class VGGStage22(nn.Module):
     """VGGStage(in_channels=256, out_channels=512, num_convs=4, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 256, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -1402,7 +1402,7 @@ class VGGStage22(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct7(), *[ConvBNAct8() for _ in range(3)]])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct7(), *[ConvBNAct8() for _ in range(3)]])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1418,7 +1418,7 @@ class VGGStage22(nn.Module):
 
 class VGGStage23(nn.Module):
     """VGGStage(in_channels=512, out_channels=512, num_convs=4, batch_norm=false)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 512, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -1426,7 +1426,7 @@ class VGGStage23(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct8() for _ in range(4)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct8() for _ in range(4)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1508,7 +1508,7 @@ class VGG19(nn.Module):
 
 class VGGStage24(nn.Module):
     """VGGStage(in_channels=128, out_channels=256, num_convs=4, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 128, H, W]
     -> pool: [B, 256, floor(H/2), floor(W/2)]
@@ -1516,7 +1516,7 @@ class VGGStage24(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct11(), *[ConvBNAct12() for _ in range(3)]])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct11(), *[ConvBNAct12() for _ in range(3)]])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1532,7 +1532,7 @@ class VGGStage24(nn.Module):
 
 class VGGStage25(nn.Module):
     """VGGStage(in_channels=256, out_channels=512, num_convs=4, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 256, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -1540,7 +1540,7 @@ class VGGStage25(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct13(), *[ConvBNAct14() for _ in range(3)]])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct13(), *[ConvBNAct14() for _ in range(3)]])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -1556,7 +1556,7 @@ class VGGStage25(nn.Module):
 
 class VGGStage26(nn.Module):
     """VGGStage(in_channels=512, out_channels=512, num_convs=4, batch_norm=true)
-    from stdlib/vision.dl:103.
+    from stdlib/vision.dl:101.
 
     x: [B, 512, H, W]
     -> pool: [B, 512, floor(H/2), floor(W/2)]
@@ -1564,7 +1564,7 @@ class VGGStage26(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct14() for _ in range(4)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct14() for _ in range(4)])  # stdlib/vision.dl:103
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x

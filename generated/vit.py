@@ -84,8 +84,8 @@ class FeedForward(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.hidden = nn.Linear(768, 3072, bias=True)  # stdlib/layers.dl:7
-        self.output = nn.Linear(3072, 768, bias=True)  # stdlib/layers.dl:9
+        self.hidden = nn.Linear(768, 3072, bias=True)  # stdlib/layers.dl:6
+        self.output = nn.Linear(3072, 768, bias=True)  # stdlib/layers.dl:8
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 3072]
@@ -316,8 +316,8 @@ class FeedForward2(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.hidden = nn.Linear(1024, 4096, bias=True)  # stdlib/layers.dl:7
-        self.output = nn.Linear(4096, 1024, bias=True)  # stdlib/layers.dl:9
+        self.hidden = nn.Linear(1024, 4096, bias=True)  # stdlib/layers.dl:6
+        self.output = nn.Linear(4096, 1024, bias=True)  # stdlib/layers.dl:8
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 4096]

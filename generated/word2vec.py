@@ -21,8 +21,8 @@ class SkipGram(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.center_embeddings = nn.Embedding(10000, 300)  # specs/word2vec.dl:14
-        self.context_embeddings = nn.Embedding(10000, 300)  # specs/word2vec.dl:14
+        self.center_embeddings = nn.Embedding(10000, 300)  # specs/word2vec.dl:15
+        self.context_embeddings = nn.Embedding(10000, 300)  # specs/word2vec.dl:15
 
     def forward(self, center: torch.Tensor, context: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
         embedding = self.center_embeddings(center)  # [B, 300]
@@ -48,8 +48,8 @@ class CBOW(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.context_embeddings = nn.Embedding(10000, 300)  # specs/word2vec.dl:25
-        self.center_embeddings = nn.Embedding(10000, 300)  # specs/word2vec.dl:25
+        self.context_embeddings = nn.Embedding(10000, 300)  # specs/word2vec.dl:26
+        self.center_embeddings = nn.Embedding(10000, 300)  # specs/word2vec.dl:26
 
     def forward(self, context: torch.Tensor, center: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
         embedding = self.context_embeddings(context)  # [B, C, 300]

@@ -15,7 +15,7 @@ from pathlib import Path
 from compiler.diagnostics import CompileError, Diagnostic, Note, Severity, Span, error, suggest
 from compiler.ops import REGISTRY
 from compiler.syntax import ast
-from compiler.syntax.parser import parse_file
+from compiler.syntax.parser import parse, parse_file
 from compiler.diagnostics.codes import BLOCK_SHADOWS_OP, CYCLE, DUPLICATE_NAME, IMPORT_ERROR, RESOURCE_LIMIT
 
 
@@ -69,7 +69,9 @@ def search_path() -> list[Path]:
 
 
 class Loader:
-    def __init__(self) -> None:
+    def __init__(self, sources: dict[Path, str] | None = None) -> None:
+        # resolved path -> text that replaces the file's (an editor's unsaved buffers)
+        self.sources = sources or {}
         self.modules: dict[Path, LoadedModule] = {}
         self.loading: list[Path] = []
         self.diagnostics: list[Diagnostic] = []
@@ -86,7 +88,9 @@ class Loader:
             raise error(RESOURCE_LIMIT, f"more than {MAX_MODULES} modules imported", via or Span(str(path), 1, 1, 1, 2))
         self.loading.append(key)
         try:
-            module = LoadedModule(path, display_path(path), parse_file(path, display_path(path)))
+            display = display_path(path)
+            tree = parse(self.sources[key], display) if key in self.sources else parse_file(path, display)
+            module = LoadedModule(path, display, tree)
             self._bind_scope(module)
         finally:
             self.loading.pop()

@@ -264,9 +264,11 @@ def _freeze(value: Any) -> Any:
 
 
 def resolve_file(path: Path, overrides: dict[str, Any] | None = None, limits: Limits = Limits(),
-                 all_blocks: bool = False) -> tuple[Program | None, list[Diagnostic]]:
-    """Load, parse and resolve one spec; returns the program and any diagnostics."""
-    loader = Loader()
+                 all_blocks: bool = False, sources: dict[Path, str] | None = None
+                 ) -> tuple[Program | None, list[Diagnostic]]:
+    """Load, parse and resolve one spec; returns the program and any diagnostics.  `sources`
+    maps resolved paths to text read instead of those files (an editor's open buffers)."""
+    loader = Loader(sources)
     try:
         module = loader.load(path)
     except CompileError as exc:
