@@ -109,9 +109,9 @@ def _strict(diagnostics: list[Diagnostic], strict: bool) -> list[Diagnostic]:
 
 def cmd_check(args) -> int:
     from compiler.diagnostics.report import to_github, to_json, to_sarif
-    from compiler.driver import check
+    from compiler.driver import check_diagnostics
     files = _spec_files(args.paths)
-    found = [d for spec in files for d in check(spec, dict(args.overrides), all_blocks=True).diagnostics]
+    found = [d for spec in files for d in check_diagnostics(spec, dict(args.overrides), all_blocks=True)]
     found = _strict(found, args.strict)
     if args.format != "text":
         formatters = {"json": lambda: to_json(found, [str(f) for f in files]),

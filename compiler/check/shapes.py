@@ -38,11 +38,14 @@ def instance_paths(program: Program) -> dict[str, list[tuple[str, Span]]]:
     call site, in model order.  A block is checked once per specialization, so an error
     inside it is an error in every one of these instances."""
     found: dict[str, list[tuple[str, Span]]] = {}
+    children: dict[str, list[Node]] = {}   # a graph's block and repeat nodes, sorted once, not per instance
 
     def walk(key: str, path: str, depth: int) -> None:
         if depth > 64:
             return
-        for node in program.graphs[key].ordered():
+        if key not in children:
+            children[key] = [n for n in program.graphs[key].ordered() if n.kind in ("block", "repeat")]
+        for node in children[key]:
             if node.kind == "block":
                 where = f"{path}.{node.module}"
                 found.setdefault(node.op, []).append((where, node.span))
@@ -166,18 +169,20 @@ class _GraphInference:
         decl_span = callee.node(input_id).span
         expected = declared.subs(mapping)
         label = f"`{callee.block}`{where} input `{name}`"
-        note = Note(decl_span, f"{label} is declared as {declared}" +
-                    (f" with {_show_params(callee)}" if callee.params else ""))
+
+        def note() -> Note:  # only on failure: printing sympy shapes is most of a passing check's cost
+            return Note(decl_span, f"{label} is declared as {declared}" +
+                        (f" with {_show_params(callee)}" if callee.params else ""))
         if declared.rank != actual.rank:
             self._fail(node, "DLC007", f"{label} expects rank {declared.rank} {expected.shape_str()}, "
-                       f"got rank {actual.rank} {actual.shape_str()}", slot, ins, extra=(note,))
+                       f"got rank {actual.rank} {actual.shape_str()}", slot, ins, extra=(note(),))
         if not _dtype_fits(declared.dtype, actual.dtype):
             self._fail(node, "DLC008", f"{label} expects {declared.dtype} elements, got {actual.dtype}",
-                       slot, ins, extra=(note,))
+                       slot, ins, extra=(note(),))
         for i, (e, a) in enumerate(zip(expected.shape, actual.shape)):
             if not dims_equal(e, a):
                 self._fail(node, "DLC007", f"{label} expects {expected.shape_str()}, got {actual.shape_str()} "
-                           f"(dimension {i}: expected {dim_str(e)}, got {dim_str(a)})", slot, ins, extra=(note,))
+                           f"(dimension {i}: expected {dim_str(e)}, got {dim_str(a)})", slot, ins, extra=(note(),))
 
     # ------------------------------------------------------------------ outputs and lints
     def _check_outputs(self) -> None:
