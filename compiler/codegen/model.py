@@ -68,7 +68,7 @@ def build_file_model(program: Program) -> FileModel:
 def _import_lines(file: FileModel) -> list[str]:
     """The generated module's imports: standard-library modules only where used (isort's
     groups, a blank line between), then torch; `F` only where used."""
-    lines = [f"import {name}" for name in ("math", "re") if _uses(file, name)]
+    lines = [f"import {name}" for name in ("math", "re", "time") if _uses(file, name)]
     lines += ["", "import torch", "from torch import nn"]
     return lines + (["from torch.nn import functional as F"] if _uses(file, "F") else [])
 
@@ -170,20 +170,29 @@ class ClassBuilder:
             steps.append("fold_conv_bn(self)")
             done.append("batch norms folded into the convolutions before them")
         if "Conv2d" in ops:
-            # Measured on CPU (2 threads, batch 8): ResNet-50, MobileNetV2 and VGG-16 20-40% faster.  Inputs
-            # may stay NCHW: a convolution with channels-last weights returns channels-last activations.
-            steps.append("self.to(memory_format=torch.channels_last)")
-            done.append("channels-last convolution weights (inputs may stay NCHW)")
+            # Channels-last: measured on CPU (2 threads, batch 8) 20-40% faster for ResNet-50, MobileNetV2 and
+            # VGG-16; with example inputs the helper measures it again on this machine and keeps the faster.
+            self.helpers.add("choose_linear_kernels")
+            steps.append("summary += choose_memory_format(self, example_inputs)")
+            done.append("channels-last convolution weights where that is faster")
         if ops & {"Linear", "FusedLinear", "TransposedLinear"}:
-            self.helpers.add("pack_linear_layers")
+            self.helpers.add("choose_linear_kernels")
             transposed = ", transposed=(TransposedLinear,)" if "TransposedLinear" in ops else ""
-            steps.append(f"pack_linear_layers(self{transposed})")
-            done.append("linear layers with weights pre-packed for oneDNN (on CPU)")
+            steps.append(f"summary += choose_linear_kernels(self, example_inputs, kernels{transposed})")
+            done.append("each linear layer shape on the fastest kernel measured on this machine (plain, or "
+                        "pre-packed oneDNN or MKL weights, on CPU)")
         doc = (f"Prepare this model for inference, in place, and return it: {', '.join(done)}.  Load the "
-               "weights first: the prepared layers no longer match a checkpoint, and are not for training.")
+               "weights first: the prepared layers no longer match a checkpoint, and are not for training.  "
+               "`example_inputs` (a batch like those to be served) make the measurements use their shapes; "
+               "`kernels` is \"measure\", \"plain\" or a packed kernel's name.  What was chosen, and why: "
+               "`self.inference_summary`.")
         lines = textwrap.wrap(f'"""{doc}"""', DOC_WIDTH)
-        body = [f'def optimize_for_inference(self) -> "{model.name}":', *(f"    {line}" for line in lines),
-                *(f"    {step}" for step in steps), "    return self"]
+        uses_summary = any("summary +=" in step for step in steps)
+        signature = "self, *example_inputs: torch.Tensor, kernels: str = \"measure\"" if uses_summary else "self"
+        body = [f'def optimize_for_inference({signature}) -> "{model.name}":', *(f"    {line}" for line in lines),
+                *(f"    {step}" for step in steps[:1]), *(["    summary = []"] if uses_summary else []),
+                *(f"    {step}" for step in steps[1:]),
+                *(["    self.inference_summary = summary"] if uses_summary else []), "    return self"]
         model.methods.append("\n".join(body))
 
     def _reference_loader(self, model: ClassModel) -> None:
