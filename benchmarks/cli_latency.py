@@ -25,20 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.machine import cpu_description
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"specs/bert.dl": 0.3, "specs stdlib": 0.6}   # seconds, from issue 12
-
-
-def cpu_description() -> str:
-    """CPU model and the vector ISA extensions that matter for the kernels (Linux)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown CPU"
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    isa = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16") if f in flags]
-    return f"{model}, {os.cpu_count()} logical CPUs, ISA: {' '.join(isa) or 'no AVX2'}"
 
 
 def run_check(paths: list[str], env: dict[str, str]) -> float:

@@ -58,6 +58,7 @@ class ConvBNAct(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -88,6 +89,7 @@ class ConvBNAct2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
         bn = self.bn(conv)  # [B, 32, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 32, H, W]
         return y
 
@@ -177,6 +179,7 @@ class ConvBNAct4(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, H, W]
         bn = self.bn(conv)  # [B, 96, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 96, H, W]
         return y
 
@@ -207,6 +210,7 @@ class ConvBNAct5(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 96, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 96, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -269,6 +273,7 @@ class InvertedResidual2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 96, H, W]
         depthwise = self.depthwise(expand)  # [B, 96, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del expand
         project = self.project(depthwise)  # [B, 24, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return project
 
@@ -299,6 +304,7 @@ class ConvBNAct7(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 144, H, W]
         bn = self.bn(conv)  # [B, 144, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 144, H, W]
         return y
 
@@ -329,6 +335,7 @@ class ConvBNAct8(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 144, H, W]
         bn = self.bn(conv)  # [B, 144, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 144, H, W]
         return y
 
@@ -391,7 +398,9 @@ class InvertedResidual3(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 144, H, W]
         depthwise = self.depthwise(expand)  # [B, 144, H, W]
+        del expand
         project = self.project(depthwise)  # [B, 24, H, W]
+        del depthwise
         y = x + project  # [B, 24, H, W]
         return y
 
@@ -422,6 +431,7 @@ class ConvBNAct10(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 144, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 144, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 144, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -484,6 +494,7 @@ class InvertedResidual4(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 144, H, W]
         depthwise = self.depthwise(expand)  # [B, 144, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del expand
         project = self.project(depthwise)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return project
 
@@ -514,6 +525,7 @@ class ConvBNAct12(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, H, W]
         bn = self.bn(conv)  # [B, 192, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 192, H, W]
         return y
 
@@ -544,6 +556,7 @@ class ConvBNAct13(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, H, W]
         bn = self.bn(conv)  # [B, 192, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 192, H, W]
         return y
 
@@ -606,7 +619,9 @@ class InvertedResidual5(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 192, H, W]
         depthwise = self.depthwise(expand)  # [B, 192, H, W]
+        del expand
         project = self.project(depthwise)  # [B, 32, H, W]
+        del depthwise
         y = x + project  # [B, 32, H, W]
         return y
 
@@ -637,6 +652,7 @@ class ConvBNAct15(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 192, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 192, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -699,6 +715,7 @@ class InvertedResidual6(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 192, H, W]
         depthwise = self.depthwise(expand)  # [B, 192, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del expand
         project = self.project(depthwise)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return project
 
@@ -729,6 +746,7 @@ class ConvBNAct17(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 384, H, W]
         bn = self.bn(conv)  # [B, 384, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 384, H, W]
         return y
 
@@ -759,6 +777,7 @@ class ConvBNAct18(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 384, H, W]
         bn = self.bn(conv)  # [B, 384, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 384, H, W]
         return y
 
@@ -821,7 +840,9 @@ class InvertedResidual7(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 384, H, W]
         depthwise = self.depthwise(expand)  # [B, 384, H, W]
+        del expand
         project = self.project(depthwise)  # [B, 64, H, W]
+        del depthwise
         y = x + project  # [B, 64, H, W]
         return y
 
@@ -884,6 +905,7 @@ class InvertedResidual8(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 384, H, W]
         depthwise = self.depthwise(expand)  # [B, 384, H, W]
+        del expand
         project = self.project(depthwise)  # [B, 96, H, W]
         return project
 
@@ -914,6 +936,7 @@ class ConvBNAct21(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 576, H, W]
         bn = self.bn(conv)  # [B, 576, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 576, H, W]
         return y
 
@@ -944,6 +967,7 @@ class ConvBNAct22(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 576, H, W]
         bn = self.bn(conv)  # [B, 576, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 576, H, W]
         return y
 
@@ -1006,7 +1030,9 @@ class InvertedResidual9(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 576, H, W]
         depthwise = self.depthwise(expand)  # [B, 576, H, W]
+        del expand
         project = self.project(depthwise)  # [B, 96, H, W]
+        del depthwise
         y = x + project  # [B, 96, H, W]
         return y
 
@@ -1037,6 +1063,7 @@ class ConvBNAct24(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 576, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 576, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 576, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -1099,6 +1126,7 @@ class InvertedResidual10(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 576, H, W]
         depthwise = self.depthwise(expand)  # [B, 576, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del expand
         project = self.project(depthwise)  # [B, 160, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return project
 
@@ -1129,6 +1157,7 @@ class ConvBNAct26(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 960, H, W]
         bn = self.bn(conv)  # [B, 960, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 960, H, W]
         return y
 
@@ -1159,6 +1188,7 @@ class ConvBNAct27(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 960, H, W]
         bn = self.bn(conv)  # [B, 960, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 960, H, W]
         return y
 
@@ -1221,7 +1251,9 @@ class InvertedResidual11(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 960, H, W]
         depthwise = self.depthwise(expand)  # [B, 960, H, W]
+        del expand
         project = self.project(depthwise)  # [B, 160, H, W]
+        del depthwise
         y = x + project  # [B, 160, H, W]
         return y
 
@@ -1284,6 +1316,7 @@ class InvertedResidual12(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 960, H, W]
         depthwise = self.depthwise(expand)  # [B, 960, H, W]
+        del expand
         project = self.project(depthwise)  # [B, 320, H, W]
         return project
 
@@ -1314,6 +1347,7 @@ class ConvBNAct30(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1280, H, W]
         bn = self.bn(conv)  # [B, 1280, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 1280, H, W]
         return y
 
@@ -1383,10 +1417,15 @@ class MobileNetV2(nn.Module):
         blocks = stem
         for layer in self.blocks:
             blocks = layer(blocks)  # [B, 320, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
+        del stem
         head = self.head(blocks)  # [B, 1280, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
+        del blocks
         avgpool = F.adaptive_avg_pool2d(head, 1)  # [B, 1280, 1, 1]
+        del head
         flat = torch.flatten(avgpool, 1, -1)  # [B, 1280]
+        del avgpool
         drop = self.drop(flat)  # [B, 1280]
+        del flat
         logits = self.classifier(drop)  # [B, 1000]
         return logits
 
@@ -1417,6 +1456,7 @@ class ConvBNAct31(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -1447,6 +1487,7 @@ class ConvBNAct32(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
         bn = self.bn(conv)  # [B, 32, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 32, H, W]
         return y
 
@@ -1477,6 +1518,7 @@ class ConvBNAct33(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
         bn = self.bn(conv)  # [B, 64, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 64, H, W]
         return y
 
@@ -1530,6 +1572,7 @@ class ConvBNAct34(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -1560,6 +1603,7 @@ class ConvBNAct35(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
@@ -1613,6 +1657,7 @@ class ConvBNAct36(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
@@ -1643,6 +1688,7 @@ class ConvBNAct37(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
@@ -1696,6 +1742,7 @@ class ConvBNAct38(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -1726,6 +1773,7 @@ class ConvBNAct39(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
         bn = self.bn(conv)  # [B, 256, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 256, H, W]
         return y
 
@@ -1779,6 +1827,7 @@ class ConvBNAct40(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
         bn = self.bn(conv)  # [B, 256, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 256, H, W]
         return y
 
@@ -1809,6 +1858,7 @@ class ConvBNAct41(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
         bn = self.bn(conv)  # [B, 256, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 256, H, W]
         return y
 
@@ -1862,6 +1912,7 @@ class ConvBNAct42(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -1892,6 +1943,7 @@ class ConvBNAct43(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
         bn = self.bn(conv)  # [B, 512, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 512, H, W]
         return y
 
@@ -1945,6 +1997,7 @@ class ConvBNAct44(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
         bn = self.bn(conv)  # [B, 512, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 512, H, W]
         return y
 
@@ -1975,6 +2028,7 @@ class ConvBNAct45(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
         bn = self.bn(conv)  # [B, 512, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 512, H, W]
         return y
 
@@ -2028,6 +2082,7 @@ class ConvBNAct46(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -2058,6 +2113,7 @@ class ConvBNAct47(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, H, W]
         bn = self.bn(conv)  # [B, 1024, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 1024, H, W]
         return y
 
@@ -2111,6 +2167,7 @@ class ConvBNAct48(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, H, W]
         bn = self.bn(conv)  # [B, 1024, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 1024, H, W]
         return y
 
@@ -2141,6 +2198,7 @@ class ConvBNAct49(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, H, W]
         bn = self.bn(conv)  # [B, 1024, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 1024, H, W]
         return y
 
@@ -2201,8 +2259,11 @@ class MobileNetV1(nn.Module):
         blocks = stem
         for layer in self.blocks:
             blocks = layer(blocks)  # [B, 1024, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
+        del stem
         avgpool = F.adaptive_avg_pool2d(blocks, 1)  # [B, 1024, 1, 1]
+        del blocks
         flat = torch.flatten(avgpool, 1, -1)  # [B, 1024]
+        del avgpool
         logits = self.classifier(flat)  # [B, 1000]
         return logits
 

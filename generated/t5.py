@@ -104,6 +104,7 @@ class T5Attention(nn.Module):
         weights = F.softmax(scores, dim=-1)
         weights = F.dropout(weights, 0.1, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
+        del q, k, v
         o = self.o(context)  # [B, Tq, 512]
         return o
 
@@ -141,6 +142,7 @@ class T5Attention2(nn.Module):
         weights = F.softmax(scores, dim=-1)
         weights = F.dropout(weights, 0.1, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
+        del q, k, v
         o = self.o(context)  # [B, Tq, 512]
         return o
 
@@ -162,7 +164,9 @@ class T5FeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         wi = self.wi(x)  # [B, S, 2048]
         activation = F.relu(wi, inplace=True)  # [B, S, 2048]
+        del wi
         hidden = self.hidden(activation)  # [B, S, 2048]
+        del activation
         wo = self.wo(hidden)  # [B, S, 512]
         return wo
 
@@ -197,11 +201,16 @@ class T5EncoderLayer(nn.Module):
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, S, 512]
         self_attention = self.self_attention(self_attention_norm, mask, position_bias)  # [B, S, 512]
+        del self_attention_norm
         dropout = self.dropout(self_attention)  # [B, S, 512]
+        del self_attention
         h = x + dropout  # [B, S, 512]
+        del dropout
         ff_norm = self.ff_norm(h)  # [B, S, 512]
         ff = self.ff(ff_norm)  # [B, S, 512]
+        del ff_norm
         dropout_1 = self.dropout_1(ff)  # [B, S, 512]
+        del ff
         y = h + dropout_1  # [B, S, 512]
         return y
 
@@ -238,7 +247,9 @@ class T5Encoder(nn.Module):
         layers = x
         for layer in self.layers:
             layers = layer(layers, position_bias, mask)  # [B, S, 512]
+        del position_bias, x
         final_layer_norm = self.final_layer_norm(layers)  # [B, S, 512]
+        del layers
         y = self.drop(final_layer_norm)  # [B, S, 512]
         return y
 
@@ -281,6 +292,7 @@ class T5Attention3(nn.Module):
         weights = F.softmax(scores, dim=-1)
         weights = F.dropout(weights, 0.1, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
+        del q, k, v
         o = self.o(context)  # [B, Tq, 512]
         return o
 
@@ -322,15 +334,23 @@ class T5DecoderLayer(nn.Module):
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, T, 512]
         self_attention = self.self_attention(self_attention_norm, mask, position_bias)  # [B, T, 512]
+        del self_attention_norm
         dropout = self.dropout(self_attention)  # [B, T, 512]
+        del self_attention
         h = x + dropout  # [B, T, 512]
+        del dropout
         cross_attention_norm = self.cross_attention_norm(h)  # [B, T, 512]
         cross_attention = self.cross_attention(cross_attention_norm, memory, memory_mask)  # [B, T, 512]
+        del cross_attention_norm
         dropout_1 = self.dropout_1(cross_attention)  # [B, T, 512]
+        del cross_attention
         h2 = h + dropout_1  # [B, T, 512]
+        del h, dropout_1
         ff_norm = self.ff_norm(h2)  # [B, T, 512]
         ff = self.ff(ff_norm)  # [B, T, 512]
+        del ff_norm
         dropout_2 = self.dropout_2(ff)  # [B, T, 512]
+        del ff
         y = h2 + dropout_2  # [B, T, 512]
         return y
 
@@ -369,7 +389,9 @@ class T5Decoder(nn.Module):
         layers = x
         for layer in self.layers:
             layers = layer(layers, position_bias, memory, memory_mask, mask)  # [B, T, 512]
+        del position_bias, x
         final_layer_norm = self.final_layer_norm(layers)  # [B, T, 512]
+        del layers
         y = self.drop(final_layer_norm)  # [B, T, 512]
         return y
 
@@ -404,6 +426,7 @@ class T5Model(nn.Module):
     def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         embedding = self.shared(input_ids)  # [B, S, 512]
         encoder = self.encoder(embedding, attention_mask)  # [B, S, 512]
+        del embedding
         embedding_1 = self.shared(decoder_input_ids)  # [B, T, 512]
         decoder = self.decoder(embedding_1, encoder, attention_mask, decoder_attention_mask)  # [B, T, 512]
         return decoder
@@ -441,9 +464,12 @@ class T5ForConditionalGeneration(nn.Module):
     def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         embedding = self.shared(input_ids)  # [B, S, 512]
         encoder = self.encoder(embedding, attention_mask)  # [B, S, 512]
+        del embedding
         embedding_1 = self.shared(decoder_input_ids)  # [B, T, 512]
         decoder = self.decoder(embedding_1, encoder, attention_mask, decoder_attention_mask)  # [B, T, 512]
+        del encoder, embedding_1
         scale = decoder * 0.04419417382415922  # [B, T, 512]
+        del decoder
         logits = self.lm_head(scale)  # [B, T, 32128]
         return logits
 

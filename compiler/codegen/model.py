@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
+from compiler.codegen.lifetimes import last_readers
 from compiler.codegen.names import NameAllocator, class_name_diagnostic, layer_name_diagnostic
 from compiler.diagnostics import CompileError, error
 from compiler.ir import Graph, Node, Program
@@ -112,9 +113,14 @@ class ClassBuilder:
             params.append(f"{name}: torch.Tensor | None = None" if node.attrs.optional else f"{name}: torch.Tensor")
         prepare_dim_names(self)
         body: list[str] = []
-        for node in g.ordered():
+        order = g.ordered()
+        dying = last_readers(g, order)
+        for node in order:
             if node.kind != "input":
                 body.extend(self._lower(node))
+                body.extend(self._release(dying.get(node.id, [])))
+        if body and body[-1].startswith("del "):
+            body.pop()                   # right before `return`: the locals go then anyway
         prologue = self._dim_prologue(inputs)
         outs = [self.value_names[(o.node, o.index)] for o in g.outputs]
         body.append(f"return {', '.join(outs)}")
@@ -272,6 +278,11 @@ class ClassBuilder:
             self.uses_dims |= ctx.uses_dims
         lines[-1] += comment
         return lines
+
+    def _release(self, values: list[tuple[str, int]]) -> list[str]:
+        """`del` the locals whose last reader was just lowered (see codegen/lifetimes.py)."""
+        names = [self.value_names[v] for v in values if self.value_names.get(v, "_") != "_"]
+        return [f"del {', '.join(dict.fromkeys(names))}"] if names else []
 
     def _result_name(self, node: Node, index: int) -> str:
         """A fresh variable for a node's result; `_` for an unused one among several, as in
