@@ -240,9 +240,9 @@ class BertModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         embeddings = self.embeddings(input_ids, token_type_ids)  # [B, S, 768]
         encoder = embeddings
+        del embeddings
         for layer in self.encoder:
             encoder = layer(encoder, attention_mask)  # [B, S, 768]
-        del embeddings
         pooler = self.pooler(encoder)  # [B, 768]
         return encoder, pooler
 
@@ -274,6 +274,7 @@ class BertModel2(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         embeddings = self.embeddings(input_ids, token_type_ids)  # [B, S, 768]
         encoder = embeddings
+        del embeddings
         for layer in self.encoder:
             encoder = layer(encoder, attention_mask)  # [B, S, 768]
         return encoder

@@ -187,9 +187,9 @@ class GPT2Model(nn.Module):
         embedding_dropout = self.embedding_dropout(add)  # [B, T, 768]
         del add
         blocks = embedding_dropout
+        del embedding_dropout
         for layer in self.blocks:
             blocks = layer(blocks, attention_mask)  # [B, T, 768]
-        del embedding_dropout
         final_norm = self.final_norm(blocks)  # [B, T, 768]
         return final_norm
 

@@ -1415,9 +1415,9 @@ class MobileNetV2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stem = self.stem(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         blocks = stem
+        del stem
         for layer in self.blocks:
             blocks = layer(blocks)  # [B, 320, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
-        del stem
         head = self.head(blocks)  # [B, 1280, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
         del blocks
         avgpool = F.adaptive_avg_pool2d(head, 1)  # [B, 1280, 1, 1]
@@ -2257,9 +2257,9 @@ class MobileNetV1(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stem = self.stem(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         blocks = stem
+        del stem
         for layer in self.blocks:
             blocks = layer(blocks)  # [B, 1024, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
-        del stem
         avgpool = F.adaptive_avg_pool2d(blocks, 1)  # [B, 1024, 1, 1]
         del blocks
         flat = torch.flatten(avgpool, 1, -1)  # [B, 1024]

@@ -515,21 +515,21 @@ class ResNet(nn.Module):
         maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
         del relu
         layer1 = maxpool
+        del maxpool
         for layer in self.layer1:
             layer1 = layer(layer1)  # [B, 256, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
-        del maxpool
         layer2 = layer1
+        del layer1
         for layer_1 in self.layer2:
             layer2 = layer_1(layer2)  # [B, 512, floor(floor(floor(H/2 - 1/2)/2)/2) + 1, floor(floor(floor(W/2 - 1/2)/2)/2) + 1]
-        del layer1
         layer3 = layer2
+        del layer2
         for layer_2 in self.layer3:
             layer3 = layer_2(layer3)  # [B, 1024, floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2) + 1, floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2) + 1]
-        del layer2
         layer4 = layer3
+        del layer3
         for layer_3 in self.layer4:
             layer4 = layer_3(layer4)  # [B, 2048, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
-        del layer3
         avgpool = F.adaptive_avg_pool2d(layer4, 1)  # [B, 2048, 1, 1]
         del layer4
         flatten = torch.flatten(avgpool, 1, -1)  # [B, 2048]
@@ -862,21 +862,21 @@ class ResNet18(nn.Module):
         maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
         del relu
         layer1 = maxpool
+        del maxpool
         for layer in self.layer1:
             layer1 = layer(layer1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
-        del maxpool
         layer2 = layer1
+        del layer1
         for layer_1 in self.layer2:
             layer2 = layer_1(layer2)  # [B, 128, floor(floor(floor(H/2 - 1/2)/2)/2) + 1, floor(floor(floor(W/2 - 1/2)/2)/2) + 1]
-        del layer1
         layer3 = layer2
+        del layer2
         for layer_2 in self.layer3:
             layer3 = layer_2(layer3)  # [B, 256, floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2) + 1, floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2) + 1]
-        del layer2
         layer4 = layer3
+        del layer3
         for layer_3 in self.layer4:
             layer4 = layer_3(layer4)  # [B, 512, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
-        del layer3
         avgpool = F.adaptive_avg_pool2d(layer4, 1)  # [B, 512, 1, 1]
         del layer4
         flatten = torch.flatten(avgpool, 1, -1)  # [B, 512]
@@ -916,21 +916,21 @@ class ResNet34(nn.Module):
         maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
         del relu
         layer1 = maxpool
+        del maxpool
         for layer in self.layer1:
             layer1 = layer(layer1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
-        del maxpool
         layer2 = layer1
+        del layer1
         for layer_1 in self.layer2:
             layer2 = layer_1(layer2)  # [B, 128, floor(floor(floor(H/2 - 1/2)/2)/2) + 1, floor(floor(floor(W/2 - 1/2)/2)/2) + 1]
-        del layer1
         layer3 = layer2
+        del layer2
         for layer_2 in self.layer3:
             layer3 = layer_2(layer3)  # [B, 256, floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2) + 1, floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2) + 1]
-        del layer2
         layer4 = layer3
+        del layer3
         for layer_3 in self.layer4:
             layer4 = layer_3(layer4)  # [B, 512, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
-        del layer3
         avgpool = F.adaptive_avg_pool2d(layer4, 1)  # [B, 512, 1, 1]
         del layer4
         flatten = torch.flatten(avgpool, 1, -1)  # [B, 512]
@@ -970,21 +970,21 @@ class ResNet101(nn.Module):
         maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
         del relu
         layer1 = maxpool
+        del maxpool
         for layer in self.layer1:
             layer1 = layer(layer1)  # [B, 256, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
-        del maxpool
         layer2 = layer1
+        del layer1
         for layer_1 in self.layer2:
             layer2 = layer_1(layer2)  # [B, 512, floor(floor(floor(H/2 - 1/2)/2)/2) + 1, floor(floor(floor(W/2 - 1/2)/2)/2) + 1]
-        del layer1
         layer3 = layer2
+        del layer2
         for layer_2 in self.layer3:
             layer3 = layer_2(layer3)  # [B, 1024, floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2) + 1, floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2) + 1]
-        del layer2
         layer4 = layer3
+        del layer3
         for layer_3 in self.layer4:
             layer4 = layer_3(layer4)  # [B, 2048, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
-        del layer3
         avgpool = F.adaptive_avg_pool2d(layer4, 1)  # [B, 2048, 1, 1]
         del layer4
         flatten = torch.flatten(avgpool, 1, -1)  # [B, 2048]
@@ -1024,21 +1024,21 @@ class ResNet152(nn.Module):
         maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
         del relu
         layer1 = maxpool
+        del maxpool
         for layer in self.layer1:
             layer1 = layer(layer1)  # [B, 256, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
-        del maxpool
         layer2 = layer1
+        del layer1
         for layer_1 in self.layer2:
             layer2 = layer_1(layer2)  # [B, 512, floor(floor(floor(H/2 - 1/2)/2)/2) + 1, floor(floor(floor(W/2 - 1/2)/2)/2) + 1]
-        del layer1
         layer3 = layer2
+        del layer2
         for layer_2 in self.layer3:
             layer3 = layer_2(layer3)  # [B, 1024, floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2) + 1, floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2) + 1]
-        del layer2
         layer4 = layer3
+        del layer3
         for layer_3 in self.layer4:
             layer4 = layer_3(layer4)  # [B, 2048, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
-        del layer3
         avgpool = F.adaptive_avg_pool2d(layer4, 1)  # [B, 2048, 1, 1]
         del layer4
         flatten = torch.flatten(avgpool, 1, -1)  # [B, 2048]

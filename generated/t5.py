@@ -245,9 +245,10 @@ class T5Encoder(nn.Module):
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, 8, S, S]
         x = self.drop(embedded)  # [B, S, 512]
         layers = x
+        del x
         for layer in self.layers:
             layers = layer(layers, position_bias, mask)  # [B, S, 512]
-        del position_bias, x
+        del position_bias
         final_layer_norm = self.final_layer_norm(layers)  # [B, S, 512]
         del layers
         y = self.drop(final_layer_norm)  # [B, S, 512]
@@ -387,9 +388,10 @@ class T5Decoder(nn.Module):
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, 8, T, T]
         x = self.drop(embedded)  # [B, T, 512]
         layers = x
+        del x
         for layer in self.layers:
             layers = layer(layers, position_bias, memory, memory_mask, mask)  # [B, T, 512]
-        del position_bias, x
+        del position_bias
         final_layer_norm = self.final_layer_norm(layers)  # [B, T, 512]
         del layers
         y = self.drop(final_layer_norm)  # [B, T, 512]

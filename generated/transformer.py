@@ -265,9 +265,9 @@ class Transformer(nn.Module):
         src_x = self.src_x(sinusoidalpositions)  # [B, S, 512]
         del sinusoidalpositions
         encoder = src_x
+        del src_x
         for layer in self.encoder:
             encoder = layer(encoder, src_mask)  # [B, S, 512]
-        del src_x
         embedding_1 = self.src_embed(tgt)  # [B, T, 512]
         scale_1 = embedding_1 * 22.627416997969522  # [B, T, 512]
         del embedding_1
@@ -276,8 +276,9 @@ class Transformer(nn.Module):
         tgt_x = self.tgt_x(sinusoidalpositions_1)  # [B, T, 512]
         del sinusoidalpositions_1
         decoder = tgt_x
+        del tgt_x
         for layer_1 in self.decoder:
             decoder = layer_1(decoder, encoder, src_mask)  # [B, T, 512]
-        del encoder, tgt_x
+        del encoder
         logits = self.generator(decoder)  # [B, T, 37000]
         return logits

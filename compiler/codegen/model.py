@@ -117,8 +117,9 @@ class ClassBuilder:
         dying = last_readers(g, order)
         for node in order:
             if node.kind != "input":
-                body.extend(self._lower(node))
-                body.extend(self._release(dying.get(node.id, [])))
+                lines, dead = self._release_carried(node, self._lower(node), dying.get(node.id, []))
+                body.extend(lines)
+                body.extend(self._release(dead))
         if body and body[-1].startswith("del "):
             body.pop()                   # right before `return`: the locals go then anyway
         prologue = self._dim_prologue(inputs)
@@ -278,6 +279,14 @@ class ClassBuilder:
             self.uses_dims |= ctx.uses_dims
         lines[-1] += comment
         return lines
+
+    def _release_carried(self, node: Node, lines: list[str], dead: list[tuple[str, int]]) -> tuple[list[str], list]:
+        """A repeat copies its input into the carried variable (`layer2 = layer1`) before the loop:
+        when the loop is the input's last reader, release it there, not after every iteration ran."""
+        first = self.graph.operands(node.id).get(0)
+        if node.kind != "repeat" or first not in dead or lines[0].startswith("for "):
+            return lines, dead
+        return [lines[0], *self._release([first]), *lines[1:]], [v for v in dead if v != first]
 
     def _release(self, values: list[tuple[str, int]]) -> list[str]:
         """`del` the locals whose last reader was just lowered (see codegen/lifetimes.py)."""
