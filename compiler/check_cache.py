@@ -5,7 +5,7 @@ that checking a spec produced, as JSON.  Its key covers everything the answer de
 
 - the compiler itself (disk_cache.compiler_fingerprint);
 - the spec path as given, the working directory (diagnostics print paths relative
-  to it), the overrides, `all_blocks` and the spec's content;
+  to it), the overrides, `all_blocks`, `--tp` and the spec's content;
 - every `.dl` file a spec could import, by name and content: the files of the
   spec's own folder, of each `DLC_PATH` folder and of the bundled stdlib.  That is
   wider than the modules the spec actually imports, on purpose: a new file that
@@ -48,10 +48,10 @@ def _import_folders(spec: Path) -> list[Path]:
     return [spec.resolve().parent, *search_path()]
 
 
-def check_key(spec: Path, overrides: dict[str, Any], all_blocks: bool) -> str:
+def check_key(spec: Path, overrides: dict[str, Any], all_blocks: bool, tp: int | None = None) -> str:
     """The key of `dlc check`'s answer for `spec`: see the module docstring for what it covers."""
     parts = [f"schema={SCHEMA}", f"cwd={Path.cwd().resolve()}", f"spec={spec}", f"resolved={spec.resolve()}",
-             f"overrides={sorted(overrides.items())!r}", f"all_blocks={all_blocks}",
+             f"overrides={sorted(overrides.items())!r}", f"all_blocks={all_blocks}", f"tp={tp}",
              f"spec_text={hashlib.sha256(spec.read_bytes()).hexdigest()}"]
     parts += [f"folder {folder}={_folder_fingerprint(str(folder.resolve()))}" for folder in _import_folders(spec)]
     return disk_cache.key_of(*parts)

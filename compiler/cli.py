@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     chk.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
                      help="text (default), json (schema v1), github (workflow annotations) or sarif (2.1.0)")
     chk.add_argument("-D", dest="overrides", action="append", type=_override, default=[], metavar="NAME=VALUE")
+    chk.add_argument("--tp", type=int, metavar="N", help="also prove every model shards N ways (tensor parallel)")
 
     dump = sub.add_parser("dump", help="print one stage's output", description="Print the AST, IR, typed IR or optimized IR.")
     dump.add_argument("spec", type=Path)
@@ -111,7 +112,7 @@ def cmd_check(args) -> int:
     from compiler.diagnostics.report import to_github, to_json, to_sarif
     from compiler.driver import check_diagnostics
     files = _spec_files(args.paths)
-    found = [d for spec in files for d in check_diagnostics(spec, dict(args.overrides), all_blocks=True)]
+    found = [d for spec in files for d in check_diagnostics(spec, dict(args.overrides), all_blocks=True, tp=args.tp)]
     found = _strict(found, args.strict)
     if args.format != "text":
         formatters = {"json": lambda: to_json(found, [str(f) for f in files]),

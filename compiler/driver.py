@@ -35,9 +35,12 @@ class Result:
         return not any(d.is_error for d in self.diagnostics)
 
 
-def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool = False) -> Result:
+def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool = False,
+          tp: int | None = None) -> Result:
     """Parse, resolve and type a spec; writes nothing.  `all_blocks` also checks
-    library blocks whose parameters all have defaults."""
+    library blocks whose parameters all have defaults; `tp` checks that every model
+    shards `tp` ways (head counts and sharded widths divide)."""
+    from compiler.check.parallel import check_tensor_parallel
     from compiler.check.shapes import infer_program
     from compiler.check.ties import check_ties
     from compiler.codegen.names import name_diagnostics
@@ -53,6 +56,9 @@ def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool 
     # ties: shared parameters must exist and agree in shape
     if result.ok:
         result.diagnostics += check_ties(program)
+    # tensor parallelism: every sharded head count and width divides by the degree asked for
+    if result.ok and tp:
+        result.diagnostics += check_tensor_parallel(program, tp)
     # names: every class and layer name must be usable in Python, so check and compile agree
     result.diagnostics += name_diagnostics(program)
     result.program = program
@@ -85,20 +91,20 @@ def compile_spec(spec: Path, opt_level: int = 1, enable: list[str] = (), disable
 _UNCACHED_CODES = {"DLC000", "DLC010"}
 
 
-def check_diagnostics(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool = False
-                      ) -> list[Diagnostic]:
+def check_diagnostics(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool = False,
+                      tp: int | None = None) -> list[Diagnostic]:
     """`check(spec, ...).diagnostics`, answered from the check cache when nothing it depends on
     changed (see compiler/check_cache.py; `DLC_NO_CACHE=1` turns it off)."""
     from compiler import check_cache
     overrides = dict(overrides or {})
     try:
-        key = check_cache.check_key(spec, overrides, all_blocks)
+        key = check_cache.check_key(spec, overrides, all_blocks, tp)
     except OSError:  # the spec or a folder is unreadable: let the pipeline report it
-        return check(spec, overrides, all_blocks).diagnostics
+        return check(spec, overrides, all_blocks, tp).diagnostics
     cached = check_cache.load(key)
     if cached is not None:
         return cached
-    diagnostics = check(spec, overrides, all_blocks).diagnostics
+    diagnostics = check(spec, overrides, all_blocks, tp).diagnostics
     if not any(d.code in _UNCACHED_CODES for d in diagnostics):
         check_cache.store(key, diagnostics)
     return diagnostics
