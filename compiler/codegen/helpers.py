@@ -194,14 +194,17 @@ def median_seconds(candidates: dict, budget_s: float = 0.25, rounds: tuple[int, 
     candidate always follows the same other one) after one warm-up call each."""
     samples = {name: [] for name in candidates}
     names = list(candidates)
+    sync = torch.cuda.synchronize if torch.cuda.is_initialized() else (lambda: None)  # GPU work is asynchronous
     with torch.inference_mode():
         for fn in candidates.values():
             fn()
         start = time.perf_counter()
         for r in range(rounds[1]):
             for name in names[r % len(names):] + names[:r % len(names)]:
+                sync()
                 begin = time.perf_counter()
                 candidates[name]()
+                sync()
                 samples[name].append(time.perf_counter() - begin)
             if r + 1 >= rounds[0] and time.perf_counter() - start > budget_s:
                 break
