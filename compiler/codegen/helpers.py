@@ -271,7 +271,7 @@ def choose_linear_kernel(layer: nn.Module, flipped: bool, rows: int, kernels: st
     x = torch.randn(rows, layer.weight.shape[0 if flipped else 1])
     candidates = {"plain": lambda: layer(x)}
     for kernel in available:
-        candidates[kernel] = lambda packed=PackedLinear(layer, flipped, kernel, rows): packed(x)
+        candidates[kernel] = functools.partial(PackedLinear(layer, flipped, kernel, rows), x)
     times = median_seconds(candidates)
     best = min(times, key=times.get)
     if best != "plain" and times[best] > KEEP_MARGIN * times["plain"]:

@@ -69,7 +69,7 @@ def build_file_model(program: Program) -> FileModel:
 def _import_lines(file: FileModel) -> list[str]:
     """The generated module's imports: standard-library modules only where used (isort's
     groups, a blank line between), then torch; `F` only where used."""
-    lines = [f"import {name}" for name in ("math", "re", "time") if _uses(file, name)]
+    lines = [f"import {name}" for name in ("functools", "math", "re", "time") if _uses(file, name)]
     lines += ["", "import torch", "from torch import nn"]
     return lines + (["from torch.nn import functional as F"] if _uses(file, "F") else [])
 
