@@ -1,206 +1,183 @@
-"""Side-by-side timings: each stdlib model against its reference implementation,
-on the same weights, in one process.
+"""Side by side, on the same weights: each stdlib model's reference implementation, dlc's builds
+and the peers, every arm in a process of its own (benchmarks/worker.py), in alternating rounds.
 
-    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184 \\
-        .venv/bin/python -m benchmarks.bench --threads 2 --runs 7
+    nice .venv/bin/python -m benchmarks.bench                      # inference, every model, CPU fp32
+    nice .venv/bin/python -m benchmarks.bench --mode train --models bert-base,gpt2,resnet50
+    .venv/bin/python -m benchmarks.bench --device cuda --dtype bf16   # the same script on a GPU
 
-Arms per model: the reference (transformers / torchvision), torch.compile of the
-reference, dlc -O0, and dlc's best inference build (-O2 plus the generated
-`optimize_for_inference()`).  Outputs are checked to agree before anything is
-timed; runs are interleaved (one forward of each arm per round) after warm-up.
-Ratios are reference_time / arm_time: above 1 means faster than the reference.
+Inference arms: the reference (transformers / torchvision, eager), dlc -O0, dlc best (-O2 plus
+`optimize_for_inference()` given the benchmark's inputs as example inputs), inductor
+(`torch.compile` of the reference with freezing), ONNX Runtime (ORT_ENABLE_ALL) and OpenVINO
+(both on a torch.onnx export of the reference; CPU fp32 only).  Training arms: the reference,
+dlc -O2 and `torch.compile` of the reference; one step is forward + backward + AdamW, bf16 by
+autocast.
+
+Each worker builds its arm, saves its output (checked here against the reference's), warms
+up, then runs `--runs` calls per round; the arms take turns, in a rotated order each round,
+for `--rounds` rounds.  Ratios are reference_time / arm_time (above 1: faster than the
+reference), from medians over all rounds.  GFLOP/s count the reference's matmul and
+convolution FLOPs (torch's FlopCounterMode) and are set beside this machine's practical GEMM
+peak (benchmarks/machine.py).  The CPU model and ISA head the output.
 """
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
-import importlib.util
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-# torch.compile's "cold" time means no inductor/FX caches from earlier runs; set before torch loads.
-os.environ.setdefault("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
-
-import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.models import ENTRIES, Entry, load_reference_weights
-from compiler.driver import compile_spec
+from benchmarks.arms import INFERENCE_ARMS, TRAINING_ARMS  # noqa: E402
+from benchmarks.machine import describe, gemm_peak_gflops  # noqa: E402
+from benchmarks.models import ENTRIES  # noqa: E402
+from benchmarks.worker import REPLY, slug  # noqa: E402
+
+TOLERANCE = {"fp32": (1e-4, 1e-3), "bf16": (0.1, 0.05)}   # atol, rtol of an arm's output vs the reference's
 
 
-def compile_dlc(spec: str, opt_level: int, out_dir: Path):
-    """Compile a spec and import the generated module; returns (module, seconds)."""
-    start = time.perf_counter()
-    result = compile_spec(ROOT / "specs" / f"{spec}.dl", opt_level=opt_level)
-    assert result.text is not None, [d.message for d in result.diagnostics]
-    name = f"bench_{spec}_O{opt_level}"
-    path = out_dir / f"{name}.py"
-    path.write_text(result.text)
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module, time.perf_counter() - start
+class Worker:
+    """One arm's process: started, asked to time calls, stopped."""
+
+    def __init__(self, arm: str, model: str, args, tmp: Path) -> None:
+        self.arm = arm
+        command = [sys.executable, "-m", "benchmarks.worker", "--mode", args.mode, "--model", model, "--arm", arm,
+                   "--device", args.device, "--dtype", args.dtype, "--tmp", str(tmp), "--batch", str(args.batch),
+                   "--seq", str(args.seq), "--threads", str(args.threads), "--warmup", str(args.warmup)]
+        self.process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL if not args.verbose else None, text=True)
+        self.ready = self._read()
+
+    def _read(self) -> dict:
+        for line in self.process.stdout:
+            if line.startswith(REPLY):
+                return json.loads(line[len(REPLY):])
+        return {"error": f"exited with status {self.process.wait()}"}
+
+    def ask(self, command: str) -> dict:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write("quit\n")
+                self.process.stdin.close()
+            except BrokenPipeError:
+                pass
+            self.process.wait(timeout=60)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def agreement(arms: list[str], tmp: Path, dtype: str) -> dict[str, str]:
+    import torch
+    expected = torch.load(tmp / "reference.pt")
+    atol, rtol = TOLERANCE[dtype]
+    found = {}
+    for arm in arms:
+        got = torch.load(tmp / f"{slug(arm)}.pt")
+        diff = (got - expected).abs().max().item() if got.shape == expected.shape else float("inf")
+        ok = got.shape == expected.shape and torch.allclose(got, expected, atol=atol, rtol=rtol)
+        found[arm] = f"{diff:.1e}" + ("" if ok else " (DISAGREES)")
+    return found
 
 
-def time_arms(arms: dict, inputs: dict, runs: int, warmup: int, device: torch.device) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name in arms}
-    with torch.inference_mode():
-        for _ in range(warmup):
-            for fn in arms.values():
-                fn(inputs)
-        names = list(arms)
-        for run in range(runs):
-            # Rotate the order each round, so no arm always runs right after the same other arm.
-            for name in names[run % len(names):] + names[:run % len(names)]:
-                fn = arms[name]
-                _sync(device)
-                start = time.perf_counter()
-                fn(inputs)
-                _sync(device)
-                times[name].append(time.perf_counter() - start)
-    return times
-
-
-def build_arms(key: str, entry: Entry, args, tmp: Path, device, dtype) -> tuple[dict, dict, dict]:
-    torch.manual_seed(0)
-    reference = entry.reference().eval().to(device, dtype)
-    inputs = entry.inputs(args.batch, args.seq, device)
-    if "images" in inputs:
-        inputs["images"] = inputs["images"].to(dtype)
-    arms = {"reference": lambda x, m=reference: entry.run_reference(m, x)}
-    notes: dict = {}
-    o0, notes["dlc compile -O0 s"] = compile_dlc(entry.spec, 0, tmp)
-    o2, compile_s = compile_dlc(entry.spec, 2, tmp)
-    for name, module in (("dlc -O0", o0), ("dlc best", o2)):
-        model = getattr(module, entry.cls)().eval()
-        load_reference_weights(model, reference)
-        model = model.to(device, dtype)
-        start = time.perf_counter()
-        if name == "dlc best" and hasattr(model, "optimize_for_inference"):
-            model = model.optimize_for_inference()
-        with torch.inference_mode():
-            entry.run_dlc(model, inputs)
-        if name == "dlc best":
-            notes["dlc spec -> first optimized forward s"] = compile_s + time.perf_counter() - start
-        arms[name] = lambda x, m=model: entry.run_dlc(m, x)
-    if args.compile:
-        compiled = torch.compile(reference)
-        start = time.perf_counter()
-        with torch.inference_mode():
-            entry.run_reference(compiled, inputs)
-        notes["torch.compile(reference) cold s"] = time.perf_counter() - start
-        arms["torch.compile(ref)"] = lambda x, m=compiled: entry.run_reference(m, x)
-    return arms, inputs, notes
-
-
-def check_agreement(arms: dict, inputs: dict, entry_key: str, dtype) -> dict[str, float]:
-    tol = {torch.float32: (1e-4, 1e-3), torch.bfloat16: (0.1, 0.05)}[dtype]
-    with torch.inference_mode():
-        expected = arms["reference"](inputs).float()
-        diffs = {}
-        for name, fn in arms.items():
-            if name != "reference":
-                got = fn(inputs).float()
-                diffs[name] = (got - expected).abs().max().item()
-                assert torch.allclose(got, expected, atol=tol[0], rtol=tol[1]), f"{entry_key}/{name}: {diffs[name]}"
-    return diffs
-
-
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
-def peak_forward_memory_mb(fn, inputs: dict, device: torch.device) -> float | None:
-    """Memory one forward needs beyond what is already allocated (weights, inputs).
-
-    CUDA: the allocator's peak.  CPU (Linux): freed heap pages are returned with
-    malloc_trim, the kernel's peak-RSS mark is reset (/proc/self/clear_refs), and
-    the peak RSS reached during the forward is compared with the RSS before it.
-    """
-    gc.collect()
-    with torch.inference_mode():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            before = torch.cuda.memory_allocated()
-            fn(inputs)
-            torch.cuda.synchronize()
-            return (torch.cuda.max_memory_allocated() - before) / 2**20
+def run_model(model: str, arms: list[str], args) -> dict:
+    with tempfile.TemporaryDirectory(prefix="dlc-bench-") as tmp:
+        workers, skipped = [], {}
+        for arm in arms:                         # one at a time: no build competes with another
+            worker = Worker(arm, model, args, Path(tmp))
+            if "error" in worker.ready:
+                skipped[arm] = worker.ready["error"]
+                worker.stop()
+            else:
+                workers.append(worker)
         try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-            Path("/proc/self/clear_refs").write_text("5")
-            before = _status_kb("VmRSS")
-            fn(inputs)
-            return (_status_kb("VmHWM") - before) / 1024
-        except (OSError, KeyError):
-            return None
+            if not workers or workers[0].arm != "reference":
+                return {"skipped": skipped, "error": "the reference arm did not start"}
+            times: dict[str, list[float]] = {w.arm: [] for w in workers}
+            for r in range(args.rounds):
+                for worker in workers[r % len(workers):] + workers[:r % len(workers)]:
+                    times[worker.arm] += worker.ask(f"time {args.runs}")["times"]
+            memory = {w.arm: w.ask("memory")["memory_mb"] for w in workers} if args.memory else {}
+            diffs = agreement([w.arm for w in workers[1:]], Path(tmp), args.dtype) if args.mode == "infer" else {}
+            notes = {w.arm: w.ready.get("ready", {}) for w in workers}
+        finally:
+            for worker in workers:
+                worker.stop()
+    return {"times": times, "memory_mb": memory, "diffs": diffs, "notes": notes, "skipped": skipped}
 
 
-def summarize(name: str, samples: list[float], ref: list[float]) -> str:
-    med, lo, hi = statistics.median(samples), min(samples), max(samples)
-    ratio = statistics.median(ref) / med
-    return f"| {name} | {med * 1000:.1f} | {lo * 1000:.1f}–{hi * 1000:.1f} | {ratio:.2f} |"
+def report(model: str, result: dict, peak: float) -> str:
+    if "times" not in result:
+        return f"## {model}\n\nnot run: {result.get('error')}; {result.get('skipped')}\n"
+    times, notes = result["times"], result["notes"]
+    gflop = notes["reference"].get("gflop", 0.0)
+    ref = statistics.median(times["reference"])
+    lines = [f"## {model}\n", "| arm | median ms | min–max ms | reference / arm | GFLOP/s | of GEMM peak |",
+             "|---|---|---|---|---|---|"]
+    for arm, samples in times.items():
+        med = statistics.median(samples)
+        rate = gflop / med if gflop else 0.0
+        lines.append(f"| {arm} | {med * 1e3:.1f} | {min(samples) * 1e3:.1f}–{max(samples) * 1e3:.1f} | "
+                     f"{ref / med:.2f} | {rate:.0f} | {rate / peak:.2f} |")
+    lines.append("")
+    lines.append(f"- GFLOP per call (reference, FlopCounterMode): {gflop:.1f}")
+    for arm, note in notes.items():
+        for key, value in note.items():
+            if key == "choices":
+                lines += [f"- {arm} chose: {choice}" for choice in value]
+            elif key != "gflop":
+                lines.append(f"- {arm} {key}: {value:.2f}")
+    if result["diffs"]:
+        lines.append("- max |arm - reference|: " + ", ".join(f"{k} {v}" for k, v in result["diffs"].items()))
+    if result["memory_mb"]:
+        lines.append("- peak memory of one call beyond weights and inputs (MB): " + ", ".join(
+            f"{k} {v:.0f}" if v is not None else f"{k} n/a" for k, v in result["memory_mb"].items()))
+    for arm, why in result["skipped"].items():
+        lines.append(f"- {arm} skipped: {why}")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=("infer", "train"), default="infer")
     parser.add_argument("--models", default=",".join(ENTRIES))
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--arms", help="comma-separated; default: every arm of the mode")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="calls per arm per round")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32")
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
-                        help="also time torch.compile of the reference")
-    parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
-                        help="measure the peak memory of one forward of each arm")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--dtype", choices=("fp32", "bf16"), default=None, help="default: fp32 on CPU, bf16 on CUDA")
+    parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--verbose", action="store_true", help="show the workers' stderr")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     args = parser.parse_args()
+    import torch
+    args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    args.dtype = args.dtype or ("bf16" if args.device == "cuda" else "fp32")
     torch.set_num_threads(args.threads)
-    device, dtype = torch.device(args.device), {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
-    print(f"# torch {torch.__version__}, {device}, {args.dtype}, threads={args.threads}, batch={args.batch}, "
-          f"seq={args.seq}, runs={args.runs}, GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '(unset)')}\n")
-    raw = {}
-    for key in args.models.split(","):
-        entry = ENTRIES[key]
-        with tempfile.TemporaryDirectory() as tmp:
-            arms, inputs, notes = build_arms(key, entry, args, Path(tmp), device, dtype)
-            diffs = check_agreement(arms, inputs, key, dtype)
-            times = time_arms(arms, inputs, args.runs, args.warmup, device)
-            memory = {name: peak_forward_memory_mb(fn, inputs, device) for name, fn in arms.items()} if args.memory else {}
-        print(f"## {key}\n\n| arm | median ms | min–max ms | reference / arm |\n|---|---|---|---|")
-        for name, samples in times.items():
-            print(summarize(name, samples, times["reference"]))
-        print()
-        for label, value in notes.items():
-            print(f"- {label}: {value:.2f}")
-        print("- max |arm - reference|: " + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()))
-        if memory:
-            print("- peak memory of one forward beyond weights and inputs (MB): " +
-                  ", ".join(f"{k} {v:.0f}" if v is not None else f"{k} n/a" for k, v in memory.items()))
-        print()
-        sys.stdout.flush()
-        raw[key] = {"times": times, "notes": notes, "diffs": diffs, "memory_mb": memory}
+    arms = args.arms.split(",") if args.arms else list(INFERENCE_ARMS if args.mode == "infer" else TRAINING_ARMS)
+    arms = ["reference", *(a for a in arms if a != "reference")]
+    peak = gemm_peak_gflops(args.device, args.dtype)
+    print(f"# {args.mode}, {describe(args.device)}\n\ntorch {torch.__version__}, {args.device}, {args.dtype}, "
+          f"threads={args.threads}, batch={args.batch}, seq={args.seq}, {args.rounds} rounds x {args.runs} runs, "
+          f"practical GEMM peak {peak:.0f} GFLOP/s, load average at start {os.getloadavg()[0]:.1f}, "
+          f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '(unset)')}\n", flush=True)
+    raw = {"machine": describe(args.device), "peak_gflops": peak, "args": vars(args) | {"json": None}}
+    for model in args.models.split(","):
+        raw[model] = run_model(model, arms, args)
+        print(report(model, raw[model], peak), flush=True)
     if args.json:
-        args.json.write_text(json.dumps(raw, indent=2))
+        args.json.write_text(json.dumps(raw, indent=2, default=str))
 
 
 if __name__ == "__main__":

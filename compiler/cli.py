@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_language_tools(sub) -> None:
-    from compiler.syntax.formatter import DEFAULT_WIDTH
+    from compiler.syntax import DEFAULT_WIDTH
     fmt = sub.add_parser("fmt", help="format specs in place", description="Rewrite .dl files in the canonical "
                          "layout (comments kept); `-` formats standard input to standard output.")
     fmt.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="spec files or folders, or -")
@@ -134,9 +134,9 @@ def _strict(diagnostics: list[Diagnostic], strict: bool) -> list[Diagnostic]:
 
 def cmd_check(args) -> int:
     from compiler.diagnostics.report import to_github, to_json, to_sarif
-    from compiler.driver import check
+    from compiler.driver import check_diagnostics
     files = _spec_files(args.paths)
-    found = [d for spec in files for d in check(spec, dict(args.overrides), all_blocks=True, tp=args.tp).diagnostics]
+    found = [d for spec in files for d in check_diagnostics(spec, dict(args.overrides), all_blocks=True, tp=args.tp)]
     found = _strict(found, args.strict)
     if args.format != "text":
         formatters = {"json": lambda: to_json(found, [str(f) for f in files]),

@@ -1,6 +1,10 @@
 """The pipeline, end to end, as the CLI and the tests call it.
 
     text --parse--> AST --resolve--> IR --infer--> typed IR --passes--> IR --codegen--> Python
+
+The stages are imported inside the functions that run them, not here: `dlc check`
+answered from the cache needs none of them, and a check never loads the code generator
+(jinja2) or the passes.  Together that is most of a cold `dlc check`'s time.
 """
 from __future__ import annotations
 
@@ -8,18 +12,14 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compiler import __version__
-from compiler.check.parallel import check_tensor_parallel
-from compiler.check.shapes import infer_program
-from compiler.check.ties import check_ties
-from compiler.codegen import generate
-from compiler.codegen.names import name_diagnostics
 from compiler.diagnostics import CompileError, Diagnostic
-from compiler.elaborate.resolve import resolve_file
-from compiler.ir import Program, entry_program
-from compiler.passes import Pass, optimize, select_passes
+
+if TYPE_CHECKING:
+    from compiler.ir import Program
+    from compiler.passes import Pass
 
 
 @dataclass
@@ -41,6 +41,11 @@ def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool 
     library blocks whose parameters all have defaults; `tp` checks that every model
     shards `tp` ways (head counts and sharded widths divide); `sources` holds text to
     read instead of files (resolved path -> text: the language server's open documents)."""
+    from compiler.check.parallel import check_tensor_parallel
+    from compiler.check.shapes import infer_program
+    from compiler.check.ties import check_ties
+    from compiler.codegen.names import name_diagnostics
+    from compiler.elaborate.resolve import resolve_file
     result = Result(spec)
     # resolve: imports, parameters, static branches, repeat -> one graph per block specialization
     program, result.diagnostics = resolve_file(spec, overrides, all_blocks=all_blocks, sources=sources)
@@ -66,6 +71,9 @@ def compile_spec(spec: Path, opt_level: int = 1, enable: list[str] = (), disable
                  inference: bool = False) -> Result:
     """Check, optimize and generate; `result.text` is the Python module on success.  `inference`
     admits the passes that are only correct for a model that never trains (drop-dropout)."""
+    from compiler.codegen import generate
+    from compiler.ir import entry_program
+    from compiler.passes import optimize, select_passes
     result = check(spec, overrides)
     if not result.ok or result.program is None:
         return result
@@ -77,6 +85,30 @@ def compile_spec(spec: Path, opt_level: int = 1, enable: list[str] = (), disable
     except CompileError as exc:
         result.diagnostics += exc.diagnostics
     return result
+
+
+# Diagnostics that depend on more than the key covers are never cached: an unreadable import
+# (file permissions) and dlc's own internal errors.
+_UNCACHED_CODES = {"DLC000", "DLC010"}
+
+
+def check_diagnostics(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool = False,
+                      tp: int | None = None) -> list[Diagnostic]:
+    """`check(spec, ...).diagnostics`, answered from the check cache when nothing it depends on
+    changed (see compiler/check_cache.py; `DLC_NO_CACHE=1` turns it off)."""
+    from compiler import check_cache
+    overrides = dict(overrides or {})
+    try:
+        key = check_cache.check_key(spec, overrides, all_blocks, tp)
+    except OSError:  # the spec or a folder is unreadable: let the pipeline report it
+        return check(spec, overrides, all_blocks, tp).diagnostics
+    cached = check_cache.load(key)
+    if cached is not None:
+        return cached
+    diagnostics = check(spec, overrides, all_blocks, tp).diagnostics
+    if not any(d.code in _UNCACHED_CODES for d in diagnostics):
+        check_cache.store(key, diagnostics)
+    return diagnostics
 
 
 def output_path(spec: Path, out_dir: Path) -> Path:

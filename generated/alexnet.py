@@ -75,25 +75,45 @@ class AlexNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv2d = self.conv1(x)  # [B, 64, floor(H/4 - 7/4) + 1, floor(W/4 - 7/4) + 1]
         relu = F.relu(conv2d, inplace=True)  # [B, 64, floor(H/4 - 7/4) + 1, floor(W/4 - 7/4) + 1]
+        del conv2d
         pool1 = F.max_pool2d(relu, 3, stride=2)  # [B, 64, floor(floor(H/4 - 7/4)/2), floor(floor(W/4 - 7/4)/2)]
+        del relu
         conv2d_1 = self.conv2(pool1)  # [B, 192, floor(floor(H/4 - 7/4)/2), floor(floor(W/4 - 7/4)/2)]
+        del pool1
         relu_1 = F.relu(conv2d_1, inplace=True)  # [B, 192, floor(floor(H/4 - 7/4)/2), floor(floor(W/4 - 7/4)/2)]
+        del conv2d_1
         pool2 = F.max_pool2d(relu_1, 3, stride=2)  # [B, 192, floor(floor(floor(H/4 - 7/4)/2)/2 - 3/2) + 1, floor(floor(floor(W/4 - 7/4)/2)/2 - 3/2) + 1]
+        del relu_1
         conv2d_2 = self.conv3(pool2)  # [B, 384, floor(floor(floor(H/4 - 7/4)/2)/2 - 3/2) + 1, floor(floor(floor(W/4 - 7/4)/2)/2 - 3/2) + 1]
+        del pool2
         relu3 = F.relu(conv2d_2, inplace=True)  # [B, 384, floor(floor(floor(H/4 - 7/4)/2)/2 - 3/2) + 1, floor(floor(floor(W/4 - 7/4)/2)/2 - 3/2) + 1]
+        del conv2d_2
         conv2d_3 = self.conv4(relu3)  # [B, 256, floor(floor(floor(H/4 - 7/4)/2)/2 - 3/2) + 1, floor(floor(floor(W/4 - 7/4)/2)/2 - 3/2) + 1]
+        del relu3
         relu4 = F.relu(conv2d_3, inplace=True)  # [B, 256, floor(floor(floor(H/4 - 7/4)/2)/2 - 3/2) + 1, floor(floor(floor(W/4 - 7/4)/2)/2 - 3/2) + 1]
+        del conv2d_3
         conv2d_4 = self.conv5(relu4)  # [B, 256, floor(floor(floor(H/4 - 7/4)/2)/2 - 3/2) + 1, floor(floor(floor(W/4 - 7/4)/2)/2 - 3/2) + 1]
+        del relu4
         relu_2 = F.relu(conv2d_4, inplace=True)  # [B, 256, floor(floor(floor(H/4 - 7/4)/2)/2 - 3/2) + 1, floor(floor(floor(W/4 - 7/4)/2)/2 - 3/2) + 1]
+        del conv2d_4
         pool5 = F.max_pool2d(relu_2, 3, stride=2)  # [B, 256, floor(floor(floor(floor(H/4 - 7/4)/2)/2 - 3/2)/2), floor(floor(floor(floor(W/4 - 7/4)/2)/2 - 3/2)/2)]
+        del relu_2
         adaptiveavgpool2d = F.adaptive_avg_pool2d(pool5, 6)  # [B, 256, 6, 6]
+        del pool5
         features = torch.flatten(adaptiveavgpool2d, 1, -1)  # [B, 9216]
+        del adaptiveavgpool2d
         dropout = self.dropout(features)  # [B, 9216]
+        del features
         linear = self.fc1(dropout)  # [B, 4096]
+        del dropout
         hidden1 = F.relu(linear, inplace=True)  # [B, 4096]
+        del linear
         dropout_1 = self.dropout_1(hidden1)  # [B, 4096]
+        del hidden1
         linear_1 = self.fc2(dropout_1)  # [B, 4096]
+        del dropout_1
         hidden2 = F.relu(linear_1, inplace=True)  # [B, 4096]
+        del linear_1
         logits = self.fc3(hidden2)  # [B, 1000]
         return logits
 

@@ -65,10 +65,14 @@ class BertEmbeddings(nn.Module):
         word_embeddings = self.word_embeddings(input_ids)  # [B, S, 768]
         token_types = token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)  # [B, S]
         token_type_embeddings = self.token_type_embeddings(token_types)  # [B, S, 768]
+        del token_types
         position_embeddings = self.position_embeddings(torch.arange(input_ids.shape[1], device=input_ids.device))  # [S, 768]
         add = word_embeddings.add_(token_type_embeddings)  # [B, S, 768]
+        del word_embeddings, token_type_embeddings
         summed = add.add_(position_embeddings)  # [B, S, 768]
+        del position_embeddings, add
         norm = self.norm(summed)  # [B, S, 768]
+        del summed
         embedding_dropout = self.embedding_dropout(norm)  # [B, S, 768]
         return embedding_dropout
 
@@ -107,6 +111,7 @@ class MultiHeadAttention(nn.Module):
         weights = F.softmax(scores, dim=-1)
         weights = F.dropout(weights, 0.1, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 768]
+        del query, key, value
         output = self.output(context)  # [B, Tq, 768]
         return output
 
@@ -128,6 +133,7 @@ class AddNorm(nn.Module):
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
         dropout = self.dropout(sublayer)  # [B, S, 768]
         summed = x + dropout  # [B, S, 768]
+        del dropout
         norm = self.norm(summed)  # [B, S, 768]
         return norm
 
@@ -148,6 +154,7 @@ class FeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 3072]
         activation = F.gelu(hidden)  # [B, S, 3072]
+        del hidden
         output = self.output(activation)  # [B, S, 768]
         return output
 
@@ -181,6 +188,7 @@ class BertLayer(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         attention = self.attention(x, mask)  # [B, S, 768]
         attention_norm = self.attention_norm(x, attention)  # [B, S, 768]
+        del attention
         feed_forward = self.feed_forward(attention_norm)  # [B, S, 768]
         output_norm = self.output_norm(attention_norm, feed_forward)  # [B, S, 768]
         return output_norm
@@ -205,6 +213,7 @@ class BertPooler(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first_token = x.select(1, 0)  # [B, 768]
         dense = self.dense(first_token)  # [B, 768]
+        del first_token
         pooled = torch.tanh(dense)  # [B, 768]
         return pooled
 
@@ -234,6 +243,7 @@ class BertModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         embeddings = self.embeddings(input_ids, token_type_ids)  # [B, S, 768]
         encoder = embeddings
+        del embeddings
         for layer in self.encoder:
             encoder = layer(encoder, attention_mask)  # [B, S, 768]
         pooler = self.pooler(encoder)  # [B, 768]
@@ -267,6 +277,7 @@ class BertModel2(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         embeddings = self.embeddings(input_ids, token_type_ids)  # [B, S, 768]
         encoder = embeddings
+        del embeddings
         for layer in self.encoder:
             encoder = layer(encoder, attention_mask)  # [B, S, 768]
         return encoder
@@ -300,7 +311,9 @@ class MaskedLMHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         transform = self.transform(x)  # [B, S, 768]
         activation = F.gelu(transform)  # [B, S, 768]
+        del transform
         norm = self.norm(activation)  # [B, S, 768]
+        del activation
         logits = self.decoder(norm)  # [B, S, 30522]
         return logits
 
@@ -359,6 +372,7 @@ class BertForSequenceClassification(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         _, pooled = self.bert(input_ids, attention_mask, token_type_ids)  # [B, S, 768], [B, 768]
         dropout = self.dropout(pooled)  # [B, 768]
+        del pooled
         logits = self.classifier(dropout)  # [B, 2]
         return logits
 

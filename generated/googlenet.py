@@ -55,6 +55,7 @@ class BasicConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -75,6 +76,7 @@ class BasicConv2d2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
         bn = self.bn(conv)  # [B, 64, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 64, H, W]
         return y
 
@@ -95,6 +97,7 @@ class BasicConv2d3(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, H, W]
         bn = self.bn(conv)  # [B, 192, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 192, H, W]
         return y
 
@@ -115,6 +118,7 @@ class BasicConv2d4(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
         bn = self.bn(conv)  # [B, 64, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 64, H, W]
         return y
 
@@ -135,6 +139,7 @@ class BasicConv2d5(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, H, W]
         bn = self.bn(conv)  # [B, 96, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 96, H, W]
         return y
 
@@ -155,6 +160,7 @@ class BasicConv2d6(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
@@ -175,6 +181,7 @@ class BasicConv2d7(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 16, H, W]
         bn = self.bn(conv)  # [B, 16, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 16, H, W]
         return y
 
@@ -195,6 +202,7 @@ class BasicConv2d8(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
         bn = self.bn(conv)  # [B, 32, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 32, H, W]
         return y
 
@@ -215,6 +223,7 @@ class BasicConv2d9(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
         bn = self.bn(conv)  # [B, 32, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 32, H, W]
         return y
 
@@ -249,10 +258,13 @@ class Inception(nn.Module):
         branch1 = self.branch1(x)  # [B, 64, H, W]
         branch2_reduce = self.branch2_reduce(x)  # [B, 96, H, W]
         branch2 = self.branch2(branch2_reduce)  # [B, 128, H, W]
+        del branch2_reduce
         branch3_reduce = self.branch3_reduce(x)  # [B, 16, H, W]
         branch3 = self.branch3(branch3_reduce)  # [B, 32, H, W]
+        del branch3_reduce
         pool = F.max_pool2d(x, 3, stride=1, padding=1, ceil_mode=True)  # [B, 192, H, W]
         branch4 = self.branch4(pool)  # [B, 32, H, W]
+        del pool
         y = torch.cat([branch1, branch2, branch3, branch4], dim=1)  # [B, 256, H, W]
         return y
 
@@ -277,6 +289,7 @@ class BasicConv2d10(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
@@ -297,6 +310,7 @@ class BasicConv2d11(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, H, W]
         bn = self.bn(conv)  # [B, 192, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 192, H, W]
         return y
 
@@ -317,6 +331,7 @@ class BasicConv2d12(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
         bn = self.bn(conv)  # [B, 32, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 32, H, W]
         return y
 
@@ -337,6 +352,7 @@ class BasicConv2d13(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, H, W]
         bn = self.bn(conv)  # [B, 96, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 96, H, W]
         return y
 
@@ -357,6 +373,7 @@ class BasicConv2d14(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
         bn = self.bn(conv)  # [B, 64, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 64, H, W]
         return y
 
@@ -391,10 +408,13 @@ class Inception2(nn.Module):
         branch1 = self.branch1(x)  # [B, 128, H, W]
         branch2_reduce = self.branch2_reduce(x)  # [B, 128, H, W]
         branch2 = self.branch2(branch2_reduce)  # [B, 192, H, W]
+        del branch2_reduce
         branch3_reduce = self.branch3_reduce(x)  # [B, 32, H, W]
         branch3 = self.branch3(branch3_reduce)  # [B, 96, H, W]
+        del branch3_reduce
         pool = F.max_pool2d(x, 3, stride=1, padding=1, ceil_mode=True)  # [B, 256, H, W]
         branch4 = self.branch4(pool)  # [B, 64, H, W]
+        del pool
         y = torch.cat([branch1, branch2, branch3, branch4], dim=1)  # [B, 480, H, W]
         return y
 
@@ -419,6 +439,7 @@ class BasicConv2d15(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, H, W]
         bn = self.bn(conv)  # [B, 192, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 192, H, W]
         return y
 
@@ -439,6 +460,7 @@ class BasicConv2d16(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, H, W]
         bn = self.bn(conv)  # [B, 96, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 96, H, W]
         return y
 
@@ -459,6 +481,7 @@ class BasicConv2d17(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 208, H, W]
         bn = self.bn(conv)  # [B, 208, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 208, H, W]
         return y
 
@@ -479,6 +502,7 @@ class BasicConv2d18(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 16, H, W]
         bn = self.bn(conv)  # [B, 16, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 16, H, W]
         return y
 
@@ -499,6 +523,7 @@ class BasicConv2d19(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 48, H, W]
         bn = self.bn(conv)  # [B, 48, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 48, H, W]
         return y
 
@@ -519,6 +544,7 @@ class BasicConv2d20(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
         bn = self.bn(conv)  # [B, 64, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 64, H, W]
         return y
 
@@ -553,10 +579,13 @@ class Inception3(nn.Module):
         branch1 = self.branch1(x)  # [B, 192, H, W]
         branch2_reduce = self.branch2_reduce(x)  # [B, 96, H, W]
         branch2 = self.branch2(branch2_reduce)  # [B, 208, H, W]
+        del branch2_reduce
         branch3_reduce = self.branch3_reduce(x)  # [B, 16, H, W]
         branch3 = self.branch3(branch3_reduce)  # [B, 48, H, W]
+        del branch3_reduce
         pool = F.max_pool2d(x, 3, stride=1, padding=1, ceil_mode=True)  # [B, 480, H, W]
         branch4 = self.branch4(pool)  # [B, 64, H, W]
+        del pool
         y = torch.cat([branch1, branch2, branch3, branch4], dim=1)  # [B, 512, H, W]
         return y
 
@@ -581,6 +610,7 @@ class BasicConv2d21(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 160, H, W]
         bn = self.bn(conv)  # [B, 160, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 160, H, W]
         return y
 
@@ -601,6 +631,7 @@ class BasicConv2d22(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 112, H, W]
         bn = self.bn(conv)  # [B, 112, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 112, H, W]
         return y
 
@@ -621,6 +652,7 @@ class BasicConv2d23(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 224, H, W]
         bn = self.bn(conv)  # [B, 224, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 224, H, W]
         return y
 
@@ -641,6 +673,7 @@ class BasicConv2d24(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 24, H, W]
         bn = self.bn(conv)  # [B, 24, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 24, H, W]
         return y
 
@@ -661,6 +694,7 @@ class BasicConv2d25(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
         bn = self.bn(conv)  # [B, 64, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 64, H, W]
         return y
 
@@ -681,6 +715,7 @@ class BasicConv2d26(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
         bn = self.bn(conv)  # [B, 64, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 64, H, W]
         return y
 
@@ -715,10 +750,13 @@ class Inception4(nn.Module):
         branch1 = self.branch1(x)  # [B, 160, H, W]
         branch2_reduce = self.branch2_reduce(x)  # [B, 112, H, W]
         branch2 = self.branch2(branch2_reduce)  # [B, 224, H, W]
+        del branch2_reduce
         branch3_reduce = self.branch3_reduce(x)  # [B, 24, H, W]
         branch3 = self.branch3(branch3_reduce)  # [B, 64, H, W]
+        del branch3_reduce
         pool = F.max_pool2d(x, 3, stride=1, padding=1, ceil_mode=True)  # [B, 512, H, W]
         branch4 = self.branch4(pool)  # [B, 64, H, W]
+        del pool
         y = torch.cat([branch1, branch2, branch3, branch4], dim=1)  # [B, 512, H, W]
         return y
 
@@ -743,6 +781,7 @@ class BasicConv2d27(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
@@ -763,6 +802,7 @@ class BasicConv2d28(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
         bn = self.bn(conv)  # [B, 256, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 256, H, W]
         return y
 
@@ -797,10 +837,13 @@ class Inception5(nn.Module):
         branch1 = self.branch1(x)  # [B, 128, H, W]
         branch2_reduce = self.branch2_reduce(x)  # [B, 128, H, W]
         branch2 = self.branch2(branch2_reduce)  # [B, 256, H, W]
+        del branch2_reduce
         branch3_reduce = self.branch3_reduce(x)  # [B, 24, H, W]
         branch3 = self.branch3(branch3_reduce)  # [B, 64, H, W]
+        del branch3_reduce
         pool = F.max_pool2d(x, 3, stride=1, padding=1, ceil_mode=True)  # [B, 512, H, W]
         branch4 = self.branch4(pool)  # [B, 64, H, W]
+        del pool
         y = torch.cat([branch1, branch2, branch3, branch4], dim=1)  # [B, 512, H, W]
         return y
 
@@ -825,6 +868,7 @@ class BasicConv2d29(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 144, H, W]
         bn = self.bn(conv)  # [B, 144, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 144, H, W]
         return y
 
@@ -845,6 +889,7 @@ class BasicConv2d30(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 288, H, W]
         bn = self.bn(conv)  # [B, 288, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 288, H, W]
         return y
 
@@ -865,6 +910,7 @@ class BasicConv2d31(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
         bn = self.bn(conv)  # [B, 32, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 32, H, W]
         return y
 
@@ -885,6 +931,7 @@ class BasicConv2d32(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
         bn = self.bn(conv)  # [B, 64, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 64, H, W]
         return y
 
@@ -919,10 +966,13 @@ class Inception6(nn.Module):
         branch1 = self.branch1(x)  # [B, 112, H, W]
         branch2_reduce = self.branch2_reduce(x)  # [B, 144, H, W]
         branch2 = self.branch2(branch2_reduce)  # [B, 288, H, W]
+        del branch2_reduce
         branch3_reduce = self.branch3_reduce(x)  # [B, 32, H, W]
         branch3 = self.branch3(branch3_reduce)  # [B, 64, H, W]
+        del branch3_reduce
         pool = F.max_pool2d(x, 3, stride=1, padding=1, ceil_mode=True)  # [B, 512, H, W]
         branch4 = self.branch4(pool)  # [B, 64, H, W]
+        del pool
         y = torch.cat([branch1, branch2, branch3, branch4], dim=1)  # [B, 528, H, W]
         return y
 
@@ -947,6 +997,7 @@ class BasicConv2d33(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
         bn = self.bn(conv)  # [B, 256, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 256, H, W]
         return y
 
@@ -967,6 +1018,7 @@ class BasicConv2d34(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 160, H, W]
         bn = self.bn(conv)  # [B, 160, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 160, H, W]
         return y
 
@@ -987,6 +1039,7 @@ class BasicConv2d35(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 320, H, W]
         bn = self.bn(conv)  # [B, 320, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 320, H, W]
         return y
 
@@ -1007,6 +1060,7 @@ class BasicConv2d36(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
         bn = self.bn(conv)  # [B, 32, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 32, H, W]
         return y
 
@@ -1027,6 +1081,7 @@ class BasicConv2d37(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
@@ -1047,6 +1102,7 @@ class BasicConv2d38(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
@@ -1081,10 +1137,13 @@ class Inception7(nn.Module):
         branch1 = self.branch1(x)  # [B, 256, H, W]
         branch2_reduce = self.branch2_reduce(x)  # [B, 160, H, W]
         branch2 = self.branch2(branch2_reduce)  # [B, 320, H, W]
+        del branch2_reduce
         branch3_reduce = self.branch3_reduce(x)  # [B, 32, H, W]
         branch3 = self.branch3(branch3_reduce)  # [B, 128, H, W]
+        del branch3_reduce
         pool = F.max_pool2d(x, 3, stride=1, padding=1, ceil_mode=True)  # [B, 528, H, W]
         branch4 = self.branch4(pool)  # [B, 128, H, W]
+        del pool
         y = torch.cat([branch1, branch2, branch3, branch4], dim=1)  # [B, 832, H, W]
         return y
 
@@ -1109,6 +1168,7 @@ class BasicConv2d39(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
         bn = self.bn(conv)  # [B, 256, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 256, H, W]
         return y
 
@@ -1129,6 +1189,7 @@ class BasicConv2d40(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 160, H, W]
         bn = self.bn(conv)  # [B, 160, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 160, H, W]
         return y
 
@@ -1149,6 +1210,7 @@ class BasicConv2d41(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
         bn = self.bn(conv)  # [B, 32, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 32, H, W]
         return y
 
@@ -1169,6 +1231,7 @@ class BasicConv2d42(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
@@ -1203,10 +1266,13 @@ class Inception8(nn.Module):
         branch1 = self.branch1(x)  # [B, 256, H, W]
         branch2_reduce = self.branch2_reduce(x)  # [B, 160, H, W]
         branch2 = self.branch2(branch2_reduce)  # [B, 320, H, W]
+        del branch2_reduce
         branch3_reduce = self.branch3_reduce(x)  # [B, 32, H, W]
         branch3 = self.branch3(branch3_reduce)  # [B, 128, H, W]
+        del branch3_reduce
         pool = F.max_pool2d(x, 3, stride=1, padding=1, ceil_mode=True)  # [B, 832, H, W]
         branch4 = self.branch4(pool)  # [B, 128, H, W]
+        del pool
         y = torch.cat([branch1, branch2, branch3, branch4], dim=1)  # [B, 832, H, W]
         return y
 
@@ -1231,6 +1297,7 @@ class BasicConv2d43(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 384, H, W]
         bn = self.bn(conv)  # [B, 384, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 384, H, W]
         return y
 
@@ -1251,6 +1318,7 @@ class BasicConv2d44(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, H, W]
         bn = self.bn(conv)  # [B, 192, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 192, H, W]
         return y
 
@@ -1271,6 +1339,7 @@ class BasicConv2d45(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 384, H, W]
         bn = self.bn(conv)  # [B, 384, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 384, H, W]
         return y
 
@@ -1291,6 +1360,7 @@ class BasicConv2d46(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 48, H, W]
         bn = self.bn(conv)  # [B, 48, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 48, H, W]
         return y
 
@@ -1311,6 +1381,7 @@ class BasicConv2d47(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
@@ -1345,10 +1416,13 @@ class Inception9(nn.Module):
         branch1 = self.branch1(x)  # [B, 384, H, W]
         branch2_reduce = self.branch2_reduce(x)  # [B, 192, H, W]
         branch2 = self.branch2(branch2_reduce)  # [B, 384, H, W]
+        del branch2_reduce
         branch3_reduce = self.branch3_reduce(x)  # [B, 48, H, W]
         branch3 = self.branch3(branch3_reduce)  # [B, 128, H, W]
+        del branch3_reduce
         pool = F.max_pool2d(x, 3, stride=1, padding=1, ceil_mode=True)  # [B, 832, H, W]
         branch4 = self.branch4(pool)  # [B, 128, H, W]
+        del pool
         y = torch.cat([branch1, branch2, branch3, branch4], dim=1)  # [B, 1024, H, W]
         return y
 
@@ -1385,23 +1459,41 @@ class GoogLeNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         maxpool1 = F.max_pool2d(conv1, 3, stride=2, ceil_mode=True)  # [B, 64, floor(floor(H/2 - 1/2)/2 - 1/2) + 1, floor(floor(W/2 - 1/2)/2 - 1/2) + 1]
+        del conv1
         conv2 = self.conv2(maxpool1)  # [B, 64, floor(floor(H/2 - 1/2)/2 - 1/2) + 1, floor(floor(W/2 - 1/2)/2 - 1/2) + 1]
+        del maxpool1
         conv3 = self.conv3(conv2)  # [B, 192, floor(floor(H/2 - 1/2)/2 - 1/2) + 1, floor(floor(W/2 - 1/2)/2 - 1/2) + 1]
+        del conv2
         maxpool2 = F.max_pool2d(conv3, 3, stride=2, ceil_mode=True)  # [B, 192, floor(floor(floor(H/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1, floor(floor(floor(W/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1]
+        del conv3
         inception3a = self.inception3a(maxpool2)  # [B, 256, floor(floor(floor(H/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1, floor(floor(floor(W/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1]
+        del maxpool2
         inception3b = self.inception3b(inception3a)  # [B, 480, floor(floor(floor(H/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1, floor(floor(floor(W/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1]
+        del inception3a
         maxpool3 = F.max_pool2d(inception3b, 3, stride=2, ceil_mode=True)  # [B, 480, floor(floor(floor(floor(H/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1, floor(floor(floor(floor(W/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1]
+        del inception3b
         inception4a = self.inception4a(maxpool3)  # [B, 512, floor(floor(floor(floor(H/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1, floor(floor(floor(floor(W/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1]
+        del maxpool3
         inception4b = self.inception4b(inception4a)  # [B, 512, floor(floor(floor(floor(H/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1, floor(floor(floor(floor(W/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1]
+        del inception4a
         inception4c = self.inception4c(inception4b)  # [B, 512, floor(floor(floor(floor(H/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1, floor(floor(floor(floor(W/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1]
+        del inception4b
         inception4d = self.inception4d(inception4c)  # [B, 528, floor(floor(floor(floor(H/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1, floor(floor(floor(floor(W/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1]
+        del inception4c
         inception4e = self.inception4e(inception4d)  # [B, 832, floor(floor(floor(floor(H/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1, floor(floor(floor(floor(W/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2) + 1]
+        del inception4d
         maxpool4 = F.max_pool2d(inception4e, 2, stride=2, ceil_mode=True)  # [B, 832, floor(floor(floor(floor(floor(H/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2)/2) + 1]
+        del inception4e
         inception5a = self.inception5a(maxpool4)  # [B, 832, floor(floor(floor(floor(floor(H/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2)/2) + 1]
+        del maxpool4
         inception5b = self.inception5b(inception5a)  # [B, 1024, floor(floor(floor(floor(floor(H/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2 - 1/2)/2 - 1/2)/2 - 1/2)/2) + 1]
+        del inception5a
         avgpool = F.adaptive_avg_pool2d(inception5b, 1)  # [B, 1024, 1, 1]
+        del inception5b
         flatten = torch.flatten(avgpool, 1, -1)  # [B, 1024]
+        del avgpool
         features = self.features(flatten)  # [B, 1024]
+        del flatten
         logits = self.fc(features)  # [B, 1000]
         return logits
 

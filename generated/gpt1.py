@@ -71,6 +71,7 @@ class FusedSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         qkv = self.qkv(x)  # [B, T, 2304]
         query, key, value = torch.split(qkv, [768, 768, 768], dim=-1)  # [B, T, 768], [B, T, 768], [B, T, 768]
+        del qkv
         q_heads = query.unflatten(-1, (12, -1)).transpose(1, 2)
         k_heads = key.unflatten(-1, (12, -1)).transpose(1, 2)
         v_heads = value.unflatten(-1, (12, -1)).transpose(1, 2)
@@ -81,6 +82,7 @@ class FusedSelfAttention(nn.Module):
         weights = F.softmax(scores, dim=-1)
         weights = F.dropout(weights, 0.1, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, T, 768]
+        del query, key, value
         output = self.output(context)  # [B, T, 768]
         return output
 
@@ -101,6 +103,7 @@ class TransposedFeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 3072]
         activation = F.gelu(hidden, approximate='tanh')  # [B, S, 3072]
+        del hidden
         output = self.output(activation)  # [B, S, 768]
         return output
 
@@ -136,11 +139,16 @@ class GPT1Block(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         attention = self.attention(x, mask)  # [B, T, 768]
         dropout = self.dropout(attention)  # [B, T, 768]
+        del attention
         add = x + dropout  # [B, T, 768]
+        del dropout
         attention_norm = self.attention_norm(add)  # [B, T, 768]
+        del add
         feed_forward = self.feed_forward(attention_norm)  # [B, T, 768]
         dropout_1 = self.dropout_1(feed_forward)  # [B, T, 768]
+        del feed_forward
         add_1 = attention_norm + dropout_1  # [B, T, 768]
+        del attention_norm, dropout_1
         feed_forward_norm = self.feed_forward_norm(add_1)  # [B, T, 768]
         return feed_forward_norm
 
@@ -176,8 +184,11 @@ class GPT1Model(nn.Module):
         embedding = self.token_embeddings(input_ids)  # [B, T, 768]
         positionembedding = self.position_embeddings(torch.arange(input_ids.shape[1], device=input_ids.device))  # [T, 768]
         add = embedding.add_(positionembedding)  # [B, T, 768]
+        del embedding, positionembedding
         embedding_dropout = self.embedding_dropout(add)  # [B, T, 768]
+        del add
         blocks = embedding_dropout
+        del embedding_dropout
         for layer in self.blocks:
             blocks = layer(blocks, attention_mask)  # [B, T, 768]
         return blocks
@@ -207,6 +218,7 @@ class GPT1LMHeadModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         transformer = self.transformer(input_ids, attention_mask)  # [B, T, 768]
         scores = self.lm_head(transformer)  # [B, T, 40478]
+        del transformer
         loss = None if labels is None else F.cross_entropy(scores[..., :-1, :].flatten(0, -2), labels[..., 1:].flatten())  # []
         return loss, scores
 
@@ -240,7 +252,9 @@ class GPT1ForSequenceClassification(nn.Module):
     def forward(self, input_ids: torch.Tensor, cls_index: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         transformer = self.transformer(input_ids, attention_mask)  # [B, T, 768]
         selectat = transformer.take_along_dim(cls_index.view(-1, 1, 1), dim=1).squeeze(1)  # [B, 768]
+        del transformer
         scores = self.classifier(selectat)  # [B, 2]
+        del selectat
         loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
         return loss, scores
 

@@ -71,6 +71,7 @@ class FusedSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         qkv = self.qkv(x)  # [B, T, 2304]
         query, key, value = torch.split(qkv, [768, 768, 768], dim=-1)  # [B, T, 768], [B, T, 768], [B, T, 768]
+        del qkv
         q_heads = query.unflatten(-1, (12, -1)).transpose(1, 2)
         k_heads = key.unflatten(-1, (12, -1)).transpose(1, 2)
         v_heads = value.unflatten(-1, (12, -1)).transpose(1, 2)
@@ -81,6 +82,7 @@ class FusedSelfAttention(nn.Module):
         weights = F.softmax(scores, dim=-1)
         weights = F.dropout(weights, 0.1, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, T, 768]
+        del query, key, value
         output = self.output(context)  # [B, T, 768]
         return output
 
@@ -101,6 +103,7 @@ class TransposedFeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 3072]
         activation = F.gelu(hidden, approximate='tanh')  # [B, S, 3072]
+        del hidden
         output = self.output(activation)  # [B, S, 768]
         return output
 
@@ -136,11 +139,16 @@ class GPT2Block(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         attention_norm = self.attention_norm(x)  # [B, T, 768]
         attention = self.attention(attention_norm, mask)  # [B, T, 768]
+        del attention_norm
         attention_dropout = self.attention_dropout(attention)  # [B, T, 768]
+        del attention
         h = x + attention_dropout  # [B, T, 768]
+        del attention_dropout
         feed_forward_norm = self.feed_forward_norm(h)  # [B, T, 768]
         feed_forward = self.feed_forward(feed_forward_norm)  # [B, T, 768]
+        del feed_forward_norm
         feed_forward_dropout = self.feed_forward_dropout(feed_forward)  # [B, T, 768]
+        del feed_forward
         y = h + feed_forward_dropout  # [B, T, 768]
         return y
 
@@ -178,8 +186,11 @@ class GPT2Model(nn.Module):
         embedding = self.token_embeddings(input_ids)  # [B, T, 768]
         positionembedding = self.position_embeddings(torch.arange(input_ids.shape[1], device=input_ids.device))  # [T, 768]
         add = embedding.add_(positionembedding)  # [B, T, 768]
+        del embedding, positionembedding
         embedding_dropout = self.embedding_dropout(add)  # [B, T, 768]
+        del add
         blocks = embedding_dropout
+        del embedding_dropout
         for layer in self.blocks:
             blocks = layer(blocks, attention_mask)  # [B, T, 768]
         final_norm = self.final_norm(blocks)  # [B, T, 768]

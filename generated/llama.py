@@ -86,7 +86,9 @@ class RotarySelfAttention(nn.Module):
         k = self.k_proj(x)  # [B, T, 4096]
         value = self.v_proj(x)  # [B, T, 4096]
         query = apply_rotary(q, 32, positions=positions)  # [B, T, 4096]
+        del q
         key = apply_rotary(k, 32, positions=positions)  # [B, T, 4096]
+        del k
         q_heads = query.unflatten(-1, (32, -1)).transpose(1, 2)
         k_heads = key.unflatten(-1, (32, -1)).transpose(1, 2)
         v_heads = value.unflatten(-1, (32, -1)).transpose(1, 2)
@@ -96,6 +98,7 @@ class RotarySelfAttention(nn.Module):
         scores = scores.masked_fill(torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1), torch.finfo(scores.dtype).min)
         weights = F.softmax(scores, dim=-1)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, T, 4096]
+        del value, query, key
         output = self.o_proj(context)  # [B, T, 4096]
         return output
 
@@ -117,8 +120,10 @@ class GatedFeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         linear = self.gate_proj(x)  # [B, T, 11008]
         activation = F.silu(linear, inplace=True)  # [B, T, 11008]
+        del linear
         linear_1 = self.up_proj(x)  # [B, T, 11008]
         mul = activation * linear_1  # [B, T, 11008]
+        del activation, linear_1
         y = self.down_proj(mul)  # [B, T, 4096]
         return y
 
@@ -143,9 +148,12 @@ class LlamaDecoderLayer(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
         input_layernorm = self.input_layernorm(x)  # [B, T, 4096]
         self_attn = self.self_attn(input_layernorm, mask, positions)  # [B, T, 4096]
+        del input_layernorm
         h = x + self_attn  # [B, T, 4096]
+        del self_attn
         post_attention_layernorm = self.post_attention_layernorm(h)  # [B, T, 4096]
         mlp = self.mlp(post_attention_layernorm)  # [B, T, 4096]
+        del post_attention_layernorm
         y = h + mlp  # [B, T, 4096]
         return y
 
@@ -169,6 +177,7 @@ class LlamaModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None) -> torch.Tensor:
         embedding = self.embed_tokens(input_ids)  # [B, T, 4096]
         layers = embedding
+        del embedding
         for layer in self.layers:
             layers = layer(layers, attention_mask, position_ids)  # [B, T, 4096]
         norm = self.norm(layers)  # [B, T, 4096]

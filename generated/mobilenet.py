@@ -61,6 +61,7 @@ class ConvBNAct(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -91,6 +92,7 @@ class ConvBNAct2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
         bn = self.bn(conv)  # [B, 32, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 32, H, W]
         return y
 
@@ -180,6 +182,7 @@ class ConvBNAct4(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, H, W]
         bn = self.bn(conv)  # [B, 96, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 96, H, W]
         return y
 
@@ -210,6 +213,7 @@ class ConvBNAct5(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 96, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 96, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 96, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -272,6 +276,7 @@ class InvertedResidual2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 96, H, W]
         depthwise = self.depthwise(expand)  # [B, 96, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del expand
         project = self.project(depthwise)  # [B, 24, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return project
 
@@ -302,6 +307,7 @@ class ConvBNAct7(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 144, H, W]
         bn = self.bn(conv)  # [B, 144, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 144, H, W]
         return y
 
@@ -332,6 +338,7 @@ class ConvBNAct8(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 144, H, W]
         bn = self.bn(conv)  # [B, 144, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 144, H, W]
         return y
 
@@ -394,7 +401,9 @@ class InvertedResidual3(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 144, H, W]
         depthwise = self.depthwise(expand)  # [B, 144, H, W]
+        del expand
         project = self.project(depthwise)  # [B, 24, H, W]
+        del depthwise
         y = x + project  # [B, 24, H, W]
         return y
 
@@ -425,6 +434,7 @@ class ConvBNAct10(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 144, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 144, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 144, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -487,6 +497,7 @@ class InvertedResidual4(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 144, H, W]
         depthwise = self.depthwise(expand)  # [B, 144, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del expand
         project = self.project(depthwise)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return project
 
@@ -517,6 +528,7 @@ class ConvBNAct12(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, H, W]
         bn = self.bn(conv)  # [B, 192, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 192, H, W]
         return y
 
@@ -547,6 +559,7 @@ class ConvBNAct13(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, H, W]
         bn = self.bn(conv)  # [B, 192, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 192, H, W]
         return y
 
@@ -609,7 +622,9 @@ class InvertedResidual5(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 192, H, W]
         depthwise = self.depthwise(expand)  # [B, 192, H, W]
+        del expand
         project = self.project(depthwise)  # [B, 32, H, W]
+        del depthwise
         y = x + project  # [B, 32, H, W]
         return y
 
@@ -640,6 +655,7 @@ class ConvBNAct15(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 192, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 192, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 192, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -702,6 +718,7 @@ class InvertedResidual6(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 192, H, W]
         depthwise = self.depthwise(expand)  # [B, 192, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del expand
         project = self.project(depthwise)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return project
 
@@ -732,6 +749,7 @@ class ConvBNAct17(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 384, H, W]
         bn = self.bn(conv)  # [B, 384, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 384, H, W]
         return y
 
@@ -762,6 +780,7 @@ class ConvBNAct18(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 384, H, W]
         bn = self.bn(conv)  # [B, 384, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 384, H, W]
         return y
 
@@ -824,7 +843,9 @@ class InvertedResidual7(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 384, H, W]
         depthwise = self.depthwise(expand)  # [B, 384, H, W]
+        del expand
         project = self.project(depthwise)  # [B, 64, H, W]
+        del depthwise
         y = x + project  # [B, 64, H, W]
         return y
 
@@ -887,6 +908,7 @@ class InvertedResidual8(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 384, H, W]
         depthwise = self.depthwise(expand)  # [B, 384, H, W]
+        del expand
         project = self.project(depthwise)  # [B, 96, H, W]
         return project
 
@@ -917,6 +939,7 @@ class ConvBNAct21(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 576, H, W]
         bn = self.bn(conv)  # [B, 576, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 576, H, W]
         return y
 
@@ -947,6 +970,7 @@ class ConvBNAct22(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 576, H, W]
         bn = self.bn(conv)  # [B, 576, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 576, H, W]
         return y
 
@@ -1009,7 +1033,9 @@ class InvertedResidual9(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 576, H, W]
         depthwise = self.depthwise(expand)  # [B, 576, H, W]
+        del expand
         project = self.project(depthwise)  # [B, 96, H, W]
+        del depthwise
         y = x + project  # [B, 96, H, W]
         return y
 
@@ -1040,6 +1066,7 @@ class ConvBNAct24(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 576, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 576, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 576, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -1102,6 +1129,7 @@ class InvertedResidual10(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 576, H, W]
         depthwise = self.depthwise(expand)  # [B, 576, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del expand
         project = self.project(depthwise)  # [B, 160, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return project
 
@@ -1132,6 +1160,7 @@ class ConvBNAct26(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 960, H, W]
         bn = self.bn(conv)  # [B, 960, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 960, H, W]
         return y
 
@@ -1162,6 +1191,7 @@ class ConvBNAct27(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 960, H, W]
         bn = self.bn(conv)  # [B, 960, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 960, H, W]
         return y
 
@@ -1224,7 +1254,9 @@ class InvertedResidual11(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 960, H, W]
         depthwise = self.depthwise(expand)  # [B, 960, H, W]
+        del expand
         project = self.project(depthwise)  # [B, 160, H, W]
+        del depthwise
         y = x + project  # [B, 160, H, W]
         return y
 
@@ -1287,6 +1319,7 @@ class InvertedResidual12(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expand = self.expand(x)  # [B, 960, H, W]
         depthwise = self.depthwise(expand)  # [B, 960, H, W]
+        del expand
         project = self.project(depthwise)  # [B, 320, H, W]
         return project
 
@@ -1317,6 +1350,7 @@ class ConvBNAct30(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1280, H, W]
         bn = self.bn(conv)  # [B, 1280, H, W]
+        del conv
         y = F.relu6(bn, inplace=True)  # [B, 1280, H, W]
         return y
 
@@ -1384,12 +1418,17 @@ class MobileNetV2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stem = self.stem(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         blocks = stem
+        del stem
         for layer in self.blocks:
             blocks = layer(blocks)  # [B, 320, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
         head = self.head(blocks)  # [B, 1280, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
+        del blocks
         avgpool = F.adaptive_avg_pool2d(head, 1)  # [B, 1280, 1, 1]
+        del head
         flat = torch.flatten(avgpool, 1, -1)  # [B, 1280]
+        del avgpool
         drop = self.drop(flat)  # [B, 1280]
+        del flat
         logits = self.classifier(drop)  # [B, 1000]
         return logits
 
@@ -1420,6 +1459,7 @@ class ConvBNAct31(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -1450,6 +1490,7 @@ class ConvBNAct32(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 32, H, W]
         bn = self.bn(conv)  # [B, 32, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 32, H, W]
         return y
 
@@ -1480,6 +1521,7 @@ class ConvBNAct33(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
         bn = self.bn(conv)  # [B, 64, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 64, H, W]
         return y
 
@@ -1533,6 +1575,7 @@ class ConvBNAct34(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -1563,6 +1606,7 @@ class ConvBNAct35(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
@@ -1616,6 +1660,7 @@ class ConvBNAct36(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
@@ -1646,6 +1691,7 @@ class ConvBNAct37(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
@@ -1699,6 +1745,7 @@ class ConvBNAct38(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -1729,6 +1776,7 @@ class ConvBNAct39(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
         bn = self.bn(conv)  # [B, 256, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 256, H, W]
         return y
 
@@ -1782,6 +1830,7 @@ class ConvBNAct40(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
         bn = self.bn(conv)  # [B, 256, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 256, H, W]
         return y
 
@@ -1812,6 +1861,7 @@ class ConvBNAct41(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
         bn = self.bn(conv)  # [B, 256, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 256, H, W]
         return y
 
@@ -1865,6 +1915,7 @@ class ConvBNAct42(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -1895,6 +1946,7 @@ class ConvBNAct43(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
         bn = self.bn(conv)  # [B, 512, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 512, H, W]
         return y
 
@@ -1948,6 +2000,7 @@ class ConvBNAct44(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
         bn = self.bn(conv)  # [B, 512, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 512, H, W]
         return y
 
@@ -1978,6 +2031,7 @@ class ConvBNAct45(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
         bn = self.bn(conv)  # [B, 512, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 512, H, W]
         return y
 
@@ -2031,6 +2085,7 @@ class ConvBNAct46(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn = self.bn(conv)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -2061,6 +2116,7 @@ class ConvBNAct47(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, H, W]
         bn = self.bn(conv)  # [B, 1024, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 1024, H, W]
         return y
 
@@ -2114,6 +2170,7 @@ class ConvBNAct48(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, H, W]
         bn = self.bn(conv)  # [B, 1024, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 1024, H, W]
         return y
 
@@ -2144,6 +2201,7 @@ class ConvBNAct49(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 1024, H, W]
         bn = self.bn(conv)  # [B, 1024, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 1024, H, W]
         return y
 
@@ -2202,10 +2260,13 @@ class MobileNetV1(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stem = self.stem(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         blocks = stem
+        del stem
         for layer in self.blocks:
             blocks = layer(blocks)  # [B, 1024, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
         avgpool = F.adaptive_avg_pool2d(blocks, 1)  # [B, 1024, 1, 1]
+        del blocks
         flat = torch.flatten(avgpool, 1, -1)  # [B, 1024]
+        del avgpool
         logits = self.classifier(flat)  # [B, 1000]
         return logits
 

@@ -89,14 +89,22 @@ class Bottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, H, W]
         bn1 = self.bn1(conv1)  # [B, 64, H, W]
+        del conv1
         relu1 = F.relu(bn1, inplace=True)  # [B, 64, H, W]
+        del bn1
         conv2 = self.conv2(relu1)  # [B, 64, H, W]
+        del relu1
         bn2 = self.bn2(conv2)  # [B, 64, H, W]
+        del conv2
         relu2 = F.relu(bn2, inplace=True)  # [B, 64, H, W]
+        del bn2
         conv3 = self.conv3(relu2)  # [B, 256, H, W]
+        del relu2
         bn3 = self.bn3(conv3)  # [B, 256, H, W]
+        del conv3
         downsample = self.downsample(x)  # [B, 256, H, W]
         add = bn3.add_(downsample)  # [B, 256, H, W]
+        del bn3, downsample
         y = F.relu(add, inplace=True)  # [B, 256, H, W]
         return y
 
@@ -125,13 +133,21 @@ class Bottleneck2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, H, W]
         bn1 = self.bn1(conv1)  # [B, 64, H, W]
+        del conv1
         relu1 = F.relu(bn1, inplace=True)  # [B, 64, H, W]
+        del bn1
         conv2 = self.conv2(relu1)  # [B, 64, H, W]
+        del relu1
         bn2 = self.bn2(conv2)  # [B, 64, H, W]
+        del conv2
         relu2 = F.relu(bn2, inplace=True)  # [B, 64, H, W]
+        del bn2
         conv3 = self.conv3(relu2)  # [B, 256, H, W]
+        del relu2
         bn3 = self.bn3(conv3)  # [B, 256, H, W]
+        del conv3
         add = bn3.add_(x)  # [B, 256, H, W]
+        del bn3
         y = F.relu(add, inplace=True)  # [B, 256, H, W]
         return y
 
@@ -186,14 +202,22 @@ class Bottleneck3(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 128, H, W]
         bn1 = self.bn1(conv1)  # [B, 128, H, W]
+        del conv1
         relu1 = F.relu(bn1, inplace=True)  # [B, 128, H, W]
+        del bn1
         conv2 = self.conv2(relu1)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del relu1
         bn2 = self.bn2(conv2)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv2
         relu2 = F.relu(bn2, inplace=True)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn2
         conv3 = self.conv3(relu2)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del relu2
         bn3 = self.bn3(conv3)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv3
         downsample = self.downsample(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         add = bn3.add_(downsample)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn3, downsample
         y = F.relu(add, inplace=True)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -222,13 +246,21 @@ class Bottleneck4(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 128, H, W]
         bn1 = self.bn1(conv1)  # [B, 128, H, W]
+        del conv1
         relu1 = F.relu(bn1, inplace=True)  # [B, 128, H, W]
+        del bn1
         conv2 = self.conv2(relu1)  # [B, 128, H, W]
+        del relu1
         bn2 = self.bn2(conv2)  # [B, 128, H, W]
+        del conv2
         relu2 = F.relu(bn2, inplace=True)  # [B, 128, H, W]
+        del bn2
         conv3 = self.conv3(relu2)  # [B, 512, H, W]
+        del relu2
         bn3 = self.bn3(conv3)  # [B, 512, H, W]
+        del conv3
         add = bn3.add_(x)  # [B, 512, H, W]
+        del bn3
         y = F.relu(add, inplace=True)  # [B, 512, H, W]
         return y
 
@@ -283,14 +315,22 @@ class Bottleneck5(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 256, H, W]
         bn1 = self.bn1(conv1)  # [B, 256, H, W]
+        del conv1
         relu1 = F.relu(bn1, inplace=True)  # [B, 256, H, W]
+        del bn1
         conv2 = self.conv2(relu1)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del relu1
         bn2 = self.bn2(conv2)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv2
         relu2 = F.relu(bn2, inplace=True)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn2
         conv3 = self.conv3(relu2)  # [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del relu2
         bn3 = self.bn3(conv3)  # [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv3
         downsample = self.downsample(x)  # [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         add = bn3.add_(downsample)  # [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn3, downsample
         y = F.relu(add, inplace=True)  # [B, 1024, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -319,13 +359,21 @@ class Bottleneck6(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 256, H, W]
         bn1 = self.bn1(conv1)  # [B, 256, H, W]
+        del conv1
         relu1 = F.relu(bn1, inplace=True)  # [B, 256, H, W]
+        del bn1
         conv2 = self.conv2(relu1)  # [B, 256, H, W]
+        del relu1
         bn2 = self.bn2(conv2)  # [B, 256, H, W]
+        del conv2
         relu2 = F.relu(bn2, inplace=True)  # [B, 256, H, W]
+        del bn2
         conv3 = self.conv3(relu2)  # [B, 1024, H, W]
+        del relu2
         bn3 = self.bn3(conv3)  # [B, 1024, H, W]
+        del conv3
         add = bn3.add_(x)  # [B, 1024, H, W]
+        del bn3
         y = F.relu(add, inplace=True)  # [B, 1024, H, W]
         return y
 
@@ -380,14 +428,22 @@ class Bottleneck7(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 512, H, W]
         bn1 = self.bn1(conv1)  # [B, 512, H, W]
+        del conv1
         relu1 = F.relu(bn1, inplace=True)  # [B, 512, H, W]
+        del bn1
         conv2 = self.conv2(relu1)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del relu1
         bn2 = self.bn2(conv2)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv2
         relu2 = F.relu(bn2, inplace=True)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn2
         conv3 = self.conv3(relu2)  # [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del relu2
         bn3 = self.bn3(conv3)  # [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv3
         downsample = self.downsample(x)  # [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         add = bn3.add_(downsample)  # [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn3, downsample
         y = F.relu(add, inplace=True)  # [B, 2048, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -416,13 +472,21 @@ class Bottleneck8(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 512, H, W]
         bn1 = self.bn1(conv1)  # [B, 512, H, W]
+        del conv1
         relu1 = F.relu(bn1, inplace=True)  # [B, 512, H, W]
+        del bn1
         conv2 = self.conv2(relu1)  # [B, 512, H, W]
+        del relu1
         bn2 = self.bn2(conv2)  # [B, 512, H, W]
+        del conv2
         relu2 = F.relu(bn2, inplace=True)  # [B, 512, H, W]
+        del bn2
         conv3 = self.conv3(relu2)  # [B, 2048, H, W]
+        del relu2
         bn3 = self.bn3(conv3)  # [B, 2048, H, W]
+        del conv3
         add = bn3.add_(x)  # [B, 2048, H, W]
+        del bn3
         y = F.relu(add, inplace=True)  # [B, 2048, H, W]
         return y
 
@@ -448,22 +512,31 @@ class ResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn1 = self.bn1(conv1)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv1
         relu = F.relu(bn1, inplace=True)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn1
         maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
+        del relu
         layer1 = maxpool
+        del maxpool
         for layer in self.layer1:
             layer1 = layer(layer1)  # [B, 256, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
         layer2 = layer1
+        del layer1
         for layer_1 in self.layer2:
             layer2 = layer_1(layer2)  # [B, 512, floor(floor(floor(H/2 - 1/2)/2)/2) + 1, floor(floor(floor(W/2 - 1/2)/2)/2) + 1]
         layer3 = layer2
+        del layer2
         for layer_2 in self.layer3:
             layer3 = layer_2(layer3)  # [B, 1024, floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2) + 1, floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2) + 1]
         layer4 = layer3
+        del layer3
         for layer_3 in self.layer4:
             layer4 = layer_3(layer4)  # [B, 2048, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
         avgpool = F.adaptive_avg_pool2d(layer4, 1)  # [B, 2048, 1, 1]
+        del layer4
         flatten = torch.flatten(avgpool, 1, -1)  # [B, 2048]
+        del avgpool
         logits = self.fc(flatten)  # [B, 1000]
         return logits
 
@@ -490,10 +563,15 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, H, W]
         bn1 = self.bn1(conv1)  # [B, 64, H, W]
+        del conv1
         relu1 = F.relu(bn1, inplace=True)  # [B, 64, H, W]
+        del bn1
         conv2 = self.conv2(relu1)  # [B, 64, H, W]
+        del relu1
         bn2 = self.bn2(conv2)  # [B, 64, H, W]
+        del conv2
         add = bn2.add_(x)  # [B, 64, H, W]
+        del bn2
         y = F.relu(add, inplace=True)  # [B, 64, H, W]
         return y
 
@@ -546,11 +624,16 @@ class BasicBlock2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn1 = self.bn1(conv1)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv1
         relu1 = F.relu(bn1, inplace=True)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn1
         conv2 = self.conv2(relu1)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del relu1
         bn2 = self.bn2(conv2)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv2
         downsample = self.downsample(x)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         add = bn2.add_(downsample)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn2, downsample
         y = F.relu(add, inplace=True)  # [B, 128, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -577,10 +660,15 @@ class BasicBlock3(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 128, H, W]
         bn1 = self.bn1(conv1)  # [B, 128, H, W]
+        del conv1
         relu1 = F.relu(bn1, inplace=True)  # [B, 128, H, W]
+        del bn1
         conv2 = self.conv2(relu1)  # [B, 128, H, W]
+        del relu1
         bn2 = self.bn2(conv2)  # [B, 128, H, W]
+        del conv2
         add = bn2.add_(x)  # [B, 128, H, W]
+        del bn2
         y = F.relu(add, inplace=True)  # [B, 128, H, W]
         return y
 
@@ -633,11 +721,16 @@ class BasicBlock4(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn1 = self.bn1(conv1)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv1
         relu1 = F.relu(bn1, inplace=True)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn1
         conv2 = self.conv2(relu1)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del relu1
         bn2 = self.bn2(conv2)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv2
         downsample = self.downsample(x)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         add = bn2.add_(downsample)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn2, downsample
         y = F.relu(add, inplace=True)  # [B, 256, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -664,10 +757,15 @@ class BasicBlock5(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 256, H, W]
         bn1 = self.bn1(conv1)  # [B, 256, H, W]
+        del conv1
         relu1 = F.relu(bn1, inplace=True)  # [B, 256, H, W]
+        del bn1
         conv2 = self.conv2(relu1)  # [B, 256, H, W]
+        del relu1
         bn2 = self.bn2(conv2)  # [B, 256, H, W]
+        del conv2
         add = bn2.add_(x)  # [B, 256, H, W]
+        del bn2
         y = F.relu(add, inplace=True)  # [B, 256, H, W]
         return y
 
@@ -691,11 +789,16 @@ class BasicBlock6(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn1 = self.bn1(conv1)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv1
         relu1 = F.relu(bn1, inplace=True)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn1
         conv2 = self.conv2(relu1)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del relu1
         bn2 = self.bn2(conv2)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv2
         downsample = self.downsample(x)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         add = bn2.add_(downsample)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn2, downsample
         y = F.relu(add, inplace=True)  # [B, 512, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         return y
 
@@ -722,10 +825,15 @@ class BasicBlock7(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 512, H, W]
         bn1 = self.bn1(conv1)  # [B, 512, H, W]
+        del conv1
         relu1 = F.relu(bn1, inplace=True)  # [B, 512, H, W]
+        del bn1
         conv2 = self.conv2(relu1)  # [B, 512, H, W]
+        del relu1
         bn2 = self.bn2(conv2)  # [B, 512, H, W]
+        del conv2
         add = bn2.add_(x)  # [B, 512, H, W]
+        del bn2
         y = F.relu(add, inplace=True)  # [B, 512, H, W]
         return y
 
@@ -751,22 +859,31 @@ class ResNet18(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn1 = self.bn1(conv1)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv1
         relu = F.relu(bn1, inplace=True)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn1
         maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
+        del relu
         layer1 = maxpool
+        del maxpool
         for layer in self.layer1:
             layer1 = layer(layer1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
         layer2 = layer1
+        del layer1
         for layer_1 in self.layer2:
             layer2 = layer_1(layer2)  # [B, 128, floor(floor(floor(H/2 - 1/2)/2)/2) + 1, floor(floor(floor(W/2 - 1/2)/2)/2) + 1]
         layer3 = layer2
+        del layer2
         for layer_2 in self.layer3:
             layer3 = layer_2(layer3)  # [B, 256, floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2) + 1, floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2) + 1]
         layer4 = layer3
+        del layer3
         for layer_3 in self.layer4:
             layer4 = layer_3(layer4)  # [B, 512, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
         avgpool = F.adaptive_avg_pool2d(layer4, 1)  # [B, 512, 1, 1]
+        del layer4
         flatten = torch.flatten(avgpool, 1, -1)  # [B, 512]
+        del avgpool
         logits = self.fc(flatten)  # [B, 1000]
         return logits
 
@@ -796,22 +913,31 @@ class ResNet34(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn1 = self.bn1(conv1)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv1
         relu = F.relu(bn1, inplace=True)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn1
         maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
+        del relu
         layer1 = maxpool
+        del maxpool
         for layer in self.layer1:
             layer1 = layer(layer1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
         layer2 = layer1
+        del layer1
         for layer_1 in self.layer2:
             layer2 = layer_1(layer2)  # [B, 128, floor(floor(floor(H/2 - 1/2)/2)/2) + 1, floor(floor(floor(W/2 - 1/2)/2)/2) + 1]
         layer3 = layer2
+        del layer2
         for layer_2 in self.layer3:
             layer3 = layer_2(layer3)  # [B, 256, floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2) + 1, floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2) + 1]
         layer4 = layer3
+        del layer3
         for layer_3 in self.layer4:
             layer4 = layer_3(layer4)  # [B, 512, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
         avgpool = F.adaptive_avg_pool2d(layer4, 1)  # [B, 512, 1, 1]
+        del layer4
         flatten = torch.flatten(avgpool, 1, -1)  # [B, 512]
+        del avgpool
         logits = self.fc(flatten)  # [B, 1000]
         return logits
 
@@ -841,22 +967,31 @@ class ResNet101(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn1 = self.bn1(conv1)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv1
         relu = F.relu(bn1, inplace=True)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn1
         maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
+        del relu
         layer1 = maxpool
+        del maxpool
         for layer in self.layer1:
             layer1 = layer(layer1)  # [B, 256, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
         layer2 = layer1
+        del layer1
         for layer_1 in self.layer2:
             layer2 = layer_1(layer2)  # [B, 512, floor(floor(floor(H/2 - 1/2)/2)/2) + 1, floor(floor(floor(W/2 - 1/2)/2)/2) + 1]
         layer3 = layer2
+        del layer2
         for layer_2 in self.layer3:
             layer3 = layer_2(layer3)  # [B, 1024, floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2) + 1, floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2) + 1]
         layer4 = layer3
+        del layer3
         for layer_3 in self.layer4:
             layer4 = layer_3(layer4)  # [B, 2048, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
         avgpool = F.adaptive_avg_pool2d(layer4, 1)  # [B, 2048, 1, 1]
+        del layer4
         flatten = torch.flatten(avgpool, 1, -1)  # [B, 2048]
+        del avgpool
         logits = self.fc(flatten)  # [B, 1000]
         return logits
 
@@ -886,22 +1021,31 @@ class ResNet152(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
         bn1 = self.bn1(conv1)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del conv1
         relu = F.relu(bn1, inplace=True)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        del bn1
         maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
+        del relu
         layer1 = maxpool
+        del maxpool
         for layer in self.layer1:
             layer1 = layer(layer1)  # [B, 256, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
         layer2 = layer1
+        del layer1
         for layer_1 in self.layer2:
             layer2 = layer_1(layer2)  # [B, 512, floor(floor(floor(H/2 - 1/2)/2)/2) + 1, floor(floor(floor(W/2 - 1/2)/2)/2) + 1]
         layer3 = layer2
+        del layer2
         for layer_2 in self.layer3:
             layer3 = layer_2(layer3)  # [B, 1024, floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2) + 1, floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2) + 1]
         layer4 = layer3
+        del layer3
         for layer_3 in self.layer4:
             layer4 = layer_3(layer4)  # [B, 2048, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
         avgpool = F.adaptive_avg_pool2d(layer4, 1)  # [B, 2048, 1, 1]
+        del layer4
         flatten = torch.flatten(avgpool, 1, -1)  # [B, 2048]
+        del avgpool
         logits = self.fc(flatten)  # [B, 1000]
         return logits
 

@@ -107,6 +107,7 @@ class T5Attention(nn.Module):
         weights = F.softmax(scores, dim=-1)
         weights = F.dropout(weights, 0.1, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
+        del q, k, v
         o = self.o(context)  # [B, Tq, 512]
         return o
 
@@ -144,6 +145,7 @@ class T5Attention2(nn.Module):
         weights = F.softmax(scores, dim=-1)
         weights = F.dropout(weights, 0.1, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
+        del q, k, v
         o = self.o(context)  # [B, Tq, 512]
         return o
 
@@ -165,7 +167,9 @@ class T5FeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         wi = self.wi(x)  # [B, S, 2048]
         activation = F.relu(wi, inplace=True)  # [B, S, 2048]
+        del wi
         hidden = self.hidden(activation)  # [B, S, 2048]
+        del activation
         wo = self.wo(hidden)  # [B, S, 512]
         return wo
 
@@ -200,11 +204,16 @@ class T5EncoderLayer(nn.Module):
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, S, 512]
         self_attention = self.self_attention(self_attention_norm, mask, position_bias)  # [B, S, 512]
+        del self_attention_norm
         dropout = self.dropout(self_attention)  # [B, S, 512]
+        del self_attention
         h = x + dropout  # [B, S, 512]
+        del dropout
         ff_norm = self.ff_norm(h)  # [B, S, 512]
         ff = self.ff(ff_norm)  # [B, S, 512]
+        del ff_norm
         dropout_1 = self.dropout_1(ff)  # [B, S, 512]
+        del ff
         y = h + dropout_1  # [B, S, 512]
         return y
 
@@ -239,9 +248,12 @@ class T5Encoder(nn.Module):
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, 8, S, S]
         x = self.drop(embedded)  # [B, S, 512]
         layers = x
+        del x
         for layer in self.layers:
             layers = layer(layers, position_bias, mask)  # [B, S, 512]
+        del position_bias
         final_layer_norm = self.final_layer_norm(layers)  # [B, S, 512]
+        del layers
         y = self.drop(final_layer_norm)  # [B, S, 512]
         return y
 
@@ -284,6 +296,7 @@ class T5Attention3(nn.Module):
         weights = F.softmax(scores, dim=-1)
         weights = F.dropout(weights, 0.1, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
+        del q, k, v
         o = self.o(context)  # [B, Tq, 512]
         return o
 
@@ -325,15 +338,23 @@ class T5DecoderLayer(nn.Module):
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, T, 512]
         self_attention = self.self_attention(self_attention_norm, mask, position_bias)  # [B, T, 512]
+        del self_attention_norm
         dropout = self.dropout(self_attention)  # [B, T, 512]
+        del self_attention
         h = x + dropout  # [B, T, 512]
+        del dropout
         cross_attention_norm = self.cross_attention_norm(h)  # [B, T, 512]
         cross_attention = self.cross_attention(cross_attention_norm, memory, memory_mask)  # [B, T, 512]
+        del cross_attention_norm
         dropout_1 = self.dropout_1(cross_attention)  # [B, T, 512]
+        del cross_attention
         h2 = h + dropout_1  # [B, T, 512]
+        del h, dropout_1
         ff_norm = self.ff_norm(h2)  # [B, T, 512]
         ff = self.ff(ff_norm)  # [B, T, 512]
+        del ff_norm
         dropout_2 = self.dropout_2(ff)  # [B, T, 512]
+        del ff
         y = h2 + dropout_2  # [B, T, 512]
         return y
 
@@ -370,9 +391,12 @@ class T5Decoder(nn.Module):
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, 8, T, T]
         x = self.drop(embedded)  # [B, T, 512]
         layers = x
+        del x
         for layer in self.layers:
             layers = layer(layers, position_bias, memory, memory_mask, mask)  # [B, T, 512]
+        del position_bias
         final_layer_norm = self.final_layer_norm(layers)  # [B, T, 512]
+        del layers
         y = self.drop(final_layer_norm)  # [B, T, 512]
         return y
 
@@ -407,6 +431,7 @@ class T5Model(nn.Module):
     def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         embedding = self.shared(input_ids)  # [B, S, 512]
         encoder = self.encoder(embedding, attention_mask)  # [B, S, 512]
+        del embedding
         embedding_1 = self.shared(decoder_input_ids)  # [B, T, 512]
         decoder = self.decoder(embedding_1, encoder, attention_mask, decoder_attention_mask)  # [B, T, 512]
         return decoder
@@ -444,9 +469,12 @@ class T5ForConditionalGeneration(nn.Module):
     def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         embedding = self.shared(input_ids)  # [B, S, 512]
         encoder = self.encoder(embedding, attention_mask)  # [B, S, 512]
+        del embedding
         embedding_1 = self.shared(decoder_input_ids)  # [B, T, 512]
         decoder = self.decoder(embedding_1, encoder, attention_mask, decoder_attention_mask)  # [B, T, 512]
+        del encoder, embedding_1
         scale = decoder * 0.04419417382415922  # [B, T, 512]
+        del decoder
         logits = self.lm_head(scale)  # [B, T, 32128]
         return logits
 
@@ -474,8 +502,11 @@ class T5FeedForward2(nn.Module):
         wi_0 = self.wi_0(x)  # [B, S, 2048]
         wi_1 = self.wi_1(x)  # [B, S, 2048]
         activation = F.gelu(wi_0, approximate='tanh')  # [B, S, 2048]
+        del wi_0
         mul = activation * wi_1  # [B, S, 2048]
+        del wi_1, activation
         hidden = self.hidden(mul)  # [B, S, 2048]
+        del mul
         wo = self.wo(hidden)  # [B, S, 512]
         return wo
 
@@ -510,11 +541,16 @@ class T5EncoderLayer2(nn.Module):
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, S, 512]
         self_attention = self.self_attention(self_attention_norm, mask, position_bias)  # [B, S, 512]
+        del self_attention_norm
         dropout = self.dropout(self_attention)  # [B, S, 512]
+        del self_attention
         h = x + dropout  # [B, S, 512]
+        del dropout
         ff_norm = self.ff_norm(h)  # [B, S, 512]
         ff = self.ff(ff_norm)  # [B, S, 512]
+        del ff_norm
         dropout_1 = self.dropout_1(ff)  # [B, S, 512]
+        del ff
         y = h + dropout_1  # [B, S, 512]
         return y
 
@@ -549,9 +585,12 @@ class T5Encoder2(nn.Module):
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, 8, S, S]
         x = self.drop(embedded)  # [B, S, 512]
         layers = x
+        del x
         for layer in self.layers:
             layers = layer(layers, position_bias, mask)  # [B, S, 512]
+        del position_bias
         final_layer_norm = self.final_layer_norm(layers)  # [B, S, 512]
+        del layers
         y = self.drop(final_layer_norm)  # [B, S, 512]
         return y
 
@@ -597,15 +636,23 @@ class T5DecoderLayer2(nn.Module):
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, T, 512]
         self_attention = self.self_attention(self_attention_norm, mask, position_bias)  # [B, T, 512]
+        del self_attention_norm
         dropout = self.dropout(self_attention)  # [B, T, 512]
+        del self_attention
         h = x + dropout  # [B, T, 512]
+        del dropout
         cross_attention_norm = self.cross_attention_norm(h)  # [B, T, 512]
         cross_attention = self.cross_attention(cross_attention_norm, memory, memory_mask)  # [B, T, 512]
+        del cross_attention_norm
         dropout_1 = self.dropout_1(cross_attention)  # [B, T, 512]
+        del cross_attention
         h2 = h + dropout_1  # [B, T, 512]
+        del h, dropout_1
         ff_norm = self.ff_norm(h2)  # [B, T, 512]
         ff = self.ff(ff_norm)  # [B, T, 512]
+        del ff_norm
         dropout_2 = self.dropout_2(ff)  # [B, T, 512]
+        del ff
         y = h2 + dropout_2  # [B, T, 512]
         return y
 
@@ -642,9 +689,12 @@ class T5Decoder2(nn.Module):
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, 8, T, T]
         x = self.drop(embedded)  # [B, T, 512]
         layers = x
+        del x
         for layer in self.layers:
             layers = layer(layers, position_bias, memory, memory_mask, mask)  # [B, T, 512]
+        del position_bias
         final_layer_norm = self.final_layer_norm(layers)  # [B, T, 512]
+        del layers
         y = self.drop(final_layer_norm)  # [B, T, 512]
         return y
 
@@ -679,6 +729,7 @@ class T5V11Model(nn.Module):
     def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         embedding = self.shared(input_ids)  # [B, S, 512]
         encoder = self.encoder(embedding, attention_mask)  # [B, S, 512]
+        del embedding
         embedding_1 = self.shared(decoder_input_ids)  # [B, T, 512]
         decoder = self.decoder(embedding_1, encoder, attention_mask, decoder_attention_mask)  # [B, T, 512]
         return decoder
@@ -715,8 +766,10 @@ class T5V11ForConditionalGeneration(nn.Module):
     def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         embedding = self.shared(input_ids)  # [B, S, 512]
         encoder = self.encoder(embedding, attention_mask)  # [B, S, 512]
+        del embedding
         embedding_1 = self.shared(decoder_input_ids)  # [B, T, 512]
         decoder = self.decoder(embedding_1, encoder, attention_mask, decoder_attention_mask)  # [B, T, 512]
+        del encoder, embedding_1
         logits = self.lm_head(decoder)  # [B, T, 32128]
         return logits
 

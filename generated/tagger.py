@@ -45,8 +45,11 @@ class Tagger(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         embedding = self.embedding(tokens)  # [B, T, 128]
         dropout = self.dropout(embedding)  # [B, T, 128]
+        del embedding
         encoder, _ = self.encoder(dropout)  # [B, T, 512], [4, B, 256]
+        del dropout
         dropout_1 = self.dropout_1(encoder)  # [B, T, 512]
+        del encoder
         scores = self.scores(dropout_1)  # [B, T, 17]
         return scores
 

@@ -57,6 +57,7 @@ class MultiHeadAttention(nn.Module):
         weights = F.softmax(scores, dim=-1)
         weights = F.dropout(weights, 0.1, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
+        del query, key, value
         output = self.output(context)  # [B, Tq, 512]
         return output
 
@@ -91,6 +92,7 @@ class MultiHeadAttention2(nn.Module):
         weights = F.softmax(scores, dim=-1)
         weights = F.dropout(weights, 0.1, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
+        del query, key, value
         output = self.output(context)  # [B, Tq, 512]
         return output
 
@@ -112,6 +114,7 @@ class AddNorm(nn.Module):
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
         dropout = self.dropout(sublayer)  # [B, S, 512]
         summed = x + dropout  # [B, S, 512]
+        del dropout
         norm = self.norm(summed)  # [B, S, 512]
         return norm
 
@@ -133,7 +136,9 @@ class FeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 2048]
         activation = F.relu(hidden, inplace=True)  # [B, S, 2048]
+        del hidden
         active = self.active(activation)  # [B, S, 2048]
+        del activation
         output = self.output(active)  # [B, S, 512]
         return output
 
@@ -157,6 +162,7 @@ class EncoderLayer(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         attn = self.attn(x, mask)  # [B, S, 512]
         attn_norm = self.attn_norm(x, attn)  # [B, S, 512]
+        del attn
         ffn = self.ffn(attn_norm)  # [B, S, 512]
         y = self.y(attn_norm, ffn)  # [B, S, 512]
         return y
@@ -193,6 +199,7 @@ class MultiHeadAttention3(nn.Module):
         weights = F.softmax(scores, dim=-1)
         weights = F.dropout(weights, 0.1, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
+        del query, key, value
         output = self.output(context)  # [B, Tq, 512]
         return output
 
@@ -219,8 +226,10 @@ class DecoderLayer(nn.Module):
     def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attn = self.self_attn(x)  # [B, T, 512]
         self_norm = self.self_norm(x, self_attn)  # [B, T, 512]
+        del self_attn
         cross_attn = self.cross_attn(self_norm, memory, memory_mask)  # [B, T, 512]
         cross_norm = self.cross_norm(self_norm, cross_attn)  # [B, T, 512]
+        del self_norm, cross_attn
         ffn = self.ffn(cross_norm)  # [B, T, 512]
         y = self.y(cross_norm, ffn)  # [B, T, 512]
         return y
@@ -250,18 +259,27 @@ class Transformer(nn.Module):
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_mask: torch.Tensor | None = None) -> torch.Tensor:
         embedding = self.src_embed(src)  # [B, S, 512]
         scale = embedding * 22.627416997969522  # [B, S, 512]
+        del embedding
         sinusoidalpositions = self.positions(scale)  # [B, S, 512]
+        del scale
         src_x = self.src_x(sinusoidalpositions)  # [B, S, 512]
+        del sinusoidalpositions
         encoder = src_x
+        del src_x
         for layer in self.encoder:
             encoder = layer(encoder, src_mask)  # [B, S, 512]
         embedding_1 = self.src_embed(tgt)  # [B, T, 512]
         scale_1 = embedding_1 * 22.627416997969522  # [B, T, 512]
+        del embedding_1
         sinusoidalpositions_1 = self.positions(scale_1)  # [B, T, 512]
+        del scale_1
         tgt_x = self.tgt_x(sinusoidalpositions_1)  # [B, T, 512]
+        del sinusoidalpositions_1
         decoder = tgt_x
+        del tgt_x
         for layer_1 in self.decoder:
             decoder = layer_1(decoder, encoder, src_mask)  # [B, T, 512]
+        del encoder
         logits = self.generator(decoder)  # [B, T, 37000]
         return logits
 

@@ -423,13 +423,21 @@ class VGG(nn.Module):
         for layer in self.features:
             features = layer(features)  # [B, 512, floor(floor(floor(floor(floor(H/2)/2)/2)/2)/2), floor(floor(floor(floor(floor(W/2)/2)/2)/2)/2)]
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
+        del features
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
+        del avgpool
         fc1 = self.fc1(flat)  # [B, 4096]
+        del flat
         relu1 = F.relu(fc1, inplace=True)  # [B, 4096]
+        del fc1
         dropout1 = self.dropout1(relu1)  # [B, 4096]
+        del relu1
         fc2 = self.fc2(dropout1)  # [B, 4096]
+        del dropout1
         relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
+        del fc2
         dropout2 = self.dropout2(relu2)  # [B, 4096]
+        del relu2
         logits = self.fc3(dropout2)  # [B, 1000]
         return logits
 
@@ -601,13 +609,21 @@ class VGG11(nn.Module):
         for layer in self.features:
             features = layer(features)  # [B, 512, floor(floor(floor(floor(floor(H/2)/2)/2)/2)/2), floor(floor(floor(floor(floor(W/2)/2)/2)/2)/2)]
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
+        del features
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
+        del avgpool
         fc1 = self.fc1(flat)  # [B, 4096]
+        del flat
         relu1 = F.relu(fc1, inplace=True)  # [B, 4096]
+        del fc1
         dropout1 = self.dropout1(relu1)  # [B, 4096]
+        del relu1
         fc2 = self.fc2(dropout1)  # [B, 4096]
+        del dropout1
         relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
+        del fc2
         dropout2 = self.dropout2(relu2)  # [B, 4096]
+        del relu2
         logits = self.fc3(dropout2)  # [B, 1000]
         return logits
 
@@ -638,6 +654,7 @@ class ConvBNAct9(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
         bn = self.bn(conv)  # [B, 64, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 64, H, W]
         return y
 
@@ -692,6 +709,7 @@ class ConvBNAct10(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
@@ -746,6 +764,7 @@ class ConvBNAct11(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
         bn = self.bn(conv)  # [B, 256, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 256, H, W]
         return y
 
@@ -776,6 +795,7 @@ class ConvBNAct12(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 256, H, W]
         bn = self.bn(conv)  # [B, 256, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 256, H, W]
         return y
 
@@ -830,6 +850,7 @@ class ConvBNAct13(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
         bn = self.bn(conv)  # [B, 512, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 512, H, W]
         return y
 
@@ -860,6 +881,7 @@ class ConvBNAct14(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 512, H, W]
         bn = self.bn(conv)  # [B, 512, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 512, H, W]
         return y
 
@@ -967,13 +989,21 @@ class VGG11BN(nn.Module):
         for layer in self.features:
             features = layer(features)  # [B, 512, floor(floor(floor(floor(floor(H/2)/2)/2)/2)/2), floor(floor(floor(floor(floor(W/2)/2)/2)/2)/2)]
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
+        del features
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
+        del avgpool
         fc1 = self.fc1(flat)  # [B, 4096]
+        del flat
         relu1 = F.relu(fc1, inplace=True)  # [B, 4096]
+        del fc1
         dropout1 = self.dropout1(relu1)  # [B, 4096]
+        del relu1
         fc2 = self.fc2(dropout1)  # [B, 4096]
+        del dropout1
         relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
+        del fc2
         dropout2 = self.dropout2(relu2)  # [B, 4096]
+        del relu2
         logits = self.fc3(dropout2)  # [B, 1000]
         return logits
 
@@ -1027,13 +1057,21 @@ class VGG13(nn.Module):
         for layer in self.features:
             features = layer(features)  # [B, 512, floor(floor(floor(floor(floor(H/2)/2)/2)/2)/2), floor(floor(floor(floor(floor(W/2)/2)/2)/2)/2)]
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
+        del features
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
+        del avgpool
         fc1 = self.fc1(flat)  # [B, 4096]
+        del flat
         relu1 = F.relu(fc1, inplace=True)  # [B, 4096]
+        del fc1
         dropout1 = self.dropout1(relu1)  # [B, 4096]
+        del relu1
         fc2 = self.fc2(dropout1)  # [B, 4096]
+        del dropout1
         relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
+        del fc2
         dropout2 = self.dropout2(relu2)  # [B, 4096]
+        del relu2
         logits = self.fc3(dropout2)  # [B, 1000]
         return logits
 
@@ -1064,6 +1102,7 @@ class ConvBNAct15(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 64, H, W]
         bn = self.bn(conv)  # [B, 64, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 64, H, W]
         return y
 
@@ -1118,6 +1157,7 @@ class ConvBNAct16(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, 128, H, W]
         bn = self.bn(conv)  # [B, 128, H, W]
+        del conv
         y = F.relu(bn, inplace=True)  # [B, 128, H, W]
         return y
 
@@ -1205,13 +1245,21 @@ class VGG13BN(nn.Module):
         for layer in self.features:
             features = layer(features)  # [B, 512, floor(floor(floor(floor(floor(H/2)/2)/2)/2)/2), floor(floor(floor(floor(floor(W/2)/2)/2)/2)/2)]
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
+        del features
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
+        del avgpool
         fc1 = self.fc1(flat)  # [B, 4096]
+        del flat
         relu1 = F.relu(fc1, inplace=True)  # [B, 4096]
+        del fc1
         dropout1 = self.dropout1(relu1)  # [B, 4096]
+        del relu1
         fc2 = self.fc2(dropout1)  # [B, 4096]
+        del dropout1
         relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
+        del fc2
         dropout2 = self.dropout2(relu2)  # [B, 4096]
+        del relu2
         logits = self.fc3(dropout2)  # [B, 1000]
         return logits
 
@@ -1353,13 +1401,21 @@ class VGG16BN(nn.Module):
         for layer in self.features:
             features = layer(features)  # [B, 512, floor(floor(floor(floor(floor(H/2)/2)/2)/2)/2), floor(floor(floor(floor(floor(W/2)/2)/2)/2)/2)]
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
+        del features
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
+        del avgpool
         fc1 = self.fc1(flat)  # [B, 4096]
+        del flat
         relu1 = F.relu(fc1, inplace=True)  # [B, 4096]
+        del fc1
         dropout1 = self.dropout1(relu1)  # [B, 4096]
+        del relu1
         fc2 = self.fc2(dropout1)  # [B, 4096]
+        del dropout1
         relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
+        del fc2
         dropout2 = self.dropout2(relu2)  # [B, 4096]
+        del relu2
         logits = self.fc3(dropout2)  # [B, 1000]
         return logits
 
@@ -1491,13 +1547,21 @@ class VGG19(nn.Module):
         for layer in self.features:
             features = layer(features)  # [B, 512, floor(floor(floor(floor(floor(H/2)/2)/2)/2)/2), floor(floor(floor(floor(floor(W/2)/2)/2)/2)/2)]
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
+        del features
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
+        del avgpool
         fc1 = self.fc1(flat)  # [B, 4096]
+        del flat
         relu1 = F.relu(fc1, inplace=True)  # [B, 4096]
+        del fc1
         dropout1 = self.dropout1(relu1)  # [B, 4096]
+        del relu1
         fc2 = self.fc2(dropout1)  # [B, 4096]
+        del dropout1
         relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
+        del fc2
         dropout2 = self.dropout2(relu2)  # [B, 4096]
+        del relu2
         logits = self.fc3(dropout2)  # [B, 1000]
         return logits
 
@@ -1645,13 +1709,21 @@ class VGG19BN(nn.Module):
         for layer in self.features:
             features = layer(features)  # [B, 512, floor(floor(floor(floor(floor(H/2)/2)/2)/2)/2), floor(floor(floor(floor(floor(W/2)/2)/2)/2)/2)]
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
+        del features
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
+        del avgpool
         fc1 = self.fc1(flat)  # [B, 4096]
+        del flat
         relu1 = F.relu(fc1, inplace=True)  # [B, 4096]
+        del fc1
         dropout1 = self.dropout1(relu1)  # [B, 4096]
+        del relu1
         fc2 = self.fc2(dropout1)  # [B, 4096]
+        del dropout1
         relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
+        del fc2
         dropout2 = self.dropout2(relu2)  # [B, 4096]
+        del relu2
         logits = self.fc3(dropout2)  # [B, 1000]
         return logits
 

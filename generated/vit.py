@@ -60,12 +60,14 @@ class PackedSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         linear = self.in_proj(x)  # [B, T, 2304]
         query, key, value = torch.split(linear, [768, 768, 768], dim=-1)  # [B, T, 768], [B, T, 768], [B, T, 768]
+        del linear
         q_heads = query.unflatten(-1, (12, -1)).transpose(1, 2)
         k_heads = key.unflatten(-1, (12, -1)).transpose(1, 2)
         v_heads = value.unflatten(-1, (12, -1)).transpose(1, 2)
         scores = q_heads @ k_heads.transpose(-2, -1) * 0.125
         weights = F.softmax(scores, dim=-1)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, T, 768]
+        del query, key, value
         output = self.out_proj(context)  # [B, T, 768]
         return output
 
@@ -90,6 +92,7 @@ class FeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 3072]
         activation = F.gelu(hidden)  # [B, S, 3072]
+        del hidden
         output = self.output(activation)  # [B, S, 768]
         return output
 
@@ -118,9 +121,12 @@ class ViTEncoderBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ln_1 = self.ln_1(x)  # [B, T, 768]
         self_attention = self.self_attention(ln_1)  # [B, T, 768]
+        del ln_1
         h = x + self_attention  # [B, T, 768]
+        del self_attention
         ln_2 = self.ln_2(h)  # [B, T, 768]
         mlp = self.mlp(ln_2)  # [B, T, 768]
+        del ln_2
         y = h + mlp  # [B, T, 768]
         return y
 
@@ -151,7 +157,9 @@ class ViTEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pos_embedding = self.pos_embedding  # [1, 197, 768]
         add = x + pos_embedding  # [B, 197, 768]
+        del pos_embedding
         blocks = add
+        del add
         for layer in self.blocks:
             blocks = layer(blocks)  # [B, 197, 768]
         ln = self.ln(blocks)  # [B, 197, 768]
@@ -186,12 +194,18 @@ class VisionTransformer(nn.Module):
         B, _, _, _ = x.shape
         conv_proj = self.conv_proj(x)  # [B, 768, 14, 14]
         flatten = torch.flatten(conv_proj, 2, -1)  # [B, 768, 196]
+        del conv_proj
         tokens = flatten.transpose(1, 2)  # [B, 196, 768]
+        del flatten
         class_token = self.class_token  # [1, 1, 768]
         expand = class_token.expand(B, -1, -1)  # [B, 1, 768]
+        del class_token
         sequence = torch.cat([expand, tokens], dim=1)  # [B, 197, 768]
+        del tokens, expand
         encoder = self.encoder(sequence)  # [B, 197, 768]
+        del sequence
         select = encoder.select(1, 0)  # [B, 768]
+        del encoder
         logits = self.head(select)  # [B, 1000]
         return logits
 
@@ -222,7 +236,9 @@ class ViTEncoder2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pos_embedding = self.pos_embedding  # [1, 50, 768]
         add = x + pos_embedding  # [B, 50, 768]
+        del pos_embedding
         blocks = add
+        del add
         for layer in self.blocks:
             blocks = layer(blocks)  # [B, 50, 768]
         ln = self.ln(blocks)  # [B, 50, 768]
@@ -257,12 +273,18 @@ class ViTB32(nn.Module):
         B, _, _, _ = x.shape
         conv_proj = self.conv_proj(x)  # [B, 768, 7, 7]
         flatten = torch.flatten(conv_proj, 2, -1)  # [B, 768, 49]
+        del conv_proj
         tokens = flatten.transpose(1, 2)  # [B, 49, 768]
+        del flatten
         class_token = self.class_token  # [1, 1, 768]
         expand = class_token.expand(B, -1, -1)  # [B, 1, 768]
+        del class_token
         sequence = torch.cat([expand, tokens], dim=1)  # [B, 50, 768]
+        del tokens, expand
         encoder = self.encoder(sequence)  # [B, 50, 768]
+        del sequence
         select = encoder.select(1, 0)  # [B, 768]
+        del encoder
         logits = self.head(select)  # [B, 1000]
         return logits
 
@@ -292,12 +314,14 @@ class PackedSelfAttention2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         linear = self.in_proj(x)  # [B, T, 3072]
         query, key, value = torch.split(linear, [1024, 1024, 1024], dim=-1)  # [B, T, 1024], [B, T, 1024], [B, T, 1024]
+        del linear
         q_heads = query.unflatten(-1, (16, -1)).transpose(1, 2)
         k_heads = key.unflatten(-1, (16, -1)).transpose(1, 2)
         v_heads = value.unflatten(-1, (16, -1)).transpose(1, 2)
         scores = q_heads @ k_heads.transpose(-2, -1) * 0.125
         weights = F.softmax(scores, dim=-1)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, T, 1024]
+        del query, key, value
         output = self.out_proj(context)  # [B, T, 1024]
         return output
 
@@ -322,6 +346,7 @@ class FeedForward2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 4096]
         activation = F.gelu(hidden)  # [B, S, 4096]
+        del hidden
         output = self.output(activation)  # [B, S, 1024]
         return output
 
@@ -350,9 +375,12 @@ class ViTEncoderBlock2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ln_1 = self.ln_1(x)  # [B, T, 1024]
         self_attention = self.self_attention(ln_1)  # [B, T, 1024]
+        del ln_1
         h = x + self_attention  # [B, T, 1024]
+        del self_attention
         ln_2 = self.ln_2(h)  # [B, T, 1024]
         mlp = self.mlp(ln_2)  # [B, T, 1024]
+        del ln_2
         y = h + mlp  # [B, T, 1024]
         return y
 
@@ -383,7 +411,9 @@ class ViTEncoder3(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pos_embedding = self.pos_embedding  # [1, 197, 1024]
         add = x + pos_embedding  # [B, 197, 1024]
+        del pos_embedding
         blocks = add
+        del add
         for layer in self.blocks:
             blocks = layer(blocks)  # [B, 197, 1024]
         ln = self.ln(blocks)  # [B, 197, 1024]
@@ -418,12 +448,18 @@ class ViTL16(nn.Module):
         B, _, _, _ = x.shape
         conv_proj = self.conv_proj(x)  # [B, 1024, 14, 14]
         flatten = torch.flatten(conv_proj, 2, -1)  # [B, 1024, 196]
+        del conv_proj
         tokens = flatten.transpose(1, 2)  # [B, 196, 1024]
+        del flatten
         class_token = self.class_token  # [1, 1, 1024]
         expand = class_token.expand(B, -1, -1)  # [B, 1, 1024]
+        del class_token
         sequence = torch.cat([expand, tokens], dim=1)  # [B, 197, 1024]
+        del tokens, expand
         encoder = self.encoder(sequence)  # [B, 197, 1024]
+        del sequence
         select = encoder.select(1, 0)  # [B, 1024]
+        del encoder
         logits = self.head(select)  # [B, 1000]
         return logits
 

@@ -54,6 +54,7 @@ class CBOW(nn.Module):
     def forward(self, context: torch.Tensor, center: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
         embedding = self.context_embeddings(context)  # [B, C, 300]
         mean = embedding.mean(dim=1, keepdim=False)  # [B, 300]
+        del embedding
         embedding_1 = self.center_embeddings(center)  # [B, 300]
         embedding_2 = self.center_embeddings(negatives)  # [B, K, 300]
         loss = -(F.logsigmoid((mean * embedding_1).sum(-1)) + F.logsigmoid(-(embedding_2 @ mean.unsqueeze(-1)).squeeze(-1)).sum(-1)).mean()  # []

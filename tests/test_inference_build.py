@@ -1,5 +1,6 @@
 """-O2 models' `optimize_for_inference()` (eval mode, batch norms folded into their convolutions,
-channels-last convolutions, oneDNN-packed linear layers on CPU).  On the
+channels-last convolutions, each linear shape on the kernel measured fastest: plain, or oneDNN- or
+MKL-packed weights on CPU).  On the
 same weights it computes what -O0 computes; without the packed kernels it falls back to the
 plain layers; it still loads the reference checkpoint; it works under torch.compile and
 torch.export; and --explain says which conv/BN pairs were folded and why others were not."""
@@ -127,18 +128,76 @@ def _unpacked_linear_layers(model: nn.Module, module) -> list[str]:
 
 
 # ------------------------------------------------------------------ -O0 against the optimized -O2 build
+def _kernels(model: nn.Module) -> set[str]:
+    return {m.kernel for m in model.modules() if type(m).__name__ == "PackedLinear"}
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_optimized_model_computes_what_o0_computes(tmp_path_factory, case):
     reference, o2, model, inputs = _pair(tmp_path_factory, case)
     assert model.optimize_for_inference() is model and not model.training
     assert not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in model.modules())   # all folded
-    if o2.packed_linear_available():
-        assert _count(model, "PackedLinear") > 0 and not _unpacked_linear_layers(model, o2)
+    assert _kernels(model) <= set(o2.packed_linear_kernels())                # whatever measuring chose
     with torch.no_grad():
         expected = reference(*inputs)
         _assert_same(model(*inputs), expected, **_tolerance(case))
     with torch.inference_mode():
         _assert_same(model(*inputs), expected, **_tolerance(case))
+
+
+KERNEL_CASES = ["bert", "gpt2", "t5", "resnet18"]
+
+
+@pytest.mark.parametrize("kernel", ["onednn", "mkl"])
+@pytest.mark.parametrize("case", KERNEL_CASES)
+def test_each_packed_kernel_computes_what_o0_computes(tmp_path_factory, case, kernel):
+    """Forced, so both kernels are tested whichever one this machine measures faster; the example
+    inputs make MKL's layers packed for the row counts they will see."""
+    reference, o2, model, inputs = _pair(tmp_path_factory, case)
+    if kernel not in o2.packed_linear_kernels():
+        pytest.skip(f"this torch has no {kernel} packed linear")
+    model.optimize_for_inference(*inputs, kernels=kernel)
+    assert _kernels(model) == {kernel} and not _unpacked_linear_layers(model, o2)
+    with torch.inference_mode():
+        _assert_same(model(*inputs), reference(*inputs), **_tolerance(case))
+        other = tuple(x[:1] for x in inputs)       # another row count: MKL's layers run the plain layer
+        _assert_same(model(*other), reference(*other), **_tolerance(case))
+
+
+def test_measured_choices_are_reported(tmp_path_factory):
+    _, o2, model, inputs = _pair(tmp_path_factory, "bert")
+    model.optimize_for_inference(*inputs)
+    shapes = {(m.in_features, m.out_features) for m in model.modules() if isinstance(m, nn.Linear)}
+    lines = [line for line in model.inference_summary if line.startswith("linear ")]
+    # one line per distinct shape and row count: 18 rows (2 x 9 tokens), 2 for the pooler's first tokens
+    assert len(lines) == len(shapes) + 1
+    for line in lines:
+        match = re.fullmatch(r"linear (\d+)->(\d+), (18|2) rows, (\d+) layer\(s\): (\w+) \((.*)\)", line)
+        assert match and (int(match[1]), int(match[2])) in shapes, line
+        if o2.packed_linear_kernels():
+            assert match[6].startswith("measured ") and match[5] in ("plain", *o2.packed_linear_kernels())
+            # the chosen kernel is the fastest measured, or plain when no packed one won by the margin
+            times = dict(re.findall(r"(\w+) ([\d.]+) ms", match[6]))
+            assert match[5] == "plain" or float(times[match[5]]) <= o2.KEEP_MARGIN * float(times["plain"])
+
+
+def test_plain_kernels_keep_every_layer(tmp_path_factory):
+    reference, o2, model, inputs = _pair(tmp_path_factory, "gpt2")
+    model.optimize_for_inference(kernels="plain")
+    assert not _kernels(model)
+    with torch.no_grad():
+        _assert_same(model(*inputs), reference(*inputs))
+
+
+def test_channels_last_is_measured_with_example_inputs(tmp_path_factory):
+    reference, _, model, (images,) = _pair(tmp_path_factory, "resnet18")
+    model.optimize_for_inference(images)
+    (line,) = [line for line in model.inference_summary if "convolution weights" in line]
+    assert "measured channels-last" in line
+    chose_last = line.startswith("channels-last")
+    assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last) == chose_last
+    with torch.no_grad():
+        _assert_same(model(images), reference(images), atol=FOLDED_ATOL, rtol=FOLDED_RTOL)
 
 
 def test_channels_last_weights_and_idempotence(tmp_path_factory):
@@ -161,6 +220,7 @@ def test_without_packed_kernels_layers_stay_linear(tmp_path_factory, monkeypatch
     assert linear_types and [type(m) for m in model.modules() if isinstance(m, (nn.Linear, o2.TransposedLinear))] \
         == linear_types
     assert _count(model, "PackedLinear") == 0
+    assert all("no packed kernel" in line for line in model.inference_summary if line.startswith("linear"))
     with torch.no_grad():
         _assert_same(model(*inputs), reference(*inputs))
 
@@ -169,7 +229,7 @@ def test_without_packed_kernels_layers_stay_linear(tmp_path_factory, monkeypatch
 def test_packed_layers_fall_back_at_call_time(tmp_path_factory):
     """With autograd, or in float64, the packed layers run the original ones."""
     reference, _, model, inputs = _pair(tmp_path_factory, "bert")
-    model.optimize_for_inference()
+    model.optimize_for_inference(kernels="onednn")
     assert _count(model, "PackedLinear") > 0
     outputs = model(*inputs)                                         # grad mode: the weights need gradients
     _assert_same(outputs, reference(*inputs))

@@ -11,8 +11,10 @@ import pytest
 COMPILER = Path(__file__).resolve().parent.parent / "compiler"
 
 # The stages in the order data flows; a module may import its own stage and earlier ones.
-STAGES = ["diagnostics", "syntax", "ir", "ops", "elaborate", "check", "passes", "codegen", "tools", "driver",
-          "lsp", "cli", "pytest_plugin"]
+# disk_cache is a base utility like diagnostics (the parser stores ASTs in it); check_cache is the
+# driver's cache of whole `dlc check` answers.
+STAGES = ["diagnostics", "disk_cache", "syntax", "ir", "ops", "elaborate", "check", "passes", "codegen", "tools",
+          "check_cache", "driver", "lsp", "cli", "pytest_plugin"]
 
 
 def stage_of(module: str) -> str:

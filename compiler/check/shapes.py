@@ -60,11 +60,14 @@ def instance_paths(program: Program) -> dict[str, list[tuple[str, Span, Span | N
     model order.  A block is checked once per specialization, so an error inside it is an
     error in every one of these instances."""
     found: dict[str, list[tuple[str, Span, Span | None]]] = {}
+    children: dict[str, list[Node]] = {}   # a graph's block and repeat nodes, sorted once, not per instance
 
     def walk(key: str, path: str, depth: int, user: Span | None) -> None:
         if depth > 64:
             return
-        for node in program.graphs[key].ordered():
+        if key not in children:
+            children[key] = [n for n in program.graphs[key].ordered() if n.kind in ("block", "repeat")]
+        for node in children[key]:
             here = user if in_stdlib(node.span) else node.span
             if node.kind == "block":
                 where = f"{path}.{node.module}"
@@ -271,8 +274,10 @@ class _GraphInference:
         decl_span = callee.node(input_id).span
         expected = declared.subs(mapping)
         label = f"`{callee.block}`{where} input `{name}`"
-        note = Note(decl_span, f"{label} is declared as {declared}" +
-                    (f" with {_show_params(callee)}" if callee.params else ""))
+
+        def note() -> Note:  # only on failure: printing sympy shapes is most of a passing check's cost
+            return Note(decl_span, f"{label} is declared as {declared}" +
+                        (f" with {_show_params(callee)}" if callee.params else ""))
         # An input passed straight through is fixed where it is declared, not where it is used.
         source = input_declaration(self.graph, node, slot)
         at = source.span if source is not None else None
@@ -280,11 +285,11 @@ class _GraphInference:
         if declared.rank != actual.rank:
             hint = declare_hint(source, expected.shape_str(), actual.dtype) if source is not None else None
             self._fail(node, SHAPE_MISMATCH, f"{label} expects rank {declared.rank} {expected.shape_str()}, "
-                       f"got rank {actual.rank} {actual.shape_str()}", slot, ins, hint, (note, *used), at)
+                       f"got rank {actual.rank} {actual.shape_str()}", slot, ins, hint, (note(), *used), at)
         if not _dtype_fits(declared.dtype, actual.dtype):
             hint = declare_hint(source, actual.shape_str(), declared.dtype) if source is not None else None
             self._fail(node, DTYPE_MISMATCH, f"{label} expects {declared.dtype} elements, got {actual.dtype}",
-                       slot, ins, hint, (note, *used), at)
+                       slot, ins, hint, (note(), *used), at)
         for i, (e, a) in enumerate(zip(expected.shape, actual.shape)):
             blamed = consumer_culprit(self.graph, node, slot, e, a, self._block_params()) if not dims_equal(e, a) else None
             if blamed is not None:          # e.g. an Embedding with its sizes swapped made the input
@@ -297,7 +302,7 @@ class _GraphInference:
                 if swapped is not None:
                     hint = swapped[1]
                 self._fail(node, SHAPE_MISMATCH, f"{label} expects {expected.shape_str()}, got {actual.shape_str()} "
-                           f"(dimension {i}: expected {dim_str(e)}, got {dim_str(a)})", slot, ins, hint, (note,))
+                           f"(dimension {i}: expected {dim_str(e)}, got {dim_str(a)})", slot, ins, hint, (note(),))
 
     # ------------------------------------------------------------------ outputs and lints
     def _check_outputs(self) -> None:

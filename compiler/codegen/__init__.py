@@ -3,15 +3,17 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
+if TYPE_CHECKING:  # jinja2 and the module model load with generate(): `dlc check` needs only codegen.names
+    import jinja2
 
-from compiler.codegen.model import build_file_model
-from compiler.ir import Program
+    from compiler.ir import Program
 
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
+    import jinja2
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         undefined=jinja2.StrictUndefined, autoescape=False,
@@ -20,6 +22,7 @@ def _environment() -> jinja2.Environment:
 
 def generate(program: Program, version: str) -> str:
     """Render a typed, optimized program as one Python module."""
+    from compiler.codegen.model import build_file_model
     model = build_file_model(program)
     text = _environment().get_template("module.py.j2").render(file=model, version=version)
     return text.rstrip("\n") + "\n"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
+from compiler.codegen.lifetimes import last_readers
 from compiler.codegen.names import NameAllocator, class_name_diagnostic, layer_name_diagnostic
 from compiler.diagnostics import CompileError, error
 from compiler.ir import Graph, Node, Program
@@ -69,7 +70,7 @@ def build_file_model(program: Program) -> FileModel:
 def _import_lines(file: FileModel) -> list[str]:
     """The generated module's imports: standard-library modules only where used (isort's
     groups, a blank line between), then torch; `F` only where used."""
-    lines = [f"import {name}" for name in ("math", "re") if _uses(file, name)]
+    lines = [f"import {name}" for name in ("functools", "math", "re", "time") if _uses(file, name)]
     lines += ["", "import torch", "from torch import nn"]
     return lines + (["from torch.nn import functional as F"] if _uses(file, "F") else [])
 
@@ -113,9 +114,15 @@ class ClassBuilder:
             params.append(f"{name}: torch.Tensor | None = None" if node.attrs.optional else f"{name}: torch.Tensor")
         prepare_dim_names(self)
         body: list[str] = []
-        for node in g.ordered():
+        order = g.ordered()
+        dying = last_readers(g, order)
+        for node in order:
             if node.kind != "input":
-                body.extend(self._lower(node))
+                lines, dead = self._release_carried(node, self._lower(node), dying.get(node.id, []))
+                body.extend(lines)
+                body.extend(self._release(dead))
+        if body and body[-1].startswith("del "):
+            body.pop()                   # right before `return`: the locals go then anyway
         prologue = self._dim_prologue(inputs)
         outs = [self.value_names[(o.node, o.index)] for o in g.outputs]
         body.append(f"return {', '.join(outs)}")
@@ -173,20 +180,29 @@ class ClassBuilder:
             steps.append("fold_conv_bn(self)")
             done.append("batch norms folded into the convolutions before them")
         if "Conv2d" in ops:
-            # Measured on CPU (2 threads, batch 8): ResNet-50, MobileNetV2 and VGG-16 20-40% faster.  Inputs
-            # may stay NCHW: a convolution with channels-last weights returns channels-last activations.
-            steps.append("self.to(memory_format=torch.channels_last)")
-            done.append("channels-last convolution weights (inputs may stay NCHW)")
+            # Channels-last: measured on CPU (2 threads, batch 8) 20-40% faster for ResNet-50, MobileNetV2 and
+            # VGG-16; with example inputs the helper measures it again on this machine and keeps the faster.
+            self.helpers.add("choose_linear_kernels")
+            steps.append("summary += choose_memory_format(self, example_inputs)")
+            done.append("channels-last convolution weights where that is faster")
         if ops & {"Linear", "FusedLinear", "TransposedLinear"}:
-            self.helpers.add("pack_linear_layers")
+            self.helpers.add("choose_linear_kernels")
             transposed = ", transposed=(TransposedLinear,)" if "TransposedLinear" in ops else ""
-            steps.append(f"pack_linear_layers(self{transposed})")
-            done.append("linear layers with weights pre-packed for oneDNN (on CPU)")
+            steps.append(f"summary += choose_linear_kernels(self, example_inputs, kernels{transposed})")
+            done.append("each linear layer shape on the fastest kernel measured on this machine (plain, or "
+                        "pre-packed oneDNN or MKL weights, on CPU)")
         doc = (f"Prepare this model for inference, in place, and return it: {', '.join(done)}.  Load the "
-               "weights first: the prepared layers no longer match a checkpoint, and are not for training.")
+               "weights first: the prepared layers no longer match a checkpoint, and are not for training.  "
+               "`example_inputs` (a batch like those to be served) make the measurements use their shapes; "
+               "`kernels` is \"measure\", \"plain\" or a packed kernel's name.  What was chosen, and why: "
+               "`self.inference_summary`.")
         lines = textwrap.wrap(f'"""{doc}"""', DOC_WIDTH)
-        body = [f'def optimize_for_inference(self) -> "{model.name}":', *(f"    {line}" for line in lines),
-                *(f"    {step}" for step in steps), "    return self"]
+        uses_summary = any("summary +=" in step for step in steps)
+        signature = "self, *example_inputs: torch.Tensor, kernels: str = \"measure\"" if uses_summary else "self"
+        body = [f'def optimize_for_inference({signature}) -> "{model.name}":', *(f"    {line}" for line in lines),
+                *(f"    {step}" for step in steps[:1]), *(["    summary = []"] if uses_summary else []),
+                *(f"    {step}" for step in steps[1:]),
+                *(["    self.inference_summary = summary"] if uses_summary else []), "    return self"]
         model.methods.append("\n".join(body))
 
     def _plain_reference_loader(self, model: ClassModel) -> None:
@@ -274,6 +290,19 @@ class ClassBuilder:
             self.uses_dims |= ctx.uses_dims
         lines[-1] += comment
         return lines
+
+    def _release_carried(self, node: Node, lines: list[str], dead: list[tuple[str, int]]) -> tuple[list[str], list]:
+        """A repeat copies its input into the carried variable (`layer2 = layer1`) before the loop:
+        when the loop is the input's last reader, release it there, not after every iteration ran."""
+        first = self.graph.operands(node.id).get(0)
+        if node.kind != "repeat" or first not in dead or lines[0].startswith("for "):
+            return lines, dead
+        return [lines[0], *self._release([first]), *lines[1:]], [v for v in dead if v != first]
+
+    def _release(self, values: list[tuple[str, int]]) -> list[str]:
+        """`del` the locals whose last reader was just lowered (see codegen/lifetimes.py)."""
+        names = [self.value_names[v] for v in values if self.value_names.get(v, "_") != "_"]
+        return [f"del {', '.join(dict.fromkeys(names))}"] if names else []
 
     def _result_name(self, node: Node, index: int) -> str:
         """A fresh variable for a node's result; `_` for an unused one among several, as in

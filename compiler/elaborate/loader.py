@@ -6,26 +6,17 @@ each directory of the search path (the bundled `stdlib/` last).
 from __future__ import annotations
 
 import re
-
-import os
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from compiler.diagnostics import CompileError, Diagnostic, Note, Severity, Span, error, suggest
+from compiler.elaborate.search_path import STDLIB, search_path
 from compiler.ops import REGISTRY
 from compiler.syntax import ast
 from compiler.syntax.parser import parse, parse_file
 from compiler.diagnostics.codes import BLOCK_SHADOWS_OP, CYCLE, DUPLICATE_NAME, IMPORT_ERROR, RESOURCE_LIMIT
 
 
-def _bundled_stdlib() -> Path:
-    """The standard library: package data of an installed dlc, else the checkout's top-level folder."""
-    installed = Path(str(resources.files("compiler") / "stdlib"))
-    return installed if installed.is_dir() else Path(__file__).resolve().parents[2] / "stdlib"
-
-
-STDLIB = _bundled_stdlib()
 MAX_MODULES = 256
 
 
@@ -61,11 +52,6 @@ def display_path(path: Path) -> str:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
         return path.as_posix()
-
-
-def search_path() -> list[Path]:
-    extra = [Path(p) for p in os.environ.get("DLC_PATH", "").split(os.pathsep) if p]
-    return [*extra, STDLIB]
 
 
 class Loader:

@@ -105,6 +105,14 @@ class Graph:
 
     def ordered(self) -> list[Node]:
         """Nodes in a deterministic topological order (source order breaks ties)."""
+        nodes = sorted((data["node"] for _, data in self.g.nodes(data=True)), key=lambda n: n.order)
+        # Fast path: graphs are built in source order, so sorting by it is usually already
+        # topological -- and then it is exactly the lexicographical topological order, since the
+        # smallest remaining node always has its producers placed.  A pass that appended a node
+        # feeding earlier ones falls back to networkx's sort.
+        rank = {node.id: i for i, node in enumerate(nodes)}
+        if all(rank[src] < rank[dst] for src, dst in self.g.edges()):
+            return nodes
         order = nx.lexicographical_topological_sort(self.g, key=lambda n: self.node(n).order)
         return [self.node(n) for n in order]
 

@@ -45,7 +45,15 @@ def dims_equal(a: Dim, b: Dim) -> bool:
         return True
     if a.is_Integer and b.is_Integer:
         return False
-    return sympy.simplify(a - b) == 0
+    difference = a - b
+    if difference.is_number:
+        return difference == 0
+    # A polynomial or rational function of the dimension symbols is zero exactly when its
+    # canonical form p/q has p == 0, which cancel() computes cheaply; simplify() costs a
+    # hundred times more (and loads much of sympy), so it is kept for floor() and the like.
+    if difference.is_rational_function():
+        return sympy.cancel(difference) == 0
+    return sympy.simplify(difference) == 0
 
 
 def dim_str(d: Dim) -> str:

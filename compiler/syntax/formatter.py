@@ -21,13 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, is_dataclass
 
 from compiler.diagnostics import Span
+from compiler.syntax import DEFAULT_WIDTH
 from compiler.syntax import ast
 from compiler.syntax.layout import Doc, layout
 from compiler.syntax.parser import parse
 from compiler.syntax.printing import Printer
 from compiler.syntax.trivia import Position, Trivia, first_after, scan
 
-DEFAULT_WIDTH = 120     # the stdlib's longest lines are 115 columns; ruff's limit for the Python is 120
 INDENT = 4
 _END: Position = (1 << 30, 0)
 

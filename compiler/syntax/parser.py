@@ -2,6 +2,7 @@
 rule into a typed AST node; lark's exceptions become DLC001 diagnostics."""
 from __future__ import annotations
 
+import pickle
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import lark
 from lark import Token, Transformer, v_args
 
+from compiler import disk_cache
 from compiler.diagnostics import CompileError, Diagnostic, Span, error
 from compiler.syntax import ast
 from compiler.diagnostics.codes import IMPORT_ERROR, RESOURCE_LIMIT, SYNTAX_ERROR
@@ -30,7 +32,17 @@ _TOKEN_NAMES = {
 @lru_cache(maxsize=1)
 def _lark() -> lark.Lark:
     grammar = (Path(__file__).parent / "grammar.lark").read_text()
-    return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    # lark's own cache of its LALR tables (a file named by grammar and lark version) makes building
+    # the parser several times cheaper; lark ignores a cache file it cannot read.
+    folder = disk_cache.namespace("lark")
+    cache: str | bool = False
+    if folder is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            cache = str(folder / disk_cache.key_of(grammar, lark.__version__))
+        except OSError:
+            pass
+    return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=cache)
 
 
 def _span(file: str, meta_or_tok) -> Span:
@@ -300,7 +312,34 @@ def _check_depth(tree: lark.Tree, file: str) -> None:
 
 
 def parse(text: str, file: str = "<string>") -> ast.Module:
-    """Parse dlc source text; raises CompileError with a DLC001 diagnostic."""
+    """Parse dlc source text; raises CompileError with a DLC001 diagnostic.
+
+    ASTs are frozen, so a module parsed once is shared: within a process (a `dlc check` of
+    many specs parses each stdlib module once) and across processes through the disk cache,
+    keyed by the file name (spans carry it) and text.  Only successful parses are cached."""
+    return _parse_cached(text, file)
+
+
+@lru_cache(maxsize=512)
+def _parse_cached(text: str, file: str) -> ast.Module:
+    key = disk_cache.key_of("ast", file, text)
+    payload = disk_cache.load("ast", key)
+    if payload is not None:
+        try:
+            module = pickle.loads(payload)
+            if isinstance(module, ast.Module):
+                return module
+        except Exception:  # an entry from an incompatible build: parse again and overwrite it
+            pass
+    module = _parse_text(text, file)
+    try:
+        disk_cache.store("ast", key, pickle.dumps(module, protocol=pickle.HIGHEST_PROTOCOL))
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        pass  # an AST that does not pickle is just not cached
+    return module
+
+
+def _parse_text(text: str, file: str) -> ast.Module:
     if len(text) > MAX_SOURCE_BYTES:
         raise error(RESOURCE_LIMIT, f"file is larger than {MAX_SOURCE_BYTES} bytes", Span(file, 1, 1, 1, 2))
     try:

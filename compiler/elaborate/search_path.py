@@ -1,0 +1,23 @@
+"""Where `import name` looks for `name.dl`: the importer's folder, then `DLC_PATH`, then the
+bundled stdlib.  Kept apart from the loader, and free of heavy imports, so the check cache can
+fingerprint these folders without building a parser."""
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+
+def _bundled_stdlib() -> Path:
+    """The standard library: package data of an installed dlc, else the checkout's top-level folder."""
+    installed = Path(str(resources.files("compiler") / "stdlib"))
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[2] / "stdlib"
+
+
+STDLIB = _bundled_stdlib()
+
+
+def search_path() -> list[Path]:
+    """The folders searched after the importer's own, in order (the stdlib last)."""
+    extra = [Path(p) for p in os.environ.get("DLC_PATH", "").split(os.pathsep) if p]
+    return [*extra, STDLIB]
