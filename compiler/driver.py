@@ -14,7 +14,7 @@ from compiler import __version__
 from compiler.check.shapes import infer_program
 from compiler.check.ties import check_ties
 from compiler.codegen import generate
-from compiler.codegen.names import name_diagnostics
+from compiler.codegen.names import name_diagnostics, output_module_diagnostic
 from compiler.diagnostics import CompileError, Diagnostic
 from compiler.elaborate.resolve import resolve_file
 from compiler.ir import Program, entry_program
@@ -50,6 +50,8 @@ def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool 
         result.diagnostics += check_ties(program)
     # names: every class and layer name must be usable in Python, so check and compile agree
     result.diagnostics += name_diagnostics(program)
+    if program.models:      # a file with a model becomes a module: its name must be importable
+        result.diagnostics += filter(None, [output_module_diagnostic(program.source, spec.stem)])
     result.program = program
     return result
 

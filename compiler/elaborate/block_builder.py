@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from compiler.diagnostics import CompileError, Diagnostic, Note, Span, error, suggest
 from compiler.elaborate.evaluate import Evaluator
-from compiler.elaborate.limits import Limits
+from compiler.elaborate.limits import Budget, Limits
 from compiler.elaborate.loader import LoadedModule
 from compiler.ir import Graph, Node, OutputDecl, Rename, Tie
 from compiler.ir.types import TensorType, dim
@@ -27,6 +27,7 @@ class Specializer(Protocol):
     specializations: the class key of a block for some arguments, built on demand."""
 
     limits: Limits
+    budget: Budget
     graphs: dict[str, Graph]
     node_count: int
 
@@ -54,11 +55,13 @@ class BlockBuilder:
         self.input_refs: list[tuple[TensorRef, TensorType]] = []
         self.r = resolver
         self.limits = resolver.limits
+        self.budget = resolver.budget
         self.module = module
         self.graph = graph
         self.env: dict[str, Any] = dict(params)
         self.spans: dict[str, Span] = {}
         self.counter = 0
+        self.failed = False     # a statement failed, perhaps with an error reported elsewhere
 
     # ------------------------------------------------------------------ names
     def lookup(self, name: str) -> Any:
@@ -107,10 +110,10 @@ class BlockBuilder:
         errors: list[Diagnostic] = []
         self.user_names = _bound_names(block.body)
         self.run(block.body, errors)
-        if not errors and not self.graph.outputs:
+        if not errors and not self.failed and not self.graph.outputs:
             errors.append(Diagnostic("DLC014", f"block `{block.name}` has no output", block.name_span,
                                      hint="add `out NAME` or `out NAME = EXPR`"))
-        if errors:
+        if errors or self.failed:
             raise CompileError(errors)
 
     def run(self, stmts, errors: list[Diagnostic]) -> None:
@@ -119,6 +122,7 @@ class BlockBuilder:
                 getattr(self, "_" + type(stmt).__name__.lower())(stmt, errors)
             except CompileError as exc:
                 errors.extend(exc.diagnostics)
+                self.failed = True
                 self._poison(stmt)
 
     def _poison(self, stmt: ast.Stmt) -> None:
@@ -234,6 +238,7 @@ class BlockBuilder:
             raise error("DLC005", "a `for` body may only hold `let`, `require`, `rename`, `if` and `for`",
                         layer_stmt.span, hint="a stack of layers is `name = repeat(n, i) Layer(...)(x)`")
         for value in values:
+            self.budget.step(s.span)
             reported = len(errors)
             with self.scoped({s.var: value}):
                 self.run(s.body, errors)
@@ -246,7 +251,12 @@ class BlockBuilder:
             if not re.fullmatch(r"([A-Za-z0-9_]+|\{[A-Za-z_][A-Za-z0-9_]*\})(\.([A-Za-z0-9_]+|\{[A-Za-z_][A-Za-z0-9_]*\}))*\.?", text):
                 raise error("DLC005", f"`{text}` is not a checkpoint key prefix", s.span,
                             hint='write dotted names with {placeholders}, like "encoder.layer.{i}.attention."')
-        if set(re.findall(r"\{(\w+)\}", target)) - set(re.findall(r"\{(\w+)\}", source)):
+        placeholders = re.findall(r"\{(\w+)\}", source)
+        repeated = sorted({name for name in placeholders if placeholders.count(name) > 1})
+        if repeated:
+            raise error("DLC005", f"placeholder {{{repeated[0]}}} appears twice in the reference name", s.span,
+                        hint="each {placeholder} matches one key component; give the second one another name")
+        if set(re.findall(r"\{(\w+)\}", target)) - set(placeholders):
             raise error("DLC005", "every {placeholder} of the new name must appear in the reference name", s.span)
         self.graph.renames.append(Rename(source, target, s.span))
 
@@ -270,6 +280,7 @@ class BlockBuilder:
     # ------------------------------------------------------------------ layers
     def configure(self, callee: Callee, args: list[tuple[str | None, Any, Span]], call: ast.Call) -> Layer:
         if callee.kind == "block":
+            self.budget.instance(call.span)
             block, owner = self.module.scope[callee.name]
             key = self.r.specialize(block, owner, args, call.span)
             return Layer("block", key, BlockCall(block, owner, tuple(args)), call.span)

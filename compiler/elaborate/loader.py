@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from compiler.diagnostics import CompileError, Diagnostic, Note, Span, error, suggest
+from compiler.elaborate.limits import Limits
 from compiler.syntax import ast
 from compiler.syntax.parser import parse_file
 
@@ -22,7 +23,6 @@ def _bundled_stdlib() -> Path:
 
 
 STDLIB = _bundled_stdlib()
-MAX_MODULES = 256
 
 
 @dataclass
@@ -47,7 +47,8 @@ def search_path() -> list[Path]:
 
 
 class Loader:
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
         self.modules: dict[Path, LoadedModule] = {}
         self.loading: list[Path] = []
         self.diagnostics: list[Diagnostic] = []
@@ -60,11 +61,17 @@ class Loader:
             chain = " -> ".join(p.stem for p in self.loading[self.loading.index(key):]) + f" -> {key.stem}"
             raise error("DLC009", f"import cycle: {chain}", via or Span(display_path(path), 1, 1, 1, 2),
                         hint="move the shared blocks into a module that both import")
-        if len(self.modules) >= MAX_MODULES:
-            raise error("DLC013", f"more than {MAX_MODULES} modules imported", via or Span(str(path), 1, 1, 1, 2))
+        where = via or Span(display_path(path), 1, 1, 1, 2)
+        # Modules still loading count too: in a chain none has finished when the limit is reached.
+        if len(self.modules) + len(self.loading) >= self.limits.max_modules:
+            raise error("DLC013", f"more than {self.limits.max_modules} modules imported", where)
+        if len(self.loading) >= self.limits.max_import_depth:
+            raise error("DLC013", f"imports chained deeper than {self.limits.max_import_depth} modules", where,
+                        hint="import the modules a spec needs directly rather than through long chains")
         self.loading.append(key)
         try:
-            module = LoadedModule(path, display_path(path), parse_file(path, display_path(path)))
+            module = LoadedModule(path, display_path(path),
+                                  parse_file(path, display_path(path), self.limits.source))
             self._bind_scope(module)
         finally:
             self.loading.pop()

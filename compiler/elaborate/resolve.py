@@ -12,8 +12,8 @@ from typing import Any
 
 from compiler.diagnostics import CompileError, Diagnostic, Note, Span, error, suggest
 from compiler.elaborate.block_builder import BlockBuilder
-from compiler.elaborate.evaluate import Evaluator
-from compiler.elaborate.limits import Limits
+from compiler.elaborate.evaluate import Evaluator, checked_number
+from compiler.elaborate.limits import Budget, Limits
 from compiler.elaborate.loader import LoadedModule, Loader
 from compiler.ir import Graph, Program
 from compiler.ir.values import kind_of, show
@@ -26,6 +26,7 @@ class Resolver:
     def __init__(self, loader: Loader, limits: Limits = Limits()):
         self.loader = loader
         self.limits = limits
+        self.budget = Budget(limits)
         self.graphs: dict[str, Graph] = {}
         self.by_key: dict[tuple, str] = {}
         self.stack: list[tuple] = []
@@ -168,6 +169,8 @@ class Resolver:
                 raise error("DLC005", f"`{block.name}` needs a value for parameter `{p.name}`", call_span,
                             notes=(Note(p.span, "declared here without a default"),))
             params[p.name] = _check_param(p, value, span)
+            for number in (value if isinstance(value, list) else [value]):
+                checked_number(number, self.limits, span, f"parameter `{p.name}`")  # -D skips the evaluator
         return params
 
 
@@ -218,7 +221,7 @@ def _freeze(value: Any) -> Any:
 def resolve_file(path: Path, overrides: dict[str, Any] | None = None, limits: Limits = Limits(),
                  all_blocks: bool = False) -> tuple[Program | None, list[Diagnostic]]:
     """Load, parse and resolve one spec; returns the program and any diagnostics."""
-    loader = Loader()
+    loader = Loader(limits)
     try:
         module = loader.load(path)
     except CompileError as exc:
