@@ -29,41 +29,51 @@ def infer_program(program: Program) -> list[Diagnostic]:
     instances = instance_paths(program)
     for graph in program.graphs.values():     # callees come before callers
         found = _GraphInference(graph, program).run()
-        diagnostics.extend(_with_instance(d, instances.get(graph.key, [])) for d in found)
+        diagnostics.extend(_with_instance(d, instances.get(graph.key)) for d in found)
     return diagnostics
 
 
-def instance_paths(program: Program) -> dict[str, list[tuple[str, Span]]]:
-    """For each graph, where the entry points use it: `encoder.layers[3].attn` and the
-    call site, in model order.  A block is checked once per specialization, so an error
-    inside it is an error in every one of these instances."""
-    found: dict[str, list[tuple[str, Span]]] = {}
+def instance_paths(program: Program) -> dict[str, tuple[str, Span, int]]:
+    """For each graph, where the entry points first use it (`encoder.layers[3].attn` and the
+    call site, in model order) and how many instances of it there are.  A block is checked
+    once per specialization, so an error inside it is an error in every instance.  Each graph
+    is walked once: blocks that use the next one twice have 2**depth instances, not 2**depth walks."""
+    first: dict[str, tuple[str, Span]] = {}
+    uses: dict[str, list[tuple[str, int]]] = {}      # graph -> (caller, how many times) in model order
 
-    def walk(key: str, path: str, depth: int) -> None:
-        if depth > 64:
-            return
-        for node in program.graphs[key].ordered():
-            if node.kind == "block":
-                where = f"{path}.{node.module}"
-                found.setdefault(node.op, []).append((where, node.span))
-                walk(node.op, where, depth + 1)
-            elif node.kind == "repeat":
-                for i, layer in enumerate(node.attrs):
-                    if layer.kind == "block":
-                        where = f"{path}.{node.module}[{i}]"
-                        found.setdefault(layer.target, []).append((where, node.span))
-                        walk(layer.target, where, depth + 1)
+    def visit(key: str, path: str) -> None:        # depth-first, in model order; each graph once
+        for callee, sub, span in _block_uses(program.graphs[key], path):
+            uses.setdefault(callee, []).append((key, 1))
+            if callee not in first:
+                first[callee] = (sub, span)
+                visit(callee, sub)
 
     for public, key in program.models:
-        walk(key, public, 0)
+        visit(key, public)
+    counts: dict[str, int] = {key: 1 for _, key in program.models}
+    for key in reversed(list(program.graphs)):   # graphs list callees first: callers are counted first
+        if key in uses:
+            counts[key] = sum(counts.get(caller, 0) * n for caller, n in uses[key])
+    return {key: (path, span, counts.get(key, 1)) for key, (path, span) in first.items()}
+
+
+def _block_uses(graph: Graph, path: str) -> list[tuple[str, str, Span]]:
+    """(callee graph, instance path, call site) for each block instance directly in `graph`."""
+    found = []
+    for node in graph.ordered():
+        if node.kind == "block":
+            found.append((node.op, f"{path}.{node.module}", node.span))
+        elif node.kind == "repeat":
+            found += [(layer.target, f"{path}.{node.module}[{i}]", node.span)
+                      for i, layer in enumerate(node.attrs) if layer.kind == "block"]
     return found
 
 
-def _with_instance(d: Diagnostic, instances: list[tuple[str, Span]]) -> Diagnostic:
-    if not instances or not d.is_error:
+def _with_instance(d: Diagnostic, instance: tuple[str, Span, int] | None) -> Diagnostic:
+    if instance is None or not d.is_error:
         return d
-    path, span = instances[0]
-    more = f" (and {len(instances) - 1} other instance{'s' if len(instances) > 2 else ''})" if len(instances) > 1 else ""
+    path, span, count = instance
+    more = f" (and {count - 1} other instance{'s' if count > 2 else ''})" if count > 1 else ""
     return replace(d, notes=d.notes + (Note(span, f"in instance `{path}`{more}"),))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from compiler.diagnostics import Span, error
+from compiler.diagnostics import CompileError, Span, error
 from compiler.syntax.parser import SourceLimits
 
 # The largest integer a compile-time value may hold (literal, arithmetic or -D).  Beyond any real
@@ -27,7 +27,7 @@ class Limits:
     max_depth: int = 64                # blocks instantiated inside blocks
     max_instances: int = 20_000        # block instantiations (configured layers of block type)
     max_nodes: int = 200_000           # IR nodes over all specializations
-    max_steps: int = 2_000_000         # expression evaluations (loops, defaults, requires, ...)
+    max_steps: int = 500_000           # expression evaluations (loops, defaults, requires, ...)
     max_sequence: int = 1 << 16        # characters of a string, items of a list
     max_int: int = MAX_INT             # magnitude of a compile-time integer
 
@@ -78,12 +78,16 @@ class Budget:
     def step(self, span: Span) -> None:
         self.steps += 1
         if self.steps > self.limits.max_steps:
+            if self.steps > self.limits.max_steps + 1:
+                raise CompileError([])       # reported once, where the budget ran out
             raise error("DLC013", f"compile-time evaluation exceeds {self.limits.max_steps:,} steps", span,
                         hint="a loop or a chain of blocks does more work than any model needs")
 
     def instance(self, span: Span) -> None:
         self.instances += 1
         if self.instances > self.limits.max_instances:
+            if self.instances > self.limits.max_instances + 1:
+                raise CompileError([])
             raise error("DLC013", f"more than {self.limits.max_instances:,} block instantiations", span,
                         hint="blocks that each use the next several times grow exponentially")
 
