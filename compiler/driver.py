@@ -4,8 +4,6 @@
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,16 +77,7 @@ def output_path(spec: Path, out_dir: Path) -> Path:
 
 
 def write_if_changed(path: Path, text: str) -> bool:
-    """Atomically replace `path` with `text`; untouched when the content is the same."""
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True
+    """Atomically replace `path` with `text`; untouched when the content is the same.
+    (The CLI writes through compiler.outputs, which makes a set of outputs one transaction.)"""
+    from compiler.outputs import Output, write_outputs
+    return bool(write_outputs([Output(path, path, text)], path.parent))
