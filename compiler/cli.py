@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -115,19 +116,47 @@ def cmd_check(args) -> int:
     files = _spec_files(args.paths)
     found = [d for spec in files for d in check(spec, dict(args.overrides), all_blocks=True).diagnostics]
     found = _strict(found, args.strict)
+    status = EXIT_DIAGNOSTICS if any(d.is_error for d in found) else EXIT_OK
     if args.format != "text":
         formatters = {"json": lambda: to_json(found, [str(f) for f in files]),
-                      "github": lambda: to_github(found), "sarif": lambda: to_sarif(found)}
+                      "github": lambda: to_github(found),
+                      "sarif": lambda: to_sarif(found, status, sys.argv[1:])}
         text = formatters[args.format]()
         if text:
-            print(text)
-        return EXIT_DIAGNOSTICS if any(d.is_error for d in found) else EXIT_OK
+            _print_or_closed(text, status)
+        return status
     reporter = Reporter(args.strict)
     reporter.report(found)
     reporter.summary()
     if not reporter.errors:
         print(f"checked {len(files)} spec(s): ok")
     return EXIT_DIAGNOSTICS if reporter.errors else EXIT_OK
+
+
+class _ClosedPipe(Exception):
+    """The reader went away (`dlc check ... | head`); the exit status is decided already."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
+def _print_or_closed(text: str, status: int) -> None:
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise _ClosedPipe(status) from None
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def cmd_compile(args) -> int:
@@ -230,8 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     except RecursionError:
         print("dlc: error[DLC013]: the spec nests too deeply to process", file=sys.stderr)
         return EXIT_DIAGNOSTICS
-    except BrokenPipeError:          # `dlc dump ... | head`
-        sys.stderr.close()
+    except _ClosedPipe as closed:   # `dlc check --format json | head`: still red when errors were found
+        _silence_stdout()
+        return closed.status
+    except BrokenPipeError:          # `dlc dump ... | head`: the output was cut short, not wrong
+        _silence_stdout()
         return EXIT_OK
     except Exception as exc:  # a bug in dlc: say so plainly instead of dumping a traceback
         print(f"dlc: internal error: {type(exc).__name__}: {exc}\n"

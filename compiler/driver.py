@@ -14,6 +14,8 @@ from compiler.check.ties import check_ties
 from compiler.codegen import generate
 from compiler.codegen.names import name_diagnostics, output_module_diagnostic
 from compiler.diagnostics import CompileError, Diagnostic
+from compiler.diagnostics.frames import relocate_all
+from compiler.elaborate.loader import search_path
 from compiler.elaborate.resolve import resolve_file
 from compiler.ir import Program, entry_program
 from compiler.passes import Pass, optimize, select_passes
@@ -51,7 +53,15 @@ def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool 
     if program.models:      # a file with a model becomes a module: its name must be importable
         result.diagnostics += filter(None, [output_module_diagnostic(program.source, spec.stem)])
     result.program = program
+    result.diagnostics = _in_user_code(result.diagnostics, spec)
     return result
+
+
+def _in_user_code(diagnostics: list[Diagnostic], spec: Path) -> list[Diagnostic]:
+    """Errors raised inside library blocks are shown where the user's spec uses them (unless
+    the spec being checked is itself in the library)."""
+    libraries = [folder for folder in search_path() if spec.resolve().parent != folder.resolve()]
+    return relocate_all(diagnostics, libraries)
 
 
 def compile_spec(spec: Path, opt_level: int = 1, enable: list[str] = (), disable: list[str] = (),
