@@ -71,7 +71,7 @@ def main() -> None:
         problem = run_mutant(path, rng.choice([0, 1, 2]), work)
         if problem:
             _record(args.out, "mutant", index, text, f"{problem} (from {source})", findings)
-        if index % 1000 == 999:
+        if index % 250 == 249:
             print(f"{index + 1} mutants, {sum(findings.values())} findings, {time.time() - started:.0f}s", flush=True)
     mutant_seconds = time.time() - started
     for index in range(args.valid):
@@ -79,7 +79,7 @@ def main() -> None:
         problem = run_valid(text, work, index)
         if problem:
             _record(args.out, "valid", index, text, problem, findings)
-        if index % 100 == 99:
+        if index % 25 == 24:
             print(f"{index + 1} valid specs, {sum(findings.values())} findings", flush=True)
     summary = {"seed": args.seed, "mutants": args.mutants, "valid_specs": args.valid,
                "findings": dict(findings), "mutant_seconds": round(mutant_seconds),

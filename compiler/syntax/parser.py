@@ -3,6 +3,7 @@ rule into a typed AST node; lark's exceptions become DLC001 diagnostics."""
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -330,7 +331,25 @@ def _check_brackets(text: str, file: str, limit: int) -> None:
 
 
 def parse(text: str, file: str = "<string>", limits: SourceLimits = DEFAULT_LIMITS) -> ast.Module:
-    """Parse dlc source text; raises CompileError with a DLC001 (or DLC013) diagnostic."""
+    """Parse dlc source text; raises CompileError with a DLC001 (or DLC013) diagnostic.  The AST
+    is immutable, so a text parsed before (the stdlib, for every spec of `dlc check specs/`) is
+    not parsed again."""
+    key = (text, file, limits)
+    if key in _PARSED:
+        _PARSED.move_to_end(key)
+        return _PARSED[key]
+    module = _parse(text, file, limits)
+    _PARSED[key] = module
+    if len(_PARSED) > _PARSED_KEPT:
+        _PARSED.popitem(last=False)
+    return module
+
+
+_PARSED: OrderedDict[tuple[str, str, SourceLimits], ast.Module] = OrderedDict()
+_PARSED_KEPT = 64
+
+
+def _parse(text: str, file: str, limits: SourceLimits) -> ast.Module:
     size = len(text.encode("utf-8", errors="surrogatepass"))
     if size > limits.max_source_bytes:
         raise error("DLC013", f"file is larger than {limits.max_source_bytes:,} bytes ({size:,})",
