@@ -11,7 +11,7 @@ import pytest
 COMPILER = Path(__file__).resolve().parent.parent / "compiler"
 
 # The stages in the order data flows; a module may import its own stage and earlier ones.
-STAGES = ["diagnostics", "syntax", "ir", "ops", "elaborate", "check", "passes", "codegen", "tools", "driver",
+STAGES = ["diagnostics", "syntax", "ir", "ops", "elaborate", "check", "passes", "codegen", "tools", "outputs", "driver",
           "lsp", "cli", "pytest_plugin"]
 
 
