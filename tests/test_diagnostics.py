@@ -185,14 +185,16 @@ def _require_line(library: str) -> int:
     return next(i for i, line in enumerate(lines, 1) if line.strip().startswith("require"))
 
 
-def test_requirement_in_a_library_block_names_its_instantiation():
+def test_requirement_in_a_library_block_is_reported_at_the_users_line():
+    """The user's call is the primary location (CI annotations land on the user's files, issue 14);
+    the library's `require` line is a note naming the instantiation."""
     d = only(diagnose('import attention\nmodel M() {\n  in x: [B, S, 12]\n'
                       '  out y = MultiHeadAttention(12, 5)(x, x)\n}'))
-    assert (d.code, d.message, d.span.line) == ("DLC006", "heads must divide d_model", _require_line("attention.dl"))
-    assert d.span.file.endswith("stdlib/attention.dl")
+    assert (d.code, d.message, d.span.file, d.span.line) == ("DLC006", "heads must divide d_model", "spec.dl", 4)
     assert "12 % 5 == 0" in d.hint
-    assert any(n.span.file == "spec.dl" and n.span.line == 4 and "MultiHeadAttention(d_model=12, heads=5" in n.message
-               for n in d.notes)
+    library = d.notes[0]
+    assert library.span.file.endswith("stdlib/attention.dl") and library.span.line == _require_line("attention.dl")
+    assert "raised here in the library" in library.message and "MultiHeadAttention(d_model=12, heads=5" in library.message
 
 
 # ---------------------------------------------------------------------- DLC007
@@ -476,10 +478,12 @@ def test_rendering_has_location_caret_notes_and_hint(capsys):
     assert code == 1
     lines = err.splitlines()
     line = _require_line("attention.dl")
-    assert re.match(rf"\S*stdlib/attention\.dl:{line}:5: error\[DLC006\]: heads must divide d_model$", lines[0])
-    assert lines[1].endswith('|     require d_model % heads == 0, "heads must divide d_model"')
+    assert lines[0] == "spec.dl:4:11: error[DLC006]: heads must divide d_model"
+    assert lines[1].endswith("|   out y = MultiHeadAttention(12, 5)(x, x)")
     assert set(lines[2].split("| ", 1)[1].strip()) == {"^"}
-    assert any(line.startswith("  note: spec.dl:4:11: in `MultiHeadAttention(") for line in lines)
+    assert re.match(rf"  note: \S*stdlib/attention\.dl:{line}:5: raised here in the library, in `MultiHeadAttention\(",
+                    lines[3])
+    assert lines[4].endswith('|     require d_model % heads == 0, "heads must divide d_model"')
     assert any(line.startswith("  hint: ") for line in lines)
 
 

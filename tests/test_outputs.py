@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -176,3 +177,30 @@ def test_write_outputs_reports_refusals_as_os_errors_and_changes_nothing(tmp_pat
     with pytest.raises(OSError):
         write_outputs([Output(Path("s.dl"), tmp_path / "blocker" / "m.py", "x")], tmp_path / "blocker")
     assert [p.name for p in tmp_path.iterdir()] == ["blocker"]
+
+
+@pytest.mark.slow
+def test_kill_9_during_50_real_compiles_never_leaves_a_mixed_output_set(tmp_path):
+    """The same with `dlc compile` of three specs, killed anywhere from start-up to the end."""
+    out = tmp_path / "out"
+    specs = [_spec(tmp_path, name) for name in ("alpha", "beta", "gamma")]
+
+    def compile_all(d: int) -> subprocess.Popen:
+        for spec in specs:
+            spec.write_text(SPEC.format(name=spec.stem.capitalize(), d=d))
+        return subprocess.Popen([sys.executable, "-m", "compiler.cli", "compile", *map(str, specs), "-o", str(out)],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    start = time.perf_counter()
+    assert compile_all(2).wait() == 0
+    duration = time.perf_counter() - start
+    rng = random.Random(50)
+    for trial in range(50):
+        proc = compile_all(3 + trial)
+        time.sleep(rng.uniform(0.5, 1.1) * duration)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        recover(out)
+        widths = {re.search(r"nn.Linear\((\d+),", p.read_text()).group(1) for p in out.glob("[abg]*.py")}
+        assert len(widths) == 1 and len(list(out.glob("[abg]*.py"))) == 3, (trial, widths)
+        assert not list(out.glob(f"{STAGING_PREFIX}*")) and not list(out.glob(".*.tmp"))

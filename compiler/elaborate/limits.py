@@ -63,8 +63,12 @@ def limits_markdown(limits: Limits | None = None) -> str:
     """README's limits table."""
     limits = limits or Limits()
     rows = ["| limit | value |", "|---|---|"]
-    rows += [f"| {what} | {limit_value(limits, name):,} |" for name, what in LIMITS_TABLE]
+    rows += [f"| {what} | {_shown(limit_value(limits, name))} |" for name, what in LIMITS_TABLE]
     return "\n".join(rows)
+
+
+def _shown(value: int) -> str:
+    return "2**62" if value == 2**62 else f"{value:,}"
 
 
 @dataclass
