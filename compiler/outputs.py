@@ -151,6 +151,9 @@ def recover(out_dir: Path) -> None:
             _roll_forward(staging, out_dir)
         else:
             shutil.rmtree(staging, ignore_errors=True)
+    for stray in out_dir.glob(".*.py.*.tmp"):      # what dlc before the transactions left when killed
+        if stray.is_file():
+            stray.unlink(missing_ok=True)
 
 
 def _owner_alive(staging: Path) -> bool:

@@ -129,6 +129,7 @@ def test_recovery_deletes_an_uncommitted_staging_folder_and_finishes_a_committed
     (committed / "1").write_text("new b")          # "0" (a.py) was moved before the kill
     (tmp_path / "a.py").write_text("new a")
     (committed / COMMIT_FILE).write_text("0\ta.py\n1\tb.py\n")
+    (tmp_path / ".a.py.x1y2.tmp").write_text("left by an older dlc")
     recover(tmp_path)
     assert not committed.exists()
     assert {p.name: p.read_text() for p in tmp_path.iterdir()} == {"a.py": "new a", "b.py": "new b"}
