@@ -20,7 +20,16 @@ HEADER = ("# Attributes of a torch.nn.Module instance, which a layer name must n
 
 
 def installed_attributes() -> set[str]:
+    """nn.Module's attributes, with those that libraries a model is used beside patch in at run
+    time (transformers adds `smart_apply` when one of its models initializes): a layer must
+    not shadow them either."""
     from torch import nn
+    try:
+        from transformers import BertConfig, BertModel
+        BertModel(BertConfig(vocab_size=8, hidden_size=4, num_hidden_layers=1, num_attention_heads=1,
+                             intermediate_size=4, max_position_embeddings=8))
+    except Exception:       # not installed, or unimportable on this build: its names stay out
+        pass
     return set(dir(nn.Module()))
 
 
