@@ -8,14 +8,13 @@ answered from the cache needs none of them, and a check never loads the code gen
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compiler import __version__
 from compiler.diagnostics import CompileError, Diagnostic
+from compiler.diagnostics.codes import IMPORT_ERROR, INTERNAL_ERROR
 
 if TYPE_CHECKING:
     from compiler.ir import Program
@@ -44,7 +43,7 @@ def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool 
     from compiler.check.parallel import check_tensor_parallel
     from compiler.check.shapes import infer_program
     from compiler.check.ties import check_ties
-    from compiler.codegen.names import name_diagnostics
+    from compiler.codegen.names import name_diagnostics, output_module_diagnostic
     from compiler.elaborate.resolve import resolve_file
     result = Result(spec)
     # resolve: imports, parameters, static branches, repeat -> one graph per block specialization
@@ -62,8 +61,20 @@ def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool 
         result.diagnostics += check_tensor_parallel(program, tp)
     # names: every class and layer name must be usable in Python, so check and compile agree
     result.diagnostics += name_diagnostics(program)
+    if program.models:      # a file with a model becomes a module: its name must be importable
+        result.diagnostics += filter(None, [output_module_diagnostic(program.source, spec.stem)])
     result.program = program
+    result.diagnostics = _in_user_code(result.diagnostics, spec)
     return result
+
+
+def _in_user_code(diagnostics: list[Diagnostic], spec: Path) -> list[Diagnostic]:
+    """Errors raised inside library blocks are shown where the user's spec uses them (unless
+    the spec being checked is itself in the library)."""
+    from compiler.diagnostics.frames import relocate_all
+    from compiler.elaborate.search_path import search_path
+    libraries = [folder for folder in search_path() if spec.resolve().parent != folder.resolve()]
+    return relocate_all(diagnostics, libraries)
 
 
 def compile_spec(spec: Path, opt_level: int = 1, enable: list[str] = (), disable: list[str] = (),
@@ -89,7 +100,7 @@ def compile_spec(spec: Path, opt_level: int = 1, enable: list[str] = (), disable
 
 # Diagnostics that depend on more than the key covers are never cached: an unreadable import
 # (file permissions) and dlc's own internal errors.
-_UNCACHED_CODES = {"DLC000", "DLC010"}
+_UNCACHED_CODES = {INTERNAL_ERROR, IMPORT_ERROR}
 
 
 def check_diagnostics(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool = False,
@@ -116,16 +127,7 @@ def output_path(spec: Path, out_dir: Path) -> Path:
 
 
 def write_if_changed(path: Path, text: str) -> bool:
-    """Atomically replace `path` with `text`; untouched when the content is the same."""
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True
+    """Atomically replace `path` with `text`; untouched when the content is the same.
+    (The CLI writes through compiler.outputs, which makes a set of outputs one transaction.)"""
+    from compiler.outputs import Output, write_outputs
+    return bool(write_outputs([Output(path, path, text)], path.parent))

@@ -77,7 +77,7 @@ model M(sizes: [int] = [1, 2]) {
     ("for i in range(2) {\n    rename \"a.{p}.\" -> \"b.\"\n}", "DLC039", 4,
      "`{p}` in a rename must be an int or a string, got float 0.5"),
     ("for n in range(2) {\n}", "DLC003", 3, "`n` is already defined"),
-    ("for i in range(100000) {\n}", "DLC011", 3, "bad arguments to `range`: 100000 values exceed the limit of 65536"),
+    ("for i in range(100000) {\n}", "DLC013", 3, "range of 100,000 values exceeds the limit of 65,536"),
 ])
 def test_for_mistakes_are_diagnostics(tmp_path, body, code, line, message):
     d = only_error(tmp_path, f"model M(n: int = 2, p: float = 0.5) {{\n  in x: [B, 4]\n  {body}\n  out y = x\n}}\n")

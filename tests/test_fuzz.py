@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from compiler.driver import compile_spec
 from compiler.elaborate.resolve import Limits
+from tests.fuzzing import mutate_tokens, random_valid_spec, run_mutant, run_valid
 from tests.helpers import ROOT
 
 CORPUS = Path(__file__).parent / "fuzz_corpus"
@@ -105,3 +106,34 @@ def test_exponentially_nested_imports_stay_linear(tmp_path):
     assert time.perf_counter() - start < TIME_BOUND_S
     # Imports are not transitive: B39a is not in top.dl's scope, and that is the one diagnostic.
     assert [d.code for d in result.diagnostics] == ["DLC004"]
+
+
+# ---------------------------------------------------------------------- a bounded campaign in CI
+# scripts/fuzz.py runs the same two populations at length (README: robustness).
+@pytest.mark.parametrize("seed", range(40))
+def test_token_mutants_end_in_diagnostics_or_a_module_that_imports(tmp_path, seed):
+    rng = random.Random(seed)
+    which = SPECS[seed % len(SPECS)]
+    text = which.read_text() if seed % 3 else random_valid_spec(rng)
+    for _ in range(rng.randint(1, 3)):
+        text = mutate_tokens(text, rng)
+    for sibling in SPECS:
+        (tmp_path / sibling.name).write_text(sibling.read_text())
+    path = tmp_path / f"mutant_{which.name}"
+    path.write_text(text)
+    assert run_mutant(path, seed % 3, tmp_path) is None, text
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_valid_specs_compile_and_agree_across_levels(tmp_path, seed):
+    text = random_valid_spec(random.Random(seed))
+    assert run_valid(text, tmp_path, seed) is None, text
+
+
+def test_the_token_mutator_keeps_close_to_the_language():
+    """Most single edits still lex: the mutator explores the language, not byte noise."""
+    from tests.fuzzing import _tokens
+    rng = random.Random(0)
+    texts = [mutate_tokens(SPECS[i % len(SPECS)].read_text(), rng) for i in range(100)]
+    assert sum(bool(_tokens(t)) for t in texts) >= 80
+    assert len(set(texts)) >= 90

@@ -14,7 +14,7 @@ COMPILER = Path(__file__).resolve().parent.parent / "compiler"
 # disk_cache is a base utility like diagnostics (the parser stores ASTs in it); check_cache is the
 # driver's cache of whole `dlc check` answers.
 STAGES = ["diagnostics", "disk_cache", "syntax", "ir", "ops", "elaborate", "check", "passes", "codegen", "tools",
-          "check_cache", "driver", "lsp", "cli", "pytest_plugin"]
+          "check_cache", "outputs", "driver", "lsp", "cli", "pytest_plugin"]
 
 
 def stage_of(module: str) -> str:

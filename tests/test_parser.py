@@ -415,9 +415,25 @@ def test_nesting_just_under_the_limit_is_processed_without_recursion_errors(form
     assert all(d.code in ("DLC002", "DLC004", "DLC011", "DLC013") for d in result.diagnostics), result.diagnostics
 
 
-def test_redundant_parentheses_do_not_count_as_nesting():
-    nested = "(" * 3000 + "1" + ")" * 3000
+def test_redundant_parentheses_are_dropped_below_the_nesting_limit():
+    nested = "(" * (MAX_NESTING - 20) + "1" + ")" * (MAX_NESTING - 20)
     assert str(expr(nested)) == "1"
+
+
+@pytest.mark.parametrize("depth", [MAX_NESTING + 1, 100_000])
+def test_bracket_nesting_beyond_the_limit_is_dlc013(depth):
+    """The README documents 200 levels of bracket nesting; parentheses leave no tree node, so
+    the limit is counted on the text (issue 14: 100,000-deep parentheses passed)."""
+    text = "model M() {\n  let x = " + "(" * depth + "1" + ")" * depth + "\n}\n"
+    with pytest.raises(CompileError) as info:
+        parse(text, "t.dl")
+    d = info.value.diagnostics[0]
+    assert (d.code, d.span.line, d.span.col) == ("DLC013", 2, 10 + MAX_NESTING)   # the block's `{` counts too
+
+
+def test_brackets_inside_strings_and_comments_do_not_count():
+    text = "# " + "(" * 1000 + "\nmodel M() {\n  require true, \"" + "[" * 1000 + "\"\n}\n"
+    assert parse(text, "t.dl").blocks[0].name == "M"
 
 
 # ---------------------------------------------------------------------- round-trip property

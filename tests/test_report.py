@@ -82,7 +82,8 @@ def test_sarif_2_1_0(capsys, broken):
     assert result["ruleId"] in rule_ids and result["level"] == "error"
     region = result["locations"][0]["physicalLocation"]["region"]
     assert (region["startLine"], region["startColumn"]) == (6, 11)
-    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == str(broken)
+    # outside the repository (pytest's tmp folder): an absolute file URI; inside, see test_ci_output.py
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == broken.resolve().as_uri()
     assert all("physicalLocation" in loc for loc in result["relatedLocations"])
 
 

@@ -50,51 +50,58 @@ def infer_program(program: Program) -> list[Diagnostic]:
     instances = instance_paths(program)
     for graph in program.graphs.values():     # callees come before callers
         found = _GraphInference(graph, program).run()
-        diagnostics.extend(_with_instance(d, instances.get(graph.key, [])) for d in found)
+        diagnostics.extend(_with_instance(d, instances.get(graph.key)) for d in found)
     return diagnostics
 
 
-def instance_paths(program: Program) -> dict[str, list[tuple[str, Span, Span | None]]]:
-    """For each graph, where the entry points use it: `encoder.layers[3].attn`, the call
-    site, and the innermost call outside the standard library (the line a user edits), in
-    model order.  A block is checked once per specialization, so an error inside it is an
-    error in every one of these instances."""
-    found: dict[str, list[tuple[str, Span, Span | None]]] = {}
-    children: dict[str, list[Node]] = {}   # a graph's block and repeat nodes, sorted once, not per instance
+def instance_paths(program: Program) -> dict[str, tuple[str, Span, Span | None, int]]:
+    """For each graph, where the entry points first use it (`encoder.layers[3].attn`, the call
+    site, and the innermost call outside the standard library: the line a user edits, in model
+    order) and how many instances of it there are.  A block is checked once per
+    specialization, so an error inside it is an error in every instance.  Each graph is walked
+    once: blocks that use the next one twice have 2**depth instances, not 2**depth walks."""
+    first: dict[str, tuple[str, Span, Span | None]] = {}
+    uses: dict[str, list[tuple[str, int]]] = {}      # graph -> (caller, how many times) in model order
 
-    def walk(key: str, path: str, depth: int, user: Span | None) -> None:
-        if depth > 64:
-            return
-        if key not in children:
-            children[key] = [n for n in program.graphs[key].ordered() if n.kind in ("block", "repeat")]
-        for node in children[key]:
-            here = user if in_stdlib(node.span) else node.span
-            if node.kind == "block":
-                where = f"{path}.{node.module}"
-                found.setdefault(node.op, []).append((where, node.span, here))
-                walk(node.op, where, depth + 1, here)
-            elif node.kind == "repeat":
-                for i, layer in enumerate(node.attrs):
-                    if layer.kind == "block":
-                        where = f"{path}.{node.module}[{i}]"
-                        found.setdefault(layer.target, []).append((where, node.span, here))
-                        walk(layer.target, where, depth + 1, here)
+    def visit(key: str, path: str, user: Span | None) -> None:   # depth-first, in model order; each graph once
+        for callee, sub, span in _block_uses(program.graphs[key], path):
+            uses.setdefault(callee, []).append((key, 1))
+            if callee not in first:
+                here = user if in_stdlib(span) else span
+                first[callee] = (sub, span, here)
+                visit(callee, sub, here)
 
     for public, key in program.models:
-        walk(key, public, 0, None)
+        visit(key, public, None)
+    counts: dict[str, int] = {key: 1 for _, key in program.models}
+    for key in reversed(list(program.graphs)):   # graphs list callees first: callers are counted first
+        if key in uses:
+            counts[key] = sum(counts.get(caller, 0) * n for caller, n in uses[key])
+    return {key: (path, span, user, counts.get(key, 1)) for key, (path, span, user) in first.items()}
+
+
+def _block_uses(graph: Graph, path: str) -> list[tuple[str, str, Span]]:
+    """(callee graph, instance path, call site) for each block instance directly in `graph`."""
+    found = []
+    for node in graph.ordered():
+        if node.kind == "block":
+            found.append((node.op, f"{path}.{node.module}", node.span))
+        elif node.kind == "repeat":
+            found += [(layer.target, f"{path}.{node.module}[{i}]", node.span)
+                      for i, layer in enumerate(node.attrs) if layer.kind == "block"]
     return found
 
 
-def _with_instance(d: Diagnostic, instances: list[tuple[str, Span, Span | None]]) -> Diagnostic:
-    if not instances or not d.is_error:
+def _with_instance(d: Diagnostic, instance: tuple[str, Span, Span | None, int] | None) -> Diagnostic:
+    if instance is None or not d.is_error:
         return d
-    path, span, user = instances[0]
-    more = f" (and {len(instances) - 1} other instance{'s' if len(instances) > 2 else ''})" if len(instances) > 1 else ""
-    instance = Note(span, f"in instance `{path}`{more}")
+    path, span, user, count = instance
+    more = f" (and {count - 1} other instance{'s' if count > 2 else ''})" if count > 1 else ""
+    note = Note(span, f"in instance `{path}`{more}")
     if in_stdlib(d.span) and user is not None:
         # the standard library is not the line to edit: the arguments the user gave it are
-        return replace(d, span=user, notes=(Note(d.span, "inside the library block, here"), *d.notes, instance))
-    return replace(d, notes=d.notes + (instance,))
+        return replace(d, span=user, notes=(Note(d.span, "inside the library block, here"), *d.notes, note))
+    return replace(d, notes=d.notes + (note,))
 
 
 class _GraphInference:

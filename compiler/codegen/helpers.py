@@ -5,16 +5,22 @@ beyond torch is written out here and copied into the file, once.
 """
 
 HELPERS = {
-    "join_fused_keys": '''def join_fused_keys(fused: dict[str, tuple[str, ...]]):
+    "join_fused_keys": '''def join_fused_keys(fused: dict[str, tuple[tuple[str, int], ...]]):
     """A load_state_dict pre-hook: checkpoints of separate layers load into the fused layer
-    that replaced them, their weights and biases concatenated along dim 0 in order."""
+    that replaced them, their weights and biases concatenated along dim 0 in order.  Each
+    separate tensor must have its own layer's rows, as the unfused model would require."""
 
     def hook(module, state_dict, prefix, *args):
         for target, sources in fused.items():
             for name in ("weight", "bias"):
-                keys = [f"{prefix}{source}.{name}" for source in sources]
-                if all(key in state_dict for key in keys):
-                    state_dict[f"{prefix}{target}.{name}"] = torch.cat([state_dict.pop(key) for key in keys])
+                keys = [f"{prefix}{source}.{name}" for source, _ in sources]
+                if not all(key in state_dict for key in keys):
+                    continue
+                for key, (_, rows) in zip(keys, sources):
+                    if state_dict[key].dim() == 0 or state_dict[key].shape[0] != rows:
+                        raise RuntimeError(f"size mismatch for {key}: copying a param with shape "
+                                           f"{tuple(state_dict[key].shape)} from checkpoint, the layer has {rows} rows")
+                state_dict[f"{prefix}{target}.{name}"] = torch.cat([state_dict.pop(key) for key in keys])
 
     return hook''',
     "rename_reference_keys": '''def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:

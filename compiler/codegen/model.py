@@ -149,10 +149,11 @@ class ClassBuilder:
         for node in self.graph.ordered():
             op = REGISTRY.get(node.op) if node.kind == "op" else None
             if op is not None and op.joins is not None:
-                joins[node.module] = op.joins(node.attrs)
+                joins[node.module] = tuple(zip(op.joins(node.attrs), node.attrs.out_sizes))
         if joins:
             self.helpers.add("join_fused_keys")
-            entries = ", ".join(f"{_py_str(k)}: ({', '.join(_py_str(s) for s in v)},)" for k, v in joins.items())
+            entries = ", ".join(f"{_py_str(k)}: ({', '.join(f'({_py_str(s)}, {n})' for s, n in v)},)"
+                                for k, v in joins.items())
             self.init.append("# Checkpoints keep the separate layers; they load into the fused ones.")
             self.init.append(f"self.register_load_state_dict_pre_hook(join_fused_keys({{{entries}}}))")
 

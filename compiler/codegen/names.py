@@ -7,27 +7,80 @@ renamed (see `check_module_name`).
 """
 from __future__ import annotations
 
+import ast as python_ast
 import builtins
 import keyword
 import re
+import sys
+from functools import lru_cache
+from pathlib import Path
 
-from compiler.diagnostics import Diagnostic
+from compiler.diagnostics import Diagnostic, Span
 from compiler.ir import Graph, Node, Program
 from compiler.diagnostics.codes import INVALID_IDENTIFIER
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
-# Names the generated file binds at module level or uses inside forward().
-RESERVED = {"self", "torch", "nn", "F", "math", "re", "SinusoidalPositions", "TransposedLinear"}
+# Names the generated module imports (see model._import_lines) and binds itself besides its classes.
+IMPORTED_NAMES = frozenset({"torch", "nn", "F", "math", "re"})
+MODULE_NAMES = frozenset({"__all__"})
 
-# Attributes of nn.Module that a submodule must not shadow.
-MODULE_ATTRIBUTES = {
-    "training", "forward", "parameters", "named_parameters", "buffers", "named_buffers", "children",
-    "named_children", "modules", "named_modules", "state_dict", "load_state_dict", "to", "cuda", "cpu",
-    "float", "double", "half", "bfloat16", "type", "apply", "eval", "train", "zero_grad",
-    "register_buffer", "register_parameter", "register_module", "add_module", "get_submodule",
-    "get_parameter", "requires_grad_", "extra_repr", "compile", "dump_patches",
-}
+# What the generated class defines besides the layers: the members codegen emits
+# (model.py) on top of nn.Module's.  tests/test_names.py checks every generated file against it.
+CLASS_MEMBERS = frozenset({"__init__", "forward", "REFERENCE_RENAMES", "CONV_BN_FOLDS",
+                           "load_reference_state_dict", "optimize_for_inference"})
+
+# Attributes of an nn.Module instance, written by scripts/derive_reserved_names.py from the
+# installed torch (a union over the versions it has been run with); a test keeps it current.
+NN_MODULE_ATTRIBUTES_FILE = Path(__file__).with_name("nn_module_attributes.txt")
+
+# Packages a generated module imports or sits beside; a module named like one would shadow it.
+THIRD_PARTY_MODULES = frozenset({"torch", "torchvision", "torchaudio", "transformers", "numpy", "triton", "sympy",
+                                 "onnx", "onnxruntime", "dlc", "compiler"})
+
+
+@lru_cache(maxsize=1)
+def nn_module_attributes() -> frozenset[str]:
+    lines = NN_MODULE_ATTRIBUTES_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+@lru_cache(maxsize=1)
+def helper_names() -> frozenset[str]:
+    """Every module-level name the emitted helpers define, read from their source."""
+    from compiler.codegen.helpers import HELPERS
+    names: set[str] = set(HELPERS)
+    for source in HELPERS.values():
+        for stmt in python_ast.parse(source).body:
+            if isinstance(stmt, (python_ast.FunctionDef, python_ast.ClassDef)):
+                names.add(stmt.name)
+            elif isinstance(stmt, python_ast.Assign):
+                names.update(t.id for t in stmt.targets if isinstance(t, python_ast.Name))
+    return frozenset(names)
+
+
+@lru_cache(maxsize=1)
+def module_level_names() -> frozenset[str]:
+    """Names a generated module binds at top level besides its classes: what a block name must not take."""
+    return IMPORTED_NAMES | MODULE_NAMES | helper_names()
+
+
+@lru_cache(maxsize=1)
+def reserved_attribute_names() -> frozenset[str]:
+    """Names a layer (a submodule attribute) must not take: nn.Module's and the generated class's own."""
+    return nn_module_attributes() | CLASS_MEMBERS
+
+
+@lru_cache(maxsize=1)
+def reserved_names() -> dict[str, frozenset[str]]:
+    """The whole reserved set, by why each name is reserved (tests enumerate it)."""
+    return {"keyword": frozenset(keyword.kwlist), "soft keyword": frozenset(keyword.softkwlist),
+            "builtin": frozenset(dir(builtins)), "nn.Module attribute": nn_module_attributes(),
+            "generated class member": CLASS_MEMBERS, "generated module name": module_level_names()}
+
+
+# Kept for callers that read the module-level names as a set.
+RESERVED = {"self"} | set(IMPORTED_NAMES)
 
 
 def is_identifier(name: str) -> bool:
@@ -42,19 +95,59 @@ def module_name_problem(name: str) -> str | None:
         return "is a Python keyword"
     if name.startswith("__") or name.endswith("__"):
         return "is a dunder name"
-    if name in MODULE_ATTRIBUTES:
+    if name in nn_module_attributes():
         return "is an attribute of torch.nn.Module"
+    if name in CLASS_MEMBERS:
+        return "is a member the generated class defines"
     return None
 
 
 def class_name_problem(name: str) -> str | None:
     """Why a block name cannot be a generated class name, or None when it can."""
-    problem = module_name_problem(name)
-    if problem and problem != "is an attribute of torch.nn.Module":
-        return problem
-    if name in RESERVED or name in dir(builtins):
+    if not _IDENT.match(name):
+        return "is not a Python identifier"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return "is a Python keyword"
+    if name.startswith("__") or name.endswith("__"):
+        return "is a dunder name"
+    if name in module_level_names() or name == "self":
         return "would shadow a name the generated module uses"
+    if name in dir(builtins):
+        return "would shadow a Python builtin"
     return None
+
+
+def output_module_problem(stem: str) -> str | None:
+    """Why a spec's file name cannot name its generated module (`generated/<stem>.py`), or None."""
+    if not _IDENT.match(stem):
+        return "is not a Python identifier, so no `import` can load the module"
+    if keyword.iskeyword(stem):      # soft keywords (`match`, `type`) import fine
+        return "is a Python keyword, so no `import` can load the module"
+    if stem.startswith("__") or stem.endswith("__"):
+        return "is a dunder name (`__init__` is the package's own file)"
+    if stem in sys.stdlib_module_names or stem in THIRD_PARTY_MODULES:
+        return f"would shadow the `{stem}` module wherever the output folder is on sys.path"
+    return None
+
+
+def suggest_module_name(stem: str) -> str:
+    """A module name close to `stem` that output_module_problem accepts."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", stem).strip("_") or "model"
+    if name[0].isdigit():
+        name = "model_" + name
+    while output_module_problem(name):
+        name += "_model"
+    return name
+
+
+def output_module_diagnostic(spec_display: str, stem: str) -> Diagnostic | None:
+    """DLC012 when the spec's file name cannot become the name of its generated module."""
+    problem = output_module_problem(stem)
+    if problem is None:
+        return None
+    suggestion = suggest_module_name(stem)
+    return Diagnostic(INVALID_IDENTIFIER, f"the spec's file name `{stem}` cannot name its generated module: it {problem}",
+                      Span(spec_display, 1, 1, 1, 2), hint=f"rename the spec to `{suggestion}.dl`")
 
 
 def class_name_diagnostic(name: str, graph: Graph, program: Program) -> Diagnostic | None:
@@ -91,7 +184,7 @@ def name_diagnostics(program: Program) -> list[Diagnostic]:
 
 class NameAllocator:
     def __init__(self, taken: set[str] | None = None):
-        self.taken = set(RESERVED) | set(taken or ())
+        self.taken = set(RESERVED) | module_level_names() | set(taken or ())
 
     def reserve(self, name: str) -> None:
         self.taken.add(name)

@@ -12,7 +12,7 @@ import sympy
 
 from compiler.diagnostics import CompileError, Diagnostic, Note, Span, error
 from compiler.elaborate.evaluate import Evaluator
-from compiler.elaborate.limits import Limits
+from compiler.elaborate.limits import Budget, Limits
 from compiler.elaborate.loader import LoadedModule
 from compiler.ir import Graph, Node, OutputDecl, Rename, Tie
 from compiler.ir.types import TensorType, dim, star
@@ -42,6 +42,7 @@ class Specializer(Protocol):
     specializations: the class key of a block for some arguments, built on demand."""
 
     limits: Limits
+    budget: Budget
     graphs: dict[str, Graph]
     node_count: int
 
@@ -69,6 +70,7 @@ class BlockBuilder:
         self.input_refs: list[tuple[TensorRef, TensorType]] = []
         self.r = resolver
         self.limits = resolver.limits
+        self.budget = resolver.budget
         self.module = module
         self.graph = graph
         self.env: dict[str, Any] = dict(params)
@@ -76,6 +78,7 @@ class BlockBuilder:
         self.failed = False            # some statement failed, whether or not it reported
         self.stopped = False           # a `require` failed: the rest of the body is not built
         self.counter = 0
+        self.failed = False     # a statement failed, perhaps with an error reported elsewhere
 
     # ------------------------------------------------------------------ names
     def lookup(self, name: str) -> Any:
@@ -287,6 +290,7 @@ class BlockBuilder:
             raise error(MISPLACED_STATEMENT, "a `for` body may only hold `let`, `require`, `rename`, `if` and `for`",
                         layer_stmt.span, hint="a stack of layers is `name = repeat(n, i) Layer(...)(x)`")
         for value in values:
+            self.budget.step(s.span)
             reported = len(errors)
             with self.scoped({s.var: value}):
                 self.run(s.body, errors)
@@ -303,7 +307,12 @@ class BlockBuilder:
                             hint='write dotted names with {placeholders}, like "encoder.layer.{i}.attention."')
         if re.search(r"\}\{", source):
             raise error(BAD_RENAME, f"`{source}` has two placeholders side by side, which no key can split", s.span)
-        if set(re.findall(r"\{(\w+)\}", target)) - set(re.findall(r"\{(\w+)\}", source)):
+        placeholders = re.findall(r"\{(\w+)\}", source)
+        repeated = sorted({name for name in placeholders if placeholders.count(name) > 1})
+        if repeated:
+            raise error(BAD_RENAME, f"placeholder {{{repeated[0]}}} appears twice in the reference name", s.span,
+                        hint="each {placeholder} matches one key component; give the second one another name")
+        if set(re.findall(r"\{(\w+)\}", target)) - set(placeholders):
             raise error(BAD_RENAME, "every {placeholder} of the new name must appear in the reference name", s.span)
         self.graph.renames.append(Rename(source, target, s.span, self._load_shape(s.shape)))
 
@@ -339,6 +348,7 @@ class BlockBuilder:
     # ------------------------------------------------------------------ layers
     def configure(self, callee: Callee, args: list[tuple[str | None, Any, Span]], call: ast.Call) -> Layer:
         if callee.kind == "block":
+            self.budget.instance(call.span)
             block, owner = self.module.scope[callee.name]
             key = self.r.specialize(block, owner, args, call.span)
             return Layer("block", key, BlockCall(block, owner, tuple(args)), call.span)

@@ -35,6 +35,7 @@ class Builder(Protocol):
     and turning layer applications into IR nodes."""
 
     limits: Any
+    budget: Any
 
     def lookup(self, name: str) -> Any: ...
     def visible_names(self) -> set[str]: ...
@@ -45,8 +46,6 @@ class Builder(Protocol):
     def apply(self, layer: Layer, args: list, call: ast.Call | None, targets: Any) -> Any: ...
     def apply_repeat(self, layers: list[Layer], args: Any, e: ast.Repeat, targets: Any) -> Any: ...
 
-MAX_INT = 2**62
-
 _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
           "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
 _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
@@ -56,12 +55,9 @@ _TENSOR_OPS = {"+": "Add", "-": "Sub", "*": "Mul", "/": "Div", "@": "MatMul", "/
 MAX_RANGE = 1 << 16
 
 
-def _range(*args: int) -> list[int]:
-    """`range(stop)`, `range(start, stop[, step])` as a list, for `for` loops."""
-    values = range(*args)
-    if len(values) > MAX_RANGE:
-        raise ValueError(f"{len(values)} values exceed the limit of {MAX_RANGE}")
-    return list(values)
+def _range(*args: int) -> range:
+    """`range(stop)`, `range(start, stop[, step])`; made a list once its length is checked."""
+    return range(*args)
 
 
 def _make_divisible(value: float, divisor: int = 8) -> int:
@@ -76,19 +72,35 @@ def _make_divisible(value: float, divisor: int = 8) -> int:
 BUILTINS = {"make_divisible": _make_divisible, "sqrt": math.sqrt, "min": min, "max": max, "len": len, "int": int, "float": float, "range": _range}
 
 
+def checked_number(value: Any, limits: Any, span: Any, what: str = "the result") -> Any:
+    """A compile-time number that generated code can hold: a finite float, an int within
+    ±limits.max_int.  Anything else is a diagnostic here, never a `nan` in the output."""
+    if isinstance(value, complex):
+        raise error(TYPE_ERROR, f"{what} {value} is a complex number", span,
+                    hint="a negative number to a fractional power has no real value")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise error(TYPE_ERROR, f"{what} is not a finite number ({value})", span,
+                    hint="compile-time floats must stay finite: inf and nan cannot size or configure a layer")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > limits.max_int:
+        raise error(RESOURCE_LIMIT, f"{what} is too large an integer ({len(str(abs(value)))} digits)", span,
+                    hint=f"integers are limited to ±{limits.max_int} (2**62)")
+    return value
+
+
 class Evaluator:
     def __init__(self, builder: Builder, new_symbols: bool = False):
         self.b = builder
         self.new_symbols = new_symbols   # shape declarations may introduce symbols
 
     def eval(self, e: ast.Expr, targets: tuple[str, ...] = ()) -> Any:
+        self.b.budget.step(e.span)
         method = getattr(self, "_" + type(e).__name__.lower())
         return method(e, targets) if isinstance(e, (ast.Call, ast.Repeat, ast.BinOp)) else method(e)
 
     # ---------------------------------------------------------- atoms
     def _int(self, e: ast.Int) -> int:
-        if e.value > MAX_INT:
-            raise error(RESOURCE_LIMIT, f"integer {e.value} is too large", e.span, hint=f"the limit is {MAX_INT}")
+        if e.value > self.b.limits.max_int:
+            raise error(RESOURCE_LIMIT, f"integer {e.value} is too large", e.span, hint=f"the limit is {self.b.limits.max_int}")
         return e.value
 
     def _float(self, e: ast.Float) -> float:
@@ -97,6 +109,7 @@ class Evaluator:
         return e.value
 
     def _str(self, e: ast.Str) -> str:
+        self.b.budget.sequence(len(e.value), e.span)
         return e.value
 
     def _bool(self, e: ast.Bool) -> bool:
@@ -121,6 +134,7 @@ class Evaluator:
                     hint="write it like `in x: [*, d]`; an output's shape follows from the ops")
 
     def _listlit(self, e: ast.ListLit) -> list:
+        self.b.budget.sequence(len(e.items), e.span)
         return [self.eval(i) for i in e.items]
 
     # ---------------------------------------------------------- operators
@@ -139,6 +153,7 @@ class Evaluator:
         if isinstance(left, (str, list)) or isinstance(right, (str, list)):
             if type(left) is not type(right):
                 raise error(TYPE_ERROR, f"cannot add a {kind_of(left)} and a {kind_of(right)}", e.span)
+            self.b.budget.sequence(len(left) + len(right), e.span)
             return left + right
         if e.op in ("/", "//", "%") and right == 0:
             raise error(DIVISION_BY_ZERO, "division by zero", e.right.span)
@@ -146,13 +161,20 @@ class Evaluator:
             raise error(RESOURCE_LIMIT, f"exponent {right} is too large", e.right.span)
         if isinstance(left, sympy.Basic) or isinstance(right, sympy.Basic):
             return _sym_arith(e.op, sympy.sympify(left), sympy.sympify(right))
-        result = _ARITH[e.op](left, right)
-        if isinstance(result, int) and abs(result) > MAX_INT:
-            raise error(RESOURCE_LIMIT, "integer result is too large", e.span)
-        return result
+        try:
+            result = _ARITH[e.op](left, right)
+        except OverflowError:
+            raise error(TYPE_ERROR, f"`{e}` overflows: the result is too large for a float", e.span) from None
+        except ZeroDivisionError:
+            raise error(DIVISION_BY_ZERO, f"`{e}` divides by zero", e.span,
+                        hint="zero to a negative power is 1 / 0") from None
+        return checked_number(result, self.b.limits, e.span)
 
     def _tensor_binop(self, e: ast.BinOp, left: Any, right: Any, targets: tuple[str, ...] = ()) -> TensorRef:
         if isinstance(left, TensorRef) and isinstance(right, TensorRef):
+            if e.op not in _TENSOR_OPS:
+                raise error(TYPE_ERROR, f"`{e.op}` between two tensors is not supported", e.span,
+                            hint="tensors combine with +, -, *, / and @")
             return self.b.apply_op(_TENSOR_OPS[e.op], {}, [left, right], e.span, targets)
         tensor, number = (left, right) if isinstance(left, TensorRef) else (right, left)
         if not _is_number(number) or isinstance(number, sympy.Basic):
@@ -164,7 +186,7 @@ class Evaluator:
         if e.op in ("/", "//", "%") and not reverse and number == 0:
             raise error(DIVISION_BY_ZERO, "division by zero", e.right.span)
         if e.op == "*" or (e.op == "/" and not reverse):
-            factor = float(number) if e.op == "*" else 1.0 / float(number)
+            factor = float(number) if e.op == "*" else checked_number(1.0 / float(number), self.b.limits, e.right.span)
             return self.b.apply_op("Scale", {"factor": factor}, [tensor], e.span, targets)
         return self.b.apply_op("ScalarArith", {"op": e.op, "value": number, "reverse": reverse}, [tensor], e.span,
                                targets)
@@ -196,7 +218,7 @@ class Evaluator:
             return self.b.apply_op("Neg", {}, [v], e.span)
         if not _is_number(v):
             raise error(TYPE_ERROR, f"cannot negate a {kind_of(v)}", e.span)
-        return -v
+        return checked_number(-v, self.b.limits, e.span)
 
     def _ternary(self, e: ast.Ternary) -> Any:
         return self.eval(e.then) if self._need_bool(e.cond) else self.eval(e.orelse)
@@ -261,9 +283,16 @@ class Evaluator:
                 raise TypeError("len takes one list")
             if name != "len" and not all(_is_number(a) and not isinstance(a, sympy.Basic) for a in args):
                 raise TypeError(f"{name} takes numbers")
-            return BUILTINS[name](*args)
-        except (TypeError, ValueError) as exc:
+            result = BUILTINS[name](*args)
+        except (TypeError, ValueError, OverflowError) as exc:
             raise error(TYPE_ERROR, f"bad arguments to `{name}`: {exc}", e.span) from None
+        if isinstance(result, range):
+            length = _range_length(result)
+            if length > self.b.limits.max_range:
+                raise error(RESOURCE_LIMIT, f"range of {length:,} values exceeds the limit of "
+                            f"{self.b.limits.max_range:,}", e.span)
+            return list(result)
+        return checked_number(result, self.b.limits, e.span)
 
     def _repeat(self, e: ast.Repeat, targets: tuple[str, ...] = ()) -> Any:
         count = self.eval(e.count)
@@ -277,6 +306,7 @@ class Evaluator:
             raise error(BAD_REPEAT, "repeat needs a layer applied to inputs, like `repeat(6) Layer(...)(x)`", e.body.span)
         layers = []
         for i in range(count):
+            self.b.budget.step(e.span)
             with self.b.scoped({e.index_name: i} if e.index_name else {}):
                 layer = self.eval(e.body.func)
             if not isinstance(layer, Layer):
@@ -284,6 +314,11 @@ class Evaluator:
             layers.append(layer)
         args = [self._tensor_arg(a) for a in e.body.args]
         return self.b.apply_repeat(layers, args, e, targets)
+
+
+def _range_length(values: range) -> int:
+    """len() of a range, which raises beyond sys.maxsize."""
+    return max(0, -((values.start - values.stop) // values.step))
 
 
 def _is_number(v: Any) -> bool:

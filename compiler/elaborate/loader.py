@@ -12,12 +12,12 @@ from pathlib import Path
 from compiler.diagnostics import CompileError, Diagnostic, Note, Severity, Span, error, suggest
 from compiler.elaborate.search_path import STDLIB, search_path
 from compiler.ops import REGISTRY
+from compiler.elaborate.limits import Limits
 from compiler.syntax import ast
 from compiler.syntax.parser import parse, parse_file
 from compiler.diagnostics.codes import BLOCK_SHADOWS_OP, CYCLE, DUPLICATE_NAME, IMPORT_ERROR, RESOURCE_LIMIT
 
 
-MAX_MODULES = 256
 
 
 def in_stdlib(span: Span) -> bool:
@@ -55,7 +55,8 @@ def display_path(path: Path) -> str:
 
 
 class Loader:
-    def __init__(self, sources: dict[Path, str] | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, sources: dict[Path, str] | None = None) -> None:
+        self.limits = limits or Limits()
         # resolved path -> text that replaces the file's (an editor's unsaved buffers)
         self.sources = sources or {}
         self.modules: dict[Path, LoadedModule] = {}
@@ -70,12 +71,18 @@ class Loader:
             chain = " -> ".join(p.stem for p in self.loading[self.loading.index(key):]) + f" -> {key.stem}"
             raise error(CYCLE, f"import cycle: {chain}", via or Span(display_path(path), 1, 1, 1, 2),
                         hint="move the shared blocks into a module that both import")
-        if len(self.modules) >= MAX_MODULES:
-            raise error(RESOURCE_LIMIT, f"more than {MAX_MODULES} modules imported", via or Span(str(path), 1, 1, 1, 2))
+        where = via or Span(display_path(path), 1, 1, 1, 2)
+        # Modules still loading count too: in a chain none has finished when the limit is reached.
+        if len(self.modules) + len(self.loading) >= self.limits.max_modules:
+            raise error(RESOURCE_LIMIT, f"more than {self.limits.max_modules} modules imported", where)
+        if len(self.loading) >= self.limits.max_import_depth:
+            raise error(RESOURCE_LIMIT, f"imports chained deeper than {self.limits.max_import_depth} modules", where,
+                        hint="import the modules a spec needs directly rather than through long chains")
         self.loading.append(key)
         try:
             display = display_path(path)
-            tree = parse(self.sources[key], display) if key in self.sources else parse_file(path, display)
+            tree = (parse(self.sources[key], display, self.limits.source) if key in self.sources
+                    else parse_file(path, display, self.limits.source))
             module = LoadedModule(path, display, tree)
             self._bind_scope(module)
         finally:

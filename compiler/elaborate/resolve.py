@@ -12,8 +12,8 @@ from typing import Any
 
 from compiler.diagnostics import CompileError, Diagnostic, Note, Span, error, suggest
 from compiler.elaborate.block_builder import BlockBuilder
-from compiler.elaborate.evaluate import Evaluator
-from compiler.elaborate.limits import Limits
+from compiler.elaborate.evaluate import Evaluator, checked_number
+from compiler.elaborate.limits import Budget, Limits
 from compiler.elaborate.loader import LoadedModule, Loader, in_stdlib
 from compiler.ir import Graph, Program
 from compiler.ir.values import kind_of, show
@@ -42,6 +42,7 @@ class Resolver:
     def __init__(self, loader: Loader, limits: Limits = Limits()):
         self.loader = loader
         self.limits = limits
+        self.budget = Budget(limits)
         self.graphs: dict[str, Graph] = {}
         self.by_key: dict[tuple, str] = {}
         self.stack: list[tuple] = []
@@ -196,6 +197,8 @@ class Resolver:
                             hint=f"pass it: `{block.name}(..., {p.name}=...)`; the parameters are "
                                  f"({', '.join(q.name for q in block.params)})")
             params[p.name] = _check_param(p, value, span)
+            for number in (value if isinstance(value, list) else [value]):
+                checked_number(number, self.limits, span, f"parameter `{p.name}`")  # -D skips the evaluator
         return params
 
 
@@ -268,7 +271,7 @@ def resolve_file(path: Path, overrides: dict[str, Any] | None = None, limits: Li
                  ) -> tuple[Program | None, list[Diagnostic]]:
     """Load, parse and resolve one spec; returns the program and any diagnostics.  `sources`
     maps resolved paths to text read instead of those files (an editor's open buffers)."""
-    loader = Loader(sources)
+    loader = Loader(limits, sources)
     try:
         module = loader.load(path)
     except CompileError as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pickle
 import re
+
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,9 +17,21 @@ from compiler.diagnostics import CompileError, Diagnostic, Span, error
 from compiler.syntax import ast
 from compiler.diagnostics.codes import IMPORT_ERROR, RESOURCE_LIMIT, SYNTAX_ERROR
 
-MAX_SOURCE_BYTES = 2_000_000
-MAX_NESTING = 200
-MAX_LITERAL_DIGITS = 100     # far beyond any sensible size; keeps int() away from Python's 4300-digit limit
+
+
+@dataclass(frozen=True)
+class SourceLimits:
+    """What the parser accepts (compiler/elaborate/limits.py gathers every limit, these included)."""
+
+    max_source_bytes: int = 2_000_000     # of UTF-8, not characters
+    max_nesting: int = 200                # brackets, and the parse tree of any expression
+    max_literal_digits: int = 100         # far beyond any size; keeps int() away from Python's 4300 digits
+
+
+DEFAULT_LIMITS = SourceLimits()
+MAX_SOURCE_BYTES = DEFAULT_LIMITS.max_source_bytes
+MAX_NESTING = DEFAULT_LIMITS.max_nesting
+MAX_LITERAL_DIGITS = DEFAULT_LIMITS.max_literal_digits
 
 _TOKEN_NAMES = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
@@ -54,18 +68,19 @@ def _span(file: str, meta_or_tok) -> Span:
 
 @v_args(meta=True, inline=True)
 class _ToAst(Transformer):
-    def __init__(self, file: str):
+    def __init__(self, file: str, limits: SourceLimits = DEFAULT_LIMITS):
         super().__init__()
         self.file = file
+        self.limits = limits
 
     def s(self, meta) -> Span:
         return _span(self.file, meta)
 
     # ------------------------------------------------------------- literals
     def int_lit(self, meta, tok):
-        if len(tok) > MAX_LITERAL_DIGITS:
+        if len(tok) > self.limits.max_literal_digits:
             raise error(RESOURCE_LIMIT, f"an integer of {len(tok)} digits is too large", self.s(meta),
-                        hint=f"literals have at most {MAX_LITERAL_DIGITS} digits")
+                        hint=f"literals have at most {self.limits.max_literal_digits} digits")
         return ast.Int(self.s(meta), int(tok))
 
     def float_lit(self, meta, tok):
@@ -299,24 +314,47 @@ def _syntax_error(exc: lark.exceptions.LarkError, file: str, text: str) -> Diagn
     return Diagnostic(SYNTAX_ERROR, f"cannot parse: {exc}", Span(file, 1, 1, 1, 2))
 
 
-def _check_depth(tree: lark.Tree, file: str) -> None:
+def _check_depth(tree: lark.Tree, file: str, limit: int) -> None:
     """The tree transform and the evaluator recurse, so bound how deeply the tree nests
-    (brackets, chains like `1 + 1 + ...`, runs of `-` or `not`).  Iterative on purpose."""
+    (chains like `1 + 1 + ...`, runs of `-` or `not`).  Iterative on purpose."""
     stack = [(tree, 1)]
     while stack:
         node, depth = stack.pop()
-        if depth > MAX_NESTING:
-            raise error(RESOURCE_LIMIT, f"the expression nests deeper than {MAX_NESTING} levels", _span(file, node.meta),
+        if depth > limit:
+            raise error(RESOURCE_LIMIT, f"the expression nests deeper than {limit} levels", _span(file, node.meta),
                         hint="split it with `let` bindings")
         stack.extend((child, depth + 1) for child in node.children if isinstance(child, lark.Tree))
 
 
-def parse(text: str, file: str = "<string>") -> ast.Module:
-    """Parse dlc source text; raises CompileError with a DLC001 diagnostic.
+# Brackets, with the strings and comments that may hold brackets of their own.
+_BRACKETS = re.compile(r'"[^"\n]*"?|#[^\n]*|[(\[{]|[)\]}]')
+
+
+def _check_brackets(text: str, file: str, limit: int) -> None:
+    """Parentheses leave no node in the tree, so `((((x))))` is bounded on the text itself."""
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        char = match.group()
+        if char in "([{":
+            depth += 1
+            if depth > limit:
+                line = text.count("\n", 0, match.start()) + 1
+                col = match.start() - text.rfind("\n", 0, match.start())
+                raise error(RESOURCE_LIMIT, f"brackets nest deeper than {limit} levels", Span(file, line, col, line, col + 1),
+                            hint="split the expression with `let` bindings")
+        elif char in ")]}":
+            depth = max(0, depth - 1)
+
+
+def parse(text: str, file: str = "<string>", limits: SourceLimits = DEFAULT_LIMITS) -> ast.Module:
+    """Parse dlc source text; raises CompileError with a DLC001 (or DLC013) diagnostic.
 
     ASTs are frozen, so a module parsed once is shared: within a process (a `dlc check` of
     many specs parses each stdlib module once) and across processes through the disk cache,
-    keyed by the file name (spans carry it) and text.  Only successful parses are cached."""
+    keyed by the file name (spans carry it) and text.  Only successful parses under the
+    default limits are cached."""
+    if limits != DEFAULT_LIMITS:
+        return _parse_text(text, file, limits)
     return _parse_cached(text, file)
 
 
@@ -331,7 +369,7 @@ def _parse_cached(text: str, file: str) -> ast.Module:
                 return module
         except Exception:  # an entry from an incompatible build: parse again and overwrite it
             pass
-    module = _parse_text(text, file)
+    module = _parse_text(text, file, DEFAULT_LIMITS)
     try:
         disk_cache.store("ast", key, pickle.dumps(module, protocol=pickle.HIGHEST_PROTOCOL))
     except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
@@ -339,24 +377,31 @@ def _parse_cached(text: str, file: str) -> ast.Module:
     return module
 
 
-def _parse_text(text: str, file: str) -> ast.Module:
-    if len(text) > MAX_SOURCE_BYTES:
-        raise error(RESOURCE_LIMIT, f"file is larger than {MAX_SOURCE_BYTES} bytes", Span(file, 1, 1, 1, 2))
+def _parse_text(text: str, file: str, limits: SourceLimits) -> ast.Module:
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > limits.max_source_bytes:
+        raise error(RESOURCE_LIMIT, f"file is larger than {limits.max_source_bytes:,} bytes ({size:,})",
+                    Span(file, 1, 1, 1, 2))
+    _check_brackets(text, file, limits.max_nesting)
     try:
         tree = _lark().parse(text)
     except lark.exceptions.LarkError as exc:
         raise CompileError(_syntax_error(exc, file, text)) from None
-    _check_depth(tree, file)
+    _check_depth(tree, file, limits.max_nesting)
     try:
-        return _ToAst(file).transform(tree)
+        return _ToAst(file, limits).transform(tree)
     except lark.exceptions.VisitError as exc:     # a rule refused its input with a diagnostic
         if isinstance(exc.orig_exc, CompileError):
             raise exc.orig_exc from None
         raise
 
 
-def read_source(path: Path, display: str) -> str:
+def read_source(path: Path, display: str, limits: SourceLimits = DEFAULT_LIMITS) -> str:
     try:
+        size = path.stat().st_size
+        if size > limits.max_source_bytes:     # not read at all: a huge file must not cost its size in memory
+            raise error(RESOURCE_LIMIT, f"file is larger than {limits.max_source_bytes:,} bytes ({size:,})",
+                        Span(display, 1, 1, 1, 2))
         data = path.read_bytes()
     except OSError as exc:
         raise error(IMPORT_ERROR, f"cannot read {display}: {exc.strerror}", Span(display, 1, 1, 1, 2)) from None
@@ -368,6 +413,6 @@ def read_source(path: Path, display: str) -> str:
                     hint="dlc specs are UTF-8 text files") from None
 
 
-def parse_file(path: Path, display: str | None = None) -> ast.Module:
+def parse_file(path: Path, display: str | None = None, limits: SourceLimits = DEFAULT_LIMITS) -> ast.Module:
     display = display or str(path)
-    return parse(read_source(path, display), display)
+    return parse(read_source(path, display, limits), display, limits)
