@@ -56,6 +56,7 @@ CODES: dict[str, tuple[str, str]] = {
     "DLC015": ("bad tie", "A `tie` names a parameter that does not exist or whose shape differs."),
     "DLC020": ("unused input", "An input of a block is never read."),
     "DLC021": ("unused result", "A value is computed but never reaches an output."),
+    "DLC030": ("over budget", "An entry point has more parameters or FLOPs than `dlc check --max-params/--max-flops` allow."),
 }
 
 

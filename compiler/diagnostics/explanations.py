@@ -167,4 +167,17 @@ elimination removes it from the generated model; its parameters are not
 created.  `--strict` makes this an error.
 
 Fix: return it with `out`, use it, or remove it.""",
+
+    "DLC030": """\
+An entry point is over a budget given to `dlc check`: more parameters than
+--max-params, or more FLOPs per forward than --max-flops at the sizes given
+with --dims (FLOPs depend on the batch and sequence sizes, so --max-flops
+needs --dims for every free dimension):
+
+    dlc check specs/ --max-params 120M --max-flops 25G --dims B=1,S=512
+
+Counts are those of `dlc summary`: tied and shared parameters once, FLOPs of
+one forward call in eval mode.
+
+Fix: shrink the model, or raise the budget if the growth is intended.""",
 }

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from compiler.ops.costs import per_output_element
 from compiler.ops.registry import Attrs, InplaceAttrs, OpDef, Port, assign, need, need_float, register
 
 # kind -> lowering of one tensor expression
@@ -40,7 +41,7 @@ def _lower_activation(kind: str, x: str, inplace: bool) -> str:
 def _simple(name: str, kind: str, doc: str) -> None:
     register(OpDef(name, InplaceAttrs, (Port("x"),), _infer_same(name),
                    lambda a, ctx, kind=kind: assign(ctx, _lower_activation(kind, ctx.args[0], a.inplace)),
-                   doc=doc))
+                   doc=doc, flops=per_output_element(1)))
 
 
 _simple("ReLU", "relu", "max(x, 0)")
@@ -58,6 +59,7 @@ register(OpDef(
     "GELU", GeluAttrs, (Port("x"),), _infer_same("GELU"),
     lambda a, ctx: assign(ctx, _FUNCTIONS["gelu" if a.approximate == "none" else "gelu_tanh"].format(x=ctx.args[0])),
     doc="Gaussian error linear unit; approximate='tanh' is the GPT-2 'gelu_new' form.",
+    flops=per_output_element(1),
 ))
 
 
@@ -69,6 +71,7 @@ register(OpDef(
     "LeakyReLU", LeakyAttrs, (Port("x"),), _infer_same("LeakyReLU"),
     lambda a, ctx: assign(ctx, f"F.leaky_relu({ctx.args[0]}, {a.negative_slope!r})"),
     doc="x if x > 0 else negative_slope * x",
+    flops=per_output_element(1),
 ))
 
 
@@ -80,6 +83,7 @@ register(OpDef(
     "ELU", EluAttrs, (Port("x"),), _infer_same("ELU"),
     lambda a, ctx: assign(ctx, f"F.elu({ctx.args[0]}, {a.alpha!r})"),
     doc="x if x > 0 else alpha * (exp(x) - 1)",
+    flops=per_output_element(1),
 ))
 
 
@@ -92,4 +96,5 @@ register(OpDef(
     "Activation", ActivationAttrs, (Port("x"),), _infer_same("Activation"),
     lambda a, ctx: assign(ctx, _lower_activation(a.kind, ctx.args[0], a.inplace)),
     doc="An activation chosen by name: " + ", ".join(_FUNCTIONS),
+    flops=lambda a, ins, outs: 0 if a.kind == "identity" else per_output_element(1)(a, ins, outs),
 ))

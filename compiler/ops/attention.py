@@ -184,6 +184,21 @@ def _mask_lines(a: AttentionAttrs, ctx, name: str, heads, mask: str | None, bias
     return lines
 
 
+def _attention_macs(a: AttentionAttrs, ins, outs) -> sympy.Expr:
+    """q k^T is B*heads*Tq*Tk*head_dim MACs and weights @ v B*heads*Tq*Tk*head_dim_v: over all
+    heads, B*Tq*Tk*(query features + value features)."""
+    q, k, v = ins[:3]
+    return q.shape[0] * q.shape[1] * k.shape[1] * (q.shape[2] + v.shape[2])
+
+
+def _attention_flops(a: AttentionAttrs, ins, outs) -> sympy.Expr:
+    q, k = ins[:2]
+    scores = q.shape[0] * a.heads * q.shape[1] * k.shape[1]
+    # scaling, softmax (max, exp, sum, divide) and each additive term or mask: element-wise on the scores
+    steps = 5 + sum(1 for t in (ins + [None, None])[3:5] if t is not None) + (1 if a.causal else 0)
+    return 2 * _attention_macs(a, ins, outs) + steps * scores
+
+
 register(OpDef(
     "Attention", AttentionAttrs,
     (Port("query"), Port("key"), Port("value"), Port("mask", optional=True), Port("bias", optional=True)),
@@ -191,4 +206,8 @@ register(OpDef(
     doc="Multi-head scaled dot-product attention core (no projections): splits heads, "
         "softmax(q k^T * scale + bias) v with padding/causal masking, merges heads.",
     pure=lambda a: a.dropout == 0,      # dropout on the weights is random in training
+    macs=_attention_macs,
+    flops=_attention_flops,
+    # the scores and the softmax weights, [B, heads, Tq, Tk] each (the fused sdpa kernels avoid them)
+    workspace=lambda a, ins, outs: 2 * ins[0].shape[0] * a.heads * ins[0].shape[1] * ins[1].shape[1],
 ))

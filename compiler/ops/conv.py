@@ -13,6 +13,7 @@ import sympy
 from pydantic import BeforeValidator, PositiveInt
 
 from compiler.ir.types import Dim, TensorType, dim
+from compiler.ops.costs import numel, per_input_element, plus_bias
 from compiler.ops.registry import (
     Attrs,
     OpDef,
@@ -170,6 +171,16 @@ def _conv_init(n: int):
     return init
 
 
+def _conv_macs(n: int):
+    def macs(a: ConvAttrs, ins, outs) -> sympy.Expr:
+        # each output element is a dot product over in_channels / groups * prod(kernel) inputs
+        window = sympy.Integer(a.in_channels // a.groups)
+        for k in expand(a.kernel_size, n, "kernel_size"):
+            window *= k
+        return numel(outs[0]) * window
+    return macs
+
+
 for _n in (1, 2):
     register(OpDef(
         f"Conv{_n}d", ConvAttrs, (Port("x"),), _infer_conv(_n, f"Conv{_n}d"),
@@ -178,6 +189,8 @@ for _n in (1, 2):
             f"dilation take an int or one entry per spatial dim; padding may be 'same' (stride 1) or 'valid'.",
         init=_conv_init(_n),
         params=_conv_params(_n),
+        macs=_conv_macs(_n),
+        flops=lambda a, ins, outs, _n=_n: plus_bias(_conv_macs(_n)(a, ins, outs), a.bias, outs[0]),
         overwritable=True,
     ))
 
@@ -216,6 +229,12 @@ def _infer_pool(name: str):
     return infer
 
 
+def _window_flops(a, out: TensorType) -> sympy.Expr:
+    """One comparison or addition per window element and output element."""
+    kh, kw = expand(a.kernel_size, 2, "kernel_size")
+    return numel(out) * kh * kw
+
+
 def _lower_pool(fn: str, defaults: dict[str, Any]):
     def lower(a, ctx) -> list[str]:
         args = [ctx.args[0], _fmt(a.kernel_size)]
@@ -231,11 +250,13 @@ register(OpDef(
     "MaxPool2d", MaxPoolAttrs, (Port("x"),), _infer_pool("MaxPool2d"),
     _lower_pool("max_pool2d", {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False}),
     doc="Max over kernel_size windows of x [B, C, H, W]; stride defaults to kernel_size.",
+    flops=lambda a, ins, outs: _window_flops(a, outs[0]),
 ))
 register(OpDef(
     "AvgPool2d", AvgPoolAttrs, (Port("x"),), _infer_pool("AvgPool2d"),
     _lower_pool("avg_pool2d", {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True}),
     doc="Mean over kernel_size windows of x [B, C, H, W]; stride defaults to kernel_size.",
+    flops=lambda a, ins, outs: _window_flops(a, outs[0]),
 ))
 
 
@@ -254,4 +275,5 @@ register(OpDef(
     "AdaptiveAvgPool2d", AdaptivePoolAttrs, (Port("x"),), _infer_adaptive,
     lambda a, ctx: assign(ctx, f"F.adaptive_avg_pool2d({ctx.args[0]}, {_fmt(a.output_size)})"),
     doc="Average x [B, C, H, W] into a fixed output_size grid (an int for square, or [oh, ow]).",
+    flops=per_input_element(1),
 ))

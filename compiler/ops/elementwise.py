@@ -4,6 +4,7 @@ between two operands names no slot, so the diagnostic notes where both came from
 from __future__ import annotations
 
 from compiler.ir.types import TensorType, broadcast, dim_str, dims_equal, is_float
+from compiler.ops.costs import numel, per_output_element
 from compiler.ops.registry import (
     Attrs,
     InplaceAttrs,
@@ -45,6 +46,7 @@ for _name, _sym in _SYMBOLS.items():
         _name, InplaceAttrs, (Port("a"), Port("b")), _infer_binary(_name),
         lambda a, ctx, _name=_name: _lower_binary(_name, a, ctx),
         doc=f"Element-wise a {_sym} b with broadcasting.",
+        flops=per_output_element(1),
         overwritable=True,
     ))
 
@@ -63,6 +65,7 @@ register(OpDef(
     "Scale", ScaleAttrs, (Port("x"),), _infer_scale,
     lambda a, ctx: assign(ctx, f"{ctx.args[0]} * {a.factor!r}"),
     doc="Multiply by a compile-time constant.",
+    flops=per_output_element(1),
     overwritable=True,
 ))
 
@@ -86,6 +89,7 @@ register(OpDef(
     "MatMul", NoAttrs, (Port("a"), Port("b")), _infer_matmul,
     lambda a, ctx: assign(ctx, f"{ctx.args[0]} @ {ctx.args[1]}"),
     doc="Batched matrix product a @ b.",
+    macs=lambda a, ins, outs: numel(outs[0]) * ins[0].shape[-1],    # each output: a dot product of length K
     overwritable=True,
 ))
 
@@ -106,4 +110,5 @@ register(OpDef(
     "Softmax", SoftmaxAttrs, (Port("x"),), _infer_softmax,
     lambda a, ctx: assign(ctx, f"F.softmax({ctx.args[0]}, dim={a.dim})"),
     doc="Normalised exponentials along one dimension.",
+    flops=per_output_element(4),      # max, exp, sum, divide
 ))

@@ -1,9 +1,11 @@
 """Linear layers and embeddings."""
 from __future__ import annotations
 
+import sympy
 from pydantic import PositiveInt
 
 from compiler.ir.types import TensorType, dim
+from compiler.ops.costs import linear_macs, numel, per_output_element, plus_bias
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, need_dim, need_float, need_int, register
 
 
@@ -35,6 +37,8 @@ register(OpDef(
     doc="y = x W^T + b over the last dimension.",
     init=lambda a: f"nn.Linear({a.in_features}, {a.out_features}, bias={a.bias})",
     params=_linear_params,
+    macs=lambda a, ins, outs: linear_macs(a.in_features, a.out_features, ins[0]),
+    flops=lambda a, ins, outs: plus_bias(linear_macs(a.in_features, a.out_features, ins[0]), a.bias, outs[0]),
     overwritable=True,
 ))
 
@@ -85,6 +89,7 @@ register(OpDef(
         "returns [S, dim], which broadcasts when added to [B, S, dim].",
     init=lambda a: f"nn.Embedding({a.max_len}, {a.dim})",
     params=lambda a: {"weight": (a.max_len, a.dim)},
+    flops=lambda a, ins, outs: sympy.Integer(0),     # a lookup
 ))
 
 
@@ -104,6 +109,8 @@ register(OpDef(
         "The table is a non-persistent buffer, so it never appears in a checkpoint.",
     init=lambda a: f"SinusoidalPositions({a.max_len}, {a.dim})",
     helpers=("SinusoidalPositions",),
+    buffers=lambda a: {"table": ((a.max_len, a.dim), False)},     # non-persistent: not in checkpoints
+    flops=per_output_element(1),                                  # the addition
 ))
 
 
@@ -119,6 +126,8 @@ register(OpDef(
     init=lambda a: f"TransposedLinear({a.in_features}, {a.out_features}" + ("" if a.bias else ", bias=False") + ")",
     params=lambda a: {"weight": (a.in_features, a.out_features), **({"bias": (a.out_features,)} if a.bias else {})},
     helpers=("TransposedLinear",),
+    macs=lambda a, ins, outs: linear_macs(a.in_features, a.out_features, ins[0]),
+    flops=lambda a, ins, outs: plus_bias(linear_macs(a.in_features, a.out_features, ins[0]), a.bias, outs[0]),
     overwritable=True,
 ))
 
@@ -150,4 +159,7 @@ register(OpDef(
     params=lambda a: {"weight": (sum(a.out_sizes), a.in_features), **({"bias": (sum(a.out_sizes),)} if a.bias else {})},
     num_outputs=lambda a: len(a.out_sizes),
     joins=lambda a: a.sources,
+    macs=lambda a, ins, outs: linear_macs(a.in_features, sum(a.out_sizes), ins[0]),
+    flops=lambda a, ins, outs: 2 * linear_macs(a.in_features, sum(a.out_sizes), ins[0])
+    + (sum((numel(t) for t in outs), sympy.Integer(0)) if a.bias else 0),
 ))

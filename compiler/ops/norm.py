@@ -4,6 +4,7 @@ from __future__ import annotations
 from pydantic import PositiveInt, confloat
 
 from compiler.ir.types import dim
+from compiler.ops.costs import per_output_element
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, need_dim, need_float, register
 
 
@@ -30,6 +31,7 @@ register(OpDef(
     doc="Normalise the last dimension to zero mean and unit variance, then scale and shift.",
     init=lambda a: f"nn.LayerNorm({a.dim}, eps={a.eps!r}" + ("" if a.bias else ", bias=False") + ")",
     params=lambda a: {"weight": (a.dim,), **({"bias": (a.dim,)} if a.bias else {})},
+    flops=per_output_element(5),      # mean, variance, normalise, scale, shift
     overwritable=True,
 ))
 
@@ -45,6 +47,7 @@ register(OpDef(
     doc="Scale the last dimension by its reciprocal root-mean-square (no centring, no bias), as in T5.",
     init=lambda a: f"nn.RMSNorm({a.dim}, eps={a.eps!r})",
     params=lambda a: {"weight": (a.dim,)},
+    flops=per_output_element(4),      # square, mean, rsqrt-scale, weight
     overwritable=True,
 ))
 
@@ -72,6 +75,11 @@ def _batchnorm_params(a: BatchNormAttrs):
     return {"weight": (n,), "bias": (n,)}
 
 
+def _batchnorm_buffers(a: BatchNormAttrs):
+    n = a.num_features
+    return {"running_mean": ((n,), True), "running_var": ((n,), True), "num_batches_tracked": ((), True)}
+
+
 for _name, _ranks in (("BatchNorm1d", (2, 3)), ("BatchNorm2d", (4,))):
     register(OpDef(
         _name, BatchNormAttrs, (Port("x"),), _infer_batchnorm(_ranks, _name),
@@ -79,6 +87,8 @@ for _name, _ranks in (("BatchNorm1d", (2, 3)), ("BatchNorm2d", (4,))):
         doc=f"{_name}: normalise each channel over the batch (running statistics in eval mode).",
         init=lambda a, _name=_name: f"nn.{_name}({a.num_features}, eps={a.eps!r}, momentum={a.momentum!r})",
         params=_batchnorm_params,
+        buffers=_batchnorm_buffers,
+        flops=per_output_element(2),  # eval mode: one scale and one shift per element
         pure=False,
         overwritable=True,
     ))
@@ -99,5 +109,6 @@ register(OpDef(
     lambda a, ctx: assign(ctx, f"{ctx.module}({ctx.args[0]})"),
     doc="Zero elements with probability p during training; identity in eval mode.",
     init=lambda a: f"nn.Dropout({a.p!r})",
+    allocates=False,          # eval mode: the input itself
     pure=False,
 ))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import sympy
 from pydantic import BaseModel, ConfigDict
 
 from compiler.ir.types import Dim, TensorType, dim_str, dims_equal, is_float, is_int, py_dim
@@ -69,6 +70,10 @@ class LowerContext:
 
 InferFn = Callable[[Any, list[TensorType | None]], list[TensorType]]
 LowerFn = Callable[[Any, LowerContext], list[str]]
+# (attrs, input types, output types) -> a count in the symbols of those types
+CostFn = Callable[[Any, list[TensorType | None], list[TensorType]], sympy.Expr]
+# A buffer: its shape and whether it is saved in the state_dict
+BufferSpec = tuple[tuple[int, ...], bool]
 
 
 def _no_params(attrs: Any) -> dict[str, tuple[int, ...]]:
@@ -77,6 +82,14 @@ def _no_params(attrs: Any) -> dict[str, tuple[int, ...]]:
 
 def _one_output(attrs: Any) -> int:
     return 1
+
+
+def _no_cost(attrs: Any, ins: list[TensorType | None], outs: list[TensorType]) -> sympy.Expr:
+    return sympy.Integer(0)
+
+
+def _no_buffers(attrs: Any) -> dict[str, BufferSpec]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -102,8 +115,29 @@ class OpDef:
     # autograd: not a view, not the input itself, and not saved for this op's own backward.
     overwritable: bool = False
 
+    # Cost of one forward call in eval mode (`dlc summary`, `dlc check --max-flops`).  `macs` counts
+    # the multiply-accumulates of matrix products and convolutions, the work
+    # torch.utils.flop_counter counts (at 2 FLOPs each); `flops` is the whole estimate: 2 per MAC
+    # plus the element-wise work (one FLOP per element and step, see compiler/ops/costs.py).
+    macs: CostFn = _no_cost
+    flops: CostFn | None = None        # None: 2 * macs, nothing element-wise
+    # Elements of the float intermediates it makes besides its outputs (attention's scores and
+    # weights), for the activation memory of `dlc summary`
+    workspace: CostFn = _no_cost
+    # Tensors that are state but not parameters (batch-norm statistics, fixed tables)
+    buffers: Callable[[Any], dict[str, BufferSpec]] = _no_buffers
+    # False when its result needs no memory of its own: a view of its input, or in eval mode the
+    # input itself (dropout); `dlc summary` counts activation memory by it
+    allocates: bool = True
+
     def is_pure(self, attrs: Any) -> bool:
         return self.pure(attrs) if callable(self.pure) else self.pure
+
+    def cost(self, attrs: Any, ins: list[TensorType | None], outs: list[TensorType]) -> tuple[sympy.Expr, sympy.Expr]:
+        """(MACs, FLOPs) of one call on tensors of these types."""
+        macs = sympy.sympify(self.macs(attrs, ins, outs))
+        flops = 2 * macs if self.flops is None else sympy.sympify(self.flops(attrs, ins, outs))
+        return macs, flops
 
 
 REGISTRY: dict[str, OpDef] = {}

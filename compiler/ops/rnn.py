@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import PositiveInt, confloat
 
+import sympy
+
 from compiler.ir.types import TensorType, dim
 from compiler.ops.registry import (
     Attrs,
@@ -73,6 +75,35 @@ def _rnn_params(name: str):
     return params
 
 
+def _steps(a: RNNAttrs, x: TensorType) -> sympy.Expr:
+    """Batch times time steps, whichever the layout."""
+    return x.shape[0] * x.shape[1]
+
+
+def _rnn_macs(name: str):
+    def macs(a: RNNAttrs, ins, outs) -> sympy.Expr:
+        # per step, layer and direction: the gates' input and hidden matrix products
+        per_step = sum(GATES[name] * a.hidden_size * (width + a.hidden_size) * _directions(a)
+                       for width in _layer_widths(a))
+        return _steps(a, ins[0]) * per_step
+    return macs
+
+
+def _rnn_flops(name: str):
+    # per hidden unit and step, after the matrix products: the two bias adds of every gate, and the
+    # gate non-linearities and products (LSTM: 3 sigmoid, 2 tanh, 3 mul, 1 add; GRU: 2 sigmoid, 1 tanh, 5 more)
+    cell = {"LSTM": 9, "GRU": 8}[name]
+
+    def flops(a: RNNAttrs, ins, outs) -> sympy.Expr:
+        units = _steps(a, ins[0]) * a.hidden_size * _directions(a) * a.num_layers
+        return 2 * _rnn_macs(name)(a, ins, outs) + units * (cell + (2 * GATES[name] if a.bias else 0))
+    return flops
+
+
+def _layer_widths(a: RNNAttrs) -> list[int]:
+    return [a.input_size] + [a.hidden_size * _directions(a)] * (a.num_layers - 1)
+
+
 def _rnn_init(name: str):
     def init(a: RNNAttrs) -> str:
         args = [str(a.input_size), str(a.hidden_size)]
@@ -109,6 +140,8 @@ for _name, _lower in (("LSTM", _lower_lstm), ("GRU", _lower_gru)):
             f"[num_layers * directions, B, hidden_size].",
         init=_rnn_init(_name),
         params=_rnn_params(_name),
+        macs=_rnn_macs(_name),
+        flops=_rnn_flops(_name),
         num_outputs=lambda a, _name=_name: OUTPUTS[_name],
         # Inter-layer dropout makes training-mode outputs random; treat as impure.
         pure=False,

@@ -10,6 +10,7 @@ import sympy
 from pydantic import field_validator
 
 from compiler.ir.types import TensorType, dim, dim_str, dims_equal, normalize_axis
+from compiler.ops.costs import per_input_element
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, register
 
 
@@ -68,6 +69,7 @@ def _lower_reshape(a: ReshapeAttrs, ctx):
 register(OpDef(
     "Reshape", ReshapeAttrs, (Port("x"),), _infer_reshape, _lower_reshape,
     doc="Reshape to the given dimensions (symbols from the inputs allowed; one -1).",
+    allocates=False,
 ))
 
 
@@ -88,6 +90,7 @@ register(OpDef(
     "Transpose", TransposeAttrs, (Port("x"),), _infer_transpose,
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.transpose({a.dim0}, {a.dim1})"),
     doc="Swap two dimensions.",
+    allocates=False,
 ))
 
 
@@ -107,6 +110,7 @@ register(OpDef(
     "Permute", PermuteAttrs, (Port("x"),), _infer_permute,
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.permute({', '.join(map(str, a.dims))})"),
     doc="Reorder all dimensions.",
+    allocates=False,
 ))
 
 
@@ -128,6 +132,7 @@ register(OpDef(
     "Flatten", FlattenAttrs, (Port("x"),), _infer_flatten,
     lambda a, ctx: assign(ctx, f"torch.flatten({ctx.args[0]}, {a.start}, {a.end})"),
     doc="Merge dimensions start..end (inclusive) into one.",
+    allocates=False,
 ))
 
 
@@ -188,6 +193,7 @@ register(OpDef(
     "Split", SplitAttrs, (Port("x"),), _infer_split, _lower_split,
     doc="Cut a tensor into pieces of the given sizes along one dimension; one output per piece.",
     num_outputs=lambda a: len(a.sizes),
+    allocates=False,
 ))
 
 
@@ -213,11 +219,13 @@ register(OpDef(
     "Mean", ReduceAttrs, (Port("x"),), _infer_reduce("Mean"),
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.mean(dim={a.dim}, keepdim={a.keepdim})"),
     doc="Average over one dimension.",
+    flops=per_input_element(1),
 ))
 register(OpDef(
     "Max", ReduceAttrs, (Port("x"),), _infer_reduce("Max"),
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.amax(dim={a.dim}, keepdim={a.keepdim})"),
     doc="Maximum over one dimension (values only).",
+    flops=per_input_element(1),
 ))
 
 
@@ -239,4 +247,5 @@ register(OpDef(
     "Select", SelectAttrs, (Port("x"),), _infer_select,
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.select({a.dim}, {a.index})"),
     doc="Take one index along a dimension, dropping it (e.g. the [CLS] token: Select(1, 0)).",
+    allocates=False,
 ))
