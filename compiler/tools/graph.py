@@ -55,10 +55,19 @@ class _Builder:
     def edge(self, src: str, dst: str, t: TensorType | None) -> None:
         self.g.add_edge(src, dst, label=_shape_label(t))
 
+    def mark_ties(self, graph: Graph, layers: dict[str, str]) -> None:
+        """Note on a tied layer's node whose parameter it shares (a line across the picture would
+        cross everything)."""
+        for tie in graph.ties:
+            target = layers.get(tie.target[0])
+            if target is not None and self.g.nodes[target].get("kind") != "wire":
+                self.g.nodes[target]["label"] += f"\n{'.'.join(tie.target[1:])} tied to {'.'.join(tie.source)}"
+
     # ---------------------------------------------------------------- graphs
     def expand(self, graph: Graph, mapping: dict, prefix: str, level: int, cluster: str | None) -> Ports:
         """Emit the nodes of `graph` (inside `cluster`); its inputs and outputs become wires."""
         ends: dict[tuple[str, int], str] = {}
+        layers: dict[str, str] = {}       # layer name -> its node, for ties
         ins = {slot: self.wire(f"{prefix}/in{slot}") for slot in range(len(graph.inputs))}
         for slot, input_id in enumerate(graph.inputs):
             ends[(input_id, 0)] = ins[slot]
@@ -66,7 +75,10 @@ class _Builder:
             if node.kind not in ("op", "block", "repeat"):
                 continue
             types = _input_types(graph, node, mapping)
-            in_ports, out_ports = self.emit(node, types, mapping, prefix, level, cluster)
+            shared = node.module in layers
+            in_ports, out_ports = self.emit(node, types, mapping, prefix, level, cluster, shared)
+            if node.module and not shared and in_ports and len(set(in_ports.values())) == 1:
+                layers[node.module] = next(iter(in_ports.values()))
             for slot, (src, index) in sorted(graph.operands(node.id).items()):
                 self.edge(ends[(src, index)], in_ports[slot], types[slot])
             for index in range(len(node.outputs)):
@@ -76,11 +88,14 @@ class _Builder:
             outs[k] = self.wire(f"{prefix}/out{k}")
             t = graph.output_type(out.node, out.index)
             self.edge(ends[(out.node, out.index)], outs[k], t.subs(mapping) if t else None)
+        self.mark_ties(graph, layers)
         return ins, outs
 
-    def emit(self, node: Node, types: list, mapping: dict, prefix: str, level: int, cluster: str | None) -> Ports:
+    def emit(self, node: Node, types: list, mapping: dict, prefix: str, level: int, cluster: str | None,
+             shared: bool = False) -> Ports:
         dot_id = f"{prefix}/{node.id}"      # node ids, not layer names: a shared layer is applied twice
         name = node.module or (node.outputs[0] if node.outputs else node.id)
+        name += " (shared)" if shared else ""
         if node.kind == "op":
             self.node(dot_id, f"{name}\n{node.op}" if name.lower() != node.op.lower() else node.op, node.span,
                       cluster, "op")
@@ -193,7 +208,7 @@ def _quote(text: str) -> str:
 
 
 def _link(span: Span, base: str) -> str:
-    path = span.file if os.path.isabs(span.file) or not base else os.path.relpath(span.file, base)
+    path = os.path.relpath(os.path.abspath(span.file), os.path.abspath(base or "."))
     return f"URL={_quote(f'{path}#L{span.line}')}, tooltip={_quote(f'{span.file}:{span.line}:{span.col}')}"
 
 
@@ -230,7 +245,8 @@ def _cluster_lines(builder: _Builder, cid: str | None, children: dict, indent: s
     for sub in children.get(cid, []):
         cluster = builder.clusters[sub]
         lines.append(f"{indent}subgraph {_quote('cluster_' + sub)} {{")
-        lines.append(f"{indent}  label={_quote(cluster.label)}; {_link(cluster.span, builder.link_base)};")
+        link = _link(cluster.span, builder.link_base).replace(", tooltip=", "; tooltip=")
+        lines.append(f"{indent}  label={_quote(cluster.label)}; {link};")
         lines += _cluster_lines(builder, sub, children, indent + "  ")
         lines.append(f"{indent}}}")
     return lines

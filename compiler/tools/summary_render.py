@@ -186,5 +186,9 @@ def render_rich(summaries: list[ModelSummary], dims: dict[str, int], depth: int)
         console.print(table)
         for note in _notes(summary, depth):
             console.print(note, highlight=False)
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
         for label, text in totals(summary, dims):
-            console.print(f"[bold]{label}[/bold]  {text}", highlight=False)
+            grid.add_row(label, text)
+        console.print(grid, highlight=False)
