@@ -188,3 +188,16 @@ def test_flop_budget_needs_dims(capsys):
     code, _, err = run(capsys, "check", "specs/gpt2.dl", "--max-flops", "1G", "--dims", "B=1,T=128")
     assert code == 1 and "FLOPs per forward at B=1, T=128, over the budget" in err
     assert run(capsys, "check", "specs/gpt2.dl", "--max-flops", "1T", "--dims", "B=1,T=128")[0] == 0
+
+
+def test_summary_and_graph_need_no_torch():
+    import subprocess
+    import sys
+    code = ("import sys, compiler.cli\n"
+            "assert compiler.cli.main(['summary', 'specs/t5.dl', '--dims', 'B=1,S=8,T=8', '--format', 'json']) == 0\n"
+            "assert compiler.cli.main(['check', 'specs/bert.dl', '--max-params', '200M']) == 0\n"
+            "assert compiler.cli.main(['graph', 'specs/transformer.dl', '--format', 'dot']) == 0\n"
+            "assert 'torch' not in sys.modules, 'dlc imported torch'\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
