@@ -290,14 +290,25 @@ def cmd_dump(args) -> int:
     return EXIT_OK
 
 
+def _checked(args):
+    """The checked program of `args.spec` with `-D` applied; None (diagnostics printed) when it fails."""
+    from compiler.driver import check
+    result = check(args.spec, dict(args.overrides))
+    reporter = Reporter()
+    reporter.report(result.diagnostics)
+    return result.program if result.ok else None
+
+
 def cmd_summary(args) -> int:
     from compiler.tools.commands import summary_command
-    return summary_command(args, Reporter().report)
+    program = _checked(args)
+    return EXIT_DIAGNOSTICS if program is None else summary_command(args, program)
 
 
 def cmd_graph(args) -> int:
     from compiler.tools.commands import graph_command
-    return graph_command(args, Reporter().report)
+    program = _checked(args)
+    return EXIT_DIAGNOSTICS if program is None else graph_command(args, program)
 
 
 def cmd_completion(args) -> int:

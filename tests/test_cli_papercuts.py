@@ -69,8 +69,9 @@ def test_check_of_a_folder_without_specs_is_an_error(capsys, tmp_path):
 
 def test_rich_table_when_installed(capsys):
     pytest.importorskip("rich")
-    from compiler.tools.summary import summarize_spec
+    from compiler.driver import check
+    from compiler.tools.summary import summarize_program
     from compiler.tools.summary_render import render_rich
-    render_rich(summarize_spec(Path("specs/tagger.dl"))[0], {"B": 2, "T": 5}, 1)
+    render_rich(summarize_program(check(Path("specs/tagger.dl")).program), {"B": 2, "T": 5}, 1)
     out = capsys.readouterr().out
     assert "4,936,209" in out and "RecurrentEncoder" in out and "┃ layer" in out

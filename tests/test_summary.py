@@ -22,7 +22,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from compiler.cli import main
 from compiler.ir.types import symbol
-from compiler.tools.summary import as_number, at_dims, summarize_spec
+from compiler.driver import check
+from compiler.tools.summary import as_number, at_dims, summarize_program
 from tests.helpers import ROOT, compile_to_module
 
 DIMS = {"B": 2, "S": 16, "T": 12, "H": 64, "W": 64}
@@ -47,7 +48,13 @@ def _entry_points() -> list:
 
 @functools.lru_cache(maxsize=None)
 def _summaries(spec: Path) -> dict:
-    return {s.name: s for s in summarize_spec(spec.relative_to(ROOT))[0]}
+    return {s.name: s for s in summarize_spec(spec.relative_to(ROOT))}
+
+
+def summarize_spec(spec: Path, overrides: dict | None = None, opt_level: int = 1) -> list:
+    result = check(spec, overrides)
+    assert result.ok, [d.message for d in result.diagnostics]
+    return summarize_program(result.program, opt_level)
 
 
 def _inputs(summary, dims: dict[str, int]) -> list[torch.Tensor]:
@@ -86,7 +93,7 @@ def test_fused_projections_and_sdpa_at_O2(tmp_path):
     overrides = {"layers": 2}
     module = compile_to_module(ROOT / "specs/bert.dl", tmp_path, overrides=overrides, opt_level=2)
     for opt in (1, 2):
-        summary = summarize_spec(Path("specs/bert.dl"), overrides, opt_level=opt)[0][0]
+        summary = summarize_spec(Path("specs/bert.dl"), overrides, opt_level=opt)[0]
         with torch.device("meta"):
             model = module.BertModel().eval()
         assert 2 * as_number(at_dims(summary.root.macs, DIMS)) == _counted(model, _inputs(summary, DIMS))
@@ -110,7 +117,7 @@ model Small(d: int = 8, vocab: int = 100) {
 def test_hand_computed_counts(tmp_path):
     spec = tmp_path / "small.dl"
     spec.write_text(SMALL)
-    s = summarize_spec(spec)[0][0]
+    s = summarize_spec(spec)[0]
     B, S = symbol("B"), symbol("S")
     # embedding 100*8 (the head's weight is tied to it); Linear 8->32 with bias; LayerNorm(32); Linear 32->8
     assert s.root.params == 800 + (8 * 32 + 32) + 2 * 32 + 32 * 8

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compiler.diagnostics import Diagnostic
-from compiler.ir import Program, entry_program
-from compiler.tools.summary import ModelSummary, as_number, at_dims, summarize
+from compiler.ir import Program
+from compiler.tools.summary import ModelSummary, as_number, at_dims, summarize_program
 
 _SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 
@@ -35,11 +35,9 @@ class Budgets:
 def budget_diagnostics(program: Program, budgets: Budgets, opt_level: int = 1) -> list[Diagnostic]:
     """One error per entry point over a budget, at the line that declares it.  The program is
     summarized as `dlc compile -O{opt_level}` builds it."""
-    from compiler.passes import optimize, select_passes
-    built, _ = optimize(entry_program(program), select_passes(opt_level))
     found: list[Diagnostic] = []
-    for public, _ in built.models:
-        found += _over_budget(summarize(built, public), budgets)
+    for summary in summarize_program(program, opt_level):
+        found += _over_budget(summary, budgets)
     return found
 
 

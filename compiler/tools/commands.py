@@ -1,20 +1,17 @@
-"""What `dlc summary` and `dlc graph` do once their arguments are parsed (compiler/cli.py).
-
-`report` is the CLI's diagnostic reporter: called with a list of diagnostics, it prints them.
-"""
+"""What `dlc summary` and `dlc graph` do with a checked program (the CLI parses the arguments
+and runs `compiler.driver.check`; this stage comes before the driver and cannot call it)."""
 from __future__ import annotations
 
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from compiler.diagnostics import Diagnostic
-from compiler.tools.summary import ModelSummary, summarize_spec
+from compiler.ir import Program
+from compiler.tools.summary import ModelSummary, summarize_program
 
 EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE = 0, 1, 2
-Report = Callable[[list[Diagnostic]], None]
 
 
 def _pick(names: list[str], wanted: str | None, command: str) -> list[str] | None:
@@ -30,12 +27,9 @@ def _pick(names: list[str], wanted: str | None, command: str) -> list[str] | Non
     return None
 
 
-def summary_command(args: Any, report: Report) -> int:
+def summary_command(args: Any, program: Program) -> int:
     from compiler.tools import summary_render
-    summaries, diagnostics = summarize_spec(args.spec, dict(args.overrides), args.opt, args.dtype)
-    report(diagnostics)
-    if not summaries:
-        return EXIT_DIAGNOSTICS
+    summaries = summarize_program(program, args.opt, args.dtype)
     names = _pick([s.name for s in summaries], args.model, "summary")
     if names is None:
         return EXIT_USAGE
@@ -86,17 +80,12 @@ def graph_format(output: Path | None, fmt: str | None) -> str:
     return suffix if suffix in FORMATS else "dot"
 
 
-def graph_command(args: Any, report: Report) -> int:
-    from compiler.driver import check
+def graph_command(args: Any, checked: Program) -> int:
     from compiler.ir import entry_program
     from compiler.passes import optimize, select_passes
     from compiler.tools.graph import to_dot
     from compiler.tools.render import RenderError, render
-    result = check(args.spec, dict(args.overrides))
-    report(result.diagnostics)
-    if not result.ok or result.program is None:
-        return EXIT_DIAGNOSTICS
-    program, _ = optimize(entry_program(result.program), select_passes(args.opt))
+    program, _ = optimize(entry_program(checked), select_passes(args.opt))
     names = _pick([public for public, _ in program.models], args.model, "graph")
     if names is None or len(names) != 1:
         if names:

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from math import prod
-from pathlib import Path
-from typing import Any
-
 import sympy
 
-from compiler.diagnostics import Diagnostic, Span
+from compiler.diagnostics import Span
 from compiler.ir import Program, entry_program
 from compiler.ir.types import TensorType, symbol
 from compiler.ir.values import show
@@ -96,16 +93,12 @@ def summarize(program: Program, public: str, dtype: str = "float32") -> ModelSum
                         dtype)
 
 
-def summarize_spec(spec: Path, overrides: dict[str, Any] | None = None, opt_level: int = 1,
-                   dtype: str = "float32") -> tuple[list[ModelSummary], list[Diagnostic]]:
-    """Check `spec` and summarize every entry point as `dlc compile -O{opt_level}` would build it."""
-    from compiler.driver import check
+def summarize_program(program: Program, opt_level: int = 1, dtype: str = "float32") -> list[ModelSummary]:
+    """Every entry point of a checked program (`compiler.driver.check`), as `dlc compile
+    -O{opt_level}` builds it: the same passes run first, so dead heads do not count."""
     from compiler.passes import optimize, select_passes
-    result = check(spec, overrides)
-    if not result.ok or result.program is None:
-        return [], result.diagnostics
-    program, _ = optimize(entry_program(result.program), select_passes(opt_level))
-    return [summarize(program, public, dtype) for public, _ in program.models], result.diagnostics
+    built, _ = optimize(entry_program(program), select_passes(opt_level))
+    return [summarize(built, public, dtype) for public, _ in built.models]
 
 
 def _ties(root: Instance) -> dict[str, tuple[str, Span]]:
