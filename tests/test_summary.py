@@ -26,7 +26,7 @@ from compiler.driver import check
 from compiler.tools.summary import as_number, at_dims, summarize_program
 from tests.helpers import ROOT, compile_to_module
 
-DIMS = {"B": 2, "S": 16, "T": 12, "H": 64, "W": 64}
+DIMS = {"B": 2, "S": 16, "T": 12, "H": 64, "W": 64, "C": 4, "K": 5}
 DTYPES = {"float": torch.float32, "int64": torch.int64, "int32": torch.int32, "bool": torch.bool}
 SPECS = sorted((ROOT / "specs").glob("*.dl"))
 # One of each kind in the fast lane: ties (Transformer, BertForMaskedLM), LSTMs (Tagger),
