@@ -52,6 +52,7 @@ class Row:
     activation_bytes: sympy.Expr = ZERO
     notes: list[str] = field(default_factory=list)
     children: list["Row"] = field(default_factory=list)
+    kind: str = "op"            # as Instance.kind; "group" for iterations shown as one row
 
     def rows(self, max_depth: int):
         """Descendants down to `max_depth`, parents first (not this row)."""
@@ -115,7 +116,7 @@ def _ties(root: Instance) -> dict[str, tuple[str, Span]]:
 
 def _row(inst: Instance, depth: int, ties: dict, tied: list[TiedParameter], dtype: str,
          parent_shared: bool = False) -> Row:
-    row = Row(inst.path, inst.name, inst.type_name, depth, inst.span, inst.outputs)
+    row = Row(inst.path, inst.name, inst.type_name, depth, inst.span, inst.outputs, kind=inst.kind)
     if inst.op is not None:
         _own(inst, row, ties, tied, dtype)
     for child in inst.children:

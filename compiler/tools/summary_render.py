@@ -9,7 +9,7 @@ import sympy
 
 from compiler.tools.formulas import formula, has_floor, human, human_bytes
 from compiler.ir.types import symbol
-from compiler.tools.summary import ModelSummary, Row, as_number, at_dims
+from compiler.tools.summary import DTYPE_BYTES, ModelSummary, Row, as_number, at_dims
 
 JSON_VERSION = 1
 HEADERS = ("layer", "type", "output", "params", "MACs", "FLOPs")
@@ -39,9 +39,50 @@ def _params(row: Row) -> str:
     return text + " *" if row.notes else text
 
 
+def visible_rows(summary: ModelSummary, depth: int) -> list[Row]:
+    """The rows down to `depth`, parents first; in a repeat, a run of iterations equal to the
+    one before them is one row (`1–11  11 × BertLayer (as 0)`), as a table of 12 equal layers
+    says no more than two rows."""
+    shown: list[Row] = []
+
+    def visit(row: Row) -> None:
+        for child in _grouped(row.children) if row.kind == "repeat" else row.children:
+            if child.depth <= depth:
+                shown.append(child)
+                visit(child)
+    visit(summary.root)
+    return shown
+
+
+def _same(a: Row, b: Row) -> bool:
+    return (a.type_name, a.params, a.buffers, a.macs, a.flops, a.outputs, a.notes) == \
+        (b.type_name, b.params, b.buffers, b.macs, b.flops, b.outputs, b.notes)
+
+
+def _grouped(iterations: list[Row]) -> list[Row]:
+    out: list[Row] = []
+    i = 0
+    while i < len(iterations):
+        j = i + 1
+        while j < len(iterations) and _same(iterations[i], iterations[j]):
+            j += 1
+        out.append(iterations[i])
+        if j - i > 2:           # i, then one row for i+1 .. j-1
+            first, rest = iterations[i], iterations[i + 1:j]
+            out.append(Row(rest[0].path, f"{rest[0].name}–{rest[-1].name}",
+                           f"{len(rest)} × {first.type_name} (as {first.name})", first.depth, first.span,
+                           rest[-1].outputs, sum(r.params for r in rest), sum(r.buffers for r in rest),
+                           sum((r.macs for r in rest), sympy.Integer(0)), sum((r.flops for r in rest), sympy.Integer(0)),
+                           sum((r.activation_bytes for r in rest), sympy.Integer(0)), kind="group"))
+        else:
+            out.extend(iterations[i + 1:j])
+        i = j
+    return out
+
+
 def table_rows(summary: ModelSummary, dims: dict[str, int], depth: int) -> list[tuple[str, ...]]:
     return [("  " * (row.depth - 1) + row.name, row.type_name, _shape(row, dims), _params(row),
-             _count(row.macs, dims), _count(row.flops, dims)) for row in summary.root.rows(depth)]
+             _count(row.macs, dims), _count(row.flops, dims)) for row in visible_rows(summary, depth)]
 
 
 def _dims_text(dims: dict[str, int]) -> str:
@@ -52,7 +93,9 @@ def totals(summary: ModelSummary, dims: dict[str, int]) -> list[tuple[str, str]]
     """(label, text) lines under the table."""
     root = summary.root
     tied = sum(t.numel for t in summary.tied)
-    lines = [("parameters", f"{root.params:,}" + (f"  (ties counted once: {tied:,} shared)" if tied else "")),
+    memory = human_bytes(root.params * DTYPE_BYTES[summary.dtype])
+    lines = [("parameters", f"{root.params:,} ({memory} in {summary.dtype})"
+              + (f"; tied ones counted once ({tied:,} shared)" if tied else "")),
              ("buffers", f"{root.buffers:,}")]
     matmul = 2 * root.macs
     for label, expr, unit in (("MACs", root.macs, ""), ("FLOPs", root.flops, ""),
@@ -82,9 +125,9 @@ def _total(expr: sympy.Expr, dims: dict[str, int], unit: str) -> str:
 
 
 def _notes(summary: ModelSummary, depth: int) -> list[str]:
-    lines = [f"* {row.path}: {note}" for row in summary.root.rows(depth) for note in row.notes]
-    hidden = [t for t in summary.tied if not any(r.path == t.parameter.rsplit(".", 1)[0]
-                                                   for r in summary.root.rows(depth))]
+    shown = visible_rows(summary, depth)
+    lines = [f"* {row.path}: {note}" for row in shown for note in row.notes]
+    hidden = [t for t in summary.tied if not any(r.path == t.parameter.rsplit(".", 1)[0] for r in shown)]
     lines += [f"* {t.parameter} is tied to {t.source} ({t.numel:,} parameters, counted once)" for t in hidden]
     return lines
 
@@ -132,7 +175,7 @@ def render_markdown(summaries: list[ModelSummary], dims: dict[str, int], depth: 
         if rows:
             out += ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * 3 + "--:|" * 3]
             out += ["| " + " | ".join(_md_cell(i, c, row) for i, c in enumerate(r)) + " |"
-                    for r, row in zip(rows, summary.root.rows(depth))]
+                    for r, row in zip(rows, visible_rows(summary, depth))]
             out.append("")
         out += [f"- {n[2:]}" for n in _notes(summary, depth)]
         out += [f"- **{label.strip()}**: {text.replace(chr(10), ' ')}" for label, text in totals(summary, dims)]
