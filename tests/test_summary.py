@@ -142,6 +142,9 @@ def test_bert_prints_its_parameter_count(capsys):
     code, out, _ = run(capsys, "summary", "specs/bert.dl")
     assert code == 0 and "parameters             109,482,240" in out
     assert "other entry points: BertForMaskedLM, BertForSequenceClassification" in out
+    # 12 equal layers: the first, and one row for the other eleven (11 * 7,087,872 parameters)
+    assert re.search(r"\n  0 +BertLayer +\[B, S, 768\] +7,087,872 ", out)
+    assert re.search(r"\n  1–11 +11 × BertLayer \(as 0\) +\[B, S, 768\] +77,966,592 ", out)
 
 
 def test_dims_give_numbers_and_overrides_apply(capsys):
