@@ -37,6 +37,12 @@ def _dims(text: str) -> list[tuple[str, int]]:
     return pairs
 
 
+def _depth(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a depth 0, 1, 2, ..., got {text!r}")
+    return int(text)
+
+
 def _count(text: str) -> int:
     from compiler.tools.budgets import parse_count
     try:
@@ -64,7 +70,7 @@ def _add_summary(sub) -> None:
     _add_overrides(summ)
     summ.add_argument("--dims", type=_dims, action="extend", default=[], metavar="B=8,S=128",
                       help="sizes of the free dimensions, to turn formulas into numbers")
-    summ.add_argument("--depth", type=int, default=2, metavar="N", help="show layers down to N levels (default 2)")
+    summ.add_argument("--depth", type=_depth, default=2, metavar="N", help="show layers down to N levels (default 2)")
     summ.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                       help="text (default; drawn with rich on a terminal when installed), json or markdown")
     summ.add_argument("--dtype", choices=("float32", "float16", "bfloat16", "float64"), default="float32",
@@ -82,7 +88,7 @@ def _add_graph(sub) -> None:
     graph.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here (default: stdout)")
     graph.add_argument("--format", choices=("dot", "svg", "png", "html"),
                        help="output format (default: from the -o suffix, else dot)")
-    graph.add_argument("--depth", type=int, default=2, metavar="N",
+    graph.add_argument("--depth", type=_depth, default=2, metavar="N",
                        help="open blocks down to N levels; deeper ones are single nodes (default 2)")
     graph.add_argument("--unroll", action="store_true",
                        help="open every iteration of a repeat (default: the first; the rest as one node)")
