@@ -93,6 +93,8 @@ def _add_graph(sub) -> None:
     graph.add_argument("--unroll", action="store_true",
                        help="open every iteration of a repeat (default: the first; the rest as one node)")
     graph.add_argument("--model", metavar="NAME", help="the entry point to draw (default: the first)")
+    graph.add_argument("--dims", type=_dims, action="extend", default=[], metavar="H=224,W=224",
+                       help="sizes of free dimensions, written into the edges' shapes")
     _add_overrides(graph)
     _add_opt(graph, "drawn model")
 

@@ -125,3 +125,9 @@ def test_errors(capsys, spec, tmp_path):
     assert code == 1 and "error[DLC001]" in err and out == ""
     assert run(capsys, "graph", "specs/resnet.dl", "--model", "all")[0] == 2
     assert run(capsys, "graph", "specs/resnet.dl", "--model", "ResNet18", "--depth", "1")[0] == 0
+
+
+def test_dims_make_edge_labels_concrete(capsys):
+    code, out, _ = run(capsys, "graph", "specs/resnet.dl", "--model", "ResNet18", "--dims", "H=224,W=224")
+    assert code == 0 and '[label=" [B, 64, 56, 56]"]' in out and "floor" not in out
+    assert 'label="layer1.1\\nBasicBlock"' in out        # the one iteration after the first is named as such

@@ -92,7 +92,7 @@ def graph_command(args: Any, checked: Program) -> int:
             print("dlc graph: error: draw one entry point at a time (--model NAME)", file=sys.stderr)
         return EXIT_USAGE
     base = str(args.output.parent) if args.output else "."
-    dot_text = to_dot(program, names[0], depth=args.depth, unroll=args.unroll, link_base=base)
+    dot_text = to_dot(program, names[0], depth=args.depth, unroll=args.unroll, link_base=base, dims=dict(args.dims))
     fmt = graph_format(args.output, args.format)
     try:
         data = render(dot_text, fmt)

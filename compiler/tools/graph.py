@@ -15,10 +15,11 @@ import os
 from dataclasses import dataclass, field
 
 import networkx as nx
+import sympy
 
 from compiler.diagnostics import Span
 from compiler.ir import Graph, Node, Program
-from compiler.ir.types import TensorType
+from compiler.ir.types import TensorType, symbol
 from compiler.ops import REGISTRY
 from compiler.tools.instances import bind
 
@@ -34,8 +35,9 @@ class _Cluster:
 
 
 class _Builder:
-    def __init__(self, program: Program, depth: int, unroll: bool, link_base: str):
+    def __init__(self, program: Program, depth: int, unroll: bool, link_base: str, dims: dict[str, int]):
         self.program, self.depth, self.unroll, self.link_base = program, depth, unroll, link_base
+        self.sizes = {symbol(k): sympy.Integer(v) for k, v in dims.items()}
         self.g = nx.MultiDiGraph()
         self.clusters: dict[str, _Cluster] = {}
         self.wires: list[str] = []
@@ -53,7 +55,7 @@ class _Builder:
         return dot_id
 
     def edge(self, src: str, dst: str, t: TensorType | None) -> None:
-        self.g.add_edge(src, dst, label=_shape_label(t))
+        self.g.add_edge(src, dst, label=_shape_label(t.subs(self.sizes) if t is not None else None))
 
     def mark_ties(self, graph: Graph, layers: dict[str, str]) -> None:
         """Note on a tied layer's node whose parameter it shares (a line across the picture would
@@ -140,8 +142,10 @@ class _Builder:
                     self.edge(ins[slot], in_ports[slot], None)
             current = out_ports[0]
         if shown < len(layers):
-            rest = self.node(f"{dot_id}/rest", f"{name}.{shown}–{len(layers) - 1}\n"
-                             f"{len(layers) - shown} × {' | '.join(blocks)}", node.span, dot_id, "block")
+            others = {self._layer_name(layer) for layer in layers[shown:]}
+            label = (f"{name}.{shown}\n{' | '.join(sorted(others))}" if shown == len(layers) - 1 else
+                     f"{name}.{shown}–{len(layers) - 1}\n{len(layers) - shown} × {' | '.join(sorted(others))}")
+            rest = self.node(f"{dot_id}/rest", label, node.span, dot_id, "block")
             self.edge(current, rest, current_type)
             for slot in range(1, len(types)):
                 self.edge(ins[slot], rest, None)
@@ -212,13 +216,15 @@ def _link(span: Span, base: str) -> str:
     return f"URL={_quote(f'{path}#L{span.line}')}, tooltip={_quote(f'{span.file}:{span.line}:{span.col}')}"
 
 
-def to_dot(program: Program, public: str, depth: int = 2, unroll: bool = False, link_base: str = "") -> str:
+def to_dot(program: Program, public: str, depth: int = 2, unroll: bool = False, link_base: str = "",
+           dims: dict[str, int] | None = None) -> str:
     """The DOT text of entry point `public`: deterministic for a given spec and options.
 
     `link_base` is the folder the picture will live in; links to spec lines are relative to it.
+    `dims` gives sizes to free dimensions, so the edges read [1, 64, 56, 56], not floor() terms.
     """
     key = dict(program.models)[public]
-    builder = _Builder(program, depth, unroll, link_base)
+    builder = _Builder(program, depth, unroll, link_base, dims or {})
     builder.model(public, key)
     lines = [f"digraph {_quote(public)} {{", "  rankdir=TB;", '  node [fontname="Helvetica", fontsize=11];',
              '  edge [fontname="Helvetica", fontsize=9, color="#555555"];',
