@@ -137,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     chk.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
                      help="text (default), json (schema v1), github (workflow annotations) or sarif (2.1.0)")
     _add_overrides(chk)
+    chk.add_argument("--tp", type=int, metavar="N", help="also prove every model shards N ways (tensor parallel)")
     chk.add_argument("--max-params", type=_count, metavar="N", help="fail when an entry point has more parameters")
     chk.add_argument("--max-flops", type=_count, metavar="N",
                      help="fail when a forward needs more FLOPs at --dims (e.g. 25G)")
@@ -209,7 +210,7 @@ def cmd_check(args) -> int:
         return EXIT_USAGE
     files = _spec_files(args.paths)
     budgets = Budgets(args.max_params, args.max_flops, tuple(args.dims))
-    results = [check(spec, dict(args.overrides), all_blocks=True) for spec in files]
+    results = [check(spec, dict(args.overrides), all_blocks=True, tp=args.tp) for spec in files]
     found = [d for r in results for d in r.diagnostics]
     if budgets:
         found += [d for r in results if r.ok and r.program for d in budget_diagnostics(r.program, budgets)]
