@@ -179,6 +179,11 @@ def test_unknown_model_and_bad_dims(capsys):
     assert code == 0 and "--dims Q: not a free dimension" in err
 
 
+def test_a_spec_without_a_model(capsys):
+    code, out, err = run(capsys, "summary", "stdlib/layers.dl")
+    assert code == 2 and "declares no model" in err and out == ""
+
+
 def test_a_broken_spec_gives_diagnostics(capsys, tmp_path):
     (tmp_path / "bad.dl").write_text("model M(d: int = 4) {\n    in x: [B, d]\n    out y = Linear(5, d)(x)\n}\n")
     code, out, err = run(capsys, "summary", str(tmp_path / "bad.dl"))

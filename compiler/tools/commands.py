@@ -16,6 +16,10 @@ EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE = 0, 1, 2
 
 def _pick(names: list[str], wanted: str | None, command: str) -> list[str] | None:
     """The entry points to show: the first by default, `all`, or one by name (None: unknown)."""
+    if not names:
+        print(f"dlc {command}: error: the spec declares no model (`model Name(...) {{ ... }}`): "
+              "library blocks appear in the models that use them", file=sys.stderr)
+        return None
     if wanted is None:
         return names[:1]
     if wanted == "all":
