@@ -11,7 +11,7 @@ import sympy
 from pydantic import PositiveInt, confloat
 
 from compiler.ir.types import TensorType, broadcast, dim, dim_str, dims_equal
-from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_float, register
+from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_float, register, sample, tensor
 
 
 class AttentionAttrs(Attrs):
@@ -184,19 +184,33 @@ def _mask_lines(a: AttentionAttrs, ctx, name: str, heads, mask: str | None, bias
     return lines
 
 
-def _attention_macs(a: AttentionAttrs, ins, outs) -> sympy.Expr:
-    """q k^T is B*heads*Tq*Tk*head_dim MACs and weights @ v B*heads*Tq*Tk*head_dim_v: over all
-    heads, B*Tq*Tk*(query features + value features)."""
-    q, k, v = ins[:3]
-    return q.shape[0] * q.shape[1] * k.shape[1] * (q.shape[2] + v.shape[2])
-
-
-def _attention_flops(a: AttentionAttrs, ins, outs) -> sympy.Expr:
+def _scores(a: AttentionAttrs, ins) -> sympy.Expr:
     q, k = ins[:2]
-    scores = q.shape[0] * a.heads * q.shape[1] * k.shape[1]
-    # scaling, softmax (max, exp, sum, divide) and each additive term or mask: element-wise on the scores
-    steps = 5 + sum(1 for t in (ins + [None, None])[3:5] if t is not None) + (1 if a.causal else 0)
-    return 2 * _attention_macs(a, ins, outs) + steps * scores
+    return q.shape[0] * a.heads * q.shape[1] * k.shape[1]
+
+
+def _attention_macs(a: AttentionAttrs, ins, outs):
+    # q k^T and weights @ v: head_dim and head_dim_v multiply-adds per score
+    q, v = ins[0], ins[2]
+    return _scores(a, ins) * (q.shape[2] + v.shape[2]) / a.heads
+
+
+def _attention_flops(a: AttentionAttrs, ins, outs):
+    # the two products (2 FLOPs per multiply-add, as torch's flop counter counts them),
+    # plus about 5 per score for scaling, masking and the softmax.
+    return 2 * _attention_macs(a, ins, outs) + 5 * _scores(a, ins)
+
+
+_QKV = (tensor(2, 5, 8), tensor(2, 7, 8), tensor(2, 7, 8))
+_ATTENTION_SAMPLES = (
+    sample(*_QKV, heads=2),
+    sample(tensor(2, 5, 8), tensor(2, 5, 8), tensor(2, 5, 6), heads=2, causal=True),
+    sample(*_QKV, tensor(2, 7, dtype="bool"), heads=4, scale=1.0),
+    sample(*_QKV, tensor(2, 5, 7, dtype="bool"), tensor(1, 2, 5, 7), heads=2, dropout=0.1),
+    sample(*_QKV, tensor(2, 1, 5, 7, dtype="bool"), heads=2, fused=True),
+    sample(*_QKV, tensor(2, 7, dtype="bool"), tensor(1, 2, 5, 7), heads=2, causal=True, fused=True),
+    sample(tensor(2, 5, 8), tensor(2, 5, 8), tensor(2, 5, 8), heads=2, causal=True, fused=True),
+)
 
 
 register(OpDef(
@@ -206,8 +220,10 @@ register(OpDef(
     doc="Multi-head scaled dot-product attention core (no projections): splits heads, "
         "softmax(q k^T * scale + bias) v with padding/causal masking, merges heads.",
     pure=lambda a: a.dropout == 0,      # dropout on the weights is random in training
-    macs=_attention_macs,
+    training_only=("dropout",),
     flops=_attention_flops,
+    macs=_attention_macs,
     # the scores and the softmax weights, [B, heads, Tq, Tk] each (the fused sdpa kernels avoid them)
-    workspace=lambda a, ins, outs: 2 * ins[0].shape[0] * a.heads * ins[0].shape[1] * ins[1].shape[1],
+    workspace=lambda a, ins, outs: 2 * _scores(a, ins),
+    samples=_ATTENTION_SAMPLES,
 ))

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import PositiveInt
 
 from compiler.ir.types import TensorType, dim, dim_str, dims_equal
-from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_dim, need_float, register
+from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_dim, need_float, register, sample, tensor, half
 from compiler.ops.rnn import state_argument
 
 GATES = {"RNNCell": 1, "LSTMCell": 4, "GRUCell": 3}
@@ -71,25 +71,22 @@ def _lower_cell(name: str):
     return lower
 
 
-def _cell_macs(name: str):
-    def macs(a: CellAttrs, ins, outs):
-        # the gates' input and hidden matrix products for each example
-        return ins[0].shape[0] * GATES[name] * a.hidden_size * (a.input_size + a.hidden_size)
-    return macs
-
+_STATE_PORTS = {"RNNCell": ("h",), "GRUCell": ("h",), "LSTMCell": ("h", "c")}
 
 def _cell_flops(name: str):
-    # after the products, per hidden unit: the two bias adds of every gate, and the gate functions
-    # and products (LSTM: 3 sigmoid, 2 tanh, 3 mul, 1 add; GRU: 8; RNN: its non-linearity), as for LSTM/GRU
-    cell = {"RNNCell": 1, "LSTMCell": 9, "GRUCell": 8}[name]
-
     def flops(a: CellAttrs, ins, outs):
-        units = ins[0].shape[0] * a.hidden_size
-        return 2 * _cell_macs(name)(a, ins, outs) + units * (cell + (2 * GATES[name] if a.bias else 0))
+        # The gate matmuls x W_ih^T and h W_hh^T, 2 FLOPs per multiply-add, as torch's flop counter
+        # counts them (the gate nonlinearities are not counted).
+        return 2 * ins[0].shape[0] * GATES[name] * a.hidden_size * (a.input_size + a.hidden_size)
     return flops
 
 
-_STATE_PORTS = {"RNNCell": ("h",), "GRUCell": ("h",), "LSTMCell": ("h", "c")}
+def _cell_samples(name: str) -> tuple:
+    states = (tensor(3, 6),) * len(_STATE_PORTS[name])
+    extra = {"nonlinearity": "relu"} if name == "RNNCell" else {}
+    return (sample(tensor(3, 4), input_size=4, hidden_size=6),
+            sample(tensor(3, 4), *states, input_size=4, hidden_size=6, bias=False, **extra))
+
 
 for _name in GATES:
     register(OpDef(
@@ -101,7 +98,8 @@ for _name in GATES:
             f"{'(h, c)' if _name == 'LSTMCell' else 'h'}.",
         init=_cell_init(_name),
         params=_cell_params(_name),
-        macs=_cell_macs(_name),
-        flops=_cell_flops(_name),
         num_outputs=lambda a, _name=_name: 2 if _name == "LSTMCell" else 1,
+        flops=_cell_flops(_name),
+        macs=half(_cell_flops(_name)),
+        samples=_cell_samples(_name),
     ))

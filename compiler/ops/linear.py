@@ -5,8 +5,24 @@ import sympy
 from pydantic import PositiveInt
 
 from compiler.ir.types import TensorType, dim
-from compiler.ops.costs import linear_macs, numel, per_output_element, plus_bias
-from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, need_dim, need_float, need_int, register
+from compiler.ops.registry import (
+    Attrs,
+    OpDef,
+    Port,
+    ShapeError,
+    assign,
+    need,
+    need_dim,
+    need_float,
+    need_int,
+    no_flops,
+    numel,
+    per_output_element,
+    register,
+    sample,
+    tensor,
+    half,
+)
 
 
 class LinearAttrs(Attrs):
@@ -24,6 +40,12 @@ def _infer_linear(a: LinearAttrs, ins):
     return [x.with_shape((*x.shape[:-1], a.out_features))]
 
 
+def _linear_flops(a, ins, outs):
+    # in_features multiply-adds per result element; the bias add is not counted, as torch's
+    # flop counter does not count it either.
+    return sum((2 * numel(t) * ins[0].shape[-1] for t in outs), sympy.Integer(0))
+
+
 def _linear_params(a: LinearAttrs):
     shapes = {"weight": (a.out_features, a.in_features)}
     if a.bias:
@@ -37,9 +59,10 @@ register(OpDef(
     doc="y = x W^T + b over the last dimension.",
     init=lambda a: f"nn.Linear({a.in_features}, {a.out_features}, bias={a.bias})",
     params=_linear_params,
-    macs=lambda a, ins, outs: linear_macs(a.in_features, a.out_features, ins[0]),
-    flops=lambda a, ins, outs: plus_bias(linear_macs(a.in_features, a.out_features, ins[0]), a.bias, outs[0]),
     overwritable=True,
+    flops=_linear_flops,
+    macs=half(_linear_flops),
+    samples=(sample(tensor(2, 3, 8), in_features=8, out_features=5), sample(tensor(4, 8), in_features=8, out_features=6, bias=False)),
 ))
 
 
@@ -67,6 +90,9 @@ register(OpDef(
     init=_embedding_init,
     params=lambda a: {"weight": (a.num_embeddings, a.embedding_dim)},
     overwritable=True,
+    flops=no_flops,
+    samples=(sample(tensor(2, 5, dtype="int64"), num_embeddings=11, embedding_dim=8), sample(tensor(2, 5, dtype="int64"), num_embeddings=11, embedding_dim=4,
+                    padding_idx=0)),
 ))
 
 
@@ -89,7 +115,8 @@ register(OpDef(
         "returns [S, dim], which broadcasts when added to [B, S, dim].",
     init=lambda a: f"nn.Embedding({a.max_len}, {a.dim})",
     params=lambda a: {"weight": (a.max_len, a.dim)},
-    flops=lambda a, ins, outs: sympy.Integer(0),     # a lookup
+    flops=no_flops,
+    samples=(sample(tensor(2, 5, dtype="int64"), max_len=16, dim=8), sample(tensor(2, 5, 8), max_len=5, dim=4)),
 ))
 
 
@@ -109,8 +136,9 @@ register(OpDef(
         "The table is a non-persistent buffer, so it never appears in a checkpoint.",
     init=lambda a: f"SinusoidalPositions({a.max_len}, {a.dim})",
     helpers=("SinusoidalPositions",),
+    flops=per_output_element(1),
+    samples=(sample(tensor(2, 5, 8), max_len=16, dim=8),),
     buffers=lambda a: {"table": ((a.max_len, a.dim), False)},     # non-persistent: not in checkpoints
-    flops=per_output_element(1),                                  # the addition
 ))
 
 
@@ -126,9 +154,11 @@ register(OpDef(
     init=lambda a: f"TransposedLinear({a.in_features}, {a.out_features}" + ("" if a.bias else ", bias=False") + ")",
     params=lambda a: {"weight": (a.in_features, a.out_features), **({"bias": (a.out_features,)} if a.bias else {})},
     helpers=("TransposedLinear",),
-    macs=lambda a, ins, outs: linear_macs(a.in_features, a.out_features, ins[0]),
-    flops=lambda a, ins, outs: plus_bias(linear_macs(a.in_features, a.out_features, ins[0]), a.bias, outs[0]),
     overwritable=True,
+    flops=_linear_flops,
+    macs=half(_linear_flops),
+    samples=(sample(tensor(2, 3, 8), in_features=8, out_features=5),
+             sample(tensor(2, 8), in_features=8, out_features=5, bias=False)),
 ))
 
 
@@ -159,7 +189,8 @@ register(OpDef(
     params=lambda a: {"weight": (sum(a.out_sizes), a.in_features), **({"bias": (sum(a.out_sizes),)} if a.bias else {})},
     num_outputs=lambda a: len(a.out_sizes),
     joins=lambda a: a.sources,
-    macs=lambda a, ins, outs: linear_macs(a.in_features, sum(a.out_sizes), ins[0]),
-    flops=lambda a, ins, outs: 2 * linear_macs(a.in_features, sum(a.out_sizes), ins[0])
-    + (sum((numel(t) for t in outs), sympy.Integer(0)) if a.bias else 0),
+    flops=_linear_flops,
+    macs=half(_linear_flops),
+    samples=(sample(tensor(2, 3, 8), in_features=8, out_sizes=(8, 4, 4)),
+             sample(tensor(2, 8), in_features=8, out_sizes=(3, 5), bias=False, sources=("a", "b"))),
 ))

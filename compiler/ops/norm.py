@@ -4,8 +4,21 @@ from __future__ import annotations
 from pydantic import PositiveInt, confloat
 
 from compiler.ir.types import dim
-from compiler.ops.costs import per_output_element
-from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, need_dim, need_float, register
+from compiler.ops.registry import (
+    Attrs,
+    OpDef,
+    Port,
+    ShapeError,
+    assign,
+    need,
+    need_dim,
+    need_float,
+    no_flops,
+    per_output_element,
+    register,
+    sample,
+    tensor,
+)
 
 
 class LayerNormAttrs(Attrs):
@@ -31,8 +44,9 @@ register(OpDef(
     doc="Normalise the last dimension to zero mean and unit variance, then scale and shift.",
     init=lambda a: f"nn.LayerNorm({a.dim}, eps={a.eps!r}" + ("" if a.bias else ", bias=False") + ")",
     params=lambda a: {"weight": (a.dim,), **({"bias": (a.dim,)} if a.bias else {})},
-    flops=per_output_element(5),      # mean, variance, normalise, scale, shift
     overwritable=True,
+    flops=per_output_element(5),       # mean, variance, normalize, scale, shift
+    samples=(sample(tensor(2, 3, 8), dim=8), sample(tensor(4, 6), dim=6, eps=1e-12, bias=False)),
 ))
 
 
@@ -47,8 +61,9 @@ register(OpDef(
     doc="Scale the last dimension by its reciprocal root-mean-square (no centring, no bias), as in T5.",
     init=lambda a: f"nn.RMSNorm({a.dim}, eps={a.eps!r})",
     params=lambda a: {"weight": (a.dim,)},
-    flops=per_output_element(4),      # square, mean, rsqrt-scale, weight
     overwritable=True,
+    flops=per_output_element(4),       # square, mean, rescale, scale
+    samples=(sample(tensor(2, 3, 8), dim=8),),
 ))
 
 
@@ -75,6 +90,12 @@ def _batchnorm_params(a: BatchNormAttrs):
     return {"weight": (n,), "bias": (n,)}
 
 
+_BATCHNORM_SAMPLES = {
+    "BatchNorm1d": (sample(tensor(4, 6), num_features=6), sample(tensor(4, 6, 5), num_features=6, momentum=0.01)),
+    "BatchNorm2d": (sample(tensor(2, 6, 4, 3), num_features=6, eps=1e-3),),
+}
+
+
 def _batchnorm_buffers(a: BatchNormAttrs):
     n = a.num_features
     return {"running_mean": ((n,), True), "running_var": ((n,), True), "num_batches_tracked": ((), True)}
@@ -88,9 +109,10 @@ for _name, _ranks in (("BatchNorm1d", (2, 3)), ("BatchNorm2d", (4,))):
         init=lambda a, _name=_name: f"nn.{_name}({a.num_features}, eps={a.eps!r}, momentum={a.momentum!r})",
         params=_batchnorm_params,
         buffers=_batchnorm_buffers,
-        flops=per_output_element(2),  # eval mode: one scale and one shift per element
         pure=False,
         overwritable=True,
+        flops=per_output_element(2),   # eval mode: one scale and one shift per element
+        samples=_BATCHNORM_SAMPLES[_name],
     ))
 
 
@@ -109,6 +131,9 @@ register(OpDef(
     lambda a, ctx: assign(ctx, f"{ctx.module}({ctx.args[0]})"),
     doc="Zero elements with probability p during training; identity in eval mode.",
     init=lambda a: f"nn.Dropout({a.p!r})",
-    allocates=False,          # eval mode: the input itself
     pure=False,
+    identity=lambda a, ins, outs: a.p == 0.0,
+    flops=no_flops,      # FLOPs count the inference forward, where dropout is the identity
+    samples=(sample(tensor(2, 3, 8), p=0.1), sample(tensor(2, 3, 8), p=0.0)),
+    allocates=False,          # eval mode: the input itself
 ))

@@ -7,7 +7,6 @@ torch takes and returns them, so an encoder's final state can start a decoder.
 """
 from __future__ import annotations
 
-import sympy
 from pydantic import PositiveInt, confloat
 
 from compiler.ir.types import TensorType, dim, dims_equal
@@ -20,6 +19,9 @@ from compiler.ops.registry import (
     need_dim,
     need_float,
     register,
+    sample,
+    tensor,
+    half,
 )
 
 GATES = {"LSTM": 4, "GRU": 3}
@@ -88,35 +90,6 @@ def _rnn_params(name: str):
     return params
 
 
-def _steps(a: RNNAttrs, x: TensorType) -> sympy.Expr:
-    """Batch times time steps, whichever the layout."""
-    return x.shape[0] * x.shape[1]
-
-
-def _rnn_macs(name: str):
-    def macs(a: RNNAttrs, ins, outs) -> sympy.Expr:
-        # per step, layer and direction: the gates' input and hidden matrix products
-        per_step = sum(GATES[name] * a.hidden_size * (width + a.hidden_size) * _directions(a)
-                       for width in _layer_widths(a))
-        return _steps(a, ins[0]) * per_step
-    return macs
-
-
-def _rnn_flops(name: str):
-    # per hidden unit and step, after the matrix products: the two bias adds of every gate, and the
-    # gate non-linearities and products (LSTM: 3 sigmoid, 2 tanh, 3 mul, 1 add; GRU: 2 sigmoid, 1 tanh, 5 more)
-    cell = {"LSTM": 9, "GRU": 8}[name]
-
-    def flops(a: RNNAttrs, ins, outs) -> sympy.Expr:
-        units = _steps(a, ins[0]) * a.hidden_size * _directions(a) * a.num_layers
-        return 2 * _rnn_macs(name)(a, ins, outs) + units * (cell + (2 * GATES[name] if a.bias else 0))
-    return flops
-
-
-def _layer_widths(a: RNNAttrs) -> list[int]:
-    return [a.input_size] + [a.hidden_size * _directions(a)] * (a.num_layers - 1)
-
-
 def _rnn_init(name: str):
     def init(a: RNNAttrs) -> str:
         args = [str(a.input_size), str(a.hidden_size)]
@@ -154,6 +127,31 @@ def _lower_gru(a: RNNAttrs, ctx) -> list[str]:
     return [f"{out}, {h} = {ctx.module}({ctx.args[0]}{state_argument(ctx, ctx.args[1:2])})"]
 
 
+def _rnn_flops(name: str):
+    def flops(a: RNNAttrs, ins, outs):
+        # The gate matmuls, per time step, layer and direction: [B, width + hidden] x [.., gates * hidden],
+        # 2 FLOPs per multiply-add; the gate nonlinearities are not counted.
+        x = ins[0]
+        steps_times_batch = x.shape[0] * x.shape[1]
+        dirs, rows = _directions(a), GATES[name] * a.hidden_size
+        widths = [a.input_size] + [a.hidden_size * dirs] * (a.num_layers - 1)
+        return 2 * steps_times_batch * dirs * rows * sum(w + a.hidden_size for w in widths)
+    return flops
+
+
+_RNN_SAMPLES = (
+    sample(tensor(2, 5, 4), input_size=4, hidden_size=6),
+    sample(tensor(5, 2, 4), input_size=4, hidden_size=3, num_layers=2, bidirectional=True, batch_first=False),
+    sample(tensor(2, 3, 4), input_size=4, hidden_size=5, bias=False, num_layers=2, dropout=0.1),
+)
+# The initial states, given: h_0 (and c_0) [num_layers * directions, B, hidden_size].
+_RNN_STATE_SAMPLES = {
+    "LSTM": sample(tensor(2, 5, 4), tensor(4, 2, 6), tensor(4, 2, 6), input_size=4, hidden_size=6, num_layers=2,
+                   bidirectional=True),
+    "GRU": sample(tensor(2, 5, 4), tensor(1, 2, 6), input_size=4, hidden_size=6),
+}
+
+
 for _name, _lower in (("LSTM", _lower_lstm), ("GRU", _lower_gru)):
     _states = "(output, h_n, c_n)" if _name == "LSTM" else "(output, h_n)"
     register(OpDef(
@@ -164,9 +162,11 @@ for _name, _lower in (("LSTM", _lower_lstm), ("GRU", _lower_gru)):
             f"[num_layers * directions, B, hidden_size].",
         init=_rnn_init(_name),
         params=_rnn_params(_name),
-        macs=_rnn_macs(_name),
-        flops=_rnn_flops(_name),
         num_outputs=lambda a, _name=_name: OUTPUTS[_name],
         # Inter-layer dropout makes training-mode outputs random; treat as impure.
         pure=False,
+        training_only=("dropout",),
+        flops=_rnn_flops(_name),
+        macs=half(_rnn_flops(_name)),
+        samples=(*_RNN_SAMPLES, _RNN_STATE_SAMPLES[_name]),
     ))

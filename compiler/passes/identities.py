@@ -1,30 +1,20 @@
 """Remove ops that compute nothing: dropout with p=0, reshapes to the same
-shape, and transposes of a dimension with itself."""
+shape, transposes of a dimension with itself -- whatever the op's registry
+entry says computes nothing (`OpDef.identity`) for the attributes and types
+it has here."""
 from __future__ import annotations
 
 from compiler.ir import Graph, Node, Program
-from compiler.ir.types import shapes_equal
+from compiler.ops import REGISTRY
 from compiler.passes.rewrite import bypass, describe
 
 
 def _is_identity(graph: Graph, node: Node) -> bool:
     if node.kind != "op" or not node.types:
         return False
-    if node.op == "Dropout":
-        return node.attrs.p == 0.0
-    if node.op == "Activation":
-        return node.attrs.kind == "identity"
-    if node.op == "Scale":
-        return node.attrs.factor == 1.0
-    if node.op == "Transpose":
-        rank = node.types[0].rank
-        return node.attrs.dim0 % rank == node.attrs.dim1 % rank
-    if node.op in ("Reshape", "Flatten", "Permute"):
-        src, index = graph.operands(node.id)[0]
-        before = graph.output_type(src, index)
-        same = before is not None and shapes_equal(before.shape, node.types[0].shape)
-        return same and (node.op != "Permute" or list(node.attrs.dims) == sorted(node.attrs.dims))
-    return False
+    operands = graph.operands(node.id)
+    ins = [graph.output_type(*operands[s]) if s in operands else None for s in range(max(operands, default=-1) + 1)]
+    return REGISTRY[node.op].computes_nothing(node.attrs, ins, list(node.types))
 
 
 def remove_identity_ops(graph: Graph, program: Program) -> bool:

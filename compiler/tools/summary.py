@@ -18,7 +18,7 @@ from compiler.ir import Program, entry_program
 from compiler.ir.types import TensorType, symbol
 from compiler.ir.values import show
 from compiler.ops import REGISTRY
-from compiler.ops.costs import numel
+from compiler.ops.registry import numel
 from compiler.tools.instances import Instance, model_instance
 
 DTYPE_BYTES = {"float": 4, "float32": 4, "float16": 2, "bfloat16": 2, "float64": 8,
@@ -140,7 +140,7 @@ def _own(inst: Instance, row: Row, ties: dict, tied: list[TiedParameter], dtype:
     row.macs, row.flops = op.cost(inst.attrs, inst.inputs, list(inst.outputs))
     if op.allocates:
         row.activation_bytes = sum((numel(t) * _bytes(t.dtype, dtype) for t in inst.outputs), ZERO)
-    row.activation_bytes += op.workspace(inst.attrs, inst.inputs, list(inst.outputs)) * _bytes("float", dtype)
+    row.activation_bytes += op.workspace_elements(inst.attrs, inst.inputs, list(inst.outputs)) * _bytes("float", dtype)
     if inst.shared or not inst.stateful:
         return
     for name, shape in op.params(inst.attrs).items():
