@@ -36,6 +36,88 @@ def _value(raw: str) -> Any:
     return raw.strip('"')
 
 
+def _dims(text: str) -> list[tuple[str, int]]:
+    """`B=8,S=128` -> [("B", 8), ("S", 128)]."""
+    pairs = []
+    for item in filter(None, text.split(",")):
+        name, _, raw = item.partition("=")
+        if not name.strip().isidentifier() or not raw.strip().isdigit() or int(raw) < 1:
+            raise argparse.ArgumentTypeError(f"expected NAME=SIZE[,NAME=SIZE...] with positive sizes, got {text!r}")
+        pairs.append((name.strip(), int(raw)))
+    return pairs
+
+
+def _depth(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a depth 0, 1, 2, ..., got {text!r}")
+    return int(text)
+
+
+def _count(text: str) -> int:
+    from compiler.tools.budgets import parse_count
+    try:
+        return parse_count(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count like 110000000, 110M or 2.5G, got {text!r}") from None
+
+
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-D", dest="overrides", action="append", type=_override, default=[], metavar="NAME=VALUE",
+                        help="override a model parameter, e.g. -D layers=2 (repeatable)")
+
+
+def _add_opt(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("-O", dest="opt", type=int, choices=(0, 1, 2), default=1,
+                        help=f"optimization level of the {what} (default 1, as dlc compile)")
+
+
+def _add_summary(sub) -> None:
+    summ = sub.add_parser("summary", help="parameters, FLOPs and memory of a model, per layer (no torch needed)",
+                          description="A tree of blocks and layers with output shapes, parameter counts (tied and "
+                                      "shared parameters once), MACs/FLOPs as formulas in the free dimensions and "
+                                      "as numbers for --dims, and activation memory per forward.")
+    summ.add_argument("spec", type=Path, metavar="SPEC", help="the spec file")
+    _add_overrides(summ)
+    summ.add_argument("--dims", type=_dims, action="extend", default=[], metavar="B=8,S=128",
+                      help="sizes of the free dimensions, to turn formulas into numbers")
+    summ.add_argument("--depth", type=_depth, default=2, metavar="N", help="show layers down to N levels (default 2)")
+    summ.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                      help="text (default; drawn with rich on a terminal when installed), json or markdown")
+    summ.add_argument("--dtype", choices=("float32", "float16", "bfloat16", "float64"), default="float32",
+                      help="element type of float activations, for memory (default float32)")
+    summ.add_argument("--model", metavar="NAME", help="the entry point to show (default: the first), or `all`")
+    _add_opt(summ, "summarized model")
+
+
+def _add_graph(sub) -> None:
+    graph = sub.add_parser("graph", help="draw the block hierarchy of a model (Graphviz)",
+                           description="Draw an entry point as nested clusters of blocks, edges labelled with "
+                                       "shapes, each node linking to its spec line.  svg, png and html need "
+                                       "Graphviz's `dot`; --format dot does not.")
+    graph.add_argument("spec", type=Path, metavar="SPEC", help="the spec file")
+    graph.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here (default: stdout)")
+    graph.add_argument("--format", choices=("dot", "svg", "png", "html"),
+                       help="output format (default: from the -o suffix, else dot)")
+    graph.add_argument("--depth", type=_depth, default=2, metavar="N",
+                       help="open blocks down to N levels; deeper ones are single nodes (default 2)")
+    graph.add_argument("--unroll", action="store_true",
+                       help="open every iteration of a repeat (default: the first; the rest as one node)")
+    graph.add_argument("--model", metavar="NAME", help="the entry point to draw (default: the first)")
+    graph.add_argument("--dims", type=_dims, action="extend", default=[], metavar="H=224,W=224",
+                       help="sizes of free dimensions, written into the edges' shapes")
+    _add_overrides(graph)
+    _add_opt(graph, "drawn model")
+
+
+def _add_completion(parser: argparse.ArgumentParser, sub) -> None:
+    comp = sub.add_parser("completion", help="print a shell completion script",
+                          description="Print a completion script: eval \"$(dlc completion bash)\" in ~/.bashrc, "
+                                      "or save `dlc completion zsh` as _dlc on your $fpath.  Needs shtab "
+                                      "(pip install dlc[completion]).")
+    comp.add_argument("shell", choices=("bash", "zsh", "tcsh"), help="the shell to complete in")
+    comp.set_defaults(root_parser=parser)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlc", description="Compile neural-network block-graph specs to PyTorch.")
     parser.add_argument("--version", action="version", version=f"dlc {__version__}")
@@ -43,14 +125,14 @@ def _parser() -> argparse.ArgumentParser:
 
     comp = sub.add_parser("compile", help="compile specs to Python modules",
                           description="Check and compile specs; writes DIR/<spec>.py for each.")
-    comp.add_argument("specs", nargs="+", type=Path, metavar="SPEC")
+    comp.add_argument("specs", nargs="+", type=Path, metavar="SPEC", help="spec files to compile")
     comp.add_argument("-o", "--output", type=Path, default=Path("generated"), metavar="DIR",
                       help="output folder (default: generated/)")
-    comp.add_argument("-O", dest="opt", type=int, choices=(0, 1, 2), default=1, help="optimization level (default 1)")
-    comp.add_argument("--passes", default="", help="comma-separated passes to enable in addition")
+    comp.add_argument("-O", dest="opt", type=int, choices=(0, 1, 2), default=1,
+                      help="optimization level: 0 in-place only, 1 clean-ups (default), 2 fusion and SDPA")
+    comp.add_argument("--passes", default="", metavar="A,B", help="comma-separated passes to enable in addition")
     comp.add_argument("--no-pass", action="append", default=[], metavar="NAME", help="disable a pass")
-    comp.add_argument("-D", dest="overrides", action="append", type=_override, default=[], metavar="NAME=VALUE",
-                      help="override a model parameter")
+    _add_overrides(comp)
     comp.add_argument("--check", action="store_true", help="write nothing; exit 1 when an output is stale")
     comp.add_argument("--explain", action="store_true", help="print what each pass changed")
     comp.add_argument("--inference", action="store_true",
@@ -66,13 +148,23 @@ def _parser() -> argparse.ArgumentParser:
     chk.add_argument("--strict", action="store_true", help="treat warnings as errors")
     chk.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
                      help="text (default), json (schema v1), github (workflow annotations) or sarif (2.1.0)")
-    chk.add_argument("-D", dest="overrides", action="append", type=_override, default=[], metavar="NAME=VALUE")
+    _add_overrides(chk)
     chk.add_argument("--tp", type=int, metavar="N", help="also prove every model shards N ways (tensor parallel)")
+    chk.add_argument("--max-params", type=_count, metavar="N", help="fail when an entry point has more parameters")
+    chk.add_argument("--max-flops", type=_count, metavar="N",
+                     help="fail when a forward needs more FLOPs at --dims (e.g. 25G)")
+    chk.add_argument("--dims", type=_dims, action="extend", default=[], metavar="B=1,S=512",
+                     help="sizes of the free dimensions, for --max-flops")
 
     dump = sub.add_parser("dump", help="print one stage's output", description="Print the AST, IR, typed IR or optimized IR.")
-    dump.add_argument("spec", type=Path)
-    dump.add_argument("--stage", choices=("ast", "ir", "shapes", "opt"), default="shapes")
-    dump.add_argument("-O", dest="opt", type=int, choices=(0, 1, 2), default=1)
+    dump.add_argument("spec", type=Path, metavar="SPEC", help="the spec file")
+    dump.add_argument("--stage", choices=("ast", "ir", "shapes", "opt"), default="shapes",
+                      help="ast (parsed, before -D), ir (resolved), shapes (typed, the default) or opt (optimized)")
+    _add_opt(dump, "opt stage")
+    _add_overrides(dump)
+    _add_summary(sub)
+    _add_graph(sub)
+    _add_completion(parser, sub)
 
     exp = sub.add_parser("explain", help="explain a diagnostic code or an op",
                          description="Explain a diagnostic code (DLC007) or document a primitive op (Conv2d).")
@@ -137,9 +229,19 @@ def _strict(diagnostics: list[Diagnostic], strict: bool) -> list[Diagnostic]:
 
 def cmd_check(args) -> int:
     from compiler.diagnostics.report import to_github, to_json, to_sarif
-    from compiler.driver import check_diagnostics
+    from compiler.driver import check, check_diagnostics
+    empty = [str(p) for p in args.paths if p.is_dir() and not any(p.rglob("*.dl"))]
+    if empty:
+        print(f"dlc check: error: no .dl spec in {', '.join(empty)}", file=sys.stderr)
+        return EXIT_USAGE
     files = _spec_files(args.paths)
     found = [d for spec in files for d in check_diagnostics(spec, dict(args.overrides), all_blocks=True, tp=args.tp)]
+    if (args.max_params or args.max_flops) and not any(d.is_error for d in found):
+        # budgets need the checked programs (not the cached answer), and the summary's counts
+        from compiler.tools.budgets import Budgets, budget_diagnostics
+        budgets = Budgets(args.max_params, args.max_flops, tuple(args.dims))
+        results = [check(spec, dict(args.overrides), all_blocks=True, tp=args.tp) for spec in files]
+        found += [d for r in results if r.ok and r.program for d in budget_diagnostics(r.program, budgets)]
     found = _strict(found, args.strict)
     status = EXIT_DIAGNOSTICS if any(d.is_error for d in found) else EXIT_OK
     if args.format != "text":
@@ -238,17 +340,18 @@ def cmd_dump(args) -> int:
         except CompileError as exc:
             reporter.report(exc.diagnostics)
             return EXIT_DIAGNOSTICS
-        print(tree)
+        from compiler.tools.ast_dump import dump_ast
+        sys.stdout.write(dump_ast(tree))
         return EXIT_OK
     if args.stage == "ir":
         from compiler.elaborate.resolve import resolve_file
-        program, diagnostics = resolve_file(args.spec)
+        program, diagnostics = resolve_file(args.spec, dict(args.overrides))
         reporter.report(diagnostics)
         if program is None or reporter.errors:
             return EXIT_DIAGNOSTICS
         print(dump(program))
         return EXIT_OK
-    result = check(args.spec)
+    result = check(args.spec, dict(args.overrides))
     reporter.report(result.diagnostics)
     if result.program is None or not result.ok:
         return EXIT_DIAGNOSTICS
@@ -257,6 +360,37 @@ def cmd_dump(args) -> int:
         from compiler.passes import optimize, select_passes
         program, _ = optimize(program, select_passes(args.opt))
     print(dump(program))
+    return EXIT_OK
+
+
+def _checked(args):
+    """The checked program of `args.spec` with `-D` applied; None (diagnostics printed) when it fails."""
+    from compiler.driver import check
+    result = check(args.spec, dict(args.overrides))
+    reporter = Reporter()
+    reporter.report(result.diagnostics)
+    return result.program if result.ok else None
+
+
+def cmd_summary(args) -> int:
+    from compiler.tools.commands import summary_command
+    program = _checked(args)
+    return EXIT_DIAGNOSTICS if program is None else summary_command(args, program)
+
+
+def cmd_graph(args) -> int:
+    from compiler.tools.commands import graph_command
+    program = _checked(args)
+    return EXIT_DIAGNOSTICS if program is None else graph_command(args, program)
+
+
+def cmd_completion(args) -> int:
+    try:
+        import shtab
+    except ImportError:
+        print("dlc completion: error: needs shtab: pip install 'dlc[completion]'", file=sys.stderr)
+        return EXIT_USAGE
+    print(shtab.complete(args.root_parser, shell=args.shell))
     return EXIT_OK
 
 
@@ -297,12 +431,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     paths = getattr(args, "specs", None) or getattr(args, "paths", None) or [getattr(args, "spec", None)]
     missing = (_missing([p for p in paths if p is not None and str(p) != "-"])
-               if args.command not in ("explain", "ops") else [])
+               if args.command not in ("explain", "ops", "completion") else [])
     if missing:
         print(f"dlc {args.command}: error: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
         return EXIT_USAGE
     handlers = {"check": cmd_check, "compile": cmd_compile, "dump": cmd_dump, "explain": cmd_explain, "ops": cmd_ops,
-                "fmt": cmd_fmt, "lsp": cmd_lsp}
+                "fmt": cmd_fmt, "lsp": cmd_lsp, "summary": cmd_summary, "graph": cmd_graph,
+                "completion": cmd_completion}
     try:
         return handlers[args.command](args)
     except RecursionError:

@@ -119,3 +119,6 @@ TIE_SHAPE_MISMATCH = _register("DLC051", "tie-shape-mismatch", "a `tie` joins tw
 # ---- later codes
 TP_INDIVISIBLE = _register("DLC060", "tp-indivisible",
                            "a layer's size does not divide by the tensor-parallel degree of `dlc check --tp N`")
+
+# ---- budgets (dlc check --max-params / --max-flops)
+OVER_BUDGET = _register("DLC061", "over-budget", "an entry point has more parameters or FLOPs than a budget allows")

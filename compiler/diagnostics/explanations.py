@@ -205,6 +205,19 @@ name cannot be reached from there.  (Before DLC022 the block was silently
 ignored in favour of the op.)  `dlc ops` lists the op names.
 
 Fix: give the block a name of its own, unless replacing the op is the point.""",
+
+    "DLC061": """\
+An entry point is over a budget given to `dlc check`: more parameters than
+--max-params, or more FLOPs per forward than --max-flops at the sizes given
+with --dims (FLOPs depend on the batch and sequence sizes, so --max-flops
+needs --dims for every free dimension):
+
+    dlc check specs/ --max-params 120M --max-flops 25G --dims B=1,S=512
+
+Counts are those of `dlc summary`: tied and shared parameters once, FLOPs of
+one forward call in eval mode.
+
+Fix: shrink the model, or raise the budget if the growth is intended.""",
 }
 
 EXPLANATIONS.update(SPLIT_EXPLANATIONS)

@@ -230,14 +230,23 @@ def _mask_lines(a: AttentionAttrs, ctx, name: str, heads, mask: str | None, bias
     return lines
 
 
+def _scores(a: AttentionAttrs, ins) -> sympy.Expr:
+    q, k = ins[:2]
+    return q.shape[0] * a.heads * q.shape[1] * k.shape[1]
+
+
+def _attention_macs(a: AttentionAttrs, ins, outs):
+    # q k^T and weights @ v: head_dim and head_dim_v multiply-adds per score
+    q, v = ins[0], ins[2]
+    return _scores(a, ins) * (q.shape[2] / a.heads + v.shape[2] / a.key_heads)
+
+
 def _attention_flops(a: AttentionAttrs, ins, outs):
-    # q k^T and weights @ v (2 FLOPs per multiply-add, as torch's flop counter counts them),
+    # the two products (2 FLOPs per multiply-add, as torch's flop counter counts them),
     # plus about 5 per score for scaling, masking and the softmax.
-    q, k, v = ins[:3]
-    scores = q.shape[0] * a.heads * q.shape[1] * k.shape[1]
-    # Grouped keys and values are repeated to every query head first: per head the sizes are
-    # q's features / heads and v's / kv_heads.
-    return 2 * scores * (q.shape[2] / a.heads + v.shape[2] / a.key_heads) + 5 * scores
+    # Grouped keys and values are repeated to every query head first: _attention_macs counts per
+    # head q's features / heads and v's / kv_heads.
+    return 2 * _attention_macs(a, ins, outs) + 5 * _scores(a, ins)
 
 
 _QKV = (tensor(2, 5, 8), tensor(2, 7, 8), tensor(2, 7, 8))
@@ -267,5 +276,8 @@ register(OpDef(
     pure=lambda a: a.dropout == 0,      # dropout on the weights is random in training
     training_only=("dropout",),
     flops=_attention_flops,
+    macs=_attention_macs,
+    # the scores and the softmax weights, [B, heads, Tq, Tk] each (the fused sdpa kernels avoid them)
+    workspace=lambda a, ins, outs: 2 * _scores(a, ins),
     samples=_ATTENTION_SAMPLES,
 ))

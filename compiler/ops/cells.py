@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import PositiveInt
 
 from compiler.ir.types import TensorType, dim, dim_str, dims_equal
-from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_dim, need_float, register, sample, tensor
+from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_dim, need_float, register, sample, tensor, half
 from compiler.ops.rnn import state_argument
 
 GATES = {"RNNCell": 1, "LSTMCell": 4, "GRUCell": 3}
@@ -100,5 +100,6 @@ for _name in GATES:
         params=_cell_params(_name),
         num_outputs=lambda a, _name=_name: 2 if _name == "LSTMCell" else 1,
         flops=_cell_flops(_name),
+        macs=half(_cell_flops(_name)),
         samples=_cell_samples(_name),
     ))

@@ -29,6 +29,7 @@ from compiler.ops.registry import (
     register,
     sample,
     tensor,
+    half,
 )
 
 SPATIAL_NAMES = {1: "L", 2: "H, W"}
@@ -224,6 +225,7 @@ for _n in (1, 2):
         params=_conv_params(_n),
         overwritable=True,
         flops=_conv_flops(_n),
+        macs=half(_conv_flops(_n)),
         samples=_CONV_SAMPLES[_n],
     ))
 

@@ -20,6 +20,7 @@ from compiler.ops.registry import (
     register,
     sample,
     tensor,
+    half,
 )
 
 _SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
@@ -128,6 +129,7 @@ register(OpDef(
     doc="Batched matrix product a @ b.",
     overwritable=True,
     flops=_matmul_flops,
+    macs=half(_matmul_flops),
     samples=(sample(tensor(2, 3, 4), tensor(2, 4, 5)), sample(tensor(2, 2, 3, 4), tensor(4, 6))),
 ))
 

@@ -22,6 +22,7 @@ from compiler.ops.registry import (
     register,
     sample,
     tensor,
+    half,
 )
 
 
@@ -74,6 +75,7 @@ register(OpDef(
     params=_linear_params,
     overwritable=True,
     flops=_linear_flops,
+    macs=half(_linear_flops),
     samples=(sample(tensor(2, 3, 8), in_features=8, out_features=5), sample(tensor(4, 8), in_features=8, out_features=6, bias=False)),
 ))
 
@@ -150,6 +152,7 @@ register(OpDef(
     helpers=("SinusoidalPositions",),
     flops=per_output_element(1),
     samples=(sample(tensor(2, 5, 8), max_len=16, dim=8),),
+    buffers=lambda a: {"table": ((a.max_len, a.dim), False)},     # non-persistent: not in checkpoints
 ))
 
 
@@ -167,6 +170,7 @@ register(OpDef(
     helpers=("TransposedLinear",),
     overwritable=True,
     flops=_linear_flops,
+    macs=half(_linear_flops),
     samples=(sample(tensor(2, 3, 8), in_features=8, out_features=5),
              sample(tensor(2, 8), in_features=8, out_features=5, bias=False)),
 ))
@@ -201,6 +205,7 @@ register(OpDef(
     num_outputs=lambda a: len(a.out_sizes),
     joins=lambda a: a.sources,
     flops=_linear_flops,
+    macs=half(_linear_flops),
     samples=(sample(tensor(2, 3, 8), in_features=8, out_sizes=(8, 4, 4)),
              sample(tensor(2, 8), in_features=8, out_sizes=(3, 5), bias=False, sources=("a", "b"))),
 ))

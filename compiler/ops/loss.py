@@ -102,5 +102,7 @@ register(OpDef(
         "context vectors [B, d] and K sampled noise vectors [B, K, d], "
         "-mean(log σ(c·o) + Σ_k log σ(-c·n_k)).",
     flops=_negative_sampling_flops,
+    # the K noise dot products are one batched matmul [B, K, d] @ [B, d, 1]; the true pair's is element-wise
+    macs=lambda a, ins, outs: numel(ins[2]),
     samples=(sample(tensor(3, 8), tensor(3, 8), tensor(3, 5, 8)),),
 ))

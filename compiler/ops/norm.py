@@ -101,6 +101,11 @@ _BATCHNORM_SAMPLES = {
 }
 
 
+def _batchnorm_buffers(a: BatchNormAttrs):
+    n = a.num_features
+    return {"running_mean": ((n,), True), "running_var": ((n,), True), "num_batches_tracked": ((), True)}
+
+
 for _name, _ranks in (("BatchNorm1d", (2, 3)), ("BatchNorm2d", (4,))):
     register(OpDef(
         _name, BatchNormAttrs, (Port("x"),), _infer_batchnorm(_ranks, _name),
@@ -108,6 +113,7 @@ for _name, _ranks in (("BatchNorm1d", (2, 3)), ("BatchNorm2d", (4,))):
         doc=f"{_name}: normalise each channel over the batch (running statistics in eval mode).",
         init=lambda a, _name=_name: f"nn.{_name}({a.num_features}, eps={a.eps!r}, momentum={a.momentum!r})",
         params=_batchnorm_params,
+        buffers=_batchnorm_buffers,
         pure=False,
         overwritable=True,
         flops=per_output_element(2),   # eval mode: one scale and one shift per element
@@ -134,4 +140,5 @@ register(OpDef(
     identity=lambda a, ins, outs: a.p == 0.0,
     flops=no_flops,      # FLOPs count the inference forward, where dropout is the identity
     samples=(sample(tensor(2, 3, 8), p=0.1), sample(tensor(2, 3, 8), p=0.0)),
+    allocates=False,          # eval mode: the input itself
 ))

@@ -82,6 +82,8 @@ LowerFn = Callable[[Any, LowerContext], list[str]]
 # FLOPs of one call, from the attributes, input types and output types; symbolic in the dims.
 # One multiply-add counts 2, as torch.utils.flop_counter counts matmuls and convolutions.
 FlopFn = Callable[[Any, list[TensorType | None], list[TensorType]], sympy.Expr]
+# A buffer: its shape, and whether it is saved in the state_dict
+BufferSpec = tuple[tuple[int, ...], bool]
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,15 @@ def no_flops(a: Any, ins: list[TensorType | None], outs: list[TensorType]) -> sy
 
 def _no_params(attrs: Any) -> dict[str, tuple[int, ...]]:
     return {}
+
+
+def _no_buffers(attrs: Any) -> dict[str, BufferSpec]:
+    return {}
+
+
+def half(flops: FlopFn) -> FlopFn:
+    """The MACs of an op whose FLOPs are all multiply-adds (2 FLOPs each)."""
+    return lambda a, ins, outs: flops(a, ins, outs) / 2
 
 
 def _one_output(attrs: Any) -> int:
@@ -172,6 +183,19 @@ class OpDef:
     # Configurations for the generic op test (tests/test_op_samples.py): every op needs one.
     samples: tuple[Sample, ...] = ()
 
+    # ---- what `dlc summary` reads besides `params` and `flops`
+    # The multiply-accumulates of its matrix products and convolutions: the part of `flops`
+    # torch.utils.flop_counter counts (at 2 FLOPs each).  None: none.
+    macs: FlopFn | None = None
+    # Elements of the float intermediates it makes besides its results (attention's scores and
+    # weights), for the activation memory of a forward.
+    workspace: FlopFn | None = None
+    # State that is not a parameter (batch-norm statistics, fixed tables).
+    buffers: Callable[[Any], dict[str, BufferSpec]] = _no_buffers
+    # False when its result needs no memory of its own: a view of its input, or in eval mode the
+    # input itself (dropout).
+    allocates: bool = True
+
     def is_pure(self, attrs: Any) -> bool:
         return self.pure(attrs) if callable(self.pure) else self.pure
 
@@ -187,6 +211,15 @@ class OpDef:
 
     def count_flops(self, attrs: Any, ins: list[TensorType | None], outs: list[TensorType]) -> sympy.Expr | None:
         return None if self.flops is None else sympy.sympify(self.flops(attrs, ins, outs))
+
+    def cost(self, attrs: Any, ins: list[TensorType | None], outs: list[TensorType]) -> tuple[sympy.Expr, sympy.Expr]:
+        """(MACs, FLOPs) of one call on tensors of these types."""
+        macs = sympy.Integer(0) if self.macs is None else sympy.sympify(self.macs(attrs, ins, outs))
+        flops = self.count_flops(attrs, ins, outs)
+        return macs, 2 * macs if flops is None else flops
+
+    def workspace_elements(self, attrs: Any, ins: list[TensorType | None], outs: list[TensorType]) -> sympy.Expr:
+        return sympy.Integer(0) if self.workspace is None else sympy.sympify(self.workspace(attrs, ins, outs))
 
 
 REGISTRY: dict[str, OpDef] = {}

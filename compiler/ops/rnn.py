@@ -21,6 +21,7 @@ from compiler.ops.registry import (
     register,
     sample,
     tensor,
+    half,
 )
 
 GATES = {"LSTM": 4, "GRU": 3}
@@ -169,5 +170,6 @@ for _name, _lower in (("LSTM", _lower_lstm), ("GRU", _lower_gru)):
         pure=False,
         training_only=("dropout",),
         flops=_rnn_flops(_name),
+        macs=half(_rnn_flops(_name)),
         samples=(*_RNN_SAMPLES, _RNN_STATE_SAMPLES[_name]),
     ))

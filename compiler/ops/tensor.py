@@ -105,6 +105,7 @@ register(OpDef(
     flops=no_flops, identity=same_shape,
     samples=(sample(tensor(2, 3, 4), shape=(2, 12)), sample(tensor(2, 3, 4), shape=(-1, 2, 2)),
              sample(tensor(2, 3, 4), shape=(2, 3, 4))),
+    allocates=False,       # a view
 ))
 
 
@@ -129,6 +130,7 @@ register(OpDef(
     identity=lambda a, ins, outs: a.dim0 % outs[0].rank == a.dim1 % outs[0].rank,
     samples=(sample(tensor(2, 3, 4), dim0=1, dim1=2), sample(tensor(2, 3, 4), dim0=-1, dim1=0),
              sample(tensor(2, 3, 4), dim0=2, dim1=-1)),
+    allocates=False,       # a view
 ))
 
 
@@ -151,6 +153,7 @@ register(OpDef(
     flops=no_flops,
     identity=lambda a, ins, outs: same_shape(a, ins, outs) and list(a.dims) == sorted(a.dims),
     samples=(sample(tensor(2, 3, 4), dims=(2, 0, 1)), sample(tensor(2, 3, 4), dims=(0, 1, 2))),
+    allocates=False,       # a view
 ))
 
 
@@ -174,6 +177,7 @@ register(OpDef(
     doc="Merge dimensions start..end (inclusive) into one.",
     flops=no_flops, identity=same_shape,
     samples=(sample(tensor(2, 3, 4, 5)), sample(tensor(2, 3, 4, 5), start=0, end=1), sample(tensor(2, 3, 4), start=2, end=2)),
+    allocates=False,       # a view
 ))
 
 
@@ -253,6 +257,7 @@ register(OpDef(
     num_outputs=lambda a: len(a.sizes),
     flops=no_flops,
     samples=(sample(tensor(2, 7), sizes=(3, 4)), sample(tensor(6, 2), sizes=(1, 2, 3), dim=0)),
+    allocates=False,       # a view
 ))
 
 
@@ -327,6 +332,7 @@ register(OpDef(
     doc="Take one index along a dimension, dropping it (e.g. the [CLS] token: Select(1, 0)).",
     flops=no_flops,
     samples=(sample(tensor(2, 3, 4), dim=1, index=0), sample(tensor(2, 3, 4), dim=2, index=-1)),
+    allocates=False,       # a view
 ))
 
 
