@@ -114,7 +114,5 @@ def test_the_defaults_are_the_documented_ones():
     assert replace(limits, max_repeat=1).max_repeat == 1
 
 
-@pytest.mark.xfail(strict=True, reason="README's table lands when the coordinator merges the README text of "
-                                       "issue 14; then remove this mark")
 def test_readme_shows_the_limits_table():
     assert limits_markdown() in (ROOT / "README.md").read_text()
