@@ -43,7 +43,7 @@ def analyze(path: Path, text: str, sources: dict[Path, str] | None = None) -> An
     sources = {**(sources or {}), path: text}
     result = check(path, all_blocks=True, sources=sources)      # the same checks as `dlc check`
     analysis = Analysis(path, text, sources, result.diagnostics, program=result.program)
-    analysis.loader = Loader(sources)
+    analysis.loader = Loader(sources=sources)
     try:
         analysis.loaded = analysis.loader.load(path)
     except CompileError:
