@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compiler.driver import compile_spec
-from compiler.elaborate.resolve import Limits
 from tests.fuzzing import mutate_tokens, random_valid_spec, run_mutant, run_valid
 from tests.helpers import ROOT
 
@@ -81,13 +80,6 @@ def test_mutated_real_specs_compile_or_diagnose(tmp_path, seed, which, edits):
         if sibling.name != which.name and not (tmp_path / sibling.name).exists():
             (tmp_path / sibling.name).write_text(sibling.read_text())
     _compile_never_crashes(path)
-
-
-def test_limits_are_documented():
-    readme = (ROOT / "README.md").read_text()
-    limits = Limits()
-    assert f"`repeat` counts up to {limits.max_repeat}" in readme
-    assert f"block nesting {limits.max_depth} levels" in readme
 
 
 def test_exponentially_nested_imports_stay_linear(tmp_path):
