@@ -66,10 +66,25 @@ def compile_spec(spec: Path, opt_level: int = 1, enable: list[str] = (), disable
     # entry program: drop unused specializations, settle class names before passes report on them
     optimized, result.log = optimize(entry_program(result.program), chosen)
     try:
-        result.text = generate(optimized, __version__)
+        notes: list[str] = []
+        result.text = generate(optimized, __version__, notes, header_options(opt_level, overrides, inference))
+        result.log += notes
     except CompileError as exc:
         result.diagnostics += exc.diagnostics
     return result
+
+
+def header_options(opt_level: int, overrides: dict[str, Any] | None, inference: bool) -> str:
+    """How the file was compiled, for its header: ` (-O1 -D layers=2)`."""
+    parts = [f"-O{opt_level}", *(["--inference"] if inference else [])]
+    parts += [f"-D {k}={_option_value(v)}" for k, v in sorted((overrides or {}).items())]
+    return " (" + " ".join(parts) + ")"
+
+
+def _option_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def output_path(spec: Path, out_dir: Path) -> Path:

@@ -18,8 +18,9 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
 
-def generate(program: Program, version: str) -> str:
-    """Render a typed, optimized program as one Python module."""
-    model = build_file_model(program)
+def generate(program: Program, version: str, notes: list[str] | None = None, options: str = "") -> str:
+    """Render a typed, optimized program as one Python module; `notes` collects what --explain
+    reports about the classes, `options` is the header's record of -O and -D."""
+    model = build_file_model(program, notes, options)
     text = _environment().get_template("module.py.j2").render(file=model, version=version)
     return text.rstrip("\n") + "\n"

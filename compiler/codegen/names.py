@@ -16,8 +16,10 @@ from compiler.ir import Graph, Node, Program
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
-# Names the generated file binds at module level or uses inside forward().
-RESERVED = {"self", "torch", "nn", "F", "math", "re", "SinusoidalPositions", "TransposedLinear"}
+from compiler.codegen.helpers import helper_names
+
+# Names the generated file binds at module level or uses inside forward(); every helper's name.
+RESERVED = {"self", "torch", "nn", "F", "math", "re"} | helper_names()
 
 # Attributes of nn.Module that a submodule must not shadow.
 MODULE_ATTRIBUTES = {

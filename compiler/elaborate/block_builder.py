@@ -17,7 +17,7 @@ from compiler.elaborate.limits import Limits
 from compiler.elaborate.loader import LoadedModule
 from compiler.ir import Graph, Node, OutputDecl, Rename, Tie
 from compiler.ir.types import TensorType, dim
-from compiler.ir.values import Callee, Layer, TensorRef, kind_of, show
+from compiler.ir.values import ArgExpr, CallExpr, Callee, Layer, TensorRef, kind_of, show
 from compiler.ops import REGISTRY
 from compiler.syntax import ast
 
@@ -59,6 +59,7 @@ class BlockBuilder:
         self.env: dict[str, Any] = dict(params)
         self.spans: dict[str, Span] = {}
         self.counter = 0
+        self.guard: tuple[tuple[str, bool], ...] = ()     # the static branches being built
 
     # ------------------------------------------------------------------ names
     def lookup(self, name: str) -> Any:
@@ -202,7 +203,7 @@ class BlockBuilder:
                         f"{len(values)} value{'s' if len(values) != 1 else ''}", s.span)
         for name, v in zip(s.targets, values):
             if isinstance(v, Layer) and v.name is None:
-                v = Layer(v.kind, v.target, v.attrs, v.span, name)
+                v = replace(v, name=name)
             self.bind(name, v, s.span)
 
     def _output(self, s: ast.Output, errors) -> None:
@@ -216,11 +217,20 @@ class BlockBuilder:
         if any(o.name == s.name for o in self.graph.outputs):
             raise error("DLC003", f"output `{s.name}` is declared twice", s.span)
         declared = self._tensor_type(s.type) if s.type else None
-        self.graph.outputs.append(OutputDecl(s.name, value.node, value.index, s.span, declared))
+        self.graph.outputs.append(OutputDecl(s.name, value.node, value.index, s.span, declared, self.guard))
 
     def _if(self, s: ast.If, errors) -> None:
-        taken = s.then if Evaluator(self).need_bool(s.cond) else s.orelse
-        self.run(taken, errors)
+        cond = Evaluator(self).need_bool(s.cond)
+        key = condition_key(s)
+        self.graph.conditions[key] = s
+        self.graph.decisions.append((key, cond))
+        if _holds_output(s.then) or _holds_output(s.orelse):
+            self.graph.output_guard += ((key, cond),)
+        saved, self.guard = self.guard, self.guard + ((key, cond),)
+        try:
+            self.run(s.then if cond else s.orelse, errors)
+        finally:
+            self.guard = saved
 
     def _for(self, s: ast.For, errors) -> None:
         values = Evaluator(self).eval(s.iterable)
@@ -265,20 +275,26 @@ class BlockBuilder:
         return re.sub(r"\{(\w+)\}", value, text)
 
     def _tie(self, s: ast.Tie, errors) -> None:
-        self.graph.ties.append(Tie(s.target.parts, s.source.parts, s.span))
+        self.graph.ties.append(Tie(s.target.parts, s.source.parts, s.span, self.guard))
 
     # ------------------------------------------------------------------ layers
     def configure(self, callee: Callee, args: list[tuple[str | None, Any, Span]], call: ast.Call) -> Layer:
+        written = tuple(ArgExpr(a.name, a.value, value) for a, (_, value, _) in zip(call.args, args))
         if callee.kind == "block":
             block, owner = self.module.scope[callee.name]
             key = self.r.specialize(block, owner, args, call.span)
-            return Layer("block", key, BlockCall(block, owner, tuple(args)), call.span)
+            return Layer("block", key, BlockCall(block, owner, tuple(args)), call.span,
+                         call=CallExpr(call.func, written))
         op = REGISTRY[callee.name]
-        return Layer("op", op.name, validate_attrs(op, args, call.span), call.span)
+        fields = _match_fields(list(op.attrs.model_fields), written)
+        return Layer("op", op.name, validate_attrs(op, args, call.span), call.span,
+                     call=CallExpr(call.func, written, fields))
 
-    def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Span, targets=()) -> TensorRef:
+    def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Span, targets=(),
+                 written: dict[str, ArgExpr] | None = None) -> TensorRef:
         op = REGISTRY[op_name]
-        return self.apply(Layer("op", op_name, op.attrs(**attrs), span), args, None, targets)
+        call = CallExpr(None, (), tuple((written or {}).items()))
+        return self.apply(Layer("op", op_name, op.attrs(**attrs), span, call=call), args, None, targets)
 
     def apply(self, layer: Layer, args: list[TensorRef | None], call: ast.Call | None, targets) -> Any:
         span = call.span if call else layer.span
@@ -289,7 +305,7 @@ class BlockBuilder:
         self._check_arity(layer, ports, args, span)
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
         module = (layer.name or (targets[0] if targets else self._fresh_module(_hint(layer)))) if module_needed else None
-        node = self.add_node(layer.kind, layer.target, layer.attrs, span, names, module)
+        node = self.add_node(layer.kind, layer.target, layer.attrs, span, names, module, layer.call)
         self._connect(node, args)
         refs = tuple(TensorRef(node.id, i) for i in range(n_out))
         return refs[0] if n_out == 1 else refs
@@ -333,7 +349,8 @@ class BlockBuilder:
             raise error("DLC005", "repeat passes its first input from layer to layer, so it cannot be none", e.span)
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(first)}_{i}" for i in range(n_out)) if n_out > 1 else (_hint(first),)
         module = targets[0] if targets else self._fresh_module(_hint(first) + "s")
-        node = self.add_node("repeat", first.target, tuple(layers), e.span, names, module)
+        call = replace(first.call, count=e.count, index=e.index_name) if first.call else None
+        node = self.add_node("repeat", first.target, tuple(layers), e.span, names, module, call)
         self._connect(node, args)
         refs = tuple(TensorRef(node.id, i) for i in range(n_out))
         return refs[0] if n_out == 1 else refs
@@ -352,12 +369,13 @@ class BlockBuilder:
                 raise error("DLC005", f"input `{port.name}` of {what} is required, got none", span)
 
     def add_node(self, kind: str, op: str, attrs: Any, span: Span, outputs: tuple[str, ...],
-                 module: str | None = None) -> Node:
+                 module: str | None = None, call: CallExpr | None = None) -> Node:
         self.r.node_count += 1
         if self.r.node_count > self.limits.max_nodes:
             raise error("DLC013", f"the model has more than {self.limits.max_nodes} nodes", span)
         self.counter += 1
-        return self.graph.add(Node(f"n{self.counter}", kind, op, attrs, span, outputs, module))
+        return self.graph.add(Node(f"n{self.counter}", kind, op, attrs, span, outputs, module,
+                                   guard=self.guard, call=call))
 
     def _connect(self, node: Node, args: list[TensorRef | None]) -> None:
         for slot, arg in enumerate(args):
@@ -386,6 +404,25 @@ def _first_non_static(stmts) -> ast.Stmt | None:
         if nested is not None:
             return nested
     return None
+
+
+def condition_key(s: ast.If) -> str:
+    """A static `if`, named by where it is written (one key for every specialization)."""
+    return f"{s.span.file}:{s.span.line}:{s.span.col}"
+
+
+def _holds_output(stmts) -> bool:
+    """Whether a branch declares an output, directly or in a nested `if`."""
+    return any(isinstance(s, ast.Output) or (isinstance(s, ast.If) and (_holds_output(s.then) or _holds_output(s.orelse)))
+               for s in stmts)
+
+
+def _match_fields(fields: list[str], written: tuple[ArgExpr, ...]) -> tuple[tuple[str, ArgExpr], ...]:
+    """An op's arguments as written, matched to its attribute fields (positional ones in order)."""
+    positional = [a for a in written if a.name is None]
+    matched = list(zip(fields, positional))
+    matched += [(a.name, a) for a in written if a.name is not None and a.name in fields]
+    return tuple(matched)
 
 
 def _bound_names(stmts) -> set[str]:

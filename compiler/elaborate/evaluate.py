@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import sympy
 
 from compiler.diagnostics import error, suggest
-from compiler.ir.values import Callee, Layer, TensorRef, kind_of, show
+from compiler.ir.values import ArgExpr, Callee, Layer, TensorRef, kind_of, show
 from compiler.syntax import ast
 
 
@@ -27,7 +27,8 @@ class Builder(Protocol):
     def declare_symbol(self, name: str, span: Any) -> sympy.Symbol: ...
     def scoped(self, extra: dict[str, Any]) -> Any: ...
     def configure(self, callee: Callee, args: list, call: ast.Call) -> Layer: ...
-    def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Any, targets: Any = ()) -> TensorRef: ...
+    def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Any, targets: Any = (),
+                 written: Any = None) -> TensorRef: ...
     def apply(self, layer: Layer, args: list, call: ast.Call | None, targets: Any) -> Any: ...
     def apply_repeat(self, layers: list[Layer], args: Any, e: ast.Repeat, targets: Any) -> Any: ...
 
@@ -127,14 +128,20 @@ class Evaluator:
         if isinstance(left, TensorRef) and isinstance(right, TensorRef):
             return self.b.apply_op(_TENSOR_OPS[e.op], {}, [left, right], e.span, targets)
         tensor, number = (left, right) if isinstance(left, TensorRef) else (right, left)
+        number_expr = e.right if tensor is left else e.left
         if not _is_number(number) or isinstance(number, sympy.Basic):
             raise error("DLC011", f"cannot apply `{e.op}` to a tensor and a {kind_of(number)}", e.span)
         if e.op == "*":
-            return self.b.apply_op("Scale", {"factor": float(number)}, [tensor], e.span, targets)
+            factor = float(number)
+            written = {"factor": ArgExpr("factor", number_expr, factor)}
+            return self.b.apply_op("Scale", {"factor": factor}, [tensor], e.span, targets, written)
         if e.op == "/" and tensor is left:
             if number == 0:
                 raise error("DLC011", "division by zero", e.right.span)
-            return self.b.apply_op("Scale", {"factor": 1.0 / float(number)}, [tensor], e.span, targets)
+            factor = 1.0 / float(number)
+            inverse = ast.BinOp(e.span, "/", ast.Float(e.span, 1.0), number_expr)
+            written = {"factor": ArgExpr("factor", inverse, factor)}
+            return self.b.apply_op("Scale", {"factor": factor}, [tensor], e.span, targets, written)
         raise error("DLC011", f"`{e.op}` between a tensor and a number is not supported", e.span,
                     hint="tensors can be multiplied or divided by numbers")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sympy
 from pydantic import PositiveInt, confloat
 
+from compiler.ir.residual import is_residual
 from compiler.ir.types import TensorType, broadcast, dim, dim_str, dims_equal
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_float, register
 
@@ -83,11 +84,9 @@ def _split_heads(a: AttentionAttrs, ctx) -> tuple[list[str], tuple[str, str, str
 
 
 def _scale(a: AttentionAttrs, ctx) -> float | None:
-    """The softmax temperature as a constant, when the head size is known."""
-    head_dim = ctx.in_types[0].shape[2] / a.heads
-    if a.scale is not None:
-        return a.scale
-    return 1.0 / float(sympy.sqrt(head_dim)) if head_dim.is_Integer else None
+    """The softmax temperature when the spec gives one; otherwise 1/sqrt(head size), read from the
+    tensors at run time, so the class serves every configuration (and sharded heads)."""
+    return a.scale
 
 
 def _lower_attention(a: AttentionAttrs, ctx) -> list[str]:
@@ -105,11 +104,13 @@ def _lower_attention(a: AttentionAttrs, ctx) -> list[str]:
     if mask is not None:
         fill = f"{scores} = {scores}.masked_fill(~{mask}{_mask_index(ctx.in_types[3].rank)}, torch.finfo({scores}.dtype).min)"
         lines += [f"if {mask} is not None:", "    " + fill] if ctx.in_types[3].optional else [fill]
-    if a.causal:
+    if a.causal or is_residual(a.causal):
         future = f"torch.ones({scores}.shape[-2:], dtype=torch.bool, device={scores}.device).triu(1)"
-        lines.append(f"{scores} = {scores}.masked_fill({future}, torch.finfo({scores}.dtype).min)")
+        fill = f"{scores} = {scores}.masked_fill({future}, torch.finfo({scores}.dtype).min)"
+        # A flag of the block's parameters is tested at run time: one class serves both settings.
+        lines += [f"if {a.causal}:", "    " + fill] if is_residual(a.causal) else [fill]
     lines.append(f"{weights} = F.softmax({scores}, dim=-1)")
-    if a.dropout > 0:
+    if a.dropout > 0 or is_residual(a.dropout):
         lines.append(f"{weights} = F.dropout({weights}, {a.dropout!r}, self.training)")
     lines.append(f"{ctx.outs[0]} = ({weights} @ {vh}).transpose(1, 2).flatten(2)")
     return lines
@@ -138,7 +139,7 @@ def _lower_sdpa(a: AttentionAttrs, ctx) -> list[str]:
 
 def _sdpa(a: AttentionAttrs, ctx, heads: tuple[str, str, str], attn_mask: str | None, causal: bool) -> str:
     kwargs = [f"attn_mask={attn_mask}"] if attn_mask else []
-    if a.dropout > 0:
+    if a.dropout > 0 or is_residual(a.dropout):
         kwargs.append(f"dropout_p={a.dropout!r} if self.training else 0.0")
     if causal:
         kwargs.append("is_causal=True")

@@ -138,6 +138,8 @@ def _infer_fused_linear(a: FusedLinearAttrs, ins):
 
 
 def _lower_fused_linear(a: FusedLinearAttrs, ctx):
+    if len(set(map(int, a.out_sizes))) == 1:   # equal pieces: relative sizes, right for a sharded layer too
+        return [f"{', '.join(ctx.outs)} = {ctx.module}({ctx.args[0]}).chunk({len(a.out_sizes)}, dim=-1)"]
     sizes = ", ".join(map(str, a.out_sizes))
     return [f"{', '.join(ctx.outs)} = {ctx.module}({ctx.args[0]}).split([{sizes}], dim=-1)"]
 

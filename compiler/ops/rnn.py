@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import PositiveInt, confloat
 
 from compiler.ir.types import TensorType, dim
+from compiler.ir.residual import is_residual
 from compiler.ops.registry import (
     Attrs,
     OpDef,
@@ -76,13 +77,13 @@ def _rnn_params(name: str):
 def _rnn_init(name: str):
     def init(a: RNNAttrs) -> str:
         args = [str(a.input_size), str(a.hidden_size)]
-        if a.num_layers != 1:
+        if a.num_layers != 1 or is_residual(a.num_layers):
             args.append(f"num_layers={a.num_layers}")
         if not a.bias:
             args.append("bias=False")
         # Always explicit: torch defaults to batch_first=False but the DSL defaults to True.
         args.append(f"batch_first={a.batch_first}")
-        if a.dropout:
+        if a.dropout or is_residual(a.dropout):
             args.append(f"dropout={a.dropout!r}")
         if a.bidirectional:
             args.append("bidirectional=True")

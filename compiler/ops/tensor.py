@@ -180,6 +180,8 @@ def _infer_split(a, ins):
 
 
 def _lower_split(a, ctx):
+    if len(set(map(int, a.sizes))) == 1:      # equal pieces: relative sizes, right for a sharded tensor too
+        return [f"{', '.join(ctx.outs)} = {ctx.args[0]}.chunk({len(a.sizes)}, dim={a.dim})"]
     sizes = ", ".join(map(str, a.sizes))
     return [f"{', '.join(ctx.outs)} = torch.split({ctx.args[0]}, [{sizes}], dim={a.dim})"]
 

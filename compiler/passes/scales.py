@@ -8,8 +8,11 @@ two steps did not.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from compiler.ir import Graph, Node, Program
+from compiler.ir.values import ArgExpr, CallExpr, set_by_parameters
+from compiler.syntax import ast
 from compiler.ops import REGISTRY
 from compiler.passes.rewrite import absorb, bypass, describe, each_node, producer, uses
 
@@ -21,6 +24,17 @@ def _is_scale(node: Node | None) -> bool:
 def _representable(a: float, b: float) -> bool:
     product = a * b
     return math.isfinite(product) and (product != 0.0 or a == 0.0 or b == 0.0)
+
+
+def _factor_expr(node: Node) -> ast.Expr:
+    arg = node.call.field_exprs().get("factor") if node.call is not None else None
+    return arg.expr if arg is not None else ast.Float(node.span, node.attrs.factor)
+
+
+def _product_call(first: Node, second: Node) -> CallExpr:
+    """The folded factor in the parameters' terms, so the generated class computes it."""
+    expr = ast.BinOp(second.span, "*", _factor_expr(first), _factor_expr(second))
+    return CallExpr(None, (), (("factor", ArgExpr("factor", expr, first.attrs.factor * second.attrs.factor)),))
 
 
 def fold_scales(graph: Graph, program: Program) -> bool:
@@ -36,7 +50,11 @@ def fold_scales(graph: Graph, program: Program) -> bool:
             program.log.append(f"declined {chain} in {graph.key}: {why}")
             continue
         merged = absorb(graph, first, second, "Scale", REGISTRY["Scale"].attrs(factor=a * b))
-        if merged.attrs.factor == 1.0:
+        computed = set_by_parameters(first.call, "factor") or set_by_parameters(second.call, "factor")
+        if computed:
+            merged = replace(merged, call=_product_call(first, second))
+            graph.replace_node(merged)
+        if merged.attrs.factor == 1.0 and not computed:
             bypass(graph, merged)
             program.log.append(f"removed {chain} in {graph.key}: the factors multiply to 1")
         else:
