@@ -16,6 +16,7 @@ from compiler.check.ties import check_ties
 from compiler.codegen import generate
 from compiler.codegen.names import name_diagnostics
 from compiler.diagnostics import CompileError, Diagnostic
+from compiler.elaborate.loader import STDLIB
 from compiler.elaborate.resolve import resolve_file
 from compiler.ir import Program, entry_program
 from compiler.passes import Pass, optimize, select_passes
@@ -67,16 +68,47 @@ def compile_spec(spec: Path, opt_level: int = 1, enable: list[str] = (), disable
     optimized, result.log = optimize(entry_program(result.program), chosen)
     try:
         notes: list[str] = []
-        result.text = generate(optimized, __version__, notes, header_options(opt_level, overrides, inference))
+        header = header_options(opt_level, list(enable), list(disable), overrides, inference)
+        result.text = generate(optimized, __version__, notes, header, project_paths(spec))
         result.log += notes
     except CompileError as exc:
         result.diagnostics += exc.diagnostics
     return result
 
 
-def header_options(opt_level: int, overrides: dict[str, Any] | None, inference: bool) -> str:
+def project_root(spec: Path) -> Path:
+    """The project a spec belongs to: the nearest folder above it with a pyproject.toml or .git
+    (else the spec's own folder)."""
+    spec = spec.resolve()
+    for folder in spec.parents:
+        if (folder / "pyproject.toml").exists() or (folder / ".git").exists():
+            return folder
+    return spec.parent
+
+
+def project_paths(spec: Path):
+    """How generated files write spec paths: relative to the spec's project, bundled stdlib files
+    as `<stdlib>/vision.dl`, so the output does not depend on the working directory or checkout."""
+    root = project_root(spec)
+    stdlib = STDLIB.resolve()
+
+    def show(file: str) -> str:
+        path = Path(file).resolve()
+        for base, prefix in ((stdlib, "<stdlib>/"), (root, "")):
+            try:
+                return prefix + path.relative_to(base).as_posix()
+            except ValueError:
+                continue
+        return path.as_posix()
+    return show
+
+
+def header_options(opt_level: int, enable: list[str], disable: list[str], overrides: dict[str, Any] | None,
+                   inference: bool) -> str:
     """How the file was compiled, for its header: ` (-O1 -D layers=2)`."""
     parts = [f"-O{opt_level}", *(["--inference"] if inference else [])]
+    parts += [f"--passes {','.join(enable)}"] if enable else []
+    parts += [f"--no-pass {name}" for name in disable]
     parts += [f"-D {k}={_option_value(v)}" for k, v in sorted((overrides or {}).items())]
     return " (" + " ".join(parts) + ")"
 

@@ -14,7 +14,8 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
     apply to the keys under it, outermost submodule first: the first rule whose prefix
     matches renames a key, and `{name}` placeholders match one dotted component.
-    Keys no rule matches keep their names."""
+    Keys no rule matches keep their names.  Then the tensors a submodule lists in
+    REFERENCE_TRANSPOSED (the reference stores them [in, out]) are transposed."""
     for path, module in model.named_modules():
         prefix = f"{path}." if path else ""
         rules = []
@@ -33,6 +34,11 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
                     break
             renamed[key] = value
         state_dict = renamed
+    for path, module in model.named_modules():  # layouts the reference stores transposed
+        prefix = f"{path}." if path else ""
+        for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
+            if prefix + name in state_dict:
+                state_dict[prefix + name] = state_dict[prefix + name].t()
     return state_dict
 
 
@@ -46,14 +52,14 @@ class ReferenceCheckpointMixin:
 
 
 class BertEmbeddings(ReferenceCheckpointMixin, nn.Module):
-    """BertEmbeddings, from stdlib/bert_layers.dl:8.
+    """BertEmbeddings, from <stdlib>/bert_layers.dl:8.
 
     input_ids: [B, S] int64
     token_type_ids: [B, S] int64 optional
     -> embeddings
     """
 
-    # Reference checkpoint key prefixes -> this module's names (stdlib/bert_layers.dl:8).
+    # Reference checkpoint key prefixes -> this module's names (<stdlib>/bert_layers.dl:8).
     REFERENCE_RENAMES = (
         ("LayerNorm.", "norm."),
     )
@@ -61,11 +67,11 @@ class BertEmbeddings(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, vocab: int, d_model: int, max_positions: int, type_vocab: int, dropout: float = 0.1,
                  eps: float = 1e-12, pad_token: int = 0) -> None:
         super().__init__()
-        self.word_embeddings = nn.Embedding(vocab, d_model, padding_idx=pad_token)  # stdlib/bert_layers.dl:13
-        self.token_type_embeddings = nn.Embedding(type_vocab, d_model)  # stdlib/bert_layers.dl:15
-        self.position_embeddings = nn.Embedding(max_positions, d_model)  # stdlib/bert_layers.dl:16
-        self.norm = nn.LayerNorm(d_model, eps=eps)  # stdlib/bert_layers.dl:18
-        self.embedding_dropout = nn.Dropout(dropout)  # stdlib/bert_layers.dl:19
+        self.word_embeddings = nn.Embedding(vocab, d_model, padding_idx=pad_token)  # <stdlib>/bert_layers.dl:13
+        self.token_type_embeddings = nn.Embedding(type_vocab, d_model)  # <stdlib>/bert_layers.dl:15
+        self.position_embeddings = nn.Embedding(max_positions, d_model)  # <stdlib>/bert_layers.dl:16
+        self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/bert_layers.dl:18
+        self.embedding_dropout = nn.Dropout(dropout)  # <stdlib>/bert_layers.dl:19
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         word_embeddings = self.word_embeddings(input_ids)  # [B, S, 768]
@@ -80,7 +86,7 @@ class BertEmbeddings(ReferenceCheckpointMixin, nn.Module):
 
 
 class MultiHeadAttention(nn.Module):
-    """MultiHeadAttention, from stdlib/attention.dl:6.
+    """MultiHeadAttention, from <stdlib>/attention.dl:6.
 
     q: [B, Tq, d_model]
     kv: [B, Tk, d_model]
@@ -91,14 +97,14 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
         super().__init__()
         if d_model % heads != 0:
-            raise ValueError('heads must divide d_model (stdlib/attention.dl:8)')
+            raise ValueError('heads must divide d_model (<stdlib>/attention.dl:8)')
         self.heads = heads
         self.causal = causal
         self.dropout = dropout
-        self.query = nn.Linear(d_model, d_model, bias=bias)  # stdlib/attention.dl:12
-        self.key = nn.Linear(d_model, d_model, bias=bias)  # stdlib/attention.dl:13
-        self.value = nn.Linear(d_model, d_model, bias=bias)  # stdlib/attention.dl:14
-        self.output = nn.Linear(d_model, d_model, bias=bias)  # stdlib/attention.dl:16
+        self.query = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:12
+        self.key = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:13
+        self.value = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:14
+        self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:16
 
     def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, 768]
@@ -120,7 +126,7 @@ class MultiHeadAttention(nn.Module):
 
 
 class AddNorm(nn.Module):
-    """AddNorm, from stdlib/layers.dl:13.
+    """AddNorm, from <stdlib>/layers.dl:13.
 
     x: [B, S, d_model]
     sublayer: [B, S, d_model]
@@ -129,8 +135,8 @@ class AddNorm(nn.Module):
 
     def __init__(self, d_model: int, dropout: float = 0.0, eps: float = 1e-05) -> None:
         super().__init__()
-        self.dropout = nn.Dropout(dropout)  # stdlib/layers.dl:16
-        self.norm = nn.LayerNorm(d_model, eps=eps)  # stdlib/layers.dl:17
+        self.dropout = nn.Dropout(dropout)  # <stdlib>/layers.dl:16
+        self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/layers.dl:17
 
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
         dropout = self.dropout(sublayer)  # [B, S, 768]
@@ -140,7 +146,7 @@ class AddNorm(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """FeedForward, from stdlib/layers.dl:4.
+    """FeedForward, from <stdlib>/layers.dl:4.
 
     x: [B, S, d_model]
     -> output
@@ -149,10 +155,10 @@ class FeedForward(nn.Module):
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
         if activation != "gelu":
-            raise ValueError('FeedForward was compiled for activation = "gelu" only (stdlib/layers.dl:8); compile a configuration with another value to build it')
-        self.hidden = nn.Linear(d_model, d_ff, bias=True)  # stdlib/layers.dl:7
-        self.active = nn.Dropout(dropout)  # stdlib/layers.dl:8
-        self.output = nn.Linear(d_ff, d_model, bias=True)  # stdlib/layers.dl:9
+            raise ValueError('FeedForward was compiled for activation = "gelu" only (<stdlib>/layers.dl:8); compile a configuration with another value to build it')
+        self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/layers.dl:7
+        self.active = nn.Dropout(dropout)  # <stdlib>/layers.dl:8
+        self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/layers.dl:9
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 3072]
@@ -163,14 +169,14 @@ class FeedForward(nn.Module):
 
 
 class BertLayer(ReferenceCheckpointMixin, nn.Module):
-    """BertLayer, from stdlib/bert_layers.dl:26.
+    """BertLayer, from <stdlib>/bert_layers.dl:26.
 
     x: [B, S, d_model]
     mask: [B, S] bool optional
     -> output_norm
     """
 
-    # Reference checkpoint key prefixes -> this module's names (stdlib/bert_layers.dl:26).
+    # Reference checkpoint key prefixes -> this module's names (<stdlib>/bert_layers.dl:26).
     REFERENCE_RENAMES = (
         ("attention.self.", "attention."),
         ("attention.output.dense.", "attention.output."),
@@ -183,10 +189,10 @@ class BertLayer(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float = 0.1, attention_dropout: float = 0.1,
                  eps: float = 1e-12, activation: str = "gelu") -> None:
         super().__init__()
-        self.attention = MultiHeadAttention(d_model, heads, attention_dropout)  # stdlib/bert_layers.dl:36
-        self.attention_norm = AddNorm(d_model, dropout, eps)  # stdlib/bert_layers.dl:37
-        self.feed_forward = FeedForward(d_model, d_ff, 0.0, activation)  # stdlib/bert_layers.dl:38
-        self.output_norm = AddNorm(d_model, dropout, eps)  # stdlib/bert_layers.dl:39
+        self.attention = MultiHeadAttention(d_model, heads, attention_dropout)  # <stdlib>/bert_layers.dl:36
+        self.attention_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/bert_layers.dl:37
+        self.feed_forward = FeedForward(d_model, d_ff, 0.0, activation)  # <stdlib>/bert_layers.dl:38
+        self.output_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/bert_layers.dl:39
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         attention = self.attention(x, mask)  # [B, S, 768]
@@ -197,7 +203,7 @@ class BertLayer(ReferenceCheckpointMixin, nn.Module):
 
 
 class BertPooler(nn.Module):
-    """BertPooler, from stdlib/bert_layers.dl:43.
+    """BertPooler, from <stdlib>/bert_layers.dl:43.
 
     x: [B, S, d_model]
     -> pooled
@@ -205,7 +211,7 @@ class BertPooler(nn.Module):
 
     def __init__(self, d_model: int) -> None:
         super().__init__()
-        self.dense = nn.Linear(d_model, d_model, bias=True)  # stdlib/bert_layers.dl:46
+        self.dense = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/bert_layers.dl:46
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first_token = x.select(1, 0)  # [B, 768]
@@ -252,13 +258,13 @@ class BertModel(ReferenceCheckpointMixin, nn.Module):
 
 
 class MaskedLMHead(ReferenceCheckpointMixin, nn.Module):
-    """MaskedLMHead, from stdlib/bert_layers.dl:53.
+    """MaskedLMHead, from <stdlib>/bert_layers.dl:53.
 
     x: [B, S, d_model]
     -> logits
     """
 
-    # Reference checkpoint key prefixes -> this module's names (stdlib/bert_layers.dl:53).
+    # Reference checkpoint key prefixes -> this module's names (<stdlib>/bert_layers.dl:53).
     REFERENCE_RENAMES = (
         ("transform.dense.", "transform."),
         ("transform.LayerNorm.", "norm."),
@@ -268,10 +274,10 @@ class MaskedLMHead(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, vocab: int, d_model: int, eps: float = 1e-12, activation: str = "gelu") -> None:
         super().__init__()
         if activation != "gelu":
-            raise ValueError('MaskedLMHead was compiled for activation = "gelu" only (stdlib/bert_layers.dl:60); compile a configuration with another value to build it')
-        self.transform = nn.Linear(d_model, d_model, bias=True)  # stdlib/bert_layers.dl:59
-        self.norm = nn.LayerNorm(d_model, eps=eps)  # stdlib/bert_layers.dl:60
-        self.decoder = nn.Linear(d_model, vocab, bias=True)  # stdlib/bert_layers.dl:62
+            raise ValueError('MaskedLMHead was compiled for activation = "gelu" only (<stdlib>/bert_layers.dl:60); compile a configuration with another value to build it')
+        self.transform = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/bert_layers.dl:59
+        self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/bert_layers.dl:60
+        self.decoder = nn.Linear(d_model, vocab, bias=True)  # <stdlib>/bert_layers.dl:62
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         transform = self.transform(x)  # [B, S, 768]

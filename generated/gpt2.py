@@ -14,7 +14,8 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
     apply to the keys under it, outermost submodule first: the first rule whose prefix
     matches renames a key, and `{name}` placeholders match one dotted component.
-    Keys no rule matches keep their names."""
+    Keys no rule matches keep their names.  Then the tensors a submodule lists in
+    REFERENCE_TRANSPOSED (the reference stores them [in, out]) are transposed."""
     for path, module in model.named_modules():
         prefix = f"{path}." if path else ""
         rules = []
@@ -33,6 +34,11 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
                     break
             renamed[key] = value
         state_dict = renamed
+    for path, module in model.named_modules():  # layouts the reference stores transposed
+        prefix = f"{path}." if path else ""
+        for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
+            if prefix + name in state_dict:
+                state_dict[prefix + name] = state_dict[prefix + name].t()
     return state_dict
 
 
@@ -45,40 +51,26 @@ class ReferenceCheckpointMixin:
         return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
 
 
-class TransposedLinear(nn.Module):
-    """y = x @ weight + bias with weight stored [in_features, out_features] (GPT-2's Conv1D layout)."""
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(in_features, out_features))
-        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
-        nn.init.normal_(self.weight, std=0.02)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.bias is None:
-            return x @ self.weight
-        return torch.addmm(self.bias, x.flatten(0, -2), self.weight).unflatten(0, x.shape[:-1])
-
-
 class FusedSelfAttention(nn.Module):
-    """FusedSelfAttention, from stdlib/gpt2_layers.dl:8.
+    """FusedSelfAttention, from <stdlib>/gpt2_layers.dl:8.
 
     x: [B, T, d_model]
     mask: [B, T] bool optional
     -> output
     """
 
+    # Reference checkpoints store these [in, out]; they are transposed as they load.
+    REFERENCE_TRANSPOSED = ("qkv.weight", "output.weight")
+
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = True) -> None:
         super().__init__()
         if d_model % heads != 0:
-            raise ValueError('heads must divide d_model (stdlib/gpt2_layers.dl:9)')
-        if [d_model, d_model, d_model] != [768, 768, 768]:
-            raise ValueError('FusedSelfAttention was compiled for [d_model, d_model, d_model] = (768, 768, 768) only (stdlib/gpt2_layers.dl:13); compile a configuration with another value to build it')
+            raise ValueError('heads must divide d_model (<stdlib>/gpt2_layers.dl:9)')
         self.heads = heads
         self.causal = causal
         self.dropout = dropout
-        self.qkv = TransposedLinear(d_model, 3 * d_model)  # stdlib/gpt2_layers.dl:12
-        self.output = TransposedLinear(d_model, d_model)  # stdlib/gpt2_layers.dl:15
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=True)  # <stdlib>/gpt2_layers.dl:12
+        self.output = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/gpt2_layers.dl:15
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         qkv = self.qkv(x)  # [B, T, 2304]
@@ -99,18 +91,21 @@ class FusedSelfAttention(nn.Module):
 
 
 class TransposedFeedForward(nn.Module):
-    """TransposedFeedForward, from stdlib/gpt2_layers.dl:20.
+    """TransposedFeedForward, from <stdlib>/gpt2_layers.dl:20.
 
     x: [B, S, d_model]
     -> output
     """
 
+    # Reference checkpoints store these [in, out]; they are transposed as they load.
+    REFERENCE_TRANSPOSED = ("hidden.weight", "output.weight")
+
     def __init__(self, d_model: int, d_ff: int, activation: str = "gelu_tanh") -> None:
         super().__init__()
         if activation != "gelu_tanh":
-            raise ValueError('TransposedFeedForward was compiled for activation = "gelu_tanh" only (stdlib/gpt2_layers.dl:24); compile a configuration with another value to build it')
-        self.hidden = TransposedLinear(d_model, d_ff)  # stdlib/gpt2_layers.dl:23
-        self.output = TransposedLinear(d_ff, d_model)  # stdlib/gpt2_layers.dl:24
+            raise ValueError('TransposedFeedForward was compiled for activation = "gelu_tanh" only (<stdlib>/gpt2_layers.dl:24); compile a configuration with another value to build it')
+        self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/gpt2_layers.dl:23
+        self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/gpt2_layers.dl:24
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 3072]
@@ -120,14 +115,14 @@ class TransposedFeedForward(nn.Module):
 
 
 class GPT2Block(ReferenceCheckpointMixin, nn.Module):
-    """GPT2Block, from stdlib/gpt2_layers.dl:29.
+    """GPT2Block, from <stdlib>/gpt2_layers.dl:29.
 
     x: [B, T, d_model]
     mask: [B, T] bool optional
     -> y
     """
 
-    # Reference checkpoint key prefixes -> this module's names (stdlib/gpt2_layers.dl:29).
+    # Reference checkpoint key prefixes -> this module's names (<stdlib>/gpt2_layers.dl:29).
     REFERENCE_RENAMES = (
         ("ln_1.", "attention_norm."),
         ("attn.c_attn.", "attention.qkv."),
@@ -140,12 +135,12 @@ class GPT2Block(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float = 0.1, eps: float = 1e-05,
                  activation: str = "gelu_tanh") -> None:
         super().__init__()
-        self.attention_norm = nn.LayerNorm(d_model, eps=eps)  # stdlib/gpt2_layers.dl:39
-        self.attention = FusedSelfAttention(d_model, heads, dropout)  # stdlib/gpt2_layers.dl:40
-        self.attention_dropout = nn.Dropout(dropout)  # stdlib/gpt2_layers.dl:41
-        self.feed_forward_norm = nn.LayerNorm(d_model, eps=eps)  # stdlib/gpt2_layers.dl:43
-        self.feed_forward = TransposedFeedForward(d_model, d_ff, activation)  # stdlib/gpt2_layers.dl:44
-        self.feed_forward_dropout = nn.Dropout(dropout)  # stdlib/gpt2_layers.dl:45
+        self.attention_norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/gpt2_layers.dl:39
+        self.attention = FusedSelfAttention(d_model, heads, dropout)  # <stdlib>/gpt2_layers.dl:40
+        self.attention_dropout = nn.Dropout(dropout)  # <stdlib>/gpt2_layers.dl:41
+        self.feed_forward_norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/gpt2_layers.dl:43
+        self.feed_forward = TransposedFeedForward(d_model, d_ff, activation)  # <stdlib>/gpt2_layers.dl:44
+        self.feed_forward_dropout = nn.Dropout(dropout)  # <stdlib>/gpt2_layers.dl:45
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         attention_norm = self.attention_norm(x)  # [B, T, 768]

@@ -14,7 +14,8 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
     apply to the keys under it, outermost submodule first: the first rule whose prefix
     matches renames a key, and `{name}` placeholders match one dotted component.
-    Keys no rule matches keep their names."""
+    Keys no rule matches keep their names.  Then the tensors a submodule lists in
+    REFERENCE_TRANSPOSED (the reference stores them [in, out]) are transposed."""
     for path, module in model.named_modules():
         prefix = f"{path}." if path else ""
         rules = []
@@ -33,6 +34,11 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
                     break
             renamed[key] = value
         state_dict = renamed
+    for path, module in model.named_modules():  # layouts the reference stores transposed
+        prefix = f"{path}." if path else ""
+        for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
+            if prefix + name in state_dict:
+                state_dict[prefix + name] = state_dict[prefix + name].t()
     return state_dict
 
 
@@ -46,28 +52,25 @@ class ReferenceCheckpointMixin:
 
 
 class ConvBNActRelu6(ReferenceCheckpointMixin, nn.Module):
-    """ConvBNAct, from stdlib/vision.dl:10.
+    """ConvBNAct, from <stdlib>/vision.dl:10.
 
     x: [B, in_channels, H, W]
     -> y
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
-                 norm: bool = True, bias: bool = False, activation: str = "relu") -> None:
+                 norm: bool = True, bias: bool = False) -> None:
         super().__init__()
+        activation = "relu6"  # ConvBNActRelu6 is ConvBNAct for this value
         renames = []
         renames.append(("0.", "conv."))
         if norm:
             renames.append(("1.", "bn."))
         self.REFERENCE_RENAMES = tuple(renames)
         if not norm:
-            raise ValueError('`norm` is true in every configuration of ConvBNActRelu6 compiled (stdlib/vision.dl:17); compile one where it is not, to build this one')
-        if activation != "relu6":
-            raise ValueError('ConvBNActRelu6 is ConvBNAct for activation="relu6"')
-        if activation != "relu6":
-            raise ValueError('ConvBNActRelu6 was compiled for activation = "relu6" only (stdlib/vision.dl:19); compile a configuration with another value to build it')
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+            raise ValueError('`norm` is true in every configuration of ConvBNActRelu6 compiled (<stdlib>/vision.dl:17); compile one where it is not, to build this one')
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # <stdlib>/vision.dl:14
+        self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:18
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)
@@ -77,28 +80,25 @@ class ConvBNActRelu6(ReferenceCheckpointMixin, nn.Module):
 
 
 class ConvBNActIdentity(ReferenceCheckpointMixin, nn.Module):
-    """ConvBNAct, from stdlib/vision.dl:10.
+    """ConvBNAct, from <stdlib>/vision.dl:10.
 
     x: [B, in_channels, H, W]
     -> y
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
-                 norm: bool = True, bias: bool = False, activation: str = "relu") -> None:
+                 norm: bool = True, bias: bool = False) -> None:
         super().__init__()
-        renames_1 = []
-        renames_1.append(("0.", "conv."))
+        activation = "identity"  # ConvBNActIdentity is ConvBNAct for this value
+        renames = []
+        renames.append(("0.", "conv."))
         if norm:
-            renames_1.append(("1.", "bn."))
-        self.REFERENCE_RENAMES = tuple(renames_1)
+            renames.append(("1.", "bn."))
+        self.REFERENCE_RENAMES = tuple(renames)
         if not norm:
-            raise ValueError('`norm` is true in every configuration of ConvBNActIdentity compiled (stdlib/vision.dl:17); compile one where it is not, to build this one')
-        if activation != "identity":
-            raise ValueError('ConvBNActIdentity is ConvBNAct for activation="identity"')
-        if activation != "identity":
-            raise ValueError('ConvBNActIdentity was compiled for activation = "identity" only (stdlib/vision.dl:19); compile a configuration with another value to build it')
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+            raise ValueError('`norm` is true in every configuration of ConvBNActIdentity compiled (<stdlib>/vision.dl:17); compile one where it is not, to build this one')
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # <stdlib>/vision.dl:14
+        self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:18
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)
@@ -108,28 +108,25 @@ class ConvBNActIdentity(ReferenceCheckpointMixin, nn.Module):
 
 
 class ConvBNActRelu(ReferenceCheckpointMixin, nn.Module):
-    """ConvBNAct, from stdlib/vision.dl:10.
+    """ConvBNAct, from <stdlib>/vision.dl:10.
 
     x: [B, in_channels, H, W]
     -> y
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
-                 norm: bool = True, bias: bool = False, activation: str = "relu") -> None:
+                 norm: bool = True, bias: bool = False) -> None:
         super().__init__()
-        renames_2 = []
-        renames_2.append(("0.", "conv."))
+        activation = "relu"  # ConvBNActRelu is ConvBNAct for this value
+        renames = []
+        renames.append(("0.", "conv."))
         if norm:
-            renames_2.append(("1.", "bn."))
-        self.REFERENCE_RENAMES = tuple(renames_2)
+            renames.append(("1.", "bn."))
+        self.REFERENCE_RENAMES = tuple(renames)
         if not norm:
-            raise ValueError('`norm` is true in every configuration of ConvBNActRelu compiled (stdlib/vision.dl:17); compile one where it is not, to build this one')
-        if activation != "relu":
-            raise ValueError('ConvBNActRelu is ConvBNAct for activation="relu"')
-        if activation != "relu":
-            raise ValueError('ConvBNActRelu was compiled for activation = "relu" only (stdlib/vision.dl:19); compile a configuration with another value to build it')
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+            raise ValueError('`norm` is true in every configuration of ConvBNActRelu compiled (<stdlib>/vision.dl:17); compile one where it is not, to build this one')
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # <stdlib>/vision.dl:14
+        self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:18
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)
@@ -139,7 +136,7 @@ class ConvBNActRelu(ReferenceCheckpointMixin, nn.Module):
 
 
 class InvertedResidual(ReferenceCheckpointMixin, nn.Module):
-    """InvertedResidual, from stdlib/vision.dl:76.
+    """InvertedResidual, from <stdlib>/vision.dl:76.
 
     x: [B, in_channels, H, W]
     -> y
@@ -149,7 +146,7 @@ class InvertedResidual(ReferenceCheckpointMixin, nn.Module):
         super().__init__()
         renames = []
         if not (stride == 1 or stride == 2):
-            raise ValueError("the depthwise convolution's stride is 1 or 2 (stdlib/vision.dl:77)")
+            raise ValueError("the depthwise convolution's stride is 1 or 2 (<stdlib>/vision.dl:77)")
         hidden = in_channels * expansion
         if expansion != 1:
             renames.append(("conv.0.", "expand."))
@@ -165,25 +162,25 @@ class InvertedResidual(ReferenceCheckpointMixin, nn.Module):
         self.stride = stride
         self.in_channels = in_channels
         self.out_channels = out_channels
-        if expansion == 1:
-            self.depthwise = ConvBNActRelu6(hidden, hidden, 3, stride=stride, groups=hidden, activation="relu6")  # stdlib/vision.dl:88
+        if expansion != 1:
+            self.expand = ConvBNActRelu6(in_channels, hidden, 1)  # <stdlib>/vision.dl:81
+            self.depthwise = ConvBNActRelu6(hidden, hidden, 3, stride=stride, groups=hidden)  # <stdlib>/vision.dl:82
         else:
-            self.expand = ConvBNActRelu6(in_channels, hidden, 1, activation="relu6")  # stdlib/vision.dl:81
-            self.depthwise = ConvBNActRelu6(hidden, hidden, 3, stride=stride, groups=hidden, activation="relu6")  # stdlib/vision.dl:82
-        self.project = ConvBNActIdentity(hidden, out_channels, 1, activation="identity")  # stdlib/vision.dl:93
+            self.depthwise = ConvBNActRelu6(hidden, hidden, 3, stride=stride, groups=hidden)  # <stdlib>/vision.dl:88
+        self.project = ConvBNActIdentity(hidden, out_channels, 1)  # <stdlib>/vision.dl:93
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.expansion == 1:
-            depthwise = self.depthwise(x)  # [B, 32, H, W]
-        else:
+        if self.expansion != 1:
             expand = self.expand(x)
             depthwise = self.depthwise(expand)
-        project = self.project(depthwise)
-        if not (self.stride == 1 and self.in_channels == self.out_channels):
-            return project
         else:
+            depthwise = self.depthwise(x)  # [B, 32, H, W]
+        project = self.project(depthwise)
+        if self.stride == 1 and self.in_channels == self.out_channels:
             y = x + project
             return y
+        else:
+            return project
 
 
 class MobileNetV2(ReferenceCheckpointMixin, nn.Module):
@@ -208,9 +205,9 @@ class MobileNetV2(ReferenceCheckpointMixin, nn.Module):
         renames.append((f"features.{last}.", "head."))
         renames.append(("classifier.1.", "classifier."))
         self.REFERENCE_RENAMES = tuple(renames)
-        self.stem = ConvBNActRelu6(3, 32, 3, stride=2, activation="relu6")  # specs/mobilenet.dl:15
+        self.stem = ConvBNActRelu6(3, 32, 3, stride=2)  # specs/mobilenet.dl:15
         self.blocks = nn.ModuleList([InvertedResidual(32 if i_1 == 0 else channels[i_1 - 1], channels[i_1], strides[i_1], expansions[i_1]) for i_1 in range(n)])  # specs/mobilenet.dl:16
-        self.head = ConvBNActRelu6(channels[n - 1], 1280, 1, activation="relu6")  # specs/mobilenet.dl:18
+        self.head = ConvBNActRelu6(channels[n - 1], 1280, 1)  # specs/mobilenet.dl:18
         self.drop = nn.Dropout(dropout)  # specs/mobilenet.dl:21
         self.classifier = nn.Linear(1280, num_classes, bias=True)  # specs/mobilenet.dl:23
 
@@ -228,7 +225,7 @@ class MobileNetV2(ReferenceCheckpointMixin, nn.Module):
 
 
 class DepthwiseSeparable(ReferenceCheckpointMixin, nn.Module):
-    """DepthwiseSeparable, from stdlib/vision.dl:66.
+    """DepthwiseSeparable, from <stdlib>/vision.dl:66.
 
     x: [B, in_channels, H, W]
     -> pointwise
@@ -236,8 +233,10 @@ class DepthwiseSeparable(ReferenceCheckpointMixin, nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, activation: str = "relu") -> None:
         super().__init__()
-        self.depthwise = ConvBNActRelu(in_channels, in_channels, 3, stride=stride, groups=in_channels, activation=activation)  # stdlib/vision.dl:69
-        self.pointwise = ConvBNActRelu(in_channels, out_channels, 1, activation=activation)  # stdlib/vision.dl:70
+        if activation != "relu":
+            raise ValueError('DepthwiseSeparable was compiled for activation = "relu" only (<stdlib>/vision.dl:69); compile a configuration with another value to build it')
+        self.depthwise = ConvBNActRelu(in_channels, in_channels, 3, stride=stride, groups=in_channels)  # <stdlib>/vision.dl:69
+        self.pointwise = ConvBNActRelu(in_channels, out_channels, 1)  # <stdlib>/vision.dl:70
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)

@@ -14,7 +14,8 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
     apply to the keys under it, outermost submodule first: the first rule whose prefix
     matches renames a key, and `{name}` placeholders match one dotted component.
-    Keys no rule matches keep their names."""
+    Keys no rule matches keep their names.  Then the tensors a submodule lists in
+    REFERENCE_TRANSPOSED (the reference stores them [in, out]) are transposed."""
     for path, module in model.named_modules():
         prefix = f"{path}." if path else ""
         rules = []
@@ -33,6 +34,11 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
                     break
             renamed[key] = value
         state_dict = renamed
+    for path, module in model.named_modules():  # layouts the reference stores transposed
+        prefix = f"{path}." if path else ""
+        for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
+            if prefix + name in state_dict:
+                state_dict[prefix + name] = state_dict[prefix + name].t()
     return state_dict
 
 
@@ -46,7 +52,7 @@ class ReferenceCheckpointMixin:
 
 
 class ConvBNAct(ReferenceCheckpointMixin, nn.Module):
-    """ConvBNAct, from stdlib/vision.dl:10.
+    """ConvBNAct, from <stdlib>/vision.dl:10.
 
     x: [B, in_channels, H, W]
     -> y
@@ -61,11 +67,11 @@ class ConvBNAct(ReferenceCheckpointMixin, nn.Module):
             renames.append(("1.", "bn."))
         self.REFERENCE_RENAMES = tuple(renames)
         if not norm:
-            raise ValueError('`norm` is true in every configuration of ConvBNAct compiled (stdlib/vision.dl:17); compile one where it is not, to build this one')
+            raise ValueError('`norm` is true in every configuration of ConvBNAct compiled (<stdlib>/vision.dl:17); compile one where it is not, to build this one')
         if activation != "identity":
-            raise ValueError('ConvBNAct was compiled for activation = "identity" only (stdlib/vision.dl:19); compile a configuration with another value to build it')
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # stdlib/vision.dl:14
-        self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+            raise ValueError('ConvBNAct was compiled for activation = "identity" only (<stdlib>/vision.dl:19); compile a configuration with another value to build it')
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # <stdlib>/vision.dl:14
+        self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:18
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)
@@ -75,7 +81,7 @@ class ConvBNAct(ReferenceCheckpointMixin, nn.Module):
 
 
 class Bottleneck(ReferenceCheckpointMixin, nn.Module):
-    """Bottleneck, from stdlib/vision.dl:45.
+    """Bottleneck, from <stdlib>/vision.dl:45.
 
     x: [B, in_channels, H, W]
     -> y
@@ -87,14 +93,14 @@ class Bottleneck(ReferenceCheckpointMixin, nn.Module):
         self.stride = stride
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.conv1 = nn.Conv2d(in_channels, channels, kernel_size=1, bias=False)  # stdlib/vision.dl:48
-        self.bn1 = nn.BatchNorm2d(channels, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:49
-        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, stride=stride, padding=1, bias=False)  # stdlib/vision.dl:51
-        self.bn2 = nn.BatchNorm2d(channels, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:52
-        self.conv3 = nn.Conv2d(channels, out_channels, kernel_size=1, bias=False)  # stdlib/vision.dl:54
-        self.bn3 = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:55
+        self.conv1 = nn.Conv2d(in_channels, channels, kernel_size=1, bias=False)  # <stdlib>/vision.dl:48
+        self.bn1 = nn.BatchNorm2d(channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:49
+        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, stride=stride, padding=1, bias=False)  # <stdlib>/vision.dl:51
+        self.bn2 = nn.BatchNorm2d(channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:52
+        self.conv3 = nn.Conv2d(channels, out_channels, kernel_size=1, bias=False)  # <stdlib>/vision.dl:54
+        self.bn3 = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:55
         if stride != 1 or in_channels != out_channels:
-            self.downsample = ConvBNAct(in_channels, out_channels, 1, stride=stride, activation="identity")  # stdlib/vision.dl:57
+            self.downsample = ConvBNAct(in_channels, out_channels, 1, stride=stride, activation="identity")  # <stdlib>/vision.dl:57
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)
@@ -117,7 +123,7 @@ class Bottleneck(ReferenceCheckpointMixin, nn.Module):
 
 
 class BasicBlock(ReferenceCheckpointMixin, nn.Module):
-    """BasicBlock, from stdlib/vision.dl:28.
+    """BasicBlock, from <stdlib>/vision.dl:28.
 
     x: [B, in_channels, H, W]
     -> y
@@ -128,12 +134,12 @@ class BasicBlock(ReferenceCheckpointMixin, nn.Module):
         self.stride = stride
         self.in_channels = in_channels
         self.channels = channels
-        self.conv1 = nn.Conv2d(in_channels, channels, kernel_size=3, stride=stride, padding=1, bias=False)  # stdlib/vision.dl:30
-        self.bn1 = nn.BatchNorm2d(channels, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:31
-        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False)  # stdlib/vision.dl:33
-        self.bn2 = nn.BatchNorm2d(channels, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:34
+        self.conv1 = nn.Conv2d(in_channels, channels, kernel_size=3, stride=stride, padding=1, bias=False)  # <stdlib>/vision.dl:30
+        self.bn1 = nn.BatchNorm2d(channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:31
+        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False)  # <stdlib>/vision.dl:33
+        self.bn2 = nn.BatchNorm2d(channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:34
         if stride != 1 or in_channels != channels:
-            self.downsample = ConvBNAct(in_channels, channels, 1, stride=stride, activation="identity")  # stdlib/vision.dl:36
+            self.downsample = ConvBNAct(in_channels, channels, 1, stride=stride, activation="identity")  # <stdlib>/vision.dl:36
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)
@@ -141,13 +147,13 @@ class BasicBlock(ReferenceCheckpointMixin, nn.Module):
         relu1 = F.relu(bn1, inplace=True)
         conv2 = self.conv2(relu1)
         bn2 = self.bn2(conv2)
-        if not (self.stride != 1 or self.in_channels != self.channels):
-            add = bn2.add_(x)
+        if self.stride != 1 or self.in_channels != self.channels:
+            downsample = self.downsample(x)
+            add = bn2.add_(downsample)
             y = F.relu(add, inplace=True)
             return y
         else:
-            downsample = self.downsample(x)
-            add = bn2.add_(downsample)
+            add = bn2.add_(x)
             y = F.relu(add, inplace=True)
             return y
 

@@ -15,7 +15,8 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
     apply to the keys under it, outermost submodule first: the first rule whose prefix
     matches renames a key, and `{name}` placeholders match one dotted component.
-    Keys no rule matches keep their names."""
+    Keys no rule matches keep their names.  Then the tensors a submodule lists in
+    REFERENCE_TRANSPOSED (the reference stores them [in, out]) are transposed."""
     for path, module in model.named_modules():
         prefix = f"{path}." if path else ""
         rules = []
@@ -34,6 +35,11 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
                     break
             renamed[key] = value
         state_dict = renamed
+    for path, module in model.named_modules():  # layouts the reference stores transposed
+        prefix = f"{path}." if path else ""
+        for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
+            if prefix + name in state_dict:
+                state_dict[prefix + name] = state_dict[prefix + name].t()
     return state_dict
 
 
@@ -81,7 +87,7 @@ class RelativePositionBias(nn.Module):
 
 
 class T5Attention(nn.Module):
-    """T5Attention, from stdlib/t5_layers.dl:10.
+    """T5Attention, from <stdlib>/t5_layers.dl:10.
 
     x: [B, Tq, d_model]
     memory: [B, Tk, d_model]
@@ -96,10 +102,10 @@ class T5Attention(nn.Module):
         self.heads = heads
         self.causal = causal
         self.dropout = dropout
-        self.q = nn.Linear(d_model, inner, bias=False)  # stdlib/t5_layers.dl:16
-        self.k = nn.Linear(d_model, inner, bias=False)  # stdlib/t5_layers.dl:17
-        self.v = nn.Linear(d_model, inner, bias=False)  # stdlib/t5_layers.dl:18
-        self.o = nn.Linear(inner, d_model, bias=False)  # stdlib/t5_layers.dl:20
+        self.q = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:16
+        self.k = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:17
+        self.v = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:18
+        self.o = nn.Linear(inner, d_model, bias=False)  # <stdlib>/t5_layers.dl:20
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None = None, position_bias: torch.Tensor | None = None) -> torch.Tensor:
         q = self.q(x)  # [B, Tq, 512]
@@ -123,7 +129,7 @@ class T5Attention(nn.Module):
 
 
 class T5AttentionMemoryIsX(nn.Module):
-    """T5Attention, from stdlib/t5_layers.dl:10.
+    """T5Attention, from <stdlib>/t5_layers.dl:10.
 
     x: [B, Tq, d_model]
     memory: [B, Tk, d_model]
@@ -138,10 +144,10 @@ class T5AttentionMemoryIsX(nn.Module):
         self.heads = heads
         self.causal = causal
         self.dropout = dropout
-        self.q = nn.Linear(d_model, inner, bias=False)  # stdlib/t5_layers.dl:16
-        self.k = nn.Linear(d_model, inner, bias=False)  # stdlib/t5_layers.dl:17
-        self.v = nn.Linear(d_model, inner, bias=False)  # stdlib/t5_layers.dl:18
-        self.o = nn.Linear(inner, d_model, bias=False)  # stdlib/t5_layers.dl:20
+        self.q = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:16
+        self.k = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:17
+        self.v = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:18
+        self.o = nn.Linear(inner, d_model, bias=False)  # <stdlib>/t5_layers.dl:20
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, position_bias: torch.Tensor | None = None) -> torch.Tensor:
         q = self.q(x)  # [B, Tq, 512]
@@ -165,7 +171,7 @@ class T5AttentionMemoryIsX(nn.Module):
 
 
 class T5FeedForward(nn.Module):
-    """T5FeedForward, from stdlib/t5_layers.dl:24.
+    """T5FeedForward, from <stdlib>/t5_layers.dl:24.
 
     x: [B, S, d_model]
     -> wo
@@ -173,9 +179,9 @@ class T5FeedForward(nn.Module):
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.1) -> None:
         super().__init__()
-        self.wi = nn.Linear(d_model, d_ff, bias=False)  # stdlib/t5_layers.dl:26
-        self.hidden = nn.Dropout(dropout)  # stdlib/t5_layers.dl:27
-        self.wo = nn.Linear(d_ff, d_model, bias=False)  # stdlib/t5_layers.dl:28
+        self.wi = nn.Linear(d_model, d_ff, bias=False)  # <stdlib>/t5_layers.dl:26
+        self.hidden = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:27
+        self.wo = nn.Linear(d_ff, d_model, bias=False)  # <stdlib>/t5_layers.dl:28
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         wi = self.wi(x)  # [B, S, 2048]
@@ -186,7 +192,7 @@ class T5FeedForward(nn.Module):
 
 
 class T5EncoderLayer(ReferenceCheckpointMixin, nn.Module):
-    """T5EncoderLayer, from stdlib/t5_layers.dl:32.
+    """T5EncoderLayer, from <stdlib>/t5_layers.dl:32.
 
     x: [B, S, d_model]
     position_bias: [1, heads, S, S]
@@ -194,7 +200,7 @@ class T5EncoderLayer(ReferenceCheckpointMixin, nn.Module):
     -> y
     """
 
-    # Reference checkpoint key prefixes -> this module's names (stdlib/t5_layers.dl:32).
+    # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:32).
     REFERENCE_RENAMES = (
         ("layer.0.SelfAttention.", "self_attention."),
         ("layer.0.layer_norm.", "self_attention_norm."),
@@ -205,12 +211,12 @@ class T5EncoderLayer(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, d_model: int, heads: int, d_kv: int, d_ff: int, dropout: float = 0.1,
                  eps: float = 1e-06) -> None:
         super().__init__()
-        self.self_attention_norm = nn.RMSNorm(d_model, eps=eps)  # stdlib/t5_layers.dl:37
-        self.self_attention = T5AttentionMemoryIsX(d_model, heads, d_kv, dropout)  # stdlib/t5_layers.dl:38
-        self.dropout = nn.Dropout(dropout)  # stdlib/t5_layers.dl:40
-        self.ff_norm = nn.RMSNorm(d_model, eps=eps)  # stdlib/t5_layers.dl:41
-        self.ff = T5FeedForward(d_model, d_ff, dropout)  # stdlib/t5_layers.dl:42
-        self.dropout_1 = nn.Dropout(dropout)  # stdlib/t5_layers.dl:43
+        self.self_attention_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:37
+        self.self_attention = T5AttentionMemoryIsX(d_model, heads, d_kv, dropout)  # <stdlib>/t5_layers.dl:38
+        self.dropout = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:40
+        self.ff_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:41
+        self.ff = T5FeedForward(d_model, d_ff, dropout)  # <stdlib>/t5_layers.dl:42
+        self.dropout_1 = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:43
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, S, 512]
@@ -225,14 +231,14 @@ class T5EncoderLayer(ReferenceCheckpointMixin, nn.Module):
 
 
 class T5Encoder(ReferenceCheckpointMixin, nn.Module):
-    """T5Encoder, from stdlib/t5_layers.dl:80.
+    """T5Encoder, from <stdlib>/t5_layers.dl:80.
 
     embedded: [B, S, d_model]
     mask: [B, S] bool optional
     -> y
     """
 
-    # Reference checkpoint key prefixes -> this module's names (stdlib/t5_layers.dl:80).
+    # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:80).
     REFERENCE_RENAMES = (
         ("block.0.layer.0.SelfAttention.relative_attention_bias.", "position_bias."),
         ("block.", "layers."),
@@ -242,11 +248,11 @@ class T5Encoder(ReferenceCheckpointMixin, nn.Module):
                  max_distance: int = 128, dropout: float = 0.1, eps: float = 1e-06) -> None:
         super().__init__()
         if dropout != 0.1:
-            raise ValueError('T5Encoder was compiled for dropout = 0.1 only (stdlib/t5_layers.dl:85); compile a configuration with another value to build it')
-        self.position_bias = RelativePositionBias(num_buckets, max_distance, heads, bidirectional=True)  # stdlib/t5_layers.dl:84
-        self.drop = nn.Dropout(dropout)  # stdlib/t5_layers.dl:86
-        self.layers = nn.ModuleList([T5EncoderLayer(d_model, heads, d_kv, d_ff, dropout, eps) for _ in range(num_layers)])  # stdlib/t5_layers.dl:87
-        self.final_layer_norm = nn.RMSNorm(d_model, eps=eps)  # stdlib/t5_layers.dl:88
+            raise ValueError('T5Encoder was compiled for dropout = 0.1 only (<stdlib>/t5_layers.dl:85); compile a configuration with another value to build it')
+        self.position_bias = RelativePositionBias(num_buckets, max_distance, heads, bidirectional=True)  # <stdlib>/t5_layers.dl:84
+        self.drop = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:86
+        self.layers = nn.ModuleList([T5EncoderLayer(d_model, heads, d_kv, d_ff, dropout, eps) for _ in range(num_layers)])  # <stdlib>/t5_layers.dl:87
+        self.final_layer_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:88
 
     def forward(self, embedded: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, 8, S, S]
@@ -260,7 +266,7 @@ class T5Encoder(ReferenceCheckpointMixin, nn.Module):
 
 
 class T5DecoderLayer(ReferenceCheckpointMixin, nn.Module):
-    """T5DecoderLayer, from stdlib/t5_layers.dl:53.
+    """T5DecoderLayer, from <stdlib>/t5_layers.dl:53.
 
     x: [B, T, d_model]
     position_bias: [1, heads, T, T]
@@ -270,7 +276,7 @@ class T5DecoderLayer(ReferenceCheckpointMixin, nn.Module):
     -> y
     """
 
-    # Reference checkpoint key prefixes -> this module's names (stdlib/t5_layers.dl:53).
+    # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:53).
     REFERENCE_RENAMES = (
         ("layer.0.SelfAttention.", "self_attention."),
         ("layer.0.layer_norm.", "self_attention_norm."),
@@ -283,15 +289,15 @@ class T5DecoderLayer(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, d_model: int, heads: int, d_kv: int, d_ff: int, dropout: float = 0.1,
                  eps: float = 1e-06) -> None:
         super().__init__()
-        self.self_attention_norm = nn.RMSNorm(d_model, eps=eps)  # stdlib/t5_layers.dl:60
-        self.self_attention = T5AttentionMemoryIsX(d_model, heads, d_kv, dropout, causal=True)  # stdlib/t5_layers.dl:61
-        self.dropout = nn.Dropout(dropout)  # stdlib/t5_layers.dl:63
-        self.cross_attention_norm = nn.RMSNorm(d_model, eps=eps)  # stdlib/t5_layers.dl:64
-        self.cross_attention = T5Attention(d_model, heads, d_kv, dropout)  # stdlib/t5_layers.dl:65
-        self.dropout_1 = nn.Dropout(dropout)  # stdlib/t5_layers.dl:66
-        self.ff_norm = nn.RMSNorm(d_model, eps=eps)  # stdlib/t5_layers.dl:67
-        self.ff = T5FeedForward(d_model, d_ff, dropout)  # stdlib/t5_layers.dl:68
-        self.dropout_2 = nn.Dropout(dropout)  # stdlib/t5_layers.dl:69
+        self.self_attention_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:60
+        self.self_attention = T5AttentionMemoryIsX(d_model, heads, d_kv, dropout, causal=True)  # <stdlib>/t5_layers.dl:61
+        self.dropout = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:63
+        self.cross_attention_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:64
+        self.cross_attention = T5Attention(d_model, heads, d_kv, dropout)  # <stdlib>/t5_layers.dl:65
+        self.dropout_1 = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:66
+        self.ff_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:67
+        self.ff = T5FeedForward(d_model, d_ff, dropout)  # <stdlib>/t5_layers.dl:68
+        self.dropout_2 = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:69
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, T, 512]
@@ -310,7 +316,7 @@ class T5DecoderLayer(ReferenceCheckpointMixin, nn.Module):
 
 
 class T5Decoder(ReferenceCheckpointMixin, nn.Module):
-    """T5Decoder, from stdlib/t5_layers.dl:98.
+    """T5Decoder, from <stdlib>/t5_layers.dl:98.
 
     embedded: [B, T, d_model]
     memory: [B, S, d_model]
@@ -319,7 +325,7 @@ class T5Decoder(ReferenceCheckpointMixin, nn.Module):
     -> y
     """
 
-    # Reference checkpoint key prefixes -> this module's names (stdlib/t5_layers.dl:98).
+    # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:98).
     REFERENCE_RENAMES = (
         ("block.0.layer.0.SelfAttention.relative_attention_bias.", "position_bias."),
         ("block.", "layers."),
@@ -329,11 +335,11 @@ class T5Decoder(ReferenceCheckpointMixin, nn.Module):
                  max_distance: int = 128, dropout: float = 0.1, eps: float = 1e-06) -> None:
         super().__init__()
         if dropout != 0.1:
-            raise ValueError('T5Decoder was compiled for dropout = 0.1 only (stdlib/t5_layers.dl:105); compile a configuration with another value to build it')
-        self.position_bias = RelativePositionBias(num_buckets, max_distance, heads, bidirectional=False)  # stdlib/t5_layers.dl:104
-        self.drop = nn.Dropout(dropout)  # stdlib/t5_layers.dl:106
-        self.layers = nn.ModuleList([T5DecoderLayer(d_model, heads, d_kv, d_ff, dropout, eps) for _ in range(num_layers)])  # stdlib/t5_layers.dl:107
-        self.final_layer_norm = nn.RMSNorm(d_model, eps=eps)  # stdlib/t5_layers.dl:109
+            raise ValueError('T5Decoder was compiled for dropout = 0.1 only (<stdlib>/t5_layers.dl:105); compile a configuration with another value to build it')
+        self.position_bias = RelativePositionBias(num_buckets, max_distance, heads, bidirectional=False)  # <stdlib>/t5_layers.dl:104
+        self.drop = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:106
+        self.layers = nn.ModuleList([T5DecoderLayer(d_model, heads, d_kv, d_ff, dropout, eps) for _ in range(num_layers)])  # <stdlib>/t5_layers.dl:107
+        self.final_layer_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:109
 
     def forward(self, embedded: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, 8, T, T]
@@ -385,12 +391,12 @@ class T5Model(ReferenceCheckpointMixin, nn.Module):
         encoder = self.encoder(embedding, attention_mask)  # [B, S, 512]
         embedding_1 = self.shared(decoder_input_ids)  # [B, T, 512]
         decoder = self.decoder(embedding_1, encoder, attention_mask, decoder_attention_mask)  # [B, T, 512]
-        if self.head != "lm":
-            return decoder
-        else:
+        if self.head == "lm":
             scale = decoder * self.d_model ** -0.5  # [B, T, 512]
             logits = self.lm_head(scale)  # [B, T, 32128]
             return logits
+        else:
+            return decoder
 
 
 class T5ForConditionalGeneration(T5Model):

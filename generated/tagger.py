@@ -9,7 +9,7 @@ __all__ = ["Tagger"]
 
 
 class RecurrentEncoder(nn.Module):
-    """RecurrentEncoder, from stdlib/recurrent.dl:5.
+    """RecurrentEncoder, from <stdlib>/recurrent.dl:5.
 
     x: [B, T, input_size]
     -> outputs: [B, T, hidden * directions]
@@ -21,10 +21,8 @@ class RecurrentEncoder(nn.Module):
         super().__init__()
         directions = 2 if bidirectional else 1
         if cell != "lstm":
-            raise ValueError('`cell == "lstm"` is true in every configuration of RecurrentEncoder compiled (stdlib/recurrent.dl:9); compile one where it is not, to build this one')
-        if not bidirectional:
-            raise ValueError('RecurrentEncoder was compiled for bidirectional = true only (stdlib/recurrent.dl:10); compile a configuration with another value to build it')
-        self.steps = nn.LSTM(input_size, hidden, num_layers=layers, batch_first=True, dropout=dropout, bidirectional=True)  # stdlib/recurrent.dl:10
+            raise ValueError('`cell == "lstm"` is true in every configuration of RecurrentEncoder compiled (<stdlib>/recurrent.dl:9); compile one where it is not, to build this one')
+        self.steps = nn.LSTM(input_size, hidden, num_layers=layers, batch_first=True, dropout=dropout, bidirectional=bidirectional)  # <stdlib>/recurrent.dl:10
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         steps, (h_n, _) = self.steps(x)  # [B, T, 512], [4, B, 256], [4, B, 256]

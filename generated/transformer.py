@@ -28,7 +28,7 @@ class SinusoidalPositions(nn.Module):
 
 
 class MultiHeadAttention(nn.Module):
-    """MultiHeadAttention, from stdlib/attention.dl:6.
+    """MultiHeadAttention, from <stdlib>/attention.dl:6.
 
     q: [B, Tq, d_model]
     kv: [B, Tk, d_model]
@@ -39,14 +39,14 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
         super().__init__()
         if d_model % heads != 0:
-            raise ValueError('heads must divide d_model (stdlib/attention.dl:8)')
+            raise ValueError('heads must divide d_model (<stdlib>/attention.dl:8)')
         self.heads = heads
         self.causal = causal
         self.dropout = dropout
-        self.query = nn.Linear(d_model, d_model, bias=bias)  # stdlib/attention.dl:12
-        self.key = nn.Linear(d_model, d_model, bias=bias)  # stdlib/attention.dl:13
-        self.value = nn.Linear(d_model, d_model, bias=bias)  # stdlib/attention.dl:14
-        self.output = nn.Linear(d_model, d_model, bias=bias)  # stdlib/attention.dl:16
+        self.query = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:12
+        self.key = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:13
+        self.value = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:14
+        self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:16
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, 512]
@@ -68,7 +68,7 @@ class MultiHeadAttention(nn.Module):
 
 
 class MultiHeadAttentionKvIsQ(nn.Module):
-    """MultiHeadAttention, from stdlib/attention.dl:6.
+    """MultiHeadAttention, from <stdlib>/attention.dl:6.
 
     q: [B, Tq, d_model]
     kv: [B, Tk, d_model]
@@ -79,14 +79,14 @@ class MultiHeadAttentionKvIsQ(nn.Module):
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
         super().__init__()
         if d_model % heads != 0:
-            raise ValueError('heads must divide d_model (stdlib/attention.dl:8)')
+            raise ValueError('heads must divide d_model (<stdlib>/attention.dl:8)')
         self.heads = heads
         self.causal = causal
         self.dropout = dropout
-        self.query = nn.Linear(d_model, d_model, bias=bias)  # stdlib/attention.dl:12
-        self.key = nn.Linear(d_model, d_model, bias=bias)  # stdlib/attention.dl:13
-        self.value = nn.Linear(d_model, d_model, bias=bias)  # stdlib/attention.dl:14
-        self.output = nn.Linear(d_model, d_model, bias=bias)  # stdlib/attention.dl:16
+        self.query = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:12
+        self.key = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:13
+        self.value = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:14
+        self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:16
 
     def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, 512]
@@ -108,7 +108,7 @@ class MultiHeadAttentionKvIsQ(nn.Module):
 
 
 class AddNorm(nn.Module):
-    """AddNorm, from stdlib/layers.dl:13.
+    """AddNorm, from <stdlib>/layers.dl:13.
 
     x: [B, S, d_model]
     sublayer: [B, S, d_model]
@@ -117,8 +117,8 @@ class AddNorm(nn.Module):
 
     def __init__(self, d_model: int, dropout: float = 0.0, eps: float = 1e-05) -> None:
         super().__init__()
-        self.dropout = nn.Dropout(dropout)  # stdlib/layers.dl:16
-        self.norm = nn.LayerNorm(d_model, eps=eps)  # stdlib/layers.dl:17
+        self.dropout = nn.Dropout(dropout)  # <stdlib>/layers.dl:16
+        self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/layers.dl:17
 
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
         dropout = self.dropout(sublayer)  # [B, S, 512]
@@ -128,7 +128,7 @@ class AddNorm(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """FeedForward, from stdlib/layers.dl:4.
+    """FeedForward, from <stdlib>/layers.dl:4.
 
     x: [B, S, d_model]
     -> output
@@ -137,10 +137,10 @@ class FeedForward(nn.Module):
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
         if activation != "relu":
-            raise ValueError('FeedForward was compiled for activation = "relu" only (stdlib/layers.dl:8); compile a configuration with another value to build it')
-        self.hidden = nn.Linear(d_model, d_ff, bias=True)  # stdlib/layers.dl:7
-        self.active = nn.Dropout(dropout)  # stdlib/layers.dl:8
-        self.output = nn.Linear(d_ff, d_model, bias=True)  # stdlib/layers.dl:9
+            raise ValueError('FeedForward was compiled for activation = "relu" only (<stdlib>/layers.dl:8); compile a configuration with another value to build it')
+        self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/layers.dl:7
+        self.active = nn.Dropout(dropout)  # <stdlib>/layers.dl:8
+        self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/layers.dl:9
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, 2048]
@@ -151,7 +151,7 @@ class FeedForward(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    """EncoderLayer, from stdlib/transformer_layers.dl:4.
+    """EncoderLayer, from <stdlib>/transformer_layers.dl:4.
 
     x: [B, S, d_model]
     mask: [B, S] bool optional
@@ -162,11 +162,11 @@ class EncoderLayer(nn.Module):
                  eps: float = 1e-05, activation: str = "relu") -> None:
         super().__init__()
         if norm != "post":
-            raise ValueError('`norm == "post"` is true in every configuration of EncoderLayer compiled (stdlib/transformer_layers.dl:9); compile one where it is not, to build this one')
-        self.attn = MultiHeadAttentionKvIsQ(d_model, heads, dropout)  # stdlib/transformer_layers.dl:10
-        self.attn_norm = AddNorm(d_model, dropout, eps)  # stdlib/transformer_layers.dl:11
-        self.ffn = FeedForward(d_model, d_ff, dropout, activation)  # stdlib/transformer_layers.dl:12
-        self.y = AddNorm(d_model, dropout, eps)  # stdlib/transformer_layers.dl:13
+            raise ValueError('`norm == "post"` is true in every configuration of EncoderLayer compiled (<stdlib>/transformer_layers.dl:9); compile one where it is not, to build this one')
+        self.attn = MultiHeadAttentionKvIsQ(d_model, heads, dropout)  # <stdlib>/transformer_layers.dl:10
+        self.attn_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:11
+        self.ffn = FeedForward(d_model, d_ff, dropout, activation)  # <stdlib>/transformer_layers.dl:12
+        self.y = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:13
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         attn = self.attn(x, mask)  # [B, S, 512]
@@ -177,7 +177,7 @@ class EncoderLayer(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    """DecoderLayer, from stdlib/transformer_layers.dl:25.
+    """DecoderLayer, from <stdlib>/transformer_layers.dl:25.
 
     x: [B, T, d_model]
     memory: [B, S, d_model]
@@ -189,13 +189,13 @@ class DecoderLayer(nn.Module):
                  eps: float = 1e-05, activation: str = "relu") -> None:
         super().__init__()
         if norm != "post":
-            raise ValueError('`norm == "post"` is true in every configuration of DecoderLayer compiled (stdlib/transformer_layers.dl:31); compile one where it is not, to build this one')
-        self.self_attn = MultiHeadAttentionKvIsQ(d_model, heads, dropout, causal=True)  # stdlib/transformer_layers.dl:32
-        self.self_norm = AddNorm(d_model, dropout, eps)  # stdlib/transformer_layers.dl:33
-        self.cross_attn = MultiHeadAttention(d_model, heads, dropout)  # stdlib/transformer_layers.dl:34
-        self.cross_norm = AddNorm(d_model, dropout, eps)  # stdlib/transformer_layers.dl:35
-        self.ffn = FeedForward(d_model, d_ff, dropout, activation)  # stdlib/transformer_layers.dl:36
-        self.y = AddNorm(d_model, dropout, eps)  # stdlib/transformer_layers.dl:37
+            raise ValueError('`norm == "post"` is true in every configuration of DecoderLayer compiled (<stdlib>/transformer_layers.dl:31); compile one where it is not, to build this one')
+        self.self_attn = MultiHeadAttentionKvIsQ(d_model, heads, dropout, causal=True)  # <stdlib>/transformer_layers.dl:32
+        self.self_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:33
+        self.cross_attn = MultiHeadAttention(d_model, heads, dropout)  # <stdlib>/transformer_layers.dl:34
+        self.cross_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:35
+        self.ffn = FeedForward(d_model, d_ff, dropout, activation)  # <stdlib>/transformer_layers.dl:36
+        self.y = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:37
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attn = self.self_attn(x)  # [B, T, 512]

@@ -14,7 +14,8 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
     apply to the keys under it, outermost submodule first: the first rule whose prefix
     matches renames a key, and `{name}` placeholders match one dotted component.
-    Keys no rule matches keep their names."""
+    Keys no rule matches keep their names.  Then the tensors a submodule lists in
+    REFERENCE_TRANSPOSED (the reference stores them [in, out]) are transposed."""
     for path, module in model.named_modules():
         prefix = f"{path}." if path else ""
         rules = []
@@ -33,6 +34,11 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
                     break
             renamed[key] = value
         state_dict = renamed
+    for path, module in model.named_modules():  # layouts the reference stores transposed
+        prefix = f"{path}." if path else ""
+        for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
+            if prefix + name in state_dict:
+                state_dict[prefix + name] = state_dict[prefix + name].t()
     return state_dict
 
 
@@ -46,7 +52,7 @@ class ReferenceCheckpointMixin:
 
 
 class ConvBNAct(ReferenceCheckpointMixin, nn.Module):
-    """ConvBNAct, from stdlib/vision.dl:10.
+    """ConvBNAct, from <stdlib>/vision.dl:10.
 
     x: [B, in_channels, H, W]
     -> y
@@ -62,25 +68,25 @@ class ConvBNAct(ReferenceCheckpointMixin, nn.Module):
         self.REFERENCE_RENAMES = tuple(renames)
         if not norm:
             if activation != "relu":
-                raise ValueError('ConvBNAct was compiled for activation = "relu" only (stdlib/vision.dl:22); compile a configuration with another value to build it')
+                raise ValueError('ConvBNAct was compiled for activation = "relu" only (<stdlib>/vision.dl:22); compile a configuration with another value to build it')
         self.norm = norm
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # stdlib/vision.dl:14
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # <stdlib>/vision.dl:14
         if norm:
-            self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # stdlib/vision.dl:18
+            self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:18
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)
-        if not self.norm:
-            y = F.relu(conv, inplace=True)
-            return y
-        else:
+        if self.norm:
             bn = self.bn(conv)
             y = F.relu(bn, inplace=True)
+            return y
+        else:
+            y = F.relu(conv, inplace=True)
             return y
 
 
 class VGGStage(ReferenceCheckpointMixin, nn.Module):
-    """VGGStage, from stdlib/vision.dl:103.
+    """VGGStage, from <stdlib>/vision.dl:103.
 
     x: [B, in_channels, H, W]
     -> pool
@@ -88,7 +94,7 @@ class VGGStage(ReferenceCheckpointMixin, nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, num_convs: int, batch_norm: bool = False) -> None:
         super().__init__()
-        self.convs = nn.ModuleList([ConvBNAct(in_channels if j == 0 else out_channels, out_channels, 3, norm=batch_norm, bias=True) for j in range(num_convs)])  # stdlib/vision.dl:105
+        self.convs = nn.ModuleList([ConvBNAct(in_channels if j == 0 else out_channels, out_channels, 3, norm=batch_norm, bias=True) for j in range(num_convs)])  # <stdlib>/vision.dl:105
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x

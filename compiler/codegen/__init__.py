@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import jinja2
 
@@ -18,9 +19,11 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
 
-def generate(program: Program, version: str, notes: list[str] | None = None, options: str = "") -> str:
+def generate(program: Program, version: str, notes: list[str] | None = None, options: str = "",
+             path: Callable[[str], str] = str) -> str:
     """Render a typed, optimized program as one Python module; `notes` collects what --explain
-    reports about the classes, `options` is the header's record of -O and -D."""
-    model = build_file_model(program, notes, options)
+    reports about the classes, `options` is the header's record of -O and -D, `path` writes the
+    spec paths comments show (relative to the project, so output is the same from anywhere)."""
+    model = build_file_model(program, notes, options, path)
     text = _environment().get_template("module.py.j2").render(file=model, version=version)
     return text.rstrip("\n") + "\n"

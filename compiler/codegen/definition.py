@@ -15,6 +15,7 @@ from compiler.codegen.specialization import Line, Rendered, SpecializationRender
 from compiler.diagnostics import Span
 from compiler.ir import Graph, Program
 from compiler.ir.values import show
+from compiler.ops import REGISTRY
 from compiler.syntax import ast
 
 _TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "enum": "str"}
@@ -44,6 +45,7 @@ class Context:
     block_classes: dict[str, str] = field(default_factory=dict)     # block name -> its one class
     helpers: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)                  # for --explain
+    fixed: dict[str, dict[str, Any]] = field(default_factory=dict)  # split class -> the values it is for
 
 
 class DefinitionBuilder:
@@ -62,6 +64,7 @@ class DefinitionBuilder:
         for name, variant in zip(names, variants):
             for member in variant.members:
                 self.ctx.class_of[member.graph.key] = name
+            self.ctx.fixed[name] = {p: variant.members[0].graph.params[p] for p in chosen}
         if len(variants) == 1:
             self.ctx.block_classes[self.block.name] = names[0]
         else:
@@ -73,6 +76,7 @@ class DefinitionBuilder:
     def _render(self, graph: Graph) -> Rendered:
         renderer = SpecializationRenderer(graph, self.ctx.program.graphs, self.scope, self.ctx.class_of.__getitem__,
                                           lambda block: block in self.ctx.block_classes, self.ctx.where)
+        renderer.fixed_params = lambda cls: self.ctx.fixed.get(cls, {})
         rendered = renderer.render()
         self.ctx.helpers |= rendered.helpers
         return rendered
@@ -82,15 +86,17 @@ class DefinitionBuilder:
         constant = variant.constant_branches()
         forward = render(simplify(variant.forward, constant), self._condition(self.scope.forward_name))
         renames = static_renames(self.block, self.scope)
-        lines = prologue(self.block, self.scope, self.ctx.where, computed_renames=renames is None
-                         and _has_renames(self.block))
-        lines += self._branch_checks(name, variant, constant) + self._split_checks(name, variant, chosen)
-        lines += self._value_checks(name, variant, constant)
+        fixed = self.ctx.fixed.get(name, {})
+        lines = [f"{self.scope.locals[p]} = {py_literal(v)}  # {name} is {self.block.name} for this value"
+                 for p, v in fixed.items()]
+        lines += prologue(self.block, self.scope, self.ctx.where, computed_renames=renames is None
+                          and _has_renames(self.block))
+        lines += self._branch_checks(name, variant, constant) + self._value_checks(name, variant, constant, fixed)
         lines += [f"self.{attr} = {self.scope.locals[n]}" for n, attr in self.scope.attributes.items()]
         lines += render(simplify(variant.init, constant), self._condition(self.scope.init_name))
         first = variant.members[0]
         outputs = {m.outputs for m in variant.members}
-        model = ClassModel(name, "nn.Module", self._doc(variant), self._init_def(),
+        model = ClassModel(name, "nn.Module", self._doc(variant), self._init_def(fixed),
                            ["super().__init__()", *lines], ", ".join(["self", *first.signature]),
                            _returns(outputs), forward)
         if renames:
@@ -99,6 +105,12 @@ class DefinitionBuilder:
                                   "REFERENCE_RENAMES = ("]
             model.class_lines += [f'    ("{s}", "{t}"),' for s, t in renames]
             model.class_lines.append(")")
+        transposed = list(dict.fromkeys(f"{n.module}.{param}" for m in variant.members for n in m.graph.ordered()
+                                        if n.kind == "op" for param in REGISTRY[n.op].reference_transposed))
+        if transposed:
+            model.class_lines += ["# Reference checkpoints store these [in, out]; they are transposed as they load.",
+                                  f"REFERENCE_TRANSPOSED = ({', '.join(f'{chr(34)}{t}{chr(34)}' for t in transposed)}"
+                                  f"{',' if len(transposed) == 1 else ''})"]
         folds = list(dict.fromkeys(pair for m in variant.members for pair in m.graph.conv_bn_folds))
         if folds:
             model.class_lines += ["# Batch norms that optimize_for_inference() folds into the convolution before them.",
@@ -131,7 +143,7 @@ class DefinitionBuilder:
             checks.append(Line(outer, f"if {test}:\n    raise ValueError({message!r})"))
         return render(checks, self._condition(self.scope.init_name))
 
-    def _value_checks(self, name: str, variant: Variant, constant: dict[str, bool]) -> list[str]:
+    def _value_checks(self, name: str, variant: Variant, constant: dict[str, bool], fixed: dict[str, Any]) -> list[str]:
         """Layer arguments computed from the parameters that shaped the code without being printed
         (an activation's name, a causal flag): the class was built for that value only."""
         found: dict[str, list[Use]] = {}
@@ -140,7 +152,7 @@ class DefinitionBuilder:
                 found.setdefault(str(use.expr), []).append(use)
         checks = []
         for text, uses in found.items():
-            if len({_hashable(u.value) for u in uses}) != 1:
+            if text in fixed or len({_hashable(u.value) for u in uses}) != 1:
                 continue        # the code is the same for each of its values: it does not depend on them
             use = uses[0]
             try:
@@ -156,16 +168,8 @@ class DefinitionBuilder:
             checks.append(Line(guard, f"if {test}:\n    raise ValueError({message!r})"))
         return render(checks, self._condition(self.scope.init_name))
 
-    def _split_checks(self, name: str, variant: Variant, chosen: list[str]) -> list[str]:
-        lines = []
-        params = variant.members[0].graph.params
-        for p in chosen:
-            message = f"{name} is {self.block.name} for {p}={show(params[p])}"
-            lines += [f"if {self.scope.locals[p]} != {py_literal(params[p])}:", f"    raise ValueError({message!r})"]
-        return lines
-
-    def _init_def(self) -> list[str]:
-        params = ["self"] + [self._param(p) for p in self.block.params]
+    def _init_def(self, fixed: dict[str, Any]) -> list[str]:
+        params = ["self"] + [self._param(p) for p in self.block.params if p.name not in fixed]
         return wrap_def("def __init__(", params, ") -> None:")
 
     def _param(self, p: ast.Param) -> str:

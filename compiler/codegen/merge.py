@@ -32,9 +32,15 @@ def _merge_two(a: list[Line], b: list[Line]) -> list[Line]:
         if tag == "equal":
             out += [Line(x.guard, x.text, x.comment if x.comment == y.comment else _common_comment(x.comment, y.comment))
                     for x, y in zip(a[i1:i2], b[j1:j2])]
+        elif _takes(b[j1:j2], True) and _takes(a[i1:i2], False):
+            out += b[j1:j2] + a[i1:i2]          # an `if`'s true branch reads first
         else:
             out += a[i1:i2] + b[j1:j2]
     return out
+
+
+def _takes(lines: list[Line], value: bool) -> bool:
+    return bool(lines) and all(line.guard and line.guard[-1][1] == value for line in lines)
 
 
 def _common_comment(a: str, b: str) -> str:

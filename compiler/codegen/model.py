@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import textwrap
 from dataclasses import dataclass, field
+from typing import Callable
 
 from compiler.codegen.definition import ClassModel, Context, DefinitionBuilder, alias_class, definition_order
 from compiler.codegen.merge import Variant
@@ -39,9 +40,11 @@ def _safe_text(text: str) -> str:
     return "".join(c if c.isprintable() else " " for c in text)
 
 
-def build_file_model(program: Program, notes: list[str] | None = None, options: str = "") -> FileModel:
-    """The module model of a program; `notes` collects what --explain says about splits."""
-    ctx = Context(program, lambda span: _safe_text(f"{span.file}:{span.line}"))
+def build_file_model(program: Program, notes: list[str] | None = None, options: str = "",
+                     path: Callable[[str], str] = str) -> FileModel:
+    """The module model of a program; `notes` collects what --explain says about splits, `path`
+    writes a spec's path as the generated file shows it (relative to the project)."""
+    ctx = Context(program, lambda span: _safe_text(f"{path(span.file)}:{span.line}"))
     classes: list[ClassModel] = []
     for keys in definition_order(program):
         for model, variant in DefinitionBuilder(ctx, keys).build():
@@ -53,8 +56,8 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
                 model.methods.append(_inference_preparation(model.name, variant, program, ctx.helpers))
             classes.append(model)
     classes += _alias_classes(program, ctx)
-    file = FileModel(_safe_text(program.source), f"PyTorch modules compiled from {_safe_text(program.source)}.",
-                     options)
+    source = _safe_text(path(program.source))
+    file = FileModel(source, f"PyTorch modules compiled from {source}.", options)
     file.classes = classes
     from compiler.codegen.helpers import helper_sources
     file.helpers = helper_sources(ctx.helpers)
@@ -105,8 +108,7 @@ def _inference_preparation(name: str, variant: Variant, program: Program, helper
         done.append("channels-last convolution weights (inputs may stay NCHW)")
     if ops & {"Linear", "FusedLinear", "TransposedLinear"}:
         helpers.add("pack_linear_layers")
-        transposed = ", transposed=(TransposedLinear,)" if "TransposedLinear" in ops else ""
-        steps.append(f"pack_linear_layers(self{transposed})")
+        steps.append("pack_linear_layers(self)")
         done.append("linear layers with weights pre-packed for oneDNN (on CPU)")
     doc = (f"Prepare this model for inference, in place, and return it: {', '.join(done)}.  Load the "
            "weights first: the prepared layers no longer match a checkpoint, and are not for training.")

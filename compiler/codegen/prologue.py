@@ -40,7 +40,7 @@ def _interpolates(text: str, scope: Scope) -> bool:
 
 def prologue(block: ast.BlockDef, scope: Scope, where: Where, computed_renames: bool) -> list[str]:
     """Lines that check and compute the block's compile-time values, before its layers."""
-    renames = scope.local_names.fresh("renames") if computed_renames else None
+    renames = scope.local("renames") if computed_renames else None
     lines = _statements(block.body, scope, where, renames)
     if renames is None:
         return lines

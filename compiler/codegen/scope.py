@@ -68,6 +68,10 @@ class Scope:
             self.attributes[name] = self._attributes.fresh(name)
         return f"self.{self.attributes[name]}"
 
+    def local(self, name: str) -> str:
+        """A local of the generated __init__ that no spec name takes; one per definition."""
+        return self.index_name(name)
+
     def index_name(self, name: str) -> str:
         """The comprehension variable of a `repeat(n, name)`: one per definition, so every
         specialization prints the same line."""

@@ -59,6 +59,7 @@ class SpecializationRenderer:
                  single_class: Callable[[str], bool], where: Callable[[Span], str]):
         self.graph = graph
         self.graphs = graphs
+        self.fixed_params: Callable[[str], dict[str, Any]] = lambda cls: {}
         self.scope = scope
         self.class_of = class_of              # graph key -> final class name
         self.single_class = single_class      # whether a definition (block name) emits one class
@@ -69,6 +70,7 @@ class SpecializationRenderer:
         self.dim_names: dict[sympy.Symbol, str] = {}
         self.uses_dims: set = set()
         self.uses: dict[tuple, Use] = {}
+        self.current_guard: Guard = ()
 
     def render(self) -> Rendered:
         g = self.graph
@@ -103,6 +105,7 @@ class SpecializationRenderer:
         return lines
 
     def _constructor(self, node: Node, indent: int) -> str:
+        self.current_guard = node.guard
         if node.kind == "op":
             op = REGISTRY[node.op]
             self.helpers.update(op.helpers)
@@ -124,8 +127,23 @@ class SpecializationRenderer:
         head = cls
         if isinstance(call.callee, ast.Name) and call.callee.id in self.scope.locals and self.single_class(callee.block):
             head = self.scope.init_name(call.callee.id)      # a `let` that holds a block: the local that holds the class
-        args = [arg_text(a, self.scope.init_name) for a in call.args]
-        return f"{head}({', '.join(args)})"
+        return f"{head}({', '.join(self._arguments(callee, call, self.fixed_params(cls)))})"
+
+    def _arguments(self, callee: Graph, call: CallExpr, fixed: dict[str, Any]) -> list[str]:
+        """A block's constructor arguments as written, less those its class fixes (a split class
+        is one value of them); positional ones after a dropped one become keywords."""
+        params = [p.name for p in callee.definition.params]
+        out, by_keyword = [], False
+        for i, arg in enumerate(call.args):
+            param = arg.name or (params[i] if i < len(params) else None)
+            if param in fixed:
+                by_keyword = True
+                if not is_literal(arg.expr) and not self.scope.bound:   # the caller insists on the value
+                    self.uses.setdefault((id(call), param), Use(self.current_guard, arg.expr, arg.value))
+                continue
+            text = arg_text(arg, self.scope.init_name)
+            out.append(f"{param}={text}" if by_keyword and not arg.name else text)
+        return out
 
     def graph_of(self, key: str) -> Graph:
         return self.graphs[key]
@@ -301,7 +319,7 @@ def _printed(value: Any, expr: ast.Expr, name: Callable[..., str]) -> Any:
     """`value` printing as `expr`; the names are looked up (an attribute allocated) only when it is
     printed, but whether they can be is checked now."""
     to_python(expr, lambda n: name(n, False))
-    return residual(value, lambda: to_python(expr, name))
+    return residual(value, lambda: to_python(expr, name), str(expr))
 
 
 def arg_text(arg, name: Callable[[str], str]) -> str:

@@ -23,6 +23,8 @@ class Residual:
 
     _make_text: Callable[[], str]
     _text: str | None = None
+    source: str = ""            # the spec expression, to tell whether two values are always equal
+    _relied_on: bool = False    # a lowering used it in a way right for every configuration
 
     @property
     def text(self) -> str:
@@ -111,17 +113,35 @@ class ResidualFloat(Residual, float):
         return float.__hash__(self)
 
 
-def residual(value: Any, text: str | Callable[[], str]) -> Any:
+def residual(value: Any, text: str | Callable[[], str], source: str = "") -> Any:
     """`value`, printing as `text`: numbers and flags.  Strings stay as they are: lowerings look
     them up (an activation's name), and a value used without being printed is checked by the
     generated constructor instead."""
     if isinstance(value, bool):
-        return ResidualBool(value, text)
-    if isinstance(value, int):
-        return ResidualInt(value, text)
-    if isinstance(value, float):
-        return ResidualFloat(value, text)
-    return value
+        made: Any = ResidualBool(value, text)
+    elif isinstance(value, int):
+        made = ResidualInt(value, text)
+    elif isinstance(value, float):
+        made = ResidualFloat(value, text)
+    else:
+        return value
+    made.source = source
+    return made
+
+
+def equal_in_every_configuration(values: tuple) -> bool:
+    """Whether values that are equal here are equal for any parameters: the same spec expression
+    (or the same constant) each.  A lowering that relies on it (chunk for equal split sizes) marks
+    them used, so no constructor check insists on this configuration's numbers."""
+    if len({int(v) for v in values}) != 1:
+        return False
+    sources = {v.source if isinstance(v, Residual) else repr(int(v)) for v in values}
+    if len(sources) != 1:
+        return False
+    for v in values:
+        if isinstance(v, Residual):
+            v._relied_on = True
+    return True
 
 
 class ResidualBool(Residual):
@@ -154,4 +174,4 @@ def printed(value: Any) -> bool:
     """Whether a Residual (or any in a tuple) was printed as its expression."""
     if isinstance(value, tuple):
         return any(printed(v) for v in value)
-    return isinstance(value, Residual) and value._text is not None
+    return isinstance(value, Residual) and (value._text is not None or value._relied_on)

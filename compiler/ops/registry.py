@@ -98,6 +98,10 @@ class OpDef:
     # concatenates along dim 0, so their checkpoints still load (see codegen).
     joins: Callable[[Any], tuple[str, ...]] | None = None
 
+    # Parameters that reference checkpoints store transposed (GPT-2's Conv1D keeps [in, out]): they
+    # are transposed when such a checkpoint loads (load_reference_state_dict), so the layer is a plain one.
+    reference_transposed: tuple[str, ...] = ()
+
     # Its result is a fresh tensor that a later in-place op may overwrite without breaking
     # autograd: not a view, not the input itself, and not saved for this op's own backward.
     overwritable: bool = False

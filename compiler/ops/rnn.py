@@ -79,14 +79,14 @@ def _rnn_init(name: str):
         args = [str(a.input_size), str(a.hidden_size)]
         if a.num_layers != 1 or is_residual(a.num_layers):
             args.append(f"num_layers={a.num_layers}")
-        if not a.bias:
-            args.append("bias=False")
+        if is_residual(a.bias) or not a.bias:
+            args.append(f"bias={a.bias}")
         # Always explicit: torch defaults to batch_first=False but the DSL defaults to True.
         args.append(f"batch_first={a.batch_first}")
         if a.dropout or is_residual(a.dropout):
             args.append(f"dropout={a.dropout!r}")
-        if a.bidirectional:
-            args.append("bidirectional=True")
+        if is_residual(a.bidirectional) or a.bidirectional:
+            args.append(f"bidirectional={a.bidirectional}")
         return f"nn.{name}({', '.join(args)})"
     return init
 

@@ -9,6 +9,7 @@ from typing import Any
 import sympy
 from pydantic import field_validator
 
+from compiler.ir.residual import equal_in_every_configuration
 from compiler.ir.types import TensorType, dim, dim_str, dims_equal, normalize_axis
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, register
 
@@ -180,7 +181,7 @@ def _infer_split(a, ins):
 
 
 def _lower_split(a, ctx):
-    if len(set(map(int, a.sizes))) == 1:      # equal pieces: relative sizes, right for a sharded tensor too
+    if equal_in_every_configuration(a.sizes):   # equal pieces: relative sizes, right for a sharded tensor too
         return [f"{', '.join(ctx.outs)} = {ctx.args[0]}.chunk({len(a.sizes)}, dim={a.dim})"]
     sizes = ", ".join(map(str, a.sizes))
     return [f"{', '.join(ctx.outs)} = torch.split({ctx.args[0]}, [{sizes}], dim={a.dim})"]
