@@ -37,7 +37,7 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     for path, module in model.named_modules():  # layouts the reference stores transposed
         prefix = f"{path}." if path else ""
         for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
-            if prefix + name in state_dict:
+            if isinstance(state_dict.get(prefix + name), torch.Tensor):
                 state_dict[prefix + name] = state_dict[prefix + name].t()
     return state_dict
 
@@ -74,14 +74,14 @@ class BertEmbeddings(ReferenceCheckpointMixin, nn.Module):
         self.embedding_dropout = nn.Dropout(dropout)  # <stdlib>/bert_layers.dl:19
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        word_embeddings = self.word_embeddings(input_ids)  # [B, S, 768]
+        word_embeddings = self.word_embeddings(input_ids)  # [B, S, d_model]
         token_types = token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)  # [B, S]
-        token_type_embeddings = self.token_type_embeddings(token_types)  # [B, S, 768]
-        position_embeddings = self.position_embeddings(torch.arange(input_ids.shape[1], device=input_ids.device))  # [S, 768]
-        add = word_embeddings.add_(token_type_embeddings)  # [B, S, 768]
-        summed = add.add_(position_embeddings)  # [B, S, 768]
-        norm = self.norm(summed)  # [B, S, 768]
-        embedding_dropout = self.embedding_dropout(norm)  # [B, S, 768]
+        token_type_embeddings = self.token_type_embeddings(token_types)  # [B, S, d_model]
+        position_embeddings = self.position_embeddings(torch.arange(input_ids.shape[1], device=input_ids.device))  # [S, d_model]
+        add = word_embeddings.add_(token_type_embeddings)  # [B, S, d_model]
+        summed = add.add_(position_embeddings)  # [B, S, d_model]
+        norm = self.norm(summed)  # [B, S, d_model]
+        embedding_dropout = self.embedding_dropout(norm)  # [B, S, d_model]
         return embedding_dropout
 
 
@@ -89,7 +89,7 @@ class MultiHeadAttention(nn.Module):
     """MultiHeadAttention, from <stdlib>/attention.dl:6.
 
     q: [B, Tq, d_model]
-    kv: [B, Tk, d_model]
+    (kv is the same tensor as q: this class takes q only)
     mask: [B, Tk] bool optional
     -> output
     """
@@ -98,6 +98,7 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         if d_model % heads != 0:
             raise ValueError('heads must divide d_model (<stdlib>/attention.dl:8)')
+        self.d_model = d_model
         self.heads = heads
         self.causal = causal
         self.dropout = dropout
@@ -107,12 +108,12 @@ class MultiHeadAttention(nn.Module):
         self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:16
 
     def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        query = self.query(q)  # [B, Tq, 768]
-        key = self.key(q)  # [B, Tq, 768]
-        value = self.value(q)  # [B, Tq, 768]
-        q_heads = query.unflatten(-1, (self.heads, -1)).transpose(1, 2)
-        k_heads = key.unflatten(-1, (self.heads, -1)).transpose(1, 2)
-        v_heads = value.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+        query = self.query(q)  # [B, Tq, d_model]
+        key = self.key(q)  # [B, Tq, d_model]
+        value = self.value(q)  # [B, Tq, d_model]
+        q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
+        k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
+        v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
@@ -120,8 +121,8 @@ class MultiHeadAttention(nn.Module):
             scores = scores.masked_fill(torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1), torch.finfo(scores.dtype).min)
         weights = F.softmax(scores, dim=-1)
         weights = F.dropout(weights, self.dropout, self.training)
-        context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 768]
-        output = self.output(context)  # [B, Tq, 768]
+        context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, d_model]
+        output = self.output(context)  # [B, Tq, d_model]
         return output
 
 
@@ -139,9 +140,9 @@ class AddNorm(nn.Module):
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/layers.dl:17
 
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
-        dropout = self.dropout(sublayer)  # [B, S, 768]
-        summed = x + dropout  # [B, S, 768]
-        norm = self.norm(summed)  # [B, S, 768]
+        dropout = self.dropout(sublayer)  # [B, S, d_model]
+        summed = x + dropout  # [B, S, d_model]
+        norm = self.norm(summed)  # [B, S, d_model]
         return norm
 
 
@@ -161,10 +162,10 @@ class FeedForward(nn.Module):
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/layers.dl:9
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = self.hidden(x)  # [B, S, 3072]
-        activation = F.gelu(hidden)  # [B, S, 3072]
-        active = self.active(activation)  # [B, S, 3072]
-        output = self.output(active)  # [B, S, 768]
+        hidden = self.hidden(x)  # [B, S, d_ff]
+        activation = F.gelu(hidden)  # [B, S, d_ff]
+        active = self.active(activation)  # [B, S, d_ff]
+        output = self.output(active)  # [B, S, d_model]
         return output
 
 
@@ -195,10 +196,10 @@ class BertLayer(ReferenceCheckpointMixin, nn.Module):
         self.output_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/bert_layers.dl:39
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        attention = self.attention(x, mask)  # [B, S, 768]
-        attention_norm = self.attention_norm(x, attention)  # [B, S, 768]
-        feed_forward = self.feed_forward(attention_norm)  # [B, S, 768]
-        output_norm = self.output_norm(attention_norm, feed_forward)  # [B, S, 768]
+        attention = self.attention(x, mask)  # [B, S, d_model]
+        attention_norm = self.attention_norm(x, attention)  # [B, S, d_model]
+        feed_forward = self.feed_forward(attention_norm)  # [B, S, d_model]
+        output_norm = self.output_norm(attention_norm, feed_forward)  # [B, S, d_model]
         return output_norm
 
 
@@ -214,9 +215,9 @@ class BertPooler(nn.Module):
         self.dense = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/bert_layers.dl:46
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        first_token = x.select(1, 0)  # [B, 768]
-        dense = self.dense(first_token)  # [B, 768]
-        pooled = torch.tanh(dense)  # [B, 768]
+        first_token = x.select(1, 0)  # [B, d_model]
+        dense = self.dense(first_token)  # [B, d_model]
+        pooled = torch.tanh(dense)  # [B, d_model]
         return pooled
 
 
@@ -246,12 +247,12 @@ class BertModel(ReferenceCheckpointMixin, nn.Module):
             self.pooler = BertPooler(hidden)  # specs/bert.dl:26
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        embeddings = self.embeddings(input_ids, token_type_ids)  # [B, S, 768]
+        embeddings = self.embeddings(input_ids, token_type_ids)  # [B, S, hidden]
         encoder = embeddings
         for layer in self.encoder:
-            encoder = layer(encoder, attention_mask)  # [B, S, 768]
+            encoder = layer(encoder, attention_mask)  # [B, S, hidden]
         if self.add_pooler:
-            pooler = self.pooler(encoder)  # [B, 768]
+            pooler = self.pooler(encoder)  # [B, hidden]
             return encoder, pooler
         else:
             return encoder
@@ -280,10 +281,10 @@ class MaskedLMHead(ReferenceCheckpointMixin, nn.Module):
         self.decoder = nn.Linear(d_model, vocab, bias=True)  # <stdlib>/bert_layers.dl:62
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        transform = self.transform(x)  # [B, S, 768]
-        activation = F.gelu(transform)  # [B, S, 768]
-        norm = self.norm(activation)  # [B, S, 768]
-        logits = self.decoder(norm)  # [B, S, 30522]
+        transform = self.transform(x)  # [B, S, d_model]
+        activation = F.gelu(transform)  # [B, S, d_model]
+        norm = self.norm(activation)  # [B, S, d_model]
+        logits = self.decoder(norm)  # [B, S, vocab]
         return logits
 
 
@@ -310,8 +311,8 @@ class BertForMaskedLM(ReferenceCheckpointMixin, nn.Module):
         self.head.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied, specs/bert.dl:44
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        bert = self.bert(input_ids, attention_mask, token_type_ids)  # [B, S, 768]
-        logits = self.head(bert)  # [B, S, 30522]
+        bert = self.bert(input_ids, attention_mask, token_type_ids)  # [B, S, hidden]
+        logits = self.head(bert)  # [B, S, vocab]
         return logits
 
 
@@ -333,7 +334,7 @@ class BertForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
         self.classifier = nn.Linear(hidden, labels, bias=True)  # specs/bert.dl:59
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        _, pooled = self.bert(input_ids, attention_mask, token_type_ids)  # [B, S, 768], [B, 768]
-        dropout = self.dropout(pooled)  # [B, 768]
+        _, pooled = self.bert(input_ids, attention_mask, token_type_ids)  # [B, S, hidden], [B, hidden]
+        dropout = self.dropout(pooled)  # [B, hidden]
         logits = self.classifier(dropout)  # [B, 2]
         return logits

@@ -37,7 +37,7 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     for path, module in model.named_modules():  # layouts the reference stores transposed
         prefix = f"{path}." if path else ""
         for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
-            if prefix + name in state_dict:
+            if isinstance(state_dict.get(prefix + name), torch.Tensor):
                 state_dict[prefix + name] = state_dict[prefix + name].t()
     return state_dict
 
@@ -66,6 +66,7 @@ class FusedSelfAttention(nn.Module):
         super().__init__()
         if d_model % heads != 0:
             raise ValueError('heads must divide d_model (<stdlib>/gpt2_layers.dl:9)')
+        self.d_model = d_model
         self.heads = heads
         self.causal = causal
         self.dropout = dropout
@@ -73,11 +74,11 @@ class FusedSelfAttention(nn.Module):
         self.output = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/gpt2_layers.dl:15
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        qkv = self.qkv(x)  # [B, T, 2304]
-        query, key, value = qkv.chunk(3, dim=-1)  # [B, T, 768], [B, T, 768], [B, T, 768]
-        q_heads = query.unflatten(-1, (self.heads, -1)).transpose(1, 2)
-        k_heads = key.unflatten(-1, (self.heads, -1)).transpose(1, 2)
-        v_heads = value.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+        qkv = self.qkv(x)  # [B, T, 3 * d_model]
+        query, key, value = qkv.chunk(3, dim=-1)  # [B, T, d_model], [B, T, d_model], [B, T, d_model]
+        q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
+        k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
+        v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
@@ -85,8 +86,8 @@ class FusedSelfAttention(nn.Module):
             scores = scores.masked_fill(torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1), torch.finfo(scores.dtype).min)
         weights = F.softmax(scores, dim=-1)
         weights = F.dropout(weights, self.dropout, self.training)
-        context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, T, 768]
-        output = self.output(context)  # [B, T, 768]
+        context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, T, d_model]
+        output = self.output(context)  # [B, T, d_model]
         return output
 
 
@@ -108,9 +109,9 @@ class TransposedFeedForward(nn.Module):
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/gpt2_layers.dl:24
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = self.hidden(x)  # [B, S, 3072]
-        activation = F.gelu(hidden, approximate='tanh')  # [B, S, 3072]
-        output = self.output(activation)  # [B, S, 768]
+        hidden = self.hidden(x)  # [B, S, d_ff]
+        activation = F.gelu(hidden, approximate='tanh')  # [B, S, d_ff]
+        output = self.output(activation)  # [B, S, d_model]
         return output
 
 
@@ -143,14 +144,14 @@ class GPT2Block(ReferenceCheckpointMixin, nn.Module):
         self.feed_forward_dropout = nn.Dropout(dropout)  # <stdlib>/gpt2_layers.dl:45
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        attention_norm = self.attention_norm(x)  # [B, T, 768]
-        attention = self.attention(attention_norm, mask)  # [B, T, 768]
-        attention_dropout = self.attention_dropout(attention)  # [B, T, 768]
-        h = x + attention_dropout  # [B, T, 768]
-        feed_forward_norm = self.feed_forward_norm(h)  # [B, T, 768]
-        feed_forward = self.feed_forward(feed_forward_norm)  # [B, T, 768]
-        feed_forward_dropout = self.feed_forward_dropout(feed_forward)  # [B, T, 768]
-        y = h + feed_forward_dropout  # [B, T, 768]
+        attention_norm = self.attention_norm(x)  # [B, T, d_model]
+        attention = self.attention(attention_norm, mask)  # [B, T, d_model]
+        attention_dropout = self.attention_dropout(attention)  # [B, T, d_model]
+        h = x + attention_dropout  # [B, T, d_model]
+        feed_forward_norm = self.feed_forward_norm(h)  # [B, T, d_model]
+        feed_forward = self.feed_forward(feed_forward_norm)  # [B, T, d_model]
+        feed_forward_dropout = self.feed_forward_dropout(feed_forward)  # [B, T, d_model]
+        y = h + feed_forward_dropout  # [B, T, d_model]
         return y
 
 
@@ -180,14 +181,14 @@ class GPT2Model(ReferenceCheckpointMixin, nn.Module):
         self.final_norm = nn.LayerNorm(d_model, eps=eps)  # specs/gpt2.dl:23
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        embedding = self.token_embeddings(input_ids)  # [B, T, 768]
-        positionembedding = self.position_embeddings(torch.arange(input_ids.shape[1], device=input_ids.device))  # [T, 768]
-        add = embedding.add_(positionembedding)  # [B, T, 768]
-        embedding_dropout = self.embedding_dropout(add)  # [B, T, 768]
+        embedding = self.token_embeddings(input_ids)  # [B, T, d_model]
+        positionembedding = self.position_embeddings(torch.arange(input_ids.shape[1], device=input_ids.device))  # [T, d_model]
+        add = embedding.add_(positionembedding)  # [B, T, d_model]
+        embedding_dropout = self.embedding_dropout(add)  # [B, T, d_model]
         blocks = embedding_dropout
         for layer in self.blocks:
-            blocks = layer(blocks, attention_mask)  # [B, T, 768]
-        final_norm = self.final_norm(blocks)  # [B, T, 768]
+            blocks = layer(blocks, attention_mask)  # [B, T, d_model]
+        final_norm = self.final_norm(blocks)  # [B, T, d_model]
         return final_norm
 
 
@@ -207,6 +208,6 @@ class GPT2LMHeadModel(ReferenceCheckpointMixin, nn.Module):
         self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt2.dl:35
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        transformer = self.transformer(input_ids, attention_mask)  # [B, T, 768]
-        logits = self.lm_head(transformer)  # [B, T, 50257]
+        transformer = self.transformer(input_ids, attention_mask)  # [B, T, d_model]
+        logits = self.lm_head(transformer)  # [B, T, vocab]
         return logits

@@ -37,7 +37,7 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     for path, module in model.named_modules():  # layouts the reference stores transposed
         prefix = f"{path}." if path else ""
         for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
-            if prefix + name in state_dict:
+            if isinstance(state_dict.get(prefix + name), torch.Tensor):
                 state_dict[prefix + name] = state_dict[prefix + name].t()
     return state_dict
 
@@ -61,7 +61,6 @@ class ConvBNActRelu6(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False) -> None:
         super().__init__()
-        activation = "relu6"  # ConvBNActRelu6 is ConvBNAct for this value
         renames = []
         renames.append(("0.", "conv."))
         if norm:
@@ -89,7 +88,6 @@ class ConvBNActIdentity(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False) -> None:
         super().__init__()
-        activation = "identity"  # ConvBNActIdentity is ConvBNAct for this value
         renames = []
         renames.append(("0.", "conv."))
         if norm:
@@ -101,9 +99,9 @@ class ConvBNActIdentity(ReferenceCheckpointMixin, nn.Module):
         self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:18
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        conv = self.conv(x)
-        bn = self.bn(conv)
-        y = bn
+        conv = self.conv(x)  # [B, out_channels, H, W]
+        bn = self.bn(conv)  # [B, out_channels, H, W]
+        y = bn  # [B, out_channels, H, W]
         return y
 
 
@@ -117,7 +115,6 @@ class ConvBNActRelu(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False) -> None:
         super().__init__()
-        activation = "relu"  # ConvBNActRelu is ConvBNAct for this value
         renames = []
         renames.append(("0.", "conv."))
         if norm:
@@ -171,7 +168,7 @@ class InvertedResidual(ReferenceCheckpointMixin, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.expansion != 1:
-            expand = self.expand(x)
+            expand = self.expand(x)  # [B, hidden, H, W]
             depthwise = self.depthwise(expand)
         else:
             depthwise = self.depthwise(x)  # [B, 32, H, W]
@@ -212,15 +209,15 @@ class MobileNetV2(ReferenceCheckpointMixin, nn.Module):
         self.classifier = nn.Linear(1280, num_classes, bias=True)  # specs/mobilenet.dl:23
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        stem = self.stem(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        stem = self.stem(x)  # [B, 32, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
         blocks = stem
         for layer in self.blocks:
-            blocks = layer(blocks)  # [B, 320, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
-        head = self.head(blocks)  # [B, 1280, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
+            blocks = layer(blocks)  # [B, 320, (((((H - 1) // 2) // 2) // 2) // 2) // 2 + 1, (((((W - 1) // 2) // 2) // 2) // 2) // 2 + 1]
+        head = self.head(blocks)  # [B, 1280, (((((H - 1) // 2) // 2) // 2) // 2) // 2 + 1, (((((W - 1) // 2) // 2) // 2) // 2) // 2 + 1]
         avgpool = F.adaptive_avg_pool2d(head, 1)  # [B, 1280, 1, 1]
         flat = torch.flatten(avgpool, 1, -1)  # [B, 1280]
         drop = self.drop(flat)  # [B, 1280]
-        logits = self.classifier(drop)  # [B, 1000]
+        logits = self.classifier(drop)  # [B, num_classes]
         return logits
 
 
@@ -261,11 +258,11 @@ class MobileNetV1(ReferenceCheckpointMixin, nn.Module):
         self.classifier = nn.Linear(channels[n - 1], num_classes, bias=True)  # specs/mobilenet.dl:49
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        stem = self.stem(x)  # [B, 32, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
+        stem = self.stem(x)  # [B, 32, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
         blocks = stem
         for layer in self.blocks:
-            blocks = layer(blocks)  # [B, 1024, floor(floor(floor(floor(floor(H/2 - 1/2)/2)/2)/2)/2) + 1, floor(floor(floor(floor(floor(W/2 - 1/2)/2)/2)/2)/2) + 1]
+            blocks = layer(blocks)  # [B, 1024, (((((H - 1) // 2) // 2) // 2) // 2) // 2 + 1, (((((W - 1) // 2) // 2) // 2) // 2) // 2 + 1]
         avgpool = F.adaptive_avg_pool2d(blocks, 1)  # [B, 1024, 1, 1]
         flat = torch.flatten(avgpool, 1, -1)  # [B, 1024]
-        logits = self.classifier(flat)  # [B, 1000]
+        logits = self.classifier(flat)  # [B, num_classes]
         return logits

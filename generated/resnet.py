@@ -37,7 +37,7 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     for path, module in model.named_modules():  # layouts the reference stores transposed
         prefix = f"{path}." if path else ""
         for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
-            if prefix + name in state_dict:
+            if isinstance(state_dict.get(prefix + name), torch.Tensor):
                 state_dict[prefix + name] = state_dict[prefix + name].t()
     return state_dict
 
@@ -148,9 +148,9 @@ class BasicBlock(ReferenceCheckpointMixin, nn.Module):
         conv2 = self.conv2(relu1)
         bn2 = self.bn2(conv2)
         if self.stride != 1 or self.in_channels != self.channels:
-            downsample = self.downsample(x)
-            add = bn2.add_(downsample)
-            y = F.relu(add, inplace=True)
+            downsample = self.downsample(x)  # [B, channels, (H - 1) // stride + 1, (W - 1) // stride + 1]
+            add = bn2.add_(downsample)  # [B, channels, (H - 1) // stride + 1, (W - 1) // stride + 1]
+            y = F.relu(add, inplace=True)  # [B, channels, (H - 1) // stride + 1, (W - 1) // stride + 1]
             return y
         else:
             add = bn2.add_(x)
@@ -181,10 +181,10 @@ class ResNet(ReferenceCheckpointMixin, nn.Module):
         self.fc = nn.Linear(512 * expansion, num_classes, bias=True)  # specs/resnet.dl:34
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        conv1 = self.conv1(x)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        bn1 = self.bn1(conv1)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        relu = F.relu(bn1, inplace=True)  # [B, 64, floor(H/2 - 1/2) + 1, floor(W/2 - 1/2) + 1]
-        maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, floor(floor(H/2 - 1/2)/2) + 1, floor(floor(W/2 - 1/2)/2) + 1]
+        conv1 = self.conv1(x)  # [B, 64, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
+        bn1 = self.bn1(conv1)  # [B, 64, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
+        relu = F.relu(bn1, inplace=True)  # [B, 64, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
+        maxpool = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, ((H - 1) // 2) // 2 + 1, ((W - 1) // 2) // 2 + 1]
         layer1 = maxpool
         for layer in self.layer1:
             layer1 = layer(layer1)
@@ -199,7 +199,7 @@ class ResNet(ReferenceCheckpointMixin, nn.Module):
             layer4 = layer_3(layer4)
         avgpool = F.adaptive_avg_pool2d(layer4, 1)
         flatten = torch.flatten(avgpool, 1, -1)
-        logits = self.fc(flatten)  # [B, 1000]
+        logits = self.fc(flatten)  # [B, num_classes]
         return logits
 
 

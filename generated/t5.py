@@ -38,7 +38,7 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     for path, module in model.named_modules():  # layouts the reference stores transposed
         prefix = f"{path}." if path else ""
         for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
-            if prefix + name in state_dict:
+            if isinstance(state_dict.get(prefix + name), torch.Tensor):
                 state_dict[prefix + name] = state_dict[prefix + name].t()
     return state_dict
 
@@ -99,6 +99,7 @@ class T5Attention(nn.Module):
     def __init__(self, d_model: int, heads: int, d_kv: int, dropout: float = 0.1, causal: bool = False) -> None:
         super().__init__()
         inner = heads * d_kv
+        self.inner = inner
         self.heads = heads
         self.causal = causal
         self.dropout = dropout
@@ -111,9 +112,9 @@ class T5Attention(nn.Module):
         q = self.q(x)  # [B, Tq, 512]
         k = self.k(memory)  # [B, Tk, 512]
         v = self.v(memory)  # [B, Tk, 512]
-        q_heads = q.unflatten(-1, (self.heads, -1)).transpose(1, 2)
-        k_heads = k.unflatten(-1, (self.heads, -1)).transpose(1, 2)
-        v_heads = v.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+        q_heads = q.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
+        k_heads = k.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
+        v_heads = v.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
         scores = q_heads @ k_heads.transpose(-2, -1)
         if position_bias is not None:
             scores = scores + position_bias
@@ -132,7 +133,7 @@ class T5AttentionMemoryIsX(nn.Module):
     """T5Attention, from <stdlib>/t5_layers.dl:10.
 
     x: [B, Tq, d_model]
-    memory: [B, Tk, d_model]
+    (memory is the same tensor as x: this class takes x only)
     mask: [B, Tk] bool optional
     position_bias: [1, heads, Tq, Tk] optional
     -> o
@@ -141,6 +142,7 @@ class T5AttentionMemoryIsX(nn.Module):
     def __init__(self, d_model: int, heads: int, d_kv: int, dropout: float = 0.1, causal: bool = False) -> None:
         super().__init__()
         inner = heads * d_kv
+        self.inner = inner
         self.heads = heads
         self.causal = causal
         self.dropout = dropout
@@ -153,9 +155,9 @@ class T5AttentionMemoryIsX(nn.Module):
         q = self.q(x)  # [B, Tq, 512]
         k = self.k(x)  # [B, Tq, 512]
         v = self.v(x)  # [B, Tq, 512]
-        q_heads = q.unflatten(-1, (self.heads, -1)).transpose(1, 2)
-        k_heads = k.unflatten(-1, (self.heads, -1)).transpose(1, 2)
-        v_heads = v.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+        q_heads = q.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
+        k_heads = k.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
+        v_heads = v.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
         scores = q_heads @ k_heads.transpose(-2, -1)
         if position_bias is not None:
             scores = scores + position_bias
@@ -184,10 +186,10 @@ class T5FeedForward(nn.Module):
         self.wo = nn.Linear(d_ff, d_model, bias=False)  # <stdlib>/t5_layers.dl:28
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        wi = self.wi(x)  # [B, S, 2048]
-        activation = F.relu(wi, inplace=True)  # [B, S, 2048]
-        hidden = self.hidden(activation)  # [B, S, 2048]
-        wo = self.wo(hidden)  # [B, S, 512]
+        wi = self.wi(x)  # [B, S, d_ff]
+        activation = F.relu(wi, inplace=True)  # [B, S, d_ff]
+        hidden = self.hidden(activation)  # [B, S, d_ff]
+        wo = self.wo(hidden)  # [B, S, d_model]
         return wo
 
 
@@ -219,14 +221,14 @@ class T5EncoderLayer(ReferenceCheckpointMixin, nn.Module):
         self.dropout_1 = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:43
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        self_attention_norm = self.self_attention_norm(x)  # [B, S, 512]
-        self_attention = self.self_attention(self_attention_norm, mask, position_bias)  # [B, S, 512]
-        dropout = self.dropout(self_attention)  # [B, S, 512]
-        h = x + dropout  # [B, S, 512]
-        ff_norm = self.ff_norm(h)  # [B, S, 512]
-        ff = self.ff(ff_norm)  # [B, S, 512]
-        dropout_1 = self.dropout_1(ff)  # [B, S, 512]
-        y = h + dropout_1  # [B, S, 512]
+        self_attention_norm = self.self_attention_norm(x)  # [B, S, d_model]
+        self_attention = self.self_attention(self_attention_norm, mask, position_bias)  # [B, S, d_model]
+        dropout = self.dropout(self_attention)  # [B, S, d_model]
+        h = x + dropout  # [B, S, d_model]
+        ff_norm = self.ff_norm(h)  # [B, S, d_model]
+        ff = self.ff(ff_norm)  # [B, S, d_model]
+        dropout_1 = self.dropout_1(ff)  # [B, S, d_model]
+        y = h + dropout_1  # [B, S, d_model]
         return y
 
 
@@ -247,21 +249,19 @@ class T5Encoder(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, d_model: int, heads: int, d_kv: int, d_ff: int, num_layers: int, num_buckets: int = 32,
                  max_distance: int = 128, dropout: float = 0.1, eps: float = 1e-06) -> None:
         super().__init__()
-        if dropout != 0.1:
-            raise ValueError('T5Encoder was compiled for dropout = 0.1 only (<stdlib>/t5_layers.dl:85); compile a configuration with another value to build it')
         self.position_bias = RelativePositionBias(num_buckets, max_distance, heads, bidirectional=True)  # <stdlib>/t5_layers.dl:84
         self.drop = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:86
         self.layers = nn.ModuleList([T5EncoderLayer(d_model, heads, d_kv, d_ff, dropout, eps) for _ in range(num_layers)])  # <stdlib>/t5_layers.dl:87
         self.final_layer_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:88
 
     def forward(self, embedded: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, 8, S, S]
-        x = self.drop(embedded)  # [B, S, 512]
+        position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, heads, S, S]
+        x = self.drop(embedded)  # [B, S, d_model]
         layers = x
         for layer in self.layers:
-            layers = layer(layers, position_bias, mask)  # [B, S, 512]
-        final_layer_norm = self.final_layer_norm(layers)  # [B, S, 512]
-        y = self.drop(final_layer_norm)  # [B, S, 512]
+            layers = layer(layers, position_bias, mask)  # [B, S, d_model]
+        final_layer_norm = self.final_layer_norm(layers)  # [B, S, d_model]
+        y = self.drop(final_layer_norm)  # [B, S, d_model]
         return y
 
 
@@ -300,18 +300,18 @@ class T5DecoderLayer(ReferenceCheckpointMixin, nn.Module):
         self.dropout_2 = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:69
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
-        self_attention_norm = self.self_attention_norm(x)  # [B, T, 512]
-        self_attention = self.self_attention(self_attention_norm, mask, position_bias)  # [B, T, 512]
-        dropout = self.dropout(self_attention)  # [B, T, 512]
-        h = x + dropout  # [B, T, 512]
-        cross_attention_norm = self.cross_attention_norm(h)  # [B, T, 512]
-        cross_attention = self.cross_attention(cross_attention_norm, memory, memory_mask)  # [B, T, 512]
-        dropout_1 = self.dropout_1(cross_attention)  # [B, T, 512]
-        h2 = h + dropout_1  # [B, T, 512]
-        ff_norm = self.ff_norm(h2)  # [B, T, 512]
-        ff = self.ff(ff_norm)  # [B, T, 512]
-        dropout_2 = self.dropout_2(ff)  # [B, T, 512]
-        y = h2 + dropout_2  # [B, T, 512]
+        self_attention_norm = self.self_attention_norm(x)  # [B, T, d_model]
+        self_attention = self.self_attention(self_attention_norm, mask, position_bias)  # [B, T, d_model]
+        dropout = self.dropout(self_attention)  # [B, T, d_model]
+        h = x + dropout  # [B, T, d_model]
+        cross_attention_norm = self.cross_attention_norm(h)  # [B, T, d_model]
+        cross_attention = self.cross_attention(cross_attention_norm, memory, memory_mask)  # [B, T, d_model]
+        dropout_1 = self.dropout_1(cross_attention)  # [B, T, d_model]
+        h2 = h + dropout_1  # [B, T, d_model]
+        ff_norm = self.ff_norm(h2)  # [B, T, d_model]
+        ff = self.ff(ff_norm)  # [B, T, d_model]
+        dropout_2 = self.dropout_2(ff)  # [B, T, d_model]
+        y = h2 + dropout_2  # [B, T, d_model]
         return y
 
 
@@ -334,21 +334,19 @@ class T5Decoder(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, d_model: int, heads: int, d_kv: int, d_ff: int, num_layers: int, num_buckets: int = 32,
                  max_distance: int = 128, dropout: float = 0.1, eps: float = 1e-06) -> None:
         super().__init__()
-        if dropout != 0.1:
-            raise ValueError('T5Decoder was compiled for dropout = 0.1 only (<stdlib>/t5_layers.dl:105); compile a configuration with another value to build it')
         self.position_bias = RelativePositionBias(num_buckets, max_distance, heads, bidirectional=False)  # <stdlib>/t5_layers.dl:104
         self.drop = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:106
         self.layers = nn.ModuleList([T5DecoderLayer(d_model, heads, d_kv, d_ff, dropout, eps) for _ in range(num_layers)])  # <stdlib>/t5_layers.dl:107
         self.final_layer_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:109
 
     def forward(self, embedded: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
-        position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, 8, T, T]
-        x = self.drop(embedded)  # [B, T, 512]
+        position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, heads, T, T]
+        x = self.drop(embedded)  # [B, T, d_model]
         layers = x
         for layer in self.layers:
-            layers = layer(layers, position_bias, memory, memory_mask, mask)  # [B, T, 512]
-        final_layer_norm = self.final_layer_norm(layers)  # [B, T, 512]
-        y = self.drop(final_layer_norm)  # [B, T, 512]
+            layers = layer(layers, position_bias, memory, memory_mask, mask)  # [B, T, d_model]
+        final_layer_norm = self.final_layer_norm(layers)  # [B, T, d_model]
+        y = self.drop(final_layer_norm)  # [B, T, d_model]
         return y
 
 
@@ -373,10 +371,6 @@ class T5Model(ReferenceCheckpointMixin, nn.Module):
                  heads: int = 8, num_buckets: int = 32, max_distance: int = 128, dropout: float = 0.1,
                  eps: float = 1e-06, head: str = "none") -> None:
         super().__init__()
-        if vocab != 32128:
-            raise ValueError('T5Model was compiled for vocab = 32128 only (specs/t5.dl:21); compile a configuration with another value to build it')
-        if d_model != 512:
-            raise ValueError('T5Model was compiled for d_model = 512 only (specs/t5.dl:21); compile a configuration with another value to build it')
         self.d_model = d_model
         self.head = head
         self.shared = nn.Embedding(vocab, d_model)  # specs/t5.dl:23
@@ -387,13 +381,13 @@ class T5Model(ReferenceCheckpointMixin, nn.Module):
             self.lm_head.weight = self.shared.weight  # tied, specs/t5.dl:30
 
     def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        embedding = self.shared(input_ids)  # [B, S, 512]
-        encoder = self.encoder(embedding, attention_mask)  # [B, S, 512]
-        embedding_1 = self.shared(decoder_input_ids)  # [B, T, 512]
-        decoder = self.decoder(embedding_1, encoder, attention_mask, decoder_attention_mask)  # [B, T, 512]
+        embedding = self.shared(input_ids)  # [B, S, d_model]
+        encoder = self.encoder(embedding, attention_mask)  # [B, S, d_model]
+        embedding_1 = self.shared(decoder_input_ids)  # [B, T, d_model]
+        decoder = self.decoder(embedding_1, encoder, attention_mask, decoder_attention_mask)  # [B, T, d_model]
         if self.head == "lm":
-            scale = decoder * self.d_model ** -0.5  # [B, T, 512]
-            logits = self.lm_head(scale)  # [B, T, 32128]
+            scale = decoder * self.d_model ** -0.5  # [B, T, d_model]
+            logits = self.lm_head(scale)  # [B, T, vocab]
             return logits
         else:
             return decoder

@@ -25,7 +25,7 @@ class RecurrentEncoder(nn.Module):
         self.steps = nn.LSTM(input_size, hidden, num_layers=layers, batch_first=True, dropout=dropout, bidirectional=bidirectional)  # <stdlib>/recurrent.dl:10
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        steps, (h_n, _) = self.steps(x)  # [B, T, 512], [4, B, 256], [4, B, 256]
+        steps, (h_n, _) = self.steps(x)  # [B, T, 4 * input_size], [4, B, hidden], [4, B, hidden]
         return steps, h_n
 
 
@@ -46,9 +46,9 @@ class Tagger(nn.Module):
         self.scores = nn.Linear(2 * hidden, tags, bias=True)  # specs/tagger.dl:11
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        embedding = self.embedding(tokens)  # [B, T, 128]
-        dropout = self.dropout(embedding)  # [B, T, 128]
-        encoder, _ = self.encoder(dropout)  # [B, T, 512], [4, B, 256]
-        dropout_1 = self.dropout_1(encoder)  # [B, T, 512]
-        scores = self.scores(dropout_1)  # [B, T, 17]
+        embedding = self.embedding(tokens)  # [B, T, embed_dim]
+        dropout = self.dropout(embedding)  # [B, T, embed_dim]
+        encoder, _ = self.encoder(dropout)  # [B, T, 4 * embed_dim], [4, B, hidden]
+        dropout_1 = self.dropout_1(encoder)  # [B, T, 4 * embed_dim]
+        scores = self.scores(dropout_1)  # [B, T, tags]
         return scores

@@ -40,6 +40,7 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         if d_model % heads != 0:
             raise ValueError('heads must divide d_model (<stdlib>/attention.dl:8)')
+        self.d_model = d_model
         self.heads = heads
         self.causal = causal
         self.dropout = dropout
@@ -49,12 +50,12 @@ class MultiHeadAttention(nn.Module):
         self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:16
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        query = self.query(q)  # [B, Tq, 512]
-        key = self.key(kv)  # [B, Tk, 512]
-        value = self.value(kv)  # [B, Tk, 512]
-        q_heads = query.unflatten(-1, (self.heads, -1)).transpose(1, 2)
-        k_heads = key.unflatten(-1, (self.heads, -1)).transpose(1, 2)
-        v_heads = value.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+        query = self.query(q)  # [B, Tq, d_model]
+        key = self.key(kv)  # [B, Tk, d_model]
+        value = self.value(kv)  # [B, Tk, d_model]
+        q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
+        k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
+        v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
@@ -62,8 +63,8 @@ class MultiHeadAttention(nn.Module):
             scores = scores.masked_fill(torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1), torch.finfo(scores.dtype).min)
         weights = F.softmax(scores, dim=-1)
         weights = F.dropout(weights, self.dropout, self.training)
-        context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
-        output = self.output(context)  # [B, Tq, 512]
+        context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, d_model]
+        output = self.output(context)  # [B, Tq, d_model]
         return output
 
 
@@ -71,7 +72,7 @@ class MultiHeadAttentionKvIsQ(nn.Module):
     """MultiHeadAttention, from <stdlib>/attention.dl:6.
 
     q: [B, Tq, d_model]
-    kv: [B, Tk, d_model]
+    (kv is the same tensor as q: this class takes q only)
     mask: [B, Tk] bool optional
     -> output
     """
@@ -80,6 +81,7 @@ class MultiHeadAttentionKvIsQ(nn.Module):
         super().__init__()
         if d_model % heads != 0:
             raise ValueError('heads must divide d_model (<stdlib>/attention.dl:8)')
+        self.d_model = d_model
         self.heads = heads
         self.causal = causal
         self.dropout = dropout
@@ -89,12 +91,12 @@ class MultiHeadAttentionKvIsQ(nn.Module):
         self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:16
 
     def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        query = self.query(q)  # [B, Tq, 512]
-        key = self.key(q)  # [B, Tq, 512]
-        value = self.value(q)  # [B, Tq, 512]
-        q_heads = query.unflatten(-1, (self.heads, -1)).transpose(1, 2)
-        k_heads = key.unflatten(-1, (self.heads, -1)).transpose(1, 2)
-        v_heads = value.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+        query = self.query(q)  # [B, Tq, d_model]
+        key = self.key(q)  # [B, Tq, d_model]
+        value = self.value(q)  # [B, Tq, d_model]
+        q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
+        k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
+        v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
@@ -102,8 +104,8 @@ class MultiHeadAttentionKvIsQ(nn.Module):
             scores = scores.masked_fill(torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1), torch.finfo(scores.dtype).min)
         weights = F.softmax(scores, dim=-1)
         weights = F.dropout(weights, self.dropout, self.training)
-        context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
-        output = self.output(context)  # [B, Tq, 512]
+        context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, d_model]
+        output = self.output(context)  # [B, Tq, d_model]
         return output
 
 
@@ -121,9 +123,9 @@ class AddNorm(nn.Module):
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/layers.dl:17
 
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
-        dropout = self.dropout(sublayer)  # [B, S, 512]
-        summed = x + dropout  # [B, S, 512]
-        norm = self.norm(summed)  # [B, S, 512]
+        dropout = self.dropout(sublayer)  # [B, S, d_model]
+        summed = x + dropout  # [B, S, d_model]
+        norm = self.norm(summed)  # [B, S, d_model]
         return norm
 
 
@@ -143,10 +145,10 @@ class FeedForward(nn.Module):
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/layers.dl:9
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = self.hidden(x)  # [B, S, 2048]
-        activation = F.relu(hidden, inplace=True)  # [B, S, 2048]
-        active = self.active(activation)  # [B, S, 2048]
-        output = self.output(active)  # [B, S, 512]
+        hidden = self.hidden(x)  # [B, S, d_ff]
+        activation = F.relu(hidden, inplace=True)  # [B, S, d_ff]
+        active = self.active(activation)  # [B, S, d_ff]
+        output = self.output(active)  # [B, S, d_model]
         return output
 
 
@@ -169,10 +171,10 @@ class EncoderLayer(nn.Module):
         self.y = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:13
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        attn = self.attn(x, mask)  # [B, S, 512]
-        attn_norm = self.attn_norm(x, attn)  # [B, S, 512]
-        ffn = self.ffn(attn_norm)  # [B, S, 512]
-        y = self.y(attn_norm, ffn)  # [B, S, 512]
+        attn = self.attn(x, mask)  # [B, S, d_model]
+        attn_norm = self.attn_norm(x, attn)  # [B, S, d_model]
+        ffn = self.ffn(attn_norm)  # [B, S, d_model]
+        y = self.y(attn_norm, ffn)  # [B, S, d_model]
         return y
 
 
@@ -198,12 +200,12 @@ class DecoderLayer(nn.Module):
         self.y = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:37
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None) -> torch.Tensor:
-        self_attn = self.self_attn(x)  # [B, T, 512]
-        self_norm = self.self_norm(x, self_attn)  # [B, T, 512]
-        cross_attn = self.cross_attn(self_norm, memory, memory_mask)  # [B, T, 512]
-        cross_norm = self.cross_norm(self_norm, cross_attn)  # [B, T, 512]
-        ffn = self.ffn(cross_norm)  # [B, T, 512]
-        y = self.y(cross_norm, ffn)  # [B, T, 512]
+        self_attn = self.self_attn(x)  # [B, T, d_model]
+        self_norm = self.self_norm(x, self_attn)  # [B, T, d_model]
+        cross_attn = self.cross_attn(self_norm, memory, memory_mask)  # [B, T, d_model]
+        cross_norm = self.cross_norm(self_norm, cross_attn)  # [B, T, d_model]
+        ffn = self.ffn(cross_norm)  # [B, T, d_model]
+        y = self.y(cross_norm, ffn)  # [B, T, d_model]
         return y
 
 
@@ -221,12 +223,6 @@ class Transformer(nn.Module):
         super().__init__()
         if not tie_embeddings:
             raise ValueError('`tie_embeddings` is true in every configuration of Transformer compiled (specs/transformer.dl:31); compile one where it is not, to build this one')
-        if vocab != 37000:
-            raise ValueError('Transformer was compiled for vocab = 37000 only (specs/transformer.dl:14); compile a configuration with another value to build it')
-        if d_model != 512:
-            raise ValueError('Transformer was compiled for d_model = 512 only (specs/transformer.dl:14); compile a configuration with another value to build it')
-        if max_len != 5000:
-            raise ValueError('Transformer was compiled for max_len = 5000 only (specs/transformer.dl:20); compile a configuration with another value to build it')
         self.d_model = d_model
         self.src_embed = nn.Embedding(vocab, d_model)  # specs/transformer.dl:23
         self.positions = SinusoidalPositions(max_len, d_model)  # specs/transformer.dl:23
@@ -238,19 +234,19 @@ class Transformer(nn.Module):
         self.generator.weight = self.src_embed.weight  # tied, specs/transformer.dl:32
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_mask: torch.Tensor | None = None) -> torch.Tensor:
-        embedding = self.src_embed(src)  # [B, S, 512]
-        scale = embedding * math.sqrt(self.d_model)  # [B, S, 512]
-        sinusoidalpositions = self.positions(scale)  # [B, S, 512]
-        src_x = self.src_x(sinusoidalpositions)  # [B, S, 512]
+        embedding = self.src_embed(src)  # [B, S, d_model]
+        scale = embedding * math.sqrt(self.d_model)  # [B, S, d_model]
+        sinusoidalpositions = self.positions(scale)  # [B, S, d_model]
+        src_x = self.src_x(sinusoidalpositions)  # [B, S, d_model]
         encoder = src_x
         for layer in self.encoder:
-            encoder = layer(encoder, src_mask)  # [B, S, 512]
-        embedding_1 = self.src_embed(tgt)  # [B, T, 512]
-        scale_1 = embedding_1 * math.sqrt(self.d_model)  # [B, T, 512]
-        sinusoidalpositions_1 = self.positions(scale_1)  # [B, T, 512]
-        tgt_x = self.tgt_x(sinusoidalpositions_1)  # [B, T, 512]
+            encoder = layer(encoder, src_mask)  # [B, S, d_model]
+        embedding_1 = self.src_embed(tgt)  # [B, T, d_model]
+        scale_1 = embedding_1 * math.sqrt(self.d_model)  # [B, T, d_model]
+        sinusoidalpositions_1 = self.positions(scale_1)  # [B, T, d_model]
+        tgt_x = self.tgt_x(sinusoidalpositions_1)  # [B, T, d_model]
         decoder = tgt_x
         for layer_1 in self.decoder:
-            decoder = layer_1(decoder, encoder, src_mask)  # [B, T, 512]
-        logits = self.generator(decoder)  # [B, T, 37000]
+            decoder = layer_1(decoder, encoder, src_mask)  # [B, T, d_model]
+        logits = self.generator(decoder)  # [B, T, vocab]
         return logits

@@ -37,7 +37,7 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     for path, module in model.named_modules():  # layouts the reference stores transposed
         prefix = f"{path}." if path else ""
         for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
-            if prefix + name in state_dict:
+            if isinstance(state_dict.get(prefix + name), torch.Tensor):
                 state_dict[prefix + name] = state_dict[prefix + name].t()
     return state_dict
 
@@ -143,7 +143,7 @@ class VGG(ReferenceCheckpointMixin, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = x
         for layer in self.features:
-            features = layer(features)  # [B, 512, floor(floor(floor(floor(floor(H/2)/2)/2)/2)/2), floor(floor(floor(floor(floor(W/2)/2)/2)/2)/2)]
+            features = layer(features)
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
         fc1 = self.fc1(flat)  # [B, 4096]
@@ -152,7 +152,7 @@ class VGG(ReferenceCheckpointMixin, nn.Module):
         fc2 = self.fc2(dropout1)  # [B, 4096]
         relu2 = F.relu(fc2, inplace=True)  # [B, 4096]
         dropout2 = self.dropout2(relu2)  # [B, 4096]
-        logits = self.fc3(dropout2)  # [B, 1000]
+        logits = self.fc3(dropout2)  # [B, num_classes]
         return logits
 
 

@@ -4,6 +4,7 @@ computes its `let`s, and builds the layers every specialization the spec uses
 needs, under Python `if`s where the specializations differ."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -87,13 +88,12 @@ class DefinitionBuilder:
         forward = render(simplify(variant.forward, constant), self._condition(self.scope.forward_name))
         renames = static_renames(self.block, self.scope)
         fixed = self.ctx.fixed.get(name, {})
-        lines = [f"{self.scope.locals[p]} = {py_literal(v)}  # {name} is {self.block.name} for this value"
-                 for p, v in fixed.items()]
-        lines += prologue(self.block, self.scope, self.ctx.where, computed_renames=renames is None
+        lines = prologue(self.block, self.scope, self.ctx.where, computed_renames=renames is None
                           and _has_renames(self.block))
         lines += self._branch_checks(name, variant, constant) + self._value_checks(name, variant, constant, fixed)
         lines += [f"self.{attr} = {self.scope.locals[n]}" for n, attr in self.scope.attributes.items()]
         lines += render(simplify(variant.init, constant), self._condition(self.scope.init_name))
+        lines = self._fixed_locals(name, fixed, lines) + lines
         first = variant.members[0]
         outputs = {m.outputs for m in variant.members}
         model = ClassModel(name, "nn.Module", self._doc(variant), self._init_def(fixed),
@@ -116,6 +116,15 @@ class DefinitionBuilder:
             model.class_lines += ["# Batch norms that optimize_for_inference() folds into the convolution before them.",
                                   "CONV_BN_FOLDS = (", *(f'    ("{c}", "{n}"),' for c, n in folds), ")"]
         return model
+
+    def _fixed_locals(self, name: str, fixed: dict[str, Any], lines: list[str]) -> list[str]:
+        """The values a split class is for, as the locals the rest of __init__ reads (if it does)."""
+        found = []
+        for p, v in fixed.items():
+            local = self.scope.locals[p]
+            if any(re.search(rf"\b{local}\b", line) for line in lines):
+                found.append(f"{local} = {py_literal(v)}  # {name} is {self.block.name} for this value")
+        return found
 
     def _condition(self, name: Callable[[str], str]) -> Callable[[str, bool], str]:
         def condition(key: str, value: bool) -> str:
@@ -200,8 +209,11 @@ class DefinitionBuilder:
     def _doc(self, variant: Variant) -> list[str]:
         b = self.block
         lines = [f"{b.name}, from {self.ctx.where(b.span)}.", ""]
+        aliased = {name: source for name, source in variant.members[0].graph.aliases}
         for s in b.body:
-            if isinstance(s, ast.Input):
+            if isinstance(s, ast.Input) and s.name in aliased:
+                lines.append(f"({s.name} is the same tensor as {aliased[s.name]}: this class takes {aliased[s.name]} only)")
+            elif isinstance(s, ast.Input):
                 lines.append(f"{s.name}: {s.type}" + (" optional" if s.optional else ""))
         outs = list(dict.fromkeys(o.name for m in variant.members for o in m.graph.outputs))
         declared = {s.name: s.type for s in _outputs(b.body) if s.type is not None}

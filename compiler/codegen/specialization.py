@@ -17,6 +17,7 @@ from compiler.codegen.expressions import Unprintable, is_literal, py_literal, sa
 from compiler.ir.residual import printed, residual
 from compiler.codegen.names import NameAllocator, layer_name_diagnostic
 from compiler.codegen.scope import Scope
+from compiler.codegen.shapes import dimension_names, shape_text
 from compiler.diagnostics import CompileError, Span, error
 from compiler.ir import Graph, Node
 from compiler.ir.types import TensorType
@@ -25,6 +26,9 @@ from compiler.ops import REGISTRY, LowerContext
 from compiler.syntax import ast
 
 Guard = tuple[tuple[str, bool], ...]
+
+# Layers whose output width is one of their attributes (per output, for those with several).
+_WIDTHS = {"Linear": "out_features", "TransposedLinear": "out_features", "FusedLinear": "out_sizes", "Split": "sizes"}
 
 # Columns a line of __init__ may take after its indentation (ruff's line-length is 120).
 INIT_WIDTH = 104
@@ -70,6 +74,7 @@ class SpecializationRenderer:
         self.dim_names: dict[sympy.Symbol, str] = {}
         self.uses_dims: set = set()
         self.uses: dict[tuple, Use] = {}
+        self.dimension_names = dimension_names({**graph.lets, **graph.params})
         self.current_guard: Guard = ()
 
     def render(self) -> Rendered:
@@ -117,7 +122,7 @@ class SpecializationRenderer:
     def init_attrs(self, call: CallExpr | None, attrs: Any, node: Node | None = None) -> Any:
         if node is None or self.scope.bound:      # a repeat's layers: their values vary with the index
             return with_expressions(call, attrs, self.scope.init_name)
-        return with_expressions(call, attrs, self.scope.init_name, self.uses, node.id, node.guard)
+        return with_expressions(call, attrs, self.scope.init_name, self.uses, node.module or node.id, node.guard)
 
     def _block_constructor(self, key: str, call: CallExpr | None) -> str:
         cls = self.class_of(key)
@@ -205,21 +210,35 @@ class SpecializationRenderer:
         outs = [self._result_name(node, i) for i in range(len(node.outputs))]
         for i, name in enumerate(outs):
             self.value_names[(node.id, i)] = name
-        comment = "  # " + ", ".join(t.shape_str() for t in node.types) if node.types else ""
+        comment = "  # " + ", ".join(shape_text(t, self.dimension_names) for t in node.types) if node.types else ""
         if node.kind == "block":
             texts = [f"{', '.join(outs)} = self.{node.module}({call_args(args)})"]
         elif node.kind == "repeat":
             texts = self._lower_repeat(node, args, in_types, outs)
         else:
-            attrs = with_expressions(node.call, node.attrs, self.scope.forward_name, self.uses, node.id, node.guard)
+            # A layer applied twice is one submodule: its constructor printed the values for both uses.
+            attrs = with_expressions(node.call, node.attrs, self.scope.forward_name, self.uses, node.module or node.id,
+                                     node.guard)
             ctx = LowerContext(args, outs, f"self.{node.module}" if node.module else None, in_types,
-                               list(node.types or ()), self.dim_names, self.vars.fresh)
+                               list(node.types or ()), self.dim_names, self.vars.fresh,
+                               features=[self._width(operands[s]) if s in operands else None for s in range(len(args))])
             texts = REGISTRY[node.op].lower(attrs, ctx)
             self.helpers.update(REGISTRY[node.op].helpers)
             self.uses_dims |= ctx.uses_dims
         lines = [Line(node.guard, text) for text in texts]
         lines[-1].comment = comment
         return lines
+
+    def _width(self, value: tuple[str, int]) -> Any:
+        """The last dimension of a value in the parameters' terms, when a linear layer or a split
+        made it (the width the spec wrote for it); None otherwise."""
+        producer, index = value
+        node = self.graph.node(producer)
+        if node.kind != "op" or node.op not in _WIDTHS:
+            return None
+        attrs = with_expressions(node.call, node.attrs, self.scope.forward_name)
+        width = getattr(attrs, _WIDTHS[node.op])
+        return width[index] if isinstance(width, tuple) else width
 
     def _result_name(self, node: Node, index: int) -> str:
         """A fresh variable for a node's result; `_` for an unused one among several."""

@@ -60,6 +60,7 @@ class BlockBuilder:
         self.spans: dict[str, Span] = {}
         self.counter = 0
         self.guard: tuple[tuple[str, bool], ...] = ()     # the static branches being built
+        self.looping = 0                                   # inside a `for` body
 
     # ------------------------------------------------------------------ names
     def lookup(self, name: str) -> Any:
@@ -194,6 +195,8 @@ class BlockBuilder:
         if isinstance(value, (TensorRef, tuple)):
             raise error("DLC011", "`let` binds compile-time values; tensors are bound with `name = ...`", s.span)
         self.bind(s.name, value, s.span)
+        if not self.looping:
+            self.graph.lets[s.name] = value
 
     def _assign(self, s: ast.Assign, errors) -> None:
         value = Evaluator(self).eval(s.value, s.targets)
@@ -245,8 +248,12 @@ class BlockBuilder:
                         layer_stmt.span, hint="a stack of layers is `name = repeat(n, i) Layer(...)(x)`")
         for value in values:
             reported = len(errors)
-            with self.scoped({s.var: value}):
-                self.run(s.body, errors)
+            self.looping += 1
+            try:
+                with self.scoped({s.var: value}):
+                    self.run(s.body, errors)
+            finally:
+                self.looping -= 1
             if len(errors) > reported:
                 return          # the same mistake again in every pass would only repeat the message
 

@@ -92,6 +92,7 @@ class Graph:
     conditions: dict[str, Any] = field(default_factory=dict)
     decisions: list[tuple[str, bool]] = field(default_factory=list)
     output_guard: tuple[tuple[str, bool], ...] = ()
+    lets: dict[str, Any] = field(default_factory=dict)      # top-level `let` values, for shape comments
 
     def node(self, node_id: str) -> Node:
         return self.g.nodes[node_id]["node"]
@@ -122,7 +123,7 @@ class Graph:
                      renames=list(self.renames), aliases=list(self.aliases), is_model=self.is_model,
                      conv_bn_folds=list(self.conv_bn_folds), definition=self.definition,
                      conditions=dict(self.conditions), decisions=list(self.decisions),
-                     output_guard=self.output_guard)
+                     output_guard=self.output_guard, lets=dict(self.lets))
 
     def output_type(self, node_id: str, index: int) -> TensorType | None:
         types = self.node(node_id).types

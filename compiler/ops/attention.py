@@ -77,9 +77,15 @@ def _mask_index(rank: int) -> str:
 
 
 def _split_heads(a: AttentionAttrs, ctx) -> tuple[list[str], tuple[str, str, str]]:
+    """[B, T, heads * head_dim] -> [B, heads, T, head_dim].  The head size comes from the
+    parameters where the projection's width is known, and the head count from the tensor, so a
+    layer sharded over heads (tensor parallelism) splits right; else the count is fixed."""
     names = tuple(ctx.temp(n) for n in ("q_heads", "k_heads", "v_heads"))
-    lines = [f"{name} = {arg}.unflatten(-1, ({a.heads}, -1)).transpose(1, 2)"
-             for name, arg in zip(names, ctx.args[:3])]
+    lines = []
+    for slot, (name, arg) in enumerate(zip(names, ctx.args[:3])):
+        width = ctx.feature(slot)
+        split = f"(-1, {width // a.heads})" if is_residual(width) and is_residual(a.heads) else f"({a.heads}, -1)"
+        lines.append(f"{name} = {arg}.unflatten(-1, {split}).transpose(1, 2)")
     return lines, names
 
 

@@ -61,6 +61,12 @@ class LowerContext:
     dim_names: dict
     temp: Callable[[str], str]
     uses_dims: set = field(default_factory=set)
+    # Per argument, its last dimension as the block's parameters compute it (a Residual printing as
+    # `self.d_model`), where the layer producing it says; None where unknown.
+    features: list = field(default_factory=list)
+
+    def feature(self, slot: int):
+        return self.features[slot] if slot < len(self.features) else None
 
     def dim(self, d: Dim) -> str:
         self.uses_dims.update(getattr(d, "free_symbols", ()))
