@@ -148,9 +148,9 @@ class BasicBlock(ReferenceCheckpointMixin, nn.Module):
         conv2 = self.conv2(relu1)
         bn2 = self.bn2(conv2)
         if self.stride != 1 or self.in_channels != self.channels:
-            downsample = self.downsample(x)  # [B, channels, (H - 1) // stride + 1, (W - 1) // stride + 1]
-            add = bn2.add_(downsample)  # [B, channels, (H - 1) // stride + 1, (W - 1) // stride + 1]
-            y = F.relu(add, inplace=True)  # [B, channels, (H - 1) // stride + 1, (W - 1) // stride + 1]
+            downsample = self.downsample(x)  # [B, channels, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
+            add = bn2.add_(downsample)  # [B, channels, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
+            y = F.relu(add, inplace=True)  # [B, channels, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
             return y
         else:
             add = bn2.add_(x)

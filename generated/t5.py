@@ -394,7 +394,7 @@ class T5Model(ReferenceCheckpointMixin, nn.Module):
 
 
 class T5ForConditionalGeneration(T5Model):
-    """T5Model(head="lm"), from specs/t5.dl:42."""
+    """T5Model(head='lm'), from specs/t5.dl:42."""
 
     def __init__(self, vocab: int = 32128, d_model: int = 512, d_kv: int = 64, d_ff: int = 2048, layers: int = 6,
                  heads: int = 8, num_buckets: int = 32, max_distance: int = 128, dropout: float = 0.1,

@@ -143,7 +143,7 @@ class VGG(ReferenceCheckpointMixin, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = x
         for layer in self.features:
-            features = layer(features)
+            features = layer(features)  # [B, 512, ((((H // 2) // 2) // 2) // 2) // 2, ((((W // 2) // 2) // 2) // 2) // 2]
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]
         fc1 = self.fc1(flat)  # [B, 4096]

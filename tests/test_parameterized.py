@@ -130,3 +130,12 @@ def test_no_class_is_named_by_a_counter():
             if name in blocks or base is None:
                 continue
             assert not name[len(base):].isdigit(), f"{path.name}: {name} is {base} with a counter"
+
+
+def test_an_identity_only_for_this_configuration_stays(tmp_path):
+    """Dropout(p) with p = 0 computes nothing here, but the class takes p: the layer stays."""
+    spec = tmp_path / "rates.dl"
+    spec.write_text("block Drop(d: int, p: float = 0.0) {\n    in x: [B, d]\n    out y = Dropout(p)(Linear(d, d)(x))\n}\n"
+                    "model M(d: int = 4) {\n    in x: [B, d]\n    out y = Drop(d)(x)\n}\n")
+    result = compile_spec(spec)
+    assert "self.y = nn.Dropout(p)" in result.text

@@ -8,6 +8,7 @@ are ir/residual.py's.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Callable
 
 from compiler.syntax import ast
@@ -63,7 +64,7 @@ def _print(e: ast.Expr, name: NameFn) -> tuple[str, int]:
     if isinstance(e, ast.Float):
         return repr(e.value), _POSTFIX
     if isinstance(e, ast.Str):
-        return f'"{e.value}"', _POSTFIX        # the grammar admits no quote or backslash inside
+        return py_literal(e.value), _POSTFIX
     if isinstance(e, ast.Bool):
         return ("True" if e.value else "False"), _POSTFIX
     if isinstance(e, ast.NoneLit):
@@ -110,7 +111,7 @@ def py_literal(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return repr(value)
     if isinstance(value, str):
-        return '"' + value + '"' if '"' not in value and "\\" not in value else repr(value)
+        return json.dumps(value)        # escapes quotes, backslashes and every control or non-ASCII character
     if isinstance(value, (list, tuple)):
         items = ", ".join(py_literal(v) for v in value)
         return f"[{items}]" if isinstance(value, list) else f"({items}{',' if len(value) == 1 else ''})"

@@ -14,7 +14,7 @@ import difflib
 import re
 from typing import Any, Callable
 
-from compiler.codegen.specialization import Guard, Line, Rendered
+from compiler.codegen.specialization import Line, Rendered
 
 
 def merge(sequences: list[list[Line]]) -> list[Line]:

@@ -16,7 +16,7 @@ from typing import Callable
 from compiler.codegen.definition import ClassModel, Context, DefinitionBuilder, alias_class, definition_order
 from compiler.codegen.merge import Variant
 from compiler.codegen.names import class_name_diagnostic
-from compiler.diagnostics import CompileError, Span
+from compiler.diagnostics import CompileError
 from compiler.ir import Graph, Node, Program
 
 # Columns of a method's docstring, as the hand-written helpers' docstrings.
@@ -56,6 +56,8 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
                 model.methods.append(_inference_preparation(model.name, variant, program, ctx.helpers))
             classes.append(model)
     classes += _alias_classes(program, ctx)
+    for model in classes:
+        model.doc = [_safe_text(line) for line in model.doc]
     source = _safe_text(path(program.source))
     file = FileModel(source, f"PyTorch modules compiled from {source}.", options)
     file.classes = classes

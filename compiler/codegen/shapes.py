@@ -21,7 +21,7 @@ def dimension_names(values: dict[str, Any]) -> dict[int, str]:
     """Numbers a block's names explain, each to the one name (or multiple of one) it is."""
     by_value: dict[int, set[str]] = {}
     for name, value in values.items():
-        if isinstance(value, int) and not isinstance(value, bool) and value > 1:
+        if isinstance(value, int) and not isinstance(value, bool) and value > 2:    # 1 and 2 are everywhere
             by_value.setdefault(value, set()).add(name)
     found = {v: next(iter(names)) for v, names in by_value.items() if len(names) == 1}
     for value, names in list(by_value.items()):

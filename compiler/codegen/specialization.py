@@ -196,7 +196,7 @@ class SpecializationRenderer:
         lines = []
         for module, (guard, sources) in joins.items():
             self.helpers.add("join_fused_keys")
-            entry = f"{_py_str(module)}: ({', '.join(_py_str(s) for s in sources)},)"
+            entry = f"{_py_str(module)}: ({', '.join(_py_str(s) for s in sources)}{',' if len(sources) == 1 else ''})"
             lines.append(Line(guard, f"self.register_load_state_dict_pre_hook(join_fused_keys({{{entry}}}))",
                               "  # checkpoints keep the separate layers"))
         return lines
@@ -318,19 +318,24 @@ def with_expressions(call: CallExpr | None, attrs: Any, name: Callable[..., str]
         current = getattr(attrs, field_name, None)
         if is_literal(arg.expr) or not same_value(current, arg.value):
             continue
-        use = None
-        if uses is not None:
-            use = uses.setdefault((node_key, field_name), Use(guard, arg.expr, current))
-        try:
-            if isinstance(current, tuple) and isinstance(arg.expr, ast.ListLit) and len(arg.expr.items) == len(current):
-                update[field_name] = tuple(v if is_literal(e) else _printed(v, e, name)
-                                           for v, e in zip(current, arg.expr.items))
-            else:
-                update[field_name] = _printed(current, arg.expr, name)
-        except Unprintable:
-            continue
-        if use is not None:
-            use.printed_as.append(update[field_name])
+        if isinstance(current, tuple) and isinstance(arg.expr, ast.ListLit) and len(arg.expr.items) == len(current):
+            items = [(f"{field_name}[{i}]", v, e) for i, (v, e) in enumerate(zip(current, arg.expr.items))]
+        else:
+            items = [(field_name, current, arg.expr)]
+        made = []
+        for key, value, expr in items:
+            if is_literal(expr):
+                made.append(value)
+                continue
+            use = uses.setdefault((node_key, key), Use(guard, expr, value)) if uses is not None else None
+            try:
+                made.append(_printed(value, expr, name))
+            except Unprintable:          # a dimension of the inputs, or a loop variable: stays a value
+                made.append(value)
+                continue
+            if use is not None:
+                use.printed_as.append(made[-1])
+        update[field_name] = tuple(made) if len(items) > 1 or isinstance(current, tuple) else made[0]
     return attrs.model_copy(update=update) if update else attrs
 
 

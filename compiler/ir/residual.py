@@ -49,7 +49,23 @@ def _operand(value: Any) -> str:
     return f"({text})" if _needs_parens(text) else text
 
 
+def _multiple(one: "ResidualInt", value: int, count: int) -> "ResidualInt":
+    made = ResidualInt(value, lambda: f"{count} * {_operand(one._unit)}")
+    made.source, made._count, made._unit = one.source, count, one._unit
+    return made
+
+
 class ResidualInt(Residual, int):
+    _count = 1                 # this value is _count times _unit (a sum of equal expressions)
+
+    @property
+    def _unit(self) -> "ResidualInt":
+        return self.__dict__.get("_unit_value", self)
+
+    @_unit.setter
+    def _unit(self, value: "ResidualInt") -> None:
+        self.__dict__["_unit_value"] = value
+
     def __new__(cls, value: int, text: str | Callable[[], str]) -> "ResidualInt":
         obj = int.__new__(cls, value)
         obj._make_text = text if callable(text) else (lambda: text)
@@ -72,6 +88,8 @@ class ResidualInt(Residual, int):
         return ResidualInt(value, lambda: f"{left()} {op} {right()}")
 
     def __add__(self, other: Any) -> Any:
+        if isinstance(other, ResidualInt) and other.source == self.source and self.source:
+            return _multiple(self, int(self) + int(other), self._count + other._count)   # d_model + d_model = 2 * d_model
         return self._combine("+", other, int(self) + other)
 
     def __radd__(self, other: Any) -> Any:

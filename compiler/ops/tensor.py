@@ -9,7 +9,7 @@ from typing import Any
 import sympy
 from pydantic import field_validator
 
-from compiler.ir.residual import equal_in_every_configuration
+from compiler.ir.residual import equal_in_every_configuration, is_residual
 from compiler.ir.types import TensorType, dim, dim_str, dims_equal, normalize_axis
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, register
 
@@ -62,7 +62,7 @@ def _fmt(shape) -> str:
 
 
 def _lower_reshape(a: ReshapeAttrs, ctx):
-    dims = ", ".join("-1" if d == -1 else ctx.dim(dim(d)) for d in a.shape)
+    dims = ", ".join("-1" if d == -1 else str(d) if is_residual(d) else ctx.dim(dim(d)) for d in a.shape)
     return assign(ctx, f"{ctx.args[0]}.reshape({dims})")
 
 
