@@ -13,9 +13,9 @@ __all__ = ["VGG", "VGG11", "VGG11BN", "VGG13", "VGG13BN", "VGG16", "VGG16BN", "V
 def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
     apply to the keys under it, outermost submodule first: the first rule whose prefix
-    matches renames a key, and `{name}` placeholders match one dotted component.
-    Keys no rule matches keep their names.  Then the tensors a submodule lists in
-    REFERENCE_TRANSPOSED (the reference stores them [in, out]) are transposed."""
+    matches renames a key, and `{name}` placeholders match one dotted component; keys no rule
+    matches keep their names.  Tensors it lists in REFERENCE_TRANSPOSED (stored [in, out] by
+    the reference) are transposed."""
     for path, module in model.named_modules():
         prefix = f"{path}." if path else ""
         rules = []
@@ -23,8 +23,6 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
             parts = re.split(r"\{(\w+)\}", source)
             pattern = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^.]+)" for i, p in enumerate(parts))
             rules.append((re.compile(re.escape(prefix) + pattern), prefix + target))
-        if not rules:
-            continue
         renamed = {}
         for key, value in state_dict.items():
             for pattern, target in rules:
@@ -33,18 +31,15 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
                     key = target.format(**match.groupdict()) + key[match.end():]
                     break
             renamed[key] = value
-        state_dict = renamed
-    for path, module in model.named_modules():  # layouts the reference stores transposed
-        prefix = f"{path}." if path else ""
         for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
-            if isinstance(state_dict.get(prefix + name), torch.Tensor):
-                state_dict[prefix + name] = state_dict[prefix + name].t()
+            if isinstance(renamed.get(prefix + name), torch.Tensor):
+                renamed[prefix + name] = renamed[prefix + name].t()
+        state_dict = renamed
     return state_dict
 
 
 class ReferenceCheckpointMixin:
-    """For a module whose checkpoints come from a reference implementation (HF transformers,
-    torchvision) with other names: its blocks' REFERENCE_RENAMES say how they map."""
+    """Loading of checkpoints of the reference implementation (HF transformers, torchvision)."""
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
         """Load a checkpoint of the reference implementation, renaming its keys."""
@@ -69,6 +64,9 @@ class ConvBNAct(ReferenceCheckpointMixin, nn.Module):
         if not norm:
             if activation != "relu":
                 raise ValueError('ConvBNAct was compiled for activation = "relu" only (<stdlib>/vision.dl:22); compile a configuration with another value to build it')
+        else:
+            if activation != "relu":
+                raise ValueError('ConvBNAct was compiled for activation = "relu" only (<stdlib>/vision.dl:19); compile a configuration with another value to build it')
         self.norm = norm
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # <stdlib>/vision.dl:14
         if norm:

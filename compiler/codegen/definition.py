@@ -60,8 +60,9 @@ class DefinitionBuilder:
 
     def build(self) -> list[tuple[ClassModel, Variant]]:
         rendered = [self._render(g) for g in self.graphs]
-        variants = partition(rendered)
-        names, chosen = variant_names(self.block.name, variants)
+        variants, chosen = partition(rendered)
+        names = variant_names(self.block.name, variants, chosen)
+        chosen = [p for p in chosen if p in self.graphs[0].params]
         for name, variant in zip(names, variants):
             for member in variant.members:
                 self.ctx.class_of[member.graph.key] = name
@@ -85,7 +86,8 @@ class DefinitionBuilder:
     # ------------------------------------------------------------------ the class
     def _class(self, name: str, variant: Variant, chosen: list[str]) -> ClassModel:
         constant = variant.constant_branches()
-        forward = render(simplify(variant.forward, constant), self._condition(self.scope.forward_name))
+        dims = list(dict.fromkeys(line for m in variant.members for line in m.dims))
+        forward = dims + render(simplify(variant.forward, constant), self._condition(self.scope.forward_name))
         renames = static_renames(self.block, self.scope)
         fixed = self.ctx.fixed.get(name, {})
         lines = prologue(self.block, self.scope, self.ctx.where, computed_renames=renames is None
@@ -155,12 +157,12 @@ class DefinitionBuilder:
     def _value_checks(self, name: str, variant: Variant, constant: dict[str, bool], fixed: dict[str, Any]) -> list[str]:
         """Layer arguments computed from the parameters that shaped the code without being printed
         (an activation's name, a causal flag): the class was built for that value only."""
-        found: dict[str, list[Use]] = {}
+        found: dict[tuple, list[Use]] = {}
         for member in variant.members:
-            for use in member.assumed:
-                found.setdefault(str(use.expr), []).append(use)
+            for use in member.assumed:      # the same value in the same branch: one line of code
+                found.setdefault((str(use.expr), use.guard), []).append(use)
         checks = []
-        for text, uses in found.items():
+        for (text, _), uses in found.items():
             if text in fixed or len({_hashable(u.value) for u in uses}) != 1:
                 continue        # the code is the same for each of its values: it does not depend on them
             use = uses[0]

@@ -11,6 +11,7 @@ after the parameter values that differ.
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from typing import Any, Callable
 
@@ -89,12 +90,32 @@ def decisions(r: Rendered) -> set[tuple[str, bool]]:
     return set(r.graph.decisions)
 
 
-def partition(rendered: list[Rendered]) -> list[Variant]:
+def _merged(members: list[Rendered]) -> Variant | None:
+    variant = Variant(members[0])
+    return variant if all(variant.admit(m) for m in members[1:]) else None
+
+
+def partition(rendered: list[Rendered]) -> tuple[list[Variant], list[str]]:
+    """The fewest classes that build every specialization, told apart by parameter values: one
+    if they all merge, else one per value of the first parameter (or pair) that makes each group
+    merge; the features used are returned to name the classes."""
+    whole = _merged(rendered)
+    if whole is not None:
+        return [whole], []
+    features = sorted([*rendered[0].graph.params, ALIASES], key=lambda p: _preference(p, rendered))
+    for size in (1, 2):
+        for chosen in itertools.combinations(features, size):
+            groups: dict[tuple, list[Rendered]] = {}
+            for r in rendered:
+                groups.setdefault(tuple(_feature(r.graph, p) for p in chosen), []).append(r)
+            variants = [_merged(g) for g in groups.values()]
+            if all(v is not None for v in variants):
+                return variants, list(chosen)
     variants: list[Variant] = []
     for r in rendered:
         if not any(v.admit(r) for v in variants):
             variants.append(Variant(r))
-    return variants
+    return variants, []
 
 
 def simplify(lines: list[Line], constant: dict[str, bool]) -> list[Line]:
@@ -138,27 +159,30 @@ def camel(text: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", text) if part)
 
 
-def variant_names(block: str, variants: list[Variant]) -> tuple[list[str], list[str]]:
-    """One class per variant, named after what tells them apart (`ConvBNActIdentity`,
-    `InvertedResidualNoExpand`, `MultiHeadAttentionKvIsQ` for inputs given one tensor), never a
-    counter; and the parameters that do."""
+def variant_names(block: str, variants: list[Variant], chosen: list[str]) -> list[str]:
+    """One class per variant, named after the values that tell them apart (`ConvBNActIdentity`,
+    `InvertedResidualNoExpand`, `MultiHeadAttentionKvIsQ` for inputs given one tensor); a
+    counter only where no parameter does."""
     if len(variants) == 1:
-        return [block], []
-    features = [*variants[0].members[0].graph.params, ALIASES]
-    distinguishing = []
-    for p in features:
-        values = [{_feature(m.graph, p) for m in v.members} for v in variants]
-        if all(len(vs) == 1 for vs in values) and len({next(iter(vs)) for vs in values}) > 1:
-            distinguishing.append(p)
-    for n in range(1, len(distinguishing) + 1):
-        chosen = distinguishing[:n]
-        names = [block + "".join(_value_name(p, _feature(v.members[0].graph, p)) for p in chosen) for v in variants]
-        if len(set(names)) == len(names):
-            return names, [p for p in chosen if p != ALIASES]
-    return [f"{block}Variant{chr(ord('A') + i)}" for i in range(len(variants))], []
+        return [block]
+    names = [block + "".join(_value_name(p, _feature(v.members[0].graph, p)) for p in chosen) for v in variants]
+    if chosen and len(set(names)) == len(names):
+        return names
+    return [f"{block}Variant{chr(ord('A') + i)}" for i in range(len(variants))]
 
 
 ALIASES = "(inputs given one tensor)"
+
+
+def _preference(param: str, rendered: list[Rendered]) -> int:
+    """Name splits first after the values the code was seen to depend on (an activation's name),
+    then after flags and names, then after numbers."""
+    if param == ALIASES:
+        return 1
+    if any(str(u.expr) == param for m in rendered for u in m.assumed):
+        return 0
+    value = rendered[0].graph.params.get(param)
+    return 1 if isinstance(value, (bool, str)) else 2
 
 
 def _feature(graph, name: str) -> Any:

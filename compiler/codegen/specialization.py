@@ -56,6 +56,8 @@ class Rendered:
     outputs: int
     helpers: set[str] = field(default_factory=set)
     assumed: list["Use"] = field(default_factory=list)      # values the code depends on, unprinted
+    # `B, S, _ = x.shape`: bindings of input dimensions, valid in any branch, so kept out of the merge
+    dims: list[str] = field(default_factory=list)
 
 
 class SpecializationRenderer:
@@ -90,9 +92,8 @@ class SpecializationRenderer:
         body = [line for node in g.ordered() if node.kind != "input" for line in self._lower(node)]
         outs = [self.value_names[(o.node, o.index)] for o in g.outputs]
         body.append(Line(g.output_guard, f"return {', '.join(outs)}"))
-        forward = [Line((), text) for text in self._dim_prologue(inputs)] + body
         assumed = [u for u in self.uses.values() if not any(printed(v) for v in u.printed_as)]
-        return Rendered(g, init, forward, signature, len(outs), self.helpers, assumed)
+        return Rendered(g, init, body, signature, len(outs), self.helpers, assumed, self._dim_prologue(inputs))
 
     # ------------------------------------------------------------------ __init__
     def _modules(self) -> list[Line]:
