@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     chk.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
                      help="text (default), json (schema v1), github (workflow annotations) or sarif (2.1.0)")
     chk.add_argument("-D", dest="overrides", action="append", type=_override, default=[], metavar="NAME=VALUE")
+    chk.add_argument("--tp", type=int, metavar="N", help="also prove every model shards N ways (tensor parallel)")
 
     dump = sub.add_parser("dump", help="print one stage's output", description="Print the AST, IR, typed IR or optimized IR.")
     dump.add_argument("spec", type=Path)
@@ -112,7 +113,7 @@ def cmd_check(args) -> int:
     from compiler.diagnostics.report import to_github, to_json, to_sarif
     from compiler.driver import check
     files = _spec_files(args.paths)
-    found = [d for spec in files for d in check(spec, dict(args.overrides), all_blocks=True).diagnostics]
+    found = [d for spec in files for d in check(spec, dict(args.overrides), all_blocks=True, tp=args.tp).diagnostics]
     found = _strict(found, args.strict)
     if args.format != "text":
         formatters = {"json": lambda: to_json(found, [str(f) for f in files]),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler import __version__
+from compiler.check.parallel import check_tensor_parallel
 from compiler.check.shapes import infer_program
 from compiler.check.ties import check_ties
 from compiler.codegen import generate
@@ -35,9 +36,11 @@ class Result:
         return not any(d.is_error for d in self.diagnostics)
 
 
-def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool = False) -> Result:
+def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool = False,
+          tp: int | None = None) -> Result:
     """Parse, resolve and type a spec; writes nothing.  `all_blocks` also checks
-    library blocks whose parameters all have defaults."""
+    library blocks whose parameters all have defaults; `tp` checks that every model
+    shards `tp` ways (head counts and sharded widths divide)."""
     result = Result(spec)
     # resolve: imports, parameters, static branches, repeat -> one graph per block specialization
     program, result.diagnostics = resolve_file(spec, overrides, all_blocks=all_blocks)
@@ -49,6 +52,9 @@ def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool 
     # ties: shared parameters must exist and agree in shape
     if result.ok:
         result.diagnostics += check_ties(program)
+    # tensor parallelism: every sharded head count and width divides by the degree asked for
+    if result.ok and tp:
+        result.diagnostics += check_tensor_parallel(program, tp)
     # names: every class and layer name must be usable in Python, so check and compile agree
     result.diagnostics += name_diagnostics(program)
     result.program = program

@@ -1,8 +1,9 @@
-"""The runtime helpers (runtime.py) as source text, one entry per top-level definition.
+"""The runtime helpers (compiler/runtime/helpers.py) as source text, one entry per
+top-level definition.
 
 Generated code never imports dlc, so anything a lowering relies on beyond torch is
-copied into the generated file from runtime.py, with the helpers it uses in turn.
-runtime.py imports torch, so it is read as text (importlib.resources), never imported.
+copied into the generated file from that module, with the helpers it uses in turn.
+It imports torch, so it is read as text (importlib.resources), never imported.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from importlib import resources
 @lru_cache(maxsize=1)
 def _definitions() -> dict[str, tuple[str, set[str]]]:
     """name -> (source, names of the other helpers it reads), in file order."""
-    text = (resources.files("compiler.codegen") / "runtime.py").read_text(encoding="utf-8")
+    text = (resources.files("compiler.runtime") / "helpers.py").read_text(encoding="utf-8")
     tree = ast.parse(text)
     lines = text.splitlines()
     found: dict[str, tuple[str, set[str]]] = {}
@@ -32,7 +33,7 @@ def helper_names() -> set[str]:
 
 
 def helper_sources(wanted: set[str]) -> list[str]:
-    """The sources of the wanted helpers and of those they use, in runtime.py's order."""
+    """The sources of the wanted helpers and of those they use, in the module's order."""
     definitions = _definitions()
     needed, pending = set(), list(wanted)
     while pending:

@@ -1,5 +1,6 @@
 """Primitive ops.  Importing this package registers every op family."""
-from compiler.ops import activation, attention, conv, elementwise, language, linear, norm, rnn, t5, tensor  # noqa: F401
+from compiler.ops import (  # noqa: F401  (importing a family registers its ops)
+    activation, attention, cells, conv, elementwise, indexing, language, linear, loss, norm, rnn, t5, tensor)
 from compiler.ops.registry import REGISTRY, Attrs, LowerContext, OpDef, Port, ShapeError
 
 __all__ = ["REGISTRY", "Attrs", "LowerContext", "OpDef", "Port", "ShapeError"]

@@ -1,15 +1,16 @@
 """Recurrent layers: nn.LSTM and nn.GRU as stateful submodules.
 
 Inputs are [B, T, input_size] when batch_first (the default here, unlike
-torch) and [T, B, input_size] otherwise.  The final states h_n (and c_n) are
-always [num_layers * directions, B, hidden_size], as torch returns them.
+torch) and [T, B, input_size] otherwise.  The initial states h_0 (and c_0), optional,
+and the final states h_n (and c_n) are [num_layers * directions, B, hidden_size], as
+torch takes and returns them, so an encoder's final state can start a decoder.
 """
 from __future__ import annotations
 
 from pydantic import PositiveInt, confloat
 
-from compiler.ir.types import TensorType, dim
 from compiler.ir.residual import is_residual
+from compiler.ir.types import TensorType, dim, dims_equal
 from compiler.ops.registry import (
     Attrs,
     OpDef,
@@ -23,6 +24,7 @@ from compiler.ops.registry import (
 
 GATES = {"LSTM": 4, "GRU": 3}
 OUTPUTS = {"LSTM": 3, "GRU": 2}   # (output, h_n, c_n) / (output, h_n)
+_STATES = {"LSTM": ("h_0", "c_0"), "GRU": ("h_0",)}
 
 
 class RNNAttrs(Attrs):
@@ -52,8 +54,20 @@ def _infer_rnn(name: str):
         dirs = _directions(a)
         out = x.with_shape((*x.shape[:2], a.hidden_size * dirs))
         state = TensorType((dim(a.num_layers * dirs), batch, dim(a.hidden_size)), x.dtype)
+        _check_initial_states(name, [*ins[1:], *[None] * (len(_STATES[name]) + 1 - len(ins))], state)
         return [out, state] + ([state] if name == "LSTM" else [])
     return infer
+
+
+def _check_initial_states(name: str, states: list[TensorType | None], expected: TensorType) -> None:
+    given = [s is not None for s in states]
+    if name == "LSTM" and given[0] != given[1]:
+        raise ShapeError("LSTM takes both initial states (h_0 and c_0) or neither", 2 if given[0] else 1)
+    for slot, state in enumerate(states, start=1):
+        if state is not None and (state.rank != 3 or not all(dims_equal(x, y)
+                                                              for x, y in zip(state.shape, expected.shape))):
+            raise ShapeError(f"{name}'s initial state must be {expected.shape_str()} "
+                             f"([num_layers * directions, B, hidden_size]), got {state.shape_str()}", slot)
 
 
 def _rnn_params(name: str):
@@ -91,21 +105,32 @@ def _rnn_init(name: str):
     return init
 
 
+def state_argument(ctx, states: list[str | None]) -> str:
+    """The state argument: absent when no port is connected, else None-safe for optional inputs."""
+    given = [s for s in states if s is not None]
+    if not given:
+        return ""
+    state = given[0] if len(given) == 1 else f"({', '.join(given)})"
+    optional = any(t is not None and t.optional for t in ctx.in_types[1:])
+    return f", None if {given[0]} is None else {state}" if optional else f", {state}"
+
+
 def _lower_lstm(a: RNNAttrs, ctx) -> list[str]:
     out, h, c = ctx.outs
-    return [f"{out}, ({h}, {c}) = {ctx.module}({ctx.args[0]})"]
+    return [f"{out}, ({h}, {c}) = {ctx.module}({ctx.args[0]}{state_argument(ctx, ctx.args[1:3])})"]
 
 
 def _lower_gru(a: RNNAttrs, ctx) -> list[str]:
     out, h = ctx.outs
-    return [f"{out}, {h} = {ctx.module}({ctx.args[0]})"]
+    return [f"{out}, {h} = {ctx.module}({ctx.args[0]}{state_argument(ctx, ctx.args[1:2])})"]
 
 
 for _name, _lower in (("LSTM", _lower_lstm), ("GRU", _lower_gru)):
     _states = "(output, h_n, c_n)" if _name == "LSTM" else "(output, h_n)"
     register(OpDef(
-        _name, RNNAttrs, (Port("x"),), _infer_rnn(_name), _lower,
-        doc=f"{_name} over x [B, T, input_size] (batch_first, the default) or [T, B, input_size]; "
+        _name, RNNAttrs, (Port("x"), *(Port(s, optional=True) for s in _STATES[_name])), _infer_rnn(_name), _lower,
+        doc=f"{_name} over x [B, T, input_size] (batch_first, the default) or [T, B, input_size], "
+            f"from optional initial states {', '.join(_STATES[_name])} (zeros when not given); "
             f"returns {_states} with output [B, T, hidden_size * directions] and states "
             f"[num_layers * directions, B, hidden_size].",
         init=_rnn_init(_name),

@@ -1,7 +1,7 @@
 """Runtime helpers of generated modules, as real (linted, tested) Python.
 
-Generated code never imports dlc: codegen reads this file as text (helpers.py) and
-copies the definitions a generated module uses into it.  The compiler never imports
+Generated code never imports dlc: codegen reads this file as text (codegen/helpers.py)
+and copies the definitions a generated module uses into it.  The compiler never imports
 this module, so it may import torch.  Every top-level name here is reserved in
 generated code (names.py).
 """

@@ -1,0 +1,227 @@
+"""Tensor-parallel plans derived from the block structure, and `dlc check --tp N`.
+
+The IR shows what torchtitan and HF write by hand: the projections that feed an
+attention's query, key and value are column-parallel and the projection that reads
+its result is row-parallel; in a feed-forward, the projections before the
+element-wise part are column-parallel and the one after it row-parallel; token
+embeddings (and an LM head of the same vocabulary) are vocab-parallel where the
+vocabulary divides.  A fused projection whose output is split into q, k and v is
+"packed": each part is sharded on its own, so a shard never cuts across them.
+
+The plan maps module paths (with `*` for the elements of a `repeat` stack, as
+`parallelize_module` and HF's `base_model_tp_plan` take them) to a style.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from compiler.diagnostics import Diagnostic, Severity, Span
+from compiler.ir import Graph, Node, Program
+
+TP_INDIVISIBLE = "DLC060"
+
+# Ops that act on each feature independently: sharding the feature dimension commutes with them.
+_FEATUREWISE = {"Activation", "ReLU", "GELU", "SiLU", "ReLU6", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "Hardswish",
+                "Hardsigmoid", "Dropout", "Mul", "Scale", "Add", "Sub", "Div"}
+_LINEAR = {"Linear", "TransposedLinear"}
+_PACKED = {"FusedLinear"}
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One module's place in the plan."""
+
+    path: str            # module path, `*` standing for every element of a stack
+    style: str           # colwise | rowwise | packed_colwise | vocab | vocab_head
+    role: str            # what the module is, for messages: "query projection", "feed-forward output", ...
+    span: Span
+    sizes: tuple[int, ...] = ()   # the sharded extent(s): out features, in features, packed parts, vocab
+    heads: int | None = None      # attention heads behind a column-parallel projection
+
+
+@dataclass
+class Plan:
+    shards: list[Shard] = field(default_factory=list)
+    heads: list[tuple[str, int, Span]] = field(default_factory=list)   # (attention path, heads, where)
+    wrap_units: list[str] = field(default_factory=list)                # repeat stacks' elements: `blocks.*`
+
+    def as_mapping(self) -> dict[str, str]:
+        """{module path: style}, the form parallelize_module and HF's tp_plan take."""
+        return {s.path: s.style for s in self.shards}
+
+
+def derive_plan(program: Program, model_key: str) -> Plan:
+    plan = Plan()
+    _walk(program, program.graphs[model_key], "", plan)
+    _deduplicate(plan)
+    _keep_vocabulary_only(plan)
+    return plan
+
+
+def _keep_vocabulary_only(plan: Plan) -> None:
+    """Sharding pays for the vocabulary, the largest table (and a head of that width, which a
+    tie may share it with); small tables such as BERT's two token types stay replicated."""
+    tables = [s for s in plan.shards if s.style == "vocab"]
+    vocab = max((s.sizes[0] for s in tables), default=0)
+    plan.shards = [s for s in plan.shards if s.style not in ("vocab", "vocab_head") or s.sizes[0] == vocab]
+
+
+def _walk(program: Program, graph: Graph, prefix: str, plan: Plan) -> None:
+    _plan_graph(graph, prefix, plan)
+    for node in graph.ordered():
+        if node.kind == "block" and node.module:
+            _walk(program, program.graphs[node.op], f"{prefix}{node.module}.", plan)
+        elif node.kind == "repeat" and node.module:
+            plan.wrap_units.append(f"{prefix}{node.module}.*")
+            for layer in node.attrs:
+                if layer.kind == "block":
+                    _walk(program, program.graphs[layer.target], f"{prefix}{node.module}.*.", plan)
+
+
+def _deduplicate(plan: Plan) -> None:
+    """Every element of a stack contributes the same `*` paths: keep each once, in order."""
+    seen: dict[str, Shard] = {}
+    for shard in plan.shards:
+        seen.setdefault(shard.path, shard)
+    plan.shards = list(seen.values())
+    plan.heads = list(dict.fromkeys(plan.heads))
+    plan.wrap_units = list(dict.fromkeys(plan.wrap_units))
+
+
+def _producer(graph: Graph, node: Node, slot: int) -> tuple[Node, int] | None:
+    operand = graph.operands(node.id).get(slot)
+    return (graph.node(operand[0]), operand[1]) if operand else None
+
+
+def _consumers(graph: Graph, node: Node) -> list[Node]:
+    return [graph.node(dst) for _, dst in graph.g.out_edges(node.id)]
+
+
+def _plan_graph(graph: Graph, prefix: str, plan: Plan) -> None:
+    assigned: set[str] = set()
+    for node in graph.ordered():
+        if node.kind == "op" and node.op == "Attention":
+            _plan_attention(graph, node, prefix, plan, assigned)
+    for node in graph.ordered():
+        if node.kind == "op" and node.op in _LINEAR and node.id not in assigned:
+            _plan_feed_forward(graph, node, prefix, plan, assigned)
+        elif node.kind == "op" and node.op == "Embedding" and node.module:
+            vocab = node.attrs.num_embeddings
+            plan.shards.append(Shard(prefix + node.module, "vocab", "token embedding", node.span, (vocab,)))
+    for node in graph.ordered():   # what is left of the projections: a head over the vocabulary, if any
+        if node.kind == "op" and node.op in _LINEAR and node.id not in assigned and node.module:
+            plan.shards.append(Shard(prefix + node.module, "vocab_head", "output head", node.span,
+                                     (_out_features(node),)))
+
+
+def _plan_attention(graph: Graph, node: Node, prefix: str, plan: Plan, assigned: set[str]) -> None:
+    heads = node.attrs.heads
+    plan.heads.append((prefix + (node.module or node.outputs[0]), heads, node.span))
+    for slot, role in enumerate(("query", "key", "value")):
+        found = _producer(graph, node, slot)
+        if found is None:
+            continue
+        producer, _ = found
+        if producer.kind == "op" and producer.op == "Split":
+            packed = _producer(graph, producer, 0)
+            if packed and packed[0].op in _LINEAR and packed[0].module:
+                parts = tuple(int(t.shape[-1]) for t in producer.types or ())
+                _add(plan, assigned, packed[0], prefix, "packed_colwise", "fused query/key/value projection",
+                     parts, heads)
+            continue
+        if producer.kind == "op" and producer.op in _PACKED and producer.module:
+            _add(plan, assigned, producer, prefix, "packed_colwise", "fused projection",
+                 tuple(producer.attrs.out_sizes), heads)
+        elif producer.kind == "op" and producer.op in _LINEAR and producer.module:
+            _add(plan, assigned, producer, prefix, "colwise", f"{role} projection",
+                 (_out_features(producer),), heads)
+    for consumer in _consumers(graph, node):
+        if consumer.kind == "op" and consumer.op in _LINEAR and consumer.module:
+            _add(plan, assigned, consumer, prefix, "rowwise", "attention output projection", (_in_features(consumer),))
+
+
+def _plan_feed_forward(graph: Graph, second: Node, prefix: str, plan: Plan, assigned: set[str]) -> None:
+    """`second` is row-parallel when everything between it and the column-parallel projections
+    before it works feature by feature."""
+    firsts, frontier, seen = [], [second], set()
+    while frontier:
+        node = frontier.pop()
+        for slot in graph.operands(node.id):
+            found = _producer(graph, node, slot)
+            if found is None or found[0].id in seen:
+                continue
+            producer = found[0]
+            seen.add(producer.id)
+            if producer.kind == "op" and producer.op in _LINEAR and producer.id not in assigned:
+                firsts.append(producer)
+            elif producer.kind == "op" and producer.op in _FEATUREWISE:
+                frontier.append(producer)
+            else:
+                return              # something that mixes features (a norm, a reshape, an input): not a pair
+    if not firsts or not second.module or any(not f.module for f in firsts):
+        return
+    width = _in_features(second)
+    if any(_out_features(f) != width for f in firsts):
+        return
+    for first in firsts:
+        _add(plan, assigned, first, prefix, "colwise", "feed-forward input projection", (width,))
+    _add(plan, assigned, second, prefix, "rowwise", "feed-forward output projection", (width,))
+
+
+def _add(plan: Plan, assigned: set[str], node: Node, prefix: str, style: str, role: str, sizes: tuple[int, ...],
+         heads: int | None = None) -> None:
+    assigned.add(node.id)
+    plan.shards.append(Shard(prefix + node.module, style, role, node.span, sizes, heads))
+
+
+def _out_features(node: Node) -> int:
+    return node.attrs.out_features
+
+
+def _in_features(node: Node) -> int:
+    return node.attrs.in_features
+
+
+def check_tensor_parallel(program: Program, tp: int) -> list[Diagnostic]:
+    """Every head count and every sharded width must divide by `tp`; vocabularies that do not
+    are left replicated (not an error).  Head counts come first: when they do not divide, the
+    widths built from them are not reported as well."""
+    diagnostics: list[Diagnostic] = []
+    for _, key in program.models:
+        plan = derive_plan(program, key)
+        found = [_indivisible(f"heads={heads} is not divisible by tp={tp}: each rank must hold whole attention "
+                              f"heads (`{path}`)", span, heads, tp)
+                 for path, heads, span in plan.heads if heads % tp]
+        if not found:
+            found = [_indivisible(f"the {s.role} `{s.path}` is sharded {s.style} across {_extent(s)}, "
+                                  f"which is not divisible by tp={tp}", s.span, _bad(s, tp), tp)
+                     for s in plan.shards if s.style not in ("vocab", "vocab_head") and _bad(s, tp)]
+        diagnostics.extend(d for d in found if all((d.span, d.message) != (o.span, o.message) for o in diagnostics))
+    return _once_per_line(diagnostics)
+
+
+def _bad(shard: Shard, tp: int) -> int:
+    return next((size for size in shard.sizes if size % tp), 0)
+
+
+def _extent(shard: Shard) -> str:
+    if shard.style == "packed_colwise":
+        return f"parts of {', '.join(map(str, shard.sizes))} features"
+    return f"{shard.sizes[0]} features"
+
+
+def _once_per_line(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[str, int]] = set()
+    kept = []
+    for d in diagnostics:
+        if (d.span.file, d.span.line) not in seen:
+            seen.add((d.span.file, d.span.line))
+            kept.append(d)
+    return kept
+
+
+def _indivisible(message: str, span: Span, value: int, tp: int) -> Diagnostic:
+    fits = [n for n in range(2, min(value, 64) + 1) if value % n == 0][:6]
+    hint = (f"choose tp among {', '.join(map(str, fits))} (they divide {value}), or change the model's sizes"
+            if fits else f"{value} has no divisor to shard by: change the model's sizes")
+    return Diagnostic(TP_INDIVISIBLE, message, span, Severity.ERROR, (), hint)

@@ -1,0 +1,68 @@
+"""The compiler's folders are the pipeline's stages, and data flows one way: no stage
+imports a later one (type-checking-only imports included), and the compiler never
+imports torch."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+COMPILER = Path(__file__).resolve().parent.parent / "compiler"
+
+# The stages in the order data flows; a module may import its own stage and earlier ones.
+STAGES = ["diagnostics", "syntax", "ir", "ops", "elaborate", "check", "passes", "codegen", "tools", "driver",
+          "lsp", "cli", "pytest_plugin"]
+
+
+def stage_of(module: str) -> str:
+    """`compiler.check.shapes` -> `check`; the package's own `__init__` is the base."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "diagnostics"
+
+
+def imported_modules(path: Path) -> list[tuple[str, int]]:
+    tree = ast.parse(path.read_text(), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module, node.lineno))
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            found.append(("<relative>", node.lineno))
+        elif isinstance(node, ast.Import):
+            found.extend((alias.name, node.lineno) for alias in node.names)
+    return found
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(COMPILER.parent).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+SOURCES = sorted(p for p in COMPILER.rglob("*.py") if "runtime" not in p.parts)
+
+
+def test_every_compiler_module_belongs_to_a_known_stage():
+    unknown = {stage_of(module_name(p)) for p in SOURCES} - set(STAGES)
+    assert not unknown, f"compiler/ has modules outside the stage list: {sorted(unknown)}; add them to STAGES"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(COMPILER)))
+def test_no_stage_imports_a_later_one(path: Path):
+    own = STAGES.index(stage_of(module_name(path)))
+    for target, line in imported_modules(path):
+        assert target != "<relative>", f"{path.name}:{line}: use absolute imports, so layering is visible"
+        if target.split(".")[0] != "compiler":
+            continue
+        other = stage_of(target)
+        assert STAGES.index(other) <= own, (
+            f"{path.relative_to(COMPILER)}:{line} imports {target}: stage `{stage_of(module_name(path))}` "
+            f"must not depend on the later stage `{other}`")
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(COMPILER)))
+def test_the_compiler_does_not_import_torch(path: Path):
+    for target, line in imported_modules(path):
+        assert target.split(".")[0] not in {"torch", "torchvision", "transformers"}, (
+            f"{path.relative_to(COMPILER)}:{line} imports {target}")
