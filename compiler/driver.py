@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from compiler.diagnostics import CompileError, Diagnostic
 from compiler.elaborate.loader import STDLIB
 from compiler.elaborate.resolve import resolve_file
 from compiler.ir import Program, entry_program
+from compiler.ir.graph import renamed
 from compiler.passes import Pass, optimize, select_passes
 
 
@@ -72,6 +73,7 @@ def compile_spec(spec: Path, opt_level: int = 1, enable: list[str] = (), disable
     chosen = passes if passes is not None else select_passes(opt_level, list(enable), list(disable), inference)
     # entry program: drop unused specializations, settle class names before passes report on them
     optimized, result.log = optimize(entry_program(result.program), chosen)
+    optimized.graphs.update(other_branches(spec, result.program, overrides or {}, chosen))
     try:
         notes: list[str] = []
         header = header_options(opt_level, list(enable), list(disable), overrides, inference)
@@ -80,6 +82,40 @@ def compile_spec(spec: Path, opt_level: int = 1, enable: list[str] = (), disable
     except CompileError as exc:
         result.diagnostics += exc.diagnostics
     return result
+
+
+def other_branches(spec: Path, program: Program, overrides: dict[str, Any], passes: list[Pass]) -> dict:
+    """The models once more with each other value of their flag and choice parameters
+    (`tie_embeddings=false`, `cell="gru"`), where that configuration checks: the generated class
+    then builds those branches too, instead of refusing them.  Configurations that do not check
+    are left out, silently: the constructor refuses them, as any branch never compiled."""
+    found: dict = {}
+    for public, key in program.models:
+        graph = program.graphs[key]
+        if public != graph.block:
+            continue                      # variants fix their parameters
+        for param in graph.definition.params:
+            for value in _alternatives(param, graph.params.get(param.name)):
+                if any(g.block == graph.block and g.params == {**graph.params, param.name: value}
+                       for g in program.graphs.values()):
+                    continue
+                probe = check(spec, {**overrides, param.name: value})
+                if not probe.ok or probe.program is None:
+                    continue
+                entry = [(p, k) for p, k in probe.program.models if p == public]
+                optimized, _ = optimize(entry_program(replace(probe.program, models=entry)), passes)
+                tag = f"@{param.name}={value}"
+                names = {k: k + tag for k in optimized.graphs}
+                found.update({names[k]: renamed(g, names) for k, g in optimized.graphs.items()})
+    return found
+
+
+def _alternatives(param, value: Any) -> list[Any]:
+    if param.type.kind == "bool":
+        return [not value]
+    if param.type.kind == "enum":
+        return [option for option in param.type.options if option != value]
+    return []
 
 
 def project_root(spec: Path) -> Path:

@@ -156,9 +156,7 @@ class InvertedResidual(ReferenceCheckpointMixin, nn.Module):
         self.out_channels = out_channels
         if expansion != 1:
             self.expand = ConvBNActRelu6(in_channels, hidden, 1)  # <stdlib>/vision.dl:81
-            self.depthwise = ConvBNActRelu6(hidden, hidden, 3, stride=stride, groups=hidden)  # <stdlib>/vision.dl:82
-        else:
-            self.depthwise = ConvBNActRelu6(hidden, hidden, 3, stride=stride, groups=hidden)  # <stdlib>/vision.dl:88
+        self.depthwise = ConvBNActRelu6(hidden, hidden, 3, stride=stride, groups=hidden)
         self.project = ConvBNActIdentity(hidden, out_channels, 1)  # <stdlib>/vision.dl:93
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

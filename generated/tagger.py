@@ -20,12 +20,17 @@ class RecurrentEncoder(nn.Module):
                  dropout: float = 0.0) -> None:
         super().__init__()
         directions = 2 if bidirectional else 1
-        if cell != "lstm":
-            raise ValueError('`cell == "lstm"` is true in every configuration of RecurrentEncoder compiled (<stdlib>/recurrent.dl:9); compile one where it is not, to build this one')
-        self.steps = nn.LSTM(input_size, hidden, num_layers=layers, batch_first=True, dropout=dropout, bidirectional=bidirectional)  # <stdlib>/recurrent.dl:10
+        self.cell = cell
+        if cell == "lstm":
+            self.steps = nn.LSTM(input_size, hidden, num_layers=layers, batch_first=True, dropout=dropout, bidirectional=bidirectional)  # <stdlib>/recurrent.dl:10
+        else:
+            self.steps = nn.GRU(input_size, hidden, num_layers=layers, batch_first=True, dropout=dropout, bidirectional=bidirectional)  # <stdlib>/recurrent.dl:12
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        steps, (h_n, _) = self.steps(x)  # [B, T, 4 * input_size], [4, B, hidden], [4, B, hidden]
+        if self.cell == "lstm":
+            steps, (h_n, _) = self.steps(x)  # [B, T, 4 * input_size], [4, B, hidden], [4, B, hidden]
+        else:
+            steps, h_n = self.steps(x)  # [B, T, 4 * input_size], [4, B, hidden]
         return steps, h_n
 
 

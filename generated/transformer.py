@@ -221,17 +221,19 @@ class Transformer(nn.Module):
     def __init__(self, vocab: int = 37000, d_model: int = 512, heads: int = 8, d_ff: int = 2048, layers: int = 6,
                  dropout: float = 0.1, max_len: int = 5000, tie_embeddings: bool = True) -> None:
         super().__init__()
-        if not tie_embeddings:
-            raise ValueError('`tie_embeddings` is true in every configuration of Transformer compiled (specs/transformer.dl:31); compile one where it is not, to build this one')
         self.d_model = d_model
+        self.tie_embeddings = tie_embeddings
         self.src_embed = nn.Embedding(vocab, d_model)  # specs/transformer.dl:23
         self.positions = SinusoidalPositions(max_len, d_model)  # specs/transformer.dl:23
         self.src_x = nn.Dropout(dropout)  # specs/transformer.dl:23
         self.encoder = nn.ModuleList([EncoderLayer(d_model, heads, d_ff, dropout) for _ in range(layers)])  # specs/transformer.dl:24
+        if not tie_embeddings:
+            self.tgt_embed = nn.Embedding(vocab, d_model)  # specs/transformer.dl:26
         self.tgt_x = nn.Dropout(dropout)  # specs/transformer.dl:26
         self.decoder = nn.ModuleList([DecoderLayer(d_model, heads, d_ff, dropout) for _ in range(layers)])  # specs/transformer.dl:27
         self.generator = nn.Linear(d_model, vocab, bias=False)  # specs/transformer.dl:30
-        self.generator.weight = self.src_embed.weight  # tied, specs/transformer.dl:32
+        if tie_embeddings:
+            self.generator.weight = self.src_embed.weight  # tied, specs/transformer.dl:32
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_mask: torch.Tensor | None = None) -> torch.Tensor:
         embedding = self.src_embed(src)  # [B, S, d_model]
@@ -241,7 +243,10 @@ class Transformer(nn.Module):
         encoder = src_x
         for layer in self.encoder:
             encoder = layer(encoder, src_mask)  # [B, S, d_model]
-        embedding_1 = self.src_embed(tgt)  # [B, T, d_model]
+        if self.tie_embeddings:
+            embedding_1 = self.src_embed(tgt)  # [B, T, d_model]
+        else:
+            embedding_1 = self.tgt_embed(tgt)  # [B, T, d_model]
         scale_1 = embedding_1 * math.sqrt(self.d_model)  # [B, T, d_model]
         sinusoidalpositions_1 = self.positions(scale_1)  # [B, T, d_model]
         tgt_x = self.tgt_x(sinusoidalpositions_1)  # [B, T, d_model]

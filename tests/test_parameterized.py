@@ -59,6 +59,9 @@ CASES = [
      (TOKENS,)),
     ("transformer.dl", transformer, "Transformer",
      {"layers": 2, "d_model": 64, "heads": 4, "d_ff": 128, "vocab": 1000, "max_len": 64}, (TOKENS, TOKENS)),
+    ("transformer.dl", transformer, "Transformer",
+     {"layers": 1, "d_model": 32, "heads": 2, "d_ff": 64, "vocab": 1000, "max_len": 64, "tie_embeddings": False},
+     (TOKENS, TOKENS)),
 ]
 
 
@@ -91,9 +94,17 @@ def test_invalid_parameters_raise_value_error_naming_the_spec_line():
 
 
 def test_untaken_branch_is_refused_not_built_silently():
-    # Only the tied configuration is compiled from specs/transformer.dl: the untied branch was never checked.
-    with pytest.raises(ValueError, match="tie_embeddings"):
-        transformer.Transformer(layers=1, tie_embeddings=False)
+    # No configuration of specs/transformer.dl uses pre-norm layers: that branch was never built or checked.
+    with pytest.raises(ValueError, match="`norm == \"post\"` is true in every configuration"):
+        transformer.EncoderLayer(64, 4, 128, norm="pre")
+
+
+def test_a_models_flags_build_both_ways():
+    """The other value of a model's flag is compiled too, where it checks: the untied Transformer."""
+    untied = transformer.Transformer(layers=1, d_model=32, heads=4, d_ff=64, vocab=100, tie_embeddings=False)
+    assert untied.generator.weight is not untied.src_embed.weight and hasattr(untied, "tgt_embed")
+    tied = transformer.Transformer(layers=1, d_model=32, heads=4, d_ff=64, vocab=100)
+    assert tied.generator.weight is tied.src_embed.weight and not hasattr(tied, "tgt_embed")
 
 
 def test_every_resnet50_block_is_a_bottleneck():

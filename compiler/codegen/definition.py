@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from compiler.codegen.expressions import Unprintable, names_in, py_literal, to_python
-from compiler.codegen.merge import Variant, partition, render, simplify, used_conditions, variant_names
+from compiler.codegen.merge import (Variant, hoist_equal_branches, partition, render, simplify, used_conditions,
+                                    variant_names)
 from compiler.codegen.prologue import negation, prologue, static_renames
 from compiler.codegen.scope import Scope
 from compiler.codegen.specialization import Line, Rendered, SpecializationRenderer, Use
@@ -87,14 +88,15 @@ class DefinitionBuilder:
     def _class(self, name: str, variant: Variant, chosen: list[str]) -> ClassModel:
         constant = variant.constant_branches()
         dims = list(dict.fromkeys(line for m in variant.members for line in m.dims))
-        forward = dims + render(simplify(variant.forward, constant), self._condition(self.scope.forward_name))
+        forward = dims + render(hoist_equal_branches(simplify(variant.forward, constant)),
+                                self._condition(self.scope.forward_name))
         renames = static_renames(self.block, self.scope)
         fixed = self.ctx.fixed.get(name, {})
         lines = prologue(self.block, self.scope, self.ctx.where, computed_renames=renames is None
                           and _has_renames(self.block))
         lines += self._branch_checks(name, variant, constant) + self._value_checks(name, variant, constant, fixed)
         lines += [f"self.{attr} = {self.scope.locals[n]}" for n, attr in self.scope.attributes.items()]
-        lines += render(simplify(variant.init, constant), self._condition(self.scope.init_name))
+        lines += render(hoist_equal_branches(simplify(variant.init, constant)), self._condition(self.scope.init_name))
         lines = self._fixed_locals(name, fixed, lines) + lines
         first = variant.members[0]
         outputs = {m.outputs for m in variant.members}
@@ -314,13 +316,13 @@ def definition_order(program: Program) -> list[list[str]]:
     """Graph keys grouped by block definition, callees' definitions first."""
     groups: dict[Any, list[str]] = {}
     for key, graph in program.graphs.items():
-        groups.setdefault(id(graph.definition), []).append(key)
+        groups.setdefault(_definition_key(graph), []).append(key)
     depends: dict[Any, set] = {d: set() for d in groups}
     for d, keys in groups.items():
         for key in keys:
             for node in program.graphs[key].ordered():
                 for callee in _callee_keys(node):
-                    depends[d].add(id(program.graphs[callee].definition))
+                    depends[d].add(_definition_key(program.graphs[callee]))
     order: list[Any] = []
 
     def visit(d: Any) -> None:
@@ -333,6 +335,11 @@ def definition_order(program: Program) -> list[list[str]]:
     for d in groups:
         visit(d)
     return [groups[d] for d in order]
+
+
+def _definition_key(graph: Graph) -> tuple:
+    """A block definition, the same in every parse of its file."""
+    return graph.block, graph.span.file, graph.span.line, graph.span.col
 
 
 def _callee_keys(node) -> list[str]:

@@ -123,6 +123,37 @@ def simplify(lines: list[Line], constant: dict[str, bool]) -> list[Line]:
     return [Line(tuple(g for g in line.guard if g[0] not in constant), line.text, line.comment) for line in lines]
 
 
+def hoist_equal_branches(lines: list[Line]) -> list[Line]:
+    """`if c: X else: X` is X: a run of lines in one branch followed by the same lines in the
+    other loses that guard (to a fixpoint, for nested ifs)."""
+    changed = True
+    while changed:
+        changed, out, i = False, [], 0
+        while i < len(lines):
+            guard = lines[i].guard
+            run = _run(lines, i, guard)
+            if guard:
+                key, value = guard[-1]
+                other = guard[:-1] + ((key, not value),)
+                twin = _run(lines, i + len(run), other)
+                if [l.text for l in twin] == [l.text for l in run]:
+                    out += [Line(guard[:-1], l.text, l.comment if l.comment == t.comment else "")
+                            for l, t in zip(run, twin)]
+                    i, changed = i + 2 * len(run), True
+                    continue
+            out.append(lines[i])
+            i += 1
+        lines = out
+    return lines
+
+
+def _run(lines: list[Line], start: int, guard: Guard) -> list[Line]:
+    end = start
+    while end < len(lines) and lines[end].guard == guard:
+        end += 1
+    return lines[start:end]
+
+
 def used_conditions(lines: list[Line]) -> list[str]:
     return list(dict.fromkeys(key for line in lines for key, _ in line.guard))
 

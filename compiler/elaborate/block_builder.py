@@ -291,11 +291,11 @@ class BlockBuilder:
             block, owner = self.module.scope[callee.name]
             key = self.r.specialize(block, owner, args, call.span)
             return Layer("block", key, BlockCall(block, owner, tuple(args)), call.span,
-                         call=CallExpr(call.func, written))
+                         call=CallExpr(call.func, written), guard=self.guard)
         op = REGISTRY[callee.name]
         fields = _match_fields(list(op.attrs.model_fields), written)
         return Layer("op", op.name, validate_attrs(op, args, call.span), call.span,
-                     call=CallExpr(call.func, written, fields))
+                     call=CallExpr(call.func, written, fields), guard=self.guard)
 
     def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Span, targets=(),
                  written: dict[str, ArgExpr] | None = None) -> TensorRef:
@@ -312,7 +312,8 @@ class BlockBuilder:
         self._check_arity(layer, ports, args, span)
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
         module = (layer.name or (targets[0] if targets else self._fresh_module(_hint(layer)))) if module_needed else None
-        node = self.add_node(layer.kind, layer.target, layer.attrs, span, names, module, layer.call)
+        node = self.add_node(layer.kind, layer.target, layer.attrs, span, names, module, layer.call,
+                             self.guard + tuple(g for g in layer.guard if g not in self.guard))
         self._connect(node, args)
         refs = tuple(TensorRef(node.id, i) for i in range(n_out))
         return refs[0] if n_out == 1 else refs
@@ -376,13 +377,13 @@ class BlockBuilder:
                 raise error("DLC005", f"input `{port.name}` of {what} is required, got none", span)
 
     def add_node(self, kind: str, op: str, attrs: Any, span: Span, outputs: tuple[str, ...],
-                 module: str | None = None, call: CallExpr | None = None) -> Node:
+                 module: str | None = None, call: CallExpr | None = None, guard: tuple | None = None) -> Node:
         self.r.node_count += 1
         if self.r.node_count > self.limits.max_nodes:
             raise error("DLC013", f"the model has more than {self.limits.max_nodes} nodes", span)
         self.counter += 1
         return self.graph.add(Node(f"n{self.counter}", kind, op, attrs, span, outputs, module,
-                                   guard=self.guard, call=call))
+                                   guard=self.guard if guard is None else guard, call=call))
 
     def _connect(self, node: Node, args: list[TensorRef | None]) -> None:
         for slot, arg in enumerate(args):

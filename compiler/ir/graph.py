@@ -191,6 +191,11 @@ def _class_names(program: Program, keys: list[str]) -> dict[str, str]:
     return names
 
 
+def renamed(graph: Graph, names: dict[str, str]) -> Graph:
+    """A copy of `graph` keyed `names[graph.key]`, whose block nodes refer to the renamed graphs."""
+    return _renamed(graph, names)
+
+
 def _renamed(graph: Graph, names: dict[str, str]) -> Graph:
     new = graph.copy()
     new.key = names[graph.key]

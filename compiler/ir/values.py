@@ -68,6 +68,7 @@ class Layer:
     span: Span
     name: str | None = None       # set when bound by `name = Layer(...)`
     call: CallExpr | None = None  # the configuration as written, for codegen
+    guard: tuple = ()             # the static branches it was configured in (applied later, it is still theirs)
 
 
 @dataclass(frozen=True)
