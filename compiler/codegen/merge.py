@@ -15,7 +15,7 @@ import itertools
 import re
 from typing import Any, Callable
 
-from compiler.codegen.specialization import Line, Rendered
+from compiler.codegen.specialization import Guard, Line, Rendered
 
 
 def merge(sequences: list[list[Line]]) -> list[Line]:
