@@ -132,6 +132,7 @@ def cmd_check(args) -> int:
 
 def cmd_compile(args) -> int:
     from compiler.driver import compile_spec, output_path, project_root, write_if_changed
+    from compiler.elaborate.loader import display_path
     from compiler.passes import select_passes
     reporter = Reporter(args.strict)
     try:
@@ -148,7 +149,7 @@ def cmd_compile(args) -> int:
         if args.explain:
             print("\n".join(result.log) or f"{spec}: no pass changed anything")
         if result.text is not None:
-            out_dir = args.output if args.output is not None else project_root(spec) / "generated"
+            out_dir = args.output if args.output is not None else Path(display_path(project_root(spec) / "generated"))
             outputs.append((output_path(spec, out_dir), result.text))
     reporter.summary()
     if reporter.errors:

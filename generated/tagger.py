@@ -19,7 +19,6 @@ class RecurrentEncoder(nn.Module):
     def __init__(self, input_size: int, hidden: int, layers: int = 1, bidirectional: bool = False, cell: str = "lstm",
                  dropout: float = 0.0) -> None:
         super().__init__()
-        directions = 2 if bidirectional else 1
         self.cell = cell
         if cell == "lstm":
             self.steps = nn.LSTM(input_size, hidden, num_layers=layers, batch_first=True, dropout=dropout, bidirectional=bidirectional)  # <stdlib>/recurrent.dl:10

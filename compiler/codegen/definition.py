@@ -97,7 +97,7 @@ class DefinitionBuilder:
         lines += self._branch_checks(name, variant, constant) + self._value_checks(name, variant, constant, fixed)
         lines += [f"self.{attr} = {self.scope.locals[n]}" for n, attr in self.scope.attributes.items()]
         lines += render(hoist_equal_branches(simplify(variant.init, constant)), self._condition(self.scope.init_name))
-        lines = self._fixed_locals(name, fixed, lines) + lines
+        lines = self._fixed_locals(name, fixed, lines) + _without_unused_lets(lines, set(self.scope.locals.values()))
         first = variant.members[0]
         outputs = {m.outputs for m in variant.members}
         model = ClassModel(name, "nn.Module", self._doc(variant), self._init_def(fixed),
@@ -223,6 +223,18 @@ class DefinitionBuilder:
         declared = {s.name: s.type for s in _outputs(b.body) if s.type is not None}
         lines += [f"-> {o}: {declared[o]}" if o in declared else f"-> {o}" for o in outs]
         return lines
+
+
+def _without_unused_lets(lines: list[str], locals_: set[str]) -> list[str]:
+    """Drop a top-level `let` nothing else reads (one only the shape declarations used)."""
+    kept = list(lines)
+    for line in lines:
+        match = re.match(r"(\w+) = ", line)
+        if match and match.group(1) in locals_:
+            pattern = re.compile(rf"\b{match.group(1)}\b")
+            if not any(pattern.search(other) for other in kept if other is not line):
+                kept.remove(line)
+    return kept
 
 
 def _hashable(value: Any) -> Any:
