@@ -73,23 +73,28 @@ def compile_spec(spec: Path, opt_level: int = 1, enable: list[str] = (), disable
     chosen = passes if passes is not None else select_passes(opt_level, list(enable), list(disable), inference)
     # entry program: drop unused specializations, settle class names before passes report on them
     optimized, result.log = optimize(entry_program(result.program), chosen)
-    optimized.graphs.update(other_branches(spec, result.program, overrides or {}, chosen))
+    header = header_options(opt_level, list(enable), list(disable), overrides, inference)
     try:
         notes: list[str] = []
-        header = header_options(opt_level, list(enable), list(disable), overrides, inference)
         result.text = generate(optimized, __version__, notes, header, project_paths(spec))
+        # The other values of the models' flags, each kept where its classes merge with the others.
+        for graphs in other_branches(spec, result.program, overrides or {}, chosen):
+            trial, trial_notes = replace(optimized, graphs={**optimized.graphs, **graphs}), []
+            text = generate(trial, __version__, trial_notes, header, project_paths(spec))
+            if trial_notes == notes:
+                optimized, result.text = trial, text
         result.log += notes
     except CompileError as exc:
         result.diagnostics += exc.diagnostics
     return result
 
 
-def other_branches(spec: Path, program: Program, overrides: dict[str, Any], passes: list[Pass]) -> dict:
+def other_branches(spec: Path, program: Program, overrides: dict[str, Any], passes: list[Pass]) -> list[dict]:
     """The models once more with each other value of their flag and choice parameters
     (`tie_embeddings=false`, `cell="gru"`), where that configuration checks: the generated class
     then builds those branches too, instead of refusing them.  Configurations that do not check
     are left out, silently: the constructor refuses them, as any branch never compiled."""
-    found: dict = {}
+    found: list[dict] = []
     for public, key in program.models:
         graph = program.graphs[key]
         if public != graph.block:
@@ -106,7 +111,7 @@ def other_branches(spec: Path, program: Program, overrides: dict[str, Any], pass
                 optimized, _ = optimize(entry_program(replace(probe.program, models=entry)), passes)
                 tag = f"@{param.name}={value}"
                 names = {k: k + tag for k in optimized.graphs}
-                found.update({names[k]: renamed(g, names) for k, g in optimized.graphs.items()})
+                found.append({names[k]: renamed(g, names) for k, g in optimized.graphs.items()})
     return found
 
 

@@ -301,13 +301,15 @@ def _outputs(stmts) -> list[ast.Output]:
 
 
 def alias_class(public: str, base: str, block: ast.BlockDef, args: tuple, graph: Graph,
-                where: str, scope_params: dict[str, str]) -> ClassModel:
-    """`model ResNet18 = ResNet(depth=18)`: a subclass that fixes those parameters."""
+                where: str, scope_params: dict[str, str], base_fixes: dict[str, Any]) -> ClassModel:
+    """`model ResNet18 = ResNet(depth=18)`: a subclass that fixes those parameters (less those
+    its base class, a split, fixes itself)."""
     fixed: dict[str, str] = {}
     for param, arg in zip(block.params, [a for a in args if a.name is None]):
         fixed[param.name] = to_python(arg.value, _no_names)
     fixed.update({a.name: to_python(a.value, _no_names) for a in args if a.name is not None})
-    open_params = [p for p in block.params if p.name not in fixed]
+    open_params = [p for p in block.params if p.name not in fixed and p.name not in base_fixes]
+    fixed = {p: v for p, v in fixed.items() if p not in base_fixes}
     params = ["self"] + [f"{scope_params[p.name]}: {_annotation(p)} = {py_literal(graph.params[p.name])}"
                          for p in open_params]
     passed = [f"{p}={v}" for p, v in fixed.items()] + [f"{scope_params[p.name]}={scope_params[p.name]}"

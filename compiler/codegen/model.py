@@ -90,7 +90,7 @@ def _alias_classes(program: Program, ctx: Context) -> list[ClassModel]:
         params = {p.name: p.name for p in graph.definition.params}
         span = program.model_spans.get(public, graph.span)
         found.append(alias_class(public, base, graph.definition, program.alias_args.get(public, ()), graph,
-                                 ctx.where(span), params))
+                                 ctx.where(span), params, ctx.fixed.get(base, {})))
     return found
 
 
