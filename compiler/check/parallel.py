@@ -17,12 +17,17 @@ from dataclasses import dataclass, field
 
 from compiler.diagnostics import Diagnostic, Severity, Span
 from compiler.ir import Graph, Node, Program
+from compiler.ops import REGISTRY
 
 TP_INDIVISIBLE = "DLC060"
 
-# Ops that act on each feature independently: sharding the feature dimension commutes with them.
-_FEATUREWISE = {"Activation", "ReLU", "GELU", "SiLU", "ReLU6", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "Hardswish",
-                "Hardsigmoid", "Dropout", "Mul", "Scale", "Add", "Sub", "Div"}
+
+
+def _featurewise(op: str) -> bool:
+    """Acts on each feature independently, so sharding the feature dimension commutes with it:
+    the element-wise ops, and dropout (element-wise too, but random, so not marked pure)."""
+    return op == "Dropout" or (op in REGISTRY and REGISTRY[op].elementwise)
+
 _LINEAR = {"Linear", "TransposedLinear"}
 _PACKED = {"FusedLinear"}
 
@@ -154,7 +159,7 @@ def _plan_feed_forward(graph: Graph, second: Node, prefix: str, plan: Plan, assi
             seen.add(producer.id)
             if producer.kind == "op" and producer.op in _LINEAR and producer.id not in assigned:
                 firsts.append(producer)
-            elif producer.kind == "op" and producer.op in _FEATUREWISE:
+            elif producer.kind == "op" and _featurewise(producer.op):
                 frontier.append(producer)
             else:
                 return              # something that mixes features (a norm, a reshape, an input): not a pair

@@ -17,6 +17,7 @@ from compiler.elaborate.limits import Limits
 from compiler.elaborate.loader import LoadedModule, Loader
 from compiler.ir import Graph, Program
 from compiler.ir.values import kind_of, show
+from compiler.ops import NAMED_ENUMS
 from compiler.syntax import ast
 
 _PARAM_KINDS = {"int": int, "float": (int, float), "bool": bool, "str": str}
@@ -185,10 +186,11 @@ def _within(d: Diagnostic, block: ast.BlockDef, params: dict[str, Any], call_spa
 
 def _check_param(p: ast.Param, value: Any, span: Span) -> Any:
     t = p.type
-    if t.kind == "enum":
-        if value not in t.options:
-            raise error("DLC005", f"parameter `{p.name}` must be one of {', '.join(map(show, t.options))}, "
-                        f"got {show(value)}", span, hint=suggest(str(value), t.options))
+    options = _enum_options(t)
+    if options is not None:
+        if value not in options:
+            raise error("DLC005", f"parameter `{p.name}` must be one of {', '.join(map(show, options))}, "
+                        f"got {show(value)}", span, hint=suggest(str(value), options))
         return value
     if t.kind == "list":
         ok = isinstance(value, list) and all(_is_kind(v, t.element or "") for v in value)
@@ -196,11 +198,21 @@ def _check_param(p: ast.Param, value: Any, span: Span) -> Any:
         ok = _is_kind(value, t.kind)
     else:
         raise error("DLC011", f"unknown parameter type `{t}`", t.span,
-                    hint="types are int, float, bool, str, [int], or an enum like {\"relu\", \"gelu\"}")
+                    hint="types are int, float, bool, str, [int], an enum like {\"relu\", \"gelu\"}, or "
+                         + ", ".join(NAMED_ENUMS) + " (a built-in enum)")
     if not ok:
         raise error("DLC005", f"parameter `{p.name}` expects {t}, got {kind_of(value)} {show(value)}", span,
                     hint="use // for integer division" if t.kind == "int" and isinstance(value, float) else None)
     return float(value) if t.kind == "float" else value
+
+
+def _enum_options(t: ast.ParamType) -> tuple[str, ...] | None:
+    """The values an enum parameter accepts: spelled out (`{"relu", "gelu"}`), or those of a
+    built-in enum type the op registry owns (`activation`: every activation kind)."""
+    if t.kind == "enum":
+        return t.options
+    named = NAMED_ENUMS.get(t.kind)
+    return tuple(named) if named is not None else None
 
 
 def _is_kind(value: Any, kind: str) -> bool:

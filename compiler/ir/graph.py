@@ -219,8 +219,18 @@ def verify(graph: Graph) -> None:
         assert data["index"] < len(graph.node(src).outputs), f"{graph.key}: bad edge {src}->{dst}"
 
 
-def dump(program: Program) -> str:
-    """A deterministic text form of the IR, for `dlc dump --stage ir` and goldens."""
+def _attrs_text(node: Node) -> str:
+    """An op's attributes that differ from their defaults, as a spec writes them: `[p=0.1]`."""
+    if node.kind != "op" or not hasattr(node.attrs, "model_dump"):
+        return ""
+    fields = node.attrs.model_dump(exclude_defaults=True)
+    text = ", ".join(f"{k}={show(list(v) if isinstance(v, tuple) else v)}" for k, v in fields.items())
+    return f"[{text}]" if text else ""
+
+
+def dump(program: Program, attrs: bool = False) -> str:
+    """A deterministic text form of the IR, for `dlc dump --stage ir` and goldens; `attrs`
+    adds each op's non-default attributes (per-pass goldens show what a pass rewrote)."""
     lines = []
     for graph in program.graphs.values():
         params = ", ".join(f"{k}={show(v)}" for k, v in graph.params.items())
@@ -230,7 +240,8 @@ def dump(program: Program) -> str:
             args = ", ".join(f"{ops[s][0]}.{ops[s][1]}" if s in ops else "none" for s in range(max(ops, default=-1) + 1))
             typ = " :: " + ", ".join(map(str, node.types)) if node.types else ""
             mod = f" @{node.module}" if node.module else ""
-            lines.append(f"  {','.join(node.outputs) or '_'} = {node.kind}:{node.op}{mod}({args}){typ}  # {node.span.line}")
+            op = node.op + (_attrs_text(node) if attrs else "")
+            lines.append(f"  {','.join(node.outputs) or '_'} = {node.kind}:{op}{mod}({args}){typ}  # {node.span.line}")
         for out in graph.outputs:
             lines.append(f"  out {out.name} = {out.node}.{out.index}")
         lines.extend(f"  fold {conv} <- {norm}" for conv, norm in graph.conv_bn_folds)

@@ -12,7 +12,7 @@ from pydantic import PositiveInt, confloat
 
 from compiler.ir.residual import is_residual
 from compiler.ir.types import TensorType, broadcast, dim, dim_str, dims_equal
-from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_float, register
+from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_float, register, sample, tensor
 
 
 class AttentionAttrs(Attrs):
@@ -191,6 +191,26 @@ def _mask_lines(a: AttentionAttrs, ctx, name: str, heads, mask: str | None, bias
     return lines
 
 
+def _attention_flops(a: AttentionAttrs, ins, outs):
+    # q k^T and weights @ v (2 FLOPs per multiply-add, as torch's flop counter counts them),
+    # plus about 5 per score for scaling, masking and the softmax.
+    q, k, v = ins[:3]
+    scores = q.shape[0] * a.heads * q.shape[1] * k.shape[1]
+    return 2 * scores * (q.shape[2] + v.shape[2]) / a.heads + 5 * scores
+
+
+_QKV = (tensor(2, 5, 8), tensor(2, 7, 8), tensor(2, 7, 8))
+_ATTENTION_SAMPLES = (
+    sample(*_QKV, heads=2),
+    sample(tensor(2, 5, 8), tensor(2, 5, 8), tensor(2, 5, 6), heads=2, causal=True),
+    sample(*_QKV, tensor(2, 7, dtype="bool"), heads=4, scale=1.0),
+    sample(*_QKV, tensor(2, 5, 7, dtype="bool"), tensor(1, 2, 5, 7), heads=2, dropout=0.1),
+    sample(*_QKV, tensor(2, 1, 5, 7, dtype="bool"), heads=2, fused=True),
+    sample(*_QKV, tensor(2, 7, dtype="bool"), tensor(1, 2, 5, 7), heads=2, causal=True, fused=True),
+    sample(tensor(2, 5, 8), tensor(2, 5, 8), tensor(2, 5, 8), heads=2, causal=True, fused=True),
+)
+
+
 register(OpDef(
     "Attention", AttentionAttrs,
     (Port("query"), Port("key"), Port("value"), Port("mask", optional=True), Port("bias", optional=True)),
@@ -198,4 +218,7 @@ register(OpDef(
     doc="Multi-head scaled dot-product attention core (no projections): splits heads, "
         "softmax(q k^T * scale + bias) v with padding/causal masking, merges heads.",
     pure=lambda a: a.dropout == 0,      # dropout on the weights is random in training
+    training_only=("dropout",),
+    flops=_attention_flops,
+    samples=_ATTENTION_SAMPLES,
 ))

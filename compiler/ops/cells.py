@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import PositiveInt
 
 from compiler.ir.types import TensorType, dim, dim_str, dims_equal
-from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_dim, need_float, register
+from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_dim, need_float, register, sample, tensor
 from compiler.ops.rnn import state_argument
 
 GATES = {"RNNCell": 1, "LSTMCell": 4, "GRUCell": 3}
@@ -73,6 +73,21 @@ def _lower_cell(name: str):
 
 _STATE_PORTS = {"RNNCell": ("h",), "GRUCell": ("h",), "LSTMCell": ("h", "c")}
 
+def _cell_flops(name: str):
+    def flops(a: CellAttrs, ins, outs):
+        # The gate matmuls x W_ih^T and h W_hh^T, 2 FLOPs per multiply-add, as torch's flop counter
+        # counts them (the gate nonlinearities are not counted).
+        return 2 * ins[0].shape[0] * GATES[name] * a.hidden_size * (a.input_size + a.hidden_size)
+    return flops
+
+
+def _cell_samples(name: str) -> tuple:
+    states = (tensor(3, 6),) * len(_STATE_PORTS[name])
+    extra = {"nonlinearity": "relu"} if name == "RNNCell" else {}
+    return (sample(tensor(3, 4), input_size=4, hidden_size=6),
+            sample(tensor(3, 4), *states, input_size=4, hidden_size=6, bias=False, **extra))
+
+
 for _name in GATES:
     register(OpDef(
         _name, RNNCellAttrs if _name == "RNNCell" else CellAttrs,
@@ -84,4 +99,6 @@ for _name in GATES:
         init=_cell_init(_name),
         params=_cell_params(_name),
         num_outputs=lambda a, _name=_name: 2 if _name == "LSTMCell" else 1,
+        flops=_cell_flops(_name),
+        samples=_cell_samples(_name),
     ))

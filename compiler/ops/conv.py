@@ -23,7 +23,10 @@ from compiler.ops.registry import (
     need,
     need_dim,
     need_float,
+    numel,
     register,
+    sample,
+    tensor,
 )
 
 SPATIAL_NAMES = {1: "L", 2: "H, W"}
@@ -172,6 +175,26 @@ def _conv_init(n: int):
     return init
 
 
+def _conv_flops(n: int):
+    def flops(a: ConvAttrs, ins, outs):
+        # Each result element sums in_channels / groups * kernel volume products, as torch's flop
+        # counter counts a convolution (the bias add not included).
+        window = sympy.Mul(*expand(a.kernel_size, n, "kernel_size")) * (a.in_channels // a.groups)
+        return 2 * numel(outs[0]) * window
+    return flops
+
+
+_CONV_SAMPLES = {
+    1: (sample(tensor(2, 4, 10), in_channels=4, out_channels=6, kernel_size=3),
+        sample(tensor(2, 4, 10), in_channels=4, out_channels=8, kernel_size=5, padding="same", groups=2, bias=False),
+        sample(tensor(2, 4, 11), in_channels=4, out_channels=4, kernel_size=3, stride=2, dilation=2, padding=1)),
+    2: (sample(tensor(2, 4, 9, 9), in_channels=4, out_channels=8, kernel_size=3, stride=2, padding=1),
+        sample(tensor(2, 4, 7, 6), in_channels=4, out_channels=4, kernel_size=(3, 1), padding="same", groups=4),
+        sample(tensor(1, 3, 10, 12), in_channels=3, out_channels=2, kernel_size=(3, 5), stride=(2, 1),
+               padding=(0, 2), dilation=(1, 2), bias=False)),
+}
+
+
 for _n in (1, 2):
     register(OpDef(
         f"Conv{_n}d", ConvAttrs, (Port("x"),), _infer_conv(_n, f"Conv{_n}d"),
@@ -181,6 +204,8 @@ for _n in (1, 2):
         init=_conv_init(_n),
         params=_conv_params(_n),
         overwritable=True,
+        flops=_conv_flops(_n),
+        samples=_CONV_SAMPLES[_n],
     ))
 
 
@@ -229,15 +254,27 @@ def _lower_pool(fn: str, defaults: dict[str, Any]):
     return lower
 
 
+def _pool_flops(a, ins, outs):
+    # one comparison or add per window element of each result
+    return numel(outs[0]) * sympy.Mul(*expand(a.kernel_size, 2, "kernel_size"))
+
+
 register(OpDef(
     "MaxPool2d", MaxPoolAttrs, (Port("x"),), _infer_pool("MaxPool2d"),
     _lower_pool("max_pool2d", {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False}),
     doc="Max over kernel_size windows of x [B, C, H, W]; stride defaults to kernel_size.",
+    flops=_pool_flops,
+    samples=(sample(tensor(2, 3, 9, 9), kernel_size=3, stride=2, padding=1),
+             sample(tensor(2, 3, 8, 7), kernel_size=2, ceil_mode=True),
+             sample(tensor(1, 2, 10, 10), kernel_size=(3, 2), stride=(2, 1), dilation=2)),
 ))
 register(OpDef(
     "AvgPool2d", AvgPoolAttrs, (Port("x"),), _infer_pool("AvgPool2d"),
     _lower_pool("avg_pool2d", {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True}),
     doc="Mean over kernel_size windows of x [B, C, H, W]; stride defaults to kernel_size.",
+    flops=_pool_flops,
+    samples=(sample(tensor(2, 3, 8, 8), kernel_size=2),
+             sample(tensor(2, 3, 9, 8), kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)),
 ))
 
 
@@ -256,4 +293,6 @@ register(OpDef(
     "AdaptiveAvgPool2d", AdaptivePoolAttrs, (Port("x"),), _infer_adaptive,
     lambda a, ctx: assign(ctx, f"F.adaptive_avg_pool2d({ctx.args[0]}, {_fmt(a.output_size)})"),
     doc="Average x [B, C, H, W] into a fixed output_size grid (an int for square, or [oh, ow]).",
+    flops=lambda a, ins, outs: numel(ins[0]),      # every input element is added once
+    samples=(sample(tensor(2, 3, 7, 7), output_size=1), sample(tensor(2, 3, 9, 8), output_size=(2, 3))),
 ))

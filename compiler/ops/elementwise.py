@@ -14,11 +14,16 @@ from compiler.ops.registry import (
     assign,
     need,
     need_float,
+    numel,
+    per_output_element,
     register,
+    sample,
+    tensor,
 )
 
 _SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
 _METHODS = {"Add": "add_", "Sub": "sub_", "Mul": "mul_", "Div": "div_"}
+_COMMUTATIVE = ("Add", "Mul")
 
 
 def _lower_binary(name: str, a: InplaceAttrs, ctx) -> list[str]:
@@ -46,6 +51,9 @@ for _name, _sym in _SYMBOLS.items():
         lambda a, ctx, _name=_name: _lower_binary(_name, a, ctx),
         doc=f"Element-wise a {_sym} b with broadcasting.",
         overwritable=True,
+        elementwise=True, commutative=_name in _COMMUTATIVE, inplace=True, flops=per_output_element(1),
+        samples=(sample(tensor(2, 3, 4), tensor(2, 3, 4)), sample(tensor(2, 3, 4), tensor(4)),
+                 sample(tensor(2, 1, 4), tensor(3, 1))),
     ))
 
 
@@ -64,6 +72,9 @@ register(OpDef(
     lambda a, ctx: assign(ctx, f"{ctx.args[0]} * {a.factor!r}"),
     doc="Multiply by a compile-time constant.",
     overwritable=True,
+    identity=lambda a, ins, outs: a.factor == 1.0,
+    elementwise=True, flops=per_output_element(1),
+    samples=(sample(tensor(2, 3, 4), factor=0.125), sample(tensor(2, 3, 4), factor=1.0)),
 ))
 
 
@@ -82,11 +93,18 @@ def _infer_matmul(a, ins):
     return [TensorType((*batch, x.shape[-2], y.shape[-1]), x.dtype)]
 
 
+def _matmul_flops(a, ins, outs):
+    # Each result element is a dot product over the inner dimension: k multiply-adds.
+    return 2 * numel(outs[0]) * ins[0].shape[-1]
+
+
 register(OpDef(
     "MatMul", NoAttrs, (Port("a"), Port("b")), _infer_matmul,
     lambda a, ctx: assign(ctx, f"{ctx.args[0]} @ {ctx.args[1]}"),
     doc="Batched matrix product a @ b.",
     overwritable=True,
+    flops=_matmul_flops,
+    samples=(sample(tensor(2, 3, 4), tensor(2, 4, 5)), sample(tensor(2, 2, 3, 4), tensor(4, 6))),
 ))
 
 
@@ -106,4 +124,7 @@ register(OpDef(
     "Softmax", SoftmaxAttrs, (Port("x"),), _infer_softmax,
     lambda a, ctx: assign(ctx, f"F.softmax({ctx.args[0]}, dim={a.dim})"),
     doc="Normalised exponentials along one dimension.",
+    # exp, sum, divide per element, and the max taken first for stability
+    flops=per_output_element(5),
+    samples=(sample(tensor(2, 3, 4)), sample(tensor(2, 3, 4), dim=1)),
 ))

@@ -9,7 +9,26 @@ import sympy
 from pydantic import PositiveInt
 
 from compiler.ir.types import FLOAT_DTYPES, INT_DTYPES, TensorType, broadcast, dim, dim_str, dims_equal, normalize_axis
-from compiler.ops.registry import Attrs, NoAttrs, OpDef, Port, ShapeError, assign, need, need_int, register
+from compiler.ops.registry import (
+    Attrs,
+    NoAttrs,
+    OpDef,
+    Port,
+    ShapeError,
+    assign,
+    need,
+    need_int,
+    no_flops,
+    numel,
+    per_output_element,
+    register,
+    sample,
+    tensor,
+)
+
+
+def _one_per_input_element(a, ins, outs):
+    return numel(ins[0])       # a comparison per input element
 
 
 def _axis(d: int, t: TensorType, slot: int, what: str) -> int:
@@ -39,6 +58,8 @@ register(OpDef(
     "Argmax", ArgmaxAttrs, (Port("x"),), _infer_argmax,
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.argmax(dim={a.dim}" + (", keepdim=True)" if a.keepdim else ")")),
     doc="The index of the largest entry along `dim` (int64): greedy decoding's next token.",
+    flops=_one_per_input_element,
+    samples=(sample(tensor(2, 3, 7)), sample(tensor(2, 3, 7), dim=1, keepdim=True)),
 ))
 
 
@@ -68,6 +89,8 @@ register(OpDef(
     "TopK", TopKAttrs, (Port("x"),), _infer_topk, _lower_topk,
     doc="The k largest (or smallest) entries along `dim` and their int64 indices, largest first.",
     num_outputs=lambda a: 2,
+    flops=_one_per_input_element,
+    samples=(sample(tensor(2, 3, 7), k=2), sample(tensor(2, 5, 3), k=5, dim=1, largest=False)),
 ))
 
 
@@ -100,6 +123,8 @@ register(OpDef(
     "SelectAt", SelectAtAttrs, (Port("x"), Port("index")), _infer_select_at, _lower_select_at,
     doc="x [B, T, ...] and index [B] int64: for each example b, x[b, index[b]] along `dim` (default 1), "
         "e.g. the hidden state at each sequence's [EXTRACT] or last real token.",
+    flops=no_flops,
+    samples=(sample(tensor(2, 5, 8), tensor(2, dtype="int64")), sample(tensor(2, 8, 5), tensor(2, dtype="int64"), dim=2)),
 ))
 
 
@@ -121,6 +146,8 @@ register(OpDef(
     "Gather", GatherAttrs, (Port("x"), Port("index")), _infer_gather,
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.gather({a.dim}, {ctx.args[1]})"),
     doc="torch.gather: out[i][j] = x[i][index[i][j]] along `dim`; index has the input's rank.",
+    flops=no_flops,
+    samples=(sample(tensor(2, 7), tensor(2, 3, dtype="int64"), dim=1), sample(tensor(5, 4), tensor(2, 4, dtype="int64"), dim=0)),
 ))
 
 
@@ -144,6 +171,9 @@ register(OpDef(
     "Where", NoAttrs, (Port("condition"), Port("x"), Port("y")), _infer_where,
     lambda a, ctx: assign(ctx, f"torch.where({', '.join(ctx.args)})"),
     doc="x where condition is True, else y (broadcasting).",
+    elementwise=True, flops=no_flops,
+    samples=(sample(tensor(2, 5, dtype="bool"), tensor(2, 5), tensor(2, 5)),
+             sample(tensor(2, 1, dtype="bool"), tensor(2, 5, dtype="int64"), tensor(5, dtype="int64"))),
 ))
 
 DType = Literal["bool", "int64", "int32", "float", "float32", "float16", "bfloat16", "float64"]
@@ -168,6 +198,9 @@ def _lower_cast(a: CastAttrs, ctx):
 register(OpDef(
     "Cast", CastAttrs, (Port("x"),), _infer_cast, _lower_cast,
     doc="Convert to another dtype: " + ", ".join(DType.__args__) + " (`float` is torch's default float type).",
+    elementwise=True, flops=no_flops,
+    samples=(sample(tensor(2, 5, dtype="int64"), dtype="float"), sample(tensor(2, 5), dtype="bool"),
+             sample(tensor(2, 5, dtype="bool"), dtype="int64")),
 ))
 
 _COMPARISONS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
@@ -192,4 +225,6 @@ register(OpDef(
     lambda a, ctx: assign(ctx, f"{ctx.args[0]} {_COMPARISONS[a.op]} {a.value!r}"),
     doc="Element-wise comparison with a number, giving a bool tensor: "
         + ", ".join(f"{k} ({v})" for k, v in _COMPARISONS.items()) + ", e.g. Compare(\"eq\", eos)(ids).",
+    elementwise=True, flops=per_output_element(1),
+    samples=(sample(tensor(2, 5, dtype="int64"), op="eq", value=2), sample(tensor(2, 5), op="ge", value=0.5)),
 ))

@@ -6,7 +6,7 @@ may be left out, and the reference then uses segment 0 for every token.
 from __future__ import annotations
 
 from compiler.ir.types import TensorType, shapes_equal
-from compiler.ops.registry import NoAttrs, OpDef, Port, ShapeError, assign, need, register
+from compiler.ops.registry import NoAttrs, OpDef, Port, ShapeError, assign, need, no_flops, register, sample, tensor
 
 
 def _infer_zeros_if_missing(a: NoAttrs, ins):
@@ -36,4 +36,6 @@ register(OpDef(
     _infer_zeros_if_missing, _lower_zeros_if_missing,
     doc="x when it is given, else zeros with the shape, dtype and device of `like` "
         "(a default for an optional input, e.g. BERT's token_type_ids).",
+    flops=no_flops,
+    samples=(sample(None, tensor(2, 5, dtype="int64")), sample(tensor(2, 5, dtype="int64"), tensor(2, 5, dtype="int64"))),
 ))

@@ -1,11 +1,28 @@
 """Linear layers and embeddings."""
 from __future__ import annotations
 
+import sympy
 from pydantic import PositiveInt
 
 from compiler.ir.residual import equal_in_every_configuration
 from compiler.ir.types import TensorType, dim
-from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, need_dim, need_float, need_int, register
+from compiler.ops.registry import (
+    Attrs,
+    OpDef,
+    Port,
+    ShapeError,
+    assign,
+    need,
+    need_dim,
+    need_float,
+    need_int,
+    no_flops,
+    numel,
+    per_output_element,
+    register,
+    sample,
+    tensor,
+)
 
 
 class LinearAttrs(Attrs):
@@ -23,6 +40,12 @@ def _infer_linear(a: LinearAttrs, ins):
     return [x.with_shape((*x.shape[:-1], a.out_features))]
 
 
+def _linear_flops(a, ins, outs):
+    # in_features multiply-adds per result element; the bias add is not counted, as torch's
+    # flop counter does not count it either.
+    return sum((2 * numel(t) * ins[0].shape[-1] for t in outs), sympy.Integer(0))
+
+
 def _linear_params(a: LinearAttrs):
     shapes = {"weight": (a.out_features, a.in_features)}
     if a.bias:
@@ -37,6 +60,8 @@ register(OpDef(
     init=lambda a: f"nn.Linear({a.in_features}, {a.out_features}, bias={a.bias})",
     params=_linear_params,
     overwritable=True,
+    flops=_linear_flops,
+    samples=(sample(tensor(2, 3, 8), in_features=8, out_features=5), sample(tensor(4, 8), in_features=8, out_features=6, bias=False)),
 ))
 
 
@@ -64,6 +89,9 @@ register(OpDef(
     init=_embedding_init,
     params=lambda a: {"weight": (a.num_embeddings, a.embedding_dim)},
     overwritable=True,
+    flops=no_flops,
+    samples=(sample(tensor(2, 5, dtype="int64"), num_embeddings=11, embedding_dim=8), sample(tensor(2, 5, dtype="int64"), num_embeddings=11, embedding_dim=4,
+                    padding_idx=0)),
 ))
 
 
@@ -86,6 +114,8 @@ register(OpDef(
         "returns [S, dim], which broadcasts when added to [B, S, dim].",
     init=lambda a: f"nn.Embedding({a.max_len}, {a.dim})",
     params=lambda a: {"weight": (a.max_len, a.dim)},
+    flops=no_flops,
+    samples=(sample(tensor(2, 5, dtype="int64"), max_len=16, dim=8), sample(tensor(2, 5, 8), max_len=5, dim=4)),
 ))
 
 
@@ -105,6 +135,8 @@ register(OpDef(
         "The table is a non-persistent buffer, so it never appears in a checkpoint.",
     init=lambda a: f"SinusoidalPositions({a.max_len}, {a.dim})",
     helpers=("SinusoidalPositions",),
+    flops=per_output_element(1),
+    samples=(sample(tensor(2, 5, 8), max_len=16, dim=8),),
 ))
 
 
@@ -122,6 +154,9 @@ register(OpDef(
     params=_linear_params,
     reference_transposed=("weight",),
     overwritable=True,
+    flops=_linear_flops,
+    samples=(sample(tensor(2, 3, 8), in_features=8, out_features=5),
+             sample(tensor(2, 8), in_features=8, out_features=5, bias=False)),
 ))
 
 
@@ -154,4 +189,7 @@ register(OpDef(
     params=lambda a: {"weight": (sum(a.out_sizes), a.in_features), **({"bias": (sum(a.out_sizes),)} if a.bias else {})},
     num_outputs=lambda a: len(a.out_sizes),
     joins=lambda a: a.sources,
+    flops=_linear_flops,
+    samples=(sample(tensor(2, 3, 8), in_features=8, out_sizes=(8, 4, 4)),
+             sample(tensor(2, 8), in_features=8, out_sizes=(3, 5), bias=False, sources=("a", "b"))),
 ))

@@ -5,7 +5,21 @@ that passes `labels` can drive it."""
 from __future__ import annotations
 
 from compiler.ir.types import TensorType, dim_str, dims_equal
-from compiler.ops.registry import Attrs, NoAttrs, OpDef, Port, ShapeError, assign, need, need_float, need_int, register
+from compiler.ops.registry import (
+    Attrs,
+    NoAttrs,
+    OpDef,
+    Port,
+    ShapeError,
+    assign,
+    need,
+    need_float,
+    need_int,
+    numel,
+    register,
+    sample,
+    tensor,
+)
 
 
 class CrossEntropyAttrs(Attrs):
@@ -43,6 +57,10 @@ register(OpDef(
     doc="Mean cross-entropy of logits [..., classes] against int64 labels [...]; labels equal to ignore_index "
         "(-100, HF's convention) do not count; shift=true scores position t against label t + 1 (causal LMs). "
         "With optional labels the loss is None when they are not given.",
+    # log-softmax (about 5 per logit) and the mean: the vocabulary-sized part dominates
+    flops=lambda a, ins, outs: 5 * numel(ins[0]),
+    samples=(sample(tensor(6, 5), tensor(6, dtype="int64")),
+             sample(tensor(2, 4, 5), tensor(2, 4, dtype="int64"), shift=True, ignore_index=0)),
 ))
 
 
@@ -69,10 +87,20 @@ def _lower_negative_sampling(a: NoAttrs, ctx):
     return assign(ctx, f"-({positive} + {negative}).mean()")
 
 
+def _negative_sampling_flops(a, ins, outs):
+    # K + 1 dot products of length d per example (2 FLOPs per multiply-add), then a log-sigmoid
+    # (about 4) and a sum for each of the K + 1 scores.
+    center, negatives = ins[0], ins[2]
+    scores = center.shape[0] * (negatives.shape[1] + 1)
+    return 2 * scores * center.shape[1] + 5 * scores
+
+
 register(OpDef(
     "NegativeSamplingLoss", NoAttrs, (Port("center"), Port("context"), Port("negatives")),
     _infer_negative_sampling, _lower_negative_sampling,
     doc="word2vec's negative-sampling objective (Mikolov et al. 2013): for center vectors [B, d], their true "
         "context vectors [B, d] and K sampled noise vectors [B, K, d], "
         "-mean(log σ(c·o) + Σ_k log σ(-c·n_k)).",
+    flops=_negative_sampling_flops,
+    samples=(sample(tensor(3, 8), tensor(3, 8), tensor(3, 5, 8)),),
 ))

@@ -4,7 +4,21 @@ from __future__ import annotations
 from pydantic import PositiveInt, confloat
 
 from compiler.ir.types import dim
-from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, need_dim, need_float, register
+from compiler.ops.registry import (
+    Attrs,
+    OpDef,
+    Port,
+    ShapeError,
+    assign,
+    need,
+    need_dim,
+    need_float,
+    no_flops,
+    per_output_element,
+    register,
+    sample,
+    tensor,
+)
 
 
 class LayerNormAttrs(Attrs):
@@ -31,6 +45,8 @@ register(OpDef(
     init=lambda a: f"nn.LayerNorm({a.dim}, eps={a.eps!r}" + ("" if a.bias else ", bias=False") + ")",
     params=lambda a: {"weight": (a.dim,), **({"bias": (a.dim,)} if a.bias else {})},
     overwritable=True,
+    flops=per_output_element(5),       # mean, variance, normalize, scale, shift
+    samples=(sample(tensor(2, 3, 8), dim=8), sample(tensor(4, 6), dim=6, eps=1e-12, bias=False)),
 ))
 
 
@@ -46,6 +62,8 @@ register(OpDef(
     init=lambda a: f"nn.RMSNorm({a.dim}, eps={a.eps!r})",
     params=lambda a: {"weight": (a.dim,)},
     overwritable=True,
+    flops=per_output_element(4),       # square, mean, rescale, scale
+    samples=(sample(tensor(2, 3, 8), dim=8),),
 ))
 
 
@@ -72,6 +90,12 @@ def _batchnorm_params(a: BatchNormAttrs):
     return {"weight": (n,), "bias": (n,)}
 
 
+_BATCHNORM_SAMPLES = {
+    "BatchNorm1d": (sample(tensor(4, 6), num_features=6), sample(tensor(4, 6, 5), num_features=6, momentum=0.01)),
+    "BatchNorm2d": (sample(tensor(2, 6, 4, 3), num_features=6, eps=1e-3),),
+}
+
+
 for _name, _ranks in (("BatchNorm1d", (2, 3)), ("BatchNorm2d", (4,))):
     register(OpDef(
         _name, BatchNormAttrs, (Port("x"),), _infer_batchnorm(_ranks, _name),
@@ -81,6 +105,8 @@ for _name, _ranks in (("BatchNorm1d", (2, 3)), ("BatchNorm2d", (4,))):
         params=_batchnorm_params,
         pure=False,
         overwritable=True,
+        flops=per_output_element(2),   # eval mode: one scale and one shift per element
+        samples=_BATCHNORM_SAMPLES[_name],
     ))
 
 
@@ -100,4 +126,7 @@ register(OpDef(
     doc="Zero elements with probability p during training; identity in eval mode.",
     init=lambda a: f"nn.Dropout({a.p!r})",
     pure=False,
+    identity=lambda a, ins, outs: a.p == 0.0,
+    flops=no_flops,      # FLOPs count the inference forward, where dropout is the identity
+    samples=(sample(tensor(2, 3, 8), p=0.1), sample(tensor(2, 3, 8), p=0.0)),
 ))

@@ -2,17 +2,21 @@
 
 An entry holds everything the compiler knows about a primitive: its attribute
 schema (a pydantic model whose field order is the positional argument order),
-its input ports, its shape rule, its parameter shapes and its lowering to
-PyTorch.  Adding an op means writing one entry and registering it.
+its input ports, its shape rule, its parameter shapes, its lowering to
+PyTorch, its traits (elementwise, pure, commutative, in-place-able: what the
+passes read instead of lists of op names), its FLOP formula and the sample
+inputs its generic test runs.  Adding an op means writing one entry and
+registering it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import sympy
 from pydantic import BaseModel, ConfigDict
 
-from compiler.ir.types import Dim, TensorType, dim_str, dims_equal, is_float, is_int, py_dim
+from compiler.ir.types import Dim, TensorType, dim, dim_str, dims_equal, is_float, is_int, py_dim, shapes_equal
 
 
 class Attrs(BaseModel):
@@ -75,6 +79,46 @@ class LowerContext:
 
 InferFn = Callable[[Any, list[TensorType | None]], list[TensorType]]
 LowerFn = Callable[[Any, LowerContext], list[str]]
+# FLOPs of one call, from the attributes, input types and output types; symbolic in the dims.
+# One multiply-add counts 2, as torch.utils.flop_counter counts matmuls and convolutions.
+FlopFn = Callable[[Any, list[TensorType | None], list[TensorType]], sympy.Expr]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One configuration the generic op test runs: attribute values (as a spec passes them)
+    and input types with concrete sizes; None for an optional input left out."""
+
+    attrs: dict[str, Any]
+    inputs: tuple[TensorType | None, ...]
+
+
+def sample(*inputs: TensorType | None, **attrs: Any) -> Sample:
+    return Sample(attrs, inputs)
+
+
+def tensor(*shape: int, dtype: str = "float") -> TensorType:
+    """A concrete input type for a sample: `tensor(2, 5, 8)`, `tensor(2, 5, dtype="int64")`."""
+    return TensorType(tuple(dim(d) for d in shape), dtype)
+
+
+def numel(t: TensorType) -> sympy.Expr:
+    return sympy.Mul(*t.shape) if t.shape else sympy.Integer(1)
+
+
+def per_output_element(cost: int) -> FlopFn:
+    """The FLOP formula of an element-wise op that spends `cost` FLOPs on each result element."""
+    return lambda a, ins, outs: cost * sum((numel(t) for t in outs), sympy.Integer(0))
+
+
+def same_shape(a: Any, ins: list[TensorType | None], outs: list[TensorType]) -> bool:
+    """An `identity` trait: the result has its input's shape (for ops that only regroup elements)."""
+    return ins[0] is not None and shapes_equal(ins[0].shape, outs[0].shape)
+
+
+def no_flops(a: Any, ins: list[TensorType | None], outs: list[TensorType]) -> sympy.Expr:
+    """Data movement (views, copies, lookups): no arithmetic."""
+    return sympy.Integer(0)
 
 
 def _no_params(attrs: Any) -> dict[str, tuple[int, ...]]:
@@ -112,11 +156,49 @@ class OpDef:
     # autograd: not a view, not the input itself, and not saved for this op's own backward.
     overwritable: bool = False
 
+    # ---- traits the passes read (instead of lists of op names)
+    # Each result element depends only on the input elements at the same (broadcast) position.
+    elementwise: bool = False
+    # Operands may be swapped (a + b == b + a): CSE merges `a + b` with `b + a`.
+    commutative: bool = False
+    # Torch can compute it into its first input (`inplace=True`, `a.add_(b)`); the attribute
+    # schema then has an `inplace` field, which the `inplace` pass sets.  A callable decides
+    # per configuration (`Activation(kind)` is in-place-able for some kinds only).
+    inplace: bool | Callable[[Any], bool] = False
+    # Whether a call computes nothing (returns its first input unchanged) for these attributes
+    # and types: Dropout(0), a reshape to the same shape.  The remove-identities pass reads it.
+    identity: Callable[[Any, list[TensorType | None], list[TensorType]], bool] | None = None
+    # Float attributes that act only in training (Attention's and LSTM's `dropout`): an
+    # inference build (the drop-dropout pass) sets them to 0.
+    training_only: tuple[str, ...] = ()
+    # FLOPs of one call (see FlopFn); None only while an op has not declared one.
+    flops: FlopFn | None = None
+    # Configurations for the generic op test (tests/test_op_samples.py): every op needs one.
+    samples: tuple[Sample, ...] = ()
+
     def is_pure(self, attrs: Any) -> bool:
         return self.pure(attrs) if callable(self.pure) else self.pure
 
+    def can_run_in_place(self, attrs: Any) -> bool:
+        return self.inplace(attrs) if callable(self.inplace) else self.inplace
+
+    def computes_nothing(self, attrs: Any, ins: list[TensorType | None], outs: list[TensorType]) -> bool:
+        return self.identity is not None and self.identity(attrs, ins, outs)
+
+    def has_parameters(self, attrs: Any) -> bool:
+        """Whether a call holds trainable weights (derived from `params`, so the two never disagree)."""
+        return bool(self.params(attrs))
+
+    def count_flops(self, attrs: Any, ins: list[TensorType | None], outs: list[TensorType]) -> sympy.Expr | None:
+        return None if self.flops is None else sympy.sympify(self.flops(attrs, ins, outs))
+
 
 REGISTRY: dict[str, OpDef] = {}
+
+# Built-in enum parameter types of the DSL, named sets of values the registry owns:
+# `activation` is every activation kind (ops/activation.py).  A parameter declared
+# `act: activation` accepts exactly those names.
+NAMED_ENUMS: dict[str, dict[str, Any]] = {}
 
 
 def register(op: OpDef) -> OpDef:

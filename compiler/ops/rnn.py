@@ -20,6 +20,8 @@ from compiler.ops.registry import (
     need_dim,
     need_float,
     register,
+    sample,
+    tensor,
 )
 
 GATES = {"LSTM": 4, "GRU": 3}
@@ -125,6 +127,31 @@ def _lower_gru(a: RNNAttrs, ctx) -> list[str]:
     return [f"{out}, {h} = {ctx.module}({ctx.args[0]}{state_argument(ctx, ctx.args[1:2])})"]
 
 
+def _rnn_flops(name: str):
+    def flops(a: RNNAttrs, ins, outs):
+        # The gate matmuls, per time step, layer and direction: [B, width + hidden] x [.., gates * hidden],
+        # 2 FLOPs per multiply-add; the gate nonlinearities are not counted.
+        x = ins[0]
+        steps_times_batch = x.shape[0] * x.shape[1]
+        dirs, rows = _directions(a), GATES[name] * a.hidden_size
+        widths = [a.input_size] + [a.hidden_size * dirs] * (a.num_layers - 1)
+        return 2 * steps_times_batch * dirs * rows * sum(w + a.hidden_size for w in widths)
+    return flops
+
+
+_RNN_SAMPLES = (
+    sample(tensor(2, 5, 4), input_size=4, hidden_size=6),
+    sample(tensor(5, 2, 4), input_size=4, hidden_size=3, num_layers=2, bidirectional=True, batch_first=False),
+    sample(tensor(2, 3, 4), input_size=4, hidden_size=5, bias=False, num_layers=2, dropout=0.1),
+)
+# The initial states, given: h_0 (and c_0) [num_layers * directions, B, hidden_size].
+_RNN_STATE_SAMPLES = {
+    "LSTM": sample(tensor(2, 5, 4), tensor(4, 2, 6), tensor(4, 2, 6), input_size=4, hidden_size=6, num_layers=2,
+                   bidirectional=True),
+    "GRU": sample(tensor(2, 5, 4), tensor(1, 2, 6), input_size=4, hidden_size=6),
+}
+
+
 for _name, _lower in (("LSTM", _lower_lstm), ("GRU", _lower_gru)):
     _states = "(output, h_n, c_n)" if _name == "LSTM" else "(output, h_n)"
     register(OpDef(
@@ -138,4 +165,7 @@ for _name, _lower in (("LSTM", _lower_lstm), ("GRU", _lower_gru)):
         num_outputs=lambda a, _name=_name: OUTPUTS[_name],
         # Inter-layer dropout makes training-mode outputs random; treat as impure.
         pure=False,
+        training_only=("dropout",),
+        flops=_rnn_flops(_name),
+        samples=(*_RNN_SAMPLES, _RNN_STATE_SAMPLES[_name]),
     ))

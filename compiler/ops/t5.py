@@ -13,7 +13,7 @@ from __future__ import annotations
 from pydantic import PositiveInt
 
 from compiler.ir.types import TensorType, dim
-from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, register
+from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, no_flops, register, sample, tensor
 
 
 class RelativePositionBiasAttrs(Attrs):
@@ -63,4 +63,7 @@ register(OpDef(
     init=_init_relative_position_bias,
     params=lambda a: {"weight": (a.num_buckets, a.heads)},
     helpers=("RelativePositionBias",),
+    flops=no_flops,      # a table lookup by bucket
+    samples=(sample(tensor(2, 5, 8), tensor(2, 7, 8), num_buckets=8, max_distance=16, heads=2),
+             sample(tensor(2, 5, 8), tensor(2, 5, 8), num_buckets=32, max_distance=128, heads=4, bidirectional=False)),
 ))

@@ -11,7 +11,20 @@ from pydantic import field_validator
 
 from compiler.ir.residual import equal_in_every_configuration, is_residual
 from compiler.ir.types import TensorType, dim, dim_str, dims_equal, normalize_axis
-from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, register
+from compiler.ops.registry import (
+    Attrs,
+    OpDef,
+    Port,
+    ShapeError,
+    assign,
+    need,
+    no_flops,
+    numel,
+    register,
+    same_shape,
+    sample,
+    tensor,
+)
 
 
 def _axis(d: int, t: TensorType, slot: int, what: str) -> int:
@@ -69,6 +82,9 @@ def _lower_reshape(a: ReshapeAttrs, ctx):
 register(OpDef(
     "Reshape", ReshapeAttrs, (Port("x"),), _infer_reshape, _lower_reshape,
     doc="Reshape to the given dimensions (symbols from the inputs allowed; one -1).",
+    flops=no_flops, identity=same_shape,
+    samples=(sample(tensor(2, 3, 4), shape=(2, 12)), sample(tensor(2, 3, 4), shape=(-1, 2, 2)),
+             sample(tensor(2, 3, 4), shape=(2, 3, 4))),
 ))
 
 
@@ -89,6 +105,10 @@ register(OpDef(
     "Transpose", TransposeAttrs, (Port("x"),), _infer_transpose,
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.transpose({a.dim0}, {a.dim1})"),
     doc="Swap two dimensions.",
+    flops=no_flops,
+    identity=lambda a, ins, outs: a.dim0 % outs[0].rank == a.dim1 % outs[0].rank,
+    samples=(sample(tensor(2, 3, 4), dim0=1, dim1=2), sample(tensor(2, 3, 4), dim0=-1, dim1=0),
+             sample(tensor(2, 3, 4), dim0=2, dim1=-1)),
 ))
 
 
@@ -108,6 +128,9 @@ register(OpDef(
     "Permute", PermuteAttrs, (Port("x"),), _infer_permute,
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.permute({', '.join(map(str, a.dims))})"),
     doc="Reorder all dimensions.",
+    flops=no_flops,
+    identity=lambda a, ins, outs: same_shape(a, ins, outs) and list(a.dims) == sorted(a.dims),
+    samples=(sample(tensor(2, 3, 4), dims=(2, 0, 1)), sample(tensor(2, 3, 4), dims=(0, 1, 2))),
 ))
 
 
@@ -129,6 +152,8 @@ register(OpDef(
     "Flatten", FlattenAttrs, (Port("x"),), _infer_flatten,
     lambda a, ctx: assign(ctx, f"torch.flatten({ctx.args[0]}, {a.start}, {a.end})"),
     doc="Merge dimensions start..end (inclusive) into one.",
+    flops=no_flops, identity=same_shape,
+    samples=(sample(tensor(2, 3, 4, 5)), sample(tensor(2, 3, 4, 5), start=0, end=1), sample(tensor(2, 3, 4), start=2, end=2)),
 ))
 
 
@@ -156,6 +181,8 @@ register(OpDef(
     "Concat", ConcatAttrs, (Port("xs", variadic=True),), _infer_concat,
     lambda a, ctx: assign(ctx, f"torch.cat([{', '.join(ctx.args)}], dim={a.dim})"),
     doc="Join tensors along one dimension.",
+    flops=no_flops,
+    samples=(sample(tensor(2, 3), tensor(2, 5)), sample(tensor(2, 3), tensor(4, 3), tensor(1, 3), dim=0)),
 ))
 
 
@@ -191,6 +218,8 @@ register(OpDef(
     "Split", SplitAttrs, (Port("x"),), _infer_split, _lower_split,
     doc="Cut a tensor into pieces of the given sizes along one dimension; one output per piece.",
     num_outputs=lambda a: len(a.sizes),
+    flops=no_flops,
+    samples=(sample(tensor(2, 7), sizes=(3, 4)), sample(tensor(6, 2), sizes=(1, 2, 3), dim=0)),
 ))
 
 
@@ -212,15 +241,23 @@ def _infer_reduce(name: str):
     return infer
 
 
+def _reduce_flops(a, ins, outs):
+    return numel(ins[0])      # one add (or comparison) per input element
+
+
 register(OpDef(
     "Mean", ReduceAttrs, (Port("x"),), _infer_reduce("Mean"),
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.mean(dim={a.dim}, keepdim={a.keepdim})"),
     doc="Average over one dimension.",
+    flops=_reduce_flops,
+    samples=(sample(tensor(2, 3, 4), dim=1), sample(tensor(2, 3, 4), dim=-1, keepdim=True)),
 ))
 register(OpDef(
     "Max", ReduceAttrs, (Port("x"),), _infer_reduce("Max"),
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.amax(dim={a.dim}, keepdim={a.keepdim})"),
     doc="Maximum over one dimension (values only).",
+    flops=_reduce_flops,
+    samples=(sample(tensor(2, 3, 4), dim=0), sample(tensor(2, 3, 4), dim=2, keepdim=True)),
 ))
 
 
@@ -242,4 +279,6 @@ register(OpDef(
     "Select", SelectAttrs, (Port("x"),), _infer_select,
     lambda a, ctx: assign(ctx, f"{ctx.args[0]}.select({a.dim}, {a.index})"),
     doc="Take one index along a dimension, dropping it (e.g. the [CLS] token: Select(1, 0)).",
+    flops=no_flops,
+    samples=(sample(tensor(2, 3, 4), dim=1, index=0), sample(tensor(2, 3, 4), dim=2, index=-1)),
 ))

@@ -20,13 +20,10 @@ from compiler.ir import Graph, Node, Program
 from compiler.ops import REGISTRY
 from compiler.passes.rewrite import describe, each_node, reroute
 
-_COMMUTATIVE = ("Add", "Mul")
-
-
 def _key(graph: Graph, node: Node) -> tuple[Any, ...]:
     operands = graph.operands(node.id)
     slots = tuple(sorted(operands.items()))
-    if node.op in _COMMUTATIVE and len(operands) == 2:
+    if REGISTRY[node.op].commutative and len(operands) == 2:
         slots = tuple(sorted(operands.values()))
     return node.op, node.module, _hashable(node.attrs), slots
 

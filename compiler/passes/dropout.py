@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from compiler.ir import Graph, Program
+from compiler.ir import Graph, Node, Program
+from compiler.ops import REGISTRY
 from compiler.passes.rewrite import bypass, describe, each_node
 
-_DROPOUT_ATTRS = ("Attention", "LSTM", "GRU")     # ops whose `dropout` attribute acts only in training
+
+def _active_training_attrs(node: Node) -> dict[str, float]:
+    """The op's training-only attributes (`OpDef.training_only`) that are not 0 yet, set to 0."""
+    return {name: 0.0 for name in REGISTRY[node.op].training_only if getattr(node.attrs, name) > 0}
 
 
 def drop_dropout(graph: Graph, program: Program) -> bool:
@@ -23,9 +27,10 @@ def drop_dropout(graph: Graph, program: Program) -> bool:
         if node.op == "Dropout":
             bypass(graph, node)
             program.log.append(f"removed {describe(node)} in {graph.key}: inference build")
-        elif node.op in _DROPOUT_ATTRS and node.attrs.dropout > 0:
-            graph.replace_node(replace(node, attrs=node.attrs.model_copy(update={"dropout": 0.0})))
-            program.log.append(f"set dropout=0.0 on {describe(node)} in {graph.key}: inference build")
+        elif updates := _active_training_attrs(node):
+            graph.replace_node(replace(node, attrs=node.attrs.model_copy(update=updates)))
+            settings = ", ".join(f"{name}=0.0" for name in updates)
+            program.log.append(f"set {settings} on {describe(node)} in {graph.key}: inference build")
         else:
             continue
         changed = True

@@ -20,16 +20,13 @@ from compiler.ir import Graph, Node, Program
 from compiler.ir.types import shapes_equal
 from compiler.ops import REGISTRY
 
-_ACTIVATIONS = {"ReLU", "ReLU6", "SiLU"}
-_BINARY = {"Add", "Sub", "Mul", "Div"}
 
 
 def _candidate(node: Node) -> bool:
+    """An op the registry calls in-place-able (`OpDef.inplace`) that does not run in place yet."""
     if node.kind != "op" or getattr(node.attrs, "inplace", True):
         return False
-    if node.op == "Activation":
-        return node.attrs.kind in ("relu", "relu6", "silu")
-    return node.op in _ACTIVATIONS | _BINARY
+    return REGISTRY[node.op].can_run_in_place(node.attrs)
 
 
 def _overwritable_operand(graph: Graph, node: Node) -> str | None:

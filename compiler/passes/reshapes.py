@@ -11,13 +11,11 @@ from __future__ import annotations
 from compiler.ir import Graph, Node, Program
 from compiler.ir.types import shapes_equal
 from compiler.ops import REGISTRY
-from compiler.passes.rewrite import absorb, bypass, describe, each_node, producer, uses
+from compiler.passes.rewrite import absorb, bypass, describe
+from compiler.passes.rules import Match, Op, Rule, apply_rules, only_reader
 
 _RESHAPES = ("Reshape", "Flatten")
-
-
-def _is_reshape(node: Node | None) -> bool:
-    return node is not None and node.kind == "op" and node.op in _RESHAPES and node.types is not None
+_CHAIN = Op(_RESHAPES, "second", src=Op(_RESHAPES, "first"))
 
 
 def _target_shape(node: Node) -> tuple:
@@ -34,23 +32,40 @@ def _target_shape(node: Node) -> tuple:
     return tuple(dims)
 
 
+def _chain(m: Match) -> str:
+    return f"{describe(m.first)} then {describe(m.second)}"
+
+
+def _ends_where_it_began(m: Match) -> bool:
+    src, index = m.graph.operands(m.first.id)[0]
+    before = m.graph.output_type(src, index)
+    return before is not None and shapes_equal(before.shape, m.second.types[0].shape)
+
+
+def _merge(m: Match) -> Node:
+    attrs = REGISTRY["Reshape"].attrs(shape=_target_shape(m.second))
+    return absorb(m.graph, m.first, m.second, "Reshape", attrs)
+
+
+def _remove_chain(m: Match) -> str:
+    chain = _chain(m)
+    bypass(m.graph, _merge(m))
+    return f"removed {chain} in {m.graph.key}: the chain ends in the shape it began with"
+
+
+def _collapse_chain(m: Match) -> str:
+    chain = _chain(m)
+    return f"collapsed {chain} in {m.graph.key} into {describe(_merge(m))}"
+
+
+RULES = [
+    Rule("remove-reshape-round-trip", _CHAIN, _remove_chain, guard=_ends_where_it_began,
+         condition=only_reader, describe=_chain,
+         why="reshapes keep element order, so reshaping back to the starting shape is the identity"),
+    Rule("collapse-reshape-chain", _CHAIN, _collapse_chain, condition=only_reader, describe=_chain,
+         why="reshapes keep element order, so a chain of them is one reshape to the last shape"),
+]
+
+
 def collapse_reshape_chains(graph: Graph, program: Program) -> bool:
-    changed = False
-    for second in each_node(graph):
-        first = producer(graph, second)
-        if not (_is_reshape(second) and _is_reshape(first)):
-            continue
-        chain = f"{describe(first)} then {describe(second)}"
-        if uses(graph, first.id) > 1:
-            program.log.append(f"declined {chain} in {graph.key}: the value between them has other uses")
-            continue
-        src, index = graph.operands(first.id)[0]
-        before = graph.output_type(src, index)
-        merged = absorb(graph, first, second, "Reshape", REGISTRY["Reshape"].attrs(shape=_target_shape(second)))
-        if before is not None and shapes_equal(before.shape, merged.types[0].shape):
-            bypass(graph, merged)
-            program.log.append(f"removed {chain} in {graph.key}: the chain ends in the shape it began with")
-        else:
-            program.log.append(f"collapsed {chain} in {graph.key} into {describe(merged)}")
-        changed = True
-    return changed
+    return apply_rules(RULES, graph, program)

@@ -12,13 +12,20 @@ from dataclasses import replace
 
 from compiler.ir import Graph, Node, Program
 from compiler.ir.values import ArgExpr, CallExpr, set_by_parameters
-from compiler.syntax import ast
 from compiler.ops import REGISTRY
-from compiler.passes.rewrite import absorb, bypass, describe, each_node, producer, uses
+from compiler.passes.rewrite import absorb, bypass, describe
+from compiler.passes.rules import Match, Op, Rule, apply_rules, only_reader
+from compiler.syntax import ast
+
+_CHAIN = Op(("Scale",), "second", src=Op(("Scale",), "first"))
 
 
-def _is_scale(node: Node | None) -> bool:
-    return node is not None and node.kind == "op" and node.op == "Scale"
+def _factors(m: Match) -> tuple[float, float]:
+    return m.first.attrs.factor, m.second.attrs.factor
+
+
+def _chain(m: Match) -> str:
+    return f"{describe(m.first)} then {describe(m.second)}"
 
 
 def _representable(a: float, b: float) -> bool:
@@ -26,38 +33,50 @@ def _representable(a: float, b: float) -> bool:
     return math.isfinite(product) and (product != 0.0 or a == 0.0 or b == 0.0)
 
 
+def _why_not(m: Match) -> str | None:
+    a, b = _factors(m)
+    return only_reader(m) or (None if _representable(a, b) else f"{a!r} * {b!r} is out of float range")
+
+
+def _computed(m: Match) -> bool:
+    """Whether a factor comes from the block's parameters (the class computes it, for any value)."""
+    return set_by_parameters(m.first.call, "factor") or set_by_parameters(m.second.call, "factor")
+
+
 def _factor_expr(node: Node) -> ast.Expr:
     arg = node.call.field_exprs().get("factor") if node.call is not None else None
     return arg.expr if arg is not None else ast.Float(node.span, node.attrs.factor)
 
 
-def _product_call(first: Node, second: Node) -> CallExpr:
-    """The folded factor in the parameters' terms, so the generated class computes it."""
-    expr = ast.BinOp(second.span, "*", _factor_expr(first), _factor_expr(second))
-    return CallExpr(None, (), (("factor", ArgExpr("factor", expr, first.attrs.factor * second.attrs.factor)),))
+def _merge(m: Match) -> Node:
+    a, b = _factors(m)
+    merged = absorb(m.graph, m.first, m.second, "Scale", REGISTRY["Scale"].attrs(factor=a * b))
+    if _computed(m):        # the folded factor in the parameters' terms, so the generated class computes it
+        expr = ast.BinOp(m.second.span, "*", _factor_expr(m.first), _factor_expr(m.second))
+        merged = replace(merged, call=CallExpr(None, (), (("factor", ArgExpr("factor", expr, a * b)),)))
+        m.graph.replace_node(merged)
+    return merged
+
+
+def _remove_both(m: Match) -> str:
+    chain = _chain(m)
+    bypass(m.graph, _merge(m))
+    return f"removed {chain} in {m.graph.key}: the factors multiply to 1"
+
+
+def _fold(m: Match) -> str:
+    chain = _chain(m)
+    return f"folded {chain} in {m.graph.key} into {describe(_merge(m))}"
+
+
+RULES = [
+    Rule("remove-unit-scale-pair", _CHAIN, _remove_both,
+         guard=lambda m: _factors(m)[0] * _factors(m)[1] == 1.0 and not _computed(m),
+         condition=_why_not, describe=_chain, why="x * a * b with a * b == 1 is x"),
+    Rule("fold-scale-pair", _CHAIN, _fold, condition=_why_not, describe=_chain,
+         why="x * a * b is x * (a * b): one kernel, the product taken once at compile time"),
+]
 
 
 def fold_scales(graph: Graph, program: Program) -> bool:
-    changed = False
-    for second in each_node(graph):
-        first = producer(graph, second)
-        if not (_is_scale(second) and _is_scale(first)):
-            continue
-        a, b = first.attrs.factor, second.attrs.factor
-        chain = f"{describe(first)} then {describe(second)}"
-        if uses(graph, first.id) > 1 or not _representable(a, b):
-            why = "the value between them has other uses" if uses(graph, first.id) > 1 else f"{a!r} * {b!r} is out of float range"
-            program.log.append(f"declined {chain} in {graph.key}: {why}")
-            continue
-        merged = absorb(graph, first, second, "Scale", REGISTRY["Scale"].attrs(factor=a * b))
-        computed = set_by_parameters(first.call, "factor") or set_by_parameters(second.call, "factor")
-        if computed:
-            merged = replace(merged, call=_product_call(first, second))
-            graph.replace_node(merged)
-        if merged.attrs.factor == 1.0 and not computed:
-            bypass(graph, merged)
-            program.log.append(f"removed {chain} in {graph.key}: the factors multiply to 1")
-        else:
-            program.log.append(f"folded {chain} in {graph.key} into {describe(merged)}")
-        changed = True
-    return changed
+    return apply_rules(RULES, graph, program)
