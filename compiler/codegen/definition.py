@@ -20,7 +20,7 @@ from compiler.ir.values import show
 from compiler.ops import REGISTRY
 from compiler.syntax import ast
 
-_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "enum": "str"}
+_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "enum": "str", "activation": "str"}
 
 
 @dataclass
