@@ -63,6 +63,7 @@ class DefinitionBuilder:
         rendered = [self._render(g) for g in self.graphs]
         variants, chosen = partition(rendered)
         names = variant_names(self.block.name, variants, chosen)
+        differs = ", ".join(p if p in self.graphs[0].params else "inputs given one tensor" for p in chosen)
         chosen = [p for p in chosen if p in self.graphs[0].params]
         for name, variant in zip(names, variants):
             for member in variant.members:
@@ -73,7 +74,7 @@ class DefinitionBuilder:
         else:
             self.ctx.notes.append(f"{self.block.name} ({self.ctx.where(self.block.span)}) is {len(variants)} classes, "
                                   f"{', '.join(names)}: the passes made different code for different "
-                                  f"{', '.join(chosen) or 'parameters'}")
+                                  f"{differs or 'parameters'}")
         return [(self._class(name, variant, chosen), variant) for name, variant in zip(names, variants)]
 
     def _render(self, graph: Graph) -> Rendered:
