@@ -129,4 +129,5 @@ register(OpDef(
     identity=lambda a, ins, outs: a.p == 0.0,
     flops=no_flops,      # FLOPs count the inference forward, where dropout is the identity
     samples=(sample(tensor(2, 3, 8), p=0.1), sample(tensor(2, 3, 8), p=0.0)),
+    identity_attrs=("p",),
 ))

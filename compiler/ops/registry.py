@@ -151,6 +151,9 @@ class OpDef:
     # Parameters that reference checkpoints store transposed (GPT-2's Conv1D keeps [in, out]): they
     # are transposed when such a checkpoint loads (load_reference_state_dict), so the layer is a plain one.
     reference_transposed: tuple[str, ...] = ()
+    # The attributes whose value makes the op compute nothing (Dropout's p): when the block's
+    # parameters compute one, the op is an identity for this configuration only, and stays.
+    identity_attrs: tuple[str, ...] = ()
 
     # Its result is a fresh tensor that a later in-place op may overwrite without breaking
     # autograd: not a view, not the input itself, and not saved for this op's own backward.
