@@ -11,6 +11,18 @@ import sys
 import tempfile
 import types
 
+from tests.fast_lane import (add_options, pytest_cmdline_main, pytest_collection_modifyitems,  # noqa: F401
+                             pytest_configure, pytest_sessionfinish, pytest_testnodedown)      # (hooks)
+
+# One intra-op thread per test process, unless the caller chose otherwise.  The tests' tensors are
+# small, and two OpenMP threads on a 2-core machine that is also running another pytest worker
+# (pytest -n 2) or anything else spin against each other: measured on this machine's EPYC under
+# load, a MobileNet-sized forward took 20x longer with 2 threads than with 1.  Set before torch
+# is imported (no plugin that loads before this file imports it); subprocesses inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+if "torch" in sys.modules:                       # imported anyway (a plugin, `python -c`): tell it directly
+    sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
 
 # dlc's disk caches (parsed modules, `dlc check` answers) go to a folder of this test session,
@@ -20,6 +32,7 @@ atexit.register(shutil.rmtree, os.environ["DLC_CACHE_DIR"], True)
 
 
 def pytest_addoption(parser):
+    add_options(parser)
     parser.addoption("--update-goldens", action="store_true", help="rewrite golden files from current output")
     parser.addoption("--update-diagnostics", action="store_true",
                      help="rewrite the expected diagnostics (# E: ...) of tests/diagnostics/*.dl from what dlc says")

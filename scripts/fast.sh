@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The fast lane: every test not marked slow, on pytest-xdist workers (two unless DLC_TEST_WORKERS
+# says otherwise), failing unless the tests run still import every compiler module and read every
+# spec (tests/fast_lane.py).  scripts/test.sh runs everything, the slow tests too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/python -m pytest -q -m "not slow" --fast-lane-coverage "$@"

@@ -1,0 +1,183 @@
+"""The fast lane (`pytest -m "not slow"`): which parametrizations it leaves to the full suite, and
+a check that what stays still reaches every compiler module.
+
+Tests that are slow whatever their parameters carry `@pytest.mark.slow` in their file.  The
+tables below mark slow, from outside the test files, the expensive members of sweeps: the full
+sweep still runs in the full suite (`bash scripts/test.sh`, CI), and one or two representatives
+stay in the fast lane.  Node ids are exact; a table entry that names no collected test is an
+error (a renamed test must not silently drop out of the fast lane or back into it).
+
+A run over whole folders (plain `pytest`, `pytest -m "not slow"`) uses two pytest-xdist workers
+when xdist is installed and no `-n` was given: `DLC_TEST_WORKERS=N` chooses another count (0: in
+this process).  Runs of named files or tests stay in one process, where they start fastest.
+
+`--fast-lane-coverage` (scripts/fast.sh passes it) fails the run unless every `compiler/**/*.py`
+module was imported by some test process and every `specs/*.dl` file was read by one.  Under
+pytest-xdist each worker reports what it saw and the controller checks the union.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# node id -> why it is slow.  Each names what keeps its code path in the fast lane.
+SLOW: dict[str, str] = {
+    "tests/test_inference_build.py::test_optimized_model_computes_what_o0_computes[vgg11_bn]":
+        "VGG's full-size classifier (120M weights) is folded, packed and measured: over a minute; "
+        "resnet18 keeps conv/BN folding fast",
+    "tests/test_inference_build.py::test_optimized_model_computes_what_o0_computes[mobilenet_v2]":
+        "resnet18 keeps conv/BN folding and channels-last in the fast lane",
+    "tests/test_inference_build.py::test_each_packed_kernel_computes_what_o0_computes[resnet18-onednn]":
+        "bert, gpt2 and t5 keep both packed kernels in the fast lane",
+    "tests/test_inference_build.py::test_each_packed_kernel_computes_what_o0_computes[resnet18-mkl]":
+        "bert, gpt2 and t5 keep both packed kernels in the fast lane",
+    "tests/test_inference_build.py::test_channels_last_is_measured_with_example_inputs":
+        "times every convolution both ways; test_channels_last_weights_and_idempotence stays fast",
+    "tests/test_inference_build.py::test_torch_export[resnet18-0]": "bert keeps torch.export in the fast lane",
+    "tests/test_inference_build.py::test_torch_export[resnet18-2]": "bert keeps torch.export in the fast lane",
+    "tests/test_parity_vision.py::test_outputs_match_torchvision[vgg16-input_shape4]":
+        "VGG's full-size classifier again; vgg11_bn keeps VGG against torchvision in the fast lane",
+    "tests/test_parser.py::test_printed_modules_parse_back_to_the_same_tree":
+        "100 generated whole modules (8 s); test_printed_expressions_parse_back_to_the_same_tree and the "
+        "formatter's round trips keep the printer in the fast lane",
+}
+
+# test (node id without parameters) -> (parametrization ids kept in the fast lane, why the rest are slow)
+_BERT_GPT2_PAIRS = ("the heads (BertForMaskedLM, GPT2LMHeadModel) contain their base models and tie weights; "
+                    "the other three pairs run in the full suite")
+_OPT_LEVELS = ("one or two models per spec stay in the fast lane; the full sweep over every model of specs/ "
+               "(VGG's 120M-weight classifier, the extra ResNet/MobileNet variants, base models whose heads "
+               "are kept) runs in the full suite")
+REPRESENTATIVES: dict[str, tuple[frozenset[str], str]] = {
+    **{f"tests/test_parity_bert_gpt2.py::{test}": (frozenset(ids), _BERT_GPT2_PAIRS) for test, ids in [
+        ("test_parameter_count_and_every_shape_match_the_reference", ["BertForMaskedLM", "GPT2LMHeadModel"]),
+        ("test_reference_checkpoint_loads_strictly_and_every_tensor_lands", ["BertForMaskedLM", "GPT2LMHeadModel"]),
+        ("test_loading_keeps_weights_tied", ["BertForMaskedLM", "GPT2LMHeadModel"]),
+        ("test_outputs_match_the_reference", ["BertForMaskedLM-padded", "BertForMaskedLM-plain",
+                                              "GPT2LMHeadModel-padded", "GPT2LMHeadModel-plain"]),
+    ]},
+    "tests/test_opt_levels.py::test_o0_and_o2_agree": (frozenset([
+        "transformer", "BertForMaskedLM", "BertForSequenceClassification", "GPT2LMHeadModel",
+        "T5ForConditionalGeneration", "T5V11ForConditionalGeneration", "ResNet50", "MobileNetV2", "VGG11BN",
+        "LlamaForCausalLM", "VisionTransformer", "AlexNet", "GoogLeNet"]), _OPT_LEVELS),
+    "tests/test_opt_levels.py::test_gradients_agree_in_training": (frozenset([
+        "transformer", "BertForMaskedLM", "GPT2LMHeadModel", "T5ForConditionalGeneration",
+        "T5V11ForConditionalGeneration", "ResNet18", "MobileNetV2", "LlamaForCausalLM", "VisionTransformer",
+        "AlexNet", "GoogLeNet"]), _OPT_LEVELS),
+    "tests/test_check_cache.py::test_dims_equal_agrees_with_simplify": (frozenset([
+        "B*S + S", "(B + 1)*(S + 1)", "floor(H/2 - 3/2) + 1", "3"]),
+        "each expression is compared with all the others through sympy.simplify (0.3-1 s each); a product, "
+        "a sum, a floor and a constant stay in the fast lane"),
+}
+
+
+@pytest.hookimpl(tryfirst=True)          # before xdist's own hook turns -n into workers
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Default to DLC_TEST_WORKERS (2) xdist workers for runs over whole folders."""
+    if (not config.pluginmanager.hasplugin("xdist") or "PYTEST_XDIST_WORKER" in os.environ
+            or getattr(config.option, "numprocesses", None) is not None or config.option.usepdb
+            or config.option.collectonly or not all(Path(arg).is_dir() for arg in config.args)):
+        return
+    workers = int(os.environ.get("DLC_TEST_WORKERS", "2"))
+    if workers > 1 and (os.cpu_count() or 1) > 1:
+        config.option.numprocesses = workers
+
+
+def _base(nodeid: str) -> str:
+    return nodeid.split("[", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)          # before -m deselects: the markers must be on by then
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tables' tests slow; fail on entries that name no collected test."""
+    collected = {item.nodeid for item in items}
+    for item in items:
+        why = SLOW.get(item.nodeid)
+        kept = REPRESENTATIVES.get(_base(item.nodeid))
+        if why is None and kept is not None and getattr(item, "callspec", None) is not None \
+                and item.callspec.id not in kept[0]:
+            why = kept[1]
+        if why is not None:
+            item.add_marker(pytest.mark.slow(reason=why))
+    if any("::" in str(arg) for arg in config.args):
+        return                                   # single tests asked for: the tables are not all in view
+    bases = {_base(nodeid) for nodeid in collected}
+    stale = [nodeid for nodeid in SLOW if _base(nodeid) in bases and nodeid not in collected]
+    stale += [f"{base}[{param}]" for base, (kept, _) in REPRESENTATIVES.items() if base in bases
+              for param in kept if f"{base}[{param}]" not in collected]
+    if stale:
+        raise pytest.UsageError("tests/fast_lane.py names tests that do not exist (renamed?):\n  "
+                                + "\n  ".join(stale))
+
+
+# ---------------------------------------------------------------------------------- coverage
+def add_options(parser: pytest.Parser) -> None:
+    """The fast lane's command-line option (tests/conftest.py's pytest_addoption calls this)."""
+    parser.addoption("--fast-lane-coverage", action="store_true",
+                     help="fail unless every compiler module was imported and every spec read by the tests run")
+
+
+def _wanted() -> tuple[set[str], set[str]]:
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+               for p in (ROOT / "compiler").rglob("*.py")}
+    specs = {p.name for p in (ROOT / "specs").glob("*.dl")}
+    return modules, specs
+
+
+_specs_read: set[str] = set()
+
+
+def _record_spec_reads(event: str, args: tuple) -> None:
+    if event == "open" and isinstance(args[0], (str, Path)) and str(args[0]).endswith(".dl"):
+        path = Path(args[0])
+        if path.parent.name == "specs":
+            _specs_read.add(path.name)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--fast-lane-coverage"):
+        config._dlc_seen = (set(), set())                      # type: ignore[attr-defined]
+        sys.addaudithook(_record_spec_reads)                    # audit hooks cannot be removed: only when asked
+
+
+def _seen_here() -> tuple[list[str], list[str]]:
+    return sorted(m for m in sys.modules if m == "compiler" or m.startswith("compiler.")), sorted(_specs_read)
+
+
+@pytest.hookimpl(optionalhook=True)                             # an xdist hook: absent without xdist
+def pytest_testnodedown(node, error) -> None:                    # xdist controller: a worker finished
+    seen = getattr(node.config, "_dlc_seen", None)
+    output = getattr(node, "workeroutput", {})
+    if seen is not None and "dlc_modules" in output:
+        seen[0].update(output["dlc_modules"])
+        seen[1].update(output["dlc_specs"])
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    seen = getattr(config, "_dlc_seen", None)
+    if seen is None:
+        return
+    modules, specs = _seen_here()
+    if hasattr(config, "workeroutput"):                          # an xdist worker: the controller checks
+        config.workeroutput["dlc_modules"], config.workeroutput["dlc_specs"] = modules, specs
+        return
+    seen[0].update(modules)
+    seen[1].update(specs)
+    wanted_modules, wanted_specs = _wanted()
+    missing = sorted(wanted_modules - seen[0]) + sorted(f"specs/{s}" for s in wanted_specs - seen[1])
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if missing:
+        if reporter is not None:
+            reporter.write_line("fast-lane coverage: never imported/read by these tests: " + ", ".join(missing),
+                                red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif reporter is not None:
+        reporter.write_line(f"fast-lane coverage: all {len(wanted_modules)} compiler modules imported, "
+                            f"all {len(wanted_specs)} specs read")
