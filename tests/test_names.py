@@ -41,8 +41,12 @@ def test_helper_names_are_read_from_the_helpers_source():
 
     import torch
     from torch.nn import functional
-    for source in HELPERS.values():
-        namespace = {"torch": torch, "nn": nn, "F": functional, "math": math, "re": re}
+    import functools
+    import time
+    for name in sorted(helper_names()):
+        source = HELPERS[name]
+        namespace = {"torch": torch, "nn": nn, "F": functional, "functools": functools, "math": math, "re": re,
+                     "time": time}
         before = set(namespace)
         exec(compile(source, "<helper>", "exec"), namespace)
         assert set(namespace) - before - {"__builtins__"} <= helper_names()

@@ -85,7 +85,7 @@ def test_full_size_entry_points_build_with_parameters():
 
 
 def test_invalid_parameters_raise_value_error_naming_the_spec_line():
-    with pytest.raises(ValueError, match=r"heads must divide d_model \(<stdlib>/attention\.dl:8\)"):
+    with pytest.raises(ValueError, match=r"heads must divide d_model \(<stdlib>/attention\.dl:7\)"):
         bert.BertModel(hidden=768, heads=10, layers=1)
     with pytest.raises(ValueError, match=r"ResNet comes in depths .* \(specs/resnet\.dl:8\)"):
         resnet.ResNet(depth=20)

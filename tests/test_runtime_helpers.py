@@ -13,7 +13,7 @@ from torch import nn
 
 from compiler.runtime import helpers as runtime
 from compiler.codegen.helpers import helper_names, helper_sources
-from compiler.codegen.names import RESERVED, class_name_problem
+from compiler.codegen.names import class_name_problem, module_level_names
 from tests.helpers import ROOT
 
 
@@ -67,20 +67,21 @@ def test_fold_conv_bn_skips_pairs_an_instance_lacks():
 def test_join_fused_keys_concatenates_separate_layers():
     layer = nn.Module()
     layer.qkv = nn.Linear(4, 12)
-    layer.register_load_state_dict_pre_hook(runtime.join_fused_keys({"qkv": ("q", "k", "v")}))
+    layer.register_load_state_dict_pre_hook(runtime.join_fused_keys({"qkv": (("q", 4), ("k", 4), ("v", 4))}))
     parts = {f"{n}.{p}": torch.randn(4, 4) if p == "weight" else torch.randn(4) for n in "qkv" for p in ("weight", "bias")}
     layer.load_state_dict(parts)
     assert torch.equal(layer.qkv.weight, torch.cat([parts["q.weight"], parts["k.weight"], parts["v.weight"]]))
 
 
 def test_helpers_come_with_the_helpers_they_use():
-    sources = "\n".join(helper_sources({"pack_linear_layers"}))
+    sources = "\n".join(helper_sources({"choose_linear_kernels"}))
     assert "class PackedLinear" in sources and "def packed_linear_available" in sources
+    assert "DEFAULT_ROWS = 1024" in sources and "# Rows of a linear layer's input" in sources   # constants, commented
     assert "def rename_reference_keys" in "\n".join(helper_sources({"ReferenceCheckpointMixin"}))
 
 
 def test_every_helper_name_is_reserved():
-    assert helper_names() <= RESERVED
+    assert helper_names() <= module_level_names()
     assert class_name_problem("PackedLinear") is not None
     assert class_name_problem("rename_reference_keys") is not None
 
