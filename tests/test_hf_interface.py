@@ -1,7 +1,7 @@
 """HuggingFace's calling conventions on generated models (codegen/interface.py):
 
 - attention masks as tokenizers return them (int64 0/1) and as float 0/1 give exactly the
-  outputs of bool masks, and HF's outputs for the same int mask, at -O1 and at -O2 (SDPA);
+  outputs of bool masks, and HF's outputs for the same int mask, at -O0, -O1 and -O2 (SDPA);
 - a model with several outputs returns a NamedTuple named after it, which indexes, unpacks
   and goes through torch.export like a tuple;
 - heads take optional `labels` and return HF's loss on the same weights (-100 ignored,
@@ -92,7 +92,7 @@ def _reference_call(reference, name: str, ids, mask):
     return reference(input_ids=ids, attention_mask=mask)
 
 
-@pytest.mark.parametrize("level", [1, 2])
+@pytest.mark.parametrize("level", [0, 1, 2])
 @pytest.mark.parametrize("name", list(MASK_CASES))
 def test_int_and_float_masks_equal_bool_masks_and_hf(tmp_path_factory, name, level):
     spec, overrides, cls, build_reference, call, field = MASK_CASES[name]
