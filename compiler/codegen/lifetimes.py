@@ -87,7 +87,7 @@ def with_releases(lines: list, make, kept: set[str]) -> list:
     returned = set().union(*(_read(t) for t, r in zip(trees, returns) if r))
     dying: dict[int, list[str]] = {}
     for name, index in last.items():
-        if name not in returned and not returns[index] and not _maybe_unbound(name, trees, index):
+        if name not in returned and not returns[index]:
             dying.setdefault(index, []).append(name)
     out = []
     for index, (first, end, tree) in enumerate(units):
@@ -99,15 +99,6 @@ def with_releases(lines: list, make, kept: set[str]) -> list:
         if names and not right_before_return:
             out.append(make(lines[first].guard, f"del {', '.join(names)}"))
     return out
-
-
-def _maybe_unbound(name: str, trees: list[ast.AST], index: int) -> bool:
-    """Whether `name` may be unbound after statement `index`: bound there only in a branch of an
-    `if` (a lowering's `attn_mask` on the path with a mask), and by no statement before."""
-    branches = [n for n in ast.walk(trees[index]) if isinstance(n, ast.If)]
-    if not any(name in _assigned(branch) for branch in branches):
-        return False
-    return not any(name in _assigned(tree) for tree in trees[:index])
 
 
 def _first_read(tree: ast.AST, name: str) -> tuple[int, int]:
