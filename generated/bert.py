@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/bert.dl."""
 import re
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -47,6 +48,27 @@ class ReferenceCheckpointMixin:
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
         """Load a checkpoint of the reference implementation, renaming its keys."""
         return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
+
+
+class BertModelOutput(NamedTuple):
+    """BertModel's outputs (specs/bert.dl:12); indexing and unpacking work as on a tuple."""
+
+    last_hidden_state: torch.Tensor
+    pooler_output: torch.Tensor | None
+
+
+class BertForMaskedLMOutput(NamedTuple):
+    """BertForMaskedLM's outputs (specs/bert.dl:31); indexing and unpacking work as on a tuple."""
+
+    loss: torch.Tensor | None
+    logits: torch.Tensor
+
+
+class BertForSequenceClassificationOutput(NamedTuple):
+    """BertForSequenceClassification's outputs (specs/bert.dl:51); indexing and unpacking work as on a tuple."""
+
+    loss: torch.Tensor | None
+    logits: torch.Tensor
 
 
 class BertEmbeddings(ReferenceCheckpointMixin, nn.Module):
@@ -238,7 +260,7 @@ class BertModel(ReferenceCheckpointMixin, nn.Module):
     """BertModel, from specs/bert.dl:12.
 
     input_ids: [B, S] int64
-    attention_mask: [B, S] bool optional
+    attention_mask: [B, S] bool optional (or int or float 0/1, as HF's masks)
     token_type_ids: [B, S] int64 optional
     -> last_hidden_state: [B, S, hidden]
     -> pooler_output: [B, hidden]
@@ -259,7 +281,9 @@ class BertModel(ReferenceCheckpointMixin, nn.Module):
         if add_pooler:
             self.pooler = BertPooler(hidden)  # specs/bert.dl:25
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> BertModelOutput:
+        if attention_mask is not None:
+            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         embeddings = self.embeddings(input_ids, token_type_ids)  # [B, S, hidden]
         encoder = embeddings
         del embeddings
@@ -267,9 +291,9 @@ class BertModel(ReferenceCheckpointMixin, nn.Module):
             encoder = layer(encoder, attention_mask)  # [B, S, hidden]
         if self.add_pooler:
             pooler = self.pooler(encoder)  # [B, hidden]
-            return encoder, pooler
+            return BertModelOutput(last_hidden_state=encoder, pooler_output=pooler)
         else:
-            return encoder
+            return BertModelOutput(last_hidden_state=encoder, pooler_output=None)
 
 
 class MaskedLMHead(ReferenceCheckpointMixin, nn.Module):
@@ -308,8 +332,10 @@ class BertForMaskedLM(ReferenceCheckpointMixin, nn.Module):
     """BertForMaskedLM, from specs/bert.dl:31.
 
     input_ids: [B, S] int64
-    attention_mask: [B, S] bool optional
+    attention_mask: [B, S] bool optional (or int or float 0/1, as HF's masks)
     token_type_ids: [B, S] int64 optional
+    labels: [B, S] int64 optional
+    -> loss optional
     -> logits: [B, S, vocab]
     """
 
@@ -322,36 +348,46 @@ class BertForMaskedLM(ReferenceCheckpointMixin, nn.Module):
                  intermediate: int = 3072, max_positions: int = 512, type_vocab: int = 2, dropout: float = 0.1,
                  attention_dropout: float = 0.1, eps: float = 1e-12) -> None:
         super().__init__()
-        self.bert = BertModel(vocab, hidden, layers, heads, intermediate, max_positions, type_vocab, dropout, attention_dropout, eps, add_pooler=False)  # specs/bert.dl:39
-        self.head = MaskedLMHead(vocab, hidden, eps)  # specs/bert.dl:42
-        self.head.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied, specs/bert.dl:43
+        self.bert = BertModel(vocab, hidden, layers, heads, intermediate, max_positions, type_vocab, dropout, attention_dropout, eps, add_pooler=False)  # specs/bert.dl:40
+        self.head = MaskedLMHead(vocab, hidden, eps)  # specs/bert.dl:43
+        self.head.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied, specs/bert.dl:46
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        bert = self.bert(input_ids, attention_mask, token_type_ids)  # [B, S, hidden]
-        logits = self.head(bert)  # [B, S, vocab]
-        return logits
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> BertForMaskedLMOutput:
+        if attention_mask is not None:
+            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        bert = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state  # [B, S, hidden]
+        scores = self.head(bert)  # [B, S, vocab]
+        del bert
+        loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
+        return BertForMaskedLMOutput(loss=loss, logits=scores)
 
 
 class BertForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
-    """BertForSequenceClassification, from specs/bert.dl:47.
+    """BertForSequenceClassification, from specs/bert.dl:51.
 
     input_ids: [B, S] int64
-    attention_mask: [B, S] bool optional
+    attention_mask: [B, S] bool optional (or int or float 0/1, as HF's masks)
     token_type_ids: [B, S] int64 optional
-    -> logits: [B, labels]
+    labels: [B] int64 optional
+    -> loss optional
+    -> logits: [B, num_labels]
     """
 
     def __init__(self, vocab: int = 30522, hidden: int = 768, layers: int = 12, heads: int = 12,
                  intermediate: int = 3072, max_positions: int = 512, type_vocab: int = 2, dropout: float = 0.1,
-                 attention_dropout: float = 0.1, eps: float = 1e-12, labels: int = 2) -> None:
+                 attention_dropout: float = 0.1, eps: float = 1e-12, num_labels: int = 2) -> None:
         super().__init__()
-        self.bert = BertModel(vocab, hidden, layers, heads, intermediate, max_positions, type_vocab, dropout, attention_dropout, eps)  # specs/bert.dl:55
-        self.dropout = nn.Dropout(dropout)  # specs/bert.dl:58
-        self.classifier = nn.Linear(hidden, labels, bias=True)  # specs/bert.dl:58
+        self.bert = BertModel(vocab, hidden, layers, heads, intermediate, max_positions, type_vocab, dropout, attention_dropout, eps)  # specs/bert.dl:60
+        self.dropout = nn.Dropout(dropout)  # specs/bert.dl:63
+        self.classifier = nn.Linear(hidden, num_labels, bias=True)  # specs/bert.dl:63
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> BertForSequenceClassificationOutput:
+        if attention_mask is not None:
+            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         _, pooled = self.bert(input_ids, attention_mask, token_type_ids)  # [B, S, hidden], [B, hidden]
         dropout = self.dropout(pooled)  # [B, hidden]
         del pooled
-        logits = self.classifier(dropout)  # [B, 2]
-        return logits
+        scores = self.classifier(dropout)  # [B, 2]
+        del dropout
+        loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
+        return BertForSequenceClassificationOutput(loss=loss, logits=scores)

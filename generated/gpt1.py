@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/gpt1.dl."""
 import re
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -47,6 +48,20 @@ class ReferenceCheckpointMixin:
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
         """Load a checkpoint of the reference implementation, renaming its keys."""
         return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
+
+
+class GPT1LMHeadModelOutput(NamedTuple):
+    """GPT1LMHeadModel's outputs (specs/gpt1.dl:28); indexing and unpacking work as on a tuple."""
+
+    loss: torch.Tensor | None
+    logits: torch.Tensor
+
+
+class GPT1ForSequenceClassificationOutput(NamedTuple):
+    """GPT1ForSequenceClassification's outputs (specs/gpt1.dl:44); indexing and unpacking work as on a tuple."""
+
+    loss: torch.Tensor | None
+    logits: torch.Tensor
 
 
 class FusedSelfAttention(ReferenceCheckpointMixin, nn.Module):
@@ -169,7 +184,7 @@ class GPT1Model(ReferenceCheckpointMixin, nn.Module):
     """GPT1Model, from specs/gpt1.dl:11.
 
     input_ids: [B, T] int64
-    attention_mask: [B, T] bool optional
+    attention_mask: [B, T] bool optional (or int or float 0/1, as HF's masks)
     -> last_hidden_state: [B, T, d_model]
     """
 
@@ -189,6 +204,8 @@ class GPT1Model(ReferenceCheckpointMixin, nn.Module):
         self.blocks = nn.ModuleList([GPT1Block(d_model, heads, 4 * d_model, dropout, eps) for _ in range(layers)])  # specs/gpt1.dl:22
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if attention_mask is not None:
+            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         embedding = self.token_embeddings(input_ids)  # [B, T, d_model]
         positionembedding = self.position_embeddings(torch.arange(input_ids.shape[1], device=input_ids.device))  # [T, d_model]
         add = embedding.add_(positionembedding)  # [B, T, d_model]
@@ -206,9 +223,9 @@ class GPT1LMHeadModel(ReferenceCheckpointMixin, nn.Module):
     """GPT1LMHeadModel, from specs/gpt1.dl:28.
 
     input_ids: [B, T] int64
-    attention_mask: [B, T] bool optional
+    attention_mask: [B, T] bool optional (or int or float 0/1, as HF's masks)
     labels: [B, T] int64 optional
-    -> loss
+    -> loss optional
     -> logits: [B, T, vocab]
     """
 
@@ -219,12 +236,14 @@ class GPT1LMHeadModel(ReferenceCheckpointMixin, nn.Module):
         self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/gpt1.dl:35
         self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt1.dl:38
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> GPT1LMHeadModelOutput:
+        if attention_mask is not None:
+            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         transformer = self.transformer(input_ids, attention_mask)  # [B, T, d_model]
         scores = self.lm_head(transformer)  # [B, T, vocab]
         del transformer
         loss = None if labels is None else F.cross_entropy(scores[..., :-1, :].flatten(0, -2), labels[..., 1:].flatten())  # []
-        return loss, scores
+        return GPT1LMHeadModelOutput(loss=loss, logits=scores)
 
 
 class GPT1ForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
@@ -232,9 +251,9 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
 
     input_ids: [B, T] int64
     cls_index: [B] int64
-    attention_mask: [B, T] bool optional
+    attention_mask: [B, T] bool optional (or int or float 0/1, as HF's masks)
     labels: [B] int64 optional
-    -> loss
+    -> loss optional
     -> logits: [B, num_labels]
     """
 
@@ -249,11 +268,13 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
         self.transformer = GPT1Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt1.dl:50
         self.classifier = nn.Linear(d_model, num_labels, bias=False)  # specs/gpt1.dl:53
 
-    def forward(self, input_ids: torch.Tensor, cls_index: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, input_ids: torch.Tensor, cls_index: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> GPT1ForSequenceClassificationOutput:
+        if attention_mask is not None:
+            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         transformer = self.transformer(input_ids, attention_mask)  # [B, T, d_model]
         selectat = transformer.take_along_dim(cls_index.view(-1, 1, 1), dim=1).squeeze(1)  # [B, d_model]
         del transformer
         scores = self.classifier(selectat)  # [B, 2]
         del selectat
         loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
-        return loss, scores
+        return GPT1ForSequenceClassificationOutput(loss=loss, logits=scores)

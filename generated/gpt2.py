@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/gpt2.dl."""
 import re
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -47,6 +48,13 @@ class ReferenceCheckpointMixin:
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
         """Load a checkpoint of the reference implementation, renaming its keys."""
         return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
+
+
+class GPT2LMHeadModelOutput(NamedTuple):
+    """GPT2LMHeadModel's outputs (specs/gpt2.dl:30); indexing and unpacking work as on a tuple."""
+
+    loss: torch.Tensor | None
+    logits: torch.Tensor
 
 
 class FusedSelfAttention(ReferenceCheckpointMixin, nn.Module):
@@ -170,7 +178,7 @@ class GPT2Model(ReferenceCheckpointMixin, nn.Module):
     """GPT2Model, from specs/gpt2.dl:10.
 
     input_ids: [B, T] int64
-    attention_mask: [B, T] bool optional
+    attention_mask: [B, T] bool optional (or int or float 0/1, as HF's masks)
     -> last_hidden_state: [B, T, d_model]
     """
 
@@ -192,6 +200,8 @@ class GPT2Model(ReferenceCheckpointMixin, nn.Module):
         self.final_norm = nn.LayerNorm(d_model, eps=eps)  # specs/gpt2.dl:23
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if attention_mask is not None:
+            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         embedding = self.token_embeddings(input_ids)  # [B, T, d_model]
         positionembedding = self.position_embeddings(torch.arange(input_ids.shape[1], device=input_ids.device))  # [T, d_model]
         add = embedding.add_(positionembedding)  # [B, T, d_model]
@@ -207,21 +217,27 @@ class GPT2Model(ReferenceCheckpointMixin, nn.Module):
 
 
 class GPT2LMHeadModel(ReferenceCheckpointMixin, nn.Module):
-    """GPT2LMHeadModel, from specs/gpt2.dl:28.
+    """GPT2LMHeadModel, from specs/gpt2.dl:30.
 
     input_ids: [B, T] int64
-    attention_mask: [B, T] bool optional
+    attention_mask: [B, T] bool optional (or int or float 0/1, as HF's masks)
+    labels: [B, T] int64 optional
+    -> loss optional
     -> logits: [B, T, vocab]
     """
 
     def __init__(self, vocab: int = 50257, positions: int = 1024, d_model: int = 768, layers: int = 12, heads: int = 12,
                  dropout: float = 0.1, eps: float = 1e-05) -> None:
         super().__init__()
-        self.transformer = GPT2Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt2.dl:32
-        self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/gpt2.dl:34
-        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt2.dl:35
+        self.transformer = GPT2Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt2.dl:35
+        self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/gpt2.dl:37
+        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt2.dl:40
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> GPT2LMHeadModelOutput:
+        if attention_mask is not None:
+            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         transformer = self.transformer(input_ids, attention_mask)  # [B, T, d_model]
-        logits = self.lm_head(transformer)  # [B, T, vocab]
-        return logits
+        scores = self.lm_head(transformer)  # [B, T, vocab]
+        del transformer
+        loss = None if labels is None else F.cross_entropy(scores[..., :-1, :].flatten(0, -2), labels[..., 1:].flatten())  # []
+        return GPT2LMHeadModelOutput(loss=loss, logits=scores)

@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/llama.dl."""
 import re
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -72,6 +73,13 @@ def apply_rotary(x: torch.Tensor, heads: int, theta: float = 10000.0, interleave
         first, second = rotated.chunk(2, dim=-1)
         rotated = torch.cat((first * cos - second * sin, second * cos + first * sin), dim=-1)
     return torch.cat((rotated, rest), dim=-1).flatten(-2) if rest.shape[-1] else rotated.flatten(-2)
+
+
+class LlamaForCausalLMOutput(NamedTuple):
+    """LlamaForCausalLM's outputs (specs/llama.dl:28); indexing and unpacking work as on a tuple."""
+
+    loss: torch.Tensor | None
+    logits: torch.Tensor
 
 
 class RotarySelfAttention(nn.Module):
@@ -195,7 +203,7 @@ class LlamaModel(nn.Module):
     """LlamaModel, from specs/llama.dl:10.
 
     input_ids: [B, T] int64
-    attention_mask: [B, T] bool optional
+    attention_mask: [B, T] bool optional (or int or float 0/1, as HF's masks)
     position_ids: [B, T] int64 optional
     -> last_hidden_state: [B, T, hidden_size]
     """
@@ -210,6 +218,8 @@ class LlamaModel(nn.Module):
         self.norm = nn.RMSNorm(hidden_size, eps=rms_norm_eps)  # specs/llama.dl:22
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        if attention_mask is not None:
+            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         embedding = self.embed_tokens(input_ids)  # [B, T, hidden_size]
         layers = embedding
         del embedding
@@ -227,8 +237,10 @@ class LlamaForCausalLM(ReferenceCheckpointMixin, nn.Module):
     """LlamaForCausalLM, from specs/llama.dl:28.
 
     input_ids: [B, T] int64
-    attention_mask: [B, T] bool optional
+    attention_mask: [B, T] bool optional (or int or float 0/1, as HF's masks)
     position_ids: [B, T] int64 optional
+    labels: [B, T] int64 optional
+    -> loss optional
     -> logits: [B, T, vocab_size]
     """
 
@@ -243,12 +255,16 @@ class LlamaForCausalLM(ReferenceCheckpointMixin, nn.Module):
                  attention_dropout: float = 0.0, attention_bias: bool = False,
                  tie_word_embeddings: bool = False) -> None:
         super().__init__()
-        self.decoder = LlamaModel(vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads, rms_norm_eps, rope_theta, rope_scaling, attention_dropout, attention_bias)  # specs/llama.dl:36
-        self.lm_head = nn.Linear(hidden_size, vocab_size, bias=False)  # specs/llama.dl:40
+        self.decoder = LlamaModel(vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads, rms_norm_eps, rope_theta, rope_scaling, attention_dropout, attention_bias)  # specs/llama.dl:37
+        self.lm_head = nn.Linear(hidden_size, vocab_size, bias=False)  # specs/llama.dl:41
         if tie_word_embeddings:
-            self.lm_head.weight = self.decoder.embed_tokens.weight  # tied, specs/llama.dl:42
+            self.lm_head.weight = self.decoder.embed_tokens.weight  # tied, specs/llama.dl:45
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> LlamaForCausalLMOutput:
+        if attention_mask is not None:
+            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         decoder = self.decoder(input_ids, attention_mask, position_ids)  # [B, T, hidden_size]
-        logits = self.lm_head(decoder)  # [B, T, vocab_size]
-        return logits
+        scores = self.lm_head(decoder)  # [B, T, vocab_size]
+        del decoder
+        loss = None if labels is None else F.cross_entropy(scores[..., :-1, :].flatten(0, -2), labels[..., 1:].flatten())  # []
+        return LlamaForCausalLMOutput(loss=loss, logits=scores)

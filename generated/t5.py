@@ -3,6 +3,7 @@
 """PyTorch modules compiled from specs/t5.dl."""
 import math
 import re
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -82,6 +83,14 @@ class RelativePositionBias(nn.Module):
         device = self.weight.device
         offset = torch.arange(key_length, device=device)[None, :] - torch.arange(query_length, device=device)[:, None]
         return F.embedding(self.bucket(offset), self.weight).permute(2, 0, 1).unsqueeze(0)
+
+
+class T5ModelOutput(NamedTuple):
+    """T5Model's outputs (specs/t5.dl:13); indexing and unpacking work as on a tuple."""
+
+    loss: torch.Tensor | None
+    logits: torch.Tensor | None
+    last_hidden_state: torch.Tensor | None
 
 
 class T5Attention(nn.Module):
@@ -402,9 +411,11 @@ class T5Model(ReferenceCheckpointMixin, nn.Module):
 
     input_ids: [B, S] int64
     decoder_input_ids: [B, T] int64
-    attention_mask: [B, S] bool optional
-    decoder_attention_mask: [B, T] bool optional
+    attention_mask: [B, S] bool optional (or int or float 0/1, as HF's masks)
+    decoder_attention_mask: [B, T] bool optional (or int or float 0/1, as HF's masks)
+    labels: [B, T] int64 optional
     -> last_hidden_state: [B, T, d_model]
+    -> loss optional
     -> logits: [B, T, vocab]
     """
 
@@ -423,17 +434,21 @@ class T5Model(ReferenceCheckpointMixin, nn.Module):
         self.d_model = d_model
         self.head = head
         self.tie_word_embeddings = tie_word_embeddings
-        self.shared = nn.Embedding(vocab, d_model)  # specs/t5.dl:25
-        self.encoder = T5Encoder(d_model, heads, d_kv, d_ff, layers, num_buckets, max_distance, dropout, eps, gated)  # specs/t5.dl:24
-        self.decoder = T5Decoder(d_model, heads, d_kv, d_ff, layers, num_buckets, max_distance, dropout, eps, gated)  # specs/t5.dl:26
+        self.shared = nn.Embedding(vocab, d_model)  # specs/t5.dl:26
+        self.encoder = T5Encoder(d_model, heads, d_kv, d_ff, layers, num_buckets, max_distance, dropout, eps, gated)  # specs/t5.dl:25
+        self.decoder = T5Decoder(d_model, heads, d_kv, d_ff, layers, num_buckets, max_distance, dropout, eps, gated)  # specs/t5.dl:27
         if head == "lm" and tie_word_embeddings:
-            self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/t5.dl:31
-            self.lm_head.weight = self.shared.weight  # tied, specs/t5.dl:32
+            self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/t5.dl:32
+            self.lm_head.weight = self.shared.weight  # tied, specs/t5.dl:35
         else:
             if head == "lm":
-                self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/t5.dl:35
+                self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/t5.dl:38
 
-    def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> T5ModelOutput:
+        if attention_mask is not None:
+            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        if decoder_attention_mask is not None:
+            decoder_attention_mask = decoder_attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         embedding = self.shared(input_ids)  # [B, S, d_model]
         encoder = self.encoder(embedding, attention_mask)  # [B, S, d_model]
         del embedding
@@ -442,18 +457,21 @@ class T5Model(ReferenceCheckpointMixin, nn.Module):
         del embedding_1, encoder
         if self.head == "lm" and self.tie_word_embeddings:
             scale = decoder * self.d_model ** -0.5  # [B, T, d_model]
-            logits = self.lm_head(scale)  # [B, T, vocab]
-            return logits
+            scores = self.lm_head(scale)  # [B, T, vocab]
+            del scale
+            loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
+            return T5ModelOutput(loss=loss, logits=scores, last_hidden_state=None)
         else:
             if self.head != "lm":
-                return decoder
+                return T5ModelOutput(loss=None, logits=None, last_hidden_state=decoder)
             else:
-                logits = self.lm_head(decoder)  # [B, T, vocab]
-                return logits
+                scores = self.lm_head(decoder)  # [B, T, vocab]
+                loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
+                return T5ModelOutput(loss=loss, logits=scores, last_hidden_state=None)
 
 
 class T5ForConditionalGeneration(T5Model):
-    """T5Model(head='lm'), from specs/t5.dl:47."""
+    """T5Model(head='lm'), from specs/t5.dl:52."""
 
     def __init__(self, vocab: int = 32128, d_model: int = 512, d_kv: int = 64, d_ff: int = 2048, layers: int = 6,
                  heads: int = 8, num_buckets: int = 32, max_distance: int = 128, dropout: float = 0.1,
@@ -464,7 +482,7 @@ class T5ForConditionalGeneration(T5Model):
 
 
 class T5V11Model(T5Model):
-    """T5Model(feed_forward_proj='gated-gelu', tie_word_embeddings=false), from specs/t5.dl:51."""
+    """T5Model(feed_forward_proj='gated-gelu', tie_word_embeddings=false), from specs/t5.dl:56."""
 
     def __init__(self, vocab: int = 32128, d_model: int = 512, d_kv: int = 64, d_ff: int = 2048, layers: int = 6,
                  heads: int = 8, num_buckets: int = 32, max_distance: int = 128, dropout: float = 0.1,
@@ -475,7 +493,7 @@ class T5V11Model(T5Model):
 
 
 class T5V11ForConditionalGeneration(T5Model):
-    """T5Model(head='lm', feed_forward_proj='gated-gelu', tie_word_embeddings=false), from specs/t5.dl:52."""
+    """T5Model(head='lm', feed_forward_proj='gated-gelu', tie_word_embeddings=false), from specs/t5.dl:57."""
 
     def __init__(self, vocab: int = 32128, d_model: int = 512, d_kv: int = 64, d_ff: int = 2048, layers: int = 6,
                  heads: int = 8, num_buckets: int = 32, max_distance: int = 128, dropout: float = 0.1,

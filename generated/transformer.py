@@ -232,7 +232,7 @@ class Transformer(nn.Module):
 
     src: [B, S] int64
     tgt: [B, T] int64
-    src_mask: [B, S] bool optional
+    src_mask: [B, S] bool optional (or int or float 0/1, as HF's masks)
     -> logits: [B, T, vocab]
     """
 
@@ -254,6 +254,8 @@ class Transformer(nn.Module):
             self.generator.weight = self.src_embed.weight  # tied, specs/transformer.dl:31
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if src_mask is not None:
+            src_mask = src_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         embedding = self.src_embed(src)  # [B, S, d_model]
         scale = embedding * math.sqrt(self.d_model)  # [B, S, d_model]
         del embedding

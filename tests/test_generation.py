@@ -30,8 +30,7 @@ def gpt2_pair(tmp_path_factory):
 
 def _last_logits(model):
     def step(sequences):
-        out = model(sequences)
-        return (out[0] if isinstance(out, tuple) else out)[:, -1]
+        return model(sequences).logits[:, -1]
     return step
 
 
@@ -114,8 +113,7 @@ def test_t5_decoding_equals_hf(t5_pair, num_beams):
     source = PROMPTS[2]
 
     def step(decoded):
-        out = ours(source.repeat_interleave(len(decoded) // len(source), 0), decoded)
-        return (out[0] if isinstance(out, tuple) else out)[:, -1]
+        return ours(source.repeat_interleave(len(decoded) // len(source), 0), decoded).logits[:, -1]
 
     start = torch.zeros(len(source), 1, dtype=torch.long)
     search = generation.Search(max_new_tokens=9, num_beams=num_beams, eos_token_id=1, pad_token_id=0)

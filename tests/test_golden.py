@@ -114,3 +114,23 @@ def test_generated_code_per_definition(request, tmp_path):
     assert issubclass(namespace["Small"], namespace["Net"]) and len(namespace["Small"]().body) == 2
     with pytest.raises(ValueError, match=r"d_out must be even \(tests/golden/variants\.dl:5\)"):
         namespace["UnitRelu"](8, 7)
+
+
+HEADS = GOLDEN / "heads.dl"
+
+
+def test_generated_code_with_hf_conventions(request):
+    """Masks converted on entry, a NamedTuple per model with several outputs, labels -> loss."""
+    import torch
+    result = compile_spec(HEADS.relative_to(ROOT))
+    assert result.ok and result.text is not None, [d.message for d in result.diagnostics]
+    _expect(request, "heads.py.expect", result.text)
+    namespace: dict = {}
+    exec(compile(result.text, "heads.py", "exec"), namespace)    # noqa: S102
+    torch.manual_seed(0)
+    model = namespace["Classifier"]().eval()
+    ids, mask = torch.randint(0, 20, (2, 5)), torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    loss, logits = model(ids, mask, torch.tensor([0, 2]))
+    assert loss.shape == () and logits.shape == (2, 3)
+    assert torch.equal(model(ids, mask.bool()).logits, logits) and model(ids, mask.float()).loss is None
+    assert namespace["Backbone"](pool=False)(ids).pooler_output is None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from tests.helpers import ROOT, compile_to_module
 
@@ -91,7 +90,7 @@ def test_logits_match_with_position_ids(compiled):
     positions = torch.arange(5, 16)[None].expand(3, -1)       # a continuation: positions 5..15
     with torch.no_grad():
         expected = reference(input_ids=ids, position_ids=positions).logits
-        actual = ours(ids, None, positions)
+        actual = ours(ids, None, positions).logits
     torch.testing.assert_close(actual, expected, atol=ATOL, rtol=RTOL)
 
 
@@ -107,7 +106,7 @@ def test_tied_head_and_scaled_rope(tmp_path):
     assert parameter_count(ours) == parameter_count(reference)
     ids, _ = inputs(False)
     with torch.no_grad():
-        torch.testing.assert_close(ours(ids), reference(input_ids=ids).logits, atol=ATOL, rtol=RTOL)
+        torch.testing.assert_close(ours(ids).logits, reference(input_ids=ids).logits, atol=ATOL, rtol=RTOL)
 
 
 def test_default_configuration_parameter_count():
@@ -128,8 +127,7 @@ def test_training_lowers_the_loss(compiled):
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(8):
-        logits = model(ids[:, :-1])
-        loss = F.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten())
+        loss = model(ids, labels=ids).loss          # shifted inside, as HF's
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -148,5 +146,5 @@ def test_decoding_matches_hf_generate(compiled, num_beams):
     expected = reference.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, num_beams=num_beams,
                                   do_sample=False, eos_token_id=None, pad_token_id=0)
     search = generation.Search(max_new_tokens=6, num_beams=num_beams, pad_token_id=0)
-    got = generation.generate(lambda sequences: ours(sequences)[:, -1], ids, search)
+    got = generation.generate(lambda sequences: ours(sequences).logits[:, -1], ids, search)
     assert torch.equal(got, expected)

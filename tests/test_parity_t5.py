@@ -102,7 +102,8 @@ def test_outputs_match_the_reference(models, name, decoder_padding):
                              decoder_input_ids=decoder_input_ids,
                              decoder_attention_mask=None if decoder_mask is None else decoder_mask.long())
         actual = ours(input_ids, decoder_input_ids, attention_mask, decoder_mask)
-    expected = expected.logits if name == "T5ForConditionalGeneration" else expected.last_hidden_state
+    field = "logits" if name == "T5ForConditionalGeneration" else "last_hidden_state"
+    actual, expected = getattr(actual, field), getattr(expected, field)
     # Every position is compared, padded ones included: a padded query still attends to
     # unpadded keys in both implementations, so its output is well defined and equal.
     torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-4)
@@ -122,7 +123,8 @@ def test_fused_attention_outputs_match_the_reference(tmp_path, models, name):
         expected = reference(input_ids=input_ids, attention_mask=attention_mask.long(),
                              decoder_input_ids=decoder_input_ids, decoder_attention_mask=decoder_mask.long())
         actual = ours(input_ids, decoder_input_ids, attention_mask, decoder_mask)
-    expected = expected.logits if name == "T5ForConditionalGeneration" else expected.last_hidden_state
+    field = "logits" if name == "T5ForConditionalGeneration" else "last_hidden_state"
+    actual, expected = getattr(actual, field), getattr(expected, field)
     torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-4)
 
 
@@ -151,9 +153,9 @@ def test_a_few_optimizer_steps_lower_the_loss(tmp_path):
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(10):
-        logits = model(input_ids, decoder_input_ids, attention_mask)
+        loss, logits, _ = model(input_ids, decoder_input_ids, attention_mask, labels=labels)
         assert logits.shape == (4, 6, SMALL["vocab"])
-        loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten())
+        torch.testing.assert_close(loss, F.cross_entropy(logits.flatten(0, 1), labels.flatten()))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

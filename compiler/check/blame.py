@@ -91,8 +91,10 @@ def input_declaration(graph: Graph, node: Node, slot: int | None) -> Node | None
 
 def declare_hint(source: Node, shape: str, dtype: str) -> str:
     suffix = " optional" if source.attrs.optional else ""
-    return f"declare it `in {source.outputs[0]}: {shape} {dtype}{suffix}`".replace(" float`", "`").replace(
+    hint = f"declare it `in {source.outputs[0]}: {shape} {dtype}{suffix}`".replace(" float`", "`").replace(
         " float optional`", " optional`")
+    # A mask declared int64 because tokenizers return int64: the bool declaration takes those too.
+    return hint + (" (a model's bool inputs take HF's int and float 0/1 masks too)" if dtype == "bool" else "")
 
 
 def flatten_note(graph: Graph, node: Node, slot: int | None) -> str:

@@ -17,6 +17,7 @@ import sympy
 from compiler.diagnostics import Diagnostic, Note, Severity, Span
 from compiler.elaborate.loader import in_stdlib
 from compiler.ir import Graph, Node, Program
+from compiler.syntax.ast import Input, Name
 from compiler.ir.types import TensorType, dim_str, dims_equal, has_star, is_float, is_int, shapes_equal, symbol
 from compiler.check.blame import (
     broadcast_culprit,
@@ -332,6 +333,8 @@ class _GraphInference:
         for node in self.graph.ordered():
             if node.id in outputs or self.graph.g.out_degree(node.id):
                 continue
+            if node.kind == "input" and node.outputs[0] in _names_read(self.graph.definition):
+                continue    # read in a branch of a static `if` this configuration does not take
             if node.kind == "input":
                 self.diags.append(Diagnostic(UNUSED_INPUT, f"input `{node.outputs[0]}` of `{self.graph.block}` is never used",
                                              node.span, Severity.WARNING, hint="remove it, or use it"))
@@ -373,3 +376,21 @@ def _dtype_fits(declared: str, actual: str) -> bool:
 def _show_params(graph: Graph) -> str:
     from compiler.ir.values import show
     return ", ".join(f"{k}={show(v)}" for k, v in graph.params.items())
+
+
+def _names_read(definition: Any) -> set[str]:
+    """Every name an expression of a block's body reads (an input's declaration reads none)."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Name):
+            found.add(value.id)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+        elif hasattr(value, "__dataclass_fields__") and not isinstance(value, Input):
+            for name in value.__dataclass_fields__:
+                walk(getattr(value, name))
+
+    walk(getattr(definition, "body", ()))
+    return found

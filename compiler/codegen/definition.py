@@ -11,6 +11,7 @@ from typing import Any, Callable
 from compiler.codegen.expressions import Unprintable, names_in, py_literal, to_python
 from compiler.codegen.merge import (Variant, hoist_equal_branches, partition, render, simplify, used_conditions,
                                     variant_names)
+from compiler.codegen.interface import OutputTuple, output_tuple
 from compiler.codegen.lifetimes import with_releases
 from compiler.codegen.prologue import negation, prologue, static_renames
 from compiler.codegen.scope import Scope
@@ -105,7 +106,7 @@ class DefinitionBuilder:
         outputs = {m.outputs for m in variant.members}
         model = ClassModel(name, "nn.Module", self._doc(variant), self._init_def(fixed),
                            ["super().__init__()", *lines], ", ".join(["self", *first.signature]),
-                           _returns(outputs), forward)
+                           _returns(outputs, output_tuple(self.block)), forward)
         if renames:
             where = self.ctx.where(self.block.span)
             model.class_lines += [f"# Reference checkpoint key prefixes -> this module's names ({where}).",
@@ -221,10 +222,14 @@ class DefinitionBuilder:
             if isinstance(s, ast.Input) and s.name in aliased:
                 lines.append(f"({s.name} is the same tensor as {aliased[s.name]}: this class takes {aliased[s.name]} only)")
             elif isinstance(s, ast.Input):
-                lines.append(f"{s.name}: {s.type}" + (" optional" if s.optional else ""))
+                takes = " (or int or float 0/1, as HF's masks)" if b.is_model and s.type.dtype == "bool" else ""
+                lines.append(f"{s.name}: {s.type}" + (" optional" if s.optional else "") + takes)
         outs = list(dict.fromkeys(o.name for m in variant.members for o in m.graph.outputs))
         declared = {s.name: s.type for s in _outputs(b.body) if s.type is not None}
-        lines += [f"-> {o}: {declared[o]}" if o in declared else f"-> {o}" for o in outs]
+        optional = {o.name for m in variant.members for o in m.graph.outputs
+                    if getattr(m.graph.output_type(o.node, o.index), "optional", False)}
+        lines += [(f"-> {o}: {declared[o]}" if o in declared else f"-> {o}") + (" optional" if o in optional else "")
+                  for o in outs]
         return lines
 
 
@@ -281,7 +286,9 @@ def _no_names(name: str) -> str:
     raise Unprintable(name)
 
 
-def _returns(outputs: set[int]) -> str:
+def _returns(outputs: set[int], result: OutputTuple | None = None) -> str:
+    if result is not None:
+        return result.name
     kinds = ["torch.Tensor" if n == 1 else f"tuple[{', '.join(['torch.Tensor'] * n)}]" for n in sorted(outputs)]
     return " | ".join(kinds)
 

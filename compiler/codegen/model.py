@@ -15,8 +15,10 @@ from typing import Callable
 
 from compiler.codegen.definition import ClassModel, Context, DefinitionBuilder, alias_class, definition_order
 from compiler.codegen.merge import Variant
-from compiler.codegen.names import class_name_diagnostic
-from compiler.diagnostics import CompileError
+from compiler.codegen.interface import output_tuple, tuple_source
+from compiler.codegen.names import class_name_diagnostic, class_name_problem
+from compiler.diagnostics import CompileError, Diagnostic
+from compiler.diagnostics.codes import INVALID_IDENTIFIER
 from compiler.ir import Graph, Node, Program
 from compiler.ops import REGISTRY
 
@@ -47,7 +49,9 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
     writes a spec's path as the generated file shows it (relative to the project)."""
     ctx = Context(program, lambda span: _safe_text(f"{path(span.file)}:{span.line}"))
     classes: list[ClassModel] = []
+    results: list[str] = []
     for keys in definition_order(program):
+        results += _output_tuples(program, keys, ctx)
         for model, variant in DefinitionBuilder(ctx, keys).build():
             _check_class_name(model.name, variant, program)
             if _loads_reference(variant, program):
@@ -65,12 +69,27 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
     file = FileModel(source, f"PyTorch modules compiled from {source}.", options)
     file.classes = classes
     from compiler.codegen.helpers import helper_names, helper_sources
-    file.helpers = helper_sources(ctx.helpers | _called_helpers(classes, helper_names()))
+    file.helpers = helper_sources(ctx.helpers | _called_helpers(classes, helper_names())) + results
     file.import_lines = _import_lines(file)
     file.exports = sorted({public for public, _ in program.models}, key=_export_order)
     if notes is not None:
         notes.extend(ctx.notes)
     return file
+
+
+def _output_tuples(program: Program, keys: list[str], ctx: Context) -> list[str]:
+    """The NamedTuple a model definition with several outputs returns (codegen/interface.py)."""
+    graphs = [program.graphs[k] for k in keys]
+    block = graphs[0].definition
+    result = output_tuple(block, graphs)
+    if result is None:
+        return []
+    taken = {g.block for g in program.graphs.values()} | {public for public, _ in program.models}
+    if result.name in taken or class_name_problem(result.name):
+        raise CompileError([Diagnostic(INVALID_IDENTIFIER, f"`{result.name}`, the name of {block.name}'s output "
+                                       "tuple, is taken", block.name_span, hint=f"rename the block `{result.name}`")])
+    doc = (f"{block.name}'s outputs ({ctx.where(block.span)}); indexing and unpacking work as on a tuple.")
+    return [tuple_source(result, _safe_text(doc))]
 
 
 def _called_helpers(classes: list[ClassModel], helpers: set[str]) -> set[str]:
@@ -157,6 +176,8 @@ def _import_lines(file: FileModel) -> list[str]:
     """The generated module's imports: standard-library modules only where used (isort's
     groups, a blank line between), then torch; `F` only where used."""
     lines = [f"import {name}" for name in ("functools", "math", "re", "time") if _uses(file, name)]
+    if any("(NamedTuple):" in text for text in file.helpers):
+        lines.append("from typing import NamedTuple")
     lines += ["", "import torch", "from torch import nn"]
     return lines + (["from torch.nn import functional as F"] if _uses(file, "F") else [])
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import sympy
 
 from compiler.codegen.expressions import Unprintable, is_literal, py_literal, same_value, to_python
+from compiler.codegen.interface import mask_conversions, output_tuple, return_statement, unpack_call
 from compiler.ir.residual import printed, residual
 from compiler.codegen.names import NameAllocator, layer_name_diagnostic
 from compiler.codegen.scope import Scope
@@ -90,9 +91,13 @@ class SpecializationRenderer:
             self.value_names[(node.id, 0)] = name
             signature.append(f"{name}: torch.Tensor | None = None" if node.attrs.optional else f"{name}: torch.Tensor")
         self._dim_names()
-        body = [line for node in g.ordered() if node.kind != "input" for line in self._lower(node)]
+        masks = [(self.value_names[(n.id, 0)], n.attrs.dtype, n.attrs.optional) for n in inputs]
+        body = [Line((), text, "  # HF-style int and float 0/1 masks: nonzero = True")
+                for text in mask_conversions(g.definition, masks)]
+        body += [line for node in g.ordered() if node.kind != "input" for line in self._lower(node)]
         outs = [self.value_names[(o.node, o.index)] for o in g.outputs]
-        body.append(Line(g.output_guard, f"return {', '.join(outs)}"))
+        result = output_tuple(g.definition)
+        body.append(Line(g.output_guard, return_statement(result, [o.name for o in g.outputs], outs)))
         assumed = [u for u in self.uses.values() if not any(printed(v) for v in u.printed_as)]
         return Rendered(g, init, body, signature, len(outs), self.helpers, assumed, self._dim_prologue(inputs))
 
@@ -217,7 +222,9 @@ class SpecializationRenderer:
             self.value_names[(node.id, i)] = name
         comment = "  # " + ", ".join(shape_text(t, self.dimension_names) for t in node.types) if node.types else ""
         if node.kind == "block":
-            texts = [f"{', '.join(outs)} = self.{node.module}({call_args(args)})"]
+            callee = self.graph_of(node.op)
+            texts = ["\n".join(unpack_call(output_tuple(callee.definition), [o.name for o in callee.outputs], outs,
+                                           f"self.{node.module}({call_args(args)})", self.vars.fresh))]
         elif node.kind == "repeat":
             texts = self._lower_repeat(node, args, in_types, outs)
         else:

@@ -2,7 +2,9 @@
 
 The op splits heads, computes softmax(q k^T * scale + bias, masked) v and merges
 heads again.  Masks are boolean with True meaning "may attend": [B, Tk] (key
-padding), [B, Tq, Tk], or [B, 1 | heads, Tq, Tk].  `bias` is an additive float
+padding), [B, Tq, Tk], or [B, 1 | heads, Tq, Tk]; a model's bool inputs take int and
+float 0/1 masks too (codegen/interface.py converts them on entry, once, so the lowerings
+here see bool only).  `bias` is an additive float
 term broadcastable to [B, heads, Tq, Tk] (T5's relative position bias).
 """
 from __future__ import annotations
@@ -88,7 +90,9 @@ def _infer_attention(a: AttentionAttrs, ins):
     if mask is not None:
         if mask.dtype != "bool":
             raise ShapeError(f"Attention mask must be bool (True = may attend), got {mask.dtype}", 3, code=DTYPE_MISMATCH,
-                             hint="declare it like `in mask: [B, S] bool`", expected_dtype="bool")
+                             hint="declare it like `in mask: [B, S] bool`: a model's bool inputs also take HF's "
+                                  "int and float 0/1 masks, converted once where the model begins",
+                             expected_dtype="bool")
         if broadcast(scores, _mask_as_4d(mask, q, k)) != scores:
             raise ShapeError(f"Attention mask {mask.shape_str()} does not fit the scores {_fmt(scores)}", 3)
     if bias is not None:
