@@ -16,6 +16,7 @@ from typing import Callable
 from compiler.codegen.definition import ClassModel, Context, DefinitionBuilder, alias_class, definition_order
 from compiler.codegen.merge import Variant
 from compiler.codegen.names import class_name_diagnostic
+from compiler.codegen.parallel_plan import has_plan, parallel_plan_lines
 from compiler.diagnostics import CompileError
 from compiler.ir import Graph, Node, Program
 from compiler.ops import REGISTRY
@@ -55,6 +56,8 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
                 model.bases = "ReferenceCheckpointMixin, nn.Module"
             elif any(m.graph.is_model for m in variant.members):
                 model.methods.append(_PLAIN_REFERENCE_LOADER)
+            if any(m.graph.is_model for m in variant.members):
+                _add_parallel_plan(model, variant, program, ctx.helpers)
             if program.optimize_for_inference and any(m.graph.is_model for m in variant.members):
                 model.methods.append(_inference_preparation(model.name, variant, program, ctx.helpers))
             classes.append(model)
@@ -71,6 +74,15 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
     if notes is not None:
         notes.extend(ctx.notes)
     return file
+
+
+def _add_parallel_plan(model: ClassModel, variant: Variant, program: Program, helpers: set[str]) -> None:
+    """TP_PLAN, TP_PACKED and FSDP_UNITS on a model class, and the runtime that reads them where
+    there is something to shard."""
+    keys = [m.graph.key for m in variant.members]
+    model.class_lines += parallel_plan_lines(program, keys)
+    if has_plan(program, keys):
+        helpers.update({"parallelize", "apply_parallelism"})
 
 
 def _called_helpers(classes: list[ClassModel], helpers: set[str]) -> set[str]:
