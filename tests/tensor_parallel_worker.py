@@ -10,13 +10,14 @@ import importlib.util
 import os
 import sys
 import traceback
+import types
 from pathlib import Path
 
 import torch
 
 # Float64 on both sides: what is left is the order of the sums (all-reduce vs one GEMM).
 ATOL, RTOL = 1e-10, 1e-8
-STEPS = 3
+STEPS = 2
 WRAPPER = "_checkpoint_wrapped_module."
 
 
@@ -139,6 +140,9 @@ def checkpoints_round_trip(module, case: dict, world: int) -> None:
 def reference_loads_then_shards(module, case: dict, world: int) -> None:
     """HuggingFace's model, loaded through load_reference_state_dict: sharded, and with the
     reference state dict loaded into the model after it is sharded, it gives HF's logits."""
+    # The stub tests/conftest.py installs (spawned processes do not run conftest): torchvision's
+    # compiled ops do not load against the CPU build of torch, and transformers imports it.
+    sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
     import transformers
 
     torch.manual_seed(0)
@@ -157,6 +161,17 @@ def reference_loads_then_shards(module, case: dict, world: int) -> None:
         with torch.no_grad():
             got = outputs_of(model(*inputs))[0]
         assert_close(f"logits with the reference loaded {when} sharding", got, want)
+
+
+def refuses_unequal_parts(module, case: dict, world: int) -> None:
+    """A fused projection of unequal parts (grouped-query q/k/v at -O2) is refused, not mis-sharded."""
+    model = getattr(module, case["model"])(**case["config"])
+    try:
+        shard(model, module, case, world)
+    except ValueError as error:
+        assert "packs parts of unequal widths" in str(error), error
+    else:
+        raise AssertionError("parallelize sharded a projection of unequal parts")
 
 
 def run(rank: int, world: int, port: int, cases: list[dict], failures: str) -> None:
@@ -180,4 +195,4 @@ def run(rank: int, world: int, port: int, cases: list[dict], failures: str) -> N
 
 
 CHECKS = {"train": train_and_compare, "checkpoint": checkpoints_round_trip,
-          "reference": reference_loads_then_shards}
+          "reference": reference_loads_then_shards, "refuses": refuses_unequal_parts}

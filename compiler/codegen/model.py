@@ -168,13 +168,14 @@ def _loads_reference(variant: Variant, program: Program) -> bool:
 def _import_lines(file: FileModel) -> list[str]:
     """The generated module's imports: standard-library modules only where used (isort's
     groups, a blank line between), then torch; `F` only where used."""
-    lines = [f"import {name}" for name in ("functools", "math", "re", "time") if _uses(file, name)]
+    lines = [f"import {name}" for name in ("functools", "math", "re", "time", "typing") if _uses(file, name)]
     lines += ["", "import torch", "from torch import nn"]
     return lines + (["from torch.nn import functional as F"] if _uses(file, "F") else [])
 
 
 def _uses(file: FileModel, name: str) -> bool:
-    code = [*file.helpers, *(line for c in file.classes for line in (*c.init_lines, *c.forward_lines, *c.methods))]
+    code = [*file.helpers, *(line for c in file.classes
+                             for line in (*c.class_lines, *c.init_lines, *c.forward_lines, *c.methods))]
     return any(re.search(rf"\b{name}\.", text) for text in code)
 
 

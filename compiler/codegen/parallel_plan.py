@@ -24,10 +24,10 @@ def parallel_plan_lines(program: Program, keys: list[str]) -> list[str]:
               if s.style == "packed_colwise" and s.equal_parts}
     units = _fsdp_units(program, keys, plans)
     lines = ["# Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`)."]
-    lines += _mapping("TP_PLAN", {path: f'"{style}"' for path, style in styles.items()})
+    lines += _mapping("TP_PLAN", {path: f'"{style}"' for path, style in styles.items()}, "str")
     if packed:
         lines += ["# Fused projections -> their equal parts, each sharded on its own."]
-        lines += _mapping("TP_PACKED", {path: str(parts) for path, parts in packed.items()})
+        lines += _mapping("TP_PACKED", {path: str(parts) for path, parts in packed.items()}, "int")
     lines += ["# What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest."]
     lines += [f"FSDP_UNITS = ({', '.join(_tuple(unit) for unit in units)}{',' if len(units) == 1 else ''})"]
     return lines
@@ -38,10 +38,11 @@ def has_plan(program: Program, keys: list[str]) -> bool:
     return any(derive_plan(program, key).shards for key in keys)
 
 
-def _mapping(name: str, entries: dict[str, str]) -> list[str]:
+def _mapping(name: str, entries: dict[str, str], value_type: str) -> list[str]:
+    declared = f"{name}: typing.ClassVar[dict[str, {value_type}]]"
     if not entries:
-        return [f"{name} = {{}}"]
-    return [f"{name} = {{", *(f'    "{path}": {value},' for path, value in entries.items()), "}"]
+        return [f"{declared} = {{}}"]
+    return [f"{declared} = {{", *(f'    "{path}": {value},' for path, value in entries.items()), "}"]
 
 
 def _tuple(paths: tuple[str, ...]) -> str:

@@ -16,7 +16,6 @@ import re
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 
 def parallelize(model: nn.Module, mesh, plan: dict | None = None, packed: dict | None = None) -> nn.Module:
@@ -28,8 +27,8 @@ def parallelize(model: nn.Module, mesh, plan: dict | None = None, packed: dict |
     `vocab_head` (a head over the vocabulary, its logits gathered) and `heads` (a table with a
     column per head: T5's relative position bias).  A vocabulary that does not
     divide by the mesh size stays replicated; every other width must divide (`dlc check --tp N`
-    proves it before anything runs).  Parameters tied before stay tied.  Load weights first:
-    plain tensors do not load into sharded parameters."""
+    proves it before anything runs).  Parameters tied before stay tied.  The sharded modules
+    take whole tensors (a full state dict, the same on every rank) as well as sharded ones."""
     from torch.distributed.tensor.parallel import parallelize_module
 
     plan = dict(getattr(model, "TP_PLAN", {}) if plan is None else plan)
@@ -220,11 +219,11 @@ def forward_on_local_shards(module: nn.Module, forward, mesh, copy_inputs: bool,
 
 
 def apply_parallelism(model: nn.Module, tp_mesh=None, dp_mesh=None, checkpoint: bool = False,
-                      compile: bool = False, units: tuple | None = None) -> nn.Module:
+                      compile: bool | dict = False, units: tuple | None = None) -> nn.Module:
     """Tensor parallel, activation checkpointing, torch.compile and FSDP2, in this order (the
     order torchtitan applies them: each later step wraps what the earlier produced): `tp_mesh`
     shards by TP_PLAN (parallelize); `checkpoint` recomputes each FSDP unit's activations in
-    backward; `compile` compiles each unit; `dp_mesh` shards parameters with `fully_shard`, each
+    backward; `compile` compiles each unit (a dict: torch.compile's options); `dp_mesh` shards parameters with `fully_shard`, each
     unit of FSDP_UNITS (every element of a `repeat` stack, a tied embedding with its head) on its
     own and the rest with the root.  Returns the model (in place)."""
     units = tuple(getattr(model, "FSDP_UNITS", ()) if units is None else units)
@@ -236,7 +235,7 @@ def apply_parallelism(model: nn.Module, tp_mesh=None, dp_mesh=None, checkpoint: 
     if compile:
         for group in stacked:
             for _, module in unit_modules(model, group):
-                module.compile()
+                module.compile(**(compile if isinstance(compile, dict) else {}))
     if dp_mesh is not None:
         from torch.distributed.fsdp import fully_shard
         for group in units:
