@@ -73,7 +73,10 @@ def shard(model: torch.nn.Module, module, case: dict, world: int):
         module.parallelize(model, init_device_mesh("cpu", (world,), mesh_dim_names=("tp",)))
     else:                                       # tensor parallel inside, FSDP across (a 1 x world mesh)
         mesh = init_device_mesh("cpu", (1, world), mesh_dim_names=("dp", "tp"))
-        module.apply_parallelism(model, tp_mesh=mesh["tp"], dp_mesh=mesh["dp"], checkpoint=True)
+        # "tp_fsdp_compiled": each stack element through torch.compile too (aot_eager: dynamo and
+        # autograd tracing, without inductor's slow CPU code generation)
+        compiled = {"backend": "aot_eager"} if case["mode"] == "tp_fsdp_compiled" else False
+        module.apply_parallelism(model, tp_mesh=mesh["tp"], dp_mesh=mesh["dp"], checkpoint=True, compile=compiled)
     return model
 
 

@@ -1,6 +1,6 @@
 """Tensor parallelism and FSDP of the generated models under torch.distributed (gloo, CPU,
 world size 2): `parallelize(model, mesh)` from the derived TP_PLAN, and TP inside FSDP2 with
-activation checkpointing (`apply_parallelism`), train two AdamW steps with the same losses,
+activation checkpointing (`apply_parallelism`; GPT-2 also with torch.compile), train two AdamW steps with the same losses,
 gradients and weights as single-process training of the same model from the same weights
 (float64; atol 1e-10, rtol 1e-8: what is left is the order of the sums), at -O0 and -O2.
 Checkpoints: a DCP checkpoint saved sharded reloads into an unsharded model, and the full
@@ -92,6 +92,8 @@ def _cases(folder: Path) -> list[dict]:
         for model in MODELS:
             spec = model[1]
             cases += [_case(folder, *model, level, mode=mode, kind="train") for mode in ("tp", "tp_fsdp")]
+            if spec == "gpt2" and level == 2:       # and once with torch.compile, the last step of apply_parallelism
+                cases.append(_case(folder, *model, level, mode="tp_fsdp_compiled", kind="train"))
             for mode in ("tp", "tp_fsdp") if spec in CHECKPOINTED_TP_ONLY else ("tp_fsdp",):
                 cases.append(_case(folder, *model, level, mode=mode, kind="checkpoint", check="checkpoint",
                                    checkpoint=str(folder / f"checkpoint_{spec}_o{level}_{mode}")))
