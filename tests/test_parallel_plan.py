@@ -123,3 +123,12 @@ def test_a_feed_forward_width_that_does_not_divide_is_reported_at_its_layer():
 
 def test_an_odd_vocabulary_is_left_replicated_not_an_error():
     assert check(ROOT / "specs" / "gpt2.dl", tp=2).ok          # 50257 tokens: the embedding stays whole
+
+
+def test_grouped_query_key_value_heads_must_divide_too():
+    """8 query heads split 4 ways, but 2 key/value heads cannot: each rank needs whole ones."""
+    sizes = {"num_attention_heads": 8, "num_key_value_heads": 2, "hidden_size": 512}
+    result = check(ROOT / "specs" / "llama.dl", sizes, tp=4)
+    messages = [d.message for d in result.diagnostics if d.is_error]
+    assert messages and all(m.startswith("kv_heads=2 is not divisible by tp=4") for m in messages), messages
+    assert check(ROOT / "specs" / "llama.dl", sizes, tp=2).ok

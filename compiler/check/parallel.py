@@ -53,7 +53,8 @@ class Shard:
 @dataclass
 class Plan:
     shards: list[Shard] = field(default_factory=list)
-    heads: list[tuple[str, int, Span]] = field(default_factory=list)   # (attention path, heads, where)
+    heads: list[tuple[str, int, Span, str]] = field(default_factory=list)   # (attention path, count, where,
+                                                                            # "heads" | "kv_heads")
     wrap_units: list[str] = field(default_factory=list)                # repeat stacks' elements: `blocks.*`
 
     def as_mapping(self) -> dict[str, str]:
@@ -130,7 +131,10 @@ def _plan_graph(graph: Graph, prefix: str, plan: Plan) -> None:
 
 def _plan_attention(graph: Graph, node: Node, prefix: str, plan: Plan, assigned: set[str]) -> None:
     heads = node.attrs.heads
-    plan.heads.append((prefix + (node.module or node.outputs[0]), heads, node.span))
+    path = prefix + (node.module or node.outputs[0])
+    plan.heads.append((path, heads, node.span, "heads"))
+    if node.attrs.key_heads != heads:        # grouped-query attention: the key/value heads split too
+        plan.heads.append((path, node.attrs.key_heads, node.span, "kv_heads"))
     for slot, role in enumerate(("query", "key", "value")):
         found = _producer(graph, node, slot)
         while found is not None and found[0].kind == "op" and found[0].op in _PER_HEAD_IN_PLACE:
@@ -263,9 +267,9 @@ def check_tensor_parallel(program: Program, tp: int) -> list[Diagnostic]:
     diagnostics: list[Diagnostic] = []
     for _, key in program.models:
         plan = derive_plan(program, key)
-        found = [_indivisible(f"heads={heads} is not divisible by tp={tp}: each rank must hold whole attention "
-                              f"heads (`{path}`)", span, heads, tp)
-                 for path, heads, span in plan.heads if heads % tp]
+        found = [_indivisible(f"{name}={heads} is not divisible by tp={tp}: each rank must hold whole attention "
+                              f"{'key/value ' if name == 'kv_heads' else ''}heads (`{path}`)", span, heads, tp)
+                 for path, heads, span, name in plan.heads if heads % tp]
         if not found:
             found = [_indivisible(f"the {s.role} `{s.path}` is sharded {s.style} across {_extent(s)}, "
                                   f"which is not divisible by tp={tp}", s.span, _bad(s, tp), tp)
