@@ -87,9 +87,7 @@ def with_releases(lines: list, make, kept: set[str]) -> list:
     returned = set().union(*(_read(t) for t, r in zip(trees, returns) if r))
     dying: dict[int, list[str]] = {}
     for name, index in last.items():
-        # A name its last reader binds in one branch only (sdpa's `attn_mask` when a mask is given)
-        # may not exist after it: left to die at return.
-        if name not in returned and not returns[index] and name not in _bound_in_branches(trees[index]):
+        if name not in returned and not returns[index]:
             dying.setdefault(index, []).append(name)
     out = []
     for index, (first, end, tree) in enumerate(units):
@@ -101,12 +99,6 @@ def with_releases(lines: list, make, kept: set[str]) -> list:
         if names and not right_before_return:
             out.append(make(lines[first].guard, f"del {', '.join(names)}"))
     return out
-
-
-def _bound_in_branches(tree: ast.AST) -> set[str]:
-    """Names a statement binds inside an `if` or `else` body."""
-    return {name for node in ast.walk(tree) if isinstance(node, ast.If)
-            for part in (*node.body, *node.orelse) for name in _assigned(ast.Module([part], []))}
 
 
 def _first_read(tree: ast.AST, name: str) -> tuple[int, int]:
