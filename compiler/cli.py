@@ -313,17 +313,19 @@ def cmd_compile(args) -> int:
         if result.text is not None:
             outputs.append(Output(spec, output_path(spec, args.output), result.text))
     if not reporter.errors:
-        reporter.report(check_outputs(outputs, args.output, args.force))
+        reporter.report(check_outputs(outputs + _sharding_output(outputs, args.output), args.output, args.force))
     reporter.summary()
     if reporter.errors:
         return EXIT_DIAGNOSTICS      # nothing is written unless every spec compiled and every output may be
     if args.check:
-        stale = [str(out.path) for out in outputs if not unchanged(out.path, out.text)]
+        stale = [str(out.path) for out in outputs + _sharding_output(outputs, args.output)
+                 if not unchanged(out.path, out.text)]
         for path in stale:
             print(f"stale: {path}", file=sys.stderr)
         return EXIT_DIAGNOSTICS if stale else EXIT_OK
     init = args.output / "__init__.py"
     package = [Output(args.specs[0], init, PACKAGE_INIT)] if outputs and not init.exists() else []
+    package += _sharding_output(outputs, args.output)
     try:
         written = set(write_outputs(outputs + package, args.output))
     except OSError as exc:
@@ -333,7 +335,21 @@ def cmd_compile(args) -> int:
         return EXIT_DIAGNOSTICS
     for out in outputs:
         print(f"{'wrote' if out.path in written else 'unchanged'} {out.path}")
+    for out in package:
+        if out.path in written and out.path.name != "__init__.py":
+            print(f"wrote {out.path}")
     return EXIT_OK
+
+
+def _sharding_output(outputs: list, out_dir: Path) -> list:
+    """dlc_parallel.py, the code that applies the models' tensor-parallel plans, when a module has one."""
+    from compiler import __version__
+    from compiler.codegen.sharding import SHARDING_MODULE, needs_sharding_module, sharding_module
+    from compiler.outputs import Output
+    users = [out for out in outputs if needs_sharding_module(out.text)]
+    if not users:
+        return []
+    return [Output(users[0].spec, out_dir / f"{SHARDING_MODULE}.py", sharding_module(__version__))]
 
 
 def _default_output(specs: list[Path]) -> Path | None:

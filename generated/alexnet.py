@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/alexnet.dl."""
 import re
+import typing
 
 import torch
 from torch import nn
@@ -55,6 +56,15 @@ class AlexNet(ReferenceCheckpointMixin, nn.Module):
     x: [B, 3, H, W]
     -> logits: [B, num_classes]
     """
+
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {
+        "fc1": "colwise",
+        "fc2": "rowwise",
+    }
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = ()
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()

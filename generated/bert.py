@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/bert.dl."""
 import re
+import typing
 from typing import NamedTuple
 
 import torch
@@ -270,6 +271,19 @@ class BertModel(ReferenceCheckpointMixin, nn.Module):
     REFERENCE_RENAMES = (
         ("encoder.layer.{i}.", "encoder.{i}."),
     )
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {
+        "embeddings.word_embeddings": "vocab",
+        "encoder.*.attention.query": "colwise",
+        "encoder.*.attention.key": "colwise",
+        "encoder.*.attention.value": "colwise",
+        "encoder.*.attention.output": "rowwise",
+        "encoder.*.feed_forward.hidden": "colwise",
+        "encoder.*.feed_forward.output": "rowwise",
+    }
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = (("encoder.*",),)
 
     def __init__(self, vocab: int = 30522, hidden: int = 768, layers: int = 12, heads: int = 12,
                  intermediate: int = 3072, max_positions: int = 512, type_vocab: int = 2, dropout: float = 0.1,
@@ -343,6 +357,20 @@ class BertForMaskedLM(ReferenceCheckpointMixin, nn.Module):
     REFERENCE_RENAMES = (
         ("cls.predictions.", "head."),
     )
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {
+        "bert.embeddings.word_embeddings": "vocab",
+        "bert.encoder.*.attention.query": "colwise",
+        "bert.encoder.*.attention.key": "colwise",
+        "bert.encoder.*.attention.value": "colwise",
+        "bert.encoder.*.attention.output": "rowwise",
+        "bert.encoder.*.feed_forward.hidden": "colwise",
+        "bert.encoder.*.feed_forward.output": "rowwise",
+        "head.decoder": "vocab_head",
+    }
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = (("bert.encoder.*",), ("bert.embeddings.word_embeddings", "head.decoder"))
 
     def __init__(self, vocab: int = 30522, hidden: int = 768, layers: int = 12, heads: int = 12,
                  intermediate: int = 3072, max_positions: int = 512, type_vocab: int = 2, dropout: float = 0.1,
@@ -372,6 +400,20 @@ class BertForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
     -> loss optional
     -> logits: [B, num_labels]
     """
+
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {
+        "bert.embeddings.word_embeddings": "vocab",
+        "bert.encoder.*.attention.query": "colwise",
+        "bert.encoder.*.attention.key": "colwise",
+        "bert.encoder.*.attention.value": "colwise",
+        "bert.encoder.*.attention.output": "rowwise",
+        "bert.encoder.*.feed_forward.hidden": "colwise",
+        "bert.encoder.*.feed_forward.output": "rowwise",
+    }
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = (("bert.encoder.*",),)
 
     def __init__(self, vocab: int = 30522, hidden: int = 768, layers: int = 12, heads: int = 12,
                  intermediate: int = 3072, max_positions: int = 512, type_vocab: int = 2, dropout: float = 0.1,

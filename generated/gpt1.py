@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/gpt1.dl."""
 import re
+import typing
 from typing import NamedTuple
 
 import torch
@@ -194,6 +195,21 @@ class GPT1Model(ReferenceCheckpointMixin, nn.Module):
         ("positions_embed.", "position_embeddings."),
         ("h.{i}.", "blocks.{i}."),
     )
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {
+        "token_embeddings": "vocab",
+        "blocks.*.attention.qkv": "packed_colwise",
+        "blocks.*.attention.output": "rowwise",
+        "blocks.*.feed_forward.hidden": "colwise",
+        "blocks.*.feed_forward.output": "rowwise",
+    }
+    # Fused projections -> their equal parts, each sharded on its own.
+    TP_PACKED: typing.ClassVar[dict[str, int]] = {
+        "blocks.*.attention.qkv": 3,
+    }
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = (("blocks.*",),)
 
     def __init__(self, vocab: int = 40478, positions: int = 512, d_model: int = 768, layers: int = 12, heads: int = 12,
                  dropout: float = 0.1, eps: float = 1e-05) -> None:
@@ -229,6 +245,23 @@ class GPT1LMHeadModel(ReferenceCheckpointMixin, nn.Module):
     -> logits: [B, T, vocab]
     """
 
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {
+        "lm_head": "vocab_head",
+        "transformer.token_embeddings": "vocab",
+        "transformer.blocks.*.attention.qkv": "packed_colwise",
+        "transformer.blocks.*.attention.output": "rowwise",
+        "transformer.blocks.*.feed_forward.hidden": "colwise",
+        "transformer.blocks.*.feed_forward.output": "rowwise",
+    }
+    # Fused projections -> their equal parts, each sharded on its own.
+    TP_PACKED: typing.ClassVar[dict[str, int]] = {
+        "transformer.blocks.*.attention.qkv": 3,
+    }
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = (("transformer.blocks.*",), ("transformer.token_embeddings", "lm_head"))
+
     def __init__(self, vocab: int = 40478, positions: int = 512, d_model: int = 768, layers: int = 12, heads: int = 12,
                  dropout: float = 0.1, eps: float = 1e-05) -> None:
         super().__init__()
@@ -261,6 +294,21 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
     REFERENCE_RENAMES = (
         ("score.", "classifier."),
     )
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {
+        "transformer.token_embeddings": "vocab",
+        "transformer.blocks.*.attention.qkv": "packed_colwise",
+        "transformer.blocks.*.attention.output": "rowwise",
+        "transformer.blocks.*.feed_forward.hidden": "colwise",
+        "transformer.blocks.*.feed_forward.output": "rowwise",
+    }
+    # Fused projections -> their equal parts, each sharded on its own.
+    TP_PACKED: typing.ClassVar[dict[str, int]] = {
+        "transformer.blocks.*.attention.qkv": 3,
+    }
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = (("transformer.blocks.*",),)
 
     def __init__(self, vocab: int = 40478, positions: int = 512, d_model: int = 768, layers: int = 12, heads: int = 12,
                  dropout: float = 0.1, eps: float = 1e-05, num_labels: int = 2) -> None:

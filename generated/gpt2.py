@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/gpt2.dl."""
 import re
+import typing
 from typing import NamedTuple
 
 import torch
@@ -189,6 +190,21 @@ class GPT2Model(ReferenceCheckpointMixin, nn.Module):
         ("h.{i}.", "blocks.{i}."),
         ("ln_f.", "final_norm."),
     )
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {
+        "token_embeddings": "vocab",
+        "blocks.*.attention.qkv": "packed_colwise",
+        "blocks.*.attention.output": "rowwise",
+        "blocks.*.feed_forward.hidden": "colwise",
+        "blocks.*.feed_forward.output": "rowwise",
+    }
+    # Fused projections -> their equal parts, each sharded on its own.
+    TP_PACKED: typing.ClassVar[dict[str, int]] = {
+        "blocks.*.attention.qkv": 3,
+    }
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = (("blocks.*",),)
 
     def __init__(self, vocab: int = 50257, positions: int = 1024, d_model: int = 768, layers: int = 12, heads: int = 12,
                  dropout: float = 0.1, eps: float = 1e-05) -> None:
@@ -225,6 +241,23 @@ class GPT2LMHeadModel(ReferenceCheckpointMixin, nn.Module):
     -> loss optional
     -> logits: [B, T, vocab]
     """
+
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {
+        "lm_head": "vocab_head",
+        "transformer.token_embeddings": "vocab",
+        "transformer.blocks.*.attention.qkv": "packed_colwise",
+        "transformer.blocks.*.attention.output": "rowwise",
+        "transformer.blocks.*.feed_forward.hidden": "colwise",
+        "transformer.blocks.*.feed_forward.output": "rowwise",
+    }
+    # Fused projections -> their equal parts, each sharded on its own.
+    TP_PACKED: typing.ClassVar[dict[str, int]] = {
+        "transformer.blocks.*.attention.qkv": 3,
+    }
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = (("transformer.blocks.*",), ("transformer.token_embeddings", "lm_head"))
 
     def __init__(self, vocab: int = 50257, positions: int = 1024, d_model: int = 768, layers: int = 12, heads: int = 12,
                  dropout: float = 0.1, eps: float = 1e-05) -> None:

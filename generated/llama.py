@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/llama.dl."""
 import re
+import typing
 from typing import NamedTuple
 
 import torch
@@ -50,14 +51,15 @@ class ReferenceCheckpointMixin:
         return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
 
 
-def apply_rotary(x: torch.Tensor, heads: int, theta: float = 10000.0, interleaved: bool = False,
+def apply_rotary(x: torch.Tensor, heads: int | None = None, theta: float = 10000.0, interleaved: bool = False,
                  scaling: float = 1.0, rotary_dim: int | None = None,
-                 positions: torch.Tensor | None = None) -> torch.Tensor:
+                 positions: torch.Tensor | None = None, head_dim: int | None = None) -> torch.Tensor:
     """Rotary position embedding of x [B, T, heads * head_dim] (Su et al., 2021).  Pairs of each
     head's first `rotary_dim` features turn by position * theta ** (-2i / rotary_dim), the angles
-    computed in float32 as HF's LlamaRotaryEmbedding does; positions [B, T] default to 0..T-1."""
+    computed in float32 as HF's LlamaRotaryEmbedding does; positions [B, T] default to 0..T-1.
+    Give the head size rather than the count where x may hold some of the heads only (sharded)."""
     length = x.shape[1]
-    x = x.unflatten(-1, (heads, -1))                                  # [B, T, heads, head_dim]
+    x = x.unflatten(-1, (-1, head_dim) if head_dim else (heads, -1))  # [B, T, heads, head_dim]
     dim = rotary_dim or x.shape[-1]
     exponents = torch.arange(0, dim, 2, dtype=torch.int64, device=x.device).float() / dim
     inv_freq = 1.0 / (theta ** exponents) / scaling
@@ -106,8 +108,8 @@ class RotarySelfAttention(nn.Module):
         if (window if window > 0 else None) != None:
             raise ValueError('RotarySelfAttention was compiled for if window > 0 then window else none = none only (<stdlib>/llama_layers.dl:24); compile a configuration with another value to build it')
         self.heads = heads
-        self.kv_heads = kv_heads
         self.head_dim = head_dim
+        self.kv_heads = kv_heads
         self.dropout = dropout
         self.q_proj = nn.Linear(d_model, heads * head_dim, bias=bias)  # <stdlib>/llama_layers.dl:19
         self.k_proj = nn.Linear(d_model, kv_heads * head_dim, bias=bias)  # <stdlib>/llama_layers.dl:20
@@ -118,13 +120,13 @@ class RotarySelfAttention(nn.Module):
         q = self.q_proj(x)  # [B, T, d_model]
         k = self.k_proj(x)  # [B, T, d_model]
         value = self.v_proj(x)  # [B, T, d_model]
-        query = apply_rotary(q, self.heads, positions=positions)  # [B, T, d_model]
+        query = apply_rotary(q, head_dim=(self.heads * self.head_dim) // self.heads, positions=positions)  # [B, T, d_model]
         del q
-        key = apply_rotary(k, self.kv_heads, positions=positions)  # [B, T, d_model]
+        key = apply_rotary(k, head_dim=(self.kv_heads * self.head_dim) // self.kv_heads, positions=positions)  # [B, T, d_model]
         del k
-        q_heads = query.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+        q_heads = query.unflatten(-1, (-1, (self.heads * self.head_dim) // self.heads)).transpose(1, 2)
         del query
-        k_heads = key.unflatten(-1, (self.kv_heads, -1)).transpose(1, 2)
+        k_heads = key.unflatten(-1, (-1, (self.kv_heads * self.head_dim) // self.kv_heads)).transpose(1, 2)
         del key
         v_heads = value.unflatten(-1, (-1, (self.kv_heads * self.head_dim) // self.kv_heads)).transpose(1, 2)
         del value
@@ -208,6 +210,21 @@ class LlamaModel(nn.Module):
     -> last_hidden_state: [B, T, hidden_size]
     """
 
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {
+        "embed_tokens": "vocab",
+        "layers.*.self_attn.q_proj": "colwise",
+        "layers.*.self_attn.k_proj": "colwise",
+        "layers.*.self_attn.v_proj": "colwise",
+        "layers.*.self_attn.o_proj": "rowwise",
+        "layers.*.mlp.up_proj": "colwise",
+        "layers.*.mlp.gate_proj": "colwise",
+        "layers.*.mlp.down_proj": "rowwise",
+    }
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = (("layers.*",),)
+
     def __init__(self, vocab_size: int = 32000, hidden_size: int = 4096, intermediate_size: int = 11008,
                  num_hidden_layers: int = 32, num_attention_heads: int = 32, num_key_value_heads: int = 32,
                  rms_norm_eps: float = 1e-06, rope_theta: float = 10000.0, rope_scaling: float = 1.0,
@@ -248,6 +265,21 @@ class LlamaForCausalLM(ReferenceCheckpointMixin, nn.Module):
     REFERENCE_RENAMES = (
         ("model.", "decoder."),
     )
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {
+        "lm_head": "vocab_head",
+        "decoder.embed_tokens": "vocab",
+        "decoder.layers.*.self_attn.q_proj": "colwise",
+        "decoder.layers.*.self_attn.k_proj": "colwise",
+        "decoder.layers.*.self_attn.v_proj": "colwise",
+        "decoder.layers.*.self_attn.o_proj": "rowwise",
+        "decoder.layers.*.mlp.up_proj": "colwise",
+        "decoder.layers.*.mlp.gate_proj": "colwise",
+        "decoder.layers.*.mlp.down_proj": "rowwise",
+    }
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = (("decoder.layers.*",), ("decoder.embed_tokens", "lm_head"))
 
     def __init__(self, vocab_size: int = 32000, hidden_size: int = 4096, intermediate_size: int = 11008,
                  num_hidden_layers: int = 32, num_attention_heads: int = 32, num_key_value_heads: int = 32,

@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/mobilenet.dl."""
 import re
+import typing
 
 import torch
 from torch import nn
@@ -195,6 +196,11 @@ class MobileNetV2(ReferenceCheckpointMixin, nn.Module):
     -> logits: [B, num_classes]
     """
 
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {}
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = (("blocks.*",),)
+
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2, width_mult: float = 1.0) -> None:
         super().__init__()
         renames = []
@@ -262,6 +268,11 @@ class MobileNetV1(ReferenceCheckpointMixin, nn.Module):
     x: [B, 3, H, W]
     -> logits: [B, num_classes]
     """
+
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {}
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = (("blocks.*",),)
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()

@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/resnet.dl."""
 import re
+import typing
 
 import torch
 from torch import nn
@@ -178,6 +179,11 @@ class ResNet(ReferenceCheckpointMixin, nn.Module):
     x: [B, 3, H, W]
     -> logits: [B, num_classes]
     """
+
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {}
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = (("layer1.*",), ("layer2.*",), ("layer3.*",), ("layer4.*",))
 
     def __init__(self, depth: int = 50, num_classes: int = 1000) -> None:
         super().__init__()

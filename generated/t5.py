@@ -3,6 +3,7 @@
 """PyTorch modules compiled from specs/t5.dl."""
 import math
 import re
+import typing
 from typing import NamedTuple
 
 import torch
@@ -424,6 +425,36 @@ class T5Model(ReferenceCheckpointMixin, nn.Module):
         ("encoder.embed_tokens.", "shared."),
         ("decoder.embed_tokens.", "shared."),
     )
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {
+        "shared": "vocab",
+        "encoder.position_bias": "heads",
+        "encoder.layers.*.self_attention.q": "colwise",
+        "encoder.layers.*.self_attention.k": "colwise",
+        "encoder.layers.*.self_attention.v": "colwise",
+        "encoder.layers.*.self_attention.o": "rowwise",
+        "encoder.layers.*.ff.wi": "colwise",
+        "encoder.layers.*.ff.wo": "rowwise",
+        "decoder.position_bias": "heads",
+        "decoder.layers.*.self_attention.q": "colwise",
+        "decoder.layers.*.self_attention.k": "colwise",
+        "decoder.layers.*.self_attention.v": "colwise",
+        "decoder.layers.*.self_attention.o": "rowwise",
+        "decoder.layers.*.cross_attention.q": "colwise",
+        "decoder.layers.*.cross_attention.k": "colwise",
+        "decoder.layers.*.cross_attention.v": "colwise",
+        "decoder.layers.*.cross_attention.o": "rowwise",
+        "decoder.layers.*.ff.wi": "colwise",
+        "decoder.layers.*.ff.wo": "rowwise",
+        "lm_head": "vocab_head",
+        "encoder.layers.*.ff.wi_1": "colwise",
+        "encoder.layers.*.ff.wi_0": "colwise",
+        "decoder.layers.*.ff.wi_1": "colwise",
+        "decoder.layers.*.ff.wi_0": "colwise",
+    }
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = (("encoder.layers.*",), ("decoder.layers.*",), ("shared", "lm_head"))
 
     def __init__(self, vocab: int = 32128, d_model: int = 512, d_kv: int = 64, d_ff: int = 2048, layers: int = 6,
                  heads: int = 8, num_buckets: int = 32, max_distance: int = 128, dropout: float = 0.1,

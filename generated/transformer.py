@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/transformer.dl."""
 import math
+import typing
 
 import torch
 from torch import nn
@@ -235,6 +236,32 @@ class Transformer(nn.Module):
     src_mask: [B, S] bool optional (or int or float 0/1, as HF's masks)
     -> logits: [B, T, vocab]
     """
+
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {
+        "src_embed": "vocab",
+        "generator": "vocab_head",
+        "encoder.*.attn.query": "colwise",
+        "encoder.*.attn.key": "colwise",
+        "encoder.*.attn.value": "colwise",
+        "encoder.*.attn.output": "rowwise",
+        "encoder.*.ffn.hidden": "colwise",
+        "encoder.*.ffn.output": "rowwise",
+        "decoder.*.self_attn.query": "colwise",
+        "decoder.*.self_attn.key": "colwise",
+        "decoder.*.self_attn.value": "colwise",
+        "decoder.*.self_attn.output": "rowwise",
+        "decoder.*.cross_attn.query": "colwise",
+        "decoder.*.cross_attn.key": "colwise",
+        "decoder.*.cross_attn.value": "colwise",
+        "decoder.*.cross_attn.output": "rowwise",
+        "decoder.*.ffn.hidden": "colwise",
+        "decoder.*.ffn.output": "rowwise",
+        "tgt_embed": "vocab",
+    }
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = (("encoder.*",), ("decoder.*",), ("src_embed", "generator"))
 
     def __init__(self, vocab: int = 37000, d_model: int = 512, heads: int = 8, d_ff: int = 2048, layers: int = 6,
                  dropout: float = 0.1, max_len: int = 5000, tie_embeddings: bool = True) -> None:

@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/vit.dl."""
 import re
+import typing
 
 import torch
 from torch import nn
@@ -202,6 +203,20 @@ class VisionTransformer(ReferenceCheckpointMixin, nn.Module):
     REFERENCE_RENAMES = (
         ("heads.head.", "head."),
     )
+    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
+    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {
+        "encoder.blocks.*.self_attention.in_proj": "packed_colwise",
+        "encoder.blocks.*.self_attention.out_proj": "rowwise",
+        "encoder.blocks.*.mlp.hidden": "colwise",
+        "encoder.blocks.*.mlp.output": "rowwise",
+    }
+    # Fused projections -> their equal parts, each sharded on its own.
+    TP_PACKED: typing.ClassVar[dict[str, int]] = {
+        "encoder.blocks.*.self_attention.in_proj": 3,
+    }
+    # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
+    FSDP_UNITS = (("encoder.blocks.*",),)
 
     def __init__(self, image_size: int = 224, patch_size: int = 16, num_layers: int = 12, num_heads: int = 12,
                  hidden_dim: int = 768, mlp_dim: int = 3072, dropout: float = 0.0, attention_dropout: float = 0.0,

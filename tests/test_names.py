@@ -43,10 +43,11 @@ def test_helper_names_are_read_from_the_helpers_source():
     from torch.nn import functional
     import functools
     import time
+    import typing
     for name in sorted(helper_names()):
         source = HELPERS[name]
         namespace = {"torch": torch, "nn": nn, "F": functional, "functools": functools, "math": math, "re": re,
-                     "time": time}
+                     "time": time, "typing": typing}
         before = set(namespace)
         exec(compile(source, "<helper>", "exec"), namespace)
         assert set(namespace) - before - {"__builtins__"} <= helper_names()

@@ -49,7 +49,41 @@ def test_t5_cross_attention_and_both_stacks_are_planned():
             assert plan[f"{stack}.layers.*.{attention}.o"] == "rowwise"
         assert plan[f"{stack}.layers.*.ff.wi"] == "colwise" and plan[f"{stack}.layers.*.ff.wo"] == "rowwise"
     assert plan["shared"] == "vocab"
-    assert not any("relative" in path for path in plan), "the position bias table stays replicated"
+    # The bias table [buckets, heads] is sharded by heads, as the scores it is added to.
+    assert plan["encoder.position_bias"] == plan["decoder.position_bias"] == "heads"
+
+
+def test_llama_projections_behind_rotary_positions_are_planned():
+    """q and k reach attention through Rotary, which turns each head's features on their own."""
+    plan = plan_of("llama.dl", "LlamaForCausalLM", {"vocab_size": 96, "hidden_size": 32, "intermediate_size": 48,
+                                                    "num_hidden_layers": 2, "num_attention_heads": 4,
+                                                    "num_key_value_heads": 2})
+    layer = {"self_attn.q_proj": "colwise", "self_attn.k_proj": "colwise", "self_attn.v_proj": "colwise",
+             "self_attn.o_proj": "rowwise", "mlp.gate_proj": "colwise", "mlp.up_proj": "colwise",
+             "mlp.down_proj": "rowwise"}
+    assert plan == {"lm_head": "vocab_head", "decoder.embed_tokens": "vocab",
+                    **{f"decoder.layers.*.{name}": style for name, style in layer.items()}}
+
+
+def _optimized_plan(spec: str, model: str) -> tuple[dict[str, str], list]:
+    from compiler.passes import optimize, select_passes
+    from compiler.ir import entry_program
+    result = check(ROOT / "specs" / spec)
+    program, _ = optimize(entry_program(result.program), select_passes(2))
+    plan = derive_plan(program, dict(program.models)[model])
+    return plan.as_mapping(), plan.shards
+
+
+def test_fused_projections_at_O2_are_packed_and_equal_parts_are_known():
+    plan, shards = _optimized_plan("llama.dl", "LlamaModel")
+    assert plan["layers.*.mlp.gate_proj_up_proj"] == "packed_colwise"       # gate and up: the first FFN half
+    assert plan["layers.*.mlp.down_proj"] == "rowwise"
+    equal = {s.path: s.equal_parts for s in shards if s.style == "packed_colwise"}
+    # q is `heads * head_dim` wide, k and v `kv_heads * head_dim`: equal here, not in every configuration
+    assert equal == {"layers.*.self_attn.q_proj_k_proj_v_proj": False, "layers.*.mlp.gate_proj_up_proj": True}
+    plan, shards = _optimized_plan("bert.dl", "BertModel")
+    assert plan["encoder.*.attention.query_key_value"] == "packed_colwise"
+    assert all(s.equal_parts for s in shards if s.style == "packed_colwise")
 
 
 def test_wrap_units_are_the_elements_of_each_repeat_stack():
@@ -89,3 +123,12 @@ def test_a_feed_forward_width_that_does_not_divide_is_reported_at_its_layer():
 
 def test_an_odd_vocabulary_is_left_replicated_not_an_error():
     assert check(ROOT / "specs" / "gpt2.dl", tp=2).ok          # 50257 tokens: the embedding stays whole
+
+
+def test_grouped_query_key_value_heads_must_divide_too():
+    """8 query heads split 4 ways, but 2 key/value heads cannot: each rank needs whole ones."""
+    sizes = {"num_attention_heads": 8, "num_key_value_heads": 2, "hidden_size": 512}
+    result = check(ROOT / "specs" / "llama.dl", sizes, tp=4)
+    messages = [d.message for d in result.diagnostics if d.is_error]
+    assert messages and all(m.startswith("kv_heads=2 is not divisible by tp=4") for m in messages), messages
+    assert check(ROOT / "specs" / "llama.dl", sizes, tp=2).ok

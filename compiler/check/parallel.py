@@ -30,6 +30,10 @@ def _featurewise(op: str) -> bool:
 
 _LINEAR = {"Linear", "TransposedLinear"}
 _PACKED = {"FusedLinear"}
+# Ops between a projection and attention that work on each head alone (their input's width).
+_PER_HEAD_IN_PLACE = {"Rotary"}
+# Tables with a column per attention head: each rank keeps its heads' columns.
+_PER_HEAD = {"RelativePositionBias"}
 
 
 @dataclass(frozen=True)
@@ -37,17 +41,20 @@ class Shard:
     """One module's place in the plan."""
 
     path: str            # module path, `*` standing for every element of a stack
-    style: str           # colwise | rowwise | packed_colwise | vocab | vocab_head
+    style: str           # colwise | rowwise | packed_colwise | vocab | vocab_head | heads
     role: str            # what the module is, for messages: "query projection", "feed-forward output", ...
     span: Span
     sizes: tuple[int, ...] = ()   # the sharded extent(s): out features, in features, packed parts, vocab
     heads: int | None = None      # attention heads behind a column-parallel projection
+    equal_parts: bool = False     # packed: the parts are equal in every configuration (chunk), so a
+                                  # rank's shard is the same slice of each part
 
 
 @dataclass
 class Plan:
     shards: list[Shard] = field(default_factory=list)
-    heads: list[tuple[str, int, Span]] = field(default_factory=list)   # (attention path, heads, where)
+    heads: list[tuple[str, int, Span, str]] = field(default_factory=list)   # (attention path, count, where,
+                                                                            # "heads" | "kv_heads")
     wrap_units: list[str] = field(default_factory=list)                # repeat stacks' elements: `blocks.*`
 
     def as_mapping(self) -> dict[str, str]:
@@ -113,6 +120,9 @@ def _plan_graph(graph: Graph, prefix: str, plan: Plan) -> None:
         elif node.kind == "op" and node.op == "Embedding" and node.module:
             vocab = node.attrs.num_embeddings
             plan.shards.append(Shard(prefix + node.module, "vocab", "token embedding", node.span, (vocab,)))
+        elif node.kind == "op" and node.op in _PER_HEAD and node.module:
+            plan.shards.append(Shard(prefix + node.module, "heads", "per-head position bias", node.span,
+                                     (node.attrs.heads,), node.attrs.heads))
     for node in graph.ordered():   # what is left of the projections: a head over the vocabulary, if any
         if node.kind == "op" and node.op in _LINEAR and node.id not in assigned and node.module:
             plan.shards.append(Shard(prefix + node.module, "vocab_head", "output head", node.span,
@@ -121,9 +131,14 @@ def _plan_graph(graph: Graph, prefix: str, plan: Plan) -> None:
 
 def _plan_attention(graph: Graph, node: Node, prefix: str, plan: Plan, assigned: set[str]) -> None:
     heads = node.attrs.heads
-    plan.heads.append((prefix + (node.module or node.outputs[0]), heads, node.span))
+    path = prefix + (node.module or node.outputs[0])
+    plan.heads.append((path, heads, node.span, "heads"))
+    if node.attrs.key_heads != heads:        # grouped-query attention: the key/value heads split too
+        plan.heads.append((path, node.attrs.key_heads, node.span, "kv_heads"))
     for slot, role in enumerate(("query", "key", "value")):
         found = _producer(graph, node, slot)
+        while found is not None and found[0].kind == "op" and found[0].op in _PER_HEAD_IN_PLACE:
+            found = _producer(graph, found[0], 0)     # rotary positions turn each head's features apart
         if found is None:
             continue
         producer, _ = found
@@ -132,11 +147,11 @@ def _plan_attention(graph: Graph, node: Node, prefix: str, plan: Plan, assigned:
             if packed and packed[0].op in _LINEAR and packed[0].module:
                 parts = tuple(int(t.shape[-1]) for t in producer.types or ())
                 _add(plan, assigned, packed[0], prefix, "packed_colwise", "fused query/key/value projection",
-                     parts, heads)
+                     parts, heads, _equal_parts(graph, packed[0]))
             continue
         if producer.kind == "op" and producer.op in _PACKED and producer.module:
             _add(plan, assigned, producer, prefix, "packed_colwise", "fused projection",
-                 tuple(producer.attrs.out_sizes), heads)
+                 tuple(int(n) for n in producer.attrs.out_sizes), heads, _equal_parts(graph, producer))
         elif producer.kind == "op" and producer.op in _LINEAR and producer.module:
             _add(plan, assigned, producer, prefix, "colwise", f"{role} projection",
                  (_out_features(producer),), heads)
@@ -157,7 +172,11 @@ def _plan_feed_forward(graph: Graph, second: Node, prefix: str, plan: Plan, assi
                 continue
             producer = found[0]
             seen.add(producer.id)
-            if producer.kind == "op" and producer.op in _LINEAR and producer.id not in assigned:
+            packed = _packed_source(graph, producer)
+            if packed is not None and packed.id not in assigned:
+                if packed.id not in {f.id for f in firsts}:
+                    firsts.append(packed)
+            elif producer.kind == "op" and producer.op in _LINEAR and producer.id not in assigned:
                 firsts.append(producer)
             elif producer.kind == "op" and _featurewise(producer.op):
                 frontier.append(producer)
@@ -166,17 +185,71 @@ def _plan_feed_forward(graph: Graph, second: Node, prefix: str, plan: Plan, assi
     if not firsts or not second.module or any(not f.module for f in firsts):
         return
     width = _in_features(second)
-    if any(_out_features(f) != width for f in firsts):
+    if any(any(size != width for size in _part_sizes(graph, f)) for f in firsts):
         return
     for first in firsts:
-        _add(plan, assigned, first, prefix, "colwise", "feed-forward input projection", (width,))
+        if _is_packed(graph, first):
+            parts = _part_sizes(graph, first)
+            _add(plan, assigned, first, prefix, "packed_colwise", "fused feed-forward input projections", parts,
+                 equal_parts=_equal_parts(graph, first))
+        else:
+            _add(plan, assigned, first, prefix, "colwise", "feed-forward input projection", (width,))
     _add(plan, assigned, second, prefix, "rowwise", "feed-forward output projection", (width,))
 
 
+def _packed_source(graph: Graph, node: Node) -> Node | None:
+    """The one projection whose output is cut into parts: a FusedLinear, or a Linear read by a Split."""
+    if node.kind == "op" and node.op in _PACKED and node.module:
+        return node
+    if node.kind == "op" and node.op == "Split":
+        found = _producer(graph, node, 0)
+        if found and found[0].kind == "op" and found[0].op in _LINEAR and found[0].module:
+            return found[0]
+    return None
+
+
+def _is_packed(graph: Graph, node: Node) -> bool:
+    return node.op in _PACKED or any(c.kind == "op" and c.op == "Split" for c in _consumers(graph, node))
+
+
+def _part_sizes(graph: Graph, node: Node) -> tuple[int, ...]:
+    """The widths of a projection's parts: one part for a plain projection."""
+    if node.op in _PACKED:
+        return tuple(int(n) for n in node.attrs.out_sizes)
+    split = next((c for c in _consumers(graph, node) if c.kind == "op" and c.op == "Split"), None)
+    return tuple(int(n) for n in split.attrs.sizes) if split else (_out_features(node),)
+
+
+def _equal_parts(graph: Graph, node: Node) -> bool:
+    """Whether the parts are equal for any parameters, so the generated code cuts them with
+    `chunk` (right on a shard holding the same slice of each part): the same spec expression
+    each (`d_model, d_model, d_model`, not `heads * head_dim, kv_heads * head_dim, ...`)."""
+    cut = node if node.op in _PACKED else next(
+        (c for c in _consumers(graph, node) if c.kind == "op" and c.op == "Split"), None)
+    if cut is None:
+        return False
+    written = _size_expressions(cut)
+    if written is not None:
+        return len(set(written)) == 1
+    sizes = cut.attrs.out_sizes if cut.op in _PACKED else cut.attrs.sizes
+    return len({int(n) for n in sizes}) == 1
+
+
+def _size_expressions(node: Node) -> list[str] | None:
+    """The part sizes as the spec writes them (the list given to Split or fused into a FusedLinear)."""
+    call = node.call
+    if call is None:
+        return None
+    fields = dict(call.fields or ())
+    found = fields.get("out_sizes") or fields.get("sizes") or (call.args[0] if call.args else None)
+    items = getattr(getattr(found, "expr", None), "items", None)
+    return [str(item) for item in items] if items else None
+
+
 def _add(plan: Plan, assigned: set[str], node: Node, prefix: str, style: str, role: str, sizes: tuple[int, ...],
-         heads: int | None = None) -> None:
+         heads: int | None = None, equal_parts: bool = False) -> None:
     assigned.add(node.id)
-    plan.shards.append(Shard(prefix + node.module, style, role, node.span, sizes, heads))
+    plan.shards.append(Shard(prefix + node.module, style, role, node.span, sizes, heads, equal_parts))
 
 
 def _out_features(node: Node) -> int:
@@ -194,9 +267,9 @@ def check_tensor_parallel(program: Program, tp: int) -> list[Diagnostic]:
     diagnostics: list[Diagnostic] = []
     for _, key in program.models:
         plan = derive_plan(program, key)
-        found = [_indivisible(f"heads={heads} is not divisible by tp={tp}: each rank must hold whole attention "
-                              f"heads (`{path}`)", span, heads, tp)
-                 for path, heads, span in plan.heads if heads % tp]
+        found = [_indivisible(f"{name}={heads} is not divisible by tp={tp}: each rank must hold whole attention "
+                              f"{'key/value ' if name == 'kv_heads' else ''}heads (`{path}`)", span, heads, tp)
+                 for path, heads, span, name in plan.heads if heads % tp]
         if not found:
             found = [_indivisible(f"the {s.role} `{s.path}` is sharded {s.style} across {_extent(s)}, "
                                   f"which is not divisible by tp={tp}", s.span, _bad(s, tp), tp)

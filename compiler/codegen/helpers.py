@@ -1,5 +1,5 @@
-"""The runtime helpers (compiler/runtime/helpers.py) as source text, one entry per
-top-level definition.
+"""The runtime helpers (compiler/runtime/helpers.py, and parallel.py for tensor
+parallelism and FSDP) as source text, one entry per top-level definition.
 
 Generated code never imports dlc, so anything a lowering relies on beyond torch is
 copied into the generated file from that module, with the helpers it uses in turn.
@@ -12,10 +12,20 @@ from functools import lru_cache
 from importlib import resources
 
 
+# The runtime files whose definitions generated modules may carry, in the order they are emitted.
+RUNTIME_FILES = ("helpers.py", "parallel.py")
+
+
 @lru_cache(maxsize=1)
 def _definitions() -> dict[str, tuple[str, set[str]]]:
     """name -> (source, names of the other helpers it reads), in file order."""
-    text = (resources.files("compiler.runtime") / "helpers.py").read_text(encoding="utf-8")
+    found: dict[str, tuple[str, set[str]]] = {}
+    for name in RUNTIME_FILES:
+        found.update(_file_definitions((resources.files("compiler.runtime") / name).read_text(encoding="utf-8")))
+    return {name: (source, reads & set(found) - {name}) for name, (source, reads) in found.items()}
+
+
+def _file_definitions(text: str) -> dict[str, tuple[str, set[str]]]:
     tree = ast.parse(text)
     lines = text.splitlines()
     found: dict[str, tuple[str, set[str]]] = {}
@@ -31,7 +41,7 @@ def _definitions() -> dict[str, tuple[str, set[str]]]:
             source = "\n".join(lines[start:node.end_lineno])
             reads = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
             found[node.targets[0].id] = (source, reads)
-    return {name: (source, reads & set(found) - {name}) for name, (source, reads) in found.items()}
+    return found
 
 
 def helper_names() -> set[str]:

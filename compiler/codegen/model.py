@@ -17,6 +17,8 @@ from compiler.codegen.definition import ClassModel, Context, DefinitionBuilder, 
 from compiler.codegen.merge import Variant
 from compiler.codegen.interface import output_tuple, tuple_source
 from compiler.codegen.names import class_name_diagnostic, class_name_problem
+from compiler.codegen.parallel_plan import has_plan, parallel_plan_lines
+from compiler.codegen.sharding import SHARDING_MODULE
 from compiler.diagnostics import CompileError, Diagnostic
 from compiler.diagnostics.codes import INVALID_IDENTIFIER
 from compiler.ir import Graph, Node, Program
@@ -59,6 +61,8 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
                 model.bases = "ReferenceCheckpointMixin, nn.Module"
             elif any(m.graph.is_model for m in variant.members):
                 model.methods.append(_PLAIN_REFERENCE_LOADER)
+            if any(m.graph.is_model for m in variant.members):
+                _add_parallel_plan(model, variant, program, ctx.helpers)
             if program.optimize_for_inference and any(m.graph.is_model for m in variant.members):
                 model.methods.append(_inference_preparation(model.name, variant, program, ctx.helpers))
             classes.append(model)
@@ -90,6 +94,14 @@ def _output_tuples(program: Program, keys: list[str], ctx: Context) -> list[str]
                                        "tuple, is taken", block.name_span, hint=f"rename the block `{result.name}`")])
     doc = (f"{block.name}'s outputs ({ctx.where(block.span)}); indexing and unpacking work as on a tuple.")
     return [tuple_source(result, _safe_text(doc))]
+def _add_parallel_plan(model: ClassModel, variant: Variant, program: Program, helpers: set[str]) -> None:
+    """TP_PLAN, TP_PACKED and FSDP_UNITS on a model class, and where there is something to shard
+    the pointer to the module that applies them."""
+    keys = [m.graph.key for m in variant.members]
+    lines = parallel_plan_lines(program, keys)
+    if has_plan(program, keys):      # the code that applies it is one module for every model (codegen/sharding.py)
+        lines.insert(1, f"# Apply it with {SHARDING_MODULE}.parallelize(model, mesh): dlc writes that module beside this one.")
+    model.class_lines += lines
 
 
 def _called_helpers(classes: list[ClassModel], helpers: set[str]) -> set[str]:
@@ -175,7 +187,7 @@ def _loads_reference(variant: Variant, program: Program) -> bool:
 def _import_lines(file: FileModel) -> list[str]:
     """The generated module's imports: standard-library modules only where used (isort's
     groups, a blank line between), then torch; `F` only where used."""
-    lines = [f"import {name}" for name in ("functools", "math", "re", "time") if _uses(file, name)]
+    lines = [f"import {name}" for name in ("functools", "math", "re", "time", "typing") if _uses(file, name)]
     if any("(NamedTuple):" in text for text in file.helpers):
         lines.append("from typing import NamedTuple")
     lines += ["", "import torch", "from torch import nn"]
@@ -183,7 +195,8 @@ def _import_lines(file: FileModel) -> list[str]:
 
 
 def _uses(file: FileModel, name: str) -> bool:
-    code = [*file.helpers, *(line for c in file.classes for line in (*c.init_lines, *c.forward_lines, *c.methods))]
+    code = [*file.helpers, *(line for c in file.classes
+                             for line in (*c.class_lines, *c.init_lines, *c.forward_lines, *c.methods))]
     return any(re.search(rf"\b{name}\.", text) for text in code)
 
 

@@ -30,6 +30,8 @@ from compiler.syntax import ast
 Guard = tuple[tuple[str, bool], ...]
 
 # Layers whose output width is one of their attributes (per output, for those with several).
+# Ops whose result has their first input's width (rotary positions turn features in place).
+_SAME_WIDTH = {"Rotary"}
 _WIDTHS = {"Linear": "out_features", "TransposedLinear": "out_features", "FusedLinear": "out_sizes", "Split": "sizes"}
 
 # Columns a line of __init__ may take after its indentation (ruff's line-length is 120).
@@ -246,6 +248,9 @@ class SpecializationRenderer:
         made it (the width the spec wrote for it); None otherwise."""
         producer, index = value
         node = self.graph.node(producer)
+        if node.kind == "op" and node.op in _SAME_WIDTH:
+            operand = self.graph.operands(producer).get(0)
+            return self._width(operand) if operand else None
         if node.kind != "op" or node.op not in _WIDTHS:
             return None
         attrs = with_expressions(node.call, node.attrs, self.scope.forward_name)

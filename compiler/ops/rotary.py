@@ -12,6 +12,7 @@ from __future__ import annotations
 from pydantic import PositiveFloat, PositiveInt
 
 from compiler.diagnostics.codes import DTYPE_MISMATCH
+from compiler.ir.residual import is_residual
 from compiler.ir.types import dims_equal, is_int
 from compiler.ops.registry import (
     Attrs,
@@ -59,7 +60,10 @@ def _infer_rotary(a: RotaryAttrs, ins):
 
 
 def _lower_rotary(a: RotaryAttrs, ctx) -> list[str]:
-    args = [ctx.args[0], str(a.heads)]
+    # The head size where the spec writes the width, so a layer sharded over heads (tensor
+    # parallelism) rotates each of its heads right; else the head count, fixed.
+    width = ctx.feature(0)
+    args = [ctx.args[0], f"head_dim={width // a.heads}" if is_residual(width) and is_residual(a.heads) else str(a.heads)]
     if a.theta != 10000.0:
         args.append(f"theta={a.theta!r}")
     if a.interleaved:

@@ -81,14 +81,15 @@ def join_fused_keys(fused: dict[str, tuple[tuple[str, int], ...]]):
     return hook
 
 
-def apply_rotary(x: torch.Tensor, heads: int, theta: float = 10000.0, interleaved: bool = False,
+def apply_rotary(x: torch.Tensor, heads: int | None = None, theta: float = 10000.0, interleaved: bool = False,
                  scaling: float = 1.0, rotary_dim: int | None = None,
-                 positions: torch.Tensor | None = None) -> torch.Tensor:
+                 positions: torch.Tensor | None = None, head_dim: int | None = None) -> torch.Tensor:
     """Rotary position embedding of x [B, T, heads * head_dim] (Su et al., 2021).  Pairs of each
     head's first `rotary_dim` features turn by position * theta ** (-2i / rotary_dim), the angles
-    computed in float32 as HF's LlamaRotaryEmbedding does; positions [B, T] default to 0..T-1."""
+    computed in float32 as HF's LlamaRotaryEmbedding does; positions [B, T] default to 0..T-1.
+    Give the head size rather than the count where x may hold some of the heads only (sharded)."""
     length = x.shape[1]
-    x = x.unflatten(-1, (heads, -1))                                  # [B, T, heads, head_dim]
+    x = x.unflatten(-1, (-1, head_dim) if head_dim else (heads, -1))  # [B, T, heads, head_dim]
     dim = rotary_dim or x.shape[-1]
     exponents = torch.arange(0, dim, 2, dtype=torch.int64, device=x.device).float() / dim
     inv_freq = 1.0 / (theta ** exponents) / scaling

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from math import prod
 import sympy
 
+from compiler.check.parallel import derive_plan
 from compiler.diagnostics import Span
 from compiler.ir import Program, entry_program
 from compiler.ir.types import TensorType, symbol
@@ -72,6 +73,8 @@ class ModelSummary:
     root: Row
     tied: list[TiedParameter]
     dtype: str
+    tp_plan: dict[str, str] = field(default_factory=dict)     # module path -> tensor-parallel style
+    fsdp_units: list[str] = field(default_factory=list)       # the elements of each repeat stack
 
     @property
     def free_dims(self) -> list[str]:
@@ -90,8 +93,9 @@ def summarize(program: Program, public: str, dtype: str = "float32") -> ModelSum
     graph = program.graphs[key]
     params_text = ", ".join(f"{k}={show(v)}" for k, v in graph.params.items())
     inputs = [(graph.node(i).outputs[0], graph.node(i).attrs) for i in graph.inputs]
+    plan = derive_plan(program, key)
     return ModelSummary(public, graph.block, params_text, root.span, inputs, _row(root, 0, ties, tied, dtype), tied,
-                        dtype)
+                        dtype, plan.as_mapping(), plan.wrap_units)
 
 
 def summarize_program(program: Program, opt_level: int = 1, dtype: str = "float32") -> list[ModelSummary]:

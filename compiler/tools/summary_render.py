@@ -159,12 +159,25 @@ def render_text(summaries: list[ModelSummary], dims: dict[str, int], depth: int)
             first, *rest = text.split("\n")
             out.append(f"{label.ljust(width)}  {first}")
             out += [" " * (width + 2) + line for line in rest]
+        out += parallel_lines(summary)
         missing = [d for d in summary.free_dims if d not in dims]
         if missing:
             example = ",".join(f"{d}=8" if d == "B" else f"{d}=128" for d in missing)
             out.append(f"free dims: {', '.join(missing)}; give sizes with --dims {example}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def parallel_lines(summary: ModelSummary) -> list[str]:
+    """The derived tensor-parallel plan and FSDP units (TP_PLAN and FSDP_UNITS in the generated class)."""
+    if not summary.tp_plan:
+        return []
+    width = max(len(path) for path in summary.tp_plan)
+    lines = ["tensor-parallel plan (`dlc check --tp N` proves it divides; `parallelize(model, mesh)` applies it):"]
+    lines += [f"  {path.ljust(width)}  {style}" for path, style in summary.tp_plan.items()]
+    if summary.fsdp_units:
+        lines.append(f"FSDP units: {', '.join(summary.fsdp_units)} (one per element), the rest with the root")
+    return lines
 
 
 def render_markdown(summaries: list[ModelSummary], dims: dict[str, int], depth: int) -> str:
@@ -211,6 +224,7 @@ def render_json(summaries: list[ModelSummary], dims: dict[str, int], depth: int)
             "tied": [{"parameter": t.parameter, "source": t.source, "numel": t.numel} for t in s.tied],
             "macs": _json_count(root.macs, dims), "flops": _json_count(root.flops, dims),
             "activation_bytes": _json_count(root.activation_bytes, dims),
+            "tp_plan": s.tp_plan, "fsdp_units": s.fsdp_units,
             "layers": [_json_row(r, dims) for r in root.rows(depth)]})
     return json.dumps({"version": JSON_VERSION, "dims": dims, "models": models}, indent=2) + "\n"
 

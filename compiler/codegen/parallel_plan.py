@@ -1,0 +1,73 @@
+"""A model class's parallelism plan, as class attributes the runtime's `parallelize` and
+`apply_parallelism` read (compiler/runtime/parallel.py):
+
+    TP_PLAN     module path -> tensor-parallel style, `*` for each element of a `repeat`
+                stack (the shape of HF's `base_model_tp_plan`), derived by check/parallel.py
+    TP_PACKED   a fused projection -> how many equal parts it packs (q, k, v: 3)
+    FSDP_UNITS  groups of module paths that fully_shard wraps as one unit: each element of a
+                stack alone, a tied embedding and head together
+
+A class stands for every configuration of its definition the spec uses: the plan is the
+union of theirs (the paths a configuration lacks match no module at run time).
+"""
+from __future__ import annotations
+
+from compiler.check.parallel import Plan, derive_plan
+from compiler.ir import Graph, Program
+
+
+def parallel_plan_lines(program: Program, keys: list[str]) -> list[str]:
+    """The class-body lines of a model class whose configurations are the graphs `keys`."""
+    plans = [derive_plan(program, key) for key in keys]
+    styles = {s.path: s.style for plan in plans for s in plan.shards}
+    packed = {s.path: len(s.sizes) for plan in plans for s in plan.shards
+              if s.style == "packed_colwise" and s.equal_parts}
+    units = _fsdp_units(program, keys, plans)
+    lines = ["# Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`)."]
+    lines += _mapping("TP_PLAN", {path: f'"{style}"' for path, style in styles.items()}, "str")
+    if packed:
+        lines += ["# Fused projections -> their equal parts, each sharded on its own."]
+        lines += _mapping("TP_PACKED", {path: str(parts) for path, parts in packed.items()}, "int")
+    lines += ["# What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest."]
+    lines += [f"FSDP_UNITS = ({', '.join(_tuple(unit) for unit in units)}{',' if len(units) == 1 else ''})"]
+    return lines
+
+
+def has_plan(program: Program, keys: list[str]) -> bool:
+    """Whether any configuration shards a layer (language models; not the convolutional ones)."""
+    return any(derive_plan(program, key).shards for key in keys)
+
+
+def _mapping(name: str, entries: dict[str, str], value_type: str) -> list[str]:
+    declared = f"{name}: typing.ClassVar[dict[str, {value_type}]]"
+    if not entries:
+        return [f"{declared} = {{}}"]
+    return [f"{declared} = {{", *(f'    "{path}": {value},' for path, value in entries.items()), "}"]
+
+
+def _tuple(paths: tuple[str, ...]) -> str:
+    return f"({', '.join(f'{chr(34)}{p}{chr(34)}' for p in paths)}{',' if len(paths) == 1 else ''})"
+
+
+def _fsdp_units(program: Program, keys: list[str], plans: list[Plan]) -> list[tuple[str, ...]]:
+    """Each repeat stack's elements, then each tie's modules (an embedding and the head that
+    reads its matrix must gather and free that parameter together)."""
+    units: dict[tuple[str, ...], None] = {}
+    stacks = list(dict.fromkeys(unit for plan in plans for unit in plan.wrap_units))
+    # A stack inside another's elements (VGG's convs in its stages) is already inside a unit.
+    units.update({(unit,): None for unit in stacks
+                  if not any(unit.startswith(outer[:-1]) for outer in stacks if outer != unit)})
+    for key in keys:
+        units.update({group: None for group in _tie_groups(program, program.graphs[key], "")})
+    return list(units)
+
+
+def _tie_groups(program: Program, graph: Graph, prefix: str) -> list[tuple[str, ...]]:
+    """(module holding the source, module holding the target) of every tie, in this graph and in
+    the blocks it holds (not inside stacks, whose elements are units already)."""
+    found = [tuple(dict.fromkeys(prefix + ".".join(side[:-1]) for side in (tie.source, tie.target)))
+             for tie in graph.ties]
+    for node in graph.ordered():
+        if node.kind == "block" and node.module:
+            found += _tie_groups(program, program.graphs[node.op], f"{prefix}{node.module}.")
+    return found
