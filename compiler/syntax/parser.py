@@ -1,7 +1,9 @@
-"""Text -> AST.  Lark (LALR, positions on) builds the tree; `_ToAst` turns each
-rule into a typed AST node; lark's exceptions become DLC001 diagnostics."""
+"""Text -> AST.  The hand-written parser of `fast_parser` builds the AST of most specs;
+what it leaves (errors above all) goes to lark (LALR, positions on), whose tree `_ToAst`
+turns into the same typed AST nodes; lark's exceptions become DLC001 diagnostics."""
 from __future__ import annotations
 
+import gc
 import pickle
 import re
 
@@ -15,6 +17,7 @@ from lark import Token, Transformer, v_args
 from compiler import disk_cache
 from compiler.diagnostics import CompileError, Diagnostic, Span, error
 from compiler.syntax import ast
+from compiler.syntax.fast_parser import parse_fast
 from compiler.diagnostics.codes import IMPORT_ERROR, RESOURCE_LIMIT, SYNTAX_ERROR
 
 
@@ -350,9 +353,9 @@ def parse(text: str, file: str = "<string>", limits: SourceLimits = DEFAULT_LIMI
     """Parse dlc source text; raises CompileError with a DLC001 (or DLC013) diagnostic.
 
     ASTs are frozen, so a module parsed once is shared: within a process (a `dlc check` of
-    many specs parses each stdlib module once) and across processes through the disk cache,
-    keyed by the file name (spans carry it) and text.  Only successful parses under the
-    default limits are cached."""
+    many specs parses each stdlib module once) and, for the modules the hand-written parser
+    leaves to lark, across processes through the disk cache, keyed by the file name (spans
+    carry it) and text.  Only successful parses under the default limits are cached."""
     if limits != DEFAULT_LIMITS:
         return _parse_text(text, file, limits)
     return _parse_cached(text, file)
@@ -360,6 +363,11 @@ def parse(text: str, file: str = "<string>", limits: SourceLimits = DEFAULT_LIMI
 
 @lru_cache(maxsize=512)
 def _parse_cached(text: str, file: str) -> ast.Module:
+    # The hand-written parser is faster than reading the disk cache; only what it leaves to
+    # lark (errors, rare forms) is worth caching on disk.
+    module = _parse_fast(text, file, DEFAULT_LIMITS)
+    if module is not None:
+        return module
     key = disk_cache.key_of("ast", file, text)
     payload = disk_cache.load("ast", key)
     if payload is not None:
@@ -369,7 +377,7 @@ def _parse_cached(text: str, file: str) -> ast.Module:
                 return module
         except Exception:  # an entry from an incompatible build: parse again and overwrite it
             pass
-    module = _parse_text(text, file, DEFAULT_LIMITS)
+    module = _parse_with_lark(text, file, DEFAULT_LIMITS)
     try:
         disk_cache.store("ast", key, pickle.dumps(module, protocol=pickle.HIGHEST_PROTOCOL))
     except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
@@ -377,12 +385,35 @@ def _parse_cached(text: str, file: str) -> ast.Module:
     return module
 
 
-def _parse_text(text: str, file: str, limits: SourceLimits) -> ast.Module:
+def _check_size(text: str, file: str, limits: SourceLimits) -> None:
     size = len(text.encode("utf-8", errors="surrogatepass"))
     if size > limits.max_source_bytes:
         raise error(RESOURCE_LIMIT, f"file is larger than {limits.max_source_bytes:,} bytes ({size:,})",
                     Span(file, 1, 1, 1, 2))
+
+
+def _parse_fast(text: str, file: str, limits: SourceLimits) -> ast.Module | None:
+    """The hand-written parser's module (compiler/syntax/fast_parser.py), or None: lark decides."""
+    _check_size(text, file, limits)
     _check_brackets(text, file, limits.max_nesting)
+    # An AST holds no reference cycles, so the cyclic collector has nothing to find in it, yet
+    # it would scan the growing tree again and again (a third of the time of a large spec).
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return parse_fast(text, file, limits.max_nesting, limits.max_literal_digits)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _parse_text(text: str, file: str, limits: SourceLimits) -> ast.Module:
+    module = _parse_fast(text, file, limits)
+    return module if module is not None else _parse_with_lark(text, file, limits)
+
+
+def _parse_with_lark(text: str, file: str, limits: SourceLimits) -> ast.Module:
+    """The reference parser: every syntax diagnostic comes from here."""
     try:
         tree = _lark().parse(text)
     except lark.exceptions.LarkError as exc:
