@@ -21,12 +21,12 @@ import re
 from compiler.diagnostics import Span
 from compiler.syntax import ast
 
-_TOKEN = re.compile(r"""
-    (?P<WS>[ \t\f\r\n]+) | (?P<COMMENT>\#[^\n]*)
-  | (?P<FLOAT>[0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+) | (?P<INT>[0-9]+)
-  | (?P<NAME>[A-Za-z_][A-Za-z0-9_]*) | (?P<STRING>"[^"\\\n]*")
-  | (?P<OP>\*\*|//|==|!=|<=|>=|->|[-+*/%@<>=(){}\[\],:.]) | (?P<ERROR>[\s\S])
-""", re.VERBOSE)
+# One token per match, after the blanks before it (a line at a time: no token spans lines).
+_TOKEN = re.compile(r"""[ \t\f\r]*(?:
+    (\#.*) | ([0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+) | ([0-9]+)
+  | ([A-Za-z_][A-Za-z0-9_]*) | ("[^"\\\n]*") | (\*\*|//|==|!=|<=|>=|->|[-+*/%@<>=(){}\[\],:.]) | ([^ \t\f\r]))""", re.VERBOSE)
+_COMMENT, _OPERATOR, _ERROR = 1, 6, 7
+_KIND_OF_GROUP = (None, "COMMENT", "FLOAT", "INT", "NAME", "STRING", "OP", "ERROR")
 
 # Every keyword of grammar.lark: as a name, each one is ambiguous somewhere (lark's contextual
 # lexer reads it as a keyword where the parser state accepts one), so a name spelled like a
@@ -40,6 +40,7 @@ _TYPE_SUFFIX = re.compile(r"float32|float16|bfloat16|float64|int64|int32|bool|op
 _DTYPES = frozenset("float32 float16 bfloat16 float64 int64 int32 bool".split())
 _COMPARISONS = frozenset(("==", "!=", "<=", ">=", "<", ">"))
 _PRODUCTS = frozenset(("*", "//", "/", "%", "@"))
+_BINARY = _COMPARISONS | _PRODUCTS | {"+", "-", "**"}
 _LITERALS = {"true": (ast.Bool, True), "false": (ast.Bool, False)}
 _NESTING_MARGIN = 4     # give up this far below the limit: lark's own check decides near it
 
@@ -49,34 +50,30 @@ class _GiveUp(Exception):
 
 
 def _tokens(text: str) -> tuple[list[str], list[str], list[int], list[int]]:
-    """Kinds (NAME, INT, FLOAT, STRING, or the operator itself), texts, lines and columns."""
+    """Kinds (NAME, INT, FLOAT, STRING, or the operator itself), texts, lines and columns,
+    ending with `$END`.  Whitespace is lark's `common.WS`; any other character gives up."""
     kinds: list[str] = []
     values: list[str] = []
     lines: list[int] = []
     cols: list[int] = []
-    line, line_start = 1, 0
-    for match in _TOKEN.finditer(text):
-        kind = match.lastgroup
-        if kind == "WS":
-            value = match.group()
-            newlines = value.count("\n")
-            if newlines:
-                line += newlines
-                line_start = match.start() + value.rfind("\n") + 1
-            continue
-        if kind == "COMMENT":
-            continue
-        if kind == "ERROR":
-            raise _GiveUp
-        value = match.group()
-        kinds.append(value if kind == "OP" else kind)
-        values.append(value)
-        lines.append(line)
-        cols.append(match.start() - line_start + 1)
+    number = 0
+    line = ""
+    for number, line in enumerate(text.split("\n"), 1):
+        for match in _TOKEN.finditer(line):
+            group = match.lastindex
+            if group == _COMMENT:
+                continue
+            if group == _ERROR:
+                raise _GiveUp
+            value = match.group(group)
+            kinds.append(value if group == _OPERATOR else _KIND_OF_GROUP[group])
+            values.append(value)
+            lines.append(number)
+            cols.append(match.start(group) + 1)
     kinds.append("$END")
     values.append("")
-    lines.append(line)
-    cols.append(len(text) - line_start + 1)
+    lines.append(number)
+    cols.append(len(line) + 1)
     return kinds, values, lines, cols
 
 
@@ -135,24 +132,37 @@ class _Parser:
 
     # ------------------------------------------------------------------ expressions
     def expr(self):
-        if self.kinds[self.i] == "NAME" and self.values[self.i] == "if":
-            first = self.i
-            self.i += 1
-            cond, hc, _ = self.expr()
-            if not self.word("then"):
-                raise _GiveUp
-            then, ht, _ = self.expr()
-            if not self.word("else"):
-                raise _GiveUp
-            orelse, he, c = self.expr()      # `ternary` on the right: an `if` again or an or_expr
-            node = ast.Ternary(self.span(self.start_of(first), c[2:]), cond, then, orelse)
-            return node, self.height(1 + max(hc, ht, he)), (*self.start_of(first), *c[2:])
-        return self.boolean(0)
+        kind = self.kinds[self.i]
+        if kind == "NAME" and self.values[self.i] in ("if", "not"):
+            return self.ternary() if self.values[self.i] == "if" else self.boolean(0)
+        if kind == "-":
+            return self.boolean(0)
+        # Most expressions are one operand (a name, a number, a call): parse it first, and go
+        # down the precedence levels only when an operator follows (with it as their first operand).
+        operand = self.postfix()
+        kind = self.kinds[self.i]
+        if kind in _BINARY or (kind == "NAME" and self.values[self.i] in ("or", "and")):
+            return self.boolean(0, operand)
+        return operand
 
-    def boolean(self, level: int):
+    def ternary(self):
+        first = self.i
+        self.i += 1
+        cond, hc, _ = self.expr()
+        if not self.word("then"):
+            raise _GiveUp
+        then, ht, _ = self.expr()
+        if not self.word("else"):
+            raise _GiveUp
+        orelse, he, c = self.expr()      # `ternary` on the right: an `if` again or an or_expr
+        node = ast.Ternary(self.span(self.start_of(first), c[2:]), cond, then, orelse)
+        return node, self.height(1 + max(hc, ht, he)), (*self.start_of(first), *c[2:])
+
+    # Each level below takes the expression's first operand when `expr` parsed it already.
+    def boolean(self, level: int, first=None):
         """or_expr (level 0) and and_expr (level 1): left-associative chains."""
         keyword = ("or", "and")[level]
-        left = self.boolean(1) if level == 0 else self.negation()
+        left = self.boolean(1, first) if level == 0 else self.negation(first)
         while self.kinds[self.i] == "NAME" and self.values[self.i] == keyword:
             self.i += 1
             right = self.boolean(1) if level == 0 else self.negation()
@@ -163,13 +173,13 @@ class _Parser:
         node = cls(Span(self.file, left[2][0], left[2][1], right[2][2], right[2][3]), op, left[0], right[0])
         return node, self.height(1 + max(left[1], right[1])), (*left[2][:2], *right[2][2:])
 
-    def negation(self):
-        if self.kinds[self.i] == "NAME" and self.values[self.i] == "not":
-            first = self.i
+    def negation(self, first=None):
+        if first is None and self.kinds[self.i] == "NAME" and self.values[self.i] == "not":
+            start = self.i
             self.i += 1
             operand, h, c = self.negation()
-            return self.prefixed(ast.Not, first, operand, h, c)
-        left = self.arith()
+            return self.prefixed(ast.Not, start, operand, h, c)
+        left = self.arith(first)
         if self.kinds[self.i] in _COMPARISONS:        # non-associative: `a < b < c` is lark's error
             op = self.values[self.i]
             self.i += 1
@@ -180,29 +190,29 @@ class _Parser:
         start = self.start_of(first)
         return cls(self.span(start, c[2:]), operand), self.height(1 + h), (*start, *c[2:])
 
-    def arith(self):
-        left = self.term()
+    def arith(self, first=None):
+        left = self.term(first)
         while self.kinds[self.i] in ("+", "-"):
             op = self.values[self.i]
             self.i += 1
             left = self.binary(ast.BinOp, op, left, self.term())
         return left
 
-    def term(self):
-        left = self.factor()
+    def term(self, first=None):
+        left = self.factor(first)
         while self.kinds[self.i] in _PRODUCTS:
             op = self.values[self.i]
             self.i += 1
             left = self.binary(ast.BinOp, op, left, self.factor())
         return left
 
-    def factor(self):
-        if self.kinds[self.i] == "-":
-            first = self.i
+    def factor(self, first=None):
+        if first is None and self.kinds[self.i] == "-":
+            start = self.i
             self.i += 1
             operand, h, c = self.factor()
-            return self.prefixed(ast.Neg, first, operand, h, c)
-        left = self.postfix()
+            return self.prefixed(ast.Neg, start, operand, h, c)
+        left = first if first is not None else self.postfix()
         if self.kinds[self.i] == "**":                 # right-associative, `-` allowed on the right
             self.i += 1
             left = self.binary(ast.BinOp, "**", left, self.factor())
