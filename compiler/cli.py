@@ -127,8 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compile", help="compile specs to Python modules",
                           description="Check and compile specs; writes DIR/<spec>.py for each.")
     comp.add_argument("specs", nargs="+", type=Path, metavar="SPEC", help="spec files to compile")
-    comp.add_argument("-o", "--output", type=Path, default=Path("generated"), metavar="DIR",
-                      help="output folder (default: generated/)")
+    comp.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
+                      help="output folder (default: generated/ in the specs' project, the nearest folder "
+                           "above them with a pyproject.toml or .git)")
     comp.add_argument("-O", dest="opt", type=int, choices=(0, 1, 2), default=1,
                       help="optimization level: 0 in-place only, 1 clean-ups (default), 2 fusion and SDPA")
     comp.add_argument("--passes", default="", metavar="A,B", help="comma-separated passes to enable in addition")
@@ -297,9 +298,16 @@ def cmd_compile(args) -> int:
     except ValueError as exc:
         print(f"dlc compile: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.output is None:
+        args.output = _default_output(args.specs)
+        if args.output is None:
+            print("dlc compile: error: the specs belong to different projects; choose one output folder with -o",
+                  file=sys.stderr)
+            return EXIT_USAGE
     outputs: list[Output] = []
     for spec in args.specs:
-        result = compile_spec(spec, overrides=dict(args.overrides), passes=passes, inference=args.inference)
+        result = compile_spec(spec, args.opt, [p for p in args.passes.split(",") if p], args.no_pass,
+                              dict(args.overrides), passes, args.inference)
         reporter.report(result.diagnostics)
         if args.explain:
             print("\n".join(result.log) or f"{spec}: no pass changed anything")
@@ -327,6 +335,17 @@ def cmd_compile(args) -> int:
     for out in outputs:
         print(f"{'wrote' if out.path in written else 'unchanged'} {out.path}")
     return EXIT_OK
+
+
+def _default_output(specs: list[Path]) -> Path | None:
+    """generated/ in the specs' project (shown relative to the working directory where it can
+    be), or None when they belong to different projects."""
+    from compiler.driver import project_root
+    from compiler.elaborate.loader import display_path
+    roots = {project_root(spec) for spec in specs}
+    if len(roots) != 1:
+        return None
+    return Path(display_path(roots.pop() / "generated"))
 
 
 def cmd_dump(args) -> int:

@@ -8,7 +8,7 @@ answered from the cache needs none of them, and a check never loads the code gen
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,8 +91,17 @@ def compile_spec(spec: Path, opt_level: int = 1, enable: list[str] = (), disable
     chosen = passes if passes is not None else select_passes(opt_level, list(enable), list(disable), inference)
     # entry program: drop unused specializations, settle class names before passes report on them
     optimized, result.log = optimize(entry_program(result.program), chosen)
+    header = header_options(opt_level, list(enable), list(disable), overrides, inference)
     try:
-        result.text = generate(optimized, __version__)
+        notes: list[str] = []
+        result.text = generate(optimized, __version__, notes, header, project_paths(spec))
+        # The other values of the models' flags, each kept where its classes merge with the others.
+        for graphs in other_branches(spec, result.program, overrides or {}, chosen):
+            trial, trial_notes = replace(optimized, graphs={**optimized.graphs, **graphs}), []
+            text = generate(trial, __version__, trial_notes, header, project_paths(spec))
+            if trial_notes == notes:
+                optimized, result.text = trial, text
+        result.log += notes
     except CompileError as exc:
         result.diagnostics += exc.diagnostics
     return result
@@ -120,6 +129,87 @@ def check_diagnostics(spec: Path, overrides: dict[str, Any] | None = None, all_b
     if not any(d.code in _UNCACHED_CODES for d in diagnostics):
         check_cache.store(key, diagnostics)
     return diagnostics
+
+
+def other_branches(spec: Path, program: Program, overrides: dict[str, Any], passes: list[Pass]) -> list[dict]:
+    """The models once more with each other value of their flag and choice parameters
+    (`tie_embeddings=false`, `cell="gru"`), where that configuration checks: the generated class
+    then builds those branches too, instead of refusing them.  Configurations that do not check
+    are left out, silently: the constructor refuses them, as any branch never compiled."""
+    from compiler.ir import entry_program
+    from compiler.ir.graph import renamed
+    from compiler.passes import optimize
+    found: list[dict] = []
+    for public, key in program.models:
+        graph = program.graphs[key]
+        if public != graph.block:
+            continue                      # variants fix their parameters
+        for param in graph.definition.params:
+            for value in _alternatives(param, graph.params.get(param.name)):
+                if any(g.block == graph.block and g.params == {**graph.params, param.name: value}
+                       for g in program.graphs.values()):
+                    continue
+                probe = check(spec, {**overrides, param.name: value})
+                if not probe.ok or probe.program is None:
+                    continue
+                entry = [(p, k) for p, k in probe.program.models if p == public]
+                optimized, _ = optimize(entry_program(replace(probe.program, models=entry)), passes)
+                tag = f"@{param.name}={value}"
+                names = {k: k + tag for k in optimized.graphs}
+                found.append({names[k]: renamed(g, names) for k, g in optimized.graphs.items()})
+    return found
+
+
+def _alternatives(param, value: Any) -> list[Any]:
+    if param.type.kind == "bool":
+        return [not value]
+    if param.type.kind == "enum":
+        return [option for option in param.type.options if option != value]
+    return []
+
+
+def project_root(spec: Path) -> Path:
+    """The project a spec belongs to: the nearest folder above it with a pyproject.toml or .git
+    (else the spec's own folder)."""
+    spec = spec.resolve()
+    for folder in spec.parents:
+        if (folder / "pyproject.toml").exists() or (folder / ".git").exists():
+            return folder
+    return spec.parent
+
+
+def project_paths(spec: Path):
+    """How generated files write spec paths: relative to the spec's project, bundled stdlib files
+    as `<stdlib>/vision.dl`, so the output does not depend on the working directory or checkout."""
+    from compiler.elaborate.loader import STDLIB
+    root = project_root(spec)
+    stdlib = STDLIB.resolve()
+
+    def show(file: str) -> str:
+        path = Path(file).resolve()
+        for base, prefix in ((stdlib, "<stdlib>/"), (root, "")):
+            try:
+                return prefix + path.relative_to(base).as_posix()
+            except ValueError:
+                continue
+        return path.as_posix()
+    return show
+
+
+def header_options(opt_level: int, enable: list[str], disable: list[str], overrides: dict[str, Any] | None,
+                   inference: bool) -> str:
+    """How the file was compiled, for its header: ` (-O1 -D layers=2)`."""
+    parts = [f"-O{opt_level}", *(["--inference"] if inference else [])]
+    parts += [f"--passes {','.join(enable)}"] if enable else []
+    parts += [f"--no-pass {name}" for name in disable]
+    parts += [f"-D {k}={_option_value(v)}" for k, v in sorted((overrides or {}).items())]
+    return " (" + " ".join(parts) + ")"
+
+
+def _option_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def output_path(spec: Path, out_dir: Path) -> Path:

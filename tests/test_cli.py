@@ -117,7 +117,8 @@ def test_dump_stages(capsys, tmp_path, stage, expect):
 
 
 def test_dump_optimized_drops_identities(capsys, tmp_path):
-    (tmp_path / "small.dl").write_text(SMALL)
+    # A dropout computed from a parameter stays (the generated class takes the rate); a constant zero goes.
+    (tmp_path / "small.dl").write_text(SMALL.replace("Dropout(p)", "Dropout(0.0)"))
     assert "Dropout" in run(capsys, "dump", str(tmp_path / "small.dl"), "--stage", "shapes")[1]
     assert "Dropout" not in run(capsys, "dump", str(tmp_path / "small.dl"), "--stage", "opt")[1]
     assert "Dropout" in run(capsys, "dump", str(tmp_path / "small.dl"), "--stage", "opt", "-O", "0")[1]
@@ -180,10 +181,15 @@ def test_compile_overrides_and_opt_levels(capsys, tmp_path):
     spec = tmp_path / "small.dl"
     spec.write_text(SMALL)
     assert run(capsys, "compile", str(spec), "-o", str(tmp_path / "a"), "-D", "d=32")[0] == 0
-    assert "nn.Linear(32, 32" in (tmp_path / "a" / "small.py").read_text()
+    assert "d: int = 32" in (tmp_path / "a" / "small.py").read_text()
+    assert "(-O1 -D d=32)" in (tmp_path / "a" / "small.py").read_text().splitlines()[0]
+    assert "nn.Dropout(p)" in (tmp_path / "a" / "small.py").read_text()      # the class takes the rate
+    spec.write_text(SMALL.replace("Dropout(p)", "Dropout(0.0)"))
     assert run(capsys, "compile", str(spec), "-o", str(tmp_path / "b"), "-O", "0")[0] == 0
+    assert run(capsys, "compile", str(spec), "-o", str(tmp_path / "a"))[0] == 0
     assert "nn.Dropout" in (tmp_path / "b" / "small.py").read_text()
     assert "nn.Dropout" not in (tmp_path / "a" / "small.py").read_text()
+    assert "(-O0)" in (tmp_path / "b" / "small.py").read_text().splitlines()[0]
     code, out, _ = run(capsys, "compile", str(spec), "-o", str(tmp_path / "c"), "--explain")
     assert code == 0 and "remove-identities: changed Small" in out
 

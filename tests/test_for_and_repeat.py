@@ -47,9 +47,11 @@ model M(n: int = 3, step: int = 2, prefix: str = "features") {
     }
     out y = h
 }""", tmp_path, name="for_renames")
-    assert module.M.REFERENCE_RENAMES == (
-        ("features.1.", "h.0."), ("stem.{k}.", "h.0.{k}."), ("features.3.", "h.1."), ("features.5.", "h.2."))
+    # Rules that depend on parameters are computed by the constructor, for the configuration built.
     model = module.M()
+    assert model.REFERENCE_RENAMES == (
+        ("features.1.", "h.0."), ("stem.{k}.", "h.0.{k}."), ("features.3.", "h.1."), ("features.5.", "h.2."))
+    assert module.M(n=4, step=3, prefix="f").REFERENCE_RENAMES[-1] == ("f.10.", "h.3.")
     reference = {f"features.{2 * i + 1}.{name}": value for i, layer in enumerate(model.h)
                  for name, value in layer.state_dict().items()}
     model.load_reference_state_dict({key: torch.zeros_like(value) for key, value in reference.items()})
@@ -67,7 +69,8 @@ model M(sizes: [int] = [1, 2]) {
         }
     }
 }""", tmp_path, name="nested_for")
-    assert [source for source, _ in module.M.REFERENCE_RENAMES] == ["a.0.0.", "a.1.0.", "a.1.1."]
+    assert [source for source, _ in module.M().REFERENCE_RENAMES] == ["a.0.0.", "a.1.0.", "a.1.1."]
+    assert [source for source, _ in module.M(sizes=[2]).REFERENCE_RENAMES] == ["a.0.0.", "a.0.1."]
 
 
 @pytest.mark.parametrize("body, code, line, message", [
@@ -114,10 +117,11 @@ model Long() {
 }""")
     module = compile_to_module(Path("runs.dl"), tmp_path, name="runs")
     source = Path(module.__file__).read_text()
-    assert "        self.y = nn.ModuleList([Unit(), *[Unit2() for _ in range(4)]])  # runs.dl:9\n" in source
-    assert ("        self.y = nn.ModuleList([  # runs.dl:13\n"
-            "            *[Unit3() for _ in range(5)],\n"
-            "            Unit4(),\n") in source
+    # One class for every configuration of Unit; the comprehension computes each layer's widths.
+    assert "        self.y = nn.ModuleList([Unit(4 if i == 0 else 8, 8) for i in range(5)])  # runs.dl:9\n" in source
+    assert ("        self.y = nn.ModuleList([Unit(4 if i < 6 else 8 + i, 4 if i < 5 else 8 + i + 1) "
+            "for i in range(12)])  # runs.dl:13\n") in source
+    assert source.count("class Unit") == 1
     assert len(module.Long().y) == 12 and list(module.M().state_dict())[-1] == "y.4.y.bias"
 
 

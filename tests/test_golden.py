@@ -96,3 +96,21 @@ def test_generated_modules_import_without_dlc():
             "    importlib.import_module('generated.' + p.stem)\n"
             "assert 'compiler' not in sys.modules, 'generated code imported the compiler'\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+VARIANTS = GOLDEN / "variants.dl"
+
+
+def test_generated_code_per_definition(request, tmp_path):
+    """One class per definition: configurations merged under Python ifs, a split named after the
+    value that differs (and said so in --explain), a model variant as a subclass."""
+    result = compile_spec(VARIANTS.relative_to(ROOT))
+    assert result.text is not None
+    _expect(request, "variants.py.expect", result.text)
+    assert any("UnitIdentity, UnitRelu" in line and "different act" in line for line in result.log)
+    namespace: dict = {}
+    exec(compile(result.text, "variants.py", "exec"), namespace)    # noqa: S102
+    assert len(namespace["Net"](depth=5, width=6).body) == 5
+    assert issubclass(namespace["Small"], namespace["Net"]) and len(namespace["Small"]().body) == 2
+    with pytest.raises(ValueError, match=r"d_out must be even \(tests/golden/variants\.dl:5\)"):
+        namespace["UnitRelu"](8, 7)

@@ -122,7 +122,7 @@ def _count(model: nn.Module, name: str) -> int:
 
 
 def _unpacked_linear_layers(model: nn.Module, module) -> list[str]:
-    linear = (nn.Linear, *([module.TransposedLinear] if hasattr(module, "TransposedLinear") else []))
+    linear = nn.Linear
     return [f"{path}.{name}" for path, parent in model.named_modules() if not isinstance(parent, module.PackedLinear)
             for name, child in parent.named_children() if isinstance(child, linear)]
 
@@ -215,10 +215,9 @@ def test_channels_last_weights_and_idempotence(tmp_path_factory):
 def test_without_packed_kernels_layers_stay_linear(tmp_path_factory, monkeypatch):
     reference, o2, model, inputs = _pair(tmp_path_factory, "gpt2")
     monkeypatch.setattr(o2, "packed_linear_available", lambda: False)
-    linear_types = [type(m) for m in model.modules() if isinstance(m, (nn.Linear, o2.TransposedLinear))]
+    linear_types = [type(m) for m in model.modules() if isinstance(m, nn.Linear)]
     model.optimize_for_inference()
-    assert linear_types and [type(m) for m in model.modules() if isinstance(m, (nn.Linear, o2.TransposedLinear))] \
-        == linear_types
+    assert linear_types and [type(m) for m in model.modules() if isinstance(m, nn.Linear)] == linear_types
     assert _count(model, "PackedLinear") == 0
     assert all("no packed kernel" in line for line in model.inference_summary if line.startswith("linear"))
     with torch.no_grad():

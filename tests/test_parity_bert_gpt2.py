@@ -93,6 +93,16 @@ def our_key(model: torch.nn.Module, reference_key: str) -> str:
     return key
 
 
+def transposed(model: torch.nn.Module) -> set[str]:
+    """Our keys whose reference tensor is stored transposed (GPT-2's Conv1D [in, out] layout)."""
+    return {f"{path}.{name}" if path else name for path, module in model.named_modules()
+            for name in getattr(module, "REFERENCE_TRANSPOSED", ())}
+
+
+def as_ours(model: torch.nn.Module, key: str, tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.t() if our_key(model, key) in transposed(model) else tensor
+
+
 def parameter_count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())       # tied parameters once
 
@@ -103,9 +113,11 @@ def test_parameter_count_and_every_shape_match_the_reference(pair):
     assert parameter_count(ours) == parameter_count(reference)
     if name in ("BertModel", "GPT2Model"):
         assert parameter_count(ours) == {"BertModel": BERT_BASE_PARAMETERS, "GPT2Model": GPT2_SMALL_PARAMETERS}[name]
-    assert sorted(tuple(p.shape) for p in ours.parameters()) == sorted(tuple(p.shape) for p in reference.parameters())
+    flipped = transposed(ours)
+    assert sorted(tuple(p.shape) for p in ours.parameters()) == sorted(
+        tuple(p.shape)[::-1] if our_key(ours, k) in flipped else tuple(p.shape) for k, p in reference.named_parameters())
     ours_shapes = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
-    renamed = {our_key(ours, k): tuple(v.shape) for k, v in reference.state_dict().items()}
+    renamed = {our_key(ours, k): tuple(as_ours(ours, k, v).shape) for k, v in reference.state_dict().items()}
     assert renamed == ours_shapes
 
 
@@ -121,7 +133,7 @@ def test_reference_checkpoint_loads_strictly_and_every_tensor_lands(pair):
     loaded = ours.state_dict()
     landed: dict[str, list[str]] = {}
     for key, tensor in checkpoint.items():
-        assert torch.equal(loaded[our_key(ours, key)], tensor), key
+        assert torch.equal(loaded[our_key(ours, key)], as_ours(ours, key, tensor)), key
         landed.setdefault(our_key(ours, key), []).append(key)
     assert set(landed) == set(loaded)            # every one of our tensors comes from the checkpoint
     # Keys that share a name of ours are one tensor in the reference (tied), never two.

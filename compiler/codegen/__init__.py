@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:  # jinja2 and the module model load with generate(): `dlc check` needs only codegen.names
     import jinja2
@@ -20,9 +20,12 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
 
-def generate(program: Program, version: str) -> str:
-    """Render a typed, optimized program as one Python module."""
+def generate(program: Program, version: str, notes: list[str] | None = None, options: str = "",
+             path: Callable[[str], str] = str) -> str:
+    """Render a typed, optimized program as one Python module; `notes` collects what --explain
+    reports about the classes, `options` is the header's record of -O and -D, `path` writes the
+    spec paths comments show (relative to the project, so output is the same from anywhere)."""
     from compiler.codegen.model import build_file_model
-    model = build_file_model(program)
+    model = build_file_model(program, notes, options, path)
     text = _environment().get_template("module.py.j2").render(file=model, version=version)
     return text.rstrip("\n") + "\n"

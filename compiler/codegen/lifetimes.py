@@ -5,27 +5,106 @@ forward() returns, so a deep block holds every intermediate activation at once: 
 -O0 forward peaked at 349 MB where torchvision's, which reassigns `x`, needs 237 MB.  The
 generated forward instead ends each value's life after its last reader with `del`.
 
-Not deleted: block inputs (the caller holds them anyway), block outputs and unused results
-(`_`).  A value its last reader overwrites in place (`relu1 = F.relu(bn1, inplace=True)`) is
-deleted too: `relu1` is the same tensor, and `bn1` would otherwise keep it alive after `relu1`
-is released.
+The releases are placed on the class's final lines, after the specializations of a block
+merged (so they never make two configurations' code differ): a local's last reader in the
+merged order is the last that any configuration runs, and a `del` in that reader's branch
+runs only where the reader did, so the value exists there.  Not deleted: the inputs (the
+caller holds them anyway), whatever `return` reads, unused results (`_`) and loop variables.
+A value its last reader overwrites in place (`relu1 = F.relu(bn1, inplace=True)`) is
+deleted too: `relu1` is the same tensor, and `bn1` would otherwise keep it alive.
 """
 from __future__ import annotations
 
-from compiler.ir import Graph, Node
+import ast
+from typing import Protocol
 
-Value = tuple[str, int]   # (producer node id, output index)
+
+class GuardedLine(Protocol):
+    guard: tuple
+    text: str
+    comment: str
 
 
-def last_readers(graph: Graph, order: list[Node]) -> dict[str, list[Value]]:
-    """For each node id, the values whose last reader (in `order`) it is, in first-read order."""
-    outputs = {(o.node, o.index) for o in graph.outputs}
-    last: dict[Value, str] = {}
-    for node in order:                      # later readers overwrite earlier ones
-        for src, index in graph.operands(node.id).values():
-            if (src, index) not in outputs and graph.node(src).kind != "input":
-                last[(src, index)] = node.id
-    found: dict[str, list[Value]] = {}
-    for value, reader in last.items():
-        found.setdefault(reader, []).append(value)
-    return found
+def _assigned(tree: ast.AST) -> set[str]:
+    """Names bound by assignments (not loop variables, not inside comprehensions)."""
+    found: set[str] = set()
+    pending = list(ast.iter_child_nodes(tree))
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)):
+            continue
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        pending.extend(ast.iter_child_nodes(node))
+    return found - {"_"}
+
+
+def _read(tree: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _statements(lines: list) -> list[tuple[int, int, ast.AST]]:
+    """(first, last, tree) of each statement: a lowering's `if x:` line, its indented body and an
+    `else:` are separate lines that parse together."""
+    units, start = [], 0
+    while start < len(lines):
+        end, tree = start, None
+        while tree is None or (end + 1 < len(lines) and _continues(lines[end + 1].text)):
+            if tree is not None:
+                end += 1
+            tree = _parse(lines[start:end + 1])
+            while tree is None:
+                if end + 1 == len(lines):
+                    raise SyntaxError(f"generated forward lines do not parse: {lines[start].text!r}")
+                end += 1
+                tree = _parse(lines[start:end + 1])
+        units.append((start, end, tree))
+        start = end + 1
+    return units
+
+
+def _continues(text: str) -> bool:
+    """Whether a line belongs to the statement before it (its body or its else)."""
+    return text.startswith((" ", "else", "elif"))
+
+
+def _parse(lines: list) -> ast.AST | None:
+    try:
+        return ast.parse("\n".join(line.text for line in lines))
+    except SyntaxError:
+        return None
+
+
+def with_releases(lines: list, make, kept: set[str]) -> list:
+    """`lines` (guarded forward lines) with `del` lines after each local's last reader.
+    `make(guard, text)` builds a line; `kept` are names never released (the inputs)."""
+    units = _statements(lines)
+    trees = [tree for _, _, tree in units]
+    returns = [any(isinstance(n, ast.Return) for n in ast.walk(t)) for t in trees]
+    assigned = set().union(*(_assigned(t) for t in trees)) - kept
+    last: dict[str, int] = {}
+    for index, tree in enumerate(trees):
+        for name in _read(tree) & assigned:
+            last[name] = index
+    returned = set().union(*(_read(t) for t, r in zip(trees, returns) if r))
+    dying: dict[int, list[str]] = {}
+    for name, index in last.items():
+        if name not in returned and not returns[index]:
+            dying.setdefault(index, []).append(name)
+    out = []
+    for index, (first, end, tree) in enumerate(units):
+        out += lines[first:end + 1]
+        names = sorted(dying.get(index, ()), key=lambda n: _first_read(tree, n))
+        following = units[index + 1][0] if index + 1 < len(units) else None
+        right_before_return = following is not None and returns[index + 1] and \
+            lines[following].guard == lines[first].guard     # the locals go then anyway
+        if names and not right_before_return:
+            out.append(make(lines[first].guard, f"del {', '.join(names)}"))
+    return out
+
+
+def _first_read(tree: ast.AST, name: str) -> tuple[int, int]:
+    """Where `name` is first read in a line, to list released names in reading order."""
+    spots = [(n.lineno, n.col_offset) for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == name]
+    return min(spots)

@@ -7,7 +7,6 @@ renamed (see `check_module_name`).
 """
 from __future__ import annotations
 
-import ast as python_ast
 import builtins
 import keyword
 import re
@@ -22,13 +21,13 @@ from compiler.diagnostics.codes import INVALID_IDENTIFIER
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Names the generated module imports (see model._import_lines) and binds itself besides its classes.
-IMPORTED_NAMES = frozenset({"torch", "nn", "F", "math", "re"})
+IMPORTED_NAMES = frozenset({"torch", "nn", "F", "functools", "math", "re", "time"})
 MODULE_NAMES = frozenset({"__all__"})
 
 # What the generated class defines besides the layers: the members codegen emits
 # (model.py) on top of nn.Module's.  tests/test_names.py checks every generated file against it.
-CLASS_MEMBERS = frozenset({"__init__", "forward", "REFERENCE_RENAMES", "CONV_BN_FOLDS",
-                           "load_reference_state_dict", "optimize_for_inference"})
+CLASS_MEMBERS = frozenset({"__init__", "forward", "REFERENCE_RENAMES", "REFERENCE_TRANSPOSED", "CONV_BN_FOLDS",
+                           "load_reference_state_dict", "optimize_for_inference", "inference_summary"})
 
 # Attributes of an nn.Module instance, written by scripts/derive_reserved_names.py from the
 # installed torch (a union over the versions it has been run with); a test keeps it current.
@@ -45,18 +44,10 @@ def nn_module_attributes() -> frozenset[str]:
     return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
-@lru_cache(maxsize=1)
 def helper_names() -> frozenset[str]:
-    """Every module-level name the emitted helpers define, read from their source."""
-    from compiler.codegen.helpers import HELPERS
-    names: set[str] = set(HELPERS)
-    for source in HELPERS.values():
-        for stmt in python_ast.parse(source).body:
-            if isinstance(stmt, (python_ast.FunctionDef, python_ast.ClassDef)):
-                names.add(stmt.name)
-            elif isinstance(stmt, python_ast.Assign):
-                names.update(t.id for t in stmt.targets if isinstance(t, python_ast.Name))
-    return frozenset(names)
+    """Every module-level name the emitted helpers define (compiler/runtime/helpers.py)."""
+    from compiler.codegen.helpers import helper_names as defined
+    return frozenset(defined())
 
 
 @lru_cache(maxsize=1)

@@ -16,7 +16,7 @@ from compiler.elaborate.limits import Budget, Limits
 from compiler.elaborate.loader import LoadedModule
 from compiler.ir import Graph, Node, OutputDecl, Rename, Tie
 from compiler.ir.types import TensorType, dim, star
-from compiler.ir.values import Callee, Layer, TensorRef, kind_of, show
+from compiler.ir.values import ArgExpr, CallExpr, Callee, Layer, TensorRef, kind_of, show
 from compiler.ops import REGISTRY
 from compiler.elaborate.arguments import divisibility_fix, validate_attrs
 from compiler.syntax import ast
@@ -79,6 +79,8 @@ class BlockBuilder:
         self.stopped = False           # a `require` failed: the rest of the body is not built
         self.counter = 0
         self.failed = False     # a statement failed, perhaps with an error reported elsewhere
+        self.guard: tuple[tuple[str, bool], ...] = ()     # the static branches being built
+        self.looping = 0                                   # inside a `for` body
 
     # ------------------------------------------------------------------ names
     def lookup(self, name: str) -> Any:
@@ -249,6 +251,8 @@ class BlockBuilder:
         if isinstance(value, (TensorRef, tuple)):
             raise error(TYPE_ERROR, "`let` binds compile-time values; tensors are bound with `name = ...`", s.span)
         self.bind(s.name, value, s.span)
+        if not self.looping:
+            self.graph.lets[s.name] = value
 
     def _assign(self, s: ast.Assign, errors) -> None:
         value = Evaluator(self).eval(s.value, s.targets)
@@ -258,7 +262,7 @@ class BlockBuilder:
                         f"{len(values)} value{'s' if len(values) != 1 else ''}", s.span)
         for name, v in zip(s.targets, values):
             if isinstance(v, Layer) and v.name is None:
-                v = Layer(v.kind, v.target, v.attrs, v.span, name)
+                v = replace(v, name=name)
             self.bind(name, v, s.span)
 
     def _output(self, s: ast.Output, errors) -> None:
@@ -272,11 +276,20 @@ class BlockBuilder:
         if any(o.name == s.name for o in self.graph.outputs):
             raise error(DUPLICATE_NAME, f"output `{s.name}` is declared twice", s.span)
         declared = self._tensor_type(s.type) if s.type else None
-        self.graph.outputs.append(OutputDecl(s.name, value.node, value.index, s.span, declared))
+        self.graph.outputs.append(OutputDecl(s.name, value.node, value.index, s.span, declared, self.guard))
 
     def _if(self, s: ast.If, errors) -> None:
-        taken = s.then if Evaluator(self).need_bool(s.cond) else s.orelse
-        self.run(taken, errors)
+        cond = Evaluator(self).need_bool(s.cond)
+        key = condition_key(s)
+        self.graph.conditions[key] = s
+        self.graph.decisions.append((key, cond))
+        if _holds_output(s.then) or _holds_output(s.orelse):
+            self.graph.output_guard += ((key, cond),)
+        saved, self.guard = self.guard, self.guard + ((key, cond),)
+        try:
+            self.run(s.then if cond else s.orelse, errors)
+        finally:
+            self.guard = saved
 
     def _for(self, s: ast.For, errors) -> None:
         values = Evaluator(self).eval(s.iterable)
@@ -292,8 +305,12 @@ class BlockBuilder:
         for value in values:
             self.budget.step(s.span)
             reported = len(errors)
-            with self.scoped({s.var: value}):
-                self.run(s.body, errors)
+            self.looping += 1
+            try:
+                with self.scoped({s.var: value}):
+                    self.run(s.body, errors)
+            finally:
+                self.looping -= 1
             if len(errors) > reported:
                 return          # the same mistake again in every pass would only repeat the message
 
@@ -343,21 +360,27 @@ class BlockBuilder:
         return re.sub(r"\{(\w+)\}", value, text)
 
     def _tie(self, s: ast.Tie, errors) -> None:
-        self.graph.ties.append(Tie(s.target.parts, s.source.parts, s.span))
+        self.graph.ties.append(Tie(s.target.parts, s.source.parts, s.span, self.guard))
 
     # ------------------------------------------------------------------ layers
     def configure(self, callee: Callee, args: list[tuple[str | None, Any, Span]], call: ast.Call) -> Layer:
+        written = tuple(ArgExpr(a.name, a.value, value) for a, (_, value, _) in zip(call.args, args))
         if callee.kind == "block":
             self.budget.instance(call.span)
             block, owner = self.module.scope[callee.name]
             key = self.r.specialize(block, owner, args, call.span)
-            return Layer("block", key, BlockCall(block, owner, tuple(args)), call.span)
+            return Layer("block", key, BlockCall(block, owner, tuple(args)), call.span,
+                         call=CallExpr(call.func, written), guard=self.guard)
         op = REGISTRY[callee.name]
-        return Layer("op", op.name, validate_attrs(op, args, call.span), call.span)
+        fields = _match_fields(list(op.attrs.model_fields), written)
+        return Layer("op", op.name, validate_attrs(op, args, call.span), call.span,
+                     call=CallExpr(call.func, written, fields), guard=self.guard)
 
-    def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Span, targets=()) -> TensorRef:
+    def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Span, targets=(),
+                 written: dict[str, ArgExpr] | None = None) -> TensorRef:
         op = REGISTRY[op_name]
-        return self.apply(Layer("op", op_name, op.attrs(**attrs), span), args, None, targets)
+        call = CallExpr(None, (), tuple((written or {}).items()))
+        return self.apply(Layer("op", op_name, op.attrs(**attrs), span, call=call), args, None, targets)
 
     def apply(self, layer: Layer, args: list[TensorRef | None], call: ast.Call | None, targets) -> Any:
         span = call.span if call else layer.span
@@ -368,7 +391,8 @@ class BlockBuilder:
         self._check_arity(layer, ports, args, span)
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
         module = (layer.name or (targets[0] if targets else self._fresh_module(_hint(layer)))) if module_needed else None
-        node = self.add_node(layer.kind, layer.target, layer.attrs, span, names, module)
+        node = self.add_node(layer.kind, layer.target, layer.attrs, span, names, module, layer.call,
+                             self.guard + tuple(g for g in layer.guard if g not in self.guard))
         if layer.name and module:
             self.graph.layer_spans.setdefault(module, layer.span)
         self._connect(node, args)
@@ -414,7 +438,8 @@ class BlockBuilder:
             raise error(BAD_REPEAT, "repeat passes its first input from layer to layer, so it cannot be none", e.span)
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(first)}_{i}" for i in range(n_out)) if n_out > 1 else (_hint(first),)
         module = targets[0] if targets else self._fresh_module(_hint(first) + "s")
-        node = self.add_node("repeat", first.target, tuple(layers), e.span, names, module)
+        call = replace(first.call, count=e.count, index=e.index_name) if first.call else None
+        node = self.add_node("repeat", first.target, tuple(layers), e.span, names, module, call)
         self._connect(node, args)
         refs = tuple(TensorRef(node.id, i) for i in range(n_out))
         return refs[0] if n_out == 1 else refs
@@ -442,12 +467,13 @@ class BlockBuilder:
         return f"{takes}; pass the same tensor twice where it plays both roles: `({', '.join(names + names[-1:] * missing)})`"
 
     def add_node(self, kind: str, op: str, attrs: Any, span: Span, outputs: tuple[str, ...],
-                 module: str | None = None) -> Node:
+                 module: str | None = None, call: CallExpr | None = None, guard: tuple | None = None) -> Node:
         self.r.node_count += 1
         if self.r.node_count > self.limits.max_nodes:
             raise error(RESOURCE_LIMIT, f"the model has more than {self.limits.max_nodes} nodes", span)
         self.counter += 1
-        return self.graph.add(Node(f"n{self.counter}", kind, op, attrs, span, outputs, module))
+        return self.graph.add(Node(f"n{self.counter}", kind, op, attrs, span, outputs, module,
+                                   guard=self.guard if guard is None else guard, call=call))
 
     def _connect(self, node: Node, args: list[TensorRef | None]) -> None:
         for slot, arg in enumerate(args):
@@ -480,6 +506,25 @@ def _first_non_static(stmts) -> ast.Stmt | None:
         if nested is not None:
             return nested
     return None
+
+
+def condition_key(s: ast.If) -> str:
+    """A static `if`, named by where it is written (one key for every specialization)."""
+    return f"{s.span.file}:{s.span.line}:{s.span.col}"
+
+
+def _holds_output(stmts) -> bool:
+    """Whether a branch declares an output, directly or in a nested `if`."""
+    return any(isinstance(s, ast.Output) or (isinstance(s, ast.If) and (_holds_output(s.then) or _holds_output(s.orelse)))
+               for s in stmts)
+
+
+def _match_fields(fields: list[str], written: tuple[ArgExpr, ...]) -> tuple[tuple[str, ArgExpr], ...]:
+    """An op's arguments as written, matched to its attribute fields (positional ones in order)."""
+    positional = [a for a in written if a.name is None]
+    matched = list(zip(fields, positional))
+    matched += [(a.name, a) for a in written if a.name is not None and a.name in fields]
+    return tuple(matched)
 
 
 def _bound_names(stmts) -> set[str]:

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import sympy
 
 from compiler.diagnostics import error, suggest
-from compiler.ir.values import Callee, Layer, TensorRef, kind_of, show
+from compiler.ir.values import ArgExpr, Callee, Layer, TensorRef, kind_of, show
 from compiler.syntax import ast
 from compiler.elaborate.loader import stdlib_module_defining
 from compiler.diagnostics.codes import (
@@ -42,7 +42,8 @@ class Builder(Protocol):
     def declare_symbol(self, name: str, span: Any) -> sympy.Symbol: ...
     def scoped(self, extra: dict[str, Any]) -> Any: ...
     def configure(self, callee: Callee, args: list, call: ast.Call) -> Layer: ...
-    def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Any, targets: Any = ()) -> TensorRef: ...
+    def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Any, targets: Any = (),
+                 written: Any = None) -> TensorRef: ...
     def apply(self, layer: Layer, args: list, call: ast.Call | None, targets: Any) -> Any: ...
     def apply_repeat(self, layers: list[Layer], args: Any, e: ast.Repeat, targets: Any) -> Any: ...
 
@@ -185,6 +186,7 @@ class Evaluator:
                             hint="tensors combine with +, -, *, / and @")
             return self.b.apply_op(_TENSOR_OPS[e.op], {}, [left, right], e.span, targets)
         tensor, number = (left, right) if isinstance(left, TensorRef) else (right, left)
+        number_expr = e.right if tensor is left else e.left
         if not _is_number(number) or isinstance(number, sympy.Basic):
             hint = "a dimension is not a number at compile time" if isinstance(number, sympy.Basic) else None
             raise error(TYPE_ERROR, f"cannot apply `{e.op}` to a tensor and a {kind_of(number)}", e.span, hint=hint)
@@ -193,9 +195,15 @@ class Evaluator:
         reverse = tensor is right
         if e.op in ("/", "//", "%") and not reverse and number == 0:
             raise error(DIVISION_BY_ZERO, "division by zero", e.right.span)
-        if e.op == "*" or (e.op == "/" and not reverse):
-            factor = float(number) if e.op == "*" else checked_number(1.0 / float(number), self.b.limits, e.right.span)
-            return self.b.apply_op("Scale", {"factor": factor}, [tensor], e.span, targets)
+        if e.op == "*":
+            factor = float(number)
+            written = {"factor": ArgExpr("factor", number_expr, factor)}
+            return self.b.apply_op("Scale", {"factor": factor}, [tensor], e.span, targets, written)
+        if e.op == "/" and not reverse:
+            factor = checked_number(1.0 / float(number), self.b.limits, e.right.span)
+            inverse = ast.BinOp(e.span, "/", ast.Float(e.span, 1.0), number_expr)
+            written = {"factor": ArgExpr("factor", inverse, factor)}
+            return self.b.apply_op("Scale", {"factor": factor}, [tensor], e.span, targets, written)
         return self.b.apply_op("ScalarArith", {"op": e.op, "value": number, "reverse": reverse}, [tensor], e.span,
                                targets)
 

@@ -56,6 +56,7 @@ class Resolver:
     def resolve_module(self, module: LoadedModule, overrides: dict[str, Any], all_blocks: bool = False) -> Program:
         """Specialize every model (and, with `all_blocks`, every block whose parameters all have defaults)."""
         models: list[tuple[str, str]] = []
+        alias_args: dict[str, tuple] = {}
         self._check_overrides(module, overrides)
         if all_blocks:
             self._check_library_blocks(module)
@@ -80,7 +81,8 @@ class Resolver:
                 continue
             args += self._alias_overrides(found[0], args, overrides, alias.name_span)
             self._entry(models, alias.name, found[0], found[1], args, alias.name_span)
-        return Program(module.display, self.graphs, models, self.model_spans)
+            alias_args[alias.name] = alias.args
+        return Program(module.display, self.graphs, models, self.model_spans, alias_args=alias_args)
 
     def _name_taken(self, alias: ast.ModelAlias, module: LoadedModule) -> Diagnostic:
         """A variant named like a block or another model would shadow it in the generated module."""
@@ -150,6 +152,7 @@ class Resolver:
         self.stack.append(memo)
         try:
             graph = Graph(self._class_name(preferred or block.name), block.name, params, block.span)
+            graph.definition = block
             BlockBuilder(self, owner, graph, params, aliases).build(block)
         except CompileError as exc:
             self.failed.add(memo)

@@ -36,6 +36,9 @@ class Node:
     types: tuple[TensorType, ...] | None = None
     order: int = 0
     derived_from: tuple[Span, ...] = ()
+    # The static `if` branches this node was built in: ((condition key, branch taken), ...), outermost first.
+    guard: tuple[tuple[str, bool], ...] = ()
+    call: Any = None              # values.CallExpr: the configuration in the spec's terms, for codegen
 
 
 def evolve(node: Node, **changes: Any) -> Node:
@@ -52,6 +55,7 @@ class Tie:
     target: tuple[str, ...]
     source: tuple[str, ...]
     span: Span
+    guard: tuple[tuple[str, bool], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class OutputDecl:
     index: int
     span: Span
     declared: TensorType | None = None
+    guard: tuple[tuple[str, bool], ...] = ()
 
 
 @dataclass
@@ -93,6 +98,13 @@ class Graph:
     conv_bn_folds: list[tuple[str, str]] = field(default_factory=list)
     # where each named layer is bound (`training = Linear(d, d)`): a diagnostic about the name points there
     layer_spans: dict[str, Span] = field(default_factory=dict)
+    # For emission per definition: the block's syntax, the static `if`s its body ran (key -> ast.If),
+    # the branches this specialization took, and those of the `if`s that hold an `out`.
+    definition: Any = None
+    conditions: dict[str, Any] = field(default_factory=dict)
+    decisions: list[tuple[str, bool]] = field(default_factory=list)
+    output_guard: tuple[tuple[str, bool], ...] = ()
+    lets: dict[str, Any] = field(default_factory=dict)      # top-level `let` values, for shape comments
 
     def node(self, node_id: str) -> Node:
         return self.g.nodes[node_id]["node"]
@@ -132,7 +144,9 @@ class Graph:
         return Graph(self.key, self.block, dict(self.params), self.span, self.g.copy(),
                      inputs=list(self.inputs), outputs=list(self.outputs), ties=list(self.ties),
                      renames=list(self.renames), aliases=list(self.aliases), is_model=self.is_model,
-                     conv_bn_folds=list(self.conv_bn_folds))
+                     conv_bn_folds=list(self.conv_bn_folds), definition=self.definition,
+                     conditions=dict(self.conditions), decisions=list(self.decisions),
+                     output_guard=self.output_guard, lets=dict(self.lets))
 
     def output_type(self, node_id: str, index: int) -> TensorType | None:
         types = self.node(node_id).types
@@ -150,6 +164,8 @@ class Program:
     log: list[str] = field(default_factory=list)                 # what passes did and declined (--explain)
     # Set by fold-conv-bn (-O2): every model class gets an optimize_for_inference() method.
     optimize_for_inference: bool = False
+    # `model Name = Block(args)`: public name -> the arguments it fixes, as written (ast.Arg).
+    alias_args: dict[str, tuple] = field(default_factory=dict)
 
 
 def _callees(graph: Graph) -> list[str]:
@@ -196,6 +212,11 @@ def _class_names(program: Program, keys: list[str]) -> dict[str, str]:
             names[key] = name
             taken.add(name)
     return names
+
+
+def renamed(graph: Graph, names: dict[str, str]) -> Graph:
+    """A copy of `graph` keyed `names[graph.key]`, whose block nodes refer to the renamed graphs."""
+    return _renamed(graph, names)
 
 
 def _renamed(graph: Graph, names: dict[str, str]) -> Graph:

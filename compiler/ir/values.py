@@ -21,6 +21,39 @@ class TensorRef:
 
 
 @dataclass(frozen=True)
+class ArgExpr:
+    """One argument of a layer's configuration as the spec wrote it, beside the value it had.
+    Checking uses the value; codegen prints the expression, in the block's parameters."""
+
+    name: str | None          # the keyword, or None for a positional argument
+    expr: Any                 # a syntax.ast.Expr
+    value: Any
+
+
+@dataclass(frozen=True)
+class CallExpr:
+    """How a layer was configured, in source form: `callee(args)`; for an op, the arguments
+    matched to its attribute fields; for a `repeat`, its count and index variable."""
+
+    callee: Any                                   # a syntax.ast.Expr (a name, or a `let` holding a block)
+    args: tuple[ArgExpr, ...]
+    fields: tuple[tuple[str, ArgExpr], ...] = ()
+    count: Any = None
+    index: str | None = None
+
+    def field_exprs(self) -> dict[str, ArgExpr]:
+        return dict(self.fields)
+
+
+def set_by_parameters(call: CallExpr | None, field: str) -> bool:
+    """Whether an attribute was computed from the block's parameters rather than written as a
+    constant.  Passes leave such values alone: the generated class serves other values too."""
+    from compiler.syntax.ast import is_literal
+    arg = call.field_exprs().get(field) if call is not None else None
+    return arg is not None and not is_literal(arg.expr)
+
+
+@dataclass(frozen=True)
 class Layer:
     """`Linear(512, 512)`: an op or a block specialization, not yet applied.
 
@@ -34,6 +67,8 @@ class Layer:
     attrs: Any
     span: Span
     name: str | None = None       # set when bound by `name = Layer(...)`
+    call: CallExpr | None = None  # the configuration as written, for codegen
+    guard: tuple = ()             # the static branches it was configured in (applied later, it is still theirs)
 
 
 @dataclass(frozen=True)

@@ -147,4 +147,5 @@ register(OpDef(
     identity=lambda a, ins, outs: a.kind == "identity",
     flops=lambda a, ins, outs: per_output_element(ACTIVATIONS[a.kind].flops)(a, ins, outs),
     samples=tuple(sample(tensor(2, 3, 8), kind=kind) for kind in ACTIVATIONS),
+    identity_attrs=("kind",),
 ))

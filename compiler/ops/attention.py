@@ -10,6 +10,7 @@ from __future__ import annotations
 import sympy
 from pydantic import PositiveInt, confloat
 
+from compiler.ir.residual import is_residual
 from compiler.ir.types import TensorType, broadcast, dim, dim_str, dims_equal
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_float, register, sample, tensor
 from compiler.ops.hints import choices, divisors_near
@@ -106,9 +107,15 @@ def _mask_index(rank: int) -> str:
 
 
 def _split_heads(a: AttentionAttrs, ctx) -> tuple[list[str], tuple[str, str, str]]:
+    """[B, T, heads * head_dim] -> [B, heads, T, head_dim].  The head size comes from the
+    parameters where the projection's width is known, and the head count from the tensor, so a
+    layer sharded over heads (tensor parallelism) splits right; else the count is fixed."""
     names = tuple(ctx.temp(n) for n in ("q_heads", "k_heads", "v_heads"))
-    lines = [f"{name} = {arg}.unflatten(-1, ({heads}, -1)).transpose(1, 2)"
-             for name, arg, heads in zip(names, ctx.args[:3], (a.heads, a.key_heads, a.key_heads))]
+    lines = []
+    for slot, (name, arg, heads) in enumerate(zip(names, ctx.args[:3], (a.heads, a.key_heads, a.key_heads))):
+        width = ctx.feature(slot)
+        split = f"(-1, {width // heads})" if is_residual(width) and is_residual(heads) else f"({heads}, -1)"
+        lines.append(f"{name} = {arg}.unflatten(-1, {split}).transpose(1, 2)")
     if a.key_heads != a.heads:
         # Each key/value head serves `group` consecutive query heads (HF's repeat_kv).
         group = a.heads // a.key_heads
@@ -117,11 +124,9 @@ def _split_heads(a: AttentionAttrs, ctx) -> tuple[list[str], tuple[str, str, str
 
 
 def _scale(a: AttentionAttrs, ctx) -> float | None:
-    """The softmax temperature as a constant, when the head size is known."""
-    head_dim = ctx.in_types[0].shape[2] / a.heads
-    if a.scale is not None:
-        return a.scale
-    return 1.0 / float(sympy.sqrt(head_dim)) if head_dim.is_Integer else None
+    """The softmax temperature when the spec gives one; otherwise 1/sqrt(head size), read from the
+    tensors at run time, so the class serves every configuration (and sharded heads)."""
+    return a.scale
 
 
 def _lower_attention(a: AttentionAttrs, ctx) -> list[str]:
@@ -139,13 +144,15 @@ def _lower_attention(a: AttentionAttrs, ctx) -> list[str]:
     if mask is not None:
         fill = f"{scores} = {scores}.masked_fill(~{mask}{_mask_index(ctx.in_types[3].rank)}, torch.finfo({scores}.dtype).min)"
         lines += [f"if {mask} is not None:", "    " + fill] if ctx.in_types[3].optional else [fill]
-    if a.causal and a.window is None:
+    if (a.causal or is_residual(a.causal)) and a.window is None:
         future = f"torch.ones({scores}.shape[-2:], dtype=torch.bool, device={scores}.device).triu(1)"
-        lines.append(f"{scores} = {scores}.masked_fill({future}, torch.finfo({scores}.dtype).min)")
+        fill = f"{scores} = {scores}.masked_fill({future}, torch.finfo({scores}.dtype).min)"
+        # A flag of the block's parameters is tested at run time: one class serves both settings.
+        lines += [f"if {a.causal}:", "    " + fill] if is_residual(a.causal) else [fill]
     if a.window is not None:
         lines += _window_lines(a, ctx, scores)
     lines.append(f"{weights} = F.softmax({scores}, dim=-1)")
-    if a.dropout > 0:
+    if a.dropout > 0 or is_residual(a.dropout):
         lines.append(f"{weights} = F.dropout({weights}, {a.dropout!r}, self.training)")
     lines.append(f"{ctx.outs[0]} = ({weights} @ {vh}).transpose(1, 2).flatten(2)")
     return lines
@@ -184,7 +191,7 @@ def _lower_sdpa(a: AttentionAttrs, ctx) -> list[str]:
 
 def _sdpa(a: AttentionAttrs, ctx, heads: tuple[str, str, str], attn_mask: str | None, causal: bool) -> str:
     kwargs = [f"attn_mask={attn_mask}"] if attn_mask else []
-    if a.dropout > 0:
+    if a.dropout > 0 or is_residual(a.dropout):
         kwargs.append(f"dropout_p={a.dropout!r} if self.training else 0.0")
     if causal:
         kwargs.append("is_causal=True")

@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, PositiveInt
 from compiler.diagnostics.codes import ARGUMENT_TYPE
 from compiler.ir.types import Dim, TensorType, dim, dims_equal
 from compiler.ops.hints import choices, concrete, divisors_near, set_argument
+from compiler.ir.residual import is_residual
 from compiler.ops.registry import (
     Attrs,
     OpDef,
@@ -181,16 +182,17 @@ def _conv_params(n: int):
 def _conv_init(n: int):
     def init(a: ConvAttrs) -> str:
         args = [str(a.in_channels), str(a.out_channels), f"kernel_size={_fmt(a.kernel_size)}"]
-        if set(expand(a.stride, n, "stride")) != {1}:
+        # A value that is a parameter expression is printed even at its default: other configurations differ.
+        if is_residual(a.stride) or set(expand(a.stride, n, "stride")) != {1}:
             args.append(f"stride={_fmt(a.stride)}")
-        if isinstance(a.padding, str) or set(expand(a.padding, n, "padding")) != {0}:
+        if is_residual(a.padding) or isinstance(a.padding, str) or set(expand(a.padding, n, "padding")) != {0}:
             args.append(f"padding={_fmt(a.padding)}")
-        if set(expand(a.dilation, n, "dilation")) != {1}:
+        if is_residual(a.dilation) or set(expand(a.dilation, n, "dilation")) != {1}:
             args.append(f"dilation={_fmt(a.dilation)}")
-        if a.groups != 1:
+        if is_residual(a.groups) or a.groups != 1:
             args.append(f"groups={a.groups}")
-        if not a.bias:
-            args.append("bias=False")
+        if is_residual(a.bias) or not a.bias:
+            args.append(f"bias={a.bias}")
         return f"nn.Conv{n}d({', '.join(args)})"
     return init
 

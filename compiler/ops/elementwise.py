@@ -98,6 +98,7 @@ register(OpDef(
     identity=lambda a, ins, outs: a.factor == 1.0,
     elementwise=True, flops=per_output_element(1),
     samples=(sample(tensor(2, 3, 4), factor=0.125), sample(tensor(2, 3, 4), factor=1.0)),
+    identity_attrs=("factor",),
 ))
 
 

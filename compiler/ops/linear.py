@@ -6,6 +6,7 @@ from pydantic import PositiveInt
 
 from compiler.ir.types import TensorType, dim, dim_str
 from compiler.ops.hints import concrete, set_argument
+from compiler.ir.residual import equal_in_every_configuration
 from compiler.ops.registry import (
     Attrs,
     OpDef,
@@ -163,11 +164,12 @@ def _infer_conv1d_linear(a: LinearAttrs, ins):
 register(OpDef(
     "TransposedLinear", LinearAttrs, (Port("x"),), _infer_conv1d_linear,
     lambda a, ctx: assign(ctx, f"{ctx.module}({ctx.args[0]})"),
-    doc="A linear map whose weight is stored [in_features, out_features] (GPT-2's Conv1D layout), "
-        "so checkpoints in that layout load without transposing.",
-    init=lambda a: f"TransposedLinear({a.in_features}, {a.out_features}" + ("" if a.bias else ", bias=False") + ")",
-    params=lambda a: {"weight": (a.in_features, a.out_features), **({"bias": (a.out_features,)} if a.bias else {})},
-    helpers=("TransposedLinear",),
+    doc="A linear map whose reference checkpoints store the weight [in_features, out_features] (GPT-2's "
+        "Conv1D layout).  It is an nn.Linear (so torch's tensor-parallel styles and kernels take it); "
+        "load_reference_state_dict transposes the weight as it loads.",
+    init=lambda a: f"nn.Linear({a.in_features}, {a.out_features}, bias={a.bias})",
+    params=_linear_params,
+    reference_transposed=("weight",),
     overwritable=True,
     flops=_linear_flops,
     macs=half(_linear_flops),
@@ -192,6 +194,8 @@ def _infer_fused_linear(a: FusedLinearAttrs, ins):
 
 
 def _lower_fused_linear(a: FusedLinearAttrs, ctx):
+    if equal_in_every_configuration(a.out_sizes):   # equal pieces: relative sizes, right for a sharded layer too
+        return [f"{', '.join(ctx.outs)} = {ctx.module}({ctx.args[0]}).chunk({len(a.out_sizes)}, dim=-1)"]
     sizes = ", ".join(map(str, a.out_sizes))
     return [f"{', '.join(ctx.outs)} = {ctx.module}({ctx.args[0]}).split([{sizes}], dim=-1)"]
 

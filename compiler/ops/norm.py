@@ -141,4 +141,5 @@ register(OpDef(
     flops=no_flops,      # FLOPs count the inference forward, where dropout is the identity
     samples=(sample(tensor(2, 3, 8), p=0.1), sample(tensor(2, 3, 8), p=0.0)),
     allocates=False,          # eval mode: the input itself
+    identity_attrs=("p",),
 ))

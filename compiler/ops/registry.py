@@ -71,6 +71,12 @@ class LowerContext:
     dim_names: dict
     temp: Callable[[str], str]
     uses_dims: set = field(default_factory=set)
+    # Per argument, its last dimension as the block's parameters compute it (a Residual printing as
+    # `self.d_model`), where the layer producing it says; None where unknown.
+    features: list = field(default_factory=list)
+
+    def feature(self, slot: int):
+        return self.features[slot] if slot < len(self.features) else None
 
     def dim(self, d: Dim) -> str:
         self.uses_dims.update(getattr(d, "free_symbols", ()))
@@ -158,6 +164,13 @@ class OpDef:
     # For layers made by fusion: the separate layers whose parameters this one
     # concatenates along dim 0, so their checkpoints still load (see codegen).
     joins: Callable[[Any], tuple[str, ...]] | None = None
+
+    # Parameters that reference checkpoints store transposed (GPT-2's Conv1D keeps [in, out]): they
+    # are transposed when such a checkpoint loads (load_reference_state_dict), so the layer is a plain one.
+    reference_transposed: tuple[str, ...] = ()
+    # The attributes whose value makes the op compute nothing (Dropout's p): when the block's
+    # parameters compute one, the op is an identity for this configuration only, and stays.
+    identity_attrs: tuple[str, ...] = ()
 
     # Its result is a fresh tensor that a later in-place op may overwrite without breaking
     # autograd: not a view, not the input itself, and not saved for this op's own backward.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import PositiveInt, confloat
 
+from compiler.ir.residual import is_residual
 from compiler.ir.types import TensorType, dim, dims_equal
 from compiler.ops.registry import (
     Attrs,
@@ -96,16 +97,16 @@ def _rnn_params(name: str):
 def _rnn_init(name: str):
     def init(a: RNNAttrs) -> str:
         args = [str(a.input_size), str(a.hidden_size)]
-        if a.num_layers != 1:
+        if a.num_layers != 1 or is_residual(a.num_layers):
             args.append(f"num_layers={a.num_layers}")
-        if not a.bias:
-            args.append("bias=False")
+        if is_residual(a.bias) or not a.bias:
+            args.append(f"bias={a.bias}")
         # Always explicit: torch defaults to batch_first=False but the DSL defaults to True.
         args.append(f"batch_first={a.batch_first}")
-        if a.dropout:
+        if a.dropout or is_residual(a.dropout):
             args.append(f"dropout={a.dropout!r}")
-        if a.bidirectional:
-            args.append("bidirectional=True")
+        if is_residual(a.bidirectional) or a.bidirectional:
+            args.append(f"bidirectional={a.bidirectional}")
         return f"nn.{name}({', '.join(args)})"
     return init
 

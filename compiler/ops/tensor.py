@@ -10,6 +10,7 @@ import sympy
 from pydantic import field_validator
 
 from compiler.ir.types import TensorType, dim, dim_str, dims_equal, is_star, normalize_axis
+from compiler.ir.residual import equal_in_every_configuration, is_residual
 from compiler.ops.registry import (
     Attrs,
     OpDef,
@@ -95,7 +96,7 @@ def _fmt(shape) -> str:
 
 
 def _lower_reshape(a: ReshapeAttrs, ctx):
-    dims = ", ".join("-1" if d == -1 else ctx.dim(dim(d)) for d in a.shape)
+    dims = ", ".join("-1" if d == -1 else str(d) if is_residual(d) else ctx.dim(dim(d)) for d in a.shape)
     return assign(ctx, f"{ctx.args[0]}.reshape({dims})")
 
 
@@ -247,6 +248,8 @@ def _split_hint(a: SplitAttrs, x: TensorType, axis: int) -> str | None:
 
 
 def _lower_split(a, ctx):
+    if equal_in_every_configuration(a.sizes):   # equal pieces: relative sizes, right for a sharded tensor too
+        return [f"{', '.join(ctx.outs)} = {ctx.args[0]}.chunk({len(a.sizes)}, dim={a.dim})"]
     sizes = ", ".join(map(str, a.sizes))
     return [f"{', '.join(ctx.outs)} = torch.split({ctx.args[0]}, [{sizes}], dim={a.dim})"]
 

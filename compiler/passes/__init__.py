@@ -81,7 +81,8 @@ def optimize(program: Program, passes: list[Pass], check: bool = False) -> tuple
     """Run the passes over a copy of every graph; returns the new program and a log of what
     each pass changed and declined (passes append details to `program.log`)."""
     graphs = {key: g.copy() for key, g in program.graphs.items()}
-    result = Program(program.source, graphs, list(program.models), dict(program.model_spans))
+    result = Program(program.source, graphs, list(program.models), dict(program.model_spans),
+                     alias_args=dict(program.alias_args))
     log: list[str] = []
     for p in passes:
         changed = []

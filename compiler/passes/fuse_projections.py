@@ -12,7 +12,9 @@ from collections import defaultdict
 from dataclasses import replace
 
 from compiler.ir import Graph, Node, Program
+from compiler.ir.values import ArgExpr, CallExpr
 from compiler.ops import REGISTRY
+from compiler.syntax import ast
 
 
 def _tied_modules(graph: Graph) -> set[str]:
@@ -54,6 +56,18 @@ def _explain_lonely(graph: Graph, groups, log: list[str]) -> None:
                        f"{', '.join(n.module for n in others)} read `{other}`")
 
 
+def _fused_call(nodes: list[Node], attrs) -> CallExpr:
+    """The fused layer's sizes in the parameters' terms (`d_model` each), so the generated class
+    builds it for every configuration."""
+    written = [n.call.field_exprs() if n.call is not None else {} for n in nodes]
+    fields = [(f, written[0][f]) for f in ("in_features", "bias") if f in written[0]]
+    outs = [w.get("out_features") for w in written]
+    if all(outs):
+        items = tuple(a.expr for a in outs)
+        fields.append(("out_sizes", ArgExpr("out_sizes", ast.ListLit(nodes[0].span, items), attrs.out_sizes)))
+    return CallExpr(None, (), tuple(fields))
+
+
 def _fuse(graph: Graph, nodes: list[Node]) -> Node:
     first = nodes[0]
     attrs = REGISTRY["FusedLinear"].attrs(
@@ -63,7 +77,8 @@ def _fuse(graph: Graph, nodes: list[Node]) -> Node:
     outputs = tuple(n.outputs[0] for n in nodes)
     types = tuple(n.types[0] for n in nodes) if all(n.types for n in nodes) else None
     fused = graph.add(Node(f"{first.id}_fused", "op", "FusedLinear", attrs, first.span, outputs, name, types,
-                           derived_from=tuple(n.span for n in nodes)))
+                           derived_from=tuple(n.span for n in nodes), guard=first.guard,
+                           call=_fused_call(nodes, attrs)))
     fused = replace(fused, order=first.order)
     graph.replace_node(fused)
     src, index = graph.operands(first.id)[0]

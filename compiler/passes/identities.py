@@ -5,12 +5,17 @@ it has here."""
 from __future__ import annotations
 
 from compiler.ir import Graph, Node, Program
+from compiler.ir.values import set_by_parameters
 from compiler.ops import REGISTRY
 from compiler.passes.rewrite import bypass, describe
 
 
 def _is_identity(graph: Graph, node: Node) -> bool:
     if node.kind != "op" or not node.types:
+        return False
+    # A rate, kind or factor computed from the block's parameters is an identity only for this
+    # configuration: the generated class takes the parameter, so the op stays.
+    if any(set_by_parameters(node.call, name) for name in REGISTRY[node.op].identity_attrs):
         return False
     operands = graph.operands(node.id)
     ins = [graph.output_type(*operands[s]) if s in operands else None for s in range(max(operands, default=-1) + 1)]

@@ -8,11 +8,14 @@ two steps did not.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from compiler.ir import Graph, Node, Program
+from compiler.ir.values import ArgExpr, CallExpr, set_by_parameters
 from compiler.ops import REGISTRY
 from compiler.passes.rewrite import absorb, bypass, describe
 from compiler.passes.rules import Match, Op, Rule, apply_rules, only_reader
+from compiler.syntax import ast
 
 _CHAIN = Op(("Scale",), "second", src=Op(("Scale",), "first"))
 
@@ -35,9 +38,24 @@ def _why_not(m: Match) -> str | None:
     return only_reader(m) or (None if _representable(a, b) else f"{a!r} * {b!r} is out of float range")
 
 
+def _computed(m: Match) -> bool:
+    """Whether a factor comes from the block's parameters (the class computes it, for any value)."""
+    return set_by_parameters(m.first.call, "factor") or set_by_parameters(m.second.call, "factor")
+
+
+def _factor_expr(node: Node) -> ast.Expr:
+    arg = node.call.field_exprs().get("factor") if node.call is not None else None
+    return arg.expr if arg is not None else ast.Float(node.span, node.attrs.factor)
+
+
 def _merge(m: Match) -> Node:
     a, b = _factors(m)
-    return absorb(m.graph, m.first, m.second, "Scale", REGISTRY["Scale"].attrs(factor=a * b))
+    merged = absorb(m.graph, m.first, m.second, "Scale", REGISTRY["Scale"].attrs(factor=a * b))
+    if _computed(m):        # the folded factor in the parameters' terms, so the generated class computes it
+        expr = ast.BinOp(m.second.span, "*", _factor_expr(m.first), _factor_expr(m.second))
+        merged = replace(merged, call=CallExpr(None, (), (("factor", ArgExpr("factor", expr, a * b)),)))
+        m.graph.replace_node(merged)
+    return merged
 
 
 def _remove_both(m: Match) -> str:
@@ -52,7 +70,8 @@ def _fold(m: Match) -> str:
 
 
 RULES = [
-    Rule("remove-unit-scale-pair", _CHAIN, _remove_both, guard=lambda m: _factors(m)[0] * _factors(m)[1] == 1.0,
+    Rule("remove-unit-scale-pair", _CHAIN, _remove_both,
+         guard=lambda m: _factors(m)[0] * _factors(m)[1] == 1.0 and not _computed(m),
          condition=_why_not, describe=_chain, why="x * a * b with a * b == 1 is x"),
     Rule("fold-scale-pair", _CHAIN, _fold, condition=_why_not, describe=_chain,
          why="x * a * b is x * (a * b): one kernel, the product taken once at compile time"),

@@ -221,6 +221,17 @@ class Repeat(Expr):
         return f"repeat({self.count}{idx}) {_wrap(self.body, POSTFIX)}"
 
 
+def is_literal(e: object) -> bool:
+    """A constant as written (`3`, `-0.5`, `"relu"`, `[1, 2]`): no parameter can change it."""
+    if isinstance(e, (Int, Float, Str, Bool, NoneLit)):
+        return True
+    if isinstance(e, Neg):
+        return is_literal(e.operand)
+    if isinstance(e, ListLit):
+        return all(is_literal(i) for i in e.items)
+    return False
+
+
 def replace_names(e: Expr, text: Callable[[str], str]) -> Expr:
     """A copy of `e` whose names read `text(name)`: messages show values in place of names."""
     if isinstance(e, Name):
