@@ -11,7 +11,7 @@ import lark
 import pytest
 
 from compiler.diagnostics import CompileError
-from compiler.syntax import parser
+from compiler.syntax import lark_parser, parser
 from compiler.syntax.fast_parser import parse_fast
 from tests.fuzzing import mutate_tokens, random_valid_spec
 from tests.helpers import ROOT
@@ -23,9 +23,9 @@ DL_FILES = sorted(p for p in ROOT.rglob("*.dl") if ".venv" not in p.parts and "f
 def with_lark(text: str, file: str = "t.dl"):
     """lark's AST, or the diagnostic it gives (what `parse` reported before the fast parser)."""
     try:
-        tree = parser._lark().parse(text)
-        parser._check_depth(tree, file, LIMITS.max_nesting)
-        return parser._ToAst(file, LIMITS).transform(tree)
+        tree = lark_parser._lark().parse(text)
+        lark_parser._check_depth(tree, file, LIMITS.max_nesting)
+        return lark_parser._ToAst(file, LIMITS).transform(tree)
     except CompileError as exc:
         return exc.diagnostics
     except lark.exceptions.VisitError as exc:
