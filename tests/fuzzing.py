@@ -263,16 +263,23 @@ def run_valid(text: str, folder: Path, seed: int) -> str | None:
         except Exception as exc:
             return f"import at -O{level}: {type(exc).__name__}: {exc}"
     torch.manual_seed(seed)
-    reference = modules[0].Net().eval()
     x = torch.randn(2, 3, _width(text))
-    expected = reference(x)
-    for level, module in ((1, modules[1]), (2, modules[2])):
-        model = module.Net().eval()
-        loaded = model.load_state_dict(reference.state_dict(), strict=False)
-        if loaded.missing_keys:
-            return f"-O{level} missing keys {loaded.missing_keys[:3]}"
+    try:
+        reference = modules[0].Net().eval()
         with torch.no_grad():
-            got = model(x)
+            expected = reference(x)
+    except Exception as exc:         # generated code that does not run is a finding, not a crash
+        return f"run at -O0: {type(exc).__name__}: {exc}"
+    for level, module in ((1, modules[1]), (2, modules[2])):
+        try:
+            model = module.Net().eval()
+            loaded = model.load_state_dict(reference.state_dict(), strict=False)
+            if loaded.missing_keys:
+                return f"-O{level} missing keys {loaded.missing_keys[:3]}"
+            with torch.no_grad():
+                got = model(x)
+        except Exception as exc:
+            return f"run at -O{level}: {type(exc).__name__}: {exc}"
         # equal_nan: a random model may overflow, and then must overflow the same way at every level
         if not torch.allclose(got, expected, atol=1e-5, rtol=1e-4, equal_nan=True):
             return f"numeric difference at -O{level}: {(got - expected).abs().max().item():.3g}"

@@ -129,3 +129,10 @@ def test_the_token_mutator_keeps_close_to_the_language():
     texts = [mutate_tokens(SPECS[i % len(SPECS)].read_text(), rng) for i in range(100)]
     assert sum(bool(_tokens(t)) for t in texts) >= 80
     assert len(set(texts)) >= 90
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("valid_*.dl")), ids=lambda p: p.stem)
+def test_corpus_valid_models_run_and_agree_across_levels(tmp_path, path):
+    """Campaign findings in generated code (a module that imports but does not run, or -O
+    levels that disagree): each model runs at -O0, -O1 and -O2 with equal outputs."""
+    assert run_valid(path.read_text(), tmp_path, 0) is None

@@ -202,6 +202,7 @@ def test_kill_9_during_50_real_compiles_never_leaves_a_mixed_output_set(tmp_path
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         recover(out)
-        widths = {re.search(r"d: int = (\d+)", p.read_text()).group(1) for p in out.glob("[abg]*.py")}
+        widths = {re.search(r"def __init__\(self, d: int = (\d+)\)", p.read_text()).group(1)
+                  for p in out.glob("[abg]*.py")}
         assert len(widths) == 1 and len(list(out.glob("[abg]*.py"))) == 3, (trial, widths)
         assert not list(out.glob(f"{STAGING_PREFIX}*")) and not list(out.glob(".*.tmp"))

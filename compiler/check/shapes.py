@@ -18,6 +18,7 @@ from compiler.diagnostics import Diagnostic, Note, Severity, Span
 from compiler.elaborate.loader import in_stdlib
 from compiler.ir import Graph, Node, Program
 from compiler.syntax.ast import Input, Name
+from compiler.ir.graph import evolve
 from compiler.ir.types import TensorType, dim_str, dims_equal, has_star, is_float, is_int, shapes_equal, symbol
 from compiler.check.blame import (
     broadcast_culprit,
@@ -120,7 +121,7 @@ class _GraphInference:
                 types = tuple(self._infer(node, ins))
             except _Failed:
                 continue
-            self.graph.replace_node(replace(node, types=types))
+            self.graph.replace_node(evolve(node, types=types))
         self._check_outputs()
         if not any(d.is_error for d in self.diags):
             self._warn_unused()

@@ -37,6 +37,12 @@ def _assigned(tree: ast.Module) -> set[str]:
     return found - {"_"}
 
 
+def _bound_in_branches(tree: ast.AST) -> set[str]:
+    """Names bound inside the body of a compound statement (if, for, while, with, try)."""
+    compound = (ast.If, ast.For, ast.While, ast.With, ast.Try)
+    return set().union(*(_assigned(node) for node in ast.walk(tree) if isinstance(node, compound)))
+
+
 def _read(tree: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
@@ -87,7 +93,9 @@ def with_releases(lines: list, make, kept: set[str]) -> list:
     returned = set().union(*(_read(t) for t, r in zip(trees, returns) if r))
     dying: dict[int, list[str]] = {}
     for name, index in last.items():
-        if name not in returned and not returns[index]:
+        # a name a lowering binds in one branch of its own `if` (attention's `attn_mask`, only
+        # when a mask is given) may not exist after it: it is left to go when forward() returns
+        if name not in returned and not returns[index] and name not in _bound_in_branches(trees[index]):
             dying.setdefault(index, []).append(name)
     out = []
     for index, (first, end, tree) in enumerate(units):

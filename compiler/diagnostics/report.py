@@ -11,13 +11,16 @@ from typing import Any
 from compiler import __version__
 from compiler.diagnostics import CODES, Diagnostic, Span
 from compiler.diagnostics.codes import Code
+from compiler.diagnostics.reference import DOCUMENT, anchor
 
 JSON_SCHEMA_VERSION = 1
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SRCROOT = "%SRCROOT%"
-# Where `helpUri` points: the diagnostics section of the documentation, one anchor per code.
-# DLC_DOCS_URL overrides it (a fork, an internal mirror).
-DOCS_URL = "https://github.com/dlc-compiler/dlc/blob/main/README.md"
+# The project's home; `helpUri` points into the diagnostics reference there, which the
+# repository ships (docs/diagnostics.md, generated from the registry: one section per code).
+# DLC_DOCS_URL overrides where that document lives (a fork, an internal mirror).
+REPOSITORY_URL = "https://github.com/dlc-compiler/dlc"
+DOCS_URL = f"{REPOSITORY_URL}/blob/main/{DOCUMENT}"
 
 
 @lru_cache(maxsize=8)
@@ -104,9 +107,10 @@ def _rule(c: Code) -> dict[str, Any]:
     from compiler.diagnostics.explanations import EXPLANATIONS
     base = os.environ.get("DLC_DOCS_URL", DOCS_URL)
     explanation = EXPLANATIONS.get(c.code, c.summary)
+    help_text = f"{explanation}\n\n(`dlc explain {c.code}` prints this offline.)"
     return {"id": c.code, "name": c.name, "shortDescription": {"text": c.summary},
-            "fullDescription": {"text": explanation}, "help": {"text": explanation},
-            "helpUri": f"{base}#{c.code.lower()}", "defaultConfiguration": {"level": c.severity.value}}
+            "fullDescription": {"text": explanation}, "help": {"text": help_text},
+            "helpUri": f"{base}#{anchor(c.code)}", "defaultConfiguration": {"level": c.severity.value}}
 
 
 def to_sarif(diagnostics: list[Diagnostic], exit_code: int | None = None, argv: list[str] | None = None) -> str:
@@ -129,7 +133,7 @@ def to_sarif(diagnostics: list[Diagnostic], exit_code: int | None = None, argv: 
         invocation["arguments"] = list(argv)
     if exit_code is not None:
         invocation["exitCode"] = exit_code
-    run = {"tool": {"driver": {"name": "dlc", "version": __version__, "informationUri": DOCS_URL, "rules": rules}},
+    run = {"tool": {"driver": {"name": "dlc", "version": __version__, "informationUri": REPOSITORY_URL, "rules": rules}},
            "originalUriBaseIds": {SRCROOT: {"uri": repository_root().as_uri() + "/"}},
            "invocations": [invocation], "results": results}
     doc = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}

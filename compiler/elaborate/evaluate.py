@@ -88,6 +88,11 @@ def checked_number(value: Any, limits: Any, span: Any, what: str = "the result")
     return value
 
 
+# The method that evaluates each kind of expression (`_binop` for ast.BinOp), named once per kind.
+_METHODS: dict[type, str] = {}
+_TAKE_TARGETS = (ast.Call, ast.Repeat, ast.BinOp)
+
+
 class Evaluator:
     def __init__(self, builder: Builder, new_symbols: bool = False):
         self.b = builder
@@ -95,8 +100,11 @@ class Evaluator:
 
     def eval(self, e: ast.Expr, targets: tuple[str, ...] = ()) -> Any:
         self.b.budget.step(e.span)
-        method = getattr(self, "_" + type(e).__name__.lower())
-        return method(e, targets) if isinstance(e, (ast.Call, ast.Repeat, ast.BinOp)) else method(e)
+        kind = type(e)
+        method = _METHODS.get(kind) or _METHODS.setdefault(kind, "_" + kind.__name__.lower())
+        if kind in _TAKE_TARGETS:
+            return getattr(self, method)(e, targets)
+        return getattr(self, method)(e)
 
     # ---------------------------------------------------------- atoms
     def _int(self, e: ast.Int) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from compiler.diagnostics import CompileError, Diagnostic, Note, Severity, Span, error, suggest
@@ -22,8 +23,14 @@ from compiler.diagnostics.codes import BLOCK_SHADOWS_OP, CYCLE, DUPLICATE_NAME, 
 
 def in_stdlib(span: Span) -> bool:
     """Whether a span lies in dlc's standard library, which a user does not edit."""
+    return _file_in_stdlib(span.file)
+
+
+@lru_cache(maxsize=1024)
+def _file_in_stdlib(file: str) -> bool:
+    # cached: it is asked for every block instance, and resolving a path costs system calls
     try:
-        Path(span.file).resolve().relative_to(STDLIB.resolve())
+        Path(file).resolve().relative_to(STDLIB.resolve())
         return True
     except (ValueError, OSError):
         return False

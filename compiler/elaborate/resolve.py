@@ -45,6 +45,7 @@ class Resolver:
         self.budget = Budget(limits)
         self.graphs: dict[str, Graph] = {}
         self.by_key: dict[tuple, str] = {}
+        self._next_suffix: dict[str, int] = {}     # base class name -> where the search for a free one resumes
         self.stack: list[tuple] = []
         self.failed: set[tuple] = set()
         self.diagnostics: list[Diagnostic] = []
@@ -163,12 +164,15 @@ class Resolver:
         return graph.key
 
     def _class_name(self, base: str) -> str:
-        taken = set(self.graphs) | {k for k in self.by_key.values()}
-        if base not in taken:
+        """`base`, else `base2`, `base3`, ...: the first not yet a graph's key.  Keys are only
+        ever added, so the search for each base resumes where it last stopped (a model with
+        thousands of configurations of one block would otherwise cost their square)."""
+        if base not in self.graphs:
             return base
-        n = 2
-        while f"{base}{n}" in taken:
+        n = self._next_suffix.get(base, 2)
+        while f"{base}{n}" in self.graphs:
             n += 1
+        self._next_suffix[base] = n
         return f"{base}{n}"
 
     def bind_params(self, block: ast.BlockDef, owner: LoadedModule, args, call_span: Span) -> dict[str, Any]:

@@ -41,6 +41,15 @@ class Node:
     call: Any = None              # values.CallExpr: the configuration in the spec's terms, for codegen
 
 
+def evolve(node: Node, **changes: Any) -> Node:
+    """`dataclasses.replace(node, **changes)` without its per-field introspection: each stage
+    makes a new node per node, so on a 20,000-node graph that introspection was a visible cost."""
+    new = object.__new__(Node)
+    new.__dict__.update(node.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 @dataclass(frozen=True)
 class Tie:
     target: tuple[str, ...]
@@ -101,7 +110,7 @@ class Graph:
         return self.g.nodes[node_id]["node"]
 
     def add(self, node: Node) -> Node:
-        node = replace(node, order=self.g.number_of_nodes())
+        node = evolve(node, order=self.g.number_of_nodes())
         self.g.add_node(node.id, node=node)
         return node
 
@@ -113,7 +122,10 @@ class Graph:
 
     def operands(self, node_id: str) -> dict[int, tuple[str, int]]:
         """slot -> (producer id, output index)."""
-        return {slot: (src, data["index"]) for src, _, slot, data in self.g.in_edges(node_id, keys=True, data=True)}
+        # the predecessor map directly: what in_edges(keys=True, data=True) walks, in its order,
+        # without building an edge view per node
+        return {slot: (src, data["index"]) for src, edges in self.g.pred[node_id].items()
+                for slot, data in edges.items()}
 
     def ordered(self) -> list[Node]:
         """Nodes in a deterministic topological order (source order breaks ties)."""

@@ -52,9 +52,11 @@ def _merge(m: Match) -> Node:
     a, b = _factors(m)
     merged = absorb(m.graph, m.first, m.second, "Scale", REGISTRY["Scale"].attrs(factor=a * b))
     if _computed(m):        # the folded factor in the parameters' terms, so the generated class computes it
-        expr = ast.BinOp(m.second.span, "*", _factor_expr(m.first), _factor_expr(m.second))
-        merged = replace(merged, call=CallExpr(None, (), (("factor", ArgExpr("factor", expr, a * b)),)))
-        m.graph.replace_node(merged)
+        expr: ast.Expr = ast.BinOp(m.second.span, "*", _factor_expr(m.first), _factor_expr(m.second))
+    else:                   # the product itself: the second node's own expression would drop the first factor
+        expr = ast.Float(m.second.span, a * b)
+    merged = replace(merged, call=CallExpr(None, (), (("factor", ArgExpr("factor", expr, a * b)),)))
+    m.graph.replace_node(merged)
     return merged
 
 

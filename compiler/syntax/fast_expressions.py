@@ -1,0 +1,304 @@
+"""Tokens and expressions of the hand-written parser (compiler/syntax/fast_parser.py says why
+it exists and when it gives up).  Expression methods return (node, height, container):
+`height` is the node's height in lark's parse tree, which lark's nesting check counts, and
+`container` the (line, col, end_line, end_col) lark's `propagate_positions` gives the node as
+the child of a rule: its own span, widened to the outermost parentheses around it.
+"""
+from __future__ import annotations
+
+import re
+
+from compiler.diagnostics import Span
+from compiler.syntax import ast
+
+# One token per match, after the blanks before it (a line at a time: no token spans lines).
+_TOKEN = re.compile(r"""[ \t\f\r]*(?:
+    (\#.*) | ([0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+) | ([0-9]+)
+  | ([A-Za-z_][A-Za-z0-9_]*) | ("[^"\\\n]*") | (\*\*|//|==|!=|<=|>=|->|[-+*/%@<>=(){}\[\],:.]) | ([^ \t\f\r]))""", re.VERBOSE)
+_COMMENT, _OPERATOR, _ERROR = 1, 6, 7
+_KIND_OF_GROUP = (None, "COMMENT", "FLOAT", "INT", "NAME", "STRING", "OP", "ERROR")
+
+# Every keyword of grammar.lark: as a name, each one is ambiguous somewhere (lark's contextual
+# lexer reads it as a keyword where the parser state accepts one), so a name spelled like a
+# keyword sends the input to lark.
+_KEYWORDS = frozenset("import block model require in out let if else tie rename as for then or and not "
+                      "true false none repeat".split())
+_COMPARISONS = frozenset(("==", "!=", "<=", ">=", "<", ">"))
+_PRODUCTS = frozenset(("*", "//", "/", "%", "@"))
+_BINARY = _COMPARISONS | _PRODUCTS | {"+", "-", "**"}
+_LITERALS = {"true": (ast.Bool, True), "false": (ast.Bool, False)}
+_NESTING_MARGIN = 4     # give up this far below the limit: lark's own check decides near it
+
+
+class GiveUp(Exception):
+    """The input is not certainly in the subset this parser handles: lark decides."""
+
+
+def tokens(text: str) -> tuple[list[str], list[str], list[int], list[int]]:
+    """Kinds (NAME, INT, FLOAT, STRING, or the operator itself), texts, lines and columns,
+    ending with `$END`.  Whitespace is lark's `common.WS`; any other character gives up."""
+    kinds: list[str] = []
+    values: list[str] = []
+    lines: list[int] = []
+    cols: list[int] = []
+    number = 0
+    line = ""
+    for number, line in enumerate(text.split("\n"), 1):
+        for match in _TOKEN.finditer(line):
+            group = match.lastindex
+            if group == _COMMENT:
+                continue
+            if group == _ERROR:
+                raise GiveUp
+            value = match.group(group)
+            kinds.append(value if group == _OPERATOR else _KIND_OF_GROUP[group])
+            values.append(value)
+            lines.append(number)
+            cols.append(match.start(group) + 1)
+    kinds.append("$END")
+    values.append("")
+    lines.append(number)
+    cols.append(len(line) + 1)
+    return kinds, values, lines, cols
+
+
+class ExpressionParser:
+    """The token cursor and one method per expression rule of grammar.lark."""
+
+    def __init__(self, text: str, file: str, max_nesting: int, max_digits: int):
+        self.kinds, self.values, self.lines, self.cols = tokens(text)
+        self.i = 0
+        self.file = file
+        self.max_height = max_nesting - _NESTING_MARGIN
+        self.max_digits = max_digits
+
+    # ------------------------------------------------------------------ tokens
+    def expect(self, kind: str) -> int:
+        i = self.i
+        if self.kinds[i] != kind:
+            raise GiveUp
+        self.i = i + 1
+        return i
+
+    def name(self) -> int:
+        """A NAME token that is not spelled like a keyword; its index."""
+        i = self.i
+        if self.kinds[i] != "NAME" or self.values[i] in _KEYWORDS:
+            raise GiveUp
+        self.i = i + 1
+        return i
+
+    def word(self, value: str) -> bool:
+        if self.kinds[self.i] == "NAME" and self.values[self.i] == value:
+            self.i += 1
+            return True
+        return False
+
+    def start_of(self, i: int) -> tuple[int, int]:
+        return self.lines[i], self.cols[i]
+
+    def end_of(self, i: int) -> tuple[int, int]:
+        return self.lines[i], self.cols[i] + len(self.values[i])
+
+    def span(self, start: tuple[int, int], end: tuple[int, int]) -> Span:
+        return Span(self.file, start[0], start[1], end[0], end[1])
+
+    def token_span(self, i: int) -> Span:
+        line, col = self.lines[i], self.cols[i]
+        return Span(self.file, line, col, line, col + len(self.values[i]))
+
+    def height(self, h: int) -> int:
+        if h > self.max_height:
+            raise GiveUp
+        return h
+
+    # ------------------------------------------------------------------ expressions
+    def expr(self):
+        kind = self.kinds[self.i]
+        if kind == "NAME" and self.values[self.i] in ("if", "not"):
+            return self.ternary() if self.values[self.i] == "if" else self.boolean(0)
+        if kind == "-":
+            return self.boolean(0)
+        # Most expressions are one operand (a name, a number, a call): parse it first, and go
+        # down the precedence levels only when an operator follows (with it as their first operand).
+        operand = self.postfix()
+        kind = self.kinds[self.i]
+        if kind in _BINARY or (kind == "NAME" and self.values[self.i] in ("or", "and")):
+            return self.boolean(0, operand)
+        return operand
+
+    def ternary(self):
+        first = self.i
+        self.i += 1
+        cond, hc, _ = self.expr()
+        if not self.word("then"):
+            raise GiveUp
+        then, ht, _ = self.expr()
+        if not self.word("else"):
+            raise GiveUp
+        orelse, he, c = self.expr()      # `ternary` on the right: an `if` again or an or_expr
+        node = ast.Ternary(self.span(self.start_of(first), c[2:]), cond, then, orelse)
+        return node, self.height(1 + max(hc, ht, he)), (*self.start_of(first), *c[2:])
+
+    # Each level below takes the expression's first operand when `expr` parsed it already.
+    def boolean(self, level: int, first=None):
+        """or_expr (level 0) and and_expr (level 1): left-associative chains."""
+        keyword = ("or", "and")[level]
+        left = self.boolean(1, first) if level == 0 else self.negation(first)
+        while self.kinds[self.i] == "NAME" and self.values[self.i] == keyword:
+            self.i += 1
+            right = self.boolean(1) if level == 0 else self.negation()
+            left = self.binary(ast.BoolOp, keyword, left, right)
+        return left
+
+    def binary(self, cls, op: str, left, right):
+        node = cls(Span(self.file, left[2][0], left[2][1], right[2][2], right[2][3]), op, left[0], right[0])
+        return node, self.height(1 + max(left[1], right[1])), (*left[2][:2], *right[2][2:])
+
+    def negation(self, first=None):
+        if first is None and self.kinds[self.i] == "NAME" and self.values[self.i] == "not":
+            start = self.i
+            self.i += 1
+            operand, h, c = self.negation()
+            return self.prefixed(ast.Not, start, operand, h, c)
+        left = self.arith(first)
+        if self.kinds[self.i] in _COMPARISONS:        # non-associative: `a < b < c` is lark's error
+            op = self.values[self.i]
+            self.i += 1
+            left = self.binary(ast.Compare, op, left, self.arith())
+        return left
+
+    def prefixed(self, cls, first: int, operand, h: int, c):
+        start = self.start_of(first)
+        return cls(self.span(start, c[2:]), operand), self.height(1 + h), (*start, *c[2:])
+
+    def arith(self, first=None):
+        left = self.term(first)
+        while self.kinds[self.i] in ("+", "-"):
+            op = self.values[self.i]
+            self.i += 1
+            left = self.binary(ast.BinOp, op, left, self.term())
+        return left
+
+    def term(self, first=None):
+        left = self.factor(first)
+        while self.kinds[self.i] in _PRODUCTS:
+            op = self.values[self.i]
+            self.i += 1
+            left = self.binary(ast.BinOp, op, left, self.factor())
+        return left
+
+    def factor(self, first=None):
+        if first is None and self.kinds[self.i] == "-":
+            start = self.i
+            self.i += 1
+            operand, h, c = self.factor()
+            return self.prefixed(ast.Neg, start, operand, h, c)
+        left = first if first is not None else self.postfix()
+        if self.kinds[self.i] == "**":                 # right-associative, `-` allowed on the right
+            self.i += 1
+            left = self.binary(ast.BinOp, "**", left, self.factor())
+        return left
+
+    def postfix(self):
+        if self.kinds[self.i] == "NAME" and self.values[self.i] == "repeat":
+            return self.repeat()
+        node, h, c = self.atom()
+        while True:
+            kind = self.kinds[self.i]
+            if kind == "(":
+                self.i += 1
+                args, ha = self.args(")")
+                close = self.expect(")")
+                end = self.end_of(close)
+                node = ast.Call(self.span(c[:2], end), node, args)
+                h, c = self.height(1 + max(h, ha)), (*c[:2], *end)
+            elif kind == "[":
+                self.i += 1
+                index, hi, _ = self.expr()
+                end = self.end_of(self.expect("]"))
+                node = ast.Index(self.span(c[:2], end), node, index)
+                h, c = self.height(1 + max(h, hi)), (*c[:2], *end)
+            else:
+                return node, h, c
+
+    def repeat(self):
+        first = self.i
+        self.i += 1
+        self.expect("(")
+        count, hc, _ = self.expr()
+        index_name = None
+        if self.kinds[self.i] == ",":
+            self.i += 1
+            index_name = self.values[self.name()]
+        self.expect(")")
+        body, hb, c = self.postfix()
+        start = self.start_of(first)
+        node = ast.Repeat(self.span(start, c[2:]), count, index_name, body)
+        return node, self.height(1 + max(hc, hb)), (*start, *c[2:])
+
+    def args(self, close: str) -> tuple[tuple[ast.Arg, ...], int]:
+        """`args` up to (not including) `close`; its height in lark's tree (0: no `args` node)."""
+        items: list[ast.Arg] = []
+        height = 0
+        while self.kinds[self.i] != close:
+            if self.kinds[self.i] == "NAME" and self.kinds[self.i + 1] == "=":
+                first = self.name()
+                self.i += 1
+                value, h, c = self.expr()
+                items.append(ast.Arg(self.span(self.start_of(first), c[2:]), self.values[first], value))
+                h += 1
+            else:
+                value, h, _ = self.expr()
+                items.append(ast.Arg(value.span, None, value))
+            height = max(height, h)
+            if self.kinds[self.i] != ",":
+                break
+            self.i += 1
+        return tuple(items), (self.height(1 + height) if items else 0)
+
+    def atom(self):
+        i = self.i
+        kind, value = self.kinds[i], self.values[i]
+        self.i = i + 1
+        if kind == "NAME":
+            if value in _LITERALS:
+                cls, literal = _LITERALS[value]
+                node = cls(self.token_span(i), literal)
+            elif value == "none":
+                node = ast.NoneLit(self.token_span(i))
+            elif value in _KEYWORDS:
+                raise GiveUp
+            else:
+                node = ast.Name(self.token_span(i), value)
+        elif kind == "INT":
+            if len(value) > self.max_digits:
+                raise GiveUp
+            node = ast.Int(self.token_span(i), int(value))
+        elif kind == "FLOAT":
+            node = ast.Float(self.token_span(i), float(value))
+        elif kind == "STRING":
+            node = ast.Str(self.token_span(i), value[1:-1])
+        elif kind == "(":
+            node, h, _ = self.expr()
+            close = self.expect(")")
+            return node, h, (*self.start_of(i), *self.end_of(close))
+        elif kind == "[":
+            return self.list_literal(i)
+        else:
+            raise GiveUp
+        line, col = self.lines[i], self.cols[i]
+        return node, 1, (line, col, line, col + len(value))
+
+    def list_literal(self, first: int):
+        items, height = [], 0
+        while self.kinds[self.i] != "]":
+            item, h, _ = self.expr()
+            items.append(item)
+            height = max(height, h)
+            if self.kinds[self.i] != ",":
+                break
+            self.i += 1
+        end = self.end_of(self.expect("]"))
+        start = self.start_of(first)
+        return ast.ListLit(self.span(start, end), tuple(items)), self.height(1 + height), (*start, *end)

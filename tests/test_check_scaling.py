@@ -1,0 +1,68 @@
+"""Checking costs work linear in the size of the model, measured by counting, not timing: the
+Python lines `check` executes for a chain of 4N nodes against N nodes (4.0 is linear; a
+quadratic step, like the class-name search that once rescanned every name for every block
+configuration, shows as a ratio near 16).  The timings themselves are the benchmark's
+(`python -m benchmarks.check_scaling`)."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.check_scaling import SHAPES
+from compiler.driver import check
+from compiler.syntax import parser
+
+
+def lines_executed(path: Path) -> int:
+    count = 0
+
+    def tracer(frame, event, arg):
+        nonlocal count
+        if event == "line":
+            count += 1
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        result = check(path)
+    finally:
+        sys.settrace(previous)
+    assert result.ok, [d.message for d in result.diagnostics]
+    return count
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_four_times_the_nodes_cost_about_four_times_the_work(shape, tmp_path):
+    sizes = (100, 400) if shape == "configs" else (200, 800)    # a configuration checks its own graph
+    counts = []
+    for n in (40, *sizes):                    # the first warms the caches and lazy imports up
+        path = tmp_path / f"{shape}_{n}.dl"
+        path.write_text(SHAPES[shape](n))
+        counts.append(lines_executed(path))
+    ratio = counts[2] / counts[1]
+    print(f"{shape}: {counts[1]:,} -> {counts[2]:,} lines, ratio {ratio:.2f}")
+    assert 3.0 < ratio < 4.6, f"{shape}: {counts[1]:,} lines for {sizes[0]} nodes, {counts[2]:,} for {sizes[1]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_four_times_the_nodes_cost_less_than_six_times_the_cpu_time(shape, tmp_path):
+    """A sanity check on time, for what counting lines misses (work inside C calls, such as
+    copying a set of every name per configuration): large enough sizes for a square to show."""
+    seconds = []
+    for n in (40, 2500, 10000):
+        path = tmp_path / f"{shape}_{n}.dl"
+        path.write_text(SHAPES[shape](n))
+        seconds.append(min(_cpu_seconds(path) for _ in range(2)))      # the machine is shared
+    assert seconds[2] / seconds[1] < 6.0, f"{shape}: {seconds[1]:.2f} s for 2,500 nodes, {seconds[2]:.2f} s for 10,000"
+
+
+def _cpu_seconds(path: Path) -> float:
+    parser._parse_cached.cache_clear()            # each run parses again, as a fresh process does
+    start = time.process_time()
+    assert check(path).ok
+    return time.process_time() - start
