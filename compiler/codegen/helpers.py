@@ -1,5 +1,5 @@
-"""The runtime helpers (compiler/runtime/helpers.py) as source text, one entry per
-top-level definition.
+"""The runtime helpers (compiler/runtime/helpers.py, and the fused kernels of fusion.py) as
+source text, one entry per top-level definition.
 
 Generated code never imports dlc, so anything a lowering relies on beyond torch is
 copied into the generated file from that module, with the helpers it uses in turn.
@@ -12,13 +12,24 @@ from functools import lru_cache
 from importlib import resources
 
 
+# The runtime modules whose definitions generated code may copy, in the order they are copied.
+RUNTIME_FILES = ("helpers.py", "fusion.py")
+
+
 @lru_cache(maxsize=1)
 def _definitions() -> dict[str, tuple[str, set[str]]]:
     """name -> (source, names of the other helpers it reads), in file order."""
-    text = (resources.files("compiler.runtime") / "helpers.py").read_text(encoding="utf-8")
+    found: dict[str, tuple[str, set[str]]] = {}
+    for file in RUNTIME_FILES:
+        text = (resources.files("compiler.runtime") / file).read_text(encoding="utf-8")
+        _read_definitions(text, found)
+    return {name: (source, reads & set(found) - {name}) for name, (source, reads) in found.items()}
+
+
+def _read_definitions(text: str, found: dict[str, tuple[str, set[str]]]) -> None:
+    """Add each top-level function, class and constant of one runtime file to `found`."""
     tree = ast.parse(text)
     lines = text.splitlines()
-    found: dict[str, tuple[str, set[str]]] = {}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             source = "\n".join(lines[node.lineno - 1:node.end_lineno])
@@ -31,7 +42,6 @@ def _definitions() -> dict[str, tuple[str, set[str]]]:
             source = "\n".join(lines[start:node.end_lineno])
             reads = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
             found[node.targets[0].id] = (source, reads)
-    return {name: (source, reads & set(found) - {name}) for name, (source, reads) in found.items()}
 
 
 def helper_names() -> set[str]:
