@@ -93,7 +93,7 @@ def _producer(graph: Graph, node: Node, program: Program, uses: Counter, tied: s
     """"conv" or "linear" when `node` starts a chain: a layer applied once, untied."""
     if not node.module or uses[node.module] > 1 or node.module in tied:
         return None
-    if node.kind == "op" and node.op in ("Conv2d", "Linear"):
+    if node.kind == "op" and node.op in ("Conv2d", "Linear", "TransposedLinear"):   # (the last is an nn.Linear too)
         return "conv" if node.op == "Conv2d" else "linear"
     if node.kind == "block" and node.op in program.graphs:
         chain = whole_block_chain(program.graphs[node.op])
