@@ -310,7 +310,8 @@ def choose_linear_kernels(model: nn.Module, example_inputs: tuple = (), kernels:
     beats the plain layer by 3%; "plain" keeps every layer; a kernel's name forces it where it
     exists.  Returns one line per shape saying what was chosen and why."""
     available = packed_linear_kernels() if packed_linear_available() else ()
-    layers = [(parent, name, child) for parent in list(model.modules()) if not isinstance(parent, PackedLinear)
+    # A layer inside a packed module (PackedLinear, a fused kernel's fallback) is that module's own.
+    layers = [(parent, name, child) for parent in list(model.modules()) if not hasattr(parent, "packed_weight")
               for name, child in parent.named_children() if isinstance(child, (nn.Linear, *transposed))
               and child.weight.device.type == "cpu" and child.weight.dtype == torch.float32]
     if not layers:
