@@ -147,3 +147,11 @@ def test_pass_declines_a_conv_read_twice(tmp_path):
 def test_epilogue_pass_is_in_the_o2_pipeline():
     assert "fuse-epilogues" in [p.name for p in select_passes(2)]
     assert "fuse-epilogues" not in [p.name for p in select_passes(1)]
+
+
+def test_helper_name_scan_finds_what_parsing_finds():
+    """`dlc check` reserves the runtime helpers' names by a line scan; it must agree with the parse
+    that copies them into generated files (fusion.py's included)."""
+    from compiler.codegen import helpers
+    assert helpers.helper_names() == set(helpers._definitions())
+    assert {"FusedConv", "ResidualActivation", "fuse_epilogues", "PackedLinear"} <= helpers.helper_names()

@@ -8,6 +8,7 @@ It imports torch, so it is read as text (importlib.resources), never imported.
 from __future__ import annotations
 
 import ast
+import re
 from functools import lru_cache
 from importlib import resources
 
@@ -44,9 +45,19 @@ def _read_definitions(text: str, found: dict[str, tuple[str, set[str]]]) -> None
             found[node.targets[0].id] = (source, reads)
 
 
+# A top-level definition or constant of a runtime file: what `_read_definitions` collects.
+_TOP_LEVEL_NAME = re.compile(r"^(?:def|class)\s+(\w+)|^([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)", re.MULTILINE)
+
+
+@lru_cache(maxsize=1)
 def helper_names() -> set[str]:
-    """Every name the helpers define: reserved in generated code."""
-    return set(_definitions())
+    """Every name the helpers define: reserved in generated code.  Read by a line scan, not by
+    parsing the files: `dlc check` reserves these names, and must not pay for an ast.parse."""
+    names = set()
+    for file in RUNTIME_FILES:
+        text = (resources.files("compiler.runtime") / file).read_text(encoding="utf-8")
+        names.update(a or b for a, b in _TOP_LEVEL_NAME.findall(text))
+    return names
 
 
 def helper_sources(wanted: set[str]) -> list[str]:
