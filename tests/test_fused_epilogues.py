@@ -46,12 +46,14 @@ def test_linear_gelu_epilogues_compute_what_o0_computes(tmp_path_factory, case):
 
 
 def test_linear_kernels_pack_the_layers_not_fused(tmp_path_factory):
-    """"onednn" fuses the GELU layers and packs the other linear layers; a fused layer's own linear
-    (its fallback) is not packed again."""
+    """After the GELU layers are fused, packing the linear layers leaves a fused layer's own linear
+    layer (its fallback) alone."""
     reference, o2, model, inputs = _pair(tmp_path_factory, "bert")
     if "onednn" not in o2.packed_linear_kernels():
         pytest.skip("this torch has no oneDNN packed linear")
-    model.optimize_for_inference(*inputs, kernels="onednn")
+    model.eval()
+    o2.fuse_epilogues(model, inputs, "fused")
+    o2.choose_linear_kernels(model, inputs, "onednn")
     fused = [m for m in model.modules() if type(m).__name__ == "FusedLinearActivation"]
     assert fused and all(type(m.layer) is torch.nn.Linear for m in fused) and _count(model, "PackedLinear") > 0
     with torch.inference_mode():

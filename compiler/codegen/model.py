@@ -132,7 +132,8 @@ def _inference_preparation(name: str, variant: Variant, program: Program, helper
     doc = (f"Prepare this model for inference, in place, and return it: {', '.join(done)}.  Load the "
            "weights first: the prepared layers no longer match a checkpoint, and are not for training.  "
            "`example_inputs` (a batch like those to be served) make the measurements use their shapes; "
-           "`kernels` is \"measure\", \"plain\", \"fused\" or a packed kernel's name.  What was chosen, and why: "
+           "`kernels` is \"measure\", \"plain\", a packed kernel's name, or \"fused\" (every fused kernel, plain "
+           "linear layers otherwise).  What was chosen, and why: "
            "`self.inference_summary`.")
     lines = textwrap.wrap(f'"""{doc}"""', DOC_WIDTH)
     uses_summary = any("summary +=" in step for step in steps)

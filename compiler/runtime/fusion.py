@@ -218,12 +218,13 @@ def fuse_epilogues(model: nn.Module, example_inputs: tuple = (), kernels: str = 
     linear layer and activation) as one oneDNN kernel on pre-packed weights where that is faster here.
     `kernels="measure"` times the fused kernel against the plain layers once per distinct shape, on
     random inputs of the shapes `example_inputs` give each layer, and keeps it only when it wins by 3%
-    (without example inputs nothing is fused); "fused" or "onednn" fuse every chain the kernels
-    cover; "plain" or "mkl" fuse none.  Returns one line per shape saying what was chosen and why."""
+    (without example inputs nothing is fused); "fused" fuses every chain the kernels cover; any
+    other value ("plain", a packed linear kernel's name) fuses none.  Returns one line per shape
+    saying what was chosen and why."""
     sites = [s for s in epilogue_sites(model) if s[2].weight.device.type == "cpu" and s[2].weight.dtype == torch.float32]
     if not sites:
         return []
-    if kernels in ("plain", "mkl"):
+    if kernels not in ("measure", "fused"):
         return [f"epilogues: none fused (asked for {kernels})"]
     if not conv_epilogue_kernels():
         return ["epilogues: none fused (this torch build has no oneDNN fused kernels)"]

@@ -338,6 +338,8 @@ def choose_linear_kernel(layer: nn.Module, flipped: bool, rows: int, kernels: st
     """(kernel, reason) for one layer shape; see choose_linear_kernels."""
     if not available:
         return "plain", "no packed kernel in this torch build"
+    if kernels in ("plain", "fused"):  # "fused" asks for the fused epilogues (fusion.py), plain layers otherwise
+        return "plain", f"asked for {kernels}"
     if kernels != "measure":
         chosen = kernels if kernels in available else "plain"
         return chosen, f"asked for {kernels}" + ("" if chosen == kernels else ", which this build lacks")
