@@ -34,7 +34,7 @@ class EpilogueAttrs(Attrs):
     activation: str = "none"
     residual: bool = False          # a second input is added before the activation
     conv_operand: int = 0           # which input is the convolution's (or linear layer's) path
-    inplace: bool = False
+    inplace: bool = False           # the sum overwrites its first input / the activation its input
 
 
 def _layer(a: EpilogueAttrs) -> str:
@@ -64,17 +64,15 @@ def _lower(a: EpilogueAttrs, ctx) -> list[str]:
     return assign(ctx, f"{ctx.module}({args})")
 
 
-def _can_run_in_place(a: EpilogueAttrs) -> bool:
-    # The sum runs in place into its first input; an activation layer only if torch's takes inplace=.
-    return a.residual or LAYERS.get(a.activation, ("", False))[1]
-
-
 register(OpDef(
     "Epilogue", EpilogueAttrs, (Port("x"), Port("residual", optional=True)), _infer, _lower,
     doc="The activation, and residual sum, after a convolution or linear layer, as a layer that "
         "optimize_for_inference() may compute in that layer's kernel.  Made by the fuse-epilogues pass.",
-    init=_layer,       # ResidualActivation is found in the constructor by codegen, as every helper call
-    elementwise=True, inplace=_can_run_in_place,
+    init=_layer,
+    helpers=("ResidualActivation",),
+    # No `inplace` trait: the pass that makes an Epilogue (after the inplace pass) keeps the in-place
+    # decisions of the ops it replaces, and the layer's constructor, not forward's code, applies them.
+    elementwise=True,
     flops=lambda a, ins, outs: per_output_element(
         ACTIVATIONS[a.activation].flops + a.residual if a.activation != "none" else 1)(a, ins, outs),
     samples=(sample(tensor(2, 3, 8), activation="relu"),

@@ -142,7 +142,10 @@ def _module_name(graph: Graph, base: str) -> str:
 def _rewrite_tail(graph: Graph, producer: Node, tail: list[Node], activation: str, operand: int) -> Node:
     """Replace the chain's sum and/or activation by one Epilogue node reading the same operands."""
     first, last = tail[0], tail[-1]
-    attrs = REGISTRY["Epilogue"].attrs(activation=activation, residual=operand >= 0, conv_operand=max(operand, 0))
+    # In place as the replaced ops were: the sum into its first input, or the activation into its input.
+    inplace = bool(getattr(first.attrs, "inplace", False))
+    attrs = REGISTRY["Epilogue"].attrs(activation=activation, residual=operand >= 0, conv_operand=max(operand, 0),
+                                       inplace=inplace)
     module = _module_name(graph, f"{producer.module}_{'residual' if operand >= 0 else activation}")
     node = graph.add(Node(f"{last.id}_epilogue", "op", "Epilogue", attrs, last.span, last.outputs, module, last.types,
                           derived_from=tuple(n.span for n in tail), guard=last.guard))
