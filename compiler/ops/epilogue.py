@@ -24,6 +24,11 @@ from compiler.ops.registry import (
     tensor,
 )
 
+# The op that names an activation -> its kind (Activation(kind) names it in its attributes).
+_ACTIVATION_OPS = {"ReLU": "relu", "ReLU6": "relu6", "SiLU": "silu", "Tanh": "tanh", "Sigmoid": "sigmoid",
+                   "Hardswish": "hardswish"}
+EPILOGUE = "Epilogue"       # the op's name, for the pass that makes it
+
 # Activation kind -> (torch layer, whether it takes inplace=); "none" is a sum alone.
 LAYERS = {"relu": ("nn.ReLU", True), "relu6": ("nn.ReLU6", True), "silu": ("nn.SiLU", True),
           "gelu": ("nn.GELU", False), "gelu_tanh": ("nn.GELU", False), "tanh": ("nn.Tanh", False),
@@ -35,6 +40,22 @@ class EpilogueAttrs(Attrs):
     residual: bool = False          # a second input is added before the activation
     conv_operand: int = 0           # which input is the convolution's (or linear layer's) path
     inplace: bool = False           # the sum overwrites its first input / the activation its input
+
+
+def activation_kind(op: str, attrs) -> str | None:
+    """The activation an op applies, if it is one an Epilogue layer can be ("identity" for
+    Activation("identity"), which its parameter left in)."""
+    if op == "Activation":
+        kind = attrs.kind
+        return kind if kind in LAYERS or kind == "identity" else None
+    if op == "GELU":
+        return "gelu" if attrs.approximate == "none" else "gelu_tanh"
+    return _ACTIVATION_OPS.get(op)
+
+
+def is_residual_sum(op: str) -> bool:
+    """Whether the op is the sum a fused convolution can add (its `other` input)."""
+    return op == "Add"
 
 
 def _layer(a: EpilogueAttrs) -> str:
@@ -65,7 +86,7 @@ def _lower(a: EpilogueAttrs, ctx) -> list[str]:
 
 
 register(OpDef(
-    "Epilogue", EpilogueAttrs, (Port("x"), Port("residual", optional=True)), _infer, _lower,
+    EPILOGUE, EpilogueAttrs, (Port("x"), Port("residual", optional=True)), _infer, _lower,
     doc="The activation, and residual sum, after a convolution or linear layer, as a layer that "
         "optimize_for_inference() may compute in that layer's kernel.  Made by the fuse-epilogues pass.",
     init=_layer,

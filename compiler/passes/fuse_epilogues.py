@@ -25,11 +25,9 @@ from dataclasses import replace
 
 from compiler.ir import Graph, Node, Program
 from compiler.ops import REGISTRY
+from compiler.ops import epilogue as epilogue_op
 from compiler.ops.epilogue import LAYERS
 
-# The op that names an activation -> its kind (Activation(kind) names it in its attributes).
-_ACTIVATION_OPS = {"ReLU": "relu", "ReLU6": "relu6", "SiLU": "silu", "Tanh": "tanh", "Sigmoid": "sigmoid",
-                   "Hardswish": "hardswish"}
 # The activations oneDNN applies after a fused residual sum.
 AFTER_SUM = ("relu",)
 # Activations worth fusing into a GEMM: the transformers' FFN ones (ReLU and friends cost little there).
@@ -38,14 +36,7 @@ AFTER_LINEAR = ("gelu", "gelu_tanh")
 
 def activation_kind(node: Node) -> str | None:
     """The activation a node applies, if it is one an Epilogue layer can be."""
-    if node.kind != "op":
-        return None
-    if node.op == "Activation":
-        kind = node.attrs.kind
-    elif node.op == "GELU":
-        kind = "gelu" if node.attrs.approximate == "none" else "gelu_tanh"
-    else:
-        kind = _ACTIVATION_OPS.get(node.op)
+    kind = epilogue_op.activation_kind(node.op, node.attrs) if node.kind == "op" else None
     return kind if kind in LAYERS else None
 
 
@@ -79,7 +70,7 @@ def whole_block_chain(graph: Graph) -> tuple | None:
     kind = None
     if len(rest) == 1 and _sole_reader(graph, last) is rest[0]:
         # Activation(kind) stays for a kind its parameter makes the identity: nothing to apply.
-        identity = rest[0].kind == "op" and rest[0].op == "Activation" and rest[0].attrs.kind == "identity"
+        identity = rest[0].kind == "op" and epilogue_op.activation_kind(rest[0].op, rest[0].attrs) == "identity"
         kind = "none" if identity else activation_kind(rest[0])
     if rest and kind is None:
         return None
@@ -111,7 +102,7 @@ def _chain(graph: Graph, start: Node, kind: str) -> tuple | None:
     if kind == "linear":
         act = activation_kind(reader)
         return (None, [reader], act, -1) if act in AFTER_LINEAR else None
-    if reader.op == "Add":
+    if epilogue_op.is_residual_sum(reader.op):
         slots = {slot: src for slot, (src, _) in graph.operands(reader.id).items()}
         if list(slots.values()).count(value.id) != 1 or not _same_type(graph, value, reader):
             return None
@@ -144,10 +135,10 @@ def _rewrite_tail(graph: Graph, producer: Node, tail: list[Node], activation: st
     first, last = tail[0], tail[-1]
     # In place as the replaced ops were: the sum into its first input, or the activation into its input.
     inplace = bool(getattr(first.attrs, "inplace", False))
-    attrs = REGISTRY["Epilogue"].attrs(activation=activation, residual=operand >= 0, conv_operand=max(operand, 0),
+    attrs = REGISTRY[epilogue_op.EPILOGUE].attrs(activation=activation, residual=operand >= 0, conv_operand=max(operand, 0),
                                        inplace=inplace)
     module = _module_name(graph, f"{producer.module}_{'residual' if operand >= 0 else activation}")
-    node = graph.add(Node(f"{last.id}_epilogue", "op", "Epilogue", attrs, last.span, last.outputs, module, last.types,
+    node = graph.add(Node(f"{last.id}_epilogue", "op", epilogue_op.EPILOGUE, attrs, last.span, last.outputs, module, last.types,
                           derived_from=tuple(n.span for n in tail), guard=last.guard))
     graph.replace_node(replace(node, order=first.order))
     for slot, (src, index) in graph.operands(first.id).items():

@@ -233,13 +233,13 @@ def fuse_epilogues(model: nn.Module, example_inputs: tuple = (), kernels: str = 
     layouts = _input_layouts(model, sites, example_inputs) if example_inputs else {}
     groups: dict = {}
     for site in sites:
-        parent, producer, layer = site[:3]
+        parent, producer = site[:2]
         layout = layouts.get(id(getattr(parent, producer)))
         if example_inputs and layout is None:
             continue  # not run by these inputs: this configuration does not use it
         groups.setdefault(_shape_key(site, layout), []).append((site, layout))
     summary = []
-    for key, members in groups.items():
+    for members in groups.values():
         (site, layout), count = members[0], len(members)
         chosen, why = _choose(site, layout, kernels)
         if chosen == "fused":
@@ -250,7 +250,7 @@ def fuse_epilogues(model: nn.Module, example_inputs: tuple = (), kernels: str = 
 
 
 def _shape_key(site: tuple, layout) -> tuple:
-    _, _, layer, tail, activation, operand = site
+    layer, activation, operand = site[2], site[4], site[5]
     if isinstance(layer, nn.Linear):
         return ("linear", layer.in_features, layer.out_features, layer.bias is not None, layout, activation)
     return ("conv", layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
@@ -261,7 +261,7 @@ def _describe(site: tuple, layout) -> str:
     _, _, layer, _, activation, operand = site
     shape = f" on {list(layout[0])}{' channels-last' if layout[1] else ''}" if layout else ""
     if isinstance(layer, nn.Linear):
-        return f"linear {layer.in_features}->{layer.out_features} + {activation}{shape}"
+        return f"linear+{activation} {layer.in_features}->{layer.out_features}{shape}"
     k = "x".join(map(str, layer.kernel_size))
     post = (" + residual" if operand >= 0 else "") + (f" + {activation}" if activation != "none" else "")
     return (f"conv {layer.in_channels}->{layer.out_channels} {k} stride {layer.stride[0]}"
@@ -269,7 +269,7 @@ def _describe(site: tuple, layout) -> str:
 
 
 def _fused_module(site: tuple, layout) -> nn.Module:
-    parent, producer, layer, tail, activation, operand = site
+    parent, _, layer, tail, activation, operand = site
     if isinstance(layer, nn.Linear):
         rows = 1
         for size in (layout[0][:-1] if layout else ()):
@@ -281,7 +281,7 @@ def _fused_module(site: tuple, layout) -> nn.Module:
 
 def _install(site: tuple, layout) -> None:
     """Swap the chain's layers: the fused kernel where the chain ends, identities before it."""
-    parent, producer, layer, tail, activation, operand = site
+    parent, producer, tail = site[0], site[1], site[3]
     fused = _fused_module(site, layout)
     if tail is None:
         setattr(parent, producer, fused)  # a whole block that is the chain
