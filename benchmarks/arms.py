@@ -20,6 +20,8 @@ from benchmarks.models import Entry, load_reference_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 INFERENCE_ARMS = ("reference", "dlc -O0", "dlc best", "inductor", "onnxruntime", "openvino")
+# Not in the default list: dlc best without the fused epilogue kernels, to measure what fusing adds.
+EXTRA_INFERENCE_ARMS = ("dlc best unfused",)
 TRAINING_ARMS = ("reference", "dlc -O2", "torch.compile(ref)")
 
 
@@ -44,8 +46,12 @@ def reference_model(entry: Entry, device: torch.device, dtype: torch.dtype, trai
     return (model.train() if train else model.eval()).to(dtype=dtype if not train else torch.float32)
 
 
-def dlc_model(entry: Entry, level: int, reference: torch.nn.Module, tmp: Path, device, train: bool):
-    model = getattr(compile_dlc(entry.spec, level, tmp), entry.cls)()
+def dlc_model(entry: Entry, level: int, reference: torch.nn.Module, tmp: Path, device, train: bool,
+              fuse: bool = True):
+    module = compile_dlc(entry.spec, level, tmp)
+    if not fuse and hasattr(module, "fuse_epilogues"):
+        module.fuse_epilogues = lambda *args, **kwargs: ["epilogues: none fused (the benchmark's unfused arm)"]
+    model = getattr(module, entry.cls)()
     load_reference_weights(model, reference)
     return (model.train() if train else model.eval()).to(device)
 
@@ -90,10 +96,11 @@ def build_inference(arm: str, entry: Entry, inputs: dict, tmp: Path, device, dty
     reference = reference_model(entry, device, dtype, train=False)
     if arm == "reference":
         return (lambda: entry.run_reference(reference, inputs)), notes
-    if arm in ("dlc -O0", "dlc best"):
+    if arm in ("dlc -O0", "dlc best", "dlc best unfused"):
         start = time.perf_counter()
-        model = dlc_model(entry, 0 if arm == "dlc -O0" else 2, reference, tmp, device, train=False).to(dtype=dtype)
-        if arm == "dlc best":
+        model = dlc_model(entry, 0 if arm == "dlc -O0" else 2, reference, tmp, device, train=False,
+                          fuse=arm != "dlc best unfused").to(dtype=dtype)
+        if arm != "dlc -O0":
             model.optimize_for_inference(*_dlc_args(entry, inputs))
             notes["choices"] = getattr(model, "inference_summary", [])
             notes["spec -> optimized model s"] = time.perf_counter() - start

@@ -8,7 +8,8 @@ and the peers, every arm in a process of its own (benchmarks/worker.py), in alte
 Inference arms: the reference (transformers / torchvision, eager), dlc -O0, dlc best (-O2 plus
 `optimize_for_inference()` given the benchmark's inputs as example inputs), inductor
 (`torch.compile` of the reference with freezing), ONNX Runtime (ORT_ENABLE_ALL) and OpenVINO
-(both on a torch.onnx export of the reference; CPU fp32 only).  Training arms: the reference,
+(both on a torch.onnx export of the reference; CPU fp32 only); on request (`--arms`), "dlc best
+unfused": dlc best without the fused convolution / GEMM epilogue kernels, to measure what they add.  Training arms: the reference,
 dlc -O2 and `torch.compile` of the reference; one step is forward + backward + AdamW, bf16 by
 autocast.
 
@@ -175,7 +176,7 @@ def main() -> None:
     raw = {"machine": describe(args.device), "peak_gflops": peak, "args": vars(args) | {"json": None}}
     for model in args.models.split(","):
         raw[model] = run_model(model, arms, args)
-        print(report(model, raw[model], peak), flush=True)
+        print(report(model, raw[model], peak) + f"- load average after {model}: {os.getloadavg()[0]:.1f}\n", flush=True)
     if args.json:
         args.json.write_text(json.dumps(raw, indent=2, default=str))
 

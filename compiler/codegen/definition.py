@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from compiler.codegen.expressions import Unprintable, names_in, py_literal, to_python
+from compiler.codegen.epilogues import epilogue_lines
 from compiler.codegen.merge import (Variant, hoist_equal_branches, partition, render, simplify, used_conditions,
                                     variant_names)
 from compiler.codegen.interface import OutputTuple, output_tuple
@@ -123,6 +124,7 @@ class DefinitionBuilder:
         if folds:
             model.class_lines += ["# Batch norms that optimize_for_inference() folds into the convolution before them.",
                                   "CONV_BN_FOLDS = (", *(f'    ("{c}", "{n}"),' for c, n in folds), ")"]
+        model.class_lines += epilogue_lines([m.graph for m in variant.members])
         return model
 
     def _fixed_locals(self, name: str, fixed: dict[str, Any], lines: list[str]) -> list[str]:

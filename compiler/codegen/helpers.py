@@ -1,5 +1,5 @@
-"""The runtime helpers (compiler/runtime/helpers.py, and parallel.py for tensor
-parallelism and FSDP) as source text, one entry per top-level definition.
+"""The runtime helpers (compiler/runtime/helpers.py, and the fused kernels of fusion.py) as
+source text, one entry per top-level definition.
 
 Generated code never imports dlc, so anything a lowering relies on beyond torch is
 copied into the generated file from that module, with the helpers it uses in turn.
@@ -8,27 +8,29 @@ It imports torch, so it is read as text (importlib.resources), never imported.
 from __future__ import annotations
 
 import ast
+import re
 from functools import lru_cache
 from importlib import resources
 
 
-# The runtime files whose definitions generated modules may carry, in the order they are emitted.
-RUNTIME_FILES = ("helpers.py", "parallel.py")
+# The runtime modules whose definitions generated code may copy, in the order they are copied.
+RUNTIME_FILES = ("helpers.py", "fusion.py")
 
 
 @lru_cache(maxsize=1)
 def _definitions() -> dict[str, tuple[str, set[str]]]:
     """name -> (source, names of the other helpers it reads), in file order."""
     found: dict[str, tuple[str, set[str]]] = {}
-    for name in RUNTIME_FILES:
-        found.update(_file_definitions((resources.files("compiler.runtime") / name).read_text(encoding="utf-8")))
+    for file in RUNTIME_FILES:
+        text = (resources.files("compiler.runtime") / file).read_text(encoding="utf-8")
+        _read_definitions(text, found)
     return {name: (source, reads & set(found) - {name}) for name, (source, reads) in found.items()}
 
 
-def _file_definitions(text: str) -> dict[str, tuple[str, set[str]]]:
+def _read_definitions(text: str, found: dict[str, tuple[str, set[str]]]) -> None:
+    """Add each top-level function, class and constant of one runtime file to `found`."""
     tree = ast.parse(text)
     lines = text.splitlines()
-    found: dict[str, tuple[str, set[str]]] = {}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             source = "\n".join(lines[node.lineno - 1:node.end_lineno])
@@ -41,12 +43,21 @@ def _file_definitions(text: str) -> dict[str, tuple[str, set[str]]]:
             source = "\n".join(lines[start:node.end_lineno])
             reads = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
             found[node.targets[0].id] = (source, reads)
-    return found
 
 
+# A top-level definition or constant of a runtime file: what `_read_definitions` collects.
+_TOP_LEVEL_NAME = re.compile(r"^(?:def|class)\s+(\w+)|^([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)", re.MULTILINE)
+
+
+@lru_cache(maxsize=1)
 def helper_names() -> set[str]:
-    """Every name the helpers define: reserved in generated code."""
-    return set(_definitions())
+    """Every name the helpers define: reserved in generated code.  Read by a line scan, not by
+    parsing the files: `dlc check` reserves these names, and must not pay for an ast.parse."""
+    names = set()
+    for file in RUNTIME_FILES:
+        text = (resources.files("compiler.runtime") / file).read_text(encoding="utf-8")
+        names.update(a or b for a, b in _TOP_LEVEL_NAME.findall(text))
+    return names
 
 
 def helper_sources(wanted: set[str]) -> list[str]:

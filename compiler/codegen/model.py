@@ -149,6 +149,12 @@ def _inference_preparation(name: str, variant: Variant, program: Program, helper
         helpers.add("choose_memory_format")
         steps.append("summary += choose_memory_format(self, example_inputs)")
         done.append("channels-last convolution weights where that is faster")
+    if any(g.epilogues or g.conv_epilogue for g in graphs):
+        # Before the linear kernels are chosen: a linear layer fused with its activation is not packed again.
+        helpers.add("fuse_epilogues")
+        steps.append("summary += fuse_epilogues(self, example_inputs, kernels)")
+        done.append("convolution (+ residual sum) + activation and linear + GELU chains as one oneDNN kernel on "
+                    "pre-packed weights where that measures faster")
     if ops & {"Linear", "FusedLinear", "TransposedLinear"}:
         helpers.add("choose_linear_kernels")
         steps.append("summary += choose_linear_kernels(self, example_inputs, kernels)")
@@ -157,7 +163,8 @@ def _inference_preparation(name: str, variant: Variant, program: Program, helper
     doc = (f"Prepare this model for inference, in place, and return it: {', '.join(done)}.  Load the "
            "weights first: the prepared layers no longer match a checkpoint, and are not for training.  "
            "`example_inputs` (a batch like those to be served) make the measurements use their shapes; "
-           "`kernels` is \"measure\", \"plain\" or a packed kernel's name.  What was chosen, and why: "
+           "`kernels` is \"measure\", \"plain\", a packed kernel's name, or \"fused\" (every fused kernel, plain "
+           "linear layers otherwise).  What was chosen, and why: "
            "`self.inference_summary`.")
     lines = textwrap.wrap(f'"""{doc}"""', DOC_WIDTH)
     uses_summary = any("summary +=" in step for step in steps)

@@ -96,6 +96,11 @@ class Graph:
     is_model: bool = False
     # (conv module, batch-norm module) pairs that optimize_for_inference() folds (fold-conv-bn)
     conv_bn_folds: list[tuple[str, str]] = field(default_factory=list)
+    # (producer layer, folded norm or None, Epilogue layer, activation, conv operand or -1): chains
+    # optimize_for_inference() may compute as one fused kernel (fuse-epilogues)
+    epilogues: list[tuple] = field(default_factory=list)
+    # (conv, norm or None, activation) when the whole block is one such chain (fuse-epilogues)
+    conv_epilogue: tuple | None = None
     # where each named layer is bound (`training = Linear(d, d)`): a diagnostic about the name points there
     layer_spans: dict[str, Span] = field(default_factory=dict)
     # For emission per definition: the block's syntax, the static `if`s its body ran (key -> ast.If),
@@ -145,6 +150,7 @@ class Graph:
                      inputs=list(self.inputs), outputs=list(self.outputs), ties=list(self.ties),
                      renames=list(self.renames), aliases=list(self.aliases), is_model=self.is_model,
                      conv_bn_folds=list(self.conv_bn_folds), definition=self.definition,
+                     epilogues=list(self.epilogues), conv_epilogue=self.conv_epilogue,
                      conditions=dict(self.conditions), decisions=list(self.decisions),
                      output_guard=self.output_guard, lets=dict(self.lets))
 
@@ -268,5 +274,8 @@ def dump(program: Program, attrs: bool = False) -> str:
         for out in graph.outputs:
             lines.append(f"  out {out.name} = {out.node}.{out.index}")
         lines.extend(f"  fold {conv} <- {norm}" for conv, norm in graph.conv_bn_folds)
+        lines.extend(f"  epilogue {' -> '.join(str(part) for part in chain)}" for chain in graph.epilogues)
+        if graph.conv_epilogue:
+            lines.append(f"  conv epilogue {' -> '.join(str(part) for part in graph.conv_epilogue)}")
         lines.append("")
     return "\n".join(lines)

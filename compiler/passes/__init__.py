@@ -19,6 +19,7 @@ from compiler.passes.cse import eliminate_common_subexpressions
 from compiler.passes.dead_code import eliminate_dead_code
 from compiler.passes.dropout import drop_dropout
 from compiler.passes.fold_conv_bn import fold_conv_bn
+from compiler.passes.fuse_epilogues import fuse_epilogues
 from compiler.passes.fuse_projections import fuse_projections
 from compiler.passes.identities import remove_identity_ops
 from compiler.passes.inplace import run_in_place
@@ -57,9 +58,11 @@ PIPELINE: list[Pass] = [
     Pass("dead-code", eliminate_dead_code, 1, "drop results that reach no output"),
     # After dead-code, on the final graph: models get optimize_for_inference(), which folds these pairs.
     Pass("fold-conv-bn", fold_conv_bn, 2, "record conv/batch-norm pairs for optimize_for_inference()"),
-    # Last: whether a value is dead after its reader is only settled on the final graph.  Level 0:
+    # Late: whether a value is dead after its reader is only settled on the final graph.  Level 0:
     # hand-written PyTorch applies ReLU and residual sums in place, and -O0 should cost no more.
     Pass("inplace", run_in_place, 0, "overwrite dead inputs of activations and residual sums"),
+    # After the folds it reads and the in-place decisions it keeps for the layers it makes.
+    Pass("fuse-epilogues", fuse_epilogues, 2, "mark conv/linear + sum + activation chains for fused kernels"),
 ]
 
 PASS_NAMES = [p.name for p in PIPELINE]

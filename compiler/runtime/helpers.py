@@ -311,7 +311,8 @@ def choose_linear_kernels(model: nn.Module, example_inputs: tuple = (), kernels:
     beats the plain layer by 3%; "plain" keeps every layer; a kernel's name forces it where it
     exists.  Returns one line per shape saying what was chosen and why."""
     available = packed_linear_kernels() if packed_linear_available() else ()
-    layers = [(parent, name, child) for parent in list(model.modules()) if not isinstance(parent, PackedLinear)
+    # A layer inside a packed module (PackedLinear, a fused kernel's fallback) is that module's own.
+    layers = [(parent, name, child) for parent in list(model.modules()) if not hasattr(parent, "packed_weight")
               for name, child in parent.named_children() if isinstance(child, (nn.Linear, *transposed))
               and child.weight.device.type == "cpu" and child.weight.dtype == torch.float32]
     if not layers:
@@ -338,6 +339,8 @@ def choose_linear_kernel(layer: nn.Module, flipped: bool, rows: int, kernels: st
     """(kernel, reason) for one layer shape; see choose_linear_kernels."""
     if not available:
         return "plain", "no packed kernel in this torch build"
+    if kernels in ("plain", "fused"):  # "fused" asks for the fused epilogues (fusion.py), plain layers otherwise
+        return "plain", f"asked for {kernels}"
     if kernels != "measure":
         chosen = kernels if kernels in available else "plain"
         return chosen, f"asked for {kernels}" + ("" if chosen == kernels else ", which this build lacks")

@@ -1,0 +1,337 @@
+"""Fused epilogues for inference on CPU: a convolution or linear layer, the batch norm folded into
+it, and the activation and residual sum after it, as one oneDNN kernel on pre-packed weights.
+
+The compiler says which layers form such a chain (the fuse-epilogues pass): a class lists
+`EPILOGUES` entries (producer layer, folded batch norm or None, the `Epilogue` layer at the end,
+activation, which input of a sum is the producer's or -1), and a block that is nothing but a
+convolution, a batch norm and an activation says so in `CONV_EPILOGUE`.  `fuse_epilogues` measures
+each chain's shape on this machine and keeps the fused kernel only where it wins.  Like
+helpers.py, this file is copied into generated modules by name (codegen/helpers.py).
+"""
+import functools
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from compiler.runtime.helpers import KEEP_MARGIN, PackedLinear, median_seconds, packed_linear_kernels
+
+# Activation kind -> oneDNN post-op (name, scalars, algorithm), as torch.ops.mkldnn spells them.
+ONEDNN_POST_OPS = {"none": ("none", [], ""), "relu": ("relu", [], ""), "relu6": ("hardtanh", [0.0, 6.0], ""),
+                   "silu": ("swish", [], ""), "gelu": ("gelu", [], "none"), "gelu_tanh": ("gelu", [], "tanh"),
+                   "tanh": ("tanh", [], ""), "sigmoid": ("sigmoid", [], ""), "hardswish": ("hardswish", [], "")}
+
+
+def activate(x: torch.Tensor, kind: str, inplace: bool = False) -> torch.Tensor:
+    """The activation `kind` (the DSL's names) of x; in place where torch can and `inplace` asks."""
+    if kind == "none":
+        return x
+    if kind in ("gelu", "gelu_tanh"):
+        return F.gelu(x, approximate="tanh" if kind == "gelu_tanh" else "none")
+    if kind in ("tanh", "sigmoid"):
+        return getattr(torch, kind)(x)
+    return getattr(F, kind)(x, inplace=inplace)
+
+
+class ResidualActivation(nn.Module):
+    """activation(a + b): the residual sum after a convolution, and the activation after it, as a
+    layer optimize_for_inference() can swap for the convolution's fused kernel.  `inplace`: the sum
+    overwrites `a` (nothing else reads it)."""
+
+    def __init__(self, activation: str = "none", conv_operand: int = 0, inplace: bool = False) -> None:
+        super().__init__()
+        self.activation = activation
+        self.conv_operand = conv_operand  # which input the convolution computes
+        self.inplace = inplace
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        total = a.add_(b) if self.inplace else a + b
+        return activate(total, self.activation, inplace=True)  # `total` is a fresh (or dead) tensor
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation!r}, inplace={self.inplace}"
+
+
+def conv_epilogue_kernels() -> bool:
+    """Whether this torch build has oneDNN's fused convolution kernels (private ops of its CPU build)."""
+    mkldnn = torch.ops.mkldnn
+    return torch.backends.mkldnn.is_available() and all(
+        hasattr(mkldnn, op) for op in ("_convolution_pointwise", "_reorder_convolution_weight"))
+
+
+def _inference_ready(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """CPU fp32 inference, untraced: where a packed kernel computes what the plain layers would."""
+    if torch.compiler.is_compiling():
+        return False
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+        return False  # the packed copy would not pass gradients to the weight
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (x, weight))
+
+
+class FusedConv(nn.Module):
+    """A convolution (batch norm folded in), the residual sum and the activation after it, as one
+    oneDNN kernel on a weight reordered once for `input_size`.  Takes the inputs of the layer it
+    replaces (the residual sum's two, or one); inputs it does not cover (another device or dtype,
+    autograd, tracing) run the plain convolution and then `tail`, the replaced layer."""
+
+    def __init__(self, conv: nn.Conv2d, activation: str, conv_operand: int = -1, input_size: tuple | None = None,
+                 tail: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv, self.tail = conv, tail
+        self.activation = activation
+        self.conv_operand = conv_operand  # -1: no residual sum
+        self.input_size = list(input_size) if input_size else None
+        self.pack()
+
+    def pack(self) -> None:
+        """Reorder the weight; a plain attribute (not a buffer: .to() and state_dict() leave it out)."""
+        c, weight = self.conv, self.conv.weight.detach()
+        self.packed_weight = None
+        if weight.device.type == "cpu" and weight.dtype == torch.float32:
+            self.packed_weight = torch.ops.mkldnn._reorder_convolution_weight(
+                weight, list(c.padding), list(c.stride), list(c.dilation), c.groups, self.input_size)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        x = inputs[max(self.conv_operand, 0)]
+        if self.packed_weight is None or x.dim() != 4 or not _inference_ready(x, self.conv.weight):
+            return self.unfused(*inputs)
+        c, bias = self.conv, self.conv.bias
+        name, scalars, algorithm = ONEDNN_POST_OPS[self.activation]
+        geometry = (list(c.padding), list(c.stride), list(c.dilation), c.groups)
+        if self.conv_operand < 0:
+            return torch.ops.mkldnn._convolution_pointwise(x, self.packed_weight, bias, *geometry, name, scalars,
+                                                           algorithm)
+        other = inputs[1 - self.conv_operand]
+        unary = None if name == "none" else name
+        return torch.ops.mkldnn._convolution_pointwise.binary(x, other, self.packed_weight, bias, *geometry, "add",
+                                                              1.0, unary, scalars, algorithm or None)
+
+    def unfused(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The plain convolution, then what the replaced layers computed after it."""
+        inputs = list(inputs)
+        inputs[max(self.conv_operand, 0)] = self.conv(inputs[max(self.conv_operand, 0)])
+        return self.tail(*inputs) if self.tail is not None else activate(inputs[0], self.activation, inplace=True)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "packed_weight": None}  # copies and pickles repack instead
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.pack()
+
+
+class FusedLinearActivation(nn.Module):
+    """A linear layer and the activation after it as one oneDNN kernel (the activation in the GEMM's
+    epilogue) on a weight packed for `rows`; other inputs run the layer, then the activation."""
+
+    def __init__(self, layer: nn.Linear, activation: str, rows: int) -> None:
+        super().__init__()
+        self.layer, self.activation, self.rows = layer, activation, rows
+        self.pack()
+
+    def pack(self) -> None:
+        weight = self.layer.weight.detach()
+        self.packed_weight = None
+        if weight.device.type == "cpu" and weight.dtype == torch.float32:
+            self.packed_weight = torch.ops.mkldnn._reorder_linear_weight(weight, self.rows)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.packed_weight is None or not _inference_ready(x, self.layer.weight):
+            return activate(self.layer(x), self.activation)
+        name, scalars, algorithm = ONEDNN_POST_OPS[self.activation]
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.layer.bias, name, scalars, algorithm)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "packed_weight": None}
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.pack()
+
+
+def _conv_of(layer: nn.Module) -> nn.Conv2d | None:
+    """The convolution a producer layer computes alone: the layer itself, or the folded convolution of
+    a block that is nothing more (its CONV_EPILOGUE), when that block applies no activation."""
+    if isinstance(layer, nn.Conv2d):
+        return layer
+    spec = getattr(type(layer), "CONV_EPILOGUE", None)
+    if spec is None or spec[2] != "none" or not _folded(layer, spec[1]):
+        return None
+    conv = getattr(layer, spec[0], None)
+    return conv if isinstance(conv, nn.Conv2d) else None
+
+
+def _folded(module: nn.Module, norm: str | None) -> bool:
+    """Whether the batch norm after a convolution is folded into it (an nn.Identity now), or absent
+    (this configuration has none)."""
+    return norm is None or not hasattr(module, norm) or isinstance(getattr(module, norm), nn.Identity)
+
+
+def _plain_conv(conv: nn.Module) -> bool:
+    return isinstance(conv, nn.Conv2d) and conv.padding_mode == "zeros" and not isinstance(conv.padding, str)
+
+
+def epilogue_sites(model: nn.Module) -> list[tuple]:
+    """(parent, producer name, layer, tail name or None, activation, conv operand) for every chain the
+    classes list (EPILOGUES) and every block that is one (CONV_EPILOGUE), where this instance has it."""
+    sites = []
+    for parent in list(model.modules()):
+        producers = set()
+        for producer, norm, tail, activation, operand in getattr(parent, "EPILOGUES", ()):
+            layer, end = getattr(parent, producer, None), getattr(parent, tail, None)
+            if layer is None or end is None or not _folded(parent, norm):
+                continue
+            inner = layer if isinstance(layer, nn.Linear) and type(layer) is nn.Linear else _conv_of(layer)
+            if inner is not None and (isinstance(inner, nn.Linear) or _plain_conv(inner)):
+                sites.append((parent, producer, inner, tail, activation, operand))
+                producers.add(producer)
+        for name, child in parent.named_children():
+            spec = getattr(type(child), "CONV_EPILOGUE", None)
+            conv = getattr(child, spec[0], None) if spec else None
+            if spec and name not in producers and _plain_conv(conv) and _folded(child, spec[1]):
+                sites.append((parent, name, conv, None, spec[2], -1))
+    return sites
+
+
+def _input_layouts(model: nn.Module, sites: list[tuple], example_inputs: tuple) -> dict:
+    """id(producer module) -> (shape, channels-last?) of its input in one forward of example_inputs."""
+    seen, hooks = {}, []
+
+    def record(module: nn.Module, args: tuple) -> None:
+        x = args[0]
+        seen.setdefault(id(module), (tuple(x.shape), x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+                                     and not x.is_contiguous()))
+
+    for parent, producer, *_ in sites:
+        hooks.append(getattr(parent, producer).register_forward_pre_hook(record))
+    try:
+        with torch.inference_mode():
+            model(*example_inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+def fuse_epilogues(model: nn.Module, example_inputs: tuple = (), kernels: str = "measure") -> list[str]:
+    """Compute each chain the compiler found (convolution, folded batch norm, residual sum, activation;
+    linear layer and activation) as one oneDNN kernel on pre-packed weights where that is faster here.
+    `kernels="measure"` times the fused kernel against the plain layers once per distinct shape, on
+    random inputs of the shapes `example_inputs` give each layer, and keeps it only when it wins by 3%
+    (without example inputs nothing is fused); "fused" fuses every chain the kernels cover; any
+    other value ("plain", a packed linear kernel's name) fuses none.  Returns one line per shape
+    saying what was chosen and why."""
+    sites = [s for s in epilogue_sites(model) if s[2].weight.device.type == "cpu" and s[2].weight.dtype == torch.float32]
+    if not sites:
+        return []
+    if kernels not in ("measure", "fused"):
+        return [f"epilogues: none fused (asked for {kernels})"]
+    if not conv_epilogue_kernels():
+        return ["epilogues: none fused (this torch build has no oneDNN fused kernels)"]
+    if kernels == "measure" and not example_inputs:
+        return ["epilogues: none fused (no example inputs to measure them with)"]
+    layouts = _input_layouts(model, sites, example_inputs) if example_inputs else {}
+    groups: dict = {}
+    for site in sites:
+        parent, producer = site[:2]
+        layout = layouts.get(id(getattr(parent, producer)))
+        if example_inputs and layout is None:
+            continue  # not run by these inputs: this configuration does not use it
+        groups.setdefault(_shape_key(site, layout), []).append((site, layout))
+    summary = []
+    for members in groups.values():
+        (site, layout), count = members[0], len(members)
+        chosen, why = _choose(site, layout, kernels)
+        if chosen == "fused":
+            for member, member_layout in members:
+                _install(member, member_layout)
+        summary.append(f"{_describe(site, layout)}, {count} layer(s): {chosen} ({why})")
+    return summary
+
+
+def _shape_key(site: tuple, layout) -> tuple:
+    layer, activation, operand = site[2], site[4], site[5]
+    if isinstance(layer, nn.Linear):
+        return ("linear", layer.in_features, layer.out_features, layer.bias is not None, layout, activation)
+    return ("conv", layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
+            layer.dilation, layer.groups, layer.bias is not None, layout, activation, operand >= 0)
+
+
+def _describe(site: tuple, layout) -> str:
+    _, _, layer, _, activation, operand = site
+    shape = f" on {list(layout[0])}{' channels-last' if layout[1] else ''}" if layout else ""
+    if isinstance(layer, nn.Linear):
+        return f"linear+{activation} {layer.in_features}->{layer.out_features}{shape}"
+    k = "x".join(map(str, layer.kernel_size))
+    post = (" + residual" if operand >= 0 else "") + (f" + {activation}" if activation != "none" else "")
+    return (f"conv {layer.in_channels}->{layer.out_channels} {k} stride {layer.stride[0]}"
+            f"{f' groups {layer.groups}' if layer.groups > 1 else ''}{post}{shape}")
+
+
+def _fused_module(site: tuple, layout) -> nn.Module:
+    parent, _, layer, tail, activation, operand = site
+    if isinstance(layer, nn.Linear):
+        rows = 1
+        for size in (layout[0][:-1] if layout else ()):
+            rows *= size
+        return FusedLinearActivation(layer, activation, rows or 1024)
+    end = getattr(parent, tail) if tail is not None else None
+    return FusedConv(layer, activation, operand, layout[0] if layout else None, end)
+
+
+def _install(site: tuple, layout) -> None:
+    """Swap the chain's layers: the fused kernel where the chain ends, identities before it."""
+    parent, producer, tail = site[0], site[1], site[3]
+    fused = _fused_module(site, layout)
+    if tail is None:
+        setattr(parent, producer, fused)  # a whole block that is the chain
+        return
+    setattr(parent, tail, fused)
+    setattr(parent, producer, nn.Identity())  # passes the convolution's input on, through the folded norm
+
+
+def _choose(site: tuple, layout, kernels: str) -> tuple[str, str]:
+    """("fused" or "plain", why) for one chain shape; see fuse_epilogues."""
+    if kernels != "measure":
+        return "fused", f"asked for {kernels}"
+    fused = _fused_module(site, layout)
+    candidates = _candidates(site, layout, fused)
+    try:
+        with torch.inference_mode():
+            first = {name: fn() for name, fn in candidates.items()}
+    except RuntimeError as error:  # a post-op combination this oneDNN build refuses
+        return "plain", f"the fused kernel failed: {str(error).splitlines()[0][:80]}"
+    expected = first["plain"]
+    if not torch.allclose(first["fused"], expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()) + 1e-6):
+        return "plain", "the fused kernel's result differs from the plain layers'"
+    times = median_seconds(candidates)
+    best_plain = min(seconds for name, seconds in times.items() if name != "fused")
+    chosen = "fused" if times["fused"] <= KEEP_MARGIN * best_plain else "plain"
+    measured = ", ".join(f"{name} {seconds * 1e3:.2f} ms" for name, seconds in sorted(times.items(), key=lambda i: i[1]))
+    return chosen, f"measured {measured}"
+
+
+def _candidates(site: tuple, layout, fused: nn.Module) -> dict:
+    """Callables on random inputs of the chain's shape: the fused kernel and the plain layers."""
+    parent, producer, layer, tail, activation, operand = site
+    shape = layout[0] if layout else None
+    if isinstance(layer, nn.Linear):
+        x = torch.randn(*(shape or (1024, layer.in_features)))
+        found = {"plain": lambda: activate(layer(x), activation), "fused": functools.partial(fused, x)}
+        for kernel in packed_linear_kernels():  # the packed GEMMs choose_linear_kernels may pick instead
+            packed = PackedLinear(layer, False, kernel, x.numel() // x.shape[-1])
+            found[f"{kernel} + {activation}"] = lambda packed=packed: activate(packed(x), activation)
+        return found
+    x = torch.randn(*shape)
+    if layout[1]:
+        x = x.contiguous(memory_format=torch.channels_last)
+    inputs = [x]
+    if operand >= 0:
+        with torch.inference_mode():
+            out = layer(x)
+        inputs = [None, None]
+        inputs[operand], inputs[1 - operand] = x, torch.randn_like(out)
+        # Timed calls must not keep overwriting the residual input: only the convolution's output may be.
+        fused.tail = ResidualActivation(activation, operand, inplace=operand == 0 and fused.tail.inplace)
+    plain = getattr(parent, producer) if tail is None else fused.unfused
+    return {"plain": functools.partial(plain, *inputs), "fused": functools.partial(fused, *inputs)}
