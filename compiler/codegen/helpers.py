@@ -15,10 +15,19 @@ from importlib import resources
 @lru_cache(maxsize=1)
 def _definitions() -> dict[str, tuple[str, set[str]]]:
     """name -> (source, names of the other helpers it reads), in file order."""
-    text = (resources.files("compiler.runtime") / "helpers.py").read_text(encoding="utf-8")
+    found: dict[str, tuple[str, set[str]]] = {}
+    for file in _FILES:
+        _read_definitions((resources.files("compiler.runtime") / file).read_text(encoding="utf-8"), found)
+    return {name: (source, reads & set(found) - {name}) for name, (source, reads) in found.items()}
+
+
+# The runtime files whose top-level definitions generated modules may carry.
+_FILES = ("helpers.py", "init.py")
+
+
+def _read_definitions(text: str, found: dict[str, tuple[str, set[str]]]) -> None:
     tree = ast.parse(text)
     lines = text.splitlines()
-    found: dict[str, tuple[str, set[str]]] = {}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             source = "\n".join(lines[node.lineno - 1:node.end_lineno])
@@ -31,7 +40,6 @@ def _definitions() -> dict[str, tuple[str, set[str]]]:
             source = "\n".join(lines[start:node.end_lineno])
             reads = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
             found[node.targets[0].id] = (source, reads)
-    return {name: (source, reads & set(found) - {name}) for name, (source, reads) in found.items()}
 
 
 def helper_names() -> set[str]:

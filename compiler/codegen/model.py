@@ -57,6 +57,8 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
                 model.methods.append(_PLAIN_REFERENCE_LOADER)
             if program.optimize_for_inference and any(m.graph.is_model for m in variant.members):
                 model.methods.append(_inference_preparation(model.name, variant, program, ctx.helpers))
+            model.bases = model.bases.replace("nn.Module", "WeightInitMixin, nn.Module")
+            ctx.helpers.add("WeightInitMixin")
             classes.append(model)
     classes += _alias_classes(program, ctx)
     for model in classes:
