@@ -49,7 +49,88 @@ class ReferenceCheckpointMixin:
         return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
 
 
-class BertEmbeddings(ReferenceCheckpointMixin, nn.Module):
+class WeightInitMixin:
+    """init_weights(), tie_weights() and loading that re-ties: what meta-device construction needs."""
+
+    def init_weights(self) -> None:
+        """Re-tie, recompute buffers, initialize as the spec's `init`s say (else PyTorch's default)."""
+        restore_ties_and_buffers(self)
+        scopes = [(f"{path}." if path else "", m.init_rules) for path, m in self.named_modules()
+                  if getattr(m, "init_rules", ())]
+        with torch.no_grad():
+            init_module(self, "", scopes, set())
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """nn.Module's, re-tied and with the buffers recomputed: a model moved off the meta device loads."""
+        restore_ties_and_buffers(self)
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        restore_ties_and_buffers(self, buffers=False)      # assign=True put the checkpoint's tensors in
+        return result
+
+
+def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
+    """Every block's tie_weights(); fixed tables (`reset_buffers()`) and batch-norm statistics anew."""
+    with torch.no_grad():
+        for module in model.modules():
+            for method in ("tie_weights", "reset_buffers", "reset_running_stats")[:3 if buffers else 1]:
+                if hasattr(module, method) and (method != "tie_weights" or isinstance(module, WeightInitMixin)):
+                    getattr(module, method)()
+
+
+def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
+    """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
+    ops = getattr(module, "LAYER_OPS", {})
+    children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
+    for name, child in children:
+        layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
+        for i, layer in enumerate(layers):
+            path = prefix + name + ("" if layer is child else f".{i}")
+            if name in ops:
+                init_layer(layer, path, ops[name], scopes, done)
+            else:
+                init_module(layer, path + ".", scopes, done)
+
+
+def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list, done: set[int]) -> None:
+    """One layer (a Parameter, or each part of a fused layer: `fused_from` holds the parts' rows)."""
+    named = [("", layer)] if isinstance(layer, nn.Parameter) else list(layer.named_parameters())
+    start, base = 0, path.rsplit(".", 1)[0] + "." if "." in path else ""
+    for part, rows in getattr(layer, "fused_from", None) or ((None, None),):
+        tensors = {n: p if rows is None else p[start:start + rows] for n, p in named if id(p) not in done}
+        where = path if part is None else base + part
+        rules = {n: init_rule_for(scopes, f"{where}.{n}" if n else where, op, n) for n in tensors}
+        if None in rules.values() and rows is not None:    # nn.Linear's own default, on one part's rows
+            nn.Linear.reset_parameters(type("Part", (), {"weight": tensors["weight"], "bias": tensors.get("bias")})())
+        elif None in rules.values() and isinstance(layer, nn.Module):    # PyTorch's default; tied tensors kept
+            kept = {n: p.detach().clone() for n, p in layer.named_parameters() if id(p) in done}
+            for module in (m for m in layer.modules() if hasattr(m, "reset_parameters")):
+                module.reset_parameters()
+            for n, value in kept.items():
+                layer.get_parameter(n).copy_(value)
+        for n, rule in rules.items():
+            if rule is not None:
+                getattr(nn.init, f"{rule[0]}_")(tensors[n], **rule[1])
+        start += rows or 0
+    if isinstance(layer, nn.Embedding) and layer.padding_idx is not None and id(layer.weight) not in done:
+        layer.weight[layer.padding_idx].zero_()      # as nn.Embedding and HF keep the padding row
+    done.update(id(p) for _, p in named)
+
+
+def init_rule_for(scopes: list, path: str, op: str, parameter: str):
+    """The outermost rule naming the tensor (a repeat's name: each layer), else naming its op, else None."""
+    by_path = by_op = None
+    for prefix, rules in scopes:
+        relative = path[len(prefix):] if path.startswith(prefix) else ""
+        unindexed = ".".join(part for part in relative.split(".") if not part.isdigit())
+        for target, scheme, arguments in rules if relative else ():
+            if by_path is None and target in (relative, unindexed):
+                by_path = (scheme, arguments)
+            elif by_op is None and parameter and target == f"{op}.{parameter}":
+                by_op = (scheme, arguments)
+    return by_path or by_op
+
+
+class BertEmbeddings(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """BertEmbeddings, from <stdlib>/bert_layers.dl:8.
 
     input_ids: [B, S] int64
@@ -57,6 +138,12 @@ class BertEmbeddings(ReferenceCheckpointMixin, nn.Module):
     -> embeddings
     """
 
+    LAYER_OPS = {
+        "word_embeddings": "Embedding",
+        "token_type_embeddings": "Embedding",
+        "position_embeddings": "PositionEmbedding",
+        "norm": "LayerNorm",
+    }
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/bert_layers.dl:8).
     REFERENCE_RENAMES = (
         ("LayerNorm.", "norm."),
@@ -70,6 +157,7 @@ class BertEmbeddings(ReferenceCheckpointMixin, nn.Module):
         self.position_embeddings = nn.Embedding(max_positions, d_model)  # <stdlib>/bert_layers.dl:16
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/bert_layers.dl:18
         self.embedding_dropout = nn.Dropout(dropout)  # <stdlib>/bert_layers.dl:19
+        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         word_embeddings = self.word_embeddings(input_ids)  # [B, S, d_model]
@@ -87,7 +175,7 @@ class BertEmbeddings(ReferenceCheckpointMixin, nn.Module):
         return embedding_dropout
 
 
-class MultiHeadAttention(nn.Module):
+class MultiHeadAttention(WeightInitMixin, nn.Module):
     """MultiHeadAttention, from <stdlib>/attention.dl:6.
 
     q: [B, Tq, d_model]
@@ -95,6 +183,8 @@ class MultiHeadAttention(nn.Module):
     mask: [B, Tk] bool optional
     -> output
     """
+
+    LAYER_OPS = {"query": "Linear", "key": "Linear", "value": "Linear", "output": "Linear"}
 
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
         super().__init__()
@@ -108,6 +198,7 @@ class MultiHeadAttention(nn.Module):
         self.key = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:12
         self.value = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:13
         self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:15
+        self.init_weights()
 
     def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, d_model]
@@ -134,7 +225,7 @@ class MultiHeadAttention(nn.Module):
         return output
 
 
-class AddNorm(nn.Module):
+class AddNorm(WeightInitMixin, nn.Module):
     """AddNorm, from <stdlib>/layers.dl:12.
 
     x: [B, S, d_model]
@@ -142,10 +233,13 @@ class AddNorm(nn.Module):
     -> norm
     """
 
+    LAYER_OPS = {"norm": "LayerNorm"}
+
     def __init__(self, d_model: int, dropout: float = 0.0, eps: float = 1e-05) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)  # <stdlib>/layers.dl:15
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/layers.dl:16
+        self.init_weights()
 
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
         dropout = self.dropout(sublayer)  # [B, S, d_model]
@@ -155,12 +249,14 @@ class AddNorm(nn.Module):
         return norm
 
 
-class FeedForward(nn.Module):
+class FeedForward(WeightInitMixin, nn.Module):
     """FeedForward, from <stdlib>/layers.dl:4.
 
     x: [B, S, d_model]
     -> output
     """
+
+    LAYER_OPS = {"hidden": "Linear", "output": "Linear"}
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
@@ -169,6 +265,7 @@ class FeedForward(nn.Module):
         self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/layers.dl:6
         self.active = nn.Dropout(dropout)  # <stdlib>/layers.dl:7
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/layers.dl:8
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, d_ff]
@@ -180,7 +277,7 @@ class FeedForward(nn.Module):
         return output
 
 
-class BertLayer(ReferenceCheckpointMixin, nn.Module):
+class BertLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """BertLayer, from <stdlib>/bert_layers.dl:26.
 
     x: [B, S, d_model]
@@ -205,6 +302,7 @@ class BertLayer(ReferenceCheckpointMixin, nn.Module):
         self.attention_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/bert_layers.dl:37
         self.feed_forward = FeedForward(d_model, d_ff, 0.0, activation)  # <stdlib>/bert_layers.dl:38
         self.output_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/bert_layers.dl:39
+        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         attention = self.attention(x, mask)  # [B, S, d_model]
@@ -215,16 +313,19 @@ class BertLayer(ReferenceCheckpointMixin, nn.Module):
         return output_norm
 
 
-class BertPooler(nn.Module):
+class BertPooler(WeightInitMixin, nn.Module):
     """BertPooler, from <stdlib>/bert_layers.dl:43.
 
     x: [B, S, d_model]
     -> pooled
     """
 
+    LAYER_OPS = {"dense": "Linear"}
+
     def __init__(self, d_model: int) -> None:
         super().__init__()
         self.dense = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/bert_layers.dl:46
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first_token = x.select(1, 0)  # [B, d_model]
@@ -234,7 +335,7 @@ class BertPooler(nn.Module):
         return pooled
 
 
-class BertModel(ReferenceCheckpointMixin, nn.Module):
+class BertModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """BertModel, from specs/bert.dl:12.
 
     input_ids: [B, S] int64
@@ -254,10 +355,14 @@ class BertModel(ReferenceCheckpointMixin, nn.Module):
                  attention_dropout: float = 0.1, eps: float = 1e-12, add_pooler: bool = True) -> None:
         super().__init__()
         self.add_pooler = add_pooler
-        self.embeddings = BertEmbeddings(vocab, hidden, max_positions, type_vocab, dropout, eps)  # specs/bert.dl:20
-        self.encoder = nn.ModuleList([BertLayer(hidden, heads, intermediate, dropout, attention_dropout, eps) for _ in range(layers)])  # specs/bert.dl:21
+        self.embeddings = BertEmbeddings(vocab, hidden, max_positions, type_vocab, dropout, eps)  # specs/bert.dl:25
+        self.encoder = nn.ModuleList([BertLayer(hidden, heads, intermediate, dropout, attention_dropout, eps) for _ in range(layers)])  # specs/bert.dl:26
         if add_pooler:
-            self.pooler = BertPooler(hidden)  # specs/bert.dl:25
+            self.pooler = BertPooler(hidden)  # specs/bert.dl:30
+        self.init_rules = (("Linear.weight", "normal", {"std": 0.02}), ("Linear.bias", "zeros", {}),
+                           ("Embedding.weight", "normal", {"std": 0.02}),
+                           ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/bert.dl:16
+        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         embeddings = self.embeddings(input_ids, token_type_ids)  # [B, S, hidden]
@@ -272,13 +377,14 @@ class BertModel(ReferenceCheckpointMixin, nn.Module):
             return encoder
 
 
-class MaskedLMHead(ReferenceCheckpointMixin, nn.Module):
+class MaskedLMHead(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """MaskedLMHead, from <stdlib>/bert_layers.dl:53.
 
     x: [B, S, d_model]
     -> logits
     """
 
+    LAYER_OPS = {"transform": "Linear", "norm": "LayerNorm", "decoder": "Linear"}
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/bert_layers.dl:53).
     REFERENCE_RENAMES = (
         ("transform.dense.", "transform."),
@@ -293,6 +399,7 @@ class MaskedLMHead(ReferenceCheckpointMixin, nn.Module):
         self.transform = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/bert_layers.dl:58
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/bert_layers.dl:59
         self.decoder = nn.Linear(d_model, vocab, bias=True)  # <stdlib>/bert_layers.dl:61
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         transform = self.transform(x)  # [B, S, d_model]
@@ -304,8 +411,8 @@ class MaskedLMHead(ReferenceCheckpointMixin, nn.Module):
         return logits
 
 
-class BertForMaskedLM(ReferenceCheckpointMixin, nn.Module):
-    """BertForMaskedLM, from specs/bert.dl:31.
+class BertForMaskedLM(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+    """BertForMaskedLM, from specs/bert.dl:36.
 
     input_ids: [B, S] int64
     attention_mask: [B, S] bool optional
@@ -313,7 +420,7 @@ class BertForMaskedLM(ReferenceCheckpointMixin, nn.Module):
     -> logits: [B, S, vocab]
     """
 
-    # Reference checkpoint key prefixes -> this module's names (specs/bert.dl:31).
+    # Reference checkpoint key prefixes -> this module's names (specs/bert.dl:36).
     REFERENCE_RENAMES = (
         ("cls.predictions.", "head."),
     )
@@ -322,18 +429,26 @@ class BertForMaskedLM(ReferenceCheckpointMixin, nn.Module):
                  intermediate: int = 3072, max_positions: int = 512, type_vocab: int = 2, dropout: float = 0.1,
                  attention_dropout: float = 0.1, eps: float = 1e-12) -> None:
         super().__init__()
-        self.bert = BertModel(vocab, hidden, layers, heads, intermediate, max_positions, type_vocab, dropout, attention_dropout, eps, add_pooler=False)  # specs/bert.dl:39
-        self.head = MaskedLMHead(vocab, hidden, eps)  # specs/bert.dl:42
-        self.head.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied, specs/bert.dl:43
+        self.bert = BertModel(vocab, hidden, layers, heads, intermediate, max_positions, type_vocab, dropout, attention_dropout, eps, add_pooler=False)  # specs/bert.dl:49
+        self.head = MaskedLMHead(vocab, hidden, eps)  # specs/bert.dl:52
+        self.head.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied, specs/bert.dl:53
+        self.init_rules = (("Linear.weight", "normal", {"std": 0.02}), ("Linear.bias", "zeros", {}),
+                           ("Embedding.weight", "normal", {"std": 0.02}),
+                           ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/bert.dl:40
+        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         bert = self.bert(input_ids, attention_mask, token_type_ids)  # [B, S, hidden]
         logits = self.head(bert)  # [B, S, vocab]
         return logits
 
+    def tie_weights(self) -> None:
+        """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""
+        self.head.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied, specs/bert.dl:53
 
-class BertForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
-    """BertForSequenceClassification, from specs/bert.dl:47.
+
+class BertForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+    """BertForSequenceClassification, from specs/bert.dl:57.
 
     input_ids: [B, S] int64
     attention_mask: [B, S] bool optional
@@ -341,13 +456,19 @@ class BertForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
     -> logits: [B, labels]
     """
 
+    LAYER_OPS = {"classifier": "Linear"}
+
     def __init__(self, vocab: int = 30522, hidden: int = 768, layers: int = 12, heads: int = 12,
                  intermediate: int = 3072, max_positions: int = 512, type_vocab: int = 2, dropout: float = 0.1,
                  attention_dropout: float = 0.1, eps: float = 1e-12, labels: int = 2) -> None:
         super().__init__()
-        self.bert = BertModel(vocab, hidden, layers, heads, intermediate, max_positions, type_vocab, dropout, attention_dropout, eps)  # specs/bert.dl:55
-        self.dropout = nn.Dropout(dropout)  # specs/bert.dl:58
-        self.classifier = nn.Linear(hidden, labels, bias=True)  # specs/bert.dl:58
+        self.bert = BertModel(vocab, hidden, layers, heads, intermediate, max_positions, type_vocab, dropout, attention_dropout, eps)  # specs/bert.dl:70
+        self.dropout = nn.Dropout(dropout)  # specs/bert.dl:73
+        self.classifier = nn.Linear(hidden, labels, bias=True)  # specs/bert.dl:73
+        self.init_rules = (("Linear.weight", "normal", {"std": 0.02}), ("Linear.bias", "zeros", {}),
+                           ("Embedding.weight", "normal", {"std": 0.02}),
+                           ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/bert.dl:62
+        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         _, pooled = self.bert(input_ids, attention_mask, token_type_ids)  # [B, S, hidden], [B, hidden]

@@ -27,8 +27,9 @@ def init_rule_lines(renderer: SpecializationRenderer) -> list[Line]:
     if not entries:
         return []
     span = graph.init_rules[0].span if graph.init_rules else graph.span
-    text = "self.init_rules = (\n" + "".join(f"    {entry},\n" for entry in entries) + ")"
-    return [Line((), text, f"  # init_weights(), {renderer.where(span)}" if graph.init_rules else "")]
+    from compiler.codegen.definition import wrap_def
+    text = "\n".join(wrap_def("self.init_rules = (", entries if len(entries) > 1 else [entries[0] + ","], ")", width=104))
+    return [Line((), text, f"  # {renderer.where(span)}" if graph.init_rules else "")]
 
 
 def _rule_entry(rule: InitRule, name: Callable[[str], str]) -> str:
@@ -76,13 +77,12 @@ def layer_ops_lines(graphs: list[Graph]) -> list[str]:
         return []
     entries = [f'"{name}": "{op}"' for name, op in ops.items()]
     one = "LAYER_OPS = {" + ", ".join(entries) + "}"
-    head = ["# The op of each layer with parameters, which `init` rules may name (init_weights())."]
     if len(one) <= 112:
-        return head + [one]
-    return head + ["LAYER_OPS = {", *(f"    {e}," for e in entries), "}"]
+        return [one]
+    return ["LAYER_OPS = {", *(f"    {e}," for e in entries), "}"]
 
 
 def tie_weights_method(tie_lines: list[str]) -> str:
+    """`tie_weights()`: the spec's `tie`s again, for init_weights() and loading (`to_empty()` unties)."""
     body = "\n".join(f"    {line}" for text in tie_lines for line in text.split("\n"))
-    return ('def tie_weights(self) -> None:\n'
-            '    """Re-apply the spec\'s `tie`s: moving a model with `to_empty()` unties parameters."""\n' + body)
+    return 'def tie_weights(self) -> None:\n    """Re-apply the spec\'s `tie`s (`to_empty()` unties parameters)."""\n' + body

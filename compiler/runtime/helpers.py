@@ -155,6 +155,10 @@ class RelativePositionBias(nn.Module):
         self.bidirectional = bidirectional
         self.weight = nn.Parameter(torch.randn(num_buckets, heads))
 
+    def reset_parameters(self) -> None:
+        """PyTorch's default for an embedding table: N(0, 1)."""
+        nn.init.normal_(self.weight)
+
     def bucket(self, offset: torch.Tensor) -> torch.Tensor:
         """Bucket of each offset: exact below max_exact, logarithmic up to max_distance, then clipped."""
         num_buckets = self.num_buckets

@@ -16,132 +16,81 @@ from torch import nn
 
 
 class WeightInitMixin:
-    """`init_weights()` (the spec's initialization, as construction does it), `tie_weights()`
-    and loading that re-ties first: what a model built on the meta device needs."""
+    """init_weights(), tie_weights() and loading that re-ties: what meta-device construction needs."""
 
     def init_weights(self) -> None:
-        """Initialize every parameter as the spec's `init` statements say (PyTorch's default for
-        the others), after re-applying the ties and recomputing the non-persistent buffers:
-        `with torch.device("meta"): m = Model()`, `m.to_empty(device="cpu")`, `m.init_weights()`
-        gives the model construction gives.  Rules of blocks around this one do not apply: call
-        it on the model."""
+        """Re-tie, recompute buffers, initialize as the spec's `init`s say (else PyTorch's default)."""
+        restore_ties_and_buffers(self)
+        scopes = [(f"{path}." if path else "", m.init_rules) for path, m in self.named_modules()
+                  if getattr(m, "init_rules", ())]
         with torch.no_grad():
-            tie_all_weights(self)
-            reset_buffers(self)
-            init_parameters(self)
-
-    def tie_weights(self) -> None:
-        """Re-apply this block's `tie`s (it has none): moving a model with `to_empty()` unties."""
+            init_module(self, "", scopes, set())
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """nn.Module.load_state_dict, with the ties re-applied and the non-persistent buffers
-        recomputed first (and the ties again after `assign=True`), so a model built on the meta
-        device and moved with `to_empty()` loads into a working model."""
-        with torch.no_grad():
-            tie_all_weights(self)
-            reset_buffers(self)
+        """nn.Module's, re-tied and with the buffers recomputed: a model moved off the meta device loads."""
+        restore_ties_and_buffers(self)
         result = super().load_state_dict(state_dict, strict=strict, assign=assign)
-        if assign:
-            tie_all_weights(self)
+        restore_ties_and_buffers(self, buffers=False)      # assign=True put the checkpoint's tensors in
         return result
 
 
-def tie_all_weights(model: nn.Module) -> None:
-    """Every generated block's `tie_weights()`, outermost first."""
-    for module in model.modules():
-        if isinstance(module, WeightInitMixin):
-            module.tie_weights()
+def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
+    """Every block's tie_weights(); fixed tables (`reset_buffers()`) and batch-norm statistics anew."""
+    with torch.no_grad():
+        for module in model.modules():
+            for method in ("tie_weights", "reset_buffers", "reset_running_stats")[:3 if buffers else 1]:
+                if hasattr(module, method) and (method != "tie_weights" or isinstance(module, WeightInitMixin)):
+                    getattr(module, method)()
 
 
-def reset_buffers(model: nn.Module) -> None:
-    """Recompute what is not a weight: fixed tables (`reset_buffers()`) and batch-norm statistics."""
-    for module in model.modules():
-        if hasattr(module, "reset_buffers"):
-            module.reset_buffers()
-        if hasattr(module, "reset_running_stats"):
-            module.reset_running_stats()
-
-
-def init_parameters(model: nn.Module) -> None:
-    """Initialize each parameter under `model` once, in registration order (see the module doc)."""
-    scopes = [(f"{path}." if path else "", module.init_rules) for path, module in model.named_modules()
-              if getattr(module, "init_rules", ())]
-    _init_module(model, "", scopes, set())
-
-
-def _init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
-    """A block's own tensors, then its submodules in order, as named_parameters() lists them: a
-    tied tensor takes the rule of its first place."""
+def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
+    """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
     ops = getattr(module, "LAYER_OPS", {})
-    for name, op in ops.items():
-        if isinstance(getattr(module, name, None), nn.Parameter):
-            _init_layer(getattr(module, name), prefix + name, op, scopes, done)
-    for name, child in module.named_children():
-        if name not in ops:
-            _init_module(child, f"{prefix}{name}.", scopes, done)
-        elif isinstance(child, nn.ModuleList):
-            for i, item in enumerate(child):
-                _init_layer(item, f"{prefix}{name}.{i}", ops[name], scopes, done)
-        else:
-            _init_layer(child, prefix + name, ops[name], scopes, done)
+    children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
+    for name, child in children:
+        layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
+        for i, layer in enumerate(layers):
+            path = prefix + name + ("" if layer is child else f".{i}")
+            if name in ops:
+                init_layer(layer, path, ops[name], scopes, done)
+            else:
+                init_module(layer, path + ".", scopes, done)
 
 
-def _init_layer(layer, path: str, op: str, scopes: list, done: set[int]) -> None:
-    if isinstance(layer, nn.Parameter):
-        rule = init_rule_for(scopes, path, op, "")
-        if rule is not None and id(layer) not in done:
-            _apply_init(layer, *rule)
-        done.add(id(layer))
-        return
-    start = 0
-    for part, rows in getattr(layer, "fused_from", None) or ((path.rsplit(".", 1)[-1], None),):
-        logical = path if rows is None else f"{path.rsplit('.', 1)[0]}.{part}" if "." in path else part
-        tensors = {n: p if rows is None else p[start:start + rows] for n, p in layer.named_parameters()
-                   if id(p) not in done}
-        rules = {n: init_rule_for(scopes, f"{logical}.{n}", op, n) for n in tensors}
-        if any(rule is None for rule in rules.values()):
-            _reset_to_default(layer, tensors, rows, done)
+def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list, done: set[int]) -> None:
+    """One layer (a Parameter, or each part of a fused layer: `fused_from` holds the parts' rows)."""
+    named = [("", layer)] if isinstance(layer, nn.Parameter) else list(layer.named_parameters())
+    start, base = 0, path.rsplit(".", 1)[0] + "." if "." in path else ""
+    for part, rows in getattr(layer, "fused_from", None) or ((None, None),):
+        tensors = {n: p if rows is None else p[start:start + rows] for n, p in named if id(p) not in done}
+        where = path if part is None else base + part
+        rules = {n: init_rule_for(scopes, f"{where}.{n}" if n else where, op, n) for n in tensors}
+        if None in rules.values() and rows is not None:    # nn.Linear's own default, on one part's rows
+            nn.Linear.reset_parameters(type("Part", (), {"weight": tensors["weight"], "bias": tensors.get("bias")})())
+        elif None in rules.values() and isinstance(layer, nn.Module):    # PyTorch's default; tied tensors kept
+            kept = {n: p.detach().clone() for n, p in layer.named_parameters() if id(p) in done}
+            for module in (m for m in layer.modules() if hasattr(m, "reset_parameters")):
+                module.reset_parameters()
+            for n, value in kept.items():
+                layer.get_parameter(n).copy_(value)
         for n, rule in rules.items():
             if rule is not None:
-                _apply_init(tensors[n], *rule)
+                getattr(nn.init, f"{rule[0]}_")(tensors[n], **rule[1])
         start += rows or 0
-    done.update(id(p) for p in layer.parameters())
+    if isinstance(layer, nn.Embedding) and layer.padding_idx is not None and id(layer.weight) not in done:
+        layer.weight[layer.padding_idx].zero_()      # as nn.Embedding and HF keep the padding row
+    done.update(id(p) for _, p in named)
 
 
 def init_rule_for(scopes: list, path: str, op: str, parameter: str):
-    """(scheme, arguments) for the tensor at `path`: the outermost rule naming it, else the
-    outermost naming its op and parameter (`Linear.weight`), else None.  A repeat's name in a
-    rule stands for each of its layers (`blocks.output.weight` names `blocks.3.output.weight`)."""
+    """The outermost rule naming the tensor (a repeat's name: each layer), else naming its op, else None."""
     by_path = by_op = None
     for prefix, rules in scopes:
-        if not path.startswith(prefix):
-            continue
-        relative = path[len(prefix):]
+        relative = path[len(prefix):] if path.startswith(prefix) else ""
         unindexed = ".".join(part for part in relative.split(".") if not part.isdigit())
-        for target, scheme, arguments in rules:
+        for target, scheme, arguments in rules if relative else ():
             if by_path is None and target in (relative, unindexed):
                 by_path = (scheme, arguments)
             elif by_op is None and parameter and target == f"{op}.{parameter}":
                 by_op = (scheme, arguments)
     return by_path or by_op
-
-
-def _apply_init(tensor: torch.Tensor, scheme: str, arguments: dict) -> None:
-    getattr(nn.init, f"{scheme}_")(tensor, **arguments)
-
-
-def _reset_to_default(layer: nn.Module, tensors: dict, rows, done: set[int]) -> None:
-    """PyTorch's default initialization of a layer (of one part of a fused Linear), leaving the
-    tensors other layers already initialized (tied ones) as they were."""
-    if rows is not None:        # one part of a fused nn.Linear: its reset_parameters on the rows
-        nn.init.kaiming_uniform_(tensors["weight"], a=math.sqrt(5))
-        if "bias" in tensors:
-            bound = 1 / math.sqrt(tensors["weight"].shape[1]) if tensors["weight"].shape[1] > 0 else 0
-            nn.init.uniform_(tensors["bias"], -bound, bound)
-        return
-    kept = {n: p.detach().clone() for n, p in layer.named_parameters() if id(p) in done}
-    for module in layer.modules():
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
-    for n, value in kept.items():
-        layer.get_parameter(n).copy_(value)
