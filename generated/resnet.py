@@ -281,7 +281,7 @@ class ResNet(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     def __init__(self, depth: int = 50, num_classes: int = 1000) -> None:
         super().__init__()
         if not (depth == 18 or depth == 34 or depth == 50 or depth == 101 or depth == 152):
-            raise ValueError('ResNet comes in depths 18, 34, 50, 101 and 152 (specs/resnet.dl:10)')
+            raise ValueError('ResNet comes in depths 18, 34, 50, 101 and 152 (specs/resnet.dl:8)')
         blocks = [2, 2, 2, 2] if depth == 18 else [3, 4, 6, 3] if depth <= 50 else [3, 4, 23, 3] if depth == 101 else [3, 8, 36, 3]
         residual_block = Bottleneck if depth >= 50 else BasicBlock
         expansion = 4 if depth >= 50 else 1
@@ -292,7 +292,7 @@ class ResNet(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.layer3 = nn.ModuleList([residual_block(128 * expansion if i == 0 else 256 * expansion, 256, stride=2 if i == 0 else 1) for i in range(blocks[2])])  # specs/resnet.dl:29
         self.layer4 = nn.ModuleList([residual_block(256 * expansion if i == 0 else 512 * expansion, 512, stride=2 if i == 0 else 1) for i in range(blocks[3])])  # specs/resnet.dl:31
         self.fc = nn.Linear(512 * expansion, num_classes, bias=True)  # specs/resnet.dl:36
-        self.init_rules = (("Conv2d.weight", "kaiming_normal", {"mode": "fan_out", "nonlinearity": "relu"}),)  # specs/resnet.dl:9
+        self.init_rules = (("Conv2d.weight", "kaiming_normal", {"mode": "fan_out", "nonlinearity": "relu"}),)  # specs/resnet.dl:17
         self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
