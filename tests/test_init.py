@@ -199,3 +199,44 @@ def test_init_weights_restores_construction(tmp_path):
     model.init_weights()
     assert model.blocks[0].attention_norm.weight.eq(1).all() and model.blocks[0].attention.qkv.bias.eq(0).all()
     assert model.token_embeddings.weight.std().item() == pytest.approx(0.02, rel=0.1)
+
+
+PRECEDENCE = """
+block Inner(d: int) {
+    in x: [B, T, d]
+    init Linear.weight = constant(1.0)
+    init Linear.bias = constant(2.0)
+    init b.weight = constant(3.0)
+    a = Linear(d, d)(x)
+    b = Linear(d, d)(a)
+    out y = b
+}
+model Outer(d: int = 4) {
+    in x: [B, T, d]
+    init Linear.bias = constant(5.0)
+    init inner.a.weight = constant(6.0)
+    init Embedding.weight = zeros
+    inner = Inner(d)(x)
+    seq, h, c = LSTM(d, d)(inner)
+    out y = Linear(d, d)(inner) + seq
+    init seq.weight_hh_l0 = orthogonal(gain=2.0)
+}
+"""
+
+
+def test_rules_a_named_layer_beats_an_op_and_the_outer_block_wins(tmp_path):
+    module = compile_to_module(PRECEDENCE, tmp_path, name="precedence")
+    torch.manual_seed(0)
+    model = module.Outer()
+    inner = model.inner
+    b = inner.b
+    assert inner.a.weight.eq(6.0).all()             # the outer block's rule naming the layer
+    assert b.weight.eq(3.0).all()                   # the inner block's rule naming it beats the outer's op rule
+    assert inner.a.bias.eq(5.0).all() and b.bias.eq(5.0).all()      # between op rules, the outer block's
+    alone = module.Inner(4)                         # built alone, the inner block's own rules
+    assert alone.a.weight.eq(1.0).all() and alone.a.bias.eq(2.0).all()
+    recurrent = model.seq.weight_hh_l0              # [4 * d, d]: orthogonal columns, scaled by the gain
+    torch.testing.assert_close(recurrent.T @ recurrent, 4.0 * torch.eye(4), atol=1e-5, rtol=0)
+    head = [layer for name, layer in model.named_children() if name not in ("inner", "seq")][0]
+    bound = 1 / math.sqrt(4)                        # no rule for the head's weight: PyTorch's default
+    assert head.weight.abs().max() <= bound and head.bias.eq(5.0).all()
