@@ -3,6 +3,7 @@
 """PyTorch modules compiled from specs/t5.dl."""
 import math
 import re
+import traceback
 
 import torch
 from torch import nn
@@ -93,6 +94,9 @@ class WeightInitMixin:
 
     def init_weights(self) -> None:
         """Re-tie, recompute buffers, initialize as the spec's `init`s say (else PyTorch's default)."""
+        if any(f.f_code.co_name == "__init__" and f.f_locals.get("self") is not self
+               and isinstance(f.f_locals.get("self"), WeightInitMixin) for f, _ in traceback.walk_stack(None)):
+            return      # inside the constructor of a block around this one, which initializes the whole, once
         restore_ties_and_buffers(self)
         scopes = [(f"{path}." if path else "", m.init_rules) for path, m in self.named_modules()
                   if getattr(m, "init_rules", ())]
@@ -124,10 +128,7 @@ def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) ->
         layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
         for i, layer in enumerate(layers):
             path = prefix + name + ("" if layer is child else f".{i}")
-            if name in ops:
-                init_layer(layer, path, ops[name], scopes, done)
-            else:
-                init_module(layer, path + ".", scopes, done)
+            (init_layer(layer, path, ops[name], scopes, done) if name in ops else init_module(layer, path + ".", scopes, done))
 
 
 def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list, done: set[int]) -> None:
@@ -142,10 +143,8 @@ def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list
             nn.Linear.reset_parameters(type("Part", (), {"weight": tensors["weight"], "bias": tensors.get("bias")})())
         elif None in rules.values() and isinstance(layer, nn.Module):    # PyTorch's default; tied tensors kept
             kept = {n: p.detach().clone() for n, p in layer.named_parameters() if id(p) in done}
-            for module in (m for m in layer.modules() if hasattr(m, "reset_parameters")):
-                module.reset_parameters()
-            for n, value in kept.items():
-                layer.get_parameter(n).copy_(value)
+            [m.reset_parameters() for m in layer.modules() if hasattr(m, "reset_parameters")]
+            [layer.get_parameter(n).copy_(value) for n, value in kept.items()]
         for n, rule in rules.items():
             if rule is not None:
                 getattr(nn.init, f"{rule[0]}_")(tensors[n], **rule[1])

@@ -158,7 +158,7 @@ def _loads_reference(variant: Variant, program: Program) -> bool:
 def _import_lines(file: FileModel) -> list[str]:
     """The generated module's imports: standard-library modules only where used (isort's
     groups, a blank line between), then torch; `F` only where used."""
-    lines = [f"import {name}" for name in ("functools", "math", "re", "time") if _uses(file, name)]
+    lines = [f"import {name}" for name in ("functools", "math", "re", "time", "traceback") if _uses(file, name)]
     lines += ["", "import torch", "from torch import nn"]
     return lines + (["from torch.nn import functional as F"] if _uses(file, "F") else [])
 

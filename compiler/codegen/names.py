@@ -27,7 +27,8 @@ MODULE_NAMES = frozenset({"__all__"})
 # What the generated class defines besides the layers: the members codegen emits
 # (model.py) on top of nn.Module's.  tests/test_names.py checks every generated file against it.
 CLASS_MEMBERS = frozenset({"__init__", "forward", "REFERENCE_RENAMES", "REFERENCE_TRANSPOSED", "CONV_BN_FOLDS",
-                           "load_reference_state_dict", "optimize_for_inference", "inference_summary"})
+                           "load_reference_state_dict", "optimize_for_inference", "inference_summary",
+                           "init_weights", "tie_weights", "init_rules", "LAYER_OPS"})
 
 # Attributes of an nn.Module instance, written by scripts/derive_reserved_names.py from the
 # installed torch (a union over the versions it has been run with); a test keeps it current.
