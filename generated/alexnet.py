@@ -83,7 +83,7 @@ def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
 
 def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
     """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
-    ops = getattr(module, "LAYER_OPS", {})
+    ops = dict(getattr(module, "LAYER_OPS", ()))
     children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
     for name, child in children:
         layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
@@ -136,16 +136,16 @@ class AlexNet(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, num_classes]
     """
 
-    LAYER_OPS = {
-        "conv1": "Conv2d",
-        "conv2": "Conv2d",
-        "conv3": "Conv2d",
-        "conv4": "Conv2d",
-        "conv5": "Conv2d",
-        "fc1": "Linear",
-        "fc2": "Linear",
-        "fc3": "Linear",
-    }
+    LAYER_OPS = (
+        ("conv1", "Conv2d"),
+        ("conv2", "Conv2d"),
+        ("conv3", "Conv2d"),
+        ("conv4", "Conv2d"),
+        ("conv5", "Conv2d"),
+        ("fc1", "Linear"),
+        ("fc2", "Linear"),
+        ("fc3", "Linear"),
+    )
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()

@@ -83,7 +83,7 @@ def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
 
 def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
     """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
-    ops = getattr(module, "LAYER_OPS", {})
+    ops = dict(getattr(module, "LAYER_OPS", ()))
     children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
     for name, child in children:
         layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
@@ -137,12 +137,12 @@ class BertEmbeddings(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> embeddings
     """
 
-    LAYER_OPS = {
-        "word_embeddings": "Embedding",
-        "token_type_embeddings": "Embedding",
-        "position_embeddings": "PositionEmbedding",
-        "norm": "LayerNorm",
-    }
+    LAYER_OPS = (
+        ("word_embeddings", "Embedding"),
+        ("token_type_embeddings", "Embedding"),
+        ("position_embeddings", "PositionEmbedding"),
+        ("norm", "LayerNorm"),
+    )
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/bert_layers.dl:8).
     REFERENCE_RENAMES = (
         ("LayerNorm.", "norm."),
@@ -183,7 +183,7 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = {"query": "Linear", "key": "Linear", "value": "Linear", "output": "Linear"}
+    LAYER_OPS = (("query", "Linear"), ("key", "Linear"), ("value", "Linear"), ("output", "Linear"))
 
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
         super().__init__()
@@ -232,7 +232,7 @@ class AddNorm(WeightInitMixin, nn.Module):
     -> norm
     """
 
-    LAYER_OPS = {"norm": "LayerNorm"}
+    LAYER_OPS = (("norm", "LayerNorm"),)
 
     def __init__(self, d_model: int, dropout: float = 0.0, eps: float = 1e-05) -> None:
         super().__init__()
@@ -255,7 +255,7 @@ class FeedForward(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = {"hidden": "Linear", "output": "Linear"}
+    LAYER_OPS = (("hidden", "Linear"), ("output", "Linear"))
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
@@ -319,7 +319,7 @@ class BertPooler(WeightInitMixin, nn.Module):
     -> pooled
     """
 
-    LAYER_OPS = {"dense": "Linear"}
+    LAYER_OPS = (("dense", "Linear"),)
 
     def __init__(self, d_model: int) -> None:
         super().__init__()
@@ -383,7 +383,7 @@ class MaskedLMHead(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits
     """
 
-    LAYER_OPS = {"transform": "Linear", "norm": "LayerNorm", "decoder": "Linear"}
+    LAYER_OPS = (("transform", "Linear"), ("norm", "LayerNorm"), ("decoder", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/bert_layers.dl:53).
     REFERENCE_RENAMES = (
         ("transform.dense.", "transform."),
@@ -455,7 +455,7 @@ class BertForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
     -> logits: [B, labels]
     """
 
-    LAYER_OPS = {"classifier": "Linear"}
+    LAYER_OPS = (("classifier", "Linear"),)
 
     def __init__(self, vocab: int = 30522, hidden: int = 768, layers: int = 12, heads: int = 12,
                  intermediate: int = 3072, max_positions: int = 512, type_vocab: int = 2, dropout: float = 0.1,

@@ -83,7 +83,7 @@ def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
 
 def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
     """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
-    ops = getattr(module, "LAYER_OPS", {})
+    ops = dict(getattr(module, "LAYER_OPS", ()))
     children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
     for name, child in children:
         layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
@@ -137,7 +137,7 @@ class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = {"qkv": "TransposedLinear", "output": "TransposedLinear"}
+    LAYER_OPS = (("qkv", "TransposedLinear"), ("output", "TransposedLinear"))
     # Reference checkpoints store these [in, out]; they are transposed as they load.
     REFERENCE_TRANSPOSED = ("qkv.weight", "output.weight")
 
@@ -185,7 +185,7 @@ class TransposedFeedForward(ReferenceCheckpointMixin, WeightInitMixin, nn.Module
     -> output
     """
 
-    LAYER_OPS = {"hidden": "TransposedLinear", "output": "TransposedLinear"}
+    LAYER_OPS = (("hidden", "TransposedLinear"), ("output", "TransposedLinear"))
     # Reference checkpoints store these [in, out]; they are transposed as they load.
     REFERENCE_TRANSPOSED = ("hidden.weight", "output.weight")
 
@@ -213,7 +213,7 @@ class GPT1Block(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = {"attention_norm": "LayerNorm", "feed_forward_norm": "LayerNorm"}
+    LAYER_OPS = (("attention_norm", "LayerNorm"), ("feed_forward_norm", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/gpt1_layers.dl:8).
     REFERENCE_RENAMES = (
         ("attn.c_attn.", "attention.qkv."),
@@ -259,7 +259,7 @@ class GPT1Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> last_hidden_state: [B, T, d_model]
     """
 
-    LAYER_OPS = {"token_embeddings": "Embedding", "position_embeddings": "PositionEmbedding"}
+    LAYER_OPS = (("token_embeddings", "Embedding"), ("position_embeddings", "PositionEmbedding"))
     # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:11).
     REFERENCE_RENAMES = (
         ("tokens_embed.", "token_embeddings."),
@@ -304,7 +304,7 @@ class GPT1LMHeadModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, T, vocab]
     """
 
-    LAYER_OPS = {"lm_head": "Linear"}
+    LAYER_OPS = (("lm_head", "Linear"),)
 
     def __init__(self, vocab: int = 40478, positions: int = 512, d_model: int = 768, layers: int = 12, heads: int = 12,
                  dropout: float = 0.1, eps: float = 1e-05) -> None:
@@ -341,7 +341,7 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
     -> logits: [B, num_labels]
     """
 
-    LAYER_OPS = {"classifier": "Linear"}
+    LAYER_OPS = (("classifier", "Linear"),)
     # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:56).
     REFERENCE_RENAMES = (
         ("score.", "classifier."),

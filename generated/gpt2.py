@@ -84,7 +84,7 @@ def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
 
 def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
     """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
-    ops = getattr(module, "LAYER_OPS", {})
+    ops = dict(getattr(module, "LAYER_OPS", ()))
     children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
     for name, child in children:
         layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
@@ -138,7 +138,7 @@ class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = {"qkv": "TransposedLinear", "output": "TransposedLinear"}
+    LAYER_OPS = (("qkv", "TransposedLinear"), ("output", "TransposedLinear"))
     # Reference checkpoints store these [in, out]; they are transposed as they load.
     REFERENCE_TRANSPOSED = ("qkv.weight", "output.weight")
 
@@ -186,7 +186,7 @@ class TransposedFeedForward(ReferenceCheckpointMixin, WeightInitMixin, nn.Module
     -> output
     """
 
-    LAYER_OPS = {"hidden": "TransposedLinear", "output": "TransposedLinear"}
+    LAYER_OPS = (("hidden", "TransposedLinear"), ("output", "TransposedLinear"))
     # Reference checkpoints store these [in, out]; they are transposed as they load.
     REFERENCE_TRANSPOSED = ("hidden.weight", "output.weight")
 
@@ -214,7 +214,7 @@ class GPT2Block(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = {"attention_norm": "LayerNorm", "feed_forward_norm": "LayerNorm"}
+    LAYER_OPS = (("attention_norm", "LayerNorm"), ("feed_forward_norm", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/gpt2_layers.dl:28).
     REFERENCE_RENAMES = (
         ("ln_1.", "attention_norm."),
@@ -261,11 +261,11 @@ class GPT2Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> last_hidden_state: [B, T, d_model]
     """
 
-    LAYER_OPS = {
-        "token_embeddings": "Embedding",
-        "position_embeddings": "PositionEmbedding",
-        "final_norm": "LayerNorm",
-    }
+    LAYER_OPS = (
+        ("token_embeddings", "Embedding"),
+        ("position_embeddings", "PositionEmbedding"),
+        ("final_norm", "LayerNorm"),
+    )
     # Reference checkpoint key prefixes -> this module's names (specs/gpt2.dl:10).
     REFERENCE_RENAMES = (
         ("wte.", "token_embeddings."),
@@ -313,7 +313,7 @@ class GPT2LMHeadModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, T, vocab]
     """
 
-    LAYER_OPS = {"lm_head": "Linear"}
+    LAYER_OPS = (("lm_head", "Linear"),)
 
     def __init__(self, vocab: int = 50257, positions: int = 1024, d_model: int = 768, layers: int = 12, heads: int = 12,
                  dropout: float = 0.1, eps: float = 1e-05) -> None:

@@ -108,7 +108,7 @@ def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
 
 def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
     """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
-    ops = getattr(module, "LAYER_OPS", {})
+    ops = dict(getattr(module, "LAYER_OPS", ()))
     children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
     for name, child in children:
         layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
@@ -163,7 +163,7 @@ class RotarySelfAttention(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = {"q_proj": "Linear", "k_proj": "Linear", "v_proj": "Linear", "o_proj": "Linear"}
+    LAYER_OPS = (("q_proj", "Linear"), ("k_proj", "Linear"), ("v_proj", "Linear"), ("o_proj", "Linear"))
 
     def __init__(self, d_model: int, heads: int, kv_heads: int, head_dim: int, rope_theta: float = 10000.0,
                  rope_scaling: float = 1.0, interleaved: bool = False, dropout: float = 0.0, bias: bool = False,
@@ -224,7 +224,7 @@ class GatedFeedForward(WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = {"gate_proj": "Linear", "up_proj": "Linear", "down_proj": "Linear"}
+    LAYER_OPS = (("gate_proj", "Linear"), ("up_proj", "Linear"), ("down_proj", "Linear"))
 
     def __init__(self, d_model: int, d_ff: int, activation: str = "silu", bias: bool = False) -> None:
         super().__init__()
@@ -255,7 +255,7 @@ class LlamaDecoderLayer(WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = {"input_layernorm": "RMSNorm", "post_attention_layernorm": "RMSNorm"}
+    LAYER_OPS = (("input_layernorm", "RMSNorm"), ("post_attention_layernorm", "RMSNorm"))
 
     def __init__(self, d_model: int, heads: int, kv_heads: int, d_ff: int, eps: float = 1e-06,
                  rope_theta: float = 10000.0, rope_scaling: float = 1.0, dropout: float = 0.0, bias: bool = False,
@@ -289,7 +289,7 @@ class LlamaModel(WeightInitMixin, nn.Module):
     -> last_hidden_state: [B, T, hidden_size]
     """
 
-    LAYER_OPS = {"embed_tokens": "Embedding", "norm": "RMSNorm"}
+    LAYER_OPS = (("embed_tokens", "Embedding"), ("norm", "RMSNorm"))
 
     def __init__(self, vocab_size: int = 32000, hidden_size: int = 4096, intermediate_size: int = 11008,
                  num_hidden_layers: int = 32, num_attention_heads: int = 32, num_key_value_heads: int = 32,
@@ -326,7 +326,7 @@ class LlamaForCausalLM(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, T, vocab_size]
     """
 
-    LAYER_OPS = {"lm_head": "Linear"}
+    LAYER_OPS = (("lm_head", "Linear"),)
     # Reference checkpoint key prefixes -> this module's names (specs/llama.dl:31).
     REFERENCE_RENAMES = (
         ("model.", "decoder."),

@@ -90,7 +90,7 @@ def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
 
 def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
     """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
-    ops = getattr(module, "LAYER_OPS", {})
+    ops = dict(getattr(module, "LAYER_OPS", ()))
     children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
     for name, child in children:
         layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
@@ -143,7 +143,7 @@ class ConvBNActRelu6(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = {"conv": "Conv2d", "bn": "BatchNorm2d"}
+    LAYER_OPS = (("conv", "Conv2d"), ("bn", "BatchNorm2d"))
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False) -> None:
@@ -174,7 +174,7 @@ class ConvBNActIdentity(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = {"conv": "Conv2d", "bn": "BatchNorm2d"}
+    LAYER_OPS = (("conv", "Conv2d"), ("bn", "BatchNorm2d"))
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False) -> None:
@@ -205,7 +205,7 @@ class ConvBNActRelu(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = {"conv": "Conv2d", "bn": "BatchNorm2d"}
+    LAYER_OPS = (("conv", "Conv2d"), ("bn", "BatchNorm2d"))
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False) -> None:
@@ -285,7 +285,7 @@ class MobileNetV2(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, num_classes]
     """
 
-    LAYER_OPS = {"classifier": "Linear"}
+    LAYER_OPS = (("classifier", "Linear"),)
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2, width_mult: float = 1.0) -> None:
         super().__init__()
@@ -360,7 +360,7 @@ class MobileNetV1(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, num_classes]
     """
 
-    LAYER_OPS = {"classifier": "Linear"}
+    LAYER_OPS = (("classifier", "Linear"),)
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()

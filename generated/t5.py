@@ -122,7 +122,7 @@ def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
 
 def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
     """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
-    ops = getattr(module, "LAYER_OPS", {})
+    ops = dict(getattr(module, "LAYER_OPS", ()))
     children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
     for name, child in children:
         layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
@@ -178,7 +178,7 @@ class T5Attention(WeightInitMixin, nn.Module):
     -> o
     """
 
-    LAYER_OPS = {"q": "Linear", "k": "Linear", "v": "Linear", "o": "Linear"}
+    LAYER_OPS = (("q", "Linear"), ("k", "Linear"), ("v", "Linear"), ("o", "Linear"))
 
     def __init__(self, d_model: int, heads: int, d_kv: int, dropout: float = 0.1, causal: bool = False) -> None:
         super().__init__()
@@ -234,7 +234,7 @@ class T5AttentionMemoryIsX(WeightInitMixin, nn.Module):
     -> o
     """
 
-    LAYER_OPS = {"q": "Linear", "k": "Linear", "v": "Linear", "o": "Linear"}
+    LAYER_OPS = (("q", "Linear"), ("k", "Linear"), ("v", "Linear"), ("o", "Linear"))
 
     def __init__(self, d_model: int, heads: int, d_kv: int, dropout: float = 0.1, causal: bool = False) -> None:
         super().__init__()
@@ -287,7 +287,7 @@ class T5FeedForward(WeightInitMixin, nn.Module):
     -> wo
     """
 
-    LAYER_OPS = {"wi": "Linear", "wo": "Linear", "wi_0": "Linear", "wi_1": "Linear"}
+    LAYER_OPS = (("wi", "Linear"), ("wo", "Linear"), ("wi_0", "Linear"), ("wi_1", "Linear"))
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.1, gated: bool = False) -> None:
         super().__init__()
@@ -335,7 +335,7 @@ class T5EncoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = {"self_attention_norm": "RMSNorm", "ff_norm": "RMSNorm"}
+    LAYER_OPS = (("self_attention_norm", "RMSNorm"), ("ff_norm", "RMSNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:49).
     REFERENCE_RENAMES = (
         ("layer.0.SelfAttention.", "self_attention."),
@@ -380,7 +380,7 @@ class T5Encoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = {"position_bias": "RelativePositionBias", "final_layer_norm": "RMSNorm"}
+    LAYER_OPS = (("position_bias", "RelativePositionBias"), ("final_layer_norm", "RMSNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:97).
     REFERENCE_RENAMES = (
         ("block.0.layer.0.SelfAttention.relative_attention_bias.", "position_bias."),
@@ -422,7 +422,7 @@ class T5DecoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = {"self_attention_norm": "RMSNorm", "cross_attention_norm": "RMSNorm", "ff_norm": "RMSNorm"}
+    LAYER_OPS = (("self_attention_norm", "RMSNorm"), ("cross_attention_norm", "RMSNorm"), ("ff_norm", "RMSNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:70).
     REFERENCE_RENAMES = (
         ("layer.0.SelfAttention.", "self_attention."),
@@ -481,7 +481,7 @@ class T5Decoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = {"position_bias": "RelativePositionBias", "final_layer_norm": "RMSNorm"}
+    LAYER_OPS = (("position_bias", "RelativePositionBias"), ("final_layer_norm", "RMSNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:117).
     REFERENCE_RENAMES = (
         ("block.0.layer.0.SelfAttention.relative_attention_bias.", "position_bias."),
@@ -523,7 +523,7 @@ class T5Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, T, vocab]
     """
 
-    LAYER_OPS = {"shared": "Embedding", "lm_head": "Linear"}
+    LAYER_OPS = (("shared", "Embedding"), ("lm_head", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (specs/t5.dl:13).
     REFERENCE_RENAMES = (
         ("encoder.embed_tokens.", "shared."),

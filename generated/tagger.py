@@ -42,7 +42,7 @@ def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
 
 def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
     """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
-    ops = getattr(module, "LAYER_OPS", {})
+    ops = dict(getattr(module, "LAYER_OPS", ()))
     children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
     for name, child in children:
         layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
@@ -96,7 +96,7 @@ class RecurrentEncoder(WeightInitMixin, nn.Module):
     -> last: [layers * directions, B, hidden]
     """
 
-    LAYER_OPS = {"steps": "LSTM"}
+    LAYER_OPS = (("steps", "LSTM"),)
 
     def __init__(self, input_size: int, hidden: int, layers: int = 1, bidirectional: bool = False, cell: str = "lstm",
                  dropout: float = 0.0) -> None:
@@ -123,7 +123,7 @@ class Tagger(WeightInitMixin, nn.Module):
     -> scores: [B, T, tags]
     """
 
-    LAYER_OPS = {"embedding": "Embedding", "scores": "Linear"}
+    LAYER_OPS = (("embedding", "Embedding"), ("scores", "Linear"))
 
     def __init__(self, vocab: int = 20000, embed_dim: int = 128, hidden: int = 256, layers: int = 2, tags: int = 17,
                  cell: str = "lstm", dropout: float = 0.1) -> None:

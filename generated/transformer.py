@@ -68,7 +68,7 @@ def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
 
 def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
     """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
-    ops = getattr(module, "LAYER_OPS", {})
+    ops = dict(getattr(module, "LAYER_OPS", ()))
     children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
     for name, child in children:
         layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
@@ -123,7 +123,7 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = {"query": "Linear", "key": "Linear", "value": "Linear", "output": "Linear"}
+    LAYER_OPS = (("query", "Linear"), ("key", "Linear"), ("value", "Linear"), ("output", "Linear"))
 
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
         super().__init__()
@@ -173,7 +173,7 @@ class MultiHeadAttentionKvIsQ(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = {"query": "Linear", "key": "Linear", "value": "Linear", "output": "Linear"}
+    LAYER_OPS = (("query", "Linear"), ("key", "Linear"), ("value", "Linear"), ("output", "Linear"))
 
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
         super().__init__()
@@ -222,7 +222,7 @@ class AddNorm(WeightInitMixin, nn.Module):
     -> norm
     """
 
-    LAYER_OPS = {"norm": "LayerNorm"}
+    LAYER_OPS = (("norm", "LayerNorm"),)
 
     def __init__(self, d_model: int, dropout: float = 0.0, eps: float = 1e-05) -> None:
         super().__init__()
@@ -245,7 +245,7 @@ class FeedForward(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = {"hidden": "Linear", "output": "Linear"}
+    LAYER_OPS = (("hidden", "Linear"), ("output", "Linear"))
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
@@ -337,7 +337,7 @@ class Transformer(WeightInitMixin, nn.Module):
     -> logits: [B, T, vocab]
     """
 
-    LAYER_OPS = {"src_embed": "Embedding", "generator": "Linear", "tgt_embed": "Embedding"}
+    LAYER_OPS = (("src_embed", "Embedding"), ("generator", "Linear"), ("tgt_embed", "Embedding"))
 
     def __init__(self, vocab: int = 37000, d_model: int = 512, heads: int = 8, d_ff: int = 2048, layers: int = 6,
                  dropout: float = 0.1, max_len: int = 5000, tie_embeddings: bool = True) -> None:

@@ -83,7 +83,7 @@ def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
 
 def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
     """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
-    ops = getattr(module, "LAYER_OPS", {})
+    ops = dict(getattr(module, "LAYER_OPS", ()))
     children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
     for name, child in children:
         layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
@@ -136,7 +136,7 @@ class ConvBNAct(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = {"conv": "Conv2d", "bn": "BatchNorm2d"}
+    LAYER_OPS = (("conv", "Conv2d"), ("bn", "BatchNorm2d"))
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False, activation: str = "relu") -> None:
@@ -196,7 +196,7 @@ class VGG(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, num_classes]
     """
 
-    LAYER_OPS = {"fc1": "Linear", "fc2": "Linear", "fc3": "Linear"}
+    LAYER_OPS = (("fc1", "Linear"), ("fc2", "Linear"), ("fc3", "Linear"))
 
     def __init__(self, depth: int = 16, batch_norm: bool = False, num_classes: int = 1000,
                  dropout: float = 0.5) -> None:

@@ -83,7 +83,7 @@ def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
 
 def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
     """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
-    ops = getattr(module, "LAYER_OPS", {})
+    ops = dict(getattr(module, "LAYER_OPS", ()))
     children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
     for name, child in children:
         layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
@@ -136,7 +136,7 @@ class PackedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = {"in_proj": "Linear", "out_proj": "Linear"}
+    LAYER_OPS = (("in_proj", "Linear"), ("out_proj", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/vit_layers.dl:9).
     REFERENCE_RENAMES = (
         ("in_proj_", "in_proj."),
@@ -181,7 +181,7 @@ class FeedForward(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = {"hidden": "Linear", "output": "Linear"}
+    LAYER_OPS = (("hidden", "Linear"), ("output", "Linear"))
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
@@ -209,7 +209,7 @@ class ViTEncoderBlock(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = {"ln_1": "LayerNorm", "ln_2": "LayerNorm"}
+    LAYER_OPS = (("ln_1", "LayerNorm"), ("ln_2", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/vit_layers.dl:21).
     REFERENCE_RENAMES = (
         ("mlp.0.", "mlp.hidden."),
@@ -251,7 +251,7 @@ class ViTEncoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = {"pos_embedding": "Parameter", "ln": "LayerNorm"}
+    LAYER_OPS = (("pos_embedding", "Parameter"), ("ln", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/vit_layers.dl:37).
     REFERENCE_RENAMES = (
         ("layers.encoder_layer_{i}.", "blocks.{i}."),
@@ -288,7 +288,7 @@ class VisionTransformer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, num_classes]
     """
 
-    LAYER_OPS = {"conv_proj": "Conv2d", "class_token": "Parameter", "head": "Linear"}
+    LAYER_OPS = (("conv_proj", "Conv2d"), ("class_token", "Parameter"), ("head", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (specs/vit.dl:9).
     REFERENCE_RENAMES = (
         ("heads.head.", "head."),

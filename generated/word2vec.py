@@ -43,7 +43,7 @@ def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
 
 def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
     """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
-    ops = getattr(module, "LAYER_OPS", {})
+    ops = dict(getattr(module, "LAYER_OPS", ()))
     children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
     for name, child in children:
         layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
@@ -98,7 +98,7 @@ class SkipGram(WeightInitMixin, nn.Module):
     -> loss
     """
 
-    LAYER_OPS = {"center_embeddings": "Embedding", "context_embeddings": "Embedding"}
+    LAYER_OPS = (("center_embeddings", "Embedding"), ("context_embeddings", "Embedding"))
 
     def __init__(self, vocab: int = 10000, d: int = 300) -> None:
         super().__init__()
@@ -127,7 +127,7 @@ class CBOW(WeightInitMixin, nn.Module):
     -> loss
     """
 
-    LAYER_OPS = {"context_embeddings": "Embedding", "center_embeddings": "Embedding"}
+    LAYER_OPS = (("context_embeddings", "Embedding"), ("center_embeddings", "Embedding"))
 
     def __init__(self, vocab: int = 10000, d: int = 300) -> None:
         super().__init__()

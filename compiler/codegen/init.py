@@ -75,11 +75,11 @@ def layer_ops_lines(graphs: list[Graph]) -> list[str]:
     ops = layer_ops(graphs)
     if not ops:
         return []
-    entries = [f'"{name}": "{op}"' for name, op in ops.items()]
-    one = "LAYER_OPS = {" + ", ".join(entries) + "}"
+    entries = [f'("{name}", "{op}")' for name, op in ops.items()]
+    one = "LAYER_OPS = (" + ", ".join(entries) + ("," if len(entries) == 1 else "") + ")"
     if len(one) <= 112:
         return [one]
-    return ["LAYER_OPS = {", *(f"    {e}," for e in entries), "}"]
+    return ["LAYER_OPS = (", *(f"    {e}," for e in entries), ")"]
 
 
 def tie_weights_method(tie_lines: list[str]) -> str:
