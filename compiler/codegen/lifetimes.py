@@ -9,7 +9,8 @@ The releases are placed on the class's final lines, after the specializations of
 merged (so they never make two configurations' code differ): a local's last reader in the
 merged order is the last that any configuration runs, and a `del` in that reader's branch
 runs only where the reader did, so the value exists there.  Not deleted: the inputs (the
-caller holds them anyway), whatever `return` reads, unused results (`_`) and loop variables.
+caller holds them anyway), whatever `return` reads, unused results (`_`), loop variables and
+names bound only inside a branch of a lowering's own `if`.
 A value its last reader overwrites in place (`relu1 = F.relu(bn1, inplace=True)`) is
 deleted too: `relu1` is the same tensor, and `bn1` would otherwise keep it alive.
 """
@@ -25,18 +26,14 @@ class GuardedLine(Protocol):
     comment: str
 
 
-def _assigned(tree: ast.AST) -> set[str]:
-    """Names bound by assignments (not loop variables, not inside comprehensions)."""
+def _assigned(tree: ast.Module) -> set[str]:
+    """Names a statement always binds: its own assignment targets, not those inside an `if` or a
+    loop within it (a branch not taken leaves them unbound, and `del` would fail)."""
     found: set[str] = set()
-    pending = list(ast.iter_child_nodes(tree))
-    while pending:
-        node = pending.pop()
-        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)):
-            continue
-        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             found |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-        pending.extend(ast.iter_child_nodes(node))
     return found - {"_"}
 
 
