@@ -42,6 +42,7 @@ def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool 
     read instead of files (resolved path -> text: the language server's open documents)."""
     from compiler.check.parallel import check_tensor_parallel
     from compiler.check.shapes import infer_program
+    from compiler.check.init import check_init_rules
     from compiler.check.ties import check_ties
     from compiler.codegen.names import name_diagnostics, output_module_diagnostic
     from compiler.elaborate.resolve import resolve_file
@@ -56,6 +57,9 @@ def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool 
     # ties: shared parameters must exist and agree in shape
     if result.ok:
         result.diagnostics += check_ties(program)
+    # init: every `init` statement names an op or a layer's parameter, with a scheme that fits it
+    if result.ok:
+        result.diagnostics += check_init_rules(program)
     # tensor parallelism: every sharded head count and width divides by the degree asked for
     if result.ok and tp:
         result.diagnostics += check_tensor_parallel(program, tp)

@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/bert.dl."""
 import re
+import traceback
 import typing
 from typing import NamedTuple
 
@@ -51,6 +52,85 @@ class ReferenceCheckpointMixin:
         return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
 
 
+class WeightInitMixin:
+    """init_weights(), tie_weights() and loading that re-ties: what meta-device construction needs."""
+
+    def init_weights(self) -> None:
+        """Re-tie, recompute buffers, initialize as the spec's `init`s say (else PyTorch's default)."""
+        if any(f.f_code.co_name == "__init__" and f.f_locals.get("self") is not self
+               and isinstance(f.f_locals.get("self"), WeightInitMixin) for f, _ in traceback.walk_stack(None)):
+            return      # inside the constructor of a block around this one, which initializes the whole, once
+        restore_ties_and_buffers(self)
+        scopes = [(f"{path}." if path else "", m.init_rules) for path, m in self.named_modules()
+                  if getattr(m, "init_rules", ())]
+        with torch.no_grad():
+            init_module(self, "", scopes, set())
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """nn.Module's, re-tied and with the buffers recomputed: a model moved off the meta device loads."""
+        restore_ties_and_buffers(self)
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        restore_ties_and_buffers(self, buffers=False)      # assign=True put the checkpoint's tensors in
+        return result
+
+
+def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
+    """Every block's tie_weights(); fixed tables (`reset_buffers()`) and batch-norm statistics anew."""
+    with torch.no_grad():
+        for module in model.modules():
+            for method in ("tie_weights", "reset_buffers", "reset_running_stats")[:3 if buffers else 1]:
+                if hasattr(module, method) and (method != "tie_weights" or isinstance(module, WeightInitMixin)):
+                    getattr(module, method)()
+
+
+def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
+    """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
+    ops = dict(getattr(module, "LAYER_OPS", ()))
+    children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
+    for name, child in children:
+        layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
+        for i, layer in enumerate(layers):
+            path = prefix + name + ("" if layer is child else f".{i}")
+            (init_layer(layer, path, ops[name], scopes, done) if name in ops else init_module(layer, path + ".", scopes, done))
+
+
+def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list, done: set[int]) -> None:
+    """One layer (a Parameter, or each part of a fused layer: `fused_from` holds the parts' rows)."""
+    named = [("", layer)] if isinstance(layer, nn.Parameter) else list(layer.named_parameters())
+    start, base = 0, path.rsplit(".", 1)[0] + "." if "." in path else ""
+    for part, rows in getattr(layer, "fused_from", None) or ((None, None),):
+        tensors = {n: p if rows is None else p[start:start + rows] for n, p in named if id(p) not in done}
+        where = path if part is None else base + part
+        rules = {n: init_rule_for(scopes, f"{where}.{n}" if n else where, op, n) for n in tensors}
+        if None in rules.values() and rows is not None:    # nn.Linear's own default, on one part's rows
+            nn.Linear.reset_parameters(type("Part", (), {"weight": tensors["weight"], "bias": tensors.get("bias")})())
+        elif None in rules.values() and isinstance(layer, nn.Module):    # PyTorch's default; tied tensors kept
+            kept = {n: p.detach().clone() for n, p in layer.named_parameters() if id(p) in done}
+            [m.reset_parameters() for m in layer.modules() if hasattr(m, "reset_parameters")]
+            [layer.get_parameter(n).copy_(value) for n, value in kept.items()]
+        for n, rule in rules.items():
+            if rule is not None:
+                getattr(nn.init, f"{rule[0]}_")(tensors[n], **rule[1])
+        start += rows or 0
+    if isinstance(layer, nn.Embedding) and layer.padding_idx is not None and id(layer.weight) not in done:
+        layer.weight[layer.padding_idx].zero_()      # as nn.Embedding and HF keep the padding row
+    done.update(id(p) for _, p in named)
+
+
+def init_rule_for(scopes: list, path: str, op: str, parameter: str):
+    """The outermost rule naming the tensor (a repeat's name: each layer), else naming its op, else None."""
+    by_path = by_op = None
+    for prefix, rules in scopes:
+        relative = path[len(prefix):] if path.startswith(prefix) else ""
+        unindexed = ".".join(part for part in relative.split(".") if not part.isdigit())
+        for target, scheme, arguments in rules if relative else ():
+            if by_path is None and target in (relative, unindexed):
+                by_path = (scheme, arguments)
+            elif by_op is None and parameter and target == f"{op}.{parameter}":
+                by_op = (scheme, arguments)
+    return by_path or by_op
+
+
 class BertModelOutput(NamedTuple):
     """BertModel's outputs (specs/bert.dl:12); indexing and unpacking work as on a tuple."""
 
@@ -59,20 +139,20 @@ class BertModelOutput(NamedTuple):
 
 
 class BertForMaskedLMOutput(NamedTuple):
-    """BertForMaskedLM's outputs (specs/bert.dl:31); indexing and unpacking work as on a tuple."""
+    """BertForMaskedLM's outputs (specs/bert.dl:36); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
     logits: torch.Tensor
 
 
 class BertForSequenceClassificationOutput(NamedTuple):
-    """BertForSequenceClassification's outputs (specs/bert.dl:51); indexing and unpacking work as on a tuple."""
+    """BertForSequenceClassification's outputs (specs/bert.dl:61); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
     logits: torch.Tensor
 
 
-class BertEmbeddings(ReferenceCheckpointMixin, nn.Module):
+class BertEmbeddings(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """BertEmbeddings, from <stdlib>/bert_layers.dl:8.
 
     input_ids: [B, S] int64
@@ -80,6 +160,12 @@ class BertEmbeddings(ReferenceCheckpointMixin, nn.Module):
     -> embeddings
     """
 
+    LAYER_OPS = (
+        ("word_embeddings", "Embedding"),
+        ("token_type_embeddings", "Embedding"),
+        ("position_embeddings", "PositionEmbedding"),
+        ("norm", "LayerNorm"),
+    )
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/bert_layers.dl:8).
     REFERENCE_RENAMES = (
         ("LayerNorm.", "norm."),
@@ -93,6 +179,7 @@ class BertEmbeddings(ReferenceCheckpointMixin, nn.Module):
         self.position_embeddings = nn.Embedding(max_positions, d_model)  # <stdlib>/bert_layers.dl:16
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/bert_layers.dl:18
         self.embedding_dropout = nn.Dropout(dropout)  # <stdlib>/bert_layers.dl:19
+        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         word_embeddings = self.word_embeddings(input_ids)  # [B, S, d_model]
@@ -110,7 +197,7 @@ class BertEmbeddings(ReferenceCheckpointMixin, nn.Module):
         return embedding_dropout
 
 
-class MultiHeadAttention(nn.Module):
+class MultiHeadAttention(WeightInitMixin, nn.Module):
     """MultiHeadAttention, from <stdlib>/attention.dl:6.
 
     q: [B, Tq, d_model]
@@ -118,6 +205,8 @@ class MultiHeadAttention(nn.Module):
     mask: [B, Tk] bool optional
     -> output
     """
+
+    LAYER_OPS = (("query", "Linear"), ("key", "Linear"), ("value", "Linear"), ("output", "Linear"))
 
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
         super().__init__()
@@ -131,6 +220,7 @@ class MultiHeadAttention(nn.Module):
         self.key = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:12
         self.value = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:13
         self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:15
+        self.init_weights()
 
     def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, d_model]
@@ -157,7 +247,7 @@ class MultiHeadAttention(nn.Module):
         return output
 
 
-class AddNorm(nn.Module):
+class AddNorm(WeightInitMixin, nn.Module):
     """AddNorm, from <stdlib>/layers.dl:12.
 
     x: [B, S, d_model]
@@ -165,10 +255,13 @@ class AddNorm(nn.Module):
     -> norm
     """
 
+    LAYER_OPS = (("norm", "LayerNorm"),)
+
     def __init__(self, d_model: int, dropout: float = 0.0, eps: float = 1e-05) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)  # <stdlib>/layers.dl:15
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/layers.dl:16
+        self.init_weights()
 
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
         dropout = self.dropout(sublayer)  # [B, S, d_model]
@@ -178,12 +271,14 @@ class AddNorm(nn.Module):
         return norm
 
 
-class FeedForward(nn.Module):
+class FeedForward(WeightInitMixin, nn.Module):
     """FeedForward, from <stdlib>/layers.dl:4.
 
     x: [B, S, d_model]
     -> output
     """
+
+    LAYER_OPS = (("hidden", "Linear"), ("output", "Linear"))
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
@@ -192,6 +287,7 @@ class FeedForward(nn.Module):
         self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/layers.dl:6
         self.active = nn.Dropout(dropout)  # <stdlib>/layers.dl:7
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/layers.dl:8
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, d_ff]
@@ -203,7 +299,7 @@ class FeedForward(nn.Module):
         return output
 
 
-class BertLayer(ReferenceCheckpointMixin, nn.Module):
+class BertLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """BertLayer, from <stdlib>/bert_layers.dl:26.
 
     x: [B, S, d_model]
@@ -228,6 +324,7 @@ class BertLayer(ReferenceCheckpointMixin, nn.Module):
         self.attention_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/bert_layers.dl:37
         self.feed_forward = FeedForward(d_model, d_ff, 0.0, activation)  # <stdlib>/bert_layers.dl:38
         self.output_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/bert_layers.dl:39
+        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         attention = self.attention(x, mask)  # [B, S, d_model]
@@ -238,16 +335,19 @@ class BertLayer(ReferenceCheckpointMixin, nn.Module):
         return output_norm
 
 
-class BertPooler(nn.Module):
+class BertPooler(WeightInitMixin, nn.Module):
     """BertPooler, from <stdlib>/bert_layers.dl:43.
 
     x: [B, S, d_model]
     -> pooled
     """
 
+    LAYER_OPS = (("dense", "Linear"),)
+
     def __init__(self, d_model: int) -> None:
         super().__init__()
         self.dense = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/bert_layers.dl:46
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first_token = x.select(1, 0)  # [B, d_model]
@@ -257,7 +357,7 @@ class BertPooler(nn.Module):
         return pooled
 
 
-class BertModel(ReferenceCheckpointMixin, nn.Module):
+class BertModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """BertModel, from specs/bert.dl:12.
 
     input_ids: [B, S] int64
@@ -290,10 +390,14 @@ class BertModel(ReferenceCheckpointMixin, nn.Module):
                  attention_dropout: float = 0.1, eps: float = 1e-12, add_pooler: bool = True) -> None:
         super().__init__()
         self.add_pooler = add_pooler
-        self.embeddings = BertEmbeddings(vocab, hidden, max_positions, type_vocab, dropout, eps)  # specs/bert.dl:20
-        self.encoder = nn.ModuleList([BertLayer(hidden, heads, intermediate, dropout, attention_dropout, eps) for _ in range(layers)])  # specs/bert.dl:21
+        self.embeddings = BertEmbeddings(vocab, hidden, max_positions, type_vocab, dropout, eps)  # specs/bert.dl:25
+        self.encoder = nn.ModuleList([BertLayer(hidden, heads, intermediate, dropout, attention_dropout, eps) for _ in range(layers)])  # specs/bert.dl:26
         if add_pooler:
-            self.pooler = BertPooler(hidden)  # specs/bert.dl:25
+            self.pooler = BertPooler(hidden)  # specs/bert.dl:30
+        self.init_rules = (("Linear.weight", "normal", {"std": 0.02}), ("Linear.bias", "zeros", {}),
+                           ("Embedding.weight", "normal", {"std": 0.02}),
+                           ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/bert.dl:16
+        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> BertModelOutput:
         if attention_mask is not None:
@@ -310,13 +414,14 @@ class BertModel(ReferenceCheckpointMixin, nn.Module):
             return BertModelOutput(last_hidden_state=encoder, pooler_output=None)
 
 
-class MaskedLMHead(ReferenceCheckpointMixin, nn.Module):
+class MaskedLMHead(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """MaskedLMHead, from <stdlib>/bert_layers.dl:53.
 
     x: [B, S, d_model]
     -> logits
     """
 
+    LAYER_OPS = (("transform", "Linear"), ("norm", "LayerNorm"), ("decoder", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/bert_layers.dl:53).
     REFERENCE_RENAMES = (
         ("transform.dense.", "transform."),
@@ -331,6 +436,7 @@ class MaskedLMHead(ReferenceCheckpointMixin, nn.Module):
         self.transform = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/bert_layers.dl:58
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/bert_layers.dl:59
         self.decoder = nn.Linear(d_model, vocab, bias=True)  # <stdlib>/bert_layers.dl:61
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         transform = self.transform(x)  # [B, S, d_model]
@@ -342,8 +448,8 @@ class MaskedLMHead(ReferenceCheckpointMixin, nn.Module):
         return logits
 
 
-class BertForMaskedLM(ReferenceCheckpointMixin, nn.Module):
-    """BertForMaskedLM, from specs/bert.dl:31.
+class BertForMaskedLM(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+    """BertForMaskedLM, from specs/bert.dl:36.
 
     input_ids: [B, S] int64
     attention_mask: [B, S] bool optional (or int or float 0/1, as HF's masks)
@@ -353,7 +459,7 @@ class BertForMaskedLM(ReferenceCheckpointMixin, nn.Module):
     -> logits: [B, S, vocab]
     """
 
-    # Reference checkpoint key prefixes -> this module's names (specs/bert.dl:31).
+    # Reference checkpoint key prefixes -> this module's names (specs/bert.dl:36).
     REFERENCE_RENAMES = (
         ("cls.predictions.", "head."),
     )
@@ -376,9 +482,13 @@ class BertForMaskedLM(ReferenceCheckpointMixin, nn.Module):
                  intermediate: int = 3072, max_positions: int = 512, type_vocab: int = 2, dropout: float = 0.1,
                  attention_dropout: float = 0.1, eps: float = 1e-12) -> None:
         super().__init__()
-        self.bert = BertModel(vocab, hidden, layers, heads, intermediate, max_positions, type_vocab, dropout, attention_dropout, eps, add_pooler=False)  # specs/bert.dl:40
-        self.head = MaskedLMHead(vocab, hidden, eps)  # specs/bert.dl:43
-        self.head.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied, specs/bert.dl:46
+        self.bert = BertModel(vocab, hidden, layers, heads, intermediate, max_positions, type_vocab, dropout, attention_dropout, eps, add_pooler=False)  # specs/bert.dl:50
+        self.head = MaskedLMHead(vocab, hidden, eps)  # specs/bert.dl:53
+        self.head.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied, specs/bert.dl:56
+        self.init_rules = (("Linear.weight", "normal", {"std": 0.02}), ("Linear.bias", "zeros", {}),
+                           ("Embedding.weight", "normal", {"std": 0.02}),
+                           ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/bert.dl:40
+        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> BertForMaskedLMOutput:
         if attention_mask is not None:
@@ -389,9 +499,13 @@ class BertForMaskedLM(ReferenceCheckpointMixin, nn.Module):
         loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
         return BertForMaskedLMOutput(loss=loss, logits=scores)
 
+    def tie_weights(self) -> None:
+        """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""
+        self.head.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied, specs/bert.dl:56
 
-class BertForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
-    """BertForSequenceClassification, from specs/bert.dl:51.
+
+class BertForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+    """BertForSequenceClassification, from specs/bert.dl:61.
 
     input_ids: [B, S] int64
     attention_mask: [B, S] bool optional (or int or float 0/1, as HF's masks)
@@ -401,6 +515,7 @@ class BertForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
     -> logits: [B, num_labels]
     """
 
+    LAYER_OPS = (("classifier", "Linear"),)
     # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
     # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
@@ -419,9 +534,13 @@ class BertForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
                  intermediate: int = 3072, max_positions: int = 512, type_vocab: int = 2, dropout: float = 0.1,
                  attention_dropout: float = 0.1, eps: float = 1e-12, num_labels: int = 2) -> None:
         super().__init__()
-        self.bert = BertModel(vocab, hidden, layers, heads, intermediate, max_positions, type_vocab, dropout, attention_dropout, eps)  # specs/bert.dl:60
-        self.dropout = nn.Dropout(dropout)  # specs/bert.dl:63
-        self.classifier = nn.Linear(hidden, num_labels, bias=True)  # specs/bert.dl:63
+        self.bert = BertModel(vocab, hidden, layers, heads, intermediate, max_positions, type_vocab, dropout, attention_dropout, eps)  # specs/bert.dl:75
+        self.dropout = nn.Dropout(dropout)  # specs/bert.dl:78
+        self.classifier = nn.Linear(hidden, num_labels, bias=True)  # specs/bert.dl:78
+        self.init_rules = (("Linear.weight", "normal", {"std": 0.02}), ("Linear.bias", "zeros", {}),
+                           ("Embedding.weight", "normal", {"std": 0.02}),
+                           ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/bert.dl:66
+        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> BertForSequenceClassificationOutput:
         if attention_mask is not None:

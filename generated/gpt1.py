@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/gpt1.dl."""
 import re
+import traceback
 import typing
 from typing import NamedTuple
 
@@ -51,21 +52,100 @@ class ReferenceCheckpointMixin:
         return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
 
 
+class WeightInitMixin:
+    """init_weights(), tie_weights() and loading that re-ties: what meta-device construction needs."""
+
+    def init_weights(self) -> None:
+        """Re-tie, recompute buffers, initialize as the spec's `init`s say (else PyTorch's default)."""
+        if any(f.f_code.co_name == "__init__" and f.f_locals.get("self") is not self
+               and isinstance(f.f_locals.get("self"), WeightInitMixin) for f, _ in traceback.walk_stack(None)):
+            return      # inside the constructor of a block around this one, which initializes the whole, once
+        restore_ties_and_buffers(self)
+        scopes = [(f"{path}." if path else "", m.init_rules) for path, m in self.named_modules()
+                  if getattr(m, "init_rules", ())]
+        with torch.no_grad():
+            init_module(self, "", scopes, set())
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """nn.Module's, re-tied and with the buffers recomputed: a model moved off the meta device loads."""
+        restore_ties_and_buffers(self)
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        restore_ties_and_buffers(self, buffers=False)      # assign=True put the checkpoint's tensors in
+        return result
+
+
+def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
+    """Every block's tie_weights(); fixed tables (`reset_buffers()`) and batch-norm statistics anew."""
+    with torch.no_grad():
+        for module in model.modules():
+            for method in ("tie_weights", "reset_buffers", "reset_running_stats")[:3 if buffers else 1]:
+                if hasattr(module, method) and (method != "tie_weights" or isinstance(module, WeightInitMixin)):
+                    getattr(module, method)()
+
+
+def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
+    """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
+    ops = dict(getattr(module, "LAYER_OPS", ()))
+    children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
+    for name, child in children:
+        layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
+        for i, layer in enumerate(layers):
+            path = prefix + name + ("" if layer is child else f".{i}")
+            (init_layer(layer, path, ops[name], scopes, done) if name in ops else init_module(layer, path + ".", scopes, done))
+
+
+def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list, done: set[int]) -> None:
+    """One layer (a Parameter, or each part of a fused layer: `fused_from` holds the parts' rows)."""
+    named = [("", layer)] if isinstance(layer, nn.Parameter) else list(layer.named_parameters())
+    start, base = 0, path.rsplit(".", 1)[0] + "." if "." in path else ""
+    for part, rows in getattr(layer, "fused_from", None) or ((None, None),):
+        tensors = {n: p if rows is None else p[start:start + rows] for n, p in named if id(p) not in done}
+        where = path if part is None else base + part
+        rules = {n: init_rule_for(scopes, f"{where}.{n}" if n else where, op, n) for n in tensors}
+        if None in rules.values() and rows is not None:    # nn.Linear's own default, on one part's rows
+            nn.Linear.reset_parameters(type("Part", (), {"weight": tensors["weight"], "bias": tensors.get("bias")})())
+        elif None in rules.values() and isinstance(layer, nn.Module):    # PyTorch's default; tied tensors kept
+            kept = {n: p.detach().clone() for n, p in layer.named_parameters() if id(p) in done}
+            [m.reset_parameters() for m in layer.modules() if hasattr(m, "reset_parameters")]
+            [layer.get_parameter(n).copy_(value) for n, value in kept.items()]
+        for n, rule in rules.items():
+            if rule is not None:
+                getattr(nn.init, f"{rule[0]}_")(tensors[n], **rule[1])
+        start += rows or 0
+    if isinstance(layer, nn.Embedding) and layer.padding_idx is not None and id(layer.weight) not in done:
+        layer.weight[layer.padding_idx].zero_()      # as nn.Embedding and HF keep the padding row
+    done.update(id(p) for _, p in named)
+
+
+def init_rule_for(scopes: list, path: str, op: str, parameter: str):
+    """The outermost rule naming the tensor (a repeat's name: each layer), else naming its op, else None."""
+    by_path = by_op = None
+    for prefix, rules in scopes:
+        relative = path[len(prefix):] if path.startswith(prefix) else ""
+        unindexed = ".".join(part for part in relative.split(".") if not part.isdigit())
+        for target, scheme, arguments in rules if relative else ():
+            if by_path is None and target in (relative, unindexed):
+                by_path = (scheme, arguments)
+            elif by_op is None and parameter and target == f"{op}.{parameter}":
+                by_op = (scheme, arguments)
+    return by_path or by_op
+
+
 class GPT1LMHeadModelOutput(NamedTuple):
-    """GPT1LMHeadModel's outputs (specs/gpt1.dl:28); indexing and unpacking work as on a tuple."""
+    """GPT1LMHeadModel's outputs (specs/gpt1.dl:34); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
     logits: torch.Tensor
 
 
 class GPT1ForSequenceClassificationOutput(NamedTuple):
-    """GPT1ForSequenceClassification's outputs (specs/gpt1.dl:44); indexing and unpacking work as on a tuple."""
+    """GPT1ForSequenceClassification's outputs (specs/gpt1.dl:56); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
     logits: torch.Tensor
 
 
-class FusedSelfAttention(ReferenceCheckpointMixin, nn.Module):
+class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """FusedSelfAttention, from <stdlib>/gpt2_layers.dl:8.
 
     x: [B, T, d_model]
@@ -73,6 +153,7 @@ class FusedSelfAttention(ReferenceCheckpointMixin, nn.Module):
     -> output
     """
 
+    LAYER_OPS = (("qkv", "TransposedLinear"), ("output", "TransposedLinear"))
     # Reference checkpoints store these [in, out]; they are transposed as they load.
     REFERENCE_TRANSPOSED = ("qkv.weight", "output.weight")
 
@@ -86,6 +167,7 @@ class FusedSelfAttention(ReferenceCheckpointMixin, nn.Module):
         self.dropout = dropout
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=True)  # <stdlib>/gpt2_layers.dl:12
         self.output = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/gpt2_layers.dl:15
+        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         qkv = self.qkv(x)  # [B, T, 3 * d_model]
@@ -112,13 +194,14 @@ class FusedSelfAttention(ReferenceCheckpointMixin, nn.Module):
         return output
 
 
-class TransposedFeedForward(ReferenceCheckpointMixin, nn.Module):
+class TransposedFeedForward(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """TransposedFeedForward, from <stdlib>/gpt2_layers.dl:20.
 
     x: [B, S, d_model]
     -> output
     """
 
+    LAYER_OPS = (("hidden", "TransposedLinear"), ("output", "TransposedLinear"))
     # Reference checkpoints store these [in, out]; they are transposed as they load.
     REFERENCE_TRANSPOSED = ("hidden.weight", "output.weight")
 
@@ -128,6 +211,7 @@ class TransposedFeedForward(ReferenceCheckpointMixin, nn.Module):
             raise ValueError('TransposedFeedForward was compiled for activation = "gelu_tanh" only (<stdlib>/gpt2_layers.dl:23); compile a configuration with another value to build it')
         self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/gpt2_layers.dl:22
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/gpt2_layers.dl:23
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, d_ff]
@@ -137,7 +221,7 @@ class TransposedFeedForward(ReferenceCheckpointMixin, nn.Module):
         return output
 
 
-class GPT1Block(ReferenceCheckpointMixin, nn.Module):
+class GPT1Block(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """GPT1Block, from <stdlib>/gpt1_layers.dl:8.
 
     x: [B, T, d_model]
@@ -145,6 +229,7 @@ class GPT1Block(ReferenceCheckpointMixin, nn.Module):
     -> y
     """
 
+    LAYER_OPS = (("attention_norm", "LayerNorm"), ("feed_forward_norm", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/gpt1_layers.dl:8).
     REFERENCE_RENAMES = (
         ("attn.c_attn.", "attention.qkv."),
@@ -163,6 +248,7 @@ class GPT1Block(ReferenceCheckpointMixin, nn.Module):
         self.feed_forward = TransposedFeedForward(d_model, d_ff, "gelu_tanh")  # <stdlib>/gpt1_layers.dl:19
         self.dropout_1 = nn.Dropout(dropout)  # <stdlib>/gpt1_layers.dl:20
         self.feed_forward_norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/gpt1_layers.dl:20
+        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         attention = self.attention(x, mask)  # [B, T, d_model]
@@ -181,7 +267,7 @@ class GPT1Block(ReferenceCheckpointMixin, nn.Module):
         return feed_forward_norm
 
 
-class GPT1Model(ReferenceCheckpointMixin, nn.Module):
+class GPT1Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """GPT1Model, from specs/gpt1.dl:11.
 
     input_ids: [B, T] int64
@@ -189,6 +275,7 @@ class GPT1Model(ReferenceCheckpointMixin, nn.Module):
     -> last_hidden_state: [B, T, d_model]
     """
 
+    LAYER_OPS = (("token_embeddings", "Embedding"), ("position_embeddings", "PositionEmbedding"))
     # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:11).
     REFERENCE_RENAMES = (
         ("tokens_embed.", "token_embeddings."),
@@ -214,10 +301,15 @@ class GPT1Model(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, vocab: int = 40478, positions: int = 512, d_model: int = 768, layers: int = 12, heads: int = 12,
                  dropout: float = 0.1, eps: float = 1e-05) -> None:
         super().__init__()
-        self.token_embeddings = nn.Embedding(vocab, d_model)  # specs/gpt1.dl:21
-        self.position_embeddings = nn.Embedding(positions, d_model)  # specs/gpt1.dl:21
-        self.embedding_dropout = nn.Dropout(dropout)  # specs/gpt1.dl:21
-        self.blocks = nn.ModuleList([GPT1Block(d_model, heads, 4 * d_model, dropout, eps) for _ in range(layers)])  # specs/gpt1.dl:22
+        self.token_embeddings = nn.Embedding(vocab, d_model)  # specs/gpt1.dl:27
+        self.position_embeddings = nn.Embedding(positions, d_model)  # specs/gpt1.dl:27
+        self.embedding_dropout = nn.Dropout(dropout)  # specs/gpt1.dl:27
+        self.blocks = nn.ModuleList([GPT1Block(d_model, heads, 4 * d_model, dropout, eps) for _ in range(layers)])  # specs/gpt1.dl:28
+        self.init_rules = (("TransposedLinear.weight", "normal", {"std": 0.02}),
+                           ("TransposedLinear.bias", "zeros", {}), ("Linear.weight", "normal", {"std": 0.02}),
+                           ("Embedding.weight", "normal", {"std": 0.02}),
+                           ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/gpt1.dl:14
+        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         if attention_mask is not None:
@@ -235,8 +327,8 @@ class GPT1Model(ReferenceCheckpointMixin, nn.Module):
         return blocks
 
 
-class GPT1LMHeadModel(ReferenceCheckpointMixin, nn.Module):
-    """GPT1LMHeadModel, from specs/gpt1.dl:28.
+class GPT1LMHeadModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+    """GPT1LMHeadModel, from specs/gpt1.dl:34.
 
     input_ids: [B, T] int64
     attention_mask: [B, T] bool optional (or int or float 0/1, as HF's masks)
@@ -245,6 +337,7 @@ class GPT1LMHeadModel(ReferenceCheckpointMixin, nn.Module):
     -> logits: [B, T, vocab]
     """
 
+    LAYER_OPS = (("lm_head", "Linear"),)
     # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
     # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
@@ -265,9 +358,14 @@ class GPT1LMHeadModel(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, vocab: int = 40478, positions: int = 512, d_model: int = 768, layers: int = 12, heads: int = 12,
                  dropout: float = 0.1, eps: float = 1e-05) -> None:
         super().__init__()
-        self.transformer = GPT1Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt1.dl:33
-        self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/gpt1.dl:35
-        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt1.dl:38
+        self.transformer = GPT1Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt1.dl:45
+        self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/gpt1.dl:47
+        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt1.dl:50
+        self.init_rules = (("TransposedLinear.weight", "normal", {"std": 0.02}),
+                           ("TransposedLinear.bias", "zeros", {}), ("Linear.weight", "normal", {"std": 0.02}),
+                           ("Embedding.weight", "normal", {"std": 0.02}),
+                           ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/gpt1.dl:37
+        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> GPT1LMHeadModelOutput:
         if attention_mask is not None:
@@ -278,9 +376,13 @@ class GPT1LMHeadModel(ReferenceCheckpointMixin, nn.Module):
         loss = None if labels is None else F.cross_entropy(scores[..., :-1, :].flatten(0, -2), labels[..., 1:].flatten())  # []
         return GPT1LMHeadModelOutput(loss=loss, logits=scores)
 
+    def tie_weights(self) -> None:
+        """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""
+        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt1.dl:50
 
-class GPT1ForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
-    """GPT1ForSequenceClassification, from specs/gpt1.dl:44.
+
+class GPT1ForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+    """GPT1ForSequenceClassification, from specs/gpt1.dl:56.
 
     input_ids: [B, T] int64
     cls_index: [B] int64
@@ -290,7 +392,8 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
     -> logits: [B, num_labels]
     """
 
-    # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:44).
+    LAYER_OPS = (("classifier", "Linear"),)
+    # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:56).
     REFERENCE_RENAMES = (
         ("score.", "classifier."),
     )
@@ -313,8 +416,13 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, vocab: int = 40478, positions: int = 512, d_model: int = 768, layers: int = 12, heads: int = 12,
                  dropout: float = 0.1, eps: float = 1e-05, num_labels: int = 2) -> None:
         super().__init__()
-        self.transformer = GPT1Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt1.dl:50
-        self.classifier = nn.Linear(d_model, num_labels, bias=False)  # specs/gpt1.dl:53
+        self.transformer = GPT1Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt1.dl:68
+        self.classifier = nn.Linear(d_model, num_labels, bias=False)  # specs/gpt1.dl:71
+        self.init_rules = (("TransposedLinear.weight", "normal", {"std": 0.02}),
+                           ("TransposedLinear.bias", "zeros", {}), ("Linear.weight", "normal", {"std": 0.02}),
+                           ("Embedding.weight", "normal", {"std": 0.02}),
+                           ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/gpt1.dl:59
+        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, cls_index: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> GPT1ForSequenceClassificationOutput:
         if attention_mask is not None:

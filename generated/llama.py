@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/llama.dl."""
 import re
+import traceback
 import typing
 from typing import NamedTuple
 
@@ -77,14 +78,93 @@ def apply_rotary(x: torch.Tensor, heads: int | None = None, theta: float = 10000
     return torch.cat((rotated, rest), dim=-1).flatten(-2) if rest.shape[-1] else rotated.flatten(-2)
 
 
+class WeightInitMixin:
+    """init_weights(), tie_weights() and loading that re-ties: what meta-device construction needs."""
+
+    def init_weights(self) -> None:
+        """Re-tie, recompute buffers, initialize as the spec's `init`s say (else PyTorch's default)."""
+        if any(f.f_code.co_name == "__init__" and f.f_locals.get("self") is not self
+               and isinstance(f.f_locals.get("self"), WeightInitMixin) for f, _ in traceback.walk_stack(None)):
+            return      # inside the constructor of a block around this one, which initializes the whole, once
+        restore_ties_and_buffers(self)
+        scopes = [(f"{path}." if path else "", m.init_rules) for path, m in self.named_modules()
+                  if getattr(m, "init_rules", ())]
+        with torch.no_grad():
+            init_module(self, "", scopes, set())
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """nn.Module's, re-tied and with the buffers recomputed: a model moved off the meta device loads."""
+        restore_ties_and_buffers(self)
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        restore_ties_and_buffers(self, buffers=False)      # assign=True put the checkpoint's tensors in
+        return result
+
+
+def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
+    """Every block's tie_weights(); fixed tables (`reset_buffers()`) and batch-norm statistics anew."""
+    with torch.no_grad():
+        for module in model.modules():
+            for method in ("tie_weights", "reset_buffers", "reset_running_stats")[:3 if buffers else 1]:
+                if hasattr(module, method) and (method != "tie_weights" or isinstance(module, WeightInitMixin)):
+                    getattr(module, method)()
+
+
+def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
+    """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
+    ops = dict(getattr(module, "LAYER_OPS", ()))
+    children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
+    for name, child in children:
+        layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
+        for i, layer in enumerate(layers):
+            path = prefix + name + ("" if layer is child else f".{i}")
+            (init_layer(layer, path, ops[name], scopes, done) if name in ops else init_module(layer, path + ".", scopes, done))
+
+
+def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list, done: set[int]) -> None:
+    """One layer (a Parameter, or each part of a fused layer: `fused_from` holds the parts' rows)."""
+    named = [("", layer)] if isinstance(layer, nn.Parameter) else list(layer.named_parameters())
+    start, base = 0, path.rsplit(".", 1)[0] + "." if "." in path else ""
+    for part, rows in getattr(layer, "fused_from", None) or ((None, None),):
+        tensors = {n: p if rows is None else p[start:start + rows] for n, p in named if id(p) not in done}
+        where = path if part is None else base + part
+        rules = {n: init_rule_for(scopes, f"{where}.{n}" if n else where, op, n) for n in tensors}
+        if None in rules.values() and rows is not None:    # nn.Linear's own default, on one part's rows
+            nn.Linear.reset_parameters(type("Part", (), {"weight": tensors["weight"], "bias": tensors.get("bias")})())
+        elif None in rules.values() and isinstance(layer, nn.Module):    # PyTorch's default; tied tensors kept
+            kept = {n: p.detach().clone() for n, p in layer.named_parameters() if id(p) in done}
+            [m.reset_parameters() for m in layer.modules() if hasattr(m, "reset_parameters")]
+            [layer.get_parameter(n).copy_(value) for n, value in kept.items()]
+        for n, rule in rules.items():
+            if rule is not None:
+                getattr(nn.init, f"{rule[0]}_")(tensors[n], **rule[1])
+        start += rows or 0
+    if isinstance(layer, nn.Embedding) and layer.padding_idx is not None and id(layer.weight) not in done:
+        layer.weight[layer.padding_idx].zero_()      # as nn.Embedding and HF keep the padding row
+    done.update(id(p) for _, p in named)
+
+
+def init_rule_for(scopes: list, path: str, op: str, parameter: str):
+    """The outermost rule naming the tensor (a repeat's name: each layer), else naming its op, else None."""
+    by_path = by_op = None
+    for prefix, rules in scopes:
+        relative = path[len(prefix):] if path.startswith(prefix) else ""
+        unindexed = ".".join(part for part in relative.split(".") if not part.isdigit())
+        for target, scheme, arguments in rules if relative else ():
+            if by_path is None and target in (relative, unindexed):
+                by_path = (scheme, arguments)
+            elif by_op is None and parameter and target == f"{op}.{parameter}":
+                by_op = (scheme, arguments)
+    return by_path or by_op
+
+
 class LlamaForCausalLMOutput(NamedTuple):
-    """LlamaForCausalLM's outputs (specs/llama.dl:28); indexing and unpacking work as on a tuple."""
+    """LlamaForCausalLM's outputs (specs/llama.dl:31); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
     logits: torch.Tensor
 
 
-class RotarySelfAttention(nn.Module):
+class RotarySelfAttention(WeightInitMixin, nn.Module):
     """RotarySelfAttention, from <stdlib>/llama_layers.dl:9.
 
     x: [B, T, d_model]
@@ -92,6 +172,8 @@ class RotarySelfAttention(nn.Module):
     positions: [B, T] int64 optional
     -> output
     """
+
+    LAYER_OPS = (("q_proj", "Linear"), ("k_proj", "Linear"), ("v_proj", "Linear"), ("o_proj", "Linear"))
 
     def __init__(self, d_model: int, heads: int, kv_heads: int, head_dim: int, rope_theta: float = 10000.0,
                  rope_scaling: float = 1.0, interleaved: bool = False, dropout: float = 0.0, bias: bool = False,
@@ -115,6 +197,7 @@ class RotarySelfAttention(nn.Module):
         self.k_proj = nn.Linear(d_model, kv_heads * head_dim, bias=bias)  # <stdlib>/llama_layers.dl:20
         self.v_proj = nn.Linear(d_model, kv_heads * head_dim, bias=bias)  # <stdlib>/llama_layers.dl:21
         self.o_proj = nn.Linear(heads * head_dim, d_model, bias=bias)  # <stdlib>/llama_layers.dl:27
+        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
         q = self.q_proj(x)  # [B, T, d_model]
@@ -144,12 +227,14 @@ class RotarySelfAttention(nn.Module):
         return output
 
 
-class GatedFeedForward(nn.Module):
+class GatedFeedForward(WeightInitMixin, nn.Module):
     """GatedFeedForward, from <stdlib>/llama_layers.dl:31.
 
     x: [B, T, d_model]
     -> y
     """
+
+    LAYER_OPS = (("gate_proj", "Linear"), ("up_proj", "Linear"), ("down_proj", "Linear"))
 
     def __init__(self, d_model: int, d_ff: int, activation: str = "silu", bias: bool = False) -> None:
         super().__init__()
@@ -158,6 +243,7 @@ class GatedFeedForward(nn.Module):
         self.gate_proj = nn.Linear(d_model, d_ff, bias=bias)  # <stdlib>/llama_layers.dl:36
         self.up_proj = nn.Linear(d_model, d_ff, bias=bias)  # <stdlib>/llama_layers.dl:36
         self.down_proj = nn.Linear(d_ff, d_model, bias=bias)  # <stdlib>/llama_layers.dl:36
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         linear = self.gate_proj(x)  # [B, T, d_ff]
@@ -170,7 +256,7 @@ class GatedFeedForward(nn.Module):
         return y
 
 
-class LlamaDecoderLayer(nn.Module):
+class LlamaDecoderLayer(WeightInitMixin, nn.Module):
     """LlamaDecoderLayer, from <stdlib>/llama_layers.dl:40.
 
     x: [B, T, d_model]
@@ -178,6 +264,8 @@ class LlamaDecoderLayer(nn.Module):
     positions: [B, T] int64 optional
     -> y
     """
+
+    LAYER_OPS = (("input_layernorm", "RMSNorm"), ("post_attention_layernorm", "RMSNorm"))
 
     def __init__(self, d_model: int, heads: int, kv_heads: int, d_ff: int, eps: float = 1e-06,
                  rope_theta: float = 10000.0, rope_scaling: float = 1.0, dropout: float = 0.0, bias: bool = False,
@@ -187,6 +275,7 @@ class LlamaDecoderLayer(nn.Module):
         self.self_attn = RotarySelfAttention(d_model, heads, kv_heads, d_model // heads, rope_theta, rope_scaling, dropout=dropout, bias=bias, window=window)  # <stdlib>/llama_layers.dl:47
         self.post_attention_layernorm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/llama_layers.dl:50
         self.mlp = GatedFeedForward(d_model, d_ff, "silu")  # <stdlib>/llama_layers.dl:51
+        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
         input_layernorm = self.input_layernorm(x)  # [B, T, d_model]
@@ -201,7 +290,7 @@ class LlamaDecoderLayer(nn.Module):
         return y
 
 
-class LlamaModel(nn.Module):
+class LlamaModel(WeightInitMixin, nn.Module):
     """LlamaModel, from specs/llama.dl:10.
 
     input_ids: [B, T] int64
@@ -210,6 +299,7 @@ class LlamaModel(nn.Module):
     -> last_hidden_state: [B, T, hidden_size]
     """
 
+    LAYER_OPS = (("embed_tokens", "Embedding"), ("norm", "RMSNorm"))
     # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
     # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
@@ -230,9 +320,12 @@ class LlamaModel(nn.Module):
                  rms_norm_eps: float = 1e-06, rope_theta: float = 10000.0, rope_scaling: float = 1.0,
                  attention_dropout: float = 0.0, attention_bias: bool = False) -> None:
         super().__init__()
-        self.embed_tokens = nn.Embedding(vocab_size, hidden_size)  # specs/llama.dl:21
-        self.layers = nn.ModuleList([LlamaDecoderLayer(hidden_size, num_attention_heads, num_key_value_heads, intermediate_size, rms_norm_eps, rope_theta, rope_scaling, attention_dropout, attention_bias) for _ in range(num_hidden_layers)])  # specs/llama.dl:18
-        self.norm = nn.RMSNorm(hidden_size, eps=rms_norm_eps)  # specs/llama.dl:22
+        self.embed_tokens = nn.Embedding(vocab_size, hidden_size)  # specs/llama.dl:24
+        self.layers = nn.ModuleList([LlamaDecoderLayer(hidden_size, num_attention_heads, num_key_value_heads, intermediate_size, rms_norm_eps, rope_theta, rope_scaling, attention_dropout, attention_bias) for _ in range(num_hidden_layers)])  # specs/llama.dl:21
+        self.norm = nn.RMSNorm(hidden_size, eps=rms_norm_eps)  # specs/llama.dl:25
+        self.init_rules = (("Linear.weight", "normal", {"std": 0.02}),
+                           ("Embedding.weight", "normal", {"std": 0.02}))  # specs/llama.dl:15
+        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None) -> torch.Tensor:
         if attention_mask is not None:
@@ -250,8 +343,8 @@ class LlamaModel(nn.Module):
         return self.load_state_dict(state_dict, strict=strict)
 
 
-class LlamaForCausalLM(ReferenceCheckpointMixin, nn.Module):
-    """LlamaForCausalLM, from specs/llama.dl:28.
+class LlamaForCausalLM(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+    """LlamaForCausalLM, from specs/llama.dl:31.
 
     input_ids: [B, T] int64
     attention_mask: [B, T] bool optional (or int or float 0/1, as HF's masks)
@@ -261,7 +354,8 @@ class LlamaForCausalLM(ReferenceCheckpointMixin, nn.Module):
     -> logits: [B, T, vocab_size]
     """
 
-    # Reference checkpoint key prefixes -> this module's names (specs/llama.dl:28).
+    LAYER_OPS = (("lm_head", "Linear"),)
+    # Reference checkpoint key prefixes -> this module's names (specs/llama.dl:31).
     REFERENCE_RENAMES = (
         ("model.", "decoder."),
     )
@@ -287,10 +381,14 @@ class LlamaForCausalLM(ReferenceCheckpointMixin, nn.Module):
                  attention_dropout: float = 0.0, attention_bias: bool = False,
                  tie_word_embeddings: bool = False) -> None:
         super().__init__()
-        self.decoder = LlamaModel(vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads, rms_norm_eps, rope_theta, rope_scaling, attention_dropout, attention_bias)  # specs/llama.dl:37
-        self.lm_head = nn.Linear(hidden_size, vocab_size, bias=False)  # specs/llama.dl:41
+        self.tie_word_embeddings = tie_word_embeddings
+        self.decoder = LlamaModel(vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads, rms_norm_eps, rope_theta, rope_scaling, attention_dropout, attention_bias)  # specs/llama.dl:43
+        self.lm_head = nn.Linear(hidden_size, vocab_size, bias=False)  # specs/llama.dl:47
         if tie_word_embeddings:
-            self.lm_head.weight = self.decoder.embed_tokens.weight  # tied, specs/llama.dl:45
+            self.lm_head.weight = self.decoder.embed_tokens.weight  # tied, specs/llama.dl:51
+        self.init_rules = (("Linear.weight", "normal", {"std": 0.02}),
+                           ("Embedding.weight", "normal", {"std": 0.02}))  # specs/llama.dl:37
+        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> LlamaForCausalLMOutput:
         if attention_mask is not None:
@@ -300,3 +398,8 @@ class LlamaForCausalLM(ReferenceCheckpointMixin, nn.Module):
         del decoder
         loss = None if labels is None else F.cross_entropy(scores[..., :-1, :].flatten(0, -2), labels[..., 1:].flatten())  # []
         return LlamaForCausalLMOutput(loss=loss, logits=scores)
+
+    def tie_weights(self) -> None:
+        """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""
+        if self.tie_word_embeddings:
+            self.lm_head.weight = self.decoder.embed_tokens.weight  # tied, specs/llama.dl:51

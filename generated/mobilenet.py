@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/mobilenet.dl."""
 import re
+import traceback
 import typing
 
 import torch
@@ -57,12 +58,93 @@ class ReferenceCheckpointMixin:
         return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
 
 
-class ConvBNActRelu6(ReferenceCheckpointMixin, nn.Module):
+class WeightInitMixin:
+    """init_weights(), tie_weights() and loading that re-ties: what meta-device construction needs."""
+
+    def init_weights(self) -> None:
+        """Re-tie, recompute buffers, initialize as the spec's `init`s say (else PyTorch's default)."""
+        if any(f.f_code.co_name == "__init__" and f.f_locals.get("self") is not self
+               and isinstance(f.f_locals.get("self"), WeightInitMixin) for f, _ in traceback.walk_stack(None)):
+            return      # inside the constructor of a block around this one, which initializes the whole, once
+        restore_ties_and_buffers(self)
+        scopes = [(f"{path}." if path else "", m.init_rules) for path, m in self.named_modules()
+                  if getattr(m, "init_rules", ())]
+        with torch.no_grad():
+            init_module(self, "", scopes, set())
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """nn.Module's, re-tied and with the buffers recomputed: a model moved off the meta device loads."""
+        restore_ties_and_buffers(self)
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        restore_ties_and_buffers(self, buffers=False)      # assign=True put the checkpoint's tensors in
+        return result
+
+
+def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
+    """Every block's tie_weights(); fixed tables (`reset_buffers()`) and batch-norm statistics anew."""
+    with torch.no_grad():
+        for module in model.modules():
+            for method in ("tie_weights", "reset_buffers", "reset_running_stats")[:3 if buffers else 1]:
+                if hasattr(module, method) and (method != "tie_weights" or isinstance(module, WeightInitMixin)):
+                    getattr(module, method)()
+
+
+def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
+    """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
+    ops = dict(getattr(module, "LAYER_OPS", ()))
+    children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
+    for name, child in children:
+        layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
+        for i, layer in enumerate(layers):
+            path = prefix + name + ("" if layer is child else f".{i}")
+            (init_layer(layer, path, ops[name], scopes, done) if name in ops else init_module(layer, path + ".", scopes, done))
+
+
+def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list, done: set[int]) -> None:
+    """One layer (a Parameter, or each part of a fused layer: `fused_from` holds the parts' rows)."""
+    named = [("", layer)] if isinstance(layer, nn.Parameter) else list(layer.named_parameters())
+    start, base = 0, path.rsplit(".", 1)[0] + "." if "." in path else ""
+    for part, rows in getattr(layer, "fused_from", None) or ((None, None),):
+        tensors = {n: p if rows is None else p[start:start + rows] for n, p in named if id(p) not in done}
+        where = path if part is None else base + part
+        rules = {n: init_rule_for(scopes, f"{where}.{n}" if n else where, op, n) for n in tensors}
+        if None in rules.values() and rows is not None:    # nn.Linear's own default, on one part's rows
+            nn.Linear.reset_parameters(type("Part", (), {"weight": tensors["weight"], "bias": tensors.get("bias")})())
+        elif None in rules.values() and isinstance(layer, nn.Module):    # PyTorch's default; tied tensors kept
+            kept = {n: p.detach().clone() for n, p in layer.named_parameters() if id(p) in done}
+            [m.reset_parameters() for m in layer.modules() if hasattr(m, "reset_parameters")]
+            [layer.get_parameter(n).copy_(value) for n, value in kept.items()]
+        for n, rule in rules.items():
+            if rule is not None:
+                getattr(nn.init, f"{rule[0]}_")(tensors[n], **rule[1])
+        start += rows or 0
+    if isinstance(layer, nn.Embedding) and layer.padding_idx is not None and id(layer.weight) not in done:
+        layer.weight[layer.padding_idx].zero_()      # as nn.Embedding and HF keep the padding row
+    done.update(id(p) for _, p in named)
+
+
+def init_rule_for(scopes: list, path: str, op: str, parameter: str):
+    """The outermost rule naming the tensor (a repeat's name: each layer), else naming its op, else None."""
+    by_path = by_op = None
+    for prefix, rules in scopes:
+        relative = path[len(prefix):] if path.startswith(prefix) else ""
+        unindexed = ".".join(part for part in relative.split(".") if not part.isdigit())
+        for target, scheme, arguments in rules if relative else ():
+            if by_path is None and target in (relative, unindexed):
+                by_path = (scheme, arguments)
+            elif by_op is None and parameter and target == f"{op}.{parameter}":
+                by_op = (scheme, arguments)
+    return by_path or by_op
+
+
+class ConvBNActRelu6(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """ConvBNAct, from <stdlib>/vision.dl:10.
 
     x: [B, in_channels, H, W]
     -> y
     """
+
+    LAYER_OPS = (("conv", "Conv2d"), ("bn", "BatchNorm2d"))
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False) -> None:
@@ -76,6 +158,7 @@ class ConvBNActRelu6(ReferenceCheckpointMixin, nn.Module):
             raise ValueError('`norm` is true in every configuration of ConvBNActRelu6 compiled (<stdlib>/vision.dl:16); compile one where it is not, to build this one')
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # <stdlib>/vision.dl:13
         self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:17
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)
@@ -85,12 +168,14 @@ class ConvBNActRelu6(ReferenceCheckpointMixin, nn.Module):
         return y
 
 
-class ConvBNActIdentity(ReferenceCheckpointMixin, nn.Module):
+class ConvBNActIdentity(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """ConvBNAct, from <stdlib>/vision.dl:10.
 
     x: [B, in_channels, H, W]
     -> y
     """
+
+    LAYER_OPS = (("conv", "Conv2d"), ("bn", "BatchNorm2d"))
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False) -> None:
@@ -104,6 +189,7 @@ class ConvBNActIdentity(ReferenceCheckpointMixin, nn.Module):
             raise ValueError('`norm` is true in every configuration of ConvBNActIdentity compiled (<stdlib>/vision.dl:16); compile one where it is not, to build this one')
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # <stdlib>/vision.dl:13
         self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:17
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, out_channels, H, W]
@@ -113,12 +199,14 @@ class ConvBNActIdentity(ReferenceCheckpointMixin, nn.Module):
         return y
 
 
-class ConvBNActRelu(ReferenceCheckpointMixin, nn.Module):
+class ConvBNActRelu(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """ConvBNAct, from <stdlib>/vision.dl:10.
 
     x: [B, in_channels, H, W]
     -> y
     """
+
+    LAYER_OPS = (("conv", "Conv2d"), ("bn", "BatchNorm2d"))
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False) -> None:
@@ -132,6 +220,7 @@ class ConvBNActRelu(ReferenceCheckpointMixin, nn.Module):
             raise ValueError('`norm` is true in every configuration of ConvBNActRelu compiled (<stdlib>/vision.dl:16); compile one where it is not, to build this one')
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # <stdlib>/vision.dl:13
         self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:17
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)
@@ -141,7 +230,7 @@ class ConvBNActRelu(ReferenceCheckpointMixin, nn.Module):
         return y
 
 
-class InvertedResidual(ReferenceCheckpointMixin, nn.Module):
+class InvertedResidual(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """InvertedResidual, from <stdlib>/vision.dl:74.
 
     x: [B, in_channels, H, W]
@@ -172,6 +261,7 @@ class InvertedResidual(ReferenceCheckpointMixin, nn.Module):
             self.expand = ConvBNActRelu6(in_channels, hidden, 1)  # <stdlib>/vision.dl:79
         self.depthwise = ConvBNActRelu6(hidden, hidden, 3, stride=stride, groups=hidden)
         self.project = ConvBNActIdentity(hidden, out_channels, 1)  # <stdlib>/vision.dl:91
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.expansion != 1:
@@ -189,13 +279,14 @@ class InvertedResidual(ReferenceCheckpointMixin, nn.Module):
             return project
 
 
-class MobileNetV2(ReferenceCheckpointMixin, nn.Module):
+class MobileNetV2(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """MobileNetV2, from specs/mobilenet.dl:6.
 
     x: [B, 3, H, W]
     -> logits: [B, num_classes]
     """
 
+    LAYER_OPS = (("classifier", "Linear"),)
     # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
@@ -218,11 +309,15 @@ class MobileNetV2(ReferenceCheckpointMixin, nn.Module):
         renames.append((f"features.{last}.", "head."))
         renames.append(("classifier.1.", "classifier."))
         self.REFERENCE_RENAMES = tuple(renames)
-        self.stem = ConvBNActRelu6(3, stem_channels, 3, stride=2)  # specs/mobilenet.dl:18
-        self.blocks = nn.ModuleList([InvertedResidual(stem_channels if i_1 == 0 else make_divisible(channels[i_1 - 1] * width_mult, 8), make_divisible(channels[i_1] * width_mult, 8), strides[i_1], expansions[i_1]) for i_1 in range(n)])  # specs/mobilenet.dl:19
-        self.head = ConvBNActRelu6(make_divisible(channels[n - 1] * width_mult, 8), last_channels, 1)  # specs/mobilenet.dl:21
-        self.drop = nn.Dropout(dropout)  # specs/mobilenet.dl:24
-        self.classifier = nn.Linear(last_channels, num_classes, bias=True)  # specs/mobilenet.dl:26
+        self.stem = ConvBNActRelu6(3, stem_channels, 3, stride=2)  # specs/mobilenet.dl:23
+        self.blocks = nn.ModuleList([InvertedResidual(stem_channels if i_1 == 0 else make_divisible(channels[i_1 - 1] * width_mult, 8), make_divisible(channels[i_1] * width_mult, 8), strides[i_1], expansions[i_1]) for i_1 in range(n)])  # specs/mobilenet.dl:24
+        self.head = ConvBNActRelu6(make_divisible(channels[n - 1] * width_mult, 8), last_channels, 1)  # specs/mobilenet.dl:26
+        self.drop = nn.Dropout(dropout)  # specs/mobilenet.dl:29
+        self.classifier = nn.Linear(last_channels, num_classes, bias=True)  # specs/mobilenet.dl:31
+        self.init_rules = (("Conv2d.weight", "kaiming_normal", {"mode": "fan_out"}),
+                           ("Conv2d.bias", "zeros", {}), ("Linear.weight", "normal", {"std": 0.01}),
+                           ("Linear.bias", "zeros", {}))  # specs/mobilenet.dl:8
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stem = self.stem(x)  # [B, stem_channels, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
@@ -242,7 +337,7 @@ class MobileNetV2(ReferenceCheckpointMixin, nn.Module):
         return logits
 
 
-class DepthwiseSeparable(ReferenceCheckpointMixin, nn.Module):
+class DepthwiseSeparable(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """DepthwiseSeparable, from <stdlib>/vision.dl:65.
 
     x: [B, in_channels, H, W]
@@ -255,6 +350,7 @@ class DepthwiseSeparable(ReferenceCheckpointMixin, nn.Module):
             raise ValueError('DepthwiseSeparable was compiled for activation = "relu" only (<stdlib>/vision.dl:67); compile a configuration with another value to build it')
         self.depthwise = ConvBNActRelu(in_channels, in_channels, 3, stride=stride, groups=in_channels)  # <stdlib>/vision.dl:67
         self.pointwise = ConvBNActRelu(in_channels, out_channels, 1)  # <stdlib>/vision.dl:68
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)
@@ -262,13 +358,14 @@ class DepthwiseSeparable(ReferenceCheckpointMixin, nn.Module):
         return pointwise
 
 
-class MobileNetV1(ReferenceCheckpointMixin, nn.Module):
-    """MobileNetV1, from specs/mobilenet.dl:40.
+class MobileNetV1(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+    """MobileNetV1, from specs/mobilenet.dl:45.
 
     x: [B, 3, H, W]
     -> logits: [B, num_classes]
     """
 
+    LAYER_OPS = (("classifier", "Linear"),)
     # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
@@ -279,9 +376,13 @@ class MobileNetV1(ReferenceCheckpointMixin, nn.Module):
         channels = [64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024]
         strides = [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1]
         n = len(channels)
-        self.stem = ConvBNActRelu(3, 32, 3, stride=2)  # specs/mobilenet.dl:47
-        self.blocks = nn.ModuleList([DepthwiseSeparable(32 if i == 0 else channels[i - 1], channels[i], strides[i]) for i in range(n)])  # specs/mobilenet.dl:48
-        self.classifier = nn.Linear(channels[n - 1], num_classes, bias=True)  # specs/mobilenet.dl:52
+        self.stem = ConvBNActRelu(3, 32, 3, stride=2)  # specs/mobilenet.dl:57
+        self.blocks = nn.ModuleList([DepthwiseSeparable(32 if i == 0 else channels[i - 1], channels[i], strides[i]) for i in range(n)])  # specs/mobilenet.dl:58
+        self.classifier = nn.Linear(channels[n - 1], num_classes, bias=True)  # specs/mobilenet.dl:62
+        self.init_rules = (("Conv2d.weight", "kaiming_normal", {"mode": "fan_out"}),
+                           ("Conv2d.bias", "zeros", {}), ("Linear.weight", "normal", {"std": 0.01}),
+                           ("Linear.bias", "zeros", {}))  # specs/mobilenet.dl:47
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stem = self.stem(x)  # [B, 32, (H - 1) // 2 + 1, (W - 1) // 2 + 1]

@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/resnet.dl."""
 import re
+import traceback
 import typing
 
 import torch
@@ -50,12 +51,93 @@ class ReferenceCheckpointMixin:
         return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
 
 
-class ConvBNAct(ReferenceCheckpointMixin, nn.Module):
+class WeightInitMixin:
+    """init_weights(), tie_weights() and loading that re-ties: what meta-device construction needs."""
+
+    def init_weights(self) -> None:
+        """Re-tie, recompute buffers, initialize as the spec's `init`s say (else PyTorch's default)."""
+        if any(f.f_code.co_name == "__init__" and f.f_locals.get("self") is not self
+               and isinstance(f.f_locals.get("self"), WeightInitMixin) for f, _ in traceback.walk_stack(None)):
+            return      # inside the constructor of a block around this one, which initializes the whole, once
+        restore_ties_and_buffers(self)
+        scopes = [(f"{path}." if path else "", m.init_rules) for path, m in self.named_modules()
+                  if getattr(m, "init_rules", ())]
+        with torch.no_grad():
+            init_module(self, "", scopes, set())
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """nn.Module's, re-tied and with the buffers recomputed: a model moved off the meta device loads."""
+        restore_ties_and_buffers(self)
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        restore_ties_and_buffers(self, buffers=False)      # assign=True put the checkpoint's tensors in
+        return result
+
+
+def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
+    """Every block's tie_weights(); fixed tables (`reset_buffers()`) and batch-norm statistics anew."""
+    with torch.no_grad():
+        for module in model.modules():
+            for method in ("tie_weights", "reset_buffers", "reset_running_stats")[:3 if buffers else 1]:
+                if hasattr(module, method) and (method != "tie_weights" or isinstance(module, WeightInitMixin)):
+                    getattr(module, method)()
+
+
+def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
+    """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
+    ops = dict(getattr(module, "LAYER_OPS", ()))
+    children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
+    for name, child in children:
+        layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
+        for i, layer in enumerate(layers):
+            path = prefix + name + ("" if layer is child else f".{i}")
+            (init_layer(layer, path, ops[name], scopes, done) if name in ops else init_module(layer, path + ".", scopes, done))
+
+
+def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list, done: set[int]) -> None:
+    """One layer (a Parameter, or each part of a fused layer: `fused_from` holds the parts' rows)."""
+    named = [("", layer)] if isinstance(layer, nn.Parameter) else list(layer.named_parameters())
+    start, base = 0, path.rsplit(".", 1)[0] + "." if "." in path else ""
+    for part, rows in getattr(layer, "fused_from", None) or ((None, None),):
+        tensors = {n: p if rows is None else p[start:start + rows] for n, p in named if id(p) not in done}
+        where = path if part is None else base + part
+        rules = {n: init_rule_for(scopes, f"{where}.{n}" if n else where, op, n) for n in tensors}
+        if None in rules.values() and rows is not None:    # nn.Linear's own default, on one part's rows
+            nn.Linear.reset_parameters(type("Part", (), {"weight": tensors["weight"], "bias": tensors.get("bias")})())
+        elif None in rules.values() and isinstance(layer, nn.Module):    # PyTorch's default; tied tensors kept
+            kept = {n: p.detach().clone() for n, p in layer.named_parameters() if id(p) in done}
+            [m.reset_parameters() for m in layer.modules() if hasattr(m, "reset_parameters")]
+            [layer.get_parameter(n).copy_(value) for n, value in kept.items()]
+        for n, rule in rules.items():
+            if rule is not None:
+                getattr(nn.init, f"{rule[0]}_")(tensors[n], **rule[1])
+        start += rows or 0
+    if isinstance(layer, nn.Embedding) and layer.padding_idx is not None and id(layer.weight) not in done:
+        layer.weight[layer.padding_idx].zero_()      # as nn.Embedding and HF keep the padding row
+    done.update(id(p) for _, p in named)
+
+
+def init_rule_for(scopes: list, path: str, op: str, parameter: str):
+    """The outermost rule naming the tensor (a repeat's name: each layer), else naming its op, else None."""
+    by_path = by_op = None
+    for prefix, rules in scopes:
+        relative = path[len(prefix):] if path.startswith(prefix) else ""
+        unindexed = ".".join(part for part in relative.split(".") if not part.isdigit())
+        for target, scheme, arguments in rules if relative else ():
+            if by_path is None and target in (relative, unindexed):
+                by_path = (scheme, arguments)
+            elif by_op is None and parameter and target == f"{op}.{parameter}":
+                by_op = (scheme, arguments)
+    return by_path or by_op
+
+
+class ConvBNAct(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """ConvBNAct, from <stdlib>/vision.dl:10.
 
     x: [B, in_channels, H, W]
     -> y
     """
+
+    LAYER_OPS = (("conv", "Conv2d"), ("bn", "BatchNorm2d"))
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False, activation: str = "relu") -> None:
@@ -71,6 +153,7 @@ class ConvBNAct(ReferenceCheckpointMixin, nn.Module):
             raise ValueError('ConvBNAct was compiled for activation = "identity" only (<stdlib>/vision.dl:18); compile a configuration with another value to build it')
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # <stdlib>/vision.dl:13
         self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:17
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)
@@ -80,12 +163,21 @@ class ConvBNAct(ReferenceCheckpointMixin, nn.Module):
         return y
 
 
-class Bottleneck(ReferenceCheckpointMixin, nn.Module):
+class Bottleneck(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """Bottleneck, from <stdlib>/vision.dl:44.
 
     x: [B, in_channels, H, W]
     -> y
     """
+
+    LAYER_OPS = (
+        ("conv1", "Conv2d"),
+        ("bn1", "BatchNorm2d"),
+        ("conv2", "Conv2d"),
+        ("bn2", "BatchNorm2d"),
+        ("conv3", "Conv2d"),
+        ("bn3", "BatchNorm2d"),
+    )
 
     def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
         super().__init__()
@@ -101,6 +193,7 @@ class Bottleneck(ReferenceCheckpointMixin, nn.Module):
         self.bn3 = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:54
         if stride != 1 or in_channels != out_channels:
             self.downsample = ConvBNAct(in_channels, out_channels, 1, stride=stride, activation="identity")  # <stdlib>/vision.dl:56
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)
@@ -131,12 +224,14 @@ class Bottleneck(ReferenceCheckpointMixin, nn.Module):
             return y
 
 
-class BasicBlock(ReferenceCheckpointMixin, nn.Module):
+class BasicBlock(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """BasicBlock, from <stdlib>/vision.dl:27.
 
     x: [B, in_channels, H, W]
     -> y
     """
+
+    LAYER_OPS = (("conv1", "Conv2d"), ("bn1", "BatchNorm2d"), ("conv2", "Conv2d"), ("bn2", "BatchNorm2d"))
 
     def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
         super().__init__()
@@ -149,6 +244,7 @@ class BasicBlock(ReferenceCheckpointMixin, nn.Module):
         self.bn2 = nn.BatchNorm2d(channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:33
         if stride != 1 or in_channels != channels:
             self.downsample = ConvBNAct(in_channels, channels, 1, stride=stride, activation="identity")  # <stdlib>/vision.dl:35
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)
@@ -173,13 +269,14 @@ class BasicBlock(ReferenceCheckpointMixin, nn.Module):
             return y
 
 
-class ResNet(ReferenceCheckpointMixin, nn.Module):
+class ResNet(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """ResNet, from specs/resnet.dl:7.
 
     x: [B, 3, H, W]
     -> logits: [B, num_classes]
     """
 
+    LAYER_OPS = (("conv1", "Conv2d"), ("bn1", "BatchNorm2d"), ("fc", "Linear"))
     # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
@@ -192,13 +289,15 @@ class ResNet(ReferenceCheckpointMixin, nn.Module):
         blocks = [2, 2, 2, 2] if depth == 18 else [3, 4, 6, 3] if depth <= 50 else [3, 4, 23, 3] if depth == 101 else [3, 8, 36, 3]
         residual_block = Bottleneck if depth >= 50 else BasicBlock
         expansion = 4 if depth >= 50 else 1
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)  # specs/resnet.dl:17
-        self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # specs/resnet.dl:18
-        self.layer1 = nn.ModuleList([residual_block(64 if i == 0 else 64 * expansion, 64) for i in range(blocks[0])])  # specs/resnet.dl:24
-        self.layer2 = nn.ModuleList([residual_block(64 * expansion if i == 0 else 128 * expansion, 128, stride=2 if i == 0 else 1) for i in range(blocks[1])])  # specs/resnet.dl:25
-        self.layer3 = nn.ModuleList([residual_block(128 * expansion if i == 0 else 256 * expansion, 256, stride=2 if i == 0 else 1) for i in range(blocks[2])])  # specs/resnet.dl:27
-        self.layer4 = nn.ModuleList([residual_block(256 * expansion if i == 0 else 512 * expansion, 512, stride=2 if i == 0 else 1) for i in range(blocks[3])])  # specs/resnet.dl:29
-        self.fc = nn.Linear(512 * expansion, num_classes, bias=True)  # specs/resnet.dl:34
+        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)  # specs/resnet.dl:19
+        self.bn1 = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)  # specs/resnet.dl:20
+        self.layer1 = nn.ModuleList([residual_block(64 if i == 0 else 64 * expansion, 64) for i in range(blocks[0])])  # specs/resnet.dl:26
+        self.layer2 = nn.ModuleList([residual_block(64 * expansion if i == 0 else 128 * expansion, 128, stride=2 if i == 0 else 1) for i in range(blocks[1])])  # specs/resnet.dl:27
+        self.layer3 = nn.ModuleList([residual_block(128 * expansion if i == 0 else 256 * expansion, 256, stride=2 if i == 0 else 1) for i in range(blocks[2])])  # specs/resnet.dl:29
+        self.layer4 = nn.ModuleList([residual_block(256 * expansion if i == 0 else 512 * expansion, 512, stride=2 if i == 0 else 1) for i in range(blocks[3])])  # specs/resnet.dl:31
+        self.fc = nn.Linear(512 * expansion, num_classes, bias=True)  # specs/resnet.dl:36
+        self.init_rules = (("Conv2d.weight", "kaiming_normal", {"mode": "fan_out", "nonlinearity": "relu"}),)  # specs/resnet.dl:17
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)  # [B, 64, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
@@ -233,35 +332,35 @@ class ResNet(ReferenceCheckpointMixin, nn.Module):
 
 
 class ResNet18(ResNet):
-    """ResNet(depth=18), from specs/resnet.dl:37."""
+    """ResNet(depth=18), from specs/resnet.dl:39."""
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__(depth=18, num_classes=num_classes)
 
 
 class ResNet34(ResNet):
-    """ResNet(depth=34), from specs/resnet.dl:38."""
+    """ResNet(depth=34), from specs/resnet.dl:40."""
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__(depth=34, num_classes=num_classes)
 
 
 class ResNet50(ResNet):
-    """ResNet(depth=50), from specs/resnet.dl:39."""
+    """ResNet(depth=50), from specs/resnet.dl:41."""
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__(depth=50, num_classes=num_classes)
 
 
 class ResNet101(ResNet):
-    """ResNet(depth=101), from specs/resnet.dl:40."""
+    """ResNet(depth=101), from specs/resnet.dl:42."""
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__(depth=101, num_classes=num_classes)
 
 
 class ResNet152(ResNet):
-    """ResNet(depth=152), from specs/resnet.dl:41."""
+    """ResNet(depth=152), from specs/resnet.dl:43."""
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__(depth=152, num_classes=num_classes)

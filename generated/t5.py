@@ -3,6 +3,7 @@
 """PyTorch modules compiled from specs/t5.dl."""
 import math
 import re
+import traceback
 import typing
 from typing import NamedTuple
 
@@ -64,6 +65,10 @@ class RelativePositionBias(nn.Module):
         self.bidirectional = bidirectional
         self.weight = nn.Parameter(torch.randn(num_buckets, heads))
 
+    def reset_parameters(self) -> None:
+        """PyTorch's default for an embedding table: N(0, 1)."""
+        nn.init.normal_(self.weight)
+
     def bucket(self, offset: torch.Tensor) -> torch.Tensor:
         """Bucket of each offset: exact below max_exact, logarithmic up to max_distance, then clipped."""
         num_buckets = self.num_buckets
@@ -86,6 +91,85 @@ class RelativePositionBias(nn.Module):
         return F.embedding(self.bucket(offset), self.weight).permute(2, 0, 1).unsqueeze(0)
 
 
+class WeightInitMixin:
+    """init_weights(), tie_weights() and loading that re-ties: what meta-device construction needs."""
+
+    def init_weights(self) -> None:
+        """Re-tie, recompute buffers, initialize as the spec's `init`s say (else PyTorch's default)."""
+        if any(f.f_code.co_name == "__init__" and f.f_locals.get("self") is not self
+               and isinstance(f.f_locals.get("self"), WeightInitMixin) for f, _ in traceback.walk_stack(None)):
+            return      # inside the constructor of a block around this one, which initializes the whole, once
+        restore_ties_and_buffers(self)
+        scopes = [(f"{path}." if path else "", m.init_rules) for path, m in self.named_modules()
+                  if getattr(m, "init_rules", ())]
+        with torch.no_grad():
+            init_module(self, "", scopes, set())
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """nn.Module's, re-tied and with the buffers recomputed: a model moved off the meta device loads."""
+        restore_ties_and_buffers(self)
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        restore_ties_and_buffers(self, buffers=False)      # assign=True put the checkpoint's tensors in
+        return result
+
+
+def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
+    """Every block's tie_weights(); fixed tables (`reset_buffers()`) and batch-norm statistics anew."""
+    with torch.no_grad():
+        for module in model.modules():
+            for method in ("tie_weights", "reset_buffers", "reset_running_stats")[:3 if buffers else 1]:
+                if hasattr(module, method) and (method != "tie_weights" or isinstance(module, WeightInitMixin)):
+                    getattr(module, method)()
+
+
+def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
+    """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
+    ops = dict(getattr(module, "LAYER_OPS", ()))
+    children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
+    for name, child in children:
+        layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
+        for i, layer in enumerate(layers):
+            path = prefix + name + ("" if layer is child else f".{i}")
+            (init_layer(layer, path, ops[name], scopes, done) if name in ops else init_module(layer, path + ".", scopes, done))
+
+
+def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list, done: set[int]) -> None:
+    """One layer (a Parameter, or each part of a fused layer: `fused_from` holds the parts' rows)."""
+    named = [("", layer)] if isinstance(layer, nn.Parameter) else list(layer.named_parameters())
+    start, base = 0, path.rsplit(".", 1)[0] + "." if "." in path else ""
+    for part, rows in getattr(layer, "fused_from", None) or ((None, None),):
+        tensors = {n: p if rows is None else p[start:start + rows] for n, p in named if id(p) not in done}
+        where = path if part is None else base + part
+        rules = {n: init_rule_for(scopes, f"{where}.{n}" if n else where, op, n) for n in tensors}
+        if None in rules.values() and rows is not None:    # nn.Linear's own default, on one part's rows
+            nn.Linear.reset_parameters(type("Part", (), {"weight": tensors["weight"], "bias": tensors.get("bias")})())
+        elif None in rules.values() and isinstance(layer, nn.Module):    # PyTorch's default; tied tensors kept
+            kept = {n: p.detach().clone() for n, p in layer.named_parameters() if id(p) in done}
+            [m.reset_parameters() for m in layer.modules() if hasattr(m, "reset_parameters")]
+            [layer.get_parameter(n).copy_(value) for n, value in kept.items()]
+        for n, rule in rules.items():
+            if rule is not None:
+                getattr(nn.init, f"{rule[0]}_")(tensors[n], **rule[1])
+        start += rows or 0
+    if isinstance(layer, nn.Embedding) and layer.padding_idx is not None and id(layer.weight) not in done:
+        layer.weight[layer.padding_idx].zero_()      # as nn.Embedding and HF keep the padding row
+    done.update(id(p) for _, p in named)
+
+
+def init_rule_for(scopes: list, path: str, op: str, parameter: str):
+    """The outermost rule naming the tensor (a repeat's name: each layer), else naming its op, else None."""
+    by_path = by_op = None
+    for prefix, rules in scopes:
+        relative = path[len(prefix):] if path.startswith(prefix) else ""
+        unindexed = ".".join(part for part in relative.split(".") if not part.isdigit())
+        for target, scheme, arguments in rules if relative else ():
+            if by_path is None and target in (relative, unindexed):
+                by_path = (scheme, arguments)
+            elif by_op is None and parameter and target == f"{op}.{parameter}":
+                by_op = (scheme, arguments)
+    return by_path or by_op
+
+
 class T5ModelOutput(NamedTuple):
     """T5Model's outputs (specs/t5.dl:13); indexing and unpacking work as on a tuple."""
 
@@ -94,7 +178,7 @@ class T5ModelOutput(NamedTuple):
     last_hidden_state: torch.Tensor | None
 
 
-class T5Attention(nn.Module):
+class T5Attention(WeightInitMixin, nn.Module):
     """T5Attention, from <stdlib>/t5_layers.dl:10.
 
     x: [B, Tq, d_model]
@@ -104,6 +188,8 @@ class T5Attention(nn.Module):
     -> o
     """
 
+    LAYER_OPS = (("q", "Linear"), ("k", "Linear"), ("v", "Linear"), ("o", "Linear"))
+
     def __init__(self, d_model: int, heads: int, d_kv: int, dropout: float = 0.1, causal: bool = False) -> None:
         super().__init__()
         inner = heads * d_kv
@@ -111,10 +197,15 @@ class T5Attention(nn.Module):
         self.heads = heads
         self.causal = causal
         self.dropout = dropout
-        self.q = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:16
-        self.k = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:17
-        self.v = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:18
-        self.o = nn.Linear(inner, d_model, bias=False)  # <stdlib>/t5_layers.dl:20
+        self.q = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:21
+        self.k = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:22
+        self.v = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:23
+        self.o = nn.Linear(inner, d_model, bias=False)  # <stdlib>/t5_layers.dl:25
+        self.init_rules = (("q.weight", "normal", {"std": (d_model * d_kv) ** -0.5}),
+                           ("k.weight", "normal", {"std": d_model ** -0.5}),
+                           ("v.weight", "normal", {"std": d_model ** -0.5}),
+                           ("o.weight", "normal", {"std": (heads * d_kv) ** -0.5}))  # <stdlib>/t5_layers.dl:12
+        self.init_weights()
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None = None, position_bias: torch.Tensor | None = None) -> torch.Tensor:
         q = self.q(x)  # [B, Tq, 512]
@@ -143,7 +234,7 @@ class T5Attention(nn.Module):
         return o
 
 
-class T5AttentionMemoryIsX(nn.Module):
+class T5AttentionMemoryIsX(WeightInitMixin, nn.Module):
     """T5Attention, from <stdlib>/t5_layers.dl:10.
 
     x: [B, Tq, d_model]
@@ -153,6 +244,8 @@ class T5AttentionMemoryIsX(nn.Module):
     -> o
     """
 
+    LAYER_OPS = (("q", "Linear"), ("k", "Linear"), ("v", "Linear"), ("o", "Linear"))
+
     def __init__(self, d_model: int, heads: int, d_kv: int, dropout: float = 0.1, causal: bool = False) -> None:
         super().__init__()
         inner = heads * d_kv
@@ -160,10 +253,15 @@ class T5AttentionMemoryIsX(nn.Module):
         self.heads = heads
         self.causal = causal
         self.dropout = dropout
-        self.q = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:16
-        self.k = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:17
-        self.v = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:18
-        self.o = nn.Linear(inner, d_model, bias=False)  # <stdlib>/t5_layers.dl:20
+        self.q = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:21
+        self.k = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:22
+        self.v = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:23
+        self.o = nn.Linear(inner, d_model, bias=False)  # <stdlib>/t5_layers.dl:25
+        self.init_rules = (("q.weight", "normal", {"std": (d_model * d_kv) ** -0.5}),
+                           ("k.weight", "normal", {"std": d_model ** -0.5}),
+                           ("v.weight", "normal", {"std": d_model ** -0.5}),
+                           ("o.weight", "normal", {"std": (heads * d_kv) ** -0.5}))  # <stdlib>/t5_layers.dl:12
+        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, position_bias: torch.Tensor | None = None) -> torch.Tensor:
         q = self.q(x)  # [B, Tq, 512]
@@ -192,24 +290,31 @@ class T5AttentionMemoryIsX(nn.Module):
         return o
 
 
-class T5FeedForward(nn.Module):
-    """T5FeedForward, from <stdlib>/t5_layers.dl:25.
+class T5FeedForward(WeightInitMixin, nn.Module):
+    """T5FeedForward, from <stdlib>/t5_layers.dl:30.
 
     x: [B, S, d_model]
     -> wo
     """
 
+    LAYER_OPS = (("wi", "Linear"), ("wo", "Linear"), ("wi_0", "Linear"), ("wi_1", "Linear"))
+
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.1, gated: bool = False) -> None:
         super().__init__()
         self.gated = gated
         if gated:
-            self.wi_0 = nn.Linear(d_model, d_ff, bias=False)  # <stdlib>/t5_layers.dl:28
-            self.wi_1 = nn.Linear(d_model, d_ff, bias=False)  # <stdlib>/t5_layers.dl:29
-            self.hidden = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:30
+            self.wi_0 = nn.Linear(d_model, d_ff, bias=False)  # <stdlib>/t5_layers.dl:38
+            self.wi_1 = nn.Linear(d_model, d_ff, bias=False)  # <stdlib>/t5_layers.dl:39
+            self.hidden = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:40
         else:
-            self.wi = nn.Linear(d_model, d_ff, bias=False)  # <stdlib>/t5_layers.dl:32
-            self.hidden = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:33
-        self.wo = nn.Linear(d_ff, d_model, bias=False)  # <stdlib>/t5_layers.dl:35
+            self.wi = nn.Linear(d_model, d_ff, bias=False)  # <stdlib>/t5_layers.dl:42
+            self.hidden = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:43
+        self.wo = nn.Linear(d_ff, d_model, bias=False)  # <stdlib>/t5_layers.dl:45
+        self.init_rules = (("wi_0.weight", "normal", {"std": d_model ** -0.5}),
+                           ("wi_1.weight", "normal", {"std": d_model ** -0.5}),
+                           ("wi.weight", "normal", {"std": d_model ** -0.5}),
+                           ("wo.weight", "normal", {"std": d_ff ** -0.5}))  # <stdlib>/t5_layers.dl:32
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gated:
@@ -231,8 +336,8 @@ class T5FeedForward(nn.Module):
         return wo
 
 
-class T5EncoderLayer(ReferenceCheckpointMixin, nn.Module):
-    """T5EncoderLayer, from <stdlib>/t5_layers.dl:39.
+class T5EncoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+    """T5EncoderLayer, from <stdlib>/t5_layers.dl:49.
 
     x: [B, S, d_model]
     position_bias: [1, heads, S, S]
@@ -240,7 +345,8 @@ class T5EncoderLayer(ReferenceCheckpointMixin, nn.Module):
     -> y
     """
 
-    # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:39).
+    LAYER_OPS = (("self_attention_norm", "RMSNorm"), ("ff_norm", "RMSNorm"))
+    # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:49).
     REFERENCE_RENAMES = (
         ("layer.0.SelfAttention.", "self_attention."),
         ("layer.0.layer_norm.", "self_attention_norm."),
@@ -251,12 +357,13 @@ class T5EncoderLayer(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, d_model: int, heads: int, d_kv: int, d_ff: int, dropout: float = 0.1, eps: float = 1e-06,
                  gated: bool = False) -> None:
         super().__init__()
-        self.self_attention_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:44
-        self.self_attention = T5AttentionMemoryIsX(d_model, heads, d_kv, dropout)  # <stdlib>/t5_layers.dl:45
-        self.dropout = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:47
-        self.ff_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:48
-        self.ff = T5FeedForward(d_model, d_ff, dropout, gated)  # <stdlib>/t5_layers.dl:49
-        self.dropout_1 = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:50
+        self.self_attention_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:54
+        self.self_attention = T5AttentionMemoryIsX(d_model, heads, d_kv, dropout)  # <stdlib>/t5_layers.dl:55
+        self.dropout = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:57
+        self.ff_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:58
+        self.ff = T5FeedForward(d_model, d_ff, dropout, gated)  # <stdlib>/t5_layers.dl:59
+        self.dropout_1 = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:60
+        self.init_weights()
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, S, d_model]
@@ -275,15 +382,16 @@ class T5EncoderLayer(ReferenceCheckpointMixin, nn.Module):
         return y
 
 
-class T5Encoder(ReferenceCheckpointMixin, nn.Module):
-    """T5Encoder, from <stdlib>/t5_layers.dl:87.
+class T5Encoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+    """T5Encoder, from <stdlib>/t5_layers.dl:97.
 
     embedded: [B, S, d_model]
     mask: [B, S] bool optional
     -> y
     """
 
-    # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:87).
+    LAYER_OPS = (("position_bias", "RelativePositionBias"), ("final_layer_norm", "RMSNorm"))
+    # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:97).
     REFERENCE_RENAMES = (
         ("block.0.layer.0.SelfAttention.relative_attention_bias.", "position_bias."),
         ("block.", "layers."),
@@ -292,10 +400,12 @@ class T5Encoder(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, d_model: int, heads: int, d_kv: int, d_ff: int, num_layers: int, num_buckets: int = 32,
                  max_distance: int = 128, dropout: float = 0.1, eps: float = 1e-06, gated: bool = False) -> None:
         super().__init__()
-        self.position_bias = RelativePositionBias(num_buckets, max_distance, heads, bidirectional=True)  # <stdlib>/t5_layers.dl:91
-        self.drop = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:93
-        self.layers = nn.ModuleList([T5EncoderLayer(d_model, heads, d_kv, d_ff, dropout, eps, gated) for _ in range(num_layers)])  # <stdlib>/t5_layers.dl:94
-        self.final_layer_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:95
+        self.position_bias = RelativePositionBias(num_buckets, max_distance, heads, bidirectional=True)  # <stdlib>/t5_layers.dl:103
+        self.drop = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:105
+        self.layers = nn.ModuleList([T5EncoderLayer(d_model, heads, d_kv, d_ff, dropout, eps, gated) for _ in range(num_layers)])  # <stdlib>/t5_layers.dl:106
+        self.final_layer_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:107
+        self.init_rules = (("position_bias.weight", "normal", {"std": d_model ** -0.5}),)  # <stdlib>/t5_layers.dl:100
+        self.init_weights()
 
     def forward(self, embedded: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, heads, S, S]
@@ -311,8 +421,8 @@ class T5Encoder(ReferenceCheckpointMixin, nn.Module):
         return y
 
 
-class T5DecoderLayer(ReferenceCheckpointMixin, nn.Module):
-    """T5DecoderLayer, from <stdlib>/t5_layers.dl:60.
+class T5DecoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+    """T5DecoderLayer, from <stdlib>/t5_layers.dl:70.
 
     x: [B, T, d_model]
     position_bias: [1, heads, T, T]
@@ -322,7 +432,8 @@ class T5DecoderLayer(ReferenceCheckpointMixin, nn.Module):
     -> y
     """
 
-    # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:60).
+    LAYER_OPS = (("self_attention_norm", "RMSNorm"), ("cross_attention_norm", "RMSNorm"), ("ff_norm", "RMSNorm"))
+    # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:70).
     REFERENCE_RENAMES = (
         ("layer.0.SelfAttention.", "self_attention."),
         ("layer.0.layer_norm.", "self_attention_norm."),
@@ -335,15 +446,16 @@ class T5DecoderLayer(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, d_model: int, heads: int, d_kv: int, d_ff: int, dropout: float = 0.1, eps: float = 1e-06,
                  gated: bool = False) -> None:
         super().__init__()
-        self.self_attention_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:67
-        self.self_attention = T5AttentionMemoryIsX(d_model, heads, d_kv, dropout, causal=True)  # <stdlib>/t5_layers.dl:68
-        self.dropout = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:70
-        self.cross_attention_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:71
-        self.cross_attention = T5Attention(d_model, heads, d_kv, dropout)  # <stdlib>/t5_layers.dl:72
-        self.dropout_1 = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:73
-        self.ff_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:74
-        self.ff = T5FeedForward(d_model, d_ff, dropout, gated)  # <stdlib>/t5_layers.dl:75
-        self.dropout_2 = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:76
+        self.self_attention_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:77
+        self.self_attention = T5AttentionMemoryIsX(d_model, heads, d_kv, dropout, causal=True)  # <stdlib>/t5_layers.dl:78
+        self.dropout = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:80
+        self.cross_attention_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:81
+        self.cross_attention = T5Attention(d_model, heads, d_kv, dropout)  # <stdlib>/t5_layers.dl:82
+        self.dropout_1 = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:83
+        self.ff_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:84
+        self.ff = T5FeedForward(d_model, d_ff, dropout, gated)  # <stdlib>/t5_layers.dl:85
+        self.dropout_2 = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:86
+        self.init_weights()
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, T, d_model]
@@ -369,8 +481,8 @@ class T5DecoderLayer(ReferenceCheckpointMixin, nn.Module):
         return y
 
 
-class T5Decoder(ReferenceCheckpointMixin, nn.Module):
-    """T5Decoder, from <stdlib>/t5_layers.dl:105.
+class T5Decoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+    """T5Decoder, from <stdlib>/t5_layers.dl:117.
 
     embedded: [B, T, d_model]
     memory: [B, S, d_model]
@@ -379,7 +491,8 @@ class T5Decoder(ReferenceCheckpointMixin, nn.Module):
     -> y
     """
 
-    # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:105).
+    LAYER_OPS = (("position_bias", "RelativePositionBias"), ("final_layer_norm", "RMSNorm"))
+    # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:117).
     REFERENCE_RENAMES = (
         ("block.0.layer.0.SelfAttention.relative_attention_bias.", "position_bias."),
         ("block.", "layers."),
@@ -388,10 +501,12 @@ class T5Decoder(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, d_model: int, heads: int, d_kv: int, d_ff: int, num_layers: int, num_buckets: int = 32,
                  max_distance: int = 128, dropout: float = 0.1, eps: float = 1e-06, gated: bool = False) -> None:
         super().__init__()
-        self.position_bias = RelativePositionBias(num_buckets, max_distance, heads, bidirectional=False)  # <stdlib>/t5_layers.dl:111
-        self.drop = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:113
-        self.layers = nn.ModuleList([T5DecoderLayer(d_model, heads, d_kv, d_ff, dropout, eps, gated) for _ in range(num_layers)])  # <stdlib>/t5_layers.dl:114
-        self.final_layer_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:116
+        self.position_bias = RelativePositionBias(num_buckets, max_distance, heads, bidirectional=False)  # <stdlib>/t5_layers.dl:125
+        self.drop = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:127
+        self.layers = nn.ModuleList([T5DecoderLayer(d_model, heads, d_kv, d_ff, dropout, eps, gated) for _ in range(num_layers)])  # <stdlib>/t5_layers.dl:128
+        self.final_layer_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:130
+        self.init_rules = (("position_bias.weight", "normal", {"std": d_model ** -0.5}),)  # <stdlib>/t5_layers.dl:120
+        self.init_weights()
 
     def forward(self, embedded: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, heads, T, T]
@@ -407,7 +522,7 @@ class T5Decoder(ReferenceCheckpointMixin, nn.Module):
         return y
 
 
-class T5Model(ReferenceCheckpointMixin, nn.Module):
+class T5Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """T5Model, from specs/t5.dl:13.
 
     input_ids: [B, S] int64
@@ -420,6 +535,7 @@ class T5Model(ReferenceCheckpointMixin, nn.Module):
     -> logits: [B, T, vocab]
     """
 
+    LAYER_OPS = (("shared", "Embedding"), ("lm_head", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (specs/t5.dl:13).
     REFERENCE_RENAMES = (
         ("encoder.embed_tokens.", "shared."),
@@ -465,15 +581,18 @@ class T5Model(ReferenceCheckpointMixin, nn.Module):
         self.d_model = d_model
         self.head = head
         self.tie_word_embeddings = tie_word_embeddings
-        self.shared = nn.Embedding(vocab, d_model)  # specs/t5.dl:26
-        self.encoder = T5Encoder(d_model, heads, d_kv, d_ff, layers, num_buckets, max_distance, dropout, eps, gated)  # specs/t5.dl:25
-        self.decoder = T5Decoder(d_model, heads, d_kv, d_ff, layers, num_buckets, max_distance, dropout, eps, gated)  # specs/t5.dl:27
+        self.shared = nn.Embedding(vocab, d_model)  # specs/t5.dl:29
+        self.encoder = T5Encoder(d_model, heads, d_kv, d_ff, layers, num_buckets, max_distance, dropout, eps, gated)  # specs/t5.dl:28
+        self.decoder = T5Decoder(d_model, heads, d_kv, d_ff, layers, num_buckets, max_distance, dropout, eps, gated)  # specs/t5.dl:30
         if head == "lm" and tie_word_embeddings:
-            self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/t5.dl:32
-            self.lm_head.weight = self.shared.weight  # tied, specs/t5.dl:35
+            self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/t5.dl:35
+            self.lm_head.weight = self.shared.weight  # tied, specs/t5.dl:38
         else:
             if head == "lm":
-                self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/t5.dl:38
+                self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/t5.dl:41
+        self.init_rules = (("shared.weight", "normal", {"std": 1.0}),
+                           ("lm_head.weight", "normal", {"std": 1.0}))  # specs/t5.dl:18
+        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> T5ModelOutput:
         if attention_mask is not None:
@@ -500,9 +619,14 @@ class T5Model(ReferenceCheckpointMixin, nn.Module):
                 loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
                 return T5ModelOutput(loss=loss, logits=scores, last_hidden_state=None)
 
+    def tie_weights(self) -> None:
+        """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""
+        if self.head == "lm" and self.tie_word_embeddings:
+            self.lm_head.weight = self.shared.weight  # tied, specs/t5.dl:38
+
 
 class T5ForConditionalGeneration(T5Model):
-    """T5Model(head='lm'), from specs/t5.dl:52."""
+    """T5Model(head='lm'), from specs/t5.dl:55."""
 
     def __init__(self, vocab: int = 32128, d_model: int = 512, d_kv: int = 64, d_ff: int = 2048, layers: int = 6,
                  heads: int = 8, num_buckets: int = 32, max_distance: int = 128, dropout: float = 0.1,
@@ -513,7 +637,7 @@ class T5ForConditionalGeneration(T5Model):
 
 
 class T5V11Model(T5Model):
-    """T5Model(feed_forward_proj='gated-gelu', tie_word_embeddings=false), from specs/t5.dl:56."""
+    """T5Model(feed_forward_proj='gated-gelu', tie_word_embeddings=false), from specs/t5.dl:59."""
 
     def __init__(self, vocab: int = 32128, d_model: int = 512, d_kv: int = 64, d_ff: int = 2048, layers: int = 6,
                  heads: int = 8, num_buckets: int = 32, max_distance: int = 128, dropout: float = 0.1,
@@ -524,7 +648,7 @@ class T5V11Model(T5Model):
 
 
 class T5V11ForConditionalGeneration(T5Model):
-    """T5Model(head='lm', feed_forward_proj='gated-gelu', tie_word_embeddings=false), from specs/t5.dl:57."""
+    """T5Model(head='lm', feed_forward_proj='gated-gelu', tie_word_embeddings=false), from specs/t5.dl:60."""
 
     def __init__(self, vocab: int = 32128, d_model: int = 512, d_kv: int = 64, d_ff: int = 2048, layers: int = 6,
                  heads: int = 8, num_buckets: int = 32, max_distance: int = 128, dropout: float = 0.1,

@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/transformer.dl."""
 import math
+import traceback
 import typing
 
 import torch
@@ -16,19 +17,105 @@ class SinusoidalPositions(nn.Module):
 
     def __init__(self, max_len: int, dim: int) -> None:
         super().__init__()
-        position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
-        frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-        table = torch.zeros(max_len, dim)
-        table[:, 0::2] = torch.sin(position * frequency)
-        table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
         # Not persistent: the table is a function of the shape, not a weight.
-        self.register_buffer("table", table, persistent=False)
+        self.register_buffer("table", torch.zeros(max_len, dim), persistent=False)
+        self.reset_buffers()
+
+    def reset_buffers(self) -> None:
+        """Compute the table (again): a model built on the meta device and moved with `to_empty()`
+        holds uninitialized memory here, and checkpoints do not carry it."""
+        max_len, dim = self.table.shape
+        position = torch.arange(max_len, dtype=torch.float32, device=self.table.device).unsqueeze(1)
+        frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32, device=self.table.device)
+                              * (-math.log(10000.0) / dim))
+        with torch.no_grad():
+            self.table[:, 0::2] = torch.sin(position * frequency)
+            self.table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.table[: x.shape[1]].to(x.dtype)
 
 
-class MultiHeadAttention(nn.Module):
+class WeightInitMixin:
+    """init_weights(), tie_weights() and loading that re-ties: what meta-device construction needs."""
+
+    def init_weights(self) -> None:
+        """Re-tie, recompute buffers, initialize as the spec's `init`s say (else PyTorch's default)."""
+        if any(f.f_code.co_name == "__init__" and f.f_locals.get("self") is not self
+               and isinstance(f.f_locals.get("self"), WeightInitMixin) for f, _ in traceback.walk_stack(None)):
+            return      # inside the constructor of a block around this one, which initializes the whole, once
+        restore_ties_and_buffers(self)
+        scopes = [(f"{path}." if path else "", m.init_rules) for path, m in self.named_modules()
+                  if getattr(m, "init_rules", ())]
+        with torch.no_grad():
+            init_module(self, "", scopes, set())
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """nn.Module's, re-tied and with the buffers recomputed: a model moved off the meta device loads."""
+        restore_ties_and_buffers(self)
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        restore_ties_and_buffers(self, buffers=False)      # assign=True put the checkpoint's tensors in
+        return result
+
+
+def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
+    """Every block's tie_weights(); fixed tables (`reset_buffers()`) and batch-norm statistics anew."""
+    with torch.no_grad():
+        for module in model.modules():
+            for method in ("tie_weights", "reset_buffers", "reset_running_stats")[:3 if buffers else 1]:
+                if hasattr(module, method) and (method != "tie_weights" or isinstance(module, WeightInitMixin)):
+                    getattr(module, method)()
+
+
+def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
+    """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
+    ops = dict(getattr(module, "LAYER_OPS", ()))
+    children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
+    for name, child in children:
+        layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
+        for i, layer in enumerate(layers):
+            path = prefix + name + ("" if layer is child else f".{i}")
+            (init_layer(layer, path, ops[name], scopes, done) if name in ops else init_module(layer, path + ".", scopes, done))
+
+
+def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list, done: set[int]) -> None:
+    """One layer (a Parameter, or each part of a fused layer: `fused_from` holds the parts' rows)."""
+    named = [("", layer)] if isinstance(layer, nn.Parameter) else list(layer.named_parameters())
+    start, base = 0, path.rsplit(".", 1)[0] + "." if "." in path else ""
+    for part, rows in getattr(layer, "fused_from", None) or ((None, None),):
+        tensors = {n: p if rows is None else p[start:start + rows] for n, p in named if id(p) not in done}
+        where = path if part is None else base + part
+        rules = {n: init_rule_for(scopes, f"{where}.{n}" if n else where, op, n) for n in tensors}
+        if None in rules.values() and rows is not None:    # nn.Linear's own default, on one part's rows
+            nn.Linear.reset_parameters(type("Part", (), {"weight": tensors["weight"], "bias": tensors.get("bias")})())
+        elif None in rules.values() and isinstance(layer, nn.Module):    # PyTorch's default; tied tensors kept
+            kept = {n: p.detach().clone() for n, p in layer.named_parameters() if id(p) in done}
+            [m.reset_parameters() for m in layer.modules() if hasattr(m, "reset_parameters")]
+            [layer.get_parameter(n).copy_(value) for n, value in kept.items()]
+        for n, rule in rules.items():
+            if rule is not None:
+                getattr(nn.init, f"{rule[0]}_")(tensors[n], **rule[1])
+        start += rows or 0
+    if isinstance(layer, nn.Embedding) and layer.padding_idx is not None and id(layer.weight) not in done:
+        layer.weight[layer.padding_idx].zero_()      # as nn.Embedding and HF keep the padding row
+    done.update(id(p) for _, p in named)
+
+
+def init_rule_for(scopes: list, path: str, op: str, parameter: str):
+    """The outermost rule naming the tensor (a repeat's name: each layer), else naming its op, else None."""
+    by_path = by_op = None
+    for prefix, rules in scopes:
+        relative = path[len(prefix):] if path.startswith(prefix) else ""
+        unindexed = ".".join(part for part in relative.split(".") if not part.isdigit())
+        for target, scheme, arguments in rules if relative else ():
+            if by_path is None and target in (relative, unindexed):
+                by_path = (scheme, arguments)
+            elif by_op is None and parameter and target == f"{op}.{parameter}":
+                by_op = (scheme, arguments)
+    return by_path or by_op
+
+
+class MultiHeadAttention(WeightInitMixin, nn.Module):
     """MultiHeadAttention, from <stdlib>/attention.dl:6.
 
     q: [B, Tq, d_model]
@@ -36,6 +123,8 @@ class MultiHeadAttention(nn.Module):
     mask: [B, Tk] bool optional
     -> output
     """
+
+    LAYER_OPS = (("query", "Linear"), ("key", "Linear"), ("value", "Linear"), ("output", "Linear"))
 
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
         super().__init__()
@@ -49,6 +138,7 @@ class MultiHeadAttention(nn.Module):
         self.key = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:12
         self.value = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:13
         self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:15
+        self.init_weights()
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, d_model]
@@ -75,7 +165,7 @@ class MultiHeadAttention(nn.Module):
         return output
 
 
-class MultiHeadAttentionKvIsQ(nn.Module):
+class MultiHeadAttentionKvIsQ(WeightInitMixin, nn.Module):
     """MultiHeadAttention, from <stdlib>/attention.dl:6.
 
     q: [B, Tq, d_model]
@@ -83,6 +173,8 @@ class MultiHeadAttentionKvIsQ(nn.Module):
     mask: [B, Tk] bool optional
     -> output
     """
+
+    LAYER_OPS = (("query", "Linear"), ("key", "Linear"), ("value", "Linear"), ("output", "Linear"))
 
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
         super().__init__()
@@ -96,6 +188,7 @@ class MultiHeadAttentionKvIsQ(nn.Module):
         self.key = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:12
         self.value = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:13
         self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:15
+        self.init_weights()
 
     def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, d_model]
@@ -122,7 +215,7 @@ class MultiHeadAttentionKvIsQ(nn.Module):
         return output
 
 
-class AddNorm(nn.Module):
+class AddNorm(WeightInitMixin, nn.Module):
     """AddNorm, from <stdlib>/layers.dl:12.
 
     x: [B, S, d_model]
@@ -130,10 +223,13 @@ class AddNorm(nn.Module):
     -> norm
     """
 
+    LAYER_OPS = (("norm", "LayerNorm"),)
+
     def __init__(self, d_model: int, dropout: float = 0.0, eps: float = 1e-05) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)  # <stdlib>/layers.dl:15
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/layers.dl:16
+        self.init_weights()
 
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
         dropout = self.dropout(sublayer)  # [B, S, d_model]
@@ -143,12 +239,14 @@ class AddNorm(nn.Module):
         return norm
 
 
-class FeedForward(nn.Module):
+class FeedForward(WeightInitMixin, nn.Module):
     """FeedForward, from <stdlib>/layers.dl:4.
 
     x: [B, S, d_model]
     -> output
     """
+
+    LAYER_OPS = (("hidden", "Linear"), ("output", "Linear"))
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
@@ -157,6 +255,7 @@ class FeedForward(nn.Module):
         self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/layers.dl:6
         self.active = nn.Dropout(dropout)  # <stdlib>/layers.dl:7
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/layers.dl:8
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, d_ff]
@@ -168,7 +267,7 @@ class FeedForward(nn.Module):
         return output
 
 
-class EncoderLayer(nn.Module):
+class EncoderLayer(WeightInitMixin, nn.Module):
     """EncoderLayer, from <stdlib>/transformer_layers.dl:4.
 
     x: [B, S, d_model]
@@ -185,6 +284,7 @@ class EncoderLayer(nn.Module):
         self.attn_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:10
         self.ffn = FeedForward(d_model, d_ff, dropout, activation)  # <stdlib>/transformer_layers.dl:11
         self.y = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:12
+        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         attn = self.attn(x, mask)  # [B, S, d_model]
@@ -195,7 +295,7 @@ class EncoderLayer(nn.Module):
         return y
 
 
-class DecoderLayer(nn.Module):
+class DecoderLayer(WeightInitMixin, nn.Module):
     """DecoderLayer, from <stdlib>/transformer_layers.dl:24.
 
     x: [B, T, d_model]
@@ -215,6 +315,7 @@ class DecoderLayer(nn.Module):
         self.cross_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:33
         self.ffn = FeedForward(d_model, d_ff, dropout, activation)  # <stdlib>/transformer_layers.dl:34
         self.y = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:35
+        self.init_weights()
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attn = self.self_attn(x)  # [B, T, d_model]
@@ -228,7 +329,7 @@ class DecoderLayer(nn.Module):
         return y
 
 
-class Transformer(nn.Module):
+class Transformer(WeightInitMixin, nn.Module):
     """Transformer, from specs/transformer.dl:6.
 
     src: [B, S] int64
@@ -237,6 +338,7 @@ class Transformer(nn.Module):
     -> logits: [B, T, vocab]
     """
 
+    LAYER_OPS = (("src_embed", "Embedding"), ("generator", "Linear"), ("tgt_embed", "Embedding"))
     # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
     # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
@@ -268,17 +370,19 @@ class Transformer(nn.Module):
         super().__init__()
         self.d_model = d_model
         self.tie_embeddings = tie_embeddings
-        self.src_embed = nn.Embedding(vocab, d_model)  # specs/transformer.dl:22
-        self.positions = SinusoidalPositions(max_len, d_model)  # specs/transformer.dl:22
-        self.src_x = nn.Dropout(dropout)  # specs/transformer.dl:22
-        self.encoder = nn.ModuleList([EncoderLayer(d_model, heads, d_ff, dropout) for _ in range(layers)])  # specs/transformer.dl:23
+        self.src_embed = nn.Embedding(vocab, d_model)  # specs/transformer.dl:25
+        self.positions = SinusoidalPositions(max_len, d_model)  # specs/transformer.dl:25
+        self.src_x = nn.Dropout(dropout)  # specs/transformer.dl:25
+        self.encoder = nn.ModuleList([EncoderLayer(d_model, heads, d_ff, dropout) for _ in range(layers)])  # specs/transformer.dl:26
         if not tie_embeddings:
-            self.tgt_embed = nn.Embedding(vocab, d_model)  # specs/transformer.dl:25
-        self.tgt_x = nn.Dropout(dropout)  # specs/transformer.dl:25
-        self.decoder = nn.ModuleList([DecoderLayer(d_model, heads, d_ff, dropout) for _ in range(layers)])  # specs/transformer.dl:26
-        self.generator = nn.Linear(d_model, vocab, bias=False)  # specs/transformer.dl:29
+            self.tgt_embed = nn.Embedding(vocab, d_model)  # specs/transformer.dl:28
+        self.tgt_x = nn.Dropout(dropout)  # specs/transformer.dl:28
+        self.decoder = nn.ModuleList([DecoderLayer(d_model, heads, d_ff, dropout) for _ in range(layers)])  # specs/transformer.dl:29
+        self.generator = nn.Linear(d_model, vocab, bias=False)  # specs/transformer.dl:32
         if tie_embeddings:
-            self.generator.weight = self.src_embed.weight  # tied, specs/transformer.dl:31
+            self.generator.weight = self.src_embed.weight  # tied, specs/transformer.dl:34
+        self.init_rules = (("Linear.weight", "xavier_uniform", {}), ("Embedding.weight", "xavier_uniform", {}))  # specs/transformer.dl:9
+        self.init_weights()
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_mask: torch.Tensor | None = None) -> torch.Tensor:
         if src_mask is not None:
@@ -311,6 +415,11 @@ class Transformer(nn.Module):
         del encoder
         logits = self.generator(decoder)  # [B, T, vocab]
         return logits
+
+    def tie_weights(self) -> None:
+        """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""
+        if self.tie_embeddings:
+            self.generator.weight = self.src_embed.weight  # tied, specs/transformer.dl:34
 
     def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
         """Load a checkpoint of the reference implementation, whose keys are this model's."""

@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/vgg.dl."""
 import re
+import traceback
 import typing
 
 import torch
@@ -50,12 +51,93 @@ class ReferenceCheckpointMixin:
         return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
 
 
-class ConvBNAct(ReferenceCheckpointMixin, nn.Module):
+class WeightInitMixin:
+    """init_weights(), tie_weights() and loading that re-ties: what meta-device construction needs."""
+
+    def init_weights(self) -> None:
+        """Re-tie, recompute buffers, initialize as the spec's `init`s say (else PyTorch's default)."""
+        if any(f.f_code.co_name == "__init__" and f.f_locals.get("self") is not self
+               and isinstance(f.f_locals.get("self"), WeightInitMixin) for f, _ in traceback.walk_stack(None)):
+            return      # inside the constructor of a block around this one, which initializes the whole, once
+        restore_ties_and_buffers(self)
+        scopes = [(f"{path}." if path else "", m.init_rules) for path, m in self.named_modules()
+                  if getattr(m, "init_rules", ())]
+        with torch.no_grad():
+            init_module(self, "", scopes, set())
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """nn.Module's, re-tied and with the buffers recomputed: a model moved off the meta device loads."""
+        restore_ties_and_buffers(self)
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        restore_ties_and_buffers(self, buffers=False)      # assign=True put the checkpoint's tensors in
+        return result
+
+
+def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
+    """Every block's tie_weights(); fixed tables (`reset_buffers()`) and batch-norm statistics anew."""
+    with torch.no_grad():
+        for module in model.modules():
+            for method in ("tie_weights", "reset_buffers", "reset_running_stats")[:3 if buffers else 1]:
+                if hasattr(module, method) and (method != "tie_weights" or isinstance(module, WeightInitMixin)):
+                    getattr(module, method)()
+
+
+def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
+    """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
+    ops = dict(getattr(module, "LAYER_OPS", ()))
+    children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
+    for name, child in children:
+        layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
+        for i, layer in enumerate(layers):
+            path = prefix + name + ("" if layer is child else f".{i}")
+            (init_layer(layer, path, ops[name], scopes, done) if name in ops else init_module(layer, path + ".", scopes, done))
+
+
+def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list, done: set[int]) -> None:
+    """One layer (a Parameter, or each part of a fused layer: `fused_from` holds the parts' rows)."""
+    named = [("", layer)] if isinstance(layer, nn.Parameter) else list(layer.named_parameters())
+    start, base = 0, path.rsplit(".", 1)[0] + "." if "." in path else ""
+    for part, rows in getattr(layer, "fused_from", None) or ((None, None),):
+        tensors = {n: p if rows is None else p[start:start + rows] for n, p in named if id(p) not in done}
+        where = path if part is None else base + part
+        rules = {n: init_rule_for(scopes, f"{where}.{n}" if n else where, op, n) for n in tensors}
+        if None in rules.values() and rows is not None:    # nn.Linear's own default, on one part's rows
+            nn.Linear.reset_parameters(type("Part", (), {"weight": tensors["weight"], "bias": tensors.get("bias")})())
+        elif None in rules.values() and isinstance(layer, nn.Module):    # PyTorch's default; tied tensors kept
+            kept = {n: p.detach().clone() for n, p in layer.named_parameters() if id(p) in done}
+            [m.reset_parameters() for m in layer.modules() if hasattr(m, "reset_parameters")]
+            [layer.get_parameter(n).copy_(value) for n, value in kept.items()]
+        for n, rule in rules.items():
+            if rule is not None:
+                getattr(nn.init, f"{rule[0]}_")(tensors[n], **rule[1])
+        start += rows or 0
+    if isinstance(layer, nn.Embedding) and layer.padding_idx is not None and id(layer.weight) not in done:
+        layer.weight[layer.padding_idx].zero_()      # as nn.Embedding and HF keep the padding row
+    done.update(id(p) for _, p in named)
+
+
+def init_rule_for(scopes: list, path: str, op: str, parameter: str):
+    """The outermost rule naming the tensor (a repeat's name: each layer), else naming its op, else None."""
+    by_path = by_op = None
+    for prefix, rules in scopes:
+        relative = path[len(prefix):] if path.startswith(prefix) else ""
+        unindexed = ".".join(part for part in relative.split(".") if not part.isdigit())
+        for target, scheme, arguments in rules if relative else ():
+            if by_path is None and target in (relative, unindexed):
+                by_path = (scheme, arguments)
+            elif by_op is None and parameter and target == f"{op}.{parameter}":
+                by_op = (scheme, arguments)
+    return by_path or by_op
+
+
+class ConvBNAct(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """ConvBNAct, from <stdlib>/vision.dl:10.
 
     x: [B, in_channels, H, W]
     -> y
     """
+
+    LAYER_OPS = (("conv", "Conv2d"), ("bn", "BatchNorm2d"))
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False, activation: str = "relu") -> None:
@@ -75,6 +157,7 @@ class ConvBNAct(ReferenceCheckpointMixin, nn.Module):
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # <stdlib>/vision.dl:13
         if norm:
             self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:17
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)
@@ -87,7 +170,7 @@ class ConvBNAct(ReferenceCheckpointMixin, nn.Module):
             return y
 
 
-class VGGStage(ReferenceCheckpointMixin, nn.Module):
+class VGGStage(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """VGGStage, from <stdlib>/vision.dl:101.
 
     x: [B, in_channels, H, W]
@@ -97,6 +180,7 @@ class VGGStage(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, in_channels: int, out_channels: int, num_convs: int, batch_norm: bool = False) -> None:
         super().__init__()
         self.convs = nn.ModuleList([ConvBNAct(in_channels if j == 0 else out_channels, out_channels, 3, norm=batch_norm, bias=True) for j in range(num_convs)])  # <stdlib>/vision.dl:103
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -106,13 +190,14 @@ class VGGStage(ReferenceCheckpointMixin, nn.Module):
         return pool
 
 
-class VGG(ReferenceCheckpointMixin, nn.Module):
+class VGG(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """VGG, from specs/vgg.dl:7.
 
     x: [B, 3, H, W]
     -> logits: [B, num_classes]
     """
 
+    LAYER_OPS = (("fc1", "Linear"), ("fc2", "Linear"), ("fc3", "Linear"))
     # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
     # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
@@ -127,7 +212,7 @@ class VGG(ReferenceCheckpointMixin, nn.Module):
         super().__init__()
         renames = []
         if not (depth == 11 or depth == 13 or depth == 16 or depth == 19):
-            raise ValueError('VGG comes in depths 11, 13, 16 and 19 (specs/vgg.dl:8)')
+            raise ValueError('VGG comes in depths 11, 13, 16 and 19 (specs/vgg.dl:13)')
         early = 1 if depth == 11 else 2
         late = (depth - 3 - 2 * early) // 3
         convs = [early, early, late, late, late]
@@ -144,12 +229,16 @@ class VGG(ReferenceCheckpointMixin, nn.Module):
         renames.append(("classifier.3.", "fc2."))
         renames.append(("classifier.6.", "fc3."))
         self.REFERENCE_RENAMES = tuple(renames)
-        self.features = nn.ModuleList([VGGStage(3 if s_1 == 0 else widths[s_1 - 1], widths[s_1], convs[s_1], batch_norm) for s_1 in range(5)])  # specs/vgg.dl:17
-        self.fc1 = nn.Linear(512 * 7 * 7, 4096, bias=True)  # specs/vgg.dl:20
-        self.dropout1 = nn.Dropout(dropout)  # specs/vgg.dl:22
-        self.fc2 = nn.Linear(4096, 4096, bias=True)  # specs/vgg.dl:23
-        self.dropout2 = nn.Dropout(dropout)  # specs/vgg.dl:25
-        self.fc3 = nn.Linear(4096, num_classes, bias=True)  # specs/vgg.dl:27
+        self.features = nn.ModuleList([VGGStage(3 if s_1 == 0 else widths[s_1 - 1], widths[s_1], convs[s_1], batch_norm) for s_1 in range(5)])  # specs/vgg.dl:22
+        self.fc1 = nn.Linear(512 * 7 * 7, 4096, bias=True)  # specs/vgg.dl:25
+        self.dropout1 = nn.Dropout(dropout)  # specs/vgg.dl:27
+        self.fc2 = nn.Linear(4096, 4096, bias=True)  # specs/vgg.dl:28
+        self.dropout2 = nn.Dropout(dropout)  # specs/vgg.dl:30
+        self.fc3 = nn.Linear(4096, num_classes, bias=True)  # specs/vgg.dl:32
+        self.init_rules = (("Conv2d.weight", "kaiming_normal", {"mode": "fan_out", "nonlinearity": "relu"}),
+                           ("Conv2d.bias", "zeros", {}), ("Linear.weight", "normal", {"std": 0.01}),
+                           ("Linear.bias", "zeros", {}))  # specs/vgg.dl:9
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = x
@@ -176,56 +265,56 @@ class VGG(ReferenceCheckpointMixin, nn.Module):
 
 
 class VGG11(VGG):
-    """VGG(depth=11), from specs/vgg.dl:49."""
+    """VGG(depth=11), from specs/vgg.dl:54."""
 
     def __init__(self, batch_norm: bool = False, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__(depth=11, batch_norm=batch_norm, num_classes=num_classes, dropout=dropout)
 
 
 class VGG11BN(VGG):
-    """VGG(depth=11, batch_norm=true), from specs/vgg.dl:50."""
+    """VGG(depth=11, batch_norm=true), from specs/vgg.dl:55."""
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__(depth=11, batch_norm=True, num_classes=num_classes, dropout=dropout)
 
 
 class VGG13(VGG):
-    """VGG(depth=13), from specs/vgg.dl:51."""
+    """VGG(depth=13), from specs/vgg.dl:56."""
 
     def __init__(self, batch_norm: bool = False, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__(depth=13, batch_norm=batch_norm, num_classes=num_classes, dropout=dropout)
 
 
 class VGG13BN(VGG):
-    """VGG(depth=13, batch_norm=true), from specs/vgg.dl:52."""
+    """VGG(depth=13, batch_norm=true), from specs/vgg.dl:57."""
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__(depth=13, batch_norm=True, num_classes=num_classes, dropout=dropout)
 
 
 class VGG16(VGG):
-    """VGG(depth=16), from specs/vgg.dl:53."""
+    """VGG(depth=16), from specs/vgg.dl:58."""
 
     def __init__(self, batch_norm: bool = False, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__(depth=16, batch_norm=batch_norm, num_classes=num_classes, dropout=dropout)
 
 
 class VGG16BN(VGG):
-    """VGG(depth=16, batch_norm=true), from specs/vgg.dl:54."""
+    """VGG(depth=16, batch_norm=true), from specs/vgg.dl:59."""
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__(depth=16, batch_norm=True, num_classes=num_classes, dropout=dropout)
 
 
 class VGG19(VGG):
-    """VGG(depth=19), from specs/vgg.dl:55."""
+    """VGG(depth=19), from specs/vgg.dl:60."""
 
     def __init__(self, batch_norm: bool = False, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__(depth=19, batch_norm=batch_norm, num_classes=num_classes, dropout=dropout)
 
 
 class VGG19BN(VGG):
-    """VGG(depth=19, batch_norm=true), from specs/vgg.dl:56."""
+    """VGG(depth=19, batch_norm=true), from specs/vgg.dl:61."""
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__(depth=19, batch_norm=True, num_classes=num_classes, dropout=dropout)

@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/vit.dl."""
 import re
+import traceback
 import typing
 
 import torch
@@ -50,13 +51,93 @@ class ReferenceCheckpointMixin:
         return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
 
 
-class PackedSelfAttention(ReferenceCheckpointMixin, nn.Module):
+class WeightInitMixin:
+    """init_weights(), tie_weights() and loading that re-ties: what meta-device construction needs."""
+
+    def init_weights(self) -> None:
+        """Re-tie, recompute buffers, initialize as the spec's `init`s say (else PyTorch's default)."""
+        if any(f.f_code.co_name == "__init__" and f.f_locals.get("self") is not self
+               and isinstance(f.f_locals.get("self"), WeightInitMixin) for f, _ in traceback.walk_stack(None)):
+            return      # inside the constructor of a block around this one, which initializes the whole, once
+        restore_ties_and_buffers(self)
+        scopes = [(f"{path}." if path else "", m.init_rules) for path, m in self.named_modules()
+                  if getattr(m, "init_rules", ())]
+        with torch.no_grad():
+            init_module(self, "", scopes, set())
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """nn.Module's, re-tied and with the buffers recomputed: a model moved off the meta device loads."""
+        restore_ties_and_buffers(self)
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        restore_ties_and_buffers(self, buffers=False)      # assign=True put the checkpoint's tensors in
+        return result
+
+
+def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
+    """Every block's tie_weights(); fixed tables (`reset_buffers()`) and batch-norm statistics anew."""
+    with torch.no_grad():
+        for module in model.modules():
+            for method in ("tie_weights", "reset_buffers", "reset_running_stats")[:3 if buffers else 1]:
+                if hasattr(module, method) and (method != "tie_weights" or isinstance(module, WeightInitMixin)):
+                    getattr(module, method)()
+
+
+def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
+    """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
+    ops = dict(getattr(module, "LAYER_OPS", ()))
+    children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
+    for name, child in children:
+        layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
+        for i, layer in enumerate(layers):
+            path = prefix + name + ("" if layer is child else f".{i}")
+            (init_layer(layer, path, ops[name], scopes, done) if name in ops else init_module(layer, path + ".", scopes, done))
+
+
+def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list, done: set[int]) -> None:
+    """One layer (a Parameter, or each part of a fused layer: `fused_from` holds the parts' rows)."""
+    named = [("", layer)] if isinstance(layer, nn.Parameter) else list(layer.named_parameters())
+    start, base = 0, path.rsplit(".", 1)[0] + "." if "." in path else ""
+    for part, rows in getattr(layer, "fused_from", None) or ((None, None),):
+        tensors = {n: p if rows is None else p[start:start + rows] for n, p in named if id(p) not in done}
+        where = path if part is None else base + part
+        rules = {n: init_rule_for(scopes, f"{where}.{n}" if n else where, op, n) for n in tensors}
+        if None in rules.values() and rows is not None:    # nn.Linear's own default, on one part's rows
+            nn.Linear.reset_parameters(type("Part", (), {"weight": tensors["weight"], "bias": tensors.get("bias")})())
+        elif None in rules.values() and isinstance(layer, nn.Module):    # PyTorch's default; tied tensors kept
+            kept = {n: p.detach().clone() for n, p in layer.named_parameters() if id(p) in done}
+            [m.reset_parameters() for m in layer.modules() if hasattr(m, "reset_parameters")]
+            [layer.get_parameter(n).copy_(value) for n, value in kept.items()]
+        for n, rule in rules.items():
+            if rule is not None:
+                getattr(nn.init, f"{rule[0]}_")(tensors[n], **rule[1])
+        start += rows or 0
+    if isinstance(layer, nn.Embedding) and layer.padding_idx is not None and id(layer.weight) not in done:
+        layer.weight[layer.padding_idx].zero_()      # as nn.Embedding and HF keep the padding row
+    done.update(id(p) for _, p in named)
+
+
+def init_rule_for(scopes: list, path: str, op: str, parameter: str):
+    """The outermost rule naming the tensor (a repeat's name: each layer), else naming its op, else None."""
+    by_path = by_op = None
+    for prefix, rules in scopes:
+        relative = path[len(prefix):] if path.startswith(prefix) else ""
+        unindexed = ".".join(part for part in relative.split(".") if not part.isdigit())
+        for target, scheme, arguments in rules if relative else ():
+            if by_path is None and target in (relative, unindexed):
+                by_path = (scheme, arguments)
+            elif by_op is None and parameter and target == f"{op}.{parameter}":
+                by_op = (scheme, arguments)
+    return by_path or by_op
+
+
+class PackedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """PackedSelfAttention, from <stdlib>/vit_layers.dl:9.
 
     x: [B, T, d_model]
     -> output
     """
 
+    LAYER_OPS = (("in_proj", "Linear"), ("out_proj", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/vit_layers.dl:9).
     REFERENCE_RENAMES = (
         ("in_proj_", "in_proj."),
@@ -71,6 +152,7 @@ class PackedSelfAttention(ReferenceCheckpointMixin, nn.Module):
         self.dropout = dropout
         self.in_proj = nn.Linear(d_model, 3 * d_model, bias=True)  # <stdlib>/vit_layers.dl:13
         self.out_proj = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/vit_layers.dl:16
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         linear = self.in_proj(x)  # [B, T, 3 * d_model]
@@ -93,12 +175,14 @@ class PackedSelfAttention(ReferenceCheckpointMixin, nn.Module):
         return output
 
 
-class FeedForward(nn.Module):
+class FeedForward(WeightInitMixin, nn.Module):
     """FeedForward, from <stdlib>/layers.dl:4.
 
     x: [B, S, d_model]
     -> output
     """
+
+    LAYER_OPS = (("hidden", "Linear"), ("output", "Linear"))
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
@@ -107,6 +191,7 @@ class FeedForward(nn.Module):
         self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/layers.dl:6
         self.active = nn.Dropout(dropout)  # <stdlib>/layers.dl:7
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/layers.dl:8
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, d_ff]
@@ -118,13 +203,14 @@ class FeedForward(nn.Module):
         return output
 
 
-class ViTEncoderBlock(ReferenceCheckpointMixin, nn.Module):
+class ViTEncoderBlock(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """ViTEncoderBlock, from <stdlib>/vit_layers.dl:21.
 
     x: [B, T, d_model]
     -> y
     """
 
+    LAYER_OPS = (("ln_1", "LayerNorm"), ("ln_2", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/vit_layers.dl:21).
     REFERENCE_RENAMES = (
         ("mlp.0.", "mlp.hidden."),
@@ -140,6 +226,7 @@ class ViTEncoderBlock(ReferenceCheckpointMixin, nn.Module):
         self.ln_2 = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/vit_layers.dl:27
         self.mlp = FeedForward(d_model, mlp_dim, dropout, "gelu")  # <stdlib>/vit_layers.dl:28
         self.dropout_1 = nn.Dropout(dropout)  # <stdlib>/vit_layers.dl:29
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ln_1 = self.ln_1(x)  # [B, T, d_model]
@@ -158,13 +245,14 @@ class ViTEncoderBlock(ReferenceCheckpointMixin, nn.Module):
         return y
 
 
-class ViTEncoder(ReferenceCheckpointMixin, nn.Module):
+class ViTEncoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """ViTEncoder, from <stdlib>/vit_layers.dl:37.
 
     x: [B, seq_length, d_model]
     -> y
     """
 
+    LAYER_OPS = (("pos_embedding", "Parameter"), ("ln", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/vit_layers.dl:37).
     REFERENCE_RENAMES = (
         ("layers.encoder_layer_{i}.", "blocks.{i}."),
@@ -177,6 +265,8 @@ class ViTEncoder(ReferenceCheckpointMixin, nn.Module):
         self.dropout = nn.Dropout(dropout)  # <stdlib>/vit_layers.dl:42
         self.blocks = nn.ModuleList([ViTEncoderBlock(d_model, heads, mlp_dim, dropout, attention_dropout, eps) for _ in range(layers)])  # <stdlib>/vit_layers.dl:41
         self.ln = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/vit_layers.dl:43
+        self.init_rules = (("pos_embedding", "normal", {"std": 0.02}),)
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pos_embedding = self.pos_embedding  # [1, seq_length, d_model]
@@ -192,13 +282,14 @@ class ViTEncoder(ReferenceCheckpointMixin, nn.Module):
         return ln
 
 
-class VisionTransformer(ReferenceCheckpointMixin, nn.Module):
+class VisionTransformer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """VisionTransformer, from specs/vit.dl:9.
 
     x: [B, 3, image_size, image_size]
     -> logits: [B, num_classes]
     """
 
+    LAYER_OPS = (("conv_proj", "Conv2d"), ("class_token", "Parameter"), ("head", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (specs/vit.dl:9).
     REFERENCE_RENAMES = (
         ("heads.head.", "head."),
@@ -229,6 +320,8 @@ class VisionTransformer(ReferenceCheckpointMixin, nn.Module):
         self.class_token = nn.Parameter(torch.zeros(1, 1, hidden_dim))  # specs/vit.dl:17
         self.encoder = ViTEncoder(patches + 1, num_layers, num_heads, hidden_dim, mlp_dim, dropout, attention_dropout)  # specs/vit.dl:19
         self.head = nn.Linear(hidden_dim, num_classes, bias=True)  # specs/vit.dl:21
+        self.init_rules = (("class_token", "zeros", {}),)
+        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, _, _, _ = x.shape

@@ -295,7 +295,7 @@ def test_explain_lists_folded_and_declined_pairs(tmp_path):
 def test_resnet_explain_folds_every_pair():
     log = compile_spec(ROOT / "specs" / "resnet.dl", opt_level=2, overrides=RESNET18).log
     folded = [line for line in log if line.strip().startswith("folded ")]
-    assert "  folded bn1 into conv1 in ResNet (specs/resnet.dl:17:13, specs/resnet.dl:18:11)" in [
+    assert "  folded bn1 into conv1 in ResNet (specs/resnet.dl:19:13, specs/resnet.dl:20:11)" in [
         line.replace(str(ROOT) + "/", "") for line in folded]
     assert not [line for line in log if "declined" in line and "vision.dl" in line]
 

@@ -12,6 +12,7 @@ from compiler.codegen.expressions import Unprintable, names_in, py_literal, to_p
 from compiler.codegen.epilogues import epilogue_lines
 from compiler.codegen.merge import (Variant, hoist_equal_branches, partition, render, simplify, used_conditions,
                                     variant_names)
+from compiler.codegen.init import layer_ops_lines, tie_weights_method
 from compiler.codegen.interface import OutputTuple, output_tuple
 from compiler.codegen.lifetimes import with_releases
 from compiler.codegen.prologue import negation, prologue, static_renames
@@ -95,6 +96,7 @@ class DefinitionBuilder:
         inputs = {entry.split(":")[0] for entry in variant.members[0].signature}
         merged = with_releases(hoist_equal_branches(simplify(variant.forward, constant)), Line, inputs)
         forward = dims + render(merged, self._condition(self.scope.forward_name))
+        ties = self._tie_lines(variant, constant)      # before the attributes: its conditions may read some
         renames = static_renames(self.block, self.scope)
         fixed = self.ctx.fixed.get(name, {})
         lines = prologue(self.block, self.scope, self.ctx.where, computed_renames=renames is None
@@ -106,8 +108,11 @@ class DefinitionBuilder:
         first = variant.members[0]
         outputs = {m.outputs for m in variant.members}
         model = ClassModel(name, "nn.Module", self._doc(variant), self._init_def(fixed),
-                           ["super().__init__()", *lines], ", ".join(["self", *first.signature]),
+                           ["super().__init__()", *lines, "self.init_weights()"], ", ".join(["self", *first.signature]),
                            _returns(outputs, output_tuple(self.block)), forward)
+        model.class_lines += layer_ops_lines([m.graph for m in variant.members])
+        if ties:
+            model.methods.append(tie_weights_method(ties))
         if renames:
             where = self.ctx.where(self.block.span)
             model.class_lines += [f"# Reference checkpoint key prefixes -> this module's names ({where}).",
@@ -126,6 +131,11 @@ class DefinitionBuilder:
                                   "CONV_BN_FOLDS = (", *(f'    ("{c}", "{n}"),' for c, n in folds), ")"]
         model.class_lines += epilogue_lines([m.graph for m in variant.members])
         return model
+
+    def _tie_lines(self, variant: Variant, constant: dict[str, bool]) -> list[str]:
+        """The `tie`s of __init__ again, for tie_weights(): conditions read the parameters kept as attributes."""
+        ties = [line for line in variant.init if line.comment.startswith("  # tied,")]
+        return render(hoist_equal_branches(simplify(ties, constant)), self._condition(self.scope.forward_name))
 
     def _fixed_locals(self, name: str, fixed: dict[str, Any], lines: list[str]) -> list[str]:
         """The values a split class is for, as the locals the rest of __init__ reads (if it does)."""

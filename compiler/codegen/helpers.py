@@ -14,7 +14,7 @@ from importlib import resources
 
 
 # The runtime modules whose definitions generated code may copy, in the order they are copied.
-RUNTIME_FILES = ("helpers.py", "fusion.py")
+RUNTIME_FILES = ("helpers.py", "fusion.py", "init.py")
 
 
 @lru_cache(maxsize=1)

@@ -65,6 +65,8 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
                 _add_parallel_plan(model, variant, program, ctx.helpers)
             if program.optimize_for_inference and any(m.graph.is_model for m in variant.members):
                 model.methods.append(_inference_preparation(model.name, variant, program, ctx.helpers))
+            model.bases = model.bases.replace("nn.Module", "WeightInitMixin, nn.Module")
+            ctx.helpers.add("WeightInitMixin")
             classes.append(model)
     classes += _alias_classes(program, ctx)
     for model in classes:
@@ -194,7 +196,7 @@ def _loads_reference(variant: Variant, program: Program) -> bool:
 def _import_lines(file: FileModel) -> list[str]:
     """The generated module's imports: standard-library modules only where used (isort's
     groups, a blank line between), then torch; `F` only where used."""
-    lines = [f"import {name}" for name in ("functools", "math", "re", "time", "typing") if _uses(file, name)]
+    lines = [f"import {name}" for name in ("functools", "math", "re", "time", "traceback", "typing") if _uses(file, name)]
     if any("(NamedTuple):" in text for text in file.helpers):
         lines.append("from typing import NamedTuple")
     lines += ["", "import torch", "from torch import nn"]

@@ -16,6 +16,7 @@ import sympy
 from compiler.codegen.expressions import Unprintable, is_literal, py_literal, same_value, to_python
 from compiler.codegen.interface import mask_conversions, output_tuple, return_statement, unpack_call
 from compiler.ir.residual import printed, residual
+from compiler.codegen.init import init_rule_lines
 from compiler.codegen.names import NameAllocator, layer_name_diagnostic
 from compiler.codegen.scope import Scope
 from compiler.codegen.shapes import dimension_names, shape_text
@@ -85,7 +86,7 @@ class SpecializationRenderer:
 
     def render(self) -> Rendered:
         g = self.graph
-        init = self._modules() + self._ties() + self._fused_key_hook()
+        init = self._modules() + self._ties() + self._fused_key_hook() + init_rule_lines(self)
         signature = []
         inputs = [g.node(i) for i in g.inputs]
         for node in inputs:
@@ -211,6 +212,8 @@ class SpecializationRenderer:
             entry = f"{_py_str(module)}: ({', '.join(pairs)}{',' if len(pairs) == 1 else ''})"
             lines.append(Line(guard, f"self.register_load_state_dict_pre_hook(join_fused_keys({{{entry}}}))",
                               "  # checkpoints keep the separate layers"))
+            lines.append(Line(guard, f"self.{module}.fused_from = ({', '.join(pairs)}{',' if len(pairs) == 1 else ''})",
+                              "  # init_weights() initializes each part as its own layer"))
         return lines
 
     # ------------------------------------------------------------------ forward

@@ -122,3 +122,10 @@ TP_INDIVISIBLE = _register("DLC060", "tp-indivisible",
 
 # ---- budgets (dlc check --max-params / --max-flops)
 OVER_BUDGET = _register("DLC061", "over-budget", "an entry point has more parameters or FLOPs than a budget allows")
+
+# ---- initialization (`init Linear.weight = normal(std=0.02)`)
+UNKNOWN_INIT_SCHEME = _register("DLC070", "unknown-init-scheme", "an `init` statement names a scheme dlc does not know")
+BAD_INIT_ARGUMENT = _register("DLC071", "bad-init-argument",
+                              "an `init` scheme is given an argument it does not take, or a value it refuses")
+UNKNOWN_INIT_TARGET = _register("DLC072", "unknown-init-target",
+                                "an `init` statement names a layer, op or parameter the block does not have")

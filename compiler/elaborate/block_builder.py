@@ -15,6 +15,7 @@ from compiler.elaborate.evaluate import Evaluator
 from compiler.elaborate.limits import Budget, Limits
 from compiler.elaborate.loader import LoadedModule
 from compiler.ir import Graph, Node, OutputDecl, Rename, Tie
+from compiler.elaborate.init_rules import init_rule
 from compiler.ir.types import TensorType, dim, star
 from compiler.ir.values import ArgExpr, CallExpr, Callee, Layer, TensorRef, kind_of, show
 from compiler.ops import REGISTRY
@@ -359,6 +360,12 @@ class BlockBuilder:
             return str(v)
         return re.sub(r"\{(\w+)\}", value, text)
 
+    def _init(self, s: ast.Init, errors) -> None:
+        if self.guard or self.looping:
+            raise error(MISPLACED_STATEMENT, "`init` statements belong at the top level of a block", s.span,
+                        hint="state it outside the `if`/`for`; a rule for a layer that is not built does nothing")
+        self.graph.init_rules.append(init_rule(s, Evaluator(self).eval))
+
     def _tie(self, s: ast.Tie, errors) -> None:
         self.graph.ties.append(Tie(s.target.parts, s.source.parts, s.span, self.guard))
 
@@ -495,7 +502,7 @@ _COMPONENT = r"(?:[A-Za-z0-9_]|\{[A-Za-z_][A-Za-z0-9_]*\})+"
 _KEY_PREFIX = rf"{_COMPONENT}(?:\.{_COMPONENT})*\.?"
 
 # What a `for` body may hold: it declares, so unrolling it never creates layers.
-_STATIC_STATEMENTS = (ast.Let, ast.Require, ast.Rename, ast.If, ast.For)
+_STATIC_STATEMENTS = (ast.Let, ast.Require, ast.Rename, ast.If, ast.For, ast.Init)
 
 
 def _first_non_static(stmts) -> ast.Stmt | None:

@@ -70,6 +70,19 @@ class Rename:
 
 
 @dataclass(frozen=True)
+class InitRule:
+    """`init Linear.weight = normal(std=0.02)`: the parameters `target` selects (an op kind and
+    a parameter name, or a path to one layer's parameter) start from `scheme` with `args`
+    ((name, value, the spec's expression or None), every argument of the scheme, in order)."""
+
+    target: tuple[str, ...]
+    scheme: str
+    args: tuple[tuple[str, Any, Any], ...]
+    span: Span
+    by_op: bool                    # `Linear.weight` (every Linear), not a path to one layer
+
+
+@dataclass(frozen=True)
 class OutputDecl:
     name: str
     node: str
@@ -110,6 +123,7 @@ class Graph:
     decisions: list[tuple[str, bool]] = field(default_factory=list)
     output_guard: tuple[tuple[str, bool], ...] = ()
     lets: dict[str, Any] = field(default_factory=dict)      # top-level `let` values, for shape comments
+    init_rules: list[InitRule] = field(default_factory=list)  # the block's `init` statements, in order
 
     def node(self, node_id: str) -> Node:
         return self.g.nodes[node_id]["node"]
@@ -152,7 +166,8 @@ class Graph:
                      conv_bn_folds=list(self.conv_bn_folds), definition=self.definition,
                      epilogues=list(self.epilogues), conv_epilogue=self.conv_epilogue,
                      conditions=dict(self.conditions), decisions=list(self.decisions),
-                     output_guard=self.output_guard, lets=dict(self.lets))
+                     output_guard=self.output_guard, lets=dict(self.lets),
+                     init_rules=list(self.init_rules))
 
     def output_type(self, node_id: str, index: int) -> TensorType | None:
         types = self.node(node_id).types

@@ -125,13 +125,20 @@ class SinusoidalPositions(nn.Module):
 
     def __init__(self, max_len: int, dim: int) -> None:
         super().__init__()
-        position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
-        frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-        table = torch.zeros(max_len, dim)
-        table[:, 0::2] = torch.sin(position * frequency)
-        table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
         # Not persistent: the table is a function of the shape, not a weight.
-        self.register_buffer("table", table, persistent=False)
+        self.register_buffer("table", torch.zeros(max_len, dim), persistent=False)
+        self.reset_buffers()
+
+    def reset_buffers(self) -> None:
+        """Compute the table (again): a model built on the meta device and moved with `to_empty()`
+        holds uninitialized memory here, and checkpoints do not carry it."""
+        max_len, dim = self.table.shape
+        position = torch.arange(max_len, dtype=torch.float32, device=self.table.device).unsqueeze(1)
+        frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32, device=self.table.device)
+                              * (-math.log(10000.0) / dim))
+        with torch.no_grad():
+            self.table[:, 0::2] = torch.sin(position * frequency)
+            self.table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.table[: x.shape[1]].to(x.dtype)
@@ -148,6 +155,10 @@ class RelativePositionBias(nn.Module):
         self.max_distance = max_distance
         self.bidirectional = bidirectional
         self.weight = nn.Parameter(torch.randn(num_buckets, heads))
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default for an embedding table: N(0, 1)."""
+        nn.init.normal_(self.weight)
 
     def bucket(self, offset: torch.Tensor) -> torch.Tensor:
         """Bucket of each offset: exact below max_exact, logarithmic up to max_distance, then clipped."""

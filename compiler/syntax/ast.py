@@ -352,6 +352,16 @@ class Rename(Stmt):
 
 
 @dataclass(frozen=True)
+class Init(Stmt):
+    """`init Linear.weight = normal(std=0.02)`, `init attention.output.weight = zeros`: how the
+    parameters an op kind (or one named layer) holds are initialized, in this block and in every
+    block inside it.  `scheme` is a name or a call of one of compiler.ops.init's schemes."""
+
+    target: Path
+    scheme: Expr
+
+
+@dataclass(frozen=True)
 class For(Stmt):
     """`for i in range(n) { ... }`: unrolled at compile time, one pass over the body per value."""
 

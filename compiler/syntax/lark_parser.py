@@ -183,6 +183,9 @@ class _ToAst(Transformer):
     def tie_stmt(self, meta, target, source):
         return ast.Tie(self.s(meta), target, source)
 
+    def init_stmt(self, meta, target, scheme):
+        return ast.Init(self.s(meta), target, scheme)
+
     def for_stmt(self, meta, var, iterable, *body):
         return ast.For(self.s(meta), str(var), iterable, tuple(body))
 

@@ -111,6 +111,9 @@ class Printer:
     def _stmt_tie(self, s: ast.Tie) -> Doc:
         return Text(f"tie {s.target} = {s.source}")
 
+    def _stmt_init(self, s: ast.Init) -> Doc:
+        return seq(f"init {s.target} = ", self.expr(s.scheme))
+
     def _stmt_rename(self, s: ast.Rename) -> Doc:
         return Text(f'rename "{s.source}" -> "{s.target}"')
 
