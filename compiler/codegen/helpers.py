@@ -1,5 +1,5 @@
-"""The runtime helpers (compiler/runtime/helpers.py) as source text, one entry per
-top-level definition.
+"""The runtime helpers (compiler/runtime/helpers.py, and the decoding code in
+generation.py and decoding.py beside it) as source text, one entry per top-level definition.
 
 Generated code never imports dlc, so anything a lowering relies on beyond torch is
 copied into the generated file from that module, with the helpers it uses in turn.
@@ -12,16 +12,27 @@ from functools import lru_cache
 from importlib import resources
 
 
+# The runtime files, in the order their definitions are emitted (a file only reads those before it).
+RUNTIME_FILES = ("helpers.py", "generation.py", "decoding.py")
+
+
 @lru_cache(maxsize=1)
 def _definitions() -> dict[str, tuple[str, set[str]]]:
     """name -> (source, names of the other helpers it reads), in file order."""
-    text = (resources.files("compiler.runtime") / "helpers.py").read_text(encoding="utf-8")
+    found: dict[str, tuple[str, set[str]]] = {}
+    for file in RUNTIME_FILES:
+        _read_definitions((resources.files("compiler.runtime") / file).read_text(encoding="utf-8"), found)
+    return {name: (source, reads & set(found) - {name}) for name, (source, reads) in found.items()}
+
+
+def _read_definitions(text: str, found: dict[str, tuple[str, set[str]]]) -> None:
+    """Add one runtime file's top-level functions, classes and constants to `found`."""
     tree = ast.parse(text)
     lines = text.splitlines()
-    found: dict[str, tuple[str, set[str]]] = {}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            source = "\n".join(lines[node.lineno - 1:node.end_lineno])
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])   # with its decorators
+            source = "\n".join(lines[first - 1:node.end_lineno])
             reads = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
             found[node.name] = (source, reads)
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -31,7 +42,6 @@ def _definitions() -> dict[str, tuple[str, set[str]]]:
             source = "\n".join(lines[start:node.end_lineno])
             reads = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
             found[node.targets[0].id] = (source, reads)
-    return {name: (source, reads & set(found) - {name}) for name, (source, reads) in found.items()}
 
 
 def helper_names() -> set[str]:

@@ -13,6 +13,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Callable
 
+from compiler.codegen.decoding import decoding_entry
 from compiler.codegen.definition import ClassModel, Context, DefinitionBuilder, alias_class, definition_order
 from compiler.codegen.merge import Variant
 from compiler.codegen.names import class_name_diagnostic
@@ -55,6 +56,7 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
                 model.bases = "ReferenceCheckpointMixin, nn.Module"
             elif any(m.graph.is_model for m in variant.members):
                 model.methods.append(_PLAIN_REFERENCE_LOADER)
+            _add_generation(model, variant, ctx)
             if program.optimize_for_inference and any(m.graph.is_model for m in variant.members):
                 model.methods.append(_inference_preparation(model.name, variant, program, ctx.helpers))
             classes.append(model)
@@ -71,6 +73,21 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
     if notes is not None:
         notes.extend(ctx.notes)
     return file
+
+
+def _add_generation(model: ClassModel, variant: Variant, ctx: Context) -> None:
+    """A model with a decoder step gets `generate()` (GenerationMixin, compiler/runtime/decoding.py)."""
+    entries = [e for m in variant.members if (e := decoding_entry(m.graph, ctx.decoding)) is not None]
+    if not entries:
+        return
+    ctx.helpers.add("GenerationMixin")
+    model.bases = "GenerationMixin, " + model.bases
+    entry = entries[0]
+    where = ctx.where(variant.members[0].graph.span)
+    model.class_lines += [f"# generate(): the decoded tokens, the source and the logits output of forward ({where}).",
+                          f"DECODING = {{\"tokens\": \"{entry['tokens']}\", \"source\": "
+                          + (f"\"{entry['source']}\"" if entry["source"] else "None")
+                          + f", \"logits\": {entry['logits']}}}"]
 
 
 def _called_helpers(classes: list[ClassModel], helpers: set[str]) -> set[str]:
@@ -157,6 +174,8 @@ def _import_lines(file: FileModel) -> list[str]:
     """The generated module's imports: standard-library modules only where used (isort's
     groups, a blank line between), then torch; `F` only where used."""
     lines = [f"import {name}" for name in ("functools", "math", "re", "time") if _uses(file, name)]
+    if any(helper.startswith("@dataclass") for helper in file.helpers):     # the decoding state
+        lines.append("from dataclasses import dataclass")
     lines += ["", "import torch", "from torch import nn"]
     return lines + (["from torch.nn import functional as F"] if _uses(file, "F") else [])
 
