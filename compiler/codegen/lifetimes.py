@@ -90,7 +90,10 @@ def with_releases(lines: list, make, kept: set[str]) -> list:
     returned = set().union(*(_read(t) for t, r in zip(trees, returns) if r))
     dying: dict[int, list[str]] = {}
     for name, index in last.items():
-        if name not in returned and not returns[index]:
+        # A temporary of one branch of an `if` (the cached and fused paths of attention) is not
+        # bound after the `if` on the other path: it goes when forward returns.
+        branch_local = isinstance(trees[index].body[0], ast.If) and name in _assigned(trees[index])
+        if name not in returned and not returns[index] and not branch_local:
             dying.setdefault(index, []).append(name)
     out = []
     for index, (first, end, tree) in enumerate(units):
