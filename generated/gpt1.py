@@ -495,7 +495,7 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, nn.Module):
     -> logits: [B, T, vocab]
     """
 
-    # generate(): the decoded tokens, the source and the logits output of forward (specs/gpt1.dl:28).
+    # generate(): the input of the decoded ids, the source's and the logits output (specs/gpt1.dl:38).
     DECODING = {"tokens": "input_ids", "source": None, "logits": 1}
 
     def __init__(self, vocab: int = 40478, positions: int = 512, d_model: int = 768, layers: int = 12, heads: int = 12,
@@ -503,7 +503,7 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, nn.Module):
         super().__init__()
         self.transformer = GPT1Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt1.dl:33
         self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/gpt1.dl:35
-        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt1.dl:38
+        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt1.dl:39
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
         transformer = self.transformer(input_ids, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]
@@ -514,7 +514,7 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, nn.Module):
 
 
 class GPT1ForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
-    """GPT1ForSequenceClassification, from specs/gpt1.dl:44.
+    """GPT1ForSequenceClassification, from specs/gpt1.dl:45.
 
     input_ids: [B, T] int64
     cls_index: [B] int64
@@ -524,7 +524,7 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
     -> logits: [B, num_labels]
     """
 
-    # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:44).
+    # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:45).
     REFERENCE_RENAMES = (
         ("score.", "classifier."),
     )
@@ -532,8 +532,8 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, nn.Module):
     def __init__(self, vocab: int = 40478, positions: int = 512, d_model: int = 768, layers: int = 12, heads: int = 12,
                  dropout: float = 0.1, eps: float = 1e-05, num_labels: int = 2) -> None:
         super().__init__()
-        self.transformer = GPT1Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt1.dl:50
-        self.classifier = nn.Linear(d_model, num_labels, bias=False)  # specs/gpt1.dl:53
+        self.transformer = GPT1Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt1.dl:51
+        self.classifier = nn.Linear(d_model, num_labels, bias=False)  # specs/gpt1.dl:54
 
     def forward(self, input_ids: torch.Tensor, cls_index: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
         transformer = self.transformer(input_ids, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]

@@ -497,7 +497,7 @@ class GPT2LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, nn.Module):
     -> logits: [B, T, vocab]
     """
 
-    # generate(): the decoded tokens, the source and the logits output of forward (specs/gpt2.dl:28).
+    # generate(): the input of the decoded ids, the source's and the logits output (specs/gpt2.dl:35).
     DECODING = {"tokens": "input_ids", "source": None, "logits": 0}
 
     def __init__(self, vocab: int = 50257, positions: int = 1024, d_model: int = 768, layers: int = 12, heads: int = 12,
@@ -505,7 +505,7 @@ class GPT2LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, nn.Module):
         super().__init__()
         self.transformer = GPT2Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt2.dl:32
         self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/gpt2.dl:34
-        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt2.dl:35
+        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt2.dl:36
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         transformer = self.transformer(input_ids, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]

@@ -518,7 +518,7 @@ class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, nn.Module):
     REFERENCE_RENAMES = (
         ("model.", "decoder."),
     )
-    # generate(): the decoded tokens, the source and the logits output of forward (specs/llama.dl:28).
+    # generate(): the input of the decoded ids, the source's and the logits output (specs/llama.dl:41).
     DECODING = {"tokens": "input_ids", "source": None, "logits": 0}
 
     def __init__(self, vocab_size: int = 32000, hidden_size: int = 4096, intermediate_size: int = 11008,
@@ -530,7 +530,7 @@ class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, nn.Module):
         self.decoder = LlamaModel(vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads, rms_norm_eps, rope_theta, rope_scaling, attention_dropout, attention_bias)  # specs/llama.dl:36
         self.lm_head = nn.Linear(hidden_size, vocab_size, bias=False)  # specs/llama.dl:40
         if tie_word_embeddings:
-            self.lm_head.weight = self.decoder.embed_tokens.weight  # tied, specs/llama.dl:42
+            self.lm_head.weight = self.decoder.embed_tokens.weight  # tied, specs/llama.dl:43
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         decoder = self.decoder(input_ids, attention_mask, position_ids, past_key_values=past_key_values)  # [B, T, hidden_size]

@@ -699,7 +699,7 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, nn.Module):
         ("encoder.embed_tokens.", "shared."),
         ("decoder.embed_tokens.", "shared."),
     )
-    # generate(): the decoded tokens, the source and the logits output of forward (specs/t5.dl:13).
+    # generate(): the input of the decoded ids, the source's and the logits output (specs/t5.dl:32).
     DECODING = {"tokens": "decoder_input_ids", "source": "input_ids", "logits": 0}
 
     def __init__(self, vocab: int = 32128, d_model: int = 512, d_kv: int = 64, d_ff: int = 2048, layers: int = 6,
@@ -716,10 +716,10 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, nn.Module):
         self.decoder = T5Decoder(d_model, heads, d_kv, d_ff, layers, num_buckets, max_distance, dropout, eps, gated)  # specs/t5.dl:26
         if head == "lm" and tie_word_embeddings:
             self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/t5.dl:31
-            self.lm_head.weight = self.shared.weight  # tied, specs/t5.dl:32
+            self.lm_head.weight = self.shared.weight  # tied, specs/t5.dl:33
         else:
             if head == "lm":
-                self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/t5.dl:35
+                self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/t5.dl:36
 
     def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         embedding = self.shared(input_ids)  # [B, S, d_model]
@@ -741,7 +741,7 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, nn.Module):
 
 
 class T5ForConditionalGeneration(T5Model):
-    """T5Model(head='lm'), from specs/t5.dl:47."""
+    """T5Model(head='lm'), from specs/t5.dl:49."""
 
     def __init__(self, vocab: int = 32128, d_model: int = 512, d_kv: int = 64, d_ff: int = 2048, layers: int = 6,
                  heads: int = 8, num_buckets: int = 32, max_distance: int = 128, dropout: float = 0.1,
@@ -752,7 +752,7 @@ class T5ForConditionalGeneration(T5Model):
 
 
 class T5V11Model(T5Model):
-    """T5Model(feed_forward_proj='gated-gelu', tie_word_embeddings=false), from specs/t5.dl:51."""
+    """T5Model(feed_forward_proj='gated-gelu', tie_word_embeddings=false), from specs/t5.dl:53."""
 
     def __init__(self, vocab: int = 32128, d_model: int = 512, d_kv: int = 64, d_ff: int = 2048, layers: int = 6,
                  heads: int = 8, num_buckets: int = 32, max_distance: int = 128, dropout: float = 0.1,
@@ -763,7 +763,7 @@ class T5V11Model(T5Model):
 
 
 class T5V11ForConditionalGeneration(T5Model):
-    """T5Model(head='lm', feed_forward_proj='gated-gelu', tie_word_embeddings=false), from specs/t5.dl:52."""
+    """T5Model(head='lm', feed_forward_proj='gated-gelu', tie_word_embeddings=false), from specs/t5.dl:54."""
 
     def __init__(self, vocab: int = 32128, d_model: int = 512, d_kv: int = 64, d_ff: int = 2048, layers: int = 6,
                  heads: int = 8, num_buckets: int = 32, max_distance: int = 128, dropout: float = 0.1,

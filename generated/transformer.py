@@ -520,7 +520,7 @@ class Transformer(GenerationMixin, nn.Module):
     -> logits: [B, T, vocab]
     """
 
-    # generate(): the decoded tokens, the source and the logits output of forward (specs/transformer.dl:6).
+    # generate(): the input of the decoded ids, the source's and the logits output (specs/transformer.dl:30).
     DECODING = {"tokens": "tgt", "source": "src", "logits": 0}
 
     def __init__(self, vocab: int = 37000, d_model: int = 512, heads: int = 8, d_ff: int = 2048, layers: int = 6,
@@ -538,7 +538,7 @@ class Transformer(GenerationMixin, nn.Module):
         self.decoder = nn.ModuleList([DecoderLayer(d_model, heads, d_ff, dropout) for _ in range(layers)])  # specs/transformer.dl:26
         self.generator = nn.Linear(d_model, vocab, bias=False)  # specs/transformer.dl:29
         if tie_embeddings:
-            self.generator.weight = self.src_embed.weight  # tied, specs/transformer.dl:31
+            self.generator.weight = self.src_embed.weight  # tied, specs/transformer.dl:32
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         embedding = self.src_embed(src)  # [B, S, d_model]

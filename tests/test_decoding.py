@@ -16,6 +16,8 @@ T5_SMALL = {"vocab": VOCAB, "d_model": 32, "d_kv": 8, "d_ff": 64, "layers": 2, "
 TRANSFORMER_SMALL = {"vocab": VOCAB, "d_model": 32, "heads": 4, "d_ff": 64, "layers": 2, "dropout": 0.0}
 LLAMA_SMALL = {"vocab_size": VOCAB, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
                "num_attention_heads": 4, "num_key_value_heads": 2}
+# The first prompt runs in the fast lane, the others in the slow one (HF's generate is slow to call).
+SWEEP = [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)]
 PROMPTS = [torch.randint(0, VOCAB, (3, 5), generator=torch.Generator().manual_seed(s)) for s in range(3)]
 
 
@@ -79,7 +81,7 @@ def test_t5_cached_decoder_logits_equal_the_full_forward(t5_pair):
         _assert_cached_equals_full(module, lambda x, cache: ours(SOURCE, x, past_key_values=cache), TOKENS)
 
 
-@pytest.mark.parametrize("opt_level", [1, 2])
+@pytest.mark.parametrize("opt_level", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_transformer_cached_logits_equal_the_full_forward(tmp_path_factory, opt_level):
     """The source keeps its positions 0..S-1 while the target's continue after the cache; at -O2
     the fused attention kernel serves the full forward, the explicit form the cached steps."""
@@ -108,7 +110,7 @@ def _hf(reference, ids, **kwargs):
     return reference.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)
 
 
-@pytest.mark.parametrize("prompt", range(3))
+@pytest.mark.parametrize("prompt", SWEEP)
 @pytest.mark.parametrize("eos", [None, 7])
 def test_gpt2_generate_greedy_equals_hf(gpt2_pair, prompt, eos):
     _, ours, reference = gpt2_pair
@@ -117,8 +119,10 @@ def test_gpt2_generate_greedy_equals_hf(gpt2_pair, prompt, eos):
     assert torch.equal(got, _hf(reference, ids, max_new_tokens=12, do_sample=False, eos_token_id=eos))
 
 
-@pytest.mark.parametrize("prompt", range(3))
-@pytest.mark.parametrize("eos, length_penalty", [(None, 1.0), (7, 1.0), (23, 0.0), (5, 2.0)])
+@pytest.mark.parametrize("prompt", SWEEP)
+@pytest.mark.parametrize("eos, length_penalty", [(7, 1.0), pytest.param(None, 1.0, marks=pytest.mark.slow),
+                                                 pytest.param(23, 0.0, marks=pytest.mark.slow),
+                                                 pytest.param(5, 2.0, marks=pytest.mark.slow)])
 def test_gpt2_generate_beam_search_equals_hf(gpt2_pair, prompt, eos, length_penalty):
     _, ours, reference = gpt2_pair
     ids = PROMPTS[prompt]
@@ -147,7 +151,7 @@ def test_gpt2_sampling_is_reproducible_with_a_generator(gpt2_pair):
 
 
 @pytest.mark.parametrize("num_beams", [1, 4])
-@pytest.mark.parametrize("prompt", range(3))
+@pytest.mark.parametrize("prompt", SWEEP)
 def test_t5_generate_equals_hf(t5_pair, num_beams, prompt):
     _, ours, reference = t5_pair
     source = PROMPTS[prompt]

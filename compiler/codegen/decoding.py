@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from compiler.check.decoding import callee_keys, causal_attention, decoder_graphs
 from compiler.ir import Graph, Node, Program
 
 CACHE = "past_key_values"        # HF's name for the cache argument
@@ -41,19 +42,13 @@ class DecodingPlan:
         # Inside a block with its own causal attention (rotary), that attention's cached length: the
         # layers below it have appended this step's keys already.  Elsewhere (the bottom of a stack,
         # before any layer appends), the first layer's.
-        owner = "self" if any(_causal_attention(n) for n in graph.ordered()) else "None"
+        owner = "self" if any(causal_attention(n) for n in graph.ordered()) else "None"
         return f"past_length({CACHE}, {owner})"
 
 
 def plan_decoding(program: Program, definition_of) -> DecodingPlan:
     """The decoding plan of a program; `definition_of(graph)` names a graph's block definition."""
-    uses = {key for key, g in program.graphs.items() if any(_causal_attention(n) for n in g.ordered())}
-    changed = True
-    while changed:
-        found = {key for key, g in program.graphs.items()
-                 if key not in uses and any(callee in uses for n in g.ordered() for callee in callee_keys(n))}
-        uses |= found
-        changed = bool(found)
+    uses = decoder_graphs(program)
     definitions = {definition_of(program.graphs[key]) for key in uses}
     takes = {key for key, g in program.graphs.items() if definition_of(g) in definitions}
     return DecodingPlan(takes, uses)
@@ -63,7 +58,7 @@ def decoded_axes(graph: Graph, uses_cache: set[str]) -> set:
     """The time axes of the first inputs of the graph's cached consumers."""
     axes = set()
     for node in graph.ordered():
-        if _causal_attention(node) or any(key in uses_cache for key in callee_keys(node)):
+        if causal_attention(node) or any(key in uses_cache for key in callee_keys(node)):
             axis = _time_axis(graph, node)
             if axis is not None:
                 axes.add(axis)
@@ -77,35 +72,3 @@ def _time_axis(graph: Graph, node: Node):
     shape = graph.output_type(*operands[0]).shape
     return shape[1] if len(shape) > 1 else None
 
-
-def _causal_attention(node: Node) -> bool:
-    return node.kind == "op" and node.op == "Attention" and bool(node.attrs.causal)
-
-
-def callee_keys(node: Node) -> list[str]:
-    if node.kind == "block":
-        return [node.op]
-    if node.kind == "repeat":
-        return [layer.target for layer in node.attrs if layer.kind == "block"]
-    return []
-
-
-def decoding_entry(graph: Graph, plan: DecodingPlan) -> dict | None:
-    """What `generate()` feeds a model with a decoder step: the int64 input on the logits' time
-    axis (the decoded tokens), the other required int64 input (an encoder-decoder's source),
-    and the index of the `logits` output; None for a model that cannot decode."""
-    if not graph.is_model or graph.key not in plan.uses_cache:
-        return None
-    outputs = [o.name for o in graph.outputs]
-    if "logits" not in outputs:
-        return None
-    logits = graph.outputs[outputs.index("logits")]
-    logits_type = graph.node(logits.node).types[logits.index]
-    tokens = [graph.node(i) for i in graph.inputs if graph.node(i).attrs.dtype == "int64"
-              and not graph.node(i).attrs.optional and graph.node(i).attrs.rank == 2]
-    decoded = [n for n in tokens if n.attrs.shape[1] == logits_type.shape[1]]
-    sources = [n for n in tokens if n not in decoded[:1]]
-    if not decoded or len(sources) > 1 or logits_type.rank != 3:
-        return None
-    return {"tokens": decoded[0].outputs[0], "source": sources[0].outputs[0] if sources else None,
-            "logits": outputs.index("logits")}

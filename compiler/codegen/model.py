@@ -13,7 +13,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Callable
 
-from compiler.codegen.decoding import decoding_entry
+from compiler.check.decoding import decoding_entry
 from compiler.codegen.definition import ClassModel, Context, DefinitionBuilder, alias_class, definition_order
 from compiler.codegen.merge import Variant
 from compiler.codegen.names import class_name_diagnostic
@@ -76,18 +76,18 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
 
 
 def _add_generation(model: ClassModel, variant: Variant, ctx: Context) -> None:
-    """A model with a decoder step gets `generate()` (GenerationMixin, compiler/runtime/decoding.py)."""
-    entries = [e for m in variant.members if (e := decoding_entry(m.graph, ctx.decoding)) is not None]
-    if not entries:
+    """A model that says `decode logits from tokens` gets `generate()` (GenerationMixin,
+    compiler/runtime/decoding.py); check_decoding has made sure it can."""
+    graphs = [m.graph for m in variant.members if m.graph.decode is not None]
+    if not graphs:
         return
+    entry = decoding_entry(graphs[0], ctx.decoding.uses_cache)
     ctx.helpers.add("GenerationMixin")
     model.bases = "GenerationMixin, " + model.bases
-    entry = entries[0]
-    where = ctx.where(variant.members[0].graph.span)
-    model.class_lines += [f"# generate(): the decoded tokens, the source and the logits output of forward ({where}).",
-                          f"DECODING = {{\"tokens\": \"{entry['tokens']}\", \"source\": "
-                          + (f"\"{entry['source']}\"" if entry["source"] else "None")
-                          + f", \"logits\": {entry['logits']}}}"]
+    where = ctx.where(graphs[0].decode.span)
+    source = f'"{entry.source}"' if entry.source else "None"
+    model.class_lines += [f"# generate(): the input of the decoded ids, the source's and the logits output ({where}).",
+                          f'DECODING = {{"tokens": "{entry.tokens}", "source": {source}, "logits": {entry.logits}}}']
 
 
 def _called_helpers(classes: list[ClassModel], helpers: set[str]) -> set[str]:

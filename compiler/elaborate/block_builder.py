@@ -15,6 +15,7 @@ from compiler.elaborate.evaluate import Evaluator
 from compiler.elaborate.limits import Budget, Limits
 from compiler.elaborate.loader import LoadedModule
 from compiler.ir import Graph, Node, OutputDecl, Rename, Tie
+from compiler.ir.graph import DecodeDecl
 from compiler.ir.types import TensorType, dim, star
 from compiler.ir.values import ArgExpr, CallExpr, Callee, Layer, TensorRef, kind_of, show
 from compiler.ops import REGISTRY
@@ -358,6 +359,12 @@ class BlockBuilder:
                             f"{show(v)}", span, hint="a placeholder takes a name that is not defined here")
             return str(v)
         return re.sub(r"\{(\w+)\}", value, text)
+
+    def _decode(self, s: ast.Decode, errors) -> None:
+        if self.graph.decode is not None:
+            raise error(MISPLACED_STATEMENT, "a model decodes one way: a second `decode`", s.span,
+                        hint=f"the first is at line {self.graph.decode.span.line}")
+        self.graph.decode = DecodeDecl(s.logits, s.tokens, s.span)
 
     def _tie(self, s: ast.Tie, errors) -> None:
         self.graph.ties.append(Tie(s.target.parts, s.source.parts, s.span, self.guard))

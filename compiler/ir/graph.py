@@ -50,6 +50,15 @@ class Tie:
 
 
 @dataclass(frozen=True)
+class DecodeDecl:
+    """`decode logits from tokens`: the output and input of a model's decoding step."""
+
+    logits: str
+    tokens: str
+    span: Span
+
+
+@dataclass(frozen=True)
 class Rename:
     """Reference checkpoint keys starting with `source` load into keys starting
     with `target`; `{name}` placeholders match one dotted component."""
@@ -96,6 +105,7 @@ class Graph:
     decisions: list[tuple[str, bool]] = field(default_factory=list)
     output_guard: tuple[tuple[str, bool], ...] = ()
     lets: dict[str, Any] = field(default_factory=dict)      # top-level `let` values, for shape comments
+    decode: DecodeDecl | None = None                          # `decode logits from tokens`
 
     def node(self, node_id: str) -> Node:
         return self.g.nodes[node_id]["node"]
@@ -134,7 +144,7 @@ class Graph:
                      renames=list(self.renames), aliases=list(self.aliases), is_model=self.is_model,
                      conv_bn_folds=list(self.conv_bn_folds), definition=self.definition,
                      conditions=dict(self.conditions), decisions=list(self.decisions),
-                     output_guard=self.output_guard, lets=dict(self.lets))
+                     output_guard=self.output_guard, lets=dict(self.lets), decode=self.decode)
 
     def output_type(self, node_id: str, index: int) -> TensorType | None:
         types = self.node(node_id).types
