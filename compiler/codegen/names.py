@@ -21,13 +21,14 @@ from compiler.diagnostics.codes import INVALID_IDENTIFIER
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Names the generated module imports (see model._import_lines) and binds itself besides its classes.
-IMPORTED_NAMES = frozenset({"torch", "nn", "F", "functools", "math", "re", "time"})
+IMPORTED_NAMES = frozenset({"torch", "nn", "F", "functools", "math", "re", "time", "dataclass"})
 MODULE_NAMES = frozenset({"__all__"})
 
 # What the generated class defines besides the layers: the members codegen emits
 # (model.py) on top of nn.Module's.  tests/test_names.py checks every generated file against it.
 CLASS_MEMBERS = frozenset({"__init__", "forward", "REFERENCE_RENAMES", "REFERENCE_TRANSPOSED", "CONV_BN_FOLDS",
-                           "load_reference_state_dict", "optimize_for_inference", "inference_summary"})
+                           "load_reference_state_dict", "optimize_for_inference", "inference_summary",
+                           "DECODING", "generate"})       # generate() and its entry (`decode`, GenerationMixin)
 
 # Attributes of an nn.Module instance, written by scripts/derive_reserved_names.py from the
 # installed torch (a union over the versions it has been run with); a test keeps it current.
