@@ -2,6 +2,7 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/llama.dl."""
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -120,7 +121,8 @@ class Search:
 
 
 @torch.no_grad()
-def generate(step: "Callable[[torch.Tensor], torch.Tensor]", input_ids: torch.Tensor, search: Search, generator: "torch.Generator | None" = None,
+def generate(step: "Callable[[torch.Tensor], torch.Tensor]", input_ids: torch.Tensor, search: Search,
+             generator: "torch.Generator | None" = None,
              reorder: "Callable[[torch.Tensor], None] | None" = None) -> torch.Tensor:
     """The prompts [B, L] followed by up to `max_new_tokens` new ids each, padded to one length."""
     if search.num_beams > 1:

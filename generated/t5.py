@@ -3,6 +3,7 @@
 """PyTorch modules compiled from specs/t5.dl."""
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -132,7 +133,8 @@ class Search:
 
 
 @torch.no_grad()
-def generate(step: "Callable[[torch.Tensor], torch.Tensor]", input_ids: torch.Tensor, search: Search, generator: "torch.Generator | None" = None,
+def generate(step: "Callable[[torch.Tensor], torch.Tensor]", input_ids: torch.Tensor, search: Search,
+             generator: "torch.Generator | None" = None,
              reorder: "Callable[[torch.Tensor], None] | None" = None) -> torch.Tensor:
     """The prompts [B, L] followed by up to `max_new_tokens` new ids each, padded to one length."""
     if search.num_beams > 1:

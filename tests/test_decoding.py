@@ -167,3 +167,15 @@ def test_only_models_with_a_decoder_step_generate():
     assert not hasattr(gpt2.GPT2Model, "generate")          # no logits to decode from
     assert not hasattr(bert.BertModel, "generate")           # no causal attention: no decoder step
     assert "past_key_values" not in str(bert.BertModel.forward.__annotations__)
+
+
+def test_gpt1_post_norm_decodes_with_the_cache_and_its_logits_second():
+    """GPT-1 returns (loss, logits): DECODING reads output 1; cached and full decoding agree."""
+    from generated import gpt1
+    torch.manual_seed(3)
+    model = gpt1.GPT1LMHeadModel(vocab=VOCAB, positions=32, d_model=32, layers=2, heads=4, dropout=0.0).eval()
+    assert model.DECODING["logits"] == 1
+    with torch.no_grad():
+        _assert_cached_equals_full(gpt1, lambda x, cache: model(x, past_key_values=cache)[1], TOKENS)
+    assert torch.equal(model.generate(PROMPTS[0], max_new_tokens=6, num_beams=2),
+                       model.generate(PROMPTS[0], max_new_tokens=6, num_beams=2, use_cache=False))

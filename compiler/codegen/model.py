@@ -174,6 +174,8 @@ def _import_lines(file: FileModel) -> list[str]:
     """The generated module's imports: standard-library modules only where used (isort's
     groups, a blank line between), then torch; `F` only where used."""
     lines = [f"import {name}" for name in ("functools", "math", "re", "time") if _uses(file, name)]
+    if any("Callable[" in helper for helper in file.helpers):              # the decoding step's type
+        lines.append("from collections.abc import Callable")
     if any(helper.startswith("@dataclass") for helper in file.helpers):     # the decoding state
         lines.append("from dataclasses import dataclass")
     lines += ["", "import torch", "from torch import nn"]

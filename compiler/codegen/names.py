@@ -21,7 +21,7 @@ from compiler.diagnostics.codes import INVALID_IDENTIFIER
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Names the generated module imports (see model._import_lines) and binds itself besides its classes.
-IMPORTED_NAMES = frozenset({"torch", "nn", "F", "functools", "math", "re", "time", "dataclass"})
+IMPORTED_NAMES = frozenset({"torch", "nn", "F", "functools", "math", "re", "time", "dataclass", "Callable"})
 MODULE_NAMES = frozenset({"__all__"})
 
 # What the generated class defines besides the layers: the members codegen emits

@@ -3,13 +3,14 @@ and sampling, with HuggingFace `generate`'s argument names and results.
 
 This file is runtime code: generated modules carry it (the compiler copies its source
 text, never imports it), so it imports torch and nothing of dlc, and annotations that
-need `typing` are strings.  A model takes part
+the generated module cannot evaluate are strings.  A model takes part
 through one function, `step(sequences) -> logits [N, vocab]` for the position after
 the last one of each of the N sequences; beam search asks it to follow the surviving
 beams with `reorder(indices)` when it keeps a cache.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
@@ -58,7 +59,8 @@ class Search:
 
 
 @torch.no_grad()
-def generate(step: "Callable[[torch.Tensor], torch.Tensor]", input_ids: torch.Tensor, search: Search, generator: "torch.Generator | None" = None,
+def generate(step: "Callable[[torch.Tensor], torch.Tensor]", input_ids: torch.Tensor, search: Search,
+             generator: "torch.Generator | None" = None,
              reorder: "Callable[[torch.Tensor], None] | None" = None) -> torch.Tensor:
     """The prompts [B, L] followed by up to `max_new_tokens` new ids each, padded to one length."""
     if search.num_beams > 1:
