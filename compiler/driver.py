@@ -40,6 +40,7 @@ def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool 
     library blocks whose parameters all have defaults; `tp` checks that every model
     shards `tp` ways (head counts and sharded widths divide); `sources` holds text to
     read instead of files (resolved path -> text: the language server's open documents)."""
+    from compiler.check.decoding import check_decoding
     from compiler.check.parallel import check_tensor_parallel
     from compiler.check.shapes import infer_program
     from compiler.check.init import check_init_rules
@@ -60,6 +61,9 @@ def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool 
     # init: every `init` statement names an op or a layer's parameter, with a scheme that fits it
     if result.ok:
         result.diagnostics += check_init_rules(program)
+    # decoding: a model that asks for generate() has a decoder step, logits and token ids to feed
+    if result.ok:
+        result.diagnostics += check_decoding(program)
     # tensor parallelism: every sharded head count and width divides by the degree asked for
     if result.ok and tp:
         result.diagnostics += check_tensor_parallel(program, tp)

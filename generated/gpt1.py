@@ -5,6 +5,8 @@ import re
 import traceback
 import typing
 from typing import NamedTuple
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -131,6 +133,285 @@ def init_rule_for(scopes: list, path: str, op: str, parameter: str):
     return by_path or by_op
 
 
+NEVER = -1.0e9   # the score of a slot that holds no hypothesis
+
+
+@dataclass(frozen=True)
+class Search:
+    """One call's settings, as HF names them."""
+
+    max_new_tokens: int = 20
+    do_sample: bool = False
+    num_beams: int = 1
+    temperature: float = 1.0
+    top_k: int = 50
+    top_p: float = 1.0
+    eos_token_id: int | list[int] | None = None
+    pad_token_id: int | None = None
+    length_penalty: float = 1.0
+    early_stopping: bool = False
+
+    def eos_ids(self, device: torch.device) -> torch.Tensor:
+        ids = [] if self.eos_token_id is None else self.eos_token_id
+        return torch.tensor(ids if isinstance(ids, list) else [ids], dtype=torch.long, device=device)
+
+    def first_eos(self) -> int | None:
+        eos = self.eos_token_id
+        return eos[0] if isinstance(eos, list) else eos
+
+    def fill_id(self) -> int:
+        """What follows a finished sequence in greedy search and sampling: the pad token,
+        else the (first) end token, as HF does."""
+        if self.pad_token_id is not None:
+            return self.pad_token_id
+        eos = self.first_eos()
+        return eos if eos is not None else -1
+
+    def beam_fill_id(self) -> int:
+        """What pads a shorter beam hypothesis.  HF's beam search uses a non-zero pad token,
+        else the end token, and -1 without an end token; kept so the ids match HF's."""
+        eos = self.first_eos()
+        if eos is None:
+            return -1
+        return self.pad_token_id if self.pad_token_id else eos
+
+
+@torch.no_grad()
+def generate(step: "Callable[[torch.Tensor], torch.Tensor]", input_ids: torch.Tensor, search: Search,
+             generator: "torch.Generator | None" = None,
+             reorder: "Callable[[torch.Tensor], None] | None" = None) -> torch.Tensor:
+    """The prompts [B, L] followed by up to `max_new_tokens` new ids each, padded to one length."""
+    if search.num_beams > 1:
+        if search.do_sample:
+            raise ValueError("beam sampling is not supported: use num_beams=1 with do_sample=True, or do_sample=False")
+        return beam_search(step, input_ids, search, reorder)
+    return sample_or_greedy(step, input_ids, search, generator)
+
+
+def sample_or_greedy(step: "Callable[[torch.Tensor], torch.Tensor]", input_ids: torch.Tensor, search: Search,
+                     generator: "torch.Generator | None" = None) -> torch.Tensor:
+    eos = search.eos_ids(input_ids.device)
+    sequences = input_ids
+    running = torch.ones(len(input_ids), dtype=torch.bool, device=input_ids.device)
+    for _ in range(search.max_new_tokens):
+        scores = step(sequences).float()
+        if search.do_sample:
+            probabilities = F.softmax(warp(scores, search), dim=-1)
+            next_ids = torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
+        else:
+            next_ids = scores.argmax(-1)
+        next_ids = torch.where(running, next_ids, torch.full_like(next_ids, search.fill_id()))
+        sequences = torch.cat([sequences, next_ids[:, None]], dim=1)
+        running &= ~torch.isin(next_ids, eos)
+        if not running.any():
+            break
+    return sequences
+
+
+def warp(scores: torch.Tensor, search: Search) -> torch.Tensor:
+    """Temperature, then top-k, then nucleus (top-p) filtering, in HF's order."""
+    scores = scores / search.temperature if search.temperature != 1.0 else scores
+    if 0 < search.top_k < scores.shape[-1]:
+        kth = scores.topk(search.top_k, dim=-1).values[..., -1:]
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    if search.top_p < 1.0:
+        ordered, order = scores.sort(dim=-1)            # ascending: the tail to drop comes first
+        tail = ordered.softmax(-1).cumsum(-1) <= 1 - search.top_p
+        tail[..., -1] = False                           # always keep the most likely token
+        scores = scores.masked_fill(tail.scatter(-1, order, tail), float("-inf"))
+    return scores
+
+
+@dataclass
+class Beams:
+    """Beam search state for B prompts of num_beams beams each (N = B * num_beams rows)."""
+
+    running: torch.Tensor        # [B, beams, L] sequences still being extended
+    running_scores: torch.Tensor  # [B, beams] their summed log-probabilities
+    finished: torch.Tensor       # [B, beams, max_len] the best finished hypotheses
+    finished_scores: torch.Tensor  # [B, beams] their length-normalized scores (NEVER: empty slot)
+    finished_lengths: torch.Tensor  # [B, beams] how many new tokens each holds
+    open: torch.Tensor           # [B] whether a running beam may still beat a finished one
+
+
+def beam_search(step: "Callable[[torch.Tensor], torch.Tensor]", input_ids: torch.Tensor, search: Search,
+                reorder: "Callable[[torch.Tensor], None] | None" = None) -> torch.Tensor:
+    """Beam search with HF's rules: 2 * num_beams candidates per step, hypotheses that end
+    (an end token, or the length limit) scored by sum_logprobs / new_tokens ** length_penalty,
+    and HF's default stopping heuristic (`early_stopping=False`)."""
+    batch, prompt = input_ids.shape
+    beams, device = search.num_beams, input_ids.device
+    max_len = prompt + search.max_new_tokens
+    state = _initial_beams(input_ids, beams, max_len, search.beam_fill_id())
+    eos = search.eos_ids(device)
+    keep = max(2, 1 + len(eos)) * beams
+    for length in range(prompt, max_len):
+        log_probs = F.log_softmax(step(state.running.flatten(0, 1)).float(), dim=-1)
+        vocab = log_probs.shape[-1]
+        totals = (state.running_scores[..., None] + log_probs.view(batch, beams, vocab)).view(batch, -1)
+        scores, flat = totals.topk(keep, dim=-1)
+        parents, tokens = flat // vocab, flat % vocab
+        candidates = torch.cat([_gather(state.running, parents), tokens[..., None]], dim=-1)
+        ends = torch.isin(tokens, eos) | (length + 1 >= max_len)
+        _keep_finished(state, candidates, scores, ends, length + 1 - prompt, search)
+        alive = (scores + ends.float() * NEVER).topk(beams, dim=-1)
+        state.running = _gather(candidates, alive.indices)
+        state.running_scores = alive.values
+        if reorder is not None:
+            offsets = torch.arange(batch, device=device)[:, None] * beams
+            reorder((_gather(parents, alive.indices) + offsets).flatten())
+        state.open &= _may_improve(state, length + 1 - prompt, search)
+        if not state.open.any() or bool(ends.all()):
+            break
+    return _best(state, prompt)
+
+
+def _initial_beams(input_ids: torch.Tensor, beams: int, max_len: int, fill: int) -> Beams:
+    batch, prompt = input_ids.shape
+    running = input_ids[:, None, :].expand(batch, beams, prompt).clone()
+    running_scores = torch.zeros(batch, beams, device=input_ids.device)
+    running_scores[:, 1:] = NEVER            # identical beams at first: only one may spread
+    finished = torch.full((batch, beams, max_len), fill, dtype=torch.long, device=input_ids.device)
+    empty = torch.full((batch, beams), NEVER, device=input_ids.device)
+    lengths = torch.zeros(batch, beams, dtype=torch.long, device=input_ids.device)
+    return Beams(running, running_scores, finished, empty, lengths,
+                 torch.ones(batch, dtype=torch.bool, device=input_ids.device))
+
+
+def _gather(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """tensor[b, index[b, k], ...] for every b, k."""
+    shape = (*index.shape, *tensor.shape[2:])
+    return tensor.gather(1, index.view(*index.shape, *[1] * (tensor.dim() - 2)).expand(shape))
+
+
+def _keep_finished(state: Beams, candidates, scores, ends, new_tokens: int, search: Search) -> None:
+    """Candidates among the best num_beams that end join the finished set, which keeps its best num_beams."""
+    beams = state.finished.shape[1]
+    top = torch.zeros_like(ends)
+    top[:, :beams] = True
+    accepted = ends & top & state.open[:, None]
+    if search.early_stopping:
+        accepted &= ~(state.finished_scores > NEVER).all(-1, keepdim=True)
+    normalized = torch.where(accepted, scores / new_tokens ** search.length_penalty, torch.full_like(scores, NEVER))
+    padded = F.pad(candidates, (0, state.finished.shape[-1] - candidates.shape[-1]), value=search.beam_fill_id())
+    merged = torch.cat([state.finished_scores, normalized], dim=1)
+    best = merged.topk(beams, dim=-1).indices
+    state.finished = _gather(torch.cat([state.finished, padded], dim=1), best)
+    lengths = torch.full_like(normalized, new_tokens, dtype=torch.long)
+    state.finished_lengths = _gather(torch.cat([state.finished_lengths, lengths], dim=1), best)
+    state.finished_scores = _gather(merged, best)
+
+
+def _may_improve(state: Beams, new_tokens: int, search: Search) -> torch.Tensor:
+    """HF's heuristic: the best running beam, scored at the current length, beats the worst
+    finished hypothesis (or some slot is still empty)."""
+    best_running = state.running_scores[:, 0] / new_tokens ** search.length_penalty
+    full = (state.finished_scores > NEVER).all(-1)
+    worst = torch.where(full, state.finished_scores.min(-1).values, torch.full_like(best_running, NEVER))
+    return best_running > worst
+
+
+def _best(state: Beams, prompt: int) -> torch.Tensor:
+    """The best finished hypothesis of each prompt, cut to the longest one kept."""
+    length = prompt + int(state.finished_lengths[:, 0].max())
+    return state.finished[:, 0, :length]
+
+
+class KVCache:
+    """The keys and values of every position a decoder has seen, per causal attention layer:
+    pass one cache as `past_key_values` to each forward, give each call only the new tokens,
+    and the layers attend over the cached positions and append the new ones (the cache is
+    updated in place, as HF's DynamicCache).  Positions (learned, sinusoidal, rotary, T5's
+    relative bias) continue from the cached length."""
+
+    def __init__(self) -> None:
+        # (attention module, its output's name) -> (keys, values), each [N, kv_heads, T, head_dim]
+        self.layers: dict = {}
+
+    def update(self, layer: nn.Module, name: str, keys: torch.Tensor, values: torch.Tensor) -> tuple:
+        """Append one layer's new keys and values [N, heads, T_new, head_dim]; all of them, cached first."""
+        cached = self.layers.get((layer, name))
+        if cached is not None:
+            keys = torch.cat([cached[0], keys], dim=-2)
+            values = torch.cat([cached[1], values], dim=-2)
+        self.layers[(layer, name)] = (keys, values)
+        return keys, values
+
+    def get_seq_length(self, layer: nn.Module | None = None) -> int:
+        """The positions cached: by `layer`'s own attention (0 before its first step), for
+        positions read inside a layer, after the layers below it have appended this step's
+        keys; without a layer, by the first layer (positions read at the bottom of a stack,
+        before any layer appends)."""
+        if layer is not None:
+            return next((keys.shape[-2] for (owner, _), (keys, _) in self.layers.items() if owner is layer), 0)
+        return next(iter(self.layers.values()))[0].shape[-2] if self.layers else 0
+
+    def reorder_cache(self, rows: torch.Tensor) -> None:
+        """Keep the cached rows `rows` [N] (the surviving beams' parents, in beam search)."""
+        for key, (keys, values) in self.layers.items():
+            self.layers[key] = (keys.index_select(0, rows), values.index_select(0, rows))
+
+
+def past_length(cache: "KVCache | None", layer: "nn.Module | None") -> int:
+    """The first position of this forward's tokens: 0 without a cache."""
+    return 0 if cache is None else cache.get_seq_length(layer)
+
+
+class DecoderStep:
+    """`step(sequences) -> logits [N, vocab]` of the position after each sequence, through the
+    model's forward; with a cache it feeds only the tokens the cache has not seen."""
+
+    def __init__(self, model: nn.Module, source: "torch.Tensor | None", use_cache: bool) -> None:
+        self.model, self.source = model, source
+        self.cache = KVCache() if use_cache else None
+        self.fed = 0          # tokens of each sequence the cache holds
+
+    def __call__(self, sequences: torch.Tensor) -> torch.Tensor:
+        decoding = self.model.DECODING
+        inputs = {decoding["tokens"]: sequences[:, self.fed:] if self.cache is not None else sequences}
+        if self.source is not None:
+            inputs[decoding["source"]] = self.source.repeat_interleave(len(sequences) // len(self.source), 0)
+        if self.cache is not None:
+            inputs["past_key_values"] = self.cache
+            self.fed = sequences.shape[1]
+        out = self.model(**inputs)
+        logits = out[decoding["logits"]] if isinstance(out, tuple) else out
+        return logits[:, -1]
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        if self.cache is not None:
+            self.cache.reorder_cache(rows)
+
+
+class GenerationMixin:
+    """`generate()` for a model with a decoder step: autoregressive decoding with HF's
+    argument names, through the key/value cache.  DECODING (set by the compiler) names the
+    input that takes the decoded tokens, the source input of an encoder-decoder, and the
+    output that holds the logits."""
+
+    DECODING: typing.ClassVar[dict] = {}
+
+    @torch.no_grad()
+    def generate(self, input_ids: torch.Tensor, max_new_tokens: int = 20, do_sample: bool = False,
+                 num_beams: int = 1, temperature: float = 1.0, top_k: int = 50, top_p: float = 1.0,
+                 eos_token_id: "int | list[int] | None" = None, pad_token_id: "int | None" = None,
+                 length_penalty: float = 1.0, early_stopping: bool = False, decoder_start_token_id: int = 0,
+                 generator: "torch.Generator | None" = None, use_cache: bool = True) -> torch.Tensor:
+        """Decode up to `max_new_tokens` ids after each row of `input_ids` [B, L] (the prompt; the
+        source of an encoder-decoder, whose decoding starts at `decoder_start_token_id`): greedy,
+        beam search (`num_beams`, `length_penalty`, `early_stopping`) or sampling (`do_sample`,
+        `temperature`, `top_k`, `top_p`, `generator`), ending a row at `eos_token_id`.  Returns the
+        prompt followed by the new ids (the decoder's ids for an encoder-decoder), rows that end
+        early filled with `pad_token_id` (else the end token), as HF's `generate` returns them."""
+        search = Search(max_new_tokens, do_sample, num_beams, temperature, top_k, top_p, eos_token_id,
+                        pad_token_id, length_penalty, early_stopping)
+        source = input_ids if self.DECODING.get("source") else None
+        start = input_ids if source is None else torch.full(
+            (len(input_ids), 1), decoder_start_token_id, dtype=torch.long, device=input_ids.device)
+        step = DecoderStep(self, source, use_cache)
+        return generate(step, start, search, generator, step.reorder)
+
+
 class GPT1LMHeadModelOutput(NamedTuple):
     """GPT1LMHeadModel's outputs (specs/gpt1.dl:34); indexing and unpacking work as on a tuple."""
 
@@ -139,7 +420,7 @@ class GPT1LMHeadModelOutput(NamedTuple):
 
 
 class GPT1ForSequenceClassificationOutput(NamedTuple):
-    """GPT1ForSequenceClassification's outputs (specs/gpt1.dl:56); indexing and unpacking work as on a tuple."""
+    """GPT1ForSequenceClassification's outputs (specs/gpt1.dl:57); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
     logits: torch.Tensor
@@ -169,7 +450,7 @@ class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.output = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/gpt2_layers.dl:15
         self.init_weights()
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         qkv = self.qkv(x)  # [B, T, 3 * d_model]
         query, key, value = qkv.chunk(3, dim=-1)  # [B, T, d_model], [B, T, d_model], [B, T, d_model]
         del qkv
@@ -179,12 +460,14 @@ class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         del key
         v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
         del value
+        if past_key_values is not None and self.causal:
+            k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
         del q_heads, k_heads
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
         if self.causal:
-            scores = scores.masked_fill(torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1), torch.finfo(scores.dtype).min)
+            scores = scores.masked_fill(torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1 + scores.shape[-1] - scores.shape[-2]), torch.finfo(scores.dtype).min)
         weights = F.softmax(scores, dim=-1)
         del scores
         weights = F.dropout(weights, self.dropout, self.training)
@@ -250,8 +533,8 @@ class GPT1Block(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.feed_forward_norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/gpt1_layers.dl:20
         self.init_weights()
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        attention = self.attention(x, mask)  # [B, T, d_model]
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
+        attention = self.attention(x, mask, past_key_values=past_key_values)  # [B, T, d_model]
         dropout = self.dropout(attention)  # [B, T, d_model]
         del attention
         add = x + dropout  # [B, T, d_model]
@@ -311,11 +594,13 @@ class GPT1Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
                            ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/gpt1.dl:14
         self.init_weights()
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         if attention_mask is not None:
             attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         embedding = self.token_embeddings(input_ids)  # [B, T, d_model]
-        positionembedding = self.position_embeddings(torch.arange(input_ids.shape[1], device=input_ids.device))  # [T, d_model]
+        past = past_length(past_key_values, None)
+        positionembedding = self.position_embeddings(torch.arange(past, past + input_ids.shape[1], device=input_ids.device))  # [T, d_model]
+        del past
         add = embedding.add_(positionembedding)  # [B, T, d_model]
         del embedding, positionembedding
         embedding_dropout = self.embedding_dropout(add)  # [B, T, d_model]
@@ -323,11 +608,11 @@ class GPT1Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         blocks = embedding_dropout
         del embedding_dropout
         for layer in self.blocks:
-            blocks = layer(blocks, attention_mask)  # [B, T, d_model]
+            blocks = layer(blocks, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]
         return blocks
 
 
-class GPT1LMHeadModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """GPT1LMHeadModel, from specs/gpt1.dl:34.
 
     input_ids: [B, T] int64
@@ -354,23 +639,25 @@ class GPT1LMHeadModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     }
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("transformer.blocks.*",), ("transformer.token_embeddings", "lm_head"))
+    # generate(): the input of the decoded ids, the source's and the logits output (specs/gpt1.dl:50).
+    DECODING: typing.ClassVar[dict] = {"tokens": "input_ids", "source": None, "logits": 1}
 
     def __init__(self, vocab: int = 40478, positions: int = 512, d_model: int = 768, layers: int = 12, heads: int = 12,
                  dropout: float = 0.1, eps: float = 1e-05) -> None:
         super().__init__()
         self.transformer = GPT1Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt1.dl:45
         self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/gpt1.dl:47
-        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt1.dl:50
+        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt1.dl:51
         self.init_rules = (("TransposedLinear.weight", "normal", {"std": 0.02}),
                            ("TransposedLinear.bias", "zeros", {}), ("Linear.weight", "normal", {"std": 0.02}),
                            ("Embedding.weight", "normal", {"std": 0.02}),
                            ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/gpt1.dl:37
         self.init_weights()
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> GPT1LMHeadModelOutput:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> GPT1LMHeadModelOutput:
         if attention_mask is not None:
             attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
-        transformer = self.transformer(input_ids, attention_mask)  # [B, T, d_model]
+        transformer = self.transformer(input_ids, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]
         scores = self.lm_head(transformer)  # [B, T, vocab]
         del transformer
         loss = None if labels is None else F.cross_entropy(scores[..., :-1, :].flatten(0, -2), labels[..., 1:].flatten())  # []
@@ -378,11 +665,11 @@ class GPT1LMHeadModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     def tie_weights(self) -> None:
         """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""
-        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt1.dl:50
+        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt1.dl:51
 
 
 class GPT1ForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
-    """GPT1ForSequenceClassification, from specs/gpt1.dl:56.
+    """GPT1ForSequenceClassification, from specs/gpt1.dl:57.
 
     input_ids: [B, T] int64
     cls_index: [B] int64
@@ -393,7 +680,7 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
     """
 
     LAYER_OPS = (("classifier", "Linear"),)
-    # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:56).
+    # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:57).
     REFERENCE_RENAMES = (
         ("score.", "classifier."),
     )
@@ -416,18 +703,18 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
     def __init__(self, vocab: int = 40478, positions: int = 512, d_model: int = 768, layers: int = 12, heads: int = 12,
                  dropout: float = 0.1, eps: float = 1e-05, num_labels: int = 2) -> None:
         super().__init__()
-        self.transformer = GPT1Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt1.dl:68
-        self.classifier = nn.Linear(d_model, num_labels, bias=False)  # specs/gpt1.dl:71
+        self.transformer = GPT1Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt1.dl:69
+        self.classifier = nn.Linear(d_model, num_labels, bias=False)  # specs/gpt1.dl:72
         self.init_rules = (("TransposedLinear.weight", "normal", {"std": 0.02}),
                            ("TransposedLinear.bias", "zeros", {}), ("Linear.weight", "normal", {"std": 0.02}),
                            ("Embedding.weight", "normal", {"std": 0.02}),
-                           ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/gpt1.dl:59
+                           ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/gpt1.dl:60
         self.init_weights()
 
-    def forward(self, input_ids: torch.Tensor, cls_index: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> GPT1ForSequenceClassificationOutput:
+    def forward(self, input_ids: torch.Tensor, cls_index: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> GPT1ForSequenceClassificationOutput:
         if attention_mask is not None:
             attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
-        transformer = self.transformer(input_ids, attention_mask)  # [B, T, d_model]
+        transformer = self.transformer(input_ids, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]
         selectat = transformer.take_along_dim(cls_index.view(-1, 1, 1), dim=1).squeeze(1)  # [B, d_model]
         del transformer
         scores = self.classifier(selectat)  # [B, 2]

@@ -235,7 +235,8 @@ def test_generated_code_is_self_contained_and_lint_clean(capsys, tmp_path, in_ro
         tree = pyast.parse(text)
         imports = {alias.name for n in pyast.walk(tree) if isinstance(n, pyast.Import) for alias in n.names}
         imports |= {n.module for n in pyast.walk(tree) if isinstance(n, pyast.ImportFrom)}
-        assert {m.split(".")[0] for m in imports} <= {"functools", "math", "re", "torch", "traceback", "__future__", "typing"}, imports
+        assert {m.split(".")[0] for m in imports} <= {"collections", "dataclasses", "functools", "math", "re", "torch", "traceback", "__future__",
+                                                             "typing"}, imports
     if not RUFF.exists() and shutil.which("ruff") is None:
         pytest.skip("ruff is not installed")
     ruff = str(RUFF) if RUFF.exists() else shutil.which("ruff")

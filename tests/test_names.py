@@ -44,10 +44,12 @@ def test_helper_names_are_read_from_the_helpers_source():
     import functools
     import time
     import typing
+    from collections.abc import Callable
+    from dataclasses import dataclass
     for name in sorted(helper_names()):
         source = HELPERS[name]
         namespace = {"torch": torch, "nn": nn, "F": functional, "functools": functools, "math": math, "re": re,
-                     "time": time, "typing": typing}
+                     "time": time, "typing": typing, "dataclass": dataclass, "Callable": Callable}
         before = set(namespace)
         exec(compile(source, "<helper>", "exec"), namespace)
         assert set(namespace) - before - {"__builtins__"} <= helper_names()

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from compiler.codegen.decoding import DecodingPlan, plan_decoding
 from compiler.codegen.expressions import Unprintable, names_in, py_literal, to_python
 from compiler.codegen.epilogues import epilogue_lines
 from compiler.codegen.merge import (Variant, hoist_equal_branches, partition, render, simplify, used_conditions,
@@ -52,6 +53,10 @@ class Context:
     helpers: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)                  # for --explain
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)  # split class -> the values it is for
+    decoding: DecodingPlan = field(default_factory=DecodingPlan)     # which classes take a KV cache
+
+    def __post_init__(self) -> None:
+        self.decoding = plan_decoding(self.program, _definition_key)
 
 
 class DefinitionBuilder:
@@ -85,6 +90,7 @@ class DefinitionBuilder:
         renderer = SpecializationRenderer(graph, self.ctx.program.graphs, self.scope, self.ctx.class_of.__getitem__,
                                           lambda block: block in self.ctx.block_classes, self.ctx.where)
         renderer.fixed_params = lambda cls: self.ctx.fixed.get(cls, {})
+        renderer.decoding = self.ctx.decoding
         rendered = renderer.render()
         self.ctx.helpers |= rendered.helpers
         return rendered

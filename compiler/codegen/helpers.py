@@ -13,8 +13,7 @@ from functools import lru_cache
 from importlib import resources
 
 
-# The runtime modules whose definitions generated code may copy, in the order they are copied.
-RUNTIME_FILES = ("helpers.py", "fusion.py", "init.py")
+RUNTIME_FILES = ("helpers.py", "fusion.py", "init.py", "generation.py", "decoding.py")
 
 
 @lru_cache(maxsize=1)
@@ -33,7 +32,8 @@ def _read_definitions(text: str, found: dict[str, tuple[str, set[str]]]) -> None
     lines = text.splitlines()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            source = "\n".join(lines[node.lineno - 1:node.end_lineno])
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])   # with its decorators
+            source = "\n".join(lines[first - 1:node.end_lineno])
             reads = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
             found[node.name] = (source, reads)
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):

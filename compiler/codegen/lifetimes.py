@@ -93,9 +93,11 @@ def with_releases(lines: list, make, kept: set[str]) -> list:
     returned = set().union(*(_read(t) for t, r in zip(trees, returns) if r))
     dying: dict[int, list[str]] = {}
     for name, index in last.items():
-        # a name a lowering binds in one branch of its own `if` (attention's `attn_mask`, only
-        # when a mask is given) may not exist after it: it is left to go when forward() returns
-        if name not in returned and not returns[index] and name not in _bound_in_branches(trees[index]):
+        # a name a lowering binds in one branch of its own `if` (attention's `attn_mask` only when a
+        # mask is given; the cached and fused paths) may not exist after it: it goes when forward returns
+        branch_local = isinstance(trees[index].body[0], ast.If) and name in _assigned(trees[index])
+        if name not in returned and not returns[index] and name not in _bound_in_branches(trees[index]) \
+                and not branch_local:
             dying.setdefault(index, []).append(name)
     out = []
     for index, (first, end, tree) in enumerate(units):

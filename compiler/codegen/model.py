@@ -13,6 +13,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Callable
 
+from compiler.check.decoding import decoding_entry
 from compiler.codegen.definition import ClassModel, Context, DefinitionBuilder, alias_class, definition_order
 from compiler.codegen.merge import Variant
 from compiler.codegen.interface import output_tuple, tuple_source
@@ -63,6 +64,7 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
                 model.methods.append(_PLAIN_REFERENCE_LOADER)
             if any(m.graph.is_model for m in variant.members):
                 _add_parallel_plan(model, variant, program, ctx.helpers)
+            _add_generation(model, variant, ctx)
             if program.optimize_for_inference and any(m.graph.is_model for m in variant.members):
                 model.methods.append(_inference_preparation(model.name, variant, program, ctx.helpers))
             model.bases = model.bases.replace("nn.Module", "WeightInitMixin, nn.Module")
@@ -96,6 +98,8 @@ def _output_tuples(program: Program, keys: list[str], ctx: Context) -> list[str]
                                        "tuple, is taken", block.name_span, hint=f"rename the block `{result.name}`")])
     doc = (f"{block.name}'s outputs ({ctx.where(block.span)}); indexing and unpacking work as on a tuple.")
     return [tuple_source(result, _safe_text(doc))]
+
+
 def _add_parallel_plan(model: ClassModel, variant: Variant, program: Program, helpers: set[str]) -> None:
     """TP_PLAN, TP_PACKED and FSDP_UNITS on a model class, and where there is something to shard
     the pointer to the module that applies them."""
@@ -104,6 +108,21 @@ def _add_parallel_plan(model: ClassModel, variant: Variant, program: Program, he
     if has_plan(program, keys):      # the code that applies it is one module for every model (codegen/sharding.py)
         lines.insert(1, f"# Apply it with {SHARDING_MODULE}.parallelize(model, mesh): dlc writes that module beside this one.")
     model.class_lines += lines
+
+
+def _add_generation(model: ClassModel, variant: Variant, ctx: Context) -> None:
+    """A model that says `decode logits from tokens` gets `generate()` (GenerationMixin,
+    compiler/runtime/decoding.py); check_decoding has made sure it can."""
+    graphs = [m.graph for m in variant.members if m.graph.decode is not None]
+    if not graphs:
+        return
+    entry = decoding_entry(graphs[0], ctx.decoding.uses_cache)
+    ctx.helpers.add("GenerationMixin")
+    model.bases = "GenerationMixin, " + model.bases
+    where = ctx.where(graphs[0].decode.span)
+    source = f'"{entry.source}"' if entry.source else "None"
+    model.class_lines += [f"# generate(): the input of the decoded ids, the source's and the logits output ({where}).",
+                          f'DECODING: typing.ClassVar[dict] = {{"tokens": "{entry.tokens}", "source": {source}, "logits": {entry.logits}}}']
 
 
 def _called_helpers(classes: list[ClassModel], helpers: set[str]) -> set[str]:
@@ -199,6 +218,10 @@ def _import_lines(file: FileModel) -> list[str]:
     lines = [f"import {name}" for name in ("functools", "math", "re", "time", "traceback", "typing") if _uses(file, name)]
     if any("(NamedTuple):" in text for text in file.helpers):
         lines.append("from typing import NamedTuple")
+    if any("Callable[" in helper for helper in file.helpers):              # the decoding step's type
+        lines.append("from collections.abc import Callable")
+    if any(helper.startswith("@dataclass") for helper in file.helpers):     # the decoding state
+        lines.append("from dataclasses import dataclass")
     lines += ["", "import torch", "from torch import nn"]
     return lines + (["from torch.nn import functional as F"] if _uses(file, "F") else [])
 

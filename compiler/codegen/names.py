@@ -21,7 +21,7 @@ from compiler.diagnostics.codes import INVALID_IDENTIFIER
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Names the generated module imports (see model._import_lines) and binds itself besides its classes.
-IMPORTED_NAMES = frozenset({"torch", "nn", "F", "functools", "math", "re", "time", "traceback", "typing", "NamedTuple"})
+IMPORTED_NAMES = frozenset({"torch", "nn", "F", "functools", "math", "re", "time", "traceback", "typing", "NamedTuple", "dataclass", "Callable"})
 MODULE_NAMES = frozenset({"__all__"})
 
 # What the generated class defines besides the layers: the members codegen emits
@@ -29,7 +29,8 @@ MODULE_NAMES = frozenset({"__all__"})
 CLASS_MEMBERS = frozenset({"__init__", "forward", "REFERENCE_RENAMES", "REFERENCE_TRANSPOSED", "CONV_BN_FOLDS",
                            "EPILOGUES", "CONV_EPILOGUE", "load_reference_state_dict", "optimize_for_inference",
                            "inference_summary", "TP_PLAN", "TP_PACKED", "FSDP_UNITS", "init_weights", "tie_weights",
-                           "init_rules", "LAYER_OPS"})
+                           "init_rules", "LAYER_OPS",
+                           "DECODING", "generate"})       # generate() and its entry (`decode`, GenerationMixin)
 
 # Attributes of an nn.Module instance, written by scripts/derive_reserved_names.py from the
 # installed torch (a union over the versions it has been run with); a test keeps it current.

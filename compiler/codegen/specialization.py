@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import sympy
 
+from compiler.codegen.decoding import CACHE, DecodingPlan
 from compiler.codegen.expressions import Unprintable, is_literal, py_literal, same_value, to_python
 from compiler.codegen.interface import mask_conversions, output_tuple, return_statement, unpack_call
 from compiler.ir.residual import printed, residual
@@ -71,6 +72,7 @@ class SpecializationRenderer:
         self.graph = graph
         self.graphs = graphs
         self.fixed_params: Callable[[str], dict[str, Any]] = lambda cls: {}
+        self.decoding = DecodingPlan()
         self.scope = scope
         self.class_of = class_of              # graph key -> final class name
         self.single_class = single_class      # whether a definition (block name) emits one class
@@ -89,10 +91,16 @@ class SpecializationRenderer:
         init = self._modules() + self._ties() + self._fused_key_hook() + init_rule_lines(self)
         signature = []
         inputs = [g.node(i) for i in g.inputs]
+        takes_cache = g.key in self.decoding.takes_cache
+        if takes_cache:
+            self.vars.reserve(CACHE)
         for node in inputs:
             name = self.vars.fresh(node.outputs[0])
             self.value_names[(node.id, 0)] = name
             signature.append(f"{name}: torch.Tensor | None = None" if node.attrs.optional else f"{name}: torch.Tensor")
+        if takes_cache:         # the key/value cache of incremental decoding, updated in place
+            signature.append(f'{CACHE}: "KVCache | None" = None')
+            self.helpers.add("KVCache")
         self._dim_names()
         masks = [(self.value_names[(n.id, 0)], n.attrs.dtype, n.attrs.optional) for n in inputs]
         body = [Line((), text, "  # HF-style int and float 0/1 masks: nonzero = True")
@@ -229,7 +237,7 @@ class SpecializationRenderer:
         if node.kind == "block":
             callee = self.graph_of(node.op)
             texts = ["\n".join(unpack_call(output_tuple(callee.definition), [o.name for o in callee.outputs], outs,
-                                           f"self.{node.module}({call_args(args)})", self.vars.fresh))]
+                                           f"self.{node.module}({self._call_args(node, args)})", self.vars.fresh))]
         elif node.kind == "repeat":
             texts = self._lower_repeat(node, args, in_types, outs)
         else:
@@ -238,7 +246,9 @@ class SpecializationRenderer:
                                      node.guard)
             ctx = LowerContext(args, outs, f"self.{node.module}" if node.module else None, in_types,
                                list(node.types or ()), self.dim_names, self.vars.fresh,
-                               features=[self._width(operands[s]) if s in operands else None for s in range(len(args))])
+                               features=[self._width(operands[s]) if s in operands else None for s in range(len(args))],
+                               cache=CACHE if g.key in self.decoding.takes_cache else None,
+                               past=self.decoding.past_positions(g, node))
             texts = REGISTRY[node.op].lower(attrs, ctx)
             self.helpers.update(REGISTRY[node.op].helpers)
             self.uses_dims |= ctx.uses_dims
@@ -273,7 +283,7 @@ class SpecializationRenderer:
         layer = self.vars.fresh("layer")
         carried = outs[0]
         head = [] if args[0] == carried else [f"{carried} = {args[0]}"]
-        arguments = call_args([carried, *args[1:]])
+        arguments = self._call_args(node, [carried, *args[1:]])
         first: Layer = node.attrs[0]
         if first.kind == "block":
             step = f"{', '.join(outs)} = {layer}({arguments})"
@@ -283,6 +293,14 @@ class SpecializationRenderer:
                                self.dim_names, self.vars.fresh)
             step = "\n    ".join(REGISTRY[first.target].lower(attrs, ctx))
         return head + [f"for {layer} in self.{node.module}:\n    {step}"]
+
+    def _call_args(self, node: Node, args: list[str | None]) -> str:
+        """A block call's arguments, and the key/value cache where the callee decodes with one."""
+        text = call_args(args)
+        callees = [node.op] if node.kind == "block" else [l.target for l in node.attrs if l.kind == "block"]
+        if callees and all(self.decoding.passes_cache(self.graph, key) for key in callees):
+            text += f", {CACHE}={CACHE}"
+        return text
 
     def _dim_names(self) -> None:
         """Symbols get their spec names as Python variables where free."""

@@ -120,6 +120,12 @@ TIE_SHAPE_MISMATCH = _register("DLC051", "tie-shape-mismatch", "a `tie` joins tw
 TP_INDIVISIBLE = _register("DLC060", "tp-indivisible",
                            "a layer's size does not divide by the tensor-parallel degree of `dlc check --tp N`")
 
+# ---- incremental decoding (`decode logits from tokens`)
+NO_DECODER_STEP = _register("DLC075", "no-decoder-step",
+                            "a model asks for decoding (`decode`) but has no causal attention to step with")
+BAD_DECODE = _register("DLC076", "bad-decode",
+                       "a `decode` statement names no logits output or no token-id input of its model")
+
 # ---- budgets (dlc check --max-params / --max-flops)
 OVER_BUDGET = _register("DLC061", "over-budget", "an entry point has more parameters or FLOPs than a budget allows")
 

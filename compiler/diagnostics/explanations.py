@@ -219,6 +219,31 @@ Counts are those of `dlc summary`: tied and shared parameters once, FLOPs of
 one forward call in eval mode.
 
 Fix: shrink the model, or raise the budget if the growth is intended.""",
+    "DLC075": """\
+A model says `decode logits from input_ids` (so that it gets `generate()`), but
+nothing in it attends causally: there is no decoder step whose keys and values a
+cache could keep, and no reason the scores at the last position predict the next
+token.
+
+    model Tagger(...) {
+        ...
+        out logits: [B, T, tags] = head(encoder)   # a bidirectional encoder
+        decode logits from input_ids               # error: no decoder step
+    }
+
+Fix: give the decoder's self-attention causal=true (as GPT-2's and T5's decoders
+have), or drop the `decode` line: a model that labels every position is not
+decoded token by token.""",
+    "DLC076": """\
+A `decode logits from tokens` statement must name an output of the model with one
+score vector per position ([B, T, vocab]) and a required [B, T] int64 input on the
+same time axis, the ids each step feeds.  An encoder-decoder may take one more id
+input, the source (T5's input_ids, the Transformer's src).
+
+    decode logits from input_ids     # GPT-2
+    decode logits from decoder_input_ids    # T5: input_ids is the source
+
+Fix: name the model's logits output and its token-id input.""",
 }
 
 EXPLANATIONS.update(SPLIT_EXPLANATIONS)

@@ -16,6 +16,7 @@ from compiler.elaborate.limits import Budget, Limits
 from compiler.elaborate.loader import LoadedModule
 from compiler.ir import Graph, Node, OutputDecl, Rename, Tie
 from compiler.elaborate.init_rules import init_rule
+from compiler.ir.graph import DecodeDecl
 from compiler.ir.types import TensorType, dim, star
 from compiler.ir.values import ArgExpr, CallExpr, Callee, Layer, TensorRef, kind_of, show
 from compiler.ops import REGISTRY
@@ -365,6 +366,11 @@ class BlockBuilder:
             raise error(MISPLACED_STATEMENT, "`init` statements belong at the top level of a block", s.span,
                         hint="state it outside the `if`/`for`; a rule for a layer that is not built does nothing")
         self.graph.init_rules.append(init_rule(s, Evaluator(self).eval))
+    def _decode(self, s: ast.Decode, errors) -> None:
+        if self.graph.decode is not None:
+            raise error(MISPLACED_STATEMENT, "a model decodes one way: a second `decode`", s.span,
+                        hint=f"the first is at line {self.graph.decode.span.line}")
+        self.graph.decode = DecodeDecl(s.logits, s.tokens, s.span)
 
     def _tie(self, s: ast.Tie, errors) -> None:
         self.graph.ties.append(Tie(s.target.parts, s.source.parts, s.span, self.guard))

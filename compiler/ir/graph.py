@@ -59,6 +59,15 @@ class Tie:
 
 
 @dataclass(frozen=True)
+class DecodeDecl:
+    """`decode logits from tokens`: the output and input of a model's decoding step."""
+
+    logits: str
+    tokens: str
+    span: Span
+
+
+@dataclass(frozen=True)
 class Rename:
     """Reference checkpoint keys starting with `source` load into keys starting
     with `target`; `{name}` placeholders match one dotted component."""
@@ -124,6 +133,7 @@ class Graph:
     output_guard: tuple[tuple[str, bool], ...] = ()
     lets: dict[str, Any] = field(default_factory=dict)      # top-level `let` values, for shape comments
     init_rules: list[InitRule] = field(default_factory=list)  # the block's `init` statements, in order
+    decode: DecodeDecl | None = None                          # `decode logits from tokens`
 
     def node(self, node_id: str) -> Node:
         return self.g.nodes[node_id]["node"]
@@ -167,7 +177,7 @@ class Graph:
                      epilogues=list(self.epilogues), conv_epilogue=self.conv_epilogue,
                      conditions=dict(self.conditions), decisions=list(self.decisions),
                      output_guard=self.output_guard, lets=dict(self.lets),
-                     init_rules=list(self.init_rules))
+                     init_rules=list(self.init_rules), decode=self.decode)
 
     def output_type(self, node_id: str, index: int) -> TensorType | None:
         types = self.node(node_id).types

@@ -110,7 +110,27 @@ def _mask_index(rank: int) -> str:
     return {2: "[:, None, None, :]", 3: "[:, None]", 4: ""}[rank]
 
 
-def _split_heads(a: AttentionAttrs, ctx) -> tuple[list[str], tuple[str, str, str]]:
+def _caches(a: AttentionAttrs, ctx) -> bool:
+    """Whether this attention keeps its keys and values in the decoding cache: a causal one in a
+    block that takes a cache (compiler/codegen/decoding.py)."""
+    return ctx.cache is not None and (bool(a.causal) or is_residual(a.causal))
+
+
+def _cache_update(a: AttentionAttrs, ctx, keys: str, values: str) -> list[str]:
+    """Append the new keys and values to the cache and attend over all of them (before grouped
+    heads are repeated: the cache holds kv_heads heads)."""
+    if not _caches(a, ctx):
+        return []
+    test = f"{ctx.cache} is not None" + (f" and {a.causal}" if is_residual(a.causal) else "")
+    return [f"if {test}:", f'    {keys}, {values} = {ctx.cache}.update(self, "{ctx.outs[0]}", {keys}, {values})']
+
+
+def _causal_diagonal(a: AttentionAttrs, ctx, scores: str) -> str:
+    """The first diagonal of future keys: 1, or with cached keys before the queries, 1 + their count."""
+    return f"1 + {scores}.shape[-1] - {scores}.shape[-2]" if _caches(a, ctx) else "1"
+
+
+def _split_heads(a: AttentionAttrs, ctx, cached: bool = False) -> tuple[list[str], tuple[str, str, str]]:
     """[B, T, heads * head_dim] -> [B, heads, T, head_dim].  The head size comes from the
     parameters where the projection's width is known, and the head count from the tensor, so a
     layer sharded over heads (tensor parallelism) splits right; else the count is fixed."""
@@ -120,6 +140,8 @@ def _split_heads(a: AttentionAttrs, ctx) -> tuple[list[str], tuple[str, str, str
         width = ctx.feature(slot)
         split = f"(-1, {width // heads})" if is_residual(width) and is_residual(heads) else f"({heads}, -1)"
         lines.append(f"{name} = {arg}.unflatten(-1, {split}).transpose(1, 2)")
+    if cached:
+        lines += _cache_update(a, ctx, names[1], names[2])
     if a.key_heads != a.heads:
         # Each key/value head serves `group` consecutive query heads (HF's repeat_kv).
         group = a.heads // a.key_heads
@@ -134,10 +156,24 @@ def _scale(a: AttentionAttrs, ctx) -> float | None:
 
 
 def _lower_attention(a: AttentionAttrs, ctx) -> list[str]:
+    if a.fused and _caches(a, ctx):
+        # Decoding with a cache, the queries are the last positions: the fused kernel's is_causal
+        # aligns them with the first keys instead, so that path attends explicitly.
+        test = f"{ctx.cache} is None" + (f" or not {a.causal}" if is_residual(a.causal) else "")
+        fused, explicit = _lower_sdpa(a, ctx), _lower_explicit(a, ctx)
+        return [f"if {test}:", *_indent(fused), "else:", *_indent(explicit)]
     if a.fused:
         return _lower_sdpa(a, ctx)
+    return _lower_explicit(a, ctx)
+
+
+def _indent(lines: list[str]) -> list[str]:
+    return ["    " + part for line in lines for part in line.split("\n")]
+
+
+def _lower_explicit(a: AttentionAttrs, ctx) -> list[str]:
     q, k, v, mask, bias = (ctx.args + [None, None])[:5]
-    lines, (qh, kh, vh) = _split_heads(a, ctx)
+    lines, (qh, kh, vh) = _split_heads(a, ctx, cached=True)
     scores, weights = ctx.temp("scores"), ctx.temp("weights")
     scale = _scale(a, ctx)
     scale_expr = repr(scale) if scale is not None else f"{qh}.shape[-1] ** -0.5"
@@ -149,7 +185,8 @@ def _lower_attention(a: AttentionAttrs, ctx) -> list[str]:
         fill = f"{scores} = {scores}.masked_fill(~{mask}{_mask_index(ctx.in_types[3].rank)}, torch.finfo({scores}.dtype).min)"
         lines += [f"if {mask} is not None:", "    " + fill] if ctx.in_types[3].optional else [fill]
     if (a.causal or is_residual(a.causal)) and a.window is None:
-        future = f"torch.ones({scores}.shape[-2:], dtype=torch.bool, device={scores}.device).triu(1)"
+        future = (f"torch.ones({scores}.shape[-2:], dtype=torch.bool, device={scores}.device)"
+                  f".triu({_causal_diagonal(a, ctx, scores)})")
         fill = f"{scores} = {scores}.masked_fill({future}, torch.finfo({scores}.dtype).min)"
         # A flag of the block's parameters is tested at run time: one class serves both settings.
         lines += [f"if {a.causal}:", "    " + fill] if is_residual(a.causal) else [fill]
@@ -165,8 +202,10 @@ def _lower_attention(a: AttentionAttrs, ctx) -> list[str]:
 def _window_lines(a: AttentionAttrs, ctx, scores: str) -> list[str]:
     """Mask the keys outside the window (and, when causal, after the query)."""
     offset = ctx.temp("offset")
-    lines = [f"{offset} = torch.arange({scores}.shape[-2], device={scores}.device)[:, None] "
-             f"- torch.arange({scores}.shape[-1], device={scores}.device)"]
+    # With cached keys first, query i sits at position (keys - queries) + i.
+    queries = (f"torch.arange({scores}.shape[-1] - {scores}.shape[-2], {scores}.shape[-1], device={scores}.device)"
+               if _caches(a, ctx) else f"torch.arange({scores}.shape[-2], device={scores}.device)")
+    lines = [f"{offset} = {queries}[:, None] - torch.arange({scores}.shape[-1], device={scores}.device)"]
     outside = f"({offset} >= {a.window}) | ({offset} < 0)" if a.causal else f"{offset}.abs() >= {a.window}"
     lines.append(f"{scores} = {scores}.masked_fill({outside}, torch.finfo({scores}.dtype).min)")
     return lines

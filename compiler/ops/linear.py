@@ -123,9 +123,18 @@ def _infer_positions(a: PositionAttrs, ins):
     return [TensorType((x.shape[1], dim(a.dim)), "float")]
 
 
+def _lower_positions(a: PositionAttrs, ctx) -> list[str]:
+    x = ctx.args[0]
+    if not ctx.past:
+        return assign(ctx, f"{ctx.module}(torch.arange({x}.shape[1], device={x}.device))")
+    past = ctx.temp("past")        # incremental decoding: the positions after the cached ones
+    return [f"{past} = {ctx.past}",
+            *assign(ctx, f"{ctx.module}(torch.arange({past}, {past} + {x}.shape[1], device={x}.device))")]
+
+
 register(OpDef(
     "PositionEmbedding", PositionAttrs, (Port("x"),), _infer_positions,
-    lambda a, ctx: assign(ctx, f"{ctx.module}(torch.arange({ctx.args[0]}.shape[1], device={ctx.args[0]}.device))"),
+    _lower_positions,
     doc="Learned absolute positions: the embeddings of 0..S-1 for an input [B, S, ...]; "
         "returns [S, dim], which broadcasts when added to [B, S, dim].",
     init=lambda a: f"nn.Embedding({a.max_len}, {a.dim})",
@@ -146,7 +155,8 @@ def _infer_sinusoid(a: PositionAttrs, ins):
 
 register(OpDef(
     "SinusoidalPositions", PositionAttrs, (Port("x"),), _infer_sinusoid,
-    lambda a, ctx: assign(ctx, f"{ctx.module}({ctx.args[0]})"),
+    lambda a, ctx: assign(ctx, f"{ctx.module}({ctx.args[0]}"
+                          + (f", {ctx.past})" if ctx.past else ")")),
     doc="Adds the fixed sine/cosine position table of 'Attention Is All You Need' to x [B, S, dim]. "
         "The table is a non-persistent buffer, so it never appears in a checkpoint.",
     init=lambda a: f"SinusoidalPositions({a.max_len}, {a.dim})",

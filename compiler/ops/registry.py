@@ -74,6 +74,11 @@ class LowerContext:
     # Per argument, its last dimension as the block's parameters compute it (a Residual printing as
     # `self.d_model`), where the layer producing it says; None where unknown.
     features: list = field(default_factory=list)
+    # Incremental decoding (compiler/codegen/decoding.py): the name of the key/value cache argument
+    # where the block takes one, and for a position op whose positions continue after the cached
+    # ones, the expression of their number (the first new position).
+    cache: str | None = None
+    past: str | None = None
 
     def feature(self, slot: int):
         return self.features[slot] if slot < len(self.features) else None

@@ -74,6 +74,8 @@ def _lower_rotary(a: RotaryAttrs, ctx) -> list[str]:
         args.append(f"rotary_dim={a.rotary_dim}")
     if len(ctx.args) > 1 and ctx.args[1] is not None:
         args.append(f"positions={ctx.args[1]}")
+    if ctx.past:      # incremental decoding: positions after the cached ones
+        args.append(f"start={ctx.past}")
     return assign(ctx, f"apply_rotary({', '.join(args)})")
 
 

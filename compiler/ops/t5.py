@@ -49,7 +49,8 @@ def _infer_relative_position_bias(a: RelativePositionBiasAttrs, ins):
 
 def _lower_relative_position_bias(a: RelativePositionBiasAttrs, ctx) -> list[str]:
     q, k = ctx.args[:2]
-    return assign(ctx, f"{ctx.module}({q}.shape[1], {k}.shape[1])")
+    past = f", {ctx.past}" if ctx.past else ""   # incremental decoding: positions after the cached ones
+    return assign(ctx, f"{ctx.module}({q}.shape[1], {k}.shape[1]{past})")
 
 
 def _init_relative_position_bias(a: RelativePositionBiasAttrs) -> str:

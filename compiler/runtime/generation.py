@@ -2,24 +2,20 @@
 and sampling, with HuggingFace `generate`'s argument names and results.
 
 This file is runtime code: generated modules carry it (the compiler copies its source
-text, never imports it), so it imports torch and nothing of dlc.  A model takes part
+text, never imports it), so it imports torch and nothing of dlc, and annotations that
+the generated module cannot evaluate are strings.  A model takes part
 through one function, `step(sequences) -> logits [N, vocab]` for the position after
 the last one of each of the N sequences; beam search asks it to follow the surviving
 beams with `reorder(indices)` when it keeps a cache.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
-
 import torch
 from torch.nn import functional as F
 
 NEVER = -1.0e9   # the score of a slot that holds no hypothesis
-
-
-class Stepper(Protocol):
-    def __call__(self, sequences: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -63,8 +59,9 @@ class Search:
 
 
 @torch.no_grad()
-def generate(step: Stepper, input_ids: torch.Tensor, search: Search, generator: torch.Generator | None = None,
-             reorder: Callable[[torch.Tensor], None] | None = None) -> torch.Tensor:
+def generate(step: "Callable[[torch.Tensor], torch.Tensor]", input_ids: torch.Tensor, search: Search,
+             generator: "torch.Generator | None" = None,
+             reorder: "Callable[[torch.Tensor], None] | None" = None) -> torch.Tensor:
     """The prompts [B, L] followed by up to `max_new_tokens` new ids each, padded to one length."""
     if search.num_beams > 1:
         if search.do_sample:
@@ -73,8 +70,8 @@ def generate(step: Stepper, input_ids: torch.Tensor, search: Search, generator: 
     return sample_or_greedy(step, input_ids, search, generator)
 
 
-def sample_or_greedy(step: Stepper, input_ids: torch.Tensor, search: Search,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_or_greedy(step: "Callable[[torch.Tensor], torch.Tensor]", input_ids: torch.Tensor, search: Search,
+                     generator: "torch.Generator | None" = None) -> torch.Tensor:
     eos = search.eos_ids(input_ids.device)
     sequences = input_ids
     running = torch.ones(len(input_ids), dtype=torch.bool, device=input_ids.device)
@@ -119,8 +116,8 @@ class Beams:
     open: torch.Tensor           # [B] whether a running beam may still beat a finished one
 
 
-def beam_search(step: Stepper, input_ids: torch.Tensor, search: Search,
-                reorder: Callable[[torch.Tensor], None] | None = None) -> torch.Tensor:
+def beam_search(step: "Callable[[torch.Tensor], torch.Tensor]", input_ids: torch.Tensor, search: Search,
+                reorder: "Callable[[torch.Tensor], None] | None" = None) -> torch.Tensor:
     """Beam search with HF's rules: 2 * num_beams candidates per step, hypotheses that end
     (an end token, or the length limit) scored by sum_logprobs / new_tokens ** length_penalty,
     and HF's default stopping heuristic (`early_stopping=False`)."""

@@ -83,18 +83,19 @@ def join_fused_keys(fused: dict[str, tuple[tuple[str, int], ...]]):
 
 def apply_rotary(x: torch.Tensor, heads: int | None = None, theta: float = 10000.0, interleaved: bool = False,
                  scaling: float = 1.0, rotary_dim: int | None = None,
-                 positions: torch.Tensor | None = None, head_dim: int | None = None) -> torch.Tensor:
+                 positions: torch.Tensor | None = None, head_dim: int | None = None, start: int = 0) -> torch.Tensor:
     """Rotary position embedding of x [B, T, heads * head_dim] (Su et al., 2021).  Pairs of each
     head's first `rotary_dim` features turn by position * theta ** (-2i / rotary_dim), the angles
-    computed in float32 as HF's LlamaRotaryEmbedding does; positions [B, T] default to 0..T-1.
-    Give the head size rather than the count where x may hold some of the heads only (sharded)."""
+    computed in float32 as HF's LlamaRotaryEmbedding does; positions [B, T] default to
+    start..start+T-1 (start: the positions a decoding cache holds already).  Give the head size
+    rather than the count where x may hold some of the heads only (sharded)."""
     length = x.shape[1]
     x = x.unflatten(-1, (-1, head_dim) if head_dim else (heads, -1))  # [B, T, heads, head_dim]
     dim = rotary_dim or x.shape[-1]
     exponents = torch.arange(0, dim, 2, dtype=torch.int64, device=x.device).float() / dim
     inv_freq = 1.0 / (theta ** exponents) / scaling
     if positions is None:
-        positions = torch.arange(length, device=x.device)[None]
+        positions = torch.arange(start, start + length, device=x.device)[None]
     angles = positions.float()[..., None] * inv_freq                  # [B | 1, T, dim / 2]
     cos, sin = angles.cos().to(x.dtype)[:, :, None], angles.sin().to(x.dtype)[:, :, None]
     rotated, rest = x[..., :dim], x[..., dim:]
@@ -140,8 +141,9 @@ class SinusoidalPositions(nn.Module):
             self.table[:, 0::2] = torch.sin(position * frequency)
             self.table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.table[: x.shape[1]].to(x.dtype)
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """x plus the positions start..start+S-1 (start: those a decoding cache holds already)."""
+        return x + self.table[start:start + x.shape[1]].to(x.dtype)
 
 
 class RelativePositionBias(nn.Module):
@@ -176,9 +178,12 @@ class RelativePositionBias(nn.Module):
         log_bucket = (max_exact + (log_ratio * (num_buckets - max_exact)).long()).clamp(max=num_buckets - 1)
         return buckets + torch.where(distance < max_exact, distance, log_bucket)
 
-    def forward(self, query_length: int, key_length: int) -> torch.Tensor:
+    def forward(self, query_length: int, key_length: int, past: int = 0) -> torch.Tensor:
+        """The bias of queries at positions past..past+query_length-1 over keys at 0..past+key_length-1
+        (past: the positions a decoding cache holds, whose keys come first)."""
         device = self.weight.device
-        offset = torch.arange(key_length, device=device)[None, :] - torch.arange(query_length, device=device)[:, None]
+        queries = torch.arange(past, past + query_length, device=device)
+        offset = torch.arange(past + key_length, device=device)[None, :] - queries[:, None]
         return F.embedding(self.bucket(offset), self.weight).permute(2, 0, 1).unsqueeze(0)
 
 

@@ -362,6 +362,16 @@ class Init(Stmt):
 
 
 @dataclass(frozen=True)
+class Decode(Stmt):
+    """`decode logits from input_ids`: the model decodes autoregressively (it gets `generate()`),
+    each step feeding the new ids to the input `tokens` and reading the next one's scores from the
+    output `logits`; an encoder-decoder's other id input is the source."""
+
+    logits: str
+    tokens: str
+
+
+@dataclass(frozen=True)
 class For(Stmt):
     """`for i in range(n) { ... }`: unrolled at compile time, one pass over the body per value."""
 

@@ -180,6 +180,9 @@ class _ToAst(Transformer):
     def rename_stmt(self, meta, source, target, shape=None):
         return ast.Rename(self.s(meta), str(source)[1:-1], str(target)[1:-1], shape)
 
+    def decode_stmt(self, meta, logits, tokens):
+        return ast.Decode(self.s(meta), str(logits), str(tokens))
+
     def tie_stmt(self, meta, target, source):
         return ast.Tie(self.s(meta), target, source)
 

@@ -117,6 +117,9 @@ class Printer:
     def _stmt_rename(self, s: ast.Rename) -> Doc:
         return Text(f'rename "{s.source}" -> "{s.target}"')
 
+    def _stmt_decode(self, s: ast.Decode) -> Doc:
+        return Text(f"decode {s.logits} from {s.tokens}")
+
     def if_header(self, s: ast.If, prefix: str = "") -> Doc:
         return seq(prefix + "if ", self.expr(s.cond), " {")
 

@@ -1,0 +1,74 @@
+"""Which blocks take part in incremental decoding, and how.
+
+A block with a causal attention anywhere inside it has a decoder step: its class's
+forward takes `past_key_values` (a KVCache, compiler/runtime/decoding.py), its causal
+attention layers append their keys and values there, and the calls that lead to one
+pass the cache on.  Positions restart nowhere: a position op (learned, sinusoidal,
+rotary, T5's relative bias) whose input runs along the decoded time axis continues from
+the cached length.  The decoded axis of a graph is the time axis (dimension 1) of what
+its cached consumers take first, so the encoder side of an encoder-decoder, on another
+axis, keeps its positions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from compiler.check.decoding import callee_keys, causal_attention, decoder_graphs
+from compiler.ir import Graph, Node, Program
+
+CACHE = "past_key_values"        # HF's name for the cache argument
+# Ops whose result depends on the positions of their input's time axis.
+POSITION_OPS = frozenset({"PositionEmbedding", "SinusoidalPositions", "RelativePositionBias", "Rotary"})
+
+
+@dataclass
+class DecodingPlan:
+    """Per graph key: whether its class takes the cache, and whether this instance uses it."""
+
+    takes_cache: set[str] = field(default_factory=set)    # graphs whose definition has a decoder step
+    uses_cache: set[str] = field(default_factory=set)     # graphs with a causal attention in this instance
+
+    def passes_cache(self, graph: Graph, callee_key: str) -> bool:
+        return graph.key in self.uses_cache and callee_key in self.uses_cache
+
+    def past_positions(self, graph: Graph, node: Node) -> str | None:
+        """For a position op whose positions continue after the cached ones, the expression of
+        their number; None for one whose positions start at 0."""
+        if graph.key not in self.uses_cache or node.kind != "op" or node.op not in POSITION_OPS:
+            return None
+        axis = _time_axis(graph, node)
+        if axis is None or axis not in decoded_axes(graph, self.uses_cache):
+            return None
+        # Inside a block with its own causal attention (rotary), that attention's cached length: the
+        # layers below it have appended this step's keys already.  Elsewhere (the bottom of a stack,
+        # before any layer appends), the first layer's.
+        owner = "self" if any(causal_attention(n) for n in graph.ordered()) else "None"
+        return f"past_length({CACHE}, {owner})"
+
+
+def plan_decoding(program: Program, definition_of) -> DecodingPlan:
+    """The decoding plan of a program; `definition_of(graph)` names a graph's block definition."""
+    uses = decoder_graphs(program)
+    definitions = {definition_of(program.graphs[key]) for key in uses}
+    takes = {key for key, g in program.graphs.items() if definition_of(g) in definitions}
+    return DecodingPlan(takes, uses)
+
+
+def decoded_axes(graph: Graph, uses_cache: set[str]) -> set:
+    """The time axes of the first inputs of the graph's cached consumers."""
+    axes = set()
+    for node in graph.ordered():
+        if causal_attention(node) or any(key in uses_cache for key in callee_keys(node)):
+            axis = _time_axis(graph, node)
+            if axis is not None:
+                axes.add(axis)
+    return axes
+
+
+def _time_axis(graph: Graph, node: Node):
+    operands = graph.operands(node.id)
+    if 0 not in operands:
+        return None
+    shape = graph.output_type(*operands[0]).shape
+    return shape[1] if len(shape) > 1 else None
+

@@ -1,0 +1,110 @@
+"""Incremental decoding for generated models: the key/value cache that causal attention
+layers append to, and `generate()` as a method of the models that have a decoder step.
+
+Runtime code, copied into generated modules as text (never imported by them): it imports
+torch and nothing of dlc, and its annotations are strings, since generated modules do
+not import `typing`.  The search itself (greedy, beam, sampling) is generation.py's.
+"""
+from __future__ import annotations
+
+import typing
+
+import torch
+from torch import nn
+
+from compiler.runtime.generation import Search, generate
+
+
+class KVCache:
+    """The keys and values of every position a decoder has seen, per causal attention layer:
+    pass one cache as `past_key_values` to each forward, give each call only the new tokens,
+    and the layers attend over the cached positions and append the new ones (the cache is
+    updated in place, as HF's DynamicCache).  Positions (learned, sinusoidal, rotary, T5's
+    relative bias) continue from the cached length."""
+
+    def __init__(self) -> None:
+        # (attention module, its output's name) -> (keys, values), each [N, kv_heads, T, head_dim]
+        self.layers: dict = {}
+
+    def update(self, layer: nn.Module, name: str, keys: torch.Tensor, values: torch.Tensor) -> tuple:
+        """Append one layer's new keys and values [N, heads, T_new, head_dim]; all of them, cached first."""
+        cached = self.layers.get((layer, name))
+        if cached is not None:
+            keys = torch.cat([cached[0], keys], dim=-2)
+            values = torch.cat([cached[1], values], dim=-2)
+        self.layers[(layer, name)] = (keys, values)
+        return keys, values
+
+    def get_seq_length(self, layer: nn.Module | None = None) -> int:
+        """The positions cached: by `layer`'s own attention (0 before its first step), for
+        positions read inside a layer, after the layers below it have appended this step's
+        keys; without a layer, by the first layer (positions read at the bottom of a stack,
+        before any layer appends)."""
+        if layer is not None:
+            return next((keys.shape[-2] for (owner, _), (keys, _) in self.layers.items() if owner is layer), 0)
+        return next(iter(self.layers.values()))[0].shape[-2] if self.layers else 0
+
+    def reorder_cache(self, rows: torch.Tensor) -> None:
+        """Keep the cached rows `rows` [N] (the surviving beams' parents, in beam search)."""
+        for key, (keys, values) in self.layers.items():
+            self.layers[key] = (keys.index_select(0, rows), values.index_select(0, rows))
+
+
+def past_length(cache: "KVCache | None", layer: "nn.Module | None") -> int:
+    """The first position of this forward's tokens: 0 without a cache."""
+    return 0 if cache is None else cache.get_seq_length(layer)
+
+
+class DecoderStep:
+    """`step(sequences) -> logits [N, vocab]` of the position after each sequence, through the
+    model's forward; with a cache it feeds only the tokens the cache has not seen."""
+
+    def __init__(self, model: nn.Module, source: "torch.Tensor | None", use_cache: bool) -> None:
+        self.model, self.source = model, source
+        self.cache = KVCache() if use_cache else None
+        self.fed = 0          # tokens of each sequence the cache holds
+
+    def __call__(self, sequences: torch.Tensor) -> torch.Tensor:
+        decoding = self.model.DECODING
+        inputs = {decoding["tokens"]: sequences[:, self.fed:] if self.cache is not None else sequences}
+        if self.source is not None:
+            inputs[decoding["source"]] = self.source.repeat_interleave(len(sequences) // len(self.source), 0)
+        if self.cache is not None:
+            inputs["past_key_values"] = self.cache
+            self.fed = sequences.shape[1]
+        out = self.model(**inputs)
+        logits = out[decoding["logits"]] if isinstance(out, tuple) else out
+        return logits[:, -1]
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        if self.cache is not None:
+            self.cache.reorder_cache(rows)
+
+
+class GenerationMixin:
+    """`generate()` for a model with a decoder step: autoregressive decoding with HF's
+    argument names, through the key/value cache.  DECODING (set by the compiler) names the
+    input that takes the decoded tokens, the source input of an encoder-decoder, and the
+    output that holds the logits."""
+
+    DECODING: typing.ClassVar[dict] = {}
+
+    @torch.no_grad()
+    def generate(self, input_ids: torch.Tensor, max_new_tokens: int = 20, do_sample: bool = False,
+                 num_beams: int = 1, temperature: float = 1.0, top_k: int = 50, top_p: float = 1.0,
+                 eos_token_id: "int | list[int] | None" = None, pad_token_id: "int | None" = None,
+                 length_penalty: float = 1.0, early_stopping: bool = False, decoder_start_token_id: int = 0,
+                 generator: "torch.Generator | None" = None, use_cache: bool = True) -> torch.Tensor:
+        """Decode up to `max_new_tokens` ids after each row of `input_ids` [B, L] (the prompt; the
+        source of an encoder-decoder, whose decoding starts at `decoder_start_token_id`): greedy,
+        beam search (`num_beams`, `length_penalty`, `early_stopping`) or sampling (`do_sample`,
+        `temperature`, `top_k`, `top_p`, `generator`), ending a row at `eos_token_id`.  Returns the
+        prompt followed by the new ids (the decoder's ids for an encoder-decoder), rows that end
+        early filled with `pad_token_id` (else the end token), as HF's `generate` returns them."""
+        search = Search(max_new_tokens, do_sample, num_beams, temperature, top_k, top_p, eos_token_id,
+                        pad_token_id, length_penalty, early_stopping)
+        source = input_ids if self.DECODING.get("source") else None
+        start = input_ids if source is None else torch.full(
+            (len(input_ids), 1), decoder_start_token_id, dtype=torch.long, device=input_ids.device)
+        step = DecoderStep(self, source, use_cache)
+        return generate(step, start, search, generator, step.reorder)
