@@ -4,9 +4,9 @@
 import re
 import traceback
 import typing
-from typing import NamedTuple
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn

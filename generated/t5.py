@@ -5,9 +5,9 @@ import math
 import re
 import traceback
 import typing
-from typing import NamedTuple
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn

@@ -99,7 +99,7 @@ def test_dead_code_and_identities_vanish_from_the_generated_code(tmp_path):
         assert text in o0, text
         assert text not in o1, text
     assert "def forward(self, x: torch.Tensor, spare: torch.Tensor)" in o1      # inputs are the signature
-    assert "return body, x" in o1
+    assert "return MOutput(y=body, passthrough=x)" in o1
 
 
 def test_static_if_untaken_branch_never_reaches_codegen(tmp_path):
@@ -340,7 +340,7 @@ def _proven(tmp_path, source: str, passes, inputs, name: str):
 def test_transposes_that_undo_each_other_cancel(tmp_path):
     x, y = torch.randn(2, 5, 8), torch.randn(2, 5, 8, 2)
     forward, log = _proven(tmp_path, TRANSPOSES, _pass("cancel-transposes"), (x, y), "transposes")
-    assert "self.linear(x)" in forward and "return a, y, c, not_inverse" in forward
+    assert "self.linear(x)" in forward and "return TransposesOutput(a=a, b=y, c=c, e=not_inverse)" in forward
     assert forward.count(".transpose(") == 1 and "kept = x.transpose(1, 2)" in forward      # `kept` has 2 uses
     assert forward.count(".permute(") == 2                                     # the non-inverse pair stays
     assert any("removed Transpose(dim0=1, dim1=2) at " in line and "transposes.dl:5:" in line and

@@ -123,7 +123,8 @@ class DefinitionBuilder:
             where = self.ctx.where(self.block.span)
             model.class_lines += [f"# Reference checkpoint key prefixes -> this module's names ({where}).",
                                   "REFERENCE_RENAMES = ("]
-            model.class_lines += [f'    ("{s}", "{t}"),' for s, t in renames]
+            shapes = {(r.source, r.target): r.shape for m in variant.members for r in m.graph.renames}
+            model.class_lines += [f'    ("{s}", "{t}"{_shape_entry(shapes.get((s, t)))}),' for s, t in renames]
             model.class_lines.append(")")
         transposed = list(dict.fromkeys(f"{n.module}.{param}" for m in variant.members for n in m.graph.ordered()
                                         if n.kind == "op" for param in REGISTRY[n.op].reference_transposed))
@@ -249,6 +250,11 @@ class DefinitionBuilder:
         lines += [(f"-> {o}: {declared[o]}" if o in declared else f"-> {o}") + (" optional" if o in optional else "")
                   for o in outs]
         return lines
+
+
+def _shape_entry(shape: tuple[int, ...] | None) -> str:
+    """The third entry of a REFERENCE_RENAMES rule that reshapes on load: `, (1, 1, 768)`."""
+    return "" if shape is None else ", (" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _without_unused_lets(lines: list[str], locals_: set[str]) -> list[str]:

@@ -216,12 +216,13 @@ def _import_lines(file: FileModel) -> list[str]:
     """The generated module's imports: standard-library modules only where used (isort's
     groups, a blank line between), then torch; `F` only where used."""
     lines = [f"import {name}" for name in ("functools", "math", "re", "time", "traceback", "typing") if _uses(file, name)]
-    if any("(NamedTuple):" in text for text in file.helpers):
-        lines.append("from typing import NamedTuple")
+    # isort's order: the plain imports, then the `from` ones, each by module
     if any("Callable[" in helper for helper in file.helpers):              # the decoding step's type
         lines.append("from collections.abc import Callable")
     if any(helper.startswith("@dataclass") for helper in file.helpers):     # the decoding state
         lines.append("from dataclasses import dataclass")
+    if any("(NamedTuple):" in text for text in file.helpers):
+        lines.append("from typing import NamedTuple")
     lines += ["", "import torch", "from torch import nn"]
     return lines + (["from torch.nn import functional as F"] if _uses(file, "F") else [])
 

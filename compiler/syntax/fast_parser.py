@@ -22,7 +22,7 @@ from compiler.diagnostics import Span
 from compiler.syntax import ast
 from compiler.syntax.fast_expressions import ExpressionParser, GiveUp
 
-_STATEMENT_KEYWORDS = frozenset("require in out let if tie rename for".split())
+_STATEMENT_KEYWORDS = frozenset("require in out let if tie rename for init decode".split())
 # After a tensor type lark's lexer tries these before names, and matches a prefix of a word.
 _DTYPE_PREFIX = re.compile(r"float32|float16|bfloat16|float64|int64|int32|bool")
 _TYPE_SUFFIX = re.compile(r"float32|float16|bfloat16|float64|int64|int32|bool|optional")
@@ -192,6 +192,20 @@ class _Parser(ExpressionParser):
         source = self.path()
         end = (source.span.end_line, source.span.end_col)
         return ast.Tie(self.span(start, end), target, source), 2
+
+    def init_stmt(self, start):
+        target = self.path()
+        self.expect("=")
+        scheme, h, c = self.expr()
+        return ast.Init(self.span(start, c[2:]), target, scheme), self.height(1 + h)
+
+    def decode_stmt(self, start):
+        logits = self.name()
+        if not self.word("from"):
+            raise GiveUp
+        tokens = self.name()
+        node = ast.Decode(self.span(start, self.end_of(tokens)), self.values[logits], self.values[tokens])
+        return node, 2
 
     def rename_stmt(self, start):
         source = self.expect("STRING")
