@@ -13,7 +13,7 @@ The plan maps module paths (with `*` for the elements of a `repeat` stack, as
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from compiler.diagnostics import Diagnostic, Severity, Span
 from compiler.diagnostics.codes import TP_INDIVISIBLE
@@ -62,9 +62,21 @@ class Plan:
         return {s.path: s.style for s in self.shards}
 
 
+# A plan listing more sharded modules than this is no plan a person or parallelize_module would
+# use (blocks that each instantiate the next twice give 2**depth paths): none is derived.
+MAX_PLAN_ENTRIES = 10_000
+
+
+class _PlanTooLarge(Exception):
+    pass
+
+
 def derive_plan(program: Program, model_key: str) -> Plan:
     plan = Plan()
-    _walk(program, program.graphs[model_key], "", plan)
+    try:
+        _merge(plan, _relative_plan(program, model_key, {}), "")
+    except _PlanTooLarge:
+        return Plan()
     _deduplicate(plan)
     _keep_vocabulary_only(plan)
     return plan
@@ -78,16 +90,34 @@ def _keep_vocabulary_only(plan: Plan) -> None:
     plan.shards = [s for s in plan.shards if s.style not in ("vocab", "vocab_head") or s.sizes[0] == vocab]
 
 
-def _walk(program: Program, graph: Graph, prefix: str, plan: Plan) -> None:
-    _plan_graph(graph, prefix, plan)
+def _relative_plan(program: Program, key: str, memo: dict[str, Plan]) -> Plan:
+    """A block's plan with paths relative to it, once per block configuration: a block used many
+    times (or blocks that each use the next twice) is planned once, not once per instance."""
+    if key in memo:
+        return memo[key]
+    graph = program.graphs[key]
+    plan = Plan()
+    _plan_graph(graph, "", plan)
     for node in graph.ordered():
         if node.kind == "block" and node.module:
-            _walk(program, program.graphs[node.op], f"{prefix}{node.module}.", plan)
+            _merge(plan, _relative_plan(program, node.op, memo), f"{node.module}.")
         elif node.kind == "repeat" and node.module:
-            plan.wrap_units.append(f"{prefix}{node.module}.*")
+            plan.wrap_units.append(f"{node.module}.*")
             for layer in node.attrs:
                 if layer.kind == "block":
-                    _walk(program, program.graphs[layer.target], f"{prefix}{node.module}.*.", plan)
+                    _merge(plan, _relative_plan(program, layer.target, memo), f"{node.module}.*.")
+    _deduplicate(plan)
+    memo[key] = plan
+    return plan
+
+
+def _merge(plan: Plan, sub: Plan, prefix: str) -> None:
+    """Add a sub-block's plan to `plan`, its paths under `prefix`."""
+    if len(plan.shards) + len(sub.shards) + len(plan.heads) + len(sub.heads) > MAX_PLAN_ENTRIES:
+        raise _PlanTooLarge
+    plan.shards += [replace(s, path=prefix + s.path) for s in sub.shards]
+    plan.heads += [(prefix + path, count, span, kind) for path, count, span, kind in sub.heads]
+    plan.wrap_units += [prefix + unit for unit in sub.wrap_units]
 
 
 def _deduplicate(plan: Plan) -> None:

@@ -62,12 +62,18 @@ def _fsdp_units(program: Program, keys: list[str], plans: list[Plan]) -> list[tu
     return list(units)
 
 
-def _tie_groups(program: Program, graph: Graph, prefix: str) -> list[tuple[str, ...]]:
+def _tie_groups(program: Program, graph: Graph, prefix: str, memo: dict | None = None) -> list[tuple[str, ...]]:
     """(module holding the source, module holding the target) of every tie, in this graph and in
-    the blocks it holds (not inside stacks, whose elements are units already)."""
-    found = [tuple(dict.fromkeys(prefix + ".".join(side[:-1]) for side in (tie.source, tie.target)))
-             for tie in graph.ties]
-    for node in graph.ordered():
-        if node.kind == "block" and node.module:
-            found += _tie_groups(program, program.graphs[node.op], f"{prefix}{node.module}.")
-    return found
+    the blocks it holds (not inside stacks, whose elements are units already); each block
+    configuration's groups are found once, relative to it."""
+    memo = {} if memo is None else memo
+    if graph.key not in memo:
+        found = [tuple(dict.fromkeys(".".join(side[:-1]) for side in (tie.source, tie.target))) for tie in graph.ties]
+        for node in graph.ordered():
+            if node.kind == "block" and node.module:
+                found += [tuple(f"{node.module}.{path}" for path in group)
+                          for group in _tie_groups(program, program.graphs[node.op], "", memo)]
+            if len(found) > 10_000:      # 2**depth instances: no unit list anyone would use
+                break
+        memo[graph.key] = list(dict.fromkeys(found))
+    return [tuple(prefix + path for path in group) for group in memo[graph.key]]

@@ -35,7 +35,8 @@ module.exports = grammar({
 
     body: ($) => seq("{", repeat($._statement), "}"),
     _statement: ($) => choice($.require_statement, $.input_statement, $.output_statement, $.assignment,
-      $.let_statement, $.if_statement, $.tie_statement, $.rename_statement, $.for_statement, $.init_statement),
+      $.let_statement, $.if_statement, $.tie_statement, $.rename_statement, $.for_statement, $.init_statement,
+      $.decode_statement),
 
     require_statement: ($) => seq("require", field("condition", $._expression), optional(seq(",", field("message", $.string)))),
     input_statement: ($) => seq("in", field("name", $.identifier), ":", field("type", $.tensor_type), optional("optional")),
@@ -48,6 +49,7 @@ module.exports = grammar({
     tie_statement: ($) => seq("tie", $.path, "=", $.path),
     rename_statement: ($) => seq("rename", field("from", $.string), "->", field("to", $.string)),
     init_statement: ($) => seq("init", $.path, "=", field("scheme", $._expression)),
+    decode_statement: ($) => seq("decode", field("logits", $.identifier), "from", field("tokens", $.identifier)),
     for_statement: ($) => seq("for", field("variable", $.identifier), "in", field("iterable", $._expression), $.body),
     path: ($) => seq($.identifier, repeat(seq(".", choice($.identifier, $.integer)))),
 

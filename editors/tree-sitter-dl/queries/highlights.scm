@@ -18,7 +18,7 @@
 (output_statement name: (identifier) @variable)
 (import_statement module: (identifier) @module)
 
-["import" "block" "model" "require" "in" "out" "let" "tie" "rename" "init" "optional"] @keyword
+["import" "block" "model" "require" "in" "out" "let" "tie" "rename" "init" "decode" "from" "optional"] @keyword
 ["if" "then" "else" "for" "repeat"] @keyword.control
 ["and" "or" "not"] @keyword.operator
 ["=" "->" "==" "!=" "<=" ">=" "<" ">" "+" "-" "*" "/" "//" "%" "@" "**"] @operator
