@@ -58,7 +58,7 @@ def test_the_installed_dlc_finds_the_bundled_stdlib_for_a_users_spec(installed: 
     assert done.returncode == 0, done.stdout + done.stderr
     compiled = run([installed / "dlc", "compile", spec.name, "-o", "out"], tmp_path)
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr
-    assert "class Mine(nn.Module)" in (tmp_path / "out" / "mine.py").read_text()
+    assert "class Mine(WeightInitMixin, nn.Module)" in (tmp_path / "out" / "mine.py").read_text()
 
 
 @pytest.mark.slow

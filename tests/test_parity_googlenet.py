@@ -48,7 +48,7 @@ def test_training_lowers_the_loss(tmp_path):
     images, labels = torch.randn(8, 3, 64, 64), torch.randint(0, 10, (8,))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     losses = []
-    for _ in range(6):
+    for _ in range(10):      # torchvision's init (truncated normal 0.01) starts slower than torch's defaults
         loss = F.cross_entropy(model(images), labels)
         optimizer.zero_grad()
         loss.backward()
