@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 from pathlib import Path
@@ -464,10 +463,6 @@ def cmd_lsp(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # The compiler builds large, mostly acyclic object graphs (ASTs, IR, shapes), which the cyclic
-    # collector rescans at its default thresholds: a third of a large spec's check.  A higher
-    # first threshold, as mypy's main sets, keeps memory bounded and the scans rare.
-    gc.set_threshold(200_000, 30, 30)
     args = _parser().parse_args(argv)
     paths = getattr(args, "specs", None) or getattr(args, "paths", None) or [getattr(args, "spec", None)]
     missing = (_missing([p for p in paths if p is not None and str(p) != "-"])
