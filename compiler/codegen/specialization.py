@@ -234,7 +234,9 @@ class SpecializationRenderer:
         for i, name in enumerate(outs):
             self.value_names[(node.id, i)] = name
         comment = "  # " + ", ".join(shape_text(t, self.dimension_names) for t in node.types) if node.types else ""
-        if node.kind == "block":
+        if node.kind == "block" and node.scan is not None:
+            texts = self._lower_scan(node, args, outs)
+        elif node.kind == "block":
             callee = self.graph_of(node.op)
             texts = ["\n".join(unpack_call(output_tuple(callee.definition), [o.name for o in callee.outputs], outs,
                                            f"self.{node.module}({self._call_args(node, args)})", self.vars.fresh))]
@@ -275,7 +277,7 @@ class SpecializationRenderer:
         g = self.graph
         used = any(data["index"] == index for _, _, data in g.g.out_edges(node.id, data=True)) or any(
             (o.node, o.index) == (node.id, index) for o in g.outputs)
-        if len(node.outputs) > 1 and node.kind != "repeat" and not used:
+        if len(node.outputs) > 1 and node.kind != "repeat" and node.scan is None and not used:
             return "_"
         return self.vars.fresh(node.outputs[index])
 
@@ -293,6 +295,24 @@ class SpecializationRenderer:
                                self.dim_names, self.vars.fresh)
             step = "\n    ".join(REGISTRY[first.target].lower(attrs, ctx))
         return head + [f"for {layer} in self.{node.module}:\n    {step}"]
+
+    def _lower_scan(self, node: Node, args: list[str | None], outs: list[str]) -> list[str]:
+        """A `scan`: the carried states start from their initial values, the step module runs at
+        each position of the sequence, and its first output is stacked along the axis."""
+        spec, callee = node.scan, self.graph_of(node.op)
+        sequence, carried = args[0], outs[1:]
+        head = [f"{state} = {init}" for state, init in zip(carried, args[1:1 + spec.carries]) if state != init]
+        steps, t = self.vars.fresh(f"{node.outputs[0]}_steps"), self.vars.fresh("t")
+        step_out = self.vars.fresh(f"{node.outputs[0]}_t")
+        item = f"{sequence}[{', '.join([':'] * spec.axis + [t])}]" if spec.axis <= 2 else f"{sequence}.select({spec.axis}, {t})"
+        call = f"self.{node.module}({self._call_args(node, [item, *carried, *args[1 + spec.carries:]])})"
+        body = unpack_call(output_tuple(callee.definition), [o.name for o in callee.outputs], [step_out, *carried],
+                           call, self.vars.fresh) + [f"{steps}.append({step_out})"]
+        positions = f"range({sequence}.size({spec.axis}))"
+        positions = f"reversed({positions})" if spec.reverse else positions
+        order = f"{steps}[::-1]" if spec.reverse else steps      # the outputs keep the sequence's order
+        loop = f"for {t} in {positions}:\n" + "\n".join(f"    {line}" for line in "\n".join(body).split("\n"))
+        return head + [f"{steps} = []", loop, f"{outs[0]} = torch.stack({order}, dim={spec.axis})"]
 
     def _call_args(self, node: Node, args: list[str | None]) -> str:
         """A block call's arguments, and the key/value cache where the callee decodes with one."""

@@ -135,3 +135,8 @@ BAD_INIT_ARGUMENT = _register("DLC071", "bad-init-argument",
                               "an `init` scheme is given an argument it does not take, or a value it refuses")
 UNKNOWN_INIT_TARGET = _register("DLC072", "unknown-init-target",
                                 "an `init` statement names a layer, op or parameter the block does not have")
+
+# ---- recurrence (`scan(axis=1) Step(...)(xs, h0, memory)`)
+SCAN_CARRY_CHANGES = _register("DLC080", "scan-carry-changes",
+                               "a `scan` step returns a carried state of another shape or dtype than it was given")
+BAD_SCAN = _register("DLC081", "bad-scan", "a `scan` has no step block, no sequence or no carried state to step with")

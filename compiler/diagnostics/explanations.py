@@ -3,6 +3,7 @@ example that triggers it, and how to fix it.  One entry per code in
 diagnostics.codes.CODES (a test keeps the two in step): the kept codes here, the
 codes split out of DLC005 and DLC011 in `explanations_split`."""
 from compiler.diagnostics.explanations_init import INIT_EXPLANATIONS
+from compiler.diagnostics.explanations_scan import SCAN_EXPLANATIONS
 from compiler.diagnostics.explanations_split import SPLIT_EXPLANATIONS
 
 EXPLANATIONS: dict[str, str] = {
@@ -248,3 +249,4 @@ Fix: name the model's logits output and its token-id input.""",
 
 EXPLANATIONS.update(SPLIT_EXPLANATIONS)
 EXPLANATIONS.update(INIT_EXPLANATIONS)
+EXPLANATIONS.update(SCAN_EXPLANATIONS)

@@ -16,15 +16,16 @@ from compiler.elaborate.limits import Budget, Limits
 from compiler.elaborate.loader import LoadedModule
 from compiler.ir import Graph, Node, OutputDecl, Rename, Tie
 from compiler.elaborate.init_rules import init_rule
-from compiler.ir.graph import DecodeDecl
+from compiler.ir.graph import DecodeDecl, evolve
 from compiler.ir.types import TensorType, dim, star
-from compiler.ir.values import ArgExpr, CallExpr, Callee, Layer, TensorRef, kind_of, show
+from compiler.ir.values import ArgExpr, CallExpr, Callee, Layer, ScanSpec, TensorRef, kind_of, show
 from compiler.ops import REGISTRY
 from compiler.elaborate.arguments import divisibility_fix, validate_attrs
 from compiler.syntax import ast
 from compiler.diagnostics.codes import (
     BAD_RENAME,
     BAD_REPEAT,
+    BAD_SCAN,
     DUPLICATE_NAME,
     EXPECTED_TENSOR,
     FAILED_REQUIREMENT,
@@ -453,6 +454,31 @@ class BlockBuilder:
         module = targets[0] if targets else self._fresh_module(_hint(first) + "s")
         call = replace(first.call, count=e.count, index=e.index_name) if first.call else None
         node = self.add_node("repeat", first.target, tuple(layers), e.span, names, module, call)
+        self._connect(node, args)
+        refs = tuple(TensorRef(node.id, i) for i in range(n_out))
+        return refs[0] if n_out == 1 else refs
+
+    def apply_scan(self, layer: Layer, header: dict[str, Any], args, e: ast.Scan, targets) -> Any:
+        """`scan(axis) Step(...)(xs, init..., other...)`: one block node that codegen lowers to a loop."""
+        ports, n_out, _ = self._signature(layer)
+        self._check_arity(layer, ports, args, e.span)
+        carries = n_out - 1
+        if not args or args[0] is None:
+            raise error(BAD_SCAN, "scan steps over its first input, so it cannot be none", e.span)
+        if len(args) < 1 + carries or any(a is None for a in args[1:1 + carries]):
+            names = ", ".join(p.name for p in ports[1:1 + carries])
+            raise error(BAD_SCAN, f"`{layer.target}` returns {carries} carried state{'s' if carries != 1 else ''} "
+                        f"after its first output, so scan needs an initial {names or 'state'}", e.span,
+                        hint="pass the sequence first, then the initial value of each carried state")
+        names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" for i in range(n_out)) if n_out > 1 else (_hint(layer),)
+        module = layer.name or (targets[0] if targets else self._fresh_module(_hint(layer)))
+        spec = ScanSpec(header["axis"], header["reverse"], carries)
+        node = self.add_node("block", layer.target, layer.attrs, e.span, names, module, layer.call,
+                             self.guard + tuple(g for g in layer.guard if g not in self.guard))
+        node = evolve(node, scan=spec)
+        self.graph.replace_node(node)
+        if layer.name:
+            self.graph.layer_spans.setdefault(module, layer.span)
         self._connect(node, args)
         refs = tuple(TensorRef(node.id, i) for i in range(n_out))
         return refs[0] if n_out == 1 else refs

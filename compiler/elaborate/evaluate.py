@@ -17,6 +17,7 @@ from compiler.syntax import ast
 from compiler.elaborate.loader import stdlib_module_defining
 from compiler.diagnostics.codes import (
     BAD_REPEAT,
+    BAD_SCAN,
     DIVISION_BY_ZERO,
     EXPECTED_TENSOR,
     INDEX_OUT_OF_RANGE,
@@ -46,6 +47,7 @@ class Builder(Protocol):
                  written: Any = None) -> TensorRef: ...
     def apply(self, layer: Layer, args: list, call: ast.Call | None, targets: Any) -> Any: ...
     def apply_repeat(self, layers: list[Layer], args: Any, e: ast.Repeat, targets: Any) -> Any: ...
+    def apply_scan(self, layer: Layer, header: dict[str, Any], args: Any, e: ast.Scan, targets: Any) -> Any: ...
 
 _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
           "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
@@ -90,7 +92,7 @@ def checked_number(value: Any, limits: Any, span: Any, what: str = "the result")
 
 # The method that evaluates each kind of expression (`_binop` for ast.BinOp), named once per kind.
 _METHODS: dict[type, str] = {}
-_TAKE_TARGETS = (ast.Call, ast.Repeat, ast.BinOp)
+_TAKE_TARGETS = (ast.Call, ast.Repeat, ast.Scan, ast.BinOp)
 
 
 class Evaluator:
@@ -330,6 +332,35 @@ class Evaluator:
             layers.append(layer)
         args = [self._tensor_arg(a) for a in e.body.args]
         return self.b.apply_repeat(layers, args, e, targets)
+
+    def _scan(self, e: ast.Scan, targets: tuple[str, ...] = ()) -> Any:
+        header = self._scan_header(e)
+        if not isinstance(e.body, ast.Call):
+            raise error(BAD_SCAN, "scan needs a step block applied to inputs, like `scan(axis=1) Step(...)(xs, h0)`",
+                        e.body.span)
+        layer = self.eval(e.body.func)
+        if not (isinstance(layer, Layer) and layer.kind == "block"):
+            what = f"the op {layer.target}" if isinstance(layer, Layer) else f"a {kind_of(layer)}"
+            raise error(BAD_SCAN, f"scan steps a block, got {what}", e.body.func.span,
+                        hint="put the op in a small step block: its outputs after the first are the carried state")
+        args = [self._tensor_arg(a) for a in e.body.args]
+        return self.b.apply_scan(layer, header, args, e, targets)
+
+    def _scan_header(self, e: ast.Scan) -> dict[str, Any]:
+        """`scan(axis=1, reverse=false)`: compile-time values; `axis` may be given positionally."""
+        header: dict[str, Any] = {"axis": 1, "reverse": False}
+        for i, a in enumerate(e.args):
+            name = a.name or ("axis" if i == 0 else None)
+            if name not in header:
+                raise error(BAD_SCAN, f"scan takes `axis` and `reverse`, got {a.name or 'a second positional value'}",
+                            a.span, hint="like `scan(axis=1, reverse=true)`")
+            value = self.eval(a.value)
+            want = bool if name == "reverse" else int
+            if not isinstance(value, want) or (want is int and (isinstance(value, bool) or value < 0)):
+                raise error(BAD_SCAN, f"scan's `{name}` must be a {'bool' if want is bool else 'non-negative int'}, "
+                            f"got {show(value)}", a.value.span)
+            header[name] = value
+        return header
 
 
 def _range_length(values: range) -> int:

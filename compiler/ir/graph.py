@@ -39,6 +39,8 @@ class Node:
     # The static `if` branches this node was built in: ((condition key, branch taken), ...), outermost first.
     guard: tuple[tuple[str, bool], ...] = ()
     call: Any = None              # values.CallExpr: the configuration in the spec's terms, for codegen
+    # values.ScanSpec on a "block" node that a `scan` applies at each position of its first input
+    scan: Any = None
 
 
 def evolve(node: Node, **changes: Any) -> Node:

@@ -72,6 +72,16 @@ class Layer:
 
 
 @dataclass(frozen=True)
+class ScanSpec:
+    """How a `scan` steps its block: over `axis` of its first input, backwards if `reverse`.
+    The step's outputs after its first are carried into its inputs 1..carries."""
+
+    axis: int
+    reverse: bool
+    carries: int
+
+
+@dataclass(frozen=True)
 class Callee:
     """A name that can be configured: a primitive op or a block definition."""
 

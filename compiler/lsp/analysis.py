@@ -17,7 +17,7 @@ from compiler.lsp import describe
 from compiler.lsp.symbols import Local, Word, call_context, enclosing_block, import_at, locals_of, word_at
 
 KEYWORDS = ("import", "block", "model", "require", "in", "out", "let", "if", "then", "else", "for", "tie",
-            "rename", "repeat", "optional", "and", "or", "not", "true", "false", "none")
+            "rename", "repeat", "scan", "optional", "and", "or", "not", "true", "false", "none")
 
 
 @dataclass

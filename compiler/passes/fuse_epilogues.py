@@ -86,7 +86,7 @@ def _producer(graph: Graph, node: Node, program: Program, uses: Counter, tied: s
         return None
     if node.kind == "op" and node.op in ("Conv2d", "Linear", "TransposedLinear"):   # (the last is an nn.Linear too)
         return "conv" if node.op == "Conv2d" else "linear"
-    if node.kind == "block" and node.op in program.graphs:
+    if node.kind == "block" and node.scan is None and node.op in program.graphs:   # a scan stacks its steps
         chain = whole_block_chain(program.graphs[node.op])
         return "conv" if chain is not None and chain[2] == "none" else None
     return None

@@ -221,6 +221,22 @@ class Repeat(Expr):
         return f"repeat({self.count}{idx}) {_wrap(self.body, POSTFIX)}"
 
 
+@dataclass(frozen=True)
+class Scan(Expr):
+    """`scan(axis=1) Step(config)(xs, h0, memory)`: the step block applied at each position of
+    `xs` along `axis`; the step's outputs after its first are carried into its next inputs."""
+
+    args: tuple["Arg", ...]
+    body: Expr
+
+    @property
+    def precedence(self) -> int:
+        return REPEAT       # its body runs to the end of a postfix expression
+
+    def __str__(self) -> str:
+        return f"scan({', '.join(map(str, self.args))}) {_wrap(self.body, POSTFIX)}"
+
+
 def is_literal(e: object) -> bool:
     """A constant as written (`3`, `-0.5`, `"relu"`, `[1, 2]`): no parameter can change it."""
     if isinstance(e, (Int, Float, Str, Bool, NoneLit)):

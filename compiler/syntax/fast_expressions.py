@@ -22,7 +22,7 @@ _KIND_OF_GROUP = (None, "COMMENT", "FLOAT", "INT", "NAME", "STRING", "OP", "ERRO
 # lexer reads it as a keyword where the parser state accepts one), so a name spelled like a
 # keyword sends the input to lark.
 _KEYWORDS = frozenset("import block model require in out let if else tie rename as for then or and not "
-                      "true false none repeat".split())
+                      "true false none repeat scan".split())
 _COMPARISONS = frozenset(("==", "!=", "<=", ">=", "<", ">"))
 _PRODUCTS = frozenset(("*", "//", "/", "%", "@"))
 _BINARY = _COMPARISONS | _PRODUCTS | {"+", "-", "**"}
@@ -203,6 +203,8 @@ class ExpressionParser:
     def postfix(self):
         if self.kinds[self.i] == "NAME" and self.values[self.i] == "repeat":
             return self.repeat()
+        if self.kinds[self.i] == "NAME" and self.values[self.i] == "scan":
+            return self.scan()
         node, h, c = self.atom()
         while True:
             kind = self.kinds[self.i]
@@ -236,6 +238,17 @@ class ExpressionParser:
         start = self.start_of(first)
         node = ast.Repeat(self.span(start, c[2:]), count, index_name, body)
         return node, self.height(1 + max(hc, hb)), (*start, *c[2:])
+
+    def scan(self):
+        first = self.i
+        self.i += 1
+        self.expect("(")
+        args, ha = self.args(")")
+        self.expect(")")
+        body, hb, c = self.postfix()
+        start = self.start_of(first)
+        node = ast.Scan(self.span(start, c[2:]), args, body)
+        return node, self.height(1 + max(ha, hb)), (*start, *c[2:])
 
     def args(self, close: str) -> tuple[tuple[ast.Arg, ...], int]:
         """`args` up to (not including) `close`; its height in lark's tree (0: no `args` node)."""

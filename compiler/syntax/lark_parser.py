@@ -123,6 +123,9 @@ class _ToAst(Transformer):
     def repeat(self, meta, count, index_name, body):
         return ast.Repeat(self.s(meta), count, str(index_name) if index_name else None, body)
 
+    def scan(self, meta, args, body):
+        return ast.Scan(self.s(meta), tuple(args or ()), body)
+
     def args(self, meta, *items):
         return [i if isinstance(i, ast.Arg) else ast.Arg(i.span, None, i) for i in items if i is not None]
 

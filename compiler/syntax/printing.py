@@ -68,7 +68,7 @@ class Printer:
 
     def _call(self, e: ast.Call) -> Doc:
         # `Block(config)(inputs)` and `repeat(n) Block(config)(inputs)`: the inputs may hang
-        applies_layer = isinstance(e.func, (ast.Call, ast.Repeat))
+        applies_layer = isinstance(e.func, (ast.Call, ast.Repeat, ast.Scan))
         return seq(self._wrap(e.func, POSTFIX), Bracket("(", tuple(map(self.arg, e.args)), ")", applies_layer))
 
     def _index(self, e: ast.Index) -> Doc:
@@ -77,6 +77,9 @@ class Printer:
     def _repeat(self, e: ast.Repeat) -> Doc:
         head: tuple[Doc, ...] = (self.expr(e.count),) + ((Text(e.index_name),) if e.index_name else ())
         return seq("repeat", Bracket("(", head, ")"), " ", self._wrap(e.body, POSTFIX))
+
+    def _scan(self, e: ast.Scan) -> Doc:
+        return seq("scan", Bracket("(", tuple(map(self.arg, e.args)), ")"), " ", self._wrap(e.body, POSTFIX))
 
     def tensor_type(self, t: ast.TensorTypeExpr) -> Doc:
         dims = Bracket("[", tuple(self.expr(d) for d in t.dims), "]")
