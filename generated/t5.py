@@ -369,6 +369,8 @@ class KVCache:
     def __init__(self) -> None:
         # (attention module, its output's name) -> (keys, values), each [N, kv_heads, T, head_dim]
         self.layers: dict = {}
+        # a `scan`'s step module -> the states it carries after the positions seen, each [N, ...]
+        self.states: dict = {}
 
     def update(self, layer: nn.Module, name: str, keys: torch.Tensor, values: torch.Tensor) -> tuple:
         """Append one layer's new keys and values [N, heads, T_new, head_dim]; all of them, cached first."""
@@ -388,10 +390,22 @@ class KVCache:
             return next((keys.shape[-2] for (owner, _), (keys, _) in self.layers.items() if owner is layer), 0)
         return next(iter(self.layers.values()))[0].shape[-2] if self.layers else 0
 
+    def carried(self, step: nn.Module, *initial: torch.Tensor) -> "torch.Tensor | tuple":
+        """A recurrent decoder's states before this call's positions: those kept by the last
+        call, else `initial` (one tensor for one state)."""
+        states = self.states.get(step, initial)
+        return states if len(states) > 1 else states[0]
+
+    def keep(self, step: nn.Module, *states: torch.Tensor) -> None:
+        """The states after this call's positions, for the next call."""
+        self.states[step] = states
+
     def reorder_cache(self, rows: torch.Tensor) -> None:
         """Keep the cached rows `rows` [N] (the surviving beams' parents, in beam search)."""
         for key, (keys, values) in self.layers.items():
             self.layers[key] = (keys.index_select(0, rows), values.index_select(0, rows))
+        for step, states in self.states.items():
+            self.states[step] = tuple(state.index_select(0, rows) for state in states)
 
 
 def past_length(cache: "KVCache | None", layer: "nn.Module | None") -> int:

@@ -64,11 +64,12 @@ REPRESENTATIVES: dict[str, tuple[frozenset[str], str]] = {
     "tests/test_opt_levels.py::test_o0_and_o2_agree": (frozenset([
         "transformer", "BertForMaskedLM", "BertForSequenceClassification", "GPT2LMHeadModel",
         "T5ForConditionalGeneration", "T5V11ForConditionalGeneration", "ResNet50", "MobileNetV2", "VGG11BN",
-        "LlamaForCausalLM", "VisionTransformer", "AlexNet", "GoogLeNet"]), _OPT_LEVELS),
+        "LlamaForCausalLM", "VisionTransformer", "AlexNet", "GoogLeNet", "BahdanauSeq2Seq",
+        "LuongConcatSeq2Seq"]), _OPT_LEVELS),
     "tests/test_opt_levels.py::test_gradients_agree_in_training": (frozenset([
         "transformer", "BertForMaskedLM", "GPT2LMHeadModel", "T5ForConditionalGeneration",
         "T5V11ForConditionalGeneration", "ResNet18", "MobileNetV2", "LlamaForCausalLM", "VisionTransformer",
-        "AlexNet", "GoogLeNet"]), _OPT_LEVELS),
+        "AlexNet", "GoogLeNet", "BahdanauSeq2Seq", "LuongConcatSeq2Seq"]), _OPT_LEVELS),
     "tests/test_check_cache.py::test_dims_equal_agrees_with_simplify": (frozenset([
         "B*S + S", "(B + 1)*(S + 1)", "floor(H/2 - 3/2) + 1", "3"]),
         "each expression is compared with all the others through sympy.simplify (0.3-1 s each); a product, "

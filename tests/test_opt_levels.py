@@ -84,6 +84,14 @@ VIT = {"image_size": 32, "patch_size": 8, "num_layers": 2, "num_heads": 4, "hidd
        "num_classes": 10, "dropout": 0.0, "attention_dropout": 0.0}
 
 
+SEQ2SEQ = {"source_vocab": 30, "target_vocab": 31, "embed": 16, "hidden": 24}
+
+
+def _seq2seq_inputs():
+    src, tgt = torch.randint(0, 30, (3, 8)), torch.randint(0, 31, (3, 6))
+    return [(src, tgt, tgt.roll(-1, 1)), (src, tgt)]
+
+
 def _llama_inputs():
     ids = torch.randint(0, 100, (3, 12))
     return [(ids, _padding_mask(3, 12, 7)), (ids,), (ids, None, torch.arange(4, 16)[None].expand(3, -1))]
@@ -111,6 +119,10 @@ CASES = {
     "T5V11ForConditionalGeneration": Case("t5", "T5V11ForConditionalGeneration", T5, _t5_inputs),
     "MobileNetV2x0.5": Case("mobilenet", "MobileNetV2", {**VISION, "dropout": 0.0, "width_mult": 0.5}, _images(64),
                             batch_norm=True),
+    "BahdanauSeq2Seq": Case("seq2seq", "BahdanauSeq2Seq", {**SEQ2SEQ, "attention": 20}, _seq2seq_inputs),
+    "LuongSeq2Seq": Case("seq2seq", "LuongSeq2Seq", SEQ2SEQ, _seq2seq_inputs),
+    "LuongDotSeq2Seq": Case("seq2seq", "LuongDotSeq2Seq", SEQ2SEQ, _seq2seq_inputs),
+    "LuongConcatSeq2Seq": Case("seq2seq", "LuongConcatSeq2Seq", SEQ2SEQ, _seq2seq_inputs),
 }
 
 # Also compared as inference builds, whose dropout (and attention dropout) the build removes.

@@ -30,9 +30,27 @@ def callee_keys(node: Node) -> list[str]:
     return []
 
 
+def stepped_scans(graph: Graph) -> list[Node]:
+    """In a model that decodes, the `scan`s along its decoded ids' time axis: a recurrent decoder
+    step, whose carried state the cache keeps between calls as it keeps attention's keys."""
+    if graph.decode is None or not graph.is_model:
+        return []
+    tokens = next((graph.node(i).attrs for i in graph.inputs if graph.node(i).outputs[0] == graph.decode.tokens), None)
+    if tokens is None or tokens.rank != 2:
+        return []
+    found = []
+    for node in graph.ordered():
+        sequence = graph.output_type(*graph.operands(node.id)[0]) if node.scan is not None else None
+        if sequence is not None and sequence.shape[node.scan.axis] == tokens.shape[1]:
+            found.append(node)
+    return found
+
+
 def decoder_graphs(program: Program) -> set[str]:
-    """The graphs with a causal attention anywhere inside them (this instance's)."""
-    found = {key for key, g in program.graphs.items() if any(causal_attention(n) for n in g.ordered())}
+    """The graphs with a causal attention anywhere inside them (this instance's), and the
+    decoding models with a recurrent decoder step (a `scan` along the decoded ids)."""
+    found = {key for key, g in program.graphs.items()
+             if any(causal_attention(n) for n in g.ordered()) or stepped_scans(g)}
     while True:
         more = {key for key, g in program.graphs.items()
                 if key not in found and any(c in found for n in g.ordered() for c in callee_keys(n))}
@@ -83,9 +101,10 @@ def decoding_entry(graph: Graph, decoders: set[str]) -> DecodingEntry:
                     hint="decoding reads [B, T, vocab] scores at the last of the T positions of the ids")
     if graph.key not in decoders:
         raise error(NO_DECODER_STEP, f"{graph.block} has no decoder step to decode with: no causal attention "
-                    "in it or in any block it applies", decl.span,
+                    f"in it or in any block it applies, and no `scan` along `{decl.tokens}`", decl.span,
                     hint="decoding runs one causal self-attention step a token, with the earlier keys and values "
-                         "cached; give the decoder's self-attention causal=true, or drop `decode`")
+                         "cached, or one `scan` step of a recurrent decoder along the ids, with its state kept; "
+                         "give the decoder's self-attention causal=true, or drop `decode`")
     sources = [name for name, t in inputs.items() if name != decl.tokens and t.dtype == "int64" and not t.optional]
     if len(sources) > 1:
         raise error(BAD_DECODE, f"{graph.block} takes ids in {', '.join(sources)} besides `{decl.tokens}`: "

@@ -209,11 +209,12 @@ class _GraphInference:
                 and _dtype_fits(returned.dtype, given.dtype):
             return
         what = "dtype" if shapes_equal(given.shape, returned.shape) else "shape"
-        message = (f"scan: `{callee.block}` returns the carried state `{out.name}` as {returned}, but it "
-                   f"carries into input `{port.outputs[0]}`, given as {given}: the state changes {what} "
+        returned_text, given_text = (f"{t.shape_str()} {t.dtype}" for t in (returned, given))
+        message = (f"scan: `{callee.block}` returns the carried state `{out.name}` as {returned_text}, but it "
+                   f"carries into input `{port.outputs[0]}`, given as {given_text}: the state changes {what} "
                    f"across the step")
-        hint = (f"return `{out.name}` as {given} (the type `{port.outputs[0]}` starts with), or return it first "
-                f"if it is a per-step output, not a state")
+        hint = (f"return `{out.name}` as {given_text} (the type `{port.outputs[0]}` starts with), or return it "
+                f"first if it is a per-step output, not a state")
         notes = (Note(port.span, f"carried into `{port.outputs[0]}`, declared here"),)
         at = node.span if in_stdlib(out.span) else out.span
         if at != node.span:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from compiler.check.decoding import callee_keys, causal_attention, decoder_graphs
+from compiler.check.decoding import callee_keys, causal_attention, decoder_graphs, stepped_scans
 from compiler.ir import Graph, Node, Program
 
 CACHE = "past_key_values"        # HF's name for the cache argument
@@ -27,6 +27,8 @@ class DecodingPlan:
 
     takes_cache: set[str] = field(default_factory=set)    # graphs whose definition has a decoder step
     uses_cache: set[str] = field(default_factory=set)     # graphs with a causal attention in this instance
+    # (graph key, node id) of the scans whose carried state the cache keeps (a recurrent decoder)
+    stepped_scans: set[tuple[str, str]] = field(default_factory=set)
 
     def passes_cache(self, graph: Graph, callee_key: str) -> bool:
         return graph.key in self.uses_cache and callee_key in self.uses_cache
@@ -51,7 +53,8 @@ def plan_decoding(program: Program, definition_of) -> DecodingPlan:
     uses = decoder_graphs(program)
     definitions = {definition_of(program.graphs[key]) for key in uses}
     takes = {key for key, g in program.graphs.items() if definition_of(g) in definitions}
-    return DecodingPlan(takes, uses)
+    scans = {(key, node.id) for key, g in program.graphs.items() for node in stepped_scans(g)}
+    return DecodingPlan(takes, uses, scans)
 
 
 def decoded_axes(graph: Graph, uses_cache: set[str]) -> set:

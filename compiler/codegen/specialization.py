@@ -301,7 +301,12 @@ class SpecializationRenderer:
         each position of the sequence, and its first output is stacked along the axis."""
         spec, callee = node.scan, self.graph_of(node.op)
         sequence, carried = args[0], outs[1:]
-        head = [f"{state} = {init}" for state, init in zip(carried, args[1:1 + spec.carries]) if state != init]
+        initial = args[1:1 + spec.carries]
+        head = [f"{state} = {init}" for state, init in zip(carried, initial) if state != init]
+        cached = (self.graph.key, node.id) in self.decoding.stepped_scans
+        if cached:      # generate(): continue from the state after the positions decoded so far
+            head = [f"{', '.join(carried)} = {_tuple(initial)} if {CACHE} is None else "
+                    f"{CACHE}.carried(self.{node.module}, {', '.join(initial)})"]
         steps, t = self.vars.fresh(f"{node.outputs[0]}_steps"), self.vars.fresh("t")
         step_out = self.vars.fresh(f"{node.outputs[0]}_t")
         item = f"{sequence}[{', '.join([':'] * spec.axis + [t])}]" if spec.axis <= 2 else f"{sequence}.select({spec.axis}, {t})"
@@ -312,7 +317,8 @@ class SpecializationRenderer:
         positions = f"reversed({positions})" if spec.reverse else positions
         order = f"{steps}[::-1]" if spec.reverse else steps      # the outputs keep the sequence's order
         loop = f"for {t} in {positions}:\n" + "\n".join(f"    {line}" for line in "\n".join(body).split("\n"))
-        return head + [f"{steps} = []", loop, f"{outs[0]} = torch.stack({order}, dim={spec.axis})"]
+        keep = [f"if {CACHE} is not None:\n    {CACHE}.keep(self.{node.module}, {', '.join(carried)})"] if cached else []
+        return head + [f"{steps} = []", loop, *keep, f"{outs[0]} = torch.stack({order}, dim={spec.axis})"]
 
     def _call_args(self, node: Node, args: list[str | None]) -> str:
         """A block call's arguments, and the key/value cache where the callee decodes with one."""
@@ -445,6 +451,10 @@ def _path(parts: tuple[str, ...]) -> str:
     for p in parts:
         text += f"[{p}]" if p.isdigit() else f".{p}"
     return text
+
+
+def _tuple(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"({', '.join(names)})"
 
 
 def call_args(args: list[str | None]) -> str:

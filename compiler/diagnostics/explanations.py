@@ -232,6 +232,9 @@ token.
         decode logits from input_ids               # error: no decoder step
     }
 
+A recurrent decoder is a decoder step too: a `scan` in the model along the decoded
+ids' time axis (specs/seq2seq.dl), whose carried state the cache keeps between tokens.
+
 Fix: give the decoder's self-attention causal=true (as GPT-2's and T5's decoders
 have), or drop the `decode` line: a model that labels every position is not
 decoded token by token.""",
