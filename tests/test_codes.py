@@ -11,7 +11,7 @@ from compiler.diagnostics import codes as codes_module
 from compiler.diagnostics.explanations import EXPLANATIONS
 
 COMPILER = Path(__file__).resolve().parent.parent / "compiler"
-REGISTRY_FILES = {"codes.py", "explanations.py", "explanations_split.py", "explanations_init.py"}
+REGISTRY_FILES = {"codes.py", "explanations.py", "explanations_split.py", "explanations_init.py", "explanations_scan.py"}
 
 
 def test_every_constant_is_registered_once_with_a_kebab_case_name():

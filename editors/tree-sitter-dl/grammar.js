@@ -2,7 +2,7 @@
  * Tree-sitter grammar for dlc specs (.dl files), following compiler/syntax/grammar.lark:
  * newlines are not significant, comments run from '#' to the end of the line, and the
  * operators bind as they do there (loosest first: if-then-else, or, and, not, comparisons,
- * + -, * / // % @, unary -, **, repeat, calls and indexing).
+ * + -, * / // % @, unary -, **, repeat and scan, calls and indexing).
  */
 
 const PREC = {
@@ -75,11 +75,12 @@ module.exports = grammar({
       prec.right(PREC.power, seq(field("left", $._expression), field("operator", "**"), field("right", $._expression)))),
     unary_operator: ($) => prec(PREC.negation, seq("-", field("operand", $._expression))),
 
-    _postfix: ($) => choice($.call, $.index, $.repeat, $._primary),
+    _postfix: ($) => choice($.call, $.index, $.repeat, $.scan, $._primary),
     call: ($) => prec(PREC.postfix, seq(field("function", $._postfix), field("arguments", $.arguments))),
     index: ($) => prec(PREC.postfix, seq(field("value", $._postfix), "[", field("index", $._expression), "]")),
     repeat: ($) => prec.right(PREC.repeat, seq("repeat", "(", field("count", $._expression),
       optional(seq(",", field("index", $.identifier))), ")", field("body", $._postfix))),
+    scan: ($) => prec.right(PREC.repeat, seq("scan", field("header", $.arguments), field("body", $._postfix))),
     arguments: ($) => bracketed("(", choice($._expression, $.keyword_argument), ")"),
     keyword_argument: ($) => seq(field("name", $.identifier), "=", field("value", $._expression)),
 

@@ -19,7 +19,7 @@
 (import_statement module: (identifier) @module)
 
 ["import" "block" "model" "require" "in" "out" "let" "tie" "rename" "init" "decode" "from" "optional"] @keyword
-["if" "then" "else" "for" "repeat"] @keyword.control
+["if" "then" "else" "for" "repeat" "scan"] @keyword.control
 ["and" "or" "not"] @keyword.operator
 ["=" "->" "==" "!=" "<=" ">=" "<" ">" "+" "-" "*" "/" "//" "%" "@" "**"] @operator
 ["(" ")" "[" "]" "{" "}"] @punctuation.bracket
