@@ -289,3 +289,56 @@ def test_a_small_bahdanau_model_learns_to_reverse_sequences(modules):
     decoded = model.generate(src, max_new_tokens=length, decoder_start_token_id=START)[:, 1:]
     accuracy = (decoded == target).float().mean().item()
     assert accuracy >= 0.95, accuracy
+
+
+SCAN_DIRECTIONS = """
+block Step(d: int) {
+    in x: [B, d]
+    in h: [B, d]
+    cell = RNNCell(d, d)
+    h_next = cell(x, h)
+    out y = h_next
+    out state = h_next
+}
+
+model Forward(d: int = 4) {
+    in xs: [B, T, d]
+    in h0: [B, d]
+    ys, h = scan(axis=1) Step(d)(xs, h0)
+    out y = ys
+    out last = h
+}
+
+model Backward(d: int = 4) {
+    in xs: [B, T, d]
+    in h0: [B, d]
+    ys, h = scan(axis=1, reverse=true) Step(d)(xs, h0)
+    out y = ys
+    out last = h
+}
+
+model TimeFirst(d: int = 4) {
+    in xs: [T, B, d]
+    in h0: [B, d]
+    ys, h = scan(0) Step(d)(xs, h0)
+    out y = ys
+    out last = h
+}
+"""
+
+
+@pytest.mark.parametrize("model, reverse, axis", [("Forward", False, 1), ("Backward", True, 1), ("TimeFirst", False, 0)])
+def test_scan_steps_over_its_axis_in_either_direction(tmp_path, model, reverse, axis):
+    torch.manual_seed(0)
+    ours = getattr(compile_to_module(SCAN_DIRECTIONS, tmp_path, name="scan_directions"), model)()
+    cell = nn.RNNCell(4, 4)
+    cell.load_state_dict({k.removeprefix("ys.cell."): v for k, v in ours.state_dict().items()})
+    xs, h0 = torch.randn(3, 5, 4), torch.randn(3, 4)
+    xs = xs.transpose(0, 1).contiguous() if axis == 0 else xs
+    outputs, h = {}, h0
+    for t in (reversed(range(5)) if reverse else range(5)):
+        h = cell(xs.select(axis, t), h)
+        outputs[t] = h
+    ys, last = ours(xs, h0)
+    torch.testing.assert_close(ys, torch.stack([outputs[t] for t in range(5)], dim=axis), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(last, h, atol=1e-6, rtol=1e-5)

@@ -297,7 +297,8 @@ def dump(program: Program, attrs: bool = False) -> str:
             typ = " :: " + ", ".join(map(str, node.types)) if node.types else ""
             mod = f" @{node.module}" if node.module else ""
             op = node.op + (_attrs_text(node) if attrs else "")
-            lines.append(f"  {','.join(node.outputs) or '_'} = {node.kind}:{op}{mod}({args}){typ}  # {node.span.line}")
+            kind = node.kind if node.scan is None else f"scan[axis={node.scan.axis}{', reverse' if node.scan.reverse else ''}]"
+            lines.append(f"  {','.join(node.outputs) or '_'} = {kind}:{op}{mod}({args}){typ}  # {node.span.line}")
         for out in graph.outputs:
             lines.append(f"  out {out.name} = {out.node}.{out.index}")
         lines.extend(f"  fold {conv} <- {norm}" for conv, norm in graph.conv_bn_folds)

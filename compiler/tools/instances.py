@@ -42,6 +42,7 @@ class Instance:
     stateful: bool = False      # holds a submodule (its parameters live at `path`)
     shared: bool = False
     children: list["Instance"] = field(default_factory=list)
+    steps: Any = 1              # a scan's step block runs once per position: its sequence's length
 
     def walk(self):
         """This instance and every descendant, parents first."""
@@ -104,6 +105,8 @@ def _children(program: Program, graph: Graph, mapping: dict, prefix: str, depth:
             seen.add(node.module)
         if node.kind == "op":
             inst.op, inst.attrs = node.op, node.attrs
+        elif node.kind == "block" and node.scan is not None:
+            _fill_scan(program, inst, node, depth)
         elif node.kind == "block":
             _fill_block(program, inst, program.graphs[node.op], depth)
         else:
@@ -118,6 +121,16 @@ def _fill_block(program: Program, inst: Instance, callee: Graph, depth: int) -> 
     if inst.shared:      # a shared block's parameters belong to its first application; its work does not
         for descendant in inst.walk():
             descendant.shared = True
+
+
+def _fill_scan(program: Program, inst: Instance, node: Node, depth: int) -> None:
+    """The step block, bound to one position of the sequence; its work counts once per position."""
+    sequence, axis = inst.inputs[0], node.scan.axis
+    whole = inst.inputs
+    inst.inputs = [TensorType(sequence.shape[:axis] + sequence.shape[axis + 1:], sequence.dtype), *whole[1:]]
+    _fill_block(program, inst, program.graphs[node.op], depth)
+    inst.inputs, inst.steps = whole, sequence.shape[axis]
+    inst.type_name = f"scan {inst.type_name}"
 
 
 def _fill_repeat(program: Program, inst: Instance, node: Node, depth: int) -> None:

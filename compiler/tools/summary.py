@@ -131,6 +131,9 @@ def _row(inst: Instance, depth: int, ties: dict, tied: list[TiedParameter], dtyp
         row.macs += sub.macs
         row.flops += sub.flops
         row.activation_bytes += sub.activation_bytes
+    if inst.steps != 1:       # a scan: its step's work and the step outputs it keeps, at every position
+        row.macs, row.flops, row.activation_bytes = (x * inst.steps for x in (row.macs, row.flops,
+                                                                               row.activation_bytes))
     row.macs, row.flops = sympy.expand(row.macs), sympy.expand(row.flops)
     row.activation_bytes = sympy.expand(row.activation_bytes)
     if inst.shared and not parent_shared and (inst.op is None or _has_state(inst)):
