@@ -64,6 +64,8 @@ AGREE_AND_FAST = [
     "model M(a: bool = true) {\n  let k = not a == false and a or not not a\n  let l = [1, 2.5, \"s\", none, [], [a,],]\n}\n",
     "model M() {\n  in x: [B, 8]\n  h = repeat(3, i) Layer(8, i * 2)(x)[0]\n  g = repeat(2) repeat(2) Layer(8)(x)\n}\n",
     "model M() {\n  in x: [B, 8]\n  a, b = Split([4, 4], dim=-1)(x)\n  out y = Concat(-1)(b, a,)\n}\n",
+    "model M() {\n  ys, h = scan(axis=1) Step(8)(xs, h0, m)\n  a = scan() s(x)[0] + scan(0, reverse=true,) S()(x)\n"
+    "  b = scan(1) repeat(2) L()(x)\n  c = -scan(a=1)(S)(x)\n}\n",
     "model M() {\n  tie a.b.weight = c.weight\n  tie h.0 = g.1\n  rename \"x.{i}.\" -> \"y.{i}.\" as [1, 1, 4]\n  rename \"\" -> \"z\"\n}\n",
     "model M(n: int = 3) {\n  for i in range(n) {\n    let q = i\n  }\n  if n > 2 { let a = 1 } else if n > 1 { let b = 2 } else { let c = 3 }\n}\n",
     "import attention, layers\nblock B(x: {\"a\", \"b\",}, y: [int] = [1], z: float = 1e-5) {\n  require x == \"a\", \"msg\"\n  require (y)\n}\n"
@@ -97,6 +99,8 @@ AGREE_OR_GIVE_UP = [
     "model M() {\n  let k = 1" + "9" * 101 + "\n}\n",                       # over the digit limit
     "model M() {\n  let k = 1.5e\n  let j = 1.e5 + 1e5 + 2.\n}\n",
     "model M() {\n  h = repeat 3 X()(x)\n}\n",
+    "model M() {\n  h = scan X()(x)\n  scan = 1\n}\n",
+    "model M() {\n  let scan = 1\n  h = scan(axis=1\n}\n",
     "model M() {\n  let x = [1 2]\n}\n",
     "model M( {\n}\n",
     "model M() {\n  x = Linear(4, 4)(x\n}\n",

@@ -339,8 +339,11 @@ class Evaluator:
             raise error(BAD_SCAN, "scan needs a step block applied to inputs, like `scan(axis=1) Step(...)(xs, h0)`",
                         e.body.span)
         layer = self.eval(e.body.func)
+        if isinstance(layer, Callee):
+            raise error(BAD_SCAN, f"scan steps a configured block applied to its inputs, got the {layer.kind} "
+                        f"`{layer.name}` alone", e.body.span, hint=f"like `scan(axis=1) {layer.name}(...)(xs, h0)`")
         if not (isinstance(layer, Layer) and layer.kind == "block"):
-            what = f"the op {layer.target}" if isinstance(layer, Layer) else f"a {kind_of(layer)}"
+            what = f"the op {layer.target}" if isinstance(layer, Layer) else f"{kind_of(layer)} {show(layer)}"
             raise error(BAD_SCAN, f"scan steps a block, got {what}", e.body.func.span,
                         hint="put the op in a small step block: its outputs after the first are the carried state")
         args = [self._tensor_arg(a) for a in e.body.args]
@@ -349,11 +352,14 @@ class Evaluator:
     def _scan_header(self, e: ast.Scan) -> dict[str, Any]:
         """`scan(axis=1, reverse=false)`: compile-time values; `axis` may be given positionally."""
         header: dict[str, Any] = {"axis": 1, "reverse": False}
+        given: set[str] = set()
         for i, a in enumerate(e.args):
             name = a.name or ("axis" if i == 0 else None)
-            if name not in header:
-                raise error(BAD_SCAN, f"scan takes `axis` and `reverse`, got {a.name or 'a second positional value'}",
-                            a.span, hint="like `scan(axis=1, reverse=true)`")
+            if name not in header or name in given:
+                got = f"`{name}` twice" if name in given else a.name or "a second positional value"
+                raise error(BAD_SCAN, f"scan takes `axis` and `reverse`, got {got}", a.span,
+                            hint="like `scan(axis=1, reverse=true)`")
+            given.add(name)
             value = self.eval(a.value)
             want = bool if name == "reverse" else int
             if not isinstance(value, want) or (want is int and (isinstance(value, bool) or value < 0)):
