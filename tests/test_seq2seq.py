@@ -342,3 +342,13 @@ def test_scan_steps_over_its_axis_in_either_direction(tmp_path, model, reverse, 
     ys, last = ours(xs, h0)
     torch.testing.assert_close(ys, torch.stack([outputs[t] for t in range(5)], dim=axis), atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(last, h, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_scan_loop_exports(modules):
+    """torch.export traces the loop (unrolled at the example's length) to the same function."""
+    ours, _, _ = _pair(modules, "BahdanauSeq2Seq")
+    ours.eval()
+    src, tgt = _batch()
+    program = torch.export.export(ours, (src, tgt))
+    torch.testing.assert_close(program.module()(src, tgt)[1], ours(src, tgt).logits, atol=1e-6, rtol=1e-5)
