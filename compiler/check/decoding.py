@@ -41,7 +41,7 @@ def stepped_scans(graph: Graph) -> list[Node]:
     found = []
     for node in graph.ordered():
         sequence = graph.output_type(*graph.operands(node.id)[0]) if node.scan is not None else None
-        if sequence is not None and sequence.shape[node.scan.axis] == tokens.shape[1]:
+        if sequence is not None and node.scan.axis < sequence.rank and sequence.shape[node.scan.axis] == tokens.shape[1]:
             found.append(node)
     return found
 

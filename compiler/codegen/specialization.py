@@ -19,6 +19,7 @@ from compiler.codegen.interface import mask_conversions, output_tuple, return_st
 from compiler.ir.residual import printed, residual
 from compiler.codegen.init import init_rule_lines
 from compiler.codegen.names import NameAllocator, layer_name_diagnostic
+from compiler.codegen.scan import lower_scan
 from compiler.codegen.scope import Scope
 from compiler.codegen.shapes import dimension_names, shape_text
 from compiler.diagnostics import CompileError, Span, error
@@ -235,11 +236,11 @@ class SpecializationRenderer:
             self.value_names[(node.id, i)] = name
         comment = "  # " + ", ".join(shape_text(t, self.dimension_names) for t in node.types) if node.types else ""
         if node.kind == "block" and node.scan is not None:
-            texts = self._lower_scan(node, args, outs)
+            texts = lower_scan(self, node, args, outs)
         elif node.kind == "block":
             callee = self.graph_of(node.op)
             texts = ["\n".join(unpack_call(output_tuple(callee.definition), [o.name for o in callee.outputs], outs,
-                                           f"self.{node.module}({self._call_args(node, args)})", self.vars.fresh))]
+                                           f"self.{node.module}({self.call_args(node, args)})", self.vars.fresh))]
         elif node.kind == "repeat":
             texts = self._lower_repeat(node, args, in_types, outs)
         else:
@@ -285,7 +286,7 @@ class SpecializationRenderer:
         layer = self.vars.fresh("layer")
         carried = outs[0]
         head = [] if args[0] == carried else [f"{carried} = {args[0]}"]
-        arguments = self._call_args(node, [carried, *args[1:]])
+        arguments = self.call_args(node, [carried, *args[1:]])
         first: Layer = node.attrs[0]
         if first.kind == "block":
             step = f"{', '.join(outs)} = {layer}({arguments})"
@@ -296,31 +297,7 @@ class SpecializationRenderer:
             step = "\n    ".join(REGISTRY[first.target].lower(attrs, ctx))
         return head + [f"for {layer} in self.{node.module}:\n    {step}"]
 
-    def _lower_scan(self, node: Node, args: list[str | None], outs: list[str]) -> list[str]:
-        """A `scan`: the carried states start from their initial values, the step module runs at
-        each position of the sequence, and its first output is stacked along the axis."""
-        spec, callee = node.scan, self.graph_of(node.op)
-        sequence, carried = args[0], outs[1:]
-        initial = args[1:1 + spec.carries]
-        head = [f"{state} = {init}" for state, init in zip(carried, initial) if state != init]
-        cached = (self.graph.key, node.id) in self.decoding.stepped_scans
-        if cached:      # generate(): continue from the state after the positions decoded so far
-            head = [f"{', '.join(carried)} = {_tuple(initial)} if {CACHE} is None else "
-                    f"{CACHE}.carried(self.{node.module}, {', '.join(initial)})"]
-        steps, t = self.vars.fresh(f"{node.outputs[0]}_steps"), self.vars.fresh("t")
-        step_out = self.vars.fresh(f"{node.outputs[0]}_t")
-        item = f"{sequence}[{', '.join([':'] * spec.axis + [t])}]" if spec.axis <= 2 else f"{sequence}.select({spec.axis}, {t})"
-        call = f"self.{node.module}({self._call_args(node, [item, *carried, *args[1 + spec.carries:]])})"
-        body = unpack_call(output_tuple(callee.definition), [o.name for o in callee.outputs], [step_out, *carried],
-                           call, self.vars.fresh) + [f"{steps}.append({step_out})"]
-        positions = f"range({sequence}.size({spec.axis}))"
-        positions = f"reversed({positions})" if spec.reverse else positions
-        order = f"{steps}[::-1]" if spec.reverse else steps      # the outputs keep the sequence's order
-        loop = f"for {t} in {positions}:\n" + "\n".join(f"    {line}" for line in "\n".join(body).split("\n"))
-        keep = [f"if {CACHE} is not None:\n    {CACHE}.keep(self.{node.module}, {', '.join(carried)})"] if cached else []
-        return head + [f"{steps} = []", loop, *keep, f"{outs[0]} = torch.stack({order}, dim={spec.axis})"]
-
-    def _call_args(self, node: Node, args: list[str | None]) -> str:
+    def call_args(self, node: Node, args: list[str | None]) -> str:
         """A block call's arguments, and the key/value cache where the callee decodes with one."""
         text = call_args(args)
         callees = [node.op] if node.kind == "block" else [l.target for l in node.attrs if l.kind == "block"]
@@ -451,10 +428,6 @@ def _path(parts: tuple[str, ...]) -> str:
     for p in parts:
         text += f"[{p}]" if p.isdigit() else f".{p}"
     return text
-
-
-def _tuple(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"({', '.join(names)})"
 
 
 def call_args(args: list[str | None]) -> str:
