@@ -389,7 +389,7 @@ class BahdanauSeq2SeqOutput(NamedTuple):
 
 
 class LuongSeq2SeqOutput(NamedTuple):
-    """LuongSeq2Seq's outputs (specs/seq2seq.dl:31); indexing and unpacking work as on a tuple."""
+    """LuongSeq2Seq's outputs (specs/seq2seq.dl:33); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
     logits: torch.Tensor
@@ -489,7 +489,7 @@ class BahdanauSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
     }
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = ()
-    # generate(): the input of the decoded ids, the source's and the logits output (specs/seq2seq.dl:25).
+    # generate(): the input of the decoded ids, the source's and the logits output (specs/seq2seq.dl:27).
     DECODING: typing.ClassVar[dict] = {"tokens": "tgt", "source": "src", "logits": 1}
 
     def __init__(self, source_vocab: int = 30000, target_vocab: int = 30000, embed: int = 620, hidden: int = 1000,
@@ -500,7 +500,7 @@ class BahdanauSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
         self.initial_projection = nn.Linear(hidden, hidden, bias=True)  # specs/seq2seq.dl:19
         self.keys = nn.Linear(2 * hidden, attention, bias=False)  # specs/seq2seq.dl:20
         self.target_embedding = nn.Embedding(target_vocab, embed)  # specs/seq2seq.dl:22
-        self.decoder = BahdanauStep(embed, hidden, 2 * hidden, attention, target_vocab)  # specs/seq2seq.dl:22
+        self.decoder = BahdanauStep(embed, hidden, 2 * hidden, attention, target_vocab)  # specs/seq2seq.dl:24
         self.init_weights()
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> BahdanauSeq2SeqOutput:
@@ -512,16 +512,16 @@ class BahdanauSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
         initial_projection = self.initial_projection(select)  # [B, 1000]
         del select
         keys = self.keys(annotations)  # [B, S, 1000]
-        embedding_1 = self.target_embedding(tgt)  # [B, T, embed]
-        tanh = torch.tanh(initial_projection)  # [B, 1000]
+        s_0 = torch.tanh(initial_projection)  # [B, 1000]
         del initial_projection
-        state = tanh if past_key_values is None else past_key_values.carried(self.decoder, tanh)
-        del tanh
+        words = self.target_embedding(tgt)  # [B, T, embed]
+        state = s_0 if past_key_values is None else past_key_values.carried(self.decoder, s_0)
+        del s_0
         scores_steps = []
-        for t in range(embedding_1.size(1)):
-            scores_t, state = self.decoder(embedding_1[:, t], state, annotations, keys)
+        for t in range(words.size(1)):
+            scores_t, state = self.decoder(words[:, t], state, annotations, keys)
             scores_steps.append(scores_t)
-        del embedding_1, annotations, keys
+        del words, annotations, keys
         if past_key_values is not None:
             past_key_values.keep(self.decoder, state)
         del state
@@ -637,7 +637,7 @@ class LuongStep(WeightInitMixin, nn.Module):
 
 
 class LuongSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
-    """LuongSeq2Seq, from specs/seq2seq.dl:31.
+    """LuongSeq2Seq, from specs/seq2seq.dl:33.
 
     src: [B, S] int64
     tgt: [B, T] int64
@@ -657,16 +657,16 @@ class LuongSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
     }
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = ()
-    # generate(): the input of the decoded ids, the source's and the logits output (specs/seq2seq.dl:46).
+    # generate(): the input of the decoded ids, the source's and the logits output (specs/seq2seq.dl:50).
     DECODING: typing.ClassVar[dict] = {"tokens": "tgt", "source": "src", "logits": 1}
 
     def __init__(self, source_vocab: int = 50000, target_vocab: int = 50000, embed: int = 1000, hidden: int = 1000,
                  score: str = "general") -> None:
         super().__init__()
-        self.source_embedding = nn.Embedding(source_vocab, embed)  # specs/seq2seq.dl:39
-        self.encoder = nn.LSTM(embed, hidden, batch_first=True)  # specs/seq2seq.dl:39
-        self.target_embedding = nn.Embedding(target_vocab, embed)  # specs/seq2seq.dl:43
-        self.decoder = LuongStep(embed, hidden, target_vocab, score)  # specs/seq2seq.dl:43
+        self.source_embedding = nn.Embedding(source_vocab, embed)  # specs/seq2seq.dl:41
+        self.encoder = nn.LSTM(embed, hidden, batch_first=True)  # specs/seq2seq.dl:41
+        self.target_embedding = nn.Embedding(target_vocab, embed)  # specs/seq2seq.dl:45
+        self.decoder = LuongStep(embed, hidden, target_vocab, score)  # specs/seq2seq.dl:47
         self.init_weights()
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> LuongSeq2SeqOutput:
@@ -677,15 +677,15 @@ class LuongSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
         del h_n
         c_0 = c_n.select(0, 0)  # [B, 1000]
         del c_n
-        embedding_1 = self.target_embedding(tgt)  # [B, T, 1000]
-        zerosifmissing = torch.zeros_like(h_0)  # [B, 1000]
-        h, c, feed = (h_0, c_0, zerosifmissing) if past_key_values is None else past_key_values.carried(self.decoder, h_0, c_0, zerosifmissing)
-        del h_0, c_0, zerosifmissing
+        feed_0 = torch.zeros_like(h_0)  # [B, 1000]
+        words = self.target_embedding(tgt)  # [B, T, 1000]
+        h, c, feed = (h_0, c_0, feed_0) if past_key_values is None else past_key_values.carried(self.decoder, h_0, c_0, feed_0)
+        del h_0, c_0, feed_0
         scores_steps = []
-        for t in range(embedding_1.size(1)):
-            scores_t, h, c, feed = self.decoder(embedding_1[:, t], h, c, feed, memory)
+        for t in range(words.size(1)):
+            scores_t, h, c, feed = self.decoder(words[:, t], h, c, feed, memory)
             scores_steps.append(scores_t)
-        del embedding_1, memory
+        del words, memory
         if past_key_values is not None:
             past_key_values.keep(self.decoder, h, c, feed)
         del h, c, feed
@@ -700,7 +700,7 @@ class LuongSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
 
 
 class LuongDotSeq2Seq(LuongSeq2Seq):
-    """LuongSeq2Seq(score='dot'), from specs/seq2seq.dl:49."""
+    """LuongSeq2Seq(score='dot'), from specs/seq2seq.dl:53."""
 
     def __init__(self, source_vocab: int = 50000, target_vocab: int = 50000, embed: int = 1000,
                  hidden: int = 1000) -> None:
@@ -708,7 +708,7 @@ class LuongDotSeq2Seq(LuongSeq2Seq):
 
 
 class LuongConcatSeq2Seq(LuongSeq2Seq):
-    """LuongSeq2Seq(score='concat'), from specs/seq2seq.dl:50."""
+    """LuongSeq2Seq(score='concat'), from specs/seq2seq.dl:54."""
 
     def __init__(self, source_vocab: int = 50000, target_vocab: int = 50000, embed: int = 1000,
                  hidden: int = 1000) -> None:
