@@ -20,6 +20,7 @@ from compiler.ir import Graph, Node, Program
 from compiler.syntax.ast import Input, Name
 from compiler.ir.graph import evolve
 from compiler.ir.types import TensorType, dim_str, dims_equal, has_star, is_float, is_int, shapes_equal, symbol
+from compiler.check.scan import ScanInference
 from compiler.check.blame import (
     broadcast_culprit,
     consumer_culprit,
@@ -34,11 +35,9 @@ from compiler.check.blame import (
 )
 from compiler.ops import REGISTRY, ShapeError
 from compiler.diagnostics.codes import (
-    BAD_SCAN,
     DTYPE_MISMATCH,
     INTERNAL_ERROR,
     OPTIONAL_INPUT,
-    SCAN_CARRY_CHANGES,
     SHAPE_MISMATCH,
     UNUSED_INPUT,
     UNUSED_RESULT,
@@ -108,7 +107,7 @@ def _with_instance(d: Diagnostic, instance: tuple[str, Span, Span | None, int] |
     return replace(d, notes=d.notes + (note,))
 
 
-class _GraphInference:
+class _GraphInference(ScanInference):
     def __init__(self, graph: Graph, program: Program):
         self.graph = graph
         self.program = program
@@ -182,46 +181,6 @@ class _GraphInference:
                 outs = self._infer_op(node, layer.target, layer.attrs, ins, f"[{i}]")
             ins = [outs[0], *ins[1:]] if outs else ins
         return outs
-
-    def _infer_scan(self, node: Node, ins) -> list[TensorType]:
-        """The step block is checked once, on one position of the sequence and the carried
-        states' initial types; each state it returns must have the type it was given, since the
-        loop feeds it back.  Results: the first output stacked along the axis, the last states."""
-        spec, callee = node.scan, self.program.graphs[node.op]
-        sequence, axis = ins[0], node.scan.axis
-        if axis >= sequence.rank:
-            self._fail(node, BAD_SCAN, f"scan(axis={axis}) steps over a dimension its sequence does not have: "
-                       f"it is {sequence.shape_str()}", 0, ins, hint=f"the axes of a rank-{sequence.rank} "
-                       f"sequence are 0 to {sequence.rank - 1}; batch-first sequences step over axis=1")
-        step = TensorType(sequence.shape[:axis] + sequence.shape[axis + 1:], sequence.dtype)
-        outs = self._call_block(node, callee, [step, *ins[1:]], " (one step)")
-        for i in range(spec.carries):
-            self._check_carry(node, callee, i, ins, outs[1 + i])
-        first = outs[0]
-        if first.rank < axis:
-            self._fail(node, BAD_SCAN, f"`{callee.block}`'s first output {first.shape_str()} has no axis {axis} "
-                       f"to stack its steps along", None, ins)
-        shape = first.shape[:axis] + (sequence.shape[axis],) + first.shape[axis:]
-        return [TensorType(shape, first.dtype, first.optional), *outs[1:]]
-
-    def _check_carry(self, node: Node, callee: Graph, i: int, ins, returned: TensorType) -> None:
-        given, out = ins[1 + i], callee.outputs[1 + i]
-        port = callee.node(callee.inputs[1 + i])
-        if shapes_equal(given.shape, returned.shape) and _dtype_fits(given.dtype, returned.dtype) \
-                and _dtype_fits(returned.dtype, given.dtype):
-            return
-        what = "dtype" if shapes_equal(given.shape, returned.shape) else "shape"
-        returned_text, given_text = (f"{t.shape_str()} {t.dtype}" for t in (returned, given))
-        message = (f"scan: `{callee.block}` returns the carried state `{out.name}` as {returned_text}, but it "
-                   f"carries into input `{port.outputs[0]}`, given as {given_text}: the state changes {what} "
-                   f"across the step")
-        hint = (f"return `{out.name}` as {given_text} (the type `{port.outputs[0]}` starts with), or return it "
-                f"first if it is a per-step output, not a state")
-        notes = (Note(port.span, f"carried into `{port.outputs[0]}`, declared here"),)
-        at = node.span if in_stdlib(out.span) else out.span
-        if at != node.span:
-            notes += (Note(node.span, "stepped by this scan"),)
-        self._fail(node, SCAN_CARRY_CHANGES, message, 1 + i, ins, hint, notes, at)
 
     def _block_params(self) -> dict[str, dict[str, Any]]:
         return {key: g.params for key, g in self.program.graphs.items()}
