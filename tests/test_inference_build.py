@@ -17,6 +17,8 @@ import pytest
 import torch
 from torch import nn
 
+from compiler import __version__
+from compiler.codegen.runtime_module import RUNTIME_MODULE, imported_runtime_names, runtime_module
 from compiler.driver import compile_spec
 from tests.helpers import ROOT, compile_to_module
 
@@ -357,8 +359,12 @@ def test_generated_o2_code_is_lint_clean(tmp_path):
     ruff = Path(sys.executable).parent / "ruff"
     if not ruff.exists():
         pytest.skip("ruff is not installed")
+    names = set()
     for spec in ("resnet", "gpt2", "t5"):
-        (tmp_path / f"{spec}.py").write_text(compile_spec(ROOT / "specs" / f"{spec}.dl", opt_level=2).text)
+        text = compile_spec(ROOT / "specs" / f"{spec}.dl", opt_level=2).text
+        (tmp_path / f"{spec}.py").write_text(text)
+        names |= imported_runtime_names(text)
+    (tmp_path / f"{RUNTIME_MODULE}.py").write_text(runtime_module(names, __version__))   # as dlc compile writes it
     result = subprocess.run([str(ruff), "check", "--no-cache", str(tmp_path)], cwd=ROOT, capture_output=True,
                             text=True, check=False, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -3,9 +3,7 @@ compiled with -D, weight for weight and output for output; constructors reject w
 `require` forbids, naming the spec line; every block of a kind is an instance of its class."""
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ import torch
 
 from compiler.driver import compile_spec
 from generated import bert, gpt2, mobilenet, resnet, transformer, vgg
-from tests.helpers import ROOT
+from tests.helpers import ROOT, import_source
 
 SPECS = ROOT / "specs"
 
@@ -22,14 +20,7 @@ def _compiled(spec: str, overrides: dict, tmp_path: Path):
     """The spec compiled with -D overrides, imported from a temporary file."""
     result = compile_spec(SPECS / spec, overrides=overrides)
     assert result.ok and result.text is not None, result.diagnostics
-    name = f"dlc_{Path(spec).stem}_{abs(hash(tuple(sorted(overrides.items()))))}"
-    path = tmp_path / f"{name}.py"
-    path.write_text(result.text)
-    loaded = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(loaded)
-    sys.modules[name] = module
-    loaded.loader.exec_module(module)
-    return module
+    return import_source(result.text, tmp_path, Path(spec).stem)
 
 
 def _built(cls, kwargs: dict):
