@@ -256,8 +256,7 @@ class BertModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     REFERENCE_RENAMES = (
         ("encoder.layer.{i}.", "encoder.{i}."),
     )
-    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
-    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "embeddings.word_embeddings": "vocab",
         "encoder.*.attention.query": "colwise",
@@ -348,8 +347,7 @@ class BertForMaskedLM(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     REFERENCE_RENAMES = (
         ("cls.predictions.", "head."),
     )
-    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
-    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "bert.embeddings.word_embeddings": "vocab",
         "bert.encoder.*.attention.query": "colwise",
@@ -401,8 +399,7 @@ class BertForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
     """
 
     LAYER_OPS = (("classifier", "Linear"),)
-    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
-    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "bert.embeddings.word_embeddings": "vocab",
         "bert.encoder.*.attention.query": "colwise",

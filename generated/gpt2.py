@@ -169,8 +169,7 @@ class GPT2Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         ("h.{i}.", "blocks.{i}."),
         ("ln_f.", "final_norm."),
     )
-    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
-    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "token_embeddings": "vocab",
         "blocks.*.attention.qkv": "packed_colwise",
@@ -179,9 +178,7 @@ class GPT2Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         "blocks.*.feed_forward.output": "rowwise",
     }
     # Fused projections -> their equal parts, each sharded on its own.
-    TP_PACKED: typing.ClassVar[dict[str, int]] = {
-        "blocks.*.attention.qkv": 3,
-    }
+    TP_PACKED: typing.ClassVar[dict[str, int]] = {"blocks.*.attention.qkv": 3}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("blocks.*",),)
 
@@ -231,8 +228,7 @@ class GPT2LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
     """
 
     LAYER_OPS = (("lm_head", "Linear"),)
-    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
-    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "lm_head": "vocab_head",
         "transformer.token_embeddings": "vocab",
@@ -242,9 +238,7 @@ class GPT2LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
         "transformer.blocks.*.feed_forward.output": "rowwise",
     }
     # Fused projections -> their equal parts, each sharded on its own.
-    TP_PACKED: typing.ClassVar[dict[str, int]] = {
-        "transformer.blocks.*.attention.qkv": 3,
-    }
+    TP_PACKED: typing.ClassVar[dict[str, int]] = {"transformer.blocks.*.attention.qkv": 3}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("transformer.blocks.*",), ("transformer.token_embeddings", "lm_head"))
     # generate(): the input of the decoded ids, the source's and the logits output (specs/gpt2.dl:48).

@@ -88,6 +88,9 @@ class RotarySelfAttention(WeightInitMixin, nn.Module):
         del value
         if past_key_values is not None:
             k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
+        if self.kv_heads != self.heads:
+            k_heads = k_heads.repeat_interleave(self.heads // self.kv_heads, dim=1)
+            v_heads = v_heads.repeat_interleave(self.heads // self.kv_heads, dim=1)
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
         del q_heads, k_heads
         if mask is not None:
@@ -175,8 +178,7 @@ class LlamaModel(WeightInitMixin, nn.Module):
     """
 
     LAYER_OPS = (("embed_tokens", "Embedding"), ("norm", "RMSNorm"))
-    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
-    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "embed_tokens": "vocab",
         "layers.*.self_attn.q_proj": "colwise",
@@ -234,8 +236,7 @@ class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixi
     REFERENCE_RENAMES = (
         ("model.", "decoder."),
     )
-    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
-    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "lm_head": "vocab_head",
         "decoder.embed_tokens": "vocab",

@@ -405,8 +405,7 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
         ("encoder.embed_tokens.", "shared."),
         ("decoder.embed_tokens.", "shared."),
     )
-    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
-    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "shared": "vocab",
         "encoder.position_bias": "heads",

@@ -50,11 +50,8 @@ class Tagger(WeightInitMixin, nn.Module):
     """
 
     LAYER_OPS = (("embedding", "Embedding"), ("scores", "Linear"))
-    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
-    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
-    TP_PLAN: typing.ClassVar[dict[str, str]] = {
-        "embedding": "vocab",
-    }
+    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {"embedding": "vocab"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = ()
 

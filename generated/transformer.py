@@ -244,8 +244,7 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
     """
 
     LAYER_OPS = (("src_embed", "Embedding"), ("generator", "Linear"), ("tgt_embed", "Embedding"))
-    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
-    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "src_embed": "vocab",
         "generator": "vocab_head",

@@ -83,12 +83,8 @@ class VGG(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """
 
     LAYER_OPS = (("fc1", "Linear"), ("fc2", "Linear"), ("fc3", "Linear"))
-    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
-    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
-    TP_PLAN: typing.ClassVar[dict[str, str]] = {
-        "fc1": "colwise",
-        "fc2": "rowwise",
-    }
+    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {"fc1": "colwise", "fc2": "rowwise"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("features.*",),)
 

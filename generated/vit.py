@@ -179,8 +179,7 @@ class VisionTransformer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     REFERENCE_RENAMES = (
         ("heads.head.", "head."),
     )
-    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
-    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "encoder.blocks.*.self_attention.in_proj": "packed_colwise",
         "encoder.blocks.*.self_attention.out_proj": "rowwise",
@@ -188,9 +187,7 @@ class VisionTransformer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         "encoder.blocks.*.mlp.output": "rowwise",
     }
     # Fused projections -> their equal parts, each sharded on its own.
-    TP_PACKED: typing.ClassVar[dict[str, int]] = {
-        "encoder.blocks.*.self_attention.in_proj": 3,
-    }
+    TP_PACKED: typing.ClassVar[dict[str, int]] = {"encoder.blocks.*.self_attention.in_proj": 3}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("encoder.blocks.*",),)
 

@@ -25,12 +25,8 @@ class SkipGram(WeightInitMixin, nn.Module):
     """
 
     LAYER_OPS = (("center_embeddings", "Embedding"), ("context_embeddings", "Embedding"))
-    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
-    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
-    TP_PLAN: typing.ClassVar[dict[str, str]] = {
-        "center_embeddings": "vocab",
-        "context_embeddings": "vocab",
-    }
+    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {"center_embeddings": "vocab", "context_embeddings": "vocab"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = ()
 
@@ -62,12 +58,8 @@ class CBOW(WeightInitMixin, nn.Module):
     """
 
     LAYER_OPS = (("context_embeddings", "Embedding"), ("center_embeddings", "Embedding"))
-    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
-    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
-    TP_PLAN: typing.ClassVar[dict[str, str]] = {
-        "context_embeddings": "vocab",
-        "center_embeddings": "vocab",
-    }
+    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {"context_embeddings": "vocab", "center_embeddings": "vocab"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = ()
 

@@ -117,7 +117,8 @@ def _add_parallel_plan(model: ClassModel, variant: Variant, program: Program, he
     keys = [m.graph.key for m in variant.members]
     lines = parallel_plan_lines(program, keys)
     if has_plan(program, keys):      # the code that applies it is one module for every model (codegen/sharding.py)
-        lines.insert(1, f"# Apply it with {SHARDING_MODULE}.parallelize(model, mesh): dlc writes that module beside this one.")
+        lines[0] = (f"# Tensor-parallel plan (module path -> style): apply it with {SHARDING_MODULE}.parallelize(model, "
+                    "mesh), beside this module.")
     model.class_lines += lines
 
 
