@@ -49,3 +49,18 @@ def import_generated_text(text: str, folder: Path, name: str = "spec") -> Module
     sys.modules[package] = importlib.util.module_from_spec(found)
     found.loader.exec_module(sys.modules[package])
     return importlib.import_module(f"{package}.{name}")
+
+
+def runtime_of(model_or_module) -> ModuleType:
+    """The module holding the runtime helpers a generated module uses: the dlc_runtime beside
+    it, or the module itself when compiled --standalone."""
+    module = (model_or_module if isinstance(model_or_module, ModuleType)
+              else sys.modules[type(model_or_module).__module__])
+    return sys.modules[module.WeightInitMixin.__module__]
+
+
+def rename_reference_keys(model, state_dict: dict) -> dict:
+    """A reference checkpoint under `model`'s names, by the runtime of its module (unchanged
+    for a model without renames, whose runtime has no renaming)."""
+    rename = getattr(runtime_of(model), "rename_reference_keys", None)
+    return state_dict if rename is None else rename(model, state_dict)

@@ -20,7 +20,7 @@ from torch import nn
 from compiler import __version__
 from compiler.codegen.runtime_module import RUNTIME_MODULE, imported_runtime_names, runtime_module
 from compiler.driver import compile_spec
-from tests.helpers import ROOT, compile_to_module
+from tests.helpers import ROOT, compile_to_module, runtime_of
 
 ATOL, RTOL = 1e-5, 1e-4
 # Folding computes x * (w * s) + b' where the -O0 model computes (x * w) * s + b, and channels-last
@@ -124,8 +124,8 @@ def _count(model: nn.Module, name: str) -> int:
 
 
 def _unpacked_linear_layers(model: nn.Module, module) -> list[str]:
-    linear = nn.Linear
-    return [f"{path}.{name}" for path, parent in model.named_modules() if not isinstance(parent, module.PackedLinear)
+    linear, packed = nn.Linear, runtime_of(module).PackedLinear
+    return [f"{path}.{name}" for path, parent in model.named_modules() if not isinstance(parent, packed)
             for name, child in parent.named_children() if isinstance(child, linear)]
 
 
