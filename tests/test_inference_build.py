@@ -139,7 +139,7 @@ def test_optimized_model_computes_what_o0_computes(tmp_path_factory, case):
     reference, o2, model, inputs = _pair(tmp_path_factory, case)
     assert model.optimize_for_inference() is model and not model.training
     assert not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in model.modules())   # all folded
-    assert _kernels(model) <= set(o2.packed_linear_kernels())                # whatever measuring chose
+    assert _kernels(model) <= set(runtime_of(o2).packed_linear_kernels())                # whatever measuring chose
     with torch.no_grad():
         expected = reference(*inputs)
         _assert_same(model(*inputs), expected, **_tolerance(case))
@@ -156,7 +156,7 @@ def test_each_packed_kernel_computes_what_o0_computes(tmp_path_factory, case, ke
     """Forced, so both kernels are tested whichever one this machine measures faster; the example
     inputs make MKL's layers packed for the row counts they will see."""
     reference, o2, model, inputs = _pair(tmp_path_factory, case)
-    if kernel not in o2.packed_linear_kernels():
+    if kernel not in runtime_of(o2).packed_linear_kernels():
         pytest.skip(f"this torch has no {kernel} packed linear")
     model.optimize_for_inference(*inputs, kernels=kernel)
     assert _kernels(model) == {kernel} and not _unpacked_linear_layers(model, o2)
@@ -178,11 +178,11 @@ def test_measured_choices_are_reported(tmp_path_factory):
     for line in lines:
         match = re.fullmatch(r"linear (\d+)->(\d+), (18|2) rows, (\d+) layer\(s\): (\w+) \((.*)\)", line)
         assert match and (int(match[1]), int(match[2])) in shapes, line
-        if o2.packed_linear_kernels():
-            assert match[6].startswith("measured ") and match[5] in ("plain", *o2.packed_linear_kernels())
+        if runtime_of(o2).packed_linear_kernels():
+            assert match[6].startswith("measured ") and match[5] in ("plain", *runtime_of(o2).packed_linear_kernels())
             # the chosen kernel is the fastest measured, or plain when no packed one won by the margin
             times = dict(re.findall(r"(\w+) ([\d.]+) ms", match[6]))
-            assert match[5] == "plain" or float(times[match[5]]) <= o2.KEEP_MARGIN * float(times["plain"])
+            assert match[5] == "plain" or float(times[match[5]]) <= runtime_of(o2).KEEP_MARGIN * float(times["plain"])
 
 
 def test_plain_kernels_keep_every_layer(tmp_path_factory):
@@ -219,7 +219,7 @@ def test_channels_last_weights_and_idempotence(tmp_path_factory):
 # ------------------------------------------------------------------ falling back
 def test_without_packed_kernels_layers_stay_linear(tmp_path_factory, monkeypatch):
     reference, o2, model, inputs = _pair(tmp_path_factory, "gpt2")
-    monkeypatch.setattr(o2, "packed_linear_available", lambda: False)
+    monkeypatch.setattr(runtime_of(o2), "packed_linear_available", lambda: False)
     linear_types = [type(m) for m in model.modules() if isinstance(m, nn.Linear)]
     model.optimize_for_inference()
     assert linear_types and [type(m) for m in model.modules() if isinstance(m, nn.Linear)] == linear_types
