@@ -52,9 +52,7 @@ class BertEmbeddings(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         ("norm", "LayerNorm"),
     )
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/bert_layers.dl:8).
-    REFERENCE_RENAMES = (
-        ("LayerNorm.", "norm."),
-    )
+    REFERENCE_RENAMES = (("LayerNorm.", "norm."),)
 
     def __init__(self, vocab: int, d_model: int, max_positions: int, type_vocab: int, dropout: float = 0.1,
                  eps: float = 1e-12, pad_token: int = 0) -> None:
@@ -253,9 +251,7 @@ class BertModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """
 
     # Reference checkpoint key prefixes -> this module's names (specs/bert.dl:12).
-    REFERENCE_RENAMES = (
-        ("encoder.layer.{i}.", "encoder.{i}."),
-    )
+    REFERENCE_RENAMES = (("encoder.layer.{i}.", "encoder.{i}."),)
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "embeddings.word_embeddings": "vocab",
@@ -344,9 +340,7 @@ class BertForMaskedLM(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """
 
     # Reference checkpoint key prefixes -> this module's names (specs/bert.dl:36).
-    REFERENCE_RENAMES = (
-        ("cls.predictions.", "head."),
-    )
+    REFERENCE_RENAMES = (("cls.predictions.", "head."),)
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "bert.embeddings.word_embeddings": "vocab",

@@ -279,9 +279,7 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
 
     LAYER_OPS = (("classifier", "Linear"),)
     # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:57).
-    REFERENCE_RENAMES = (
-        ("score.", "classifier."),
-    )
+    REFERENCE_RENAMES = (("score.", "classifier."),)
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "transformer.token_embeddings": "vocab",

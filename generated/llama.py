@@ -233,9 +233,7 @@ class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixi
 
     LAYER_OPS = (("lm_head", "Linear"),)
     # Reference checkpoint key prefixes -> this module's names (specs/llama.dl:31).
-    REFERENCE_RENAMES = (
-        ("model.", "decoder."),
-    )
+    REFERENCE_RENAMES = (("model.", "decoder."),)
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "lm_head": "vocab_head",

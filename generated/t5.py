@@ -401,10 +401,7 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
 
     LAYER_OPS = (("shared", "Embedding"), ("lm_head", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (specs/t5.dl:13).
-    REFERENCE_RENAMES = (
-        ("encoder.embed_tokens.", "shared."),
-        ("decoder.embed_tokens.", "shared."),
-    )
+    REFERENCE_RENAMES = (("encoder.embed_tokens.", "shared."), ("decoder.embed_tokens.", "shared."),)
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "shared": "vocab",

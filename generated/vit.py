@@ -25,9 +25,7 @@ class PackedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     LAYER_OPS = (("in_proj", "Linear"), ("out_proj", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/vit_layers.dl:9).
-    REFERENCE_RENAMES = (
-        ("in_proj_", "in_proj."),
-    )
+    REFERENCE_RENAMES = (("in_proj_", "in_proj."),)
 
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -100,10 +98,7 @@ class ViTEncoderBlock(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     LAYER_OPS = (("ln_1", "LayerNorm"), ("ln_2", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/vit_layers.dl:26).
-    REFERENCE_RENAMES = (
-        ("mlp.0.", "mlp.hidden."),
-        ("mlp.3.", "mlp.output."),
-    )
+    REFERENCE_RENAMES = (("mlp.0.", "mlp.hidden."), ("mlp.3.", "mlp.output."),)
 
     def __init__(self, d_model: int, heads: int, mlp_dim: int, dropout: float = 0.0, attention_dropout: float = 0.0,
                  eps: float = 1e-06) -> None:
@@ -146,9 +141,7 @@ class ViTEncoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     LAYER_OPS = (("pos_embedding", "Parameter"), ("ln", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/vit_layers.dl:47).
-    REFERENCE_RENAMES = (
-        ("layers.encoder_layer_{i}.", "blocks.{i}."),
-    )
+    REFERENCE_RENAMES = (("layers.encoder_layer_{i}.", "blocks.{i}."),)
 
     def __init__(self, seq_length: int, layers: int, heads: int, d_model: int, mlp_dim: int, dropout: float = 0.0,
                  attention_dropout: float = 0.0, eps: float = 1e-06) -> None:
@@ -183,9 +176,7 @@ class VisionTransformer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     LAYER_OPS = (("conv_proj", "Conv2d"), ("class_token", "Parameter"), ("head", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (specs/vit.dl:9).
-    REFERENCE_RENAMES = (
-        ("heads.head.", "head."),
-    )
+    REFERENCE_RENAMES = (("heads.head.", "head."),)
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "encoder.blocks.*.self_attention.in_proj": "packed_colwise",
