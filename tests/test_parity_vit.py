@@ -92,7 +92,9 @@ def test_training_lowers_the_loss(small_module):
     images, labels = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     losses = []
-    for _ in range(10):
+    # 30 steps: with torchvision's init (a zero head) the loss starts at log(10) and halves after
+    # about 22, as torchvision's own VisionTransformer does on these inputs.
+    for _ in range(30):
         loss = F.cross_entropy(model(images), labels)
         optimizer.zero_grad()
         loss.backward()

@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from compiler import __version__
 from compiler.cli import main
 from compiler.codegen.helpers import helper_closure, helper_names
 from compiler.codegen.runtime_module import RUNTIME_MODULE, imported_runtime_names, runtime_module
-from tests.helpers import ROOT
+from tests.helpers import ROOT, import_source
 
 SPECS = ROOT / "specs"
 GENERATED = ROOT / "generated"
@@ -50,7 +51,7 @@ def test_the_committed_runtime_holds_what_the_modules_import_and_nothing_more():
 def test_generated_modules_import_from_a_plain_folder_on_sys_path():
     """`import gpt2` with generated/ on sys.path (no package) finds dlc_runtime beside it."""
     done = _python("import sys; sys.path.insert(0, 'generated')\n"
-                   "import gpt2, resnet, t5\n"
+                   "import gpt2\n"
                    "assert gpt2.GPT2LMHeadModel.__mro__[1].__module__ == 'dlc_runtime'\n"
                    "gpt2.GPT2Model(layers=1, d_model=32, heads=2, vocab=50, positions=16)\n"
                    "print('ok')", ROOT)
@@ -92,12 +93,23 @@ def test_check_finds_the_runtime_stale_and_refuses_a_hand_written_one(capsys, tm
     assert runtime.read_text() == "# mine\n" and "class ResNet(" in (out / "resnet.py").read_text()
 
 
+def test_a_standalone_module_holds_its_runtime(capsys, tmp_path):
+    alone = tmp_path / "alone"
+    assert _compile(capsys, "--standalone", ROOT / "tests" / "golden" / "tiny.dl", "-o", alone) == 0
+    text = (alone / "tiny.py").read_text()
+    assert not (alone / f"{RUNTIME_MODULE}.py").exists() and RUNTIME_MODULE not in text
+    assert "(-O1 --standalone)" in text.splitlines()[0]
+    module = import_source(text, tmp_path, "tiny")
+    assert module.WeightInitMixin.__module__ == module.__name__
+    assert module.Tiny().eval()(torch.randint(0, 50, (2, 5))).shape == (2, 5, 50)
+
+
+@pytest.mark.slow
 def test_a_standalone_module_works_alone_and_builds_the_same_model(capsys, tmp_path):
+    """One file copied into a project builds what the module importing dlc_runtime builds."""
     alone = tmp_path / "alone"
     assert _compile(capsys, "--standalone", SPECS / "gpt2.dl", "-o", alone) == 0
     text = (alone / "gpt2.py").read_text()
-    assert not (alone / f"{RUNTIME_MODULE}.py").exists() and RUNTIME_MODULE not in text
-    assert "(-O1 --standalone)" in text.splitlines()[0]
     (tmp_path / "copied.py").write_text(text)             # one file copied into a project
     done = _python("import torch, copied, sys; sys.path.insert(0, %r)\n"
                    "from generated import gpt2\n"
