@@ -29,7 +29,8 @@ def compile_dlc(spec: str, opt_level: int, out_dir: Path):
     """Compile a spec with dlc and import the generated module."""
     sys.path.insert(0, str(ROOT))
     from compiler.driver import compile_spec
-    result = compile_spec(ROOT / "specs" / f"{spec}.dl", opt_level=opt_level)
+    # standalone: one file, loaded by its path, whose helpers an arm may replace (fuse_epilogues)
+    result = compile_spec(ROOT / "specs" / f"{spec}.dl", opt_level=opt_level, standalone=True)
     assert result.text is not None, [d.message for d in result.diagnostics]
     name = f"bench_{spec}_O{opt_level}"
     path = out_dir / f"{name}.py"

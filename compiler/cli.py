@@ -139,6 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("--inference", action="store_true",
                       help="build for inference only: also run passes that assume the model never trains "
                            "(drop-dropout)")
+    comp.add_argument("--standalone", action="store_true",
+                      help="copy the runtime helpers into each module (a file that works on its own) instead of "
+                           "importing them from dlc_runtime.py, written beside the modules")
     comp.add_argument("--strict", action="store_true", help="treat warnings as errors")
     comp.add_argument("--force", action="store_true",
                       help="overwrite output files that dlc did not generate (without it they are left alone)")
@@ -306,26 +309,26 @@ def cmd_compile(args) -> int:
     outputs: list[Output] = []
     for spec in args.specs:
         result = compile_spec(spec, args.opt, [p for p in args.passes.split(",") if p], args.no_pass,
-                              dict(args.overrides), passes, args.inference)
+                              dict(args.overrides), passes, args.inference, args.standalone)
         reporter.report(result.diagnostics)
         if args.explain:
             print("\n".join(result.log) or f"{spec}: no pass changed anything")
         if result.text is not None:
             outputs.append(Output(spec, output_path(spec, args.output), result.text))
     if not reporter.errors:
-        reporter.report(check_outputs(outputs + _sharding_output(outputs, args.output), args.output, args.force))
+        reporter.report(check_outputs(outputs + _shared_outputs(outputs, args.output), args.output, args.force))
     reporter.summary()
     if reporter.errors:
         return EXIT_DIAGNOSTICS      # nothing is written unless every spec compiled and every output may be
     if args.check:
-        stale = [str(out.path) for out in outputs + _sharding_output(outputs, args.output)
+        stale = [str(out.path) for out in outputs + _shared_outputs(outputs, args.output)
                  if not unchanged(out.path, out.text)]
         for path in stale:
             print(f"stale: {path}", file=sys.stderr)
         return EXIT_DIAGNOSTICS if stale else EXIT_OK
     init = args.output / "__init__.py"
     package = [Output(args.specs[0], init, PACKAGE_INIT)] if outputs and not init.exists() else []
-    package += _sharding_output(outputs, args.output)
+    package += _shared_outputs(outputs, args.output)
     try:
         written = set(write_outputs(outputs + package, args.output))
     except OSError as exc:
@@ -341,15 +344,27 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
-def _sharding_output(outputs: list, out_dir: Path) -> list:
-    """dlc_parallel.py, the code that applies the models' tensor-parallel plans, when a module has one."""
+def _shared_outputs(outputs: list, out_dir: Path) -> list:
+    """The modules written once per folder: dlc_runtime.py, the helpers the modules there import
+    (those compiled now and those already there), and dlc_parallel.py, the code that applies the
+    models' tensor-parallel plans, when a module has one."""
     from compiler import __version__
+    from compiler.codegen.runtime_module import (RUNTIME_MODULE, imported_runtime_names, names_used_in_folder,
+                                                 runtime_module)
     from compiler.codegen.sharding import SHARDING_MODULE, needs_sharding_module, sharding_module
     from compiler.outputs import Output
-    users = [out for out in outputs if needs_sharding_module(out.text)]
-    if not users:
+    if not outputs:
         return []
-    return [Output(users[0].spec, out_dir / f"{SHARDING_MODULE}.py", sharding_module(__version__))]
+    shared = []
+    names = names_used_in_folder(out_dir, {out.path for out in outputs})
+    for out in outputs:
+        names |= imported_runtime_names(out.text)
+    if names:
+        shared.append(Output(outputs[0].spec, out_dir / f"{RUNTIME_MODULE}.py", runtime_module(names, __version__)))
+    users = [out for out in outputs if needs_sharding_module(out.text)]
+    if users:
+        shared.append(Output(users[0].spec, out_dir / f"{SHARDING_MODULE}.py", sharding_module(__version__)))
+    return shared
 
 
 def _default_output(specs: list[Path]) -> Path | None:

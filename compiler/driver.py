@@ -110,15 +110,18 @@ def _in_user_code(diagnostics: list[Diagnostic], spec: Path) -> list[Diagnostic]
 
 def compile_spec(spec: Path, opt_level: int = 1, enable: list[str] = (), disable: list[str] = (),
                  overrides: dict[str, Any] | None = None, passes: list[Pass] | None = None,
-                 inference: bool = False) -> Result:
+                 inference: bool = False, standalone: bool = False) -> Result:
     """Check, optimize and generate; `result.text` is the Python module on success.  `inference`
-    admits the passes that are only correct for a model that never trains (drop-dropout)."""
+    admits the passes that are only correct for a model that never trains (drop-dropout).  The
+    module imports the runtime helpers it uses from dlc_runtime (codegen/runtime_module.py), or
+    with `standalone` holds them itself."""
     with _rare_collections():
-        return _compile_spec(spec, opt_level, enable, disable, overrides, passes, inference)
+        return _compile_spec(spec, opt_level, enable, disable, overrides, passes, inference, standalone)
 
 
 def _compile_spec(spec: Path, opt_level: int, enable: list[str], disable: list[str],
-                  overrides: dict[str, Any] | None, passes: list[Pass] | None, inference: bool) -> Result:
+                  overrides: dict[str, Any] | None, passes: list[Pass] | None, inference: bool,
+                  standalone: bool) -> Result:
     from compiler.codegen import generate
     from compiler.ir import entry_program
     from compiler.passes import optimize, select_passes
@@ -128,14 +131,14 @@ def _compile_spec(spec: Path, opt_level: int, enable: list[str], disable: list[s
     chosen = passes if passes is not None else select_passes(opt_level, list(enable), list(disable), inference)
     # entry program: drop unused specializations, settle class names before passes report on them
     optimized, result.log = optimize(entry_program(result.program), chosen)
-    header = header_options(opt_level, list(enable), list(disable), overrides, inference)
+    header = header_options(opt_level, list(enable), list(disable), overrides, inference, standalone)
     try:
         notes: list[str] = []
-        result.text = generate(optimized, __version__, notes, header, project_paths(spec))
+        result.text = generate(optimized, __version__, notes, header, project_paths(spec), standalone)
         # The other values of the models' flags, each kept where its classes merge with the others.
         for graphs in other_branches(spec, result.program, overrides or {}, chosen):
             trial, trial_notes = replace(optimized, graphs={**optimized.graphs, **graphs}), []
-            text = generate(trial, __version__, trial_notes, header, project_paths(spec))
+            text = generate(trial, __version__, trial_notes, header, project_paths(spec), standalone)
             if trial_notes == notes:
                 optimized, result.text = trial, text
         result.log += notes
@@ -234,9 +237,9 @@ def project_paths(spec: Path):
 
 
 def header_options(opt_level: int, enable: list[str], disable: list[str], overrides: dict[str, Any] | None,
-                   inference: bool) -> str:
+                   inference: bool, standalone: bool = False) -> str:
     """How the file was compiled, for its header: ` (-O1 -D layers=2)`."""
-    parts = [f"-O{opt_level}", *(["--inference"] if inference else [])]
+    parts = [f"-O{opt_level}", *(["--inference"] if inference else []), *(["--standalone"] if standalone else [])]
     parts += [f"--passes {','.join(enable)}"] if enable else []
     parts += [f"--no-pass {name}" for name in disable]
     parts += [f"-D {k}={_option_value(v)}" for k, v in sorted((overrides or {}).items())]

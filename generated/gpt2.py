@@ -2,429 +2,19 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/gpt2.dl."""
 import math
-import re
-import traceback
 import typing
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+if __package__:  # imported from a package (`import generated.gpt2`)
+    from .dlc_runtime import GenerationMixin, KVCache, ReferenceCheckpointMixin, WeightInitMixin, past_length
+else:  # imported from a folder on sys.path (`import gpt2`)
+    from dlc_runtime import GenerationMixin, KVCache, ReferenceCheckpointMixin, WeightInitMixin, past_length
+
 __all__ = ["GPT2LMHeadModel", "GPT2Model"]
-
-
-def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
-    """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
-    apply to the keys under it, outermost submodule first: the first rule whose prefix
-    matches renames a key, and a `{name}` placeholder matches within one dotted component;
-    a rule with a third entry reshapes the tensors it renames.  Keys no rule matches keep
-    their names.  Tensors a submodule lists in REFERENCE_TRANSPOSED (stored [in, out] by the
-    reference) are transposed."""
-    for path, module in model.named_modules():
-        prefix = f"{path}." if path else ""
-        rules = []
-        for source, target, *shape in getattr(module, "REFERENCE_RENAMES", ()):
-            parts = re.split(r"\{(\w+)\}", source)
-            pattern = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^.]+)" for i, p in enumerate(parts))
-            rules.append((re.compile(re.escape(prefix) + pattern), prefix + target, shape))
-        renamed = {}
-        for key, value in state_dict.items():
-            for pattern, target, shape in rules:
-                match = pattern.match(key)
-                if match:
-                    key = target.format(**match.groupdict()) + key[match.end():]
-                    if shape and value is not None:
-                        value = value.reshape(shape[0])
-                    break
-            renamed[key] = value
-        for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
-            if isinstance(renamed.get(prefix + name), torch.Tensor):
-                renamed[prefix + name] = renamed[prefix + name].t()
-        state_dict = renamed
-    return state_dict
-
-
-class ReferenceCheckpointMixin:
-    """Loading of checkpoints of the reference implementation (HF transformers, torchvision)."""
-
-    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
-        """Load a checkpoint of the reference implementation, renaming its keys."""
-        return self.load_state_dict(rename_reference_keys(self, state_dict), strict=strict)
-
-
-class WeightInitMixin:
-    """init_weights(), tie_weights() and loading that re-ties: what meta-device construction needs."""
-
-    def init_weights(self) -> None:
-        """Re-tie, recompute buffers, initialize as the spec's `init`s say (else PyTorch's default)."""
-        if any(f.f_code.co_name == "__init__" and f.f_locals.get("self") is not self
-               and isinstance(f.f_locals.get("self"), WeightInitMixin) for f, _ in traceback.walk_stack(None)):
-            return      # inside the constructor of a block around this one, which initializes the whole, once
-        restore_ties_and_buffers(self)
-        scopes = [(f"{path}." if path else "", m.init_rules) for path, m in self.named_modules()
-                  if getattr(m, "init_rules", ())]
-        with torch.no_grad():
-            init_module(self, "", scopes, set())
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """nn.Module's, re-tied and with the buffers recomputed: a model moved off the meta device loads."""
-        restore_ties_and_buffers(self)
-        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
-        restore_ties_and_buffers(self, buffers=False)      # assign=True put the checkpoint's tensors in
-        return result
-
-
-def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
-    """Every block's tie_weights(); fixed tables (`reset_buffers()`) and batch-norm statistics anew."""
-    with torch.no_grad():
-        for module in model.modules():
-            for method in ("tie_weights", "reset_buffers", "reset_running_stats")[:3 if buffers else 1]:
-                if hasattr(module, method) and (method != "tie_weights" or isinstance(module, WeightInitMixin)):
-                    getattr(module, method)()
-
-
-def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
-    """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
-    ops = dict(getattr(module, "LAYER_OPS", ()))
-    children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
-    for name, child in children:
-        layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
-        for i, layer in enumerate(layers):
-            path = prefix + name + ("" if layer is child else f".{i}")
-            (init_layer(layer, path, ops[name], scopes, done) if name in ops else init_module(layer, path + ".", scopes, done))
-
-
-def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list, done: set[int]) -> None:
-    """One layer (a Parameter, or each part of a fused layer: `fused_from` holds the parts' rows)."""
-    named = [("", layer)] if isinstance(layer, nn.Parameter) else list(layer.named_parameters())
-    start, base = 0, path.rsplit(".", 1)[0] + "." if "." in path else ""
-    for part, rows in getattr(layer, "fused_from", None) or ((None, None),):
-        tensors = {n: p if rows is None else p[start:start + rows] for n, p in named if id(p) not in done}
-        where = path if part is None else base + part
-        rules = {n: init_rule_for(scopes, f"{where}.{n}" if n else where, op, n) for n in tensors}
-        if None in rules.values() and rows is not None:    # nn.Linear's own default, on one part's rows
-            nn.Linear.reset_parameters(type("Part", (), {"weight": tensors["weight"], "bias": tensors.get("bias")})())
-        elif None in rules.values() and isinstance(layer, nn.Module):    # PyTorch's default; tied tensors kept
-            kept = {n: p.detach().clone() for n, p in layer.named_parameters() if id(p) in done}
-            [m.reset_parameters() for m in layer.modules() if hasattr(m, "reset_parameters")]
-            [layer.get_parameter(n).copy_(value) for n, value in kept.items()]
-        for n, rule in rules.items():
-            if rule is not None:
-                getattr(nn.init, f"{rule[0]}_")(tensors[n], **rule[1])
-        start += rows or 0
-    if isinstance(layer, nn.Embedding) and layer.padding_idx is not None and id(layer.weight) not in done:
-        layer.weight[layer.padding_idx].zero_()      # as nn.Embedding and HF keep the padding row
-    done.update(id(p) for _, p in named)
-
-
-def init_rule_for(scopes: list, path: str, op: str, parameter: str):
-    """The outermost rule naming the tensor (a repeat's name: each layer), else naming its op, else None."""
-    by_path = by_op = None
-    for prefix, rules in scopes:
-        relative = path[len(prefix):] if path.startswith(prefix) else ""
-        unindexed = ".".join(part for part in relative.split(".") if not part.isdigit())
-        for target, scheme, arguments in rules if relative else ():
-            if by_path is None and target in (relative, unindexed):
-                by_path = (scheme, arguments)
-            elif by_op is None and parameter and target == f"{op}.{parameter}":
-                by_op = (scheme, arguments)
-    return by_path or by_op
-
-
-NEVER = -1.0e9   # the score of a slot that holds no hypothesis
-
-
-@dataclass(frozen=True)
-class Search:
-    """One call's settings, as HF names them."""
-
-    max_new_tokens: int = 20
-    do_sample: bool = False
-    num_beams: int = 1
-    temperature: float = 1.0
-    top_k: int = 50
-    top_p: float = 1.0
-    eos_token_id: int | list[int] | None = None
-    pad_token_id: int | None = None
-    length_penalty: float = 1.0
-    early_stopping: bool = False
-
-    def eos_ids(self, device: torch.device) -> torch.Tensor:
-        ids = [] if self.eos_token_id is None else self.eos_token_id
-        return torch.tensor(ids if isinstance(ids, list) else [ids], dtype=torch.long, device=device)
-
-    def first_eos(self) -> int | None:
-        eos = self.eos_token_id
-        return eos[0] if isinstance(eos, list) else eos
-
-    def fill_id(self) -> int:
-        """What follows a finished sequence in greedy search and sampling: the pad token,
-        else the (first) end token, as HF does."""
-        if self.pad_token_id is not None:
-            return self.pad_token_id
-        eos = self.first_eos()
-        return eos if eos is not None else -1
-
-    def beam_fill_id(self) -> int:
-        """What pads a shorter beam hypothesis.  HF's beam search uses a non-zero pad token,
-        else the end token, and -1 without an end token; kept so the ids match HF's."""
-        eos = self.first_eos()
-        if eos is None:
-            return -1
-        return self.pad_token_id if self.pad_token_id else eos
-
-
-@torch.no_grad()
-def generate(step: "Callable[[torch.Tensor], torch.Tensor]", input_ids: torch.Tensor, search: Search,
-             generator: "torch.Generator | None" = None,
-             reorder: "Callable[[torch.Tensor], None] | None" = None) -> torch.Tensor:
-    """The prompts [B, L] followed by up to `max_new_tokens` new ids each, padded to one length."""
-    if search.num_beams > 1:
-        if search.do_sample:
-            raise ValueError("beam sampling is not supported: use num_beams=1 with do_sample=True, or do_sample=False")
-        return beam_search(step, input_ids, search, reorder)
-    return sample_or_greedy(step, input_ids, search, generator)
-
-
-def sample_or_greedy(step: "Callable[[torch.Tensor], torch.Tensor]", input_ids: torch.Tensor, search: Search,
-                     generator: "torch.Generator | None" = None) -> torch.Tensor:
-    eos = search.eos_ids(input_ids.device)
-    sequences = input_ids
-    running = torch.ones(len(input_ids), dtype=torch.bool, device=input_ids.device)
-    for _ in range(search.max_new_tokens):
-        scores = step(sequences).float()
-        if search.do_sample:
-            probabilities = F.softmax(warp(scores, search), dim=-1)
-            next_ids = torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
-        else:
-            next_ids = scores.argmax(-1)
-        next_ids = torch.where(running, next_ids, torch.full_like(next_ids, search.fill_id()))
-        sequences = torch.cat([sequences, next_ids[:, None]], dim=1)
-        running &= ~torch.isin(next_ids, eos)
-        if not running.any():
-            break
-    return sequences
-
-
-def warp(scores: torch.Tensor, search: Search) -> torch.Tensor:
-    """Temperature, then top-k, then nucleus (top-p) filtering, in HF's order."""
-    scores = scores / search.temperature if search.temperature != 1.0 else scores
-    if 0 < search.top_k < scores.shape[-1]:
-        kth = scores.topk(search.top_k, dim=-1).values[..., -1:]
-        scores = scores.masked_fill(scores < kth, float("-inf"))
-    if search.top_p < 1.0:
-        ordered, order = scores.sort(dim=-1)            # ascending: the tail to drop comes first
-        tail = ordered.softmax(-1).cumsum(-1) <= 1 - search.top_p
-        tail[..., -1] = False                           # always keep the most likely token
-        scores = scores.masked_fill(tail.scatter(-1, order, tail), float("-inf"))
-    return scores
-
-
-@dataclass
-class Beams:
-    """Beam search state for B prompts of num_beams beams each (N = B * num_beams rows)."""
-
-    running: torch.Tensor        # [B, beams, L] sequences still being extended
-    running_scores: torch.Tensor  # [B, beams] their summed log-probabilities
-    finished: torch.Tensor       # [B, beams, max_len] the best finished hypotheses
-    finished_scores: torch.Tensor  # [B, beams] their length-normalized scores (NEVER: empty slot)
-    finished_lengths: torch.Tensor  # [B, beams] how many new tokens each holds
-    open: torch.Tensor           # [B] whether a running beam may still beat a finished one
-
-
-def beam_search(step: "Callable[[torch.Tensor], torch.Tensor]", input_ids: torch.Tensor, search: Search,
-                reorder: "Callable[[torch.Tensor], None] | None" = None) -> torch.Tensor:
-    """Beam search with HF's rules: 2 * num_beams candidates per step, hypotheses that end
-    (an end token, or the length limit) scored by sum_logprobs / new_tokens ** length_penalty,
-    and HF's default stopping heuristic (`early_stopping=False`)."""
-    batch, prompt = input_ids.shape
-    beams, device = search.num_beams, input_ids.device
-    max_len = prompt + search.max_new_tokens
-    state = _initial_beams(input_ids, beams, max_len, search.beam_fill_id())
-    eos = search.eos_ids(device)
-    keep = max(2, 1 + len(eos)) * beams
-    for length in range(prompt, max_len):
-        log_probs = F.log_softmax(step(state.running.flatten(0, 1)).float(), dim=-1)
-        vocab = log_probs.shape[-1]
-        totals = (state.running_scores[..., None] + log_probs.view(batch, beams, vocab)).view(batch, -1)
-        scores, flat = totals.topk(keep, dim=-1)
-        parents, tokens = flat // vocab, flat % vocab
-        candidates = torch.cat([_gather(state.running, parents), tokens[..., None]], dim=-1)
-        ends = torch.isin(tokens, eos) | (length + 1 >= max_len)
-        _keep_finished(state, candidates, scores, ends, length + 1 - prompt, search)
-        alive = (scores + ends.float() * NEVER).topk(beams, dim=-1)
-        state.running = _gather(candidates, alive.indices)
-        state.running_scores = alive.values
-        if reorder is not None:
-            offsets = torch.arange(batch, device=device)[:, None] * beams
-            reorder((_gather(parents, alive.indices) + offsets).flatten())
-        state.open &= _may_improve(state, length + 1 - prompt, search)
-        if not state.open.any() or bool(ends.all()):
-            break
-    return _best(state, prompt)
-
-
-def _initial_beams(input_ids: torch.Tensor, beams: int, max_len: int, fill: int) -> Beams:
-    batch, prompt = input_ids.shape
-    running = input_ids[:, None, :].expand(batch, beams, prompt).clone()
-    running_scores = torch.zeros(batch, beams, device=input_ids.device)
-    running_scores[:, 1:] = NEVER            # identical beams at first: only one may spread
-    finished = torch.full((batch, beams, max_len), fill, dtype=torch.long, device=input_ids.device)
-    empty = torch.full((batch, beams), NEVER, device=input_ids.device)
-    lengths = torch.zeros(batch, beams, dtype=torch.long, device=input_ids.device)
-    return Beams(running, running_scores, finished, empty, lengths,
-                 torch.ones(batch, dtype=torch.bool, device=input_ids.device))
-
-
-def _gather(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """tensor[b, index[b, k], ...] for every b, k."""
-    shape = (*index.shape, *tensor.shape[2:])
-    return tensor.gather(1, index.view(*index.shape, *[1] * (tensor.dim() - 2)).expand(shape))
-
-
-def _keep_finished(state: Beams, candidates, scores, ends, new_tokens: int, search: Search) -> None:
-    """Candidates among the best num_beams that end join the finished set, which keeps its best num_beams."""
-    beams = state.finished.shape[1]
-    top = torch.zeros_like(ends)
-    top[:, :beams] = True
-    accepted = ends & top & state.open[:, None]
-    if search.early_stopping:
-        accepted &= ~(state.finished_scores > NEVER).all(-1, keepdim=True)
-    normalized = torch.where(accepted, scores / new_tokens ** search.length_penalty, torch.full_like(scores, NEVER))
-    padded = F.pad(candidates, (0, state.finished.shape[-1] - candidates.shape[-1]), value=search.beam_fill_id())
-    merged = torch.cat([state.finished_scores, normalized], dim=1)
-    best = merged.topk(beams, dim=-1).indices
-    state.finished = _gather(torch.cat([state.finished, padded], dim=1), best)
-    lengths = torch.full_like(normalized, new_tokens, dtype=torch.long)
-    state.finished_lengths = _gather(torch.cat([state.finished_lengths, lengths], dim=1), best)
-    state.finished_scores = _gather(merged, best)
-
-
-def _may_improve(state: Beams, new_tokens: int, search: Search) -> torch.Tensor:
-    """HF's heuristic: the best running beam, scored at the current length, beats the worst
-    finished hypothesis (or some slot is still empty)."""
-    best_running = state.running_scores[:, 0] / new_tokens ** search.length_penalty
-    full = (state.finished_scores > NEVER).all(-1)
-    worst = torch.where(full, state.finished_scores.min(-1).values, torch.full_like(best_running, NEVER))
-    return best_running > worst
-
-
-def _best(state: Beams, prompt: int) -> torch.Tensor:
-    """The best finished hypothesis of each prompt, cut to the longest one kept."""
-    length = prompt + int(state.finished_lengths[:, 0].max())
-    return state.finished[:, 0, :length]
-
-
-class KVCache:
-    """The keys and values of every position a decoder has seen, per causal attention layer:
-    pass one cache as `past_key_values` to each forward, give each call only the new tokens,
-    and the layers attend over the cached positions and append the new ones (the cache is
-    updated in place, as HF's DynamicCache).  Positions (learned, sinusoidal, rotary, T5's
-    relative bias) continue from the cached length."""
-
-    def __init__(self) -> None:
-        # (attention module, its output's name) -> (keys, values), each [N, kv_heads, T, head_dim]
-        self.layers: dict = {}
-        # a `scan`'s step module -> the states it carries after the positions seen, each [N, ...]
-        self.states: dict = {}
-
-    def update(self, layer: nn.Module, name: str, keys: torch.Tensor, values: torch.Tensor) -> tuple:
-        """Append one layer's new keys and values [N, heads, T_new, head_dim]; all of them, cached first."""
-        cached = self.layers.get((layer, name))
-        if cached is not None:
-            keys = torch.cat([cached[0], keys], dim=-2)
-            values = torch.cat([cached[1], values], dim=-2)
-        self.layers[(layer, name)] = (keys, values)
-        return keys, values
-
-    def get_seq_length(self, layer: nn.Module | None = None) -> int:
-        """The positions cached: by `layer`'s own attention (0 before its first step), for
-        positions read inside a layer, after the layers below it have appended this step's
-        keys; without a layer, by the first layer (positions read at the bottom of a stack,
-        before any layer appends)."""
-        if layer is not None:
-            return next((keys.shape[-2] for (owner, _), (keys, _) in self.layers.items() if owner is layer), 0)
-        return next(iter(self.layers.values()))[0].shape[-2] if self.layers else 0
-
-    def carried(self, step: nn.Module, *initial: torch.Tensor) -> "torch.Tensor | tuple":
-        """A recurrent decoder's states before this call's positions: those kept by the last
-        call, else `initial` (one tensor for one state)."""
-        states = self.states.get(step, initial)
-        return states if len(states) > 1 else states[0]
-
-    def keep(self, step: nn.Module, *states: torch.Tensor) -> None:
-        """The states after this call's positions, for the next call."""
-        self.states[step] = states
-
-    def reorder_cache(self, rows: torch.Tensor) -> None:
-        """Keep the cached rows `rows` [N] (the surviving beams' parents, in beam search)."""
-        for key, (keys, values) in self.layers.items():
-            self.layers[key] = (keys.index_select(0, rows), values.index_select(0, rows))
-        for step, states in self.states.items():
-            self.states[step] = tuple(state.index_select(0, rows) for state in states)
-
-
-def past_length(cache: "KVCache | None", layer: "nn.Module | None") -> int:
-    """The first position of this forward's tokens: 0 without a cache."""
-    return 0 if cache is None else cache.get_seq_length(layer)
-
-
-class DecoderStep:
-    """`step(sequences) -> logits [N, vocab]` of the position after each sequence, through the
-    model's forward; with a cache it feeds only the tokens the cache has not seen."""
-
-    def __init__(self, model: nn.Module, source: "torch.Tensor | None", use_cache: bool) -> None:
-        self.model, self.source = model, source
-        self.cache = KVCache() if use_cache else None
-        self.fed = 0          # tokens of each sequence the cache holds
-
-    def __call__(self, sequences: torch.Tensor) -> torch.Tensor:
-        decoding = self.model.DECODING
-        inputs = {decoding["tokens"]: sequences[:, self.fed:] if self.cache is not None else sequences}
-        if self.source is not None:
-            inputs[decoding["source"]] = self.source.repeat_interleave(len(sequences) // len(self.source), 0)
-        if self.cache is not None:
-            inputs["past_key_values"] = self.cache
-            self.fed = sequences.shape[1]
-        out = self.model(**inputs)
-        logits = out[decoding["logits"]] if isinstance(out, tuple) else out
-        return logits[:, -1]
-
-    def reorder(self, rows: torch.Tensor) -> None:
-        if self.cache is not None:
-            self.cache.reorder_cache(rows)
-
-
-class GenerationMixin:
-    """`generate()` for a model with a decoder step: autoregressive decoding with HF's
-    argument names, through the key/value cache.  DECODING (set by the compiler) names the
-    input that takes the decoded tokens, the source input of an encoder-decoder, and the
-    output that holds the logits."""
-
-    DECODING: typing.ClassVar[dict] = {}
-
-    @torch.no_grad()
-    def generate(self, input_ids: torch.Tensor, max_new_tokens: int = 20, do_sample: bool = False,
-                 num_beams: int = 1, temperature: float = 1.0, top_k: int = 50, top_p: float = 1.0,
-                 eos_token_id: "int | list[int] | None" = None, pad_token_id: "int | None" = None,
-                 length_penalty: float = 1.0, early_stopping: bool = False, decoder_start_token_id: int = 0,
-                 generator: "torch.Generator | None" = None, use_cache: bool = True) -> torch.Tensor:
-        """Decode up to `max_new_tokens` ids after each row of `input_ids` [B, L] (the prompt; the
-        source of an encoder-decoder, whose decoding starts at `decoder_start_token_id`): greedy,
-        beam search (`num_beams`, `length_penalty`, `early_stopping`) or sampling (`do_sample`,
-        `temperature`, `top_k`, `top_p`, `generator`), ending a row at `eos_token_id`.  Returns the
-        prompt followed by the new ids (the decoder's ids for an encoder-decoder), rows that end
-        early filled with `pad_token_id` (else the end token), as HF's `generate` returns them."""
-        search = Search(max_new_tokens, do_sample, num_beams, temperature, top_k, top_p, eos_token_id,
-                        pad_token_id, length_penalty, early_stopping)
-        source = input_ids if self.DECODING.get("source") else None
-        start = input_ids if source is None else torch.full(
-            (len(input_ids), 1), decoder_start_token_id, dtype=torch.long, device=input_ids.device)
-        step = DecoderStep(self, source, use_cache)
-        return generate(step, start, search, generator, step.reorder)
 
 
 class GPT2LMHeadModelOutput(NamedTuple):
@@ -579,8 +169,7 @@ class GPT2Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         ("h.{i}.", "blocks.{i}."),
         ("ln_f.", "final_norm."),
     )
-    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
-    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "token_embeddings": "vocab",
         "blocks.*.attention.qkv": "packed_colwise",
@@ -589,9 +178,7 @@ class GPT2Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         "blocks.*.feed_forward.output": "rowwise",
     }
     # Fused projections -> their equal parts, each sharded on its own.
-    TP_PACKED: typing.ClassVar[dict[str, int]] = {
-        "blocks.*.attention.qkv": 3,
-    }
+    TP_PACKED: typing.ClassVar[dict[str, int]] = {"blocks.*.attention.qkv": 3}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("blocks.*",),)
 
@@ -641,8 +228,7 @@ class GPT2LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
     """
 
     LAYER_OPS = (("lm_head", "Linear"),)
-    # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
-    # Apply it with dlc_parallel.parallelize(model, mesh): dlc writes that module beside this one.
+    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "lm_head": "vocab_head",
         "transformer.token_embeddings": "vocab",
@@ -652,9 +238,7 @@ class GPT2LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
         "transformer.blocks.*.feed_forward.output": "rowwise",
     }
     # Fused projections -> their equal parts, each sharded on its own.
-    TP_PACKED: typing.ClassVar[dict[str, int]] = {
-        "transformer.blocks.*.attention.qkv": 3,
-    }
+    TP_PACKED: typing.ClassVar[dict[str, int]] = {"transformer.blocks.*.attention.qkv": 3}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("transformer.blocks.*",), ("transformer.token_embeddings", "lm_head"))
     # generate(): the input of the decoded ids, the source's and the logits output (specs/gpt2.dl:48).

@@ -74,6 +74,9 @@ REPRESENTATIVES: dict[str, tuple[frozenset[str], str]] = {
         "B*S + S", "(B + 1)*(S + 1)", "floor(H/2 - 3/2) + 1", "3"]),
         "each expression is compared with all the others through sympy.simplify (0.3-1 s each); a product, "
         "a sum, a floor and a constant stay in the fast lane"),
+    "tests/test_parity_llama.py::test_a_class_compiled_with_as_many_kv_heads_as_heads_builds_grouped_query_attention":
+        (frozenset(["2"]), "grouped-query attention (2 key/value heads) stays in the fast lane; multi-query (1) "
+                           "takes the same repeat"),
 }
 
 

@@ -11,10 +11,10 @@
 """
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import random
 import re
+import shutil
 import signal
 import sys
 from dataclasses import dataclass
@@ -210,19 +210,16 @@ def cpu_bounded(function, *args, seconds: float = CPU_BOUND_S):
 
 
 def import_generated(text: str, folder: Path):
-    """Import generated source as a fresh module (what `from generated.x import M` does)."""
-    name = f"dlc_fuzz_{next(_modules)}"
-    path = folder / f"{name}.py"
-    path.write_text(text)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+    """Import generated source as a fresh module (what `from generated.x import M` does), with
+    the runtime module it imports beside it; nothing of it stays on disk or in sys.modules."""
+    from tests.helpers import import_generated_text
+    package = folder / f"dlc_fuzz_{next(_modules)}"
     try:
-        spec.loader.exec_module(module)
+        return import_generated_text(text, package, "net")
     finally:
-        del sys.modules[name]
-        path.unlink()
-    return module
+        for name in [name for name in sys.modules if name.startswith(f"{package.name}_")]:
+            del sys.modules[name]
+        shutil.rmtree(package, ignore_errors=True)
 
 
 def run_mutant(path: Path, level: int, folder: Path) -> str | None:

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from compiler import __version__
+from compiler.codegen.runtime_module import RUNTIME_MODULE, imported_runtime_names, runtime_module
 from compiler.driver import compile_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,11 +30,37 @@ def compile_to_module(spec: Path | str, tmp_path: Path, overrides: dict | None =
 
 def import_source(text: str, tmp_path: Path, name: str = "spec") -> ModuleType:
     """Import generated Python source as a fresh module."""
-    module_name = f"dlc_test_{name}_{next(_counter)}"
-    out = tmp_path / f"{module_name}.py"
-    out.write_text(text)
-    spec_obj = importlib.util.spec_from_file_location(module_name, out)
-    module = importlib.util.module_from_spec(spec_obj)
-    sys.modules[module_name] = module
-    spec_obj.loader.exec_module(module)
-    return module
+    return import_generated_text(text, tmp_path / f"dlc_test_{name}_{next(_counter)}", name)
+
+
+def import_generated_text(text: str, folder: Path, name: str = "spec") -> ModuleType:
+    """Import generated source as `dlc compile` leaves it: the module `name` of a fresh package in
+    `folder` (made here), with the dlc_runtime module it imports beside it; what
+    `from generated.x import M` does, under a package name no other test uses."""
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").write_text("")
+    (folder / f"{name}.py").write_text(text)
+    names = imported_runtime_names(text)
+    if names:
+        (folder / f"{RUNTIME_MODULE}.py").write_text(runtime_module(names, __version__))
+    package = f"{folder.name}_{next(_counter)}"
+    found = importlib.util.spec_from_file_location(package, folder / "__init__.py",
+                                                   submodule_search_locations=[str(folder)])
+    sys.modules[package] = importlib.util.module_from_spec(found)
+    found.loader.exec_module(sys.modules[package])
+    return importlib.import_module(f"{package}.{name}")
+
+
+def runtime_of(model_or_module) -> ModuleType:
+    """The module holding the runtime helpers a generated module uses: the dlc_runtime beside
+    it, or the module itself when compiled --standalone."""
+    module = (model_or_module if isinstance(model_or_module, ModuleType)
+              else sys.modules[type(model_or_module).__module__])
+    return sys.modules[module.WeightInitMixin.__module__]
+
+
+def rename_reference_keys(model, state_dict: dict) -> dict:
+    """A reference checkpoint under `model`'s names, by the runtime of its module (unchanged
+    for a model without renames, whose runtime has no renaming)."""
+    rename = getattr(runtime_of(model), "rename_reference_keys", None)
+    return state_dict if rename is None else rename(model, state_dict)

@@ -12,7 +12,7 @@ import torch
 
 from compiler.driver import compile_spec
 from compiler.passes import select_passes
-from tests.helpers import ROOT
+from tests.helpers import ROOT, runtime_of
 from tests.test_inference_build import FOLDED_ATOL, FOLDED_RTOL, _assert_same, _count, _pair, _tolerance
 
 pytestmark = pytest.mark.skipif(not hasattr(torch.ops.mkldnn, "_convolution_pointwise"),
@@ -49,7 +49,7 @@ def test_linear_kernels_pack_the_layers_not_fused(tmp_path_factory):
     """After the GELU layers are fused, packing the linear layers leaves a fused layer's own linear
     layer (its fallback) alone."""
     reference, o2, model, inputs = _pair(tmp_path_factory, "bert")
-    if "onednn" not in o2.packed_linear_kernels():
+    if "onednn" not in runtime_of(o2).packed_linear_kernels():
         pytest.skip("this torch has no oneDNN packed linear")
     model.eval()
     o2.fuse_epilogues(model, inputs, "fused")
@@ -71,7 +71,7 @@ def test_measured_epilogues_are_reported_and_kept_only_when_faster(tmp_path_fact
         items = [item.rsplit(" ", 2) for item in match[2].removeprefix("measured ").split(", ")]
         times = {name: float(ms) for name, ms, _ in items}
         others = min(t for name, t in times.items() if name != "fused")
-        assert (match[1] == "fused") == (times["fused"] <= o2.KEEP_MARGIN * others), line
+        assert (match[1] == "fused") == (times["fused"] <= runtime_of(o2).KEEP_MARGIN * others), line
     assert _count(model, "FusedConv") == sum(int(re.search(r"(\d+) layer", line)[1]) for line in lines
                                              if ": fused (" in line)
     with torch.no_grad():
@@ -87,7 +87,7 @@ def test_nothing_is_fused_without_example_inputs_or_when_asked_for_plain(tmp_pat
 
 def test_without_fused_kernels_nothing_is_fused(tmp_path_factory, monkeypatch):
     reference, o2, model, inputs = _pair(tmp_path_factory, "mobilenet_v2")
-    monkeypatch.setattr(o2, "conv_epilogue_kernels", lambda: False)
+    monkeypatch.setattr(runtime_of(o2), "conv_epilogue_kernels", lambda: False)
     model.optimize_for_inference(*inputs, kernels="fused")
     assert _fused_kernels(model) == 0 and "no oneDNN fused kernels" in " ".join(model.inference_summary)
     with torch.no_grad():

@@ -17,8 +17,10 @@ import pytest
 import torch
 from torch import nn
 
+from compiler import __version__
+from compiler.codegen.runtime_module import RUNTIME_MODULE, imported_runtime_names, runtime_module
 from compiler.driver import compile_spec
-from tests.helpers import ROOT, compile_to_module
+from tests.helpers import ROOT, compile_to_module, runtime_of
 
 ATOL, RTOL = 1e-5, 1e-4
 # Folding computes x * (w * s) + b' where the -O0 model computes (x * w) * s + b, and channels-last
@@ -122,8 +124,8 @@ def _count(model: nn.Module, name: str) -> int:
 
 
 def _unpacked_linear_layers(model: nn.Module, module) -> list[str]:
-    linear = nn.Linear
-    return [f"{path}.{name}" for path, parent in model.named_modules() if not isinstance(parent, module.PackedLinear)
+    linear, packed = nn.Linear, runtime_of(module).PackedLinear
+    return [f"{path}.{name}" for path, parent in model.named_modules() if not isinstance(parent, packed)
             for name, child in parent.named_children() if isinstance(child, linear)]
 
 
@@ -137,7 +139,7 @@ def test_optimized_model_computes_what_o0_computes(tmp_path_factory, case):
     reference, o2, model, inputs = _pair(tmp_path_factory, case)
     assert model.optimize_for_inference() is model and not model.training
     assert not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in model.modules())   # all folded
-    assert _kernels(model) <= set(o2.packed_linear_kernels())                # whatever measuring chose
+    assert _kernels(model) <= set(runtime_of(o2).packed_linear_kernels())                # whatever measuring chose
     with torch.no_grad():
         expected = reference(*inputs)
         _assert_same(model(*inputs), expected, **_tolerance(case))
@@ -154,7 +156,7 @@ def test_each_packed_kernel_computes_what_o0_computes(tmp_path_factory, case, ke
     """Forced, so both kernels are tested whichever one this machine measures faster; the example
     inputs make MKL's layers packed for the row counts they will see."""
     reference, o2, model, inputs = _pair(tmp_path_factory, case)
-    if kernel not in o2.packed_linear_kernels():
+    if kernel not in runtime_of(o2).packed_linear_kernels():
         pytest.skip(f"this torch has no {kernel} packed linear")
     model.optimize_for_inference(*inputs, kernels=kernel)
     assert _kernels(model) == {kernel} and not _unpacked_linear_layers(model, o2)
@@ -176,11 +178,11 @@ def test_measured_choices_are_reported(tmp_path_factory):
     for line in lines:
         match = re.fullmatch(r"linear (\d+)->(\d+), (18|2) rows, (\d+) layer\(s\): (\w+) \((.*)\)", line)
         assert match and (int(match[1]), int(match[2])) in shapes, line
-        if o2.packed_linear_kernels():
-            assert match[6].startswith("measured ") and match[5] in ("plain", *o2.packed_linear_kernels())
+        if runtime_of(o2).packed_linear_kernels():
+            assert match[6].startswith("measured ") and match[5] in ("plain", *runtime_of(o2).packed_linear_kernels())
             # the chosen kernel is the fastest measured, or plain when no packed one won by the margin
             times = dict(re.findall(r"(\w+) ([\d.]+) ms", match[6]))
-            assert match[5] == "plain" or float(times[match[5]]) <= o2.KEEP_MARGIN * float(times["plain"])
+            assert match[5] == "plain" or float(times[match[5]]) <= runtime_of(o2).KEEP_MARGIN * float(times["plain"])
 
 
 def test_plain_kernels_keep_every_layer(tmp_path_factory):
@@ -217,7 +219,7 @@ def test_channels_last_weights_and_idempotence(tmp_path_factory):
 # ------------------------------------------------------------------ falling back
 def test_without_packed_kernels_layers_stay_linear(tmp_path_factory, monkeypatch):
     reference, o2, model, inputs = _pair(tmp_path_factory, "gpt2")
-    monkeypatch.setattr(o2, "packed_linear_available", lambda: False)
+    monkeypatch.setattr(runtime_of(o2), "packed_linear_available", lambda: False)
     linear_types = [type(m) for m in model.modules() if isinstance(m, nn.Linear)]
     model.optimize_for_inference()
     assert linear_types and [type(m) for m in model.modules() if isinstance(m, nn.Linear)] == linear_types
@@ -357,8 +359,12 @@ def test_generated_o2_code_is_lint_clean(tmp_path):
     ruff = Path(sys.executable).parent / "ruff"
     if not ruff.exists():
         pytest.skip("ruff is not installed")
+    names = set()
     for spec in ("resnet", "gpt2", "t5"):
-        (tmp_path / f"{spec}.py").write_text(compile_spec(ROOT / "specs" / f"{spec}.dl", opt_level=2).text)
+        text = compile_spec(ROOT / "specs" / f"{spec}.dl", opt_level=2).text
+        (tmp_path / f"{spec}.py").write_text(text)
+        names |= imported_runtime_names(text)
+    (tmp_path / f"{RUNTIME_MODULE}.py").write_text(runtime_module(names, __version__))   # as dlc compile writes it
     result = subprocess.run([str(ruff), "check", "--no-cache", str(tmp_path)], cwd=ROOT, capture_output=True,
                             text=True, check=False, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

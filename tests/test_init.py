@@ -30,9 +30,9 @@ def _deviation_ratio(t: torch.Tensor) -> float:
 
 
 def _renamed_reference(model, reference) -> dict[str, torch.Tensor]:
-    module = __import__(type(model).__module__)
-    return module.rename_reference_keys(model, reference.state_dict()) if hasattr(module, "rename_reference_keys") \
-        else reference.state_dict()
+    """The reference's tensors under the model's names (a no-op for a model without renames)."""
+    from compiler.runtime.helpers import rename_reference_keys
+    return rename_reference_keys(model, reference.state_dict())
 
 
 def assert_same_statistics(model, reference, skip=()) -> int:
@@ -121,6 +121,23 @@ def test_cnns_initialize_like_torchvision(tmp_path, spec, ours, theirs, skip):
     module = compile_to_module(SPECS / spec, tmp_path, {"num_classes": 10}, name=spec[:-3])
     torch.manual_seed(0)
     assert_same_statistics(getattr(module, ours)(), getattr(models, theirs)(num_classes=10), skip)
+
+
+def test_vit_initializes_like_torchvision(tmp_path):
+    """torchvision's VisionTransformer: truncated-normal patch projection, Xavier-uniform packed
+    attention and MLP weights, normal(1e-6) MLP biases, normal(0.02) positions, zero class token
+    and head."""
+    models = _torchvision().models
+    config = {"image_size": 32, "patch_size": 8, "num_layers": 2, "num_heads": 4, "hidden_dim": 64, "mlp_dim": 128,
+              "num_classes": 10}
+    vit = compile_to_module(SPECS / "vit.dl", tmp_path, config, name="vit")
+    torch.manual_seed(0)
+    model, reference = vit.VisionTransformer(), models.VisionTransformer(**config)
+    assert assert_same_statistics(model, reference) == len(list(model.parameters()))
+    attention = model.encoder.blocks[0].self_attention
+    bound = math.sqrt(6 / (64 + 3 * 64))                   # Xavier over the packed [3 * d, d] matrix
+    assert attention.in_proj.weight.abs().max() <= bound and attention.in_proj.weight.std() > 0.9 * bound / math.sqrt(3)
+    assert model.head.weight.abs().sum() == 0 and model.encoder.blocks[0].mlp.hidden.bias.abs().max() < 1e-4
 
 
 def _same_state(a: dict, b: dict) -> bool:

@@ -59,6 +59,15 @@ def test_the_installed_dlc_finds_the_bundled_stdlib_for_a_users_spec(installed: 
     compiled = run([installed / "dlc", "compile", spec.name, "-o", "out"], tmp_path)
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr
     assert "class Mine(WeightInitMixin, nn.Module)" in (tmp_path / "out" / "mine.py").read_text()
+    # the runtime it imports is written beside it: the module loads from the package and from the
+    # folder on sys.path (with this interpreter, which has torch), and standalone from a lone copy
+    assert "class WeightInitMixin" in (tmp_path / "out" / "dlc_runtime.py").read_text()
+    alone = run([installed / "dlc", "compile", "--standalone", spec.name, "-o", "alone"], tmp_path)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    (tmp_path / "copied.py").write_text((tmp_path / "alone" / "mine.py").read_text())
+    for code in ("import out.mine as m", "import sys; sys.path.insert(0, 'out'); import mine as m", "import copied as m"):
+        built = run([sys.executable, "-c", f"{code}; m.Mine(d=8)"], tmp_path)
+        assert built.returncode == 0, code + "\n" + built.stderr
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from compiler.cli import _override, main
 from compiler.driver import check
 from compiler.ops import REGISTRY
 from compiler.ops.docs import describe, signature
-from tests.helpers import compile_to_module
+from tests.helpers import compile_to_module, rename_reference_keys
 
 
 def diagnostics(tmp_path, source: str):
@@ -28,7 +28,7 @@ def test_rename_drops_a_prefix_and_matches_inside_a_component(tmp_path):
     model = module.M()
     checkpoint = {"body.layers.block_0.mlp.fc_in_weight": torch.ones(4, 4), "body.layers.block_0.mlp.fc_in_bias": torch.zeros(4),
                   "body.layers.block_1.mlp.fc_in_weight": torch.eye(4), "wrapper.layers.1.linear.bias": torch.ones(4)}
-    renamed = module.rename_reference_keys(model, checkpoint)
+    renamed = rename_reference_keys(model, checkpoint)
     assert sorted(renamed) == ["layers.0.linear.bias", "layers.0.linear.weight", "layers.1.linear.bias",
                                "layers.1.linear.weight"]
     model.load_reference_state_dict(checkpoint)

@@ -3,9 +3,7 @@ compiled with -D, weight for weight and output for output; constructors reject w
 `require` forbids, naming the spec line; every block of a kind is an instance of its class."""
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ import torch
 
 from compiler.driver import compile_spec
 from generated import bert, gpt2, mobilenet, resnet, transformer, vgg
-from tests.helpers import ROOT
+from tests.helpers import ROOT, import_source
 
 SPECS = ROOT / "specs"
 
@@ -22,14 +20,7 @@ def _compiled(spec: str, overrides: dict, tmp_path: Path):
     """The spec compiled with -D overrides, imported from a temporary file."""
     result = compile_spec(SPECS / spec, overrides=overrides)
     assert result.ok and result.text is not None, result.diagnostics
-    name = f"dlc_{Path(spec).stem}_{abs(hash(tuple(sorted(overrides.items()))))}"
-    path = tmp_path / f"{name}.py"
-    path.write_text(result.text)
-    loaded = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(loaded)
-    sys.modules[name] = module
-    loaded.loader.exec_module(module)
-    return module
+    return import_source(result.text, tmp_path, Path(spec).stem)
 
 
 def _built(cls, kwargs: dict):
@@ -118,12 +109,12 @@ def test_every_resnet50_block_is_a_bottleneck():
 # torchvision's files, in lines: the generated ones may take half again as many.
 # Issue 8's bounds: within about 1.5x of torchvision's mobilenetv2.py, vgg.py and resnet.py.
 CNN_LINE_LIMITS = {"mobilenet": 400, "vgg": 770, "resnet": 1480}
-# The code generated for each language model, less the runtime helpers copied in (checkpoint
-# renaming, init, decoding: library code, the same in every file).  Before the per-definition
-# codegen the whole files were bert 381, gpt2 226, t5 778, transformer 288 lines; since then they
-# gained init rules, named outputs, losses, KV caches and TP plans.  These bounds are today's sizes,
-# so that the generated code does not grow unnoticed.
-LANGUAGE_MODEL_LINES = {"bert": 450, "gpt2": 318, "t5": 559, "transformer": 376}
+# The whole generated files of the language models, now that the runtime helpers live in
+# dlc_runtime.py beside them.  Before the per-definition codegen they were bert 381, gpt2 226,
+# t5 778, transformer 288 lines (the runtime copied in); since then they gained init rules, named
+# outputs, losses, KV caches and TP plans, so bert, gpt2 and transformer are still longer than
+# that.  These bounds are today's sizes, so that the generated code does not grow unnoticed.
+LANGUAGE_MODEL_LINES = {"bert": 430, "gpt2": 266, "t5": 520, "transformer": 332, "gpt1": 316, "llama": 281}
 
 
 @pytest.mark.parametrize("name, lines", [*CNN_LINE_LIMITS.items()])
@@ -133,13 +124,7 @@ def test_cnn_files_are_within_half_again_of_torchvision(name, lines):
 
 @pytest.mark.parametrize("name, lines", [*LANGUAGE_MODEL_LINES.items()])
 def test_language_model_files_do_not_grow(name, lines):
-    import ast
-
-    from compiler.codegen.helpers import helper_names
-    text = (ROOT / "generated" / f"{name}.py").read_text()
-    helpers = sum(s.end_lineno - s.lineno + 1 + len(s.decorator_list) for s in ast.parse(text).body
-                  if isinstance(s, (ast.FunctionDef, ast.ClassDef)) and s.name in helper_names())
-    assert len(text.splitlines()) - helpers <= lines
+    assert len((ROOT / "generated" / f"{name}.py").read_text().splitlines()) <= lines
 
 
 def test_no_class_is_named_by_a_counter():

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from generated import alexnet
 from tests.test_parity_vision import count, materialize, randomize, shapes, torchvision_builder
+from tests.helpers import rename_reference_keys
 
 ATOL, RTOL = 1e-5, 1e-4
 
@@ -23,7 +24,7 @@ def test_parameters_and_keys():
     with torch.device("meta"):
         reference, ours = torchvision_builder("alexnet")(), alexnet.AlexNet()
     assert count(ours) == count(reference) == alexnet_parameters() == 61_100_840
-    renamed = alexnet.rename_reference_keys(ours, reference.state_dict())
+    renamed = rename_reference_keys(ours, reference.state_dict())
     assert shapes(renamed) == shapes(ours.state_dict())
 
 

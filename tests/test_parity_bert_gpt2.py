@@ -8,7 +8,6 @@ in step with the specs; the training checks compile small configurations.
 """
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.helpers import ROOT, compile_to_module
+from tests.helpers import ROOT, compile_to_module, rename_reference_keys
 
 transformers = pytest.importorskip("transformers")
 
@@ -88,7 +87,7 @@ def pair(request, references):
 
 def our_key(model: torch.nn.Module, reference_key: str) -> str:
     """The name a reference key gets under the REFERENCE_RENAMES of the model's blocks."""
-    rename = sys.modules[type(model).__module__].rename_reference_keys
+    rename = rename_reference_keys
     (key,) = rename(model, {reference_key: None})
     return key
 

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from generated import googlenet
 from tests.test_parity_vision import count, randomize, shapes
+from tests.helpers import rename_reference_keys
 
 ATOL, RTOL = 1e-5, 1e-4
 
@@ -22,7 +23,7 @@ def test_parameters_and_keys():
     with torch.device("meta"):
         reference, ours = reference_googlenet(), googlenet.GoogLeNet()
     assert count(ours) == count(reference) == 6_624_904
-    renamed = googlenet.rename_reference_keys(ours, reference.state_dict())
+    renamed = rename_reference_keys(ours, reference.state_dict())
     assert shapes(renamed) == shapes(ours.state_dict())
 
 

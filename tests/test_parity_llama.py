@@ -148,3 +148,22 @@ def test_decoding_matches_hf_generate(compiled, num_beams):
     search = generation.Search(max_new_tokens=6, num_beams=num_beams, pad_token_id=0)
     got = generation.generate(lambda sequences: ours(sequences).logits[:, -1], ids, search)
     assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("kv_heads", [2, 1])
+def test_a_class_compiled_with_as_many_kv_heads_as_heads_builds_grouped_query_attention(kv_heads):
+    """generated/llama.py was compiled with num_key_value_heads == num_attention_heads; built with
+    fewer key/value heads it repeats them as HF's repeat_kv does, in forward and in generate()."""
+    from generated import llama
+    config = {**SMALL, "num_key_value_heads": kv_heads}
+    torch.manual_seed(0)
+    reference = transformers.LlamaForCausalLM(reference_config(config)).eval()
+    ours = llama.LlamaForCausalLM(**config).eval()
+    result = ours.load_reference_state_dict(reference.state_dict())      # strict
+    assert not result.missing_keys and not result.unexpected_keys
+    ids, mask = inputs(padded=True)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids, mask).logits, reference(input_ids=ids, attention_mask=mask).logits,
+                                   atol=1e-5, rtol=0)
+        expected = reference.generate(ids[:1], max_new_tokens=4, do_sample=False, pad_token_id=0)
+        assert torch.equal(ours.generate(ids[:1], max_new_tokens=4), expected)

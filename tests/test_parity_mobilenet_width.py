@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.helpers import ROOT, compile_to_module
+from tests.helpers import ROOT, compile_to_module, rename_reference_keys
 from tests.test_parity_vision import count, randomize, shapes
 
 ATOL, RTOL = 1e-5, 1e-4
@@ -38,7 +38,7 @@ def test_parameters_and_keys(compiled, width_mult):
     with torch.device("meta"):
         theirs, ours = reference(width_mult), module.MobileNetV2()
     assert count(ours) == count(theirs)
-    assert shapes(module.rename_reference_keys(ours, theirs.state_dict())) == shapes(ours.state_dict())
+    assert shapes(rename_reference_keys(ours, theirs.state_dict())) == shapes(ours.state_dict())
 
 
 @pytest.mark.parametrize("width_mult", [0.5, 1.4])

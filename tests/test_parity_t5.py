@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.helpers import ROOT, compile_to_module
+from tests.helpers import ROOT, compile_to_module, rename_reference_keys
 
 transformers = pytest.importorskip("transformers")
 
@@ -38,7 +38,7 @@ def models(t5):
 
 def our_key(t5, model, reference_key: str) -> str:
     """The name a reference checkpoint key gets under the REFERENCE_RENAMES of the model's blocks."""
-    (key,) = t5.rename_reference_keys(model, {reference_key: None})
+    (key,) = rename_reference_keys(model, {reference_key: None})
     return key
 
 

@@ -6,7 +6,6 @@ count and the usual hand-written PyTorch implementation.
 """
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable
 
@@ -16,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from generated import mobilenet, resnet, vgg
-from tests.helpers import ROOT, compile_to_module
+from tests.helpers import ROOT, compile_to_module, rename_reference_keys
 
 # torchvision builder -> the generated class that should hold its weights.
 VGG = {
@@ -101,7 +100,7 @@ def test_parameters_match_torchvision(name):
     with torch.device("meta"):
         reference, ours = torchvision_builder(name)(), MODELS[name]()
     assert count(ours) == count(reference)
-    renamed = inspect.getmodule(ours).rename_reference_keys(ours, reference.state_dict())
+    renamed = rename_reference_keys(ours, reference.state_dict())
     assert shapes(renamed) == shapes(ours.state_dict())
     ours.load_reference_state_dict(reference.state_dict())
 

@@ -4,14 +4,13 @@ weights (a small configuration in the fast lane, B/16 at 224x224 in the slow one
 a few training steps."""
 from __future__ import annotations
 
-import inspect
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from generated import vit
-from tests.helpers import ROOT, compile_to_module
+from tests.helpers import ROOT, compile_to_module, rename_reference_keys
 from tests.test_parity_vision import count, shapes, torchvision_builder
 
 ATOL, RTOL = 1e-5, 1e-4
@@ -37,7 +36,7 @@ def test_full_size_parameters_and_keys(name):
     with torch.device("meta"):
         reference, ours = torchvision_builder(name)(), cls()
     assert count(ours) == count(reference) == expected
-    renamed = inspect.getmodule(ours).rename_reference_keys(ours, reference.state_dict())
+    renamed = rename_reference_keys(ours, reference.state_dict())
     assert shapes(renamed) == shapes(ours.state_dict())
     ours.load_reference_state_dict(reference.state_dict())          # strict
 
@@ -93,7 +92,9 @@ def test_training_lowers_the_loss(small_module):
     images, labels = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     losses = []
-    for _ in range(10):
+    # 30 steps: with torchvision's init (a zero head) the loss starts at log(10) and halves after
+    # about 22, as torchvision's own VisionTransformer does on these inputs.
+    for _ in range(30):
         loss = F.cross_entropy(model(images), labels)
         optimizer.zero_grad()
         loss.backward()

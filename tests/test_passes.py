@@ -4,9 +4,6 @@ inputs give the same outputs, while the generated code loses what the pass
 removes."""
 from __future__ import annotations
 
-import importlib.util
-import itertools
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,9 +12,7 @@ import torch
 from compiler.driver import check, compile_spec
 from compiler.ir import dump, verify
 from compiler.passes import PASS_NAMES, PIPELINE, optimize, select_passes
-from tests.helpers import ROOT, compile_to_module
-
-_names = itertools.count()
+from tests.helpers import ROOT, compile_to_module, import_source
 
 IDENTITIES = """
 block Body(d: int, p: float = 0.0) {
@@ -56,14 +51,7 @@ def module_with(spec: Path, tmp_path: Path, passes, overrides: dict | None = Non
     """Compile with an explicit pass list and import the result."""
     result = compile_spec(spec, overrides=overrides, passes=passes)
     assert result.ok and result.text is not None, [d.message for d in result.diagnostics]
-    name = f"dlc_passes_{next(_names)}"
-    path = tmp_path / f"{name}.py"
-    path.write_text(result.text)
-    spec_obj = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec_obj)
-    sys.modules[name] = module
-    spec_obj.loader.exec_module(module)
-    return module, result.text
+    return import_source(result.text, tmp_path, "passes"), result.text
 
 
 def same_weights(reference: torch.nn.Module, optimized: torch.nn.Module) -> list[str]:

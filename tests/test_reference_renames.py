@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from tests.helpers import compile_to_module
+from tests.helpers import compile_to_module, rename_reference_keys
 
 NESTED = """
 block Inner(d: int) {
@@ -48,7 +48,7 @@ def test_rules_apply_under_every_instance_of_the_block(tmp_path):
     module = compile_to_module(NESTED, tmp_path, name="nested")
     model = module.Outer()
     checkpoint = _reference_checkpoint()
-    renamed = module.rename_reference_keys(model, checkpoint)
+    renamed = rename_reference_keys(model, checkpoint)
     assert sorted(renamed) == sorted(model.state_dict())
     model.load_reference_state_dict(checkpoint)       # strict
     assert torch.equal(model.layers[1].proj.weight, checkpoint["layer.1.dense.weight"])

@@ -61,7 +61,8 @@ def _compiled(folder: Path, spec: str, config: dict, level: int) -> str:
     path = folder / f"{spec}_o{level}.py"
     if path.exists():
         return str(path)
-    result = compile_spec(ROOT / "specs" / f"{spec}.dl", opt_level=level, overrides=config)
+    # standalone: the worker loads each file by its path, and the folder holds several specs' files
+    result = compile_spec(ROOT / "specs" / f"{spec}.dl", opt_level=level, overrides=config, standalone=True)
     assert result.ok and result.text is not None, [d.message for d in result.diagnostics]
     path.write_text(result.text)
     (folder / f"{SHARDING_MODULE}.py").write_text(sharding_module(__version__))   # as `dlc compile` writes it

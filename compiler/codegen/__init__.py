@@ -21,11 +21,13 @@ def _environment() -> jinja2.Environment:
 
 
 def generate(program: Program, version: str, notes: list[str] | None = None, options: str = "",
-             path: Callable[[str], str] = str) -> str:
+             path: Callable[[str], str] = str, standalone: bool = False) -> str:
     """Render a typed, optimized program as one Python module; `notes` collects what --explain
     reports about the classes, `options` is the header's record of -O and -D, `path` writes the
-    spec paths comments show (relative to the project, so output is the same from anywhere)."""
+    spec paths comments show (relative to the project, so output is the same from anywhere);
+    `standalone` copies the runtime helpers into the module instead of importing them from
+    dlc_runtime (codegen/runtime_module.py)."""
     from compiler.codegen.model import build_file_model
-    model = build_file_model(program, notes, options, path)
+    model = build_file_model(program, notes, options, path, standalone)
     text = _environment().get_template("module.py.j2").render(file=model, version=version)
     return text.rstrip("\n") + "\n"

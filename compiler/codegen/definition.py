@@ -121,11 +121,12 @@ class DefinitionBuilder:
             model.methods.append(tie_weights_method(ties))
         if renames:
             where = self.ctx.where(self.block.span)
-            model.class_lines += [f"# Reference checkpoint key prefixes -> this module's names ({where}).",
-                                  "REFERENCE_RENAMES = ("]
             shapes = {(r.source, r.target): r.shape for m in variant.members for r in m.graph.renames}
-            model.class_lines += [f'    ("{s}", "{t}"{_shape_entry(shapes.get((s, t)))}),' for s, t in renames]
-            model.class_lines.append(")")
+            entries = [f'("{s}", "{t}"{_shape_entry(shapes.get((s, t)))})' for s, t in renames]
+            one = f"REFERENCE_RENAMES = ({', '.join(entries)},)"       # on one line where it fits, as LAYER_OPS
+            model.class_lines += [f"# Reference checkpoint key prefixes -> this module's names ({where}).",
+                                  *([one] if len(one) <= 112 else
+                                    ["REFERENCE_RENAMES = (", *(f"    {e}," for e in entries), ")"])]
         transposed = list(dict.fromkeys(f"{n.module}.{param}" for m in variant.members for n in m.graph.ordered()
                                         if n.kind == "op" for param in REGISTRY[n.op].reference_transposed))
         if transposed:

@@ -60,8 +60,8 @@ def helper_names() -> set[str]:
     return names
 
 
-def helper_sources(wanted: set[str]) -> list[str]:
-    """The sources of the wanted helpers and of those they use, in the module's order."""
+def helper_closure(wanted: set[str]) -> set[str]:
+    """The wanted helpers and those they use, directly or through others."""
     definitions = _definitions()
     needed, pending = set(), list(wanted)
     while pending:
@@ -69,7 +69,13 @@ def helper_sources(wanted: set[str]) -> list[str]:
         if name not in needed:
             needed.add(name)
             pending.extend(definitions[name][1])
-    return [source for name, (source, _) in definitions.items() if name in needed]
+    return needed
+
+
+def helper_sources(wanted: set[str]) -> list[str]:
+    """The sources of the wanted helpers and of those they use, in the module's order."""
+    needed = helper_closure(wanted)
+    return [source for name, (source, _) in _definitions().items() if name in needed]
 
 
 class _Helpers:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import textwrap
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from compiler.check.decoding import decoding_entry
@@ -19,6 +20,7 @@ from compiler.codegen.merge import Variant
 from compiler.codegen.interface import output_tuple, tuple_source
 from compiler.codegen.names import class_name_diagnostic, class_name_problem
 from compiler.codegen.parallel_plan import has_plan, parallel_plan_lines
+from compiler.codegen.runtime_module import runtime_import_lines
 from compiler.codegen.sharding import SHARDING_MODULE
 from compiler.diagnostics import CompileError, Diagnostic
 from compiler.diagnostics.codes import INVALID_IDENTIFIER
@@ -47,9 +49,10 @@ def _safe_text(text: str) -> str:
 
 
 def build_file_model(program: Program, notes: list[str] | None = None, options: str = "",
-                     path: Callable[[str], str] = str) -> FileModel:
+                     path: Callable[[str], str] = str, standalone: bool = False) -> FileModel:
     """The module model of a program; `notes` collects what --explain says about splits, `path`
-    writes a spec's path as the generated file shows it (relative to the project)."""
+    writes a spec's path as the generated file shows it (relative to the project).  The runtime
+    helpers it uses are imported from dlc_runtime, or with `standalone` copied into it."""
     ctx = Context(program, lambda span: _safe_text(f"{path(span.file)}:{span.line}"))
     classes: list[ClassModel] = []
     results: list[str] = []
@@ -76,9 +79,17 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
     source = _safe_text(path(program.source))
     file = FileModel(source, f"PyTorch modules compiled from {source}.", options)
     file.classes = classes
-    from compiler.codegen.helpers import helper_names, helper_sources
-    file.helpers = helper_sources(ctx.helpers | _called_helpers(classes, helper_names())) + results
-    file.import_lines = _import_lines(file)
+    from compiler.codegen.helpers import helper_closure, helper_names, helper_sources
+    used = ctx.helpers | _called_helpers(classes, helper_names())
+    runtime: list[str] = []
+    if standalone:
+        file.helpers = helper_sources(used) + results
+    else:       # the names the classes read; dlc_runtime holds the helpers those use in turn
+        file.helpers = results
+        runtime = sorted(name for name in helper_closure(used) if _uses_name(classes, name))
+    file.import_lines = import_lines(file.helpers, classes)
+    if runtime:
+        file.import_lines += ["", *runtime_import_lines(runtime, Path(program.source).stem)]
     file.exports = sorted({public for public, _ in program.models}, key=_export_order)
     if notes is not None:
         notes.extend(ctx.notes)
@@ -106,7 +117,8 @@ def _add_parallel_plan(model: ClassModel, variant: Variant, program: Program, he
     keys = [m.graph.key for m in variant.members]
     lines = parallel_plan_lines(program, keys)
     if has_plan(program, keys):      # the code that applies it is one module for every model (codegen/sharding.py)
-        lines.insert(1, f"# Apply it with {SHARDING_MODULE}.parallelize(model, mesh): dlc writes that module beside this one.")
+        lines[0] = (f"# Tensor-parallel plan (module path -> style): apply it with {SHARDING_MODULE}.parallelize(model, "
+                    "mesh), beside this module.")
     model.class_lines += lines
 
 
@@ -212,25 +224,37 @@ def _loads_reference(variant: Variant, program: Program) -> bool:
         REGISTRY[node.op].reference_transposed for g in graphs for node in g.ordered() if node.kind == "op")
 
 
-def _import_lines(file: FileModel) -> list[str]:
-    """The generated module's imports: standard-library modules only where used (isort's
-    groups, a blank line between), then torch; `F` only where used."""
-    lines = [f"import {name}" for name in ("functools", "math", "re", "time", "traceback", "typing") if _uses(file, name)]
+def import_lines(helpers: list[str], classes: list[ClassModel]) -> list[str]:
+    """The imports of a module holding `helpers` (source texts) and `classes`: standard-library
+    modules only where used (isort's groups, a blank line between), then torch; `F` only where used."""
+    code = [*helpers, *(line for c in classes for line in _class_code(c))]
+    lines = [f"import {name}" for name in ("functools", "math", "re", "time", "traceback", "typing")
+             if _uses(code, name)]
     # isort's order: the plain imports, then the `from` ones, each by module
-    if any("Callable[" in helper for helper in file.helpers):              # the decoding step's type
+    if any("Callable[" in helper for helper in helpers):              # the decoding step's type
         lines.append("from collections.abc import Callable")
-    if any(helper.startswith("@dataclass") for helper in file.helpers):     # the decoding state
+    if any(helper.startswith("@dataclass") for helper in helpers):     # the decoding state
         lines.append("from dataclasses import dataclass")
-    if any("(NamedTuple):" in text for text in file.helpers):
+    if any("(NamedTuple):" in text for text in helpers):
         lines.append("from typing import NamedTuple")
     lines += ["", "import torch", "from torch import nn"]
-    return lines + (["from torch.nn import functional as F"] if _uses(file, "F") else [])
+    return lines + (["from torch.nn import functional as F"] if _uses(code, "F") else [])
 
 
-def _uses(file: FileModel, name: str) -> bool:
-    code = [*file.helpers, *(line for c in file.classes
-                             for line in (*c.class_lines, *c.init_lines, *c.forward_lines, *c.methods))]
+def _class_code(model: ClassModel) -> list[str]:
+    return [model.bases, *model.class_lines, *model.init_def, *model.init_lines, model.signature, model.returns,
+            *model.forward_lines, *model.methods]
+
+
+def _uses(code: list[str], name: str) -> bool:
     return any(re.search(rf"\b{name}\.", text) for text in code)
+
+
+def _uses_name(classes: list[ClassModel], name: str) -> bool:
+    """Whether the classes' code reads `name`: not as an attribute (`self.name` is another thing),
+    nor in a comment."""
+    return any(re.search(rf"(?<![.\w]){name}\b", re.sub(r"(^|\s)#.*", "", line))
+               for c in classes for line in _class_code(c))
 
 
 def _export_order(name: str) -> tuple:

@@ -38,7 +38,8 @@ NN_MODULE_ATTRIBUTES_FILE = Path(__file__).with_name("nn_module_attributes.txt")
 
 # Packages a generated module imports or sits beside; a module named like one would shadow it.
 THIRD_PARTY_MODULES = frozenset({"torch", "torchvision", "torchaudio", "transformers", "numpy", "triton", "sympy",
-                                 "onnx", "onnxruntime", "dlc", "compiler", "dlc_parallel"})
+                                 "onnx", "onnxruntime", "dlc", "compiler", "dlc_parallel",
+                                 "dlc_runtime"})
 
 
 @lru_cache(maxsize=1)

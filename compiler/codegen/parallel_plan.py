@@ -40,8 +40,9 @@ def has_plan(program: Program, keys: list[str]) -> bool:
 
 def _mapping(name: str, entries: dict[str, str], value_type: str) -> list[str]:
     declared = f"{name}: typing.ClassVar[dict[str, {value_type}]]"
-    if not entries:
-        return [f"{declared} = {{}}"]
+    one_line = f"{declared} = {{{', '.join(f'{chr(34)}{path}{chr(34)}: {value}' for path, value in entries.items())}}}"
+    if len(one_line) <= 116:         # the class body's indent within ruff's 120 columns
+        return [one_line]
     return [f"{declared} = {{", *(f'    "{path}": {value},' for path, value in entries.items()), "}"]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sympy
 from pydantic import PositiveInt, confloat
 
-from compiler.ir.residual import is_residual
+from compiler.ir.residual import equal_in_every_configuration, is_residual
 from compiler.ir.types import TensorType, broadcast, dim, dim_str, dims_equal
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_float, register, sample, tensor
 from compiler.ops.hints import choices, divisors_near
@@ -142,10 +142,12 @@ def _split_heads(a: AttentionAttrs, ctx, cached: bool = False) -> tuple[list[str
         lines.append(f"{name} = {arg}.unflatten(-1, {split}).transpose(1, 2)")
     if cached:
         lines += _cache_update(a, ctx, names[1], names[2])
-    if a.key_heads != a.heads:
+    if not equal_in_every_configuration((a.key_heads, a.heads)):
         # Each key/value head serves `group` consecutive query heads (HF's repeat_kv).
         group = a.heads // a.key_heads
-        lines += [f"{name} = {name}.repeat_interleave({group}, dim=1)" for name in names[1:]]
+        repeats = [f"{name} = {name}.repeat_interleave({group}, dim=1)" for name in names[1:]]
+        # Equal in this configuration, but parameters of their own: the class serves any divisor.
+        lines += repeats if a.key_heads != a.heads else [f"if {a.key_heads} != {a.heads}:", *_indent(repeats)]
     return lines, names
 
 
