@@ -323,11 +323,17 @@ class KVCache:
     pass one cache as `past_key_values` to each forward, give each call only the new tokens,
     and the layers attend over the cached positions and append the new ones (the cache is
     updated in place, as HF's DynamicCache).  Positions (learned, sinusoidal, rotary, T5's
-    relative bias) continue from the cached length."""
+    relative bias) continue from the cached length.  An encoder-decoder's source side (the
+    encoder output, the cross-attention keys and values) is computed at the first call and kept
+    (`computed_once`): give every call with one cache the same source."""
 
     def __init__(self) -> None:
         # (attention module, its output's name) -> (keys, values), each [N, kv_heads, T, head_dim]
         self.layers: dict = {}
+        # (module, the name of its result) -> what it computed at the first call (computed_once)
+        self.computed: dict = {}
+        # [N, T] each row's positions, for left-padded prompts (generate() with an attention_mask)
+        self.position_ids: "torch.Tensor | None" = None
 
     def update(self, layer: nn.Module, name: str, keys: torch.Tensor, values: torch.Tensor) -> tuple:
         """Append one layer's new keys and values [N, heads, T_new, head_dim]; all of them, cached first."""
@@ -351,6 +357,20 @@ class KVCache:
         """Keep the cached rows `rows` [N] (the surviving beams' parents, in beam search)."""
         for key, (keys, values) in self.layers.items():
             self.layers[key] = (keys.index_select(0, rows), values.index_select(0, rows))
+        for key, value in self.computed.items():
+            self.computed[key] = _select_rows(value, rows)
+        if self.position_ids is not None:
+            self.position_ids = self.position_ids.index_select(0, rows)
+
+
+def _select_rows(value, rows: torch.Tensor):
+    """The rows `rows` of a tensor, or of each tensor of a tuple of results."""
+    if isinstance(value, torch.Tensor):
+        return value.index_select(0, rows)
+    if isinstance(value, tuple):
+        return type(value)(*(_select_rows(v, rows) for v in value)) if hasattr(value, "_fields") \
+            else tuple(_select_rows(v, rows) for v in value)
+    return value
 
 
 def past_length(cache: "KVCache | None", layer: "nn.Module | None") -> int:

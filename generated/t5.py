@@ -364,11 +364,17 @@ class KVCache:
     pass one cache as `past_key_values` to each forward, give each call only the new tokens,
     and the layers attend over the cached positions and append the new ones (the cache is
     updated in place, as HF's DynamicCache).  Positions (learned, sinusoidal, rotary, T5's
-    relative bias) continue from the cached length."""
+    relative bias) continue from the cached length.  An encoder-decoder's source side (the
+    encoder output, the cross-attention keys and values) is computed at the first call and kept
+    (`computed_once`): give every call with one cache the same source."""
 
     def __init__(self) -> None:
         # (attention module, its output's name) -> (keys, values), each [N, kv_heads, T, head_dim]
         self.layers: dict = {}
+        # (module, the name of its result) -> what it computed at the first call (computed_once)
+        self.computed: dict = {}
+        # [N, T] each row's positions, for left-padded prompts (generate() with an attention_mask)
+        self.position_ids: "torch.Tensor | None" = None
 
     def update(self, layer: nn.Module, name: str, keys: torch.Tensor, values: torch.Tensor) -> tuple:
         """Append one layer's new keys and values [N, heads, T_new, head_dim]; all of them, cached first."""
@@ -392,6 +398,34 @@ class KVCache:
         """Keep the cached rows `rows` [N] (the surviving beams' parents, in beam search)."""
         for key, (keys, values) in self.layers.items():
             self.layers[key] = (keys.index_select(0, rows), values.index_select(0, rows))
+        for key, value in self.computed.items():
+            self.computed[key] = _select_rows(value, rows)
+        if self.position_ids is not None:
+            self.position_ids = self.position_ids.index_select(0, rows)
+
+
+def _select_rows(value, rows: torch.Tensor):
+    """The rows `rows` of a tensor, or of each tensor of a tuple of results."""
+    if isinstance(value, torch.Tensor):
+        return value.index_select(0, rows)
+    if isinstance(value, tuple):
+        return type(value)(*(_select_rows(v, rows) for v in value)) if hasattr(value, "_fields") \
+            else tuple(_select_rows(v, rows) for v in value)
+    return value
+
+
+def computed_once(cache: "KVCache | None", name: str, module: nn.Module, *args):
+    """`module(*args)`, at the first forward with `cache`, and that same result at every later one.
+    Generated forwards call a layer or block this way where it reads no input along the decoded
+    axis (an encoder over the source ids, a cross-attention's key and value projections of the
+    encoder output): its result is the same at every decoding step, so generate() computes it
+    once, as HF's generate runs the encoder once and caches the cross-attention keys and values."""
+    if cache is None:
+        return module(*args)
+    key = (module, name)
+    if key not in cache.computed:
+        cache.computed[key] = module(*args)
+    return cache.computed[key]
 
 
 def past_length(cache: "KVCache | None", layer: "nn.Module | None") -> int:
@@ -493,8 +527,8 @@ class T5Attention(WeightInitMixin, nn.Module):
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None = None, position_bias: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         q = self.q(x)  # [B, Tq, 512]
-        k = self.k(memory)  # [B, Tk, 512]
-        v = self.v(memory)  # [B, Tk, 512]
+        k = computed_once(past_key_values, "k", self.k, memory)  # [B, Tk, 512]
+        v = computed_once(past_key_values, "v", self.v, memory)  # [B, Tk, 512]
         q_heads = q.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
         del q
         k_heads = k.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
@@ -754,7 +788,7 @@ class T5DecoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         h = x + dropout  # [B, T, d_model]
         del dropout
         cross_attention_norm = self.cross_attention_norm(h)  # [B, T, d_model]
-        cross_attention = self.cross_attention(cross_attention_norm, memory, memory_mask)  # [B, T, d_model]
+        cross_attention = self.cross_attention(cross_attention_norm, memory, memory_mask, past_key_values=past_key_values)  # [B, T, d_model]
         del cross_attention_norm
         dropout_1 = self.dropout_1(cross_attention)  # [B, T, d_model]
         del cross_attention
@@ -890,7 +924,7 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
         if decoder_attention_mask is not None:
             decoder_attention_mask = decoder_attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         embedding = self.shared(input_ids)  # [B, S, d_model]
-        encoder = self.encoder(embedding, attention_mask)  # [B, S, d_model]
+        encoder = computed_once(past_key_values, "encoder", self.encoder, embedding, attention_mask)  # [B, S, d_model]
         del embedding
         embedding_1 = self.shared(decoder_input_ids)  # [B, T, d_model]
         decoder = self.decoder(embedding_1, encoder, attention_mask, decoder_attention_mask, past_key_values=past_key_values)  # [B, T, d_model]

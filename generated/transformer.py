@@ -307,11 +307,17 @@ class KVCache:
     pass one cache as `past_key_values` to each forward, give each call only the new tokens,
     and the layers attend over the cached positions and append the new ones (the cache is
     updated in place, as HF's DynamicCache).  Positions (learned, sinusoidal, rotary, T5's
-    relative bias) continue from the cached length."""
+    relative bias) continue from the cached length.  An encoder-decoder's source side (the
+    encoder output, the cross-attention keys and values) is computed at the first call and kept
+    (`computed_once`): give every call with one cache the same source."""
 
     def __init__(self) -> None:
         # (attention module, its output's name) -> (keys, values), each [N, kv_heads, T, head_dim]
         self.layers: dict = {}
+        # (module, the name of its result) -> what it computed at the first call (computed_once)
+        self.computed: dict = {}
+        # [N, T] each row's positions, for left-padded prompts (generate() with an attention_mask)
+        self.position_ids: "torch.Tensor | None" = None
 
     def update(self, layer: nn.Module, name: str, keys: torch.Tensor, values: torch.Tensor) -> tuple:
         """Append one layer's new keys and values [N, heads, T_new, head_dim]; all of them, cached first."""
@@ -335,6 +341,34 @@ class KVCache:
         """Keep the cached rows `rows` [N] (the surviving beams' parents, in beam search)."""
         for key, (keys, values) in self.layers.items():
             self.layers[key] = (keys.index_select(0, rows), values.index_select(0, rows))
+        for key, value in self.computed.items():
+            self.computed[key] = _select_rows(value, rows)
+        if self.position_ids is not None:
+            self.position_ids = self.position_ids.index_select(0, rows)
+
+
+def _select_rows(value, rows: torch.Tensor):
+    """The rows `rows` of a tensor, or of each tensor of a tuple of results."""
+    if isinstance(value, torch.Tensor):
+        return value.index_select(0, rows)
+    if isinstance(value, tuple):
+        return type(value)(*(_select_rows(v, rows) for v in value)) if hasattr(value, "_fields") \
+            else tuple(_select_rows(v, rows) for v in value)
+    return value
+
+
+def computed_once(cache: "KVCache | None", name: str, module: nn.Module, *args):
+    """`module(*args)`, at the first forward with `cache`, and that same result at every later one.
+    Generated forwards call a layer or block this way where it reads no input along the decoded
+    axis (an encoder over the source ids, a cross-attention's key and value projections of the
+    encoder output): its result is the same at every decoding step, so generate() computes it
+    once, as HF's generate runs the encoder once and caches the cross-attention keys and values."""
+    if cache is None:
+        return module(*args)
+    key = (module, name)
+    if key not in cache.computed:
+        cache.computed[key] = module(*args)
+    return cache.computed[key]
 
 
 def past_length(cache: "KVCache | None", layer: "nn.Module | None") -> int:
@@ -424,8 +458,8 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, d_model]
-        key = self.key(kv)  # [B, Tk, d_model]
-        value = self.value(kv)  # [B, Tk, d_model]
+        key = computed_once(past_key_values, "key", self.key, kv)  # [B, Tk, d_model]
+        value = computed_once(past_key_values, "value", self.value, kv)  # [B, Tk, d_model]
         q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
         del query
         k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
@@ -607,7 +641,7 @@ class DecoderLayer(WeightInitMixin, nn.Module):
         self_attn = self.self_attn(x, past_key_values=past_key_values)  # [B, T, d_model]
         self_norm = self.self_norm(x, self_attn)  # [B, T, d_model]
         del self_attn
-        cross_attn = self.cross_attn(self_norm, memory, memory_mask)  # [B, T, d_model]
+        cross_attn = self.cross_attn(self_norm, memory, memory_mask, past_key_values=past_key_values)  # [B, T, d_model]
         cross_norm = self.cross_norm(self_norm, cross_attn)  # [B, T, d_model]
         del self_norm, cross_attn
         ffn = self.ffn(cross_norm)  # [B, T, d_model]
@@ -685,7 +719,7 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
         encoder = src_x
         del src_x
         for layer in self.encoder:
-            encoder = layer(encoder, src_mask)  # [B, S, d_model]
+            encoder = computed_once(past_key_values, "encoder", layer, encoder, src_mask)  # [B, S, d_model]
         if self.tie_embeddings:
             embedding_1 = self.src_embed(tgt)  # [B, T, d_model]
         else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from compiler.check.decoding import callee_keys, causal_attention, decoder_graphs
+from compiler.codegen.source_side import computed_once, fixed_values
 from compiler.ir import Graph, Node, Program
 
 CACHE = "past_key_values"        # HF's name for the cache argument
@@ -27,6 +28,12 @@ class DecodingPlan:
 
     takes_cache: set[str] = field(default_factory=set)    # graphs whose definition has a decoder step
     uses_cache: set[str] = field(default_factory=set)     # graphs with a causal attention in this instance
+    # per graph key: the nodes whose values are the same at every step (an encoder-decoder's source side)
+    fixed: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def computed_once(self, graph: Graph, node: Node) -> bool:
+        """Whether this call's value is computed at the first decoding step only (source_side.py)."""
+        return graph.key in self.uses_cache and computed_once(graph, node, self.fixed.get(graph.key, frozenset()))
 
     def passes_cache(self, graph: Graph, callee_key: str) -> bool:
         return graph.key in self.uses_cache and callee_key in self.uses_cache
@@ -48,10 +55,12 @@ class DecodingPlan:
 
 def plan_decoding(program: Program, definition_of) -> DecodingPlan:
     """The decoding plan of a program; `definition_of(graph)` names a graph's block definition."""
-    uses = decoder_graphs(program)
+    decoders = decoder_graphs(program)
+    fixed = fixed_values(program, decoders, lambda graph: decoded_axes(graph, decoders))
+    uses = decoders | set(fixed)         # the blocks with fixed inputs keep their fixed values in the cache
     definitions = {definition_of(program.graphs[key]) for key in uses}
     takes = {key for key, g in program.graphs.items() if definition_of(g) in definitions}
-    return DecodingPlan(takes, uses)
+    return DecodingPlan(takes, uses, fixed)
 
 
 def decoded_axes(graph: Graph, uses_cache: set[str]) -> set:

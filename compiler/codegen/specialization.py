@@ -8,6 +8,7 @@ the expressions the spec wrote; a value with no such expression prints as itself
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -237,7 +238,8 @@ class SpecializationRenderer:
         if node.kind == "block":
             callee = self.graph_of(node.op)
             texts = ["\n".join(unpack_call(output_tuple(callee.definition), [o.name for o in callee.outputs], outs,
-                                           f"self.{node.module}({self._call_args(node, args)})", self.vars.fresh))]
+                                           self._block_call(node, f"self.{node.module}", args, outs[0]),
+                                           self.vars.fresh))]
         elif node.kind == "repeat":
             texts = self._lower_repeat(node, args, in_types, outs)
         else:
@@ -249,7 +251,7 @@ class SpecializationRenderer:
                                features=[self._width(operands[s]) if s in operands else None for s in range(len(args))],
                                cache=CACHE if g.key in self.decoding.takes_cache else None,
                                past=self.decoding.past_positions(g, node))
-            texts = REGISTRY[node.op].lower(attrs, ctx)
+            texts = self._computed_once_layer(node, REGISTRY[node.op].lower(attrs, ctx), outs)
             self.helpers.update(REGISTRY[node.op].helpers)
             self.uses_dims |= ctx.uses_dims
         lines = [Line(node.guard, text) for text in texts]
@@ -286,13 +288,31 @@ class SpecializationRenderer:
         arguments = self._call_args(node, [carried, *args[1:]])
         first: Layer = node.attrs[0]
         if first.kind == "block":
-            step = f"{', '.join(outs)} = {layer}({arguments})"
+            step = f"{', '.join(outs)} = {self._block_call(node, layer, [carried, *args[1:]], carried)}"
         else:
             attrs = with_expressions(first.call, first.attrs, self.scope.forward_name)
             ctx = LowerContext([carried, *args[1:]], outs, layer, in_types, list(node.types or ()),
                                self.dim_names, self.vars.fresh)
             step = "\n    ".join(REGISTRY[first.target].lower(attrs, ctx))
         return head + [f"for {layer} in self.{node.module}:\n    {step}"]
+
+    def _block_call(self, node: Node, module: str, args: list[str | None], name: str) -> str:
+        """`module(args)`; through the cache, once per generate(), where it computes a value of
+        an encoder-decoder's source side (codegen/source_side.py)."""
+        if self.decoding.computed_once(self.graph, node):
+            self.helpers.add("computed_once")
+            return f"computed_once({CACHE}, {_py_str(name)}, {module}, {call_args(args)})"
+        return f"{module}({self._call_args(node, args)})"
+
+    def _computed_once_layer(self, node: Node, texts: list[str], outs: list[str]) -> list[str]:
+        """A layer's one-line call `out = self.layer(args)`, through the cache where its value is
+        fixed while decoding (a cross-attention's key and value projections of the encoder output)."""
+        call = re.fullmatch(rf"{re.escape(outs[0])} = self\.{re.escape(node.module or '')}\((.*)\)", texts[0]) \
+            if len(texts) == 1 and len(outs) == 1 and node.module else None
+        if call is None or not self.decoding.computed_once(self.graph, node):
+            return texts
+        self.helpers.add("computed_once")
+        return [f"{outs[0]} = computed_once({CACHE}, {_py_str(outs[0])}, self.{node.module}, {call.group(1)})"]
 
     def _call_args(self, node: Node, args: list[str | None]) -> str:
         """A block call's arguments, and the key/value cache where the callee decodes with one."""
