@@ -435,21 +435,35 @@ def past_length(cache: "KVCache | None", layer: "nn.Module | None") -> int:
 
 class DecoderStep:
     """`step(sequences) -> logits [N, vocab]` of the position after each sequence, through the
-    model's forward; with a cache it feeds only the tokens the cache has not seen."""
+    model's forward; with a cache it feeds only the tokens the cache has not seen.  The N rows
+    are the B prompts' rows, each prompt's num_beams rows in a run (beam search)."""
 
-    def __init__(self, model: nn.Module, source: "torch.Tensor | None", use_cache: bool) -> None:
-        self.model, self.source = model, source
+    def __init__(self, model: nn.Module, source: "torch.Tensor | None", use_cache: bool,
+                 mask: "torch.Tensor | None" = None) -> None:
+        self.model, self.source, self.mask = model, source, mask
+        self.use_cache = use_cache
         self.cache = KVCache() if use_cache else None
         self.fed = 0          # tokens of each sequence the cache holds
 
     def __call__(self, sequences: torch.Tensor) -> torch.Tensor:
         decoding = self.model.DECODING
-        inputs = {decoding["tokens"]: sequences[:, self.fed:] if self.cache is not None else sequences}
+        cache = self.cache
+        inputs = {decoding["tokens"]: sequences[:, self.fed:] if cache is not None else sequences}
         if self.source is not None:
-            inputs[decoding["source"]] = self.source.repeat_interleave(len(sequences) // len(self.source), 0)
-        if self.cache is not None:
-            inputs["past_key_values"] = self.cache
-            self.fed = sequences.shape[1]
+            inputs[decoding["source"]] = _per_row(self.source, len(sequences))
+            if self.mask is not None:
+                inputs[decoding["mask"]] = _per_row(self.mask, len(sequences))
+        elif self.mask is not None:
+            # A decoder's prompt mask, and every new token real (HF extends it by ones); the
+            # positions count the real tokens, so a left-padded prompt starts at 0 as a bare one.
+            prompt = _per_row(self.mask, len(sequences))
+            mask = torch.cat([prompt, prompt.new_ones(len(sequences), sequences.shape[1] - prompt.shape[1])], 1)
+            inputs[decoding["mask"]] = mask
+            cache = cache if cache is not None else KVCache()     # without caching: for the positions only
+            cache.position_ids = (mask.long().cumsum(-1) - 1).masked_fill_(mask == 0, 1)
+        if cache is not None:
+            inputs["past_key_values"] = cache
+            self.fed = sequences.shape[1] if self.cache is not None else 0
         out = self.model(**inputs)
         logits = out[decoding["logits"]] if isinstance(out, tuple) else out
         return logits[:, -1]
@@ -459,11 +473,17 @@ class DecoderStep:
             self.cache.reorder_cache(rows)
 
 
+def _per_row(tensor: torch.Tensor, rows: int) -> torch.Tensor:
+    """A prompt's tensor repeated for each of its rows (its beams): rows of one prompt stay
+    together, and a beam never moves to another prompt's rows, so these need no reordering."""
+    return tensor if rows == len(tensor) else tensor.repeat_interleave(rows // len(tensor), 0)
+
+
 class GenerationMixin:
     """`generate()` for a model with a decoder step: autoregressive decoding with HF's
     argument names, through the key/value cache.  DECODING (set by the compiler) names the
-    input that takes the decoded tokens, the source input of an encoder-decoder, and the
-    output that holds the logits."""
+    input that takes the decoded tokens, the source input of an encoder-decoder, the mask of
+    generate()'s input_ids, and the output that holds the logits."""
 
     DECODING: typing.ClassVar[dict] = {}
 
@@ -472,19 +492,26 @@ class GenerationMixin:
                  num_beams: int = 1, temperature: float = 1.0, top_k: int = 50, top_p: float = 1.0,
                  eos_token_id: "int | list[int] | None" = None, pad_token_id: "int | None" = None,
                  length_penalty: float = 1.0, early_stopping: bool = False, decoder_start_token_id: int = 0,
-                 generator: "torch.Generator | None" = None, use_cache: bool = True) -> torch.Tensor:
+                 generator: "torch.Generator | None" = None, use_cache: bool = True,
+                 attention_mask: "torch.Tensor | None" = None) -> torch.Tensor:
         """Decode up to `max_new_tokens` ids after each row of `input_ids` [B, L] (the prompt; the
         source of an encoder-decoder, whose decoding starts at `decoder_start_token_id`): greedy,
         beam search (`num_beams`, `length_penalty`, `early_stopping`) or sampling (`do_sample`,
         `temperature`, `top_k`, `top_p`, `generator`), ending a row at `eos_token_id`.  Returns the
         prompt followed by the new ids (the decoder's ids for an encoder-decoder), rows that end
-        early filled with `pad_token_id` (else the end token), as HF's `generate` returns them."""
+        early filled with `pad_token_id` (else the end token), as HF's `generate` returns them.
+        `attention_mask` [B, L] (1 at real tokens, 0 at padding) masks the padding of input_ids: a
+        batch of prompts of different lengths is padded on the left, as HF's convention for
+        decoder-only models; each row's positions count its real tokens."""
         search = Search(max_new_tokens, do_sample, num_beams, temperature, top_k, top_p, eos_token_id,
                         pad_token_id, length_penalty, early_stopping)
         source = input_ids if self.DECODING.get("source") else None
+        if attention_mask is not None and self.DECODING.get("mask") is None:
+            raise ValueError(f"{type(self).__name__} takes no mask of its input_ids: generate() without attention_mask")
+        mask = None if attention_mask is None else attention_mask.bool()
         start = input_ids if source is None else torch.full(
             (len(input_ids), 1), decoder_start_token_id, dtype=torch.long, device=input_ids.device)
-        step = DecoderStep(self, source, use_cache)
+        step = DecoderStep(self, source, use_cache, mask)
         return generate(step, start, search, generator, step.reorder)
 
 
@@ -893,8 +920,8 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
     }
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("encoder.layers.*",), ("decoder.layers.*",), ("shared", "lm_head"))
-    # generate(): the input of the decoded ids, the source's and the logits output (specs/t5.dl:38).
-    DECODING: typing.ClassVar[dict] = {"tokens": "decoder_input_ids", "source": "input_ids", "logits": 1}
+    # generate(): the inputs of the decoded ids, of the source and of their mask, and the logits output (specs/t5.dl:38).
+    DECODING: typing.ClassVar[dict] = {"tokens": "decoder_input_ids", "source": "input_ids", "mask": "attention_mask", "logits": 1}
 
     def __init__(self, vocab: int = 32128, d_model: int = 512, d_kv: int = 64, d_ff: int = 2048, layers: int = 6,
                  heads: int = 8, num_buckets: int = 32, max_distance: int = 128, dropout: float = 0.1,

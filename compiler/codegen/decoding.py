@@ -46,11 +46,22 @@ class DecodingPlan:
         axis = _time_axis(graph, node)
         if axis is None or axis not in decoded_axes(graph, self.uses_cache):
             return None
+        return f"past_length({CACHE}, {self._owner(graph)})"
+
+    def decoded_positions(self, graph: Graph, node: Node):
+        """For a position op that continues after the cached positions, `x -> the expression of
+        the positions of x's time axis` (each row's own where generate() got an attention_mask)."""
+        if self.past_positions(graph, node) is None:
+            return None
+        owner = self._owner(graph)
+        return lambda x: f"decoded_positions({CACHE}, {owner}, {x})"
+
+    @staticmethod
+    def _owner(graph: Graph) -> str:
         # Inside a block with its own causal attention (rotary), that attention's cached length: the
         # layers below it have appended this step's keys already.  Elsewhere (the bottom of a stack,
         # before any layer appends), the first layer's.
-        owner = "self" if any(causal_attention(n) for n in graph.ordered()) else "None"
-        return f"past_length({CACHE}, {owner})"
+        return "self" if any(causal_attention(n) for n in graph.ordered()) else "None"
 
 
 def plan_decoding(program: Program, definition_of) -> DecodingPlan:

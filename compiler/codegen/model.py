@@ -121,8 +121,11 @@ def _add_generation(model: ClassModel, variant: Variant, ctx: Context) -> None:
     model.bases = "GenerationMixin, " + model.bases
     where = ctx.where(graphs[0].decode.span)
     source = f'"{entry.source}"' if entry.source else "None"
-    model.class_lines += [f"# generate(): the input of the decoded ids, the source's and the logits output ({where}).",
-                          f'DECODING: typing.ClassVar[dict] = {{"tokens": "{entry.tokens}", "source": {source}, "logits": {entry.logits}}}']
+    mask = f'"{entry.mask}"' if entry.mask else "None"
+    model.class_lines += [f"# generate(): the inputs of the decoded ids, of the source and of their mask, and the "
+                          f"logits output ({where}).",
+                          f'DECODING: typing.ClassVar[dict] = {{"tokens": "{entry.tokens}", "source": {source}, '
+                          f'"mask": {mask}, "logits": {entry.logits}}}']
 
 
 def _called_helpers(classes: list[ClassModel], helpers: set[str]) -> set[str]:

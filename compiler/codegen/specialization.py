@@ -250,7 +250,8 @@ class SpecializationRenderer:
                                list(node.types or ()), self.dim_names, self.vars.fresh,
                                features=[self._width(operands[s]) if s in operands else None for s in range(len(args))],
                                cache=CACHE if g.key in self.decoding.takes_cache else None,
-                               past=self.decoding.past_positions(g, node))
+                               past=self.decoding.past_positions(g, node),
+                               positions=self.decoding.decoded_positions(g, node))
             texts = self._computed_once_layer(node, REGISTRY[node.op].lower(attrs, ctx), outs)
             self.helpers.update(REGISTRY[node.op].helpers)
             self.uses_dims |= ctx.uses_dims
