@@ -120,6 +120,25 @@ def test_t5_runs_the_encoder_and_the_cross_attention_projections_once(t5_pair, n
     assert all(counts[f"k{i}"] == counts[f"v{i}"] == 1 and counts[f"q{i}"] == steps for i in range(2))
 
 
+@pytest.mark.slow
+def test_t5_at_o2_computes_the_fused_cross_projection_once_and_equals_hf(t5_pair, tmp_path_factory):  # noqa: F811
+    """-O2 fuses the cross-attention's k and v into one layer: it runs once, and the ids equal HF's."""
+    _, _, reference = t5_pair
+    module = compile_to_module(ROOT / "specs" / "t5.dl", tmp_path_factory.mktemp("decode"), T5_SMALL, opt_level=2,
+                               name="t5_o2")
+    ours = module.T5ForConditionalGeneration().eval()
+    ours.load_reference_state_dict(reference.state_dict())
+    counts: dict[str, int] = {}
+    hooks = [_calls(layer.cross_attention.k_v, counts, f"k_v{i}") for i, layer in enumerate(ours.decoder.layers)]
+    try:
+        got = _ours(ours, SOURCES, SOURCE_MASK, {"num_beams": 4, "eos_token_id": 1}, decoder_start_token_id=0)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert counts == {"k_v0": 1, "k_v1": 1}
+    assert torch.equal(got, _hf_generate(reference, SOURCES, SOURCE_MASK, {"num_beams": 4, "eos_token_id": 1}))
+
+
 def test_transformer_runs_its_encoder_layers_once(tmp_path_factory):
     """A `repeat` encoder: each layer computed at the first step only; the ids equal those of
     decoding without the cache (the encoder rerun at every step)."""

@@ -92,3 +92,21 @@ def _time_axis(graph: Graph, node: Node):
     shape = graph.output_type(*operands[0]).shape
     return shape[1] if len(shape) > 1 else None
 
+
+
+def computed_once_line(text: str, outs: list[str], module: str, name: str) -> str | None:
+    """`a, b = module(args)<rest>` as `a, b = computed_once(cache, name, module, args)<rest>`
+    (`rest`: a view of the result, as a fused projection's `.chunk(2, dim=-1)`); None for a line
+    of another form, which then runs at every step."""
+    head = f"{', '.join(outs)} = {module}("
+    if not text.startswith(head) or "\n" in text:
+        return None
+    depth, end = 1, len(head)
+    while end < len(text) and depth:            # the parenthesis that closes the call
+        depth += {"(": 1, ")": -1}.get(text[end], 0)
+        end += 1
+    rest = text[end:]
+    if depth or not (rest == "" or rest.startswith(".")):
+        return None
+    args = text[len(head):end - 1]
+    return f"{', '.join(outs)} = computed_once({CACHE}, {name}, {module}{', ' + args if args else ''}){rest}"

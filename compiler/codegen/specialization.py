@@ -8,13 +8,12 @@ the expressions the spec wrote; a value with no such expression prints as itself
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import sympy
 
-from compiler.codegen.decoding import CACHE, DecodingPlan
+from compiler.codegen.decoding import CACHE, DecodingPlan, computed_once_line
 from compiler.codegen.expressions import Unprintable, is_literal, py_literal, same_value, to_python
 from compiler.codegen.interface import mask_conversions, output_tuple, return_statement, unpack_call
 from compiler.ir.residual import printed, residual
@@ -302,18 +301,20 @@ class SpecializationRenderer:
         an encoder-decoder's source side (codegen/source_side.py)."""
         if self.decoding.computed_once(self.graph, node):
             self.helpers.add("computed_once")
-            return f"computed_once({CACHE}, {_py_str(name)}, {module}, {call_args(args)})"
+            given = call_args(args)
+            return f"computed_once({CACHE}, {_py_str(name)}, {module}{', ' + given if given else ''})"
         return f"{module}({self._call_args(node, args)})"
 
     def _computed_once_layer(self, node: Node, texts: list[str], outs: list[str]) -> list[str]:
-        """A layer's one-line call `out = self.layer(args)`, through the cache where its value is
-        fixed while decoding (a cross-attention's key and value projections of the encoder output)."""
-        call = re.fullmatch(rf"{re.escape(outs[0])} = self\.{re.escape(node.module or '')}\((.*)\)", texts[0]) \
-            if len(texts) == 1 and len(outs) == 1 and node.module else None
-        if call is None or not self.decoding.computed_once(self.graph, node):
+        """A layer's one-line call, through the cache where its value is fixed while decoding (a
+        cross-attention's key and value projections of the encoder output)."""
+        if len(texts) != 1 or not node.module or not self.decoding.computed_once(self.graph, node):
+            return texts
+        line = computed_once_line(texts[0], outs, f"self.{node.module}", _py_str(outs[0]))
+        if line is None:
             return texts
         self.helpers.add("computed_once")
-        return [f"{outs[0]} = computed_once({CACHE}, {_py_str(outs[0])}, self.{node.module}, {call.group(1)})"]
+        return [line]
 
     def _call_args(self, node: Node, args: list[str | None]) -> str:
         """A block call's arguments, and the key/value cache where the callee decodes with one."""
