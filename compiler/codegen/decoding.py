@@ -94,10 +94,16 @@ def _time_axis(graph: Graph, node: Node):
 
 
 
-def computed_once_line(text: str, outs: list[str], module: str, name: str) -> str | None:
-    """`a, b = module(args)<rest>` as `a, b = computed_once(cache, name, module, args)<rest>`
-    (`rest`: a view of the result, as a fused projection's `.chunk(2, dim=-1)`); None for a line
-    of another form, which then runs at every step."""
+def computed_once_call(module: str, args: str, name: str) -> str:
+    """`computed_once(cache, name, module, args)`: module(args), at the first decoding step only."""
+    return f"computed_once({CACHE}, {name}, {module}{', ' + args if args else ''})"
+
+
+def computed_once_line(texts: list[str], outs: list[str], module: str, name: str) -> str | None:
+    """A lowering's one line `a, b = module(args)<rest>` as `a, b = computed_once(cache, name,
+    module, args)<rest>` (`rest`: a view of the result, as a fused projection's `.chunk(2, dim=-1)`);
+    None for a lowering of another form, which then runs at every step."""
+    text = texts[0] if len(texts) == 1 else ""
     head = f"{', '.join(outs)} = {module}("
     if not text.startswith(head) or "\n" in text:
         return None
@@ -108,5 +114,4 @@ def computed_once_line(text: str, outs: list[str], module: str, name: str) -> st
     rest = text[end:]
     if depth or not (rest == "" or rest.startswith(".")):
         return None
-    args = text[len(head):end - 1]
-    return f"{', '.join(outs)} = computed_once({CACHE}, {name}, {module}{', ' + args if args else ''}){rest}"
+    return f"{', '.join(outs)} = {computed_once_call(module, text[len(head):end - 1], name)}{rest}"

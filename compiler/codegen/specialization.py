@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import sympy
 
-from compiler.codegen.decoding import CACHE, DecodingPlan, computed_once_line
+from compiler.codegen.decoding import CACHE, DecodingPlan, computed_once_call, computed_once_line
 from compiler.codegen.expressions import Unprintable, is_literal, py_literal, same_value, to_python
 from compiler.codegen.interface import mask_conversions, output_tuple, return_statement, unpack_call
 from compiler.ir.residual import printed, residual
@@ -285,7 +285,6 @@ class SpecializationRenderer:
         layer = self.vars.fresh("layer")
         carried = outs[0]
         head = [] if args[0] == carried else [f"{carried} = {args[0]}"]
-        arguments = self._call_args(node, [carried, *args[1:]])
         first: Layer = node.attrs[0]
         if first.kind == "block":
             step = f"{', '.join(outs)} = {self._block_call(node, layer, [carried, *args[1:]], carried)}"
@@ -301,20 +300,16 @@ class SpecializationRenderer:
         an encoder-decoder's source side (codegen/source_side.py)."""
         if self.decoding.computed_once(self.graph, node):
             self.helpers.add("computed_once")
-            given = call_args(args)
-            return f"computed_once({CACHE}, {_py_str(name)}, {module}{', ' + given if given else ''})"
+            return computed_once_call(module, call_args(args), _py_str(name))
         return f"{module}({self._call_args(node, args)})"
 
     def _computed_once_layer(self, node: Node, texts: list[str], outs: list[str]) -> list[str]:
-        """A layer's one-line call, through the cache where its value is fixed while decoding (a
+        """A layer's call, through the cache where its value is fixed while decoding (a
         cross-attention's key and value projections of the encoder output)."""
-        if len(texts) != 1 or not node.module or not self.decoding.computed_once(self.graph, node):
-            return texts
-        line = computed_once_line(texts[0], outs, f"self.{node.module}", _py_str(outs[0]))
-        if line is None:
-            return texts
-        self.helpers.add("computed_once")
-        return [line]
+        line = computed_once_line(texts, outs, f"self.{node.module}", _py_str(outs[0])) \
+            if node.module and self.decoding.computed_once(self.graph, node) else None
+        self.helpers.update({"computed_once"} if line else ())
+        return [line] if line else texts
 
     def _call_args(self, node: Node, args: list[str | None]) -> str:
         """A block call's arguments, and the key/value cache where the callee decodes with one."""
