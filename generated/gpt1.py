@@ -418,6 +418,8 @@ class DecoderStep:
         if cache is not None:
             inputs["past_key_values"] = cache
             self.fed = sequences.shape[1] if self.cache is not None else 0
+        if decoding.get("keeps_logits"):
+            inputs["logits_to_keep"] = 1       # the next token's scores only, as HF's generate asks
         out = self.model(**inputs)
         logits = out[decoding["logits"]] if isinstance(out, tuple) else out
         return logits[:, -1]
@@ -694,8 +696,8 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
     }
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("transformer.blocks.*",), ("transformer.token_embeddings", "lm_head"))
-    # generate(): the inputs of the decoded ids, of the source and of their mask, and the logits output (specs/gpt1.dl:50).
-    DECODING: typing.ClassVar[dict] = {"tokens": "input_ids", "source": None, "mask": "attention_mask", "logits": 1}
+    # generate(): the inputs of the decoded ids, the source and its mask, the logits output, whether forward takes logits_to_keep (specs/gpt1.dl:50).
+    DECODING: typing.ClassVar[dict] = {"tokens": "input_ids", "source": None, "mask": "attention_mask", "logits": 1, "keeps_logits": True}
 
     def __init__(self, vocab: int = 40478, positions: int = 512, d_model: int = 768, layers: int = 12, heads: int = 12,
                  dropout: float = 0.1, eps: float = 1e-05) -> None:
@@ -709,11 +711,11 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
                            ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/gpt1.dl:37
         self.init_weights()
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> GPT1LMHeadModelOutput:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> GPT1LMHeadModelOutput:
         if attention_mask is not None:
             attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         transformer = self.transformer(input_ids, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]
-        scores = self.lm_head(transformer)  # [B, T, vocab]
+        scores = self.lm_head(transformer[:, -logits_to_keep:])  # [B, T, vocab]
         del transformer
         loss = None if labels is None else F.cross_entropy(scores[..., :-1, :].flatten(0, -2), labels[..., 1:].flatten())  # []
         return GPT1LMHeadModelOutput(loss=loss, logits=scores)

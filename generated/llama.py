@@ -447,6 +447,8 @@ class DecoderStep:
         if cache is not None:
             inputs["past_key_values"] = cache
             self.fed = sequences.shape[1] if self.cache is not None else 0
+        if decoding.get("keeps_logits"):
+            inputs["logits_to_keep"] = 1       # the next token's scores only, as HF's generate asks
         out = self.model(**inputs)
         logits = out[decoding["logits"]] if isinstance(out, tuple) else out
         return logits[:, -1]
@@ -717,8 +719,8 @@ class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixi
     }
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("decoder.layers.*",), ("decoder.embed_tokens", "lm_head"))
-    # generate(): the inputs of the decoded ids, of the source and of their mask, and the logits output (specs/llama.dl:50).
-    DECODING: typing.ClassVar[dict] = {"tokens": "input_ids", "source": None, "mask": "attention_mask", "logits": 1}
+    # generate(): the inputs of the decoded ids, the source and its mask, the logits output, whether forward takes logits_to_keep (specs/llama.dl:50).
+    DECODING: typing.ClassVar[dict] = {"tokens": "input_ids", "source": None, "mask": "attention_mask", "logits": 1, "keeps_logits": True}
 
     def __init__(self, vocab_size: int = 32000, hidden_size: int = 4096, intermediate_size: int = 11008,
                  num_hidden_layers: int = 32, num_attention_heads: int = 32, num_key_value_heads: int = 32,
@@ -735,11 +737,11 @@ class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixi
                            ("Embedding.weight", "normal", {"std": 0.02}))  # specs/llama.dl:37
         self.init_weights()
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> LlamaForCausalLMOutput:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> LlamaForCausalLMOutput:
         if attention_mask is not None:
             attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         decoder = self.decoder(input_ids, attention_mask, position_ids, past_key_values=past_key_values)  # [B, T, hidden_size]
-        scores = self.lm_head(decoder)  # [B, T, vocab_size]
+        scores = self.lm_head(decoder[:, -logits_to_keep:])  # [B, T, vocab_size]
         del decoder
         loss = None if labels is None else F.cross_entropy(scores[..., :-1, :].flatten(0, -2), labels[..., 1:].flatten())  # []
         return LlamaForCausalLMOutput(loss=loss, logits=scores)

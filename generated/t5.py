@@ -464,6 +464,8 @@ class DecoderStep:
         if cache is not None:
             inputs["past_key_values"] = cache
             self.fed = sequences.shape[1] if self.cache is not None else 0
+        if decoding.get("keeps_logits"):
+            inputs["logits_to_keep"] = 1       # the next token's scores only, as HF's generate asks
         out = self.model(**inputs)
         logits = out[decoding["logits"]] if isinstance(out, tuple) else out
         return logits[:, -1]
@@ -920,8 +922,8 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
     }
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("encoder.layers.*",), ("decoder.layers.*",), ("shared", "lm_head"))
-    # generate(): the inputs of the decoded ids, of the source and of their mask, and the logits output (specs/t5.dl:38).
-    DECODING: typing.ClassVar[dict] = {"tokens": "decoder_input_ids", "source": "input_ids", "mask": "attention_mask", "logits": 1}
+    # generate(): the inputs of the decoded ids, the source and its mask, the logits output, whether forward takes logits_to_keep (specs/t5.dl:38).
+    DECODING: typing.ClassVar[dict] = {"tokens": "decoder_input_ids", "source": "input_ids", "mask": "attention_mask", "logits": 1, "keeps_logits": True}
 
     def __init__(self, vocab: int = 32128, d_model: int = 512, d_kv: int = 64, d_ff: int = 2048, layers: int = 6,
                  heads: int = 8, num_buckets: int = 32, max_distance: int = 128, dropout: float = 0.1,
@@ -945,7 +947,7 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
                            ("lm_head.weight", "normal", {"std": 1.0}))  # specs/t5.dl:18
         self.init_weights()
 
-    def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> T5ModelOutput:
+    def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> T5ModelOutput:
         if attention_mask is not None:
             attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         if decoder_attention_mask is not None:
@@ -958,7 +960,7 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
         del embedding_1, encoder
         if self.head == "lm" and self.tie_word_embeddings:
             scale = decoder * self.d_model ** -0.5  # [B, T, d_model]
-            scores = self.lm_head(scale)  # [B, T, vocab]
+            scores = self.lm_head(scale[:, -logits_to_keep:])  # [B, T, vocab]
             del scale
             loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
             return T5ModelOutput(loss=loss, logits=scores, last_hidden_state=None)
@@ -966,7 +968,7 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
             if self.head != "lm":
                 return T5ModelOutput(loss=None, logits=None, last_hidden_state=decoder)
             else:
-                scores = self.lm_head(decoder)  # [B, T, vocab]
+                scores = self.lm_head(decoder[:, -logits_to_keep:])  # [B, T, vocab]
                 loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
                 return T5ModelOutput(loss=loss, logits=scores, last_hidden_state=None)
 

@@ -407,6 +407,8 @@ class DecoderStep:
         if cache is not None:
             inputs["past_key_values"] = cache
             self.fed = sequences.shape[1] if self.cache is not None else 0
+        if decoding.get("keeps_logits"):
+            inputs["logits_to_keep"] = 1       # the next token's scores only, as HF's generate asks
         out = self.model(**inputs)
         logits = out[decoding["logits"]] if isinstance(out, tuple) else out
         return logits[:, -1]
@@ -711,8 +713,8 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
     }
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("encoder.*",), ("decoder.*",), ("src_embed", "generator"))
-    # generate(): the inputs of the decoded ids, of the source and of their mask, and the logits output (specs/transformer.dl:33).
-    DECODING: typing.ClassVar[dict] = {"tokens": "tgt", "source": "src", "mask": "src_mask", "logits": 0}
+    # generate(): the inputs of the decoded ids, the source and its mask, the logits output, whether forward takes logits_to_keep (specs/transformer.dl:33).
+    DECODING: typing.ClassVar[dict] = {"tokens": "tgt", "source": "src", "mask": "src_mask", "logits": 0, "keeps_logits": True}
 
     def __init__(self, vocab: int = 37000, d_model: int = 512, heads: int = 8, d_ff: int = 2048, layers: int = 6,
                  dropout: float = 0.1, max_len: int = 5000, tie_embeddings: bool = True) -> None:
@@ -733,7 +735,7 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
         self.init_rules = (("Linear.weight", "xavier_uniform", {}), ("Embedding.weight", "xavier_uniform", {}))  # specs/transformer.dl:9
         self.init_weights()
 
-    def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> torch.Tensor:
         if src_mask is not None:
             src_mask = src_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         embedding = self.src_embed(src)  # [B, S, d_model]
@@ -762,7 +764,7 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
         for layer_1 in self.decoder:
             decoder = layer_1(decoder, encoder, src_mask, past_key_values=past_key_values)  # [B, T, d_model]
         del encoder
-        logits = self.generator(decoder)  # [B, T, vocab]
+        logits = self.generator(decoder[:, -logits_to_keep:])  # [B, T, vocab]
         return logits
 
     def tie_weights(self) -> None:

@@ -18,6 +18,9 @@ from compiler.codegen.source_side import computed_once, fixed_values
 from compiler.ir import Graph, Node, Program
 
 CACHE = "past_key_values"        # HF's name for the cache argument
+KEEP = "logits_to_keep"          # HF's: score only the last N positions (0: all); generate() asks for 1
+# The output layers whose input keep_logits slices: position-wise projections to the vocabulary.
+HEAD_OPS = frozenset({"Linear", "TransposedLinear"})
 # Ops whose result depends on the positions of their input's time axis.
 POSITION_OPS = frozenset({"PositionEmbedding", "SinusoidalPositions", "RelativePositionBias", "Rotary"})
 
@@ -30,6 +33,16 @@ class DecodingPlan:
     uses_cache: set[str] = field(default_factory=set)     # graphs with a causal attention in this instance
     # per graph key: the nodes whose values are the same at every step (an encoder-decoder's source side)
     fixed: dict[str, frozenset[str]] = field(default_factory=dict)
+    # per decoding model graph key: the head layer whose input `logits_to_keep` slices
+    heads: dict[str, str] = field(default_factory=dict)
+    keeps_logits: set[str] = field(default_factory=set)   # graphs whose class takes logits_to_keep
+
+    def kept_logits(self, graph: Graph, node: Node, args: list) -> list:
+        """The head's arguments, its input cut to the last `logits_to_keep` positions: a prompt's
+        first step scores one position, not all of them (HF's generate does so too)."""
+        if self.heads.get(graph.key) != node.id:
+            return args
+        return [f"{args[0]}[:, -{KEEP}:]", *args[1:]]
 
     def computed_once(self, graph: Graph, node: Node) -> bool:
         """Whether this call's value is computed at the first decoding step only (source_side.py)."""
@@ -71,7 +84,22 @@ def plan_decoding(program: Program, definition_of) -> DecodingPlan:
     uses = decoders | set(fixed)         # the blocks with fixed inputs keep their fixed values in the cache
     definitions = {definition_of(program.graphs[key]) for key in uses}
     takes = {key for key, g in program.graphs.items() if definition_of(g) in definitions}
-    return DecodingPlan(takes, uses, fixed)
+    heads = {key: head for key, g in program.graphs.items() if (head := _logits_head(g)) is not None}
+    generators = {definition_of(program.graphs[key]) for key in heads}
+    keeps = {key for key, g in program.graphs.items() if definition_of(g) in generators}
+    return DecodingPlan(takes, uses, fixed, heads, keeps)
+
+
+def _logits_head(graph: Graph) -> str | None:
+    """The layer that computes a decoding model's logits, where it is a projection of each
+    position on its own (so its input may be cut to the last positions)."""
+    if graph.decode is None:
+        return None
+    out = next((o for o in graph.outputs if o.name == graph.decode.logits), None)
+    node = graph.node(out.node) if out is not None else None
+    if node is None or node.kind != "op" or node.op not in HEAD_OPS or not graph.operands(node.id):
+        return None
+    return node.id
 
 
 def decoded_axes(graph: Graph, uses_cache: set[str]) -> set:

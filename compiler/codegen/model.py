@@ -122,10 +122,11 @@ def _add_generation(model: ClassModel, variant: Variant, ctx: Context) -> None:
     where = ctx.where(graphs[0].decode.span)
     source = f'"{entry.source}"' if entry.source else "None"
     mask = f'"{entry.mask}"' if entry.mask else "None"
-    model.class_lines += [f"# generate(): the inputs of the decoded ids, of the source and of their mask, and the "
-                          f"logits output ({where}).",
+    keeps = graphs[0].key in ctx.decoding.heads       # its forward can score the last position only
+    model.class_lines += [f"# generate(): the inputs of the decoded ids, the source and its mask, the logits "
+                          f"output, whether forward takes logits_to_keep ({where}).",
                           f'DECODING: typing.ClassVar[dict] = {{"tokens": "{entry.tokens}", "source": {source}, '
-                          f'"mask": {mask}, "logits": {entry.logits}}}']
+                          f'"mask": {mask}, "logits": {entry.logits}, "keeps_logits": {keeps}}}']
 
 
 def _called_helpers(classes: list[ClassModel], helpers: set[str]) -> set[str]:

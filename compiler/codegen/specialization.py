@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import sympy
 
-from compiler.codegen.decoding import CACHE, DecodingPlan, computed_once_call, computed_once_line
+from compiler.codegen.decoding import CACHE, KEEP, DecodingPlan, computed_once_call, computed_once_line
 from compiler.codegen.expressions import Unprintable, is_literal, py_literal, same_value, to_python
 from compiler.codegen.interface import mask_conversions, output_tuple, return_statement, unpack_call
 from compiler.ir.residual import printed, residual
@@ -94,6 +94,9 @@ class SpecializationRenderer:
         takes_cache = g.key in self.decoding.takes_cache
         if takes_cache:
             self.vars.reserve(CACHE)
+        keeps_logits = g.key in self.decoding.keeps_logits
+        if keeps_logits:
+            self.vars.reserve(KEEP)
         for node in inputs:
             name = self.vars.fresh(node.outputs[0])
             self.value_names[(node.id, 0)] = name
@@ -101,6 +104,8 @@ class SpecializationRenderer:
         if takes_cache:         # the key/value cache of incremental decoding, updated in place
             signature.append(f'{CACHE}: "KVCache | None" = None')
             self.helpers.add("KVCache")
+        if keeps_logits:        # HF's: the logits of the last N positions only (0: all of them)
+            signature.append(f"{KEEP}: int = 0")
         self._dim_names()
         masks = [(self.value_names[(n.id, 0)], n.attrs.dtype, n.attrs.optional) for n in inputs]
         body = [Line((), text, "  # HF-style int and float 0/1 masks: nonzero = True")
@@ -245,7 +250,8 @@ class SpecializationRenderer:
             # A layer applied twice is one submodule: its constructor printed the values for both uses.
             attrs = with_expressions(node.call, node.attrs, self.scope.forward_name, self.uses, node.module or node.id,
                                      node.guard)
-            ctx = LowerContext(args, outs, f"self.{node.module}" if node.module else None, in_types,
+            ctx = LowerContext(self.decoding.kept_logits(g, node, args), outs,
+                               f"self.{node.module}" if node.module else None, in_types,
                                list(node.types or ()), self.dim_names, self.vars.fresh,
                                features=[self._width(operands[s]) if s in operands else None for s in range(len(args))],
                                cache=CACHE if g.key in self.decoding.takes_cache else None,

@@ -130,6 +130,8 @@ class DecoderStep:
         if cache is not None:
             inputs["past_key_values"] = cache
             self.fed = sequences.shape[1] if self.cache is not None else 0
+        if decoding.get("keeps_logits"):
+            inputs["logits_to_keep"] = 1       # the next token's scores only, as HF's generate asks
         out = self.model(**inputs)
         logits = out[decoding["logits"]] if isinstance(out, tuple) else out
         return logits[:, -1]
