@@ -1,6 +1,7 @@
 """generate() on batches HF's way: left-padded prompts with an `attention_mask` (GPT-2, Llama),
 padded sources of an encoder-decoder (T5), and the encoder-decoder's source side computed once
-per call (the encoder, each cross-attention's keys and values), as HF computes it."""
+per call (the encoder, each cross-attention's keys and values), as HF computes it, and the last
+position only scored (`logits_to_keep`)."""
 from __future__ import annotations
 
 import pytest
@@ -156,3 +157,14 @@ def test_transformer_runs_its_encoder_layers_once(tmp_path_factory):
             hook.remove()
     assert counts == {"layer0": 1, "layer1": 1}
     assert torch.equal(cached, model.generate(SOURCES, max_new_tokens=5, num_beams=3, use_cache=False))
+
+
+def test_logits_to_keep_scores_the_last_positions_only(gpt2_pair, t5_pair):  # noqa: F811
+    """HF's `logits_to_keep`, which generate() passes as 1: the last N positions' logits, all at 0."""
+    _, gpt2, _ = gpt2_pair
+    _, t5, _ = t5_pair
+    with torch.no_grad():
+        for forward in (lambda **kw: gpt2(PROMPTS, **kw), lambda **kw: t5(SOURCES, PROMPTS, **kw)):
+            full = forward().logits
+            assert torch.equal(forward(logits_to_keep=0).logits, full)
+            torch.testing.assert_close(forward(logits_to_keep=2).logits, full[:, -2:], atol=1e-6, rtol=1e-6)
