@@ -25,11 +25,11 @@ def fixed_values(program: Program, cached: set[str], decoded_axes) -> dict[str, 
     found: dict[str, frozenset[str]] = {}
     for key in _callers_first(program, {k for k in cached if program.graphs[k].is_model}):
         graph = program.graphs[key]
-        if graph.is_model and key in cached:
+        if key in fixed_inputs:   # called with the cache (a model applied by another one too)
+            inputs = fixed_inputs[key]
+        elif graph.is_model and key in cached:
             axes = decoded_axes(graph)
             inputs = {i for i in graph.inputs if axes and not axes & set(graph.node(i).attrs.shape)}
-        elif key in fixed_inputs:
-            inputs = fixed_inputs[key]
         else:
             continue              # called only where no cache goes (inside a call computed once)
         found[key] = fixed = _fixed_nodes(graph, inputs, cached)
