@@ -123,7 +123,9 @@ CNN_LINE_LIMITS = {"mobilenet": 400, "vgg": 770, "resnet": 1480}
 # codegen the whole files were bert 381, gpt2 226, t5 778, transformer 288 lines; since then they
 # gained init rules, named outputs, losses, KV caches and TP plans.  These bounds are today's sizes,
 # so that the generated code does not grow unnoticed.
-LANGUAGE_MODEL_LINES = {"bert": 450, "gpt2": 318, "t5": 559, "transformer": 376}
+# The blank lines between runtime helpers count: the decoding helpers decoded_positions, computed_once and
+# _select_rows (issue 10's decoding) added 6 to each decoding model; their own code is unchanged.
+LANGUAGE_MODEL_LINES = {"bert": 450, "gpt2": 322, "t5": 565, "transformer": 382}
 
 
 @pytest.mark.parametrize("name, lines", [*CNN_LINE_LIMITS.items()])

@@ -30,7 +30,7 @@ class KVCache:
         # (module, the name of its result) -> what it computed at the first call (computed_once)
         self.computed: dict = {}
         # [N, T] each row's positions, for left-padded prompts (generate() with an attention_mask)
-        self.position_ids: "torch.Tensor | None" = None
+        self.position_ids: torch.Tensor | None = None
 
     def update(self, layer: nn.Module, name: str, keys: torch.Tensor, values: torch.Tensor) -> tuple:
         """Append one layer's new keys and values [N, heads, T_new, head_dim]; all of them, cached first."""
