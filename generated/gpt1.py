@@ -9,9 +9,9 @@ from torch import nn
 from torch.nn import functional as F
 
 if __package__:  # imported from a package (`import generated.gpt1`)
-    from .dlc_runtime import GenerationMixin, KVCache, ReferenceCheckpointMixin, WeightInitMixin, past_length
+    from .dlc_runtime import GenerationMixin, KVCache, ReferenceCheckpointMixin, WeightInitMixin, decoded_positions
 else:  # imported from a folder on sys.path (`import gpt1`)
-    from dlc_runtime import GenerationMixin, KVCache, ReferenceCheckpointMixin, WeightInitMixin, past_length
+    from dlc_runtime import GenerationMixin, KVCache, ReferenceCheckpointMixin, WeightInitMixin, decoded_positions
 
 __all__ = ["GPT1ForSequenceClassification", "GPT1LMHeadModel", "GPT1Model"]
 
@@ -199,9 +199,7 @@ class GPT1Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         if attention_mask is not None:
             attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         embedding = self.token_embeddings(input_ids)  # [B, T, d_model]
-        past = past_length(past_key_values, None)
-        positionembedding = self.position_embeddings(torch.arange(past, past + input_ids.shape[1], device=input_ids.device))  # [T, d_model]
-        del past
+        positionembedding = self.position_embeddings(decoded_positions(past_key_values, None, input_ids))  # [T, d_model]
         add = embedding.add_(positionembedding)  # [B, T, d_model]
         del embedding, positionembedding
         embedding_dropout = self.embedding_dropout(add)  # [B, T, d_model]
@@ -237,8 +235,8 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
     TP_PACKED: typing.ClassVar[dict[str, int]] = {"transformer.blocks.*.attention.qkv": 3}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("transformer.blocks.*",), ("transformer.token_embeddings", "lm_head"))
-    # generate(): the input of the decoded ids, the source's and the logits output (specs/gpt1.dl:50).
-    DECODING: typing.ClassVar[dict] = {"tokens": "input_ids", "source": None, "logits": 1}
+    # generate(): the inputs of the decoded ids, the source and its mask, the logits output, whether forward takes logits_to_keep (specs/gpt1.dl:50).
+    DECODING: typing.ClassVar[dict] = {"tokens": "input_ids", "source": None, "mask": "attention_mask", "logits": 1, "keeps_logits": True}
 
     def __init__(self, vocab: int = 40478, positions: int = 512, d_model: int = 768, layers: int = 12, heads: int = 12,
                  dropout: float = 0.1, eps: float = 1e-05) -> None:
@@ -252,11 +250,11 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
                            ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/gpt1.dl:37
         self.init_weights()
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> GPT1LMHeadModelOutput:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> GPT1LMHeadModelOutput:
         if attention_mask is not None:
             attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         transformer = self.transformer(input_ids, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]
-        scores = self.lm_head(transformer)  # [B, T, vocab]
+        scores = self.lm_head(transformer[:, -logits_to_keep:])  # [B, T, vocab]
         del transformer
         loss = None if labels is None else F.cross_entropy(scores[..., :-1, :].flatten(0, -2), labels[..., 1:].flatten())  # []
         return GPT1LMHeadModelOutput(loss=loss, logits=scores)

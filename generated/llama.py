@@ -15,7 +15,7 @@ if __package__:  # imported from a package (`import generated.llama`)
         ReferenceCheckpointMixin,
         WeightInitMixin,
         apply_rotary,
-        past_length,
+        decoded_positions,
     )
 else:  # imported from a folder on sys.path (`import llama`)
     from dlc_runtime import (
@@ -24,7 +24,7 @@ else:  # imported from a folder on sys.path (`import llama`)
         ReferenceCheckpointMixin,
         WeightInitMixin,
         apply_rotary,
-        past_length,
+        decoded_positions,
     )
 
 __all__ = ["LlamaForCausalLM", "LlamaModel"]
@@ -76,9 +76,9 @@ class RotarySelfAttention(WeightInitMixin, nn.Module):
         q = self.q_proj(x)  # [B, T, d_model]
         k = self.k_proj(x)  # [B, T, d_model]
         value = self.v_proj(x)  # [B, T, d_model]
-        query = apply_rotary(q, head_dim=(self.heads * self.head_dim) // self.heads, positions=positions, start=past_length(past_key_values, self))  # [B, T, d_model]
+        query = apply_rotary(q, head_dim=(self.heads * self.head_dim) // self.heads, positions=positions if positions is not None else decoded_positions(past_key_values, self, q))  # [B, T, d_model]
         del q
-        key = apply_rotary(k, head_dim=(self.kv_heads * self.head_dim) // self.kv_heads, positions=positions, start=past_length(past_key_values, self))  # [B, T, d_model]
+        key = apply_rotary(k, head_dim=(self.kv_heads * self.head_dim) // self.kv_heads, positions=positions if positions is not None else decoded_positions(past_key_values, self, k))  # [B, T, d_model]
         del k
         q_heads = query.unflatten(-1, (-1, (self.heads * self.head_dim) // self.heads)).transpose(1, 2)
         del query
@@ -248,8 +248,8 @@ class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixi
     }
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("decoder.layers.*",), ("decoder.embed_tokens", "lm_head"))
-    # generate(): the input of the decoded ids, the source's and the logits output (specs/llama.dl:50).
-    DECODING: typing.ClassVar[dict] = {"tokens": "input_ids", "source": None, "logits": 1}
+    # generate(): the inputs of the decoded ids, the source and its mask, the logits output, whether forward takes logits_to_keep (specs/llama.dl:50).
+    DECODING: typing.ClassVar[dict] = {"tokens": "input_ids", "source": None, "mask": "attention_mask", "logits": 1, "keeps_logits": True}
 
     def __init__(self, vocab_size: int = 32000, hidden_size: int = 4096, intermediate_size: int = 11008,
                  num_hidden_layers: int = 32, num_attention_heads: int = 32, num_key_value_heads: int = 32,
@@ -266,11 +266,11 @@ class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixi
                            ("Embedding.weight", "normal", {"std": 0.02}))  # specs/llama.dl:37
         self.init_weights()
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> LlamaForCausalLMOutput:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> LlamaForCausalLMOutput:
         if attention_mask is not None:
             attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         decoder = self.decoder(input_ids, attention_mask, position_ids, past_key_values=past_key_values)  # [B, T, hidden_size]
-        scores = self.lm_head(decoder)  # [B, T, vocab_size]
+        scores = self.lm_head(decoder[:, -logits_to_keep:])  # [B, T, vocab_size]
         del decoder
         loss = None if labels is None else F.cross_entropy(scores[..., :-1, :].flatten(0, -2), labels[..., 1:].flatten())  # []
         return LlamaForCausalLMOutput(loss=loss, logits=scores)

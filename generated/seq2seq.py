@@ -123,8 +123,8 @@ class BahdanauSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
     }
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = ()
-    # generate(): the input of the decoded ids, the source's and the logits output (specs/seq2seq.dl:27).
-    DECODING: typing.ClassVar[dict] = {"tokens": "tgt", "source": "src", "logits": 1}
+    # generate(): the inputs of the decoded ids, the source and its mask, the logits output, whether forward takes logits_to_keep (specs/seq2seq.dl:27).
+    DECODING: typing.ClassVar[dict] = {"tokens": "tgt", "source": "src", "mask": None, "logits": 1, "keeps_logits": False}
 
     def __init__(self, source_vocab: int = 30000, target_vocab: int = 30000, embed: int = 620, hidden: int = 1000,
                  attention: int = 1000) -> None:
@@ -290,8 +290,8 @@ class LuongSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
     }
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = ()
-    # generate(): the input of the decoded ids, the source's and the logits output (specs/seq2seq.dl:50).
-    DECODING: typing.ClassVar[dict] = {"tokens": "tgt", "source": "src", "logits": 1}
+    # generate(): the inputs of the decoded ids, the source and its mask, the logits output, whether forward takes logits_to_keep (specs/seq2seq.dl:50).
+    DECODING: typing.ClassVar[dict] = {"tokens": "tgt", "source": "src", "mask": None, "logits": 1, "keeps_logits": False}
 
     def __init__(self, source_vocab: int = 50000, target_vocab: int = 50000, embed: int = 1000, hidden: int = 1000,
                  score: str = "general") -> None:

@@ -15,6 +15,7 @@ if __package__:  # imported from a package (`import generated.t5`)
         ReferenceCheckpointMixin,
         RelativePositionBias,
         WeightInitMixin,
+        computed_once,
         past_length,
     )
 else:  # imported from a folder on sys.path (`import t5`)
@@ -24,6 +25,7 @@ else:  # imported from a folder on sys.path (`import t5`)
         ReferenceCheckpointMixin,
         RelativePositionBias,
         WeightInitMixin,
+        computed_once,
         past_length,
     )
 
@@ -69,8 +71,8 @@ class T5Attention(WeightInitMixin, nn.Module):
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None = None, position_bias: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         q = self.q(x)  # [B, Tq, 512]
-        k = self.k(memory)  # [B, Tk, 512]
-        v = self.v(memory)  # [B, Tk, 512]
+        k = computed_once(past_key_values, "k", self.k, memory)  # [B, Tk, 512]
+        v = computed_once(past_key_values, "v", self.v, memory)  # [B, Tk, 512]
         q_heads = q.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
         del q
         k_heads = k.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
@@ -330,7 +332,7 @@ class T5DecoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         h = x + dropout  # [B, T, d_model]
         del dropout
         cross_attention_norm = self.cross_attention_norm(h)  # [B, T, d_model]
-        cross_attention = self.cross_attention(cross_attention_norm, memory, memory_mask)  # [B, T, d_model]
+        cross_attention = self.cross_attention(cross_attention_norm, memory, memory_mask, past_key_values=past_key_values)  # [B, T, d_model]
         del cross_attention_norm
         dropout_1 = self.dropout_1(cross_attention)  # [B, T, d_model]
         del cross_attention
@@ -431,8 +433,8 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
     }
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("encoder.layers.*",), ("decoder.layers.*",), ("shared", "lm_head"))
-    # generate(): the input of the decoded ids, the source's and the logits output (specs/t5.dl:38).
-    DECODING: typing.ClassVar[dict] = {"tokens": "decoder_input_ids", "source": "input_ids", "logits": 1}
+    # generate(): the inputs of the decoded ids, the source and its mask, the logits output, whether forward takes logits_to_keep (specs/t5.dl:38).
+    DECODING: typing.ClassVar[dict] = {"tokens": "decoder_input_ids", "source": "input_ids", "mask": "attention_mask", "logits": 1, "keeps_logits": True}
 
     def __init__(self, vocab: int = 32128, d_model: int = 512, d_kv: int = 64, d_ff: int = 2048, layers: int = 6,
                  heads: int = 8, num_buckets: int = 32, max_distance: int = 128, dropout: float = 0.1,
@@ -456,20 +458,20 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
                            ("lm_head.weight", "normal", {"std": 1.0}))  # specs/t5.dl:18
         self.init_weights()
 
-    def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> T5ModelOutput:
+    def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> T5ModelOutput:
         if attention_mask is not None:
             attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         if decoder_attention_mask is not None:
             decoder_attention_mask = decoder_attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         embedding = self.shared(input_ids)  # [B, S, d_model]
-        encoder = self.encoder(embedding, attention_mask)  # [B, S, d_model]
+        encoder = computed_once(past_key_values, "encoder", self.encoder, embedding, attention_mask)  # [B, S, d_model]
         del embedding
         embedding_1 = self.shared(decoder_input_ids)  # [B, T, d_model]
         decoder = self.decoder(embedding_1, encoder, attention_mask, decoder_attention_mask, past_key_values=past_key_values)  # [B, T, d_model]
         del embedding_1, encoder
         if self.head == "lm" and self.tie_word_embeddings:
             scale = decoder * self.d_model ** -0.5  # [B, T, d_model]
-            scores = self.lm_head(scale)  # [B, T, vocab]
+            scores = self.lm_head(scale[:, -logits_to_keep:])  # [B, T, vocab]
             del scale
             loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
             return T5ModelOutput(loss=loss, logits=scores, last_hidden_state=None)
@@ -477,7 +479,7 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
             if self.head != "lm":
                 return T5ModelOutput(loss=None, logits=None, last_hidden_state=decoder)
             else:
-                scores = self.lm_head(decoder)  # [B, T, vocab]
+                scores = self.lm_head(decoder[:, -logits_to_keep:])  # [B, T, vocab]
                 loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
                 return T5ModelOutput(loss=loss, logits=scores, last_hidden_state=None)
 

@@ -9,9 +9,9 @@ from torch import nn
 from torch.nn import functional as F
 
 if __package__:  # imported from a package (`import generated.transformer`)
-    from .dlc_runtime import GenerationMixin, KVCache, SinusoidalPositions, WeightInitMixin, past_length
+    from .dlc_runtime import GenerationMixin, KVCache, SinusoidalPositions, WeightInitMixin, computed_once, past_length
 else:  # imported from a folder on sys.path (`import transformer`)
-    from dlc_runtime import GenerationMixin, KVCache, SinusoidalPositions, WeightInitMixin, past_length
+    from dlc_runtime import GenerationMixin, KVCache, SinusoidalPositions, WeightInitMixin, computed_once, past_length
 
 __all__ = ["Transformer"]
 
@@ -43,8 +43,8 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, d_model]
-        key = self.key(kv)  # [B, Tk, d_model]
-        value = self.value(kv)  # [B, Tk, d_model]
+        key = computed_once(past_key_values, "key", self.key, kv)  # [B, Tk, d_model]
+        value = computed_once(past_key_values, "value", self.value, kv)  # [B, Tk, d_model]
         q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
         del query
         k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
@@ -226,7 +226,7 @@ class DecoderLayer(WeightInitMixin, nn.Module):
         self_attn = self.self_attn(x, past_key_values=past_key_values)  # [B, T, d_model]
         self_norm = self.self_norm(x, self_attn)  # [B, T, d_model]
         del self_attn
-        cross_attn = self.cross_attn(self_norm, memory, memory_mask)  # [B, T, d_model]
+        cross_attn = self.cross_attn(self_norm, memory, memory_mask, past_key_values=past_key_values)  # [B, T, d_model]
         cross_norm = self.cross_norm(self_norm, cross_attn)  # [B, T, d_model]
         del self_norm, cross_attn
         ffn = self.ffn(cross_norm)  # [B, T, d_model]
@@ -268,8 +268,8 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
     }
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("encoder.*",), ("decoder.*",), ("src_embed", "generator"))
-    # generate(): the input of the decoded ids, the source's and the logits output (specs/transformer.dl:33).
-    DECODING: typing.ClassVar[dict] = {"tokens": "tgt", "source": "src", "logits": 0}
+    # generate(): the inputs of the decoded ids, the source and its mask, the logits output, whether forward takes logits_to_keep (specs/transformer.dl:33).
+    DECODING: typing.ClassVar[dict] = {"tokens": "tgt", "source": "src", "mask": "src_mask", "logits": 0, "keeps_logits": True}
 
     def __init__(self, vocab: int = 37000, d_model: int = 512, heads: int = 8, d_ff: int = 2048, layers: int = 6,
                  dropout: float = 0.1, max_len: int = 5000, tie_embeddings: bool = True) -> None:
@@ -290,7 +290,7 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
         self.init_rules = (("Linear.weight", "xavier_uniform", {}), ("Embedding.weight", "xavier_uniform", {}))  # specs/transformer.dl:9
         self.init_weights()
 
-    def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> torch.Tensor:
         if src_mask is not None:
             src_mask = src_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         embedding = self.src_embed(src)  # [B, S, d_model]
@@ -303,7 +303,7 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
         encoder = src_x
         del src_x
         for layer in self.encoder:
-            encoder = layer(encoder, src_mask)  # [B, S, d_model]
+            encoder = computed_once(past_key_values, "encoder", layer, encoder, src_mask)  # [B, S, d_model]
         if self.tie_embeddings:
             embedding_1 = self.src_embed(tgt)  # [B, T, d_model]
         else:
@@ -319,7 +319,7 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
         for layer_1 in self.decoder:
             decoder = layer_1(decoder, encoder, src_mask, past_key_values=past_key_values)  # [B, T, d_model]
         del encoder
-        logits = self.generator(decoder)  # [B, T, vocab]
+        logits = self.generator(decoder[:, -logits_to_keep:])  # [B, T, vocab]
         return logits
 
     def tie_weights(self) -> None:

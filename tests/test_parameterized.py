@@ -114,7 +114,7 @@ CNN_LINE_LIMITS = {"mobilenet": 400, "vgg": 770, "resnet": 1480}
 # t5 778, transformer 288 lines (the runtime copied in); since then they gained init rules, named
 # outputs, losses, KV caches and TP plans, so bert, gpt2 and transformer are still longer than
 # that.  These bounds are today's sizes, so that the generated code does not grow unnoticed.
-LANGUAGE_MODEL_LINES = {"bert": 430, "gpt2": 266, "t5": 520, "transformer": 332, "gpt1": 316, "llama": 281}
+LANGUAGE_MODEL_LINES = {"bert": 430, "gpt2": 266, "t5": 522, "transformer": 332, "gpt1": 316, "llama": 281}
 
 
 @pytest.mark.parametrize("name, lines", [*CNN_LINE_LIMITS.items()])

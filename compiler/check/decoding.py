@@ -16,6 +16,7 @@ class DecodingEntry:
     tokens: str              # the input that takes the decoded ids
     source: str | None       # an encoder-decoder's other id input
     logits: int              # the index of the logits among the model's outputs
+    mask: str | None = None  # the optional bool [B, L] mask of generate()'s input_ids (HF's attention_mask)
 
 
 def causal_attention(node: Node) -> bool:
@@ -109,4 +110,13 @@ def decoding_entry(graph: Graph, decoders: set[str]) -> DecodingEntry:
     if len(sources) > 1:
         raise error(BAD_DECODE, f"{graph.block} takes ids in {', '.join(sources)} besides `{decl.tokens}`: "
                     "`generate()` can feed one source sequence", decl.span)
-    return DecodingEntry(decl.tokens, sources[0] if sources else None, outputs.index(decl.logits))
+    return DecodingEntry(decl.tokens, sources[0] if sources else None, outputs.index(decl.logits),
+                         _mask_of(inputs, inputs[sources[0]] if sources else tokens))
+
+
+def _mask_of(inputs: dict, ids) -> str | None:
+    """The input that masks generate()'s input_ids: an optional bool input of their shape
+    (`attention_mask` where several are)."""
+    masks = [name for name, t in inputs.items()
+             if t.optional and t.dtype == "bool" and tuple(t.shape) == tuple(ids.shape)]
+    return "attention_mask" if "attention_mask" in masks else (masks[0] if masks else None)

@@ -133,8 +133,12 @@ def _add_generation(model: ClassModel, variant: Variant, ctx: Context) -> None:
     model.bases = "GenerationMixin, " + model.bases
     where = ctx.where(graphs[0].decode.span)
     source = f'"{entry.source}"' if entry.source else "None"
-    model.class_lines += [f"# generate(): the input of the decoded ids, the source's and the logits output ({where}).",
-                          f'DECODING: typing.ClassVar[dict] = {{"tokens": "{entry.tokens}", "source": {source}, "logits": {entry.logits}}}']
+    mask = f'"{entry.mask}"' if entry.mask else "None"
+    keeps = graphs[0].key in ctx.decoding.heads       # its forward can score the last position only
+    model.class_lines += [f"# generate(): the inputs of the decoded ids, the source and its mask, the logits "
+                          f"output, whether forward takes logits_to_keep ({where}).",
+                          f'DECODING: typing.ClassVar[dict] = {{"tokens": "{entry.tokens}", "source": {source}, '
+                          f'"mask": {mask}, "logits": {entry.logits}, "keeps_logits": {keeps}}}']
 
 
 def _called_helpers(classes: list[ClassModel], helpers: set[str]) -> set[str]:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import sympy
 
-from compiler.codegen.decoding import CACHE, DecodingPlan
+from compiler.codegen.decoding import CACHE, KEEP, DecodingPlan, computed_once_call, computed_once_line
 from compiler.codegen.expressions import Unprintable, is_literal, py_literal, same_value, to_python
 from compiler.codegen.interface import mask_conversions, output_tuple, return_statement, unpack_call
 from compiler.ir.residual import printed, residual
@@ -95,6 +95,9 @@ class SpecializationRenderer:
         takes_cache = g.key in self.decoding.takes_cache
         if takes_cache:
             self.vars.reserve(CACHE)
+        keeps_logits = g.key in self.decoding.keeps_logits
+        if keeps_logits:
+            self.vars.reserve(KEEP)
         for node in inputs:
             name = self.vars.fresh(node.outputs[0])
             self.value_names[(node.id, 0)] = name
@@ -102,6 +105,8 @@ class SpecializationRenderer:
         if takes_cache:         # the key/value cache of incremental decoding, updated in place
             signature.append(f'{CACHE}: "KVCache | None" = None')
             self.helpers.add("KVCache")
+        if keeps_logits:        # HF's: the logits of the last N positions only (0: all of them)
+            signature.append(f"{KEEP}: int = 0")
         self._dim_names()
         masks = [(self.value_names[(n.id, 0)], n.attrs.dtype, n.attrs.optional) for n in inputs]
         body = [Line((), text, "  # HF-style int and float 0/1 masks: nonzero = True")
@@ -240,19 +245,22 @@ class SpecializationRenderer:
         elif node.kind == "block":
             callee = self.graph_of(node.op)
             texts = ["\n".join(unpack_call(output_tuple(callee.definition), [o.name for o in callee.outputs], outs,
-                                           f"self.{node.module}({self.call_args(node, args)})", self.vars.fresh))]
+                                           self._block_call(node, f"self.{node.module}", args, outs[0]),
+                                           self.vars.fresh))]
         elif node.kind == "repeat":
             texts = self._lower_repeat(node, args, in_types, outs)
         else:
             # A layer applied twice is one submodule: its constructor printed the values for both uses.
             attrs = with_expressions(node.call, node.attrs, self.scope.forward_name, self.uses, node.module or node.id,
                                      node.guard)
-            ctx = LowerContext(args, outs, f"self.{node.module}" if node.module else None, in_types,
+            ctx = LowerContext(self.decoding.kept_logits(g, node, args), outs,
+                               f"self.{node.module}" if node.module else None, in_types,
                                list(node.types or ()), self.dim_names, self.vars.fresh,
                                features=[self._width(operands[s]) if s in operands else None for s in range(len(args))],
                                cache=CACHE if g.key in self.decoding.takes_cache else None,
-                               past=self.decoding.past_positions(g, node))
-            texts = REGISTRY[node.op].lower(attrs, ctx)
+                               past=self.decoding.past_positions(g, node),
+                               positions=self.decoding.decoded_positions(g, node))
+            texts = self._computed_once_layer(node, REGISTRY[node.op].lower(attrs, ctx), outs)
             self.helpers.update(REGISTRY[node.op].helpers)
             self.uses_dims |= ctx.uses_dims
         lines = [Line(node.guard, text) for text in texts]
@@ -286,16 +294,31 @@ class SpecializationRenderer:
         layer = self.vars.fresh("layer")
         carried = outs[0]
         head = [] if args[0] == carried else [f"{carried} = {args[0]}"]
-        arguments = self.call_args(node, [carried, *args[1:]])
         first: Layer = node.attrs[0]
         if first.kind == "block":
-            step = f"{', '.join(outs)} = {layer}({arguments})"
+            step = f"{', '.join(outs)} = {self._block_call(node, layer, [carried, *args[1:]], carried)}"
         else:
             attrs = with_expressions(first.call, first.attrs, self.scope.forward_name)
             ctx = LowerContext([carried, *args[1:]], outs, layer, in_types, list(node.types or ()),
                                self.dim_names, self.vars.fresh)
             step = "\n    ".join(REGISTRY[first.target].lower(attrs, ctx))
         return head + [f"for {layer} in self.{node.module}:\n    {step}"]
+
+    def _block_call(self, node: Node, module: str, args: list[str | None], name: str) -> str:
+        """`module(args)`; through the cache, once per generate(), where it computes a value of
+        an encoder-decoder's source side (codegen/source_side.py)."""
+        if self.decoding.computed_once(self.graph, node):
+            self.helpers.add("computed_once")
+            return computed_once_call(module, call_args(args), _py_str(name))
+        return f"{module}({self.call_args(node, args)})"
+
+    def _computed_once_layer(self, node: Node, texts: list[str], outs: list[str]) -> list[str]:
+        """A layer's call, through the cache where its value is fixed while decoding (a
+        cross-attention's key and value projections of the encoder output)."""
+        line = computed_once_line(texts, outs, f"self.{node.module}", _py_str(outs[0])) \
+            if node.module and self.decoding.computed_once(self.graph, node) else None
+        self.helpers.update({"computed_once"} if line else ())
+        return [line] if line else texts
 
     def call_args(self, node: Node, args: list[str | None]) -> str:
         """A block call's arguments, and the key/value cache where the callee decodes with one."""

@@ -125,11 +125,10 @@ def _infer_positions(a: PositionAttrs, ins):
 
 def _lower_positions(a: PositionAttrs, ctx) -> list[str]:
     x = ctx.args[0]
-    if not ctx.past:
+    if not ctx.positions:
         return assign(ctx, f"{ctx.module}(torch.arange({x}.shape[1], device={x}.device))")
-    past = ctx.temp("past")        # incremental decoding: the positions after the cached ones
-    return [f"{past} = {ctx.past}",
-            *assign(ctx, f"{ctx.module}(torch.arange({past}, {past} + {x}.shape[1], device={x}.device))")]
+    # incremental decoding: the positions after the cached ones, each row's own in a left-padded batch
+    return assign(ctx, f"{ctx.module}({ctx.positions(x)})")
 
 
 register(OpDef(

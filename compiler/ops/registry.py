@@ -79,6 +79,9 @@ class LowerContext:
     # ones, the expression of their number (the first new position).
     cache: str | None = None
     past: str | None = None
+    # For such an op, `positions(x)`: the expression of the positions [T] or [N, T] of x's time
+    # axis (after the cached ones, or each row's own in a left-padded batch: runtime/decoding.py).
+    positions: Callable[[str], str] | None = None
 
     def feature(self, slot: int):
         return self.features[slot] if slot < len(self.features) else None

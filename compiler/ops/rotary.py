@@ -72,10 +72,12 @@ def _lower_rotary(a: RotaryAttrs, ctx) -> list[str]:
         args.append(f"scaling={a.scaling!r}")
     if a.rotary_dim is not None:
         args.append(f"rotary_dim={a.rotary_dim}")
-    if len(ctx.args) > 1 and ctx.args[1] is not None:
-        args.append(f"positions={ctx.args[1]}")
-    if ctx.past:      # incremental decoding: positions after the cached ones
-        args.append(f"start={ctx.past}")
+    given = ctx.args[1] if len(ctx.args) > 1 else None
+    if ctx.positions:      # incremental decoding: positions after the cached ones (or each row's own)
+        args.append(f"positions={given} if {given} is not None else {ctx.positions(ctx.args[0])}" if given
+                    else f"positions={ctx.positions(ctx.args[0])}")
+    elif given is not None:
+        args.append(f"positions={given}")
     return assign(ctx, f"apply_rotary({', '.join(args)})")
 
 

@@ -96,6 +96,8 @@ def apply_rotary(x: torch.Tensor, heads: int | None = None, theta: float = 10000
     inv_freq = 1.0 / (theta ** exponents) / scaling
     if positions is None:
         positions = torch.arange(start, start + length, device=x.device)[None]
+    elif positions.dim() == 1:       # one row of positions for every example
+        positions = positions[None]
     angles = positions.float()[..., None] * inv_freq                  # [B | 1, T, dim / 2]
     cos, sin = angles.cos().to(x.dtype)[:, :, None], angles.sin().to(x.dtype)[:, :, None]
     rotated, rest = x[..., :dim], x[..., dim:]
