@@ -349,8 +349,8 @@ def _shared_outputs(outputs: list, out_dir: Path) -> list:
     (those compiled now and those already there), and dlc_parallel.py, the code that applies the
     models' tensor-parallel plans, when a module has one."""
     from compiler import __version__
-    from compiler.codegen.runtime_module import (RUNTIME_MODULE, imported_runtime_names, names_used_in_folder,
-                                                 runtime_module)
+    from compiler.codegen.runtime_module import RUNTIME_MODULE, imported_runtime_names, runtime_module
+    from compiler.outputs import names_used_in_folder
     from compiler.codegen.sharding import SHARDING_MODULE, needs_sharding_module, sharding_module
     from compiler.outputs import Output
     if not outputs:

@@ -171,3 +171,21 @@ def _owner_alive(staging: Path) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def names_used_in_folder(out_dir: Path, skip: set[Path]) -> set[str]:
+    """The runtime names imported by the generated modules already in `out_dir` other than
+    those in `skip` (being rewritten): compiling one spec keeps what the others need."""
+    from compiler.codegen.runtime_module import RUNTIME_MODULE, imported_runtime_names
+    found: set[str] = set()
+    if not out_dir.is_dir():
+        return found
+    for path in sorted(out_dir.glob("*.py")):
+        if path in skip or path.stem == RUNTIME_MODULE or not is_generated(path):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        found |= imported_runtime_names(text)
+    return found

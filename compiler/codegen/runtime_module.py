@@ -10,7 +10,6 @@ for a file that is copied into a project on its own.  The module imports only to
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 RUNTIME_MODULE = "dlc_runtime"
 
@@ -50,22 +49,4 @@ def runtime_module(names: set[str], version: str) -> str:
               "# Do not edit: `dlc compile` writes it with them, with the definitions they use.",
               '"""Runtime helpers of the dlc-generated modules in this folder (they import what they use)."""']
     return "\n".join([*header, *import_lines(sources, []), "", "", "\n\n\n".join(sources)]) + "\n"
-
-
-def names_used_in_folder(out_dir: Path, skip: set[Path]) -> set[str]:
-    """The runtime names imported by the generated modules already in `out_dir` other than
-    those in `skip` (being rewritten): compiling one spec keeps what the others need."""
-    from compiler.outputs import is_generated
-    found: set[str] = set()
-    if not out_dir.is_dir():
-        return found
-    for path in sorted(out_dir.glob("*.py")):
-        if path in skip or path.stem == RUNTIME_MODULE or not is_generated(path):
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        found |= imported_runtime_names(text)
-    return found
 
