@@ -1,7 +1,8 @@
 """The graph IR: one `Graph` per block specialization.
 
-Nodes are frozen `Node` records stored on a networkx MultiDiGraph; edges are
-keyed by the consumer's input slot, so `x + x` is two edges.  Rewrites build
+Nodes are frozen `Node` records stored on a MultiDiGraph (compiler/ir/multigraph.py: networkx's
+API and orders without importing networkx); edges are keyed by the consumer's input slot, so
+`x + x` is two edges.  Rewrites build
 new nodes with `dataclasses.replace` rather than editing them.
 """
 from __future__ import annotations
@@ -9,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import networkx as nx
-
 from compiler.diagnostics import Span
+from compiler.ir.multigraph import MultiDiGraph, is_directed_acyclic_graph, lexicographical_topological_sort
 from compiler.ir.types import TensorType
 from compiler.ir.values import show
 
@@ -109,7 +109,7 @@ class Graph:
     block: str                    # block name in the spec
     params: dict[str, Any]
     span: Span
-    g: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph)
+    g: MultiDiGraph = field(default_factory=MultiDiGraph)
     inputs: list[str] = field(default_factory=list)          # node ids, in order
     outputs: list[OutputDecl] = field(default_factory=list)
     ties: list[Tie] = field(default_factory=list)
@@ -164,9 +164,9 @@ class Graph:
         # smallest remaining node always has its producers placed.  A pass that appended a node
         # feeding earlier ones falls back to networkx's sort.
         rank = {node.id: i for i, node in enumerate(nodes)}
-        if all(rank[src] < rank[dst] for src, dst in self.g.edges()):
+        if all(rank[src] < here for dst, here in rank.items() for src in self.g.pred[dst]):
             return nodes
-        order = nx.lexicographical_topological_sort(self.g, key=lambda n: self.node(n).order)
+        order = lexicographical_topological_sort(self.g, key=lambda n: self.node(n).order)
         return [self.node(n) for n in order]
 
     def copy(self) -> "Graph":
@@ -264,7 +264,7 @@ def _renamed(graph: Graph, names: dict[str, str]) -> Graph:
 
 def verify(graph: Graph) -> None:
     """Structural invariants every stage must keep (used in tests and debug mode)."""
-    assert nx.is_directed_acyclic_graph(graph.g), f"{graph.key}: cycle"
+    assert is_directed_acyclic_graph(graph.g), f"{graph.key}: cycle"
     for node_id in graph.inputs:
         assert graph.node(node_id).kind == "input"
     for out in graph.outputs:
