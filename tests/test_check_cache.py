@@ -18,6 +18,7 @@ from compiler import check_cache, disk_cache
 from compiler.driver import check, check_diagnostics
 from compiler.ir import Graph, Node
 from compiler.ir.types import dims_equal, symbol
+from tests.fast_lane import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = sorted((ROOT / "tests" / "fuzz_corpus").glob("*.dl"))
@@ -167,7 +168,7 @@ def _graph(edges: list[tuple[int, int]], orders: list[int]) -> Graph:
     return graph
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.integers(2, 9).flatmap(lambda n: st.tuples(
     st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda e: e[0] < e[1]), max_size=12),
     st.permutations(range(n)), st.lists(st.integers(0, 3), min_size=n, max_size=n))))

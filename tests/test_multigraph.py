@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compiler.ir.multigraph import MultiDiGraph, ancestors, is_directed_acyclic_graph, lexicographical_topological_sort
+from tests.fast_lane import examples
 
 NODES = st.integers(0, 7)
 OPERATIONS = st.lists(st.one_of(
@@ -42,7 +43,7 @@ def _views(graph) -> list:
     return views
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(OPERATIONS)
 def test_every_view_matches_networkx(operations):
     ours, theirs = MultiDiGraph(), nx.MultiDiGraph()
