@@ -2,6 +2,8 @@
 data and iteration orders, so the IR walks its graphs exactly as it did on networkx."""
 from __future__ import annotations
 
+import dataclasses
+
 import networkx as nx
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -68,3 +70,24 @@ def test_a_copy_does_not_share_data_dicts():
     copy.nodes["a"]["node"] = "changed"
     copy.add_edge("a", "b", key=0, index=2)
     assert graph.nodes["a"] == {} and graph.edges(keys=True, data=True) == [("a", "b", 0, {"index": 1})]
+
+
+def test_ordered_follows_every_change_of_structure_or_order():
+    from compiler.ir import Graph, Node
+    graph = Graph("G", "G", {}, None)
+    for i in range(3):
+        graph.add(Node(f"n{i}", "op", "Add", None, None, (f"v{i}",)))
+    graph.connect("n0", 0, "n1", 0)
+    assert [n.id for n in graph.ordered()] == ["n0", "n1", "n2"]
+    graph.replace_node(dataclasses.replace(graph.node("n2"), order=-1))      # a node moved first
+    assert [n.id for n in graph.ordered()] == ["n2", "n0", "n1"]
+    graph.connect("n1", 0, "n2", 0)                                          # n2 now reads n1
+    assert [n.id for n in graph.ordered()] == ["n0", "n1", "n2"]
+    typed = dataclasses.replace(graph.node("n1"), types=())                 # same order: cached order,
+    graph.replace_node(typed)                                                # the current nodes
+    assert graph.ordered()[1] is typed
+    graph.g.remove_node("n0")
+    assert [n.id for n in graph.ordered()] == ["n1", "n2"]
+    graph.g = graph.g.copy()
+    graph.g.remove_node("n2")
+    assert [n.id for n in graph.ordered()] == ["n1"]

@@ -134,6 +134,8 @@ class Graph:
     lets: dict[str, Any] = field(default_factory=dict)      # top-level `let` values, for shape comments
     init_rules: list[InitRule] = field(default_factory=list)  # the block's `init` statements, in order
     decode: DecodeDecl | None = None                          # `decode logits from tokens`
+    # (g, g.version, node ids in order) of the last ordered() (see there)
+    _order: tuple[MultiDiGraph, int, list[str]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def node(self, node_id: str) -> Node:
         return self.g.nodes[node_id]["node"]
@@ -144,7 +146,10 @@ class Graph:
         return node
 
     def replace_node(self, node: Node) -> None:
-        self.g.nodes[node.id]["node"] = node
+        data = self.g.nodes[node.id]
+        if data["node"].order != node.order:
+            self.g.version += 1              # ordered() sorts by it
+        data["node"] = node
 
     def connect(self, src: str, index: int, dst: str, slot: int) -> None:
         self.g.add_edge(src, dst, key=slot, index=index)
@@ -157,7 +162,17 @@ class Graph:
                 for slot, data in edges.items()}
 
     def ordered(self) -> list[Node]:
-        """Nodes in a deterministic topological order (source order breaks ties)."""
+        """Nodes in a deterministic topological order (source order breaks ties).  The order is
+        kept until the graph's structure or a node's `order` changes: every stage walks each
+        graph several times, mostly replacing nodes by typed or renamed ones in place."""
+        data = self.g.node_data
+        if self._order is not None and self._order[0] is self.g and self._order[1] == self.g.version:
+            return [data[node_id]["node"] for node_id in self._order[2]]
+        nodes = self._sorted()
+        self._order = (self.g, self.g.version, [node.id for node in nodes])
+        return nodes
+
+    def _sorted(self) -> list[Node]:
         nodes = sorted((data["node"] for _, data in self.g.nodes(data=True)), key=lambda n: n.order)
         # Fast path: graphs are built in source order, so sorting by it is usually already
         # topological -- and then it is exactly the lexicographical topological order, since the

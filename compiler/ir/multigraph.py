@@ -45,6 +45,9 @@ class MultiDiGraph:
     """Nodes with data dicts, and keyed edges with data dicts (the key is the consumer's slot)."""
 
     def __init__(self) -> None:
+        # Bumped by every change of the node or edge sets, so a caller can tell that what it
+        # derived from the structure (Graph.ordered()) still holds.
+        self.version = 0
         self._node: dict[Hashable, dict] = {}
         self._succ: dict[Hashable, dict[Hashable, dict[Hashable, EdgeData]]] = {}
         self._pred: dict[Hashable, dict[Hashable, dict[Hashable, EdgeData]]] = {}
@@ -53,6 +56,11 @@ class MultiDiGraph:
     @property
     def nodes(self) -> NodeView:
         return NodeView(self._node)
+
+    @property
+    def node_data(self) -> dict[Hashable, dict]:
+        """node -> its data dict, as one dict (`nodes[n]` for many nodes at once)."""
+        return self._node
 
     @property
     def pred(self) -> dict[Hashable, dict[Hashable, dict[Hashable, EdgeData]]]:
@@ -77,6 +85,7 @@ class MultiDiGraph:
         return len(self._node)
 
     def add_node(self, node: Hashable, /, **data: Any) -> None:
+        self.version += 1
         if node not in self._node:
             self._node[node] = {}
             self._succ[node] = {}
@@ -86,6 +95,7 @@ class MultiDiGraph:
     def remove_node(self, node: Hashable) -> None:
         """Remove `node` and every edge into or out of it (KeyError if it is absent, as networkx)."""
         del self._node[node]
+        self.version += 1
         for dst in self._succ.pop(node):
             del self._pred[dst][node]
         for src in self._pred.pop(node):
@@ -105,7 +115,10 @@ class MultiDiGraph:
         keyed = self._succ[src].get(dst)
         if keyed is None:
             keyed = self._succ[src][dst] = self._pred[dst][src] = {}
-        keyed.setdefault(key, {}).update(data)
+        if key not in keyed:
+            self.version += 1
+            keyed[key] = {}
+        keyed[key].update(data)
         return key
 
     def out_edges(self, node: Hashable, keys: bool = False, data: bool = False) -> list[tuple]:
@@ -133,6 +146,7 @@ class MultiDiGraph:
     def copy(self) -> "MultiDiGraph":
         """New node and edge data dicts holding the same values (networkx's `copy()`)."""
         new = MultiDiGraph()
+        new.version = self.version
         new._node = {node: dict(attrs) for node, attrs in self._node.items()}
         new._succ = {node: {} for node in self._node}
         new._pred = {node: {} for node in self._node}
