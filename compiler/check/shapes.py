@@ -148,6 +148,8 @@ class _GraphInference:
 
     def _infer_op(self, node: Node, name: str, attrs: Any, ins, where: str = "") -> list[TensorType]:
         op = REGISTRY[name]
+        if not any(port.variadic for port in op.inputs):     # a port left out reads as none, never past the end
+            ins = [*ins, *[None] * (len(op.inputs) - len(ins))]
         for slot, t in enumerate(ins):
             port = op.inputs[min(slot, len(op.inputs) - 1)]
             if t is not None and t.optional and not port.optional:
