@@ -36,11 +36,14 @@ def _apply(graph, operation) -> None:
 
 def _views(graph) -> list:
     views = [list(graph.nodes(data=True)), list(graph.edges()), list(graph.edges(keys=True, data=True)),
-             graph.number_of_nodes()]
+             graph.number_of_nodes(), graph.number_of_edges()]
     for node in graph.nodes:
         views += [list(graph.out_edges(node)), list(graph.out_edges(node, keys=True, data=True)),
                   list(graph.out_edges(node, data=True)), list(graph.in_edges(node, keys=True)),
                   graph.out_degree(node), graph.in_degree(node), graph.nodes[node],
+                  list(graph.successors(node)), list(graph.predecessors(node)), list(graph.neighbors(node)),
+                  [graph.has_edge(node, other) for other in range(8)], graph.has_edge(node, node, 1),
+                  graph.has_node(node),
                   {src: dict(keyed) for src, keyed in graph.pred[node].items()}]
     return views
 

@@ -136,6 +136,26 @@ class MultiDiGraph:
         return [_edge(src, dst, key, attrs, keys, data) for src, succ in self._succ.items()
                 for dst, keyed in succ.items() for key, attrs in keyed.items()]
 
+    def successors(self, node: Hashable) -> Iterator[Hashable]:
+        """The nodes `node` feeds, each once, in the order their first edge was added."""
+        return iter(self._succ[node])
+
+    neighbors = successors
+
+    def predecessors(self, node: Hashable) -> Iterator[Hashable]:
+        """The nodes that feed `node`, each once."""
+        return iter(self._pred[node])
+
+    def has_node(self, node: Hashable) -> bool:
+        return node in self._node
+
+    def has_edge(self, src: Hashable, dst: Hashable, key: Hashable | None = None) -> bool:
+        keyed = self._succ.get(src, {}).get(dst)
+        return keyed is not None and (key is None or key in keyed)
+
+    def number_of_edges(self) -> int:
+        return sum(len(keyed) for succ in self._succ.values() for keyed in succ.values())
+
     def out_degree(self, node: Hashable) -> int:
         return sum(len(keyed) for keyed in self._succ[node].values())
 
