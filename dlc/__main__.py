@@ -1,6 +1,4 @@
 """`python -m dlc ...` is `dlc ...`."""
-import sys
+from compiler.cli import run
 
-from compiler.cli import main
-
-sys.exit(main())
+run()

@@ -41,7 +41,22 @@ SLOW: dict[str, str] = {
     "tests/test_inference_build.py::test_torch_export[resnet18-0]": "bert keeps torch.export in the fast lane",
     "tests/test_inference_build.py::test_torch_export[resnet18-2]": "bert keeps torch.export in the fast lane",
     "tests/test_parity_vision.py::test_outputs_match_torchvision[vgg16-input_shape4]":
-        "VGG's full-size classifier again; vgg11_bn keeps VGG against torchvision in the fast lane",
+        "VGG's full-size classifier again (vgg11_bn runs in the full suite too)",
+    "tests/test_init.py::test_cnns_initialize_like_torchvision[vgg.dl-VGG11BN-vgg11_bn-skip1]":
+        "VGG's 120M-weight classifier initialized twice (30-40 s on a busy worker); resnet18 and mobilenet_v2 "
+        "keep CNN init against torchvision in the fast lane",
+    "tests/test_fused_epilogues.py::test_fused_convolutions_compute_what_o0_computes[vgg11_bn]":
+        "VGG's full-size classifier again; resnet18 and mobilenet_v2 keep the fused convolutions fast",
+    "tests/test_parameterized.py::test_runtime_configuration_matches_dash_d_compile[VGG-3]":
+        "VGG's full-size classifier again; ResNet, ResNet50 and MobileNetV2 keep CNN parameters in the fast lane",
+    "tests/test_parity_vision.py::test_outputs_match_torchvision[vgg11_bn-input_shape3]":
+        "VGG's full-size classifier again; resnet18, resnet50 and mobilenet_v2 keep torchvision parity in the "
+        "fast lane, and test_opt_levels' VGG11BN keeps the VGG spec there",
+    "tests/test_parity_bert_gpt2.py::test_fused_attention_build_matches_the_reference[BertForMaskedLM]":
+        "a second full-size BERT-base; GPT-2 keeps the SDPA build against HF in the fast lane, and "
+        "test_opt_levels' BertForMaskedLM keeps BERT's -O2 equal to its -O0",
+    "tests/test_runtime_helpers.py::test_check_gives_the_same_verdict_from_a_copy_of_the_project[all]":
+        "compiles every spec; [bert-resnet] keeps the copied project's paths in the fast lane",
     "tests/test_parser.py::test_printed_modules_parse_back_to_the_same_tree":
         "100 generated whole modules (8 s); test_printed_expressions_parse_back_to_the_same_tree and the "
         "formatter's round trips keep the printer in the fast lane",
@@ -143,7 +158,24 @@ def _record_spec_reads(event: str, args: tuple) -> None:
             _specs_read.add(path.name)
 
 
+# ---------------------------------------------------------------------- property tests
+FAST_LANE_EXAMPLES = 1 / 3
+
+
+def in_fast_lane() -> bool:
+    """Whether this run deselects the slow tests (`-m "not slow"`), set before test modules load."""
+    return os.environ.get("DLC_FAST_LANE") == "1"
+
+
+def examples(full: int) -> int:
+    """A property test's hypothesis examples: `full` in the full suite, a third of them (at least 10)
+    in the fast lane.  Every run still draws new examples, so the fast lane samples the same space."""
+    return max(10, round(full * FAST_LANE_EXAMPLES)) if in_fast_lane() else full
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    # xdist workers run this too, before they import test modules: `examples()` reads it there
+    os.environ["DLC_FAST_LANE"] = "1" if (config.option.markexpr or "").strip() == "not slow" else "0"
     if config.getoption("--fast-lane-coverage"):
         config._dlc_seen = (set(), set())                      # type: ignore[attr-defined]
         sys.addaudithook(_record_spec_reads)                    # audit hooks cannot be removed: only when asked

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -23,9 +24,27 @@ def compile_to_module(spec: Path | str, tmp_path: Path, overrides: dict | None =
         path = tmp_path / f"{name}.dl"
         path.write_text(spec)
         spec = path
-    result = compile_spec(Path(spec), opt_level=opt_level, overrides=overrides, inference=inference)
-    assert result.ok and result.text is not None, "\n".join(d.message for d in result.diagnostics)
-    return import_source(result.text, tmp_path, name)
+    return import_source(compiled_text(Path(spec), overrides, opt_level, inference), tmp_path, name)
+
+
+# (spec, its folder's .dl files, options) -> generated text: many tests compile the same spec with the
+# same options (the parity, -O level and init suites each build BERT, GPT-2, ResNet...), and a compile
+# is deterministic (tests/test_cli.py checks it), so each worker compiles each once.  Every test still
+# imports a module of its own.
+_COMPILED: dict[tuple, str] = {}
+
+
+def compiled_text(spec: Path, overrides: dict | None = None, opt_level: int = 1, inference: bool = False) -> str:
+    """The generated module of a spec that compiles (asserted), compiled once per worker."""
+    spec = spec.resolve()
+    folder = tuple((p.name, p.read_bytes()) for p in sorted(spec.parent.glob("*.dl")))
+    key = (spec, folder, repr(sorted((overrides or {}).items())), opt_level, inference,
+           os.environ.get("DLC_PATH"), os.getcwd())
+    if key not in _COMPILED:
+        result = compile_spec(spec, opt_level=opt_level, overrides=overrides, inference=inference)
+        assert result.ok and result.text is not None, "\n".join(d.message for d in result.diagnostics)
+        _COMPILED[key] = result.text
+    return _COMPILED[key]
 
 
 def import_source(text: str, tmp_path: Path, name: str = "spec") -> ModuleType:

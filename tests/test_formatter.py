@@ -19,6 +19,7 @@ from compiler.syntax.parser import parse
 from compiler.syntax.trivia import scan
 from tests.helpers import ROOT
 from tests.test_parser import _SEEDS, _mutate, modules, print_module
+from tests.fast_lane import examples
 
 SPECS = sorted((ROOT / "stdlib").glob("*.dl")) + sorted((ROOT / "specs").glob("*.dl"))
 _IDS = [f"{p.parent.name}/{p.name}" for p in SPECS]
@@ -69,7 +70,7 @@ def _relayout(text: str, rng: random.Random) -> str:
     return "\n".join(out) + "\n"
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(SPECS), st.integers(0, 2**32))
 def test_layout_is_canonical_whatever_the_input_layout(path, seed):
     """Without comments, the result depends only on the tokens: re-spaced and re-broken input
@@ -78,7 +79,7 @@ def test_layout_is_canonical_whatever_the_input_layout(path, seed):
     assert format_source(_relayout(bare, random.Random(seed))) == format_source(bare)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(modules, st.sampled_from([30, 60, 120]))
 def test_random_programs_format_to_the_same_program(module, width):
     check_formatting(print_module(module), width)
@@ -92,7 +93,7 @@ def _parses(text: str) -> bool:
     return True
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**32), st.sampled_from(range(len(_SEEDS))))
 def test_mutated_specs_that_parse_format_to_the_same_program(seed, which):
     """The parser's fuzzing mutants (tokens deleted, doubled, swapped, replaced): whatever

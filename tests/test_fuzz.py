@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from compiler.driver import compile_spec
 from tests.fuzzing import mutate_tokens, random_valid_spec, run_mutant, run_valid
 from tests.helpers import ROOT
+from tests.fast_lane import examples
 
 CORPUS = Path(__file__).parent / "fuzz_corpus"
 SPECS = sorted((ROOT / "specs").glob("*.dl")) + sorted((ROOT / "stdlib").glob("*.dl"))
@@ -66,7 +67,7 @@ def _mutate(text: str, rng: random.Random) -> str:
     return text.replace(rng.choice(["512", "768", "64", "2", "true", "0.1"]), rng.choice(["0", "3", "-1", "1e9"]), 1)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), which=st.sampled_from(SPECS), edits=st.integers(1, 3))
 def test_mutated_real_specs_compile_or_diagnose(tmp_path, seed, which, edits):
     rng = random.Random(seed)

@@ -19,6 +19,7 @@ from compiler.diagnostics import CompileError, Span
 from compiler.driver import check
 from compiler.syntax.parser import MAX_NESTING, parse
 from tests.helpers import ROOT
+from tests.fast_lane import examples
 
 
 def parse_ok(text: str) -> ast.Module:
@@ -552,7 +553,7 @@ modules = st.builds(
     st.lists(st.lists(names, min_size=1, max_size=3), max_size=2), st.lists(_blocks, max_size=2),
     st.lists(_aliases, max_size=2))
 
-_FAST = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+_FAST = settings(max_examples=examples(150), deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 
 
 @_FAST
@@ -620,7 +621,7 @@ def test_mutated_specs_only_ever_produce_diagnostics(seed, which):
     _front_end_survives(_mutate(random.Random(seed), _SEEDS[which]))
 
 
-@settings(max_examples=100, deadline=2000)
+@settings(max_examples=examples(100), deadline=2000)
 @given(st.one_of(
     st.binary(max_size=300),
     st.text(max_size=300),

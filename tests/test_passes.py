@@ -191,6 +191,18 @@ def _inputs(model_name: str):
     return torch.randn(2, 4, 8), torch.randn(2, 8)
 
 
+_SHARED: dict[tuple, object] = {}
+
+
+def _shared_module(model_name: str, source: Path, tmp_path: Path, passes):
+    """The sweep below compiles each spec at -O0 and through the whole -O2 pipeline for every pass:
+    those modules are compiled once per worker (the models are built afresh from them each time)."""
+    key = (model_name, tuple(p.name for p in passes))
+    if key not in _SHARED:
+        _SHARED[key] = module_with(source, tmp_path, passes, _SPECS[model_name][1])[0]
+    return _SHARED[key]
+
+
 @pytest.mark.parametrize("pass_name", PASS_NAMES)
 @pytest.mark.parametrize("model_name", _SPECS)
 def test_every_pass_preserves_numerics(tmp_path, pass_name, model_name):
@@ -200,12 +212,12 @@ def test_every_pass_preserves_numerics(tmp_path, pass_name, model_name):
         (tmp_path / "identities.dl").write_text(source)
         source = tmp_path / "identities.dl"
     torch.manual_seed(0)
-    reference_module, _ = module_with(source, tmp_path, [], overrides)
+    reference_module = _shared_module(model_name, source, tmp_path, [])
     (public,) = reference_module.__all__
     reference = getattr(reference_module, public)().eval()
     inputs = _inputs(model_name)
     for passes in ([p for p in PIPELINE if p.name == pass_name], select_passes(2)):
-        optimized = getattr(module_with(source, tmp_path, passes, overrides)[0], public)().eval()
+        optimized = getattr(_shared_module(model_name, source, tmp_path, passes), public)().eval()
         same_weights(reference, optimized)
         with torch.no_grad():
             outputs_equal(reference(*inputs), optimized(*inputs), exact=False)

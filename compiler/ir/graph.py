@@ -1,7 +1,8 @@
 """The graph IR: one `Graph` per block specialization.
 
-Nodes are frozen `Node` records stored on a networkx MultiDiGraph; edges are
-keyed by the consumer's input slot, so `x + x` is two edges.  Rewrites build
+Nodes are frozen `Node` records stored on a MultiDiGraph (compiler/ir/multigraph.py: networkx's
+API and orders without importing networkx); edges are keyed by the consumer's input slot, so
+`x + x` is two edges.  Rewrites build
 new nodes with `dataclasses.replace` rather than editing them.
 """
 from __future__ import annotations
@@ -9,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import networkx as nx
-
 from compiler.diagnostics import Span
+from compiler.ir.multigraph import MultiDiGraph, is_directed_acyclic_graph, lexicographical_topological_sort
 from compiler.ir.types import TensorType
 from compiler.ir.values import show
 
@@ -111,7 +111,7 @@ class Graph:
     block: str                    # block name in the spec
     params: dict[str, Any]
     span: Span
-    g: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph)
+    g: MultiDiGraph = field(default_factory=MultiDiGraph)
     inputs: list[str] = field(default_factory=list)          # node ids, in order
     outputs: list[OutputDecl] = field(default_factory=list)
     ties: list[Tie] = field(default_factory=list)
@@ -136,6 +136,8 @@ class Graph:
     lets: dict[str, Any] = field(default_factory=dict)      # top-level `let` values, for shape comments
     init_rules: list[InitRule] = field(default_factory=list)  # the block's `init` statements, in order
     decode: DecodeDecl | None = None                          # `decode logits from tokens`
+    # (g, g.version, node ids in order) of the last ordered() (see there)
+    _order: tuple[MultiDiGraph, int, list[str]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def node(self, node_id: str) -> Node:
         return self.g.nodes[node_id]["node"]
@@ -146,7 +148,10 @@ class Graph:
         return node
 
     def replace_node(self, node: Node) -> None:
-        self.g.nodes[node.id]["node"] = node
+        data = self.g.nodes[node.id]
+        if data["node"].order != node.order:
+            self.g.version += 1              # ordered() sorts by it
+        data["node"] = node
 
     def connect(self, src: str, index: int, dst: str, slot: int) -> None:
         self.g.add_edge(src, dst, key=slot, index=index)
@@ -159,16 +164,26 @@ class Graph:
                 for slot, data in edges.items()}
 
     def ordered(self) -> list[Node]:
-        """Nodes in a deterministic topological order (source order breaks ties)."""
+        """Nodes in a deterministic topological order (source order breaks ties).  The order is
+        kept until the graph's structure or a node's `order` changes: every stage walks each
+        graph several times, mostly replacing nodes by typed or renamed ones in place."""
+        data = self.g.node_data
+        if self._order is not None and self._order[0] is self.g and self._order[1] == self.g.version:
+            return [data[node_id]["node"] for node_id in self._order[2]]
+        nodes = self._sorted()
+        self._order = (self.g, self.g.version, [node.id for node in nodes])
+        return nodes
+
+    def _sorted(self) -> list[Node]:
         nodes = sorted((data["node"] for _, data in self.g.nodes(data=True)), key=lambda n: n.order)
         # Fast path: graphs are built in source order, so sorting by it is usually already
         # topological -- and then it is exactly the lexicographical topological order, since the
         # smallest remaining node always has its producers placed.  A pass that appended a node
         # feeding earlier ones falls back to networkx's sort.
         rank = {node.id: i for i, node in enumerate(nodes)}
-        if all(rank[src] < rank[dst] for src, dst in self.g.edges()):
+        if all(rank[src] < here for dst, here in rank.items() for src in self.g.pred[dst]):
             return nodes
-        order = nx.lexicographical_topological_sort(self.g, key=lambda n: self.node(n).order)
+        order = lexicographical_topological_sort(self.g, key=lambda n: self.node(n).order)
         return [self.node(n) for n in order]
 
     def copy(self) -> "Graph":
@@ -266,7 +281,7 @@ def _renamed(graph: Graph, names: dict[str, str]) -> Graph:
 
 def verify(graph: Graph) -> None:
     """Structural invariants every stage must keep (used in tests and debug mode)."""
-    assert nx.is_directed_acyclic_graph(graph.g), f"{graph.key}: cycle"
+    assert is_directed_acyclic_graph(graph.g), f"{graph.key}: cycle"
     for node_id in graph.inputs:
         assert graph.node(node_id).kind == "input"
     for out in graph.outputs:

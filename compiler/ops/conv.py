@@ -78,12 +78,24 @@ def expand(value: int | tuple[int, ...], n: int, what: str) -> tuple[int, ...]:
 def out_size(size: Dim, k: int, s: int, p: int, d: int = 1, ceil_mode: bool = False) -> Dim:
     """Output length of one spatial dimension, exactly as torch computes it."""
     span = d * (k - 1) + 1
+    if isinstance(size, int) or getattr(size, "is_Integer", False):
+        # a fixed size (224x224 images): integer arithmetic, as torch's, without sympy's floor of a
+        # Rational, whose first call loads sympy's numeric evaluation (a tenth of a cold `dlc check`)
+        return sympy.Integer(_fixed_out_size(int(size), k, s, p, span, ceil_mode))
     num = size + 2 * p - span + (s - 1 if ceil_mode else 0)
     out = sympy.floor(num / sympy.Integer(s)) + 1
     # torch drops a last (ceil_mode) window that would start in the right padding;
     # that can only happen when p + s - 1 >= span, so Min appears only then.
     if ceil_mode and p + s - 1 >= span:
         out = sympy.Min(out, sympy.floor((size + p - 1) / sympy.Integer(s)) + 1)
+    return out
+
+
+def _fixed_out_size(size: int, k: int, s: int, p: int, span: int, ceil_mode: bool) -> int:
+    """out_size() of a known size, in Python integers."""
+    out = (size + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and p + s - 1 >= span:
+        out = min(out, (size + p - 1) // s + 1)
     return out
 
 

@@ -23,7 +23,10 @@ from compiler.diagnostics.codes import DTYPE_MISMATCH, SHAPE_MISMATCH, Code
 class Attrs(BaseModel):
     """Base of every op's attribute schema: strict, closed, immutable."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    # defer_build: a schema's validator is built when the op is first used, not at import (a cold
+    # `dlc check` of one spec uses a few dozen of the registry's ops)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, arbitrary_types_allowed=True,
+                              defer_build=True)
 
 
 class NoAttrs(Attrs):

@@ -6,9 +6,8 @@ and the chains that only fed them.  Inputs stay, since they are the signature.
 """
 from __future__ import annotations
 
-import networkx as nx
-
 from compiler.ir import Graph, Program
+from compiler.ir.multigraph import ancestors
 from compiler.passes.rewrite import describe
 
 
@@ -16,7 +15,7 @@ def eliminate_dead_code(graph: Graph, program: Program) -> bool:
     live: set[str] = set(graph.inputs)
     for out in graph.outputs:
         live.add(out.node)
-        live |= nx.ancestors(graph.g, out.node)
+        live |= ancestors(graph.g, out.node)
     dead = [n.id for n in graph.ordered() if n.id not in live]
     for node_id in dead:
         program.log.append(f"removed {describe(graph.node(node_id))} in {graph.key}: its result reaches no output")
