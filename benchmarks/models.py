@@ -77,7 +77,7 @@ ENTRIES: dict[str, Entry] = {
     "t5-small": Entry("t5", "T5Model", _t5, _token_batch(32128),
                       lambda m, x: m(input_ids=x["ids"], attention_mask=x["mask"].long(),
                                      decoder_input_ids=x["decoder_ids"]).last_hidden_state,
-                      lambda m, x: m(x["ids"], x["decoder_ids"], x["mask"])),
+                      lambda m, x: m(x["ids"], x["decoder_ids"], x["mask"]).last_hidden_state),
     "resnet50": Entry("resnet", "ResNet50", _vision("resnet50"), _images,
                       lambda m, x: m(x["images"]), lambda m, x: m(x["images"])),
     "mobilenet_v2": Entry("mobilenet", "MobileNetV2", _vision("mobilenet_v2"), _images,
