@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import time
+from types import SimpleNamespace
 from collections.abc import Callable
 from pathlib import Path
 
@@ -130,7 +131,7 @@ def _dlc_args(entry: Entry, inputs: dict) -> tuple:
     class Probe(torch.nn.Module):
         def forward(self, *args):
             captured.extend(args)
-            return args[0]
+            return SimpleNamespace(last_hidden_state=args[0])   # read like a model's named result
 
     entry.run_dlc(Probe(), inputs)
     return tuple(captured)
