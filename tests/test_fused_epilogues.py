@@ -71,7 +71,11 @@ def test_measured_epilogues_are_reported_and_kept_only_when_faster(tmp_path_fact
         items = [item.rsplit(" ", 2) for item in match[2].removeprefix("measured ").split(", ")]
         times = {name: float(ms) for name, ms, _ in items}
         others = min(t for name, t in times.items() if name != "fused")
-        assert (match[1] == "fused") == (times["fused"] <= runtime_of(o2).KEEP_MARGIN * others), line
+        bound = runtime_of(o2).KEEP_MARGIN * others
+        # the summary prints times to 0.01 ms and the choice was made on the unrounded ones: a
+        # fused time within that rounding of the bound may have gone either way
+        if abs(times["fused"] - bound) > 0.01:
+            assert (match[1] == "fused") == (times["fused"] <= bound), line
     assert _count(model, "FusedConv") == sum(int(re.search(r"(\d+) layer", line)[1]) for line in lines
                                              if ": fused (" in line)
     with torch.no_grad():
