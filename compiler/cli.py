@@ -510,11 +510,12 @@ def run() -> None:
     """The `dlc` command (console script, `python -m dlc`): `main()` in a process of its own.
 
     The process ends when the command does, so two costs of the cyclic collector are skipped:
-    its scans while the compiler builds its large, mostly acyclic graphs (thresholds as mypy
-    sets them, for the whole process), and the scan of every object still alive at interpreter
+    its scans while the compiler builds its large, mostly acyclic graphs (driver.COLLECTOR_THRESHOLDS,
+    for the whole process), and the scan of every object still alive at interpreter
     shutdown (`gc.freeze()`: a 20,000-node `dlc check` spent a third of its CPU time there).
     main() itself leaves the collector alone: tests and the language server call it in-process."""
-    gc.set_threshold(200_000, 30, 30)
+    from compiler.driver import COLLECTOR_THRESHOLDS
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
     code = main()
     gc.freeze()
     sys.exit(code)
