@@ -109,13 +109,15 @@ class DefinitionBuilder:
                           and _has_renames(self.block))
         lines += self._branch_checks(name, variant, constant) + self._value_checks(name, variant, constant, fixed)
         lines += [f"self.{attr} = {self.scope.locals[n]}" for n, attr in self.scope.attributes.items()]
-        lines += render(hoist_equal_branches(simplify(variant.init, constant)), self._condition(self.scope.init_name))
+        # the `tie`s are tie_weights()'s, which init_weights() calls: __init__ does not repeat them
+        built = [line for line in variant.init if not _is_tie(line)]
+        lines += render(hoist_equal_branches(simplify(built, constant)), self._condition(self.scope.init_name))
         lines = self._fixed_locals(name, fixed, lines) + _without_unused_lets(lines, set(self.scope.locals.values()))
         first = variant.members[0]
         outputs = {m.outputs for m in variant.members}
         model = ClassModel(name, "nn.Module", self._doc(variant), self._init_def(fixed),
-                           ["super().__init__()", *lines, "self.init_weights()"], ", ".join(["self", *first.signature]),
-                           _returns(outputs, output_tuple(self.block)), forward)
+                           ["super().__init__()", *lines, *self._init_call(variant, ties)],
+                           ", ".join(["self", *first.signature]), _returns(outputs, output_tuple(self.block)), forward)
         model.class_lines += layer_ops_lines([m.graph for m in variant.members])
         if ties:
             model.methods.append(tie_weights_method(ties))
@@ -140,9 +142,16 @@ class DefinitionBuilder:
         model.class_lines += epilogue_lines([m.graph for m in variant.members])
         return model
 
+    def _init_call(self, variant: Variant, ties: list[str]) -> list[str]:
+        """`self.init_weights()` where it does more than the layers' constructors did: in a model (a
+        block inside one is initialized by the model's call), and in a block with its own `init`
+        rules or `tie`s, so that one built on its own is initialized as the spec says."""
+        own_rules = any(line.text.startswith("self.init_rules") for line in variant.init)
+        return ["self.init_weights()"] if self.block.is_model or own_rules or ties else []
+
     def _tie_lines(self, variant: Variant, constant: dict[str, bool]) -> list[str]:
-        """The `tie`s of __init__ again, for tie_weights(): conditions read the parameters kept as attributes."""
-        ties = [line for line in variant.init if line.comment.startswith("  # tied,")]
+        """The `tie`s, for tie_weights(): conditions read the parameters kept as attributes."""
+        ties = [line for line in variant.init if _is_tie(line)]
         return render(hoist_equal_branches(simplify(ties, constant)), self._condition(self.scope.forward_name))
 
     def _fixed_locals(self, name: str, fixed: dict[str, Any], lines: list[str]) -> list[str]:
@@ -251,6 +260,10 @@ class DefinitionBuilder:
         lines += [(f"-> {o}: {declared[o]}" if o in declared else f"-> {o}") + (" optional" if o in optional else "")
                   for o in outs]
         return lines
+
+
+def _is_tie(line: Line) -> bool:
+    return line.comment.startswith("  # tied,")
 
 
 def _shape_entry(shape: tuple[int, ...] | None) -> str:

@@ -104,6 +104,7 @@ def mask_conversions(block: ast.BlockDef | None, inputs: list[tuple[str, str, bo
     for name, dtype, optional in inputs:
         if dtype != "bool":
             continue
-        convert = f"{name} = {name}.bool()"
-        lines.append(f"if {name} is not None:\n    {convert}" if optional else convert)
+        # one line for an optional mask too: the conditional expression reads as the `if` would
+        lines.append(f"{name} = {name}.bool() if {name} is not None else None" if optional
+                     else f"{name} = {name}.bool()")
     return lines

@@ -109,7 +109,7 @@ class SpecializationRenderer:
             signature.append(f"{KEEP}: int = 0")
         self._dim_names()
         masks = [(self.value_names[(n.id, 0)], n.attrs.dtype, n.attrs.optional) for n in inputs]
-        body = [Line((), text, "  # HF-style int and float 0/1 masks: nonzero = True")
+        body = [Line((), text, "  # HF's int and float 0/1 masks too")
                 for text in mask_conversions(g.definition, masks)]
         body += [line for node in g.ordered() if node.kind != "input" for line in self._lower(node)]
         outs = [self.value_names[(o.node, o.index)] for o in g.outputs]
