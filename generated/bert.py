@@ -45,12 +45,7 @@ class BertEmbeddings(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> embeddings
     """
 
-    LAYER_OPS = (
-        ("word_embeddings", "Embedding"),
-        ("token_type_embeddings", "Embedding"),
-        ("position_embeddings", "PositionEmbedding"),
-        ("norm", "LayerNorm"),
-    )
+    LAYER_OPS = (("position_embeddings", "PositionEmbedding"),)
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/bert_layers.dl:8).
     REFERENCE_RENAMES = (("LayerNorm.", "norm."),)
 
@@ -62,7 +57,6 @@ class BertEmbeddings(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.position_embeddings = nn.Embedding(max_positions, d_model)  # <stdlib>/bert_layers.dl:16
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/bert_layers.dl:18
         self.embedding_dropout = nn.Dropout(dropout)  # <stdlib>/bert_layers.dl:19
-        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         word_embeddings = self.word_embeddings(input_ids)  # [B, S, d_model]
@@ -89,8 +83,6 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = (("query", "Linear"), ("key", "Linear"), ("value", "Linear"), ("output", "Linear"))
-
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
         super().__init__()
         if d_model % heads != 0:
@@ -103,7 +95,6 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
         self.key = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:12
         self.value = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:13
         self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:15
-        self.init_weights()
 
     def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, d_model]
@@ -138,13 +129,10 @@ class AddNorm(WeightInitMixin, nn.Module):
     -> norm
     """
 
-    LAYER_OPS = (("norm", "LayerNorm"),)
-
     def __init__(self, d_model: int, dropout: float = 0.0, eps: float = 1e-05) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)  # <stdlib>/layers.dl:15
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/layers.dl:16
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
         dropout = self.dropout(sublayer)  # [B, S, d_model]
@@ -161,8 +149,6 @@ class FeedForward(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = (("hidden", "Linear"), ("output", "Linear"))
-
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
         if activation != "gelu":
@@ -170,7 +156,6 @@ class FeedForward(WeightInitMixin, nn.Module):
         self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/layers.dl:6
         self.active = nn.Dropout(dropout)  # <stdlib>/layers.dl:7
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/layers.dl:8
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, d_ff]
@@ -207,7 +192,6 @@ class BertLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.attention_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/bert_layers.dl:37
         self.feed_forward = FeedForward(d_model, d_ff, 0.0, activation)  # <stdlib>/bert_layers.dl:38
         self.output_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/bert_layers.dl:39
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         attention = self.attention(x, mask)  # [B, S, d_model]
@@ -225,12 +209,9 @@ class BertPooler(WeightInitMixin, nn.Module):
     -> pooled
     """
 
-    LAYER_OPS = (("dense", "Linear"),)
-
     def __init__(self, d_model: int) -> None:
         super().__init__()
         self.dense = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/bert_layers.dl:46
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first_token = x.select(1, 0)  # [B, d_model]
@@ -280,8 +261,7 @@ class BertModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> BertModelOutput:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
         embeddings = self.embeddings(input_ids, token_type_ids)  # [B, S, hidden]
         encoder = embeddings
         del embeddings
@@ -301,7 +281,6 @@ class MaskedLMHead(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits
     """
 
-    LAYER_OPS = (("transform", "Linear"), ("norm", "LayerNorm"), ("decoder", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/bert_layers.dl:53).
     REFERENCE_RENAMES = (
         ("transform.dense.", "transform."),
@@ -316,7 +295,6 @@ class MaskedLMHead(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.transform = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/bert_layers.dl:58
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/bert_layers.dl:59
         self.decoder = nn.Linear(d_model, vocab, bias=True)  # <stdlib>/bert_layers.dl:61
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         transform = self.transform(x)  # [B, S, d_model]
@@ -361,15 +339,13 @@ class BertForMaskedLM(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         super().__init__()
         self.bert = BertModel(vocab, hidden, layers, heads, intermediate, max_positions, type_vocab, dropout, attention_dropout, eps, add_pooler=False)  # specs/bert.dl:50
         self.head = MaskedLMHead(vocab, hidden, eps)  # specs/bert.dl:53
-        self.head.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied, specs/bert.dl:56
         self.init_rules = (("Linear.weight", "normal", {"std": 0.02}), ("Linear.bias", "zeros", {}),
                            ("Embedding.weight", "normal", {"std": 0.02}),
                            ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/bert.dl:40
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> BertForMaskedLMOutput:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
         bert = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state  # [B, S, hidden]
         scores = self.head(bert)  # [B, S, vocab]
         del bert
@@ -392,7 +368,6 @@ class BertForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
     -> logits: [B, num_labels]
     """
 
-    LAYER_OPS = (("classifier", "Linear"),)
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "bert.embeddings.word_embeddings": "vocab",
@@ -419,8 +394,7 @@ class BertForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> BertForSequenceClassificationOutput:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
         _, pooled = self.bert(input_ids, attention_mask, token_type_ids)  # [B, S, hidden], [B, hidden]
         dropout = self.dropout(pooled)  # [B, hidden]
         del pooled

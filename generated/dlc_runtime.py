@@ -188,12 +188,20 @@ def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
 def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
     """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
     ops = dict(getattr(module, "LAYER_OPS", ()))
+    if isinstance(module, WeightInitMixin):     # a generated block's torch.nn layers: the op is the class
+        ops.update({name: type(child).__name__ for name, child in module.named_children()
+                    if name not in ops and _is_torch_layer(child)})
     children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
     for name, child in children:
         layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
         for i, layer in enumerate(layers):
             path = prefix + name + ("" if layer is child else f".{i}")
             (init_layer(layer, path, ops[name], scopes, done) if name in ops else init_module(layer, path + ".", scopes, done))
+
+
+def _is_torch_layer(module: nn.Module) -> bool:
+    return type(module).__module__.startswith("torch.nn.modules.") and \
+        not isinstance(module, (nn.ModuleList, nn.ModuleDict, nn.Sequential))
 
 
 def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list, done: set[int]) -> None:

@@ -22,14 +22,11 @@ class BasicConv2d(WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("conv", "Conv2d"), ("bn", "BatchNorm2d"))
-
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1, padding: int = 0,
                  eps: float = 0.001) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=padding, bias=False)  # <stdlib>/inception.dl:9
         self.bn = nn.BatchNorm2d(out_channels, eps=eps, momentum=0.1)  # <stdlib>/inception.dl:10
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)
@@ -64,7 +61,6 @@ class Inception(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.branch3_reduce = BasicConv2d(in_channels, ch5x5red)  # <stdlib>/inception.dl:22
         self.branch3 = BasicConv2d(ch5x5red, ch5x5, 3, padding=1)  # <stdlib>/inception.dl:23
         self.branch4 = BasicConv2d(in_channels, pool_proj)  # <stdlib>/inception.dl:25
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch1 = self.branch1(x)
@@ -88,7 +84,6 @@ class GoogLeNet(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, num_classes]
     """
 
-    LAYER_OPS = (("fc", "Linear"),)
     # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.

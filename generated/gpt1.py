@@ -52,7 +52,6 @@ class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.dropout = dropout
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=True)  # <stdlib>/gpt2_layers.dl:12
         self.output = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/gpt2_layers.dl:15
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         qkv = self.qkv(x)  # [B, T, 3 * d_model]
@@ -98,7 +97,6 @@ class TransposedFeedForward(ReferenceCheckpointMixin, WeightInitMixin, nn.Module
             raise ValueError('TransposedFeedForward was compiled for activation = "gelu_tanh" only (<stdlib>/gpt2_layers.dl:23); compile a configuration with another value to build it')
         self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/gpt2_layers.dl:22
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/gpt2_layers.dl:23
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, d_ff]
@@ -116,7 +114,6 @@ class GPT1Block(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("attention_norm", "LayerNorm"), ("feed_forward_norm", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/gpt1_layers.dl:8).
     REFERENCE_RENAMES = (
         ("attn.c_attn.", "attention.qkv."),
@@ -135,7 +132,6 @@ class GPT1Block(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.feed_forward = TransposedFeedForward(d_model, d_ff, "gelu_tanh")  # <stdlib>/gpt1_layers.dl:19
         self.dropout_1 = nn.Dropout(dropout)  # <stdlib>/gpt1_layers.dl:20
         self.feed_forward_norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/gpt1_layers.dl:20
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         attention = self.attention(x, mask, past_key_values=past_key_values)  # [B, T, d_model]
@@ -162,7 +158,7 @@ class GPT1Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> last_hidden_state: [B, T, d_model]
     """
 
-    LAYER_OPS = (("token_embeddings", "Embedding"), ("position_embeddings", "PositionEmbedding"))
+    LAYER_OPS = (("position_embeddings", "PositionEmbedding"),)
     # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:11).
     REFERENCE_RENAMES = (
         ("tokens_embed.", "token_embeddings."),
@@ -196,8 +192,7 @@ class GPT1Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
         embedding = self.token_embeddings(input_ids)  # [B, T, d_model]
         positionembedding = self.position_embeddings(decoded_positions(past_key_values, None, input_ids))  # [T, d_model]
         add = embedding.add_(positionembedding)  # [B, T, d_model]
@@ -221,7 +216,6 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
     -> logits: [B, T, vocab]
     """
 
-    LAYER_OPS = (("lm_head", "Linear"),)
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "lm_head": "vocab_head",
@@ -243,7 +237,6 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
         super().__init__()
         self.transformer = GPT1Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt1.dl:45
         self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/gpt1.dl:47
-        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt1.dl:51
         self.init_rules = (("TransposedLinear.weight", "normal", {"std": 0.02}),
                            ("TransposedLinear.bias", "zeros", {}), ("Linear.weight", "normal", {"std": 0.02}),
                            ("Embedding.weight", "normal", {"std": 0.02}),
@@ -251,8 +244,7 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> GPT1LMHeadModelOutput:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
         transformer = self.transformer(input_ids, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]
         scores = self.lm_head(transformer[:, -logits_to_keep:])  # [B, T, vocab]
         del transformer
@@ -275,7 +267,6 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
     -> logits: [B, num_labels]
     """
 
-    LAYER_OPS = (("classifier", "Linear"),)
     # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:57).
     REFERENCE_RENAMES = (("score.", "classifier."),)
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
@@ -303,8 +294,7 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, cls_index: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> GPT1ForSequenceClassificationOutput:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
         transformer = self.transformer(input_ids, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]
         selectat = transformer.take_along_dim(cls_index.view(-1, 1, 1), dim=1).squeeze(1)  # [B, d_model]
         del transformer

@@ -46,7 +46,6 @@ class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.dropout = dropout
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=True)  # <stdlib>/gpt2_layers.dl:12
         self.output = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/gpt2_layers.dl:15
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         qkv = self.qkv(x)  # [B, T, 3 * d_model]
@@ -92,7 +91,6 @@ class TransposedFeedForward(ReferenceCheckpointMixin, WeightInitMixin, nn.Module
             raise ValueError('TransposedFeedForward was compiled for activation = "gelu_tanh" only (<stdlib>/gpt2_layers.dl:23); compile a configuration with another value to build it')
         self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/gpt2_layers.dl:22
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/gpt2_layers.dl:23
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, d_ff]
@@ -110,7 +108,6 @@ class GPT2Block(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("attention_norm", "LayerNorm"), ("feed_forward_norm", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/gpt2_layers.dl:28).
     REFERENCE_RENAMES = (
         ("ln_1.", "attention_norm."),
@@ -130,7 +127,6 @@ class GPT2Block(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.feed_forward_norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/gpt2_layers.dl:42
         self.feed_forward = TransposedFeedForward(d_model, d_ff, activation)  # <stdlib>/gpt2_layers.dl:43
         self.feed_forward_dropout = nn.Dropout(dropout)  # <stdlib>/gpt2_layers.dl:44
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         attention_norm = self.attention_norm(x)  # [B, T, d_model]
@@ -157,11 +153,7 @@ class GPT2Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> last_hidden_state: [B, T, d_model]
     """
 
-    LAYER_OPS = (
-        ("token_embeddings", "Embedding"),
-        ("position_embeddings", "PositionEmbedding"),
-        ("final_norm", "LayerNorm"),
-    )
+    LAYER_OPS = (("position_embeddings", "PositionEmbedding"),)
     # Reference checkpoint key prefixes -> this module's names (specs/gpt2.dl:10).
     REFERENCE_RENAMES = (
         ("wte.", "token_embeddings."),
@@ -199,8 +191,7 @@ class GPT2Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
         embedding = self.token_embeddings(input_ids)  # [B, T, d_model]
         positionembedding = self.position_embeddings(decoded_positions(past_key_values, None, input_ids))  # [T, d_model]
         add = embedding.add_(positionembedding)  # [B, T, d_model]
@@ -225,7 +216,6 @@ class GPT2LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
     -> logits: [B, T, vocab]
     """
 
-    LAYER_OPS = (("lm_head", "Linear"),)
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "lm_head": "vocab_head",
@@ -247,12 +237,10 @@ class GPT2LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
         super().__init__()
         self.transformer = GPT2Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt2.dl:43
         self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/gpt2.dl:45
-        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt2.dl:49
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> GPT2LMHeadModelOutput:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
         transformer = self.transformer(input_ids, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]
         scores = self.lm_head(transformer[:, -logits_to_keep:])  # [B, T, vocab]
         del transformer

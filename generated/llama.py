@@ -9,23 +9,11 @@ from torch import nn
 from torch.nn import functional as F
 
 if __package__:  # imported from a package (`import generated.llama`)
-    from .dlc_runtime import (
-        GenerationMixin,
-        KVCache,
-        ReferenceCheckpointMixin,
-        WeightInitMixin,
-        apply_rotary,
-        decoded_positions,
-    )
+    from .dlc_runtime import (GenerationMixin, KVCache, ReferenceCheckpointMixin, WeightInitMixin, apply_rotary,
+                              decoded_positions)
 else:  # imported from a folder on sys.path (`import llama`)
-    from dlc_runtime import (
-        GenerationMixin,
-        KVCache,
-        ReferenceCheckpointMixin,
-        WeightInitMixin,
-        apply_rotary,
-        decoded_positions,
-    )
+    from dlc_runtime import (GenerationMixin, KVCache, ReferenceCheckpointMixin, WeightInitMixin, apply_rotary,
+                             decoded_positions)
 
 __all__ = ["LlamaForCausalLM", "LlamaModel"]
 
@@ -45,8 +33,6 @@ class RotarySelfAttention(WeightInitMixin, nn.Module):
     positions: [B, T] int64 optional
     -> output
     """
-
-    LAYER_OPS = (("q_proj", "Linear"), ("k_proj", "Linear"), ("v_proj", "Linear"), ("o_proj", "Linear"))
 
     def __init__(self, d_model: int, heads: int, kv_heads: int, head_dim: int, rope_theta: float = 10000.0,
                  rope_scaling: float = 1.0, interleaved: bool = False, dropout: float = 0.0, bias: bool = False,
@@ -70,7 +56,6 @@ class RotarySelfAttention(WeightInitMixin, nn.Module):
         self.k_proj = nn.Linear(d_model, kv_heads * head_dim, bias=bias)  # <stdlib>/llama_layers.dl:20
         self.v_proj = nn.Linear(d_model, kv_heads * head_dim, bias=bias)  # <stdlib>/llama_layers.dl:21
         self.o_proj = nn.Linear(heads * head_dim, d_model, bias=bias)  # <stdlib>/llama_layers.dl:27
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, positions: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         q = self.q_proj(x)  # [B, T, d_model]
@@ -112,8 +97,6 @@ class GatedFeedForward(WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("gate_proj", "Linear"), ("up_proj", "Linear"), ("down_proj", "Linear"))
-
     def __init__(self, d_model: int, d_ff: int, activation: str = "silu", bias: bool = False) -> None:
         super().__init__()
         if activation != "silu":
@@ -121,7 +104,6 @@ class GatedFeedForward(WeightInitMixin, nn.Module):
         self.gate_proj = nn.Linear(d_model, d_ff, bias=bias)  # <stdlib>/llama_layers.dl:36
         self.up_proj = nn.Linear(d_model, d_ff, bias=bias)  # <stdlib>/llama_layers.dl:36
         self.down_proj = nn.Linear(d_ff, d_model, bias=bias)  # <stdlib>/llama_layers.dl:36
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         linear = self.gate_proj(x)  # [B, T, d_ff]
@@ -143,8 +125,6 @@ class LlamaDecoderLayer(WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("input_layernorm", "RMSNorm"), ("post_attention_layernorm", "RMSNorm"))
-
     def __init__(self, d_model: int, heads: int, kv_heads: int, d_ff: int, eps: float = 1e-06,
                  rope_theta: float = 10000.0, rope_scaling: float = 1.0, dropout: float = 0.0, bias: bool = False,
                  window: int = 0) -> None:
@@ -153,7 +133,6 @@ class LlamaDecoderLayer(WeightInitMixin, nn.Module):
         self.self_attn = RotarySelfAttention(d_model, heads, kv_heads, d_model // heads, rope_theta, rope_scaling, dropout=dropout, bias=bias, window=window)  # <stdlib>/llama_layers.dl:47
         self.post_attention_layernorm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/llama_layers.dl:50
         self.mlp = GatedFeedForward(d_model, d_ff, "silu")  # <stdlib>/llama_layers.dl:51
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, positions: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         input_layernorm = self.input_layernorm(x)  # [B, T, d_model]
@@ -168,7 +147,7 @@ class LlamaDecoderLayer(WeightInitMixin, nn.Module):
         return y
 
 
-class LlamaModel(WeightInitMixin, nn.Module):
+class LlamaModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """LlamaModel, from specs/llama.dl:10.
 
     input_ids: [B, T] int64
@@ -177,7 +156,6 @@ class LlamaModel(WeightInitMixin, nn.Module):
     -> last_hidden_state: [B, T, hidden_size]
     """
 
-    LAYER_OPS = (("embed_tokens", "Embedding"), ("norm", "RMSNorm"))
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "embed_tokens": "vocab",
@@ -205,8 +183,7 @@ class LlamaModel(WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
         embedding = self.embed_tokens(input_ids)  # [B, T, hidden_size]
         layers = embedding
         del embedding
@@ -214,10 +191,6 @@ class LlamaModel(WeightInitMixin, nn.Module):
             layers = layer(layers, attention_mask, position_ids, past_key_values=past_key_values)  # [B, T, hidden_size]
         norm = self.norm(layers)  # [B, T, hidden_size]
         return norm
-
-    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
-        """Load a checkpoint of the reference implementation, whose keys are this model's."""
-        return self.load_state_dict(state_dict, strict=strict)
 
 
 class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
@@ -231,7 +204,6 @@ class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixi
     -> logits: [B, T, vocab_size]
     """
 
-    LAYER_OPS = (("lm_head", "Linear"),)
     # Reference checkpoint key prefixes -> this module's names (specs/llama.dl:31).
     REFERENCE_RENAMES = (("model.", "decoder."),)
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
@@ -260,15 +232,12 @@ class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixi
         self.tie_word_embeddings = tie_word_embeddings
         self.decoder = LlamaModel(vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads, rms_norm_eps, rope_theta, rope_scaling, attention_dropout, attention_bias)  # specs/llama.dl:43
         self.lm_head = nn.Linear(hidden_size, vocab_size, bias=False)  # specs/llama.dl:47
-        if tie_word_embeddings:
-            self.lm_head.weight = self.decoder.embed_tokens.weight  # tied, specs/llama.dl:52
         self.init_rules = (("Linear.weight", "normal", {"std": 0.02}),
                            ("Embedding.weight", "normal", {"std": 0.02}))  # specs/llama.dl:37
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> LlamaForCausalLMOutput:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
         decoder = self.decoder(input_ids, attention_mask, position_ids, past_key_values=past_key_values)  # [B, T, hidden_size]
         scores = self.lm_head(decoder[:, -logits_to_keep:])  # [B, T, vocab_size]
         del decoder

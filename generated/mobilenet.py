@@ -22,8 +22,6 @@ class ConvBNActRelu6(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("conv", "Conv2d"), ("bn", "BatchNorm2d"))
-
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False) -> None:
         super().__init__()
@@ -36,7 +34,6 @@ class ConvBNActRelu6(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
             raise ValueError('`norm` is true in every configuration of ConvBNActRelu6 compiled (<stdlib>/vision.dl:16); compile one where it is not, to build this one')
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # <stdlib>/vision.dl:13
         self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:17
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)
@@ -53,8 +50,6 @@ class ConvBNActIdentity(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("conv", "Conv2d"), ("bn", "BatchNorm2d"))
-
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False) -> None:
         super().__init__()
@@ -67,7 +62,6 @@ class ConvBNActIdentity(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
             raise ValueError('`norm` is true in every configuration of ConvBNActIdentity compiled (<stdlib>/vision.dl:16); compile one where it is not, to build this one')
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # <stdlib>/vision.dl:13
         self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:17
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)  # [B, out_channels, H, W]
@@ -84,8 +78,6 @@ class ConvBNActRelu(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("conv", "Conv2d"), ("bn", "BatchNorm2d"))
-
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False) -> None:
         super().__init__()
@@ -98,7 +90,6 @@ class ConvBNActRelu(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
             raise ValueError('`norm` is true in every configuration of ConvBNActRelu compiled (<stdlib>/vision.dl:16); compile one where it is not, to build this one')
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # <stdlib>/vision.dl:13
         self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:17
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)
@@ -139,7 +130,6 @@ class InvertedResidual(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
             self.expand = ConvBNActRelu6(in_channels, hidden, 1)  # <stdlib>/vision.dl:79
         self.depthwise = ConvBNActRelu6(hidden, hidden, 3, stride=stride, groups=hidden)
         self.project = ConvBNActIdentity(hidden, out_channels, 1)  # <stdlib>/vision.dl:91
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.expansion != 1:
@@ -164,7 +154,6 @@ class MobileNetV2(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, num_classes]
     """
 
-    LAYER_OPS = (("classifier", "Linear"),)
     # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
@@ -228,7 +217,6 @@ class DepthwiseSeparable(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
             raise ValueError('DepthwiseSeparable was compiled for activation = "relu" only (<stdlib>/vision.dl:67); compile a configuration with another value to build it')
         self.depthwise = ConvBNActRelu(in_channels, in_channels, 3, stride=stride, groups=in_channels)  # <stdlib>/vision.dl:67
         self.pointwise = ConvBNActRelu(in_channels, out_channels, 1)  # <stdlib>/vision.dl:68
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.depthwise(x)
@@ -243,7 +231,6 @@ class MobileNetV1(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, num_classes]
     """
 
-    LAYER_OPS = (("classifier", "Linear"),)
     # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.

@@ -22,8 +22,6 @@ class ConvBNAct(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("conv", "Conv2d"), ("bn", "BatchNorm2d"))
-
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False, activation: str = "relu") -> None:
         super().__init__()
@@ -38,7 +36,6 @@ class ConvBNAct(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
             raise ValueError('ConvBNAct was compiled for activation = "identity" only (<stdlib>/vision.dl:18); compile a configuration with another value to build it')
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # <stdlib>/vision.dl:13
         self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:17
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)
@@ -55,15 +52,6 @@ class Bottleneck(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (
-        ("conv1", "Conv2d"),
-        ("bn1", "BatchNorm2d"),
-        ("conv2", "Conv2d"),
-        ("bn2", "BatchNorm2d"),
-        ("conv3", "Conv2d"),
-        ("bn3", "BatchNorm2d"),
-    )
-
     def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
         super().__init__()
         out_channels = 4 * channels
@@ -78,7 +66,6 @@ class Bottleneck(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.bn3 = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:54
         if stride != 1 or in_channels != out_channels:
             self.downsample = ConvBNAct(in_channels, out_channels, 1, stride=stride, activation="identity")  # <stdlib>/vision.dl:56
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)
@@ -116,8 +103,6 @@ class BasicBlock(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("conv1", "Conv2d"), ("bn1", "BatchNorm2d"), ("conv2", "Conv2d"), ("bn2", "BatchNorm2d"))
-
     def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
         super().__init__()
         self.stride = stride
@@ -129,7 +114,6 @@ class BasicBlock(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.bn2 = nn.BatchNorm2d(channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:33
         if stride != 1 or in_channels != channels:
             self.downsample = ConvBNAct(in_channels, channels, 1, stride=stride, activation="identity")  # <stdlib>/vision.dl:35
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1 = self.conv1(x)
@@ -161,7 +145,6 @@ class ResNet(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, num_classes]
     """
 
-    LAYER_OPS = (("conv1", "Conv2d"), ("bn1", "BatchNorm2d"), ("fc", "Linear"))
     # Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.

@@ -9,9 +9,9 @@ from torch import nn
 from torch.nn import functional as F
 
 if __package__:  # imported from a package (`import generated.seq2seq`)
-    from .dlc_runtime import GenerationMixin, KVCache, WeightInitMixin
+    from .dlc_runtime import GenerationMixin, KVCache, ReferenceCheckpointMixin, WeightInitMixin
 else:  # imported from a folder on sys.path (`import seq2seq`)
-    from dlc_runtime import GenerationMixin, KVCache, WeightInitMixin
+    from dlc_runtime import GenerationMixin, KVCache, ReferenceCheckpointMixin, WeightInitMixin
 
 __all__ = ["BahdanauSeq2Seq", "LuongConcatSeq2Seq", "LuongDotSeq2Seq", "LuongSeq2Seq"]
 
@@ -39,14 +39,11 @@ class AdditiveAttention(WeightInitMixin, nn.Module):
     -> context: [B, memory_size]
     """
 
-    LAYER_OPS = (("query_part", "Linear"), ("energies", "Linear"))
-
     def __init__(self, query_size: int, memory_size: int, attention_size: int) -> None:
         super().__init__()
         self.attention_size = attention_size
         self.query_part = nn.Linear(query_size, attention_size, bias=False)  # <stdlib>/seq2seq_layers.dl:12
         self.energies = nn.Linear(attention_size, 1, bias=False)  # <stdlib>/seq2seq_layers.dl:13
-        self.init_weights()
 
     def forward(self, query: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         B, _ = query.shape
@@ -78,14 +75,11 @@ class BahdanauStep(WeightInitMixin, nn.Module):
     -> next_state
     """
 
-    LAYER_OPS = (("cell", "GRUCell"), ("logits", "Linear"))
-
     def __init__(self, embed: int, hidden: int, memory_size: int, attention_size: int, vocab: int) -> None:
         super().__init__()
         self.context = AdditiveAttention(hidden, memory_size, attention_size)  # <stdlib>/seq2seq_layers.dl:27
         self.cell = nn.GRUCell(embed + memory_size, hidden)  # <stdlib>/seq2seq_layers.dl:29
         self.logits = nn.Linear(hidden + embed + memory_size, vocab, bias=True)  # <stdlib>/seq2seq_layers.dl:30
-        self.init_weights()
 
     def forward(self, word: torch.Tensor, state: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         context = self.context(state, memory, keys)  # [B, memory_size]
@@ -98,7 +92,7 @@ class BahdanauStep(WeightInitMixin, nn.Module):
         return logits, s
 
 
-class BahdanauSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
+class BahdanauSeq2Seq(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """BahdanauSeq2Seq, from specs/seq2seq.dl:10.
 
     src: [B, S] int64
@@ -108,13 +102,6 @@ class BahdanauSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
     -> logits: [B, T, target_vocab]
     """
 
-    LAYER_OPS = (
-        ("source_embedding", "Embedding"),
-        ("encoder", "GRU"),
-        ("initial_projection", "Linear"),
-        ("keys", "Linear"),
-        ("target_embedding", "Embedding"),
-    )
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "source_embedding": "vocab",
@@ -164,10 +151,6 @@ class BahdanauSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
         loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
         return BahdanauSeq2SeqOutput(loss=loss, logits=scores)
 
-    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
-        """Load a checkpoint of the reference implementation, whose keys are this model's."""
-        return self.load_state_dict(state_dict, strict=strict)
-
 
 class LuongAttention(WeightInitMixin, nn.Module):
     """LuongAttention, from <stdlib>/seq2seq_layers.dl:36.
@@ -176,13 +159,6 @@ class LuongAttention(WeightInitMixin, nn.Module):
     memory: [B, S, hidden]
     -> context: [B, hidden]
     """
-
-    LAYER_OPS = (
-        ("weighted_query", "Linear"),
-        ("query_part", "Linear"),
-        ("memory_part", "Linear"),
-        ("energies", "Linear"),
-    )
 
     def __init__(self, hidden: int, score: str = "general") -> None:
         super().__init__()
@@ -195,7 +171,6 @@ class LuongAttention(WeightInitMixin, nn.Module):
                 self.query_part = nn.Linear(hidden, hidden, bias=False)  # <stdlib>/seq2seq_layers.dl:45
                 self.memory_part = nn.Linear(hidden, hidden, bias=False)  # <stdlib>/seq2seq_layers.dl:46
                 self.energies = nn.Linear(hidden, 1, bias=False)  # <stdlib>/seq2seq_layers.dl:47
-        self.init_weights()
 
     def forward(self, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         B, _ = query.shape
@@ -245,15 +220,12 @@ class LuongStep(WeightInitMixin, nn.Module):
     -> next_feed
     """
 
-    LAYER_OPS = (("cell", "LSTMCell"), ("combined", "Linear"), ("logits", "Linear"))
-
     def __init__(self, embed: int, hidden: int, vocab: int, score: str = "general") -> None:
         super().__init__()
         self.cell = nn.LSTMCell(embed + hidden, hidden)  # <stdlib>/seq2seq_layers.dl:63
         self.context = LuongAttention(hidden, score)  # <stdlib>/seq2seq_layers.dl:64
         self.combined = nn.Linear(2 * hidden, hidden, bias=False)  # <stdlib>/seq2seq_layers.dl:65
         self.logits = nn.Linear(hidden, vocab, bias=True)  # <stdlib>/seq2seq_layers.dl:67
-        self.init_weights()
 
     def forward(self, word: torch.Tensor, h: torch.Tensor, c: torch.Tensor, feed: torch.Tensor, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         concat = torch.cat([word, feed], dim=-1)  # [B, 2000]
@@ -270,7 +242,7 @@ class LuongStep(WeightInitMixin, nn.Module):
         return logits, h_t, c_t, attentional
 
 
-class LuongSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
+class LuongSeq2Seq(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """LuongSeq2Seq, from specs/seq2seq.dl:33.
 
     src: [B, S] int64
@@ -280,7 +252,6 @@ class LuongSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
     -> logits: [B, T, target_vocab]
     """
 
-    LAYER_OPS = (("source_embedding", "Embedding"), ("encoder", "LSTM"), ("target_embedding", "Embedding"))
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "source_embedding": "vocab",
@@ -326,10 +297,6 @@ class LuongSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
         del scores_steps
         loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
         return LuongSeq2SeqOutput(loss=loss, logits=scores)
-
-    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
-        """Load a checkpoint of the reference implementation, whose keys are this model's."""
-        return self.load_state_dict(state_dict, strict=strict)
 
 
 class LuongDotSeq2Seq(LuongSeq2Seq):

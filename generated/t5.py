@@ -9,25 +9,11 @@ from torch import nn
 from torch.nn import functional as F
 
 if __package__:  # imported from a package (`import generated.t5`)
-    from .dlc_runtime import (
-        GenerationMixin,
-        KVCache,
-        ReferenceCheckpointMixin,
-        RelativePositionBias,
-        WeightInitMixin,
-        computed_once,
-        past_length,
-    )
+    from .dlc_runtime import (GenerationMixin, KVCache, ReferenceCheckpointMixin, RelativePositionBias,
+                              WeightInitMixin, computed_once, past_length)
 else:  # imported from a folder on sys.path (`import t5`)
-    from dlc_runtime import (
-        GenerationMixin,
-        KVCache,
-        ReferenceCheckpointMixin,
-        RelativePositionBias,
-        WeightInitMixin,
-        computed_once,
-        past_length,
-    )
+    from dlc_runtime import (GenerationMixin, KVCache, ReferenceCheckpointMixin, RelativePositionBias,
+                             WeightInitMixin, computed_once, past_length)
 
 __all__ = ["T5ForConditionalGeneration", "T5Model", "T5V11ForConditionalGeneration", "T5V11Model"]
 
@@ -49,8 +35,6 @@ class T5Attention(WeightInitMixin, nn.Module):
     position_bias: [1, heads, Tq, Tk] optional
     -> o
     """
-
-    LAYER_OPS = (("q", "Linear"), ("k", "Linear"), ("v", "Linear"), ("o", "Linear"))
 
     def __init__(self, d_model: int, heads: int, d_kv: int, dropout: float = 0.1, causal: bool = False) -> None:
         super().__init__()
@@ -108,8 +92,6 @@ class T5AttentionMemoryIsX(WeightInitMixin, nn.Module):
     -> o
     """
 
-    LAYER_OPS = (("q", "Linear"), ("k", "Linear"), ("v", "Linear"), ("o", "Linear"))
-
     def __init__(self, d_model: int, heads: int, d_kv: int, dropout: float = 0.1, causal: bool = False) -> None:
         super().__init__()
         inner = heads * d_kv
@@ -163,8 +145,6 @@ class T5FeedForward(WeightInitMixin, nn.Module):
     -> wo
     """
 
-    LAYER_OPS = (("wi", "Linear"), ("wo", "Linear"), ("wi_0", "Linear"), ("wi_1", "Linear"))
-
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.1, gated: bool = False) -> None:
         super().__init__()
         self.gated = gated
@@ -211,7 +191,6 @@ class T5EncoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("self_attention_norm", "RMSNorm"), ("ff_norm", "RMSNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:49).
     REFERENCE_RENAMES = (
         ("layer.0.SelfAttention.", "self_attention."),
@@ -229,7 +208,6 @@ class T5EncoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.ff_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:58
         self.ff = T5FeedForward(d_model, d_ff, dropout, gated)  # <stdlib>/t5_layers.dl:59
         self.dropout_1 = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:60
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, S, d_model]
@@ -256,7 +234,7 @@ class T5Encoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("position_bias", "RelativePositionBias"), ("final_layer_norm", "RMSNorm"))
+    LAYER_OPS = (("position_bias", "RelativePositionBias"),)
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:97).
     REFERENCE_RENAMES = (
         ("block.0.layer.0.SelfAttention.relative_attention_bias.", "position_bias."),
@@ -298,7 +276,6 @@ class T5DecoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("self_attention_norm", "RMSNorm"), ("cross_attention_norm", "RMSNorm"), ("ff_norm", "RMSNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:70).
     REFERENCE_RENAMES = (
         ("layer.0.SelfAttention.", "self_attention."),
@@ -321,7 +298,6 @@ class T5DecoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.ff_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:84
         self.ff = T5FeedForward(d_model, d_ff, dropout, gated)  # <stdlib>/t5_layers.dl:85
         self.dropout_2 = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:86
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, T, d_model]
@@ -357,7 +333,7 @@ class T5Decoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("position_bias", "RelativePositionBias"), ("final_layer_norm", "RMSNorm"))
+    LAYER_OPS = (("position_bias", "RelativePositionBias"),)
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:117).
     REFERENCE_RENAMES = (
         ("block.0.layer.0.SelfAttention.relative_attention_bias.", "position_bias."),
@@ -401,7 +377,6 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
     -> logits: [B, T, vocab]
     """
 
-    LAYER_OPS = (("shared", "Embedding"), ("lm_head", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (specs/t5.dl:13).
     REFERENCE_RENAMES = (("encoder.embed_tokens.", "shared."), ("decoder.embed_tokens.", "shared."),)
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
@@ -450,7 +425,6 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
         self.decoder = T5Decoder(d_model, heads, d_kv, d_ff, layers, num_buckets, max_distance, dropout, eps, gated)  # specs/t5.dl:30
         if head == "lm" and tie_word_embeddings:
             self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/t5.dl:35
-            self.lm_head.weight = self.shared.weight  # tied, specs/t5.dl:39
         else:
             if head == "lm":
                 self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/t5.dl:42
@@ -459,10 +433,8 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> T5ModelOutput:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
-        if decoder_attention_mask is not None:
-            decoder_attention_mask = decoder_attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
+        decoder_attention_mask = decoder_attention_mask.bool() if decoder_attention_mask is not None else None  # HF's int and float 0/1 masks too
         embedding = self.shared(input_ids)  # [B, S, d_model]
         encoder = computed_once(past_key_values, "encoder", self.encoder, embedding, attention_mask)  # [B, S, d_model]
         del embedding

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 if __package__:  # imported from a package (`import generated.tagger`)
-    from .dlc_runtime import WeightInitMixin
+    from .dlc_runtime import ReferenceCheckpointMixin, WeightInitMixin
 else:  # imported from a folder on sys.path (`import tagger`)
-    from dlc_runtime import WeightInitMixin
+    from dlc_runtime import ReferenceCheckpointMixin, WeightInitMixin
 
 __all__ = ["Tagger"]
 
@@ -22,8 +22,6 @@ class RecurrentEncoder(WeightInitMixin, nn.Module):
     -> last: [layers * directions, B, hidden]
     """
 
-    LAYER_OPS = (("steps", "LSTM"),)
-
     def __init__(self, input_size: int, hidden: int, layers: int = 1, bidirectional: bool = False, cell: str = "lstm",
                  dropout: float = 0.0) -> None:
         super().__init__()
@@ -32,7 +30,6 @@ class RecurrentEncoder(WeightInitMixin, nn.Module):
             self.steps = nn.LSTM(input_size, hidden, num_layers=layers, batch_first=True, dropout=dropout, bidirectional=bidirectional)  # <stdlib>/recurrent.dl:10
         else:
             self.steps = nn.GRU(input_size, hidden, num_layers=layers, batch_first=True, dropout=dropout, bidirectional=bidirectional)  # <stdlib>/recurrent.dl:12
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cell == "lstm":
@@ -42,14 +39,13 @@ class RecurrentEncoder(WeightInitMixin, nn.Module):
         return steps, h_n
 
 
-class Tagger(WeightInitMixin, nn.Module):
+class Tagger(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """Tagger, from specs/tagger.dl:5.
 
     tokens: [B, T] int64
     -> scores: [B, T, tags]
     """
 
-    LAYER_OPS = (("embedding", "Embedding"), ("scores", "Linear"))
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"embedding": "vocab"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
@@ -75,7 +71,3 @@ class Tagger(WeightInitMixin, nn.Module):
         del encoder
         scores = self.scores(dropout_1)  # [B, T, tags]
         return scores
-
-    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
-        """Load a checkpoint of the reference implementation, whose keys are this model's."""
-        return self.load_state_dict(state_dict, strict=strict)

@@ -9,9 +9,11 @@ from torch import nn
 from torch.nn import functional as F
 
 if __package__:  # imported from a package (`import generated.transformer`)
-    from .dlc_runtime import GenerationMixin, KVCache, SinusoidalPositions, WeightInitMixin, computed_once, past_length
+    from .dlc_runtime import (GenerationMixin, KVCache, ReferenceCheckpointMixin, SinusoidalPositions,
+                              WeightInitMixin, computed_once, past_length)
 else:  # imported from a folder on sys.path (`import transformer`)
-    from dlc_runtime import GenerationMixin, KVCache, SinusoidalPositions, WeightInitMixin, computed_once, past_length
+    from dlc_runtime import (GenerationMixin, KVCache, ReferenceCheckpointMixin, SinusoidalPositions,
+                             WeightInitMixin, computed_once, past_length)
 
 __all__ = ["Transformer"]
 
@@ -25,8 +27,6 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = (("query", "Linear"), ("key", "Linear"), ("value", "Linear"), ("output", "Linear"))
-
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
         super().__init__()
         if d_model % heads != 0:
@@ -39,7 +39,6 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
         self.key = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:12
         self.value = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:13
         self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:15
-        self.init_weights()
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, d_model]
@@ -77,8 +76,6 @@ class MultiHeadAttentionKvIsQ(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = (("query", "Linear"), ("key", "Linear"), ("value", "Linear"), ("output", "Linear"))
-
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
         super().__init__()
         if d_model % heads != 0:
@@ -91,7 +88,6 @@ class MultiHeadAttentionKvIsQ(WeightInitMixin, nn.Module):
         self.key = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:12
         self.value = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:13
         self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:15
-        self.init_weights()
 
     def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, d_model]
@@ -128,13 +124,10 @@ class AddNorm(WeightInitMixin, nn.Module):
     -> norm
     """
 
-    LAYER_OPS = (("norm", "LayerNorm"),)
-
     def __init__(self, d_model: int, dropout: float = 0.0, eps: float = 1e-05) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)  # <stdlib>/layers.dl:15
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/layers.dl:16
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
         dropout = self.dropout(sublayer)  # [B, S, d_model]
@@ -151,8 +144,6 @@ class FeedForward(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = (("hidden", "Linear"), ("output", "Linear"))
-
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
         if activation != "relu":
@@ -160,7 +151,6 @@ class FeedForward(WeightInitMixin, nn.Module):
         self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/layers.dl:6
         self.active = nn.Dropout(dropout)  # <stdlib>/layers.dl:7
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/layers.dl:8
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, d_ff]
@@ -189,7 +179,6 @@ class EncoderLayer(WeightInitMixin, nn.Module):
         self.attn_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:10
         self.ffn = FeedForward(d_model, d_ff, dropout, activation)  # <stdlib>/transformer_layers.dl:11
         self.y = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:12
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         attn = self.attn(x, mask)  # [B, S, d_model]
@@ -220,7 +209,6 @@ class DecoderLayer(WeightInitMixin, nn.Module):
         self.cross_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:33
         self.ffn = FeedForward(d_model, d_ff, dropout, activation)  # <stdlib>/transformer_layers.dl:34
         self.y = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:35
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         self_attn = self.self_attn(x, past_key_values=past_key_values)  # [B, T, d_model]
@@ -234,7 +222,7 @@ class DecoderLayer(WeightInitMixin, nn.Module):
         return y
 
 
-class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
+class Transformer(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """Transformer, from specs/transformer.dl:6.
 
     src: [B, S] int64
@@ -243,7 +231,6 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
     -> logits: [B, T, vocab]
     """
 
-    LAYER_OPS = (("src_embed", "Embedding"), ("generator", "Linear"), ("tgt_embed", "Embedding"))
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "src_embed": "vocab",
@@ -285,14 +272,11 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
         self.tgt_x = nn.Dropout(dropout)  # specs/transformer.dl:28
         self.decoder = nn.ModuleList([DecoderLayer(d_model, heads, d_ff, dropout) for _ in range(layers)])  # specs/transformer.dl:29
         self.generator = nn.Linear(d_model, vocab, bias=False)  # specs/transformer.dl:32
-        if tie_embeddings:
-            self.generator.weight = self.src_embed.weight  # tied, specs/transformer.dl:35
         self.init_rules = (("Linear.weight", "xavier_uniform", {}), ("Embedding.weight", "xavier_uniform", {}))  # specs/transformer.dl:9
         self.init_weights()
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> torch.Tensor:
-        if src_mask is not None:
-            src_mask = src_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        src_mask = src_mask.bool() if src_mask is not None else None  # HF's int and float 0/1 masks too
         embedding = self.src_embed(src)  # [B, S, d_model]
         scale = embedding * math.sqrt(self.d_model)  # [B, S, d_model]
         del embedding
@@ -326,7 +310,3 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
         """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""
         if self.tie_embeddings:
             self.generator.weight = self.src_embed.weight  # tied, specs/transformer.dl:35
-
-    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
-        """Load a checkpoint of the reference implementation, whose keys are this model's."""
-        return self.load_state_dict(state_dict, strict=strict)

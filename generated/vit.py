@@ -23,7 +23,6 @@ class PackedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = (("in_proj", "Linear"), ("out_proj", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/vit_layers.dl:9).
     REFERENCE_RENAMES = (("in_proj_", "in_proj."),)
 
@@ -68,8 +67,6 @@ class FeedForward(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = (("hidden", "Linear"), ("output", "Linear"))
-
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
         if activation != "gelu":
@@ -77,7 +74,6 @@ class FeedForward(WeightInitMixin, nn.Module):
         self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/layers.dl:6
         self.active = nn.Dropout(dropout)  # <stdlib>/layers.dl:7
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/layers.dl:8
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, d_ff]
@@ -96,7 +92,6 @@ class ViTEncoderBlock(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("ln_1", "LayerNorm"), ("ln_2", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/vit_layers.dl:26).
     REFERENCE_RENAMES = (("mlp.0.", "mlp.hidden."), ("mlp.3.", "mlp.output."),)
 
@@ -139,7 +134,6 @@ class ViTEncoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("pos_embedding", "Parameter"), ("ln", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/vit_layers.dl:47).
     REFERENCE_RENAMES = (("layers.encoder_layer_{i}.", "blocks.{i}."),)
 
@@ -174,7 +168,6 @@ class VisionTransformer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, num_classes]
     """
 
-    LAYER_OPS = (("conv_proj", "Conv2d"), ("class_token", "Parameter"), ("head", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (specs/vit.dl:9).
     REFERENCE_RENAMES = (("heads.head.", "head."),)
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.

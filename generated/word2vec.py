@@ -8,14 +8,14 @@ from torch import nn
 from torch.nn import functional as F
 
 if __package__:  # imported from a package (`import generated.word2vec`)
-    from .dlc_runtime import WeightInitMixin
+    from .dlc_runtime import ReferenceCheckpointMixin, WeightInitMixin
 else:  # imported from a folder on sys.path (`import word2vec`)
-    from dlc_runtime import WeightInitMixin
+    from dlc_runtime import ReferenceCheckpointMixin, WeightInitMixin
 
 __all__ = ["CBOW", "SkipGram"]
 
 
-class SkipGram(WeightInitMixin, nn.Module):
+class SkipGram(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """SkipGram, from specs/word2vec.dl:8.
 
     center: [B] int64
@@ -24,7 +24,6 @@ class SkipGram(WeightInitMixin, nn.Module):
     -> loss
     """
 
-    LAYER_OPS = (("center_embeddings", "Embedding"), ("context_embeddings", "Embedding"))
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"center_embeddings": "vocab", "context_embeddings": "vocab"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
@@ -43,12 +42,8 @@ class SkipGram(WeightInitMixin, nn.Module):
         loss = -(F.logsigmoid((embedding * embedding_1).sum(-1)) + F.logsigmoid(-(embedding_2 @ embedding.unsqueeze(-1)).squeeze(-1)).sum(-1)).mean()  # []
         return loss
 
-    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
-        """Load a checkpoint of the reference implementation, whose keys are this model's."""
-        return self.load_state_dict(state_dict, strict=strict)
 
-
-class CBOW(WeightInitMixin, nn.Module):
+class CBOW(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """CBOW, from specs/word2vec.dl:19.
 
     context: [B, C] int64
@@ -57,7 +52,6 @@ class CBOW(WeightInitMixin, nn.Module):
     -> loss
     """
 
-    LAYER_OPS = (("context_embeddings", "Embedding"), ("center_embeddings", "Embedding"))
     # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"context_embeddings": "vocab", "center_embeddings": "vocab"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
@@ -77,7 +71,3 @@ class CBOW(WeightInitMixin, nn.Module):
         embedding_2 = self.center_embeddings(negatives)  # [B, K, d]
         loss = -(F.logsigmoid((mean * embedding_1).sum(-1)) + F.logsigmoid(-(embedding_2 @ mean.unsqueeze(-1)).squeeze(-1)).sum(-1)).mean()  # []
         return loss
-
-    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
-        """Load a checkpoint of the reference implementation, whose keys are this model's."""
-        return self.load_state_dict(state_dict, strict=strict)

@@ -118,7 +118,7 @@ class DefinitionBuilder:
         model = ClassModel(name, "nn.Module", self._doc(variant), self._init_def(fixed),
                            ["super().__init__()", *lines, *self._init_call(variant, ties)],
                            ", ".join(["self", *first.signature]), _returns(outputs, output_tuple(self.block)), forward)
-        model.class_lines += layer_ops_lines([m.graph for m in variant.members])
+        model.class_lines += layer_ops_lines([m.graph for m in variant.members], lines)
         if ties:
             model.methods.append(tie_weights_method(ties))
         if renames:

@@ -2,6 +2,7 @@
 as data in `__init__`, the op of each layer with parameters, and `tie_weights()`."""
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Callable
 
 from compiler.codegen.expressions import Unprintable, py_literal, to_python
@@ -71,8 +72,13 @@ def layer_ops(graphs: list[Graph]) -> dict[str, str]:
     return found
 
 
-def layer_ops_lines(graphs: list[Graph]) -> list[str]:
-    ops = layer_ops(graphs)
+def layer_ops_lines(graphs: list[Graph], init_lines: list[str]) -> list[str]:
+    """LAYER_OPS: the layers whose op init_weights() cannot read off their class.  A layer built
+    as the torch.nn class its op is named after (`self.norm = nn.LayerNorm(...)` for LayerNorm)
+    is left out: the runtime takes the class name (runtime/init.py)."""
+    code = "\n".join(init_lines)
+    ops = {name: op for name, op in layer_ops(graphs).items()
+           if not re.search(rf"^\s*self\.{re.escape(name)} = nn\.{re.escape(op)}\(", code, re.MULTILINE)}
     if not ops:
         return []
     entries = [f'("{name}", "{op}")' for name, op in ops.items()]
