@@ -101,13 +101,10 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
         key = self.key(q)  # [B, Tq, d_model]
         value = self.value(q)  # [B, Tq, d_model]
         q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del query
         k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del key
         v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del value
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
-        del q_heads, k_heads
+        del q_heads, query, k_heads, key
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
         if self.causal:
@@ -116,7 +113,7 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
         del scores
         weights = F.dropout(weights, self.dropout, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, d_model]
-        del weights, v_heads
+        del weights, v_heads, value
         output = self.output(context)  # [B, Tq, d_model]
         return output
 
@@ -262,9 +259,7 @@ class BertModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> BertModelOutput:
         attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
-        embeddings = self.embeddings(input_ids, token_type_ids)  # [B, S, hidden]
-        encoder = embeddings
-        del embeddings
+        encoder = self.embeddings(input_ids, token_type_ids)  # [B, S, hidden]
         for layer in self.encoder:
             encoder = layer(encoder, attention_mask)  # [B, S, hidden]
         if self.add_pooler:
@@ -319,17 +314,8 @@ class BertForMaskedLM(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     # Reference checkpoint key prefixes -> this module's names (specs/bert.dl:36).
     REFERENCE_RENAMES = (("cls.predictions.", "head."),)
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
-    TP_PLAN: typing.ClassVar[dict[str, str]] = {
-        "bert.embeddings.word_embeddings": "vocab",
-        "bert.encoder.*.attention.query": "colwise",
-        "bert.encoder.*.attention.key": "colwise",
-        "bert.encoder.*.attention.value": "colwise",
-        "bert.encoder.*.attention.output": "rowwise",
-        "bert.encoder.*.feed_forward.hidden": "colwise",
-        "bert.encoder.*.feed_forward.output": "rowwise",
-        "head.decoder": "vocab_head",
-    }
+    # Tensor-parallel plan (module path -> style; BertModel's in `bert` too): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {"head.decoder": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("bert.encoder.*",), ("bert.embeddings.word_embeddings", "head.decoder"))
 
@@ -368,16 +354,7 @@ class BertForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
     -> logits: [B, num_labels]
     """
 
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
-    TP_PLAN: typing.ClassVar[dict[str, str]] = {
-        "bert.embeddings.word_embeddings": "vocab",
-        "bert.encoder.*.attention.query": "colwise",
-        "bert.encoder.*.attention.key": "colwise",
-        "bert.encoder.*.attention.value": "colwise",
-        "bert.encoder.*.attention.output": "rowwise",
-        "bert.encoder.*.feed_forward.hidden": "colwise",
-        "bert.encoder.*.feed_forward.output": "rowwise",
-    }
+    # Tensor-parallel plan (module path -> style; BertModel's in `bert` too): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("bert.encoder.*",),)
 

@@ -56,17 +56,12 @@ class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         qkv = self.qkv(x)  # [B, T, 3 * d_model]
         query, key, value = qkv.chunk(3, dim=-1)  # [B, T, d_model], [B, T, d_model], [B, T, d_model]
-        del qkv
         q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del query
         k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del key
         v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del value
         if past_key_values is not None and self.causal:
             k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
-        del q_heads, k_heads
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
         if self.causal:
@@ -75,7 +70,7 @@ class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         del scores
         weights = F.dropout(weights, self.dropout, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, T, d_model]
-        del weights, v_heads
+        del weights, v_heads, qkv, query, key, value, q_heads, k_heads
         output = self.output(context)  # [B, T, d_model]
         return output
 
@@ -197,10 +192,8 @@ class GPT1Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         positionembedding = self.position_embeddings(decoded_positions(past_key_values, None, input_ids))  # [T, d_model]
         add = embedding.add_(positionembedding)  # [B, T, d_model]
         del embedding, positionembedding
-        embedding_dropout = self.embedding_dropout(add)  # [B, T, d_model]
+        blocks = self.embedding_dropout(add)  # [B, T, d_model]
         del add
-        blocks = embedding_dropout
-        del embedding_dropout
         for layer in self.blocks:
             blocks = layer(blocks, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]
         return blocks
@@ -216,17 +209,8 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
     -> logits: [B, T, vocab]
     """
 
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
-    TP_PLAN: typing.ClassVar[dict[str, str]] = {
-        "lm_head": "vocab_head",
-        "transformer.token_embeddings": "vocab",
-        "transformer.blocks.*.attention.qkv": "packed_colwise",
-        "transformer.blocks.*.attention.output": "rowwise",
-        "transformer.blocks.*.feed_forward.hidden": "colwise",
-        "transformer.blocks.*.feed_forward.output": "rowwise",
-    }
-    # Fused projections -> their equal parts, each sharded on its own.
-    TP_PACKED: typing.ClassVar[dict[str, int]] = {"transformer.blocks.*.attention.qkv": 3}
+    # Tensor-parallel plan (module path -> style; GPT1Model's in `transformer` too): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {"lm_head": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("transformer.blocks.*",), ("transformer.token_embeddings", "lm_head"))
     # generate(): the inputs of the decoded ids, the source and its mask, the logits output, whether forward takes logits_to_keep (specs/gpt1.dl:50).
@@ -269,16 +253,7 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
 
     # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:57).
     REFERENCE_RENAMES = (("score.", "classifier."),)
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
-    TP_PLAN: typing.ClassVar[dict[str, str]] = {
-        "transformer.token_embeddings": "vocab",
-        "transformer.blocks.*.attention.qkv": "packed_colwise",
-        "transformer.blocks.*.attention.output": "rowwise",
-        "transformer.blocks.*.feed_forward.hidden": "colwise",
-        "transformer.blocks.*.feed_forward.output": "rowwise",
-    }
-    # Fused projections -> their equal parts, each sharded on its own.
-    TP_PACKED: typing.ClassVar[dict[str, int]] = {"transformer.blocks.*.attention.qkv": 3}
+    # Tensor-parallel plan (module path -> style; GPT1Model's in `transformer` too): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("transformer.blocks.*",),)
 

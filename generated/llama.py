@@ -66,18 +66,15 @@ class RotarySelfAttention(WeightInitMixin, nn.Module):
         key = apply_rotary(k, head_dim=(self.kv_heads * self.head_dim) // self.kv_heads, positions=positions if positions is not None else decoded_positions(past_key_values, self, k))  # [B, T, d_model]
         del k
         q_heads = query.unflatten(-1, (-1, (self.heads * self.head_dim) // self.heads)).transpose(1, 2)
-        del query
         k_heads = key.unflatten(-1, (-1, (self.kv_heads * self.head_dim) // self.kv_heads)).transpose(1, 2)
-        del key
         v_heads = value.unflatten(-1, (-1, (self.kv_heads * self.head_dim) // self.kv_heads)).transpose(1, 2)
-        del value
         if past_key_values is not None:
             k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
         if self.kv_heads != self.heads:
             k_heads = k_heads.repeat_interleave(self.heads // self.kv_heads, dim=1)
             v_heads = v_heads.repeat_interleave(self.heads // self.kv_heads, dim=1)
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
-        del q_heads, k_heads
+        del q_heads, query, k_heads, key
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
         scores = scores.masked_fill(torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1 + scores.shape[-1] - scores.shape[-2]), torch.finfo(scores.dtype).min)
@@ -85,7 +82,7 @@ class RotarySelfAttention(WeightInitMixin, nn.Module):
         del scores
         weights = F.dropout(weights, self.dropout, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, T, d_model]
-        del weights, v_heads
+        del weights, v_heads, value
         output = self.o_proj(context)  # [B, T, d_model]
         return output
 
@@ -184,9 +181,7 @@ class LlamaModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
-        embedding = self.embed_tokens(input_ids)  # [B, T, hidden_size]
-        layers = embedding
-        del embedding
+        layers = self.embed_tokens(input_ids)  # [B, T, hidden_size]
         for layer in self.layers:
             layers = layer(layers, attention_mask, position_ids, past_key_values=past_key_values)  # [B, T, hidden_size]
         norm = self.norm(layers)  # [B, T, hidden_size]
@@ -206,18 +201,8 @@ class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixi
 
     # Reference checkpoint key prefixes -> this module's names (specs/llama.dl:31).
     REFERENCE_RENAMES = (("model.", "decoder."),)
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
-    TP_PLAN: typing.ClassVar[dict[str, str]] = {
-        "lm_head": "vocab_head",
-        "decoder.embed_tokens": "vocab",
-        "decoder.layers.*.self_attn.q_proj": "colwise",
-        "decoder.layers.*.self_attn.k_proj": "colwise",
-        "decoder.layers.*.self_attn.v_proj": "colwise",
-        "decoder.layers.*.self_attn.o_proj": "rowwise",
-        "decoder.layers.*.mlp.up_proj": "colwise",
-        "decoder.layers.*.mlp.gate_proj": "colwise",
-        "decoder.layers.*.mlp.down_proj": "rowwise",
-    }
+    # Tensor-parallel plan (module path -> style; LlamaModel's in `decoder` too): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {"lm_head": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("decoder.layers.*",), ("decoder.embed_tokens", "lm_head"))
     # generate(): the inputs of the decoded ids, the source and its mask, the logits output, whether forward takes logits_to_keep (specs/llama.dl:50).

@@ -129,9 +129,8 @@ class BahdanauSeq2Seq(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
         annotations, final = self.encoder(embedding)  # [B, S, 2000], [2, B, 1000]
         del embedding
         select = final.select(0, 1)  # [B, 1000]
-        del final
         initial_projection = self.initial_projection(select)  # [B, 1000]
-        del select
+        del select, final
         keys = self.keys(annotations)  # [B, S, 1000]
         s_0 = torch.tanh(initial_projection)  # [B, 1000]
         del initial_projection
@@ -278,13 +277,11 @@ class LuongSeq2Seq(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, n
         memory, (h_n, c_n) = self.encoder(embedding)  # [B, S, 1000], [1, B, 1000], [1, B, 1000]
         del embedding
         h_0 = h_n.select(0, 0)  # [B, 1000]
-        del h_n
         c_0 = c_n.select(0, 0)  # [B, 1000]
-        del c_n
         feed_0 = torch.zeros_like(h_0)  # [B, 1000]
         words = self.target_embedding(tgt)  # [B, T, 1000]
         h, c, feed = (h_0, c_0, feed_0) if past_key_values is None else past_key_values.carried(self.decoder, h_0, c_0, feed_0)
-        del h_0, c_0, feed_0
+        del h_0, h_n, c_0, c_n, feed_0
         scores_steps = []
         for t in range(words.size(1)):
             scores_t, h, c, feed = self.decoder(words[:, t], h, c, feed, memory)

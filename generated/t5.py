@@ -21,9 +21,14 @@ __all__ = ["T5ForConditionalGeneration", "T5Model", "T5V11ForConditionalGenerati
 class T5ModelOutput(NamedTuple):
     """T5Model's outputs (specs/t5.dl:13); indexing and unpacking work as on a tuple."""
 
+    last_hidden_state: torch.Tensor
+
+
+class T5ForConditionalGenerationOutput(NamedTuple):
+    """T5ForConditionalGeneration's outputs (specs/t5.dl:13); indexing and unpacking work as on a tuple."""
+
     loss: torch.Tensor | None
-    logits: torch.Tensor | None
-    last_hidden_state: torch.Tensor | None
+    logits: torch.Tensor
 
 
 class T5Attention(WeightInitMixin, nn.Module):
@@ -58,15 +63,12 @@ class T5Attention(WeightInitMixin, nn.Module):
         k = computed_once(past_key_values, "k", self.k, memory)  # [B, Tk, 512]
         v = computed_once(past_key_values, "v", self.v, memory)  # [B, Tk, 512]
         q_heads = q.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
-        del q
         k_heads = k.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
-        del k
         v_heads = v.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
-        del v
         if past_key_values is not None and self.causal:
             k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
         scores = q_heads @ k_heads.transpose(-2, -1)
-        del q_heads, k_heads
+        del q_heads, q, k_heads, k
         if position_bias is not None:
             scores = scores + position_bias
         if mask is not None:
@@ -77,7 +79,7 @@ class T5Attention(WeightInitMixin, nn.Module):
         del scores
         weights = F.dropout(weights, self.dropout, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
-        del weights, v_heads
+        del weights, v_heads, v
         o = self.o(context)  # [B, Tq, 512]
         return o
 
@@ -114,15 +116,12 @@ class T5AttentionMemoryIsX(WeightInitMixin, nn.Module):
         k = self.k(x)  # [B, Tq, 512]
         v = self.v(x)  # [B, Tq, 512]
         q_heads = q.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
-        del q
         k_heads = k.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
-        del k
         v_heads = v.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
-        del v
         if past_key_values is not None and self.causal:
             k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
         scores = q_heads @ k_heads.transpose(-2, -1)
-        del q_heads, k_heads
+        del q_heads, q, k_heads, k
         if position_bias is not None:
             scores = scores + position_bias
         if mask is not None:
@@ -133,7 +132,7 @@ class T5AttentionMemoryIsX(WeightInitMixin, nn.Module):
         del scores
         weights = F.dropout(weights, self.dropout, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
-        del weights, v_heads
+        del weights, v_heads, v
         o = self.o(context)  # [B, Tq, 512]
         return o
 
@@ -253,9 +252,7 @@ class T5Encoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     def forward(self, embedded: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, heads, S, S]
-        x = self.drop(embedded)  # [B, S, d_model]
-        layers = x
-        del x
+        layers = self.drop(embedded)  # [B, S, d_model]
         for layer in self.layers:
             layers = layer(layers, position_bias, mask)  # [B, S, d_model]
         del position_bias
@@ -352,9 +349,7 @@ class T5Decoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     def forward(self, embedded: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1], past_length(past_key_values, None))  # [1, heads, T, T]
-        x = self.drop(embedded)  # [B, T, d_model]
-        layers = x
-        del x
+        layers = self.drop(embedded)  # [B, T, d_model]
         for layer in self.layers:
             layers = layer(layers, position_bias, memory, memory_mask, mask, past_key_values=past_key_values)  # [B, T, d_model]
         del position_bias
@@ -432,7 +427,7 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
                            ("lm_head.weight", "normal", {"std": 1.0}))  # specs/t5.dl:18
         self.init_weights()
 
-    def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> T5ModelOutput:
+    def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> T5ModelOutput | T5ForConditionalGenerationOutput:
         attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
         decoder_attention_mask = decoder_attention_mask.bool() if decoder_attention_mask is not None else None  # HF's int and float 0/1 masks too
         embedding = self.shared(input_ids)  # [B, S, d_model]
@@ -446,14 +441,14 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
             scores = self.lm_head(scale[:, -logits_to_keep:])  # [B, T, vocab]
             del scale
             loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
-            return T5ModelOutput(loss=loss, logits=scores, last_hidden_state=None)
+            return T5ForConditionalGenerationOutput(loss=loss, logits=scores)
         else:
             if self.head != "lm":
-                return T5ModelOutput(loss=None, logits=None, last_hidden_state=decoder)
+                return T5ModelOutput(last_hidden_state=decoder)
             else:
                 scores = self.lm_head(decoder[:, -logits_to_keep:])  # [B, T, vocab]
                 loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
-                return T5ModelOutput(loss=loss, logits=scores, last_hidden_state=None)
+                return T5ForConditionalGenerationOutput(loss=loss, logits=scores)
 
     def tie_weights(self) -> None:
         """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""

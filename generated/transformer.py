@@ -45,15 +45,12 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
         key = computed_once(past_key_values, "key", self.key, kv)  # [B, Tk, d_model]
         value = computed_once(past_key_values, "value", self.value, kv)  # [B, Tk, d_model]
         q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del query
         k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del key
         v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del value
         if past_key_values is not None and self.causal:
             k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
-        del q_heads, k_heads
+        del q_heads, query, k_heads, key
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
         if self.causal:
@@ -62,7 +59,7 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
         del scores
         weights = F.dropout(weights, self.dropout, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, d_model]
-        del weights, v_heads
+        del weights, v_heads, value
         output = self.output(context)  # [B, Tq, d_model]
         return output
 
@@ -94,15 +91,12 @@ class MultiHeadAttentionKvIsQ(WeightInitMixin, nn.Module):
         key = self.key(q)  # [B, Tq, d_model]
         value = self.value(q)  # [B, Tq, d_model]
         q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del query
         k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del key
         v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del value
         if past_key_values is not None and self.causal:
             k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
-        del q_heads, k_heads
+        del q_heads, query, k_heads, key
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
         if self.causal:
@@ -111,7 +105,7 @@ class MultiHeadAttentionKvIsQ(WeightInitMixin, nn.Module):
         del scores
         weights = F.dropout(weights, self.dropout, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, d_model]
-        del weights, v_heads
+        del weights, v_heads, value
         output = self.output(context)  # [B, Tq, d_model]
         return output
 
@@ -282,10 +276,8 @@ class Transformer(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn
         del embedding
         sinusoidalpositions = self.positions(scale)  # [B, S, d_model]
         del scale
-        src_x = self.src_x(sinusoidalpositions)  # [B, S, d_model]
+        encoder = self.src_x(sinusoidalpositions)  # [B, S, d_model]
         del sinusoidalpositions
-        encoder = src_x
-        del src_x
         for layer in self.encoder:
             encoder = computed_once(past_key_values, "encoder", layer, encoder, src_mask)  # [B, S, d_model]
         if self.tie_embeddings:
@@ -296,10 +288,8 @@ class Transformer(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn
         del embedding_1
         sinusoidalpositions_1 = self.positions(scale_1, past_length(past_key_values, None))  # [B, T, d_model]
         del scale_1
-        tgt_x = self.tgt_x(sinusoidalpositions_1)  # [B, T, d_model]
+        decoder = self.tgt_x(sinusoidalpositions_1)  # [B, T, d_model]
         del sinusoidalpositions_1
-        decoder = tgt_x
-        del tgt_x
         for layer_1 in self.decoder:
             decoder = layer_1(decoder, encoder, src_mask, past_key_values=past_key_values)  # [B, T, d_model]
         del encoder

@@ -42,20 +42,15 @@ class PackedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         linear = self.in_proj(x)  # [B, T, 3 * d_model]
         query, key, value = linear.chunk(3, dim=-1)  # [B, T, d_model], [B, T, d_model], [B, T, d_model]
-        del linear
         q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del query
         k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del key
         v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del value
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
-        del q_heads, k_heads
         weights = F.softmax(scores, dim=-1)
         del scores
         weights = F.dropout(weights, self.dropout, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, T, d_model]
-        del weights, v_heads
+        del weights, v_heads, linear, query, key, value, q_heads, k_heads
         output = self.out_proj(context)  # [B, T, d_model]
         return output
 
@@ -151,10 +146,8 @@ class ViTEncoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         pos_embedding = self.pos_embedding  # [1, seq_length, d_model]
         add = x + pos_embedding  # [B, seq_length, d_model]
         del pos_embedding
-        dropout = self.dropout(add)  # [B, seq_length, d_model]
+        blocks = self.dropout(add)  # [B, seq_length, d_model]
         del add
-        blocks = dropout
-        del dropout
         for layer in self.blocks:
             blocks = layer(blocks)  # [B, seq_length, d_model]
         ln = self.ln(blocks)  # [B, seq_length, d_model]
@@ -204,16 +197,13 @@ class VisionTransformer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         flatten = torch.flatten(conv_proj, 2, -1)  # [B, hidden_dim, patches]
         del conv_proj
         tokens = flatten.transpose(1, 2)  # [B, patches, hidden_dim]
-        del flatten
         class_token = self.class_token  # [1, 1, hidden_dim]
         expand = class_token.expand(B, -1, -1)  # [B, 1, hidden_dim]
-        del class_token
         sequence = torch.cat([expand, tokens], dim=1)
-        del expand, tokens
+        del expand, class_token, tokens, flatten
         encoder = self.encoder(sequence)
         del sequence
         select = encoder.select(1, 0)  # [B, hidden_dim]
-        del encoder
         logits = self.head(select)  # [B, num_classes]
         return logits
 

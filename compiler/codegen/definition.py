@@ -14,7 +14,7 @@ from compiler.codegen.epilogues import epilogue_lines
 from compiler.codegen.merge import (Variant, hoist_equal_branches, partition, render, simplify, used_conditions,
                                     variant_names)
 from compiler.codegen.init import layer_ops_lines, tie_weights_method
-from compiler.codegen.interface import OutputTuple, output_tuple
+from compiler.codegen.interface import OutputTuple, result_types
 from compiler.codegen.lifetimes import with_releases
 from compiler.codegen.prologue import negation, prologue, static_renames
 from compiler.codegen.scope import Scope
@@ -54,9 +54,11 @@ class Context:
     notes: list[str] = field(default_factory=list)                  # for --explain
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)  # split class -> the values it is for
     decoding: DecodingPlan = field(default_factory=DecodingPlan)     # which classes take a KV cache
+    results: dict[str, OutputTuple] = field(default_factory=dict)   # graph key -> its named result
 
     def __post_init__(self) -> None:
         self.decoding = plan_decoding(self.program, _definition_key)
+        self.results = result_types(self.program)
 
 
 class DefinitionBuilder:
@@ -91,6 +93,7 @@ class DefinitionBuilder:
                                           lambda block: block in self.ctx.block_classes, self.ctx.where)
         renderer.fixed_params = lambda cls: self.ctx.fixed.get(cls, {})
         renderer.decoding = self.ctx.decoding
+        renderer.result_of = self.ctx.results.get
         rendered = renderer.render()
         self.ctx.helpers |= rendered.helpers
         return rendered
@@ -117,7 +120,7 @@ class DefinitionBuilder:
         outputs = {m.outputs for m in variant.members}
         model = ClassModel(name, "nn.Module", self._doc(variant), self._init_def(fixed),
                            ["super().__init__()", *lines, *self._init_call(variant, ties)],
-                           ", ".join(["self", *first.signature]), _returns(outputs, output_tuple(self.block)), forward)
+                           ", ".join(["self", *first.signature]), _returns(outputs, self._results(variant)), forward)
         model.class_lines += layer_ops_lines([m.graph for m in variant.members], lines)
         if ties:
             model.methods.append(tie_weights_method(ties))
@@ -141,6 +144,10 @@ class DefinitionBuilder:
                                   "CONV_BN_FOLDS = (", *(f'    ("{c}", "{n}"),' for c, n in folds), ")"]
         model.class_lines += epilogue_lines([m.graph for m in variant.members])
         return model
+
+    def _results(self, variant: Variant) -> list[OutputTuple]:
+        found = [self.ctx.results.get(m.graph.key) for m in variant.members]
+        return list({r.name: r for r in found if r is not None}.values())
 
     def _init_call(self, variant: Variant, ties: list[str]) -> list[str]:
         """`self.init_weights()` where it does more than the layers' constructors did: in a model (a
@@ -324,9 +331,9 @@ def _no_names(name: str) -> str:
     raise Unprintable(name)
 
 
-def _returns(outputs: set[int], result: OutputTuple | None = None) -> str:
-    if result is not None:
-        return result.name
+def _returns(outputs: set[int], results: list[OutputTuple]) -> str:
+    if results:
+        return " | ".join(r.name for r in results)
     kinds = ["torch.Tensor" if n == 1 else f"tuple[{', '.join(['torch.Tensor'] * n)}]" for n in sorted(outputs)]
     return " | ".join(kinds)
 

@@ -168,6 +168,10 @@ def _basic_index(index: ast.expr) -> bool:
 def _storage_groups(trees: list[ast.Module], assigned: set[str]) -> dict[str, list[str]]:
     """root name -> the locals that share its storage (it, and the views of it assigned in turn)."""
     root: dict[str, str] = {}
+    bindings: dict[str, int] = {}
+    for tree in trees:
+        for name in _assigned(tree):
+            bindings[name] = bindings.get(name, 0) + 1
     for tree in trees:
         stmt = tree.body[0] if len(tree.body) == 1 else None
         if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1:
@@ -175,7 +179,11 @@ def _storage_groups(trees: list[ast.Module], assigned: set[str]) -> dict[str, li
         base = _view_base(stmt.value)
         target = stmt.targets[0]
         names = [target] if isinstance(target, ast.Name) else list(getattr(target, "elts", []))
-        if base in assigned and names and all(isinstance(n, ast.Name) and n.id != base for n in names):
+        # a name bound again (`v = f(v)`) may hold another tensor by its last reader: only a view bound
+        # once goes with its base.  One rebound in a branch (the cache's `k_heads, v_heads = update(..)`)
+        # holds the view on the other path: it still goes with its base, which lives that little longer
+        if base in assigned and names and all(isinstance(n, ast.Name) and n.id != base and bindings.get(n.id) == 1
+                                              for n in names):
             for n in names:
                 root[n.id] = root.get(base, base)
     groups: dict[str, list[str]] = {name: [name] for name in assigned if name not in root}

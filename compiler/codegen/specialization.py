@@ -16,7 +16,7 @@ import sympy
 
 from compiler.codegen.decoding import CACHE, KEEP, DecodingPlan, computed_once_call, computed_once_line
 from compiler.codegen.expressions import Unprintable, is_literal, py_literal, same_value, to_python
-from compiler.codegen.interface import mask_conversions, output_tuple, return_statement, unpack_call
+from compiler.codegen.interface import OutputTuple, mask_conversions, output_tuple, return_statement, unpack_call
 from compiler.ir.residual import printed, residual
 from compiler.codegen.init import init_rule_lines
 from compiler.codegen.names import NameAllocator, layer_name_diagnostic
@@ -87,6 +87,8 @@ class SpecializationRenderer:
         self.uses: dict[tuple, Use] = {}
         self.dimension_names = dimension_names({**graph.lets, **graph.params})
         self.current_guard: Guard = ()
+        # graph key -> the NamedTuple that configuration returns (interface.result_types)
+        self.result_of: Callable[[str], OutputTuple | None] = lambda key: output_tuple(self.graphs[key].definition)
 
     def render(self) -> Rendered:
         g = self.graph
@@ -115,7 +117,7 @@ class SpecializationRenderer:
         body += [line for node in g.ordered() if node.kind != "input" for line in self._lower(node)]
         body = _carried_into_loops(body)
         outs = [self.value_names[(o.node, o.index)] for o in g.outputs]
-        result = output_tuple(g.definition)
+        result = self.result_of(g.key)
         body.append(Line(g.output_guard, return_statement(result, [o.name for o in g.outputs], outs)))
         assumed = [u for u in self.uses.values() if not any(printed(v) for v in u.printed_as)]
         return Rendered(g, init, body, signature, len(outs), self.helpers, assumed, self._dim_prologue(inputs))
@@ -246,7 +248,7 @@ class SpecializationRenderer:
             texts = lower_scan(self, node, args, outs)
         elif node.kind == "block":
             callee = self.graph_of(node.op)
-            texts = ["\n".join(unpack_call(output_tuple(callee.definition), [o.name for o in callee.outputs], outs,
+            texts = ["\n".join(unpack_call(self.result_of(node.op), [o.name for o in callee.outputs], outs,
                                            self._block_call(node, f"self.{node.module}", args, outs[0]),
                                            self.vars.fresh))]
         elif node.kind == "repeat":
