@@ -331,7 +331,6 @@ class BertForMaskedLM(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> BertForMaskedLMOutput:
-        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
         bert = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state  # [B, S, hidden]
         scores = self.head(bert)  # [B, S, vocab]
         del bert
@@ -371,7 +370,6 @@ class BertForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> BertForSequenceClassificationOutput:
-        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
         _, pooled = self.bert(input_ids, attention_mask, token_type_ids)  # [B, S, hidden], [B, hidden]
         dropout = self.dropout(pooled)  # [B, hidden]
         del pooled

@@ -35,7 +35,7 @@ class T5Attention(WeightInitMixin, nn.Module):
     """T5Attention, from <stdlib>/t5_layers.dl:10.
 
     x: [B, Tq, d_model]
-    memory: [B, Tk, d_model]
+    memory: [B, Tk, d_model] optional (None: the same tensor as x)
     mask: [B, Tk] bool optional
     position_bias: [1, heads, Tq, Tk] optional
     -> o
@@ -58,63 +58,14 @@ class T5Attention(WeightInitMixin, nn.Module):
                            ("o.weight", "normal", {"std": (heads * d_kv) ** -0.5}))  # <stdlib>/t5_layers.dl:12
         self.init_weights()
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None = None, position_bias: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None, mask: torch.Tensor | None = None, position_bias: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         q = self.q(x)  # [B, Tq, 512]
-        k = computed_once(past_key_values, "k", self.k, memory)  # [B, Tk, 512]
-        v = computed_once(past_key_values, "v", self.v, memory)  # [B, Tk, 512]
-        q_heads = q.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
-        k_heads = k.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
-        v_heads = v.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
-        if past_key_values is not None and self.causal:
-            k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
-        scores = q_heads @ k_heads.transpose(-2, -1)
-        del q_heads, q, k_heads, k
-        if position_bias is not None:
-            scores = scores + position_bias
-        if mask is not None:
-            scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
-        if self.causal:
-            scores = scores.masked_fill(torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1 + scores.shape[-1] - scores.shape[-2]), torch.finfo(scores.dtype).min)
-        weights = F.softmax(scores, dim=-1)
-        del scores
-        weights = F.dropout(weights, self.dropout, self.training)
-        context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
-        del weights, v_heads, v
-        o = self.o(context)  # [B, Tq, 512]
-        return o
-
-
-class T5AttentionMemoryIsX(WeightInitMixin, nn.Module):
-    """T5Attention, from <stdlib>/t5_layers.dl:10.
-
-    x: [B, Tq, d_model]
-    (memory is the same tensor as x: this class takes x only)
-    mask: [B, Tk] bool optional
-    position_bias: [1, heads, Tq, Tk] optional
-    -> o
-    """
-
-    def __init__(self, d_model: int, heads: int, d_kv: int, dropout: float = 0.1, causal: bool = False) -> None:
-        super().__init__()
-        inner = heads * d_kv
-        self.inner = inner
-        self.heads = heads
-        self.causal = causal
-        self.dropout = dropout
-        self.q = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:21
-        self.k = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:22
-        self.v = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:23
-        self.o = nn.Linear(inner, d_model, bias=False)  # <stdlib>/t5_layers.dl:25
-        self.init_rules = (("q.weight", "normal", {"std": (d_model * d_kv) ** -0.5}),
-                           ("k.weight", "normal", {"std": d_model ** -0.5}),
-                           ("v.weight", "normal", {"std": d_model ** -0.5}),
-                           ("o.weight", "normal", {"std": (heads * d_kv) ** -0.5}))  # <stdlib>/t5_layers.dl:12
-        self.init_weights()
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, position_bias: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
-        q = self.q(x)  # [B, Tq, 512]
-        k = self.k(x)  # [B, Tq, 512]
-        v = self.v(x)  # [B, Tq, 512]
+        if memory is None:
+            k = self.k(x)  # [B, Tq, 512]
+            v = self.v(x)  # [B, Tq, 512]
+        else:
+            k = computed_once(past_key_values, "k", self.k, memory)  # [B, Tk, 512]
+            v = computed_once(past_key_values, "v", self.v, memory)  # [B, Tk, 512]
         q_heads = q.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
         k_heads = k.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
         v_heads = v.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
@@ -202,7 +153,7 @@ class T5EncoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
                  gated: bool = False) -> None:
         super().__init__()
         self.self_attention_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:54
-        self.self_attention = T5AttentionMemoryIsX(d_model, heads, d_kv, dropout)  # <stdlib>/t5_layers.dl:55
+        self.self_attention = T5Attention(d_model, heads, d_kv, dropout)  # <stdlib>/t5_layers.dl:55
         self.dropout = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:57
         self.ff_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:58
         self.ff = T5FeedForward(d_model, d_ff, dropout, gated)  # <stdlib>/t5_layers.dl:59
@@ -210,7 +161,7 @@ class T5EncoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, S, d_model]
-        self_attention = self.self_attention(self_attention_norm, mask, position_bias)  # [B, S, d_model]
+        self_attention = self.self_attention(self_attention_norm, None, mask, position_bias)  # [B, S, d_model]
         del self_attention_norm
         dropout = self.dropout(self_attention)  # [B, S, d_model]
         del self_attention
@@ -287,7 +238,7 @@ class T5DecoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
                  gated: bool = False) -> None:
         super().__init__()
         self.self_attention_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:77
-        self.self_attention = T5AttentionMemoryIsX(d_model, heads, d_kv, dropout, causal=True)  # <stdlib>/t5_layers.dl:78
+        self.self_attention = T5Attention(d_model, heads, d_kv, dropout, causal=True)  # <stdlib>/t5_layers.dl:78
         self.dropout = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:80
         self.cross_attention_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:81
         self.cross_attention = T5Attention(d_model, heads, d_kv, dropout)  # <stdlib>/t5_layers.dl:82
@@ -298,7 +249,7 @@ class T5DecoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, T, d_model]
-        self_attention = self.self_attention(self_attention_norm, mask, position_bias, past_key_values=past_key_values)  # [B, T, d_model]
+        self_attention = self.self_attention(self_attention_norm, None, mask, position_bias, past_key_values=past_key_values)  # [B, T, d_model]
         del self_attention_norm
         dropout = self.dropout(self_attention)  # [B, T, d_model]
         del self_attention

@@ -22,7 +22,7 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
     """MultiHeadAttention, from <stdlib>/attention.dl:6.
 
     q: [B, Tq, d_model]
-    kv: [B, Tk, d_model]
+    kv: [B, Tk, d_model] optional (None: the same tensor as q)
     mask: [B, Tk] bool optional
     -> output
     """
@@ -40,56 +40,14 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
         self.value = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:13
         self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:15
 
-    def forward(self, q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, kv: torch.Tensor | None = None, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, d_model]
-        key = computed_once(past_key_values, "key", self.key, kv)  # [B, Tk, d_model]
-        value = computed_once(past_key_values, "value", self.value, kv)  # [B, Tk, d_model]
-        q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        if past_key_values is not None and self.causal:
-            k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
-        scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
-        del q_heads, query, k_heads, key
-        if mask is not None:
-            scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
-        if self.causal:
-            scores = scores.masked_fill(torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1 + scores.shape[-1] - scores.shape[-2]), torch.finfo(scores.dtype).min)
-        weights = F.softmax(scores, dim=-1)
-        del scores
-        weights = F.dropout(weights, self.dropout, self.training)
-        context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, d_model]
-        del weights, v_heads, value
-        output = self.output(context)  # [B, Tq, d_model]
-        return output
-
-
-class MultiHeadAttentionKvIsQ(WeightInitMixin, nn.Module):
-    """MultiHeadAttention, from <stdlib>/attention.dl:6.
-
-    q: [B, Tq, d_model]
-    (kv is the same tensor as q: this class takes q only)
-    mask: [B, Tk] bool optional
-    -> output
-    """
-
-    def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
-        super().__init__()
-        if d_model % heads != 0:
-            raise ValueError('heads must divide d_model (<stdlib>/attention.dl:7)')
-        self.d_model = d_model
-        self.heads = heads
-        self.causal = causal
-        self.dropout = dropout
-        self.query = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:11
-        self.key = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:12
-        self.value = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:13
-        self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:15
-
-    def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
-        query = self.query(q)  # [B, Tq, d_model]
-        key = self.key(q)  # [B, Tq, d_model]
-        value = self.value(q)  # [B, Tq, d_model]
+        if kv is None:
+            key = self.key(q)  # [B, Tq, d_model]
+            value = self.value(q)  # [B, Tq, d_model]
+        else:
+            key = computed_once(past_key_values, "key", self.key, kv)  # [B, Tk, d_model]
+            value = computed_once(past_key_values, "value", self.value, kv)  # [B, Tk, d_model]
         q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
         k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
         v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
@@ -169,13 +127,13 @@ class EncoderLayer(WeightInitMixin, nn.Module):
         super().__init__()
         if norm != "post":
             raise ValueError('`norm == "post"` is true in every configuration of EncoderLayer compiled (<stdlib>/transformer_layers.dl:8); compile one where it is not, to build this one')
-        self.attn = MultiHeadAttentionKvIsQ(d_model, heads, dropout)  # <stdlib>/transformer_layers.dl:9
+        self.attn = MultiHeadAttention(d_model, heads, dropout)  # <stdlib>/transformer_layers.dl:9
         self.attn_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:10
         self.ffn = FeedForward(d_model, d_ff, dropout, activation)  # <stdlib>/transformer_layers.dl:11
         self.y = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:12
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        attn = self.attn(x, mask)  # [B, S, d_model]
+        attn = self.attn(x, None, mask)  # [B, S, d_model]
         attn_norm = self.attn_norm(x, attn)  # [B, S, d_model]
         del attn
         ffn = self.ffn(attn_norm)  # [B, S, d_model]
@@ -197,7 +155,7 @@ class DecoderLayer(WeightInitMixin, nn.Module):
         super().__init__()
         if norm != "post":
             raise ValueError('`norm == "post"` is true in every configuration of DecoderLayer compiled (<stdlib>/transformer_layers.dl:29); compile one where it is not, to build this one')
-        self.self_attn = MultiHeadAttentionKvIsQ(d_model, heads, dropout, causal=True)  # <stdlib>/transformer_layers.dl:30
+        self.self_attn = MultiHeadAttention(d_model, heads, dropout, causal=True)  # <stdlib>/transformer_layers.dl:30
         self.self_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:31
         self.cross_attn = MultiHeadAttention(d_model, heads, dropout)  # <stdlib>/transformer_layers.dl:32
         self.cross_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:33

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from compiler.codegen.decoding import DecodingPlan, plan_decoding
 from compiler.codegen.expressions import Unprintable, names_in, py_literal, to_python
 from compiler.codegen.epilogues import epilogue_lines
-from compiler.codegen.merge import (Variant, hoist_equal_branches, partition, render, simplify, used_conditions,
+from compiler.codegen.merge import (ALIASED, Variant, hoist_equal_branches, partition, render, simplify, used_conditions,
                                     variant_names)
 from compiler.codegen.init import layer_ops_lines, tie_weights_method
 from compiler.codegen.interface import OutputTuple, result_types
@@ -55,6 +55,7 @@ class Context:
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)  # split class -> the values it is for
     decoding: DecodingPlan = field(default_factory=DecodingPlan)     # which classes take a KV cache
     results: dict[str, OutputTuple] = field(default_factory=dict)   # graph key -> its named result
+    none_slots: dict[str, list[int]] = field(default_factory=dict)  # aliased graph -> inputs its callers leave None
 
     def __post_init__(self) -> None:
         self.decoding = plan_decoding(self.program, _definition_key)
@@ -79,6 +80,8 @@ class DefinitionBuilder:
         for name, variant in zip(names, variants):
             for member in variant.members:
                 self.ctx.class_of[member.graph.key] = name
+                if variant.aliased and member.graph.aliases:
+                    self.ctx.none_slots[member.graph.key] = _aliased_slots(variant.members[0].graph, variant.aliased)
             self.ctx.fixed[name] = {p: variant.members[0].graph.params[p] for p in chosen}
         if len(variants) == 1:
             self.ctx.block_classes[self.block.name] = names[0]
@@ -94,6 +97,7 @@ class DefinitionBuilder:
         renderer.fixed_params = lambda cls: self.ctx.fixed.get(cls, {})
         renderer.decoding = self.ctx.decoding
         renderer.result_of = self.ctx.results.get
+        renderer.none_slots = lambda key: self.ctx.none_slots.get(key, [])
         rendered = renderer.render()
         self.ctx.helpers |= rendered.helpers
         return rendered
@@ -102,9 +106,9 @@ class DefinitionBuilder:
     def _class(self, name: str, variant: Variant, chosen: list[str]) -> ClassModel:
         constant = variant.constant_branches()
         dims = list(dict.fromkeys(line for m in variant.members for line in m.dims))
-        inputs = {entry.split(":")[0] for entry in variant.members[0].signature}
+        inputs = {entry.split(":")[0] for entry in variant.signature}
         merged = with_releases(hoist_equal_branches(simplify(variant.forward, constant)), Line, inputs)
-        forward = dims + render(merged, self._condition(self.scope.forward_name))
+        forward = dims + render(merged, self._condition(self.scope.forward_name, variant.aliased))
         ties = self._tie_lines(variant, constant)      # before the attributes: its conditions may read some
         renames = static_renames(self.block, self.scope)
         fixed = self.ctx.fixed.get(name, {})
@@ -120,7 +124,7 @@ class DefinitionBuilder:
         outputs = {m.outputs for m in variant.members}
         model = ClassModel(name, "nn.Module", self._doc(variant), self._init_def(fixed),
                            ["super().__init__()", *lines, *self._init_call(variant, ties)],
-                           ", ".join(["self", *first.signature]), _returns(outputs, self._results(variant)), forward)
+                           ", ".join(["self", *variant.signature]), _returns(outputs, self._results(variant)), forward)
         model.class_lines += layer_ops_lines([m.graph for m in variant.members], lines)
         if ties:
             model.methods.append(tie_weights_method(ties))
@@ -170,8 +174,11 @@ class DefinitionBuilder:
                 found.append(f"{local} = {py_literal(v)}  # {name} is {self.block.name} for this value")
         return found
 
-    def _condition(self, name: Callable[[str], str]) -> Callable[[str, bool], str]:
+    def _condition(self, name: Callable[[str], str], aliased: list[str] = ()) -> Callable[[str, bool], str]:
         def condition(key: str, value: bool) -> str:
+            if key == ALIASED:      # the caller passed one tensor for both inputs (merge.merged_over_aliases)
+                return " and ".join(f"{n} is None" for n in aliased) if value else \
+                    " or ".join(f"{n} is not None" for n in aliased)
             cond = self._if(key).cond
             return to_python(cond if value else negation(cond), name)
         return condition
@@ -254,8 +261,12 @@ class DefinitionBuilder:
         b = self.block
         lines = [f"{b.name}, from {self.ctx.where(b.span)}.", ""]
         aliased = {name: source for name, source in variant.members[0].graph.aliases}
+        given_one = {name: source for m in variant.members for name, source in m.graph.aliases} \
+            if variant.aliased else {}
         for s in b.body:
-            if isinstance(s, ast.Input) and s.name in aliased:
+            if isinstance(s, ast.Input) and s.name in given_one:
+                lines.append(f"{s.name}: {s.type} optional (None: the same tensor as {given_one[s.name]})")
+            elif isinstance(s, ast.Input) and s.name in aliased:
                 lines.append(f"({s.name} is the same tensor as {aliased[s.name]}: this class takes {aliased[s.name]} only)")
             elif isinstance(s, ast.Input):
                 takes = " (or int or float 0/1, as HF's masks)" if b.is_model and s.type.dtype == "bool" else ""
@@ -267,6 +278,12 @@ class DefinitionBuilder:
         lines += [(f"-> {o}: {declared[o]}" if o in declared else f"-> {o}") + (" optional" if o in optional else "")
                   for o in outs]
         return lines
+
+
+def _aliased_slots(graph: Graph, names: list[str]) -> list[int]:
+    """The positions of the inputs `names` among a block's inputs (its unaliased specialization's)."""
+    inputs = [graph.node(i).outputs[0] for i in graph.inputs]
+    return sorted(inputs.index(n) for n in names)
 
 
 def _is_tie(line: Line) -> bool:

@@ -3,7 +3,8 @@
 - Inputs: a model's `bool` inputs (attention masks) also take the int64 0/1 masks tokenizers
   return and float 0/1 masks, as HF models do.  The model's forward converts each once, on
   entry (`.bool()` returns a bool tensor itself, so a bool mask costs nothing); the blocks
-  inside, and the checker, see bool only.
+  inside, and the checker, see bool only.  A mask that goes only to a model inside (a head's
+  to its base model) is that model's to convert.
 - Outputs: a model with several outputs returns a NamedTuple named after it
   (`BertModelOutput(last_hidden_state=..., pooler_output=...)`), its fields the outputs the
   spec declares, in order; one a configuration does not produce (or an optional one, a loss

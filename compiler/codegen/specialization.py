@@ -89,6 +89,8 @@ class SpecializationRenderer:
         self.current_guard: Guard = ()
         # graph key -> the NamedTuple that configuration returns (interface.result_types)
         self.result_of: Callable[[str], OutputTuple | None] = lambda key: output_tuple(self.graphs[key].definition)
+        # an aliased callee's class takes the input it was given one tensor for, optional: the slots to pass None in
+        self.none_slots: Callable[[str], list[int]] = lambda key: []
 
     def render(self) -> Rendered:
         g = self.graph
@@ -111,7 +113,8 @@ class SpecializationRenderer:
         if keeps_logits:        # HF's: the logits of the last N positions only (0: all of them)
             signature.append(f"{KEEP}: int = 0")
         self._dim_names()
-        masks = [(self.value_names[(n.id, 0)], n.attrs.dtype, n.attrs.optional) for n in inputs]
+        masks = [(self.value_names[(n.id, 0)], n.attrs.dtype, n.attrs.optional) for n in inputs
+                 if not self._only_models_read(n)]
         body = [Line((), text, "  # HF's int and float 0/1 masks too")
                 for text in mask_conversions(g.definition, masks)]
         body += [line for node in g.ordered() if node.kind != "input" for line in self._lower(node)]
@@ -177,6 +180,12 @@ class SpecializationRenderer:
             text = arg_text(arg, self.scope.init_name)
             out.append(f"{param}={text}" if by_keyword and not arg.name else text)
         return out
+
+    def _only_models_read(self, node: Node) -> bool:
+        """Whether an input goes only to models inside this one (GPT2LMHeadModel's mask, to
+        GPT2Model): each converts its own masks on entry, so this one need not."""
+        readers = [self.graph.node(target) for _, target in self.graph.g.out_edges(node.id)]
+        return bool(readers) and all(r.kind == "block" and self.graphs[r.op].definition.is_model for r in readers)
 
     def graph_of(self, key: str) -> Graph:
         return self.graphs[key]
@@ -311,6 +320,9 @@ class SpecializationRenderer:
     def _block_call(self, node: Node, module: str, args: list[str | None], name: str) -> str:
         """`module(args)`; through the cache, once per generate(), where it computes a value of
         an encoder-decoder's source side (codegen/source_side.py)."""
+        callee = node.op if node.kind == "block" else node.attrs[0].target
+        for slot in self.none_slots(callee):
+            args = [*args[:slot], None, *args[slot:]]
         if self.decoding.computed_once(self.graph, node):
             self.helpers.add("computed_once")
             return computed_once_call(module, call_args(args), _py_str(name))
