@@ -2,7 +2,6 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/bert.dl."""
 import typing
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -16,21 +15,21 @@ else:  # imported from a folder on sys.path (`import bert`)
 __all__ = ["BertForMaskedLM", "BertForSequenceClassification", "BertModel"]
 
 
-class BertModelOutput(NamedTuple):
+class BertModelOutput(typing.NamedTuple):
     """BertModel's outputs (specs/bert.dl:12); indexing and unpacking work as on a tuple."""
 
     last_hidden_state: torch.Tensor
     pooler_output: torch.Tensor | None
 
 
-class BertForMaskedLMOutput(NamedTuple):
+class BertForMaskedLMOutput(typing.NamedTuple):
     """BertForMaskedLM's outputs (specs/bert.dl:36); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
     logits: torch.Tensor
 
 
-class BertForSequenceClassificationOutput(NamedTuple):
+class BertForSequenceClassificationOutput(typing.NamedTuple):
     """BertForSequenceClassification's outputs (specs/bert.dl:61); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
@@ -312,6 +311,8 @@ class BertForMaskedLM(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, S, vocab]
     """
 
+    # The spec's `tie`s (target, source), which init_weights() and loading re-tie (specs/bert.dl:56).
+    TIED_WEIGHTS = (("head.decoder.weight", "bert.embeddings.word_embeddings.weight"),)
     # Reference checkpoint key prefixes -> this module's names (specs/bert.dl:36).
     REFERENCE_RENAMES = (("cls.predictions.", "head."),)
     # Tensor-parallel plan (module path -> style; BertModel's in `bert` too): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
@@ -336,10 +337,6 @@ class BertForMaskedLM(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         del bert
         loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
         return BertForMaskedLMOutput(loss=loss, logits=scores)
-
-    def tie_weights(self) -> None:
-        """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""
-        self.head.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied, specs/bert.dl:56
 
 
 class BertForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):

@@ -20,13 +20,19 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
+# The ops whose reference checkpoints store a parameter transposed ([in, out]: GPT-2's Conv1D
+# layout), as the op registry's `reference_transposed` says (a test holds them equal): a block's
+# layers of these ops (its LAYER_OPS) load those tensors transposed.
+REFERENCE_TRANSPOSED_OPS = {"TransposedLinear": ("weight",)}
+
+
 def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
     apply to the keys under it, outermost submodule first: the first rule whose prefix
     matches renames a key, and a `{name}` placeholder matches within one dotted component;
     a rule with a third entry reshapes the tensors it renames.  Keys no rule matches keep
-    their names.  Tensors a submodule lists in REFERENCE_TRANSPOSED (stored [in, out] by the
-    reference) are transposed."""
+    their names.  The weights of a submodule's layers that REFERENCE_TRANSPOSED_OPS names (its
+    LAYER_OPS: stored [in, out] by the reference) are transposed."""
     for path, module in model.named_modules():
         prefix = f"{path}." if path else ""
         rules = []
@@ -44,7 +50,8 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
                         value = value.reshape(shape[0])
                     break
             renamed[key] = value
-        for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
+        for name in (f"{layer}.{parameter}" for layer, op in getattr(module, "LAYER_OPS", ())
+                     for parameter in REFERENCE_TRANSPOSED_OPS.get(op, ())):
             if isinstance(renamed.get(prefix + name), torch.Tensor):
                 renamed[prefix + name] = renamed[prefix + name].t()
         state_dict = renamed
@@ -167,6 +174,13 @@ class WeightInitMixin:
                   if getattr(m, "init_rules", ())]
         with torch.no_grad():
             init_module(self, "", scopes, set())
+
+    def tie_weights(self) -> None:
+        """Tie the parameters the block lists in TIED_WEIGHTS ((target, source) paths, HF's
+        `_tied_weights_keys`); a block whose ties depend on its parameters has its own."""
+        for target, source in getattr(self, "TIED_WEIGHTS", ()):
+            owner, _, name = target.rpartition(".")
+            setattr(self.get_submodule(owner), name, self.get_parameter(source))
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """nn.Module's, re-tied and with the buffers recomputed: a model moved off the meta device loads."""

@@ -2,7 +2,6 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/gpt1.dl."""
 import typing
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -16,14 +15,14 @@ else:  # imported from a folder on sys.path (`import gpt1`)
 __all__ = ["GPT1ForSequenceClassification", "GPT1LMHeadModel", "GPT1Model"]
 
 
-class GPT1LMHeadModelOutput(NamedTuple):
+class GPT1LMHeadModelOutput(typing.NamedTuple):
     """GPT1LMHeadModel's outputs (specs/gpt1.dl:34); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
     logits: torch.Tensor
 
 
-class GPT1ForSequenceClassificationOutput(NamedTuple):
+class GPT1ForSequenceClassificationOutput(typing.NamedTuple):
     """GPT1ForSequenceClassification's outputs (specs/gpt1.dl:57); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
@@ -39,8 +38,6 @@ class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """
 
     LAYER_OPS = (("qkv", "TransposedLinear"), ("output", "TransposedLinear"))
-    # Reference checkpoints store these [in, out]; they are transposed as they load.
-    REFERENCE_TRANSPOSED = ("qkv.weight", "output.weight")
 
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = True) -> None:
         super().__init__()
@@ -83,8 +80,6 @@ class TransposedFeedForward(ReferenceCheckpointMixin, WeightInitMixin, nn.Module
     """
 
     LAYER_OPS = (("hidden", "TransposedLinear"), ("output", "TransposedLinear"))
-    # Reference checkpoints store these [in, out]; they are transposed as they load.
-    REFERENCE_TRANSPOSED = ("hidden.weight", "output.weight")
 
     def __init__(self, d_model: int, d_ff: int, activation: str = "gelu_tanh") -> None:
         super().__init__()
@@ -209,6 +204,8 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
     -> logits: [B, T, vocab]
     """
 
+    # The spec's `tie`s (target, source), which init_weights() and loading re-tie (specs/gpt1.dl:51).
+    TIED_WEIGHTS = (("lm_head.weight", "transformer.token_embeddings.weight"),)
     # Tensor-parallel plan (module path -> style; GPT1Model's in `transformer` too): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"lm_head": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
@@ -233,10 +230,6 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
         del transformer
         loss = None if labels is None else F.cross_entropy(scores[..., :-1, :].flatten(0, -2), labels[..., 1:].flatten())  # []
         return GPT1LMHeadModelOutput(loss=loss, logits=scores)
-
-    def tie_weights(self) -> None:
-        """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""
-        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt1.dl:51
 
 
 class GPT1ForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):

@@ -3,7 +3,6 @@
 """PyTorch modules compiled from specs/gpt2.dl."""
 import math
 import typing
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -17,7 +16,7 @@ else:  # imported from a folder on sys.path (`import gpt2`)
 __all__ = ["GPT2LMHeadModel", "GPT2Model"]
 
 
-class GPT2LMHeadModelOutput(NamedTuple):
+class GPT2LMHeadModelOutput(typing.NamedTuple):
     """GPT2LMHeadModel's outputs (specs/gpt2.dl:38); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
@@ -33,8 +32,6 @@ class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """
 
     LAYER_OPS = (("qkv", "TransposedLinear"), ("output", "TransposedLinear"))
-    # Reference checkpoints store these [in, out]; they are transposed as they load.
-    REFERENCE_TRANSPOSED = ("qkv.weight", "output.weight")
 
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = True) -> None:
         super().__init__()
@@ -77,8 +74,6 @@ class TransposedFeedForward(ReferenceCheckpointMixin, WeightInitMixin, nn.Module
     """
 
     LAYER_OPS = (("hidden", "TransposedLinear"), ("output", "TransposedLinear"))
-    # Reference checkpoints store these [in, out]; they are transposed as they load.
-    REFERENCE_TRANSPOSED = ("hidden.weight", "output.weight")
 
     def __init__(self, d_model: int, d_ff: int, activation: str = "gelu_tanh") -> None:
         super().__init__()
@@ -209,6 +204,8 @@ class GPT2LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
     -> logits: [B, T, vocab]
     """
 
+    # The spec's `tie`s (target, source), which init_weights() and loading re-tie (specs/gpt2.dl:49).
+    TIED_WEIGHTS = (("lm_head.weight", "transformer.token_embeddings.weight"),)
     # Tensor-parallel plan (module path -> style; GPT2Model's in `transformer` too): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"lm_head": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
@@ -229,7 +226,3 @@ class GPT2LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
         del transformer
         loss = None if labels is None else F.cross_entropy(scores[..., :-1, :].flatten(0, -2), labels[..., 1:].flatten())  # []
         return GPT2LMHeadModelOutput(loss=loss, logits=scores)
-
-    def tie_weights(self) -> None:
-        """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""
-        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt2.dl:49

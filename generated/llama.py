@@ -2,7 +2,6 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/llama.dl."""
 import typing
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -18,7 +17,7 @@ else:  # imported from a folder on sys.path (`import llama`)
 __all__ = ["LlamaForCausalLM", "LlamaModel"]
 
 
-class LlamaForCausalLMOutput(NamedTuple):
+class LlamaForCausalLMOutput(typing.NamedTuple):
     """LlamaForCausalLM's outputs (specs/llama.dl:31); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None

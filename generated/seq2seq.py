@@ -2,7 +2,6 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/seq2seq.dl."""
 import typing
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -16,14 +15,14 @@ else:  # imported from a folder on sys.path (`import seq2seq`)
 __all__ = ["BahdanauSeq2Seq", "LuongConcatSeq2Seq", "LuongDotSeq2Seq", "LuongSeq2Seq"]
 
 
-class BahdanauSeq2SeqOutput(NamedTuple):
+class BahdanauSeq2SeqOutput(typing.NamedTuple):
     """BahdanauSeq2Seq's outputs (specs/seq2seq.dl:10); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
     logits: torch.Tensor
 
 
-class LuongSeq2SeqOutput(NamedTuple):
+class LuongSeq2SeqOutput(typing.NamedTuple):
     """LuongSeq2Seq's outputs (specs/seq2seq.dl:33); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None

@@ -2,7 +2,6 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/t5.dl."""
 import typing
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -18,13 +17,13 @@ else:  # imported from a folder on sys.path (`import t5`)
 __all__ = ["T5ForConditionalGeneration", "T5Model", "T5V11ForConditionalGeneration", "T5V11Model"]
 
 
-class T5ModelOutput(NamedTuple):
+class T5ModelOutput(typing.NamedTuple):
     """T5Model's outputs (specs/t5.dl:13); indexing and unpacking work as on a tuple."""
 
     last_hidden_state: torch.Tensor
 
 
-class T5ForConditionalGenerationOutput(NamedTuple):
+class T5ForConditionalGenerationOutput(typing.NamedTuple):
     """T5ForConditionalGeneration's outputs (specs/t5.dl:13); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None

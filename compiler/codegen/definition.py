@@ -13,7 +13,7 @@ from compiler.codegen.expressions import Unprintable, names_in, py_literal, to_p
 from compiler.codegen.epilogues import epilogue_lines
 from compiler.codegen.merge import (ALIASED, Variant, hoist_equal_branches, partition, render, simplify, used_conditions,
                                     variant_names)
-from compiler.codegen.init import layer_ops_lines, tie_weights_method
+from compiler.codegen.init import layer_ops_lines, tie_weights_method, tied_weights_lines
 from compiler.codegen.interface import OutputTuple, result_types
 from compiler.codegen.lifetimes import with_releases
 from compiler.codegen.prologue import negation, prologue, static_renames
@@ -127,7 +127,9 @@ class DefinitionBuilder:
                            ", ".join(["self", *variant.signature]), _returns(outputs, self._results(variant)), forward)
         model.class_lines += layer_ops_lines([m.graph for m in variant.members], lines)
         if ties:
-            model.methods.append(tie_weights_method(ties))
+            tied = tied_weights_lines(ties)
+            model.class_lines += tied
+            model.methods += [] if tied else [tie_weights_method(ties)]
         if renames:
             where = self.ctx.where(self.block.span)
             shapes = {(r.source, r.target): r.shape for m in variant.members for r in m.graph.renames}
@@ -136,12 +138,6 @@ class DefinitionBuilder:
             model.class_lines += [f"# Reference checkpoint key prefixes -> this module's names ({where}).",
                                   *([one] if len(one) <= 112 else
                                     ["REFERENCE_RENAMES = (", *(f"    {e}," for e in entries), ")"])]
-        transposed = list(dict.fromkeys(f"{n.module}.{param}" for m in variant.members for n in m.graph.ordered()
-                                        if n.kind == "op" for param in REGISTRY[n.op].reference_transposed))
-        if transposed:
-            model.class_lines += ["# Reference checkpoints store these [in, out]; they are transposed as they load.",
-                                  f"REFERENCE_TRANSPOSED = ({', '.join(f'{chr(34)}{t}{chr(34)}' for t in transposed)}"
-                                  f"{',' if len(transposed) == 1 else ''})"]
         folds = list(dict.fromkeys(pair for m in variant.members for pair in m.graph.conv_bn_folds))
         if folds:
             model.class_lines += ["# Batch norms that optimize_for_inference() folds into the convolution before them.",

@@ -92,3 +92,16 @@ def tie_weights_method(tie_lines: list[str]) -> str:
     """`tie_weights()`: the spec's `tie`s again, for init_weights() and loading (`to_empty()` unties)."""
     body = "\n".join(f"    {line}" for text in tie_lines for line in text.split("\n"))
     return 'def tie_weights(self) -> None:\n    """Re-apply the spec\'s `tie`s (`to_empty()` unties parameters)."""\n' + body
+
+
+def tied_weights_lines(tie_lines: list[str]) -> list[str]:
+    """`TIED_WEIGHTS`, the (target, source) parameter paths that WeightInitMixin.tie_weights() ties
+    (as HF's `_tied_weights_keys`), where every tie holds in every configuration; none where one
+    depends on the parameters (an `if`): the block's own tie_weights() then."""
+    pairs = [re.fullmatch(r"self\.([\w.]+) = self\.([\w.]+)", text.split("  #")[0]) for text in tie_lines]
+    if not all(pairs):
+        return []
+    entries = ", ".join(f'("{m.group(1)}", "{m.group(2)}")' for m in pairs if m)
+    where = ", ".join(dict.fromkeys(text.split("  # tied, ")[-1] for text in tie_lines))
+    return [f"# The spec's `tie`s (target, source), which init_weights() and loading re-tie ({where}).",
+            f"TIED_WEIGHTS = ({entries}{',' if len(pairs) == 1 else ''})"]

@@ -159,7 +159,7 @@ def unpack_call(result: OutputTuple | None, names: list[str], targets: list[str]
 
 def tuple_source(result: OutputTuple, doc: str) -> str:
     """The NamedTuple's definition."""
-    lines = [f"class {result.name}(NamedTuple):", f'    """{doc}"""', ""]
+    lines = [f"class {result.name}(typing.NamedTuple):", f'    """{doc}"""', ""]      # `import typing` serves all
     for f in result.fields:
         lines.append(f"    {f}: torch.Tensor | None" if f in result.maybe_none else f"    {f}: torch.Tensor")
     return "\n".join(lines)

@@ -239,8 +239,6 @@ def import_lines(helpers: list[str], classes: list[ClassModel]) -> list[str]:
         lines.append("from collections.abc import Callable")
     if any(helper.startswith("@dataclass") for helper in helpers):     # the decoding state
         lines.append("from dataclasses import dataclass")
-    if any("(NamedTuple):" in text for text in helpers):
-        lines.append("from typing import NamedTuple")
     lines += ["", "import torch", "from torch import nn"]
     return lines + (["from torch.nn import functional as F"] if _uses(code, "F") else [])
 

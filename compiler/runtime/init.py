@@ -31,6 +31,13 @@ class WeightInitMixin:
         with torch.no_grad():
             init_module(self, "", scopes, set())
 
+    def tie_weights(self) -> None:
+        """Tie the parameters the block lists in TIED_WEIGHTS ((target, source) paths, HF's
+        `_tied_weights_keys`); a block whose ties depend on its parameters has its own."""
+        for target, source in getattr(self, "TIED_WEIGHTS", ()):
+            owner, _, name = target.rpartition(".")
+            setattr(self.get_submodule(owner), name, self.get_parameter(source))
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """nn.Module's, re-tied and with the buffers recomputed: a model moved off the meta device loads."""
         restore_ties_and_buffers(self)
