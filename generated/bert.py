@@ -229,7 +229,7 @@ class BertModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     # Reference checkpoint key prefixes -> this module's names (specs/bert.dl:12).
     REFERENCE_RENAMES = (("encoder.layer.{i}.", "encoder.{i}."),)
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (module path -> style): dlc_parallel.parallelize(model, mesh).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "embeddings.word_embeddings": "vocab",
         "encoder.*.attention.query": "colwise",
@@ -311,11 +311,10 @@ class BertForMaskedLM(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, S, vocab]
     """
 
-    # The spec's `tie`s (target, source), which init_weights() and loading re-tie (specs/bert.dl:56).
-    TIED_WEIGHTS = (("head.decoder.weight", "bert.embeddings.word_embeddings.weight"),)
+    TIED_WEIGHTS = (("head.decoder.weight", "bert.embeddings.word_embeddings.weight"),)  # (target, source), tied at specs/bert.dl:56
     # Reference checkpoint key prefixes -> this module's names (specs/bert.dl:36).
     REFERENCE_RENAMES = (("cls.predictions.", "head."),)
-    # Tensor-parallel plan (module path -> style; BertModel's in `bert` too): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (module path -> style; BertModel's in `bert` too): dlc_parallel.parallelize(model, mesh).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"head.decoder": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("bert.encoder.*",), ("bert.embeddings.word_embeddings", "head.decoder"))
@@ -350,7 +349,7 @@ class BertForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
     -> logits: [B, num_labels]
     """
 
-    # Tensor-parallel plan (module path -> style; BertModel's in `bert` too): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (module path -> style; BertModel's in `bert` too): dlc_parallel.parallelize(model, mesh).
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("bert.encoder.*",),)
 

@@ -155,7 +155,7 @@ class GPT1Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         ("positions_embed.", "position_embeddings."),
         ("h.{i}.", "blocks.{i}."),
     )
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (module path -> style; TP_PACKED: fused layers' parts): dlc_parallel.parallelize(model, mesh).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "token_embeddings": "vocab",
         "blocks.*.attention.qkv": "packed_colwise",
@@ -163,7 +163,6 @@ class GPT1Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         "blocks.*.feed_forward.hidden": "colwise",
         "blocks.*.feed_forward.output": "rowwise",
     }
-    # Fused projections -> their equal parts, each sharded on its own.
     TP_PACKED: typing.ClassVar[dict[str, int]] = {"blocks.*.attention.qkv": 3}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("blocks.*",),)
@@ -204,9 +203,8 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
     -> logits: [B, T, vocab]
     """
 
-    # The spec's `tie`s (target, source), which init_weights() and loading re-tie (specs/gpt1.dl:51).
-    TIED_WEIGHTS = (("lm_head.weight", "transformer.token_embeddings.weight"),)
-    # Tensor-parallel plan (module path -> style; GPT1Model's in `transformer` too): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    TIED_WEIGHTS = (("lm_head.weight", "transformer.token_embeddings.weight"),)  # (target, source), tied at specs/gpt1.dl:51
+    # Tensor-parallel plan (module path -> style; GPT1Model's in `transformer` too): dlc_parallel.parallelize(model, mesh).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"lm_head": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("transformer.blocks.*",), ("transformer.token_embeddings", "lm_head"))
@@ -245,7 +243,7 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
 
     # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:57).
     REFERENCE_RENAMES = (("score.", "classifier."),)
-    # Tensor-parallel plan (module path -> style; GPT1Model's in `transformer` too): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (module path -> style; GPT1Model's in `transformer` too): dlc_parallel.parallelize(model, mesh).
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("transformer.blocks.*",),)
 

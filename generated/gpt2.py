@@ -151,7 +151,7 @@ class GPT2Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         ("h.{i}.", "blocks.{i}."),
         ("ln_f.", "final_norm."),
     )
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (module path -> style; TP_PACKED: fused layers' parts): dlc_parallel.parallelize(model, mesh).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "token_embeddings": "vocab",
         "blocks.*.attention.qkv": "packed_colwise",
@@ -159,7 +159,6 @@ class GPT2Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         "blocks.*.feed_forward.hidden": "colwise",
         "blocks.*.feed_forward.output": "rowwise",
     }
-    # Fused projections -> their equal parts, each sharded on its own.
     TP_PACKED: typing.ClassVar[dict[str, int]] = {"blocks.*.attention.qkv": 3}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("blocks.*",),)
@@ -204,9 +203,8 @@ class GPT2LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
     -> logits: [B, T, vocab]
     """
 
-    # The spec's `tie`s (target, source), which init_weights() and loading re-tie (specs/gpt2.dl:49).
-    TIED_WEIGHTS = (("lm_head.weight", "transformer.token_embeddings.weight"),)
-    # Tensor-parallel plan (module path -> style; GPT2Model's in `transformer` too): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    TIED_WEIGHTS = (("lm_head.weight", "transformer.token_embeddings.weight"),)  # (target, source), tied at specs/gpt2.dl:49
+    # Tensor-parallel plan (module path -> style; GPT2Model's in `transformer` too): dlc_parallel.parallelize(model, mesh).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"lm_head": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("transformer.blocks.*",), ("transformer.token_embeddings", "lm_head"))

@@ -152,7 +152,7 @@ class LlamaModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> last_hidden_state: [B, T, hidden_size]
     """
 
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (module path -> style): dlc_parallel.parallelize(model, mesh).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "embed_tokens": "vocab",
         "layers.*.self_attn.q_proj": "colwise",
@@ -200,7 +200,7 @@ class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixi
 
     # Reference checkpoint key prefixes -> this module's names (specs/llama.dl:31).
     REFERENCE_RENAMES = (("model.", "decoder."),)
-    # Tensor-parallel plan (module path -> style; LlamaModel's in `decoder` too): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (module path -> style; LlamaModel's in `decoder` too): dlc_parallel.parallelize(model, mesh).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"lm_head": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("decoder.layers.*",), ("decoder.embed_tokens", "lm_head"))

@@ -101,7 +101,7 @@ class BahdanauSeq2Seq(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
     -> logits: [B, T, target_vocab]
     """
 
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (module path -> style): dlc_parallel.parallelize(model, mesh).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "source_embedding": "vocab",
         "target_embedding": "vocab",
@@ -250,7 +250,7 @@ class LuongSeq2Seq(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, n
     -> logits: [B, T, target_vocab]
     """
 
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (module path -> style): dlc_parallel.parallelize(model, mesh).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "source_embedding": "vocab",
         "target_embedding": "vocab",

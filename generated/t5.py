@@ -324,7 +324,7 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
 
     # Reference checkpoint key prefixes -> this module's names (specs/t5.dl:13).
     REFERENCE_RENAMES = (("encoder.embed_tokens.", "shared."), ("decoder.embed_tokens.", "shared."),)
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (module path -> style): dlc_parallel.parallelize(model, mesh).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "shared": "vocab",
         "encoder.position_bias": "heads",

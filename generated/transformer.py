@@ -183,7 +183,7 @@ class Transformer(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn
     -> logits: [B, T, vocab]
     """
 
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (module path -> style): dlc_parallel.parallelize(model, mesh).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "src_embed": "vocab",
         "generator": "vocab_head",

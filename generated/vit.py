@@ -163,14 +163,13 @@ class VisionTransformer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     # Reference checkpoint key prefixes -> this module's names (specs/vit.dl:9).
     REFERENCE_RENAMES = (("heads.head.", "head."),)
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (module path -> style; TP_PACKED: fused layers' parts): dlc_parallel.parallelize(model, mesh).
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "encoder.blocks.*.self_attention.in_proj": "packed_colwise",
         "encoder.blocks.*.self_attention.out_proj": "rowwise",
         "encoder.blocks.*.mlp.hidden": "colwise",
         "encoder.blocks.*.mlp.output": "rowwise",
     }
-    # Fused projections -> their equal parts, each sharded on its own.
     TP_PACKED: typing.ClassVar[dict[str, int]] = {"encoder.blocks.*.self_attention.in_proj": 3}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("encoder.blocks.*",),)

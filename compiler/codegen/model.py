@@ -123,8 +123,9 @@ def _add_parallel_plan(model: ClassModel, variant: Variant, program: Program, ct
     if has_plan(program, keys):      # the code that applies it is one module for every model (codegen/sharding.py)
         graphs = {n.module: n.op for m in variant.members for n in m.graph.ordered() if n.kind == "block"}
         beside = "".join(f"; {ctx.class_of[graphs[m]]}'s in `{m}` too" for m in inner)
-        pointer = (f"# Tensor-parallel plan (module path -> style{beside}): apply it with "
-                   f"{SHARDING_MODULE}.parallelize(model, mesh), beside this module.")
+        packed = "; TP_PACKED: fused layers' parts" \
+            if any(line.startswith("TP_PACKED") for line in lines) else ""
+        pointer = f"# Tensor-parallel plan (module path -> style{beside}{packed}): {SHARDING_MODULE}.parallelize(model, mesh)."
         lines = [pointer, *lines[1:]] if lines[0].startswith("# Tensor-parallel") else [pointer, *lines]
     model.class_lines += lines
 

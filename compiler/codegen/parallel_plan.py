@@ -33,10 +33,10 @@ def parallel_plan_lines(program: Program, keys: list[str],
     packed = {path: parts for path, parts in packed.items() if not _under(path, inner)}
     lines = []
     if styles:
-        lines += ["# Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`)."]
+        lines += ["# Tensor-parallel plan derived from the block structure (module path -> style; `parallelize`)"
+                  + ("; TP_PACKED: a fused projection's equal parts, each sharded on its own." if packed else ".")]
         lines += _mapping("TP_PLAN", {path: f'"{style}"' for path, style in styles.items()}, "str")
-    if packed:
-        lines += ["# Fused projections -> their equal parts, each sharded on its own."]
+    if packed:          # explained with TP_PLAN, whose packed_colwise layers it gives the part counts of
         lines += _mapping("TP_PACKED", {path: str(parts) for path, parts in packed.items()}, "int")
     lines += ["# What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest."]
     lines += [f"FSDP_UNITS = ({', '.join(_tuple(unit) for unit in units)}{',' if len(units) == 1 else ''})"]
