@@ -8,11 +8,23 @@ from torch import nn
 from torch.nn import functional as F
 
 if __package__:  # imported from a package (`import generated.llama`)
-    from .dlc_runtime import (GenerationMixin, KVCache, ReferenceCheckpointMixin, WeightInitMixin, apply_rotary,
-                              decoded_positions)
+    from .dlc_runtime import (
+        GenerationMixin,
+        KVCache,
+        ReferenceCheckpointMixin,
+        WeightInitMixin,
+        apply_rotary,
+        decoded_positions,
+    )
 else:  # imported from a folder on sys.path (`import llama`)
-    from dlc_runtime import (GenerationMixin, KVCache, ReferenceCheckpointMixin, WeightInitMixin, apply_rotary,
-                             decoded_positions)
+    from dlc_runtime import (
+        GenerationMixin,
+        KVCache,
+        ReferenceCheckpointMixin,
+        WeightInitMixin,
+        apply_rotary,
+        decoded_positions,
+    )
 
 __all__ = ["LlamaForCausalLM", "LlamaModel"]
 
@@ -143,7 +155,7 @@ class LlamaDecoderLayer(WeightInitMixin, nn.Module):
         return y
 
 
-class LlamaModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+class LlamaModel(WeightInitMixin, nn.Module):
     """LlamaModel, from specs/llama.dl:10.
 
     input_ids: [B, T] int64
@@ -185,6 +197,10 @@ class LlamaModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
             layers = layer(layers, attention_mask, position_ids, past_key_values=past_key_values)  # [B, T, hidden_size]
         norm = self.norm(layers)  # [B, T, hidden_size]
         return norm
+
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, whose keys are this model's."""
+        return self.load_state_dict(state_dict, strict=strict)
 
 
 class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Module):

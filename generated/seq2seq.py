@@ -8,9 +8,9 @@ from torch import nn
 from torch.nn import functional as F
 
 if __package__:  # imported from a package (`import generated.seq2seq`)
-    from .dlc_runtime import GenerationMixin, KVCache, ReferenceCheckpointMixin, WeightInitMixin
+    from .dlc_runtime import GenerationMixin, KVCache, WeightInitMixin
 else:  # imported from a folder on sys.path (`import seq2seq`)
-    from dlc_runtime import GenerationMixin, KVCache, ReferenceCheckpointMixin, WeightInitMixin
+    from dlc_runtime import GenerationMixin, KVCache, WeightInitMixin
 
 __all__ = ["BahdanauSeq2Seq", "LuongConcatSeq2Seq", "LuongDotSeq2Seq", "LuongSeq2Seq"]
 
@@ -91,7 +91,7 @@ class BahdanauStep(WeightInitMixin, nn.Module):
         return logits, s
 
 
-class BahdanauSeq2Seq(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+class BahdanauSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
     """BahdanauSeq2Seq, from specs/seq2seq.dl:10.
 
     src: [B, S] int64
@@ -148,6 +148,10 @@ class BahdanauSeq2Seq(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
         del scores_steps
         loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
         return BahdanauSeq2SeqOutput(loss=loss, logits=scores)
+
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, whose keys are this model's."""
+        return self.load_state_dict(state_dict, strict=strict)
 
 
 class LuongAttention(WeightInitMixin, nn.Module):
@@ -240,7 +244,7 @@ class LuongStep(WeightInitMixin, nn.Module):
         return logits, h_t, c_t, attentional
 
 
-class LuongSeq2Seq(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+class LuongSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
     """LuongSeq2Seq, from specs/seq2seq.dl:33.
 
     src: [B, S] int64
@@ -293,6 +297,10 @@ class LuongSeq2Seq(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, n
         del scores_steps
         loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
         return LuongSeq2SeqOutput(loss=loss, logits=scores)
+
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, whose keys are this model's."""
+        return self.load_state_dict(state_dict, strict=strict)
 
 
 class LuongDotSeq2Seq(LuongSeq2Seq):

@@ -8,11 +8,25 @@ from torch import nn
 from torch.nn import functional as F
 
 if __package__:  # imported from a package (`import generated.t5`)
-    from .dlc_runtime import (GenerationMixin, KVCache, ReferenceCheckpointMixin, RelativePositionBias,
-                              WeightInitMixin, computed_once, past_length)
+    from .dlc_runtime import (
+        GenerationMixin,
+        KVCache,
+        ReferenceCheckpointMixin,
+        RelativePositionBias,
+        WeightInitMixin,
+        computed_once,
+        past_length,
+    )
 else:  # imported from a folder on sys.path (`import t5`)
-    from dlc_runtime import (GenerationMixin, KVCache, ReferenceCheckpointMixin, RelativePositionBias,
-                             WeightInitMixin, computed_once, past_length)
+    from dlc_runtime import (
+        GenerationMixin,
+        KVCache,
+        ReferenceCheckpointMixin,
+        RelativePositionBias,
+        WeightInitMixin,
+        computed_once,
+        past_length,
+    )
 
 __all__ = ["T5ForConditionalGeneration", "T5Model", "T5V11ForConditionalGeneration", "T5V11Model"]
 

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 if __package__:  # imported from a package (`import generated.tagger`)
-    from .dlc_runtime import ReferenceCheckpointMixin, WeightInitMixin
+    from .dlc_runtime import WeightInitMixin
 else:  # imported from a folder on sys.path (`import tagger`)
-    from dlc_runtime import ReferenceCheckpointMixin, WeightInitMixin
+    from dlc_runtime import WeightInitMixin
 
 __all__ = ["Tagger"]
 
@@ -39,7 +39,7 @@ class RecurrentEncoder(WeightInitMixin, nn.Module):
         return steps, h_n
 
 
-class Tagger(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+class Tagger(WeightInitMixin, nn.Module):
     """Tagger, from specs/tagger.dl:5.
 
     tokens: [B, T] int64
@@ -71,3 +71,7 @@ class Tagger(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         del encoder
         scores = self.scores(dropout_1)  # [B, T, tags]
         return scores
+
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, whose keys are this model's."""
+        return self.load_state_dict(state_dict, strict=strict)

@@ -9,11 +9,9 @@ from torch import nn
 from torch.nn import functional as F
 
 if __package__:  # imported from a package (`import generated.transformer`)
-    from .dlc_runtime import (GenerationMixin, KVCache, ReferenceCheckpointMixin, SinusoidalPositions,
-                              WeightInitMixin, computed_once, past_length)
+    from .dlc_runtime import GenerationMixin, KVCache, SinusoidalPositions, WeightInitMixin, computed_once, past_length
 else:  # imported from a folder on sys.path (`import transformer`)
-    from dlc_runtime import (GenerationMixin, KVCache, ReferenceCheckpointMixin, SinusoidalPositions,
-                             WeightInitMixin, computed_once, past_length)
+    from dlc_runtime import GenerationMixin, KVCache, SinusoidalPositions, WeightInitMixin, computed_once, past_length
 
 __all__ = ["Transformer"]
 
@@ -174,7 +172,7 @@ class DecoderLayer(WeightInitMixin, nn.Module):
         return y
 
 
-class Transformer(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
     """Transformer, from specs/transformer.dl:6.
 
     src: [B, S] int64
@@ -258,3 +256,7 @@ class Transformer(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn
         """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""
         if self.tie_embeddings:
             self.generator.weight = self.src_embed.weight  # tied, specs/transformer.dl:35
+
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, whose keys are this model's."""
+        return self.load_state_dict(state_dict, strict=strict)

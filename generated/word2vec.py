@@ -8,14 +8,14 @@ from torch import nn
 from torch.nn import functional as F
 
 if __package__:  # imported from a package (`import generated.word2vec`)
-    from .dlc_runtime import ReferenceCheckpointMixin, WeightInitMixin
+    from .dlc_runtime import WeightInitMixin
 else:  # imported from a folder on sys.path (`import word2vec`)
-    from dlc_runtime import ReferenceCheckpointMixin, WeightInitMixin
+    from dlc_runtime import WeightInitMixin
 
 __all__ = ["CBOW", "SkipGram"]
 
 
-class SkipGram(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+class SkipGram(WeightInitMixin, nn.Module):
     """SkipGram, from specs/word2vec.dl:8.
 
     center: [B] int64
@@ -42,8 +42,12 @@ class SkipGram(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         loss = -(F.logsigmoid((embedding * embedding_1).sum(-1)) + F.logsigmoid(-(embedding_2 @ embedding.unsqueeze(-1)).squeeze(-1)).sum(-1)).mean()  # []
         return loss
 
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, whose keys are this model's."""
+        return self.load_state_dict(state_dict, strict=strict)
 
-class CBOW(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
+
+class CBOW(WeightInitMixin, nn.Module):
     """CBOW, from specs/word2vec.dl:19.
 
     context: [B, C] int64
@@ -71,3 +75,7 @@ class CBOW(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         embedding_2 = self.center_embeddings(negatives)  # [B, K, d]
         loss = -(F.logsigmoid((mean * embedding_1).sum(-1)) + F.logsigmoid(-(embedding_2 @ mean.unsqueeze(-1)).squeeze(-1)).sum(-1)).mean()  # []
         return loss
+
+    def load_reference_state_dict(self, state_dict: dict, strict: bool = True):
+        """Load a checkpoint of the reference implementation, whose keys are this model's."""
+        return self.load_state_dict(state_dict, strict=strict)

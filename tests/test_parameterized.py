@@ -114,7 +114,7 @@ CNN_LINE_LIMITS = {"mobilenet": 400, "vgg": 770, "resnet": 1480}
 # (bert 381, gpt2 226, transformer 288 lines), though they have since gained init rules, named
 # outputs, losses, KV caches and TP plans; the others at most today's sizes, so that the
 # generated code does not grow unnoticed.
-LANGUAGE_MODEL_LINES = {"bert": 381, "gpt2": 226, "transformer": 288, "t5": 439, "gpt1": 268, "llama": 233}
+LANGUAGE_MODEL_LINES = {"bert": 381, "gpt2": 226, "transformer": 288, "t5": 453, "gpt1": 268, "llama": 249}
 
 @pytest.mark.parametrize("name, lines", [*CNN_LINE_LIMITS.items()])
 def test_cnn_files_are_within_half_again_of_torchvision(name, lines):

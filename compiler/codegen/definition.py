@@ -22,7 +22,6 @@ from compiler.codegen.specialization import Line, Rendered, SpecializationRender
 from compiler.diagnostics import Span
 from compiler.ir import Graph, Program
 from compiler.ir.values import show
-from compiler.ops import REGISTRY
 from compiler.syntax import ast
 
 _TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "enum": "str", "activation": "str"}
@@ -120,7 +119,6 @@ class DefinitionBuilder:
         built = [line for line in variant.init if not _is_tie(line)]
         lines += render(hoist_equal_branches(simplify(built, constant)), self._condition(self.scope.init_name))
         lines = self._fixed_locals(name, fixed, lines) + _without_unused_lets(lines, set(self.scope.locals.values()))
-        first = variant.members[0]
         outputs = {m.outputs for m in variant.members}
         model = ClassModel(name, "nn.Module", self._doc(variant), self._init_def(fixed),
                            ["super().__init__()", *lines, *self._init_call(variant, ties)],

@@ -60,11 +60,11 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
         results += _output_tuples(program, keys, ctx)
         for model, variant in DefinitionBuilder(ctx, keys).build():
             _check_class_name(model.name, variant, program)
-            # every model loads reference checkpoints (one without renames or transposed layouts
-            # takes them as they are): the mixin, rather than a method of its own in each
-            if _loads_reference(variant, program) or any(m.graph.is_model for m in variant.members):
+            if _loads_reference(variant, program):
                 ctx.helpers.add("ReferenceCheckpointMixin")
                 model.bases = "ReferenceCheckpointMixin, nn.Module"
+            elif any(m.graph.is_model for m in variant.members):
+                model.methods.append(_PLAIN_REFERENCE_LOADER)
             if any(m.graph.is_model for m in variant.members):
                 _add_parallel_plan(model, variant, program, ctx)
             _add_generation(model, variant, ctx)
@@ -219,6 +219,13 @@ def _inference_preparation(name: str, variant: Variant, program: Program, helper
             *(f"    {step}" for step in steps[1:]),
             *(["    self.inference_summary = summary"] if uses_summary else []), "    return self"]
     return "\n".join(body)
+
+
+# Every model loads reference checkpoints; one without renames or transposed layouts takes them as they are.
+_PLAIN_REFERENCE_LOADER = (
+    "def load_reference_state_dict(self, state_dict: dict, strict: bool = True):\n"
+    '    """Load a checkpoint of the reference implementation, whose keys are this model\'s."""\n'
+    "    return self.load_state_dict(state_dict, strict=strict)")
 
 
 def _loads_reference(variant: Variant, program: Program) -> bool:

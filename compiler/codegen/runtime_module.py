@@ -10,7 +10,6 @@ for a file that is copied into a project on its own.  The module imports only to
 from __future__ import annotations
 
 import re
-import textwrap
 
 RUNTIME_MODULE = "dlc_runtime"
 
@@ -23,12 +22,10 @@ _IMPORT = re.compile(rf"^    from \.{RUNTIME_MODULE} import (\([^)]*\)|.*)$", re
 def runtime_import_lines(names: list[str], module: str) -> list[str]:
     """The lines with which the module `module` imports `names` from the runtime module, in a
     package or from a plain folder."""
-    def wrapped(statement: str) -> str:     # isort's default (grid) style: on one line, or filled lines
+    def wrapped(statement: str) -> str:          # isort's style: on one line, or one name a line
         if len(f"    {statement}{', '.join(names)}") <= 120:
             return f"    {statement}{', '.join(names)}"
-        indent = " " * (len(statement) + 5)      # under the first name, after "    from ... import ("
-        lines = textwrap.wrap(", ".join(names), 116 - len(indent), break_on_hyphens=False)
-        return f"    {statement}(" + f"\n{indent}".join(lines) + ")"
+        return f"    {statement}(\n" + "".join(f"        {name},\n" for name in names) + "    )"
     return [f"if __package__:  # imported from a package (`import generated.{module}`)",
             wrapped(f"from .{RUNTIME_MODULE} import "),
             f"else:  # imported from a folder on sys.path (`import {module}`)",
