@@ -320,12 +320,9 @@ class SpecializationRenderer:
     def _block_call(self, node: Node, module: str, args: list[str | None], name: str) -> str:
         """`module(args)`; through the cache, once per generate(), where it computes a value of
         an encoder-decoder's source side (codegen/source_side.py)."""
-        callee = node.op if node.kind == "block" else node.attrs[0].target
-        for slot in self.none_slots(callee):
-            args = [*args[:slot], None, *args[slot:]]
         if self.decoding.computed_once(self.graph, node):
             self.helpers.add("computed_once")
-            return computed_once_call(module, call_args(args), _py_str(name))
+            return computed_once_call(module, call_args(self._with_none_slots(node, args)), _py_str(name))
         return f"{module}({self.call_args(node, args)})"
 
     def _computed_once_layer(self, node: Node, texts: list[str], outs: list[str]) -> list[str]:
@@ -336,9 +333,17 @@ class SpecializationRenderer:
         self.helpers.update({"computed_once"} if line else ())
         return [line] if line else texts
 
+    def _with_none_slots(self, node: Node, args: list[str | None]) -> list[str | None]:
+        """The arguments with None for the inputs the callee's class takes optional because this
+        call gives their tensor to an earlier input (merge.merged_over_aliases)."""
+        callee = node.op if node.kind == "block" else node.attrs[0].target
+        for slot in self.none_slots(callee):
+            args = [*args[:slot], None, *args[slot:]]
+        return args
+
     def call_args(self, node: Node, args: list[str | None]) -> str:
         """A block call's arguments, and the key/value cache where the callee decodes with one."""
-        text = call_args(args)
+        text = call_args(self._with_none_slots(node, args))
         callees = [node.op] if node.kind == "block" else [l.target for l in node.attrs if l.kind == "block"]
         if callees and all(self.decoding.passes_cache(self.graph, key) for key in callees):
             text += f", {CACHE}={CACHE}"
