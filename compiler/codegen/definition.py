@@ -11,8 +11,8 @@ from typing import Any, Callable
 from compiler.codegen.decoding import DecodingPlan, plan_decoding
 from compiler.codegen.expressions import Unprintable, names_in, py_literal, to_python
 from compiler.codegen.epilogues import epilogue_lines
-from compiler.codegen.merge import (ALIASED, Variant, hoist_equal_branches, partition, render, simplify, used_conditions,
-                                    variant_names)
+from compiler.codegen.merge import (ALIASED, Variant, aliased_slots, hoist_equal_branches, partition, render, simplify,
+                                    used_conditions, variant_names)
 from compiler.codegen.init import layer_ops_lines, tie_weights_method, tied_weights_lines
 from compiler.codegen.interface import OutputTuple, result_types
 from compiler.codegen.lifetimes import with_releases
@@ -80,7 +80,7 @@ class DefinitionBuilder:
             for member in variant.members:
                 self.ctx.class_of[member.graph.key] = name
                 if variant.aliased and member.graph.aliases:
-                    self.ctx.none_slots[member.graph.key] = _aliased_slots(variant.members[0].graph, variant.aliased)
+                    self.ctx.none_slots[member.graph.key] = aliased_slots(variant.members[0].graph, variant.aliased)
             self.ctx.fixed[name] = {p: variant.members[0].graph.params[p] for p in chosen}
         if len(variants) == 1:
             self.ctx.block_classes[self.block.name] = names[0]
@@ -272,12 +272,6 @@ class DefinitionBuilder:
         lines += [(f"-> {o}: {declared[o]}" if o in declared else f"-> {o}") + (" optional" if o in optional else "")
                   for o in outs]
         return lines
-
-
-def _aliased_slots(graph: Graph, names: list[str]) -> list[int]:
-    """The positions of the inputs `names` among a block's inputs (its unaliased specialization's)."""
-    inputs = [graph.node(i).outputs[0] for i in graph.inputs]
-    return sorted(inputs.index(n) for n in names)
 
 
 def _is_tie(line: Line) -> bool:

@@ -20,6 +20,7 @@ last reader of either.
 from __future__ import annotations
 
 import ast
+import re
 from typing import Protocol
 
 
@@ -194,3 +195,24 @@ def _storage_groups(trees: list[ast.Module], assigned: set[str]) -> dict[str, li
 
 def _root_of(name: str, groups: dict[str, list[str]]) -> str:
     return next((root for root, members in groups.items() if name in members), name)
+
+
+def carried_into_loops(lines: list, make) -> list:
+    """A repeat stack starts from its input (`encoder = embeddings`, then `for layer in self.encoder:`).
+    Where nothing else reads that input, the line that computes it names its result after the
+    stack instead: no alias, and no `del` to let the input go once the first layer has run.
+    `make(guard, text, comment)` builds a line."""
+    out = list(lines)
+    for k in range(len(out) - 2, 0, -1):
+        alias = re.fullmatch(r"(\w+) = (\w+)", out[k].text)
+        if alias is None or not out[k + 1].text.startswith("for ") or out[k].comment:
+            continue
+        carried, source = alias.groups()
+        producer = next((j for j in range(k - 1, -1, -1) if out[j].text.startswith(f"{source} = ")), None)
+        reads = [line for j, line in enumerate(out) if j not in (producer, k)
+                 and re.search(rf"(?<![.\w]){source}\b", line.text)]
+        if producer is None or reads or out[producer].guard != out[k].guard or "\n" in out[producer].text:
+            continue
+        out[producer] = make(out[producer].guard, carried + out[producer].text[len(source):], out[producer].comment)
+        del out[k]
+    return out

@@ -16,6 +16,7 @@ import re
 from typing import Any, Callable
 
 from compiler.codegen.specialization import Guard, Line, Rendered
+from compiler.ir import Graph
 
 
 def merge(sequences: list[list[Line]]) -> list[Line]:
@@ -153,6 +154,12 @@ def merged_over_aliases(rendered: list[Rendered]) -> Variant | None:
         if read_back != [line.key for line in m.forward]:
             return None
     return variant
+
+
+def aliased_slots(graph: Graph, names: list[str]) -> list[int]:
+    """The positions of the inputs `names` among a block's inputs (its unaliased specialization's)."""
+    inputs = [graph.node(i).outputs[0] for i in graph.inputs]
+    return sorted(inputs.index(n) for n in names)
 
 
 def _signature_with_optional(full: list[str], short: list[str], names: list[str]) -> list[str] | None:

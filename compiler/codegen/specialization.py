@@ -8,7 +8,6 @@ the expressions the spec wrote; a value with no such expression prints as itself
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -17,6 +16,7 @@ import sympy
 from compiler.codegen.decoding import CACHE, KEEP, DecodingPlan, computed_once_call, computed_once_line
 from compiler.codegen.expressions import Unprintable, is_literal, py_literal, same_value, to_python
 from compiler.codegen.interface import OutputTuple, mask_conversions, output_tuple, return_statement, unpack_call
+from compiler.codegen.lifetimes import carried_into_loops
 from compiler.ir.residual import printed, residual
 from compiler.codegen.init import init_rule_lines
 from compiler.codegen.names import NameAllocator, layer_name_diagnostic
@@ -118,7 +118,7 @@ class SpecializationRenderer:
         body = [Line((), text, "  # HF's int and float 0/1 masks too")
                 for text in mask_conversions(g.definition, masks)]
         body += [line for node in g.ordered() if node.kind != "input" for line in self._lower(node)]
-        body = _carried_into_loops(body)
+        body = carried_into_loops(body, Line)
         outs = [self.value_names[(o.node, o.index)] for o in g.outputs]
         result = self.result_of(g.key)
         body.append(Line(g.output_guard, return_statement(result, [o.name for o in g.outputs], outs)))
@@ -478,23 +478,3 @@ def call_args(args: list[str | None]) -> str:
     while args and args[-1] is None:
         args = args[:-1]
     return ", ".join(a if a is not None else "None" for a in args)
-
-
-def _carried_into_loops(lines: list[Line]) -> list[Line]:
-    """A repeat stack starts from its input (`encoder = embeddings`, then `for layer in self.encoder:`).
-    Where nothing else reads that input, the line that computes it names its result after the
-    stack instead: no alias, and no `del` to let the input go once the first layer has run."""
-    out = list(lines)
-    for k in range(len(out) - 2, 0, -1):
-        alias = re.fullmatch(r"(\w+) = (\w+)", out[k].text)
-        if alias is None or not out[k + 1].text.startswith("for ") or out[k].comment:
-            continue
-        carried, source = alias.groups()
-        producer = next((j for j in range(k - 1, -1, -1) if out[j].text.startswith(f"{source} = ")), None)
-        reads = [line for j, line in enumerate(out) if j not in (producer, k)
-                 and re.search(rf"(?<![.\w]){source}\b", line.text)]
-        if producer is None or reads or out[producer].guard != out[k].guard or "\n" in out[producer].text:
-            continue
-        out[producer] = Line(out[producer].guard, carried + out[producer].text[len(source):], out[producer].comment)
-        del out[k]
-    return out

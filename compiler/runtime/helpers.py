@@ -22,12 +22,6 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
-# The ops whose reference checkpoints store a parameter transposed ([in, out]: GPT-2's Conv1D
-# layout), as the op registry's `reference_transposed` says (a test holds them equal): a block's
-# layers of these ops (its LAYER_OPS) load those tensors transposed.
-REFERENCE_TRANSPOSED_OPS = {"TransposedLinear": ("weight",)}
-
-
 def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     """Rename a reference checkpoint's keys to `model`'s.  Each submodule's REFERENCE_RENAMES
     apply to the keys under it, outermost submodule first: the first rule whose prefix
@@ -58,6 +52,13 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
                 renamed[prefix + name] = renamed[prefix + name].t()
         state_dict = renamed
     return state_dict
+
+
+# The ops whose reference checkpoints store a parameter transposed ([in, out]: GPT-2's Conv1D
+# layout), as the op registry's `reference_transposed` says (a test holds them equal): a block's
+# layers of these ops (its LAYER_OPS) load those tensors transposed.  Defined after the function
+# that reads it: a module of copied helpers must not open with a constant (isort spaces it apart).
+REFERENCE_TRANSPOSED_OPS = {"TransposedLinear": ("weight",)}
 
 
 class ReferenceCheckpointMixin:
