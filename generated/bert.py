@@ -229,7 +229,7 @@ class BertModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     # Reference checkpoint key prefixes -> this module's names (specs/bert.dl:12).
     REFERENCE_RENAMES = (("encoder.layer.{i}.", "encoder.{i}."),)
-    # Tensor-parallel plan (module path -> style): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "embeddings.word_embeddings": "vocab",
         "encoder.*.attention.query": "colwise",
@@ -257,7 +257,7 @@ class BertModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> BertModelOutput:
-        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
+        attention_mask = attention_mask.bool() if attention_mask is not None else None
         encoder = self.embeddings(input_ids, token_type_ids)  # [B, S, hidden]
         for layer in self.encoder:
             encoder = layer(encoder, attention_mask)  # [B, S, hidden]
@@ -311,10 +311,10 @@ class BertForMaskedLM(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, S, vocab]
     """
 
-    TIED_WEIGHTS = (("head.decoder.weight", "bert.embeddings.word_embeddings.weight"),)  # (target, source), tied at specs/bert.dl:56
+    TIED_WEIGHTS = (("head.decoder.weight", "bert.embeddings.word_embeddings.weight"),)  # tied, specs/bert.dl:56
     # Reference checkpoint key prefixes -> this module's names (specs/bert.dl:36).
     REFERENCE_RENAMES = (("cls.predictions.", "head."),)
-    # Tensor-parallel plan (module path -> style; BertModel's in `bert` too): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style; BertModel's in `bert` too): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"head.decoder": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("bert.encoder.*",), ("bert.embeddings.word_embeddings", "head.decoder"))
@@ -349,7 +349,7 @@ class BertForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
     -> logits: [B, num_labels]
     """
 
-    # Tensor-parallel plan (module path -> style; BertModel's in `bert` too): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style; BertModel's in `bert` too): dlc_parallel.parallelize(model, mesh)
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("bert.encoder.*",),)
 

@@ -22,7 +22,8 @@ from torch import nn
 
 def parallelize(model: nn.Module, mesh, plan: dict | None = None, packed: dict | None = None) -> nn.Module:
     """Shard `model` in place for tensor parallelism over the 1-D device mesh `mesh` and return it.
-    `plan` (default: the model's TP_PLAN, with those of the models inside it) maps module paths to styles: `colwise` and `rowwise`
+    `plan` (default: the model's TP_PLAN, with those of the models inside it) maps module paths to
+    styles: `colwise` and `rowwise`
     (Megatron's pairs: the activations between them stay sharded by heads or features),
     `packed_colwise` (a fused q/k/v or gate/up projection: each rank holds the same slice of every
     part, `packed` giving the part counts), `vocab` (an embedding sharded over its rows),

@@ -155,7 +155,7 @@ class GPT1Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         ("positions_embed.", "position_embeddings."),
         ("h.{i}.", "blocks.{i}."),
     )
-    # Tensor-parallel plan (module path -> style; TP_PACKED: fused layers' parts): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style; TP_PACKED: fused layers' parts): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "token_embeddings": "vocab",
         "blocks.*.attention.qkv": "packed_colwise",
@@ -181,7 +181,7 @@ class GPT1Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
-        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
+        attention_mask = attention_mask.bool() if attention_mask is not None else None
         embedding = self.token_embeddings(input_ids)  # [B, T, d_model]
         positionembedding = self.position_embeddings(decoded_positions(past_key_values, None, input_ids))  # [T, d_model]
         add = embedding.add_(positionembedding)  # [B, T, d_model]
@@ -203,8 +203,8 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
     -> logits: [B, T, vocab]
     """
 
-    TIED_WEIGHTS = (("lm_head.weight", "transformer.token_embeddings.weight"),)  # (target, source), tied at specs/gpt1.dl:51
-    # Tensor-parallel plan (module path -> style; GPT1Model's in `transformer` too): dlc_parallel.parallelize(model, mesh).
+    TIED_WEIGHTS = (("lm_head.weight", "transformer.token_embeddings.weight"),)  # tied, specs/gpt1.dl:51
+    # Tensor-parallel plan (path -> style; GPT1Model's in `transformer` too): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"lm_head": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("transformer.blocks.*",), ("transformer.token_embeddings", "lm_head"))
@@ -243,7 +243,7 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
 
     # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:57).
     REFERENCE_RENAMES = (("score.", "classifier."),)
-    # Tensor-parallel plan (module path -> style; GPT1Model's in `transformer` too): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style; GPT1Model's in `transformer` too): dlc_parallel.parallelize(model, mesh)
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("transformer.blocks.*",),)
 

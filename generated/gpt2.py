@@ -151,7 +151,7 @@ class GPT2Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         ("h.{i}.", "blocks.{i}."),
         ("ln_f.", "final_norm."),
     )
-    # Tensor-parallel plan (module path -> style; TP_PACKED: fused layers' parts): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style; TP_PACKED: fused layers' parts): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "token_embeddings": "vocab",
         "blocks.*.attention.qkv": "packed_colwise",
@@ -180,7 +180,7 @@ class GPT2Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
-        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
+        attention_mask = attention_mask.bool() if attention_mask is not None else None
         embedding = self.token_embeddings(input_ids)  # [B, T, d_model]
         positionembedding = self.position_embeddings(decoded_positions(past_key_values, None, input_ids))  # [T, d_model]
         add = embedding.add_(positionembedding)  # [B, T, d_model]
@@ -203,8 +203,8 @@ class GPT2LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
     -> logits: [B, T, vocab]
     """
 
-    TIED_WEIGHTS = (("lm_head.weight", "transformer.token_embeddings.weight"),)  # (target, source), tied at specs/gpt2.dl:49
-    # Tensor-parallel plan (module path -> style; GPT2Model's in `transformer` too): dlc_parallel.parallelize(model, mesh).
+    TIED_WEIGHTS = (("lm_head.weight", "transformer.token_embeddings.weight"),)  # tied, specs/gpt2.dl:49
+    # Tensor-parallel plan (path -> style; GPT2Model's in `transformer` too): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"lm_head": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("transformer.blocks.*",), ("transformer.token_embeddings", "lm_head"))

@@ -164,7 +164,7 @@ class LlamaModel(WeightInitMixin, nn.Module):
     -> last_hidden_state: [B, T, hidden_size]
     """
 
-    # Tensor-parallel plan (module path -> style): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "embed_tokens": "vocab",
         "layers.*.self_attn.q_proj": "colwise",
@@ -191,7 +191,7 @@ class LlamaModel(WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
-        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
+        attention_mask = attention_mask.bool() if attention_mask is not None else None
         layers = self.embed_tokens(input_ids)  # [B, T, hidden_size]
         for layer in self.layers:
             layers = layer(layers, attention_mask, position_ids, past_key_values=past_key_values)  # [B, T, hidden_size]
@@ -216,7 +216,7 @@ class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixi
 
     # Reference checkpoint key prefixes -> this module's names (specs/llama.dl:31).
     REFERENCE_RENAMES = (("model.", "decoder."),)
-    # Tensor-parallel plan (module path -> style; LlamaModel's in `decoder` too): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style; LlamaModel's in `decoder` too): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"lm_head": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("decoder.layers.*",), ("decoder.embed_tokens", "lm_head"))

@@ -101,7 +101,7 @@ class BahdanauSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
     -> logits: [B, T, target_vocab]
     """
 
-    # Tensor-parallel plan (module path -> style): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "source_embedding": "vocab",
         "target_embedding": "vocab",
@@ -254,7 +254,7 @@ class LuongSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
     -> logits: [B, T, target_vocab]
     """
 
-    # Tensor-parallel plan (module path -> style): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "source_embedding": "vocab",
         "target_embedding": "vocab",

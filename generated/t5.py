@@ -338,7 +338,7 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
 
     # Reference checkpoint key prefixes -> this module's names (specs/t5.dl:13).
     REFERENCE_RENAMES = (("encoder.embed_tokens.", "shared."), ("decoder.embed_tokens.", "shared."),)
-    # Tensor-parallel plan (module path -> style): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "shared": "vocab",
         "encoder.position_bias": "heads",
@@ -392,8 +392,8 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> T5ModelOutput | T5ForConditionalGenerationOutput:
-        attention_mask = attention_mask.bool() if attention_mask is not None else None  # HF's int and float 0/1 masks too
-        decoder_attention_mask = decoder_attention_mask.bool() if decoder_attention_mask is not None else None  # HF's int and float 0/1 masks too
+        attention_mask = attention_mask.bool() if attention_mask is not None else None
+        decoder_attention_mask = decoder_attention_mask.bool() if decoder_attention_mask is not None else None
         embedding = self.shared(input_ids)  # [B, S, d_model]
         encoder = computed_once(past_key_values, "encoder", self.encoder, embedding, attention_mask)  # [B, S, d_model]
         del embedding

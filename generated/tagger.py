@@ -46,7 +46,7 @@ class Tagger(WeightInitMixin, nn.Module):
     -> scores: [B, T, tags]
     """
 
-    # Tensor-parallel plan (module path -> style): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"embedding": "vocab"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = ()

@@ -181,7 +181,7 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
     -> logits: [B, T, vocab]
     """
 
-    # Tensor-parallel plan (module path -> style): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "src_embed": "vocab",
         "generator": "vocab_head",
@@ -226,7 +226,7 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> torch.Tensor:
-        src_mask = src_mask.bool() if src_mask is not None else None  # HF's int and float 0/1 masks too
+        src_mask = src_mask.bool() if src_mask is not None else None
         embedding = self.src_embed(src)  # [B, S, d_model]
         scale = embedding * math.sqrt(self.d_model)  # [B, S, d_model]
         del embedding

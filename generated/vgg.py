@@ -78,7 +78,7 @@ class VGG(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, num_classes]
     """
 
-    # Tensor-parallel plan (module path -> style): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"fc1": "colwise", "fc2": "rowwise"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("features.*",),)

@@ -163,7 +163,7 @@ class VisionTransformer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     # Reference checkpoint key prefixes -> this module's names (specs/vit.dl:9).
     REFERENCE_RENAMES = (("heads.head.", "head."),)
-    # Tensor-parallel plan (module path -> style; TP_PACKED: fused layers' parts): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style; TP_PACKED: fused layers' parts): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "encoder.blocks.*.self_attention.in_proj": "packed_colwise",
         "encoder.blocks.*.self_attention.out_proj": "rowwise",

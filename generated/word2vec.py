@@ -24,7 +24,7 @@ class SkipGram(WeightInitMixin, nn.Module):
     -> loss
     """
 
-    # Tensor-parallel plan (module path -> style): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"center_embeddings": "vocab", "context_embeddings": "vocab"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = ()
@@ -56,7 +56,7 @@ class CBOW(WeightInitMixin, nn.Module):
     -> loss
     """
 
-    # Tensor-parallel plan (module path -> style): dlc_parallel.parallelize(model, mesh).
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"context_embeddings": "vocab", "center_embeddings": "vocab"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = ()

@@ -103,4 +103,4 @@ def tied_weights_lines(tie_lines: list[str]) -> list[str]:
         return []
     entries = ", ".join(f'("{m.group(1)}", "{m.group(2)}")' for m in pairs if m)
     where = ", ".join(dict.fromkeys(text.split("  # tied, ")[-1] for text in tie_lines))
-    return [f"TIED_WEIGHTS = ({entries}{',' if len(pairs) == 1 else ''})  # (target, source), tied at {where}"]
+    return [f"TIED_WEIGHTS = ({entries}{',' if len(pairs) == 1 else ''})  # tied, {where}"]

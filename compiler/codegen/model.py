@@ -125,7 +125,7 @@ def _add_parallel_plan(model: ClassModel, variant: Variant, program: Program, ct
         beside = "".join(f"; {ctx.class_of[graphs[m]]}'s in `{m}` too" for m in inner)
         packed = "; TP_PACKED: fused layers' parts" \
             if any(line.startswith("TP_PACKED") for line in lines) else ""
-        pointer = f"# Tensor-parallel plan (module path -> style{beside}{packed}): {SHARDING_MODULE}.parallelize(model, mesh)."
+        pointer = f"# Tensor-parallel plan (path -> style{beside}{packed}): {SHARDING_MODULE}.parallelize(model, mesh)"
         lines = [pointer, *lines[1:]] if lines[0].startswith("# Tensor-parallel") else [pointer, *lines]
     model.class_lines += lines
 

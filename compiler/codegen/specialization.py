@@ -115,8 +115,7 @@ class SpecializationRenderer:
         self._dim_names()
         masks = [(self.value_names[(n.id, 0)], n.attrs.dtype, n.attrs.optional) for n in inputs
                  if not self._only_models_read(n)]
-        body = [Line((), text, "  # HF's int and float 0/1 masks too")
-                for text in mask_conversions(g.definition, masks)]
+        body = [Line((), text) for text in mask_conversions(g.definition, masks)]      # the docstring says why
         body += [line for node in g.ordered() if node.kind != "input" for line in self._lower(node)]
         body = carried_into_loops(body, Line)
         outs = [self.value_names[(o.node, o.index)] for o in g.outputs]
