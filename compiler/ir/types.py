@@ -10,6 +10,8 @@ from functools import lru_cache
 
 import sympy
 
+from compiler.diagnostics.records import fast_init
+
 Dim = sympy.Expr
 
 FLOAT_DTYPES = ("float", "float32", "float16", "bfloat16", "float64")
@@ -68,6 +70,7 @@ def is_int(dtype: str) -> bool:
     return dtype in INT_DTYPES
 
 
+@fast_init
 @dataclass(frozen=True)
 class TensorType:
     shape: tuple[Dim, ...]
