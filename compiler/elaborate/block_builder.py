@@ -20,7 +20,7 @@ from compiler.ir.graph import DecodeDecl, evolve
 from compiler.ir.types import TensorType, dim, star
 from compiler.ir.values import ArgExpr, CallExpr, Callee, Layer, ScanSpec, TensorRef, kind_of, show
 from compiler.ops import REGISTRY
-from compiler.elaborate.arguments import divisibility_fix, validate_attrs
+from compiler.elaborate.arguments import attrs_key, divisibility_fix, validate_attrs
 from compiler.syntax import ast
 from compiler.diagnostics.codes import (
     BAD_RENAME,
@@ -48,6 +48,9 @@ class Specializer(Protocol):
     budget: Budget
     graphs: dict[str, Graph]
     node_count: int
+    # arguments.attrs_key -> the validated attributes: a model configures the same ops alike again
+    # and again, and attributes are frozen, so one validated instance serves every such layer
+    attrs_cache: dict[tuple, Any]
 
     def specialize(self, block: ast.BlockDef, owner: LoadedModule, args: list, span: Span,
                    aliases: dict[int, int] | None = None) -> str: ...
@@ -387,8 +390,19 @@ class BlockBuilder:
                          call=CallExpr(call.func, written), guard=self.guard)
         op = REGISTRY[callee.name]
         fields = _match_fields(list(op.attrs.model_fields), written)
-        return Layer("op", op.name, validate_attrs(op, args, call.span), call.span,
+        return Layer("op", op.name, self._validated(op, args, call.span), call.span,
                      call=CallExpr(call.func, written, fields), guard=self.guard)
+
+    def _validated(self, op, args: list[tuple[str | None, Any, Span]], span: Span) -> Any:
+        """validate_attrs, answered from the resolver's cache when the same arguments validated before
+        (only successes are kept, so every error is still reported where it is made)."""
+        key = attrs_key(op, args)
+        if key is None:
+            return validate_attrs(op, args, span)
+        attrs = self.r.attrs_cache.get(key)
+        if attrs is None:
+            attrs = self.r.attrs_cache[key] = validate_attrs(op, args, span)
+        return attrs
 
     def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Span, targets=(),
                  written: dict[str, ArgExpr] | None = None) -> TensorRef:

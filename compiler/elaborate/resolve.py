@@ -51,6 +51,7 @@ class Resolver:
         self.diagnostics: list[Diagnostic] = []
         self.model_spans: dict[str, Span] = {}
         self.node_count = 0
+        self.attrs_cache: dict[tuple, Any] = {}       # see block_builder.Specializer
 
     # ------------------------------------------------------------------ entry points
     def resolve_module(self, module: LoadedModule, overrides: dict[str, Any], all_blocks: bool = False) -> Program:
