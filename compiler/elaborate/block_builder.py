@@ -408,7 +408,13 @@ class BlockBuilder:
                  written: dict[str, ArgExpr] | None = None) -> TensorRef:
         op = REGISTRY[op_name]
         call = CallExpr(None, (), tuple((written or {}).items()))
-        return self.apply(Layer("op", op_name, op.attrs(**attrs), span, call=call), args, None, targets)
+        key = attrs_key(op, [(name, value, span) for name, value in attrs.items()])
+        made = self.r.attrs_cache.get(key) if key is not None else None
+        if made is None:
+            made = op.attrs(**attrs)
+            if key is not None:
+                self.r.attrs_cache[key] = made
+        return self.apply(Layer("op", op_name, made, span, call=call), args, None, targets)
 
     def apply(self, layer: Layer, args: list[TensorRef | None], call: ast.Call | None, targets) -> Any:
         span = call.span if call else layer.span
@@ -419,8 +425,8 @@ class BlockBuilder:
         self._check_arity(layer, ports, args, span)
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
         module = (layer.name or (targets[0] if targets else self._fresh_module(_hint(layer)))) if module_needed else None
-        node = self.add_node(layer.kind, layer.target, layer.attrs, span, names, module, layer.call,
-                             self.guard + tuple(g for g in layer.guard if g not in self.guard))
+        guard = self.guard + tuple(g for g in layer.guard if g not in self.guard) if layer.guard else self.guard
+        node = self.add_node(layer.kind, layer.target, layer.attrs, span, names, module, layer.call, guard)
         if layer.name and module:
             self.graph.layer_spans.setdefault(module, layer.span)
         self._connect(node, args)
@@ -588,8 +594,10 @@ def _bound_names(stmts) -> set[str]:
             names.update(stmt.targets)
         elif isinstance(stmt, (ast.Input, ast.Output, ast.Let)):
             names.add(stmt.name)
-        for body in (getattr(stmt, "then", ()), getattr(stmt, "orelse", ()), getattr(stmt, "body", ())):
-            names |= _bound_names(body)
+        elif isinstance(stmt, ast.If):
+            names |= _bound_names(stmt.then) | _bound_names(stmt.orelse)
+        elif isinstance(stmt, ast.For):
+            names |= _bound_names(stmt.body)
     return names
 
 
