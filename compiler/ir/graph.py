@@ -143,7 +143,7 @@ class Graph:
     _order: tuple[MultiDiGraph, int, list[str]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def node(self, node_id: str) -> Node:
-        return self.g.nodes[node_id]["node"]
+        return self.g.node_data[node_id]["node"]     # not g.nodes[...]: that builds a view per call
 
     def add(self, node: Node) -> Node:
         node = evolve(node, order=self.g.number_of_nodes())
@@ -151,7 +151,7 @@ class Graph:
         return node
 
     def replace_node(self, node: Node) -> None:
-        data = self.g.nodes[node.id]
+        data = self.g.node_data[node.id]
         if data["node"].order != node.order:
             self.g.version += 1              # ordered() sorts by it
         data["node"] = node
