@@ -418,11 +418,17 @@ class BlockBuilder:
 
     def apply(self, layer: Layer, args: list[TensorRef | None], call: ast.Call | None, targets) -> Any:
         span = call.span if call else layer.span
+        signature = None      # of `layer` once its arity is checked
         if layer.kind == "block" and layer.name is None and isinstance(layer.attrs, BlockCall):
-            self._check_arity(layer, self._signature(layer)[0], args, span)
-            layer, args = self._specialize_aliases(layer, args, span)
-        ports, n_out, module_needed = self._signature(layer)
-        self._check_arity(layer, ports, args, span)
+            signature = self._signature(layer)
+            self._check_arity(layer, signature[0], args, span)
+            specialized, args = self._specialize_aliases(layer, args, span)
+            if specialized is not layer:
+                layer, signature = specialized, None
+        if signature is None:
+            signature = self._signature(layer)
+            self._check_arity(layer, signature[0], args, span)
+        ports, n_out, module_needed = signature
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
         module = (layer.name or (targets[0] if targets else self._fresh_module(_hint(layer)))) if module_needed else None
         guard = self.guard + tuple(g for g in layer.guard if g not in self.guard) if layer.guard else self.guard
