@@ -538,6 +538,7 @@ class BlockBuilder:
             raise error(RESOURCE_LIMIT, f"the model has more than {self.limits.max_nodes} nodes", span)
         self.counter += 1
         return self.graph.add(Node(f"n{self.counter}", kind, op, attrs, span, outputs, module,
+                                   order=self.graph.g.number_of_nodes(),     # as add() sets it, made once
                                    guard=self.guard if guard is None else guard, call=call))
 
     def _connect(self, node: Node, args: list[TensorRef | None]) -> None:

@@ -146,7 +146,9 @@ class Graph:
         return self.g.node_data[node_id]["node"]     # not g.nodes[...]: that builds a view per call
 
     def add(self, node: Node) -> Node:
-        node = evolve(node, order=self.g.number_of_nodes())
+        """Add `node` as the last in source order (its `order` becomes the node count)."""
+        if node.order != self.g.number_of_nodes():
+            node = evolve(node, order=self.g.number_of_nodes())
         self.g.add_node(node.id, node=node)
         return node
 
