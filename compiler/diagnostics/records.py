@@ -16,6 +16,16 @@ T = TypeVar("T")
 _MISSING = dataclasses.MISSING
 
 
+class _FactoryDefault:
+    """The default of an argument whose field has a default_factory (shown as dataclasses shows it)."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY = _FactoryDefault()
+
+
 def fast_init(cls: type[T]) -> type[T]:
     """Replace a frozen dataclass's `__init__` by one with the same signature and effect that
     writes the instance dict directly.  Classes using what it does not reproduce (`__post_init__`,
@@ -31,17 +41,17 @@ def fast_init(cls: type[T]) -> type[T]:
 
 
 def _make_init(cls: type, fields: tuple[dataclasses.Field, ...]):
-    namespace: dict[str, object] = {"_MISSING": _MISSING}
+    namespace: dict[str, object] = {"_FACTORY": _FACTORY}
     params, stores = ["self"], []
     for f in fields:
-        if not f.init and f.default is _MISSING and f.default_factory is _MISSING:
-            continue        # dataclasses leaves such a field unset too
+        if not f.init and f.default_factory is _MISSING:
+            continue        # dataclasses leaves it to the class attribute (its default), if any
         value = _field_value(f, namespace)
         if f.init:
             if f.default is not _MISSING:
                 params.append(f"{f.name}=_default_{f.name}")
             elif f.default_factory is not _MISSING:
-                params.append(f"{f.name}=_MISSING")
+                params.append(f"{f.name}=_FACTORY")
             else:
                 params.append(f.name)
         stores.append(f"    d[{f.name!r}] = {value}")
@@ -50,6 +60,7 @@ def _make_init(cls: type, fields: tuple[dataclasses.Field, ...]):
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__doc__ = cls.__init__.__doc__
+    init.__annotations__ = dict(cls.__init__.__annotations__)     # so inspect.signature reads the same
     return init
 
 
@@ -59,8 +70,6 @@ def _field_value(f: dataclasses.Field, namespace: dict[str, object]) -> str:
         namespace[f"_default_{f.name}"] = f.default
     if f.default_factory is not _MISSING:
         namespace[f"_factory_{f.name}"] = f.default_factory
-        return (f"_factory_{f.name}() if {f.name} is _MISSING else {f.name}" if f.init
+        return (f"_factory_{f.name}() if {f.name} is _FACTORY else {f.name}" if f.init
                 else f"_factory_{f.name}()")
-    if not f.init:
-        return f"_default_{f.name}"
     return f.name
