@@ -52,29 +52,50 @@ SLOW: dict[str, str] = {
     "tests/test_parity_vision.py::test_outputs_match_torchvision[vgg11_bn-input_shape3]":
         "VGG's full-size classifier again; resnet18, resnet50 and mobilenet_v2 keep torchvision parity in the "
         "fast lane, and test_opt_levels' VGG11BN keeps the VGG spec there",
-    "tests/test_parity_bert_gpt2.py::test_fused_attention_build_matches_the_reference[BertForMaskedLM]":
-        "a second full-size BERT-base; GPT-2 keeps the SDPA build against HF in the fast lane, and "
-        "test_opt_levels' BertForMaskedLM keeps BERT's -O2 equal to its -O0",
     "tests/test_runtime_helpers.py::test_check_gives_the_same_verdict_from_a_copy_of_the_project[all]":
         "compiles every spec; [bert-resnet] keeps the copied project's paths in the fast lane",
+    **{f"tests/test_passes.py::test_every_pass_preserves_numerics[transformer-{name}]":
+       "alone, this pass leaves the small transformer's code as -O0 writes it (checked when this entry was "
+       "written); tiny and identities keep it alone in the fast lane, and every transformer case there also "
+       "runs the whole -O2 pipeline"
+       for name in ("remove-identities", "cancel-transposes", "collapse-reshapes", "fold-scales", "cse",
+                    "dead-code", "fuse-epilogues")},
+    # Subprocesses that start a Python (1-4 s each); the property stays in the fast lane through another.
+    "tests/test_runtime_helpers.py::test_compiler_imports_without_torch":
+        "test_cli's test_the_compiler_never_imports_torch checks and compiles (-O2) in a process without torch, "
+        "and test_layering checks every compiler module's imports statically",
+    "tests/test_summary.py::test_summary_and_graph_need_no_torch":
+        "test_cli's test_the_compiler_never_imports_torch keeps a torch-free CLI process in the fast lane; "
+        "test_layering checks the imports of the summary and graph modules statically",
+    "tests/test_cli.py::test_output_does_not_depend_on_hash_seed":
+        "two CLI processes under two hash seeds; test_compiling_twice_is_byte_identical keeps determinism in the fast lane",
+    "tests/test_runtime_module.py::test_generated_modules_import_from_a_plain_folder_on_sys_path":
+        "a process importing torch; test_golden's test_generated_modules_import_without_dlc keeps importing the "
+        "generated modules with their dlc_runtime in a fresh process in the fast lane",
+    "tests/test_parameterized.py::test_full_size_entry_points_build_with_parameters":
+        "builds full-size ResNet50, BERT and GPT-2 layers (3 s); test_runtime_configuration_matches_dash_d_compile "
+        "builds the same entry points with constructor arguments in the fast lane",
     "tests/test_parser.py::test_printed_modules_parse_back_to_the_same_tree":
         "100 generated whole modules (8 s); test_printed_expressions_parse_back_to_the_same_tree and the "
         "formatter's round trips keep the printer in the fast lane",
 }
 
 # test (node id without parameters) -> (parametrization ids kept in the fast lane, why the rest are slow)
-_BERT_GPT2_PAIRS = ("the heads (BertForMaskedLM, GPT2LMHeadModel) contain their base models and tie weights; "
-                    "the other three pairs run in the full suite")
+_BERT_GPT2_PAIRS = ("full-size BERT-base and GPT-2 small (110-124M weights, 4-7 s a test); every model at the "
+                    "sizes of tests/small_configs.py keeps names, ties, masks and numerics against HF in the fast lane")
+_SMALL_PAIRS = ["BertModel-small", "BertForMaskedLM-small", "BertForSequenceClassification-small", "GPT2Model-small",
+                "GPT2LMHeadModel-small"]
 _OPT_LEVELS = ("one or two models per spec stay in the fast lane; the full sweep over every model of specs/ "
                "(VGG's 120M-weight classifier, the extra ResNet/MobileNet variants, base models whose heads "
                "are kept) runs in the full suite")
 REPRESENTATIVES: dict[str, tuple[frozenset[str], str]] = {
     **{f"tests/test_parity_bert_gpt2.py::{test}": (frozenset(ids), _BERT_GPT2_PAIRS) for test, ids in [
-        ("test_parameter_count_and_every_shape_match_the_reference", ["BertForMaskedLM", "GPT2LMHeadModel"]),
-        ("test_reference_checkpoint_loads_strictly_and_every_tensor_lands", ["BertForMaskedLM", "GPT2LMHeadModel"]),
-        ("test_loading_keeps_weights_tied", ["BertForMaskedLM", "GPT2LMHeadModel"]),
-        ("test_outputs_match_the_reference", ["BertForMaskedLM-padded", "BertForMaskedLM-plain",
-                                              "GPT2LMHeadModel-padded", "GPT2LMHeadModel-plain"]),
+        ("test_parameter_count_and_every_shape_match_the_reference", _SMALL_PAIRS),
+        ("test_reference_checkpoint_loads_strictly_and_every_tensor_lands", _SMALL_PAIRS),
+        ("test_loading_keeps_weights_tied", ["BertForMaskedLM-small", "GPT2LMHeadModel-small"]),
+        ("test_outputs_match_the_reference", [f"{pair}-{padded}" for pair in _SMALL_PAIRS
+                                              for padded in ("padded", "plain")]),
+        ("test_fused_attention_build_matches_the_reference", ["BertForMaskedLM-small", "GPT2LMHeadModel-small"]),
     ]},
     "tests/test_opt_levels.py::test_o0_and_o2_agree": (frozenset([
         "transformer", "BertForMaskedLM", "BertForSequenceClassification", "GPT2LMHeadModel",
@@ -89,6 +110,23 @@ REPRESENTATIVES: dict[str, tuple[frozenset[str], str]] = {
         "B*S + S", "(B + 1)*(S + 1)", "floor(H/2 - 3/2) + 1", "3"]),
         "each expression is compared with all the others through sympy.simplify (0.3-1 s each); a product, "
         "a sum, a floor and a constant stay in the fast lane"),
+    "tests/test_ci_output.py::test_a_closed_pipe_still_exits_1_when_errors_were_found": (frozenset(["text"]),
+        "one CLI process per format; every format writes through the same closed-pipe handling, which text keeps "
+        "in the fast lane"),
+    "tests/test_init.py::test_same_seed_same_weights_at_every_level": (frozenset([
+        "transformer.dl-Transformer-overrides0", "bert.dl-BertModel-overrides1"]),
+        "each compiles its spec at three levels; transformer and bert keep fused q/k/v initialized in order in the "
+        "fast lane, llama and t5 (1.5-3 s) run in the full suite"),
+    "tests/test_hf_interface.py::test_int_and_float_masks_equal_bool_masks_and_hf": (frozenset([
+        "bert-0", "bert-1", "bert-2", "gpt2-0", "gpt2-1", "gpt2-2", "t5-2"]),
+        "bert and gpt2 keep every level in the fast lane, t5 its -O2 (SDPA with a position bias); t5's other two "
+        "levels (a compile of t5 each) run in the full suite"),
+    "tests/test_parity_mobilenet_width.py::test_parameters_and_keys": (frozenset(["0.5", "1.4"]),
+        "a compile of mobilenet.dl per width; 0.5 and 1.4 (which test_outputs_match compiles anyway) keep channel "
+        "counts rounded below and above width 1 in the fast lane"),
+    "tests/test_hardening.py::test_nested_loops_stop_at_the_step_budget": (frozenset([""]),
+        "each runs the whole 500,000-step budget (2 s); the empty body keeps the budget on bare loop iterations "
+        "in the fast lane, and a body's `let` adds steps to the same counter"),
     "tests/test_parity_llama.py::test_a_class_compiled_with_as_many_kv_heads_as_heads_builds_grouped_query_attention":
         (frozenset(["2"]), "grouped-query attention (2 key/value heads) stays in the fast lane; multi-query (1) "
                            "takes the same repeat"),

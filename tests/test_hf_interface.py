@@ -18,37 +18,13 @@ import torch
 
 from compiler.driver import compile_spec
 from tests.helpers import ROOT, compile_to_module
+from tests.small_configs import BERT, GPT2, LLAMA, T5, bert_config, gpt2_config, t5_config
 
 transformers = pytest.importorskip("transformers")
 
 from generated import bert, gpt2, llama, t5
 
 ATOL, RTOL = 1e-5, 1e-4
-BERT = {"vocab": 97, "hidden": 32, "layers": 2, "heads": 4, "intermediate": 64, "max_positions": 16}
-GPT2 = {"vocab": 97, "positions": 16, "d_model": 32, "layers": 2, "heads": 4}
-T5 = {"vocab": 97, "d_model": 32, "d_kv": 8, "d_ff": 64, "layers": 2, "heads": 4, "num_buckets": 8,
-      "max_distance": 20}
-# As many key/value heads as query heads: the committed llama.py was compiled for that (its class
-# has no repeat of grouped key/value heads), so grouped-query attention needs its own compile.
-LLAMA = {"vocab_size": 101, "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
-         "num_attention_heads": 4, "num_key_value_heads": 4}
-
-
-def bert_config(**extra) -> "transformers.BertConfig":
-    return transformers.BertConfig(vocab_size=97, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                   intermediate_size=64, max_position_embeddings=16, attn_implementation="eager",
-                                   **extra)
-
-
-def gpt2_config() -> "transformers.GPT2Config":
-    return transformers.GPT2Config(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4,
-                                   attn_implementation="eager")
-
-
-def t5_config() -> "transformers.T5Config":
-    return transformers.T5Config(vocab_size=97, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-                                 relative_attention_num_buckets=8, relative_attention_max_distance=20,
-                                 attn_implementation="eager")
 
 
 def loaded(ours: torch.nn.Module, reference: torch.nn.Module) -> torch.nn.Module:

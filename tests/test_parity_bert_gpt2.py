@@ -3,8 +3,11 @@ HuggingFace transformers: BertModel, BertForMaskedLM, BertForSequenceClassificat
 (bert-base-uncased configuration), GPT2Model and GPT2LMHeadModel (gpt2 small);
 random initialisation (no downloads), eager attention, fp32, eval mode.
 
-The full-size models are the committed generated/ modules, which test_golden keeps
-in step with the specs; the training checks compile small configurations.
+The models are the committed generated/ modules, which test_golden keeps in step with
+the specs, at full size (the full suite) and built with the constructor arguments of
+tests/small_configs.py against references of the same small sizes (the fast lane: names,
+ties, masks and numerics do not depend on the sizes); the training checks compile small
+configurations.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests import small_configs
 from tests.helpers import ROOT, compile_to_module, rename_reference_keys
 
 transformers = pytest.importorskip("transformers")
@@ -28,27 +32,38 @@ GPT2_SMALL_PARAMETERS = 124_439_808      # transformers.GPT2Model(GPT2Config())
 
 
 # ------------------------------------------------------------------ the models and their references
-def _bert_reference(name: str) -> torch.nn.Module:
-    return getattr(transformers, name)(transformers.BertConfig(attn_implementation="eager"))
+SIZES = ("full", "small")
+# size -> family -> our constructor's arguments
+ARGUMENTS = {"full": {"bert": {}, "gpt2": {}}, "small": {"bert": small_configs.BERT, "gpt2": small_configs.GPT2}}
 
 
-def _gpt2_reference(name: str) -> torch.nn.Module:
-    return getattr(transformers, name)(transformers.GPT2Config(attn_implementation="eager"))
+def _bert_reference(name: str, size: str) -> torch.nn.Module:
+    config = transformers.BertConfig(attn_implementation="eager") if size == "full" else small_configs.bert_config()
+    return getattr(transformers, name)(config)
+
+
+def _gpt2_reference(name: str, size: str) -> torch.nn.Module:
+    config = transformers.GPT2Config(attn_implementation="eager") if size == "full" else small_configs.gpt2_config()
+    return getattr(transformers, name)(config)
+
+
+def _family(name: str) -> str:
+    return "bert" if name.startswith("Bert") else "gpt2"
 
 
 # Built once each; BertModel and GPT2Model are the `bert` and `transformer` inside them:
 # the very classes, configured as BertModel(BertConfig()) and GPT2Model(GPT2Config()).
-REFERENCES: dict[str, Callable[[], torch.nn.Module]] = {
-    "BertForSequenceClassification": lambda: _bert_reference("BertForSequenceClassification"),
-    "BertForMaskedLM": lambda: _bert_reference("BertForMaskedLM"),
-    "GPT2LMHeadModel": lambda: _gpt2_reference("GPT2LMHeadModel"),
+REFERENCES: dict[str, Callable[[str], torch.nn.Module]] = {
+    "BertForSequenceClassification": lambda size: _bert_reference("BertForSequenceClassification", size),
+    "BertForMaskedLM": lambda size: _bert_reference("BertForMaskedLM", size),
+    "GPT2LMHeadModel": lambda size: _gpt2_reference("GPT2LMHeadModel", size),
 }
 
 
 @dataclass(frozen=True)
 class Case:
     module: object                                    # the generated module holding the class
-    reference: Callable[[Callable], torch.nn.Module]  # built references -> this model's reference
+    reference: Callable[[Callable], torch.nn.Module]  # built references of one size -> this model's reference
     outputs: Callable[[object], tuple]                # the reference's output object -> our outputs' order
 
 
@@ -62,27 +77,34 @@ CASES = {
     "GPT2LMHeadModel": Case(gpt2, lambda get: get("GPT2LMHeadModel"), lambda out: (out.loss, out.logits)),
 }
 NAMES = list(CASES)
+# (name, size) pairs; the full-size ones keep the names' own ids
+PAIRS = [pytest.param((name, size), id=name if size == "full" else f"{name}-{size}") for size in SIZES for name in NAMES]
 
 
 @pytest.fixture(scope="module")
 def references():
     torch.manual_seed(0)
-    built: dict[str, torch.nn.Module] = {}
+    built: dict[tuple[str, str], torch.nn.Module] = {}
 
-    def get(name: str) -> torch.nn.Module:
-        if name not in built:
-            built[name] = REFERENCES[name]().eval()
-        return built[name]
+    def get(name: str, size: str) -> torch.nn.Module:
+        if (name, size) not in built:
+            built[name, size] = REFERENCES[name](size).eval()
+        return built[name, size]
     return get
 
 
-@pytest.fixture(scope="module", params=NAMES)
+def _ours(module, name: str, size: str) -> torch.nn.Module:
+    return getattr(module, name)(**ARGUMENTS[size][_family(name)]).eval()
+
+
+@pytest.fixture(scope="module", params=PAIRS)
 def pair(request, references):
-    """(name, ours, reference), ours holding the reference's weights."""
-    case = CASES[request.param]
-    ours, reference = getattr(case.module, request.param)().eval(), case.reference(references)
+    """(name, size, ours, reference), ours holding the reference's weights."""
+    name, size = request.param
+    case = CASES[name]
+    ours, reference = _ours(case.module, name, size), case.reference(lambda n: references(n, size))
     ours.load_reference_state_dict(reference.state_dict())
-    return request.param, ours, reference
+    return name, size, ours, reference
 
 
 def our_key(model: torch.nn.Module, reference_key: str) -> str:
@@ -110,9 +132,9 @@ def parameter_count(model: torch.nn.Module) -> int:
 
 # ------------------------------------------------------------------ (1) structure
 def test_parameter_count_and_every_shape_match_the_reference(pair):
-    name, ours, reference = pair
+    name, size, ours, reference = pair
     assert parameter_count(ours) == parameter_count(reference)
-    if name in ("BertModel", "GPT2Model"):
+    if name in ("BertModel", "GPT2Model") and size == "full":
         assert parameter_count(ours) == {"BertModel": BERT_BASE_PARAMETERS, "GPT2Model": GPT2_SMALL_PARAMETERS}[name]
     flipped = transposed(ours)
     assert sorted(tuple(p.shape) for p in ours.parameters()) == sorted(
@@ -124,7 +146,7 @@ def test_parameter_count_and_every_shape_match_the_reference(pair):
 
 # ------------------------------------------------------------------ (2) checkpoints
 def test_reference_checkpoint_loads_strictly_and_every_tensor_lands(pair):
-    _, ours, reference = pair
+    _, _, ours, reference = pair
     with torch.no_grad():
         for parameter in ours.parameters():
             parameter.zero_()                    # so that a tensor that does not load is caught
@@ -143,7 +165,7 @@ def test_reference_checkpoint_loads_strictly_and_every_tensor_lands(pair):
 
 
 def test_loading_keeps_weights_tied(pair):
-    name, ours, reference = pair
+    name, _, ours, reference = pair
     if name == "BertForMaskedLM":
         assert ours.head.decoder.weight is ours.bert.embeddings.word_embeddings.weight
         # The reference's cls.predictions.bias and cls.predictions.decoder.bias (one tensor).
@@ -153,9 +175,9 @@ def test_loading_keeps_weights_tied(pair):
 
 
 # ------------------------------------------------------------------ (3) numerics
-def _bert_inputs(padded: bool) -> tuple[dict, tuple]:
+def _bert_inputs(padded: bool, vocab: int) -> tuple[dict, tuple]:
     torch.manual_seed(1)
-    ids = torch.randint(1, 30522, (3, 13))
+    ids = torch.randint(1, vocab, (3, 13))
     if not padded:
         return {"input_ids": ids}, (ids,)
     mask = torch.ones(3, 13, dtype=torch.bool)
@@ -167,9 +189,9 @@ def _bert_inputs(padded: bool) -> tuple[dict, tuple]:
     return {"input_ids": ids, "attention_mask": mask.long(), "token_type_ids": types}, (ids, mask, types)
 
 
-def _gpt2_inputs(padded: bool) -> tuple[dict, tuple]:
+def _gpt2_inputs(padded: bool, vocab: int) -> tuple[dict, tuple]:
     torch.manual_seed(2)
-    ids = torch.randint(0, 50257, (3, 11))
+    ids = torch.randint(0, vocab, (3, 11))
     if not padded:
         return {"input_ids": ids}, (ids,)
     mask = torch.ones(3, 11, dtype=torch.bool)
@@ -183,8 +205,9 @@ def test_outputs_match_the_reference(pair, padded):
     """Every position is compared, padded ones included: with right padding each query
     still has real keys to attend to, so the reference's states there are well defined
     (and they agree).  `plain` leaves out the mask (and BERT's token_type_ids: zeros)."""
-    name, ours, reference = pair
-    hf_inputs, our_inputs = (_bert_inputs if name.startswith("Bert") else _gpt2_inputs)(padded)
+    name, _, ours, reference = pair
+    inputs = _bert_inputs if _family(name) == "bert" else _gpt2_inputs
+    hf_inputs, our_inputs = inputs(padded, reference.config.vocab_size)
     with torch.no_grad():
         expected = CASES[name].outputs(reference(**hf_inputs))
         actual = ours(*our_inputs)
@@ -199,24 +222,25 @@ def test_outputs_match_the_reference(pair, padded):
         torch.testing.assert_close(got, want, atol=ATOL, rtol=RTOL, msg=f"{name}: max |diff| {diff:.3g}")
 
 
-@pytest.mark.parametrize("name", ["BertForMaskedLM", "GPT2LMHeadModel"])
-def test_fused_attention_build_matches_the_reference(tmp_path, references, name):
+@pytest.mark.parametrize("name_and_size", [p for p in PAIRS if p.values[0][0] in ("BertForMaskedLM", "GPT2LMHeadModel")])
+def test_fused_attention_build_matches_the_reference(tmp_path, references, name_and_size):
     """-O2 lowers attention to F.scaled_dot_product_attention; same weights, same outputs."""
-    spec = "bert" if name.startswith("Bert") else "gpt2"
+    name, size = name_and_size
+    spec = _family(name)
     module = compile_to_module(ROOT / "specs" / f"{spec}.dl", tmp_path, opt_level=2, name=f"{spec}_o2")
     assert "F.scaled_dot_product_attention" in Path(module.__file__).read_text()
-    reference = CASES[name].reference(references)
-    ours = getattr(module, name)().eval()
+    reference = CASES[name].reference(lambda n: references(n, size))
+    ours = _ours(module, name, size)
     ours.load_reference_state_dict(reference.state_dict())
-    hf_inputs, our_inputs = (_bert_inputs if spec == "bert" else _gpt2_inputs)(padded=True)
+    inputs = _bert_inputs if spec == "bert" else _gpt2_inputs
+    hf_inputs, our_inputs = inputs(True, reference.config.vocab_size)
     with torch.no_grad():
         expected = reference(**hf_inputs).logits
         torch.testing.assert_close(ours(*our_inputs).logits, expected, atol=ATOL, rtol=RTOL)
 
 
 # ------------------------------------------------------------------ (4) training, small configurations
-SMALL_BERT = {"vocab": 97, "hidden": 32, "layers": 2, "heads": 4, "intermediate": 64, "max_positions": 16}
-SMALL_GPT2 = {"vocab": 97, "positions": 16, "d_model": 32, "layers": 2, "heads": 4}
+SMALL_BERT, SMALL_GPT2 = small_configs.BERT, small_configs.GPT2
 
 
 def _train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module], torch.Tensor], steps: int = 25) -> list[float]:
@@ -277,9 +301,7 @@ def test_small_configurations_load_small_references(tmp_path):
     """The overrides reach every layer: small references' checkpoints load as the full ones do."""
     ours_bert = compile_to_module(ROOT / "specs" / "bert.dl", tmp_path, overrides=SMALL_BERT, name="bert_small")
     ours_gpt2 = compile_to_module(ROOT / "specs" / "gpt2.dl", tmp_path, overrides=SMALL_GPT2, name="gpt2_small")
-    bert_config = transformers.BertConfig(vocab_size=97, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                          intermediate_size=64, max_position_embeddings=16)
-    gpt2_config = transformers.GPT2Config(vocab_size=97, n_positions=16, n_embd=32, n_layer=2, n_head=4)
+    bert_config, gpt2_config = small_configs.bert_config(), small_configs.gpt2_config()
     for ours, reference in ((ours_bert.BertForMaskedLM(), transformers.BertForMaskedLM(bert_config)),
                             (ours_bert.BertModel(), transformers.BertModel(bert_config)),
                             (ours_gpt2.GPT2LMHeadModel(), transformers.GPT2LMHeadModel(gpt2_config))):

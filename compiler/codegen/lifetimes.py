@@ -90,19 +90,24 @@ def with_releases(lines: list, make, kept: set[str]) -> list:
     trees = [tree for _, _, tree in units]
     returns = [any(isinstance(n, ast.Return) for n in ast.walk(t)) for t in trees]
     assigned = set().union(*(_assigned(t) for t in trees)) - kept
+    reads = [_read(tree) for tree in trees]
     last: dict[str, int] = {}
-    for index, tree in enumerate(trees):
-        for name in _read(tree) & assigned:
+    for index, read in enumerate(reads):
+        for name in read & assigned:
             last[name] = index
-    returned = set().union(*(_read(t) for t, r in zip(trees, returns) if r))
+    returned = set().union(*(read for read, r in zip(reads, returns) if r))
     groups = _storage_groups(trees, assigned)
+    in_branches: dict[int, set[str]] = {}       # per statement, walked once (a large model has thousands)
     releasable: dict[str, int] = {}
     for name, index in last.items():
         # a name a lowering binds in one branch of its own `if` (attention's `attn_mask` only when a
         # mask is given; the cached and fused paths) may not exist after it: it goes when forward returns
+        if name in returned or returns[index]:
+            continue
+        if index not in in_branches:
+            in_branches[index] = _bound_in_branches(trees[index])
         branch_local = isinstance(trees[index].body[0], ast.If) and name in _assigned(trees[index])
-        if name not in returned and not returns[index] and name not in _bound_in_branches(trees[index]) \
-                and not branch_local:
+        if name not in in_branches[index] and not branch_local:
             releasable[name] = index
     dying: dict[int, list[str]] = {}
     for group in groups.values():

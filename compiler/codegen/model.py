@@ -86,7 +86,8 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
         file.helpers = helper_sources(used) + results
     else:       # the names the classes read; dlc_runtime holds the helpers those use in turn
         file.helpers = results
-        runtime = sorted(name for name in helper_closure(used) if _uses_name(classes, name))
+        read = _names_read(classes)
+        runtime = sorted(name for name in helper_closure(used) if name in read)
     file.import_lines = import_lines(file.helpers, classes)
     if runtime:
         file.import_lines += ["", *runtime_import_lines(runtime, Path(program.source).stem)]
@@ -149,10 +150,17 @@ def _add_generation(model: ClassModel, variant: Variant, ctx: Context) -> None:
                           f'"mask": {mask}, "logits": {entry.logits}, "keeps_logits": {keeps}}}']
 
 
+# An identifier that is not an attribute (`x.name`): its whole name, as one token.  Collecting the
+# tokens of the code once and looking names up in the set is one pass over the code, where a search
+# per name was one pass per name (most of codegen's time on large models).
+_PLAIN_NAME = re.compile(r"(?<![.\w])([A-Za-z_]\w*)")
+_PLAIN_CALL = re.compile(r"(?<![.\w])([A-Za-z_]\w*)\(")
+
+
 def _called_helpers(classes: list[ClassModel], helpers: set[str]) -> set[str]:
     """Helpers the printed expressions call (`make_divisible(...)` in a constructor)."""
     code = "\n".join(line for c in classes for line in (*c.init_def, *c.init_lines, *c.forward_lines, *c.methods))
-    return {name for name in helpers if re.search(rf"(?<![.\w]){name}\(", code)}
+    return helpers & set(_PLAIN_CALL.findall(code))
 
 
 def _check_class_name(name: str, variant: Variant, program: Program) -> None:
@@ -260,11 +268,11 @@ def _uses(code: list[str], name: str) -> bool:
     return any(re.search(rf"\b{name}\.", text) for text in code)
 
 
-def _uses_name(classes: list[ClassModel], name: str) -> bool:
-    """Whether the classes' code reads `name`: not as an attribute (`self.name` is another thing),
-    nor in a comment."""
-    return any(re.search(rf"(?<![.\w]){name}\b", re.sub(r"(^|\s)#.*", "", line))
-               for c in classes for line in _class_code(c))
+def _names_read(classes: list[ClassModel]) -> set[str]:
+    """The names the classes' code reads: not as an attribute (`self.name` is another thing), nor
+    in a comment."""
+    return {name for c in classes for line in _class_code(c)
+            for name in _PLAIN_NAME.findall(re.sub(r"(^|\s)#.*", "", line))}
 
 
 def _export_order(name: str) -> tuple:

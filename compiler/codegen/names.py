@@ -18,6 +18,9 @@ from compiler.diagnostics import Diagnostic, Span
 from compiler.ir import Graph, Node, Program
 from compiler.diagnostics.codes import INVALID_IDENTIFIER
 
+# Looked up for every name allocated: dir() builds and sorts a fresh list on each call.
+_BUILTINS = frozenset(dir(builtins))
+
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Names the generated module imports (see model._import_lines) and binds itself besides its classes.
@@ -107,7 +110,7 @@ def class_name_problem(name: str) -> str | None:
         return "is a dunder name"
     if name in module_level_names() or name == "self":
         return "would shadow a name the generated module uses"
-    if name in dir(builtins):
+    if name in _BUILTINS:
         return "would shadow a Python builtin"
     return None
 
@@ -190,7 +193,7 @@ class NameAllocator:
             base = "v_" + base
         if base.startswith("__"):
             base = base.strip("_") or "v"
-        if not is_identifier(base) or base in dir(builtins):
+        if not is_identifier(base) or base in _BUILTINS:
             base += "_"
         name, n = base, 1
         while name in self.taken:

@@ -8,6 +8,7 @@ that differs between the specializations of one class (merge.py).
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import sympy
@@ -43,7 +44,7 @@ def _dim(e: sympy.Expr, names: dict[int, str], top: bool = False) -> str:
     if e.is_Symbol:
         return str(e)
     if isinstance(e, sympy.floor):
-        num, den = sympy.fraction(sympy.together(e.args[0]))
+        num, den = _numerator_and_denominator(e.args[0])
         return f"({_dim(num, names)}) // {_dim(den, names)}" if not num.is_Atom else f"{_dim(num, names)} // {_dim(den, names)}"
     if e.is_Add:
         terms = sorted(e.args, key=lambda a: a.is_Number)        # symbols first, the constant last
@@ -55,3 +56,10 @@ def _dim(e: sympy.Expr, names: dict[int, str], top: bool = False) -> str:
     if e.is_Mul:
         return " * ".join(f"({_dim(a, names)})" if a.is_Add else _dim(a, names) for a in e.args)
     return str(e)
+
+
+@lru_cache(maxsize=4096)
+def _numerator_and_denominator(e: sympy.Expr) -> tuple[sympy.Expr, sympy.Expr]:
+    """`e` over a common denominator.  Cached: every line of a CNN's forward repeats the same few
+    floor divisions in its shape comment, and sympy's `together` is most of the time printing them."""
+    return sympy.fraction(sympy.together(e))
