@@ -256,8 +256,8 @@ def activations_in_place(sites: list[tuple]) -> list[str]:
         if isinstance(layer, nn.Linear) and tail is not None and isinstance(getattr(parent, tail), nn.GELU):
             setattr(parent, tail, InPlaceActivation(activation))
             done[activation] = done.get(activation, 0) + 1
-    return [f"linear+{activation}, {count} layer(s) not fused: the {activation} overwrites the linear layer's "
-            "result (no new tensor)" for activation, count in done.items()]
+    return [f"{activation} in place after {count} unfused linear layer(s): it overwrites their results "
+            "(no new tensor)" for activation, count in done.items()]
 
 
 def _fuse_chosen(model: nn.Module, sites: list[tuple], example_inputs: tuple, kernels: str) -> list[str]:
