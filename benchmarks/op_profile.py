@@ -47,16 +47,16 @@ def op_table(run, iterations: int, rows: int) -> tuple[str, float]:
     return "\n".join(lines), total / 1e3 / iterations
 
 
-def alternate(runs: dict, rounds: int) -> dict[str, list[float]]:
+def alternate(runs: dict, rounds: int, clock=time.perf_counter) -> dict[str, list[float]]:
     """Seconds per call of each arm over `rounds` rounds, the order rotated every round."""
     names = list(runs)
     times: dict[str, list[float]] = {name: [] for name in names}
     with torch.inference_mode():
         for r in range(rounds):
             for name in names[r % len(names):] + names[:r % len(names)]:
-                start = time.perf_counter()
+                start = clock()
                 runs[name]()
-                times[name].append(time.perf_counter() - start)
+                times[name].append(clock() - start)
     return times
 
 
@@ -71,6 +71,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=18)
     parser.add_argument("--ab", type=int, default=0, help="alternating timing rounds (0: none)")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time A/B rounds in process CPU seconds (steadier on a shared machine; with one thread)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     entry = ENTRIES[args.model]
@@ -94,9 +96,10 @@ def main() -> None:
             table, total = op_table(run, args.iterations, args.rows)
             print(f"\n== {args.model}, {arm}: {total:.0f} ms self CPU per forward (profiled)\n{table}")
     if args.ab:
-        times = alternate(runs, args.ab)
+        times = alternate(runs, args.ab, time.process_time if args.cpu_time else time.perf_counter)
         best_reference = min(times[next(iter(times))])
-        print(f"\nalternating, {args.ab} rounds ({args.threads} threads):")
+        clock = "CPU" if args.cpu_time else "wall"
+        print(f"\nalternating, {args.ab} rounds ({args.threads} threads, {clock} time):")
         for arm, seconds in times.items():
             ordered = sorted(seconds)
             print(f"  {arm:12} min {ordered[0] * 1e3:7.1f} ms  median {ordered[len(ordered) // 2] * 1e3:7.1f} ms"

@@ -37,8 +37,10 @@ class InPlaceActivation(nn.Module):
     """GELU ("gelu" or "gelu_tanh") overwriting its input when no gradient needs that input: the
     layer ending a linear chain (fuse-epilogues) where the fused kernel was not chosen.  Its input
     is the linear layer's fresh result, read by nothing else, so no new tensor is needed: 12.6 MB
-    less at the peak of each of BERT-base's FFNs (batch 8 x 128).  On AVX2 Zen 3 it measured no
-    faster (1 and 2 threads, with glibc's default malloc and with the benchmark's tunables)."""
+    less at the peak of each of BERT-base's FFNs (batch 8 x 128), and with glibc's default malloc
+    fewer freshly mapped pages to fault in (BERT-base on AVX2 Zen 3, 1 thread: the bias copies
+    into the FFN's GEMM output took 83 ms of CPU time a forward instead of 229; no change with
+    the benchmark's GLIBC_TUNABLES, which keep freed memory mapped)."""
 
     def __init__(self, activation: str) -> None:
         super().__init__()
