@@ -341,7 +341,7 @@ def cmd_compile(args) -> int:
         print(f"{'wrote' if out.path in written else 'unchanged'} {out.path}")
     for out in package:
         if out.path in written and out.path.name != "__init__.py":
-            print(f"wrote {out.path}")
+            print(f"{'wrote' if out.text is not None else 'removed'} {out.path}")
     return EXIT_OK
 
 
@@ -351,20 +351,27 @@ def _shared_outputs(outputs: list, out_dir: Path) -> list:
     models' tensor-parallel plans, when a module has one."""
     from compiler import __version__
     from compiler.codegen.runtime_module import RUNTIME_MODULE, imported_runtime_names, runtime_module
-    from compiler.outputs import names_used_in_folder
+    from compiler.outputs import generated_modules, names_used_in_folder, removal
     from compiler.codegen.sharding import SHARDING_MODULE, needs_sharding_module, sharding_module
     from compiler.outputs import Output
     if not outputs:
         return []
     shared = []
-    names = names_used_in_folder(out_dir, {out.path for out in outputs})
+    compiled = {out.path for out in outputs}
+    names = names_used_in_folder(out_dir, compiled)
     for out in outputs:
         names |= imported_runtime_names(out.text)
+    runtime = out_dir / f"{RUNTIME_MODULE}.py"
     if names:
-        shared.append(Output(outputs[0].spec, out_dir / f"{RUNTIME_MODULE}.py", runtime_module(names, __version__)))
+        shared.append(Output(outputs[0].spec, runtime, runtime_module(names, __version__)))
+    else:       # every module here is standalone now: the runtime they no longer import goes
+        shared += removal(outputs[0].spec, runtime)
     users = [out for out in outputs if needs_sharding_module(out.text)]
+    sharding = out_dir / f"{SHARDING_MODULE}.py"
     if users:
-        shared.append(Output(users[0].spec, out_dir / f"{SHARDING_MODULE}.py", sharding_module(__version__)))
+        shared.append(Output(users[0].spec, sharding, sharding_module(__version__)))
+    elif not any(needs_sharding_module(text) for text in generated_modules(out_dir, compiled)):
+        shared += removal(outputs[0].spec, sharding)
     return shared
 
 

@@ -22,17 +22,7 @@ class AlexNet(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, num_classes]
     """
 
-    LAYER_OPS = (
-        ("conv1", "Conv2d"),
-        ("conv2", "Conv2d"),
-        ("conv3", "Conv2d"),
-        ("conv4", "Conv2d"),
-        ("conv5", "Conv2d"),
-        ("fc1", "Linear"),
-        ("fc2", "Linear"),
-        ("fc3", "Linear"),
-    )
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"fc1": "colwise", "fc2": "rowwise"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = ()

@@ -2,7 +2,6 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/bert.dl."""
 import typing
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -16,21 +15,21 @@ else:  # imported from a folder on sys.path (`import bert`)
 __all__ = ["BertForMaskedLM", "BertForSequenceClassification", "BertModel"]
 
 
-class BertModelOutput(NamedTuple):
+class BertModelOutput(typing.NamedTuple):
     """BertModel's outputs (specs/bert.dl:12); indexing and unpacking work as on a tuple."""
 
     last_hidden_state: torch.Tensor
     pooler_output: torch.Tensor | None
 
 
-class BertForMaskedLMOutput(NamedTuple):
+class BertForMaskedLMOutput(typing.NamedTuple):
     """BertForMaskedLM's outputs (specs/bert.dl:36); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
     logits: torch.Tensor
 
 
-class BertForSequenceClassificationOutput(NamedTuple):
+class BertForSequenceClassificationOutput(typing.NamedTuple):
     """BertForSequenceClassification's outputs (specs/bert.dl:61); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
@@ -45,12 +44,7 @@ class BertEmbeddings(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> embeddings
     """
 
-    LAYER_OPS = (
-        ("word_embeddings", "Embedding"),
-        ("token_type_embeddings", "Embedding"),
-        ("position_embeddings", "PositionEmbedding"),
-        ("norm", "LayerNorm"),
-    )
+    LAYER_OPS = (("position_embeddings", "PositionEmbedding"),)
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/bert_layers.dl:8).
     REFERENCE_RENAMES = (("LayerNorm.", "norm."),)
 
@@ -62,7 +56,6 @@ class BertEmbeddings(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.position_embeddings = nn.Embedding(max_positions, d_model)  # <stdlib>/bert_layers.dl:16
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/bert_layers.dl:18
         self.embedding_dropout = nn.Dropout(dropout)  # <stdlib>/bert_layers.dl:19
-        self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         word_embeddings = self.word_embeddings(input_ids)  # [B, S, d_model]
@@ -89,8 +82,6 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = (("query", "Linear"), ("key", "Linear"), ("value", "Linear"), ("output", "Linear"))
-
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
         super().__init__()
         if d_model % heads != 0:
@@ -103,20 +94,16 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
         self.key = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:12
         self.value = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:13
         self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:15
-        self.init_weights()
 
     def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, d_model]
         key = self.key(q)  # [B, Tq, d_model]
         value = self.value(q)  # [B, Tq, d_model]
         q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del query
         k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del key
         v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del value
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
-        del q_heads, k_heads
+        del q_heads, query, k_heads, key
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
         if self.causal:
@@ -125,7 +112,7 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
         del scores
         weights = F.dropout(weights, self.dropout, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, d_model]
-        del weights, v_heads
+        del weights, v_heads, value
         output = self.output(context)  # [B, Tq, d_model]
         return output
 
@@ -138,13 +125,10 @@ class AddNorm(WeightInitMixin, nn.Module):
     -> norm
     """
 
-    LAYER_OPS = (("norm", "LayerNorm"),)
-
     def __init__(self, d_model: int, dropout: float = 0.0, eps: float = 1e-05) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)  # <stdlib>/layers.dl:15
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/layers.dl:16
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
         dropout = self.dropout(sublayer)  # [B, S, d_model]
@@ -161,8 +145,6 @@ class FeedForward(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = (("hidden", "Linear"), ("output", "Linear"))
-
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
         if activation != "gelu":
@@ -170,7 +152,6 @@ class FeedForward(WeightInitMixin, nn.Module):
         self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/layers.dl:6
         self.active = nn.Dropout(dropout)  # <stdlib>/layers.dl:7
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/layers.dl:8
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, d_ff]
@@ -207,7 +188,6 @@ class BertLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.attention_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/bert_layers.dl:37
         self.feed_forward = FeedForward(d_model, d_ff, 0.0, activation)  # <stdlib>/bert_layers.dl:38
         self.output_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/bert_layers.dl:39
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         attention = self.attention(x, mask)  # [B, S, d_model]
@@ -225,12 +205,9 @@ class BertPooler(WeightInitMixin, nn.Module):
     -> pooled
     """
 
-    LAYER_OPS = (("dense", "Linear"),)
-
     def __init__(self, d_model: int) -> None:
         super().__init__()
         self.dense = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/bert_layers.dl:46
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first_token = x.select(1, 0)  # [B, d_model]
@@ -252,7 +229,7 @@ class BertModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     # Reference checkpoint key prefixes -> this module's names (specs/bert.dl:12).
     REFERENCE_RENAMES = (("encoder.layer.{i}.", "encoder.{i}."),)
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "embeddings.word_embeddings": "vocab",
         "encoder.*.attention.query": "colwise",
@@ -280,11 +257,8 @@ class BertModel(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> BertModelOutput:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
-        embeddings = self.embeddings(input_ids, token_type_ids)  # [B, S, hidden]
-        encoder = embeddings
-        del embeddings
+        attention_mask = attention_mask.bool() if attention_mask is not None else None
+        encoder = self.embeddings(input_ids, token_type_ids)  # [B, S, hidden]
         for layer in self.encoder:
             encoder = layer(encoder, attention_mask)  # [B, S, hidden]
         if self.add_pooler:
@@ -301,7 +275,6 @@ class MaskedLMHead(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits
     """
 
-    LAYER_OPS = (("transform", "Linear"), ("norm", "LayerNorm"), ("decoder", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/bert_layers.dl:53).
     REFERENCE_RENAMES = (
         ("transform.dense.", "transform."),
@@ -316,7 +289,6 @@ class MaskedLMHead(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.transform = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/bert_layers.dl:58
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/bert_layers.dl:59
         self.decoder = nn.Linear(d_model, vocab, bias=True)  # <stdlib>/bert_layers.dl:61
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         transform = self.transform(x)  # [B, S, d_model]
@@ -339,19 +311,11 @@ class BertForMaskedLM(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, S, vocab]
     """
 
+    TIED_WEIGHTS = (("head.decoder.weight", "bert.embeddings.word_embeddings.weight"),)  # tied, specs/bert.dl:56
     # Reference checkpoint key prefixes -> this module's names (specs/bert.dl:36).
     REFERENCE_RENAMES = (("cls.predictions.", "head."),)
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
-    TP_PLAN: typing.ClassVar[dict[str, str]] = {
-        "bert.embeddings.word_embeddings": "vocab",
-        "bert.encoder.*.attention.query": "colwise",
-        "bert.encoder.*.attention.key": "colwise",
-        "bert.encoder.*.attention.value": "colwise",
-        "bert.encoder.*.attention.output": "rowwise",
-        "bert.encoder.*.feed_forward.hidden": "colwise",
-        "bert.encoder.*.feed_forward.output": "rowwise",
-        "head.decoder": "vocab_head",
-    }
+    # Tensor-parallel plan (path -> style; BertModel's in `bert` too): dlc_parallel.parallelize(model, mesh)
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {"head.decoder": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("bert.encoder.*",), ("bert.embeddings.word_embeddings", "head.decoder"))
 
@@ -361,24 +325,17 @@ class BertForMaskedLM(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         super().__init__()
         self.bert = BertModel(vocab, hidden, layers, heads, intermediate, max_positions, type_vocab, dropout, attention_dropout, eps, add_pooler=False)  # specs/bert.dl:50
         self.head = MaskedLMHead(vocab, hidden, eps)  # specs/bert.dl:53
-        self.head.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied, specs/bert.dl:56
         self.init_rules = (("Linear.weight", "normal", {"std": 0.02}), ("Linear.bias", "zeros", {}),
                            ("Embedding.weight", "normal", {"std": 0.02}),
                            ("PositionEmbedding.weight", "normal", {"std": 0.02}))  # specs/bert.dl:40
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> BertForMaskedLMOutput:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         bert = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state  # [B, S, hidden]
         scores = self.head(bert)  # [B, S, vocab]
         del bert
         loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
         return BertForMaskedLMOutput(loss=loss, logits=scores)
-
-    def tie_weights(self) -> None:
-        """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""
-        self.head.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied, specs/bert.dl:56
 
 
 class BertForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
@@ -392,17 +349,7 @@ class BertForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
     -> logits: [B, num_labels]
     """
 
-    LAYER_OPS = (("classifier", "Linear"),)
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
-    TP_PLAN: typing.ClassVar[dict[str, str]] = {
-        "bert.embeddings.word_embeddings": "vocab",
-        "bert.encoder.*.attention.query": "colwise",
-        "bert.encoder.*.attention.key": "colwise",
-        "bert.encoder.*.attention.value": "colwise",
-        "bert.encoder.*.attention.output": "rowwise",
-        "bert.encoder.*.feed_forward.hidden": "colwise",
-        "bert.encoder.*.feed_forward.output": "rowwise",
-    }
+    # Tensor-parallel plan (path -> style; BertModel's in `bert` too): dlc_parallel.parallelize(model, mesh)
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("bert.encoder.*",),)
 
@@ -419,8 +366,6 @@ class BertForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> BertForSequenceClassificationOutput:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         _, pooled = self.bert(input_ids, attention_mask, token_type_ids)  # [B, S, hidden], [B, hidden]
         dropout = self.dropout(pooled)  # [B, hidden]
         del pooled

@@ -25,8 +25,8 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     apply to the keys under it, outermost submodule first: the first rule whose prefix
     matches renames a key, and a `{name}` placeholder matches within one dotted component;
     a rule with a third entry reshapes the tensors it renames.  Keys no rule matches keep
-    their names.  Tensors a submodule lists in REFERENCE_TRANSPOSED (stored [in, out] by the
-    reference) are transposed."""
+    their names.  The weights of a submodule's layers that REFERENCE_TRANSPOSED_OPS names (its
+    LAYER_OPS: stored [in, out] by the reference) are transposed."""
     for path, module in model.named_modules():
         prefix = f"{path}." if path else ""
         rules = []
@@ -44,11 +44,19 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
                         value = value.reshape(shape[0])
                     break
             renamed[key] = value
-        for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
+        for name in (f"{layer}.{parameter}" for layer, op in getattr(module, "LAYER_OPS", ())
+                     for parameter in REFERENCE_TRANSPOSED_OPS.get(op, ())):
             if isinstance(renamed.get(prefix + name), torch.Tensor):
                 renamed[prefix + name] = renamed[prefix + name].t()
         state_dict = renamed
     return state_dict
+
+
+# The ops whose reference checkpoints store a parameter transposed ([in, out]: GPT-2's Conv1D
+# layout), as the op registry's `reference_transposed` says (a test holds them equal): a block's
+# layers of these ops (its LAYER_OPS) load those tensors transposed.  Defined after the function
+# that reads it: a module of copied helpers must not open with a constant (isort spaces it apart).
+REFERENCE_TRANSPOSED_OPS = {"TransposedLinear": ("weight",)}
 
 
 class ReferenceCheckpointMixin:
@@ -168,6 +176,13 @@ class WeightInitMixin:
         with torch.no_grad():
             init_module(self, "", scopes, set())
 
+    def tie_weights(self) -> None:
+        """Tie the parameters the block lists in TIED_WEIGHTS ((target, source) paths, HF's
+        `_tied_weights_keys`); a block whose ties depend on its parameters has its own."""
+        for target, source in getattr(self, "TIED_WEIGHTS", ()):
+            owner, _, name = target.rpartition(".")
+            setattr(self.get_submodule(owner), name, self.get_parameter(source))
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """nn.Module's, re-tied and with the buffers recomputed: a model moved off the meta device loads."""
         restore_ties_and_buffers(self)
@@ -188,12 +203,20 @@ def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
 def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
     """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
     ops = dict(getattr(module, "LAYER_OPS", ()))
+    if isinstance(module, WeightInitMixin):     # a generated block's torch.nn layers: the op is the class
+        ops.update({name: type(child).__name__ for name, child in module.named_children()
+                    if name not in ops and _is_torch_layer(child)})
     children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
     for name, child in children:
         layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
         for i, layer in enumerate(layers):
             path = prefix + name + ("" if layer is child else f".{i}")
             (init_layer(layer, path, ops[name], scopes, done) if name in ops else init_module(layer, path + ".", scopes, done))
+
+
+def _is_torch_layer(module: nn.Module) -> bool:
+    return type(module).__module__.startswith("torch.nn.modules.") and \
+        not isinstance(module, (nn.ModuleList, nn.ModuleDict, nn.Sequential))
 
 
 def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list, done: set[int]) -> None:

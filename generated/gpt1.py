@@ -2,7 +2,6 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/gpt1.dl."""
 import typing
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -16,14 +15,14 @@ else:  # imported from a folder on sys.path (`import gpt1`)
 __all__ = ["GPT1ForSequenceClassification", "GPT1LMHeadModel", "GPT1Model"]
 
 
-class GPT1LMHeadModelOutput(NamedTuple):
+class GPT1LMHeadModelOutput(typing.NamedTuple):
     """GPT1LMHeadModel's outputs (specs/gpt1.dl:34); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
     logits: torch.Tensor
 
 
-class GPT1ForSequenceClassificationOutput(NamedTuple):
+class GPT1ForSequenceClassificationOutput(typing.NamedTuple):
     """GPT1ForSequenceClassification's outputs (specs/gpt1.dl:57); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
@@ -39,8 +38,6 @@ class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """
 
     LAYER_OPS = (("qkv", "TransposedLinear"), ("output", "TransposedLinear"))
-    # Reference checkpoints store these [in, out]; they are transposed as they load.
-    REFERENCE_TRANSPOSED = ("qkv.weight", "output.weight")
 
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = True) -> None:
         super().__init__()
@@ -52,22 +49,16 @@ class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.dropout = dropout
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=True)  # <stdlib>/gpt2_layers.dl:12
         self.output = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/gpt2_layers.dl:15
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         qkv = self.qkv(x)  # [B, T, 3 * d_model]
         query, key, value = qkv.chunk(3, dim=-1)  # [B, T, d_model], [B, T, d_model], [B, T, d_model]
-        del qkv
         q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del query
         k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del key
         v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del value
         if past_key_values is not None and self.causal:
             k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
-        del q_heads, k_heads
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
         if self.causal:
@@ -76,7 +67,7 @@ class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         del scores
         weights = F.dropout(weights, self.dropout, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, T, d_model]
-        del weights, v_heads
+        del weights, v_heads, qkv, query, key, value, q_heads, k_heads
         output = self.output(context)  # [B, T, d_model]
         return output
 
@@ -89,8 +80,6 @@ class TransposedFeedForward(ReferenceCheckpointMixin, WeightInitMixin, nn.Module
     """
 
     LAYER_OPS = (("hidden", "TransposedLinear"), ("output", "TransposedLinear"))
-    # Reference checkpoints store these [in, out]; they are transposed as they load.
-    REFERENCE_TRANSPOSED = ("hidden.weight", "output.weight")
 
     def __init__(self, d_model: int, d_ff: int, activation: str = "gelu_tanh") -> None:
         super().__init__()
@@ -98,7 +87,6 @@ class TransposedFeedForward(ReferenceCheckpointMixin, WeightInitMixin, nn.Module
             raise ValueError('TransposedFeedForward was compiled for activation = "gelu_tanh" only (<stdlib>/gpt2_layers.dl:23); compile a configuration with another value to build it')
         self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/gpt2_layers.dl:22
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/gpt2_layers.dl:23
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, d_ff]
@@ -116,7 +104,6 @@ class GPT1Block(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("attention_norm", "LayerNorm"), ("feed_forward_norm", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/gpt1_layers.dl:8).
     REFERENCE_RENAMES = (
         ("attn.c_attn.", "attention.qkv."),
@@ -135,7 +122,6 @@ class GPT1Block(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.feed_forward = TransposedFeedForward(d_model, d_ff, "gelu_tanh")  # <stdlib>/gpt1_layers.dl:19
         self.dropout_1 = nn.Dropout(dropout)  # <stdlib>/gpt1_layers.dl:20
         self.feed_forward_norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/gpt1_layers.dl:20
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         attention = self.attention(x, mask, past_key_values=past_key_values)  # [B, T, d_model]
@@ -162,14 +148,14 @@ class GPT1Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> last_hidden_state: [B, T, d_model]
     """
 
-    LAYER_OPS = (("token_embeddings", "Embedding"), ("position_embeddings", "PositionEmbedding"))
+    LAYER_OPS = (("position_embeddings", "PositionEmbedding"),)
     # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:11).
     REFERENCE_RENAMES = (
         ("tokens_embed.", "token_embeddings."),
         ("positions_embed.", "position_embeddings."),
         ("h.{i}.", "blocks.{i}."),
     )
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (path -> style; TP_PACKED: fused layers' parts): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "token_embeddings": "vocab",
         "blocks.*.attention.qkv": "packed_colwise",
@@ -177,7 +163,6 @@ class GPT1Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         "blocks.*.feed_forward.hidden": "colwise",
         "blocks.*.feed_forward.output": "rowwise",
     }
-    # Fused projections -> their equal parts, each sharded on its own.
     TP_PACKED: typing.ClassVar[dict[str, int]] = {"blocks.*.attention.qkv": 3}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("blocks.*",),)
@@ -196,16 +181,13 @@ class GPT1Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        attention_mask = attention_mask.bool() if attention_mask is not None else None
         embedding = self.token_embeddings(input_ids)  # [B, T, d_model]
         positionembedding = self.position_embeddings(decoded_positions(past_key_values, None, input_ids))  # [T, d_model]
         add = embedding.add_(positionembedding)  # [B, T, d_model]
         del embedding, positionembedding
-        embedding_dropout = self.embedding_dropout(add)  # [B, T, d_model]
+        blocks = self.embedding_dropout(add)  # [B, T, d_model]
         del add
-        blocks = embedding_dropout
-        del embedding_dropout
         for layer in self.blocks:
             blocks = layer(blocks, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]
         return blocks
@@ -221,18 +203,9 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
     -> logits: [B, T, vocab]
     """
 
-    LAYER_OPS = (("lm_head", "Linear"),)
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
-    TP_PLAN: typing.ClassVar[dict[str, str]] = {
-        "lm_head": "vocab_head",
-        "transformer.token_embeddings": "vocab",
-        "transformer.blocks.*.attention.qkv": "packed_colwise",
-        "transformer.blocks.*.attention.output": "rowwise",
-        "transformer.blocks.*.feed_forward.hidden": "colwise",
-        "transformer.blocks.*.feed_forward.output": "rowwise",
-    }
-    # Fused projections -> their equal parts, each sharded on its own.
-    TP_PACKED: typing.ClassVar[dict[str, int]] = {"transformer.blocks.*.attention.qkv": 3}
+    TIED_WEIGHTS = (("lm_head.weight", "transformer.token_embeddings.weight"),)  # tied, specs/gpt1.dl:51
+    # Tensor-parallel plan (path -> style; GPT1Model's in `transformer` too): dlc_parallel.parallelize(model, mesh)
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {"lm_head": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("transformer.blocks.*",), ("transformer.token_embeddings", "lm_head"))
     # generate(): the inputs of the decoded ids, the source and its mask, the logits output, whether forward takes logits_to_keep (specs/gpt1.dl:50).
@@ -243,7 +216,6 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
         super().__init__()
         self.transformer = GPT1Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt1.dl:45
         self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/gpt1.dl:47
-        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt1.dl:51
         self.init_rules = (("TransposedLinear.weight", "normal", {"std": 0.02}),
                            ("TransposedLinear.bias", "zeros", {}), ("Linear.weight", "normal", {"std": 0.02}),
                            ("Embedding.weight", "normal", {"std": 0.02}),
@@ -251,17 +223,11 @@ class GPT1LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> GPT1LMHeadModelOutput:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         transformer = self.transformer(input_ids, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]
         scores = self.lm_head(transformer[:, -logits_to_keep:])  # [B, T, vocab]
         del transformer
         loss = None if labels is None else F.cross_entropy(scores[..., :-1, :].flatten(0, -2), labels[..., 1:].flatten())  # []
         return GPT1LMHeadModelOutput(loss=loss, logits=scores)
-
-    def tie_weights(self) -> None:
-        """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""
-        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt1.dl:51
 
 
 class GPT1ForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
@@ -275,19 +241,9 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
     -> logits: [B, num_labels]
     """
 
-    LAYER_OPS = (("classifier", "Linear"),)
     # Reference checkpoint key prefixes -> this module's names (specs/gpt1.dl:57).
     REFERENCE_RENAMES = (("score.", "classifier."),)
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
-    TP_PLAN: typing.ClassVar[dict[str, str]] = {
-        "transformer.token_embeddings": "vocab",
-        "transformer.blocks.*.attention.qkv": "packed_colwise",
-        "transformer.blocks.*.attention.output": "rowwise",
-        "transformer.blocks.*.feed_forward.hidden": "colwise",
-        "transformer.blocks.*.feed_forward.output": "rowwise",
-    }
-    # Fused projections -> their equal parts, each sharded on its own.
-    TP_PACKED: typing.ClassVar[dict[str, int]] = {"transformer.blocks.*.attention.qkv": 3}
+    # Tensor-parallel plan (path -> style; GPT1Model's in `transformer` too): dlc_parallel.parallelize(model, mesh)
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("transformer.blocks.*",),)
 
@@ -303,8 +259,6 @@ class GPT1ForSequenceClassification(ReferenceCheckpointMixin, WeightInitMixin, n
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, cls_index: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> GPT1ForSequenceClassificationOutput:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         transformer = self.transformer(input_ids, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]
         selectat = transformer.take_along_dim(cls_index.view(-1, 1, 1), dim=1).squeeze(1)  # [B, d_model]
         del transformer

@@ -3,7 +3,6 @@
 """PyTorch modules compiled from specs/gpt2.dl."""
 import math
 import typing
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -17,7 +16,7 @@ else:  # imported from a folder on sys.path (`import gpt2`)
 __all__ = ["GPT2LMHeadModel", "GPT2Model"]
 
 
-class GPT2LMHeadModelOutput(NamedTuple):
+class GPT2LMHeadModelOutput(typing.NamedTuple):
     """GPT2LMHeadModel's outputs (specs/gpt2.dl:38); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
@@ -33,8 +32,6 @@ class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     """
 
     LAYER_OPS = (("qkv", "TransposedLinear"), ("output", "TransposedLinear"))
-    # Reference checkpoints store these [in, out]; they are transposed as they load.
-    REFERENCE_TRANSPOSED = ("qkv.weight", "output.weight")
 
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = True) -> None:
         super().__init__()
@@ -46,22 +43,16 @@ class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.dropout = dropout
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=True)  # <stdlib>/gpt2_layers.dl:12
         self.output = nn.Linear(d_model, d_model, bias=True)  # <stdlib>/gpt2_layers.dl:15
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         qkv = self.qkv(x)  # [B, T, 3 * d_model]
         query, key, value = qkv.chunk(3, dim=-1)  # [B, T, d_model], [B, T, d_model], [B, T, d_model]
-        del qkv
         q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del query
         k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del key
         v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del value
         if past_key_values is not None and self.causal:
             k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
-        del q_heads, k_heads
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
         if self.causal:
@@ -70,7 +61,7 @@ class FusedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         del scores
         weights = F.dropout(weights, self.dropout, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, T, d_model]
-        del weights, v_heads
+        del weights, v_heads, qkv, query, key, value, q_heads, k_heads
         output = self.output(context)  # [B, T, d_model]
         return output
 
@@ -83,8 +74,6 @@ class TransposedFeedForward(ReferenceCheckpointMixin, WeightInitMixin, nn.Module
     """
 
     LAYER_OPS = (("hidden", "TransposedLinear"), ("output", "TransposedLinear"))
-    # Reference checkpoints store these [in, out]; they are transposed as they load.
-    REFERENCE_TRANSPOSED = ("hidden.weight", "output.weight")
 
     def __init__(self, d_model: int, d_ff: int, activation: str = "gelu_tanh") -> None:
         super().__init__()
@@ -92,7 +81,6 @@ class TransposedFeedForward(ReferenceCheckpointMixin, WeightInitMixin, nn.Module
             raise ValueError('TransposedFeedForward was compiled for activation = "gelu_tanh" only (<stdlib>/gpt2_layers.dl:23); compile a configuration with another value to build it')
         self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/gpt2_layers.dl:22
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/gpt2_layers.dl:23
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, d_ff]
@@ -110,7 +98,6 @@ class GPT2Block(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("attention_norm", "LayerNorm"), ("feed_forward_norm", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/gpt2_layers.dl:28).
     REFERENCE_RENAMES = (
         ("ln_1.", "attention_norm."),
@@ -130,7 +117,6 @@ class GPT2Block(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.feed_forward_norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/gpt2_layers.dl:42
         self.feed_forward = TransposedFeedForward(d_model, d_ff, activation)  # <stdlib>/gpt2_layers.dl:43
         self.feed_forward_dropout = nn.Dropout(dropout)  # <stdlib>/gpt2_layers.dl:44
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         attention_norm = self.attention_norm(x)  # [B, T, d_model]
@@ -157,11 +143,7 @@ class GPT2Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> last_hidden_state: [B, T, d_model]
     """
 
-    LAYER_OPS = (
-        ("token_embeddings", "Embedding"),
-        ("position_embeddings", "PositionEmbedding"),
-        ("final_norm", "LayerNorm"),
-    )
+    LAYER_OPS = (("position_embeddings", "PositionEmbedding"),)
     # Reference checkpoint key prefixes -> this module's names (specs/gpt2.dl:10).
     REFERENCE_RENAMES = (
         ("wte.", "token_embeddings."),
@@ -169,7 +151,7 @@ class GPT2Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         ("h.{i}.", "blocks.{i}."),
         ("ln_f.", "final_norm."),
     )
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (path -> style; TP_PACKED: fused layers' parts): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "token_embeddings": "vocab",
         "blocks.*.attention.qkv": "packed_colwise",
@@ -177,7 +159,6 @@ class GPT2Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         "blocks.*.feed_forward.hidden": "colwise",
         "blocks.*.feed_forward.output": "rowwise",
     }
-    # Fused projections -> their equal parts, each sharded on its own.
     TP_PACKED: typing.ClassVar[dict[str, int]] = {"blocks.*.attention.qkv": 3}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("blocks.*",),)
@@ -199,16 +180,13 @@ class GPT2Model(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        attention_mask = attention_mask.bool() if attention_mask is not None else None
         embedding = self.token_embeddings(input_ids)  # [B, T, d_model]
         positionembedding = self.position_embeddings(decoded_positions(past_key_values, None, input_ids))  # [T, d_model]
         add = embedding.add_(positionembedding)  # [B, T, d_model]
         del embedding, positionembedding
-        embedding_dropout = self.embedding_dropout(add)  # [B, T, d_model]
+        blocks = self.embedding_dropout(add)  # [B, T, d_model]
         del add
-        blocks = embedding_dropout
-        del embedding_dropout
         for layer in self.blocks:
             blocks = layer(blocks, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]
         final_norm = self.final_norm(blocks)  # [B, T, d_model]
@@ -225,18 +203,9 @@ class GPT2LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
     -> logits: [B, T, vocab]
     """
 
-    LAYER_OPS = (("lm_head", "Linear"),)
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
-    TP_PLAN: typing.ClassVar[dict[str, str]] = {
-        "lm_head": "vocab_head",
-        "transformer.token_embeddings": "vocab",
-        "transformer.blocks.*.attention.qkv": "packed_colwise",
-        "transformer.blocks.*.attention.output": "rowwise",
-        "transformer.blocks.*.feed_forward.hidden": "colwise",
-        "transformer.blocks.*.feed_forward.output": "rowwise",
-    }
-    # Fused projections -> their equal parts, each sharded on its own.
-    TP_PACKED: typing.ClassVar[dict[str, int]] = {"transformer.blocks.*.attention.qkv": 3}
+    TIED_WEIGHTS = (("lm_head.weight", "transformer.token_embeddings.weight"),)  # tied, specs/gpt2.dl:49
+    # Tensor-parallel plan (path -> style; GPT2Model's in `transformer` too): dlc_parallel.parallelize(model, mesh)
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {"lm_head": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("transformer.blocks.*",), ("transformer.token_embeddings", "lm_head"))
     # generate(): the inputs of the decoded ids, the source and its mask, the logits output, whether forward takes logits_to_keep (specs/gpt2.dl:48).
@@ -247,18 +216,11 @@ class GPT2LMHeadModel(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin
         super().__init__()
         self.transformer = GPT2Model(vocab, positions, d_model, layers, heads, dropout, eps)  # specs/gpt2.dl:43
         self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/gpt2.dl:45
-        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt2.dl:49
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> GPT2LMHeadModelOutput:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         transformer = self.transformer(input_ids, attention_mask, past_key_values=past_key_values)  # [B, T, d_model]
         scores = self.lm_head(transformer[:, -logits_to_keep:])  # [B, T, vocab]
         del transformer
         loss = None if labels is None else F.cross_entropy(scores[..., :-1, :].flatten(0, -2), labels[..., 1:].flatten())  # []
         return GPT2LMHeadModelOutput(loss=loss, logits=scores)
-
-    def tie_weights(self) -> None:
-        """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""
-        self.lm_head.weight = self.transformer.token_embeddings.weight  # tied, specs/gpt2.dl:49

@@ -2,7 +2,6 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/llama.dl."""
 import typing
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -30,7 +29,7 @@ else:  # imported from a folder on sys.path (`import llama`)
 __all__ = ["LlamaForCausalLM", "LlamaModel"]
 
 
-class LlamaForCausalLMOutput(NamedTuple):
+class LlamaForCausalLMOutput(typing.NamedTuple):
     """LlamaForCausalLM's outputs (specs/llama.dl:31); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
@@ -45,8 +44,6 @@ class RotarySelfAttention(WeightInitMixin, nn.Module):
     positions: [B, T] int64 optional
     -> output
     """
-
-    LAYER_OPS = (("q_proj", "Linear"), ("k_proj", "Linear"), ("v_proj", "Linear"), ("o_proj", "Linear"))
 
     def __init__(self, d_model: int, heads: int, kv_heads: int, head_dim: int, rope_theta: float = 10000.0,
                  rope_scaling: float = 1.0, interleaved: bool = False, dropout: float = 0.0, bias: bool = False,
@@ -70,7 +67,6 @@ class RotarySelfAttention(WeightInitMixin, nn.Module):
         self.k_proj = nn.Linear(d_model, kv_heads * head_dim, bias=bias)  # <stdlib>/llama_layers.dl:20
         self.v_proj = nn.Linear(d_model, kv_heads * head_dim, bias=bias)  # <stdlib>/llama_layers.dl:21
         self.o_proj = nn.Linear(heads * head_dim, d_model, bias=bias)  # <stdlib>/llama_layers.dl:27
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, positions: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         q = self.q_proj(x)  # [B, T, d_model]
@@ -81,18 +77,15 @@ class RotarySelfAttention(WeightInitMixin, nn.Module):
         key = apply_rotary(k, head_dim=(self.kv_heads * self.head_dim) // self.kv_heads, positions=positions if positions is not None else decoded_positions(past_key_values, self, k))  # [B, T, d_model]
         del k
         q_heads = query.unflatten(-1, (-1, (self.heads * self.head_dim) // self.heads)).transpose(1, 2)
-        del query
         k_heads = key.unflatten(-1, (-1, (self.kv_heads * self.head_dim) // self.kv_heads)).transpose(1, 2)
-        del key
         v_heads = value.unflatten(-1, (-1, (self.kv_heads * self.head_dim) // self.kv_heads)).transpose(1, 2)
-        del value
         if past_key_values is not None:
             k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
         if self.kv_heads != self.heads:
             k_heads = k_heads.repeat_interleave(self.heads // self.kv_heads, dim=1)
             v_heads = v_heads.repeat_interleave(self.heads // self.kv_heads, dim=1)
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
-        del q_heads, k_heads
+        del q_heads, query, k_heads, key
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
         scores = scores.masked_fill(torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1 + scores.shape[-1] - scores.shape[-2]), torch.finfo(scores.dtype).min)
@@ -100,7 +93,7 @@ class RotarySelfAttention(WeightInitMixin, nn.Module):
         del scores
         weights = F.dropout(weights, self.dropout, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, T, d_model]
-        del weights, v_heads
+        del weights, v_heads, value
         output = self.o_proj(context)  # [B, T, d_model]
         return output
 
@@ -112,8 +105,6 @@ class GatedFeedForward(WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("gate_proj", "Linear"), ("up_proj", "Linear"), ("down_proj", "Linear"))
-
     def __init__(self, d_model: int, d_ff: int, activation: str = "silu", bias: bool = False) -> None:
         super().__init__()
         if activation != "silu":
@@ -121,7 +112,6 @@ class GatedFeedForward(WeightInitMixin, nn.Module):
         self.gate_proj = nn.Linear(d_model, d_ff, bias=bias)  # <stdlib>/llama_layers.dl:36
         self.up_proj = nn.Linear(d_model, d_ff, bias=bias)  # <stdlib>/llama_layers.dl:36
         self.down_proj = nn.Linear(d_ff, d_model, bias=bias)  # <stdlib>/llama_layers.dl:36
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         linear = self.gate_proj(x)  # [B, T, d_ff]
@@ -143,8 +133,6 @@ class LlamaDecoderLayer(WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("input_layernorm", "RMSNorm"), ("post_attention_layernorm", "RMSNorm"))
-
     def __init__(self, d_model: int, heads: int, kv_heads: int, d_ff: int, eps: float = 1e-06,
                  rope_theta: float = 10000.0, rope_scaling: float = 1.0, dropout: float = 0.0, bias: bool = False,
                  window: int = 0) -> None:
@@ -153,7 +141,6 @@ class LlamaDecoderLayer(WeightInitMixin, nn.Module):
         self.self_attn = RotarySelfAttention(d_model, heads, kv_heads, d_model // heads, rope_theta, rope_scaling, dropout=dropout, bias=bias, window=window)  # <stdlib>/llama_layers.dl:47
         self.post_attention_layernorm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/llama_layers.dl:50
         self.mlp = GatedFeedForward(d_model, d_ff, "silu")  # <stdlib>/llama_layers.dl:51
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, positions: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         input_layernorm = self.input_layernorm(x)  # [B, T, d_model]
@@ -177,8 +164,7 @@ class LlamaModel(WeightInitMixin, nn.Module):
     -> last_hidden_state: [B, T, hidden_size]
     """
 
-    LAYER_OPS = (("embed_tokens", "Embedding"), ("norm", "RMSNorm"))
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "embed_tokens": "vocab",
         "layers.*.self_attn.q_proj": "colwise",
@@ -205,11 +191,8 @@ class LlamaModel(WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
-        embedding = self.embed_tokens(input_ids)  # [B, T, hidden_size]
-        layers = embedding
-        del embedding
+        attention_mask = attention_mask.bool() if attention_mask is not None else None
+        layers = self.embed_tokens(input_ids)  # [B, T, hidden_size]
         for layer in self.layers:
             layers = layer(layers, attention_mask, position_ids, past_key_values=past_key_values)  # [B, T, hidden_size]
         norm = self.norm(layers)  # [B, T, hidden_size]
@@ -231,21 +214,10 @@ class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixi
     -> logits: [B, T, vocab_size]
     """
 
-    LAYER_OPS = (("lm_head", "Linear"),)
     # Reference checkpoint key prefixes -> this module's names (specs/llama.dl:31).
     REFERENCE_RENAMES = (("model.", "decoder."),)
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
-    TP_PLAN: typing.ClassVar[dict[str, str]] = {
-        "lm_head": "vocab_head",
-        "decoder.embed_tokens": "vocab",
-        "decoder.layers.*.self_attn.q_proj": "colwise",
-        "decoder.layers.*.self_attn.k_proj": "colwise",
-        "decoder.layers.*.self_attn.v_proj": "colwise",
-        "decoder.layers.*.self_attn.o_proj": "rowwise",
-        "decoder.layers.*.mlp.up_proj": "colwise",
-        "decoder.layers.*.mlp.gate_proj": "colwise",
-        "decoder.layers.*.mlp.down_proj": "rowwise",
-    }
+    # Tensor-parallel plan (path -> style; LlamaModel's in `decoder` too): dlc_parallel.parallelize(model, mesh)
+    TP_PLAN: typing.ClassVar[dict[str, str]] = {"lm_head": "vocab_head"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("decoder.layers.*",), ("decoder.embed_tokens", "lm_head"))
     # generate(): the inputs of the decoded ids, the source and its mask, the logits output, whether forward takes logits_to_keep (specs/llama.dl:50).
@@ -260,15 +232,11 @@ class LlamaForCausalLM(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixi
         self.tie_word_embeddings = tie_word_embeddings
         self.decoder = LlamaModel(vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads, rms_norm_eps, rope_theta, rope_scaling, attention_dropout, attention_bias)  # specs/llama.dl:43
         self.lm_head = nn.Linear(hidden_size, vocab_size, bias=False)  # specs/llama.dl:47
-        if tie_word_embeddings:
-            self.lm_head.weight = self.decoder.embed_tokens.weight  # tied, specs/llama.dl:52
         self.init_rules = (("Linear.weight", "normal", {"std": 0.02}),
                            ("Embedding.weight", "normal", {"std": 0.02}))  # specs/llama.dl:37
         self.init_weights()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> LlamaForCausalLMOutput:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
         decoder = self.decoder(input_ids, attention_mask, position_ids, past_key_values=past_key_values)  # [B, T, hidden_size]
         scores = self.lm_head(decoder[:, -logits_to_keep:])  # [B, T, vocab_size]
         del decoder

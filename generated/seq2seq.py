@@ -2,7 +2,6 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/seq2seq.dl."""
 import typing
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -16,14 +15,14 @@ else:  # imported from a folder on sys.path (`import seq2seq`)
 __all__ = ["BahdanauSeq2Seq", "LuongConcatSeq2Seq", "LuongDotSeq2Seq", "LuongSeq2Seq"]
 
 
-class BahdanauSeq2SeqOutput(NamedTuple):
+class BahdanauSeq2SeqOutput(typing.NamedTuple):
     """BahdanauSeq2Seq's outputs (specs/seq2seq.dl:10); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
     logits: torch.Tensor
 
 
-class LuongSeq2SeqOutput(NamedTuple):
+class LuongSeq2SeqOutput(typing.NamedTuple):
     """LuongSeq2Seq's outputs (specs/seq2seq.dl:33); indexing and unpacking work as on a tuple."""
 
     loss: torch.Tensor | None
@@ -39,14 +38,11 @@ class AdditiveAttention(WeightInitMixin, nn.Module):
     -> context: [B, memory_size]
     """
 
-    LAYER_OPS = (("query_part", "Linear"), ("energies", "Linear"))
-
     def __init__(self, query_size: int, memory_size: int, attention_size: int) -> None:
         super().__init__()
         self.attention_size = attention_size
         self.query_part = nn.Linear(query_size, attention_size, bias=False)  # <stdlib>/seq2seq_layers.dl:12
         self.energies = nn.Linear(attention_size, 1, bias=False)  # <stdlib>/seq2seq_layers.dl:13
-        self.init_weights()
 
     def forward(self, query: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         B, _ = query.shape
@@ -78,14 +74,11 @@ class BahdanauStep(WeightInitMixin, nn.Module):
     -> next_state
     """
 
-    LAYER_OPS = (("cell", "GRUCell"), ("logits", "Linear"))
-
     def __init__(self, embed: int, hidden: int, memory_size: int, attention_size: int, vocab: int) -> None:
         super().__init__()
         self.context = AdditiveAttention(hidden, memory_size, attention_size)  # <stdlib>/seq2seq_layers.dl:27
         self.cell = nn.GRUCell(embed + memory_size, hidden)  # <stdlib>/seq2seq_layers.dl:29
         self.logits = nn.Linear(hidden + embed + memory_size, vocab, bias=True)  # <stdlib>/seq2seq_layers.dl:30
-        self.init_weights()
 
     def forward(self, word: torch.Tensor, state: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         context = self.context(state, memory, keys)  # [B, memory_size]
@@ -108,14 +101,7 @@ class BahdanauSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
     -> logits: [B, T, target_vocab]
     """
 
-    LAYER_OPS = (
-        ("source_embedding", "Embedding"),
-        ("encoder", "GRU"),
-        ("initial_projection", "Linear"),
-        ("keys", "Linear"),
-        ("target_embedding", "Embedding"),
-    )
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "source_embedding": "vocab",
         "target_embedding": "vocab",
@@ -142,9 +128,8 @@ class BahdanauSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
         annotations, final = self.encoder(embedding)  # [B, S, 2000], [2, B, 1000]
         del embedding
         select = final.select(0, 1)  # [B, 1000]
-        del final
         initial_projection = self.initial_projection(select)  # [B, 1000]
-        del select
+        del select, final
         keys = self.keys(annotations)  # [B, S, 1000]
         s_0 = torch.tanh(initial_projection)  # [B, 1000]
         del initial_projection
@@ -177,13 +162,6 @@ class LuongAttention(WeightInitMixin, nn.Module):
     -> context: [B, hidden]
     """
 
-    LAYER_OPS = (
-        ("weighted_query", "Linear"),
-        ("query_part", "Linear"),
-        ("memory_part", "Linear"),
-        ("energies", "Linear"),
-    )
-
     def __init__(self, hidden: int, score: str = "general") -> None:
         super().__init__()
         self.hidden = hidden
@@ -195,7 +173,6 @@ class LuongAttention(WeightInitMixin, nn.Module):
                 self.query_part = nn.Linear(hidden, hidden, bias=False)  # <stdlib>/seq2seq_layers.dl:45
                 self.memory_part = nn.Linear(hidden, hidden, bias=False)  # <stdlib>/seq2seq_layers.dl:46
                 self.energies = nn.Linear(hidden, 1, bias=False)  # <stdlib>/seq2seq_layers.dl:47
-        self.init_weights()
 
     def forward(self, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         B, _ = query.shape
@@ -245,15 +222,12 @@ class LuongStep(WeightInitMixin, nn.Module):
     -> next_feed
     """
 
-    LAYER_OPS = (("cell", "LSTMCell"), ("combined", "Linear"), ("logits", "Linear"))
-
     def __init__(self, embed: int, hidden: int, vocab: int, score: str = "general") -> None:
         super().__init__()
         self.cell = nn.LSTMCell(embed + hidden, hidden)  # <stdlib>/seq2seq_layers.dl:63
         self.context = LuongAttention(hidden, score)  # <stdlib>/seq2seq_layers.dl:64
         self.combined = nn.Linear(2 * hidden, hidden, bias=False)  # <stdlib>/seq2seq_layers.dl:65
         self.logits = nn.Linear(hidden, vocab, bias=True)  # <stdlib>/seq2seq_layers.dl:67
-        self.init_weights()
 
     def forward(self, word: torch.Tensor, h: torch.Tensor, c: torch.Tensor, feed: torch.Tensor, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         concat = torch.cat([word, feed], dim=-1)  # [B, 2000]
@@ -280,8 +254,7 @@ class LuongSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
     -> logits: [B, T, target_vocab]
     """
 
-    LAYER_OPS = (("source_embedding", "Embedding"), ("encoder", "LSTM"), ("target_embedding", "Embedding"))
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "source_embedding": "vocab",
         "target_embedding": "vocab",
@@ -307,13 +280,11 @@ class LuongSeq2Seq(GenerationMixin, WeightInitMixin, nn.Module):
         memory, (h_n, c_n) = self.encoder(embedding)  # [B, S, 1000], [1, B, 1000], [1, B, 1000]
         del embedding
         h_0 = h_n.select(0, 0)  # [B, 1000]
-        del h_n
         c_0 = c_n.select(0, 0)  # [B, 1000]
-        del c_n
         feed_0 = torch.zeros_like(h_0)  # [B, 1000]
         words = self.target_embedding(tgt)  # [B, T, 1000]
         h, c, feed = (h_0, c_0, feed_0) if past_key_values is None else past_key_values.carried(self.decoder, h_0, c_0, feed_0)
-        del h_0, c_0, feed_0
+        del h_0, h_n, c_0, c_n, feed_0
         scores_steps = []
         for t in range(words.size(1)):
             scores_t, h, c, feed = self.decoder(words[:, t], h, c, feed, memory)

@@ -2,7 +2,6 @@
 # Do not edit: change the spec and run `dlc compile`.
 """PyTorch modules compiled from specs/t5.dl."""
 import typing
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -32,25 +31,28 @@ else:  # imported from a folder on sys.path (`import t5`)
 __all__ = ["T5ForConditionalGeneration", "T5Model", "T5V11ForConditionalGeneration", "T5V11Model"]
 
 
-class T5ModelOutput(NamedTuple):
+class T5ModelOutput(typing.NamedTuple):
     """T5Model's outputs (specs/t5.dl:13); indexing and unpacking work as on a tuple."""
 
+    last_hidden_state: torch.Tensor
+
+
+class T5ForConditionalGenerationOutput(typing.NamedTuple):
+    """T5ForConditionalGeneration's outputs (specs/t5.dl:13); indexing and unpacking work as on a tuple."""
+
     loss: torch.Tensor | None
-    logits: torch.Tensor | None
-    last_hidden_state: torch.Tensor | None
+    logits: torch.Tensor
 
 
 class T5Attention(WeightInitMixin, nn.Module):
     """T5Attention, from <stdlib>/t5_layers.dl:10.
 
     x: [B, Tq, d_model]
-    memory: [B, Tk, d_model]
+    memory: [B, Tk, d_model] optional (None: the same tensor as x)
     mask: [B, Tk] bool optional
     position_bias: [1, heads, Tq, Tk] optional
     -> o
     """
-
-    LAYER_OPS = (("q", "Linear"), ("k", "Linear"), ("v", "Linear"), ("o", "Linear"))
 
     def __init__(self, d_model: int, heads: int, d_kv: int, dropout: float = 0.1, causal: bool = False) -> None:
         super().__init__()
@@ -69,20 +71,21 @@ class T5Attention(WeightInitMixin, nn.Module):
                            ("o.weight", "normal", {"std": (heads * d_kv) ** -0.5}))  # <stdlib>/t5_layers.dl:12
         self.init_weights()
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None = None, position_bias: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None, mask: torch.Tensor | None = None, position_bias: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         q = self.q(x)  # [B, Tq, 512]
-        k = computed_once(past_key_values, "k", self.k, memory)  # [B, Tk, 512]
-        v = computed_once(past_key_values, "v", self.v, memory)  # [B, Tk, 512]
+        if memory is None:
+            k = self.k(x)  # [B, Tq, 512]
+            v = self.v(x)  # [B, Tq, 512]
+        else:
+            k = computed_once(past_key_values, "k", self.k, memory)  # [B, Tk, 512]
+            v = computed_once(past_key_values, "v", self.v, memory)  # [B, Tk, 512]
         q_heads = q.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
-        del q
         k_heads = k.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
-        del k
         v_heads = v.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
-        del v
         if past_key_values is not None and self.causal:
             k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
         scores = q_heads @ k_heads.transpose(-2, -1)
-        del q_heads, k_heads
+        del q_heads, q, k_heads, k
         if position_bias is not None:
             scores = scores + position_bias
         if mask is not None:
@@ -93,65 +96,7 @@ class T5Attention(WeightInitMixin, nn.Module):
         del scores
         weights = F.dropout(weights, self.dropout, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
-        del weights, v_heads
-        o = self.o(context)  # [B, Tq, 512]
-        return o
-
-
-class T5AttentionMemoryIsX(WeightInitMixin, nn.Module):
-    """T5Attention, from <stdlib>/t5_layers.dl:10.
-
-    x: [B, Tq, d_model]
-    (memory is the same tensor as x: this class takes x only)
-    mask: [B, Tk] bool optional
-    position_bias: [1, heads, Tq, Tk] optional
-    -> o
-    """
-
-    LAYER_OPS = (("q", "Linear"), ("k", "Linear"), ("v", "Linear"), ("o", "Linear"))
-
-    def __init__(self, d_model: int, heads: int, d_kv: int, dropout: float = 0.1, causal: bool = False) -> None:
-        super().__init__()
-        inner = heads * d_kv
-        self.inner = inner
-        self.heads = heads
-        self.causal = causal
-        self.dropout = dropout
-        self.q = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:21
-        self.k = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:22
-        self.v = nn.Linear(d_model, inner, bias=False)  # <stdlib>/t5_layers.dl:23
-        self.o = nn.Linear(inner, d_model, bias=False)  # <stdlib>/t5_layers.dl:25
-        self.init_rules = (("q.weight", "normal", {"std": (d_model * d_kv) ** -0.5}),
-                           ("k.weight", "normal", {"std": d_model ** -0.5}),
-                           ("v.weight", "normal", {"std": d_model ** -0.5}),
-                           ("o.weight", "normal", {"std": (heads * d_kv) ** -0.5}))  # <stdlib>/t5_layers.dl:12
-        self.init_weights()
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, position_bias: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
-        q = self.q(x)  # [B, Tq, 512]
-        k = self.k(x)  # [B, Tq, 512]
-        v = self.v(x)  # [B, Tq, 512]
-        q_heads = q.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
-        del q
-        k_heads = k.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
-        del k
-        v_heads = v.unflatten(-1, (-1, self.inner // self.heads)).transpose(1, 2)
-        del v
-        if past_key_values is not None and self.causal:
-            k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
-        scores = q_heads @ k_heads.transpose(-2, -1)
-        del q_heads, k_heads
-        if position_bias is not None:
-            scores = scores + position_bias
-        if mask is not None:
-            scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
-        if self.causal:
-            scores = scores.masked_fill(torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1 + scores.shape[-1] - scores.shape[-2]), torch.finfo(scores.dtype).min)
-        weights = F.softmax(scores, dim=-1)
-        del scores
-        weights = F.dropout(weights, self.dropout, self.training)
-        context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, 512]
-        del weights, v_heads
+        del weights, v_heads, v
         o = self.o(context)  # [B, Tq, 512]
         return o
 
@@ -162,8 +107,6 @@ class T5FeedForward(WeightInitMixin, nn.Module):
     x: [B, S, d_model]
     -> wo
     """
-
-    LAYER_OPS = (("wi", "Linear"), ("wo", "Linear"), ("wi_0", "Linear"), ("wi_1", "Linear"))
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.1, gated: bool = False) -> None:
         super().__init__()
@@ -211,7 +154,6 @@ class T5EncoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("self_attention_norm", "RMSNorm"), ("ff_norm", "RMSNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:49).
     REFERENCE_RENAMES = (
         ("layer.0.SelfAttention.", "self_attention."),
@@ -224,16 +166,15 @@ class T5EncoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
                  gated: bool = False) -> None:
         super().__init__()
         self.self_attention_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:54
-        self.self_attention = T5AttentionMemoryIsX(d_model, heads, d_kv, dropout)  # <stdlib>/t5_layers.dl:55
+        self.self_attention = T5Attention(d_model, heads, d_kv, dropout)  # <stdlib>/t5_layers.dl:55
         self.dropout = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:57
         self.ff_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:58
         self.ff = T5FeedForward(d_model, d_ff, dropout, gated)  # <stdlib>/t5_layers.dl:59
         self.dropout_1 = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:60
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, S, d_model]
-        self_attention = self.self_attention(self_attention_norm, mask, position_bias)  # [B, S, d_model]
+        self_attention = self.self_attention(self_attention_norm, None, mask, position_bias)  # [B, S, d_model]
         del self_attention_norm
         dropout = self.dropout(self_attention)  # [B, S, d_model]
         del self_attention
@@ -256,7 +197,7 @@ class T5Encoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("position_bias", "RelativePositionBias"), ("final_layer_norm", "RMSNorm"))
+    LAYER_OPS = (("position_bias", "RelativePositionBias"),)
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:97).
     REFERENCE_RENAMES = (
         ("block.0.layer.0.SelfAttention.relative_attention_bias.", "position_bias."),
@@ -275,9 +216,7 @@ class T5Encoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     def forward(self, embedded: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1])  # [1, heads, S, S]
-        x = self.drop(embedded)  # [B, S, d_model]
-        layers = x
-        del x
+        layers = self.drop(embedded)  # [B, S, d_model]
         for layer in self.layers:
             layers = layer(layers, position_bias, mask)  # [B, S, d_model]
         del position_bias
@@ -298,7 +237,6 @@ class T5DecoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("self_attention_norm", "RMSNorm"), ("cross_attention_norm", "RMSNorm"), ("ff_norm", "RMSNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:70).
     REFERENCE_RENAMES = (
         ("layer.0.SelfAttention.", "self_attention."),
@@ -313,7 +251,7 @@ class T5DecoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
                  gated: bool = False) -> None:
         super().__init__()
         self.self_attention_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:77
-        self.self_attention = T5AttentionMemoryIsX(d_model, heads, d_kv, dropout, causal=True)  # <stdlib>/t5_layers.dl:78
+        self.self_attention = T5Attention(d_model, heads, d_kv, dropout, causal=True)  # <stdlib>/t5_layers.dl:78
         self.dropout = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:80
         self.cross_attention_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:81
         self.cross_attention = T5Attention(d_model, heads, d_kv, dropout)  # <stdlib>/t5_layers.dl:82
@@ -321,11 +259,10 @@ class T5DecoderLayer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.ff_norm = nn.RMSNorm(d_model, eps=eps)  # <stdlib>/t5_layers.dl:84
         self.ff = T5FeedForward(d_model, d_ff, dropout, gated)  # <stdlib>/t5_layers.dl:85
         self.dropout_2 = nn.Dropout(dropout)  # <stdlib>/t5_layers.dl:86
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         self_attention_norm = self.self_attention_norm(x)  # [B, T, d_model]
-        self_attention = self.self_attention(self_attention_norm, mask, position_bias, past_key_values=past_key_values)  # [B, T, d_model]
+        self_attention = self.self_attention(self_attention_norm, None, mask, position_bias, past_key_values=past_key_values)  # [B, T, d_model]
         del self_attention_norm
         dropout = self.dropout(self_attention)  # [B, T, d_model]
         del self_attention
@@ -357,7 +294,7 @@ class T5Decoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("position_bias", "RelativePositionBias"), ("final_layer_norm", "RMSNorm"))
+    LAYER_OPS = (("position_bias", "RelativePositionBias"),)
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/t5_layers.dl:117).
     REFERENCE_RENAMES = (
         ("block.0.layer.0.SelfAttention.relative_attention_bias.", "position_bias."),
@@ -376,9 +313,7 @@ class T5Decoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
 
     def forward(self, embedded: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         position_bias = self.position_bias(embedded.shape[1], embedded.shape[1], past_length(past_key_values, None))  # [1, heads, T, T]
-        x = self.drop(embedded)  # [B, T, d_model]
-        layers = x
-        del x
+        layers = self.drop(embedded)  # [B, T, d_model]
         for layer in self.layers:
             layers = layer(layers, position_bias, memory, memory_mask, mask, past_key_values=past_key_values)  # [B, T, d_model]
         del position_bias
@@ -401,10 +336,9 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
     -> logits: [B, T, vocab]
     """
 
-    LAYER_OPS = (("shared", "Embedding"), ("lm_head", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (specs/t5.dl:13).
     REFERENCE_RENAMES = (("encoder.embed_tokens.", "shared."), ("decoder.embed_tokens.", "shared."),)
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "shared": "vocab",
         "encoder.position_bias": "heads",
@@ -450,7 +384,6 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
         self.decoder = T5Decoder(d_model, heads, d_kv, d_ff, layers, num_buckets, max_distance, dropout, eps, gated)  # specs/t5.dl:30
         if head == "lm" and tie_word_embeddings:
             self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/t5.dl:35
-            self.lm_head.weight = self.shared.weight  # tied, specs/t5.dl:39
         else:
             if head == "lm":
                 self.lm_head = nn.Linear(d_model, vocab, bias=False)  # specs/t5.dl:42
@@ -458,11 +391,9 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
                            ("lm_head.weight", "normal", {"std": 1.0}))  # specs/t5.dl:18
         self.init_weights()
 
-    def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> T5ModelOutput:
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
-        if decoder_attention_mask is not None:
-            decoder_attention_mask = decoder_attention_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+    def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> T5ModelOutput | T5ForConditionalGenerationOutput:
+        attention_mask = attention_mask.bool() if attention_mask is not None else None
+        decoder_attention_mask = decoder_attention_mask.bool() if decoder_attention_mask is not None else None
         embedding = self.shared(input_ids)  # [B, S, d_model]
         encoder = computed_once(past_key_values, "encoder", self.encoder, embedding, attention_mask)  # [B, S, d_model]
         del embedding
@@ -474,14 +405,14 @@ class T5Model(GenerationMixin, ReferenceCheckpointMixin, WeightInitMixin, nn.Mod
             scores = self.lm_head(scale[:, -logits_to_keep:])  # [B, T, vocab]
             del scale
             loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
-            return T5ModelOutput(loss=loss, logits=scores, last_hidden_state=None)
+            return T5ForConditionalGenerationOutput(loss=loss, logits=scores)
         else:
             if self.head != "lm":
-                return T5ModelOutput(loss=None, logits=None, last_hidden_state=decoder)
+                return T5ModelOutput(last_hidden_state=decoder)
             else:
                 scores = self.lm_head(decoder[:, -logits_to_keep:])  # [B, T, vocab]
                 loss = None if labels is None else F.cross_entropy(scores.flatten(0, -2), labels.flatten())  # []
-                return T5ModelOutput(loss=loss, logits=scores, last_hidden_state=None)
+                return T5ForConditionalGenerationOutput(loss=loss, logits=scores)
 
     def tie_weights(self) -> None:
         """Re-apply the spec's `tie`s (`to_empty()` unties parameters)."""

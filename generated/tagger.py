@@ -22,8 +22,6 @@ class RecurrentEncoder(WeightInitMixin, nn.Module):
     -> last: [layers * directions, B, hidden]
     """
 
-    LAYER_OPS = (("steps", "LSTM"),)
-
     def __init__(self, input_size: int, hidden: int, layers: int = 1, bidirectional: bool = False, cell: str = "lstm",
                  dropout: float = 0.0) -> None:
         super().__init__()
@@ -32,7 +30,6 @@ class RecurrentEncoder(WeightInitMixin, nn.Module):
             self.steps = nn.LSTM(input_size, hidden, num_layers=layers, batch_first=True, dropout=dropout, bidirectional=bidirectional)  # <stdlib>/recurrent.dl:10
         else:
             self.steps = nn.GRU(input_size, hidden, num_layers=layers, batch_first=True, dropout=dropout, bidirectional=bidirectional)  # <stdlib>/recurrent.dl:12
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cell == "lstm":
@@ -49,8 +46,7 @@ class Tagger(WeightInitMixin, nn.Module):
     -> scores: [B, T, tags]
     """
 
-    LAYER_OPS = (("embedding", "Embedding"), ("scores", "Linear"))
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"embedding": "vocab"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = ()

@@ -20,12 +20,10 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
     """MultiHeadAttention, from <stdlib>/attention.dl:6.
 
     q: [B, Tq, d_model]
-    kv: [B, Tk, d_model]
+    kv: [B, Tk, d_model] optional (None: the same tensor as q)
     mask: [B, Tk] bool optional
     -> output
     """
-
-    LAYER_OPS = (("query", "Linear"), ("key", "Linear"), ("value", "Linear"), ("output", "Linear"))
 
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
         super().__init__()
@@ -39,22 +37,22 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
         self.key = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:12
         self.value = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:13
         self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:15
-        self.init_weights()
 
-    def forward(self, q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, kv: torch.Tensor | None = None, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         query = self.query(q)  # [B, Tq, d_model]
-        key = computed_once(past_key_values, "key", self.key, kv)  # [B, Tk, d_model]
-        value = computed_once(past_key_values, "value", self.value, kv)  # [B, Tk, d_model]
+        if kv is None:
+            key = self.key(q)  # [B, Tq, d_model]
+            value = self.value(q)  # [B, Tq, d_model]
+        else:
+            key = computed_once(past_key_values, "key", self.key, kv)  # [B, Tk, d_model]
+            value = computed_once(past_key_values, "value", self.value, kv)  # [B, Tk, d_model]
         q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del query
         k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del key
         v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del value
         if past_key_values is not None and self.causal:
             k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
-        del q_heads, k_heads
+        del q_heads, query, k_heads, key
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
         if self.causal:
@@ -63,59 +61,7 @@ class MultiHeadAttention(WeightInitMixin, nn.Module):
         del scores
         weights = F.dropout(weights, self.dropout, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, d_model]
-        del weights, v_heads
-        output = self.output(context)  # [B, Tq, d_model]
-        return output
-
-
-class MultiHeadAttentionKvIsQ(WeightInitMixin, nn.Module):
-    """MultiHeadAttention, from <stdlib>/attention.dl:6.
-
-    q: [B, Tq, d_model]
-    (kv is the same tensor as q: this class takes q only)
-    mask: [B, Tk] bool optional
-    -> output
-    """
-
-    LAYER_OPS = (("query", "Linear"), ("key", "Linear"), ("value", "Linear"), ("output", "Linear"))
-
-    def __init__(self, d_model: int, heads: int, dropout: float = 0.0, causal: bool = False, bias: bool = True) -> None:
-        super().__init__()
-        if d_model % heads != 0:
-            raise ValueError('heads must divide d_model (<stdlib>/attention.dl:7)')
-        self.d_model = d_model
-        self.heads = heads
-        self.causal = causal
-        self.dropout = dropout
-        self.query = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:11
-        self.key = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:12
-        self.value = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:13
-        self.output = nn.Linear(d_model, d_model, bias=bias)  # <stdlib>/attention.dl:15
-        self.init_weights()
-
-    def forward(self, q: torch.Tensor, mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
-        query = self.query(q)  # [B, Tq, d_model]
-        key = self.key(q)  # [B, Tq, d_model]
-        value = self.value(q)  # [B, Tq, d_model]
-        q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del query
-        k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del key
-        v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del value
-        if past_key_values is not None and self.causal:
-            k_heads, v_heads = past_key_values.update(self, "context", k_heads, v_heads)
-        scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
-        del q_heads, k_heads
-        if mask is not None:
-            scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
-        if self.causal:
-            scores = scores.masked_fill(torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1 + scores.shape[-1] - scores.shape[-2]), torch.finfo(scores.dtype).min)
-        weights = F.softmax(scores, dim=-1)
-        del scores
-        weights = F.dropout(weights, self.dropout, self.training)
-        context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, Tq, d_model]
-        del weights, v_heads
+        del weights, v_heads, value
         output = self.output(context)  # [B, Tq, d_model]
         return output
 
@@ -128,13 +74,10 @@ class AddNorm(WeightInitMixin, nn.Module):
     -> norm
     """
 
-    LAYER_OPS = (("norm", "LayerNorm"),)
-
     def __init__(self, d_model: int, dropout: float = 0.0, eps: float = 1e-05) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)  # <stdlib>/layers.dl:15
         self.norm = nn.LayerNorm(d_model, eps=eps)  # <stdlib>/layers.dl:16
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, sublayer: torch.Tensor) -> torch.Tensor:
         dropout = self.dropout(sublayer)  # [B, S, d_model]
@@ -151,8 +94,6 @@ class FeedForward(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = (("hidden", "Linear"), ("output", "Linear"))
-
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
         if activation != "relu":
@@ -160,7 +101,6 @@ class FeedForward(WeightInitMixin, nn.Module):
         self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/layers.dl:6
         self.active = nn.Dropout(dropout)  # <stdlib>/layers.dl:7
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/layers.dl:8
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, d_ff]
@@ -185,14 +125,13 @@ class EncoderLayer(WeightInitMixin, nn.Module):
         super().__init__()
         if norm != "post":
             raise ValueError('`norm == "post"` is true in every configuration of EncoderLayer compiled (<stdlib>/transformer_layers.dl:8); compile one where it is not, to build this one')
-        self.attn = MultiHeadAttentionKvIsQ(d_model, heads, dropout)  # <stdlib>/transformer_layers.dl:9
+        self.attn = MultiHeadAttention(d_model, heads, dropout)  # <stdlib>/transformer_layers.dl:9
         self.attn_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:10
         self.ffn = FeedForward(d_model, d_ff, dropout, activation)  # <stdlib>/transformer_layers.dl:11
         self.y = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:12
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        attn = self.attn(x, mask)  # [B, S, d_model]
+        attn = self.attn(x, None, mask)  # [B, S, d_model]
         attn_norm = self.attn_norm(x, attn)  # [B, S, d_model]
         del attn
         ffn = self.ffn(attn_norm)  # [B, S, d_model]
@@ -214,13 +153,12 @@ class DecoderLayer(WeightInitMixin, nn.Module):
         super().__init__()
         if norm != "post":
             raise ValueError('`norm == "post"` is true in every configuration of DecoderLayer compiled (<stdlib>/transformer_layers.dl:29); compile one where it is not, to build this one')
-        self.self_attn = MultiHeadAttentionKvIsQ(d_model, heads, dropout, causal=True)  # <stdlib>/transformer_layers.dl:30
+        self.self_attn = MultiHeadAttention(d_model, heads, dropout, causal=True)  # <stdlib>/transformer_layers.dl:30
         self.self_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:31
         self.cross_attn = MultiHeadAttention(d_model, heads, dropout)  # <stdlib>/transformer_layers.dl:32
         self.cross_norm = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:33
         self.ffn = FeedForward(d_model, d_ff, dropout, activation)  # <stdlib>/transformer_layers.dl:34
         self.y = AddNorm(d_model, dropout, eps)  # <stdlib>/transformer_layers.dl:35
-        self.init_weights()
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None) -> torch.Tensor:
         self_attn = self.self_attn(x, past_key_values=past_key_values)  # [B, T, d_model]
@@ -243,8 +181,7 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
     -> logits: [B, T, vocab]
     """
 
-    LAYER_OPS = (("src_embed", "Embedding"), ("generator", "Linear"), ("tgt_embed", "Embedding"))
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "src_embed": "vocab",
         "generator": "vocab_head",
@@ -285,23 +222,18 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
         self.tgt_x = nn.Dropout(dropout)  # specs/transformer.dl:28
         self.decoder = nn.ModuleList([DecoderLayer(d_model, heads, d_ff, dropout) for _ in range(layers)])  # specs/transformer.dl:29
         self.generator = nn.Linear(d_model, vocab, bias=False)  # specs/transformer.dl:32
-        if tie_embeddings:
-            self.generator.weight = self.src_embed.weight  # tied, specs/transformer.dl:35
         self.init_rules = (("Linear.weight", "xavier_uniform", {}), ("Embedding.weight", "xavier_uniform", {}))  # specs/transformer.dl:9
         self.init_weights()
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, src_mask: torch.Tensor | None = None, past_key_values: "KVCache | None" = None, logits_to_keep: int = 0) -> torch.Tensor:
-        if src_mask is not None:
-            src_mask = src_mask.bool()  # HF-style int and float 0/1 masks: nonzero = True
+        src_mask = src_mask.bool() if src_mask is not None else None
         embedding = self.src_embed(src)  # [B, S, d_model]
         scale = embedding * math.sqrt(self.d_model)  # [B, S, d_model]
         del embedding
         sinusoidalpositions = self.positions(scale)  # [B, S, d_model]
         del scale
-        src_x = self.src_x(sinusoidalpositions)  # [B, S, d_model]
+        encoder = self.src_x(sinusoidalpositions)  # [B, S, d_model]
         del sinusoidalpositions
-        encoder = src_x
-        del src_x
         for layer in self.encoder:
             encoder = computed_once(past_key_values, "encoder", layer, encoder, src_mask)  # [B, S, d_model]
         if self.tie_embeddings:
@@ -312,10 +244,8 @@ class Transformer(GenerationMixin, WeightInitMixin, nn.Module):
         del embedding_1
         sinusoidalpositions_1 = self.positions(scale_1, past_length(past_key_values, None))  # [B, T, d_model]
         del scale_1
-        tgt_x = self.tgt_x(sinusoidalpositions_1)  # [B, T, d_model]
+        decoder = self.tgt_x(sinusoidalpositions_1)  # [B, T, d_model]
         del sinusoidalpositions_1
-        decoder = tgt_x
-        del tgt_x
         for layer_1 in self.decoder:
             decoder = layer_1(decoder, encoder, src_mask, past_key_values=past_key_values)  # [B, T, d_model]
         del encoder

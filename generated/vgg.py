@@ -22,8 +22,6 @@ class ConvBNAct(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("conv", "Conv2d"), ("bn", "BatchNorm2d"))
-
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
                  norm: bool = True, bias: bool = False, activation: str = "relu") -> None:
         super().__init__()
@@ -42,7 +40,6 @@ class ConvBNAct(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=(kernel_size - 1) // 2, groups=groups, bias=bias)  # <stdlib>/vision.dl:13
         if norm:
             self.bn = nn.BatchNorm2d(out_channels, eps=1e-05, momentum=0.1)  # <stdlib>/vision.dl:17
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv(x)
@@ -65,7 +62,6 @@ class VGGStage(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     def __init__(self, in_channels: int, out_channels: int, num_convs: int, batch_norm: bool = False) -> None:
         super().__init__()
         self.convs = nn.ModuleList([ConvBNAct(in_channels if j == 0 else out_channels, out_channels, 3, norm=batch_norm, bias=True) for j in range(num_convs)])  # <stdlib>/vision.dl:103
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = x
@@ -82,8 +78,7 @@ class VGG(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, num_classes]
     """
 
-    LAYER_OPS = (("fc1", "Linear"), ("fc2", "Linear"), ("fc3", "Linear"))
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"fc1": "colwise", "fc2": "rowwise"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("features.*",),)

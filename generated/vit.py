@@ -23,7 +23,6 @@ class PackedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = (("in_proj", "Linear"), ("out_proj", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/vit_layers.dl:9).
     REFERENCE_RENAMES = (("in_proj_", "in_proj."),)
 
@@ -43,20 +42,15 @@ class PackedSelfAttention(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         linear = self.in_proj(x)  # [B, T, 3 * d_model]
         query, key, value = linear.chunk(3, dim=-1)  # [B, T, d_model], [B, T, d_model], [B, T, d_model]
-        del linear
         q_heads = query.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del query
         k_heads = key.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del key
         v_heads = value.unflatten(-1, (-1, self.d_model // self.heads)).transpose(1, 2)
-        del value
         scores = q_heads @ k_heads.transpose(-2, -1) * q_heads.shape[-1] ** -0.5
-        del q_heads, k_heads
         weights = F.softmax(scores, dim=-1)
         del scores
         weights = F.dropout(weights, self.dropout, self.training)
         context = (weights @ v_heads).transpose(1, 2).flatten(2)  # [B, T, d_model]
-        del weights, v_heads
+        del weights, v_heads, linear, query, key, value, q_heads, k_heads
         output = self.out_proj(context)  # [B, T, d_model]
         return output
 
@@ -68,8 +62,6 @@ class FeedForward(WeightInitMixin, nn.Module):
     -> output
     """
 
-    LAYER_OPS = (("hidden", "Linear"), ("output", "Linear"))
-
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
         if activation != "gelu":
@@ -77,7 +69,6 @@ class FeedForward(WeightInitMixin, nn.Module):
         self.hidden = nn.Linear(d_model, d_ff, bias=True)  # <stdlib>/layers.dl:6
         self.active = nn.Dropout(dropout)  # <stdlib>/layers.dl:7
         self.output = nn.Linear(d_ff, d_model, bias=True)  # <stdlib>/layers.dl:8
-        self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(x)  # [B, S, d_ff]
@@ -96,7 +87,6 @@ class ViTEncoderBlock(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("ln_1", "LayerNorm"), ("ln_2", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/vit_layers.dl:26).
     REFERENCE_RENAMES = (("mlp.0.", "mlp.hidden."), ("mlp.3.", "mlp.output."),)
 
@@ -139,7 +129,6 @@ class ViTEncoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> y
     """
 
-    LAYER_OPS = (("pos_embedding", "Parameter"), ("ln", "LayerNorm"))
     # Reference checkpoint key prefixes -> this module's names (<stdlib>/vit_layers.dl:47).
     REFERENCE_RENAMES = (("layers.encoder_layer_{i}.", "blocks.{i}."),)
 
@@ -157,10 +146,8 @@ class ViTEncoder(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         pos_embedding = self.pos_embedding  # [1, seq_length, d_model]
         add = x + pos_embedding  # [B, seq_length, d_model]
         del pos_embedding
-        dropout = self.dropout(add)  # [B, seq_length, d_model]
+        blocks = self.dropout(add)  # [B, seq_length, d_model]
         del add
-        blocks = dropout
-        del dropout
         for layer in self.blocks:
             blocks = layer(blocks)  # [B, seq_length, d_model]
         ln = self.ln(blocks)  # [B, seq_length, d_model]
@@ -174,17 +161,15 @@ class VisionTransformer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     -> logits: [B, num_classes]
     """
 
-    LAYER_OPS = (("conv_proj", "Conv2d"), ("class_token", "Parameter"), ("head", "Linear"))
     # Reference checkpoint key prefixes -> this module's names (specs/vit.dl:9).
     REFERENCE_RENAMES = (("heads.head.", "head."),)
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (path -> style; TP_PACKED: fused layers' parts): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {
         "encoder.blocks.*.self_attention.in_proj": "packed_colwise",
         "encoder.blocks.*.self_attention.out_proj": "rowwise",
         "encoder.blocks.*.mlp.hidden": "colwise",
         "encoder.blocks.*.mlp.output": "rowwise",
     }
-    # Fused projections -> their equal parts, each sharded on its own.
     TP_PACKED: typing.ClassVar[dict[str, int]] = {"encoder.blocks.*.self_attention.in_proj": 3}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = (("encoder.blocks.*",),)
@@ -211,16 +196,13 @@ class VisionTransformer(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         flatten = torch.flatten(conv_proj, 2, -1)  # [B, hidden_dim, patches]
         del conv_proj
         tokens = flatten.transpose(1, 2)  # [B, patches, hidden_dim]
-        del flatten
         class_token = self.class_token  # [1, 1, hidden_dim]
         expand = class_token.expand(B, -1, -1)  # [B, 1, hidden_dim]
-        del class_token
         sequence = torch.cat([expand, tokens], dim=1)
-        del expand, tokens
+        del expand, class_token, tokens, flatten
         encoder = self.encoder(sequence)
         del sequence
         select = encoder.select(1, 0)  # [B, hidden_dim]
-        del encoder
         logits = self.head(select)  # [B, num_classes]
         return logits
 

@@ -24,8 +24,7 @@ class SkipGram(WeightInitMixin, nn.Module):
     -> loss
     """
 
-    LAYER_OPS = (("center_embeddings", "Embedding"), ("context_embeddings", "Embedding"))
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"center_embeddings": "vocab", "context_embeddings": "vocab"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = ()
@@ -57,8 +56,7 @@ class CBOW(WeightInitMixin, nn.Module):
     -> loss
     """
 
-    LAYER_OPS = (("context_embeddings", "Embedding"), ("center_embeddings", "Embedding"))
-    # Tensor-parallel plan (module path -> style): apply it with dlc_parallel.parallelize(model, mesh), beside this module.
+    # Tensor-parallel plan (path -> style): dlc_parallel.parallelize(model, mesh)
     TP_PLAN: typing.ClassVar[dict[str, str]] = {"context_embeddings": "vocab", "center_embeddings": "vocab"}
     # What fully_shard wraps as one unit (`apply_parallelism`); the root holds the rest.
     FSDP_UNITS = ()

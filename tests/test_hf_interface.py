@@ -11,6 +11,8 @@ Small configurations built from configs (no downloads), fp32, eval mode, eager r
 """
 from __future__ import annotations
 
+import typing
+
 import pytest
 import torch
 
@@ -117,7 +119,9 @@ def test_int_and_float_masks_equal_bool_masks_and_hf(tmp_path_factory, name, lev
 def test_a_bool_mask_is_converted_once_where_the_model_begins():
     """The conversion is on the model's entry, not in each layer: bool masks pass through untouched."""
     source = (ROOT / "generated" / "bert.py").read_text()
-    assert source.count("attention_mask = attention_mask.bool()") == 3        # one per model class
+    # once, in BertModel: the heads pass their mask to the BertModel inside, which converts it
+    assert source.count("attention_mask = attention_mask.bool()") == 1
+    assert "attention_mask.bool()" in source.split("class BertModel(")[1].split("\nclass ")[0]
     assert ".bool()" not in source.split("class BertModel(")[0]               # the blocks see bool only
 
 
@@ -148,6 +152,26 @@ def test_a_model_with_several_outputs_returns_a_named_tuple():
         plain = without_pooler(ids, mask)
     assert plain.pooler_output is None                      # as HF's BertModel(add_pooling_layer=False)
     torch.testing.assert_close(plain.last_hidden_state, out.last_hidden_state, rtol=0, atol=0)
+
+
+def test_each_t5_configuration_returns_only_the_fields_it_produces():
+    """T5Model without a head returns the decoder states, with its LM head a loss and the logits:
+    a type each (as HF's T5Model and T5ForConditionalGeneration), no field that is always None;
+    T5Model(head="lm") built at run time returns the head's type, and indexing works as on a tuple."""
+    torch.manual_seed(0)
+    ids, decoder_ids = torch.randint(0, 97, (2, 6)), torch.randint(0, 97, (2, 5))
+    with torch.no_grad():
+        base = t5.T5Model(**T5).eval()(ids, decoder_ids)
+        head = t5.T5ForConditionalGeneration(**T5).eval()(ids, decoder_ids, labels=decoder_ids)
+        built = t5.T5Model(**T5, head="lm").eval()(ids, decoder_ids)
+    assert type(base) is t5.T5ModelOutput and base._fields == ("last_hidden_state",)
+    assert base[0] is base.last_hidden_state and base.last_hidden_state.shape == (2, 5, 32)
+    assert type(head) is t5.T5ForConditionalGenerationOutput and head._fields == ("loss", "logits")
+    loss, logits = head
+    assert loss.shape == () and logits.shape == (2, 5, 97) and head[1] is logits
+    assert type(built) is t5.T5ForConditionalGenerationOutput and built.loss is None
+    returns = typing.get_args(typing.get_type_hints(t5.T5Model.forward)["return"])
+    assert returns == (t5.T5ModelOutput, t5.T5ForConditionalGenerationOutput)
 
 
 def test_a_model_with_one_output_returns_the_tensor():

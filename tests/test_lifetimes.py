@@ -66,8 +66,28 @@ def test_releases_go_in_the_branch_of_the_last_reader():
     from compiler.codegen.lifetimes import with_releases
     from compiler.codegen.specialization import Line
     lines = [Line((), "a = f(x)"), Line((("c", True),), "b = g(a)"), Line((("c", True),), "y = h(b)"),
-             Line((("c", False),), "y = a"), Line((), "return y")]
+             Line((("c", False),), "y = k(a)"), Line((), "return y")]
     out = [(line.guard, line.text) for line in with_releases(lines, Line, {"x"})]
     assert out == [((), "a = f(x)"), ((("c", True),), "b = g(a)"), ((("c", True),), "y = h(b)"),
-                   ((("c", True),), "del b"), ((("c", False),), "y = a"), ((("c", False),), "del a"),
+                   ((("c", True),), "del b"), ((("c", False),), "y = k(a)"), ((("c", False),), "del a"),
                    ((), "return y")]
+
+
+def test_a_view_goes_with_its_base():
+    """`del query` right after `q_heads = query.unflatten(...)` frees nothing (the view holds the
+    storage): base and view go on one `del`, after the last reader of either; a base whose view
+    is returned is never deleted, and a view bound again elsewhere is not tied to its base."""
+    from compiler.codegen.lifetimes import with_releases
+    from compiler.codegen.specialization import Line
+    texts = ["query = f(x)", "heads = query.unflatten(-1, (-1, 64)).transpose(1, 2)", "scores = g(heads)",
+             "out = h(scores)", "return out"]
+    out = [line.text for line in with_releases([Line((), t) for t in texts], Line, {"x"})]
+    assert out == [texts[0], texts[1], texts[2], "del heads, query", texts[3], texts[4]]
+    texts = ["y = f(x)", "part = y[:, -1:]", "return part"]
+    assert [line.text for line in with_releases([Line((), t) for t in texts], Line, {"x"})] == texts
+    texts = ["y = f(x)", "z = y.flatten(2)", "w = g(z)", "return w"]       # flatten may copy: not a view
+    assert [line.text for line in with_releases([Line((), t) for t in texts], Line, {"x"})] == \
+        ["y = f(x)", "z = y.flatten(2)", "del y", "w = g(z)", "return w"]
+    texts = ["a = f(x)", "v = a.transpose(1, 2)", "b = g(v)", "v = h(b)", "c = k(v)", "return c"]
+    released = [line.text for line in with_releases([Line((), t) for t in texts], Line, {"x"})]
+    assert released.index("del a") == 2          # `v` is rebound: `a` goes after its own last reader

@@ -132,3 +132,20 @@ def test_grouped_query_key_value_heads_must_divide_too():
     messages = [d.message for d in result.diagnostics if d.is_error]
     assert messages and all(m.startswith("kv_heads=2 is not divisible by tp=4") for m in messages), messages
     assert check(ROOT / "specs" / "llama.dl", sizes, tp=2).ok
+
+
+@pytest.mark.parametrize("spec, model", [("bert.dl", "BertForMaskedLM"), ("bert.dl", "BertForSequenceClassification"),
+                                         ("gpt2.dl", "GPT2LMHeadModel")])
+def test_the_plan_parallelize_collects_is_the_derived_plan_of_the_whole_model(spec, model):
+    """A head class lists only its own layers' styles; `parallelize` adds the plan of the model
+    class inside it, under its path: together, the plan derived for the whole model."""
+    import torch
+    from compiler.runtime.parallel import model_plan
+    from generated import bert, gpt2
+    module = {"bert.dl": bert, "gpt2.dl": gpt2}[spec]
+    with torch.device("meta"):
+        built = getattr(module, model)()
+    assert model_plan(built, "TP_PLAN") == plan_of(spec, model)
+    packed = {path: 3 for path, style in plan_of(spec, model).items() if style == "packed_colwise"}
+    assert model_plan(built, "TP_PACKED") == packed
+    assert len(getattr(module, model).__dict__.get("TP_PLAN", {})) < len(plan_of(spec, model))

@@ -94,8 +94,10 @@ def our_key(model: torch.nn.Module, reference_key: str) -> str:
 
 def transposed(model: torch.nn.Module) -> set[str]:
     """Our keys whose reference tensor is stored transposed (GPT-2's Conv1D [in, out] layout)."""
-    return {f"{path}.{name}" if path else name for path, module in model.named_modules()
-            for name in getattr(module, "REFERENCE_TRANSPOSED", ())}
+    from compiler.ops import REGISTRY
+    return {f"{path}.{layer}.{name}" if path else f"{layer}.{name}" for path, module in model.named_modules()
+            for layer, op in getattr(module, "LAYER_OPS", ()) if op in REGISTRY
+            for name in REGISTRY[op].reference_transposed}
 
 
 def as_ours(model: torch.nn.Module, key: str, tensor: torch.Tensor) -> torch.Tensor:

@@ -153,7 +153,7 @@ def test_a_few_optimizer_steps_lower_the_loss(tmp_path):
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(10):
-        loss, logits, _ = model(input_ids, decoder_input_ids, attention_mask, labels=labels)
+        loss, logits = model(input_ids, decoder_input_ids, attention_mask, labels=labels)
         assert logits.shape == (4, 6, SMALL["vocab"])
         torch.testing.assert_close(loss, F.cross_entropy(logits.flatten(0, 1), labels.flatten()))
         optimizer.zero_grad()

@@ -21,7 +21,7 @@ from tests.helpers import ROOT
 def test_renames_then_transposes_reference_layouts():
     class Inner(nn.Module):
         REFERENCE_RENAMES = (("c_fc.", "hidden."),)
-        REFERENCE_TRANSPOSED = ("hidden.weight",)
+        LAYER_OPS = (("hidden", "TransposedLinear"),)       # its weight loads transposed
 
         def __init__(self):
             super().__init__()
@@ -40,6 +40,14 @@ def test_renames_then_transposes_reference_layouts():
                  for name, value in (("weight", weight), ("bias", torch.zeros(5)))}
     model.load_reference_state_dict(reference)
     assert torch.equal(model.blocks[1].hidden.weight, weight.t())
+
+
+def test_the_transposed_reference_layouts_are_the_registry_s():
+    """rename_reference_keys transposes the parameters the op registry says a reference stores
+    [in, out], for the layers a block's LAYER_OPS names with that op."""
+    from compiler.ops import REGISTRY
+    declared = {name: tuple(op.reference_transposed) for name, op in REGISTRY.items() if op.reference_transposed}
+    assert declared and runtime.REFERENCE_TRANSPOSED_OPS == declared
 
 
 def test_fold_conv_bn_skips_pairs_an_instance_lacks():

@@ -104,6 +104,31 @@ def test_a_standalone_module_holds_its_runtime(capsys, tmp_path):
     assert module.Tiny().eval()(torch.randint(0, 50, (2, 5))).shape == (2, 5, 50)
 
 
+def test_a_runtime_no_module_uses_goes_with_the_compile_that_makes_them_standalone(capsys, tmp_path):
+    """dlc_runtime.py (and dlc_parallel.py) are dlc's: recompiling every module of a folder
+    --standalone removes them in the same transaction; one a remaining module uses stays, and a
+    hand-written file of that name is never touched."""
+    out = tmp_path / "gen"
+    assert _compile(capsys, SPECS / "resnet.dl", SPECS / "gpt2.dl", "-o", out) == 0
+    runtime, sharding = out / f"{RUNTIME_MODULE}.py", out / "dlc_parallel.py"
+    assert runtime.exists() and sharding.exists()
+    assert _compile(capsys, "--standalone", SPECS / "gpt2.dl", "-o", out) == 0
+    assert runtime.exists()                                  # resnet.py still imports from it
+    assert main(["compile", "--check", "--standalone", str(SPECS / "resnet.dl"), "-o", str(out)]) == 1
+    assert f"stale: {runtime}" in capsys.readouterr().err  # --check tells the removal is due
+    assert main(["compile", "--standalone", str(SPECS / "resnet.dl"), "-o", str(out)]) == 0
+    assert f"removed {runtime}" in capsys.readouterr().out
+    assert not runtime.exists() and sharding.exists()        # gpt2.py's models still have a plan
+    assert not list(out.glob(".dlc-staging-*"))
+    assert _compile(capsys, "--standalone", SPECS / "resnet.dl", "-o", out) == 0   # nothing left to remove
+    runtime.write_text("# mine\n")
+    assert _compile(capsys, "--standalone", SPECS / "resnet.dl", "-o", out) == 0
+    assert runtime.read_text() == "# mine\n"
+    (out / "gpt2.py").unlink()
+    assert _compile(capsys, "--standalone", SPECS / "resnet.dl", "-o", out) == 0
+    assert not sharding.exists()                              # no model left to shard
+
+
 @pytest.mark.slow
 def test_a_standalone_module_works_alone_and_builds_the_same_model(capsys, tmp_path):
     """One file copied into a project builds what the module importing dlc_runtime builds."""

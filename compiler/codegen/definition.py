@@ -11,10 +11,10 @@ from typing import Any, Callable
 from compiler.codegen.decoding import DecodingPlan, plan_decoding
 from compiler.codegen.expressions import Unprintable, names_in, py_literal, to_python
 from compiler.codegen.epilogues import epilogue_lines
-from compiler.codegen.merge import (Variant, hoist_equal_branches, partition, render, simplify, used_conditions,
-                                    variant_names)
-from compiler.codegen.init import layer_ops_lines, tie_weights_method
-from compiler.codegen.interface import OutputTuple, output_tuple
+from compiler.codegen.merge import (ALIASED, Variant, aliased_slots, hoist_equal_branches, partition, render, simplify,
+                                    used_conditions, variant_names)
+from compiler.codegen.init import layer_ops_lines, tie_weights_method, tied_weights_lines
+from compiler.codegen.interface import OutputTuple, result_types
 from compiler.codegen.lifetimes import with_releases
 from compiler.codegen.prologue import negation, prologue, static_renames
 from compiler.codegen.scope import Scope
@@ -22,7 +22,6 @@ from compiler.codegen.specialization import Line, Rendered, SpecializationRender
 from compiler.diagnostics import Span
 from compiler.ir import Graph, Program
 from compiler.ir.values import show
-from compiler.ops import REGISTRY
 from compiler.syntax import ast
 
 _TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "enum": "str", "activation": "str"}
@@ -54,9 +53,12 @@ class Context:
     notes: list[str] = field(default_factory=list)                  # for --explain
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)  # split class -> the values it is for
     decoding: DecodingPlan = field(default_factory=DecodingPlan)     # which classes take a KV cache
+    results: dict[str, OutputTuple] = field(default_factory=dict)   # graph key -> its named result
+    none_slots: dict[str, list[int]] = field(default_factory=dict)  # aliased graph -> inputs its callers leave None
 
     def __post_init__(self) -> None:
         self.decoding = plan_decoding(self.program, _definition_key)
+        self.results = result_types(self.program)
 
 
 class DefinitionBuilder:
@@ -77,6 +79,8 @@ class DefinitionBuilder:
         for name, variant in zip(names, variants):
             for member in variant.members:
                 self.ctx.class_of[member.graph.key] = name
+                if variant.aliased and member.graph.aliases:
+                    self.ctx.none_slots[member.graph.key] = aliased_slots(variant.members[0].graph, variant.aliased)
             self.ctx.fixed[name] = {p: variant.members[0].graph.params[p] for p in chosen}
         if len(variants) == 1:
             self.ctx.block_classes[self.block.name] = names[0]
@@ -91,6 +95,8 @@ class DefinitionBuilder:
                                           lambda block: block in self.ctx.block_classes, self.ctx.where)
         renderer.fixed_params = lambda cls: self.ctx.fixed.get(cls, {})
         renderer.decoding = self.ctx.decoding
+        renderer.result_of = self.ctx.results.get
+        renderer.none_slots = lambda key: self.ctx.none_slots.get(key, [])
         rendered = renderer.render()
         self.ctx.helpers |= rendered.helpers
         return rendered
@@ -99,9 +105,9 @@ class DefinitionBuilder:
     def _class(self, name: str, variant: Variant, chosen: list[str]) -> ClassModel:
         constant = variant.constant_branches()
         dims = list(dict.fromkeys(line for m in variant.members for line in m.dims))
-        inputs = {entry.split(":")[0] for entry in variant.members[0].signature}
+        inputs = {entry.split(":")[0] for entry in variant.signature}
         merged = with_releases(hoist_equal_branches(simplify(variant.forward, constant)), Line, inputs)
-        forward = dims + render(merged, self._condition(self.scope.forward_name))
+        forward = dims + render(merged, self._condition(self.scope.forward_name, variant.aliased))
         ties = self._tie_lines(variant, constant)      # before the attributes: its conditions may read some
         renames = static_renames(self.block, self.scope)
         fixed = self.ctx.fixed.get(name, {})
@@ -109,16 +115,19 @@ class DefinitionBuilder:
                           and _has_renames(self.block))
         lines += self._branch_checks(name, variant, constant) + self._value_checks(name, variant, constant, fixed)
         lines += [f"self.{attr} = {self.scope.locals[n]}" for n, attr in self.scope.attributes.items()]
-        lines += render(hoist_equal_branches(simplify(variant.init, constant)), self._condition(self.scope.init_name))
+        # the `tie`s are tie_weights()'s, which init_weights() calls: __init__ does not repeat them
+        built = [line for line in variant.init if not _is_tie(line)]
+        lines += render(hoist_equal_branches(simplify(built, constant)), self._condition(self.scope.init_name))
         lines = self._fixed_locals(name, fixed, lines) + _without_unused_lets(lines, set(self.scope.locals.values()))
-        first = variant.members[0]
         outputs = {m.outputs for m in variant.members}
         model = ClassModel(name, "nn.Module", self._doc(variant), self._init_def(fixed),
-                           ["super().__init__()", *lines, "self.init_weights()"], ", ".join(["self", *first.signature]),
-                           _returns(outputs, output_tuple(self.block)), forward)
-        model.class_lines += layer_ops_lines([m.graph for m in variant.members])
+                           ["super().__init__()", *lines, *self._init_call(variant, ties)],
+                           ", ".join(["self", *variant.signature]), _returns(outputs, self._results(variant)), forward)
+        model.class_lines += layer_ops_lines([m.graph for m in variant.members], lines)
         if ties:
-            model.methods.append(tie_weights_method(ties))
+            tied = tied_weights_lines(ties)
+            model.class_lines += tied
+            model.methods += [] if tied else [tie_weights_method(ties)]
         if renames:
             where = self.ctx.where(self.block.span)
             shapes = {(r.source, r.target): r.shape for m in variant.members for r in m.graph.renames}
@@ -127,12 +136,6 @@ class DefinitionBuilder:
             model.class_lines += [f"# Reference checkpoint key prefixes -> this module's names ({where}).",
                                   *([one] if len(one) <= 112 else
                                     ["REFERENCE_RENAMES = (", *(f"    {e}," for e in entries), ")"])]
-        transposed = list(dict.fromkeys(f"{n.module}.{param}" for m in variant.members for n in m.graph.ordered()
-                                        if n.kind == "op" for param in REGISTRY[n.op].reference_transposed))
-        if transposed:
-            model.class_lines += ["# Reference checkpoints store these [in, out]; they are transposed as they load.",
-                                  f"REFERENCE_TRANSPOSED = ({', '.join(f'{chr(34)}{t}{chr(34)}' for t in transposed)}"
-                                  f"{',' if len(transposed) == 1 else ''})"]
         folds = list(dict.fromkeys(pair for m in variant.members for pair in m.graph.conv_bn_folds))
         if folds:
             model.class_lines += ["# Batch norms that optimize_for_inference() folds into the convolution before them.",
@@ -140,9 +143,20 @@ class DefinitionBuilder:
         model.class_lines += epilogue_lines([m.graph for m in variant.members])
         return model
 
+    def _results(self, variant: Variant) -> list[OutputTuple]:
+        found = [self.ctx.results.get(m.graph.key) for m in variant.members]
+        return list({r.name: r for r in found if r is not None}.values())
+
+    def _init_call(self, variant: Variant, ties: list[str]) -> list[str]:
+        """`self.init_weights()` where it does more than the layers' constructors did: in a model (a
+        block inside one is initialized by the model's call), and in a block with its own `init`
+        rules or `tie`s, so that one built on its own is initialized as the spec says."""
+        own_rules = any(line.text.startswith("self.init_rules") for line in variant.init)
+        return ["self.init_weights()"] if self.block.is_model or own_rules or ties else []
+
     def _tie_lines(self, variant: Variant, constant: dict[str, bool]) -> list[str]:
-        """The `tie`s of __init__ again, for tie_weights(): conditions read the parameters kept as attributes."""
-        ties = [line for line in variant.init if line.comment.startswith("  # tied,")]
+        """The `tie`s, for tie_weights(): conditions read the parameters kept as attributes."""
+        ties = [line for line in variant.init if _is_tie(line)]
         return render(hoist_equal_branches(simplify(ties, constant)), self._condition(self.scope.forward_name))
 
     def _fixed_locals(self, name: str, fixed: dict[str, Any], lines: list[str]) -> list[str]:
@@ -154,8 +168,11 @@ class DefinitionBuilder:
                 found.append(f"{local} = {py_literal(v)}  # {name} is {self.block.name} for this value")
         return found
 
-    def _condition(self, name: Callable[[str], str]) -> Callable[[str, bool], str]:
+    def _condition(self, name: Callable[[str], str], aliased: list[str] = ()) -> Callable[[str, bool], str]:
         def condition(key: str, value: bool) -> str:
+            if key == ALIASED:      # the caller passed one tensor for both inputs (merge.merged_over_aliases)
+                return " and ".join(f"{n} is None" for n in aliased) if value else \
+                    " or ".join(f"{n} is not None" for n in aliased)
             cond = self._if(key).cond
             return to_python(cond if value else negation(cond), name)
         return condition
@@ -238,8 +255,12 @@ class DefinitionBuilder:
         b = self.block
         lines = [f"{b.name}, from {self.ctx.where(b.span)}.", ""]
         aliased = {name: source for name, source in variant.members[0].graph.aliases}
+        given_one = {name: source for m in variant.members for name, source in m.graph.aliases} \
+            if variant.aliased else {}
         for s in b.body:
-            if isinstance(s, ast.Input) and s.name in aliased:
+            if isinstance(s, ast.Input) and s.name in given_one:
+                lines.append(f"{s.name}: {s.type} optional (None: the same tensor as {given_one[s.name]})")
+            elif isinstance(s, ast.Input) and s.name in aliased:
                 lines.append(f"({s.name} is the same tensor as {aliased[s.name]}: this class takes {aliased[s.name]} only)")
             elif isinstance(s, ast.Input):
                 takes = " (or int or float 0/1, as HF's masks)" if b.is_model and s.type.dtype == "bool" else ""
@@ -251,6 +272,10 @@ class DefinitionBuilder:
         lines += [(f"-> {o}: {declared[o]}" if o in declared else f"-> {o}") + (" optional" if o in optional else "")
                   for o in outs]
         return lines
+
+
+def _is_tie(line: Line) -> bool:
+    return line.comment.startswith("  # tied,")
 
 
 def _shape_entry(shape: tuple[int, ...] | None) -> str:
@@ -311,9 +336,9 @@ def _no_names(name: str) -> str:
     raise Unprintable(name)
 
 
-def _returns(outputs: set[int], result: OutputTuple | None = None) -> str:
-    if result is not None:
-        return result.name
+def _returns(outputs: set[int], results: list[OutputTuple]) -> str:
+    if results:
+        return " | ".join(r.name for r in results)
     kinds = ["torch.Tensor" if n == 1 else f"tuple[{', '.join(['torch.Tensor'] * n)}]" for n in sorted(outputs)]
     return " | ".join(kinds)
 

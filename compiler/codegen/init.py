@@ -2,6 +2,7 @@
 as data in `__init__`, the op of each layer with parameters, and `tie_weights()`."""
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Callable
 
 from compiler.codegen.expressions import Unprintable, py_literal, to_python
@@ -71,8 +72,13 @@ def layer_ops(graphs: list[Graph]) -> dict[str, str]:
     return found
 
 
-def layer_ops_lines(graphs: list[Graph]) -> list[str]:
-    ops = layer_ops(graphs)
+def layer_ops_lines(graphs: list[Graph], init_lines: list[str]) -> list[str]:
+    """LAYER_OPS: the layers whose op init_weights() cannot read off their class.  A layer built
+    as the torch.nn class its op is named after (`self.norm = nn.LayerNorm(...)` for LayerNorm)
+    is left out: the runtime takes the class name (runtime/init.py)."""
+    code = "\n".join(init_lines)
+    ops = {name: op for name, op in layer_ops(graphs).items()
+           if not re.search(rf"^\s*self\.{re.escape(name)} = nn\.{re.escape(op)}\(", code, re.MULTILINE)}
     if not ops:
         return []
     entries = [f'("{name}", "{op}")' for name, op in ops.items()]
@@ -86,3 +92,15 @@ def tie_weights_method(tie_lines: list[str]) -> str:
     """`tie_weights()`: the spec's `tie`s again, for init_weights() and loading (`to_empty()` unties)."""
     body = "\n".join(f"    {line}" for text in tie_lines for line in text.split("\n"))
     return 'def tie_weights(self) -> None:\n    """Re-apply the spec\'s `tie`s (`to_empty()` unties parameters)."""\n' + body
+
+
+def tied_weights_lines(tie_lines: list[str]) -> list[str]:
+    """`TIED_WEIGHTS`, the (target, source) parameter paths that WeightInitMixin.tie_weights() ties
+    (as HF's `_tied_weights_keys`), where every tie holds in every configuration; none where one
+    depends on the parameters (an `if`): the block's own tie_weights() then."""
+    pairs = [re.fullmatch(r"self\.([\w.]+) = self\.([\w.]+)", text.split("  #")[0]) for text in tie_lines]
+    if not all(pairs):
+        return []
+    entries = ", ".join(f'("{m.group(1)}", "{m.group(2)}")' for m in pairs if m)
+    where = ", ".join(dict.fromkeys(text.split("  # tied, ")[-1] for text in tie_lines))
+    return [f"TIED_WEIGHTS = ({entries}{',' if len(pairs) == 1 else ''})  # tied, {where}"]

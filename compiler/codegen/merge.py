@@ -16,6 +16,7 @@ import re
 from typing import Any, Callable
 
 from compiler.codegen.specialization import Guard, Line, Rendered
+from compiler.ir import Graph
 
 
 def merge(sequences: list[list[Line]]) -> list[Line]:
@@ -65,6 +66,8 @@ class Variant:
         self.members = [first]
         self.init = list(first.init)
         self.forward = list(first.forward)
+        self.signature = list(first.signature)
+        self.aliased: list[str] = []     # inputs a caller leaves None to pass the earlier one's tensor
 
     def admit(self, other: Rendered) -> bool:
         if other.signature != self.members[0].signature:
@@ -97,9 +100,10 @@ def _merged(members: list[Rendered]) -> Variant | None:
 
 def partition(rendered: list[Rendered]) -> tuple[list[Variant], list[str]]:
     """The fewest classes that build every specialization, told apart by parameter values: one
-    if they all merge, else one per value of the first parameter (or pair) that makes each group
+    if they all merge (where some were given one tensor for two inputs, with an `if` on the
+    input left None), else one per value of the first parameter (or pair) that makes each group
     merge; the features used are returned to name the classes."""
-    whole = _merged(rendered)
+    whole = _merged(rendered) or merged_over_aliases(rendered)
     if whole is not None:
         return [whole], []
     features = sorted([*rendered[0].graph.params, ALIASES], key=lambda p: _preference(p, rendered))
@@ -116,6 +120,73 @@ def partition(rendered: list[Rendered]) -> tuple[list[Variant], list[str]]:
         if not any(v.admit(r) for v in variants):
             variants.append(Variant(r))
     return variants, []
+
+
+# The guard of the lines only the specializations given one tensor for two inputs run: the class
+# takes the second input optional, and a caller passing the same tensor leaves it None.
+ALIASED = "(aliased inputs)"
+
+
+def merged_over_aliases(rendered: list[Rendered]) -> Variant | None:
+    """One class for the specializations called with separate tensors and those called with one
+    tensor for two inputs (self-attention's `kv` is `q`), where only forward differs (at -O1, a
+    cross-attention caches its keys while decoding and a self-attention does not): the input is
+    optional, and forward branches on whether it was given.  None where __init__ differs too (-O2
+    fuses the projections of one tensor): the passes made really different code, and it splits."""
+    plain = [r for r in rendered if not r.graph.aliases]
+    aliased = [r for r in rendered if r.graph.aliases]
+    if not plain or not aliased or len({tuple(r.graph.aliases) for r in aliased}) != 1:
+        return None
+    full, short = _merged(plain), _merged(aliased)
+    if full is None or short is None or [x.key for x in full.init] != [x.key for x in short.init]:
+        return None
+    names = [name for name, _ in aliased[0].graph.aliases]
+    signature = _signature_with_optional(full.signature, short.signature, names)
+    if signature is None:
+        return None
+    variant = Variant(full.members[0])
+    variant.members, variant.signature, variant.aliased = [*full.members, *short.members], signature, names
+    variant.forward = _merge_guarded(full.forward, short.forward, ALIASED)
+    for m in variant.members:
+        own = decisions(m) | {(ALIASED, bool(m.graph.aliases))}
+        read_back = [(tuple(g for g in line.guard if g[0] != ALIASED), line.text) for line in variant.forward
+                     if all(g in own for g in line.guard)]
+        if read_back != [line.key for line in m.forward]:
+            return None
+    return variant
+
+
+def aliased_slots(graph: Graph, names: list[str]) -> list[int]:
+    """The positions of the inputs `names` among a block's inputs (its unaliased specialization's)."""
+    inputs = [graph.node(i).outputs[0] for i in graph.inputs]
+    return sorted(inputs.index(n) for n in names)
+
+
+def _signature_with_optional(full: list[str], short: list[str], names: list[str]) -> list[str] | None:
+    """forward's parameters with the aliased inputs optional (None: the earlier input's tensor); None
+    where a required input follows one of them, or the signatures differ otherwise."""
+    entry = {e.split(":")[0]: e for e in full}
+    if [e for e in full if e.split(":")[0] not in names] != short or not all(n in entry for n in names):
+        return None
+    first = min(full.index(entry[n]) for n in names)
+    if any(" = " not in e for e in full[first:] if e.split(":")[0] not in names):
+        return None
+    return [f"{e.split(':')[0]}: torch.Tensor | None = None" if e.split(":")[0] in names else e for e in full]
+
+
+def _merge_guarded(a: list[Line], b: list[Line], key: str) -> list[Line]:
+    """a's and b's lines aligned: the common ones for both, the others in a branch each (b's under
+    `key` true, a's under false)."""
+    matcher = difflib.SequenceMatcher(a=[line.key for line in a], b=[line.key for line in b], autojunk=False)
+    out: list[Line] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            out += [Line(x.guard, x.text, x.comment if x.comment == y.comment else _common_comment(x.comment, y.comment))
+                    for x, y in zip(a[i1:i2], b[j1:j2])]
+        else:
+            out += [Line((*y.guard, (key, True)), y.text, y.comment) for y in b[j1:j2]]
+            out += [Line((*x.guard, (key, False)), x.text, x.comment) for x in a[i1:i2]]
+    return out
 
 
 def simplify(lines: list[Line], constant: dict[str, bool]) -> list[Line]:

@@ -17,7 +17,7 @@ from typing import Callable
 from compiler.check.decoding import decoding_entry
 from compiler.codegen.definition import ClassModel, Context, DefinitionBuilder, alias_class, definition_order
 from compiler.codegen.merge import Variant
-from compiler.codegen.interface import output_tuple, tuple_source
+from compiler.codegen.interface import tuple_source
 from compiler.codegen.names import class_name_diagnostic, class_name_problem
 from compiler.codegen.parallel_plan import has_plan, parallel_plan_lines
 from compiler.codegen.runtime_module import runtime_import_lines
@@ -66,7 +66,7 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
             elif any(m.graph.is_model for m in variant.members):
                 model.methods.append(_PLAIN_REFERENCE_LOADER)
             if any(m.graph.is_model for m in variant.members):
-                _add_parallel_plan(model, variant, program, ctx.helpers)
+                _add_parallel_plan(model, variant, program, ctx)
             _add_generation(model, variant, ctx)
             if program.optimize_for_inference and any(m.graph.is_model for m in variant.members):
                 model.methods.append(_inference_preparation(model.name, variant, program, ctx.helpers))
@@ -97,28 +97,36 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
 
 
 def _output_tuples(program: Program, keys: list[str], ctx: Context) -> list[str]:
-    """The NamedTuple a model definition with several outputs returns (codegen/interface.py)."""
-    graphs = [program.graphs[k] for k in keys]
-    block = graphs[0].definition
-    result = output_tuple(block, graphs)
-    if result is None:
-        return []
+    """The NamedTuples a model definition with several outputs returns (codegen/interface.py)."""
+    block = program.graphs[keys[0]].definition
+    results = list({r.name: r for k in keys if (r := ctx.results.get(k)) is not None}.values())
     taken = {g.block for g in program.graphs.values()} | {public for public, _ in program.models}
-    if result.name in taken or class_name_problem(result.name):
-        raise CompileError([Diagnostic(INVALID_IDENTIFIER, f"`{result.name}`, the name of {block.name}'s output "
-                                       "tuple, is taken", block.name_span, hint=f"rename the block `{result.name}`")])
-    doc = (f"{block.name}'s outputs ({ctx.where(block.span)}); indexing and unpacking work as on a tuple.")
-    return [tuple_source(result, _safe_text(doc))]
+    sources = []
+    for result in results:
+        if result.name in taken or class_name_problem(result.name):
+            raise CompileError([Diagnostic(INVALID_IDENTIFIER, f"`{result.name}`, the name of {block.name}'s output "
+                                           "tuple, is taken", block.name_span, hint=f"rename the block `{result.name}`")])
+        doc = (f"{result.name.removesuffix('Output')}'s outputs ({ctx.where(block.span)}); indexing and unpacking "
+               "work as on a tuple.")
+        sources.append(tuple_source(result, _safe_text(doc)))
+    return sources
 
 
-def _add_parallel_plan(model: ClassModel, variant: Variant, program: Program, helpers: set[str]) -> None:
+def _add_parallel_plan(model: ClassModel, variant: Variant, program: Program, ctx: Context) -> None:
     """TP_PLAN, TP_PACKED and FSDP_UNITS on a model class, and where there is something to shard
     the pointer to the module that applies them."""
     keys = [m.graph.key for m in variant.members]
-    lines = parallel_plan_lines(program, keys)
+    same_class = {}
+    for key, name in ctx.class_of.items():
+        same_class.setdefault(name, []).append(key)
+    lines, inner = parallel_plan_lines(program, keys, lambda key: same_class.get(ctx.class_of.get(key), [key]))
     if has_plan(program, keys):      # the code that applies it is one module for every model (codegen/sharding.py)
-        lines[0] = (f"# Tensor-parallel plan (module path -> style): apply it with {SHARDING_MODULE}.parallelize(model, "
-                    "mesh), beside this module.")
+        graphs = {n.module: n.op for m in variant.members for n in m.graph.ordered() if n.kind == "block"}
+        beside = "".join(f"; {ctx.class_of[graphs[m]]}'s in `{m}` too" for m in inner)
+        packed = "; TP_PACKED: fused layers' parts" \
+            if any(line.startswith("TP_PACKED") for line in lines) else ""
+        pointer = f"# Tensor-parallel plan (path -> style{beside}{packed}): {SHARDING_MODULE}.parallelize(model, mesh)"
+        lines = [pointer, *lines[1:]] if lines[0].startswith("# Tensor-parallel") else [pointer, *lines]
     model.class_lines += lines
 
 
@@ -250,8 +258,6 @@ def import_lines(helpers: list[str], classes: list[ClassModel]) -> list[str]:
         lines.append("from collections.abc import Callable")
     if any(helper.startswith("@dataclass") for helper in helpers):     # the decoding state
         lines.append("from dataclasses import dataclass")
-    if any("(NamedTuple):" in text for text in helpers):
-        lines.append("from typing import NamedTuple")
     lines += ["", "import torch", "from torch import nn"]
     return lines + (["from torch.nn import functional as F"] if _uses(code, "F") else [])
 

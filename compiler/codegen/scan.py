@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.codegen.decoding import CACHE
-from compiler.codegen.interface import output_tuple, unpack_call
+from compiler.codegen.interface import unpack_call
 from compiler.ir import Node
 
 
@@ -32,7 +32,7 @@ def lower_scan(renderer: Any, node: Node, args: list[str | None], outs: list[str
     fresh = renderer.vars.fresh
     steps, t, step_out = fresh(f"{node.outputs[0]}_steps"), fresh("t"), fresh(f"{node.outputs[0]}_t")
     call = f"self.{node.module}({renderer.call_args(node, [_position(sequence, spec.axis, t), *carried, *args[1 + spec.carries:]])})"
-    body = unpack_call(output_tuple(callee.definition), [o.name for o in callee.outputs], [step_out, *carried],
+    body = unpack_call(renderer.result_of(node.op), [o.name for o in callee.outputs], [step_out, *carried],
                        call, fresh) + [f"{steps}.append({step_out})"]
     positions = f"range({sequence}.size({spec.axis}))"
     positions = f"reversed({positions})" if spec.reverse else positions

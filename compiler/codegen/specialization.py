@@ -15,7 +15,8 @@ import sympy
 
 from compiler.codegen.decoding import CACHE, KEEP, DecodingPlan, computed_once_call, computed_once_line
 from compiler.codegen.expressions import Unprintable, is_literal, py_literal, same_value, to_python
-from compiler.codegen.interface import mask_conversions, output_tuple, return_statement, unpack_call
+from compiler.codegen.interface import OutputTuple, mask_conversions, output_tuple, return_statement, unpack_call
+from compiler.codegen.lifetimes import carried_into_loops
 from compiler.ir.residual import printed, residual
 from compiler.codegen.init import init_rule_lines
 from compiler.codegen.names import NameAllocator, layer_name_diagnostic
@@ -86,6 +87,10 @@ class SpecializationRenderer:
         self.uses: dict[tuple, Use] = {}
         self.dimension_names = dimension_names({**graph.lets, **graph.params})
         self.current_guard: Guard = ()
+        # graph key -> the NamedTuple that configuration returns (interface.result_types)
+        self.result_of: Callable[[str], OutputTuple | None] = lambda key: output_tuple(self.graphs[key].definition)
+        # an aliased callee's class takes the input it was given one tensor for, optional: the slots to pass None in
+        self.none_slots: Callable[[str], list[int]] = lambda key: []
 
     def render(self) -> Rendered:
         g = self.graph
@@ -108,12 +113,13 @@ class SpecializationRenderer:
         if keeps_logits:        # HF's: the logits of the last N positions only (0: all of them)
             signature.append(f"{KEEP}: int = 0")
         self._dim_names()
-        masks = [(self.value_names[(n.id, 0)], n.attrs.dtype, n.attrs.optional) for n in inputs]
-        body = [Line((), text, "  # HF-style int and float 0/1 masks: nonzero = True")
-                for text in mask_conversions(g.definition, masks)]
+        masks = [(self.value_names[(n.id, 0)], n.attrs.dtype, n.attrs.optional) for n in inputs
+                 if not self._only_models_read(n)]
+        body = [Line((), text) for text in mask_conversions(g.definition, masks)]      # the docstring says why
         body += [line for node in g.ordered() if node.kind != "input" for line in self._lower(node)]
+        body = carried_into_loops(body, Line)
         outs = [self.value_names[(o.node, o.index)] for o in g.outputs]
-        result = output_tuple(g.definition)
+        result = self.result_of(g.key)
         body.append(Line(g.output_guard, return_statement(result, [o.name for o in g.outputs], outs)))
         assumed = [u for u in self.uses.values() if not any(printed(v) for v in u.printed_as)]
         return Rendered(g, init, body, signature, len(outs), self.helpers, assumed, self._dim_prologue(inputs))
@@ -173,6 +179,12 @@ class SpecializationRenderer:
             text = arg_text(arg, self.scope.init_name)
             out.append(f"{param}={text}" if by_keyword and not arg.name else text)
         return out
+
+    def _only_models_read(self, node: Node) -> bool:
+        """Whether an input goes only to models inside this one (GPT2LMHeadModel's mask, to
+        GPT2Model): each converts its own masks on entry, so this one need not."""
+        readers = [self.graph.node(target) for _, target in self.graph.g.out_edges(node.id)]
+        return bool(readers) and all(r.kind == "block" and self.graphs[r.op].definition.is_model for r in readers)
 
     def graph_of(self, key: str) -> Graph:
         return self.graphs[key]
@@ -244,7 +256,7 @@ class SpecializationRenderer:
             texts = lower_scan(self, node, args, outs)
         elif node.kind == "block":
             callee = self.graph_of(node.op)
-            texts = ["\n".join(unpack_call(output_tuple(callee.definition), [o.name for o in callee.outputs], outs,
+            texts = ["\n".join(unpack_call(self.result_of(node.op), [o.name for o in callee.outputs], outs,
                                            self._block_call(node, f"self.{node.module}", args, outs[0]),
                                            self.vars.fresh))]
         elif node.kind == "repeat":
@@ -309,7 +321,7 @@ class SpecializationRenderer:
         an encoder-decoder's source side (codegen/source_side.py)."""
         if self.decoding.computed_once(self.graph, node):
             self.helpers.add("computed_once")
-            return computed_once_call(module, call_args(args), _py_str(name))
+            return computed_once_call(module, call_args(self._with_none_slots(node, args)), _py_str(name))
         return f"{module}({self.call_args(node, args)})"
 
     def _computed_once_layer(self, node: Node, texts: list[str], outs: list[str]) -> list[str]:
@@ -320,9 +332,17 @@ class SpecializationRenderer:
         self.helpers.update({"computed_once"} if line else ())
         return [line] if line else texts
 
+    def _with_none_slots(self, node: Node, args: list[str | None]) -> list[str | None]:
+        """The arguments with None for the inputs the callee's class takes optional because this
+        call gives their tensor to an earlier input (merge.merged_over_aliases)."""
+        callee = node.op if node.kind == "block" else node.attrs[0].target
+        for slot in self.none_slots(callee):
+            args = [*args[:slot], None, *args[slot:]]
+        return args
+
     def call_args(self, node: Node, args: list[str | None]) -> str:
         """A block call's arguments, and the key/value cache where the callee decodes with one."""
-        text = call_args(args)
+        text = call_args(self._with_none_slots(node, args))
         callees = [node.op] if node.kind == "block" else [l.target for l in node.attrs if l.kind == "block"]
         if callees and all(self.decoding.passes_cache(self.graph, key) for key in callees):
             text += f", {CACHE}={CACHE}"

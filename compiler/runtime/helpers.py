@@ -27,8 +27,8 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
     apply to the keys under it, outermost submodule first: the first rule whose prefix
     matches renames a key, and a `{name}` placeholder matches within one dotted component;
     a rule with a third entry reshapes the tensors it renames.  Keys no rule matches keep
-    their names.  Tensors a submodule lists in REFERENCE_TRANSPOSED (stored [in, out] by the
-    reference) are transposed."""
+    their names.  The weights of a submodule's layers that REFERENCE_TRANSPOSED_OPS names (its
+    LAYER_OPS: stored [in, out] by the reference) are transposed."""
     for path, module in model.named_modules():
         prefix = f"{path}." if path else ""
         rules = []
@@ -46,11 +46,19 @@ def rename_reference_keys(model: nn.Module, state_dict: dict) -> dict:
                         value = value.reshape(shape[0])
                     break
             renamed[key] = value
-        for name in getattr(module, "REFERENCE_TRANSPOSED", ()):
+        for name in (f"{layer}.{parameter}" for layer, op in getattr(module, "LAYER_OPS", ())
+                     for parameter in REFERENCE_TRANSPOSED_OPS.get(op, ())):
             if isinstance(renamed.get(prefix + name), torch.Tensor):
                 renamed[prefix + name] = renamed[prefix + name].t()
         state_dict = renamed
     return state_dict
+
+
+# The ops whose reference checkpoints store a parameter transposed ([in, out]: GPT-2's Conv1D
+# layout), as the op registry's `reference_transposed` says (a test holds them equal): a block's
+# layers of these ops (its LAYER_OPS) load those tensors transposed.  Defined after the function
+# that reads it: a module of copied helpers must not open with a constant (isort spaces it apart).
+REFERENCE_TRANSPOSED_OPS = {"TransposedLinear": ("weight",)}
 
 
 class ReferenceCheckpointMixin:

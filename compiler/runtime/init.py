@@ -1,13 +1,15 @@
 """Runtime helpers for initialization, as real Python: generated modules carry the ones they
 use (codegen/helpers.py reads this file with helpers.py).
 
-A generated block lists the op of each layer that holds parameters (`LAYER_OPS`) and keeps
-the spec's `init` statements as data (`self.init_rules`: (target, scheme, torch.nn.init
-arguments)).  `init_parameters` walks the model once, in registration order, and gives each
-parameter the rule that wins for it -- a rule naming the layer beats a rule naming its op,
-and between two of a kind the outer block's wins -- or, with none, its layer's PyTorch
-default.  A layer made by fusing several (-O2's query_key_value) is initialized part by
-part, as the separate layers would be, so one seed gives the same weights at every -O level.
+A generated block lists the op of each layer that holds parameters (`LAYER_OPS`; a torch.nn
+layer built for the op it is named after, as nn.Linear for Linear, is left out: its class
+names its op) and keeps the spec's `init` statements as data (`self.init_rules`: (target,
+scheme, torch.nn.init arguments)).  `init_parameters` walks the model once, in registration
+order, and gives each parameter the rule that wins for it -- a rule naming the layer beats a
+rule naming its op, and between two of a kind the outer block's wins -- or, with none, its
+layer's PyTorch default.  A layer made by fusing several (-O2's query_key_value) is
+initialized part by part, as the separate layers would be, so one seed gives the same
+weights at every -O level.
 """
 import traceback
 
@@ -29,6 +31,13 @@ class WeightInitMixin:
         with torch.no_grad():
             init_module(self, "", scopes, set())
 
+    def tie_weights(self) -> None:
+        """Tie the parameters the block lists in TIED_WEIGHTS ((target, source) paths, HF's
+        `_tied_weights_keys`); a block whose ties depend on its parameters has its own."""
+        for target, source in getattr(self, "TIED_WEIGHTS", ()):
+            owner, _, name = target.rpartition(".")
+            setattr(self.get_submodule(owner), name, self.get_parameter(source))
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """nn.Module's, re-tied and with the buffers recomputed: a model moved off the meta device loads."""
         restore_ties_and_buffers(self)
@@ -49,12 +58,20 @@ def restore_ties_and_buffers(model: nn.Module, buffers: bool = True) -> None:
 def init_module(module: nn.Module, prefix: str, scopes: list, done: set[int]) -> None:
     """Each tensor once, in named_parameters() order: a tied one takes the rule of its first place."""
     ops = dict(getattr(module, "LAYER_OPS", ()))
+    if isinstance(module, WeightInitMixin):     # a generated block's torch.nn layers: the op is the class
+        ops.update({name: type(child).__name__ for name, child in module.named_children()
+                    if name not in ops and _is_torch_layer(child)})
     children = [(n, p) for n, p in vars(module)["_parameters"].items() if n in ops] + list(module.named_children())
     for name, child in children:
         layers = list(child) if isinstance(child, nn.ModuleList) and name in ops else [child]
         for i, layer in enumerate(layers):
             path = prefix + name + ("" if layer is child else f".{i}")
             (init_layer(layer, path, ops[name], scopes, done) if name in ops else init_module(layer, path + ".", scopes, done))
+
+
+def _is_torch_layer(module: nn.Module) -> bool:
+    return type(module).__module__.startswith("torch.nn.modules.") and \
+        not isinstance(module, (nn.ModuleList, nn.ModuleDict, nn.Sequential))
 
 
 def init_layer(layer: nn.Module | nn.Parameter, path: str, op: str, scopes: list, done: set[int]) -> None:

@@ -7,7 +7,7 @@ imports it.  It imports only torch, and torch.distributed only when called.
 A generated model class lists `TP_PLAN` (module path -> style, `*` for every element of
 a `repeat` stack), `TP_PACKED` (a fused projection -> how many equal parts it packs) and
 `FSDP_UNITS` (groups of module paths sharded together: each element of a stack, a tied
-embedding with its head).
+embedding with its head).  A model inside another states its own plan, under its path.
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from torch import nn
 
 def parallelize(model: nn.Module, mesh, plan: dict | None = None, packed: dict | None = None) -> nn.Module:
     """Shard `model` in place for tensor parallelism over the 1-D device mesh `mesh` and return it.
-    `plan` (default: the model's TP_PLAN) maps module paths to styles: `colwise` and `rowwise`
+    `plan` (default: the model's TP_PLAN, with those of the models inside it) maps module paths to
+    styles: `colwise` and `rowwise`
     (Megatron's pairs: the activations between them stay sharded by heads or features),
     `packed_colwise` (a fused q/k/v or gate/up projection: each rank holds the same slice of every
     part, `packed` giving the part counts), `vocab` (an embedding sharded over its rows),
@@ -31,8 +32,8 @@ def parallelize(model: nn.Module, mesh, plan: dict | None = None, packed: dict |
     take whole tensors (a full state dict, the same on every rank) as well as sharded ones."""
     from torch.distributed.tensor.parallel import parallelize_module
 
-    plan = dict(getattr(model, "TP_PLAN", {}) if plan is None else plan)
-    packed = dict(getattr(model, "TP_PACKED", {}) if packed is None else packed)
+    plan = model_plan(model, "TP_PLAN") if plan is None else dict(plan)
+    packed = model_plan(model, "TP_PACKED") if packed is None else dict(packed)
     ties = tied_parameters(model)
     styles = {}
     for pattern, style in plan.items():
@@ -50,6 +51,16 @@ def parallelize(model: nn.Module, mesh, plan: dict | None = None, packed: dict |
         module.register_load_state_dict_pre_hook(shard_incoming)
     retie(ties)
     return model
+
+
+def model_plan(model: nn.Module, name: str) -> dict:
+    """The model's TP_PLAN (or TP_PACKED) with those of the models inside it (BertForMaskedLM's
+    `bert` states BertModel's), each under its module path."""
+    plan = {}
+    for path, module in model.named_modules():
+        prefix = f"{path}." if path else ""
+        plan.update({prefix + pattern: value for pattern, value in getattr(type(module), name, {}).items()})
+    return plan
 
 
 def contiguous_shards(module: nn.Module, state_dict: dict, prefix: str, local_metadata) -> None:
