@@ -19,7 +19,7 @@ from compiler.elaborate.loader import in_stdlib
 from compiler.ir import Graph, Node, Program
 from compiler.syntax.ast import Input, Name
 from compiler.ir.graph import evolve
-from compiler.ir.types import TensorType, dim_str, dims_equal, has_star, is_float, is_int, shapes_equal, symbol
+from compiler.ir.types import TensorType, dim_str, dims_equal, has_star, is_float, is_int, shapes_equal, substitute, symbol
 from compiler.check.scan import ScanInference
 from compiler.check.blame import (
     broadcast_culprit,
@@ -236,7 +236,7 @@ class _GraphInference(ScanInference):
         outs = []
         for out in callee.outputs:
             t = callee.output_type(out.node, out.index)
-            outs.append(TensorType(tuple(sympy.sympify(d).xreplace(mapping) for d in t.shape), t.dtype, t.optional))
+            outs.append(TensorType(tuple(substitute(d, mapping) for d in t.shape), t.dtype, t.optional))
         return outs
 
     def _split_leading(self, node, callee, slot, input_id, declared, actual, leading, ins, where):
@@ -280,7 +280,7 @@ class _GraphInference(ScanInference):
         outs = []
         for out in instance.outputs:
             t = instance.output_type(out.node, out.index)
-            outs.append(TensorType(tuple(sympy.sympify(d).xreplace(back) for d in t.shape), t.dtype, t.optional))
+            outs.append(TensorType(tuple(substitute(d, back) for d in t.shape), t.dtype, t.optional))
         return outs
 
     def _check_binding(self, node, callee, slot, input_id, declared, actual, mapping, ins, where) -> None:

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.diagnostics.codes import CODES, Code, Severity
+from compiler.diagnostics.records import fast_init
 
 
+@fast_init
 @dataclass(frozen=True)
 class Span:
     """A region of a source file; lines and columns are 1-based, end exclusive."""

@@ -33,6 +33,26 @@ def divisibility_fix(cond: ast.Expr, env: dict[str, Any]) -> str | None:
     return f"{choices(right.id, near)} divide{'s' if len(near) == 1 else ''} `{left.id}={a}`"
 
 
+# Argument values whose (type, value) pair identifies them exactly: floats by repr, so -0.0 and
+# 0.0 (equal, with one hash) stay apart.
+_PLAIN_VALUES = (int, str, bool, type(None))
+
+
+def attrs_key(op, args: list[tuple[str | None, Any, Span]]) -> tuple | None:
+    """What decides `validate_attrs(op, args)`'s result, for a cache of it; None when some value
+    is not a plain number, string or bool (lists, dimensions, tensors: validated every time)."""
+    key: list = [op.name]
+    for name, value, _ in args:
+        kind = type(value)
+        if kind is float:
+            key.append((name, kind, repr(value)))
+        elif kind in _PLAIN_VALUES:
+            key.append((name, kind, value))
+        else:
+            return None
+    return tuple(key)
+
+
 def validate_attrs(op, args: list[tuple[str | None, Any, Span]], span: Span):
     fields = list(op.attrs.model_fields)
     values: dict[str, Any] = {}

@@ -20,7 +20,7 @@ from compiler.ir.graph import DecodeDecl, evolve
 from compiler.ir.types import TensorType, dim, star
 from compiler.ir.values import ArgExpr, CallExpr, Callee, Layer, ScanSpec, TensorRef, kind_of, show
 from compiler.ops import REGISTRY
-from compiler.elaborate.arguments import divisibility_fix, validate_attrs
+from compiler.elaborate.arguments import attrs_key, divisibility_fix, validate_attrs
 from compiler.syntax import ast
 from compiler.diagnostics.codes import (
     BAD_RENAME,
@@ -48,6 +48,9 @@ class Specializer(Protocol):
     budget: Budget
     graphs: dict[str, Graph]
     node_count: int
+    # arguments.attrs_key -> the validated attributes: a model configures the same ops alike again
+    # and again, and attributes are frozen, so one validated instance serves every such layer
+    attrs_cache: dict[tuple, Any]
 
     def specialize(self, block: ast.BlockDef, owner: LoadedModule, args: list, span: Span,
                    aliases: dict[int, int] | None = None) -> str: ...
@@ -387,26 +390,49 @@ class BlockBuilder:
                          call=CallExpr(call.func, written), guard=self.guard)
         op = REGISTRY[callee.name]
         fields = _match_fields(list(op.attrs.model_fields), written)
-        return Layer("op", op.name, validate_attrs(op, args, call.span), call.span,
+        return Layer("op", op.name, self._validated(op, args, call.span), call.span,
                      call=CallExpr(call.func, written, fields), guard=self.guard)
+
+    def _validated(self, op, args: list[tuple[str | None, Any, Span]], span: Span) -> Any:
+        """validate_attrs, answered from the resolver's cache when the same arguments validated before
+        (only successes are kept, so every error is still reported where it is made)."""
+        key = attrs_key(op, args)
+        if key is None:
+            return validate_attrs(op, args, span)
+        attrs = self.r.attrs_cache.get(key)
+        if attrs is None:
+            attrs = self.r.attrs_cache[key] = validate_attrs(op, args, span)
+        return attrs
 
     def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Span, targets=(),
                  written: dict[str, ArgExpr] | None = None) -> TensorRef:
         op = REGISTRY[op_name]
         call = CallExpr(None, (), tuple((written or {}).items()))
-        return self.apply(Layer("op", op_name, op.attrs(**attrs), span, call=call), args, None, targets)
+        key = attrs_key(op, [(name, value, span) for name, value in attrs.items()])
+        made = self.r.attrs_cache.get(key) if key is not None else None
+        if made is None:
+            made = op.attrs(**attrs)
+            if key is not None:
+                self.r.attrs_cache[key] = made
+        return self.apply(Layer("op", op_name, made, span, call=call), args, None, targets)
 
     def apply(self, layer: Layer, args: list[TensorRef | None], call: ast.Call | None, targets) -> Any:
         span = call.span if call else layer.span
+        signature = None      # of `layer` once its arity is checked
         if layer.kind == "block" and layer.name is None and isinstance(layer.attrs, BlockCall):
-            self._check_arity(layer, self._signature(layer)[0], args, span)
-            layer, args = self._specialize_aliases(layer, args, span)
-        ports, n_out, module_needed = self._signature(layer)
-        self._check_arity(layer, ports, args, span)
+            signature = self._signature(layer)
+            self._check_arity(layer, signature[0], args, span)
+            specialized, args = self._specialize_aliases(layer, args, span)
+            if specialized is not layer:
+                layer, signature = specialized, None
+        if signature is None:
+            signature = self._signature(layer)
+            self._check_arity(layer, signature[0], args, span)
+        ports, n_out, module_needed = signature
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
         module = (layer.name or (targets[0] if targets else self._fresh_module(_hint(layer)))) if module_needed else None
-        node = self.add_node(layer.kind, layer.target, layer.attrs, span, names, module, layer.call,
-                             self.guard + tuple(g for g in layer.guard if g not in self.guard))
+        guard = self.guard + tuple(g for g in layer.guard if g not in self.guard) if layer.guard else self.guard
+        node = self.add_node(layer.kind, layer.target, layer.attrs, span, names, module, layer.call, guard)
         if layer.name and module:
             self.graph.layer_spans.setdefault(module, layer.span)
         self._connect(node, args)
@@ -512,6 +538,7 @@ class BlockBuilder:
             raise error(RESOURCE_LIMIT, f"the model has more than {self.limits.max_nodes} nodes", span)
         self.counter += 1
         return self.graph.add(Node(f"n{self.counter}", kind, op, attrs, span, outputs, module,
+                                   order=self.graph.g.number_of_nodes(),     # as add() sets it, made once
                                    guard=self.guard if guard is None else guard, call=call))
 
     def _connect(self, node: Node, args: list[TensorRef | None]) -> None:
@@ -574,8 +601,10 @@ def _bound_names(stmts) -> set[str]:
             names.update(stmt.targets)
         elif isinstance(stmt, (ast.Input, ast.Output, ast.Let)):
             names.add(stmt.name)
-        for body in (getattr(stmt, "then", ()), getattr(stmt, "orelse", ()), getattr(stmt, "body", ())):
-            names |= _bound_names(body)
+        elif isinstance(stmt, ast.If):
+            names |= _bound_names(stmt.then) | _bound_names(stmt.orelse)
+        elif isinstance(stmt, ast.For):
+            names |= _bound_names(stmt.body)
     return names
 
 

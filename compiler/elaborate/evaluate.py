@@ -90,8 +90,9 @@ def checked_number(value: Any, limits: Any, span: Any, what: str = "the result")
     return value
 
 
-# The method that evaluates each kind of expression (`_binop` for ast.BinOp), named once per kind.
-_METHODS: dict[type, str] = {}
+# The function that evaluates each kind of expression (`Evaluator._binop` for ast.BinOp), looked up
+# once per kind: eval() runs for every node of every expression.
+_METHODS: dict[type, Any] = {}
 _TAKE_TARGETS = (ast.Call, ast.Repeat, ast.Scan, ast.BinOp)
 
 
@@ -103,10 +104,12 @@ class Evaluator:
     def eval(self, e: ast.Expr, targets: tuple[str, ...] = ()) -> Any:
         self.b.budget.step(e.span)
         kind = type(e)
-        method = _METHODS.get(kind) or _METHODS.setdefault(kind, "_" + kind.__name__.lower())
+        method = _METHODS.get(kind)
+        if method is None:
+            method = _METHODS[kind] = getattr(Evaluator, "_" + kind.__name__.lower())
         if kind in _TAKE_TARGETS:
-            return getattr(self, method)(e, targets)
-        return getattr(self, method)(e)
+            return method(self, e, targets)
+        return method(self, e)
 
     # ---------------------------------------------------------- atoms
     def _int(self, e: ast.Int) -> int:

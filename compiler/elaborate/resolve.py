@@ -51,6 +51,7 @@ class Resolver:
         self.diagnostics: list[Diagnostic] = []
         self.model_spans: dict[str, Span] = {}
         self.node_count = 0
+        self.attrs_cache: dict[tuple, Any] = {}       # see block_builder.Specializer
 
     # ------------------------------------------------------------------ entry points
     def resolve_module(self, module: LoadedModule, overrides: dict[str, Any], all_blocks: bool = False) -> Program:
@@ -192,11 +193,14 @@ class Resolver:
                 raise error(DUPLICATE_ARGUMENT, f"parameter `{name}` is given twice", span)
             given[name] = (value, span)
         params: dict[str, Any] = {}
-        builder = BlockBuilder(self, owner, Graph("", block.name, {}, block.span), params)
+        # made for the first default to evaluate (most calls give every value); it sees no
+        # parameters, as when it was made before the loop
+        builder = None
         for p in block.params:
             if p.name in given:
                 value, span = given[p.name]
             elif p.default is not None:
+                builder = builder or BlockBuilder(self, owner, Graph("", block.name, {}, block.span), {})
                 value, span = Evaluator(builder).eval(p.default), p.default.span
             else:
                 raise error(MISSING_ARGUMENT, f"`{block.name}` needs a value for parameter `{p.name}`", call_span,

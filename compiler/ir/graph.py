@@ -11,11 +11,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from compiler.diagnostics import Span
+from compiler.diagnostics.records import fast_init
 from compiler.ir.multigraph import MultiDiGraph, is_directed_acyclic_graph, lexicographical_topological_sort
 from compiler.ir.types import TensorType
 from compiler.ir.values import show
 
 
+@fast_init
 @dataclass(frozen=True)
 class Node:
     """One op instance.
@@ -93,6 +95,7 @@ class InitRule:
     by_op: bool                    # `Linear.weight` (every Linear), not a path to one layer
 
 
+@fast_init
 @dataclass(frozen=True)
 class OutputDecl:
     name: str
@@ -140,15 +143,17 @@ class Graph:
     _order: tuple[MultiDiGraph, int, list[str]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def node(self, node_id: str) -> Node:
-        return self.g.nodes[node_id]["node"]
+        return self.g.node_data[node_id]["node"]     # not g.nodes[...]: that builds a view per call
 
     def add(self, node: Node) -> Node:
-        node = evolve(node, order=self.g.number_of_nodes())
+        """Add `node` as the last in source order (its `order` becomes the node count)."""
+        if node.order != self.g.number_of_nodes():
+            node = evolve(node, order=self.g.number_of_nodes())
         self.g.add_node(node.id, node=node)
         return node
 
     def replace_node(self, node: Node) -> None:
-        data = self.g.nodes[node.id]
+        data = self.g.node_data[node.id]
         if data["node"].order != node.order:
             self.g.version += 1              # ordered() sorts by it
         data["node"] = node

@@ -10,6 +10,8 @@ from functools import lru_cache
 
 import sympy
 
+from compiler.diagnostics.records import fast_init
+
 Dim = sympy.Expr
 
 FLOAT_DTYPES = ("float", "float32", "float16", "bfloat16", "float64")
@@ -37,6 +39,14 @@ def has_star(shape) -> bool:
 
 def dim(value) -> Dim:
     return value if isinstance(value, sympy.Basic) else sympy.Integer(value)
+
+
+def substitute(d, mapping: dict) -> Dim:
+    """`sympify(d).xreplace(mapping)`: a bare symbol or number (most dimensions) is looked up
+    directly, which is what xreplace does with an atom, without its tree walk."""
+    if isinstance(d, sympy.Basic) and not d.args:
+        return mapping.get(d, d)
+    return sympy.sympify(d).xreplace(mapping)
 
 
 @lru_cache(maxsize=100_000)
@@ -68,6 +78,7 @@ def is_int(dtype: str) -> bool:
     return dtype in INT_DTYPES
 
 
+@fast_init
 @dataclass(frozen=True)
 class TensorType:
     shape: tuple[Dim, ...]
@@ -93,7 +104,7 @@ class TensorType:
     def subs(self, mapping: dict) -> "TensorType":
         if not mapping:
             return self
-        return TensorType(tuple(sympy.sympify(d).xreplace(mapping) for d in self.shape), self.dtype, self.optional)
+        return TensorType(tuple(substitute(d, mapping) for d in self.shape), self.dtype, self.optional)
 
 
 def shapes_equal(a: tuple[Dim, ...], b: tuple[Dim, ...]) -> bool:

@@ -12,14 +12,17 @@ from typing import Any
 import sympy
 
 from compiler.diagnostics import Span
+from compiler.diagnostics.records import fast_init
 
 
+@fast_init
 @dataclass(frozen=True)
 class TensorRef:
     node: str
     index: int
 
 
+@fast_init
 @dataclass(frozen=True)
 class ArgExpr:
     """One argument of a layer's configuration as the spec wrote it, beside the value it had.
@@ -30,6 +33,7 @@ class ArgExpr:
     value: Any
 
 
+@fast_init
 @dataclass(frozen=True)
 class CallExpr:
     """How a layer was configured, in source form: `callee(args)`; for an op, the arguments
@@ -53,6 +57,7 @@ def set_by_parameters(call: CallExpr | None, field: str) -> bool:
     return arg is not None and not is_literal(arg.expr)
 
 
+@fast_init
 @dataclass(frozen=True)
 class Layer:
     """`Linear(512, 512)`: an op or a block specialization, not yet applied.
@@ -81,6 +86,7 @@ class ScanSpec:
     carries: int
 
 
+@fast_init
 @dataclass(frozen=True)
 class Callee:
     """A name that can be configured: a primitive op or a block definition."""

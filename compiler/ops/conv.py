@@ -172,7 +172,7 @@ def _infer_conv(n: int, name: str):
                                  code=ARGUMENT_TYPE, hint=f"{choices('groups', divisors_near(both, a.groups))} "
                                                          f"divide{'s' if both == 1 else ''} both channel counts")
         need_dim(x.shape[1], dim(a.in_channels), 0, f"the channel dimension (1) of {name}'s input", x,
-                 hint=_channel_hint(a, x, name))
+                 hint=lambda: _channel_hint(a, x, name))
         k, d = expand(a.kernel_size, n, f"{name} kernel_size"), expand(a.dilation, n, f"{name} dilation")
         p = _conv_padding(a, n, name)
         s = expand(a.stride, n, f"{name} stride")

@@ -39,7 +39,7 @@ def _infer_linear(a: LinearAttrs, ins):
     if x.rank < 1:
         raise ShapeError("Linear input must have at least one dimension", 0)
     need_dim(x.shape[-1], dim(a.in_features), 0, "the last dimension of Linear's input", x,
-             hint=_linear_hint(a, x))
+             hint=lambda: _linear_hint(a, x))
     return [x.with_shape((*x.shape[:-1], a.out_features))]
 
 

@@ -280,9 +280,12 @@ def need_int(t: TensorType, slot: int, what: str) -> None:
 
 
 def need_dim(actual: Dim, expected: Dim, slot: int, what: str, t: TensorType, argument: str | None = None,
-             hint: str | None = None) -> None:
-    """`argument` names the attribute that fixes the mismatch; the hint then proposes its value."""
+             hint: str | Callable[[], str | None] | None = None) -> None:
+    """`argument` names the attribute that fixes the mismatch; the hint then proposes its value.
+    A callable `hint` is called only on a mismatch: working a hint out costs more than the check."""
     if not dims_equal(actual, expected):
+        if callable(hint):
+            hint = hint()
         if hint is None and argument is not None:
             from compiler.ops.hints import set_argument
             hint = set_argument(argument, actual)
