@@ -202,6 +202,12 @@ def _inference_preparation(name: str, variant: Variant, program: Program, helper
         helpers.add("choose_memory_format")
         steps.append("summary += choose_memory_format(self, example_inputs)")
         done.append("channels-last convolution weights where that is faster")
+    swaps_layers = any(g.epilogues or g.conv_epilogue for g in graphs) or bool(
+        ops & {"Linear", "FusedLinear", "TransposedLinear"})
+    if swaps_layers:
+        # The layers as compiled (batch norms folded), for the whole-model check at the end.
+        helpers.add("module_slots")
+        steps.append("compiled = module_slots(self)")
     if any(g.epilogues or g.conv_epilogue for g in graphs):
         # Before the linear kernels are chosen: a linear layer fused with its activation is not packed again.
         helpers.add("fuse_epilogues")
@@ -213,6 +219,11 @@ def _inference_preparation(name: str, variant: Variant, program: Program, helper
         steps.append("summary += choose_linear_kernels(self, example_inputs, kernels)")
         done.append("each linear layer shape on the fastest kernel measured on this machine (plain, or "
                     "pre-packed oneDNN or MKL weights, on CPU)")
+    if swaps_layers:
+        # Each kernel was chosen on its layer alone: keep the choices only if the whole model gains.
+        helpers.add("keep_if_faster")
+        steps.append("summary += keep_if_faster(self, compiled, example_inputs, kernels)")
+        done.append("the chosen layers kept only if the whole forward of `example_inputs` is not slower with them")
     doc = (f"Prepare this model for inference, in place, and return it: {', '.join(done)}.  Load the "
            "weights first: the prepared layers no longer match a checkpoint, and are not for training.  "
            "`example_inputs` (a batch like those to be served) make the measurements use their shapes; "
