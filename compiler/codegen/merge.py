@@ -27,18 +27,26 @@ def merge(sequences: list[list[Line]]) -> list[Line]:
     return merged
 
 
-def _merge_two(a: list[Line], b: list[Line]) -> list[Line]:
+def _aligned(a: list[Line], b: list[Line], differing) -> list[Line]:
+    """a's and b's lines aligned (difflib): one line for each pair in common, keeping a comment
+    both share, and `differing(a_run, b_run)` for each stretch where they differ."""
     matcher = difflib.SequenceMatcher(a=[line.key for line in a], b=[line.key for line in b], autojunk=False)
     out: list[Line] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             out += [Line(x.guard, x.text, x.comment if x.comment == y.comment else _common_comment(x.comment, y.comment))
                     for x, y in zip(a[i1:i2], b[j1:j2])]
-        elif _takes(b[j1:j2], True) and _takes(a[i1:i2], False):
-            out += b[j1:j2] + a[i1:i2]          # an `if`'s true branch reads first
         else:
-            out += a[i1:i2] + b[j1:j2]
+            out += differing(a[i1:i2], b[j1:j2])
     return out
+
+
+def _merge_two(a: list[Line], b: list[Line]) -> list[Line]:
+    def differing(a_run: list[Line], b_run: list[Line]) -> list[Line]:
+        if _takes(b_run, True) and _takes(a_run, False):
+            return b_run + a_run          # an `if`'s true branch reads first
+        return a_run + b_run
+    return _aligned(a, b, differing)
 
 
 def _takes(lines: list[Line], value: bool) -> bool:
@@ -177,16 +185,10 @@ def _signature_with_optional(full: list[str], short: list[str], names: list[str]
 def _merge_guarded(a: list[Line], b: list[Line], key: str) -> list[Line]:
     """a's and b's lines aligned: the common ones for both, the others in a branch each (b's under
     `key` true, a's under false)."""
-    matcher = difflib.SequenceMatcher(a=[line.key for line in a], b=[line.key for line in b], autojunk=False)
-    out: list[Line] = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            out += [Line(x.guard, x.text, x.comment if x.comment == y.comment else _common_comment(x.comment, y.comment))
-                    for x, y in zip(a[i1:i2], b[j1:j2])]
-        else:
-            out += [Line((*y.guard, (key, True)), y.text, y.comment) for y in b[j1:j2]]
-            out += [Line((*x.guard, (key, False)), x.text, x.comment) for x in a[i1:i2]]
-    return out
+    def differing(a_run: list[Line], b_run: list[Line]) -> list[Line]:
+        return ([Line((*y.guard, (key, True)), y.text, y.comment) for y in b_run]
+                + [Line((*x.guard, (key, False)), x.text, x.comment) for x in a_run])
+    return _aligned(a, b, differing)
 
 
 def simplify(lines: list[Line], constant: dict[str, bool]) -> list[Line]:
