@@ -1,4 +1,4 @@
-"""Decoding (compiler/runtime/generation.py) against HuggingFace `generate` on the same
+"""Decoding (dlc/runtime/generation.py) against HuggingFace `generate` on the same
 weights: greedy and beam search give the same ids for GPT-2 and T5; sampling is
 reproducible with a generator and respects top-k/top-p."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import torch
 from tests.helpers import ROOT, compile_to_module
 
 transformers = pytest.importorskip("transformers")
-generation = pytest.importorskip("compiler.runtime.generation")
+generation = pytest.importorskip("dlc.runtime.generation")
 
 VOCAB = 61
 GPT2_SMALL = {"vocab": VOCAB, "positions": 64, "d_model": 32, "layers": 2, "heads": 4, "dropout": 0.0}

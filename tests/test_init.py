@@ -31,7 +31,7 @@ def _deviation_ratio(t: torch.Tensor) -> float:
 
 def _renamed_reference(model, reference) -> dict[str, torch.Tensor]:
     """The reference's tensors under the model's names (a no-op for a model without renames)."""
-    from compiler.runtime.helpers import rename_reference_keys
+    from dlc.runtime.helpers import rename_reference_keys
     return rename_reference_keys(model, reference.state_dict())
 
 

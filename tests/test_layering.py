@@ -42,7 +42,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-SOURCES = sorted(p for p in COMPILER.rglob("*.py") if "runtime" not in p.parts)
+SOURCES = sorted(COMPILER.rglob("*.py"))
 
 
 def test_every_compiler_module_belongs_to_a_known_stage():

@@ -140,7 +140,7 @@ def test_the_plan_parallelize_collects_is_the_derived_plan_of_the_whole_model(sp
     """A head class lists only its own layers' styles; `parallelize` adds the plan of the model
     class inside it, under its path: together, the plan derived for the whole model."""
     import torch
-    from compiler.runtime.parallel import model_plan
+    from dlc.runtime.parallel import model_plan
     from generated import bert, gpt2
     module = {"bert.dl": bert, "gpt2.dl": gpt2}[spec]
     with torch.device("meta"):

@@ -140,7 +140,7 @@ def test_training_lowers_the_loss(compiled):
 def test_decoding_matches_hf_generate(compiled, num_beams):
     """Greedy and beam search through dlc's decoding runtime give HF generate's ids.  Each step
     recomputes the whole prefix: the generated Llama keeps no KV cache yet."""
-    generation = pytest.importorskip("compiler.runtime.generation")
+    generation = pytest.importorskip("dlc.runtime.generation")
     reference, ours = pair(compiled, "LlamaForCausalLM")
     ids = torch.randint(0, 101, (2, 5), generator=torch.Generator().manual_seed(3))
     expected = reference.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, num_beams=num_beams,

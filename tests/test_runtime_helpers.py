@@ -1,4 +1,4 @@
-"""The runtime helpers (compiler/runtime/helpers.py) as code: what they do, how codegen copies
+"""The runtime helpers (dlc/runtime/helpers.py) as code: what they do, how codegen copies
 them (as text, never importing them), and that their names are reserved."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from compiler.runtime import helpers as runtime
+from dlc.runtime import helpers as runtime
 from compiler.codegen.helpers import helper_names, helper_sources
 from compiler.codegen.names import class_name_problem, module_level_names
 from tests.helpers import ROOT
@@ -96,7 +96,7 @@ def test_every_helper_name_is_reserved():
 
 
 def test_no_compiler_module_imports_the_runtime():
-    """The compiler reads compiler/runtime/ as text: importing it would import torch."""
+    """The compiler reads dlc/runtime/ as text: importing it would import torch."""
     for path in (ROOT / "compiler").rglob("*.py"):
         if "runtime" in path.parts:
             continue
@@ -107,7 +107,7 @@ def test_no_compiler_module_imports_the_runtime():
                 names = [a.name for a in node.names]
             else:
                 continue
-            assert not any(n.startswith("compiler.runtime") for n in names), path
+            assert not any(n.startswith("dlc.runtime") for n in names), path
 
 
 def test_compiler_imports_without_torch():
@@ -132,12 +132,12 @@ def test_check_gives_the_same_verdict_from_a_copy_of_the_project(tmp_path, which
     assert Path(copy / "generated").is_dir()
 
 
-@pytest.mark.parametrize("file", sorted(p.name for p in (ROOT / "compiler/runtime").glob("*.py") if p.name != "__init__.py"))
+@pytest.mark.parametrize("file", sorted(p.name for p in (ROOT / "dlc/runtime").glob("*.py") if p.name != "__init__.py"))
 def test_every_runtime_file_is_a_module_that_defines_what_its_text_defines(file):
     """Codegen copies runtime files as text (parallel.py as a file of its own): each must also
     import as the module it is, with torch, binding every top-level function and class its text has."""
     import importlib
-    module = importlib.import_module(f"compiler.runtime.{file.removesuffix('.py')}")
-    tree = ast.parse((ROOT / "compiler/runtime" / file).read_text(encoding="utf-8"))
+    module = importlib.import_module(f"dlc.runtime.{file.removesuffix('.py')}")
+    tree = ast.parse((ROOT / "dlc/runtime" / file).read_text(encoding="utf-8"))
     defined = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     assert defined and all(callable(getattr(module, name, None)) for name in defined), file

@@ -1,5 +1,5 @@
 """optimize_for_inference()'s last step: the kernels chosen layer by layer are kept only when the whole
-forward of the example inputs is not slower with them (compiler/runtime/whole_model.py), and the
+forward of the example inputs is not slower with them (dlc/runtime/whole_model.py), and the
 GELU after an unfused linear layer runs in place (fusion.py, InPlaceActivation)."""
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`decode logits from tokens`: a model that decodes autoregressively must have a decoder step
 (a causal attention, whose keys and values the cache keeps), an output of next-token scores
 and an input of token ids along the same time axis.  The entry found here is what the
-generated `generate()` feeds (compiler/codegen/decoding.py, compiler/runtime/decoding.py)."""
+generated `generate()` feeds (compiler/codegen/decoding.py, dlc/runtime/decoding.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

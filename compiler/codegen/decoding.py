@@ -1,7 +1,7 @@
 """Which blocks take part in incremental decoding, and how.
 
 A block with a causal attention anywhere inside it has a decoder step: its class's
-forward takes `past_key_values` (a KVCache, compiler/runtime/decoding.py), its causal
+forward takes `past_key_values` (a KVCache, dlc/runtime/decoding.py), its causal
 attention layers append their keys and values there, and the calls that lead to one
 pass the cache on.  Positions restart nowhere: a position op (learned, sinusoidal,
 rotary, T5's relative bias) whose input runs along the decoded time axis continues from

@@ -17,7 +17,7 @@ from compiler.syntax.ast import is_literal
 __all__ = ["BUILTINS", "Unprintable", "is_literal", "names_in", "py_literal", "same_value", "to_python"]
 
 # The DSL's builtins as Python (`range` gives a list in the DSL, a range here: both index and len()).
-# A builtin that is no Python one is a runtime helper of the same name (compiler/runtime/helpers.py).
+# A builtin that is no Python one is a runtime helper of the same name (dlc/runtime/helpers.py).
 BUILTINS = {"make_divisible": "make_divisible", "sqrt": "math.sqrt", "min": "min", "max": "max", "len": "len", "int": "int", "float": "float",
             "range": "range"}
 

@@ -1,4 +1,4 @@
-"""The runtime helpers (compiler/runtime/helpers.py, and the fused kernels of fusion.py) as
+"""The runtime helpers (dlc/runtime/helpers.py, and the fused kernels of fusion.py) as
 source text, one entry per top-level definition.
 
 Generated code never imports dlc, so anything a lowering relies on beyond torch is
@@ -21,7 +21,7 @@ def _definitions() -> dict[str, tuple[str, set[str]]]:
     """name -> (source, names of the other helpers it reads), in file order."""
     found: dict[str, tuple[str, set[str]]] = {}
     for file in RUNTIME_FILES:
-        text = (resources.files("compiler.runtime") / file).read_text(encoding="utf-8")
+        text = (resources.files("dlc.runtime") / file).read_text(encoding="utf-8")
         _read_definitions(text, found)
     return {name: (source, reads & set(found) - {name}) for name, (source, reads) in found.items()}
 
@@ -55,7 +55,7 @@ def helper_names() -> set[str]:
     parsing the files: `dlc check` reserves these names, and must not pay for an ast.parse."""
     names = set()
     for file in RUNTIME_FILES:
-        text = (resources.files("compiler.runtime") / file).read_text(encoding="utf-8")
+        text = (resources.files("dlc.runtime") / file).read_text(encoding="utf-8")
         names.update(a or b for a, b in _TOP_LEVEL_NAME.findall(text))
     return names
 

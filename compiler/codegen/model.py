@@ -133,7 +133,7 @@ def _add_parallel_plan(model: ClassModel, variant: Variant, program: Program, ct
 
 def _add_generation(model: ClassModel, variant: Variant, ctx: Context) -> None:
     """A model that says `decode logits from tokens` gets `generate()` (GenerationMixin,
-    compiler/runtime/decoding.py); check_decoding has made sure it can."""
+    dlc/runtime/decoding.py); check_decoding has made sure it can."""
     graphs = [m.graph for m in variant.members if m.graph.decode is not None]
     if not graphs:
         return

@@ -52,7 +52,7 @@ def nn_module_attributes() -> frozenset[str]:
 
 
 def helper_names() -> frozenset[str]:
-    """Every module-level name the emitted helpers define (compiler/runtime/helpers.py)."""
+    """Every module-level name the emitted helpers define (dlc/runtime/helpers.py)."""
     from compiler.codegen.helpers import helper_names as defined
     return frozenset(defined())
 

@@ -1,5 +1,5 @@
 """A model class's parallelism plan, as class attributes the runtime's `parallelize` and
-`apply_parallelism` read (compiler/runtime/parallel.py):
+`apply_parallelism` read (dlc/runtime/parallel.py):
 
     TP_PLAN     module path -> tensor-parallel style, `*` for each element of a `repeat`
                 stack (the shape of HF's `base_model_tp_plan`), derived by check/parallel.py

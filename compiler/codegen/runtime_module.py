@@ -1,7 +1,7 @@
 """The runtime helpers as a generated module of their own, `dlc_runtime.py`.
 
 The helpers a generated module relies on beyond torch (checkpoint renaming, the init
-runtime, generate() and its caches, the fused kernels: compiler/runtime/*.py) are the same
+runtime, generate() and its caches, the fused kernels: dlc/runtime/*.py) are the same
 for every module, so `dlc compile` writes them once per output folder, beside the modules,
 with only the definitions some module in the folder uses; each module imports the names it
 uses from it.  `dlc compile --standalone` copies them into the module instead (codegen/helpers.py),

@@ -9,7 +9,7 @@
 
 The step module is one submodule (its state_dict is one step's weights).  In a model that
 decodes along the scanned axis, the key/value cache keeps the carried states between calls
-(`carried`/`keep`, compiler/runtime/decoding.py), so generate() steps once per new token.
+(`carried`/`keep`, dlc/runtime/decoding.py), so generate() steps once per new token.
 """
 from __future__ import annotations
 

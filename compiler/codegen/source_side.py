@@ -3,7 +3,7 @@ every step, because they read no input along the decoded time axis (the encoder 
 source ids, and each cross-attention's keys and values of the encoder output).
 
 generate() calls the model once per new token with the same source.  Where such a value feeds
-the decoder step, the generated forward computes it through `computed_once` (compiler/runtime/
+the decoder step, the generated forward computes it through `computed_once` (dlc/runtime/
 decoding.py): at the first step with a cache, and read back from the cache after, as HF's
 `generate` runs the encoder once and caches the cross-attention keys and values.
 

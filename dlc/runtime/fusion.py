@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from compiler.runtime.helpers import KEEP_MARGIN, PackedLinear, median_seconds, packed_linear_kernels
+from dlc.runtime.helpers import KEEP_MARGIN, PackedLinear, median_seconds, packed_linear_kernels
 
 # Activation kind -> oneDNN post-op (name, scalars, algorithm), as torch.ops.mkldnn spells them.
 ONEDNN_POST_OPS = {"none": ("none", [], ""), "relu": ("relu", [], ""), "relu6": ("hardtanh", [0.0, 6.0], ""),

@@ -12,7 +12,7 @@ import typing
 import torch
 from torch import nn
 
-from compiler.runtime.generation import Search, generate
+from dlc.runtime.generation import Search, generate
 
 
 class KVCache:
