@@ -16,7 +16,9 @@ autocast.
 Each worker builds its arm, saves its output (checked here against the reference's), warms
 up, then runs `--runs` calls per round; the arms take turns, in a rotated order each round,
 for `--rounds` rounds.  Ratios are reference_time / arm_time (above 1: faster than the
-reference), from medians over all rounds.  GFLOP/s count the reference's matmul and
+reference), from medians over all rounds in the table; below it, the same ratios from minima and
+paired by round (each round's best call of the reference over the arm's), in wall and process
+CPU time (benchmarks/stats.py), to tell a real difference from load.  GFLOP/s count the reference's matmul and
 convolution FLOPs (torch's FlopCounterMode) and are set beside this machine's practical GEMM
 peak (benchmarks/machine.py).  The CPU model and ISA head the output.
 """
@@ -37,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.arms import INFERENCE_ARMS, TRAINING_ARMS  # noqa: E402
 from benchmarks.machine import describe, gemm_peak_gflops  # noqa: E402
 from benchmarks.models import ENTRIES  # noqa: E402
+from benchmarks.stats import describe as describe_ratios, ratios  # noqa: E402
 from benchmarks.worker import REPLY, slug  # noqa: E402
 
 TOLERANCE = {"fp32": (1e-4, 1e-3), "bf16": (0.1, 0.05)}   # atol, rtol of an arm's output vs the reference's
@@ -102,16 +105,22 @@ def run_model(model: str, arms: list[str], args) -> dict:
             if not workers or workers[0].arm != "reference":
                 return {"skipped": skipped, "error": "the reference arm did not start"}
             times: dict[str, list[float]] = {w.arm: [] for w in workers}
+            # per arm, per round: wall and CPU seconds of each call, for the paired ratios
+            rounds: dict[str, dict[str, list[list[float]]]] = {w.arm: {"wall": [], "cpu": []} for w in workers}
             for r in range(args.rounds):
                 for worker in workers[r % len(workers):] + workers[:r % len(workers)]:
-                    times[worker.arm] += worker.ask(f"time {args.runs}")["times"]
+                    answer = worker.ask(f"time {args.runs}")
+                    times[worker.arm] += answer["times"]
+                    rounds[worker.arm]["wall"].append(answer["times"])
+                    rounds[worker.arm]["cpu"].append(answer["cpu_times"])
             memory = {w.arm: w.ask("memory")["memory_mb"] for w in workers} if args.memory else {}
             diffs = agreement([w.arm for w in workers[1:]], Path(tmp), args.dtype) if args.mode == "infer" else {}
             notes = {w.arm: w.ready.get("ready", {}) for w in workers}
         finally:
             for worker in workers:
                 worker.stop()
-    return {"times": times, "memory_mb": memory, "diffs": diffs, "notes": notes, "skipped": skipped}
+    return {"times": times, "rounds": rounds, "memory_mb": memory, "diffs": diffs, "notes": notes,
+            "skipped": skipped}
 
 
 def report(model: str, result: dict, peak: float) -> str:
@@ -129,6 +138,7 @@ def report(model: str, result: dict, peak: float) -> str:
                      f"{ref / med:.2f} | {rate:.0f} | {rate / peak:.2f} |")
     lines.append("")
     lines.append(f"- GFLOP per call (reference, FlopCounterMode): {gflop:.1f}")
+    lines += _ratio_lines(result["rounds"])
     for arm, note in notes.items():
         for key, value in note.items():
             if key == "choices":
@@ -143,6 +153,19 @@ def report(model: str, result: dict, peak: float) -> str:
     for arm, why in result["skipped"].items():
         lines.append(f"- {arm} skipped: {why}")
     return "\n".join(lines) + "\n"
+
+
+def _ratio_lines(rounds: dict) -> list[str]:
+    """reference / arm from wall and from CPU time: of medians, of minima, paired by round."""
+    lines = []
+    reference = rounds["reference"]
+    for arm, clocks in rounds.items():
+        if arm != "reference":
+            for clock in ("wall", "cpu"):
+                lines.append(f"- reference / {arm}, {clock} time: {describe_ratios(ratios(reference[clock], clocks[clock]))}")
+    cpu = {arm: statistics.median(t for calls in clocks["cpu"] for t in calls) for arm, clocks in rounds.items()}
+    lines.append("- median CPU s per call (all threads): " + ", ".join(f"{arm} {s:.2f}" for arm, s in cpu.items()))
+    return lines
 
 
 def main() -> None:

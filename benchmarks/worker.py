@@ -4,7 +4,8 @@ The parent starts one worker per arm, so no runtime's thread pool or allocator s
 slow another's.  A worker builds its arm, saves its output (or first loss) for the agreement
 check, warms up, says it is ready, then answers commands, one per line:
 
-    time N     run N forwards (training steps) and report each one's seconds
+    time N     run N forwards (training steps) and report each one's seconds, wall and
+               process CPU (every thread's; steadier than wall time on a shared machine)
     memory     report the peak memory one forward needs beyond what is already allocated
     quit
 
@@ -122,14 +123,15 @@ def main() -> None:
             break
         with context:
             if command[0] == "time":
-                times = []
+                times, cpu_times = [], []
                 for _ in range(int(command[1])):
                     _sync(device)
-                    start = time.perf_counter()
+                    start, cpu_start = time.perf_counter(), time.process_time()
                     call()
                     _sync(device)
                     times.append(time.perf_counter() - start)
-                reply({"times": times})
+                    cpu_times.append(time.process_time() - cpu_start)
+                reply({"times": times, "cpu_times": cpu_times})
             elif command[0] == "memory":
                 reply({"memory_mb": peak_memory_mb(call, device)})
 
