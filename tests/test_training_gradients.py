@@ -1,7 +1,9 @@
 """dlc's training build (-O2: fused projections, SDPA attention) computes the gradients the
 reference does, on the same weights: one forward + backward of the loss the training-step
 benchmark uses (benchmarks/arms.py: the mean square of the output), dropout off so both are
-deterministic.  Gradients are compared parameter by parameter after mapping the reference's
+deterministic, and on (the models' training configuration) with the same seed before each
+forward: both draw the same dropout masks in the same order, so the runtime's attention with
+dropout (dlc/runtime/attention.py) is checked against the reference's SDPA.  Gradients are compared parameter by parameter after mapping the reference's
 names (and separate Q/K/V) onto dlc's, the same way its checkpoints load."""
 from __future__ import annotations
 
@@ -23,16 +25,21 @@ BERT = {"vocab": 100, "hidden": 64, "layers": 2, "heads": 4, "intermediate": 128
 GPT2 = {"vocab": 100, "positions": 32, "d_model": 64, "layers": 2, "heads": 4, "dropout": 0.0}
 
 
-def _bert_reference():
+BERT_DROPOUT = {**BERT, "dropout": 0.1, "attention_dropout": 0.1}
+GPT2_DROPOUT = {**GPT2, "dropout": 0.1}
+
+
+def _bert_reference(dropout: float = 0.0):
     config = transformers.BertConfig(vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                                     intermediate_size=128, max_position_embeddings=32, hidden_dropout_prob=0.0,
-                                     attention_probs_dropout_prob=0.0, attn_implementation="sdpa")
+                                     intermediate_size=128, max_position_embeddings=32, hidden_dropout_prob=dropout,
+                                     attention_probs_dropout_prob=dropout, attn_implementation="sdpa")
     return transformers.BertModel(config, add_pooling_layer=True)
 
 
-def _gpt2_reference():
-    config = transformers.GPT2Config(vocab_size=100, n_positions=32, n_embd=64, n_layer=2, n_head=4, resid_pdrop=0.0,
-                                     embd_pdrop=0.0, attn_pdrop=0.0, attn_implementation="sdpa")
+def _gpt2_reference(dropout: float = 0.0):
+    config = transformers.GPT2Config(vocab_size=100, n_positions=32, n_embd=64, n_layer=2, n_head=4,
+                                     resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout,
+                                     attn_implementation="sdpa")
     return transformers.GPT2Model(config)
 
 
@@ -57,12 +64,19 @@ CASES = {
     "gpt2": ("gpt2", "GPT2Model", GPT2, _gpt2_reference,
              lambda m, ids, mask: m(input_ids=ids, attention_mask=mask.long()).last_hidden_state,
              lambda m, ids, mask: m(ids, mask)),
+    "bert-dropout": ("bert", "BertModel", BERT_DROPOUT, lambda: _bert_reference(0.1),
+                          lambda m, ids, mask: m(input_ids=ids, attention_mask=mask.long()).last_hidden_state,
+                          lambda m, ids, mask: m(ids, mask)[0]),
+    "gpt2-dropout": ("gpt2", "GPT2Model", GPT2_DROPOUT, lambda: _gpt2_reference(0.1),
+                          lambda m, ids, mask: m(input_ids=ids, attention_mask=mask.long()).last_hidden_state,
+                          lambda m, ids, mask: m(ids, mask)),
     "resnet18": ("resnet", "ResNet", {"depth": 18, "num_classes": 10}, _resnet_reference,
                  lambda m, images: m(images), lambda m, images: m(images)),
 }
 
 
-@pytest.mark.parametrize("case", ["bert", "gpt2", pytest.param("resnet18", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("case", ["bert", "gpt2", "bert-dropout", "gpt2-dropout",
+                                  pytest.param("resnet18", marks=pytest.mark.slow)])
 def test_training_build_gradients_equal_the_reference(tmp_path, case):
     spec, cls, overrides, build_reference, run_reference, run_dlc = CASES[case]
     torch.manual_seed(0)
@@ -75,8 +89,10 @@ def test_training_build_gradients_equal_the_reference(tmp_path, case):
         model.load_state_dict(reference.state_dict())
     model.train()
     inputs = _tokens() if spec != "resnet" else (torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)),)
+    torch.manual_seed(1)                  # the same dropout masks on both sides
     expected_loss = training_loss(run_reference(reference, *inputs))
     expected_loss.backward()
+    torch.manual_seed(1)
     loss = training_loss(run_dlc(model, *inputs))
     loss.backward()
     torch.testing.assert_close(loss, expected_loss, atol=ATOL, rtol=RTOL)

@@ -13,7 +13,8 @@ from functools import lru_cache
 from importlib import resources
 
 
-RUNTIME_FILES = ("helpers.py", "fusion.py", "whole_model.py", "init.py", "generation.py", "decoding.py")
+RUNTIME_FILES = ("helpers.py", "fusion.py", "whole_model.py", "init.py", "generation.py", "decoding.py",
+                 "attention.py")
 
 
 @lru_cache(maxsize=1)

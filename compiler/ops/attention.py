@@ -243,7 +243,10 @@ def _sdpa(a: AttentionAttrs, ctx, heads: tuple[str, str, str], attn_mask: str | 
     scale = _scale(a, ctx)
     if scale is not None:
         kwargs.append(f"scale={scale!r}")
-    return f"F.scaled_dot_product_attention({', '.join([*heads, *kwargs])}).transpose(1, 2).flatten(2)"
+    # With dropout, a training step would run SDPA's unfused CPU path: the runtime's
+    # dropout_attention computes it in fewer passes (and is SDPA itself otherwise).
+    call = "dropout_attention" if a.dropout > 0 or is_residual(a.dropout) else "F.scaled_dot_product_attention"
+    return f"{call}({', '.join([*heads, *kwargs])}).transpose(1, 2).flatten(2)"
 
 
 def _mask_lines(a: AttentionAttrs, ctx, name: str, heads, mask: str | None, bias: str | None,
