@@ -165,7 +165,12 @@ def training_loss(output) -> torch.Tensor:
     return output.float().pow(2).mean()
 
 
-def build_training(arm: str, entry: Entry, inputs: dict, tmp: Path, device, dtype) -> tuple:
+# AdamW's implementations (the same one for every arm): torch's default, which on CPU is the loop
+# over parameters, or its multi-tensor (foreach) or fused kernels.
+ADAMW = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+
+
+def build_training(arm: str, entry: Entry, inputs: dict, tmp: Path, device, dtype, adamw: str = "default") -> tuple:
     """(step: () -> loss, notes): forward + backward + AdamW step, autocast to `dtype` if bf16."""
     reference = reference_model(entry, device, dtype, train=True)
     if arm == "dlc -O2":
@@ -174,7 +179,7 @@ def build_training(arm: str, entry: Entry, inputs: dict, tmp: Path, device, dtyp
     else:
         model = torch.compile(reference) if arm == "torch.compile(ref)" else reference
         forward = lambda: entry.run_reference(model, inputs)     # noqa: E731
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, **ADAMW[adamw])
 
     def step() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)

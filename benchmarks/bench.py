@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.arms import INFERENCE_ARMS, TRAINING_ARMS  # noqa: E402
+from benchmarks.arms import ADAMW, INFERENCE_ARMS, TRAINING_ARMS  # noqa: E402
 from benchmarks.machine import describe, gemm_peak_gflops  # noqa: E402
 from benchmarks.models import ENTRIES  # noqa: E402
 from benchmarks.stats import describe as describe_ratios, ratios  # noqa: E402
@@ -52,7 +52,8 @@ class Worker:
         self.arm = arm
         command = [sys.executable, "-m", "benchmarks.worker", "--mode", args.mode, "--model", model, "--arm", arm,
                    "--device", args.device, "--dtype", args.dtype, "--tmp", str(tmp), "--batch", str(args.batch),
-                   "--seq", str(args.seq), "--threads", str(args.threads), "--warmup", str(args.warmup)]
+                   "--seq", str(args.seq), "--threads", str(args.threads), "--warmup", str(args.warmup),
+                   "--adamw", args.adamw]
         self.process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL if not args.verbose else None, text=True)
         self.ready = self._read()
@@ -176,6 +177,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--runs", type=int, default=3, help="calls per arm per round")
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--adamw", choices=sorted(ADAMW), default="default",
+                        help="training: AdamW's implementation, the same for every arm (default: torch's, on CPU "
+                             "the loop over parameters)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
@@ -193,7 +197,7 @@ def main() -> None:
     arms = ["reference", *(a for a in arms if a != "reference")]
     peak = gemm_peak_gflops(args.device, args.dtype)
     print(f"# {args.mode}, {describe(args.device)}\n\ntorch {torch.__version__}, {args.device}, {args.dtype}, "
-          f"threads={args.threads}, batch={args.batch}, seq={args.seq}, {args.rounds} rounds x {args.runs} runs, "
+          f"threads={args.threads}, batch={args.batch}, AdamW {args.adamw}, seq={args.seq}, {args.rounds} rounds x {args.runs} runs, "
           f"practical GEMM peak {peak:.0f} GFLOP/s, load average at start {os.getloadavg()[0]:.1f}, "
           f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '(unset)')}\n", flush=True)
     raw = {"machine": describe(args.device), "peak_gflops": peak, "args": vars(args) | {"json": None}}

@@ -26,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.arms import build_training  # noqa: E402
+from benchmarks.arms import ADAMW, build_training  # noqa: E402
 from benchmarks.models import ENTRIES  # noqa: E402
 
 ARMS = ("reference", "dlc -O2")
@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp32")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--adamw", choices=sorted(ADAMW), default="default")
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--rows", type=int, default=25)
     parser.add_argument("--ab", type=int, default=0, help="alternating timing rounds (0: none)")
@@ -91,7 +92,7 @@ def main() -> None:
     steps = {}
     with tempfile.TemporaryDirectory() as tmp:
         for arm in args.arms.split(","):
-            steps[arm], _ = build_training(arm, entry, inputs, Path(tmp), device, DTYPES[args.dtype])
+            steps[arm], _ = build_training(arm, entry, inputs, Path(tmp), device, DTYPES[args.dtype], args.adamw)
             steps[arm]()
     if not args.no_profile:
         for arm, step in steps.items():

@@ -87,7 +87,7 @@ def build(args) -> tuple:
         inputs["images"] = inputs["images"].to(dtype)
     tmp = Path(args.tmp)
     if args.mode == "train":
-        step, notes = build_training(args.arm, entry, inputs, tmp, device, dtype)
+        step, notes = build_training(args.arm, entry, inputs, tmp, device, dtype, args.adamw)
         return step, notes, device, lambda: step()
     run, notes = build_inference(args.arm, entry, inputs, tmp, device, dtype, args.threads)
     return run, notes, device, run
@@ -97,6 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     for name in ("mode", "model", "arm", "device", "dtype", "tmp"):
         parser.add_argument(f"--{name}", required=True)
+    parser.add_argument("--adamw", default="default")
     for name in ("batch", "seq", "threads", "warmup"):
         parser.add_argument(f"--{name}", type=int, required=True)
     args = parser.parse_args()
