@@ -5,6 +5,7 @@ references."""
 from __future__ import annotations
 
 import math
+import re
 from types import SimpleNamespace
 
 import pydantic
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from compiler.codegen.helpers import HELPERS
+from compiler.codegen.helpers import HELPERS, helper_names
 from compiler.ops import REGISTRY, LowerContext, ShapeError
 from compiler.ir.types import TensorType, symbol
 
@@ -62,7 +63,10 @@ def run_lowered(name: str, attrs: dict, inputs: list[torch.Tensor | None], in_ty
     lines = op.lower(a, ctx)
     env = {"torch": torch, "F": F, "nn": nn, "math": math, "layer": module, "self": SimpleNamespace(training=training)}
     env.update({n: x for n, x in zip(arg_names, inputs) if n is not None})
-    exec("\n".join(lines), env)  # noqa: S102 - runs the generated lines
+    code = "\n".join(lines)
+    for helper in helper_names() & set(re.findall(r"(\w+)\(", code)):   # runtime helpers the lines call
+        exec(HELPERS[helper], env)  # noqa: S102
+    exec(code, env)  # noqa: S102 - runs the generated lines
     return [env[f"out{i}"] for i in range(outs)]
 
 
