@@ -11,8 +11,9 @@ A run over whole folders (plain `pytest`, `pytest -m "not slow"`) uses two pytes
 when xdist is installed and no `-n` was given: `DLC_TEST_WORKERS=N` chooses another count (0: in
 this process).  Runs of named files or tests stay in one process, where they start fastest.
 
-`--fast-lane-coverage` (scripts/fast.sh passes it) fails the run unless every `compiler/**/*.py`
-module was imported by some test process and every `specs/*.dl` file was read by one.  Under
+`--fast-lane-coverage` (scripts/fast.sh passes it) fails the run unless every `tests/test_*.py`
+module has a test in it, every `compiler/**/*.py` module was imported by some test process and
+every `specs/*.dl` file was read by one.  Under
 pytest-xdist each worker reports what it saw and the controller checks the union.
 """
 from __future__ import annotations
@@ -75,6 +76,10 @@ SLOW: dict[str, str] = {
     "tests/test_parameterized.py::test_full_size_entry_points_build_with_parameters":
         "builds full-size ResNet50, BERT and GPT-2 layers (3 s); test_runtime_configuration_matches_dash_d_compile "
         "builds the same entry points with constructor arguments in the fast lane",
+    "tests/test_parity_vision.py::test_training_steps_lower_the_loss":
+        "a compile of resnet.dl and five SGD steps of a full-width ResNet-18; test_opt_levels' "
+        "test_gradients_agree_in_training[ResNet18] keeps ResNet's backward in the fast lane, and ViT's, Llama's "
+        "and T5's training tests keep an optimizer loop that lowers the loss there",
     "tests/test_parser.py::test_printed_modules_parse_back_to_the_same_tree":
         "100 generated whole modules (8 s); test_printed_expressions_parse_back_to_the_same_tree and the "
         "formatter's round trips keep the printer in the fast lane",
@@ -88,6 +93,8 @@ _SMALL_PAIRS = ["BertModel-small", "BertForMaskedLM-small", "BertForSequenceClas
 _OPT_LEVELS = ("one or two models per spec stay in the fast lane; the full sweep over every model of specs/ "
                "(VGG's 120M-weight classifier, the extra ResNet/MobileNet variants, base models whose heads "
                "are kept) runs in the full suite")
+_OPT_LEVELS_ALEXNET = (_OPT_LEVELS + "; AlexNet (61M weights, 58M of them in its classifier: 2-4 s a level) keeps its spec and its "
+                       "numerics against torchvision in test_parity_alexnet's fast tests")
 REPRESENTATIVES: dict[str, tuple[frozenset[str], str]] = {
     **{f"tests/test_parity_bert_gpt2.py::{test}": (frozenset(ids), _BERT_GPT2_PAIRS) for test, ids in [
         ("test_parameter_count_and_every_shape_match_the_reference", _SMALL_PAIRS),
@@ -100,12 +107,12 @@ REPRESENTATIVES: dict[str, tuple[frozenset[str], str]] = {
     "tests/test_opt_levels.py::test_o0_and_o2_agree": (frozenset([
         "transformer", "BertForMaskedLM", "BertForSequenceClassification", "GPT2LMHeadModel",
         "T5ForConditionalGeneration", "T5V11ForConditionalGeneration", "ResNet50", "MobileNetV2", "VGG11BN",
-        "LlamaForCausalLM", "VisionTransformer", "AlexNet", "GoogLeNet", "BahdanauSeq2Seq",
-        "LuongConcatSeq2Seq"]), _OPT_LEVELS),
+        "LlamaForCausalLM", "VisionTransformer", "GoogLeNet", "BahdanauSeq2Seq",
+        "LuongConcatSeq2Seq"]), _OPT_LEVELS_ALEXNET),
     "tests/test_opt_levels.py::test_gradients_agree_in_training": (frozenset([
         "transformer", "BertForMaskedLM", "GPT2LMHeadModel", "T5ForConditionalGeneration",
         "T5V11ForConditionalGeneration", "ResNet18", "MobileNetV2", "LlamaForCausalLM", "VisionTransformer",
-        "AlexNet", "GoogLeNet", "BahdanauSeq2Seq", "LuongConcatSeq2Seq"]), _OPT_LEVELS),
+        "GoogLeNet", "BahdanauSeq2Seq", "LuongConcatSeq2Seq"]), _OPT_LEVELS_ALEXNET),
     "tests/test_check_cache.py::test_dims_equal_agrees_with_simplify": (frozenset([
         "B*S + S", "(B + 1)*(S + 1)", "floor(H/2 - 3/2) + 1", "3"]),
         "each expression is compared with all the others through sympy.simplify (0.3-1 s each); a product, "
@@ -143,6 +150,12 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     workers = int(os.environ.get("DLC_TEST_WORKERS", "2"))
     if workers > 1 and (os.cpu_count() or 1) > 1:
         config.option.numprocesses = workers
+        if config.option.dist == "no":
+            # Each worker starts with a contiguous half of the suite and steals from the other's
+            # queue when its own runs out: a module's tests mostly stay on one worker, so its
+            # module-scoped fixtures (reference models, compiled specs) and the imports they need
+            # are built once, where `load` spread them over both.
+            config.option.dist = "worksteal"
 
 
 def _base(nodeid: str) -> str:
@@ -173,6 +186,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # ---------------------------------------------------------------------------------- coverage
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """With --fast-lane-coverage over whole folders: fail unless every test module in them still
+    has a test selected (the fast lane covers every module; a file whose tests all went slow needs
+    a cheap one kept).  Runs where the tests are collected: in each xdist worker, or in-process."""
+    config = session.config
+    if not config.getoption("--fast-lane-coverage") or not session.items:
+        return
+    folders = [Path(arg).resolve() for arg in config.args]
+    if not folders or not all(folder.is_dir() for folder in folders):
+        return                                       # files or single tests asked for
+    modules = {p for folder in folders for p in folder.rglob("test_*.py")}
+    selected = {Path(str(item.path)).resolve() for item in session.items}
+    missing = sorted(str(p.relative_to(ROOT)) for p in modules - selected)
+    if missing:
+        raise pytest.UsageError("fast-lane coverage: these test modules have no test in this run (keep a cheap "
+                                "one out of the slow lane):\n  " + "\n  ".join(missing))
+
+
 def add_options(parser: pytest.Parser) -> None:
     """The fast lane's command-line option (tests/conftest.py's pytest_addoption calls this)."""
     parser.addoption("--fast-lane-coverage", action="store_true",
