@@ -41,6 +41,9 @@ SLOW: dict[str, str] = {
         "times every convolution both ways; test_channels_last_weights_and_idempotence stays fast",
     "tests/test_inference_build.py::test_torch_export[resnet18-0]": "bert keeps torch.export in the fast lane",
     "tests/test_inference_build.py::test_torch_export[resnet18-2]": "bert keeps torch.export in the fast lane",
+    "tests/test_inference_build.py::test_torch_export[bert-0]":
+        "[bert-2] keeps torch.export of the optimized build in the fast lane, and test_hf_interface's "
+        "test_torch_export_takes_the_named_result exports the committed BERT there",
     "tests/test_parity_vision.py::test_outputs_match_torchvision[vgg16-input_shape4]":
         "VGG's full-size classifier again (vgg11_bn runs in the full suite too)",
     "tests/test_init.py::test_cnns_initialize_like_torchvision[vgg.dl-VGG11BN-vgg11_bn-skip1]":
