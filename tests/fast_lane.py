@@ -200,21 +200,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # ---------------------------------------------------------------------------------- coverage
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """With --fast-lane-coverage over whole folders: fail unless every test module in them still
-    has a test selected (the fast lane covers every module; a file whose tests all went slow needs
-    a cheap one kept).  Runs where the tests are collected: in each xdist worker, or in-process."""
+    """With --fast-lane-coverage over whole folders: note every test module in them that has no
+    test selected (the fast lane covers every module: a file whose tests all went slow needs a
+    cheap one kept); sessionfinish fails the run on them.  Runs where the tests are collected: in
+    each xdist worker (which reports to the controller), or in-process."""
     config = session.config
-    if not config.getoption("--fast-lane-coverage") or not session.items:
-        return
+    seen = getattr(config, "_dlc_seen", None)
     folders = [Path(arg).resolve() for arg in config.args]
-    if not folders or not all(folder.is_dir() for folder in folders):
-        return                                       # files or single tests asked for
+    if seen is None or not session.items or not folders or not all(folder.is_dir() for folder in folders):
+        return                                       # not asked for, or files or single tests asked for
     modules = {p for folder in folders for p in folder.rglob("test_*.py")}
     selected = {Path(str(item.path)).resolve() for item in session.items}
-    missing = sorted(str(p.relative_to(ROOT)) for p in modules - selected)
-    if missing:
-        raise pytest.UsageError("fast-lane coverage: these test modules have no test in this run (keep a cheap "
-                                "one out of the slow lane):\n  " + "\n  ".join(missing))
+    seen[2].update(str(p.relative_to(ROOT)) for p in modules - selected)
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -259,7 +256,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # xdist workers run this too, before they import test modules: `examples()` reads it there
     os.environ["DLC_FAST_LANE"] = "1" if (config.option.markexpr or "").strip() == "not slow" else "0"
     if config.getoption("--fast-lane-coverage"):
-        config._dlc_seen = (set(), set())                      # type: ignore[attr-defined]
+        config._dlc_seen = (set(), set(), set())       # type: ignore[attr-defined]  (modules, specs, empty tests)
         sys.addaudithook(_record_spec_reads)                    # audit hooks cannot be removed: only when asked
 
 
@@ -274,6 +271,7 @@ def pytest_testnodedown(node, error) -> None:                    # xdist control
     if seen is not None and "dlc_modules" in output:
         seen[0].update(output["dlc_modules"])
         seen[1].update(output["dlc_specs"])
+        seen[2].update(output["dlc_empty_test_modules"])
 
 
 @pytest.hookimpl(trylast=True)
@@ -285,17 +283,23 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     modules, specs = _seen_here()
     if hasattr(config, "workeroutput"):                          # an xdist worker: the controller checks
         config.workeroutput["dlc_modules"], config.workeroutput["dlc_specs"] = modules, specs
+        config.workeroutput["dlc_empty_test_modules"] = sorted(seen[2])
         return
     seen[0].update(modules)
     seen[1].update(specs)
     wanted_modules, wanted_specs = _wanted()
     missing = sorted(wanted_modules - seen[0]) + sorted(f"specs/{s}" for s in wanted_specs - seen[1])
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if seen[2]:
+        if reporter is not None:
+            reporter.write_line("fast-lane coverage: these test modules have no test in this run (keep a cheap one "
+                                "out of the slow lane): " + ", ".join(sorted(seen[2])), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if missing:
         if reporter is not None:
             reporter.write_line("fast-lane coverage: never imported/read by these tests: " + ", ".join(missing),
                                 red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    elif reporter is not None:
-        reporter.write_line(f"fast-lane coverage: all {len(wanted_modules)} compiler modules imported, "
-                            f"all {len(wanted_specs)} specs read")
+    elif reporter is not None and not seen[2]:
+        reporter.write_line(f"fast-lane coverage: every test module has a test in this run, all "
+                            f"{len(wanted_modules)} compiler modules imported, all {len(wanted_specs)} specs read")
