@@ -44,22 +44,25 @@ def test_the_fastest_call_is_what_a_loaded_machine_disturbs_least():
 
 
 class ConvRelu6(nn.Module):
-    """A block that is nothing but a convolution + ReLU6, as a CONV_EPILOGUE block is."""
+    """A block that is nothing but a convolution + ReLU6, as a CONV_EPILOGUE block is; `nchw`: its
+    result comes back contiguous, as torch's own convolution returns it for some shapes."""
 
-    def __init__(self, stride: int) -> None:
+    def __init__(self, stride: int, nchw: bool = False) -> None:
         super().__init__()
         self.conv = nn.Conv2d(16, 32, 3, stride=stride, padding=1)
+        self.nchw = nchw
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.relu6(self.conv(x))
+        y = nn.functional.relu6(self.conv(x))
+        return y.contiguous() if self.nchw else y
 
 
-def _conv_site(stride: int = 1):
+def _conv_site(stride: int = 1, nchw: bool = False):
     """(site, layout) of one chain as fuse_epilogues finds it: parent, producer name, convolution,
     no tail layer, activation, no residual; a channels-last input shape."""
     torch.manual_seed(0)
     parent = nn.Module()
-    parent.block = ConvRelu6(stride).to(memory_format=torch.channels_last)
+    parent.block = ConvRelu6(stride, nchw).to(memory_format=torch.channels_last)
     return (parent, "block", parent.block.conv, None, "relu6", -1), ((4, 16, 20, 20), True)
 
 
@@ -78,6 +81,15 @@ def test_a_chain_is_chosen_on_the_fastest_calls_and_says_so(monkeypatch):
     assert chosen == "fused" and why == "fastest of interleaved calls: fused 1.00 ms, plain 2.00 ms"
     monkeypatch.setattr(fusion, "fastest_seconds", lambda candidates: {"fused": 0.00099, "plain": 0.0010})
     assert fusion._choose(site, layout, "measure")[0] == "plain"       # under the 3% margin: not worth it
+
+
+@pytest.mark.skipif(not fusion.conv_epilogue_kernels(), reason="this torch build has no oneDNN fused kernels")
+def test_a_plain_chain_returning_nchw_activations_is_not_chosen(monkeypatch):
+    monkeypatch.setattr(fusion, "fastest_seconds", lambda candidates: {"fused": 0.0020, "plain": 0.0010})
+    assert fusion._choose(*_conv_site(), "measure")[0] == "plain"           # faster, and channels-last
+    chosen, why = fusion._choose(*_conv_site(nchw=True), "measure")
+    assert (chosen, why) == ("fused", "the plain layers return NCHW activations here, which slow the layers "
+                                      "after them")
 
 
 @pytest.mark.skipif(not fusion.conv_epilogue_kernels(), reason="this torch build has no oneDNN fused kernels")
