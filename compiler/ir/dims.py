@@ -1,0 +1,527 @@
+"""Dimension expressions: a small exact algebra over positive-integer symbols.
+
+A `Dim` is kept in one canonical form, so that two dimensions are equal exactly when their
+forms are equal (`B*S == S*B`, `x*y/y == x`, `(H - 1)//2 + 1 == (H + 1)//2`):
+
+- a sum of monomials, each with a nonzero coefficient (an int, or a Fraction when an exact
+  division left one), stored as a tuple sorted by the monomials' keys; the constant term is
+  the monomial `()`;
+- a monomial is a sorted tuple of (atom, exponent), exponents nonzero (negative after a
+  division by a symbol: symbols are positive, so `y**-1` is always defined);
+- an atom is a symbol, or `floor`/`min`/`max` of canonical dimensions (or, for a division by
+  a sum that does not divide exactly, the reciprocal of a monic canonical sum). Atoms are
+  interned by their key, so building one twice yields the same object.
+
+Floors are normalized as they are built: the integer part of every coefficient of an
+integer-valued monomial moves out (`floor(H/2 - 1/2) = floor(H/2 + 1/2) - 1`), a floor of an
+integer-valued dimension is that dimension, and `floor((floor(y) + m)/n)` is `floor((y + m)/n)`.
+`ceil(x)` is `-floor(-x)` and `a % b` is `a - b*floor(a/b)`, so neither needs an atom of its own.
+
+Constants are Dims too (interned for small values) that compare and hash like the Python
+numbers they hold, so `dim(3) == 3` and dictionaries keyed by ints find them. Printing lives in
+ir/dim_print.py. The compiler used sympy for this; this module does the little the DSL needs
+(about a hundred times cheaper per operation, and no 0.5 s import).
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any, Iterable
+
+Coeff = int | Fraction
+
+
+class SymbolicComparison(TypeError):
+    """An order comparison (`<`, `<=`, ...) that depends on the symbols' values."""
+
+
+class Atom:
+    """A symbol, floor(d), min(d, ...), max(d, ...) or 1/d (`kind` says which); interned."""
+
+    __slots__ = ("kind", "name", "args", "key", "_hash", "integer", "symbols")
+    _interned: dict[tuple, "Atom"] = {}
+    _ORDER = {"sym": 0, "floor": 1, "min": 2, "max": 3, "recip": 4}
+
+    def __new__(cls, kind: str, name: str = "", args: tuple["Dim", ...] = ()) -> "Atom":
+        key = (cls._ORDER[kind], name) if kind == "sym" else (cls._ORDER[kind], tuple(a.key for a in args))
+        found = cls._interned.get(key)
+        if found is not None:
+            return found
+        self = object.__new__(cls)
+        self.kind, self.name, self.args, self.key, self._hash = kind, name, args, key, hash(key)
+        self.integer = kind in ("sym", "floor") or (kind != "recip" and all(a.is_integer for a in args))
+        # a symbol atom's own Dim is symbol(name), which Dim.symbols adds; others hold their args'
+        self.symbols = frozenset().union(*(a.symbols for a in args))
+        cls._interned[key] = self
+        return self
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"Atom({self.kind}, {self.name or self.args})"
+
+
+Monomial = tuple[tuple[Atom, int], ...]
+
+
+def _mono_key(m: Monomial) -> tuple:
+    return tuple((a.key, e) for a, e in m)
+
+
+class Dim:
+    """A canonical dimension expression; build them with `symbol`, `const`/`dim` and operators."""
+
+    __slots__ = ("terms", "value", "_hash", "_symbols", "_integer", "_key")
+
+    def __init__(self, terms: tuple[tuple[Monomial, Coeff], ...]) -> None:
+        self.terms = terms
+        self.value: Coeff | None = None
+        if not terms:
+            self.value = 0
+        elif len(terms) == 1 and not terms[0][0]:
+            self.value = terms[0][1]
+        self._hash = hash(self.value) if self.value is not None else hash(tuple((_mono_key(m), c) for m, c in terms))
+        self._symbols: frozenset | None = None
+        self._integer: bool | None = None
+        self._key: tuple | None = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def key(self) -> tuple:
+        """A total order over canonical forms (used to sort atoms, and so every printed form)."""
+        if self._key is None:
+            self._key = tuple((_mono_key(m), c) for m, c in self.terms)
+        return self._key
+
+    @property
+    def is_int(self) -> bool:
+        """A known integer (`3`), not an expression."""
+        return type(self.value) is int
+
+    @property
+    def is_number(self) -> bool:
+        return self.value is not None
+
+    @property
+    def is_symbol(self) -> bool:
+        return len(self.terms) == 1 and self.terms[0][1] == 1 and len(self.terms[0][0]) == 1 \
+            and self.terms[0][0][0][1] == 1 and self.terms[0][0][0][0].kind == "sym"
+
+    @property
+    def name(self) -> str:
+        if not self.is_symbol:
+            raise AttributeError(f"{self} is not a symbol")
+        return self.terms[0][0][0][0].name
+
+    @property
+    def symbols(self) -> frozenset["Dim"]:
+        """The symbols it depends on, floors and min/max included."""
+        if self._symbols is None:
+            found: set[Dim] = set()
+            for m, _ in self.terms:
+                for a, _ in m:
+                    found.update((symbol(a.name),) if a.kind == "sym" else a.symbols)
+            self._symbols = frozenset(found)
+        return self._symbols
+
+    @property
+    def is_integer(self) -> bool:
+        """Integer-valued for every positive integer value of its symbols."""
+        if self._integer is None:
+            self._integer = all(type(c) is int and _integer_monomial(m) for m, c in self.terms)
+        return self._integer
+
+    # ------------------------------------------------------------------ Python protocol
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Dim):
+            return self is other or (self._hash == other._hash and self.terms == other.terms)
+        if isinstance(other, (int, Fraction, float)) and not isinstance(other, bool):
+            return self.value is not None and self.value == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __bool__(self) -> bool:
+        return self.value != 0
+
+    def __int__(self) -> int:
+        if self.value is None:
+            raise TypeError(f"the dimension {self} is not a number")
+        return int(self.value)
+
+    def __index__(self) -> int:
+        if type(self.value) is not int:
+            raise TypeError(f"the dimension {self} is not an integer")
+        return self.value
+
+    def __float__(self) -> float:
+        if self.value is None:
+            raise TypeError(f"the dimension {self} is not a number")
+        return float(self.value)
+
+    def __str__(self) -> str:
+        from compiler.ir.dim_print import render
+        return render(self)
+
+    def __repr__(self) -> str:
+        return f"Dim({self})"
+
+    def __add__(self, other: Any) -> "Dim":
+        o = coerce(other)
+        if o is None:
+            return NotImplemented
+        if self.value is not None and o.value is not None:
+            return const(self.value + o.value)
+        merged = dict(self.terms)
+        for m, c in o.terms:
+            merged[m] = merged.get(m, 0) + c
+        return from_terms(merged)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> "Dim":
+        return self * -1
+
+    def __pos__(self) -> "Dim":
+        return self
+
+    def __sub__(self, other: Any) -> "Dim":
+        o = coerce(other)
+        return NotImplemented if o is None else self + o * -1
+
+    def __rsub__(self, other: Any) -> "Dim":
+        o = coerce(other)
+        return NotImplemented if o is None else o + self * -1
+
+    def __mul__(self, other: Any) -> "Dim":
+        o = coerce(other)
+        if o is None:
+            return NotImplemented
+        if self.value is not None and o.value is not None:
+            return const(self.value * o.value)
+        if o.value is not None or self.value is not None:
+            scale, d = (o.value, self) if o.value is not None else (self.value, o)
+            return ZERO if scale == 0 else Dim(tuple((m, _norm(c * scale)) for m, c in d.terms))
+        product: dict[Monomial, Coeff] = {}
+        for m1, c1 in self.terms:
+            for m2, c2 in o.terms:
+                m = _mono_mul(m1, m2)
+                product[m] = product.get(m, 0) + c1 * c2
+        return from_terms(product)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> "Dim":
+        o = coerce(other)
+        return NotImplemented if o is None else divide(self, o)
+
+    def __rtruediv__(self, other: Any) -> "Dim":
+        o = coerce(other)
+        return NotImplemented if o is None else divide(o, self)
+
+    def __floordiv__(self, other: Any) -> "Dim":
+        o = coerce(other)
+        return NotImplemented if o is None else floor(divide(self, o))
+
+    def __rfloordiv__(self, other: Any) -> "Dim":
+        o = coerce(other)
+        return NotImplemented if o is None else floor(divide(o, self))
+
+    def __mod__(self, other: Any) -> "Dim":
+        o = coerce(other)
+        return NotImplemented if o is None else _mod(self, o)
+
+    def __rmod__(self, other: Any) -> "Dim":
+        o = coerce(other)
+        return NotImplemented if o is None else _mod(o, self)
+
+    def __pow__(self, other: Any) -> "Dim":
+        exponent = coerce(other)
+        if exponent is None or type(exponent.value) is not int:
+            raise TypeError(f"a dimension's power must be an integer, not {other}")
+        n = exponent.value
+        if self.value is not None:
+            return const(Fraction(self.value) ** n)
+        if n < 0:
+            return divide(ONE, self ** -n)
+        result, base = ONE, self
+        while n:
+            if n & 1:
+                result = result * base
+            base, n = base * base, n >> 1
+        return result
+
+    def __rpow__(self, other: Any) -> "Dim":
+        o = coerce(other)
+        return NotImplemented if o is None else o ** self
+
+    def _compare(self, other: Any) -> int:
+        o = coerce(other)
+        if o is None:
+            raise TypeError(f"cannot compare the dimension {self} with {other!r}")
+        sign = _sign(self - o)
+        if sign is None:
+            raise SymbolicComparison(f"the order of {self} and {o} depends on the dimensions' values")
+        return sign
+
+    def __lt__(self, other: Any) -> bool:
+        return self._compare(other) < 0
+
+    def __le__(self, other: Any) -> bool:
+        return self._compare(other) <= 0
+
+    def __gt__(self, other: Any) -> bool:
+        return self._compare(other) > 0
+
+    def __ge__(self, other: Any) -> bool:
+        return self._compare(other) >= 0
+
+    def __abs__(self) -> "Dim":
+        return self if self._compare(0) >= 0 else -self
+
+    def subs(self, mapping: dict) -> "Dim":
+        """The dimension with symbols replaced (`mapping`: symbol Dim -> Dim or int)."""
+        if self.value is not None or not mapping or self.symbols.isdisjoint(mapping):
+            return self
+        total: Dim = ZERO
+        for m, c in self.terms:
+            term: Dim = const(c)
+            for a, e in m:
+                term = term * _atom_subs(a, mapping) ** e
+            total = total + term
+        return total
+
+
+# ---------------------------------------------------------------------- construction
+_SMALL: dict[Coeff, Dim] = {}
+
+
+def _norm(c: Coeff) -> Coeff:
+    return c.numerator if type(c) is Fraction and c.denominator == 1 else c
+
+
+def const(value: Coeff) -> Dim:
+    value = _norm(value)
+    found = _SMALL.get(value)
+    if found is not None:
+        return found
+    d = Dim(((((), value),)) if value else ())
+    if type(value) is int and -1024 <= value <= 1 << 16:
+        _SMALL[value] = d
+    return d
+
+
+ZERO, ONE = const(0), const(1)
+_SYMBOLS: dict[str, Dim] = {}
+
+
+def symbol(name: str) -> Dim:
+    """The positive-integer symbol `name` (one object per name)."""
+    found = _SYMBOLS.get(name)
+    if found is None:
+        atom = Atom("sym", name)
+        found = _SYMBOLS[name] = Dim(((((atom, 1),), 1),))
+        found._symbols = frozenset((found,))
+    return found
+
+
+def coerce(value: Any) -> Dim | None:
+    """A Dim for an int, Fraction, finite float or Dim; None for anything else."""
+    if isinstance(value, Dim):
+        return value
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, Fraction)):
+        return const(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return const(Fraction(value))
+    return None
+
+
+def dim(value: Any) -> Dim:
+    """`value` as a Dim; TypeError when it is not a number or a dimension."""
+    d = coerce(value)
+    if d is None:
+        raise TypeError(f"{value!r} is not a dimension")
+    return d
+
+
+def from_terms(terms: dict[Monomial, Coeff]) -> Dim:
+    kept = [(m, _norm(c)) for m, c in terms.items() if c]
+    if not kept:
+        return ZERO
+    if len(kept) == 1 and not kept[0][0]:
+        return const(kept[0][1])
+    kept.sort(key=lambda t: _mono_key(t[0]))
+    return Dim(tuple(kept))
+
+
+def _atom_dim(atom: Atom, exponent: int = 1) -> Dim:
+    return symbol(atom.name) if atom.kind == "sym" and exponent == 1 else Dim(((((atom, exponent),), 1),))
+
+
+def _mono_mul(a: Monomial, b: Monomial) -> Monomial:
+    if not a or not b:
+        return a or b
+    exps = dict(a)
+    for atom, e in b:
+        exps[atom] = exps.get(atom, 0) + e
+    return tuple(sorted(((x, e) for x, e in exps.items() if e), key=lambda t: t[0].key))
+
+
+def _integer_monomial(m: Monomial) -> bool:
+    return all(e > 0 and a.integer for a, e in m)
+
+
+def _atom_subs(a: Atom, mapping: dict) -> Dim:
+    if a.kind == "sym":
+        s = symbol(a.name)
+        return dim(mapping.get(s, s))
+    args = [x.subs(mapping) for x in a.args]
+    if a.kind == "floor":
+        return floor(args[0])
+    if a.kind == "recip":
+        return divide(ONE, args[0])
+    return minimum(*args) if a.kind == "min" else maximum(*args)
+
+
+# ---------------------------------------------------------------------- operations
+def divide(n: Dim, d: Dim) -> Dim:
+    """Exact division; a sum that does not divide becomes a reciprocal atom."""
+    if d.value is not None:
+        if d.value == 0:
+            raise ZeroDivisionError("division of a dimension by zero")
+        return n * (Fraction(1) / d.value)
+    if len(d.terms) == 1:
+        m, c = d.terms[0]
+        return n * Dim((((tuple((a, -e) for a, e in m)), _norm(Fraction(1) / c)),))
+    quotient = _exact_quotient(n, d)
+    if quotient is not None:
+        return quotient
+    lead = d.terms[-1][1]
+    monic = d * (Fraction(1) / lead)
+    return n * _atom_dim(Atom("recip", args=(monic,))) * (Fraction(1) / lead)
+
+
+def _exact_quotient(n: Dim, d: Dim, limit: int = 256) -> Dim | None:
+    """n / d by polynomial long division (graded order), or None when it leaves a remainder."""
+    if not all(e > 0 for x in (n, d) for m, _ in x.terms for _, e in m):
+        return None
+    atoms = sorted({a for x in (n, d) for m, _ in x.terms for a, _ in m}, key=lambda a: a.key)
+
+    def order(m: Monomial) -> tuple:
+        exps = dict(m)
+        return (sum(exps.values()), tuple(exps.get(a, 0) for a in atoms))
+    lead_m, lead_c = max(d.terms, key=lambda t: order(t[0]))
+    quotient: dict[Monomial, Coeff] = {}
+    rest = n
+    for _ in range(limit):
+        if rest.value == 0:
+            return from_terms(quotient)
+        m, c = max(rest.terms, key=lambda t: order(t[0]))
+        exps = dict(m)
+        for a, e in lead_m:
+            exps[a] = exps.get(a, 0) - e
+        if any(e < 0 for e in exps.values()):
+            return None
+        q_m = tuple(sorted(((a, e) for a, e in exps.items() if e), key=lambda t: t[0].key))
+        q_c = Fraction(c) / lead_c
+        quotient[q_m] = quotient.get(q_m, 0) + q_c
+        rest = rest - d * Dim(((q_m, _norm(q_c)),))
+    return None
+
+
+def floor(x: Any) -> Dim:
+    """floor(x), normalized (see the module docstring)."""
+    x = dim(x)
+    if x.value is not None:
+        return const(math.floor(x.value))
+    if x.is_integer:
+        return x
+    whole: dict[Monomial, Coeff] = {}
+    rest: dict[Monomial, Coeff] = {}
+    for m, c in x.terms:
+        if _integer_monomial(m) or not m:
+            w = math.floor(c)
+            if w:
+                whole[m] = w
+            if c - w:
+                rest[m] = c - w
+        else:
+            rest[m] = c
+    fraction = from_terms(rest)
+    if fraction.value is not None:           # a constant in [0, 1)
+        return from_terms(whole)
+    return from_terms(whole) + _floor_atom(fraction)
+
+
+def _floor_atom(x: Dim) -> Dim:
+    """floor(x) for x with no integer part; `floor((floor(y) + m)/n) = floor((y + m)/n)`."""
+    if all(_integer_monomial(m) or not m for m, _ in x.terms):
+        denominator = math.lcm(*(Fraction(c).denominator for _, c in x.terms))
+        numerator = x * denominator
+        inner = [m for m, c in numerator.terms if c == 1 and len(m) == 1 and m[0][1] == 1 and m[0][0].kind == "floor"]
+        if len(inner) == 1 and numerator.is_integer:
+            atom = inner[0][0][0]
+            return floor((numerator - _atom_dim(atom) + atom.args[0]) / denominator)
+    return _atom_dim(Atom("floor", args=(x,)))
+
+
+def ceil(x: Any) -> Dim:
+    return -floor(-dim(x))
+
+
+def _mod(a: Dim, b: Dim) -> Dim:
+    if a.value is not None and b.value is not None:
+        if b.value == 0:
+            raise ZeroDivisionError("modulo of a dimension by zero")
+        return const(a.value % b.value)
+    return a - b * floor(divide(a, b))
+
+
+def minimum(*args: Any) -> Dim:
+    return _extremum("min", args)
+
+
+def maximum(*args: Any) -> Dim:
+    return _extremum("max", args)
+
+
+def _extremum(kind: str, args: Iterable[Any]) -> Dim:
+    flat: list[Dim] = []
+    for a in map(dim, args):
+        atom = a.terms[0][0][0][0] if len(a.terms) == 1 and a.terms[0][1] == 1 and len(a.terms[0][0]) == 1 \
+            and a.terms[0][0][0][1] == 1 else None
+        flat.extend(atom.args if atom is not None and atom.kind == kind else (a,))
+    keep: list[Dim] = []
+    for a in flat:                      # drop an argument another one provably bounds
+        if any(_sign(a - b) in ((1, 0) if kind == "min" else (-1, 0)) for b in keep):
+            continue
+        keep = [b for b in keep if _sign(b - a) not in ((1, 0) if kind == "min" else (-1, 0))] + [a]
+    if len(keep) == 1:
+        return keep[0]
+    keep.sort(key=lambda d: d.key)
+    return _atom_dim(Atom(kind, args=tuple(keep)))
+
+
+def _sign(d: Dim) -> int | None:
+    """+1 / 0 / -1 when the sign of d holds for every positive integer value of its symbols."""
+    if d.value is not None:
+        return (d.value > 0) - (d.value < 0)
+    if not all(a.kind == "sym" and e > 0 for m, _ in d.terms for a, e in m):
+        return None
+    # a polynomial over symbols >= 1: each monomial is >= 1, so with all non-constant
+    # coefficients of one sign the value is at least (at most) the sum of the coefficients
+    coefficients = [c for m, c in d.terms if m]
+    if all(c > 0 for c in coefficients) and sum(c for _, c in d.terms) > 0:
+        return 1
+    if all(c < 0 for c in coefficients) and sum(c for _, c in d.terms) < 0:
+        return -1
+    return None
+
+
+def prod_dims(items: Iterable[Any]) -> Dim:
+    """The product of dimensions (1 for none)."""
+    return math.prod(items, start=ONE)
