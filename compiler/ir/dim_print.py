@@ -52,7 +52,8 @@ def _print_order(d: Dim) -> list[tuple[Monomial, object]]:
     def degree(m: Monomial) -> int:
         return sum(e for _, e in m if e > 0)
     terms = [t for t in d.terms if t[0]]
-    terms.sort(key=lambda t: -degree(t[0]))        # stable: canonical order within a degree
+    # stable: canonical order within a degree, positive terms first (`2*x - B`, not `-B + 2*x`)
+    terms.sort(key=lambda t: (-degree(t[0]), t[1] < 0))
     return terms + [t for t in d.terms if not t[0]]
 
 
@@ -70,7 +71,7 @@ def _term(m: Monomial, c, style: Style) -> tuple[bool, str]:
     top = [(a, e) for a, e in m if e > 0 and a.kind != "recip"]
     bottom = [(a, -e) for a, e in m if e < 0] + [(a, e) for a, e in m if e > 0 and a.kind == "recip"]
     factors = [] if c.numerator in (1, -1) and top else [_factor_number(abs(c.numerator), style)]
-    alone = len(top) == 1 and not factors
+    alone = len(top) == 1 and not factors and not bottom and c.denominator == 1
     factors += [_power(_atom(a, style, alone), e, style) for a, e in top]
     text = style.mul.join(factors)
     denominators = ([_factor_number(c.denominator, style)] if c.denominator != 1 else []) + \

@@ -257,29 +257,26 @@ class Dim:
         o = coerce(other)
         return NotImplemented if o is None else o ** self
 
-    def _compare(self, other: Any) -> int:
+    def _difference(self, other: Any) -> "Dim":
         o = coerce(other)
         if o is None:
             raise TypeError(f"cannot compare the dimension {self} with {other!r}")
-        sign = _sign(self - o)
-        if sign is None:
-            raise SymbolicComparison(f"the order of {self} and {o} depends on the dimensions' values")
-        return sign
+        return self - o
 
     def __lt__(self, other: Any) -> bool:
-        return self._compare(other) < 0
+        return _decide(self._difference(other), strict=True, negative=True)
 
     def __le__(self, other: Any) -> bool:
-        return self._compare(other) <= 0
+        return _decide(self._difference(other), strict=False, negative=True)
 
     def __gt__(self, other: Any) -> bool:
-        return self._compare(other) > 0
+        return _decide(self._difference(other), strict=True, negative=False)
 
     def __ge__(self, other: Any) -> bool:
-        return self._compare(other) >= 0
+        return _decide(self._difference(other), strict=False, negative=False)
 
     def __abs__(self) -> "Dim":
-        return self if self._compare(0) >= 0 else -self
+        return self if self >= 0 else -self
 
     def subs(self, mapping: dict) -> "Dim":
         """The dimension with symbols replaced (`mapping`: symbol Dim -> Dim or int)."""
@@ -470,7 +467,13 @@ def _floor_atom(x: Dim) -> Dim:
 
 
 def ceil(x: Any) -> Dim:
-    return -floor(-dim(x))
+    """ceil(x): for x = N/D with N integer-valued, floor((N + D - 1)/D), the form `//` gives;
+    otherwise -floor(-x)."""
+    x = dim(x)
+    denominator = math.lcm(*(Fraction(c).denominator for _, c in x.terms)) if x.terms else 1
+    if (x * denominator).is_integer:
+        return floor(x + Fraction(denominator - 1, denominator))
+    return -floor(-x)
 
 
 def _mod(a: Dim, b: Dim) -> Dim:
@@ -506,20 +509,37 @@ def _extremum(kind: str, args: Iterable[Any]) -> Dim:
     return _atom_dim(Atom(kind, args=tuple(keep)))
 
 
+def _lower_bound(d: Dim) -> Coeff | None:
+    """A lower bound of d over all positive integer values of its symbols, when one is evident:
+    a polynomial over symbols (each >= 1) whose non-constant coefficients are all positive is at
+    least the sum of its coefficients."""
+    if d.value is not None:
+        return d.value
+    if all(c > 0 for m, c in d.terms if m) and all(a.kind == "sym" and e > 0 for m, _ in d.terms for a, e in m):
+        return sum(c for _, c in d.terms)
+    return None
+
+
+def _decide(d: Dim, strict: bool, negative: bool) -> bool:
+    """`d < 0` / `d <= 0` (negative) or `d > 0` / `d >= 0`, when it holds or fails everywhere."""
+    if negative:
+        d = -d
+    low, high = _lower_bound(d), _lower_bound(-d)
+    if low is not None and (low > 0 or (not strict and low >= 0)):
+        return True
+    if high is not None and (-high < 0 or (strict and -high <= 0)):
+        return False
+    raise SymbolicComparison(f"whether {d} {'>' if strict else '>='} 0 depends on the dimensions' values")
+
+
 def _sign(d: Dim) -> int | None:
     """+1 / 0 / -1 when the sign of d holds for every positive integer value of its symbols."""
-    if d.value is not None:
-        return (d.value > 0) - (d.value < 0)
-    if not all(a.kind == "sym" and e > 0 for m, _ in d.terms for a, e in m):
-        return None
-    # a polynomial over symbols >= 1: each monomial is >= 1, so with all non-constant
-    # coefficients of one sign the value is at least (at most) the sum of the coefficients
-    coefficients = [c for m, c in d.terms if m]
-    if all(c > 0 for c in coefficients) and sum(c for _, c in d.terms) > 0:
+    low, high = _lower_bound(d), _lower_bound(-d)
+    if low is not None and low > 0:
         return 1
-    if all(c < 0 for c in coefficients) and sum(c for _, c in d.terms) < 0:
+    if high is not None and high > 0:
         return -1
-    return None
+    return 0 if d.value == 0 else None
 
 
 def prod_dims(items: Iterable[Any]) -> Dim:
