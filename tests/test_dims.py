@@ -16,7 +16,7 @@ from fractions import Fraction
 import pytest
 import sympy
 
-from compiler.ir.dims import Dim, SymbolicComparison, ceil, const, dim, floor, maximum, minimum, symbol
+from compiler.ir.dims import Dim, SymbolicComparison, ceil, const, dim, maximum, minimum, symbol
 from compiler.ir.types import dims_equal, py_dim
 
 NAMES = ("B", "S", "H", "W")
