@@ -95,7 +95,7 @@ def test_conv1d_matches_torch(attrs):
     assert state_shapes(module) == op.params(a)
     assert concrete([out]) == [tuple(module(torch.randn(3, attrs["in_channels"], 20)).shape)]
     _, _, (sym,) = run_infer("Conv1d", (B, attrs["in_channels"], T), **attrs)
-    assert sym.shape[2].subs(T, 20) == out.shape[2]
+    assert sym.shape[2].subs({T: 20}) == out.shape[2]
 
 
 @pytest.mark.parametrize("name, shape, attrs, match", [
@@ -182,7 +182,7 @@ def test_pool_symbolic():
     assert out.shape[:2] == (B, 64) and out.shape[2] == floor((H - 1) / 2) + 1
     _, _, (out,) = run_infer("AvgPool2d", (B, 8, H, W), kernel_size=2)
     assert out.shape[2] == floor(H / 2)
-    assert py_dim(out.shape[3], {W: "w"}) == "(w) // 2"
+    assert py_dim(out.shape[3], {W: "w"}) == "w // 2"
     _, _, (out,) = run_infer("AdaptiveAvgPool2d", (B, 8, H, W), output_size=[1, 4])
     assert out.shape == (B, 8, 1, 4)
 
