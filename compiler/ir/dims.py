@@ -56,6 +56,9 @@ class Atom:
         return self
 
     def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(self.value) if self.value is not None else \
+                hash(tuple((_mono_key(m), c) for m, c in self.terms))
         return self._hash
 
     def __repr__(self) -> str:
@@ -72,7 +75,7 @@ def _mono_key(m: Monomial) -> tuple:
 class Dim:
     """A canonical dimension expression; build them with `symbol`, `const`/`dim` and operators."""
 
-    __slots__ = ("terms", "value", "_hash", "_symbols", "_integer", "_key")
+    __slots__ = ("terms", "value", "_hash", "_symbols", "_integer", "_key", "_name")
 
     def __init__(self, terms: tuple[tuple[Monomial, Coeff], ...]) -> None:
         self.terms = terms
@@ -81,10 +84,11 @@ class Dim:
             self.value = 0
         elif len(terms) == 1 and not terms[0][0]:
             self.value = terms[0][1]
-        self._hash = hash(self.value) if self.value is not None else hash(tuple((_mono_key(m), c) for m, c in terms))
+        self._hash: int | None = None      # computed on first use: most dims are never hashed
         self._symbols: frozenset | None = None
         self._integer: bool | None = None
         self._key: tuple | None = None
+        self._name: str | None = None      # set by symbol(): the one Dim of each symbol
 
     # ------------------------------------------------------------------ properties
     @property
@@ -105,14 +109,13 @@ class Dim:
 
     @property
     def is_symbol(self) -> bool:
-        return len(self.terms) == 1 and self.terms[0][1] == 1 and len(self.terms[0][0]) == 1 \
-            and self.terms[0][0][0][1] == 1 and self.terms[0][0][0][0].kind == "sym"
+        return self._name is not None       # from_terms returns the interned symbol for a bare one
 
     @property
     def name(self) -> str:
-        if not self.is_symbol:
+        if self._name is None:
             raise AttributeError(f"{self} is not a symbol")
-        return self.terms[0][0][0][0].name
+        return self._name
 
     @property
     def symbols(self) -> frozenset["Dim"]:
@@ -134,13 +137,16 @@ class Dim:
 
     # ------------------------------------------------------------------ Python protocol
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Dim):
-            return self is other or (self._hash == other._hash and self.terms == other.terms)
+        if type(other) is Dim:
+            return self is other or (self.value == other.value and self.terms == other.terms)
         if isinstance(other, (int, Fraction, float)) and not isinstance(other, bool):
             return self.value is not None and self.value == other
         return NotImplemented
 
     def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(self.value) if self.value is not None else \
+                hash(tuple((_mono_key(m), c) for m, c in self.terms))
         return self._hash
 
     def __bool__(self) -> bool:
@@ -169,7 +175,7 @@ class Dim:
         return f"Dim({self})"
 
     def __add__(self, other: Any) -> "Dim":
-        o = coerce(other)
+        o = other if type(other) is Dim else coerce(other)
         if o is None:
             return NotImplemented
         if self.value is not None and o.value is not None:
@@ -196,14 +202,20 @@ class Dim:
         return NotImplemented if o is None else o + self * -1
 
     def __mul__(self, other: Any) -> "Dim":
-        o = coerce(other)
+        o = other if type(other) is Dim else coerce(other)
         if o is None:
             return NotImplemented
         if self.value is not None and o.value is not None:
             return const(self.value * o.value)
         if o.value is not None or self.value is not None:
             scale, d = (o.value, self) if o.value is not None else (self.value, o)
-            return ZERO if scale == 0 else Dim(tuple((m, _norm(c * scale)) for m, c in d.terms))
+            if scale == 1:
+                return d
+            if scale == 0:
+                return ZERO
+            if len(d.terms) == 1:          # may become a bare symbol, which from_terms interns
+                return from_terms({d.terms[0][0]: d.terms[0][1] * scale})
+            return Dim(tuple((m, _norm(c * scale)) for m, c in d.terms))
         product: dict[Monomial, Coeff] = {}
         for m1, c1 in self.terms:
             for m2, c2 in o.terms:
@@ -280,13 +292,26 @@ class Dim:
 
     def subs(self, mapping: dict) -> "Dim":
         """The dimension with symbols replaced (`mapping`: symbol Dim -> Dim or int)."""
-        if self.value is not None or not mapping or self.symbols.isdisjoint(mapping):
+        if self.value is not None or not mapping:
             return self
-        total: Dim = ZERO
+        if self._name is not None:
+            found = mapping.get(self)
+            return self if found is None else dim(found)
+        if self.symbols.isdisjoint(mapping):
+            return self
+        kept: dict[Monomial, Coeff] = {}
+        changed: list[Dim] = []
         for m, c in self.terms:
+            if all(a.kind == "sym" and symbol(a.name) not in mapping for a, _ in m):
+                kept[m] = c
+                continue
             term: Dim = const(c)
             for a, e in m:
-                term = term * _atom_subs(a, mapping) ** e
+                value = _atom_subs(a, mapping)
+                term = term * (value if e == 1 else value ** e)
+            changed.append(term)
+        total = from_terms(kept)
+        for term in changed:
             total = total + term
         return total
 
@@ -300,7 +325,8 @@ def _norm(c: Coeff) -> Coeff:
 
 
 def const(value: Coeff) -> Dim:
-    value = _norm(value)
+    if type(value) is not int:
+        value = _norm(value)
     found = _SMALL.get(value)
     if found is not None:
         return found
@@ -320,14 +346,17 @@ def symbol(name: str) -> Dim:
     if found is None:
         atom = Atom("sym", name)
         found = _SYMBOLS[name] = Dim(((((atom, 1),), 1),))
+        found._name = name
         found._symbols = frozenset((found,))
     return found
 
 
 def coerce(value: Any) -> Dim | None:
     """A Dim for an int, Fraction, finite float or Dim; None for anything else."""
-    if isinstance(value, Dim):
+    if type(value) is Dim:
         return value
+    if type(value) is int:
+        return const(value)
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, Fraction)):
@@ -339,6 +368,8 @@ def coerce(value: Any) -> Dim | None:
 
 def dim(value: Any) -> Dim:
     """`value` as a Dim; TypeError when it is not a number or a dimension."""
+    if type(value) is Dim:
+        return value
     d = coerce(value)
     if d is None:
         raise TypeError(f"{value!r} is not a dimension")
@@ -351,12 +382,16 @@ def from_terms(terms: dict[Monomial, Coeff]) -> Dim:
         return ZERO
     if len(kept) == 1 and not kept[0][0]:
         return const(kept[0][1])
+    if len(kept) == 1 and kept[0][1] == 1 and len(kept[0][0]) == 1 and kept[0][0][0][1] == 1 \
+            and kept[0][0][0][0].kind == "sym":
+        return symbol(kept[0][0][0][0].name)          # one object per symbol
     kept.sort(key=lambda t: _mono_key(t[0]))
     return Dim(tuple(kept))
 
 
 def _atom_dim(atom: Atom, exponent: int = 1) -> Dim:
     return symbol(atom.name) if atom.kind == "sym" and exponent == 1 else Dim(((((atom, exponent),), 1),))
+
 
 
 def _mono_mul(a: Monomial, b: Monomial) -> Monomial:
@@ -393,7 +428,7 @@ def divide(n: Dim, d: Dim) -> Dim:
         return n * (Fraction(1) / d.value)
     if len(d.terms) == 1:
         m, c = d.terms[0]
-        return n * Dim((((tuple((a, -e) for a, e in m)), _norm(Fraction(1) / c)),))
+        return n * from_terms({tuple((a, -e) for a, e in m): Fraction(1) / c})
     quotient = _exact_quotient(n, d)
     if quotient is not None:
         return quotient
