@@ -8,7 +8,9 @@ sympy's.
 """
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 import random
 import re
 from fractions import Fraction
@@ -150,6 +152,14 @@ def test_constants_behave_like_the_python_numbers_they_hold():
     assert int(three) == 3 and [0, 1, 2, 3][three] == 3 and three.is_int and not three.symbols
     assert dim(7) // 2 == 3 and dim(7) % 3 == 1 and dim(7) / 2 == Fraction(7, 2) and not (dim(7) / 2).is_int
     assert dim(2) ** 10 == 1024 and -dim(4) == -4 and dim(0) == 0 and not dim(0)
+
+
+def test_dims_pickle_and_copy_to_the_same_canonical_objects():
+    B, H = SYMBOLS["B"], SYMBOLS["H"]
+    for d in (B, const(3), (H - 1) // 2 + 1, minimum(B, H) * B / 3):
+        again = pickle.loads(pickle.dumps(d))
+        assert again == d and hash(again) == hash(d) and copy.deepcopy(d) == d
+    assert pickle.loads(pickle.dumps(B)) is B
 
 
 def test_symbols_are_positive_integers_and_orders_are_decided_only_when_they_hold_everywhere():

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Callable
 
-from compiler.ir.dims import Atom, Dim, Monomial, _atom_dim, const
+from compiler.ir.dims import Atom, Dim, Monomial, atom_power, const
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def _floor(x: Dim, style: Style) -> str:
                 lowest[a] = max(lowest.get(a, 0), -e)
     denominator = const(scale)
     for a, e in sorted(lowest.items(), key=lambda t: t[0].key):
-        denominator = denominator * _atom_dim(a, e)
+        denominator = denominator * atom_power(a, e)
     numerator = x * denominator
     # the numbers of a floor are its arithmetic (`(H + 31)//32`), not the sizes a block's names explain
     style = replace(style, number=str)

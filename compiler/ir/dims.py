@@ -15,18 +15,20 @@ forms are equal (`B*S == S*B`, `x*y/y == x`, `(H - 1)//2 + 1 == (H + 1)//2`):
 Floors are normalized as they are built: the integer part of every coefficient of an
 integer-valued monomial moves out (`floor(H/2 - 1/2) = floor(H/2 + 1/2) - 1`), a floor of an
 integer-valued dimension is that dimension, and `floor((floor(y) + m)/n)` is `floor((y + m)/n)`.
-`ceil(x)` is `-floor(-x)` and `a % b` is `a - b*floor(a/b)`, so neither needs an atom of its own.
+`ceil(N/D)` is `floor((N + D - 1)/D)` and `a % b` is `a - b*floor(a/b)`, so neither needs
+an atom of its own.
 
 Constants are Dims too (interned for small values) that compare and hash like the Python
-numbers they hold, so `dim(3) == 3` and dictionaries keyed by ints find them. Printing lives in
-ir/dim_print.py. The compiler used sympy for this; this module does the little the DSL needs
-(about a hundred times cheaper per operation, and no 0.5 s import).
+numbers they hold, so `dim(3) == 3` and dictionaries keyed by ints find them.  The operations
+(division, floor, min/max, comparisons) are in ir/dim_ops.py, printing in ir/dim_print.py.
+The compiler used sympy for this; this is the little of it the DSL needs, without sympy's
+import (half a second of a cold `dlc check`).
 """
 from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Any, Iterable
+from typing import Any
 
 Coeff = int | Fraction
 
@@ -63,6 +65,9 @@ class Atom:
 
     def __repr__(self) -> str:
         return f"Atom({self.kind}, {self.name or self.args})"
+
+    def __reduce__(self) -> tuple:
+        return Atom, (self.kind, self.name, self.args)       # unpickling interns it again
 
 
 Monomial = tuple[tuple[Atom, int], ...]
@@ -132,7 +137,7 @@ class Dim:
     def is_integer(self) -> bool:
         """Integer-valued for every positive integer value of its symbols."""
         if self._integer is None:
-            self._integer = all(type(c) is int and _integer_monomial(m) for m, c in self.terms)
+            self._integer = all(type(c) is int and integer_monomial(m) for m, c in self.terms)
         return self._integer
 
     # ------------------------------------------------------------------ Python protocol
@@ -173,6 +178,9 @@ class Dim:
 
     def __repr__(self) -> str:
         return f"Dim({self})"
+
+    def __reduce__(self) -> tuple:
+        return _rebuild, (self.terms,)
 
     def __add__(self, other: Any) -> "Dim":
         o = other if type(other) is Dim else coerce(other)
@@ -215,7 +223,7 @@ class Dim:
                 return ZERO
             if len(d.terms) == 1:          # may become a bare symbol, which from_terms interns
                 return from_terms({d.terms[0][0]: d.terms[0][1] * scale})
-            return Dim(tuple((m, _norm(c * scale)) for m, c in d.terms))
+            return Dim(tuple((m, normalized(c * scale)) for m, c in d.terms))
         product: dict[Monomial, Coeff] = {}
         for m1, c1 in self.terms:
             for m2, c2 in o.terms:
@@ -227,27 +235,27 @@ class Dim:
 
     def __truediv__(self, other: Any) -> "Dim":
         o = coerce(other)
-        return NotImplemented if o is None else divide(self, o)
+        return NotImplemented if o is None else _ops.divide(self, o)
 
     def __rtruediv__(self, other: Any) -> "Dim":
         o = coerce(other)
-        return NotImplemented if o is None else divide(o, self)
+        return NotImplemented if o is None else _ops.divide(o, self)
 
     def __floordiv__(self, other: Any) -> "Dim":
         o = coerce(other)
-        return NotImplemented if o is None else floor(divide(self, o))
+        return NotImplemented if o is None else _ops.floor(_ops.divide(self, o))
 
     def __rfloordiv__(self, other: Any) -> "Dim":
         o = coerce(other)
-        return NotImplemented if o is None else floor(divide(o, self))
+        return NotImplemented if o is None else _ops.floor(_ops.divide(o, self))
 
     def __mod__(self, other: Any) -> "Dim":
         o = coerce(other)
-        return NotImplemented if o is None else _mod(self, o)
+        return NotImplemented if o is None else _ops.modulo(self, o)
 
     def __rmod__(self, other: Any) -> "Dim":
         o = coerce(other)
-        return NotImplemented if o is None else _mod(o, self)
+        return NotImplemented if o is None else _ops.modulo(o, self)
 
     def __pow__(self, other: Any) -> "Dim":
         exponent = coerce(other)
@@ -257,7 +265,7 @@ class Dim:
         if self.value is not None:
             return const(Fraction(self.value) ** n)
         if n < 0:
-            return divide(ONE, self ** -n)
+            return _ops.divide(ONE, self ** -n)
         result, base = ONE, self
         while n:
             if n & 1:
@@ -276,16 +284,16 @@ class Dim:
         return self - o
 
     def __lt__(self, other: Any) -> bool:
-        return _decide(self._difference(other), strict=True, negative=True)
+        return _ops.decide(self._difference(other), strict=True, negative=True)
 
     def __le__(self, other: Any) -> bool:
-        return _decide(self._difference(other), strict=False, negative=True)
+        return _ops.decide(self._difference(other), strict=False, negative=True)
 
     def __gt__(self, other: Any) -> bool:
-        return _decide(self._difference(other), strict=True, negative=False)
+        return _ops.decide(self._difference(other), strict=True, negative=False)
 
     def __ge__(self, other: Any) -> bool:
-        return _decide(self._difference(other), strict=False, negative=False)
+        return _ops.decide(self._difference(other), strict=False, negative=False)
 
     def __abs__(self) -> "Dim":
         return self if self >= 0 else -self
@@ -320,13 +328,13 @@ class Dim:
 _SMALL: dict[Coeff, Dim] = {}
 
 
-def _norm(c: Coeff) -> Coeff:
+def normalized(c: Coeff) -> Coeff:
     return c.numerator if type(c) is Fraction and c.denominator == 1 else c
 
 
 def const(value: Coeff) -> Dim:
     if type(value) is not int:
-        value = _norm(value)
+        value = normalized(value)
     found = _SMALL.get(value)
     if found is not None:
         return found
@@ -376,8 +384,13 @@ def dim(value: Any) -> Dim:
     return d
 
 
+def _rebuild(terms: tuple) -> Dim:
+    """Unpickling: the same canonical form, with constants and symbols interned again."""
+    return from_terms(dict(terms))
+
+
 def from_terms(terms: dict[Monomial, Coeff]) -> Dim:
-    kept = [(m, _norm(c)) for m, c in terms.items() if c]
+    kept = [(m, normalized(c)) for m, c in terms.items() if c]
     if not kept:
         return ZERO
     if len(kept) == 1 and not kept[0][0]:
@@ -389,7 +402,7 @@ def from_terms(terms: dict[Monomial, Coeff]) -> Dim:
     return Dim(tuple(kept))
 
 
-def _atom_dim(atom: Atom, exponent: int = 1) -> Dim:
+def atom_power(atom: Atom, exponent: int = 1) -> Dim:
     return symbol(atom.name) if atom.kind == "sym" and exponent == 1 else Dim(((((atom, exponent),), 1),))
 
 
@@ -403,7 +416,7 @@ def _mono_mul(a: Monomial, b: Monomial) -> Monomial:
     return tuple(sorted(((x, e) for x, e in exps.items() if e), key=lambda t: t[0].key))
 
 
-def _integer_monomial(m: Monomial) -> bool:
+def integer_monomial(m: Monomial) -> bool:
     return all(e > 0 and a.integer for a, e in m)
 
 
@@ -413,170 +426,13 @@ def _atom_subs(a: Atom, mapping: dict) -> Dim:
         return dim(mapping.get(s, s))
     args = [x.subs(mapping) for x in a.args]
     if a.kind == "floor":
-        return floor(args[0])
+        return _ops.floor(args[0])
     if a.kind == "recip":
-        return divide(ONE, args[0])
-    return minimum(*args) if a.kind == "min" else maximum(*args)
+        return _ops.divide(ONE, args[0])
+    return _ops.minimum(*args) if a.kind == "min" else _ops.maximum(*args)
 
 
-# ---------------------------------------------------------------------- operations
-def divide(n: Dim, d: Dim) -> Dim:
-    """Exact division; a sum that does not divide becomes a reciprocal atom."""
-    if d.value is not None:
-        if d.value == 0:
-            raise ZeroDivisionError("division of a dimension by zero")
-        return n * (Fraction(1) / d.value)
-    if len(d.terms) == 1:
-        m, c = d.terms[0]
-        return n * from_terms({tuple((a, -e) for a, e in m): Fraction(1) / c})
-    quotient = _exact_quotient(n, d)
-    if quotient is not None:
-        return quotient
-    lead = d.terms[-1][1]
-    monic = d * (Fraction(1) / lead)
-    return n * _atom_dim(Atom("recip", args=(monic,))) * (Fraction(1) / lead)
-
-
-def _exact_quotient(n: Dim, d: Dim, limit: int = 256) -> Dim | None:
-    """n / d by polynomial long division (graded order), or None when it leaves a remainder."""
-    if not all(e > 0 for x in (n, d) for m, _ in x.terms for _, e in m):
-        return None
-    atoms = sorted({a for x in (n, d) for m, _ in x.terms for a, _ in m}, key=lambda a: a.key)
-
-    def order(m: Monomial) -> tuple:
-        exps = dict(m)
-        return (sum(exps.values()), tuple(exps.get(a, 0) for a in atoms))
-    lead_m, lead_c = max(d.terms, key=lambda t: order(t[0]))
-    quotient: dict[Monomial, Coeff] = {}
-    rest = n
-    for _ in range(limit):
-        if rest.value == 0:
-            return from_terms(quotient)
-        m, c = max(rest.terms, key=lambda t: order(t[0]))
-        exps = dict(m)
-        for a, e in lead_m:
-            exps[a] = exps.get(a, 0) - e
-        if any(e < 0 for e in exps.values()):
-            return None
-        q_m = tuple(sorted(((a, e) for a, e in exps.items() if e), key=lambda t: t[0].key))
-        q_c = Fraction(c) / lead_c
-        quotient[q_m] = quotient.get(q_m, 0) + q_c
-        rest = rest - d * Dim(((q_m, _norm(q_c)),))
-    return None
-
-
-def floor(x: Any) -> Dim:
-    """floor(x), normalized (see the module docstring)."""
-    x = dim(x)
-    if x.value is not None:
-        return const(math.floor(x.value))
-    if x.is_integer:
-        return x
-    whole: dict[Monomial, Coeff] = {}
-    rest: dict[Monomial, Coeff] = {}
-    for m, c in x.terms:
-        if _integer_monomial(m) or not m:
-            w = math.floor(c)
-            if w:
-                whole[m] = w
-            if c - w:
-                rest[m] = c - w
-        else:
-            rest[m] = c
-    fraction = from_terms(rest)
-    if fraction.value is not None:           # a constant in [0, 1)
-        return from_terms(whole)
-    return from_terms(whole) + _floor_atom(fraction)
-
-
-def _floor_atom(x: Dim) -> Dim:
-    """floor(x) for x with no integer part; `floor((floor(y) + m)/n) = floor((y + m)/n)`."""
-    if all(_integer_monomial(m) or not m for m, _ in x.terms):
-        denominator = math.lcm(*(Fraction(c).denominator for _, c in x.terms))
-        numerator = x * denominator
-        inner = [m for m, c in numerator.terms if c == 1 and len(m) == 1 and m[0][1] == 1 and m[0][0].kind == "floor"]
-        if len(inner) == 1 and numerator.is_integer:
-            atom = inner[0][0][0]
-            return floor((numerator - _atom_dim(atom) + atom.args[0]) / denominator)
-    return _atom_dim(Atom("floor", args=(x,)))
-
-
-def ceil(x: Any) -> Dim:
-    """ceil(x): for x = N/D with N integer-valued, floor((N + D - 1)/D), the form `//` gives;
-    otherwise -floor(-x)."""
-    x = dim(x)
-    denominator = math.lcm(*(Fraction(c).denominator for _, c in x.terms)) if x.terms else 1
-    if (x * denominator).is_integer:
-        return floor(x + Fraction(denominator - 1, denominator))
-    return -floor(-x)
-
-
-def _mod(a: Dim, b: Dim) -> Dim:
-    if a.value is not None and b.value is not None:
-        if b.value == 0:
-            raise ZeroDivisionError("modulo of a dimension by zero")
-        return const(a.value % b.value)
-    return a - b * floor(divide(a, b))
-
-
-def minimum(*args: Any) -> Dim:
-    return _extremum("min", args)
-
-
-def maximum(*args: Any) -> Dim:
-    return _extremum("max", args)
-
-
-def _extremum(kind: str, args: Iterable[Any]) -> Dim:
-    flat: list[Dim] = []
-    for a in map(dim, args):
-        atom = a.terms[0][0][0][0] if len(a.terms) == 1 and a.terms[0][1] == 1 and len(a.terms[0][0]) == 1 \
-            and a.terms[0][0][0][1] == 1 else None
-        flat.extend(atom.args if atom is not None and atom.kind == kind else (a,))
-    keep: list[Dim] = []
-    for a in flat:                      # drop an argument another one provably bounds
-        if any(_sign(a - b) in ((1, 0) if kind == "min" else (-1, 0)) for b in keep):
-            continue
-        keep = [b for b in keep if _sign(b - a) not in ((1, 0) if kind == "min" else (-1, 0))] + [a]
-    if len(keep) == 1:
-        return keep[0]
-    keep.sort(key=lambda d: d.key)
-    return _atom_dim(Atom(kind, args=tuple(keep)))
-
-
-def _lower_bound(d: Dim) -> Coeff | None:
-    """A lower bound of d over all positive integer values of its symbols, when one is evident:
-    a polynomial over symbols (each >= 1) whose non-constant coefficients are all positive is at
-    least the sum of its coefficients."""
-    if d.value is not None:
-        return d.value
-    if all(c > 0 for m, c in d.terms if m) and all(a.kind == "sym" and e > 0 for m, _ in d.terms for a, e in m):
-        return sum(c for _, c in d.terms)
-    return None
-
-
-def _decide(d: Dim, strict: bool, negative: bool) -> bool:
-    """`d < 0` / `d <= 0` (negative) or `d > 0` / `d >= 0`, when it holds or fails everywhere."""
-    if negative:
-        d = -d
-    low, high = _lower_bound(d), _lower_bound(-d)
-    if low is not None and (low > 0 or (not strict and low >= 0)):
-        return True
-    if high is not None and (-high < 0 or (strict and -high <= 0)):
-        return False
-    raise SymbolicComparison(f"whether {d} {'>' if strict else '>='} 0 depends on the dimensions' values")
-
-
-def _sign(d: Dim) -> int | None:
-    """+1 / 0 / -1 when the sign of d holds for every positive integer value of its symbols."""
-    low, high = _lower_bound(d), _lower_bound(-d)
-    if low is not None and low > 0:
-        return 1
-    if high is not None and high > 0:
-        return -1
-    return 0 if d.value == 0 else None
-
-
-def prod_dims(items: Iterable[Any]) -> Dim:
-    """The product of dimensions (1 for none)."""
-    return math.prod(items, start=ONE)
+# The operations live in dim_ops.py (they need Dim, and Dim's operators need them); importing
+# it last, once Dim exists, makes both directions work and re-exports them from here.
+from compiler.ir import dim_ops as _ops  # noqa: E402
+from compiler.ir.dim_ops import ceil, divide, floor, maximum, minimum, prod_dims  # noqa: E402,F401
