@@ -38,8 +38,8 @@ def _conv_fix(attrs: Any, produced: TensorType, wanted: TensorType) -> str | Non
         padding = attrs.padding if isinstance(attrs.padding, int) else None
         if stride == 1 and padding is not None and gap.is_int and int(gap) > 0 and int(gap) % 2 == 0:
             return f"set `padding={padding + int(gap) // 2}` so the output keeps the input's size"
-        ratio = got / want
-        if ratio.is_int and int(ratio) > 1 and stride == 1:
+        ratio = got / want if want != 0 else None
+        if ratio is not None and ratio.is_int and int(ratio) > 1 and stride == 1:
             return f"set `stride={int(ratio)}` to downsample like the other branch"
     return None
 
