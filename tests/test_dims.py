@@ -94,7 +94,7 @@ def random_points(rng: random.Random, count: int = 12) -> list[dict[str, int]]:
     return [{n: rng.randint(1, 40) for n in NAMES} for _ in range(count)]
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(2))
 def test_canonical_forms_evaluate_like_the_expressions_they_came_from(seed):
     rng = random.Random(seed)
     for _ in range(150):
@@ -103,7 +103,7 @@ def test_canonical_forms_evaluate_like_the_expressions_they_came_from(seed):
             assert value_at(e.d, point) == e.f(point), (e.d, point)
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(2))
 def test_equal_forms_are_equal_numbers_and_differing_forms_differ_somewhere(seed):
     rng = random.Random(100 + seed)
     exprs = [random_expr(rng, 3) for _ in range(60)]
@@ -172,7 +172,7 @@ def test_symbols_are_positive_integers_and_orders_are_decided_only_when_they_hol
         _ = B ** Fraction(1, 2)
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(2))
 def test_printed_forms_evaluate_back_to_the_same_numbers(seed):
     rng = random.Random(200 + seed)
     names = {SYMBOLS[n]: f"v_{n}" for n in NAMES}
@@ -213,7 +213,7 @@ def test_printing_is_readable():
     assert py_dim(2 * ((H + 1) // 4) - B, {B: "b", H: "h"}) == "2 * ((h + 1) // 4) - b"
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(2))
 def test_polynomial_forms_agree_with_sympy(seed):
     rng = random.Random(300 + seed)
     exprs = [random_expr(rng, 3, polynomial=True) for _ in range(25)]
