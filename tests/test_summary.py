@@ -145,12 +145,12 @@ def test_hand_computed_counts(tmp_path):
     # embedding 100*8 (the head's weight is tied to it); Linear 8->32 with bias; LayerNorm(32); Linear 32->8
     assert s.root.params == 800 + (8 * 32 + 32) + 2 * 32 + 32 * 8
     assert [t.parameter for t in s.tied] == ["head.weight"]
-    assert s.root.macs.equals(B * S * (8 * 32 + 32 * 8 + 8 * 100))
+    assert s.root.macs == B * S * (8 * 32 + 32 * 8 + 8 * 100)
     # 2 per MAC (bias adds are not counted, as torch's flop counter does not count them), LayerNorm
     # 5 per element of 32, ReLU 1 per element, the residual add 1 per element of 8
-    assert s.root.flops.equals(2 * s.root.macs + B * S * (5 * 32 + 32 + 8))
+    assert s.root.flops == 2 * s.root.macs + B * S * (5 * 32 + 32 + 8)
     # float32 outputs: embedding twice (8), linear 32, norm 32, relu 32, linear 8, add 8, head 100
-    assert s.root.activation_bytes.equals(4 * B * S * (8 + 8 + 32 + 32 + 32 + 8 + 8 + 100))
+    assert s.root.activation_bytes == 4 * B * S * (8 + 8 + 32 + 32 + 32 + 8 + 8 + 100)
     shared = [r for r in s.root.rows(9) if r.name == "embed" and r.notes]
     assert shared and shared[0].params == 0
 
