@@ -52,30 +52,30 @@ class AlexNet(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        conv2d = self.conv1(x)  # [B, 64, (H - 7) // 4 + 1, (W - 7) // 4 + 1]
-        relu = F.relu(conv2d, inplace=True)  # [B, 64, (H - 7) // 4 + 1, (W - 7) // 4 + 1]
+        conv2d = self.conv1(x)  # [B, 64, (H + 1) // 4 - 1, (W + 1) // 4 - 1]
+        relu = F.relu(conv2d, inplace=True)  # [B, 64, (H + 1) // 4 - 1, (W + 1) // 4 - 1]
         del conv2d
-        pool1 = F.max_pool2d(relu, 3, stride=2)  # [B, 64, ((H - 7) // 4) // 2, ((W - 7) // 4) // 2]
+        pool1 = F.max_pool2d(relu, 3, stride=2)  # [B, 64, (H + 1) // 8 - 1, (W + 1) // 8 - 1]
         del relu
-        conv2d_1 = self.conv2(pool1)  # [B, 192, ((H - 7) // 4) // 2, ((W - 7) // 4) // 2]
+        conv2d_1 = self.conv2(pool1)  # [B, 192, (H + 1) // 8 - 1, (W + 1) // 8 - 1]
         del pool1
-        relu_1 = F.relu(conv2d_1, inplace=True)  # [B, 192, ((H - 7) // 4) // 2, ((W - 7) // 4) // 2]
+        relu_1 = F.relu(conv2d_1, inplace=True)  # [B, 192, (H + 1) // 8 - 1, (W + 1) // 8 - 1]
         del conv2d_1
-        pool2 = F.max_pool2d(relu_1, 3, stride=2)  # [B, 192, (((H - 7) // 4) // 2 - 3) // 2 + 1, (((W - 7) // 4) // 2 - 3) // 2 + 1]
+        pool2 = F.max_pool2d(relu_1, 3, stride=2)  # [B, 192, (H + 1) // 16 - 1, (W + 1) // 16 - 1]
         del relu_1
-        conv2d_2 = self.conv3(pool2)  # [B, 384, (((H - 7) // 4) // 2 - 3) // 2 + 1, (((W - 7) // 4) // 2 - 3) // 2 + 1]
+        conv2d_2 = self.conv3(pool2)  # [B, 384, (H + 1) // 16 - 1, (W + 1) // 16 - 1]
         del pool2
-        relu3 = F.relu(conv2d_2, inplace=True)  # [B, 384, (((H - 7) // 4) // 2 - 3) // 2 + 1, (((W - 7) // 4) // 2 - 3) // 2 + 1]
+        relu3 = F.relu(conv2d_2, inplace=True)  # [B, 384, (H + 1) // 16 - 1, (W + 1) // 16 - 1]
         del conv2d_2
-        conv2d_3 = self.conv4(relu3)  # [B, 256, (((H - 7) // 4) // 2 - 3) // 2 + 1, (((W - 7) // 4) // 2 - 3) // 2 + 1]
+        conv2d_3 = self.conv4(relu3)  # [B, 256, (H + 1) // 16 - 1, (W + 1) // 16 - 1]
         del relu3
-        relu4 = F.relu(conv2d_3, inplace=True)  # [B, 256, (((H - 7) // 4) // 2 - 3) // 2 + 1, (((W - 7) // 4) // 2 - 3) // 2 + 1]
+        relu4 = F.relu(conv2d_3, inplace=True)  # [B, 256, (H + 1) // 16 - 1, (W + 1) // 16 - 1]
         del conv2d_3
-        conv2d_4 = self.conv5(relu4)  # [B, 256, (((H - 7) // 4) // 2 - 3) // 2 + 1, (((W - 7) // 4) // 2 - 3) // 2 + 1]
+        conv2d_4 = self.conv5(relu4)  # [B, 256, (H + 1) // 16 - 1, (W + 1) // 16 - 1]
         del relu4
-        relu_2 = F.relu(conv2d_4, inplace=True)  # [B, 256, (((H - 7) // 4) // 2 - 3) // 2 + 1, (((W - 7) // 4) // 2 - 3) // 2 + 1]
+        relu_2 = F.relu(conv2d_4, inplace=True)  # [B, 256, (H + 1) // 16 - 1, (W + 1) // 16 - 1]
         del conv2d_4
-        pool5 = F.max_pool2d(relu_2, 3, stride=2)  # [B, 256, ((((H - 7) // 4) // 2 - 3) // 2) // 2, ((((W - 7) // 4) // 2 - 3) // 2) // 2]
+        pool5 = F.max_pool2d(relu_2, 3, stride=2)  # [B, 256, (H + 1) // 32 - 1, (W + 1) // 32 - 1]
         del relu_2
         adaptiveavgpool2d = F.adaptive_avg_pool2d(pool5, 6)  # [B, 256, 6, 6]
         del pool5

@@ -107,36 +107,36 @@ class GoogLeNet(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        conv1 = self.conv1(x)  # [B, 64, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
-        maxpool1 = F.max_pool2d(conv1, 3, stride=2, ceil_mode=True)  # [B, 64, ((H - 1) // 2 - 1) // 2 + 1, ((W - 1) // 2 - 1) // 2 + 1]
+        conv1 = self.conv1(x)  # [B, 64, (H + 1) // 2, (W + 1) // 2]
+        maxpool1 = F.max_pool2d(conv1, 3, stride=2, ceil_mode=True)  # [B, 64, (H + 1) // 4, (W + 1) // 4]
         del conv1
-        conv2 = self.conv2(maxpool1)  # [B, 64, ((H - 1) // 2 - 1) // 2 + 1, ((W - 1) // 2 - 1) // 2 + 1]
+        conv2 = self.conv2(maxpool1)  # [B, 64, (H + 1) // 4, (W + 1) // 4]
         del maxpool1
-        conv3 = self.conv3(conv2)  # [B, 192, ((H - 1) // 2 - 1) // 2 + 1, ((W - 1) // 2 - 1) // 2 + 1]
+        conv3 = self.conv3(conv2)  # [B, 192, (H + 1) // 4, (W + 1) // 4]
         del conv2
-        maxpool2 = F.max_pool2d(conv3, 3, stride=2, ceil_mode=True)  # [B, 192, (((H - 1) // 2 - 1) // 2 - 1) // 2 + 1, (((W - 1) // 2 - 1) // 2 - 1) // 2 + 1]
+        maxpool2 = F.max_pool2d(conv3, 3, stride=2, ceil_mode=True)  # [B, 192, (H + 1) // 8, (W + 1) // 8]
         del conv3
-        inception3a = self.inception3a(maxpool2)  # [B, 256, (((H - 1) // 2 - 1) // 2 - 1) // 2 + 1, (((W - 1) // 2 - 1) // 2 - 1) // 2 + 1]
+        inception3a = self.inception3a(maxpool2)  # [B, 256, (H + 1) // 8, (W + 1) // 8]
         del maxpool2
-        inception3b = self.inception3b(inception3a)  # [B, 480, (((H - 1) // 2 - 1) // 2 - 1) // 2 + 1, (((W - 1) // 2 - 1) // 2 - 1) // 2 + 1]
+        inception3b = self.inception3b(inception3a)  # [B, 480, (H + 1) // 8, (W + 1) // 8]
         del inception3a
-        maxpool3 = F.max_pool2d(inception3b, 3, stride=2, ceil_mode=True)  # [B, 480, ((((H - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1, ((((W - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1]
+        maxpool3 = F.max_pool2d(inception3b, 3, stride=2, ceil_mode=True)  # [B, 480, (H + 1) // 16, (W + 1) // 16]
         del inception3b
-        inception4a = self.inception4a(maxpool3)  # [B, 512, ((((H - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1, ((((W - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1]
+        inception4a = self.inception4a(maxpool3)  # [B, 512, (H + 1) // 16, (W + 1) // 16]
         del maxpool3
-        inception4b = self.inception4b(inception4a)  # [B, 512, ((((H - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1, ((((W - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1]
+        inception4b = self.inception4b(inception4a)  # [B, 512, (H + 1) // 16, (W + 1) // 16]
         del inception4a
-        inception4c = self.inception4c(inception4b)  # [B, 512, ((((H - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1, ((((W - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1]
+        inception4c = self.inception4c(inception4b)  # [B, 512, (H + 1) // 16, (W + 1) // 16]
         del inception4b
-        inception4d = self.inception4d(inception4c)  # [B, 528, ((((H - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1, ((((W - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1]
+        inception4d = self.inception4d(inception4c)  # [B, 528, (H + 1) // 16, (W + 1) // 16]
         del inception4c
-        inception4e = self.inception4e(inception4d)  # [B, 832, ((((H - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1, ((((W - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2 + 1]
+        inception4e = self.inception4e(inception4d)  # [B, 832, (H + 1) // 16, (W + 1) // 16]
         del inception4d
-        maxpool4 = F.max_pool2d(inception4e, 2, stride=2, ceil_mode=True)  # [B, 832, (((((H - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2) // 2 + 1, (((((W - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2) // 2 + 1]
+        maxpool4 = F.max_pool2d(inception4e, 2, stride=2, ceil_mode=True)  # [B, 832, (H + 17) // 32, (W + 17) // 32]
         del inception4e
-        inception5a = self.inception5a(maxpool4)  # [B, 832, (((((H - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2) // 2 + 1, (((((W - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2) // 2 + 1]
+        inception5a = self.inception5a(maxpool4)  # [B, 832, (H + 17) // 32, (W + 17) // 32]
         del maxpool4
-        inception5b = self.inception5b(inception5a)  # [B, 1024, (((((H - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2) // 2 + 1, (((((W - 1) // 2 - 1) // 2 - 1) // 2 - 1) // 2) // 2 + 1]
+        inception5b = self.inception5b(inception5a)  # [B, 1024, (H + 17) // 32, (W + 17) // 32]
         del inception5a
         avgpool = F.adaptive_avg_pool2d(inception5b, 1)  # [B, 1024, 1, 1]
         del inception5b

@@ -184,10 +184,10 @@ class MobileNetV2(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        blocks = self.stem(x)  # [B, stem_channels, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
+        blocks = self.stem(x)  # [B, stem_channels, (H + 1) // 2, (W + 1) // 2]
         for layer in self.blocks:
-            blocks = layer(blocks)  # [B, 320, (((((H - 1) // 2) // 2) // 2) // 2) // 2 + 1, (((((W - 1) // 2) // 2) // 2) // 2) // 2 + 1]
-        head = self.head(blocks)  # [B, last_channels, (((((H - 1) // 2) // 2) // 2) // 2) // 2 + 1, (((((W - 1) // 2) // 2) // 2) // 2) // 2 + 1]
+            blocks = layer(blocks)  # [B, 320, (H + 31) // 32, (W + 31) // 32]
+        head = self.head(blocks)  # [B, last_channels, (H + 31) // 32, (W + 31) // 32]
         del blocks
         avgpool = F.adaptive_avg_pool2d(head, 1)  # [B, last_channels, 1, 1]
         del head
@@ -243,9 +243,9 @@ class MobileNetV1(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        blocks = self.stem(x)  # [B, 32, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
+        blocks = self.stem(x)  # [B, 32, (H + 1) // 2, (W + 1) // 2]
         for layer in self.blocks:
-            blocks = layer(blocks)  # [B, 1024, (((((H - 1) // 2) // 2) // 2) // 2) // 2 + 1, (((((W - 1) // 2) // 2) // 2) // 2) // 2 + 1]
+            blocks = layer(blocks)  # [B, 1024, (H + 31) // 32, (W + 31) // 32]
         avgpool = F.adaptive_avg_pool2d(blocks, 1)  # [B, 1024, 1, 1]
         del blocks
         flat = torch.flatten(avgpool, 1, -1)  # [B, 1024]

@@ -125,10 +125,10 @@ class BasicBlock(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         bn2 = self.bn2(conv2)
         del conv2
         if self.stride != 1 or self.in_channels != self.channels:
-            downsample = self.downsample(x)  # [B, channels, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
-            add = bn2.add_(downsample)  # [B, channels, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
+            downsample = self.downsample(x)  # [B, channels, (H + 1) // 2, (W + 1) // 2]
+            add = bn2.add_(downsample)  # [B, channels, (H + 1) // 2, (W + 1) // 2]
             del downsample
-            y = F.relu(add, inplace=True)  # [B, channels, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
+            y = F.relu(add, inplace=True)  # [B, channels, (H + 1) // 2, (W + 1) // 2]
             return y
         else:
             add = bn2.add_(x)
@@ -165,12 +165,12 @@ class ResNet(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
         self.init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        conv1 = self.conv1(x)  # [B, 64, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
-        bn1 = self.bn1(conv1)  # [B, 64, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
+        conv1 = self.conv1(x)  # [B, 64, (H + 1) // 2, (W + 1) // 2]
+        bn1 = self.bn1(conv1)  # [B, 64, (H + 1) // 2, (W + 1) // 2]
         del conv1
-        relu = F.relu(bn1, inplace=True)  # [B, 64, (H - 1) // 2 + 1, (W - 1) // 2 + 1]
+        relu = F.relu(bn1, inplace=True)  # [B, 64, (H + 1) // 2, (W + 1) // 2]
         del bn1
-        layer1 = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, ((H - 1) // 2) // 2 + 1, ((W - 1) // 2) // 2 + 1]
+        layer1 = F.max_pool2d(relu, 3, stride=2, padding=1)  # [B, 64, (H + 3) // 4, (W + 3) // 4]
         del relu
         for layer in self.layer1:
             layer1 = layer(layer1)

@@ -119,7 +119,7 @@ class VGG(ReferenceCheckpointMixin, WeightInitMixin, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = x
         for layer in self.features:
-            features = layer(features)  # [B, 512, ((((H // 2) // 2) // 2) // 2) // 2, ((((W // 2) // 2) // 2) // 2) // 2]
+            features = layer(features)  # [B, 512, H // 32, W // 32]
         avgpool = F.adaptive_avg_pool2d(features, 7)  # [B, 512, 7, 7]
         del features
         flat = torch.flatten(avgpool, 1, -1)  # [B, 25088]

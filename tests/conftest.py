@@ -11,8 +11,9 @@ import sys
 import tempfile
 import types
 
-from tests.fast_lane import (add_options, pytest_cmdline_main, pytest_collection_modifyitems,  # noqa: F401
-                             pytest_configure, pytest_sessionfinish, pytest_testnodedown)      # (hooks)
+from tests.fast_lane import (add_options, pytest_cmdline_main, pytest_collection_finish,  # noqa: F401 (hooks)
+                             pytest_collection_modifyitems, pytest_configure, pytest_sessionfinish,
+                             pytest_testnodedown)
 
 # One intra-op thread per test process, unless the caller chose otherwise.  The tests' tensors are
 # small, and two OpenMP threads on a 2-core machine that is also running another pytest worker

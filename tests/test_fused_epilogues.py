@@ -68,7 +68,10 @@ def test_measured_epilogues_are_reported_and_kept_only_when_faster(tmp_path_fact
     for line in lines:
         match = re.fullmatch(r"conv .*, \d+ layer\(s\): (fused|plain) \((.*)\)", line)
         assert match, line
-        items = [item.rsplit(" ", 2) for item in match[2].removeprefix("measured ").split(", ")]
+        if match[2] == "the plain layers return NCHW activations here, which slow the layers after them":
+            assert match[1] == "fused", line  # kept, whatever the times: the layers after it gain
+            continue
+        items = [item.rsplit(" ", 2) for item in match[2].removeprefix("fastest of interleaved calls: ").split(", ")]
         times = {name: float(ms) for name, ms, _ in items}
         others = min(t for name, t in times.items() if name != "fused")
         bound = runtime_of(o2).KEEP_MARGIN * others

@@ -92,17 +92,28 @@ def _randomized(model: nn.Module, inputs: tuple) -> nn.Module:
     return model.eval()
 
 
+_pairs: dict[str, tuple] = {}
+
+
 def _pair(tmp_path_factory, case: str):
-    """(-O0 model, -O2 module, -O2 model with the same weights, inputs)."""
-    spec, cls, overrides, make_inputs, _ = CASES[case]
-    o0 = _compiled(tmp_path_factory, spec, overrides, 0)
-    o2 = _compiled(tmp_path_factory, spec, overrides, 2)
-    inputs = make_inputs()
-    torch.manual_seed(0)
-    reference = _randomized(getattr(o0, cls)(), inputs)
-    model = getattr(o2, cls)()
-    model.load_state_dict(reference.state_dict(), strict=True)
-    return reference, o2, model, inputs
+    """(-O0 model, -O2 module, -O2 model with the same weights, inputs).
+
+    Each test gets its own deep copies of models built once per test process: building and
+    randomizing a full-width ResNet-18 or MobileNetV2 twice (init, three training-mode forwards)
+    cost more than most tests' own work, and tests change the models they get (optimize, double())."""
+    if case not in _pairs:
+        spec, cls, overrides, make_inputs, _ = CASES[case]
+        o0 = _compiled(tmp_path_factory, spec, overrides, 0)
+        o2 = _compiled(tmp_path_factory, spec, overrides, 2)
+        inputs = make_inputs()
+        torch.manual_seed(0)
+        reference = _randomized(getattr(o0, cls)(), inputs)
+        model = getattr(o2, cls)()
+        model.load_state_dict(reference.state_dict(), strict=True)
+        _pairs[case] = (reference, o2, model, inputs, torch.get_rng_state())
+    reference, o2, model, inputs, rng = _pairs.pop(case) if case == "vgg11_bn" else _pairs[case]   # 1 GB: not kept
+    torch.set_rng_state(rng)                   # as after building them: a test's own draws stay the same
+    return copy.deepcopy(reference), o2, copy.deepcopy(model), tuple(x.clone() for x in inputs)
 
 
 def _as_tuple(out) -> tuple:

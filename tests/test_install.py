@@ -4,9 +4,11 @@ README's CI job (`pip install "dlc @ git+..."`) and pre-commit hook (`pip instal
 repository at a revision) do."""
 from __future__ import annotations
 
+import fnmatch
 import shutil
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
@@ -77,3 +79,25 @@ def test_an_error_in_a_spec_fails_the_installed_check(installed: Path, tmp_path:
     done = run([installed / "dlc", "check", spec.name], tmp_path)
     assert done.returncode == 1
     assert "broken.dl:5" in done.stdout + done.stderr
+
+
+def test_the_wheel_declares_every_package_and_data_file_the_install_needs():
+    """The fast lane's share of this file (the install itself is slow): a package folder left out
+    of pyproject.toml's explicit list, or a data file (a stdlib module, a template, the grammar)
+    that no package-data glob matches, is missing from the wheel, and the installed dlc breaks."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {name: ROOT / tool.get("package-dir", {}).get(name, name.replace(".", "/")) for name in tool["packages"]}
+    found = {".".join(p.parent.relative_to(ROOT).parts) for top in ("compiler", "dlc")
+             for p in (ROOT / top).rglob("__init__.py")}
+    assert found <= set(folders), sorted(found - set(folders))
+    assert all(folder.is_dir() for folder in folders.values()), folders
+    data = tool["package-data"]
+    for name, folder in folders.items():
+        for path in folder.rglob("*"):
+            if path.is_file() and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts:
+                relative = path.relative_to(folder).as_posix()
+                owner = next((n for n in sorted(folders, key=len, reverse=True)
+                              if path.is_relative_to(folders[n])), name)
+                if owner == name:
+                    assert any(fnmatch.fnmatch(relative, glob) for glob in data.get(name, [])), \
+                        f"{path.relative_to(ROOT)} is in no package-data glob of {name}"

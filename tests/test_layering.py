@@ -4,6 +4,9 @@ imports torch."""
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +71,20 @@ def test_the_compiler_does_not_import_torch(path: Path):
     for target, line in imported_modules(path):
         assert target.split(".")[0] not in {"torch", "torchvision", "transformers"}, (
             f"{path.relative_to(COMPILER)}:{line} imports {target}")
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(COMPILER)))
+def test_the_compiler_does_not_import_sympy(path: Path):
+    """Dimensions are compiler/ir/dims.py: sympy's import alone was half a cold `dlc check`."""
+    for target, line in imported_modules(path):
+        assert target.split(".")[0] != "sympy", f"{path.relative_to(COMPILER)}:{line} imports {target}"
+
+
+def test_neither_the_cli_nor_a_check_run_loads_sympy(tmp_path: Path):
+    probe = ("import sys; import compiler.cli; loaded = 'sympy' in sys.modules; "
+             "from compiler.cli import main; code = main(['check', sys.argv[1]]); "
+             "print(loaded, code, 'sympy' in sys.modules)")
+    spec = Path(__file__).resolve().parents[1] / "specs" / "resnet.dl"
+    env = {**os.environ, "DLC_NO_CACHE": "1", "PYTHONPATH": str(COMPILER.parent)}
+    run = subprocess.run([sys.executable, "-c", probe, str(spec)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.stdout.splitlines()[-1].split() == ["False", "0", "False"], run.stdout + run.stderr

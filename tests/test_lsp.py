@@ -8,14 +8,17 @@ import queue
 import threading
 from pathlib import Path
 
+import importlib.util
+
 import pytest
 
-pytest.importorskip("pygls")
+from compiler.driver import check
+from compiler.syntax.formatter import format_source
+from tests.helpers import ROOT
 
-from compiler.driver import check                     # noqa: E402
-from compiler.lsp.server import create_server         # noqa: E402
-from compiler.syntax.formatter import format_source   # noqa: E402
-from tests.helpers import ROOT                        # noqa: E402
+# pygls and lsprotocol cost about a second to import: the server is imported by the tests that
+# start it, not at collection, where every pytest-xdist worker would pay for it
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("pygls") is None, reason="pygls is not installed")
 
 TIMEOUT = 60
 
@@ -26,6 +29,8 @@ class Client:
     def __init__(self) -> None:
         to_server, from_client = os.pipe()
         to_client, from_server = os.pipe()
+        from compiler.lsp.server import create_server
+
         self.server = create_server()
         self.thread = threading.Thread(target=self.server.start_io,
                                        args=(os.fdopen(to_server, "rb"), os.fdopen(from_server, "wb")), daemon=True)

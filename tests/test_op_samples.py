@@ -13,12 +13,12 @@ import math
 import re
 
 import pytest
-import sympy
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from compiler.ir.dims import Dim, const
 from compiler.codegen.helpers import HELPERS
 from compiler.ir.types import TensorType
 from compiler.ops import REGISTRY, LowerContext
@@ -148,17 +148,17 @@ def test_in_place_lowering_gives_the_same_values(name, index):
     torch.testing.assert_close(in_place.run(inputs)[0], expected[0], rtol=0, atol=0)
 
 
-def _flops_beyond_matmuls(name: str, attrs, s: Sample) -> sympy.Expr:
+def _flops_beyond_matmuls(name: str, attrs, s: Sample) -> Dim:
     """The part of an op's formula that torch's flop counter does not count (it counts only
     matmuls and convolutions): Attention's softmax, the negative-sampling loss's
     positive dot product and log-sigmoids."""
     if name == "Attention":
         q, k = s.inputs[0], s.inputs[1]
-        return 5 * numel(TensorType((q.shape[0], sympy.Integer(attrs.heads), q.shape[1], k.shape[1])))
+        return 5 * numel(TensorType((q.shape[0], const(attrs.heads), q.shape[1], k.shape[1])))
     if name == "NegativeSamplingLoss":
         center, negatives = s.inputs[0], s.inputs[2]
         return 2 * numel(center) + 5 * center.shape[0] * (negatives.shape[1] + 1)
-    return sympy.Integer(0)
+    return const(0)
 
 
 @pytest.mark.parametrize("name, index", list(_cases()))
@@ -167,7 +167,7 @@ def test_flop_formula_matches_torch_flop_counter(name, index):
     s = op.samples[index]
     lowered = _Lowered(op, s)
     ours = op.count_flops(lowered.attrs, lowered.ins, lowered.outs)
-    assert ours is not None and ours.is_Integer and ours >= 0, ours
+    assert ours is not None and ours.is_int and ours >= 0, ours
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         lowered.run(_inputs(s))
@@ -184,7 +184,7 @@ def test_flop_formulas_stay_symbolic():
     B, S = symbol("B"), symbol("S")
     linear = REGISTRY["Linear"]
     attrs = linear.attrs(in_features=8, out_features=5)
-    x = TensorType((B, S, sympy.Integer(8)))
+    x = TensorType((B, S, const(8)))
     assert linear.count_flops(attrs, [x], linear.infer(attrs, [x])) == 80 * B * S
 
 
@@ -193,7 +193,7 @@ def test_sequence_flops_are_the_cell_flops_at_every_step(name, cell):
     """torch counts nothing for nn.LSTM/nn.GRU on CPU; their formula is T steps of the cell's
     (which the flop counter checks above), per layer and direction."""
     seq, step = REGISTRY[name], REGISTRY[cell]
-    x = TensorType((sympy.Integer(3), sympy.Integer(7), sympy.Integer(4)))            # [B, T, input_size]
+    x = TensorType((const(3), const(7), const(4)))            # [B, T, input_size]
     one = seq.attrs(input_size=4, hidden_size=6)
     cell_flops = step.count_flops(step.attrs(input_size=4, hidden_size=6), [TensorType(x.shape[::2])], [])
     assert seq.count_flops(one, [x], seq.infer(one, [x])) == 7 * cell_flops

@@ -3,9 +3,9 @@ constructor and lowering, and the emitted helper class run as torch code."""
 from __future__ import annotations
 
 import pytest
-import sympy
 import torch
 
+from compiler.ir.dims import dim
 from compiler.ops import REGISTRY, LowerContext, ShapeError
 from compiler.ir.types import TensorType, symbol
 from tests.helpers import compile_to_module
@@ -16,7 +16,7 @@ OP = REGISTRY["RelativePositionBias"]
 
 def infer(q_shape, k_shape, dtype: str = "float", **attrs):
     a = OP.attrs(**{"num_buckets": 32, "max_distance": 128, "heads": 8, **attrs})
-    ins = [TensorType(tuple(sympy.sympify(d) for d in s), dtype) for s in (q_shape, k_shape)]
+    ins = [TensorType(tuple(dim(d) for d in s), dtype) for s in (q_shape, k_shape)]
     return a, OP.infer(a, ins)
 
 

@@ -23,7 +23,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from compiler.cli import main
 from compiler.ir.types import symbol
 from compiler.driver import check
-from compiler.tools.summary import as_number, at_dims, summarize_program
+from compiler.ir import Program, entry_program
+from compiler.passes import optimize, select_passes
+from compiler.tools.summary import as_number, at_dims, summarize, summarize_program
 from tests.helpers import ROOT, compile_to_module
 
 DIMS = {"B": 2, "S": 16, "T": 12, "H": 64, "W": 64, "C": 4, "K": 5}
@@ -47,8 +49,18 @@ def _entry_points() -> list:
 
 
 @functools.lru_cache(maxsize=None)
-def _summaries(spec: Path) -> dict:
-    return {s.name: s for s in summarize_spec(spec.relative_to(ROOT))}
+def _built(spec: Path) -> Program:
+    """The spec's entry points after -O1's passes, once per spec: what summarize_program summarizes."""
+    result = check(spec.relative_to(ROOT))
+    assert result.ok, [d.message for d in result.diagnostics]
+    return optimize(entry_program(result.program), select_passes(1))[0]
+
+
+def _summary(spec: Path, name: str):
+    """summarize_program's summary of one entry point (summarizing all of resnet.dl's six models
+    for each one tested cost seconds); test_summary_program_summarizes_each_entry_point keeps the
+    two the same."""
+    return summarize(_built(spec), name)
 
 
 def summarize_spec(spec: Path, overrides: dict | None = None, opt_level: int = 1) -> list:
@@ -79,13 +91,24 @@ def _root(request):
 
 @pytest.mark.parametrize("spec, name", _entry_points())
 def test_counts_match_the_generated_model(spec: Path, name: str):
-    summary = _summaries(spec)[name]
+    summary = _summary(spec, name)
     module = importlib.import_module(f"generated.{spec.stem}")
     with torch.device("meta"):
         model = getattr(module, name)().eval()
     assert summary.root.params == sum(p.numel() for p in model.parameters())      # ties once, as torch dedups
     assert summary.root.buffers == sum(b.numel() for b in model.buffers())
     assert 2 * as_number(at_dims(summary.root.macs, DIMS)) == _counted(model, _inputs(summary, DIMS))
+
+
+def test_summary_program_summarizes_each_entry_point():
+    """What the count sweep reads one entry point at a time is summarize_program's own answer."""
+    spec = ROOT / "specs" / "word2vec.dl"
+    whole = summarize_spec(spec.relative_to(ROOT))
+    assert len(whole) == 2
+    for summary in whole:
+        alone = _summary(spec, summary.name)
+        assert (alone.root.params, alone.root.buffers, str(alone.root.macs)) == \
+            (summary.root.params, summary.root.buffers, str(summary.root.macs))
 
 
 def test_fused_projections_and_sdpa_at_O2(tmp_path):
@@ -122,12 +145,12 @@ def test_hand_computed_counts(tmp_path):
     # embedding 100*8 (the head's weight is tied to it); Linear 8->32 with bias; LayerNorm(32); Linear 32->8
     assert s.root.params == 800 + (8 * 32 + 32) + 2 * 32 + 32 * 8
     assert [t.parameter for t in s.tied] == ["head.weight"]
-    assert s.root.macs.equals(B * S * (8 * 32 + 32 * 8 + 8 * 100))
+    assert s.root.macs == B * S * (8 * 32 + 32 * 8 + 8 * 100)
     # 2 per MAC (bias adds are not counted, as torch's flop counter does not count them), LayerNorm
     # 5 per element of 32, ReLU 1 per element, the residual add 1 per element of 8
-    assert s.root.flops.equals(2 * s.root.macs + B * S * (5 * 32 + 32 + 8))
+    assert s.root.flops == 2 * s.root.macs + B * S * (5 * 32 + 32 + 8)
     # float32 outputs: embedding twice (8), linear 32, norm 32, relu 32, linear 8, add 8, head 100
-    assert s.root.activation_bytes.equals(4 * B * S * (8 + 8 + 32 + 32 + 32 + 8 + 8 + 100))
+    assert s.root.activation_bytes == 4 * B * S * (8 + 8 + 32 + 32 + 32 + 8 + 8 + 100)
     shared = [r for r in s.root.rows(9) if r.name == "embed" and r.notes]
     assert shared and shared[0].params == 0
 

@@ -12,6 +12,8 @@ each test reports its share.
 """
 from __future__ import annotations
 
+import fnmatch
+import importlib
 import importlib.util
 import socket
 from pathlib import Path
@@ -24,8 +26,7 @@ from compiler.codegen.sharding import SHARDING_MODULE, sharding_module
 from compiler.driver import compile_spec
 from tests.helpers import ROOT
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built")]
+pytestmark = [pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built")]
 
 WORLD = 2
 HAS_TRANSFORMERS = importlib.util.find_spec("transformers") is not None
@@ -128,21 +129,41 @@ def failures(tmp_path_factory) -> dict[tuple[int, str], list[str]]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", [0, 2])
 def test_tensor_parallel_training_matches_one_process(failures, level):
     """parallelize(model, mesh), and TP inside FSDP2 with activation checkpointing."""
     assert not failures.get((level, "train")), "\n\n".join(failures[level, "train"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", [0, 2])
 def test_checkpoints_of_a_sharded_model_load_unsharded(failures, level):
     """DCP saved sharded -> an unsharded model on one process; full state_dict -> strict load."""
     assert not failures.get((level, "checkpoint")), "\n\n".join(failures[level, "checkpoint"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", [0, 2])
 def test_reference_weights_give_the_reference_logits_sharded(failures, level):
     """HF's GPT-2 and BERT through load_reference_state_dict, before and after parallelize."""
     if not HAS_TRANSFORMERS:
         pytest.skip("transformers is not installed")
     assert not failures.get((level, "reference")), "\n\n".join(failures[level, "reference"])
+
+
+def test_every_plan_entry_names_layers_of_the_models_sharded_here():
+    """The fast lane's share of this file (the two-process runs are slow): at the sizes the cases
+    run, the TP_PLAN of each committed module, with those of the models inside it, shards layers of
+    the model that hold their own weights (linear layers, embeddings, T5's position-bias table).
+    A pattern may match nothing where its layer is optional (T5 v1.1's gated wi_1 in a T5 with a
+    plain feed-forward), but every model's plan shards something."""
+    from generated import dlc_parallel
+    for label, spec, cls, config, _ in MODELS:
+        with torch.device("meta"):
+            model = getattr(importlib.import_module(f"generated.{spec}"), cls)(**config)
+        plan = dlc_parallel.model_plan(model, "TP_PLAN")
+        matched = {path: m for pattern in plan for path, m in model.named_modules()
+                   if fnmatch.fnmatchcase(path, pattern)}
+        assert matched, (label, plan)
+        assert all(list(m.parameters(recurse=False)) for m in matched.values()), (label, matched)

@@ -59,6 +59,24 @@ def _assert_trained(losses: list[float]) -> None:
     assert sum(losses[-3:]) < 0.95 * sum(losses[:3]), losses      # falling: the same 16 examples again and again
 
 
+def test_a_collated_batch_gives_the_reference_loss():
+    """The fast lane's share of this file (training with Trainer is slow): what HF's collator hands
+    a model (int64 ids and masks, a class label each) gives our BERT classifier HF's loss on the
+    same weights, the check each training test below starts from."""
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=61, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=64, max_position_embeddings=16, num_labels=3,
+                                     attn_implementation="eager")
+    reference = transformers.BertForSequenceClassification(config).eval()
+    model = bert.BertForSequenceClassification(vocab=61, hidden=32, layers=2, heads=4, intermediate=64,
+                                               max_positions=16, num_labels=3).eval()
+    model.load_reference_state_dict(reference.state_dict())
+    batch = _first_batch(Synthetic(8, 12, 61, classes=3))
+    assert batch["attention_mask"].dtype == batch["labels"].dtype == torch.int64
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch).loss, reference(**batch).loss, atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.slow
 def test_trainer_trains_a_generated_gpt2(tmp_path):
     torch.manual_seed(0)

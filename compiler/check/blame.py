@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import sympy
 
 from compiler.diagnostics import SourceCache, Span
 from compiler.ir import Graph, Node
@@ -34,13 +33,13 @@ def _conv_fix(attrs: Any, produced: TensorType, wanted: TensorType) -> str | Non
     for got, want in zip(produced.shape[2:], wanted.shape[2:]):
         if dims_equal(got, want):
             continue
-        gap = sympy.simplify(want - got)
+        gap = want - got
         stride = attrs.stride if isinstance(attrs.stride, int) else None
         padding = attrs.padding if isinstance(attrs.padding, int) else None
-        if stride == 1 and padding is not None and gap.is_Integer and int(gap) > 0 and int(gap) % 2 == 0:
+        if stride == 1 and padding is not None and gap.is_int and int(gap) > 0 and int(gap) % 2 == 0:
             return f"set `padding={padding + int(gap) // 2}` so the output keeps the input's size"
-        ratio = sympy.simplify(got / want)
-        if ratio.is_Integer and int(ratio) > 1 and stride == 1:
+        ratio = got / want if want != 0 else None
+        if ratio is not None and ratio.is_int and int(ratio) > 1 and stride == 1:
             return f"set `stride={int(ratio)}` to downsample like the other branch"
     return None
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import sympy
 
+from compiler.ir.dims import Dim
 from compiler.diagnostics import Diagnostic, Note, Severity, Span
 from compiler.elaborate.loader import in_stdlib
 from compiler.ir import Graph, Node, Program
@@ -213,8 +213,8 @@ class _GraphInference(ScanInference):
         if any(callee.node(i).types is None for i in callee.inputs) or any(
                 callee.output_type(o.node, o.index) is None for o in callee.outputs):
             raise _Failed()          # the callee itself failed; already reported
-        mapping: dict[sympy.Symbol, sympy.Expr] = {}
-        leading: dict[sympy.Symbol, tuple] = {}      # `*` of a rank-polymorphic input -> the caller's dims
+        mapping: dict[Dim, Dim] = {}
+        leading: dict[Dim, tuple] = {}      # `*` of a rank-polymorphic input -> the caller's dims
         pairs = []
         for slot, input_id in enumerate(callee.inputs):
             declared: TensorType = callee.node(input_id).attrs
@@ -227,7 +227,7 @@ class _GraphInference(ScanInference):
             pairs.append((slot, input_id, declared, actual))
             if declared.rank == actual.rank:
                 for d, a in zip(declared.shape, actual.shape):
-                    if d.is_Symbol and d not in mapping:
+                    if d.is_symbol and d not in mapping:
                         mapping[d] = a
         for slot, input_id, declared, actual in pairs:
             self._check_binding(node, callee, slot, input_id, declared, actual, mapping, ins, where)
@@ -289,7 +289,7 @@ class _GraphInference(ScanInference):
         expected = declared.subs(mapping)
         label = f"`{callee.block}`{where} input `{name}`"
 
-        def note() -> Note:  # only on failure: printing sympy shapes is most of a passing check's cost
+        def note() -> Note:  # only on failure: printing shapes is most of a passing check's cost
             return Note(decl_span, f"{label} is declared as {declared}" +
                         (f" with {_show_params(callee)}" if callee.params else ""))
         # An input passed straight through is fixed where it is declared, not where it is used.
@@ -311,7 +311,7 @@ class _GraphInference(ScanInference):
                            slot, ins, blamed[1], (Note(node.span, f"passed to `{callee.block}` here"),), blamed[0].span)
             if not dims_equal(e, a):
                 param = declared_parameter(decl_span, i, callee.params)
-                hint = f"pass `{param}={dim_str(a)}` to `{callee.block}`" if param and a.is_Integer else None
+                hint = f"pass `{param}={dim_str(a)}` to `{callee.block}`" if param and a.is_int else None
                 swapped = swapped_block_arguments(node, callee.params, a, e)
                 if swapped is not None:
                     hint = swapped[1]

@@ -8,11 +8,10 @@ that differs between the specializations of one class (merge.py).
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
-import sympy
-
+from compiler.ir.dim_print import Style, render
+from compiler.ir.dims import dim
 from compiler.ir.types import TensorType
 
 _MULTIPLES = (2, 3, 4)
@@ -35,31 +34,5 @@ def dimension_names(values: dict[str, Any]) -> dict[int, str]:
 
 
 def shape_text(t: TensorType, names: dict[int, str]) -> str:
-    return "[" + ", ".join(_dim(sympy.sympify(d), names, top=True) for d in t.shape) + "]"
-
-
-def _dim(e: sympy.Expr, names: dict[int, str], top: bool = False) -> str:
-    if e.is_Integer:
-        return names.get(int(e), str(int(e)))
-    if e.is_Symbol:
-        return str(e)
-    if isinstance(e, sympy.floor):
-        num, den = _numerator_and_denominator(e.args[0])
-        return f"({_dim(num, names)}) // {_dim(den, names)}" if not num.is_Atom else f"{_dim(num, names)} // {_dim(den, names)}"
-    if e.is_Add:
-        terms = sorted(e.args, key=lambda a: a.is_Number)        # symbols first, the constant last
-        text = ""
-        for a in terms:
-            part = _dim(a, names)
-            text += (" - " + part[1:]) if text and part.startswith("-") else (" + " + part if text else part)
-        return text
-    if e.is_Mul:
-        return " * ".join(f"({_dim(a, names)})" if a.is_Add else _dim(a, names) for a in e.args)
-    return str(e)
-
-
-@lru_cache(maxsize=4096)
-def _numerator_and_denominator(e: sympy.Expr) -> tuple[sympy.Expr, sympy.Expr]:
-    """`e` over a common denominator.  Cached: every line of a CNN's forward repeats the same few
-    floor divisions in its shape comment, and sympy's `together` is most of the time printing them."""
-    return sympy.fraction(sympy.together(e))
+    style = Style(mul=" * ", floordiv=" // ", number=lambda n: names.get(n, str(n)))
+    return "[" + ", ".join(render(dim(d), style) for d in t.shape) + "]"

@@ -11,8 +11,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import sympy
 
+from compiler.ir.dims import Dim
 from compiler.codegen.decoding import CACHE, KEEP, DecodingPlan, computed_once_call, computed_once_line
 from compiler.codegen.expressions import Unprintable, is_literal, py_literal, same_value, to_python
 from compiler.codegen.interface import OutputTuple, mask_conversions, output_tuple, return_statement, unpack_call
@@ -82,7 +82,7 @@ class SpecializationRenderer:
         self.helpers: set[str] = set()
         self.vars = NameAllocator()
         self.value_names: dict[tuple[str, int], str] = {}
-        self.dim_names: dict[sympy.Symbol, str] = {}
+        self.dim_names: dict[Dim, str] = {}
         self.uses_dims: set = set()
         self.uses: dict[tuple, Use] = {}
         self.dimension_names = dimension_names({**graph.lets, **graph.params})
@@ -352,7 +352,7 @@ class SpecializationRenderer:
         """Symbols get their spec names as Python variables where free."""
         for node_id in self.graph.inputs:
             for d in self.graph.node(node_id).attrs.shape:
-                for sym in getattr(d, "free_symbols", ()):
+                for sym in getattr(d, "symbols", ()):
                     if sym not in self.dim_names and not is_star(sym):   # `*` is no one Python value
                         self.dim_names[sym] = self.vars.fresh(str(sym))
 
@@ -366,13 +366,13 @@ class SpecializationRenderer:
                 continue
             if has_star(t.shape):     # rank-polymorphic: its trailing dimensions, counted from the end
                 for i, d in enumerate(t.shape):
-                    if d.is_Symbol and d in needed and not is_star(d):
+                    if d.is_symbol and d in needed and not is_star(d):
                         lines.append(f"{self.dim_names[d]} = {self.value_names[(node.id, 0)]}.shape[{i - t.rank}]")
                         needed.discard(d)
                 continue
             names = []
             for d in t.shape:
-                if d.is_Symbol and d in needed:
+                if d.is_symbol and d in needed:
                     names.append(self.dim_names[d])
                     needed.discard(d)
                 else:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import sympy
 from pydantic import ValidationError
 
+from compiler.ir.dims import Dim
 from compiler.diagnostics import Span, error, suggest
 from compiler.diagnostics.codes import ARGUMENT_TYPE, DUPLICATE_ARGUMENT, TOO_MANY_ARGUMENTS, UNKNOWN_ARGUMENT
 from compiler.ir.values import TensorRef, show
@@ -96,7 +96,7 @@ def _argument_hint(op, field: str, value: Any, problem: dict) -> str | None:
     if isinstance(value, TensorRef):
         return (f"tensors go in the second parentheses, `{op.name}(...)(x)`; `{field}` is fixed when the "
                 f"model is built, so give it a number or a block parameter")
-    if isinstance(value, sympy.Basic):
+    if isinstance(value, Dim):
         return "symbolic dimensions cannot size parameters; pass a block parameter instead"
     if isinstance(value, float) and "integer" in problem["msg"]:
         return "use // for integer division"

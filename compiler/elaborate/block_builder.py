@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Iterator, Protocol
 
-import sympy
 
+from compiler.ir.dims import Dim
 from compiler.diagnostics import CompileError, Diagnostic, Note, Span, error
 from compiler.elaborate.evaluate import Evaluator
 from compiler.elaborate.limits import Budget, Limits
@@ -104,7 +104,7 @@ class BlockBuilder:
     def visible_names(self) -> set[str]:
         return set(self.env) | set(REGISTRY) | set(self.module.scope)
 
-    def declare_symbol(self, name: str, span: Span) -> sympy.Symbol:
+    def declare_symbol(self, name: str, span: Span) -> Dim:
         from compiler.ir.types import symbol
         sym = symbol(name)
         self.bind(name, sym, span)
@@ -229,7 +229,7 @@ class BlockBuilder:
             dims.append(placeholder)
         return tuple(dims)
 
-    def _dim(self, e: ast.Expr, new_symbols: bool) -> sympy.Expr:
+    def _dim(self, e: ast.Expr, new_symbols: bool) -> Dim:
         value = Evaluator(self, new_symbols=new_symbols).eval(e)
         if isinstance(value, Callee):
             raise error(INVALID_DIMENSION, f"`{value.name}` names {'an op' if value.kind == 'op' else 'a block'}, "
@@ -241,11 +241,11 @@ class BlockBuilder:
             self.env[e.id] = _POISON
             raise error(INVALID_DIMENSION, f"`{e.id}` is the float {show(value)}, so it cannot be a dimension", made,
                         hint="use // for integer division", notes=(Note(e.span, "used as a dimension here"),))
-        if isinstance(value, bool) or not isinstance(value, (int, sympy.Expr)):
+        if isinstance(value, bool) or not isinstance(value, (int, Dim)):
             raise error(INVALID_DIMENSION, f"a dimension must be an integer or a symbol, got {kind_of(value)} {show(value)}",
                         e.span, hint="use // for integer division" if isinstance(value, float) else None)
         d = dim(value)
-        if d.is_number and (not d.is_Integer or d <= 0):
+        if d.is_number and (not d.is_int or d <= 0):
             raise error(INVALID_DIMENSION, f"dimension {d} must be a positive integer", e.span)
         return d
 

@@ -9,9 +9,8 @@ import math
 import operator
 from typing import Any, Protocol
 
-import sympy
-
 from compiler.diagnostics import error, suggest
+from compiler.ir.dims import Dim, SymbolicComparison
 from compiler.ir.values import ArgExpr, Callee, Layer, TensorRef, kind_of, show
 from compiler.syntax import ast
 from compiler.elaborate.loader import stdlib_module_defining
@@ -40,7 +39,7 @@ class Builder(Protocol):
 
     def lookup(self, name: str) -> Any: ...
     def visible_names(self) -> set[str]: ...
-    def declare_symbol(self, name: str, span: Any) -> sympy.Symbol: ...
+    def declare_symbol(self, name: str, span: Any) -> Dim: ...
     def scoped(self, extra: dict[str, Any]) -> Any: ...
     def configure(self, callee: Callee, args: list, call: ast.Call) -> Layer: ...
     def apply_op(self, op_name: str, attrs: dict, args: list[TensorRef], span: Any, targets: Any = (),
@@ -171,10 +170,13 @@ class Evaluator:
             return left + right
         if e.op in ("/", "//", "%") and right == 0:
             raise error(DIVISION_BY_ZERO, "division by zero", e.right.span)
-        if e.op == "**" and _is_number(right) and not isinstance(right, sympy.Basic) and abs(right) > 64:
+        if e.op == "**" and _is_number(right) and not isinstance(right, Dim) and abs(right) > 64:
             raise error(RESOURCE_LIMIT, f"exponent {right} is too large", e.right.span)
-        if isinstance(left, sympy.Basic) or isinstance(right, sympy.Basic):
-            return _sym_arith(e.op, sympy.sympify(left), sympy.sympify(right))
+        if isinstance(left, Dim) or isinstance(right, Dim):
+            try:
+                return _ARITH[e.op](left, right)
+            except TypeError as problem:       # a fractional or symbolic power
+                raise error(TYPE_ERROR, f"`{e}`: {problem}", e.span) from None
         try:
             result = _ARITH[e.op](left, right)
         except OverflowError:
@@ -192,8 +194,8 @@ class Evaluator:
             return self.b.apply_op(_TENSOR_OPS[e.op], {}, [left, right], e.span, targets)
         tensor, number = (left, right) if isinstance(left, TensorRef) else (right, left)
         number_expr = e.right if tensor is left else e.left
-        if not _is_number(number) or isinstance(number, sympy.Basic):
-            hint = "a dimension is not a number at compile time" if isinstance(number, sympy.Basic) else None
+        if not _is_number(number) or isinstance(number, Dim):
+            hint = "a dimension is not a number at compile time" if isinstance(number, Dim) else None
             raise error(TYPE_ERROR, f"cannot apply `{e.op}` to a tensor and a {kind_of(number)}", e.span, hint=hint)
         if e.op == "@":
             raise error(TYPE_ERROR, "`@` multiplies two tensors, not a tensor and a number", e.span)
@@ -218,11 +220,11 @@ class Evaluator:
         for v, side in ((left, e.left), (right, e.right)):
             if isinstance(v, (TensorRef, Layer)) or (ordered and not _is_number(v)):
                 raise error(TYPE_ERROR, f"cannot compare a {kind_of(v)} with `{e.op}`", side.span)
-        result = _COMPARE[e.op](left, right)
-        if isinstance(result, sympy.Basic):
+        try:
+            return bool(_COMPARE[e.op](left, right))
+        except SymbolicComparison:
             raise error(NOT_COMPILE_TIME, f"`{e}` depends on symbolic dimensions and cannot be decided at compile time",
-                        e.span)
-        return bool(result)
+                        e.span) from None
 
     def _boolop(self, e: ast.BoolOp) -> bool:
         left = self._need_bool(e.left)
@@ -302,7 +304,7 @@ class Evaluator:
         try:
             if name == "len" and not (len(args) == 1 and isinstance(args[0], list)):
                 raise TypeError("len takes one list")
-            if name != "len" and not all(_is_number(a) and not isinstance(a, sympy.Basic) for a in args):
+            if name != "len" and not all(_is_number(a) and not isinstance(a, Dim) for a in args):
                 raise TypeError(f"{name} takes numbers")
             result = BUILTINS[name](*args)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -378,12 +380,5 @@ def _range_length(values: range) -> int:
 
 
 def _is_number(v: Any) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) or isinstance(v, sympy.Expr)
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) or isinstance(v, Dim)
 
-
-def _sym_arith(op: str, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
-    if op == "//":
-        return sympy.floor(a / b)
-    if op == "%":
-        return sympy.Mod(a, b)
-    return _ARITH[op](a, b)

@@ -1,69 +1,42 @@
 """Tensor types with symbolic dimensions.
 
-A dimension is a sympy expression: an Integer, a Symbol (`B`, `S`) or an
-expression of them (`floor((H - 1)/2) + 1`).  Symbols are positive integers.
+A dimension is a `Dim` (compiler/ir/dims.py): an integer, a symbol (`B`, `S`) or an
+expression of them (`(H + 1)//2`), in a canonical form.  Symbols are positive integers.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-
-import sympy
 
 from compiler.diagnostics.records import fast_init
-
-Dim = sympy.Expr
+from compiler.ir.dim_print import Style, render
+from compiler.ir.dims import ONE, Dim, dim, symbol
 
 FLOAT_DTYPES = ("float", "float32", "float16", "bfloat16", "float64")
 INT_DTYPES = ("int64", "int32")
 
 
-@lru_cache(maxsize=None)
-def symbol(name: str) -> sympy.Symbol:
-    return sympy.Symbol(name, integer=True, positive=True)
-
-
-def star(name: str | None = None) -> sympy.Symbol:
+def star(name: str | None = None) -> Dim:
     """The placeholder of `*` (or `*name`) in a block input's shape: any number of leading
     dimensions, which each call site fills in (check/shapes.py)."""
     return symbol("*" + (name or ""))
 
 
 def is_star(d) -> bool:
-    return isinstance(d, sympy.Symbol) and d.name.startswith("*")
+    return isinstance(d, Dim) and d.is_symbol and d.name.startswith("*")
 
 
 def has_star(shape) -> bool:
     return any(is_star(d) for d in shape)
 
 
-def dim(value) -> Dim:
-    return value if isinstance(value, sympy.Basic) else sympy.Integer(value)
-
-
 def substitute(d, mapping: dict) -> Dim:
-    """`sympify(d).xreplace(mapping)`: a bare symbol or number (most dimensions) is looked up
-    directly, which is what xreplace does with an atom, without its tree walk."""
-    if isinstance(d, sympy.Basic) and not d.args:
-        return mapping.get(d, d)
-    return sympy.sympify(d).xreplace(mapping)
+    """`d` with the symbols in `mapping` replaced."""
+    return dim(d).subs(mapping)
 
 
-@lru_cache(maxsize=100_000)
 def dims_equal(a: Dim, b: Dim) -> bool:
-    if a == b:
-        return True
-    if a.is_Integer and b.is_Integer:
-        return False
-    difference = a - b
-    if difference.is_number:
-        return difference == 0
-    # A polynomial or rational function of the dimension symbols is zero exactly when its
-    # canonical form p/q has p == 0, which cancel() computes cheaply; simplify() costs a
-    # hundred times more (and loads much of sympy), so it is kept for floor() and the like.
-    if difference.is_rational_function():
-        return sympy.cancel(difference) == 0
-    return sympy.simplify(difference) == 0
+    """Equal for every value of the symbols: with canonical forms, equal forms."""
+    return a == b or dim(a) - dim(b) == 0
 
 
 def dim_str(d: Dim) -> str:
@@ -122,8 +95,8 @@ def broadcast(a: tuple[Dim, ...], b: tuple[Dim, ...]) -> tuple[Dim, ...] | None:
     """Numpy broadcasting of two shapes; None when they do not broadcast."""
     out = []
     for i in range(1, max(len(a), len(b)) + 1):
-        x = a[-i] if i <= len(a) else sympy.Integer(1)
-        y = b[-i] if i <= len(b) else sympy.Integer(1)
+        x = a[-i] if i <= len(a) else ONE
+        y = b[-i] if i <= len(b) else ONE
         if dims_equal(x, y) or y == 1:
             out.append(x)
         elif x == 1:
@@ -133,21 +106,7 @@ def broadcast(a: tuple[Dim, ...], b: tuple[Dim, ...]) -> tuple[Dim, ...] | None:
     return tuple(reversed(out))
 
 
-def py_dim(d: Dim, names: dict[sympy.Symbol, str]) -> str:
-    """Render a dimension as a Python integer expression over runtime names."""
-    return _py(sympy.sympify(d), names)
-
-
-def _py(e, names) -> str:
-    if e.is_Integer:
-        return str(int(e))
-    if e.is_Symbol:
-        return names[e]
-    if isinstance(e, sympy.floor):
-        num, den = sympy.fraction(sympy.together(e.args[0]))
-        return f"({_py(num, names)}) // {_py(den, names)}"
-    if e.is_Add:
-        return " + ".join(_py(a, names) for a in e.args)
-    if e.is_Mul:
-        return " * ".join(f"({_py(a, names)})" if a.is_Add else _py(a, names) for a in e.args)
-    raise ValueError(f"cannot render dimension {e} as Python")
+def py_dim(d: Dim, names: dict[Dim, str]) -> str:
+    """Render a dimension as a Python integer expression over runtime names (ValueError when
+    it is not an integer expression)."""
+    return render(dim(d), Style(mul=" * ", floordiv=" // ", symbol=lambda name: names[symbol(name)], python=True))

@@ -1,7 +1,7 @@
 """Compile-time values that flow through resolution.
 
 Parameters and `let`s are plain Python values (int, float, bool, str, list);
-dimensions are sympy expressions; tensors are `TensorRef`s to a node output;
+dimensions are `Dim`s (ir/dims.py); tensors are `TensorRef`s to a node output;
 `Layer` is an op or block instance that has been configured but not applied.
 """
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import sympy
 
+from compiler.ir.dims import Dim
 from compiler.diagnostics import Span
 from compiler.diagnostics.records import fast_init
 
@@ -108,7 +108,7 @@ def kind_of(value: Any) -> str:
         return "list"
     if value is None:
         return "none"
-    if isinstance(value, sympy.Basic):
+    if isinstance(value, Dim):
         return "dimension"
     if isinstance(value, TensorRef):
         return "tensor"

@@ -9,9 +9,9 @@ term broadcastable to [B, heads, Tq, Tk] (T5's relative position bias).
 """
 from __future__ import annotations
 
-import sympy
 from pydantic import PositiveInt, confloat
 
+from compiler.ir.dims import ONE, Dim
 from compiler.ir.residual import equal_in_every_configuration, is_residual
 from compiler.ir.types import TensorType, broadcast, dim, dim_str, dims_equal
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_float, register, sample, tensor
@@ -46,13 +46,13 @@ def _check_qkv(a: AttentionAttrs, q: TensorType, k: TensorType, v: TensorType) -
         if t.rank != 3:
             raise ShapeError(f"Attention {what} must be [B, T, features], got {t.shape_str()}", slot)
         features = t.shape[2]
-        if features.is_Integer and int(features) % heads:
+        if features.is_int and int(features) % heads:
             label = "kv_heads" if slot and a.kv_heads is not None else "heads"
             raise ShapeError(f"Attention {what} features {features} are not divisible by {label}={heads}", slot,
                              hint=f"{choices(label, divisors_near(int(features), heads))} divide {features}")
     if not dims_equal(q.shape[2] * a.key_heads, k.shape[2] * a.heads):
         if a.kv_heads is None:
-            hint = "for grouped-query attention, give Attention kv_heads=" if q.shape[2].is_Integer else None
+            hint = "for grouped-query attention, give Attention kv_heads=" if q.shape[2].is_int else None
             raise ShapeError(f"query and key features differ: {dim_str(q.shape[2])} vs {dim_str(k.shape[2])}", 1,
                              hint=hint and _gqa_hint(a, q, k))
         raise ShapeError(f"query and key head sizes differ: {dim_str(q.shape[2])} / {a.heads} heads vs "
@@ -67,16 +67,16 @@ def _gqa_hint(a: AttentionAttrs, q: TensorType, k: TensorType) -> str | None:
     """`kv_heads=N` when the key's width is a whole number of query heads."""
     head_dim = q.shape[2] / a.heads
     kv = k.shape[2] / head_dim
-    if kv.is_Integer and a.heads % int(kv) == 0:
+    if kv.is_int and a.heads % int(kv) == 0:
         return f"for grouped-query attention with {int(kv)} key/value heads, give Attention kv_heads={int(kv)}"
     return None
 
 
 def _mask_as_4d(mask: TensorType, q: TensorType, k: TensorType) -> tuple:
     if mask.rank == 2:
-        return (mask.shape[0], sympy.Integer(1), sympy.Integer(1), mask.shape[1])
+        return (mask.shape[0], ONE, ONE, mask.shape[1])
     if mask.rank == 3:
-        return (mask.shape[0], sympy.Integer(1), mask.shape[1], mask.shape[2])
+        return (mask.shape[0], ONE, mask.shape[1], mask.shape[2])
     if mask.rank == 4:
         return mask.shape
     raise ShapeError(f"Attention mask must be [B, Tk], [B, Tq, Tk] or [B, 1, Tq, Tk], got {mask.shape_str()}", 3)
@@ -285,7 +285,7 @@ def _mask_lines(a: AttentionAttrs, ctx, name: str, heads, mask: str | None, bias
     return lines
 
 
-def _scores(a: AttentionAttrs, ins) -> sympy.Expr:
+def _scores(a: AttentionAttrs, ins) -> Dim:
     q, k = ins[:2]
     return q.shape[0] * a.heads * q.shape[1] * k.shape[1]
 

@@ -1,7 +1,7 @@
 """Convolutions and pooling over [B, C, *spatial] tensors.
 
 Spatial sizes follow PyTorch's formula floor((L + 2p - d(k - 1) - 1) / s) + 1
-as a sympy expression, so `[B, 3, H, W]` stays symbolic and concrete sizes
+as a `Dim` (ir/dims.py), so `[B, 3, H, W]` stays symbolic and concrete sizes
 give concrete Integers.  Per-dimension attributes take an int or a list with
 one entry per spatial dimension, as torch's constructors do.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-import sympy
 from pydantic import BeforeValidator, PositiveInt
 
 from compiler.diagnostics.codes import ARGUMENT_TYPE
+from compiler.ir.dims import const, floor, minimum as dim_min, prod_dims
 from compiler.ir.types import Dim, TensorType, dim, dims_equal
 from compiler.ops.hints import choices, concrete, divisors_near, set_argument
 from compiler.ir.residual import is_residual
@@ -51,12 +51,12 @@ def _int_or_list(minimum: int, allow: tuple[str, ...] = ()):
 
 
 def _as_int(v: Any) -> int | None:
-    # bool is an int subclass but never a valid size; sympy Integers come from block parameters.
+    # bool is an int subclass but never a valid size; Dim integers come from block parameters.
     if isinstance(v, bool):
         return None
     if isinstance(v, int):
         return v
-    if isinstance(v, sympy.Integer):
+    if isinstance(v, Dim) and v.is_int:
         return int(v)
     return None
 
@@ -78,16 +78,15 @@ def expand(value: int | tuple[int, ...], n: int, what: str) -> tuple[int, ...]:
 def out_size(size: Dim, k: int, s: int, p: int, d: int = 1, ceil_mode: bool = False) -> Dim:
     """Output length of one spatial dimension, exactly as torch computes it."""
     span = d * (k - 1) + 1
-    if isinstance(size, int) or getattr(size, "is_Integer", False):
-        # a fixed size (224x224 images): integer arithmetic, as torch's, without sympy's floor of a
-        # Rational, whose first call loads sympy's numeric evaluation (a tenth of a cold `dlc check`)
-        return sympy.Integer(_fixed_out_size(int(size), k, s, p, span, ceil_mode))
+    if isinstance(size, int) or size.is_int:
+        # a fixed size (224x224 images): integer arithmetic, as torch's
+        return const(_fixed_out_size(int(size), k, s, p, span, ceil_mode))
     num = size + 2 * p - span + (s - 1 if ceil_mode else 0)
-    out = sympy.floor(num / sympy.Integer(s)) + 1
+    out = floor(num / s) + 1
     # torch drops a last (ceil_mode) window that would start in the right padding;
     # that can only happen when p + s - 1 >= span, so Min appears only then.
     if ceil_mode and p + s - 1 >= span:
-        out = sympy.Min(out, sympy.floor((size + p - 1) / sympy.Integer(s)) + 1)
+        out = dim_min(out, floor((size + p - 1) / s) + 1)
     return out
 
 
@@ -104,7 +103,7 @@ def _spatial_out(x: TensorType, n: int, name: str, k, s, p, d, ceil_mode: bool =
     for i in range(n):
         size = x.shape[2 + i]
         out = out_size(size, k[i], s[i], p[i], d[i], ceil_mode)
-        if out.is_Integer and out <= 0:
+        if out.is_int and out <= 0:
             raise ShapeError(f"{name} input {x.shape_str()} is too small: spatial dim {2 + i} of size {size} "
                              f"gives output size {out} with kernel {k[i]}, stride {s[i]}, padding {p[i]}, "
                              f"dilation {d[i]}", 0, hint=f"`padding={d[i] * (k[i] - 1) // 2}` keeps the size at stride 1; "
@@ -213,7 +212,7 @@ def _conv_flops(n: int):
     def flops(a: ConvAttrs, ins, outs):
         # Each result element sums in_channels / groups * kernel volume products, as torch's flop
         # counter counts a convolution (the bias add not included).
-        window = sympy.Mul(*expand(a.kernel_size, n, "kernel_size")) * (a.in_channels // a.groups)
+        window = prod_dims(expand(a.kernel_size, n, "kernel_size")) * (a.in_channels // a.groups)
         return 2 * numel(outs[0]) * window
     return flops
 
@@ -291,7 +290,7 @@ def _lower_pool(fn: str, defaults: dict[str, Any]):
 
 def _pool_flops(a, ins, outs):
     # one comparison or add per window element of each result
-    return numel(outs[0]) * sympy.Mul(*expand(a.kernel_size, 2, "kernel_size"))
+    return numel(outs[0]) * prod_dims(expand(a.kernel_size, 2, "kernel_size"))
 
 
 register(OpDef(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import sympy
 
 from compiler.ir.types import Dim, dim_str, dims_equal
 
@@ -14,7 +13,7 @@ def concrete(d: Any) -> int | None:
     """The integer value of a dimension, or None while it is symbolic."""
     if isinstance(d, int) and not isinstance(d, bool):
         return d
-    if isinstance(d, sympy.Basic) and d.is_Integer:
+    if isinstance(d, Dim) and d.is_int:
         return int(d)
     return None
 

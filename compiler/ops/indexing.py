@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-import sympy
 from pydantic import PositiveInt
 
+from compiler.ir.dims import ONE
 from compiler.ir.types import FLOAT_DTYPES, INT_DTYPES, TensorType, broadcast, dim, dim_str, dims_equal, normalize_axis
 from compiler.ops.registry import (
     Attrs,
@@ -40,7 +40,7 @@ def _axis(d: int, t: TensorType, slot: int, what: str) -> int:
 
 
 def _without(t: TensorType, axis: int, keepdim: bool = False) -> tuple:
-    return tuple(sympy.Integer(1) if i == axis and keepdim else d for i, d in enumerate(t.shape)
+    return tuple(ONE if i == axis and keepdim else d for i, d in enumerate(t.shape)
                  if i != axis or keepdim)
 
 
@@ -74,7 +74,7 @@ def _infer_topk(a: TopKAttrs, ins):
     x = need(ins[0], 0, "TopK input")
     axis = _axis(a.dim, x, 0, "TopK dim")
     size = x.shape[axis]
-    if size.is_Integer and a.k > int(size):
+    if size.is_int and a.k > int(size):
         raise ShapeError(f"TopK k={a.k} is larger than dim {a.dim} of size {size}", 0,
                          hint=f"k can be at most {size}")
     shape = tuple(dim(a.k) if i == axis else d for i, d in enumerate(x.shape))

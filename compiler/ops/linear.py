@@ -1,9 +1,9 @@
 """Linear layers and embeddings."""
 from __future__ import annotations
 
-import sympy
 from pydantic import PositiveInt
 
+from compiler.ir.dims import ZERO, prod_dims
 from compiler.ir.types import TensorType, dim, dim_str
 from compiler.ops.hints import concrete, set_argument
 from compiler.ir.residual import equal_in_every_configuration
@@ -46,7 +46,7 @@ def _infer_linear(a: LinearAttrs, ins):
 def _linear_hint(a: LinearAttrs, x: TensorType) -> str:
     """The likeliest fix for a Linear whose in_features does not match its input."""
     actual = concrete(x.shape[-1])
-    features = concrete(sympy.prod(x.shape[1:])) if x.rank >= 3 else None
+    features = concrete(prod_dims(x.shape[1:])) if x.rank >= 3 else None
     if features == a.in_features:
         return f"flatten it first: `Flatten(1)` makes it [{dim_str(x.shape[0])}, {features}]"
     if actual == a.out_features and a.in_features != a.out_features:
@@ -58,7 +58,7 @@ def _linear_hint(a: LinearAttrs, x: TensorType) -> str:
 def _linear_flops(a, ins, outs):
     # in_features multiply-adds per result element; the bias add is not counted, as torch's
     # flop counter does not count it either.
-    return sum((2 * numel(t) * ins[0].shape[-1] for t in outs), sympy.Integer(0))
+    return sum((2 * numel(t) * ins[0].shape[-1] for t in outs), ZERO)
 
 
 def _linear_params(a: LinearAttrs):

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import sympy
 from pydantic import BaseModel, ConfigDict
 
+from compiler.ir.dims import ONE, ZERO, prod_dims
 from compiler.ir.types import Dim, TensorType, dim, dim_str, dims_equal, is_float, is_int, py_dim, shapes_equal
 from compiler.diagnostics.codes import DTYPE_MISMATCH, SHAPE_MISMATCH, Code
 
@@ -90,7 +90,7 @@ class LowerContext:
         return self.features[slot] if slot < len(self.features) else None
 
     def dim(self, d: Dim) -> str:
-        self.uses_dims.update(getattr(d, "free_symbols", ()))
+        self.uses_dims.update(getattr(d, "symbols", ()))
         return py_dim(d, self.dim_names)
 
 
@@ -98,7 +98,7 @@ InferFn = Callable[[Any, list[TensorType | None]], list[TensorType]]
 LowerFn = Callable[[Any, LowerContext], list[str]]
 # FLOPs of one call, from the attributes, input types and output types; symbolic in the dims.
 # One multiply-add counts 2, as torch.utils.flop_counter counts matmuls and convolutions.
-FlopFn = Callable[[Any, list[TensorType | None], list[TensorType]], sympy.Expr]
+FlopFn = Callable[[Any, list[TensorType | None], list[TensorType]], Dim]
 # A buffer: its shape, and whether it is saved in the state_dict
 BufferSpec = tuple[tuple[int, ...], bool]
 
@@ -121,13 +121,13 @@ def tensor(*shape: int, dtype: str = "float") -> TensorType:
     return TensorType(tuple(dim(d) for d in shape), dtype)
 
 
-def numel(t: TensorType) -> sympy.Expr:
-    return sympy.Mul(*t.shape) if t.shape else sympy.Integer(1)
+def numel(t: TensorType) -> Dim:
+    return prod_dims(t.shape) if t.shape else ONE
 
 
 def per_output_element(cost: int) -> FlopFn:
     """The FLOP formula of an element-wise op that spends `cost` FLOPs on each result element."""
-    return lambda a, ins, outs: cost * sum((numel(t) for t in outs), sympy.Integer(0))
+    return lambda a, ins, outs: cost * sum((numel(t) for t in outs), ZERO)
 
 
 def same_shape(a: Any, ins: list[TensorType | None], outs: list[TensorType]) -> bool:
@@ -135,9 +135,9 @@ def same_shape(a: Any, ins: list[TensorType | None], outs: list[TensorType]) -> 
     return ins[0] is not None and shapes_equal(ins[0].shape, outs[0].shape)
 
 
-def no_flops(a: Any, ins: list[TensorType | None], outs: list[TensorType]) -> sympy.Expr:
+def no_flops(a: Any, ins: list[TensorType | None], outs: list[TensorType]) -> Dim:
     """Data movement (views, copies, lookups): no arithmetic."""
-    return sympy.Integer(0)
+    return ZERO
 
 
 def _no_params(attrs: Any) -> dict[str, tuple[int, ...]]:
@@ -233,17 +233,17 @@ class OpDef:
         """Whether a call holds trainable weights (derived from `params`, so the two never disagree)."""
         return bool(self.params(attrs))
 
-    def count_flops(self, attrs: Any, ins: list[TensorType | None], outs: list[TensorType]) -> sympy.Expr | None:
-        return None if self.flops is None else sympy.sympify(self.flops(attrs, ins, outs))
+    def count_flops(self, attrs: Any, ins: list[TensorType | None], outs: list[TensorType]) -> Dim | None:
+        return None if self.flops is None else dim(self.flops(attrs, ins, outs))
 
-    def cost(self, attrs: Any, ins: list[TensorType | None], outs: list[TensorType]) -> tuple[sympy.Expr, sympy.Expr]:
+    def cost(self, attrs: Any, ins: list[TensorType | None], outs: list[TensorType]) -> tuple[Dim, Dim]:
         """(MACs, FLOPs) of one call on tensors of these types."""
-        macs = sympy.Integer(0) if self.macs is None else sympy.sympify(self.macs(attrs, ins, outs))
+        macs = ZERO if self.macs is None else dim(self.macs(attrs, ins, outs))
         flops = self.count_flops(attrs, ins, outs)
         return macs, 2 * macs if flops is None else flops
 
-    def workspace_elements(self, attrs: Any, ins: list[TensorType | None], outs: list[TensorType]) -> sympy.Expr:
-        return sympy.Integer(0) if self.workspace is None else sympy.sympify(self.workspace(attrs, ins, outs))
+    def workspace_elements(self, attrs: Any, ins: list[TensorType | None], outs: list[TensorType]) -> Dim:
+        return ZERO if self.workspace is None else dim(self.workspace(attrs, ins, outs))
 
 
 REGISTRY: dict[str, OpDef] = {}

@@ -43,7 +43,7 @@ def _infer_rotary(a: RotaryAttrs, ins):
     if x.rank != 3:
         raise ShapeError(f"Rotary input must be [B, T, heads * head_dim], got {x.shape_str()}", 0)
     features = x.shape[2]
-    if features.is_Integer:
+    if features.is_int:
         if int(features) % a.heads or (int(features) // a.heads) % 2:
             raise ShapeError(f"Rotary input features {features} must be heads={a.heads} times an even head size", 0)
         head_dim = int(features) // a.heads

@@ -6,9 +6,9 @@ from functools import reduce
 from operator import mul
 from typing import Any
 
-import sympy
 from pydantic import field_validator
 
+from compiler.ir.dims import ONE, ZERO, Dim
 from compiler.ir.types import TensorType, dim, dim_str, dims_equal, is_star, normalize_axis
 from compiler.ir.residual import equal_in_every_configuration, is_residual
 from compiler.ops.registry import (
@@ -46,7 +46,7 @@ class ReshapeAttrs(Attrs):
         if not isinstance(value, (list, tuple)) or not value:
             raise ValueError("expected a non-empty list of dimensions")
         for d in value:
-            if isinstance(d, bool) or not isinstance(d, (int, sympy.Expr)):
+            if isinstance(d, bool) or not isinstance(d, (int, Dim)):
                 raise ValueError(f"dimension {d!r} is not an integer or a symbol")
             if isinstance(d, int) and (d == 0 or d < -1):
                 raise ValueError(f"dimension {d} must be positive, or -1 for 'the rest'")
@@ -58,7 +58,7 @@ class ReshapeAttrs(Attrs):
 def _no_star(shape, what: str) -> None:
     """`*` stands for any number of dimensions, which no one size in a new shape can be."""
     for d in shape:
-        if isinstance(d, sympy.Expr) and any(is_star(s) for s in d.free_symbols):
+        if isinstance(d, Dim) and any(is_star(s) for s in d.symbols):
             raise ShapeError(f"{what} cannot name the leading dimensions `{d}`", 0,
                              hint="keep them with -1 (Expand) or reshape only the trailing dimensions (Unflatten/Flatten)")
 
@@ -66,11 +66,11 @@ def _no_star(shape, what: str) -> None:
 def _infer_reshape(a: ReshapeAttrs, ins):
     x = need(ins[0], 0, "Reshape input")
     _no_star(a.shape, "Reshape")
-    total = reduce(mul, x.shape, sympy.Integer(1))
-    known = reduce(mul, (dim(d) for d in a.shape if d != -1), sympy.Integer(1))
+    total = reduce(mul, x.shape, ONE)
+    known = reduce(mul, (dim(d) for d in a.shape if d != -1), ONE)
     if -1 in a.shape:
-        rest = sympy.simplify(total / known)
-        if not (rest.is_integer or rest.is_Integer):
+        rest = total / known
+        if not (rest.is_integer or rest.is_int):
             raise ShapeError(f"cannot reshape {x.shape_str()} to {_fmt(a.shape)}: {dim_str(total)} elements "
                              f"are not a multiple of {dim_str(known)}", 0)
         shape = tuple(rest if d == -1 else dim(d) for d in a.shape)
@@ -84,9 +84,9 @@ def _infer_reshape(a: ReshapeAttrs, ins):
 
 def _reshape_hint(shape, total) -> str:
     """Recompute the last size so the element count fits, or suggest -1."""
-    others = reduce(mul, (dim(d) for d in shape[:-1]), sympy.Integer(1))
-    last = sympy.simplify(total / others)
-    if last.is_Integer and last > 0:
+    others = reduce(mul, (dim(d) for d in shape[:-1]), ONE)
+    last = total / others
+    if last.is_int and last > 0:
         return f"`Reshape({_fmt((*shape[:-1], last))})` keeps every element (or write -1 for the size to infer)"
     return "write -1 for the one size dlc should infer"
 
@@ -168,7 +168,7 @@ def _infer_flatten(a, ins):
     i, j = _axis(a.start, x, 0, "Flatten start"), _axis(a.end, x, 0, "Flatten end")
     if i > j:
         raise ShapeError(f"Flatten start {a.start} comes after end {a.end} for {x.shape_str()}", 0)
-    merged = reduce(mul, x.shape[i:j + 1], sympy.Integer(1))
+    merged = reduce(mul, x.shape[i:j + 1], ONE)
     return [x.with_shape((*x.shape[:i], merged, *x.shape[j + 1:]))]
 
 
@@ -190,7 +190,7 @@ def _infer_concat(a, ins):
     xs = [need(t, i, f"Concat input {i}") for i, t in enumerate(ins)]
     first = xs[0]
     axis = _axis(a.dim, first, 0, "Concat dim")
-    total = sympy.Integer(0)
+    total = ZERO
     for i, t in enumerate(xs):
         if t.rank != first.rank or any(not dims_equal(p, q) for k, (p, q) in enumerate(zip(t.shape, first.shape)) if k != axis):
             differ = differing_dims(first.shape, t.shape) if t.rank == first.rank else []
@@ -278,7 +278,7 @@ def reduce_shape(x: TensorType, dims: int | tuple[int, ...], keepdim: bool, name
     if len(set(axes)) != len(axes):
         raise ShapeError(f"{name} dims {list(listed)} name one dimension twice", 0)
     if keepdim:
-        return tuple(sympy.Integer(1) if i in axes else d for i, d in enumerate(x.shape))
+        return tuple(ONE if i in axes else d for i, d in enumerate(x.shape))
     return tuple(d for i, d in enumerate(x.shape) if i not in axes)
 
 
@@ -324,7 +324,7 @@ def _infer_select(a, ins):
     x = need(ins[0], 0, "Select input")
     axis = _axis(a.dim, x, 0, "Select dim")
     size = x.shape[axis]
-    if size.is_Integer and not -int(size) <= a.index < int(size):
+    if size.is_int and not -int(size) <= a.index < int(size):
         raise ShapeError(f"Select index {a.index} is out of range for dim {a.dim} of size {size}", 0)
     return [x.with_shape([d for i, d in enumerate(x.shape) if i != axis])]
 
@@ -348,7 +348,7 @@ class ExpandAttrs(ReshapeAttrs):
         if not isinstance(value, (list, tuple)) or not value:
             raise ValueError("expected a non-empty list of dimensions")
         for d in value:
-            if isinstance(d, bool) or not isinstance(d, (int, sympy.Expr)) or (isinstance(d, int) and d < 1 and d != -1):
+            if isinstance(d, bool) or not isinstance(d, (int, Dim)) or (isinstance(d, int) and d < 1 and d != -1):
                 raise ValueError(f"dimension {d!r} must be a positive integer, a symbol, or -1 to keep it")
         return tuple(value)
 

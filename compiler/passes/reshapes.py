@@ -25,10 +25,10 @@ def _target_shape(node: Node) -> tuple:
         return node.attrs.shape
     dims: list = []
     for d in node.types[0].shape:
-        if d.is_Integer:
+        if d.is_int:
             dims.append(int(d))
         else:
-            dims.append(d if d.is_Symbol or -1 in dims else -1)
+            dims.append(d if d.is_symbol or -1 in dims else -1)
     return tuple(dims)
 
 

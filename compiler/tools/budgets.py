@@ -54,7 +54,7 @@ def _over_budget(summary: ModelSummary, budgets: Budgets) -> list[Diagnostic]:
     dims = dict(budgets.dims)
     flops = as_number(at_dims(summary.root.flops, dims))
     if flops is None:
-        missing = sorted(str(s) for s in at_dims(summary.root.flops, dims).free_symbols)
+        missing = sorted(str(s) for s in at_dims(summary.root.flops, dims).symbols)
         found.append(Diagnostic(OVER_BUDGET, f"the FLOPs of `{summary.name}` depend on {', '.join(missing)}, so "
                                 "--max-flops cannot be checked", summary.span,
                                 hint="give their sizes, e.g. --dims " + ",".join(f"{d}=1" for d in missing)))

@@ -1,43 +1,29 @@
-"""Printing counts: `85,017,600·B·S + 18,432·B·S²`, `1.41 G`, `109,482,240`."""
+"""Printing counts: `18,432·B·S² + 85,017,600·B·S`, `1.41 G`, `109,482,240`."""
 from __future__ import annotations
 
-import sympy
+from compiler.ir.dim_print import Style, render
+from compiler.ir.dims import Dim, dim
 
 _SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+_COUNT = Style(mul="·", number=lambda n: f"{n:,}", power=lambda base, e: f"{base}{str(e).translate(_SUPERSCRIPTS)}")
 
 
-def formula(expr: sympy.Expr) -> str:
+def formula(expr: Dim) -> str:
     """A count as a readable polynomial in the free dimensions, largest power first.
 
-    Sizes of strided convolutions hold floor() terms; those print in sympy's own syntax.
+    Sizes of strided convolutions hold floor() terms; those print as in diagnostics.
     """
-    expr = sympy.expand(sympy.sympify(expr))
-    if expr.is_Integer:
+    expr = dim(expr)
+    if expr.is_int:
         return f"{int(expr):,}"
-    if expr.has(sympy.floor, sympy.ceiling, sympy.Min, sympy.Max):
+    if has_floor(expr):
         return str(expr)
-    return " + ".join(_term(t) for t in expr.as_ordered_terms()).replace("+ -", "- ")
+    return render(expr, _COUNT)
 
 
-def _term(term: sympy.Expr) -> str:
-    coeff, rest = term.as_coeff_Mul()
-    factors = []
-    for factor in sympy.Mul.make_args(rest):
-        base, exp = factor.as_base_exp()
-        if exp.is_Integer and exp > 1 and base.is_Symbol:
-            factors.append(f"{base}{str(int(exp)).translate(_SUPERSCRIPTS)}")
-        else:
-            factors.append(str(factor))
-    factors.sort()
-    if coeff.is_Integer:
-        head = [] if coeff == 1 else [f"{int(coeff):,}"]
-    else:
-        head = [str(coeff)]
-    return "·".join(head + factors)
-
-
-def has_floor(expr: sympy.Expr) -> bool:
-    return sympy.sympify(expr).has(sympy.floor, sympy.ceiling, sympy.Min, sympy.Max)
+def has_floor(expr: Dim) -> bool:
+    """Whether floor/min/max terms (strided convolutions, ceil-mode pools) appear."""
+    return any(a.kind != "sym" for m, _ in dim(expr).terms for a, _ in m)
 
 
 def human(n: int | float, unit: str = "") -> str:

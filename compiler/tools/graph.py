@@ -15,8 +15,8 @@ import os
 from dataclasses import dataclass, field
 
 import networkx as nx
-import sympy
 
+from compiler.ir.dims import const
 from compiler.diagnostics import Span
 from compiler.ir import Graph, Node, Program
 from compiler.ir.types import TensorType, symbol
@@ -37,7 +37,7 @@ class _Cluster:
 class _Builder:
     def __init__(self, program: Program, depth: int, unroll: bool, link_base: str, dims: dict[str, int]):
         self.program, self.depth, self.unroll, self.link_base = program, depth, unroll, link_base
-        self.sizes = {symbol(k): sympy.Integer(v) for k, v in dims.items()}
+        self.sizes = {symbol(k): const(v) for k, v in dims.items()}
         self.g = nx.MultiDiGraph()
         self.clusters: dict[str, _Cluster] = {}
         self.wires: list[str] = []

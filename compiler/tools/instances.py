@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import sympy
 
+from compiler.ir.dims import Dim
 from compiler.diagnostics import Span
 from compiler.ir import Graph, Node, Program
 from compiler.ir.types import TensorType
@@ -74,16 +74,16 @@ def _input_types(graph: Graph, node: Node, mapping: dict) -> list[TensorType | N
     return ins
 
 
-def bind(callee: Graph, ins: list[TensorType | None]) -> dict[sympy.Symbol, sympy.Expr]:
+def bind(callee: Graph, ins: list[TensorType | None]) -> dict[Dim, Dim]:
     """The callee's input symbols in terms of the caller's dimensions (as shape inference binds them)."""
-    mapping: dict[sympy.Symbol, sympy.Expr] = {}
+    mapping: dict[Dim, Dim] = {}
     for slot, input_id in enumerate(callee.inputs):
         declared: TensorType = callee.node(input_id).attrs
         actual = ins[slot] if slot < len(ins) else None
         if actual is None or declared.rank != actual.rank:
             continue
         for d, a in zip(declared.shape, actual.shape):
-            if d.is_Symbol and d not in mapping:
+            if d.is_symbol and d not in mapping:
                 mapping[d] = a
     return mapping
 

@@ -10,12 +10,13 @@ as numbers once those are given.  The formulas are the op entries' `macs` and `f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import math
 from math import prod
-import sympy
 
 from compiler.check.parallel import derive_plan
 from compiler.diagnostics import Span
 from compiler.ir import Program, entry_program
+from compiler.ir.dims import ZERO, Dim, dim
 from compiler.ir.types import TensorType, symbol
 from compiler.ir.values import show
 from compiler.ops import REGISTRY
@@ -25,7 +26,6 @@ from compiler.tools.instances import Instance, model_instance
 DTYPE_BYTES = {"float": 4, "float32": 4, "float16": 2, "bfloat16": 2, "float64": 8,
                "int64": 8, "int32": 4, "bool": 1}
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
-ZERO = sympy.Integer(0)
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,9 @@ class Row:
     outputs: tuple[TensorType, ...]
     params: int = 0
     buffers: int = 0
-    macs: sympy.Expr = ZERO
-    flops: sympy.Expr = ZERO
-    activation_bytes: sympy.Expr = ZERO
+    macs: Dim = ZERO
+    flops: Dim = ZERO
+    activation_bytes: Dim = ZERO
     notes: list[str] = field(default_factory=list)
     children: list["Row"] = field(default_factory=list)
     kind: str = "op"            # as Instance.kind; "group" for iterations shown as one row
@@ -78,9 +78,9 @@ class ModelSummary:
 
     @property
     def free_dims(self) -> list[str]:
-        found = {s for _, t in self.inputs for d in t.shape for s in d.free_symbols}
+        found = {s for _, t in self.inputs for d in t.shape for s in d.symbols}
         for expr in (self.root.macs, self.root.flops, self.root.activation_bytes):
-            found |= expr.free_symbols
+            found |= expr.symbols
         return sorted(str(s) for s in found)
 
 
@@ -134,8 +134,6 @@ def _row(inst: Instance, depth: int, ties: dict, tied: list[TiedParameter], dtyp
     if inst.steps != 1:       # a scan: its step's work and the step outputs it keeps, at every position
         row.macs, row.flops, row.activation_bytes = (x * inst.steps for x in (row.macs, row.flops,
                                                                                row.activation_bytes))
-    row.macs, row.flops = sympy.expand(row.macs), sympy.expand(row.flops)
-    row.activation_bytes = sympy.expand(row.activation_bytes)
     if inst.shared and not parent_shared and (inst.op is None or _has_state(inst)):
         row.notes.append("shared: parameters counted at its first use")
     return row
@@ -174,13 +172,12 @@ def _bytes(tensor_dtype: str, float_dtype: str) -> int:
 
 
 # ---------------------------------------------------------------------- evaluating formulas
-def at_dims(expr: sympy.Expr, dims: dict[str, int]) -> sympy.Expr:
+def at_dims(expr: Dim, dims: dict[str, int]) -> Dim:
     """`expr` with the given dimension sizes substituted."""
-    return sympy.sympify(expr).xreplace({symbol(k): sympy.Integer(v) for k, v in dims.items()})
+    return dim(expr).subs({symbol(k): v for k, v in dims.items()})
 
 
-def as_number(expr: sympy.Expr) -> int | None:
+def as_number(expr: Dim) -> int | None:
     """The integer value of a formula with no free dimensions left, else None."""
-    if expr.free_symbols:
-        return None
-    return int(sympy.floor(expr)) if expr.is_number else None
+    expr = dim(expr)
+    return None if expr.value is None else math.floor(expr.value)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sympy
-
 from compiler.tools.formulas import formula, has_floor, human, human_bytes
+from compiler.ir.dims import ZERO, Dim
 from compiler.ir.types import symbol
 from compiler.tools.summary import DTYPE_BYTES, ModelSummary, Row, as_number, at_dims
 
@@ -15,13 +14,13 @@ JSON_VERSION = 1
 HEADERS = ("layer", "type", "output", "params", "MACs", "FLOPs")
 
 
-def _count(expr: sympy.Expr, dims: dict[str, int], exact: bool = False) -> str:
+def _count(expr: Dim, dims: dict[str, int], exact: bool = False) -> str:
     """A count for a table cell: a number when the dims fix it, else its formula."""
     value = as_number(at_dims(expr, dims))
     if value is not None:
         return f"{value:,}" if exact or value < 10_000 else human(value)
     if has_floor(expr):
-        free = ", ".join(sorted(str(s) for s in expr.free_symbols))
+        free = ", ".join(sorted(str(s) for s in expr.symbols))
         return f"f({free})"
     return formula(expr)
 
@@ -31,7 +30,7 @@ def _shape(row: Row, dims: dict[str, int]) -> str:
 
 
 def _free(t) -> set:
-    return {s for d in t.shape for s in d.free_symbols}
+    return {s for d in t.shape for s in d.symbols}
 
 
 def _params(row: Row) -> str:
@@ -72,8 +71,8 @@ def _grouped(iterations: list[Row]) -> list[Row]:
             out.append(Row(rest[0].path, f"{rest[0].name}–{rest[-1].name}",
                            f"{len(rest)} × {first.type_name} (as {first.name})", first.depth, first.span,
                            rest[-1].outputs, sum(r.params for r in rest), sum(r.buffers for r in rest),
-                           sum((r.macs for r in rest), sympy.Integer(0)), sum((r.flops for r in rest), sympy.Integer(0)),
-                           sum((r.activation_bytes for r in rest), sympy.Integer(0)), kind="group"))
+                           sum((r.macs for r in rest), ZERO), sum((r.flops for r in rest), ZERO),
+                           sum((r.activation_bytes for r in rest), ZERO), kind="group"))
         else:
             out.extend(iterations[i + 1:j])
         i = j
@@ -99,23 +98,23 @@ def totals(summary: ModelSummary, dims: dict[str, int]) -> list[tuple[str, str]]
              ("buffers", f"{root.buffers:,}")]
     matmul = 2 * root.macs
     for label, expr, unit in (("MACs", root.macs, ""), ("FLOPs", root.flops, ""),
-                              ("  matmul/conv", matmul, ""), ("  element-wise", sympy.expand(root.flops - matmul), ""),
+                              ("  matmul/conv", matmul, ""), ("  element-wise", root.flops - matmul, ""),
                               (f"activations ({summary.dtype})", root.activation_bytes, "bytes")):
         lines.append((label, _total(expr, dims, unit)))
     return lines
 
 
-def _total(expr: sympy.Expr, dims: dict[str, int], unit: str) -> str:
+def _total(expr: Dim, dims: dict[str, int], unit: str) -> str:
     """The formula, then its value at the given dims (a formula with floor() terms, from strided
     convolutions, is long and says little: only its value is shown)."""
     suffix = f" {unit}" if unit else ""
-    sub = sympy.expand(at_dims(expr, dims))
-    used = {k: v for k, v in dims.items() if symbol(k) in expr.free_symbols}
+    sub = at_dims(expr, dims)
+    used = {k: v for k, v in dims.items() if symbol(k) in expr.symbols}
     at = f" at {_dims_text(used)}" if used else ""
     value = as_number(sub)
     if value is None:
         if has_floor(sub):
-            free = ", ".join(sorted(str(d) for d in sub.free_symbols))
+            free = ", ".join(sorted(str(d) for d in sub.symbols))
             return f"a function of {free} with floor() terms: give --dims (--format json prints it)"
         return formula(sub) + suffix + at
     number = f"{value:,}{suffix} ({human_bytes(value) if unit else human(value)})"
@@ -202,8 +201,8 @@ def _md_cell(i: int, cell: str, row: Row) -> str:
     return cell.replace("|", "\\|")
 
 
-def _json_count(expr: sympy.Expr, dims: dict[str, int]) -> dict[str, Any]:
-    return {"formula": str(sympy.expand(expr)), "value": as_number(at_dims(expr, dims))}
+def _json_count(expr: Dim, dims: dict[str, int]) -> dict[str, Any]:
+    return {"formula": str(expr), "value": as_number(at_dims(expr, dims))}
 
 
 def _json_row(row: Row, dims: dict[str, int]) -> dict[str, Any]:

@@ -289,8 +289,23 @@ KEEP_MARGIN = 0.97
 
 
 def median_seconds(candidates: dict, budget_s: float = 0.25, rounds: tuple[int, int] = (5, 25)) -> dict:
-    """Median wall time of each callable, run in interleaved rounds (rotating the order, so no
-    candidate always follows the same other one) after one warm-up call each."""
+    """Median wall time of each callable, run in interleaved rounds (interleaved_samples)."""
+    samples = interleaved_samples(candidates, budget_s, rounds)
+    return {name: sorted(times)[len(times) // 2] for name, times in samples.items()}
+
+
+def fastest_seconds(candidates: dict, budget_s: float = 0.25, rounds: tuple[int, int] = (5, 25)) -> dict:
+    """Fastest wall time of each callable, run in interleaved rounds (interleaved_samples): on a
+    machine others share, a call is slowed (preempted, its cache evicted), never sped up, so the
+    minimum is the figure a busy neighbour disturbs least; a median flips between kernels that
+    differ by less than the noise of a loaded machine."""
+    return {name: min(times) for name, times in interleaved_samples(candidates, budget_s, rounds).items()}
+
+
+def interleaved_samples(candidates: dict, budget_s: float = 0.25, rounds: tuple[int, int] = (5, 25)) -> dict:
+    """Wall seconds of each call of each callable, run in interleaved rounds (rotating the order, so
+    no candidate always follows the same other one) after one warm-up call each: at least
+    rounds[0] rounds, then more until budget_s is spent or rounds[1] are done."""
     samples = {name: [] for name in candidates}
     names = list(candidates)
     sync = torch.cuda.synchronize if torch.cuda.is_initialized() else (lambda: None)  # GPU work is asynchronous
@@ -307,7 +322,7 @@ def median_seconds(candidates: dict, budget_s: float = 0.25, rounds: tuple[int, 
                 samples[name].append(time.perf_counter() - begin)
             if r + 1 >= rounds[0] and time.perf_counter() - start > budget_s:
                 break
-    return {name: sorted(times)[len(times) // 2] for name, times in samples.items()}
+    return samples
 
 
 def linear_rows(model: nn.Module, layers: list, example_inputs: tuple) -> dict:
