@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.arms import build_inference  # noqa: E402
 from benchmarks.models import ENTRIES  # noqa: E402
+from benchmarks.stats import rotated_turns  # noqa: E402
 
 ARMS = ("reference", "dlc -O0", "dlc best")
 
@@ -52,11 +53,10 @@ def alternate(runs: dict, rounds: int, clock=time.perf_counter) -> dict[str, lis
     names = list(runs)
     times: dict[str, list[float]] = {name: [] for name in names}
     with torch.inference_mode():
-        for r in range(rounds):
-            for name in names[r % len(names):] + names[:r % len(names)]:
-                start = clock()
-                runs[name]()
-                times[name].append(clock() - start)
+        for name in rotated_turns(names, rounds):
+            start = clock()
+            runs[name]()
+            times[name].append(clock() - start)
     return times
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from typing import Iterator
 
 
 @dataclass(frozen=True)
@@ -38,3 +39,11 @@ def describe(r: Ratios) -> str:
     """One line for the report: the three ratios, the paired one with its range over rounds."""
     return (f"medians {r.of_medians:.3f}, minima {r.of_minima:.3f}, "
             f"paired by round {r.paired_median:.3f} ({r.paired_low:.3f}–{r.paired_high:.3f})")
+
+
+def rotated_turns(names: list[str], rounds: int) -> Iterator[str]:
+    """The arms' turns over `rounds` rounds, the order rotated by one each round, so that no arm
+    always runs first (after another arm's caches and allocations) or last."""
+    for r in range(rounds):
+        shift = r % len(names)
+        yield from names[shift:] + names[:shift]

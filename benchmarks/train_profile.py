@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.arms import ADAMW, build_training  # noqa: E402
 from benchmarks.models import ENTRIES  # noqa: E402
+from benchmarks.stats import rotated_turns  # noqa: E402
 
 ARMS = ("reference", "dlc -O2")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -62,12 +63,11 @@ def alternate(steps: dict, rounds: int) -> dict[str, dict[str, list[float]]]:
     """Wall and process-CPU seconds per step of each arm over `rounds` rotated rounds."""
     names = list(steps)
     times = {name: {"wall": [], "cpu": []} for name in names}
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            wall, cpu = time.perf_counter(), time.process_time()
-            steps[name]()
-            times[name]["cpu"].append(time.process_time() - cpu)
-            times[name]["wall"].append(time.perf_counter() - wall)
+    for name in rotated_turns(names, rounds):
+        wall, cpu = time.perf_counter(), time.process_time()
+        steps[name]()
+        times[name]["cpu"].append(time.process_time() - cpu)
+        times[name]["wall"].append(time.perf_counter() - wall)
     return times
 
 

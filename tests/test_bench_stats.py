@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.stats import describe, ratios
+from benchmarks.stats import describe, ratios, rotated_turns
 
 
 def test_paired_ratio_cancels_load_that_falls_on_one_round():
@@ -22,3 +22,9 @@ def test_spread_over_rounds_is_reported():
     r = ratios([[2.0], [2.0], [2.0]], [[1.0], [2.0], [4.0]])
     assert (r.paired_low, r.paired_median, r.paired_high) == (0.5, 1.0, 2.0)
     assert describe(r) == "medians 1.000, minima 2.000, paired by round 1.000 (0.500–2.000)"
+
+
+def test_rotated_turns_give_each_arm_one_turn_per_round_and_each_its_turn_first():
+    turns = list(rotated_turns(["a", "b", "c"], 4))
+    rounds = [turns[i:i + 3] for i in range(0, len(turns), 3)]
+    assert rounds == [["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], ["a", "b", "c"]]
