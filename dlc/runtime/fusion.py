@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dlc.runtime.helpers import KEEP_MARGIN, PackedLinear, fastest_seconds, packed_linear_kernels
+from dlc.runtime.helpers import KEEP_MARGIN, PackedLinear, fastest_seconds, first_inputs, packed_linear_kernels
 
 # Activation kind -> oneDNN post-op (name, scalars, algorithm), as torch.ops.mkldnn spells them.
 ONEDNN_POST_OPS = {"none": ("none", [], ""), "relu": ("relu", [], ""), "relu6": ("hardtanh", [0.0, 6.0], ""),
@@ -217,22 +217,11 @@ def epilogue_sites(model: nn.Module) -> list[tuple]:
 
 def _input_layouts(model: nn.Module, sites: list[tuple], example_inputs: tuple) -> dict:
     """id(producer module) -> (shape, channels-last?) of its input in one forward of example_inputs."""
-    seen, hooks = {}, []
+    def layout(x: torch.Tensor) -> tuple:
+        return (tuple(x.shape), x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+                and not x.is_contiguous())
 
-    def record(module: nn.Module, args: tuple) -> None:
-        x = args[0]
-        seen.setdefault(id(module), (tuple(x.shape), x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
-                                     and not x.is_contiguous()))
-
-    for parent, producer, *_ in sites:
-        hooks.append(getattr(parent, producer).register_forward_pre_hook(record))
-    try:
-        with torch.inference_mode():
-            model(*example_inputs)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return seen
+    return first_inputs(model, [getattr(parent, producer) for parent, producer, *_ in sites], example_inputs, layout)
 
 
 def fuse_epilogues(model: nn.Module, example_inputs: tuple = (), kernels: str = "measure") -> list[str]:

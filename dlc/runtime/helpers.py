@@ -325,22 +325,29 @@ def interleaved_samples(candidates: dict, budget_s: float = 0.25, rounds: tuple[
     return samples
 
 
-def linear_rows(model: nn.Module, layers: list, example_inputs: tuple) -> dict:
-    """Row count (batch x sequence) each layer sees in one forward of `example_inputs`."""
-    rows, hooks = {}, []
+def first_inputs(model: nn.Module, modules: list, example_inputs: tuple, describe) -> dict:
+    """id(module) -> describe(its first input tensor) at its first call in one forward of
+    `example_inputs`: what a kernel choice needs to know of the inputs each layer really sees."""
+    seen, hooks = {}, []
 
     def record(module: nn.Module, args: tuple) -> None:
-        rows.setdefault(id(module), args[0].numel() // args[0].shape[-1])
+        seen.setdefault(id(module), describe(args[0]))
 
-    for _, _, layer in layers:
-        hooks.append(layer.register_forward_pre_hook(record))
+    for module in modules:
+        hooks.append(module.register_forward_pre_hook(record))
     try:
         with torch.inference_mode():
             model(*example_inputs)
     finally:
         for hook in hooks:
             hook.remove()
-    return rows
+    return seen
+
+
+def linear_rows(model: nn.Module, layers: list, example_inputs: tuple) -> dict:
+    """Row count (batch x sequence) each layer sees in one forward of `example_inputs`."""
+    return first_inputs(model, [layer for _, _, layer in layers], example_inputs,
+                        lambda x: x.numel() // x.shape[-1])
 
 
 def choose_linear_kernels(model: nn.Module, example_inputs: tuple = (), kernels: str = "measure",
