@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from compiler.ir.dims import Dim
 from compiler.diagnostics import Span, error, suggest
 from compiler.diagnostics.codes import ARGUMENT_TYPE, DUPLICATE_ARGUMENT, TOO_MANY_ARGUMENTS, UNKNOWN_ARGUMENT
 from compiler.ir.values import TensorRef, show
 from compiler.ops.hints import choices, divisors_near
+from compiler.ops.schema import validation_error
 from compiler.syntax import ast
 
 
@@ -54,7 +53,7 @@ def attrs_key(op, args: list[tuple[str | None, Any, Span]]) -> tuple | None:
 
 
 def validate_attrs(op, args: list[tuple[str | None, Any, Span]], span: Span):
-    fields = list(op.attrs.model_fields)
+    fields = list(op.attrs.field_names)
     values: dict[str, Any] = {}
     where: dict[str, Span] = {}
     positional = [a for a in args if a[0] is None]
@@ -73,7 +72,7 @@ def validate_attrs(op, args: list[tuple[str | None, Any, Span]], span: Span):
     try:
         # DSL lists are Python lists; attribute schemas hold immutable tuples.
         return op.attrs(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-    except ValidationError as exc:
+    except validation_error() as exc:     # evaluated only when something was raised: pydantic loads then
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
         value = values.get(field)

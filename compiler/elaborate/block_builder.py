@@ -389,7 +389,7 @@ class BlockBuilder:
             return Layer("block", key, BlockCall(block, owner, tuple(args)), call.span,
                          call=CallExpr(call.func, written), guard=self.guard)
         op = REGISTRY[callee.name]
-        fields = _match_fields(list(op.attrs.model_fields), written)
+        fields = _match_fields(list(op.attrs.field_names), written)
         return Layer("op", op.name, self._validated(op, args, call.span), call.span,
                      call=CallExpr(call.func, written, fields), guard=self.guard)
 

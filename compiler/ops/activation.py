@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import field_validator
-from pydantic_core import PydanticCustomError
+from compiler.ops.schema import field_validator
 
 from compiler.ops.registry import (
     NAMED_ENUMS,
@@ -134,6 +133,7 @@ class ActivationAttrs(Attrs):
         # Checked against the table at validation time, so an activation registered in any
         # module (after this class was made) is accepted too.
         if kind not in ACTIVATIONS:
+            from pydantic_core import PydanticCustomError    # only to word the error
             expected = ", ".join(f'"{k}"' for k in ACTIVATIONS)    # as the DSL writes strings
             raise PydanticCustomError("activation_kind", "Input should be one of {expected}", {"expected": expected})
         return kind

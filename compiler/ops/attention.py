@@ -9,7 +9,7 @@ term broadcastable to [B, heads, Tq, Tk] (T5's relative position bias).
 """
 from __future__ import annotations
 
-from pydantic import PositiveInt, confloat
+from compiler.ops.schema import PositiveInt, confloat
 
 from compiler.ir.dims import ONE, Dim
 from compiler.ir.residual import equal_in_every_configuration, is_residual

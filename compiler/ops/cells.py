@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import PositiveInt
+from compiler.ops.schema import PositiveInt
 
 from compiler.ir.types import TensorType, dim, dim_str, dims_equal
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, need, need_dim, need_float, register, sample, tensor, half

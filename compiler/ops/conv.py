@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, PositiveInt
+from compiler.ops.schema import BeforeValidator, PositiveInt
 
 from compiler.diagnostics.codes import ARGUMENT_TYPE
 from compiler.ir.dims import const, floor, minimum as dim_min, prod_dims

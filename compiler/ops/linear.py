@@ -1,7 +1,7 @@
 """Linear layers and embeddings."""
 from __future__ import annotations
 
-from pydantic import PositiveInt
+from compiler.ops.schema import PositiveInt
 
 from compiler.ir.dims import ZERO, prod_dims
 from compiler.ir.types import TensorType, dim, dim_str

@@ -1,7 +1,7 @@
 """Normalisation and dropout."""
 from __future__ import annotations
 
-from pydantic import PositiveInt, confloat
+from compiler.ops.schema import PositiveInt, confloat
 
 from compiler.ir.types import dim, dims_equal
 from compiler.ops.registry import (

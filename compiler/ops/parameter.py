@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import PositiveInt, field_validator
+from compiler.ops.schema import PositiveInt, field_validator
 
 from compiler.ir.types import TensorType, dim
 from compiler.ops.registry import Attrs, OpDef, no_flops, register, sample

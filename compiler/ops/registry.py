@@ -1,7 +1,8 @@
 """The op registry: one `OpDef` per primitive.
 
 An entry holds everything the compiler knows about a primitive: its attribute
-schema (a pydantic model whose field order is the positional argument order),
+schema (compiler/ops/schema.py: pydantic's rules, pydantic's words, without importing it unless
+a value is wrong; its field order is the positional argument order),
 its input ports, its shape rule, its parameter shapes, its lowering to
 PyTorch, its traits (elementwise, pure, commutative, in-place-able: what the
 passes read instead of lists of op names), its FLOP formula and the sample
@@ -13,20 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict
-
 from compiler.ir.dims import ONE, ZERO, prod_dims
 from compiler.ir.types import Dim, TensorType, dim, dim_str, dims_equal, is_float, is_int, py_dim, shapes_equal
 from compiler.diagnostics.codes import DTYPE_MISMATCH, SHAPE_MISMATCH, Code
-
-
-class Attrs(BaseModel):
-    """Base of every op's attribute schema: strict, closed, immutable."""
-
-    # defer_build: a schema's validator is built when the op is first used, not at import (a cold
-    # `dlc check` of one spec uses a few dozen of the registry's ops)
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, arbitrary_types_allowed=True,
-                              defer_build=True)
+from compiler.ops.schema import Attrs
 
 
 class NoAttrs(Attrs):

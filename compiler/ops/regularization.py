@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import confloat
+from compiler.ops.schema import confloat
 
 from compiler.ops.registry import (
     Attrs,

@@ -7,7 +7,7 @@ torch takes and returns them, so an encoder's final state can start a decoder.
 """
 from __future__ import annotations
 
-from pydantic import PositiveInt, confloat
+from compiler.ops.schema import PositiveInt, confloat
 
 from compiler.ir.residual import is_residual
 from compiler.ir.types import TensorType, dim, dims_equal

@@ -9,7 +9,7 @@ under the other, so `interleaved` must match the reference.
 """
 from __future__ import annotations
 
-from pydantic import PositiveFloat, PositiveInt
+from compiler.ops.schema import PositiveFloat, PositiveInt
 
 from compiler.diagnostics.codes import DTYPE_MISMATCH
 from compiler.ir.residual import is_residual

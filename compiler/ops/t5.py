@@ -10,7 +10,7 @@ lengths of its inputs.
 """
 from __future__ import annotations
 
-from pydantic import PositiveInt
+from compiler.ops.schema import PositiveInt
 
 from compiler.ir.types import TensorType, dim
 from compiler.ops.registry import Attrs, OpDef, Port, ShapeError, assign, need, no_flops, register, sample, tensor

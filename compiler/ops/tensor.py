@@ -6,7 +6,7 @@ from functools import reduce
 from operator import mul
 from typing import Any
 
-from pydantic import field_validator
+from compiler.ops.schema import field_validator
 
 from compiler.ir.dims import ONE, ZERO, Dim
 from compiler.ir.types import TensorType, dim, dim_str, dims_equal, is_star, normalize_axis
