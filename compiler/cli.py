@@ -240,7 +240,9 @@ def cmd_check(args) -> int:
         print(f"dlc check: error: no .dl spec in {', '.join(empty)}", file=sys.stderr)
         return EXIT_USAGE
     files = _spec_files(args.paths)
-    found = [d for spec in files for d in check_diagnostics(spec, dict(args.overrides), all_blocks=True, tp=args.tp)]
+    folders: dict[str, str] = {}    # each import folder is fingerprinted once for all the specs
+    found = [d for spec in files
+             for d in check_diagnostics(spec, dict(args.overrides), all_blocks=True, tp=args.tp, folders=folders)]
     if (args.max_params or args.max_flops) and not any(d.is_error for d in found):
         # budgets need the checked programs (not the cached answer), and the summary's counts
         from compiler.tools.budgets import Budgets, budget_diagnostics

@@ -158,13 +158,17 @@ _UNCACHED_CODES = {INTERNAL_ERROR, IMPORT_ERROR}
 
 
 def check_diagnostics(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool = False,
-                      tp: int | None = None) -> list[Diagnostic]:
+                      tp: int | None = None, folders: dict[str, str] | None = None) -> list[Diagnostic]:
     """`check(spec, ...).diagnostics`, answered from the check cache when nothing it depends on
-    changed (see compiler/check_cache.py; `DLC_NO_CACHE=1` turns it off)."""
-    from compiler import check_cache
+    changed (see compiler/check_cache.py; `DLC_NO_CACHE=1` turns it off).  `folders` shares the
+    import folders' fingerprints between the specs of one command (check_cache.check_key)."""
+    from compiler import disk_cache
     overrides = dict(overrides or {})
+    if disk_cache.cache_dir() is None:      # no cache: no key to compute (it reads every import folder)
+        return check(spec, overrides, all_blocks, tp).diagnostics
+    from compiler import check_cache
     try:
-        key = check_cache.check_key(spec, overrides, all_blocks, tp)
+        key = check_cache.check_key(spec, overrides, all_blocks, tp, folders)
     except OSError:  # the spec or a folder is unreadable: let the pipeline report it
         return check(spec, overrides, all_blocks, tp).diagnostics
     cached = check_cache.load(key)

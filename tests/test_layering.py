@@ -88,3 +88,43 @@ def test_neither_the_cli_nor_a_check_run_loads_sympy(tmp_path: Path):
     env = {**os.environ, "DLC_NO_CACHE": "1", "PYTHONPATH": str(COMPILER.parent)}
     run = subprocess.run([sys.executable, "-c", probe, str(spec)], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.stdout.splitlines()[-1].split() == ["False", "0", "False"], run.stdout + run.stderr
+
+
+# What a clean, uncached `dlc check` of valid specs must not load: the code generator and its
+# templates, the passes, lark (the fallback parser, for syntax errors), networkx, pydantic (op
+# attributes are validated by compiler/ops/schema.py's own checks; pydantic words their errors),
+# sympy, the language server and the summary tools.  Each was a measurable part of a cold check.
+NOT_ON_THE_CHECK_PATH = ("jinja2", "lark", "networkx", "pydantic", "pydantic_core", "sympy", "rich",
+                         "compiler.passes", "compiler.lsp", "compiler.tools", "compiler.syntax.lark_parser",
+                         "compiler.outputs")
+# Of the code generator, a check uses only the rules for names that reach Python (codegen/names.py,
+# with the runtime's helper names it reserves): not the module model, the templates or the runtime text.
+CODEGEN_ON_THE_CHECK_PATH = {"compiler.codegen", "compiler.codegen.names", "compiler.codegen.helpers"}
+
+
+def _loaded_by_check(tmp_path: Path, *specs: str) -> tuple[int, list[str]]:
+    probe = ("import sys, json; from compiler.cli import main; code = main(['check', *sys.argv[1:]]); "
+             "print(json.dumps([code, sorted(sys.modules)]))")
+    root = COMPILER.parent
+    env = {**os.environ, "DLC_NO_CACHE": "1", "PYTHONPATH": str(root)}
+    run = subprocess.run([sys.executable, "-c", probe, *(str(root / s) for s in specs)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)
+    import json
+    code, modules = json.loads(run.stdout.splitlines()[-1])
+    return code, modules
+
+
+def test_a_check_loads_no_code_generator_parser_generator_or_validator_library(tmp_path: Path):
+    code, modules = _loaded_by_check(tmp_path, "specs/bert.dl", "specs/mobilenet.dl", "specs/t5.dl")
+    assert code == 0
+    heavy = [m for m in modules if any(m == name or m.startswith(name + ".") for name in NOT_ON_THE_CHECK_PATH)]
+    assert heavy == []
+    assert {m for m in modules if m.startswith("compiler.codegen")} <= CODEGEN_ON_THE_CHECK_PATH
+
+
+def test_a_wrong_attribute_loads_pydantic_to_word_the_error(tmp_path: Path):
+    spec = tmp_path / "wrong.dl"
+    spec.write_text("model M() {\n    in x: [B, 8]\n    y = Linear(8, 0)(x)\n    out y\n}\n")
+    code, modules = _loaded_by_check(tmp_path, str(spec))
+    assert code == 1
+    assert "pydantic" in modules and "lark" not in modules

@@ -9,9 +9,10 @@ errors are the diagnostics' wording.  What this module adds is a fast path in fr
 - Defining a schema class records its field names and defaults; no type is evaluated and
   pydantic is not imported (pydantic and its model classes were most of a cold `dlc check`).
 - Building an instance first runs a checker derived from the field types, for the types specs
-  use (exact int/float/bool/str, `Literal` strings, bounds, `| None`, `tuple[X, ...]`, `Any`,
-  before-validators and field validators).  The checker is sound but not complete: it accepts
-  only values that pydantic's strict mode accepts unchanged (a tuple rebuilt equal).  Anything
+  use (exact int/bool/str, float or int for float, `Literal` strings, bounds, `| None`,
+  `tuple[X, ...]`, `Any`, before-validators and field validators).  The checker is sound but not
+  complete: it accepts only values that pydantic's strict mode accepts, and gives the value pydantic
+  gives (the value itself, a tuple rebuilt equal, the float of an int).  Anything
   else, every rejection included, is handed to the mirror, which returns the validated values
   or raises pydantic's `ValidationError`.  So an accepted value is pydantic's answer, and a
   rejected one carries pydantic's own message (tests/test_op_schema.py checks both paths agree).
@@ -93,12 +94,23 @@ def _accept(value):
     return value
 
 
+def _float(value):
+    # strict pydantic takes an int for a float field, as the float of it (exact below 2**53)
+    if type(value) is float:
+        return value
+    if type(value) is int and -2**53 <= value <= 2**53:
+        return float(value)
+    raise _Reject
+
+
 def _checker(hint) -> Callable[[Any], Any] | None:
     """A function that returns the value pydantic (strict) would give for `hint`, or raises
     _Reject; None where this module does not know the type (the class then always asks pydantic)."""
     if hint is Any:
         return _accept
-    if hint in (int, float, bool, str, type(None)):
+    if hint is float:
+        return _float
+    if hint in (int, bool, str, type(None)):
         return _exact(hint)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is Literal:
@@ -127,10 +139,11 @@ def _literal(options: tuple) -> Callable[[Any], Any] | None:
 def _union(members: list) -> Callable[[Any], Any] | None:
     if any(m is None for m in members):
         return None
+    members = sorted(members, key=lambda member: member is _float)
 
     def check(value):
-        # Each member accepts only exact types, so at most one kind of member matches a value,
-        # and it returns the value unchanged: the member pydantic's smart union picks gives the same.
+        # Members accept exact types (a float member also an int), and pydantic's smart union
+        # prefers the member the value's type matches exactly: so float members are tried last.
         for member in members:
             try:
                 return member(value)
