@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.diagnostics.codes import CODES, Code, Severity
-from compiler.diagnostics.records import fast_init
+from compiler.diagnostics.records import record
 
 
-@fast_init
-@dataclass(frozen=True)
+@record
 class Span:
     """A region of a source file; lines and columns are 1-based, end exclusive."""
 
@@ -34,13 +33,13 @@ class Span:
 UNKNOWN_SPAN = Span("<unknown>", 1, 1, 1, 1)
 
 
-@dataclass(frozen=True)
+@record
 class Note:
     span: Span
     message: str
 
 
-@dataclass(frozen=True)
+@record
 class Diagnostic:
     """`code` is the number (DLC007); stages pass a registered `Code` constant."""
 

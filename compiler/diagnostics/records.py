@@ -30,6 +30,8 @@ def fast_init(cls: type[T]) -> type[T]:
     """Replace a frozen dataclass's `__init__` by one with the same signature and effect that
     writes the instance dict directly.  Classes using what it does not reproduce (`__post_init__`,
     `InitVar`, keyword-only fields, slots) keep their own."""
+    if getattr(cls.__dict__.get("__init__"), "_fast_init", False):
+        return cls          # made by `record`, which wrote this constructor already
     params = getattr(cls, "__dataclass_params__", None)
     if params is None or not params.frozen or hasattr(cls, "__post_init__") or "__slots__" in cls.__dict__:
         return cls
@@ -73,3 +75,90 @@ def _field_value(f: dataclasses.Field, namespace: dict[str, object]) -> str:
         return (f"_factory_{f.name}() if {f.name} is _FACTORY else {f.name}" if f.init
                 else f"_factory_{f.name}()")
     return f.name
+
+
+def record(cls: type[T]) -> type[T]:
+    """`fast_init(dataclass(frozen=True)(cls))`, made with three `exec`s instead of seven.
+
+    A frozen dataclass costs about 1.4 ms to create: dataclasses compiles each method it adds
+    (`__init__`, `__repr__`, `__eq__`, `__hash__`, `__setattr__`, `__delattr__`, and fast_init's
+    `__init__` again) with an `exec` of its own, and a `dlc check` creates some seventy of these
+    classes before it reads a line.  Here dataclasses collects the fields and adds only what
+    freezing needs (its checks against the bases, `__setattr__`, `__delattr__`), and the other
+    methods, with dataclasses' bodies, are compiled from one source.  The class is what the two
+    decorators made: fields, `__dataclass_params__`, `__match_args__`, the generated docstring,
+    equality, hash, repr (tests/test_record_classes.py compares the two).  What it does not reproduce
+    (`__post_init__`, InitVar, keyword-only fields, slots) takes the two decorators."""
+    if "__slots__" in cls.__dict__ or hasattr(cls, "__post_init__"):
+        return fast_init(dataclasses.dataclass(frozen=True)(cls))
+    doc = cls.__dict__.get("__doc__")
+    cls.__doc__ = doc or "(set below)"        # spares dataclasses an inspect.signature of the bare class
+    dataclasses.dataclass(init=False, repr=False, eq=False, frozen=True)(cls)
+    params = cls.__dataclass_params__
+    params.init = params.repr = params.eq = True
+    fields = dataclasses.fields(cls)
+    if any(f.kw_only for f in fields) or len(fields) != len(cls.__dataclass_fields__):
+        raise TypeError(f"{cls.__name__}: keyword-only and pseudo-fields need @dataclass")
+    namespace: dict[str, object] = {"_FACTORY": _FACTORY}
+    exec("\n".join([_init_source(fields, namespace), *_method_sources(cls, fields)]), namespace)
+    _install(cls, namespace, fields)
+    if not doc:
+        import inspect      # as dataclasses words a missing docstring: `Name(a: 'int', b: 'str' = 1)`
+        cls.__doc__ = cls.__name__ + str(inspect.signature(cls)).replace(" -> None", "")
+    return cls
+
+
+def _init_source(fields: tuple[dataclasses.Field, ...], namespace: dict[str, object]) -> str:
+    """fast_init's `__init__` (see _make_init), as source."""
+    params, stores = ["self"], []
+    for f in fields:
+        if not f.init and f.default_factory is _MISSING:
+            continue
+        value = _field_value(f, namespace)
+        if f.init:
+            if f.default is not _MISSING:
+                params.append(f"{f.name}=_default_{f.name}")
+            elif f.default_factory is not _MISSING:
+                params.append(f"{f.name}=_FACTORY")
+            else:
+                params.append(f.name)
+        stores.append(f"    d[{f.name!r}] = {value}")
+    return f"def __init__({', '.join(params)}):\n    d = self.__dict__\n" + "\n".join(stores or ["    pass"])
+
+
+def _tuple(name: str, fields) -> str:
+    return f"({''.join(f'{name}.{f.name},' for f in fields)})" if fields else "()"
+
+
+def _method_sources(cls: type, fields: tuple[dataclasses.Field, ...]) -> list[str]:
+    """dataclasses' own bodies of `__repr__`, `__eq__` and `__hash__`, where the class has none."""
+    own = cls.__dict__
+    found = []
+    if "__repr__" not in own:
+        shown = ", ".join(f"{f.name}={{self.{f.name}!r}}" for f in fields if f.repr)
+        found.append(f"def __repr__(self):\n    return self.__class__.__qualname__ + f\"({shown})\"")
+    compared = [f for f in fields if f.compare]
+    if "__eq__" not in own:
+        found.append(f"def __eq__(self, other):\n    if other.__class__ is self.__class__:\n"
+                     f"        return {_tuple('self', compared)}=={_tuple('other', compared)}\n"
+                     f"    return NotImplemented")
+    explicit_hash = own.get("__hash__", _MISSING)
+    if explicit_hash is _MISSING or (explicit_hash is None and "__eq__" in own):
+        hashed = [f for f in fields if (f.compare if f.hash is None else f.hash)]
+        found.append(f"def __hash__(self):\n    return hash({_tuple('self', hashed)})")
+    return found
+
+
+def _install(cls: type, namespace: dict[str, object], fields) -> None:
+    import reprlib
+    for name in ("__init__", "__repr__", "__eq__", "__hash__"):
+        method = namespace.get(name)
+        if method is None:
+            continue
+        method.__qualname__ = f"{cls.__qualname__}.{name}"
+        if name == "__init__":
+            method.__annotations__ = {**{f.name: f.type for f in fields if f.init}, "return": None}
+            method._fast_init = True
+        if name == "__repr__":
+            method = reprlib.recursive_repr()(method)       # dataclasses' guard: a cycle prints `...`
+        setattr(cls, name, method)

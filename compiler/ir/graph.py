@@ -11,14 +11,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from compiler.diagnostics import Span
-from compiler.diagnostics.records import fast_init
+from compiler.diagnostics.records import record
 from compiler.ir.multigraph import MultiDiGraph, is_directed_acyclic_graph, lexicographical_topological_sort
 from compiler.ir.types import TensorType
 from compiler.ir.values import show
 
 
-@fast_init
-@dataclass(frozen=True)
+@record
 class Node:
     """One op instance.
 
@@ -95,8 +94,7 @@ class InitRule:
     by_op: bool                    # `Linear.weight` (every Linear), not a path to one layer
 
 
-@fast_init
-@dataclass(frozen=True)
+@record
 class OutputDecl:
     name: str
     node: str

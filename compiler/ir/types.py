@@ -5,9 +5,8 @@ expression of them (`(H + 1)//2`), in a canonical form.  Symbols are positive in
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-from compiler.diagnostics.records import fast_init
+from compiler.diagnostics.records import record
 from compiler.ir.dim_print import Style, render
 from compiler.ir.dims import ONE, Dim, dim, symbol
 
@@ -51,8 +50,7 @@ def is_int(dtype: str) -> bool:
     return dtype in INT_DTYPES
 
 
-@fast_init
-@dataclass(frozen=True)
+@record
 class TensorType:
     shape: tuple[Dim, ...]
     dtype: str = "float"

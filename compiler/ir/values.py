@@ -12,18 +12,16 @@ from typing import Any
 
 from compiler.ir.dims import Dim
 from compiler.diagnostics import Span
-from compiler.diagnostics.records import fast_init
+from compiler.diagnostics.records import record
 
 
-@fast_init
-@dataclass(frozen=True)
+@record
 class TensorRef:
     node: str
     index: int
 
 
-@fast_init
-@dataclass(frozen=True)
+@record
 class ArgExpr:
     """One argument of a layer's configuration as the spec wrote it, beside the value it had.
     Checking uses the value; codegen prints the expression, in the block's parameters."""
@@ -33,8 +31,7 @@ class ArgExpr:
     value: Any
 
 
-@fast_init
-@dataclass(frozen=True)
+@record
 class CallExpr:
     """How a layer was configured, in source form: `callee(args)`; for an op, the arguments
     matched to its attribute fields; for a `repeat`, its count and index variable."""
@@ -57,8 +54,7 @@ def set_by_parameters(call: CallExpr | None, field: str) -> bool:
     return arg is not None and not is_literal(arg.expr)
 
 
-@fast_init
-@dataclass(frozen=True)
+@record
 class Layer:
     """`Linear(512, 512)`: an op or a block specialization, not yet applied.
 
@@ -86,8 +82,7 @@ class ScanSpec:
     carries: int
 
 
-@fast_init
-@dataclass(frozen=True)
+@record
 class Callee:
     """A name that can be configured: a primitive op or a block definition."""
 

@@ -9,9 +9,9 @@ sample.  Nothing else lists activations.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
+from compiler.diagnostics.records import record
 from compiler.ops.schema import field_validator
 
 from compiler.ops.registry import (
@@ -30,7 +30,7 @@ from compiler.ops.registry import (
 )
 
 
-@dataclass(frozen=True)
+@record
 class ActivationFunction:
     """One activation function: what `Activation(kind)` and an `activation` parameter name."""
 

@@ -9,15 +9,16 @@ calls `nn.init.<name>_` with these keyword arguments (runtime/helpers.py, init_p
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable
+
+from compiler.diagnostics.records import record
 
 # torch.nn.init.calculate_gain's nonlinearities (kaiming's `nonlinearity`)
 NONLINEARITIES = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                   "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
 
 
-@dataclass(frozen=True)
+@record
 class InitArg:
     name: str
     kind: type                 # float or str
@@ -25,7 +26,7 @@ class InitArg:
     check: Callable[[Any], str | None] = lambda value: None    # a complaint, or None
 
 
-@dataclass(frozen=True)
+@record
 class InitScheme:
     name: str
     args: tuple[InitArg, ...] = ()

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from compiler.diagnostics.records import record
 from compiler.ir.dims import ONE, ZERO, prod_dims
 from compiler.ir.types import Dim, TensorType, dim, dim_str, dims_equal, is_float, is_int, py_dim, shapes_equal
 from compiler.diagnostics.codes import DTYPE_MISMATCH, SHAPE_MISMATCH, Code
@@ -46,7 +47,7 @@ class ShapeError(Exception):
         self.actual: Any = None
 
 
-@dataclass(frozen=True)
+@record
 class Port:
     name: str
     optional: bool = False
@@ -94,7 +95,7 @@ FlopFn = Callable[[Any, list[TensorType | None], list[TensorType]], Dim]
 BufferSpec = tuple[tuple[int, ...], bool]
 
 
-@dataclass(frozen=True)
+@record
 class Sample:
     """One configuration the generic op test runs: attribute values (as a spec passes them)
     and input types with concrete sizes; None for an optional input left out."""
@@ -148,7 +149,7 @@ def _one_output(attrs: Any) -> int:
     return 1
 
 
-@dataclass(frozen=True)
+@record
 class OpDef:
     name: str
     attrs: type[Attrs]

@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 
 from compiler.diagnostics import Span
-from compiler.diagnostics.records import fast_init
+from compiler.diagnostics.records import fast_init, record
 
 # How tightly each expression form binds, loosest first (mirrors grammar.lark).
 # `str()` puts parentheses around an operand that binds more loosely than its
@@ -18,13 +18,13 @@ _BINOP_PRECEDENCE = {"+": SUM, "-": SUM, "*": PRODUCT, "/": PRODUCT, "//": PRODU
                      "@": PRODUCT, "**": POWER}
 
 
-@dataclass(frozen=True)
+@record
 class Node:
     span: Span
 
 
 # ----------------------------------------------------------------- expressions
-@dataclass(frozen=True)
+@record
 class Expr(Node):
     @property
     def precedence(self) -> int:
@@ -36,7 +36,7 @@ def _wrap(e: Expr, at_least: int) -> str:
     return f"({e})" if e.precedence < at_least else str(e)
 
 
-@dataclass(frozen=True)
+@record
 class Int(Expr):
     value: int
 
@@ -44,7 +44,7 @@ class Int(Expr):
         return str(self.value)
 
 
-@dataclass(frozen=True)
+@record
 class Float(Expr):
     value: float
 
@@ -52,7 +52,7 @@ class Float(Expr):
         return repr(self.value)
 
 
-@dataclass(frozen=True)
+@record
 class Str(Expr):
     value: str
 
@@ -60,7 +60,7 @@ class Str(Expr):
         return f'"{self.value}"'
 
 
-@dataclass(frozen=True)
+@record
 class Bool(Expr):
     value: bool
 
@@ -68,13 +68,13 @@ class Bool(Expr):
         return "true" if self.value else "false"
 
 
-@dataclass(frozen=True)
+@record
 class NoneLit(Expr):
     def __str__(self) -> str:
         return "none"
 
 
-@dataclass(frozen=True)
+@record
 class Name(Expr):
     id: str
 
@@ -82,7 +82,7 @@ class Name(Expr):
         return self.id
 
 
-@dataclass(frozen=True)
+@record
 class ListLit(Expr):
     items: tuple[Expr, ...]
 
@@ -90,7 +90,7 @@ class ListLit(Expr):
         return "[" + ", ".join(map(str, self.items)) + "]"
 
 
-@dataclass(frozen=True)
+@record
 class BinOp(Expr):
     op: str
     left: Expr
@@ -106,7 +106,7 @@ class BinOp(Expr):
         return f"{_wrap(self.left, self.precedence)} {self.op} {_wrap(self.right, self.precedence + 1)}"
 
 
-@dataclass(frozen=True)
+@record
 class Compare(Expr):
     op: str
     left: Expr
@@ -120,7 +120,7 @@ class Compare(Expr):
         return f"{_wrap(self.left, SUM)} {self.op} {_wrap(self.right, SUM)}"
 
 
-@dataclass(frozen=True)
+@record
 class BoolOp(Expr):
     op: str  # "and" | "or"
     left: Expr
@@ -134,7 +134,7 @@ class BoolOp(Expr):
         return f"{_wrap(self.left, self.precedence)} {self.op} {_wrap(self.right, self.precedence + 1)}"
 
 
-@dataclass(frozen=True)
+@record
 class Not(Expr):
     operand: Expr
 
@@ -146,7 +146,7 @@ class Not(Expr):
         return f"not {_wrap(self.operand, NOT)}"
 
 
-@dataclass(frozen=True)
+@record
 class Neg(Expr):
     operand: Expr
 
@@ -158,7 +158,7 @@ class Neg(Expr):
         return f"-{_wrap(self.operand, NEGATION)}"
 
 
-@dataclass(frozen=True)
+@record
 class Ternary(Expr):
     cond: Expr
     then: Expr
@@ -172,7 +172,7 @@ class Ternary(Expr):
         return f"if {_wrap(self.cond, OR)} then {_wrap(self.then, OR)} else {self.orelse}"
 
 
-@dataclass(frozen=True)
+@record
 class Arg(Node):
     name: str | None
     value: Expr
@@ -181,7 +181,7 @@ class Arg(Node):
         return f"{self.name}={self.value}" if self.name else str(self.value)
 
 
-@dataclass(frozen=True)
+@record
 class Call(Expr):
     func: Expr
     args: tuple[Arg, ...]
@@ -194,7 +194,7 @@ class Call(Expr):
         return f"{_wrap(self.func, POSTFIX)}(" + ", ".join(map(str, self.args)) + ")"
 
 
-@dataclass(frozen=True)
+@record
 class Index(Expr):
     target: Expr
     index: Expr
@@ -207,7 +207,7 @@ class Index(Expr):
         return f"{_wrap(self.target, POSTFIX)}[{self.index}]"
 
 
-@dataclass(frozen=True)
+@record
 class Repeat(Expr):
     count: Expr
     index_name: str | None
@@ -222,7 +222,7 @@ class Repeat(Expr):
         return f"repeat({self.count}{idx}) {_wrap(self.body, POSTFIX)}"
 
 
-@dataclass(frozen=True)
+@record
 class Scan(Expr):
     """`scan(axis=1) Step(config)(xs, h0, memory)`: the step block applied at each position of
     `xs` along `axis`; the step's outputs after its first are carried into its next inputs."""
@@ -265,7 +265,7 @@ def replace_names(e: Expr, text: Callable[[str], str]) -> Expr:
 
 
 # ----------------------------------------------------------------- types
-@dataclass(frozen=True)
+@record
 class StarDim(Expr):
     """`*` or `*lead` first in an input's shape: any number of leading dimensions."""
 
@@ -275,7 +275,7 @@ class StarDim(Expr):
         return "*" + (self.name or "")
 
 
-@dataclass(frozen=True)
+@record
 class TensorTypeExpr(Node):
     dims: tuple[Expr, ...]
     dtype: str | None
@@ -285,7 +285,7 @@ class TensorTypeExpr(Node):
         return f"{dims} {self.dtype}" if self.dtype else dims
 
 
-@dataclass(frozen=True)
+@record
 class ParamType(Node):
     kind: str                       # "int" | "float" | "bool" | "str" | "list" | "enum"
     element: str | None = None      # list element type
@@ -300,51 +300,51 @@ class ParamType(Node):
 
 
 # ----------------------------------------------------------------- statements
-@dataclass(frozen=True)
+@record
 class Stmt(Node):
     pass
 
 
-@dataclass(frozen=True)
+@record
 class Require(Stmt):
     cond: Expr
     message: str | None
 
 
-@dataclass(frozen=True)
+@record
 class Input(Stmt):
     name: str
     type: TensorTypeExpr
     optional: bool
 
 
-@dataclass(frozen=True)
+@record
 class Output(Stmt):
     name: str
     type: TensorTypeExpr | None
     value: Expr | None
 
 
-@dataclass(frozen=True)
+@record
 class Assign(Stmt):
     targets: tuple[str, ...]
     value: Expr
 
 
-@dataclass(frozen=True)
+@record
 class Let(Stmt):
     name: str
     value: Expr
 
 
-@dataclass(frozen=True)
+@record
 class If(Stmt):
     cond: Expr
     then: tuple[Stmt, ...]
     orelse: tuple[Stmt, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Path(Node):
     parts: tuple[str, ...]
 
@@ -352,13 +352,13 @@ class Path(Node):
         return ".".join(self.parts)
 
 
-@dataclass(frozen=True)
+@record
 class Tie(Stmt):
     target: Path
     source: Path
 
 
-@dataclass(frozen=True)
+@record
 class Rename(Stmt):
     """`rename "reference.prefix.{i}." -> "our.prefix.{i}."`: checkpoint key mapping; with
     `as [1, 1, d]` the tensors under it are reshaped on load."""
@@ -368,7 +368,7 @@ class Rename(Stmt):
     shape: "Expr | None" = None
 
 
-@dataclass(frozen=True)
+@record
 class Init(Stmt):
     """`init Linear.weight = normal(std=0.02)`, `init attention.output.weight = zeros`: how the
     parameters an op kind (or one named layer) holds are initialized, in this block and in every
@@ -378,7 +378,7 @@ class Init(Stmt):
     scheme: Expr
 
 
-@dataclass(frozen=True)
+@record
 class Decode(Stmt):
     """`decode logits from input_ids`: the model decodes autoregressively (it gets `generate()`),
     each step feeding the new ids to the input `tokens` and reading the next one's scores from the
@@ -388,7 +388,7 @@ class Decode(Stmt):
     tokens: str
 
 
-@dataclass(frozen=True)
+@record
 class For(Stmt):
     """`for i in range(n) { ... }`: unrolled at compile time, one pass over the body per value."""
 
@@ -398,19 +398,19 @@ class For(Stmt):
 
 
 # ----------------------------------------------------------------- top level
-@dataclass(frozen=True)
+@record
 class Param(Node):
     name: str
     type: ParamType
     default: Expr | None
 
 
-@dataclass(frozen=True)
+@record
 class Import(Node):
     names: tuple[tuple[str, Span], ...]
 
 
-@dataclass(frozen=True)
+@record
 class BlockDef(Node):
     is_model: bool
     name: str
@@ -419,7 +419,7 @@ class BlockDef(Node):
     name_span: Span
 
 
-@dataclass(frozen=True)
+@record
 class ModelAlias(Node):
     name: str
     target: str
@@ -427,7 +427,7 @@ class ModelAlias(Node):
     name_span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Module(Node):
     """One parsed .dl file."""
 
