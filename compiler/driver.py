@@ -69,7 +69,6 @@ def check(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool 
 def _check(spec: Path, overrides: dict[str, Any] | None, all_blocks: bool, tp: int | None,
            sources: dict[Path, str] | None) -> Result:
     from compiler.check.decoding import check_decoding
-    from compiler.check.parallel import check_tensor_parallel
     from compiler.check.shapes import infer_program
     from compiler.check.init import check_init_rules
     from compiler.check.ties import check_ties
@@ -94,6 +93,7 @@ def _check(spec: Path, overrides: dict[str, Any] | None, all_blocks: bool, tp: i
         result.diagnostics += check_decoding(program)
     # tensor parallelism: every sharded head count and width divides by the degree asked for
     if result.ok and tp:
+        from compiler.check.parallel import check_tensor_parallel
         result.diagnostics += check_tensor_parallel(program, tp)
     # names: every class and layer name must be usable in Python, so check and compile agree
     result.diagnostics += name_diagnostics(program)

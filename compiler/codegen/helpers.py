@@ -3,18 +3,34 @@ source text, one entry per top-level definition.
 
 Generated code never imports dlc, so anything a lowering relies on beyond torch is
 copied into the generated file from that module, with the helpers it uses in turn.
-It imports torch, so it is read as text (importlib.resources), never imported.
+It imports torch, so it is read as text (`_runtime_text`), never imported.
 """
 from __future__ import annotations
 
 import ast
 import re
 from functools import lru_cache
-from importlib import resources
+import importlib.util
+import os
 
 
 RUNTIME_FILES = ("helpers.py", "fusion.py", "whole_model.py", "init.py", "generation.py", "decoding.py",
                  "attention.py")
+
+
+def _runtime_text(file: str) -> str:
+    """The text of one runtime file, read from the `dlc.runtime` package's folder, as
+    importlib.resources reads a package on disk; only a package elsewhere (a zip) goes through
+    importlib.resources, which brings zipfile, tempfile and shutil along (`dlc check` reads these
+    files for the names they reserve: those imports were a twentieth of its start-up)."""
+    spec = importlib.util.find_spec("dlc.runtime")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    path = os.path.join(folders[0], file) if folders else None
+    if path is not None and os.path.isfile(path):
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    from importlib import resources
+    return (resources.files("dlc.runtime") / file).read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
@@ -22,7 +38,7 @@ def _definitions() -> dict[str, tuple[str, set[str]]]:
     """name -> (source, names of the other helpers it reads), in file order."""
     found: dict[str, tuple[str, set[str]]] = {}
     for file in RUNTIME_FILES:
-        text = (resources.files("dlc.runtime") / file).read_text(encoding="utf-8")
+        text = _runtime_text(file)
         _read_definitions(text, found)
     return {name: (source, reads & set(found) - {name}) for name, (source, reads) in found.items()}
 
@@ -56,7 +72,7 @@ def helper_names() -> set[str]:
     parsing the files: `dlc check` reserves these names, and must not pay for an ast.parse."""
     names = set()
     for file in RUNTIME_FILES:
-        text = (resources.files("dlc.runtime") / file).read_text(encoding="utf-8")
+        text = _runtime_text(file)
         names.update(a or b for a, b in _TOP_LEVEL_NAME.findall(text))
     return names
 

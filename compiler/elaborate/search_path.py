@@ -4,13 +4,14 @@ fingerprint these folders without building a parser."""
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
 
 def _bundled_stdlib() -> Path:
-    """The standard library: package data of an installed dlc, else the checkout's top-level folder."""
-    installed = Path(str(resources.files("compiler") / "stdlib"))
+    """The standard library: package data of an installed dlc, else the checkout's top-level folder.
+    (The package's folder from `__file__`, as importlib.resources.files("compiler") gives it for an
+    installed package, without importing importlib.resources and the zip readers behind it.)"""
+    installed = Path(__file__).parent.parent / "stdlib"
     return installed if installed.is_dir() else Path(__file__).resolve().parents[2] / "stdlib"
 
 

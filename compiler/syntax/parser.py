@@ -4,7 +4,6 @@ builds the same typed AST nodes and turns its exceptions into DLC001 diagnostics
 from __future__ import annotations
 
 import gc
-import pickle
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -71,6 +70,7 @@ def _parse_cached(text: str, file: str) -> ast.Module:
     module = _parse_fast(text, file, DEFAULT_LIMITS)
     if module is not None:
         return module
+    import pickle       # only for the disk cache of what lark parses
     key = disk_cache.key_of("ast", file, text)
     payload = disk_cache.load("ast", key)
     if payload is not None:
