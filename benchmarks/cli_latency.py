@@ -11,7 +11,10 @@ Scenarios (each a fresh `python -m compiler.cli check ...` process; wall time, m
 - **uncached**: `DLC_NO_CACHE=1`, every stage from scratch (a first run, or CI without a cache).
 
 Each scenario uses its own temporary cache folder (`DLC_CACHE_DIR`), so the user's cache is
-never touched.  The CPU model and ISA are printed with the figures; the machine may be shared,
+never touched.  Python's bytecode cache is on, in a temporary folder (PYTHONPYCACHEPREFIX), even
+where PYTHONDONTWRITEBYTECODE is set (every process would compile dlc from source: ~0.3 s), as
+benchmarks/check_scaling.py does.  `--root DIR` measures another checkout of dlc (an A/B
+comparison on a shared machine: `--root BASE --root .` measures both, taking turns run by run).  The CPU model and ISA are printed with the figures; the machine may be shared,
 so each row also gives the median CPU time (user + system) of the process, which other load
 inflates far less than wall time.
 """
@@ -34,11 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"specs/bert.dl": 0.3, "specs stdlib": 0.6}   # seconds, from issue 12
 
 
-def run_check(paths: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall, CPU) seconds of one `dlc check` process; the check must succeed."""
+def run_check(paths: list[str], env: dict[str, str], root: Path = ROOT) -> tuple[float, float]:
+    """(wall, CPU) seconds of one `dlc check` process in checkout `root`; the check must succeed."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "compiler.cli", "check", *paths], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "compiler.cli", "check", *paths], cwd=root, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -48,23 +51,27 @@ def run_check(paths: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 
 def scenario_env(kind: str, cache: Path) -> dict[str, str]:
-    env = {**os.environ, "DLC_CACHE_DIR": str(cache)}
+    env = {**os.environ, "DLC_CACHE_DIR": str(cache), "PYTHONPYCACHEPREFIX": str(cache / "pycache")}
     env.pop("DLC_NO_CACHE", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if kind == "uncached":
         env["DLC_NO_CACHE"] = "1"
     return env
 
 
-def measure(kind: str, paths: list[str], runs: int) -> list[tuple[float, float]]:
+def measure(kind: str, paths: list[str], runs: int, roots: list[Path]) -> dict[Path, list[tuple[float, float]]]:
+    """Per checkout, `runs` samples; the checkouts take turns run by run."""
     with tempfile.TemporaryDirectory(prefix="dlc-latency-") as tmp:
-        cache = Path(tmp)
-        env = scenario_env(kind, cache)
-        run_check(paths, env)                       # fills the caches and the OS file cache
-        samples = []
+        caches = {root: Path(tmp) / str(i) for i, root in enumerate(roots)}
+        envs = {root: scenario_env(kind, caches[root]) for root in roots}
+        for root in roots:
+            run_check(paths, envs[root], root)       # fills the caches and the OS file cache
+        samples: dict[Path, list[tuple[float, float]]] = {root: [] for root in roots}
         for _ in range(runs):
-            if kind == "edited":                   # as if the spec had changed: no stored answer
-                shutil.rmtree(cache / "check", ignore_errors=True)
-            samples.append(run_check(paths, env))
+            for root in roots:
+                if kind == "edited":               # as if the spec had changed: no stored answer
+                    shutil.rmtree(caches[root] / "check", ignore_errors=True)
+                samples[root].append(run_check(paths, envs[root], root))
         return samples
 
 
@@ -72,17 +79,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--scenarios", default="cached,edited,uncached")
+    parser.add_argument("--root", type=Path, action="append", default=[], metavar="DIR",
+                        help="a dlc checkout to measure (repeatable: the checkouts take turns); default this one")
     args = parser.parse_args()
+    roots = [root.resolve() for root in args.root] or [ROOT]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# dlc check latency: {cpu_description()}; python {sys.version.split()[0]}; "
           f"load average at start {load:.1f}; median of {args.runs} cold processes\n")
-    print("| command | scenario | median s | min–max s | median CPU s | target s |\n|---|---|---|---|---|---|")
+    where = "| checkout " if len(roots) > 1 else ""
+    print(f"{where}| command | scenario | median s | min–max s | median CPU s | target s |\n"
+          f"{'|---' if where else ''}|---|---|---|---|---|---|")
     for target, limit in TARGETS.items():
         for kind in args.scenarios.split(","):
-            samples = measure(kind, target.split(), args.runs)
-            walls = [wall for wall, _ in samples]
-            print(f"| `dlc check {target}` | {kind} | {statistics.median(walls):.3f} | "
-                  f"{min(walls):.3f}–{max(walls):.3f} | {statistics.median(cpu for _, cpu in samples):.3f} | {limit} |")
+            for root, samples in measure(kind, target.split(), args.runs, roots).items():
+                walls = [wall for wall, _ in samples]
+                print((f"| {root} " if where else "") + f"| `dlc check {target}` | {kind} | "
+                      f"{statistics.median(walls):.3f} | {min(walls):.3f}–{max(walls):.3f} | "
+                      f"{statistics.median(cpu for _, cpu in samples):.3f} | {limit} |")
             sys.stdout.flush()
 
 

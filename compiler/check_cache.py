@@ -12,12 +12,18 @@ that checking a spec produced, as JSON.  Its key covers everything the answer de
   would shadow a stdlib module, or a new name a "did you mean" hint could offer,
   changes the key too.
 
+A clean answer (no diagnostic) depends on less, and is kept under a narrower key (`clean_key`,
+below): the spec, the modules it imports and the absence of files that would shadow them.  So
+editing one spec re-checks that spec only, not every spec of its folder (with the wide key alone,
+an edit anywhere in specs/ or stdlib/ invalidated the answers of every spec there).
+
 A cache hit imports nothing beyond the standard library and `compiler.diagnostics`.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +61,90 @@ def check_key(spec: Path, overrides: dict[str, Any], all_blocks: bool, tp: int |
     `folders` (resolved folder -> fingerprint) shares the folders' fingerprints between the specs
     of one command; pass a fresh dict for each command, so every command sees the files as they are."""
     folders = {} if folders is None else folders
-    parts = [f"schema={SCHEMA}", f"cwd={Path.cwd().resolve()}", f"spec={spec}", f"resolved={spec.resolve()}",
-             f"overrides={sorted(overrides.items())!r}", f"all_blocks={all_blocks}", f"tp={tp}",
-             f"spec_text={hashlib.sha256(spec.read_bytes()).hexdigest()}"]
+    parts = _spec_parts(spec, overrides, all_blocks, tp)
     for folder in _import_folders(spec):
         where = str(folder.resolve())
         if where not in folders:
             folders[where] = _folder_fingerprint(where)
         parts.append(f"folder {folder}={folders[where]}")
     return disk_cache.key_of(*parts)
+
+
+def _spec_parts(spec: Path, overrides: dict[str, Any], all_blocks: bool, tp: int | None) -> list[str]:
+    return [f"schema={SCHEMA}", f"cwd={Path.cwd().resolve()}", f"spec={spec}", f"resolved={spec.resolve()}",
+            f"overrides={sorted(overrides.items())!r}", f"all_blocks={all_blocks}", f"tp={tp}",
+            f"spec_text={hashlib.sha256(spec.read_bytes()).hexdigest()}"]
+
+
+# ---------------------------------------------------------------------- clean answers, by their files
+# A spec that checks clean (no diagnostic at all) depends on fewer files than check_key covers: its
+# own text, the modules it imports (transitively), and, for each import, the absence of the file of
+# that name in every folder searched before the one it was found in (a new file there would shadow
+# it).  Hints, which read whole folders (a "did you mean", the stdlib module defining a block), come
+# only with diagnostics.  So a clean answer is stored under `clean_key` instead, with that list, and
+# found again while those files are unchanged (whenever check_key would still find it, so would this): editing one spec then re-checks that spec, not every
+# spec of its folder (and editing a stdlib module, only the specs that import it).
+def clean_key(spec: Path, overrides: dict[str, Any], all_blocks: bool, tp: int | None = None) -> str:
+    """The key of `spec`'s clean answer: check_key's parts without the folders, with the search path."""
+    parts = _spec_parts(spec, overrides, all_blocks, tp)
+    return disk_cache.key_of("clean", *parts, f"search={[str(f.resolve()) for f in search_path()]}")
+
+
+def _digest(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def checked_clean(key: str) -> bool:
+    """Whether the entry under `key` says the spec checked clean and none of its files changed."""
+    payload = disk_cache.load("check", key)
+    if payload is None:
+        return False
+    try:
+        data = json.loads(payload)
+        if data.get("schema") != SCHEMA or data.get("key") != key:
+            return False
+        return (all(_digest(path) == digest for path, digest in data["files"])
+                and not any(os.path.isfile(path) for path in data["absent"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def store_clean(key: str, spec: Path) -> bool:
+    """Record that `spec` checked clean, with the files that answer depends on (see above); False
+    when those files could not be worked out (the caller then keeps the answer under check_key)."""
+    from compiler.diagnostics import CompileError
+    from compiler.elaborate.loader import Loader
+    loader = Loader()
+    try:
+        loader.load(spec)                   # parses nothing again: the parser keeps this process's ASTs
+    except CompileError:
+        return False
+    if loader.diagnostics:
+        return False
+    own = spec.resolve()
+    try:
+        files = [[str(path), _digest(str(path))] for path in loader.modules if path != own]
+    except OSError:
+        return False
+    absent = [path for module in loader.modules.values() for path in _shadowing_candidates(module)]
+    data = {"schema": SCHEMA, "key": key, "files": files, "absent": absent}
+    disk_cache.store("check", key, json.dumps(data).encode())
+    return True
+
+
+def _shadowing_candidates(module) -> list[str]:
+    """For each import of a loaded module, the files searched before the one found: the same order
+    as the loader's search (compiler/elaborate/loader.py, Loader._find; a test checks they agree)."""
+    found = []
+    for imp in module.tree.imports:
+        for name, _ in imp.names:
+            for folder in [module.path.parent, *search_path()]:
+                candidate = folder / f"{name}.dl"
+                if candidate.is_file():
+                    break
+                found.append(os.path.abspath(candidate))
+    return found
 
 
 # ---------------------------------------------------------------------- (de)serialization

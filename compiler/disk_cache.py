@@ -10,8 +10,8 @@ standard library.
 - Keys are sha256 hex digests that already cover everything the value depends on,
   including the compiler's own source (`compiler_fingerprint`): editing dlc
   invalidates every entry, with no version number to forget to bump.
-- Concurrent writers: a value is written to a temporary file in the same folder and
-  renamed into place, so a reader sees a whole entry or none; two writers of one key
+- Concurrent writers: a value is written to a temporary file in the same folder (named after
+  the key, the process and the thread) and renamed into place, so a reader sees a whole entry or none; two writers of one key
   wrote the same bytes, and the last rename wins.
 - Corruption: each entry starts with the sha256 of its payload, checked on every read;
   a bad entry reads as missing (and is overwritten by the next store).
@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import _thread
 from functools import lru_cache
 from pathlib import Path
 
@@ -96,16 +97,18 @@ def store(kind: str, key: str, payload: bytes) -> None:
     folder = namespace(kind)
     if folder is None:
         return
-    import tempfile     # only a store needs it: a cache hit, or no cache, does not
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=folder)
+        # A temporary name of this process and thread, created afresh (a leftover of a crashed
+        # process of the same id is overwritten): tempfile.mkstemp cost more than the write.
+        tmp = folder / f".{key[:16]}.{os.getpid()}.{_thread.get_ident()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)   # as mkstemp made it
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(hashlib.sha256(payload).digest() + payload)
             os.replace(tmp, folder / key)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
         _prune_now_and_then(folder)
     except OSError:

@@ -168,6 +168,9 @@ def check_diagnostics(spec: Path, overrides: dict[str, Any] | None = None, all_b
         return check(spec, overrides, all_blocks, tp).diagnostics
     from compiler import check_cache
     try:
+        clean = check_cache.clean_key(spec, overrides, all_blocks, tp)
+        if check_cache.checked_clean(clean):      # clean before, and none of its files changed
+            return []
         key = check_cache.check_key(spec, overrides, all_blocks, tp, folders)
     except OSError:  # the spec or a folder is unreadable: let the pipeline report it
         return check(spec, overrides, all_blocks, tp).diagnostics
@@ -175,8 +178,11 @@ def check_diagnostics(spec: Path, overrides: dict[str, Any] | None = None, all_b
     if cached is not None:
         return cached
     diagnostics = check(spec, overrides, all_blocks, tp).diagnostics
-    if not any(d.code in _UNCACHED_CODES for d in diagnostics):
-        check_cache.store(key, diagnostics)
+    # A clean answer is kept with the files it depends on (a narrower key: check_cache.clean_key);
+    # any other answer under the key of every file its hints may have read.
+    if diagnostics or not check_cache.store_clean(clean, spec):
+        if not any(d.code in _UNCACHED_CODES for d in diagnostics):
+            check_cache.store(key, diagnostics)
     return diagnostics
 
 

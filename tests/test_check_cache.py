@@ -181,3 +181,62 @@ def test_ordered_equals_the_lexicographical_topological_sort(case):
     graph = _graph([(names[s], names[d]) for s, d in edges], orders)
     expected = list(nx.lexicographical_topological_sort(graph.g.to_networkx(), key=lambda n: graph.node(n).order))
     assert [n.id for n in graph.ordered()] == expected
+
+
+# ---------------------------------------------------------------------- clean answers, by their files
+def _counting_checks(monkeypatch) -> list[Path]:
+    import compiler.driver as driver
+    checked: list[Path] = []
+    real = driver.check
+
+    def counting(spec, *args, **kwargs):
+        checked.append(spec)
+        return real(spec, *args, **kwargs)
+    monkeypatch.setattr(driver, "check", counting)
+    return checked
+
+
+def test_editing_a_sibling_spec_keeps_a_clean_answer(cache, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _spec(tmp_path)
+    Path("other.dl").write_text(GOOD)
+    checked = _counting_checks(monkeypatch)
+    assert check_diagnostics(Path("spec.dl")) == [] and check_diagnostics(Path("other.dl")) == []
+    Path("other.dl").write_text(GOOD + "# edited\n")                        # same folder, not imported
+    assert check_diagnostics(Path("spec.dl")) == []
+    assert checked == [Path("spec.dl"), Path("other.dl")]                   # spec.dl answered from the cache
+    assert check_diagnostics(Path("other.dl")) == [] and checked[-1] == Path("other.dl")
+
+
+def test_a_clean_answer_is_invalidated_by_its_imports_and_by_shadowing(cache, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    spec = tmp_path / "sub" / "spec.dl"
+    spec.write_text("import lib, layers\nmodel M() {\n    in x: [B, 4]\n    out y = Linear(4, 4)(Twice(4)(x))\n}\n")
+    (tmp_path / "sub" / "lib.dl").write_text("block Twice(d: int) {\n    in x: [B, d]\n    out y = x + x\n}\n")
+    checked = _counting_checks(monkeypatch)
+    assert check_diagnostics(spec) == [] and check_diagnostics(spec) == [] and len(checked) == 1
+    (tmp_path / "sub" / "lib.dl").write_text("block Twice(d: int) {\n    in x: [B, d]\n    out y = x * x\n}\n")
+    assert check_diagnostics(spec) == [] and len(checked) == 2                # an import's text changed
+    (tmp_path / "sub" / "layers.dl").write_text("block Broken( {\n")           # shadows the stdlib's layers
+    after = check_diagnostics(spec)
+    assert len(checked) == 3 and after == check(spec).diagnostics and any(d.code == "DLC001" for d in after)
+
+
+def test_the_shadowing_candidates_follow_the_loaders_search(tmp_path, monkeypatch):
+    from compiler.elaborate.loader import Loader
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "spec.dl"
+    spec.write_text("import lib, layers, attention\nmodel M() {\n    in x: [B, 4]\n    out y = Linear(4, 4)(x)\n}\n")
+    (tmp_path / "lib.dl").write_text("block Twice(d: int) {\n    in x: [B, d]\n    out y = x + x\n}\n")
+    loader = Loader()
+    loader.load(spec)
+    for module in loader.modules.values():
+        absent = set(check_cache._shadowing_candidates(module))
+        for imp in module.tree.imports:
+            for name, span in imp.names:
+                found = loader._find(name, module, span)
+                assert os.path.abspath(found) not in absent
+                searched = [module.path.parent, *check_cache.search_path()]
+                before = searched[:[f.resolve() for f in searched].index(found.parent.resolve())]
+                assert {os.path.abspath(f / f"{name}.dl") for f in before} <= absent
