@@ -6,8 +6,11 @@ Scenarios (each a fresh `python -m compiler.cli check ...` process; wall time, m
 `--runs`, after one untimed run that fills the operating system's file cache):
 
 - **cached**: the check cache holds the answer (nothing changed since the last check).
-- **edited**: the spec changed, so the check cache misses, but the parsed stdlib modules
-  and lark's parser tables are cached (the edit-check loop).
+- **edited**: one spec changed since the last check (the edit-check loop): the paths are checked
+  in a copy, where a comment line is added to the first spec before each run, so its answer
+  misses and the others' may hit.
+- **invalidated** (not run by default): every stored answer dropped before each run (as if
+  every spec had changed); the parsed-module and lark caches stay.
 - **uncached**: `DLC_NO_CACHE=1`, every stage from scratch (a first run, or CI without a cache).
 
 Each scenario uses its own temporary cache folder (`DLC_CACHE_DIR`), so the user's cache is
@@ -37,11 +40,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"specs/bert.dl": 0.3, "specs stdlib": 0.6}   # seconds, from issue 12
 
 
-def run_check(paths: list[str], env: dict[str, str], root: Path = ROOT) -> tuple[float, float]:
-    """(wall, CPU) seconds of one `dlc check` process in checkout `root`; the check must succeed."""
+def run_check(paths: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, float]:
+    """(wall, CPU) seconds of one `dlc check` process run in `cwd`; the check must succeed."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "compiler.cli", "check", *paths], cwd=root, env=env,
+    done = subprocess.run([sys.executable, "-m", "compiler.cli", "check", *paths], cwd=cwd, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -59,19 +62,41 @@ def scenario_env(kind: str, cache: Path) -> dict[str, str]:
     return env
 
 
+def working_copy(root: Path, paths: list[str], folder: Path) -> Path:
+    """A copy of `paths` (files or folders, relative to `root`) in `folder`; the spec to edit in it."""
+    for path in paths:
+        source, target = root / path, folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copy2(source, target)
+    first = folder / paths[0]
+    return first if first.is_file() else sorted(first.rglob("*.dl"))[0]
+
+
 def measure(kind: str, paths: list[str], runs: int, roots: list[Path]) -> dict[Path, list[tuple[float, float]]]:
     """Per checkout, `runs` samples; the checkouts take turns run by run."""
     with tempfile.TemporaryDirectory(prefix="dlc-latency-") as tmp:
         caches = {root: Path(tmp) / str(i) for i, root in enumerate(roots)}
         envs = {root: scenario_env(kind, caches[root]) for root in roots}
-        for root in roots:
-            run_check(paths, envs[root], root)       # fills the caches and the OS file cache
+        cwds, edited = dict.fromkeys(roots, None), {}
+        for i, root in enumerate(roots):
+            cwds[root] = root
+            if kind == "edited":    # checked in a copy, with the checkout's compiler
+                cwds[root] = Path(tmp) / f"work{i}"
+                edited[root] = working_copy(root, paths, cwds[root])
+                envs[root]["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), envs[root].get("PYTHONPATH")]))
+            run_check(paths, envs[root], cwds[root])       # fills the caches and the OS file cache
         samples: dict[Path, list[tuple[float, float]]] = {root: [] for root in roots}
-        for _ in range(runs):
+        for run in range(runs):
             for root in roots:
-                if kind == "edited":               # as if the spec had changed: no stored answer
+                if kind == "edited":
+                    with open(edited[root], "a", encoding="utf-8") as spec:
+                        spec.write(f"# edit {run}\n")
+                elif kind == "invalidated":
                     shutil.rmtree(caches[root] / "check", ignore_errors=True)
-                samples[root].append(run_check(paths, envs[root], root))
+                samples[root].append(run_check(paths, envs[root], cwds[root]))
         return samples
 
 
