@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.worker_schedule import freeze_collected_heap, order_for_workers
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # node id -> why it is slow.  Each names what keeps its code path in the fast lane.
@@ -113,6 +115,11 @@ SLOW: dict[str, str] = {
        "full-size ViT-L/16 and ViT-B/32 (0.5-1 s each); [vit_b_16] keeps the full-size names and shapes against "
        "torchvision in the fast lane, test_small_outputs_match the numerics"
        for name in ("vit_l_16", "vit_b_32")},
+    "tests/test_fused_epilogues.py::test_measured_epilogues_are_reported_and_kept_only_when_faster":
+        "times every ResNet-18 convolution fused and plain (2.5 s of CPU); test_kernel_choice keeps the interleaved "
+        "timing and its fastest-call rule in the fast lane, test_inference_build's test_measured_choices_are_reported "
+        "the report of measured choices, and [mobilenet_v2] of test_fused_convolutions_compute_what_o0_computes the "
+        "fused convolutions' numerics",
     "tests/test_whole_model_check.py::test_chosen_layers_are_undone_when_the_whole_model_is_slower_with_them[gpt2]":
         "[bert] keeps the undo of the chosen layers (timing faked, so it does not depend on the machine) fast",
     **{f"tests/test_editor_grammars.py::test_tree_sitter_grammar_accepts_small_specs[{name}]":
@@ -234,7 +241,9 @@ def _base(nodeid: str) -> str:
 
 @pytest.hookimpl(tryfirst=True)          # before -m deselects: the markers must be on by then
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the tables' tests slow; fail on entries that name no collected test."""
+    """Mark the tables' tests slow; fail on entries that name no collected test.  In an xdist
+    worker, order the items for the workers (tests/worker_schedule.py)."""
+    order_for_workers(items)
     collected = {item.nodeid for item in items}
     for item in items:
         why = SLOW.get(item.nodeid)
@@ -261,6 +270,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     test selected (the fast lane covers every module: a file whose tests all went slow needs a
     cheap one kept); sessionfinish fails the run on them.  Runs where the tests are collected: in
     each xdist worker (which reports to the controller), or in-process."""
+    freeze_collected_heap()                           # in an xdist worker (tests/worker_schedule.py)
     config = session.config
     seen = getattr(config, "_dlc_seen", None)
     folders = [Path(arg).resolve() for arg in config.args]
