@@ -60,8 +60,11 @@ def test_linear_kernels_pack_the_layers_not_fused(tmp_path_factory):
         _assert_same(model(*inputs), reference(*inputs), **_tolerance("bert"))
 
 
-def test_measured_epilogues_are_reported_and_kept_only_when_faster(tmp_path_factory):
+def test_measured_epilogues_are_reported_and_kept_only_when_faster(tmp_path_factory, monkeypatch):
     reference, o2, model, (images,) = _pair(tmp_path_factory, "resnet18")
+    # The whole-model check after the per-shape choices is a timing a loaded machine can turn into an
+    # undo (tests/test_whole_model_check.py covers both ways): kept here, so the choices can be counted.
+    monkeypatch.setattr(runtime_of(o2), "fastest_forward_seconds", lambda *_, **__: {"chosen": 1.0, "compiled": 2.0})
     model.optimize_for_inference(images)
     lines = [line for line in model.inference_summary if line.startswith("conv ")]
     assert lines and sum(int(re.search(r"(\d+) layer\(s\)", line)[1]) for line in lines) == 20
