@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.worker_schedule import freeze_collected_heap, order_for_workers
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # node id -> why it is slow.  Each names what keeps its code path in the fast lane.
@@ -92,6 +94,38 @@ SLOW: dict[str, str] = {
         "formatter's round trips keep the printer in the fast lane",
     "tests/test_training_gradients.py::test_training_build_gradients_equal_the_reference[gpt2-dropout]":
         "bert-dropout keeps the runtime's dropout_attention against the reference's SDPA in the fast lane",
+    # Session 6 (the fast lane under 60 s): full-width CNNs that a cheaper case of the same behaviour
+    # keeps in the fast lane (2-6 s each on a busy worker).
+    "tests/test_fused_epilogues.py::test_fused_convolutions_compute_what_o0_computes[resnet18]":
+        "a full-width ResNet-18 fused, packed and measured (6 s); [mobilenet_v2] keeps the fused convolutions "
+        "(residual sums included) against -O0 in the fast lane, and test_o2_resnet_lists_its_chains_and_o1_none "
+        "keeps ResNet's chains there",
+    "tests/test_passes.py::test_inplace_ops_change_nothing_in_eval_or_training[resnet-ResNet-overrides0-shape0]":
+        "[mobilenet-MobileNetV2-...] keeps in-place activations beside residual sums, in eval and training, fast",
+    "tests/test_parity_alexnet.py::test_outputs_match[224]":
+        "AlexNet at full resolution (2-3 s); [64] keeps its numerics against torchvision, the adaptive pooling "
+        "included, in the fast lane",
+    "tests/test_parameterized.py::test_runtime_configuration_matches_dash_d_compile[ResNet50-1]":
+        "a full-size ResNet-50 built twice (1.7 s); [ResNet-2] keeps ResNet's constructor arguments against "
+        "-D in the fast lane",
+    "tests/test_parameterized.py::test_every_resnet50_block_is_a_bottleneck":
+        "builds a full-size ResNet-50 (1.5 s); test_parity_vision's test_parameters_match_torchvision[resnet50] "
+        "keeps every bottleneck block's names and shapes against torchvision in the fast lane",
+    **{f"tests/test_parity_vit.py::test_full_size_parameters_and_keys[{name}]":
+       "full-size ViT-L/16 and ViT-B/32 (0.5-1 s each); [vit_b_16] keeps the full-size names and shapes against "
+       "torchvision in the fast lane, test_small_outputs_match the numerics"
+       for name in ("vit_l_16", "vit_b_32")},
+    "tests/test_fused_epilogues.py::test_measured_epilogues_are_reported_and_kept_only_when_faster":
+        "times every ResNet-18 convolution fused and plain (2.5 s of CPU); test_kernel_choice keeps the interleaved "
+        "timing and its fastest-call rule in the fast lane, test_inference_build's test_measured_choices_are_reported "
+        "the report of measured choices, and [mobilenet_v2] of test_fused_convolutions_compute_what_o0_computes the "
+        "fused convolutions' numerics",
+    "tests/test_whole_model_check.py::test_chosen_layers_are_undone_when_the_whole_model_is_slower_with_them[gpt2]":
+        "[bert] keeps the undo of the chosen layers (timing faked, so it does not depend on the machine) fast",
+    **{f"tests/test_editor_grammars.py::test_tree_sitter_grammar_accepts_small_specs[{name}]":
+       "the Earley parse of the tree-sitter rules is slow on longer files (1-2 s); attention.dl and tagger.dl "
+       "keep it in the fast lane, and test_tree_sitter_grammar_accepts_every_spec runs in the full suite"
+       for name in ("layers.dl", "transformer.dl")},
 }
 
 # test (node id without parameters) -> (parametrization ids kept in the fast lane, why the rest are slow)
@@ -108,7 +142,14 @@ _OPT_LEVELS_CNNS = ("; AlexNet (61M weights, 58M of them in its classifier: 2-4 
                     "and VGG's parameters against torchvision (every depth) and its compile stay fast")
 _OPT_LEVELS_GRADIENTS = (_OPT_LEVELS + _OPT_LEVELS_CNNS + "; in training, ResNet18 and MobileNetV2 keep plain, strided, "
                          "grouped and 1x1 convolutions with batch norms (GoogLeNet's backward, 0.8 s, adds only the "
-                         "concatenation of its branches, which its -O0/-O2 forward keeps)")
+                         "concatenation of its branches, which its forward against torchvision keeps); MobileNetV2's "
+                         "backward (3-4 s) runs in the full suite, ResNet18's keeps convolutions and batch norms in "
+                         "training fast")
+_OPT_LEVELS_CNN_EVAL = ("; at -O2 in eval, ResNet18 keeps folded convolutions and batch norms in the fast lane, "
+                        "MobileNetV2 keeps its depthwise and inverted residual blocks there through "
+                        "test_inference_build_agrees_in_eval and test_fused_epilogues, GoogLeNet its concatenations "
+                        "through test_parity_googlenet; ResNet50, MobileNetV2 and GoogLeNet (2-2.5 s each) run here "
+                        "in the full suite")
 _OPT_LEVELS_ALEXNET = (_OPT_LEVELS + _OPT_LEVELS_CNNS)
 REPRESENTATIVES: dict[str, tuple[frozenset[str], str]] = {
     **{f"tests/test_parity_bert_gpt2.py::{test}": (frozenset(ids), _BERT_GPT2_PAIRS) for test, ids in [
@@ -121,17 +162,22 @@ REPRESENTATIVES: dict[str, tuple[frozenset[str], str]] = {
     ]},
     "tests/test_opt_levels.py::test_o0_and_o2_agree": (frozenset([
         "transformer", "BertForMaskedLM", "BertForSequenceClassification", "GPT2LMHeadModel",
-        "T5ForConditionalGeneration", "T5V11ForConditionalGeneration", "ResNet50", "MobileNetV2",
-        "LlamaForCausalLM", "VisionTransformer", "GoogLeNet", "BahdanauSeq2Seq",
-        "LuongConcatSeq2Seq"]), _OPT_LEVELS_ALEXNET),
+        "T5ForConditionalGeneration", "T5V11ForConditionalGeneration", "ResNet18",
+        "LlamaForCausalLM", "VisionTransformer", "BahdanauSeq2Seq",
+        "LuongConcatSeq2Seq"]), _OPT_LEVELS_ALEXNET + _OPT_LEVELS_CNN_EVAL),
     "tests/test_opt_levels.py::test_gradients_agree_in_training": (frozenset([
         "transformer", "BertForMaskedLM", "GPT2LMHeadModel", "T5ForConditionalGeneration",
-        "T5V11ForConditionalGeneration", "ResNet18", "MobileNetV2", "LlamaForCausalLM", "VisionTransformer",
+        "T5V11ForConditionalGeneration", "ResNet18", "LlamaForCausalLM", "VisionTransformer",
         "BahdanauSeq2Seq", "LuongConcatSeq2Seq"]), _OPT_LEVELS_GRADIENTS),
+    "tests/test_opt_levels.py::test_inference_build_agrees_in_eval": (frozenset([
+        "transformer", "BertForSequenceClassification", "GPT2LMHeadModel", "MobileNetV2", "LlamaForCausalLM",
+        "VisionTransformer"]),
+        "T5's inference build (2 s, two compiles of t5.dl) is compared with -O0 in the fast lane by "
+        "test_inference_build's test_optimized_model_computes_what_o0_computes[t5]"),
     "tests/test_check_cache.py::test_dims_equal_agrees_with_simplify": (frozenset([
-        "B*S + S", "B*S + B + S + 1", "(H + 1)//2 - 1", "3"]),
-        "each expression is compared with all the others through sympy.simplify (0.3-1 s each); a product, "
-        "a sum, a floor and a constant stay in the fast lane"),
+        "B*S + B + S + 1", "(H + 1)//2 - 1"]),
+        "each expression is compared with all the others (the constant and the product among them) through "
+        "sympy.simplify (0.3-1 s each); a sum of products and a floor stay in the fast lane"),
     "tests/test_ci_output.py::test_a_closed_pipe_still_exits_1_when_errors_were_found": (frozenset(["text"]),
         "one CLI process per format; every format writes through the same closed-pipe handling, which text keeps "
         "in the fast lane"),
@@ -152,6 +198,22 @@ REPRESENTATIVES: dict[str, tuple[frozenset[str], str]] = {
     "tests/test_parity_llama.py::test_a_class_compiled_with_as_many_kv_heads_as_heads_builds_grouped_query_attention":
         (frozenset(["2"]), "grouped-query attention (2 key/value heads) stays in the fast lane; multi-query (1) "
                            "takes the same repeat"),
+    "tests/test_generation.py::test_beam_search_ids_equal_hf_for_gpt2": (frozenset([
+        "None-1.0-0", "7-1.0-1", "23-0.0-2", "5-2.0-0"]),
+        "one prompt per end token and length penalty keeps each of them against HF's beam search in the fast "
+        "lane (0.2-0.3 s a case); every prompt with every setting runs in the full suite"),
+    "tests/test_generation.py::test_greedy_ids_equal_hf_for_gpt2": (frozenset(["None-0", "7-1", "23-2"]),
+        "one prompt per end token keeps each against HF's greedy search in the fast lane; every pairing runs in "
+        "the full suite"),
+    "tests/test_mutation_locations.py::test_errors_follow_from_the_changed_line": (frozenset([
+        "alexnet", "bert", "gpt1", "gpt2", "llama", "seq2seq", "t5", "tagger", "transformer", "vit"]),
+        "a CNN (alexnet), every language model, the recurrent specs and ViT keep mutated lines' diagnostics in the "
+        "fast lane; googlenet, mobilenet, resnet, vgg and word2vec (0.4-1 s each, longer files of the same "
+        "constructs) run in the full suite"),
+    "tests/test_summary.py::test_counts_match_the_generated_model": (frozenset([
+        "BertForMaskedLM", "ResNet18", "Transformer"]),
+        "a language model, a CNN and the encoder-decoder keep the summary's counts against the built model in the "
+        "fast lane; T5 and the recurrent Tagger (0.6-1.3 s) run in the full suite"),
 }
 
 
@@ -179,7 +241,9 @@ def _base(nodeid: str) -> str:
 
 @pytest.hookimpl(tryfirst=True)          # before -m deselects: the markers must be on by then
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the tables' tests slow; fail on entries that name no collected test."""
+    """Mark the tables' tests slow; fail on entries that name no collected test.  In an xdist
+    worker, order the items for the workers (tests/worker_schedule.py)."""
+    order_for_workers(items)
     collected = {item.nodeid for item in items}
     for item in items:
         why = SLOW.get(item.nodeid)
@@ -206,6 +270,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     test selected (the fast lane covers every module: a file whose tests all went slow needs a
     cheap one kept); sessionfinish fails the run on them.  Runs where the tests are collected: in
     each xdist worker (which reports to the controller), or in-process."""
+    freeze_collected_heap()                           # in an xdist worker (tests/worker_schedule.py)
     config = session.config
     seen = getattr(config, "_dlc_seen", None)
     folders = [Path(arg).resolve() for arg in config.args]
@@ -240,7 +305,8 @@ def _record_spec_reads(event: str, args: tuple) -> None:
 
 
 # ---------------------------------------------------------------------- property tests
-FAST_LANE_EXAMPLES = 1 / 3
+# A sixth: the property tests were 15 s of the fast lane's ~260 s of test time at a third (session 6).
+FAST_LANE_EXAMPLES = 1 / 6
 
 
 def in_fast_lane() -> bool:
@@ -249,7 +315,7 @@ def in_fast_lane() -> bool:
 
 
 def examples(full: int) -> int:
-    """A property test's hypothesis examples: `full` in the full suite, a third of them (at least 10)
+    """A property test's hypothesis examples: `full` in the full suite, a sixth of them (at least 10)
     in the fast lane.  Every run still draws new examples, so the fast lane samples the same space."""
     return max(10, round(full * FAST_LANE_EXAMPLES)) if in_fast_lane() else full
 
