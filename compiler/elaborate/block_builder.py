@@ -148,7 +148,11 @@ class BlockBuilder:
             if self.stopped:
                 return
             try:
-                getattr(self, "_" + type(stmt).__name__.lower())(stmt, errors)
+                kind = type(stmt)
+                method = _STATEMENT_METHODS.get(kind)
+                if method is None:
+                    method = _STATEMENT_METHODS[kind] = getattr(BlockBuilder, "_" + kind.__name__.lower())
+                method(self, stmt, errors)
             except CompileError as exc:
                 errors.extend(exc.diagnostics)
                 self.failed = True
@@ -389,7 +393,7 @@ class BlockBuilder:
             return Layer("block", key, BlockCall(block, owner, tuple(args)), call.span,
                          call=CallExpr(call.func, written), guard=self.guard)
         op = REGISTRY[callee.name]
-        fields = _match_fields(list(op.attrs.model_fields), written)
+        fields = _match_fields(_field_names(op.attrs), written)
         return Layer("op", op.name, self._validated(op, args, call.span), call.span,
                      call=CallExpr(call.func, written, fields), guard=self.guard)
 
@@ -510,6 +514,9 @@ class BlockBuilder:
         return refs[0] if n_out == 1 else refs
 
     def _check_arity(self, layer: Layer, ports, args, span: Span) -> None:
+        # the common case, a tensor for every port: nothing below would report
+        if len(args) == len(ports) and all(a is not None for a in args):
+            return
         variadic = any(getattr(p, "variadic", False) for p in ports)
         required = [p for p in ports if not p.optional]
         what = f"`{layer.target}`"
@@ -556,6 +563,9 @@ class _Port:
 
 _POISON = object()
 
+# The statement method of each AST statement class (`_assign` for ast.Assign), looked up once per class.
+_STATEMENT_METHODS: dict[type, Any] = {}
+
 # A checkpoint key prefix in a `rename`: dotted components, each of name characters and {placeholders}.
 _COMPONENT = r"(?:[A-Za-z0-9_]|\{[A-Za-z_][A-Za-z0-9_]*\})+"
 _KEY_PREFIX = rf"{_COMPONENT}(?:\.{_COMPONENT})*\.?"
@@ -583,6 +593,17 @@ def _holds_output(stmts) -> bool:
     """Whether a branch declares an output, directly or in a nested `if`."""
     return any(isinstance(s, ast.Output) or (isinstance(s, ast.If) and (_holds_output(s.then) or _holds_output(s.orelse)))
                for s in stmts)
+
+
+def _field_names(attrs_class: type) -> list[str]:
+    """An op's attribute fields in order (pydantic's model_fields, read once per class)."""
+    names = _FIELD_NAMES.get(attrs_class)
+    if names is None:
+        names = _FIELD_NAMES[attrs_class] = list(attrs_class.model_fields)
+    return names
+
+
+_FIELD_NAMES: dict[type, list[str]] = {}
 
 
 def _match_fields(fields: list[str], written: tuple[ArgExpr, ...]) -> tuple[tuple[str, ArgExpr], ...]:
