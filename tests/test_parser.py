@@ -647,3 +647,24 @@ def test_arbitrary_text_only_ever_produces_diagnostics(data):
 ])
 def test_pathological_inputs(data):
     _front_end_survives(data)
+
+
+@pytest.mark.parametrize("text, deepest", [
+    (")" * 3 + "(" * 201, 201),              # unmatched closers do not lend depth: the limit still trips
+    ("(" * 150 + ")" * 300 + "(" * 201, 201),
+    ('"' + "(" * 300 + '"\n' + "(" * 10, 10),   # brackets in strings and comments are not counted
+    ("# " + "[" * 300 + "\n" + "{" * 5, 5),
+    ('"' + "(" * 300 + "\n" + "(" * 200, 200),  # an unterminated string ends at its line
+])
+def test_bracket_depth_is_counted_on_code_only(text, deepest):
+    """parser._check_brackets sums the depth in C and only walks the brackets when the sum may
+    exceed the limit: both ways must agree, on closers without an opener too."""
+    from compiler.syntax.parser import _check_brackets
+    if deepest <= MAX_NESTING:
+        _check_brackets(text, "t.dl", MAX_NESTING)
+        return
+    with pytest.raises(CompileError) as info:
+        _check_brackets(text, "t.dl", MAX_NESTING)
+    (d,) = info.value.diagnostics
+    line = text.count("\n") + 1
+    assert (d.code, d.span.line, d.span.col) == ("DLC013", line, len(text.split("\n")[-1]) - (deepest - MAX_NESTING) + 1)

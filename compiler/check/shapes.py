@@ -44,6 +44,10 @@ from compiler.diagnostics.codes import (
 )
 
 
+# op name -> whether one of its input ports is variadic (the registry is fixed once built)
+_VARIADIC: dict[str, bool] = {}
+
+
 class _Failed(Exception):
     """A node could not be typed; dependants are skipped."""
 
@@ -151,11 +155,16 @@ class _GraphInference(ScanInference):
 
     def _infer_op(self, node: Node, name: str, attrs: Any, ins, where: str = "") -> list[TensorType]:
         op = REGISTRY[name]
-        if not any(port.variadic for port in op.inputs):     # a port left out reads as none, never past the end
+        variadic = _VARIADIC.get(name)
+        if variadic is None:
+            variadic = _VARIADIC[name] = any(port.variadic for port in op.inputs)
+        if not variadic:     # a port left out reads as none, never past the end
             ins = [*ins, *[None] * (len(op.inputs) - len(ins))]
         for slot, t in enumerate(ins):
+            if t is None or not t.optional:
+                continue
             port = op.inputs[min(slot, len(op.inputs) - 1)]
-            if t is not None and t.optional and not port.optional:
+            if not port.optional:
                 self._fail(node, OPTIONAL_INPUT, f"{name} input `{port.name}` may be none (it comes from an optional input)",
                            slot, ins, hint="pass optional inputs only to ports that accept none")
         try:

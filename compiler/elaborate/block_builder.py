@@ -148,7 +148,11 @@ class BlockBuilder:
             if self.stopped:
                 return
             try:
-                getattr(self, "_" + type(stmt).__name__.lower())(stmt, errors)
+                kind = type(stmt)
+                method = _STATEMENT_METHODS.get(kind)
+                if method is None:
+                    method = _STATEMENT_METHODS[kind] = getattr(BlockBuilder, "_" + kind.__name__.lower())
+                method(self, stmt, errors)
             except CompileError as exc:
                 errors.extend(exc.diagnostics)
                 self.failed = True
@@ -510,6 +514,9 @@ class BlockBuilder:
         return refs[0] if n_out == 1 else refs
 
     def _check_arity(self, layer: Layer, ports, args, span: Span) -> None:
+        # the common case, a tensor for every port: nothing below would report
+        if len(args) == len(ports) and all(a is not None for a in args):
+            return
         variadic = any(getattr(p, "variadic", False) for p in ports)
         required = [p for p in ports if not p.optional]
         what = f"`{layer.target}`"
@@ -555,6 +562,9 @@ class _Port:
 
 
 _POISON = object()
+
+# The statement method of each AST statement class (`_assign` for ast.Assign), looked up once per class.
+_STATEMENT_METHODS: dict[type, Any] = {}
 
 # A checkpoint key prefix in a `rename`: dotted components, each of name characters and {placeholders}.
 _COMPONENT = r"(?:[A-Za-z0-9_]|\{[A-Za-z_][A-Za-z0-9_]*\})+"

@@ -92,6 +92,7 @@ def checked_number(value: Any, limits: Any, span: Any, what: str = "the result")
 # The function that evaluates each kind of expression (`Evaluator._binop` for ast.BinOp), looked up
 # once per kind: eval() runs for every node of every expression.
 _METHODS: dict[type, Any] = {}
+_NOT_LOOKED_UP = object()
 _TAKE_TARGETS = (ast.Call, ast.Repeat, ast.Scan, ast.BinOp)
 
 
@@ -280,12 +281,16 @@ class Evaluator:
 
     def _callee(self, f: ast.Expr) -> Any:
         """What a call calls; a name nothing defines there is an unknown block or op."""
-        if isinstance(f, ast.Name) and f.id not in BUILTINS and self.b.lookup(f.id) is None:
+        found = self.b.lookup(f.id) if isinstance(f, ast.Name) and f.id not in BUILTINS else _NOT_LOOKED_UP
+        if found is None:
             library = stdlib_module_defining(f.id)
             hint = (f"`{f.id}` is defined in the standard library: add `import {library}`" if library
                     else suggest(f.id, self.b.visible_names() | set(BUILTINS)))
             raise error(UNKNOWN_CALLEE, f"unknown block or op `{f.id}`", f.span,
                         hint=hint or "define it with `block`, or import the module that does")
+        if found is not _NOT_LOOKED_UP:     # what eval(f) gives (a step, the lookup), without a second lookup
+            self.b.budget.step(f.span)
+            return found
         return self.eval(f)
 
     def _tensor_arg(self, a: ast.Arg) -> TensorRef | None:

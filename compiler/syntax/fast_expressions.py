@@ -11,12 +11,16 @@ import re
 from compiler.diagnostics import Span
 from compiler.syntax import ast
 
-# One token per match, after the blanks before it (a line at a time: no token spans lines).
+# One token per match, after the blanks before it, over the whole text (a newline is a match of
+# its own, so lines are counted as the matches go by).  The alternatives are tried in order, so
+# the commonest tokens (names, then operators) come first; each alternative is told apart by
+# its first character but for FLOAT before INT (an INT is a FLOAT's prefix) and ERROR, last.
 _TOKEN = re.compile(r"""[ \t\f\r]*(?:
-    (\#.*) | ([0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+) | ([0-9]+)
-  | ([A-Za-z_][A-Za-z0-9_]*) | ("[^"\\\n]*") | (\*\*|//|==|!=|<=|>=|->|[-+*/%@<>=(){}\[\],:.]) | ([^ \t\f\r]))""", re.VERBOSE)
-_COMMENT, _OPERATOR, _ERROR = 1, 6, 7
-_KIND_OF_GROUP = (None, "COMMENT", "FLOAT", "INT", "NAME", "STRING", "OP", "ERROR")
+    ([A-Za-z_][A-Za-z0-9_]*) | ([(){}\[\],:.+%@]|->?|==?|<=?|>=?|!=|\*\*?|//?) | (\n)
+  | ([0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+) | ([0-9]+) | (\#[^\n]*) | ("[^"\\\n]*")
+  | ([^ \t\f\r\n]))""", re.VERBOSE)
+_OPERATOR, _NEWLINE, _COMMENT, _ERROR = 2, 3, 6, 8
+_KIND_OF_GROUP = (None, "NAME", None, None, "FLOAT", "INT", None, "STRING", None)
 
 # Every keyword of grammar.lark: as a name, each one is ambiguous somewhere (lark's contextual
 # lexer reads it as a keyword where the parser state accepts one), so a name spelled like a
@@ -27,6 +31,7 @@ _COMPARISONS = frozenset(("==", "!=", "<=", ">=", "<", ">"))
 _PRODUCTS = frozenset(("*", "//", "/", "%", "@"))
 _BINARY = _COMPARISONS | _PRODUCTS | {"+", "-", "**"}
 _LITERALS = {"true": (ast.Bool, True), "false": (ast.Bool, False)}
+_LEAVES = frozenset(("NAME", "INT", "FLOAT", "STRING"))    # the kinds of the one-token atoms
 _NESTING_MARGIN = 4     # give up this far below the limit: lark's own check decides near it
 
 
@@ -41,24 +46,27 @@ def tokens(text: str) -> tuple[list[str], list[str], list[int], list[int]]:
     values: list[str] = []
     lines: list[int] = []
     cols: list[int] = []
-    number = 0
-    line = ""
-    for number, line in enumerate(text.split("\n"), 1):
-        for match in _TOKEN.finditer(line):
-            group = match.lastindex
+    number, line_start = 1, 0
+    for match in _TOKEN.finditer(text):
+        group = match.lastindex
+        if group == _NEWLINE:
+            number += 1
+            line_start = match.end()
+            continue
+        if group >= _COMMENT:
             if group == _COMMENT:
                 continue
             if group == _ERROR:
                 raise GiveUp
-            value = match.group(group)
-            kinds.append(value if group == _OPERATOR else _KIND_OF_GROUP[group])
-            values.append(value)
-            lines.append(number)
-            cols.append(match.start(group) + 1)
+        value = match[group]
+        kinds.append(value if group == _OPERATOR else _KIND_OF_GROUP[group])
+        values.append(value)
+        lines.append(number)
+        cols.append(match.start(group) - line_start + 1)
     kinds.append("$END")
     values.append("")
     lines.append(number)
-    cols.append(len(line) + 1)
+    cols.append(len(text) - line_start + 1)
     return kinds, values, lines, cols
 
 
@@ -115,9 +123,13 @@ class ExpressionParser:
     # ------------------------------------------------------------------ expressions
     def expr(self):
         kind = self.kinds[self.i]
-        if kind == "NAME" and self.values[self.i] in ("if", "not"):
-            return self.ternary() if self.values[self.i] == "if" else self.boolean(0)
-        if kind == "-":
+        if kind == "NAME":
+            value = self.values[self.i]
+            if value == "if":
+                return self.ternary()
+            if value == "not":
+                return self.boolean(0)
+        elif kind == "-":
             return self.boolean(0)
         # Most expressions are one operand (a name, a number, a call): parse it first, and go
         # down the precedence levels only when an operator follows (with it as their first operand).
@@ -201,11 +213,15 @@ class ExpressionParser:
         return left
 
     def postfix(self):
-        if self.kinds[self.i] == "NAME" and self.values[self.i] == "repeat":
-            return self.repeat()
-        if self.kinds[self.i] == "NAME" and self.values[self.i] == "scan":
-            return self.scan()
-        node, h, c = self.atom()
+        i = self.i
+        kind = self.kinds[i]
+        if kind == "NAME" and self.values[i] in ("repeat", "scan"):
+            return self.repeat() if self.values[i] == "repeat" else self.scan()
+        if kind in _LEAVES:             # the common case, without atom()'s dispatch
+            self.i = i + 1
+            node, h, c = self.leaf(i)
+        else:
+            node, h, c = self.atom()
         while True:
             kind = self.kinds[self.i]
             if kind == "(":
@@ -254,13 +270,20 @@ class ExpressionParser:
         """`args` up to (not including) `close`; its height in lark's tree (0: no `args` node)."""
         items: list[ast.Arg] = []
         height = 0
-        while self.kinds[self.i] != close:
-            if self.kinds[self.i] == "NAME" and self.kinds[self.i + 1] == "=":
+        kinds = self.kinds
+        while kinds[self.i] != close:
+            i = self.i
+            if kinds[i] == "NAME" and kinds[i + 1] == "=":
                 first = self.name()
                 self.i += 1
                 value, h, c = self.expr()
                 items.append(ast.Arg(self.span(self.start_of(first), c[2:]), self.values[first], value))
                 h += 1
+            elif kinds[i] in _LEAVES and (kinds[i + 1] == "," or kinds[i + 1] == close):
+                # one token, the commonest argument: what expr() would build, without its descent
+                self.i = i + 1
+                value, h, _ = self.leaf(i)
+                items.append(ast.Arg(value.span, None, value))
             else:
                 value, h, _ = self.expr()
                 items.append(ast.Arg(value.span, None, value))
@@ -272,36 +295,43 @@ class ExpressionParser:
 
     def atom(self):
         i = self.i
-        kind, value = self.kinds[i], self.values[i]
+        kind = self.kinds[i]
         self.i = i + 1
-        if kind == "NAME":
-            if value in _LITERALS:
-                cls, literal = _LITERALS[value]
-                node = cls(self.token_span(i), literal)
-            elif value == "none":
-                node = ast.NoneLit(self.token_span(i))
-            elif value in _KEYWORDS:
-                raise GiveUp
-            else:
-                node = ast.Name(self.token_span(i), value)
-        elif kind == "INT":
-            if len(value) > self.max_digits:
-                raise GiveUp
-            node = ast.Int(self.token_span(i), int(value))
-        elif kind == "FLOAT":
-            node = ast.Float(self.token_span(i), float(value))
-        elif kind == "STRING":
-            node = ast.Str(self.token_span(i), value[1:-1])
-        elif kind == "(":
+        if kind == "(":
             node, h, _ = self.expr()
             close = self.expect(")")
             return node, h, (*self.start_of(i), *self.end_of(close))
-        elif kind == "[":
+        if kind == "[":
             return self.list_literal(i)
+        return self.leaf(i)
+
+    def leaf(self, i: int):
+        """The atom of token `i` alone: a name or a literal (the caller moves past it)."""
+        kind, value = self.kinds[i], self.values[i]
+        line, col = self.lines[i], self.cols[i]
+        end = col + len(value)
+        span = Span(self.file, line, col, line, end)
+        if kind == "NAME":
+            if value not in _KEYWORDS:
+                node = ast.Name(span, value)
+            elif value in _LITERALS:
+                cls, literal = _LITERALS[value]
+                node = cls(span, literal)
+            elif value == "none":
+                node = ast.NoneLit(span)
+            else:
+                raise GiveUp
+        elif kind == "INT":
+            if len(value) > self.max_digits:
+                raise GiveUp
+            node = ast.Int(span, int(value))
+        elif kind == "FLOAT":
+            node = ast.Float(span, float(value))
+        elif kind == "STRING":
+            node = ast.Str(span, value[1:-1])
         else:
             raise GiveUp
-        line, col = self.lines[i], self.cols[i]
-        return node, 1, (line, col, line, col + len(value))
+        return node, 1, (line, col, line, end)
 
     def list_literal(self, first: int):
         items, height = [], 0

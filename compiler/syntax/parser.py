@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import re
+from itertools import accumulate
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -35,8 +36,19 @@ MAX_LITERAL_DIGITS = DEFAULT_LIMITS.max_literal_digits
 _BRACKETS = re.compile(r'"[^"\n]*"?|#[^\n]*|[(\[{]|[)\]}]')
 
 
+# What _BRACKETS matches besides brackets: removed first, the brackets left are the ones it counts.
+_STRINGS_AND_COMMENTS = re.compile(r'"[^"\n]*"?|#[^\n]*')
+_BRACKET = re.compile(r"[(\[{]|[)\]}]")
+_DEPTH_CHANGE = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
+
+
 def _check_brackets(text: str, file: str, limit: int) -> None:
     """Parentheses leave no node in the tree, so `((((x))))` is bounded on the text itself."""
+    # The running depth, summed in C: when it never goes below zero (no unmatched closing bracket,
+    # which the loop below clamps) and stays within the limit, the loop would find nothing.
+    depths = list(accumulate(map(_DEPTH_CHANGE.__getitem__, _BRACKET.findall(_STRINGS_AND_COMMENTS.sub("", text)))))
+    if not depths or (min(depths) >= 0 and max(depths) <= limit):
+        return
     depth = 0
     for match in _BRACKETS.finditer(text):
         char = match.group()
