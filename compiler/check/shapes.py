@@ -133,13 +133,18 @@ class _GraphInference(ScanInference):
         return self.diags
 
     def _input_types(self, node: Node) -> list[TensorType | None] | None:
-        operands = self.graph.operands(node.id)
-        ins: list[TensorType | None] = [None] * (max(operands, default=-1) + 1)
-        for slot, (src, index) in operands.items():
-            types = self.graph.node(src).types
+        # what Graph.operands gives, read from the predecessor map without building its dict
+        g = self.graph.g
+        nodes = g.node_data
+        ins: list[TensorType | None] = []
+        for src, edges in g.pred[node.id].items():
+            types = nodes[src]["node"].types
             if types is None:
                 return None          # an upstream node failed; already reported
-            ins[slot] = types[index]
+            for slot, data in edges.items():
+                if slot >= len(ins):
+                    ins += [None] * (slot + 1 - len(ins))
+                ins[slot] = types[data["index"]]
         return ins
 
     def _infer(self, node: Node, ins: list[TensorType | None]) -> list[TensorType]:

@@ -393,7 +393,7 @@ class BlockBuilder:
             return Layer("block", key, BlockCall(block, owner, tuple(args)), call.span,
                          call=CallExpr(call.func, written), guard=self.guard)
         op = REGISTRY[callee.name]
-        fields = _match_fields(list(op.attrs.field_names), written)
+        fields = _match_fields(list(op.attrs.field_names), written) if written else ()   # `ReLU()`: nothing to match
         return Layer("op", op.name, self._validated(op, args, call.span), call.span,
                      call=CallExpr(call.func, written, fields), guard=self.guard)
 

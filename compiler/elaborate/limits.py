@@ -83,10 +83,15 @@ class Budget:
     def step(self, span: Span) -> None:
         self.steps += 1
         if self.steps > self.limits.max_steps:
-            if self.steps > self.limits.max_steps + 1:
-                raise CompileError([])       # reported once, where the budget ran out
-            raise error(RESOURCE_LIMIT, f"compile-time evaluation exceeds {self.limits.max_steps:,} steps", span,
-                        hint="a loop or a chain of blocks does more work than any model needs")
+            self.out_of_steps(span)
+
+    def out_of_steps(self, span: Span) -> None:
+        """Raise for a step past the limit (`steps` already counts it): DLC013 at the first such
+        step, an empty CompileError after it.  The evaluator's hot path counts inline and calls this."""
+        if self.steps > self.limits.max_steps + 1:
+            raise CompileError([])       # reported once, where the budget ran out
+        raise error(RESOURCE_LIMIT, f"compile-time evaluation exceeds {self.limits.max_steps:,} steps", span,
+                    hint="a loop or a chain of blocks does more work than any model needs")
 
     def instance(self, span: Span) -> None:
         self.instances += 1

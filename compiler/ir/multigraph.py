@@ -87,10 +87,11 @@ class MultiDiGraph:
     def add_node(self, node: Hashable, /, **data: Any) -> None:
         self.version += 1
         if node not in self._node:
-            self._node[node] = {}
+            self._node[node] = data         # `data` is this call's own dict: kept, not copied
             self._succ[node] = {}
             self._pred[node] = {}
-        self._node[node].update(data)
+        else:
+            self._node[node].update(data)
 
     def remove_node(self, node: Hashable) -> None:
         """Remove `node` and every edge into or out of it (KeyError if it is absent, as networkx)."""
@@ -109,9 +110,10 @@ class MultiDiGraph:
     # ------------------------------------------------------------------ edges
     def add_edge(self, src: Hashable, dst: Hashable, /, key: Hashable = 0, **data: Any) -> Hashable:
         """Add the edge (or update its data), adding missing end points as networkx does."""
-        for node in (src, dst):
-            if node not in self._node:
-                self.add_node(node)
+        if src not in self._node:
+            self.add_node(src)
+        if dst not in self._node:
+            self.add_node(dst)
         keyed = self._succ[src].get(dst)
         if keyed is None:
             keyed = self._succ[src][dst] = self._pred[dst][src] = {}

@@ -47,6 +47,9 @@ def tokens(text: str) -> tuple[list[str], list[str], list[int], list[int]]:
     lines: list[int] = []
     cols: list[int] = []
     number, line_start = 1, 0
+    # the bound methods, looked up once: this loop runs once per token of the file
+    add_kind, add_value, add_line, add_col = kinds.append, values.append, lines.append, cols.append
+    kind_of_group = _KIND_OF_GROUP
     for match in _TOKEN.finditer(text):
         group = match.lastindex
         if group == _NEWLINE:
@@ -59,10 +62,10 @@ def tokens(text: str) -> tuple[list[str], list[str], list[int], list[int]]:
             if group == _ERROR:
                 raise GiveUp
         value = match[group]
-        kinds.append(value if group == _OPERATOR else _KIND_OF_GROUP[group])
-        values.append(value)
-        lines.append(number)
-        cols.append(match.start(group) - line_start + 1)
+        add_kind(kind_of_group[group] or value)      # an operator's kind is itself
+        add_value(value)
+        add_line(number)
+        add_col(match.start(group) - line_start + 1)
     kinds.append("$END")
     values.append("")
     lines.append(number)
@@ -222,21 +225,24 @@ class ExpressionParser:
             node, h, c = self.leaf(i)
         else:
             node, h, c = self.atom()
+        kinds = self.kinds
+        line, col = c[0], c[1]          # where every postfix node of this chain starts
         while True:
-            kind = self.kinds[self.i]
+            kind = kinds[self.i]
             if kind == "(":
                 self.i += 1
                 args, ha = self.args(")")
                 close = self.expect(")")
-                end = self.end_of(close)
-                node = ast.Call(self.span(c[:2], end), node, args)
-                h, c = self.height(1 + max(h, ha)), (*c[:2], *end)
+                end_line, end_col = self.lines[close], self.cols[close] + len(self.values[close])
+                node = ast.Call(Span(self.file, line, col, end_line, end_col), node, args)
+                h, c = self.height(1 + (h if h > ha else ha)), (line, col, end_line, end_col)
             elif kind == "[":
                 self.i += 1
                 index, hi, _ = self.expr()
-                end = self.end_of(self.expect("]"))
-                node = ast.Index(self.span(c[:2], end), node, index)
-                h, c = self.height(1 + max(h, hi)), (*c[:2], *end)
+                close = self.expect("]")
+                end_line, end_col = self.lines[close], self.cols[close] + len(self.values[close])
+                node = ast.Index(Span(self.file, line, col, end_line, end_col), node, index)
+                h, c = self.height(1 + (h if h > hi else hi)), (line, col, end_line, end_col)
             else:
                 return node, h, c
 
