@@ -98,7 +98,10 @@ class BlockBuilder:
         if name in self.module.scope:        # a block named like an op shadows it (warned by the loader)
             return Callee("block", name)
         if name in REGISTRY:
-            return Callee("op", name)
+            callee = _OP_CALLEES.get(name)   # immutable, one per op: made once, not per call
+            if callee is None:
+                callee = _OP_CALLEES[name] = Callee("op", name)
+            return callee
         return None
 
     def visible_names(self) -> set[str]:
@@ -562,6 +565,9 @@ class _Port:
 
 
 _POISON = object()
+
+# The Callee of each primitive op name (REGISTRY's names only, so it stays as small as the registry).
+_OP_CALLEES: dict[str, Callee] = {}
 
 # The statement method of each AST statement class (`_assign` for ast.Assign), looked up once per class.
 _STATEMENT_METHODS: dict[type, Any] = {}

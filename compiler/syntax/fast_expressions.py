@@ -167,8 +167,10 @@ class ExpressionParser:
         return left
 
     def binary(self, cls, op: str, left, right):
-        node = cls(Span(self.file, left[2][0], left[2][1], right[2][2], right[2][3]), op, left[0], right[0])
-        return node, self.height(1 + max(left[1], right[1])), (*left[2][:2], *right[2][2:])
+        (line, col, _, _), (_, _, end_line, end_col) = left[2], right[2]
+        node = cls(Span(self.file, line, col, end_line, end_col), op, left[0], right[0])
+        hl, hr = left[1], right[1]
+        return node, self.height(1 + (hl if hl > hr else hr)), (line, col, end_line, end_col)
 
     def negation(self, first=None):
         if first is None and self.kinds[self.i] == "NAME" and self.values[self.i] == "not":

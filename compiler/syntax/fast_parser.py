@@ -121,13 +121,14 @@ class _Parser(ExpressionParser):
             targets.append(self.values[self.name()])
         self.expect("=")
         value, h, c = self.expr()
-        return ast.Assign(self.span(start, c[2:]), tuple(targets), value), self.height(1 + h)
+        span = Span(self.file, start[0], start[1], c[2], c[3])    # self.span(start, c[2:]), without the slice
+        return ast.Assign(span, tuple(targets), value), self.height(1 + h)
 
     def let_stmt(self, start):
         name = self.values[self.name()]
         self.expect("=")
         value, h, c = self.expr()
-        return ast.Let(self.span(start, c[2:]), name, value), self.height(1 + h)
+        return ast.Let(Span(self.file, start[0], start[1], c[2], c[3]), name, value), self.height(1 + h)
 
     def require_stmt(self, start):
         cond, h, c = self.expr()
