@@ -388,7 +388,7 @@ class BlockBuilder:
 
     # ------------------------------------------------------------------ layers
     def configure(self, callee: Callee, args: list[tuple[str | None, Any, Span]], call: ast.Call) -> Layer:
-        written = tuple(ArgExpr(a.name, a.value, value) for a, (_, value, _) in zip(call.args, args))
+        written = tuple([ArgExpr(a.name, a.value, value) for a, (_, value, _) in zip(call.args, args)])
         if callee.kind == "block":
             self.budget.instance(call.span)
             block, owner = self.module.scope[callee.name]
@@ -436,15 +436,16 @@ class BlockBuilder:
             signature = self._signature(layer)
             self._check_arity(layer, signature[0], args, span)
         ports, n_out, module_needed = signature
-        names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
+        names = (targets if type(targets) is tuple else tuple(targets)) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
         module = (layer.name or (targets[0] if targets else self._fresh_module(_hint(layer)))) if module_needed else None
         guard = self.guard + tuple(g for g in layer.guard if g not in self.guard) if layer.guard else self.guard
         node = self.add_node(layer.kind, layer.target, layer.attrs, span, names, module, layer.call, guard)
         if layer.name and module:
             self.graph.layer_spans.setdefault(module, layer.span)
         self._connect(node, args)
-        refs = tuple(TensorRef(node.id, i) for i in range(n_out))
-        return refs[0] if n_out == 1 else refs
+        if n_out == 1:          # the common case, without building a tuple through a generator
+            return TensorRef(node.id, 0)
+        return tuple(TensorRef(node.id, i) for i in range(n_out))
 
     def _specialize_aliases(self, layer: Layer, args: list, span: Span) -> tuple[Layer, list]:
         """A block given one tensor in several inputs (self-attention's `q` and `kv`) is
@@ -483,13 +484,14 @@ class BlockBuilder:
         self._check_arity(first, ports, args, e.span)
         if not args or args[0] is None:
             raise error(BAD_REPEAT, "repeat passes its first input from layer to layer, so it cannot be none", e.span)
-        names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(first)}_{i}" for i in range(n_out)) if n_out > 1 else (_hint(first),)
+        names = (targets if type(targets) is tuple else tuple(targets)) if len(targets) == n_out else tuple(f"{_hint(first)}_{i}" for i in range(n_out)) if n_out > 1 else (_hint(first),)
         module = targets[0] if targets else self._fresh_module(_hint(first) + "s")
         call = replace(first.call, count=e.count, index=e.index_name) if first.call else None
         node = self.add_node("repeat", first.target, tuple(layers), e.span, names, module, call)
         self._connect(node, args)
-        refs = tuple(TensorRef(node.id, i) for i in range(n_out))
-        return refs[0] if n_out == 1 else refs
+        if n_out == 1:          # the common case, without building a tuple through a generator
+            return TensorRef(node.id, 0)
+        return tuple(TensorRef(node.id, i) for i in range(n_out))
 
     def apply_scan(self, layer: Layer, header: dict[str, Any], args, e: ast.Scan, targets) -> Any:
         """`scan(axis) Step(...)(xs, init..., other...)`: one block node that codegen lowers to a loop."""
@@ -503,7 +505,7 @@ class BlockBuilder:
             raise error(BAD_SCAN, f"`{layer.target}` returns {carries} carried state{'s' if carries != 1 else ''} "
                         f"after its first output, so scan needs an initial {names or 'state'}", e.span,
                         hint="pass the sequence first, then the initial value of each carried state")
-        names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" for i in range(n_out)) if n_out > 1 else (_hint(layer),)
+        names = (targets if type(targets) is tuple else tuple(targets)) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" for i in range(n_out)) if n_out > 1 else (_hint(layer),)
         module = layer.name or (targets[0] if targets else self._fresh_module(_hint(layer)))
         spec = ScanSpec(header["axis"], header["reverse"], carries)
         node = self.add_node("block", layer.target, layer.attrs, e.span, names, module, layer.call,
@@ -513,8 +515,9 @@ class BlockBuilder:
         if layer.name:
             self.graph.layer_spans.setdefault(module, layer.span)
         self._connect(node, args)
-        refs = tuple(TensorRef(node.id, i) for i in range(n_out))
-        return refs[0] if n_out == 1 else refs
+        if n_out == 1:          # the common case, without building a tuple through a generator
+            return TensorRef(node.id, 0)
+        return tuple(TensorRef(node.id, i) for i in range(n_out))
 
     def _check_arity(self, layer: Layer, ports, args, span: Span) -> None:
         # the common case, a tensor for every port: nothing below would report

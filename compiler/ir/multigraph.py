@@ -119,8 +119,9 @@ class MultiDiGraph:
             keyed = self._succ[src][dst] = self._pred[dst][src] = {}
         if key not in keyed:
             self.version += 1
-            keyed[key] = {}
-        keyed[key].update(data)
+            keyed[key] = data           # this call's own dict: kept, not copied
+        else:
+            keyed[key].update(data)
         return key
 
     def out_edges(self, node: Hashable, keys: bool = False, data: bool = False) -> list[tuple]:
