@@ -81,7 +81,10 @@ SLOW: dict[str, str] = {
         "two CLI processes under two hash seeds; test_compiling_twice_is_byte_identical keeps determinism in the fast lane",
     "tests/test_runtime_module.py::test_generated_modules_import_from_a_plain_folder_on_sys_path":
         "a process importing torch; test_golden's test_generated_modules_import_without_dlc keeps importing the "
-        "generated modules with their dlc_runtime in a fresh process in the fast lane",
+        "generated modules afresh with their dlc_runtime (and the compiler and dlc refused) in the fast lane",
+    "tests/test_golden.py::test_generated_modules_import_without_dlc_in_a_fresh_process":
+        "a process importing torch and every generated module (2-4 s); test_generated_modules_import_without_dlc "
+        "imports them afresh in the test process with the compiler and dlc hidden and refused, in the fast lane",
     "tests/test_parameterized.py::test_full_size_entry_points_build_with_parameters":
         "builds full-size ResNet50, BERT and GPT-2 layers (3 s); test_runtime_configuration_matches_dash_d_compile "
         "builds the same entry points with constructor arguments in the fast lane",

@@ -8,9 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import networkx as nx
 import pytest
-import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,11 +18,15 @@ from compiler.ir import Graph, Node
 from compiler.ir.dims import const, floor
 from compiler.ir.types import dims_equal, symbol
 from tests.fast_lane import examples
+from tests.lazy_import import lazy_import
 from tests.test_dims import to_sympy
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = sorted((ROOT / "tests" / "fuzz_corpus").glob("*.dl"))
 SPECS = sorted((ROOT / "specs").glob("*.dl"))
+
+nx = lazy_import("networkx")
+sympy = lazy_import("sympy")
 
 GOOD = "block Twice(d: int) {\n    in x: [B, d]\n    out y = x + x\n}\nmodel M() {\n    in x: [B, 4]\n    out y = Twice(4)(x)\n}\n"
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from tests.helpers import ROOT, compile_to_module
+from tests.lazy_import import lazy_import
 
-transformers = pytest.importorskip("transformers")
+transformers = lazy_import("transformers")
 
 VOCAB = 61
 GPT2_SMALL = {"vocab": VOCAB, "positions": 64, "d_model": 32, "layers": 2, "heads": 4, "dropout": 0.0}

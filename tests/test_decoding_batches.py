@@ -9,8 +9,9 @@ import torch
 
 from tests.helpers import ROOT, compile_to_module
 from tests.test_decoding import GPT2_SMALL, LLAMA_SMALL, T5_SMALL, VOCAB, gpt2_pair, t5_pair  # noqa: F401
+from tests.lazy_import import lazy_import
 
-transformers = pytest.importorskip("transformers")
+transformers = lazy_import("transformers")
 
 PAD = 0
 # Two prompts of different lengths, the shorter padded on the left (HF's convention for a

@@ -16,10 +16,12 @@ import re
 from fractions import Fraction
 
 import pytest
-import sympy
 
 from compiler.ir.dims import Dim, SymbolicComparison, ceil, const, dim, maximum, minimum, symbol
 from compiler.ir.types import dims_equal, py_dim
+from tests.lazy_import import lazy_import
+
+sympy = lazy_import("sympy")
 
 NAMES = ("B", "S", "H", "W")
 SYMBOLS = {n: symbol(n) for n in NAMES}

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from tests.helpers import ROOT, compile_to_module
+from tests.lazy_import import lazy_import
 
-transformers = pytest.importorskip("transformers")
+transformers = lazy_import("transformers")
 generation = pytest.importorskip("dlc.runtime.generation")
 
 VOCAB = 61

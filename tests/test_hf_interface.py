@@ -19,8 +19,9 @@ import torch
 from compiler.driver import compile_spec
 from tests.helpers import ROOT, compile_to_module
 from tests.small_configs import BERT, GPT2, LLAMA, T5, bert_config, gpt2_config, t5_config
+from tests.lazy_import import lazy_import
 
-transformers = pytest.importorskip("transformers")
+transformers = lazy_import("transformers")
 
 from generated import bert, gpt2, llama, t5
 

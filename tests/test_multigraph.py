@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
-import networkx as nx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compiler.ir.multigraph import MultiDiGraph, ancestors, is_directed_acyclic_graph, lexicographical_topological_sort
 from tests.fast_lane import examples
+from tests.lazy_import import lazy_import
+
+nx = lazy_import("networkx")
 
 NODES = st.integers(0, 7)
 OPERATIONS = st.lists(st.one_of(

@@ -21,8 +21,9 @@ import torch.nn.functional as F
 
 from tests import small_configs
 from tests.helpers import ROOT, compile_to_module, rename_reference_keys
+from tests.lazy_import import lazy_import
 
-transformers = pytest.importorskip("transformers")
+transformers = lazy_import("transformers")
 
 from generated import bert, gpt2
 

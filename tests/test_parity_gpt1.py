@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from tests.helpers import ROOT, compile_to_module
+from tests.lazy_import import lazy_import
 
-transformers = pytest.importorskip("transformers")
+transformers = lazy_import("transformers")
 
 SPEC = ROOT / "specs" / "gpt1.dl"
 SMALL = {"vocab": 97, "positions": 32, "d_model": 48, "layers": 2, "heads": 4, "dropout": 0.0}

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from tests.helpers import ROOT, compile_to_module
+from tests.lazy_import import lazy_import
 
-transformers = pytest.importorskip("transformers")
+transformers = lazy_import("transformers")
 
 ATOL, RTOL = 1e-5, 1e-4
 SMALL = {"vocab_size": 101, "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,

@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from tests.helpers import ROOT, compile_to_module, rename_reference_keys
+from tests.lazy_import import lazy_import
 
-transformers = pytest.importorskip("transformers")
+transformers = lazy_import("transformers")
 
 SPEC = ROOT / "specs" / "t5.dl"
 T5_SMALL_PARAMETERS = 60_506_624          # transformers.T5Model(T5Config()), embeddings counted once

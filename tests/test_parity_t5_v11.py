@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from tests.helpers import ROOT, compile_to_module
+from tests.lazy_import import lazy_import
 
-transformers = pytest.importorskip("transformers")
+transformers = lazy_import("transformers")
 
 ATOL, RTOL = 1e-5, 1e-4
 SMALL = {"vocab": 97, "d_model": 32, "d_kv": 8, "d_ff": 64, "layers": 2, "heads": 4, "num_buckets": 8,

@@ -4,8 +4,10 @@ same tree; arbitrary or mangled text never crashes the front end)."""
 from __future__ import annotations
 
 import dataclasses
+import operator
 import random
 import re
+import string
 import tempfile
 import time
 from pathlib import Path
@@ -443,7 +445,11 @@ _KEYWORDS = {"import", "block", "model", "require", "in", "out", "let", "if", "e
              "float64", "int64", "int32", "bool"}
 _SPAN = Span("t.dl", 1, 1, 1, 1)
 
-names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,5}", fullmatch=True).filter(lambda n: n not in _KEYWORDS)
+# [A-Za-z_][A-Za-z0-9_]{0,5}, drawn as a first character and a short tail: the same strings as
+# st.from_regex draws, at a fraction of its cost (from_regex was ~40% of the formatter's property tests)
+_NAME_START = string.ascii_letters + "_"
+names = st.builds(operator.add, st.sampled_from(_NAME_START), st.text(_NAME_START + string.digits, max_size=5)) \
+    .filter(lambda n: n not in _KEYWORDS)
 _leaves = st.one_of(
     st.integers(0, 10**30).map(lambda v: ast.Int(_SPAN, v)),
     st.floats(0, 1e300, allow_nan=False, allow_infinity=False).map(lambda v: ast.Float(_SPAN, v)),

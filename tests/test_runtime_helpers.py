@@ -98,9 +98,12 @@ def test_every_helper_name_is_reserved():
 def test_no_compiler_module_imports_the_runtime():
     """The compiler reads dlc/runtime/ as text: importing it would import torch."""
     for path in (ROOT / "compiler").rglob("*.py"):
-        if "runtime" in path.parts:
+        text = path.read_text()
+        # every import of dlc.runtime spells "runtime" (import dlc.runtime, from dlc import runtime, ...):
+        # parsing only the modules that mention it: 0.2 s of CPU instead of 1.1 s (measured)
+        if "runtime" in path.parts or "runtime" not in text:
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.ImportFrom):
                 names = [f"{node.module}.{a.name}" for a in node.names] + [node.module or ""]
             elif isinstance(node, ast.Import):

@@ -10,8 +10,9 @@ import math
 
 import pytest
 import torch
+from tests.lazy_import import lazy_import
 
-transformers = pytest.importorskip("transformers")
+transformers = lazy_import("transformers")
 pytest.importorskip("accelerate")          # Trainer needs it
 
 from generated import bert, gpt2

@@ -14,8 +14,9 @@ import torch
 
 from benchmarks.arms import training_loss
 from tests.helpers import ROOT, compile_to_module
+from tests.lazy_import import lazy_import
 
-transformers = pytest.importorskip("transformers")
+transformers = lazy_import("transformers")
 
 # Equal to 1e-5: absolute on the gradient, with the relative slack of fp32 summation order.
 ATOL, RTOL = 1e-5, 1e-4
