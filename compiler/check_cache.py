@@ -97,13 +97,10 @@ def _digest(path: str) -> str:
 
 def checked_clean(key: str) -> bool:
     """Whether the entry under `key` says the spec checked clean and none of its files changed."""
-    payload = disk_cache.load("check", key)
-    if payload is None:
+    data = _entry(key)
+    if data is None:
         return False
     try:
-        data = json.loads(payload)
-        if data.get("schema") != SCHEMA or data.get("key") != key:
-            return False
         return (all(_digest(path) == digest for path, digest in data["files"])
                 and not any(os.path.isfile(path) for path in data["absent"]))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -164,15 +161,27 @@ def _diagnostic(data: dict) -> Diagnostic:
 
 
 # ---------------------------------------------------------------------- lookup and store
-def load(key: str) -> list[Diagnostic] | None:
-    """The cached diagnostics under `key`, or None (missing, disabled, unreadable or corrupt)."""
+def _entry(key: str) -> dict | None:
+    """The stored entry under `key` when it is one of this schema's for this key, else None
+    (missing, disabled, unreadable, corrupt, or another version's)."""
     payload = disk_cache.load("check", key)
     if payload is None:
         return None
     try:
         data = json.loads(payload)
-        if data.get("schema") != SCHEMA or data.get("key") != key:
-            return None
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA or data.get("key") != key:
+        return None
+    return data
+
+
+def load(key: str) -> list[Diagnostic] | None:
+    """The cached diagnostics under `key`, or None (missing, disabled, unreadable or corrupt)."""
+    data = _entry(key)
+    if data is None:
+        return None
+    try:
         return [_diagnostic(d) for d in data["diagnostics"]]
     except (ValueError, KeyError, TypeError, AttributeError):
         return None

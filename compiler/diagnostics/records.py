@@ -44,20 +44,7 @@ def fast_init(cls: type[T]) -> type[T]:
 
 def _make_init(cls: type, fields: tuple[dataclasses.Field, ...]):
     namespace: dict[str, object] = {"_FACTORY": _FACTORY}
-    params, stores = ["self"], []
-    for f in fields:
-        if not f.init and f.default_factory is _MISSING:
-            continue        # dataclasses leaves it to the class attribute (its default), if any
-        value = _field_value(f, namespace)
-        if f.init:
-            if f.default is not _MISSING:
-                params.append(f"{f.name}=_default_{f.name}")
-            elif f.default_factory is not _MISSING:
-                params.append(f"{f.name}=_FACTORY")
-            else:
-                params.append(f.name)
-        stores.append(f"    d[{f.name!r}] = {value}")
-    source = f"def __init__({', '.join(params)}):\n    d = self.__dict__\n" + "\n".join(stores or ["    pass"])
+    source = _init_source(fields, namespace)
     exec(source, namespace)
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
@@ -109,11 +96,13 @@ def record(cls: type[T]) -> type[T]:
 
 
 def _init_source(fields: tuple[dataclasses.Field, ...], namespace: dict[str, object]) -> str:
-    """fast_init's `__init__` (see _make_init), as source."""
+    """The source of fast_init's `__init__`: each field stored straight into the instance's
+    `__dict__` (a frozen dataclass's own `__init__` goes through `object.__setattr__` per field);
+    defaults and factories are put in `namespace`, which the source is executed in."""
     params, stores = ["self"], []
     for f in fields:
         if not f.init and f.default_factory is _MISSING:
-            continue
+            continue        # dataclasses leaves it to the class attribute (its default), if any
         value = _field_value(f, namespace)
         if f.init:
             if f.default is not _MISSING:
