@@ -29,7 +29,7 @@ from typing import Any
 
 from compiler import disk_cache
 from compiler.diagnostics import Diagnostic, Note, Severity, Span
-from compiler.elaborate.search_path import search_path
+from compiler.elaborate.search_path import import_folders, search_path
 
 SCHEMA = 1
 
@@ -50,11 +50,6 @@ def _folder_fingerprint(folder: str) -> str:
     return digest.hexdigest()
 
 
-def _import_folders(spec: Path) -> list[Path]:
-    """Every folder an import in `spec` or in a module it imports could be found in."""
-    return [spec.resolve().parent, *search_path()]
-
-
 def check_key(spec: Path, overrides: dict[str, Any], all_blocks: bool, tp: int | None = None,
               folders: dict[str, str] | None = None) -> str:
     """The key of `dlc check`'s answer for `spec`: see the module docstring for what it covers.
@@ -62,7 +57,9 @@ def check_key(spec: Path, overrides: dict[str, Any], all_blocks: bool, tp: int |
     of one command; pass a fresh dict for each command, so every command sees the files as they are."""
     folders = {} if folders is None else folders
     parts = _spec_parts(spec, overrides, all_blocks, tp)
-    for folder in _import_folders(spec):
+    # every folder an import in `spec` or in a module it imports could be found in (a stdlib
+    # module's own folder is the stdlib, already among them)
+    for folder in import_folders(spec.resolve()):
         where = str(folder.resolve())
         if where not in folders:
             folders[where] = _folder_fingerprint(where)
@@ -82,8 +79,9 @@ def _spec_parts(spec: Path, overrides: dict[str, Any], all_blocks: bool, tp: int
 # that name in every folder searched before the one it was found in (a new file there would shadow
 # it).  Hints, which read whole folders (a "did you mean", the stdlib module defining a block), come
 # only with diagnostics.  So a clean answer is stored under `clean_key` instead, with that list, and
-# found again while those files are unchanged (whenever check_key would still find it, so would this): editing one spec then re-checks that spec, not every
-# spec of its folder (and editing a stdlib module, only the specs that import it).
+# found again while those files are unchanged (whenever check_key would still find it, so would
+# this): editing one spec then re-checks that spec, not every spec of its folder (and editing a
+# stdlib module, only the specs that import it).
 def clean_key(spec: Path, overrides: dict[str, Any], all_blocks: bool, tp: int | None = None) -> str:
     """The key of `spec`'s clean answer: check_key's parts without the folders, with the search path."""
     parts = _spec_parts(spec, overrides, all_blocks, tp)
@@ -136,7 +134,7 @@ def _shadowing_candidates(module) -> list[str]:
     found = []
     for imp in module.tree.imports:
         for name, _ in imp.names:
-            for folder in [module.path.parent, *search_path()]:
+            for folder in import_folders(module.path):
                 candidate = folder / f"{name}.dl"
                 if candidate.is_file():
                     break

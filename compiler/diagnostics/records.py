@@ -30,8 +30,6 @@ def fast_init(cls: type[T]) -> type[T]:
     """Replace a frozen dataclass's `__init__` by one with the same signature and effect that
     writes the instance dict directly.  Classes using what it does not reproduce (`__post_init__`,
     `InitVar`, keyword-only fields, slots) keep their own."""
-    if getattr(cls.__dict__.get("__init__"), "_fast_init", False):
-        return cls          # made by `record`, which wrote this constructor already
     params = getattr(cls, "__dataclass_params__", None)
     if params is None or not params.frozen or hasattr(cls, "__post_init__") or "__slots__" in cls.__dict__:
         return cls

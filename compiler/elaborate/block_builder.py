@@ -436,7 +436,7 @@ class BlockBuilder:
             signature = self._signature(layer)
             self._check_arity(layer, signature[0], args, span)
         ports, n_out, module_needed = signature
-        names = (targets if type(targets) is tuple else tuple(targets)) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
+        names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
         module = (layer.name or (targets[0] if targets else self._fresh_module(_hint(layer)))) if module_needed else None
         guard = self.guard + tuple(g for g in layer.guard if g not in self.guard) if layer.guard else self.guard
         node = self.add_node(layer.kind, layer.target, layer.attrs, span, names, module, layer.call, guard)
@@ -484,7 +484,7 @@ class BlockBuilder:
         self._check_arity(first, ports, args, e.span)
         if not args or args[0] is None:
             raise error(BAD_REPEAT, "repeat passes its first input from layer to layer, so it cannot be none", e.span)
-        names = (targets if type(targets) is tuple else tuple(targets)) if len(targets) == n_out else tuple(f"{_hint(first)}_{i}" for i in range(n_out)) if n_out > 1 else (_hint(first),)
+        names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(first)}_{i}" for i in range(n_out)) if n_out > 1 else (_hint(first),)
         module = targets[0] if targets else self._fresh_module(_hint(first) + "s")
         call = replace(first.call, count=e.count, index=e.index_name) if first.call else None
         node = self.add_node("repeat", first.target, tuple(layers), e.span, names, module, call)
@@ -505,7 +505,7 @@ class BlockBuilder:
             raise error(BAD_SCAN, f"`{layer.target}` returns {carries} carried state{'s' if carries != 1 else ''} "
                         f"after its first output, so scan needs an initial {names or 'state'}", e.span,
                         hint="pass the sequence first, then the initial value of each carried state")
-        names = (targets if type(targets) is tuple else tuple(targets)) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" for i in range(n_out)) if n_out > 1 else (_hint(layer),)
+        names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" for i in range(n_out)) if n_out > 1 else (_hint(layer),)
         module = layer.name or (targets[0] if targets else self._fresh_module(_hint(layer)))
         spec = ScanSpec(header["axis"], header["reverse"], carries)
         node = self.add_node("block", layer.target, layer.attrs, e.span, names, module, layer.call,

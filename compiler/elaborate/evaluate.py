@@ -298,10 +298,7 @@ class Evaluator:
             raise error(UNKNOWN_CALLEE, f"unknown block or op `{f.id}`", f.span,
                         hint=hint or "define it with `block`, or import the module that does")
         if found is not _NOT_LOOKED_UP:     # what eval(f) gives (a step, the lookup), without a second lookup
-            budget = self.b.budget          # Budget.step, inline as in eval
-            budget.steps += 1
-            if budget.steps > budget.limits.max_steps:
-                budget.out_of_steps(f.span)
+            self.b.budget.step(f.span)
             return found
         return self.eval(f)
 

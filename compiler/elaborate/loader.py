@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from compiler.diagnostics import CompileError, Diagnostic, Note, Severity, Span, error, suggest
-from compiler.elaborate.search_path import STDLIB, search_path
+from compiler.elaborate.search_path import STDLIB, import_folders
 from compiler.ops import REGISTRY
 from compiler.elaborate.limits import Limits
 from compiler.syntax import ast
@@ -98,7 +98,7 @@ class Loader:
         return module
 
     def _find(self, name: str, importer: LoadedModule, span: Span) -> Path:
-        candidates = [importer.path.parent, *search_path()]
+        candidates = import_folders(importer.path)
         for folder in candidates:
             path = folder / f"{name}.dl"
             if path.is_file():

@@ -22,3 +22,9 @@ def search_path() -> list[Path]:
     """The folders searched after the importer's own, in order (the stdlib last)."""
     extra = [Path(p) for p in os.environ.get("DLC_PATH", "").split(os.pathsep) if p]
     return [*extra, STDLIB]
+
+
+def import_folders(importer: Path) -> list[Path]:
+    """The folders an import in the file `importer` is looked for in, in order: its own, then
+    search_path()'s."""
+    return [importer.parent, *search_path()]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import fields, replace
 
 from compiler.diagnostics import Span
-from compiler.diagnostics.records import fast_init, record
+from compiler.diagnostics.records import record
 
 # How tightly each expression form binds, loosest first (mirrors grammar.lark).
 # `str()` puts parentheses around an operand that binds more loosely than its
@@ -435,13 +435,3 @@ class Module(Node):
     imports: tuple[Import, ...]
     blocks: tuple[BlockDef, ...]
     aliases: tuple[ModelAlias, ...]
-
-
-def _all_node_classes(base: type) -> list[type]:
-    return [base] + [c for sub in base.__subclasses__() for c in _all_node_classes(sub)]
-
-
-# Parsing builds an AST node and a Span per token or so: every node class gets the faster
-# constructor (compiler/diagnostics/records.py says why).
-for _cls in _all_node_classes(Node):
-    fast_init(_cls)
