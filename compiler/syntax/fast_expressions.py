@@ -7,27 +7,20 @@ the child of a rule: its own span, widened to the outermost parentheses around i
 from __future__ import annotations
 
 import re
-from itertools import accumulate, compress, repeat
-from operator import add, itemgetter, ne, sub
 
 from compiler.diagnostics import Span
 from compiler.syntax import ast
 
-# The tokens: lark's terminals, the commonest first (names, then operators), FLOAT before INT (an
-# INT is a FLOAT's prefix), comments, and any other character but a blank (an error).  split()
-# returns them with the blanks between them, [blanks, token, blanks, token, ..., blanks], in one
-# C loop, so the token list is built without a Python step per token (see tokens()).
-_TOKEN = re.compile(r"""([A-Za-z_][A-Za-z0-9_]* | [(){}\[\],:.+%@]|->?|==?|<=?|>=?|!=|\*\*?|//?
-  | [0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+ | [0-9]+ | \#[^\n]* | "[^"\\\n]*" | [^ \t\f\r\n])""",
-                    re.VERBOSE)
-# A token's kind: an operator's is itself; a lone `"` (a string not closed on its line) is an
-# error; else its first character decides: a name, a number (an INT until tokens() finds a FLOAT),
-# a string or a comment, and any other character is an error.
-_KIND_OF_TEXT = {**{op: op for op in "( ) { } [ ] , : . + % @ - -> = == < <= > >= != * ** / //".split()},
-                 '"': "ERROR"}
-_KIND_OF_FIRST = {**dict.fromkeys("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_", "NAME"),
-                  **dict.fromkeys("0123456789", "INT"), '"': "STRING", "#": "COMMENT"}
-_FIRST_CHARACTER = itemgetter(0)
+# One token per match, after the blanks before it, over the whole text (a newline is a match of
+# its own, so lines are counted as the matches go by).  The alternatives are tried in order, so
+# the commonest tokens (names, then operators) come first; each alternative is told apart by
+# its first character but for FLOAT before INT (an INT is a FLOAT's prefix) and ERROR, last.
+_TOKEN = re.compile(r"""[ \t\f\r]*(?:
+    ([A-Za-z_][A-Za-z0-9_]*) | ([(){}\[\],:.+%@]|->?|==?|<=?|>=?|!=|\*\*?|//?) | (\n)
+  | ([0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+) | ([0-9]+) | (\#[^\n]*) | ("[^"\\\n]*")
+  | ([^ \t\f\r\n]))""", re.VERBOSE)
+_OPERATOR, _NEWLINE, _COMMENT, _ERROR = 2, 3, 6, 8
+_KIND_OF_GROUP = (None, "NAME", None, None, "FLOAT", "INT", None, "STRING", None)
 
 # Every keyword of grammar.lark: as a name, each one is ambiguous somewhere (lark's contextual
 # lexer reads it as a keyword where the parser state accepts one), so a name spelled like a
@@ -48,38 +41,35 @@ class GiveUp(Exception):
 
 def tokens(text: str) -> tuple[list[str], list[str], list[int], list[int]]:
     """Kinds (NAME, INT, FLOAT, STRING, or the operator itself), texts, lines and columns,
-    ending with `$END`.  Whitespace is lark's `common.WS`; any other character gives up.
-
-    Every step is a C loop (split, map, accumulate) but for the FLOATs: a 20,000-line spec has
-    some 200,000 tokens, and a Python loop over them was a quarter of its parse."""
-    parts = _TOKEN.split(text)
-    values = parts[1::2]
-    by_first = map(_KIND_OF_FIRST.get, map(_FIRST_CHARACTER, values), repeat("ERROR"))
-    kinds = list(map(_KIND_OF_TEXT.get, values, by_first))
-    if "ERROR" in kinds:
-        raise GiveUp
-    # each token's offset (the sum of the lengths before it and its blanks) and line (the newlines
-    # before it, all in blanks: no token holds one), and the last ones for $END
-    offsets = list(accumulate(map(len, parts)))[::2]
-    line_index = list(accumulate(map(str.count, parts[::2], repeat("\n"))))
-    line_starts = accumulate(map(add, map(len, text.split("\n")), repeat(1)), initial=0)
-    before_line = list(map(sub, line_starts, repeat(1)))          # by line index: its start - 1
-    cols = list(map(sub, offsets, map(before_line.__getitem__, line_index)))
-    lines = list(map(add, line_index, repeat(1)))
-    if "COMMENT" in kinds:
-        kept = [*map(ne, kinds, repeat("COMMENT")), True]         # $END's position stays
-        kinds, values = list(compress(kinds, kept)), list(compress(values, kept))
-        lines, cols = list(compress(lines, kept)), list(compress(cols, kept))
-    i = -1
-    try:
-        while True:                                  # a number with a point or an exponent
-            i = kinds.index("INT", i + 1)
-            if not values[i].isdigit():
-                kinds[i] = "FLOAT"
-    except ValueError:
-        pass
+    ending with `$END`.  Whitespace is lark's `common.WS`; any other character gives up."""
+    kinds: list[str] = []
+    values: list[str] = []
+    lines: list[int] = []
+    cols: list[int] = []
+    number, line_start = 1, 0
+    # the bound methods, looked up once: this loop runs once per token of the file
+    add_kind, add_value, add_line, add_col = kinds.append, values.append, lines.append, cols.append
+    kind_of_group = _KIND_OF_GROUP
+    for match in _TOKEN.finditer(text):
+        group = match.lastindex
+        if group == _NEWLINE:
+            number += 1
+            line_start = match.end()
+            continue
+        if group >= _COMMENT:
+            if group == _COMMENT:
+                continue
+            if group == _ERROR:
+                raise GiveUp
+        value = match[group]
+        add_kind(kind_of_group[group] or value)      # an operator's kind is itself
+        add_value(value)
+        add_line(number)
+        add_col(match.start(group) - line_start + 1)
     kinds.append("$END")
     values.append("")
+    lines.append(number)
+    cols.append(len(text) - line_start + 1)
     return kinds, values, lines, cols
 
 
