@@ -62,6 +62,8 @@ def decoder_graphs(program: Program) -> set[str]:
 
 def check_decoding(program: Program) -> list[Diagnostic]:
     """Every `decode` statement's diagnostics."""
+    if all(graph.decode is None for graph in program.graphs.values()):
+        return []           # most models do not decode: no need to walk every graph for decoder steps
     decoders = decoder_graphs(program)
     found: list[Diagnostic] = []
     for graph in program.graphs.values():

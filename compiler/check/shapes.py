@@ -18,7 +18,6 @@ from compiler.diagnostics import Diagnostic, Note, Severity, Span
 from compiler.elaborate.loader import in_stdlib
 from compiler.ir import Graph, Node, Program
 from compiler.syntax.ast import Input, Name
-from compiler.ir.graph import evolve
 from compiler.ir.types import TensorType, dim_str, dims_equal, has_star, is_float, is_int, shapes_equal, substitute, symbol
 from compiler.check.scan import ScanInference
 from compiler.check.blame import (
@@ -118,6 +117,7 @@ class _GraphInference(ScanInference):
         self.diags: list[Diagnostic] = []
 
     def run(self) -> list[Diagnostic]:
+        nodes = self.graph.g.node_data
         for node in self.graph.ordered():
             ins = self._input_types(node)
             if ins is None:
@@ -126,7 +126,11 @@ class _GraphInference(ScanInference):
                 types = tuple(self._infer(node, ins))
             except _Failed:
                 continue
-            self.graph.replace_node(evolve(node, types=types))
+            # replace_node(evolve(node, types=types)), inline: the order is unchanged, so is the graph's version
+            typed = object.__new__(Node)
+            typed.__dict__.update(node.__dict__)
+            typed.__dict__["types"] = types
+            nodes[node.id]["node"] = typed
         self._check_outputs()
         if not any(d.is_error for d in self.diags):
             self._warn_unused()
@@ -142,7 +146,10 @@ class _GraphInference(ScanInference):
             if types is None:
                 return None          # an upstream node failed; already reported
             for slot, data in edges.items():
-                if slot >= len(ins):
+                if slot == len(ins):             # the common case: slots in order
+                    ins.append(types[data["index"]])
+                    continue
+                if slot > len(ins):
                     ins += [None] * (slot + 1 - len(ins))
                 ins[slot] = types[data["index"]]
         return ins
@@ -163,7 +170,7 @@ class _GraphInference(ScanInference):
         variadic = _VARIADIC.get(name)
         if variadic is None:
             variadic = _VARIADIC[name] = any(port.variadic for port in op.inputs)
-        if not variadic:     # a port left out reads as none, never past the end
+        if not variadic and len(ins) < len(op.inputs):     # a port left out reads as none, never past the end
             ins = [*ins, *[None] * (len(op.inputs) - len(ins))]
         for slot, t in enumerate(ins):
             if t is None or not t.optional:

@@ -87,6 +87,9 @@ class BlockBuilder:
         self.failed = False     # a statement failed, perhaps with an error reported elsewhere
         self.guard: tuple[tuple[str, bool], ...] = ()     # the static branches being built
         self.looping = 0                                   # inside a `for` body
+        # the evaluator of `let` and layer statements: it keeps nothing of its own between
+        # expressions, so one serves them all (made once, not once per statement)
+        self.evaluator = Evaluator(self)
 
     # ------------------------------------------------------------------ names
     def lookup(self, name: str) -> Any:
@@ -260,7 +263,7 @@ class BlockBuilder:
         return TensorType(tuple(self._dim(d, new_symbols=False) for d in t.dims), t.dtype or "float")
 
     def _let(self, s: ast.Let, errors) -> None:
-        value = Evaluator(self).eval(s.value)
+        value = self.evaluator.eval(s.value)
         if isinstance(value, (TensorRef, tuple)):
             raise error(TYPE_ERROR, "`let` binds compile-time values; tensors are bound with `name = ...`", s.span)
         self.bind(s.name, value, s.span)
@@ -268,7 +271,7 @@ class BlockBuilder:
             self.graph.lets[s.name] = value
 
     def _assign(self, s: ast.Assign, errors) -> None:
-        value = Evaluator(self).eval(s.value, s.targets)
+        value = self.evaluator.eval(s.value, s.targets)
         values = value if isinstance(value, tuple) else (value,)
         if len(values) != len(s.targets):
             raise error(RESULT_COUNT, f"{len(s.targets)} names on the left, but the right side gives "
@@ -396,7 +399,7 @@ class BlockBuilder:
             return Layer("block", key, BlockCall(block, owner, tuple(args)), call.span,
                          call=CallExpr(call.func, written), guard=self.guard)
         op = REGISTRY[callee.name]
-        fields = _match_fields(list(op.attrs.field_names), written) if written else ()   # `ReLU()`: nothing to match
+        fields = _match_fields(op.attrs.field_names, written) if written else ()   # `ReLU()`: nothing to match
         return Layer("op", op.name, self._validated(op, args, call.span), call.span,
                      call=CallExpr(call.func, written, fields), guard=self.guard)
 
@@ -521,8 +524,12 @@ class BlockBuilder:
 
     def _check_arity(self, layer: Layer, ports, args, span: Span) -> None:
         # the common case, a tensor for every port: nothing below would report
-        if len(args) == len(ports) and all(a is not None for a in args):
-            return
+        if len(args) == len(ports):
+            for a in args:
+                if a is None:
+                    break
+            else:
+                return
         variadic = any(getattr(p, "variadic", False) for p in ports)
         required = [p for p in ports if not p.optional]
         what = f"`{layer.target}`"
@@ -550,14 +557,17 @@ class BlockBuilder:
         if self.r.node_count > self.limits.max_nodes:
             raise error(RESOURCE_LIMIT, f"the model has more than {self.limits.max_nodes} nodes", span)
         self.counter += 1
-        return self.graph.add(Node(f"n{self.counter}", kind, op, attrs, span, outputs, module,
-                                   order=self.graph.g.number_of_nodes(),     # as add() sets it, made once
-                                   guard=self.guard if guard is None else guard, call=call))
+        g = self.graph.g
+        node = Node(f"n{self.counter}", kind, op, attrs, span, outputs, module, order=g.number_of_nodes(),
+                    guard=self.guard if guard is None else guard, call=call)
+        g.add_node(node.id, node=node)      # Graph.add, whose one check (the order) holds by construction
+        return node
 
     def _connect(self, node: Node, args: list[TensorRef | None]) -> None:
+        add_edge = self.graph.g.add_edge        # Graph.connect, without a call of its own per edge
         for slot, arg in enumerate(args):
             if arg is not None:
-                self.graph.connect(arg.node, arg.index, node.id, slot)
+                add_edge(arg.node, node.id, key=slot, index=arg.index)
 
 
 @dataclass(frozen=True)
@@ -604,8 +614,13 @@ def _holds_output(stmts) -> bool:
                for s in stmts)
 
 
-def _match_fields(fields: list[str], written: tuple[ArgExpr, ...]) -> tuple[tuple[str, ArgExpr], ...]:
+def _match_fields(fields: tuple[str, ...], written: tuple[ArgExpr, ...]) -> tuple[tuple[str, ArgExpr], ...]:
     """An op's arguments as written, matched to its attribute fields (positional ones in order)."""
+    for a in written:
+        if a.name is not None:
+            break
+    else:                   # the common case, positional arguments only
+        return tuple(zip(fields, written))
     positional = [a for a in written if a.name is None]
     matched = list(zip(fields, positional))
     matched += [(a.name, a) for a in written if a.name is not None and a.name in fields]

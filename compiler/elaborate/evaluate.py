@@ -108,12 +108,22 @@ class Evaluator:
         if budget.steps > budget.limits.max_steps:
             budget.out_of_steps(e.span)
         kind = type(e)
+        if kind is ast.Name:        # the commonest expression: _name's lookup, without its call
+            found = self.b.lookup(e.id)
+            return found if found is not None else self._name(e)
         method = _METHODS.get(kind)
         if method is None:
             method = _METHODS[kind] = getattr(Evaluator, "_" + kind.__name__.lower())
         if kind in _TAKE_TARGETS:
             return method(self, e, targets)
         return method(self, e)
+
+    def _step(self, e: ast.Expr) -> None:
+        """The step eval() counts for `e`, for the paths that evaluate it without eval()."""
+        budget = self.b.budget
+        budget.steps += 1
+        if budget.steps > budget.limits.max_steps:
+            budget.out_of_steps(e.span)
 
     # ---------------------------------------------------------- atoms
     def _int(self, e: ast.Int) -> int:
@@ -277,7 +287,12 @@ class Evaluator:
 
     # ---------------------------------------------------------- calls
     def _call(self, e: ast.Call, targets: tuple[str, ...] = ()) -> Any:
-        func = self._callee(e.func)
+        f = e.func
+        if type(f) is ast.Call:     # `Linear(d, d)(x)`: what eval(f) does (a step, the call), without its dispatch
+            self._step(f)
+            func = self._call(f)
+        else:
+            func = self._callee(f)
         if isinstance(func, Callee):
             if func.kind == "builtin":
                 return self._builtin(func.name, e)
@@ -305,7 +320,14 @@ class Evaluator:
     def _tensor_arg(self, a: ast.Arg) -> TensorRef | None:
         if a.name is not None:
             raise error(POSITIONAL_ONLY, "tensor arguments are positional", a.span)
-        v = self.eval(a.value)
+        value = a.value
+        if type(value) is ast.Name:     # the commonest argument: eval's step and lookup, without its dispatch
+            self._step(value)
+            v = self.b.lookup(value.id)
+            if v is None:
+                v = self._name(value)
+        else:
+            v = self.eval(value)
         if v is not None and not isinstance(v, TensorRef):
             raise error(EXPECTED_TENSOR, f"expected a tensor, got a {kind_of(v)} ({show(v)})", a.span,
                         hint="configure layers in the first parentheses, pass tensors in the second")

@@ -91,6 +91,12 @@ def normalize_axis(axis: int, rank: int) -> int | None:
 
 def broadcast(a: tuple[Dim, ...], b: tuple[Dim, ...]) -> tuple[Dim, ...] | None:
     """Numpy broadcasting of two shapes; None when they do not broadcast."""
+    if len(a) == len(b):
+        for x, y in zip(a, b):
+            if x is not y:
+                break
+        else:               # one shape twice (a residual sum): the loop below would return it
+            return a
     out = []
     for i in range(1, max(len(a), len(b)) + 1):
         x = a[-i] if i <= len(a) else ONE
