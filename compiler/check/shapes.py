@@ -357,8 +357,9 @@ class _GraphInference(ScanInference):
 
     def _warn_unused(self) -> None:
         outputs = {o.node for o in self.graph.outputs}
+        succ = self.graph.g.succ
         for node in self.graph.ordered():
-            if node.id in outputs or self.graph.g.succ[node.id]:      # read by some node
+            if node.id in outputs or succ[node.id]:      # read by some node
                 continue
             if node.kind == "input" and node.outputs[0] in _names_read(self.graph.definition):
                 continue    # read in a branch of a static `if` this configuration does not take

@@ -631,7 +631,12 @@ def _bound_names(stmts) -> set[str]:
     """Every name a statement list binds, in any branch or loop body."""
     names: set[str] = set()
     for stmt in stmts:
-        if isinstance(stmt, ast.Assign):
+        kind = type(stmt)
+        if kind is ast.Assign:          # the commonest statements, without the isinstance chain
+            names.update(stmt.targets)
+        elif kind is ast.Let:
+            names.add(stmt.name)
+        elif isinstance(stmt, ast.Assign):
             names.update(stmt.targets)
         elif isinstance(stmt, (ast.Input, ast.Output, ast.Let)):
             names.add(stmt.name)

@@ -8,6 +8,7 @@ new nodes with `dataclasses.replace` rather than editing them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Any
 
 from compiler.diagnostics import Span
@@ -178,7 +179,7 @@ class Graph:
         return nodes
 
     def _sorted(self) -> list[Node]:
-        nodes = sorted((data["node"] for _, data in self.g.nodes(data=True)), key=lambda n: n.order)
+        nodes = sorted([data["node"] for data in self.g.node_data.values()], key=_ORDER)
         # Fast path: graphs are built in source order, so sorting by it is usually already
         # topological -- and then it is exactly the lexicographical topological order, since the
         # smallest remaining node always has its producers placed.  A pass that appended a node
@@ -202,6 +203,9 @@ class Graph:
     def output_type(self, node_id: str, index: int) -> TensorType | None:
         types = self.node(node_id).types
         return types[index] if types else None
+
+
+_ORDER = attrgetter("order")      # a node's place in source order: the sort key of ordered()
 
 
 @dataclass

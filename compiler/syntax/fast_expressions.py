@@ -234,10 +234,16 @@ class ExpressionParser:
             if kind == "(":
                 self.i += 1
                 args, ha = self.args(")")
-                close = self.expect(")")
+                close = self.i                      # self.expect(")"), inline: two calls a layer
+                if kinds[close] != ")":
+                    raise GiveUp
+                self.i = close + 1
                 end_line, end_col = self.lines[close], self.cols[close] + len(self.values[close])
                 node = ast.Call(Span(self.file, line, col, end_line, end_col), node, args)
-                h, c = self.height(1 + (h if h > ha else ha)), (line, col, end_line, end_col)
+                h = 1 + (h if h > ha else ha)
+                if h > self.max_height:             # self.height(h), inline
+                    raise GiveUp
+                c = (line, col, end_line, end_col)
             elif kind == "[":
                 self.i += 1
                 index, hi, _ = self.expr()

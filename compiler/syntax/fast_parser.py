@@ -108,10 +108,10 @@ class _Parser(ExpressionParser):
         i = self.i
         if self.kinds[i] != "NAME":
             raise GiveUp
-        keyword = self.values[i]
-        if keyword in _STATEMENT_KEYWORDS:
+        method = _STATEMENT_METHODS.get(self.values[i])
+        if method is not None:
             self.i += 1
-            return getattr(self, f"{keyword}_stmt")(self.start_of(i))
+            return method(self, self.start_of(i))
         return self.assign_stmt(self.start_of(i))
 
     def assign_stmt(self, start):
@@ -299,6 +299,10 @@ class _Parser(ExpressionParser):
         node = ast.ModelAlias(self.span(self.start_of(first), end), self.values[name], self.values[target], args,
                               self.token_span(name))
         return node, self.height(1 + height)
+
+
+# The method of each statement keyword (`let` -> let_stmt), looked up once, not per statement.
+_STATEMENT_METHODS = {keyword: getattr(_Parser, f"{keyword}_stmt") for keyword in _STATEMENT_KEYWORDS}
 
 
 def parse_fast(text: str, file: str, max_nesting: int, max_digits: int) -> ast.Module | None:
