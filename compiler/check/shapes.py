@@ -122,8 +122,9 @@ class _GraphInference(ScanInference):
             ins = self._input_types(node)
             if ins is None:
                 continue
-            try:
-                types = tuple(self._infer(node, ins))
+            try:        # an op is typed without _infer's dispatch: most nodes are ops
+                types = tuple(self._infer_op(node, node.op, node.attrs, ins) if node.kind == "op"
+                              else self._infer(node, ins))
             except _Failed:
                 continue
             # replace_node(evolve(node, types=types)), inline: the order is unchanged, so is the graph's version

@@ -436,7 +436,11 @@ class BlockBuilder:
             if specialized is not layer:
                 layer, signature = specialized, None
         if signature is None:
-            signature = self._signature(layer)
+            if layer.kind == "op":      # _signature(layer), inline for the commonest layers
+                op = REGISTRY[layer.target]
+                signature = op.inputs, op.num_outputs(layer.attrs), op.init is not None
+            else:
+                signature = self._signature(layer)
             self._check_arity(layer, signature[0], args, span)
         ports, n_out, module_needed = signature
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))

@@ -119,7 +119,9 @@ class _Parser(ExpressionParser):
         while self.kinds[self.i] == ",":
             self.i += 1
             targets.append(self.values[self.name()])
-        self.expect("=")
+        if self.kinds[self.i] != "=":       # self.expect("="), inline: one call a statement
+            raise GiveUp
+        self.i += 1
         value, h, c = self.expr()
         span = Span(self.file, start[0], start[1], c[2], c[3])    # self.span(start, c[2:]), without the slice
         return ast.Assign(span, tuple(targets), value), self.height(1 + h)
