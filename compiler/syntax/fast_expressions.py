@@ -32,6 +32,13 @@ _PRODUCTS = frozenset(("*", "//", "/", "%", "@"))
 _BINARY = _COMPARISONS | _PRODUCTS | {"+", "-", "**"}
 _LITERALS = {"true": (ast.Bool, True), "false": (ast.Bool, False)}
 _LEAVES = frozenset(("NAME", "INT", "FLOAT", "STRING"))    # the kinds of the one-token atoms
+# Precedence levels, loosest first: or 0, and 1, not 2, comparisons 3 (non-associative), sums 4,
+# products 5, unary minus 6, ** 7 (right-associative, its right operand a factor); the node class
+# each binary level builds, and the highest level that may follow a node made at each level.
+_NOT, _COMPARISON, _POWER = 2, 3, 7
+_LEVEL_OF = {**dict.fromkeys(_COMPARISONS, 3), "+": 4, "-": 4, **dict.fromkeys(_PRODUCTS, 5), "**": 7}
+_CLASS_OF_LEVEL = (ast.BoolOp, ast.BoolOp, None, ast.Compare, ast.BinOp, ast.BinOp, None, ast.BinOp)
+_FOLLOWS = (0, 1, 2, 2, 4, 5, 6, 6)
 _NESTING_MARGIN = 4     # give up this far below the limit: lark's own check decides near it
 
 
@@ -131,15 +138,15 @@ class ExpressionParser:
             if value == "if":
                 return self.ternary()
             if value == "not":
-                return self.boolean(0)
+                return self.climb(0, self.negation(), _NOT)
         elif kind == "-":
-            return self.boolean(0)
-        # Most expressions are one operand (a name, a number, a call): parse it first, and go
-        # down the precedence levels only when an operator follows (with it as their first operand).
+            return self.climb(0, self.factor(), _POWER)
+        # Most expressions are one operand (a name, a number, a call): parse it first, and climb
+        # the operators only when one follows.
         operand = self.postfix()
         kind = self.kinds[self.i]
         if kind in _BINARY or (kind == "NAME" and self.values[self.i] in ("or", "and")):
-            return self.boolean(0, operand)
+            return self.climb(0, operand, _POWER)
         return operand
 
     def ternary(self):
@@ -155,63 +162,68 @@ class ExpressionParser:
         node = ast.Ternary(self.span(self.start_of(first), c[2:]), cond, then, orelse)
         return node, self.height(1 + max(hc, ht, he)), (*self.start_of(first), *c[2:])
 
-    # Each level below takes the expression's first operand when `expr` parsed it already.
-    def boolean(self, level: int, first=None):
-        """or_expr (level 0) and and_expr (level 1): left-associative chains."""
-        keyword = ("or", "and")[level]
-        left = self.boolean(1, first) if level == 0 else self.negation(first)
-        while self.kinds[self.i] == "NAME" and self.values[self.i] == keyword:
+    # Binary operators by precedence climbing: one loop per operand instead of a call per
+    # precedence level (or, and, not, comparison, sum, product, factor), building what those
+    # rules build.  climb() extends `left` with the operators of levels min_level..max_level.
+    def climb(self, min_level: int, left, max_level: int):
+        kinds, values = self.kinds, self.values
+        while True:
+            op = kinds[self.i]
+            if op == "NAME":
+                op = values[self.i]
+                level = 0 if op == "or" else 1 if op == "and" else -1
+            else:
+                level = _LEVEL_OF.get(op, -1)
+            if level < min_level or level > max_level:
+                return left
             self.i += 1
-            right = self.boolean(1) if level == 0 else self.negation()
-            left = self.binary(ast.BoolOp, keyword, left, right)
-        return left
+            right = self.factor() if level == _POWER else self.operand(level + 1)
+            left = self.binary(_CLASS_OF_LEVEL[level], op, left, right)
+            # the right operand took every operator above this level; a comparison takes no other
+            max_level = _FOLLOWS[level]
+
+    def operand(self, min_level: int):
+        """The right operand of an operator of level min_level - 1: its own operators of levels
+        min_level and above included; a `not` only where and_expr/or_expr expect one."""
+        kind = self.kinds[self.i]
+        if kind == "NAME" and self.values[self.i] == "not":
+            if min_level > _NOT:
+                raise GiveUp                  # `a + not b`: lark's error
+            return self.climb(min_level, self.negation(), _NOT)
+        return self.climb(min_level, self.factor() if kind == "-" else self.postfix(), _POWER)
+
+    def negation(self):
+        """`not` not_expr, at a `not`: its operand is a comparison (or another `not`)."""
+        start = self.i
+        self.i += 1
+        kind = self.kinds[self.i]
+        if kind == "NAME" and self.values[self.i] == "not":
+            operand, h, c = self.negation()
+        else:
+            operand, h, c = self.climb(_COMPARISON, self.factor() if kind == "-" else self.postfix(), _POWER)
+        return self.prefixed(ast.Not, start, operand, h, c)
 
     def binary(self, cls, op: str, left, right):
         (line, col, _, _), (_, _, end_line, end_col) = left[2], right[2]
         node = cls(Span(self.file, line, col, end_line, end_col), op, left[0], right[0])
         hl, hr = left[1], right[1]
-        return node, self.height(1 + (hl if hl > hr else hr)), (line, col, end_line, end_col)
-
-    def negation(self, first=None):
-        if first is None and self.kinds[self.i] == "NAME" and self.values[self.i] == "not":
-            start = self.i
-            self.i += 1
-            operand, h, c = self.negation()
-            return self.prefixed(ast.Not, start, operand, h, c)
-        left = self.arith(first)
-        if self.kinds[self.i] in _COMPARISONS:        # non-associative: `a < b < c` is lark's error
-            op = self.values[self.i]
-            self.i += 1
-            left = self.binary(ast.Compare, op, left, self.arith())
-        return left
+        h = 1 + (hl if hl > hr else hr)
+        if h > self.max_height:             # self.height(h), inline
+            raise GiveUp
+        return node, h, (line, col, end_line, end_col)
 
     def prefixed(self, cls, first: int, operand, h: int, c):
         start = self.start_of(first)
         return cls(self.span(start, c[2:]), operand), self.height(1 + h), (*start, *c[2:])
 
-    def arith(self, first=None):
-        left = self.term(first)
-        while self.kinds[self.i] in ("+", "-"):
-            op = self.values[self.i]
-            self.i += 1
-            left = self.binary(ast.BinOp, op, left, self.term())
-        return left
-
-    def term(self, first=None):
-        left = self.factor(first)
-        while self.kinds[self.i] in _PRODUCTS:
-            op = self.values[self.i]
-            self.i += 1
-            left = self.binary(ast.BinOp, op, left, self.factor())
-        return left
-
-    def factor(self, first=None):
-        if first is None and self.kinds[self.i] == "-":
+    def factor(self):
+        """`-` factor | postfix (`**` factor)?"""
+        if self.kinds[self.i] == "-":
             start = self.i
             self.i += 1
             operand, h, c = self.factor()
             return self.prefixed(ast.Neg, start, operand, h, c)
-        left = first if first is not None else self.postfix()
+        left = self.postfix()
         if self.kinds[self.i] == "**":                 # right-associative, `-` allowed on the right
             self.i += 1
             left = self.binary(ast.BinOp, "**", left, self.factor())
@@ -305,7 +317,11 @@ class ExpressionParser:
             if self.kinds[self.i] != ",":
                 break
             self.i += 1
-        return tuple(items), (self.height(1 + height) if items else 0)
+        if not items:
+            return (), 0
+        if height >= self.max_height:       # self.height(1 + height), inline
+            raise GiveUp
+        return tuple(items), 1 + height
 
     def atom(self):
         i = self.i

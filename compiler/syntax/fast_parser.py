@@ -124,7 +124,9 @@ class _Parser(ExpressionParser):
         self.i += 1
         value, h, c = self.expr()
         span = Span(self.file, start[0], start[1], c[2], c[3])    # self.span(start, c[2:]), without the slice
-        return ast.Assign(span, tuple(targets), value), self.height(1 + h)
+        if h >= self.max_height:            # self.height(1 + h), inline
+            raise GiveUp
+        return ast.Assign(span, tuple(targets), value), 1 + h
 
     def let_stmt(self, start):
         name = self.values[self.name()]
