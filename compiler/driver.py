@@ -109,7 +109,8 @@ def _in_user_code(diagnostics: list[Diagnostic], spec: Path) -> list[Diagnostic]
     the spec being checked is itself in the library)."""
     from compiler.diagnostics.frames import relocate_all
     from compiler.elaborate.search_path import search_path
-    libraries = [folder for folder in search_path() if spec.resolve().parent != folder.resolve()]
+    own = spec.resolve().parent
+    libraries = [folder for folder in search_path() if own != folder.resolve()]
     return relocate_all(diagnostics, libraries)
 
 
