@@ -188,11 +188,21 @@ class _GraphInference(ScanInference):
         change its shape (a ResNet stage's first block widens and downsamples), since each
         is checked against the input the next one declares."""
         outs: list[TensorType] = []
+        last: tuple | None = None        # the previous iteration's layer and inputs
         for i, layer in enumerate(node.attrs):
-            if layer.kind == "block":
+            # The same layer on the same input types gives the same outputs (a call either fails,
+            # and the loop stops, or has no effect but its result): a stack of identical layers
+            # that keep their input's shape (a transformer's) is checked once, not n times.
+            same = last is not None and last[0].kind == layer.kind and last[0].target == layer.target and (
+                last[1] == ins) and (
+                layer.kind == "block" or last[0].attrs == layer.attrs)
+            if same:
+                pass
+            elif layer.kind == "block":
                 outs = self._call_block(node, self.program.graphs[layer.target], ins, f"[{i}]")
             else:
                 outs = self._infer_op(node, layer.target, layer.attrs, ins, f"[{i}]")
+            last = (layer, ins)
             ins = [outs[0], *ins[1:]] if outs else ins
         return outs
 
