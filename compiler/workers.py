@@ -15,16 +15,13 @@ this process, in order, so its exception is the one a sequential run raises at t
 from __future__ import annotations
 
 import os
-import pickle
-import struct
 import sys
-import threading
 from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-_RECORD = struct.Struct("<I")     # one item's number in the queue
+_RECORD_SIZE = 4                  # one item's number in the queue, little-endian
 _PIPE_CAPACITY = 65536            # Linux's default; the whole queue is written before any worker reads
 _NOT_DONE = object()
 
@@ -44,11 +41,15 @@ def default_jobs(items: int) -> int:
     would leave holding their locks: a test runner, an editor's language server), and one when
     the machine has no idle CPU (a second process then only competes for the same one, and
     costs its share of duplicated work: the modules both parse, the pages both touch)."""
-    if sys.platform != "linux" or not hasattr(os, "fork") or threading.active_count() > 1:
+    threading = sys.modules.get("threading")      # not imported: no thread was started through it
+    if sys.platform != "linux" or not hasattr(os, "fork") or (threading and threading.active_count() > 1):
         return 1
     cpus = available_cpus()
-    if os.getloadavg()[0] > cpus - 0.5:
-        return 1
+    try:
+        if os.getloadavg()[0] > cpus - 0.5:
+            return 1
+    except OSError:       # no load figure: one CPU each all the same
+        pass
     return max(1, min(cpus, items))
 
 
@@ -56,11 +57,13 @@ def map_in_workers(function: Callable[[T], R], items: Sequence[T], jobs: int) ->
     """`[function(item) for item in items]`, computed by `jobs` processes: this one and
     `jobs - 1` forked children.  `function`'s results must pickle.  An item that raised or
     was not finished by a child is run again here, in order (see the module's docstring)."""
-    jobs = min(jobs, len(items), _PIPE_CAPACITY // _RECORD.size)
+    jobs = min(jobs, len(items))
+    if len(items) > _PIPE_CAPACITY // _RECORD_SIZE:       # a queue this long would not fit in the pipe
+        jobs = 1
     if jobs <= 1 or not hasattr(os, "fork"):
         return [function(item) for item in items]
     queue_out, queue_in = os.pipe()
-    os.write(queue_in, b"".join(_RECORD.pack(i) for i in range(len(items))))
+    os.write(queue_in, b"".join(i.to_bytes(_RECORD_SIZE, "little") for i in range(len(items))))
     os.close(queue_in)           # readers see the end of the queue once it is empty
     children: list[tuple[int, int]] = []       # (pid, read end of its results pipe)
     try:
@@ -87,6 +90,7 @@ def _fork_worker(function: Callable, items: Sequence, queue: int) -> tuple[int, 
     if pid == 0:                          # the child: work, send, and leave without unwinding
         status = 1
         try:
+            import pickle
             os.close(results_out)
             payload = pickle.dumps(list(_work(function, items, queue)), protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(results_in, "wb") as pipe:
@@ -102,10 +106,10 @@ def _work(function: Callable, items: Sequence, queue: int) -> list[tuple[int, ob
     """Take items from the queue until it is empty; (number, result) for each that succeeded."""
     done = []
     while True:
-        record = os.read(queue, _RECORD.size)     # a pipe read this small is atomic: one whole record
-        if len(record) < _RECORD.size:
+        record = os.read(queue, _RECORD_SIZE)     # a pipe read this small is atomic: one whole record
+        if len(record) < _RECORD_SIZE:
             return done
-        (i,) = _RECORD.unpack(record)
+        i = int.from_bytes(record, "little")
         try:
             done.append((i, function(items[i])))
         except Exception:     # left for the parent to run again, in order, and raise itself
@@ -119,6 +123,7 @@ def _collect(pid: int, pipe: int) -> list[tuple[int, object]]:
     _, status = os.waitpid(pid, 0)
     if status != 0:
         return []
+    import pickle
     try:
         return pickle.loads(payload)
     except Exception:  # a truncated or foreign payload: those items are run again here

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -140,9 +141,9 @@ def test_an_item_whose_worker_died_is_run_again_here():
 
 
 def test_one_process_where_forking_is_unsafe(monkeypatch):
-    monkeypatch.setattr(workers.threading, "active_count", lambda: 2)
+    monkeypatch.setitem(sys.modules, "threading", SimpleNamespace(active_count=lambda: 2))
     assert workers.default_jobs(10) == 1
-    monkeypatch.setattr(workers.threading, "active_count", lambda: 1)
+    monkeypatch.setitem(sys.modules, "threading", SimpleNamespace(active_count=lambda: 1))
     monkeypatch.setattr(workers, "available_cpus", lambda: 4)
     monkeypatch.setattr(workers.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert workers.default_jobs(10) == (4 if sys.platform == "linux" else 1)
