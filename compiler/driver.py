@@ -107,6 +107,8 @@ def _check(spec: Path, overrides: dict[str, Any] | None, all_blocks: bool, tp: i
 def _in_user_code(diagnostics: list[Diagnostic], spec: Path) -> list[Diagnostic]:
     """Errors raised inside library blocks are shown where the user's spec uses them (unless
     the spec being checked is itself in the library)."""
+    if not diagnostics:          # most checks: no folder to resolve
+        return diagnostics
     from compiler.diagnostics.frames import relocate_all
     from compiler.elaborate.search_path import search_path
     own = spec.resolve().parent

@@ -53,12 +53,11 @@ class _Failed(Exception):
 
 
 def infer_program(program: Program) -> list[Diagnostic]:
-    diagnostics: list[Diagnostic] = []
-    instances = instance_paths(program)
-    for graph in program.graphs.values():     # callees come before callers
-        found = _GraphInference(graph, program).run()
-        diagnostics.extend(_with_instance(d, instances.get(graph.key)) for d in found)
-    return diagnostics
+    found = [(graph.key, _GraphInference(graph, program).run()) for graph in program.graphs.values()]  # callees first
+    if not any(d.is_error for _, diagnostics in found for d in diagnostics):
+        return [d for _, diagnostics in found for d in diagnostics]     # only errors name their instance
+    instances = instance_paths(program)      # the graphs' structure, which typing leaves as it was
+    return [_with_instance(d, instances.get(key)) for key, diagnostics in found for d in diagnostics]
 
 
 def instance_paths(program: Program) -> dict[str, tuple[str, Span, Span | None, int]]:
