@@ -150,3 +150,17 @@ def test_one_process_where_forking_is_unsafe(monkeypatch):
     assert workers.default_jobs(2) == (2 if sys.platform == "linux" else 1)
     monkeypatch.setattr(workers.os, "getloadavg", lambda: (3.9, 0.0, 0.0))     # no idle CPU
     assert workers.default_jobs(10) == 1
+
+
+CORPUS = sorted((ROOT / "tests" / "fuzz_corpus").glob("*.dl")) + sorted((ROOT / "tests" / "diagnostics").rglob("*.dl"))
+
+
+@pytest.mark.slow       # ~10 s: each spec checked twice; the fast lane's mixed project covers the same path
+def test_the_error_corpora_check_the_same_together_as_alone(monkeypatch):
+    """Dozens of broken specs (the fuzz corpus, the diagnostic cases): every diagnostic, in order."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("DLC_NO_CACHE", "1")
+    specs = [spec.relative_to(ROOT) for spec in CORPUS]
+    together = check_many([CheckRequest(spec, {}, all_blocks=True) for spec in specs], 2)
+    assert together == _alone(specs)
+    assert sum(bool(answer) for answer in together) > len(specs) // 2     # mostly specs with errors
