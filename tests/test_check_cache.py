@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler import check_cache, disk_cache
+from compiler import check_cache
 from compiler.driver import check, check_diagnostics
 from compiler.ir import Graph, Node
 from compiler.ir.dims import const, floor
