@@ -192,9 +192,8 @@ class _GraphInference(ScanInference):
             # The same layer on the same input types gives the same outputs (a call either fails,
             # and the loop stops, or has no effect but its result): a stack of identical layers
             # that keep their input's shape (a transformer's) is checked once, not n times.
-            same = last is not None and last[0].kind == layer.kind and last[0].target == layer.target and (
-                last[1] == ins) and (
-                layer.kind == "block" or last[0].attrs == layer.attrs)
+            same = (last is not None and last[1] == ins and (last[0].kind, last[0].target) == (layer.kind, layer.target)
+                    and (layer.kind == "block" or last[0].attrs == layer.attrs))
             if same:
                 pass
             elif layer.kind == "block":
