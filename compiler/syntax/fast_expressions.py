@@ -234,7 +234,13 @@ class ExpressionParser:
         kind = self.kinds[i]
         if kind == "NAME" and self.values[i] in ("repeat", "scan"):
             return self.repeat() if self.values[i] == "repeat" else self.scan()
-        if kind in _LEAVES:             # the common case, without atom()'s dispatch
+        if kind == "NAME" and self.values[i] not in _KEYWORDS:     # leaf(i) of a name, inline: the commonest atom
+            self.i = i + 1
+            value = self.values[i]
+            line, col = self.lines[i], self.cols[i]
+            c = (line, col, line, col + len(value))
+            node, h = ast.Name(Span(self.file, *c), value), 1
+        elif kind in _LEAVES:           # the common case, without atom()'s dispatch
             self.i = i + 1
             node, h, c = self.leaf(i)
         else:
@@ -308,7 +314,12 @@ class ExpressionParser:
             elif kinds[i] in _LEAVES and (kinds[i + 1] == "," or kinds[i + 1] == close):
                 # one token, the commonest argument: what expr() would build, without its descent
                 self.i = i + 1
-                value, h, _ = self.leaf(i)
+                text = self.values[i]
+                if kinds[i] == "NAME" and text not in _KEYWORDS:      # leaf(i) of a name, inline
+                    line, col = self.lines[i], self.cols[i]
+                    value, h = ast.Name(Span(self.file, line, col, line, col + len(text)), text), 1
+                else:
+                    value, h, _ = self.leaf(i)
                 items.append(ast.Arg(value.span, None, value))
             else:
                 value, h, _ = self.expr()
