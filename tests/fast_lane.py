@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.sweep_sampling import EXEMPT, PER_GROUP, sampled_out
 from tests.worker_schedule import freeze_collected_heap, order_for_workers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -256,12 +257,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             why = kept[1]
         if why is not None:
             item.add_marker(pytest.mark.slow(reason=why))
+    sampled = sampled_out(items, _base, lambda item: item.get_closest_marker("slow") is not None, REPRESENTATIVES,
+                          config.args)
+    for item, why in sampled.items():
+        item.add_marker(pytest.mark.slow(reason=why))
     if any("::" in str(arg) for arg in config.args):
         return                                   # single tests asked for: the tables are not all in view
     bases = {_base(nodeid) for nodeid in collected}
     stale = [nodeid for nodeid in SLOW if _base(nodeid) in bases and nodeid not in collected]
     stale += [f"{base}[{param}]" for base, (kept, _) in REPRESENTATIVES.items() if base in bases
               for param in kept if f"{base}[{param}]" not in collected]
+    files = {nodeid.split("::", 1)[0] for nodeid in collected}
+    stale += [base for base in (*EXEMPT, *PER_GROUP) if base.split("::", 1)[0] in files and base not in bases]
     if stale:
         raise pytest.UsageError("tests/fast_lane.py names tests that do not exist (renamed?):\n  "
                                 + "\n  ".join(stale))
