@@ -1,11 +1,25 @@
 """The fast lane (`pytest -m "not slow"`): which parametrizations it leaves to the full suite, and
 a check that what stays still reaches every compiler module.
 
-Tests that are slow whatever their parameters carry `@pytest.mark.slow` in their file.  The
-tables below mark slow, from outside the test files, the expensive members of sweeps: the full
-sweep still runs in the full suite (`bash scripts/test.sh`, CI), and one or two representatives
-stay in the fast lane.  Node ids are exact; a table entry that names no collected test is an
-error (a renamed test must not silently drop out of the fast lane or back into it).
+What leaves the fast lane, in the order it is decided:
+
+1. Tests that are slow whatever their parameters carry `@pytest.mark.slow` in their file.
+2. SLOW below marks single tests slow by node id, each with the reason and what keeps its code
+   path in the fast lane; REPRESENTATIVES names, for a parametrized test, the members a person
+   chose to keep in the fast lane (the others are slow).
+3. Every other sweep (a parametrized test) is sampled by tests/sweep_sampling.py: a test with more
+   than SWEEP_KEEP (3) members not already slow keeps 3 of them in the fast lane, chosen by a hash
+   of each member's id (the same in every process, and adding a case moves at most one other);
+   the rest are marked slow with the reason "sampled: 3 of N members ...".  Its EXEMPT table
+   leaves alone sweeps whose members are each a behaviour of their own (every limit, every pass's
+   golden, ...), and PER_GROUP keeps one member per group (one sample per op, one model per pass,
+   one case per diagnostics file).  So every test function keeps at least one member in the lane:
+   every behaviour is still exercised there, only the data it sweeps is sampled.
+
+Marking only adds `slow` markers, the same whichever `-m` is given: `-m slow` and `-m "not slow"`
+together are exactly the full suite (`bash scripts/test.sh`, CI), which runs every member.  Node
+ids are exact; a table entry that names no collected test is an error (a renamed test must not
+silently drop out of the fast lane or back into it).
 
 A run over whole folders (plain `pytest`, `pytest -m "not slow"`) uses two pytest-xdist workers
 when xdist is installed and no `-n` was given: `DLC_TEST_WORKERS=N` chooses another count (0: in
