@@ -7,8 +7,18 @@ from types import SimpleNamespace
 class _Item(SimpleNamespace):
     __hash__ = object.__hash__                 # pytest's items hash by identity
 
+import pytest
+
 from tests import sweep_sampling
-from tests.sweep_sampling import EXEMPT, PER_GROUP, SWEEP_KEEP, sampled_out
+from tests.sweep_sampling import EXEMPT, PER_GROUP, sampled_out
+
+SWEEP_KEEP = 3
+
+
+@pytest.fixture(autouse=True)
+def _keep_three(monkeypatch):
+    """The rule at its default, whatever DLC_SWEEP_KEEP this run was given."""
+    monkeypatch.setattr(sweep_sampling, "SWEEP_KEEP", SWEEP_KEEP)
 
 
 def _items(test: str, members: list[str]) -> list[SimpleNamespace]:
@@ -69,3 +79,8 @@ def test_a_grouped_sweep_keeps_one_member_of_each_group():
     members = [f"{op}-{i}" for op in ("Conv2d", "Linear", "Max-Pool") for i in range(5)]
     kept = _kept(_items(test, members))
     assert sorted(member.rsplit("-", 1)[0] for member in kept) == ["Conv2d", "Linear", "Max-Pool"]
+
+
+def test_keeping_zero_turns_sampling_off(monkeypatch):
+    monkeypatch.setattr(sweep_sampling, "SWEEP_KEEP", 0)
+    assert _kept(_items(TEST, MEMBERS)) == set(MEMBERS)
