@@ -17,7 +17,8 @@ Each scenario uses its own temporary cache folder (`DLC_CACHE_DIR`), so the user
 never touched.  Python's bytecode cache is on, in a temporary folder (PYTHONPYCACHEPREFIX), even
 where PYTHONDONTWRITEBYTECODE is set (every process would compile dlc from source: ~0.3 s), as
 benchmarks/check_scaling.py does.  `--root DIR` measures another checkout of dlc (an A/B
-comparison on a shared machine: `--root BASE --root .` measures both, taking turns run by run).  The CPU model and ISA are printed with the figures; the machine may be shared,
+comparison on a shared machine: `--root BASE --root .` measures both, taking turns run by run);
+`--jobs 1,2` runs `dlc check -j 1` and `-j 2` as arms of their own, also taking turns.  The CPU model and ISA are printed with the figures; the machine may be shared,
 so each row also gives the median CPU time (user + system) of the process, which other load
 inflates far less than wall time.
 """
@@ -75,28 +76,32 @@ def working_copy(root: Path, paths: list[str], folder: Path) -> Path:
     return first if first.is_file() else sorted(first.rglob("*.dl"))[0]
 
 
-def measure(kind: str, paths: list[str], runs: int, roots: list[Path]) -> dict[Path, list[tuple[float, float]]]:
-    """Per checkout, `runs` samples; the checkouts take turns run by run."""
+Arm = tuple[Path, int | None]     # a checkout, and the `-j` its `dlc check` is given (None: none)
+
+
+def measure(kind: str, paths: list[str], runs: int, arms: list[Arm]) -> dict[Arm, list[tuple[float, float]]]:
+    """Per arm, `runs` samples; the arms take turns run by run."""
     with tempfile.TemporaryDirectory(prefix="dlc-latency-") as tmp:
-        caches = {root: Path(tmp) / str(i) for i, root in enumerate(roots)}
-        envs = {root: scenario_env(kind, caches[root]) for root in roots}
-        cwds, edited = dict.fromkeys(roots, None), {}
-        for i, root in enumerate(roots):
-            cwds[root] = root
+        caches = {arm: Path(tmp) / str(i) for i, arm in enumerate(arms)}
+        envs = {arm: scenario_env(kind, caches[arm]) for arm in arms}
+        options = {arm: ["-j", str(arm[1])] if arm[1] else [] for arm in arms}
+        cwds, edited = {arm: arm[0] for arm in arms}, {}
+        for i, arm in enumerate(arms):
+            root = arm[0]
             if kind == "edited":    # checked in a copy, with the checkout's compiler
-                cwds[root] = Path(tmp) / f"work{i}"
-                edited[root] = working_copy(root, paths, cwds[root])
-                envs[root]["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), envs[root].get("PYTHONPATH")]))
-            run_check(paths, envs[root], cwds[root])       # fills the caches and the OS file cache
-        samples: dict[Path, list[tuple[float, float]]] = {root: [] for root in roots}
+                cwds[arm] = Path(tmp) / f"work{i}"
+                edited[arm] = working_copy(root, paths, cwds[arm])
+                envs[arm]["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), envs[arm].get("PYTHONPATH")]))
+            run_check(options[arm] + paths, envs[arm], cwds[arm])       # fills the caches and the OS file cache
+        samples: dict[Arm, list[tuple[float, float]]] = {arm: [] for arm in arms}
         for run in range(runs):
-            for root in roots:
+            for arm in arms:
                 if kind == "edited":
-                    with open(edited[root], "a", encoding="utf-8") as spec:
+                    with open(edited[arm], "a", encoding="utf-8") as spec:
                         spec.write(f"# edit {run}\n")
                 elif kind == "invalidated":
-                    shutil.rmtree(caches[root] / "check", ignore_errors=True)
-                samples[root].append(run_check(paths, envs[root], cwds[root]))
+                    shutil.rmtree(caches[arm] / "check", ignore_errors=True)
+                samples[arm].append(run_check(options[arm] + paths, envs[arm], cwds[arm]))
         return samples
 
 
@@ -106,19 +111,24 @@ def main() -> None:
     parser.add_argument("--scenarios", default="cached,edited,uncached")
     parser.add_argument("--root", type=Path, action="append", default=[], metavar="DIR",
                         help="a dlc checkout to measure (repeatable: the checkouts take turns); default this one")
+    parser.add_argument("--jobs", default="", metavar="N[,M...]",
+                        help="run `dlc check -j N` (each value an arm of its own, taking turns with the others; "
+                             "the checkouts must know -j); default: no -j, dlc's own choice")
     args = parser.parse_args()
     roots = [root.resolve() for root in args.root] or [ROOT]
+    arms = [(root, jobs) for root in roots for jobs in ([int(j) for j in args.jobs.split(",") if j] or [None])]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# dlc check latency: {cpu_description()}; python {sys.version.split()[0]}; "
           f"load average at start {load:.1f}; median of {args.runs} cold processes\n")
-    where = "| checkout " if len(roots) > 1 else ""
+    where = "| checkout " if len(roots) > 1 else ""     # the -j given shows in the command
     print(f"{where}| command | scenario | median s | min–max s | median CPU s | target s |\n"
           f"{'|---' if where else ''}|---|---|---|---|---|---|")
     for target, limit in TARGETS.items():
         for kind in args.scenarios.split(","):
-            for root, samples in measure(kind, target.split(), args.runs, roots).items():
+            for (root, jobs), samples in measure(kind, target.split(), args.runs, arms).items():
                 walls = [wall for wall, _ in samples]
-                print((f"| {root} " if where else "") + f"| `dlc check {target}` | {kind} | "
+                command = f"dlc check {f'-j {jobs} ' if jobs else ''}{target}"
+                print((f"| {root} " if where else "") + f"| `{command}` | {kind} | "
                       f"{statistics.median(walls):.3f} | {min(walls):.3f}–{max(walls):.3f} | "
                       f"{statistics.median(cpu for _, cpu in samples):.3f} | {limit} |")
             sys.stdout.flush()

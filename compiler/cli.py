@@ -54,6 +54,12 @@ def _depth(text: str) -> int:
     return int(text)
 
 
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of processes (1 or more), got {text!r}")
+    return int(text)
+
+
 def _count(text: str) -> int:
     from compiler.tools.budgets import parse_count
     try:
@@ -178,6 +184,8 @@ def _parser() -> argparse.ArgumentParser:
     chk.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
                      help="text (default), json (schema v1), github (workflow annotations) or sarif (2.1.0)")
     _add_overrides(chk)
+    chk.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
+                     help="check the specs in N processes (default: one per CPU; 1: in this one)")
     chk.add_argument("--tp", type=int, metavar="N", help="also prove every model shards N ways (tensor parallel)")
     chk.add_argument("--max-params", type=_count, metavar="N", help="fail when an entry point has more parameters")
     chk.add_argument("--max-flops", type=_count, metavar="N",
@@ -257,15 +265,14 @@ def _strict(diagnostics: list[Diagnostic], strict: bool) -> list[Diagnostic]:
 
 
 def cmd_check(args) -> int:
-    from compiler.driver import check, check_diagnostics
+    from compiler.driver import CheckRequest, check, check_many
     empty = [str(p) for p in args.paths if p.is_dir() and not any(p.rglob("*.dl"))]
     if empty:
         print(f"dlc check: error: no .dl spec in {', '.join(empty)}", file=sys.stderr)
         return EXIT_USAGE
     files = _spec_files(args.paths)
-    folders: dict[str, str] = {}    # each import folder is fingerprinted once for all the specs
-    found = [d for spec in files
-             for d in check_diagnostics(spec, dict(args.overrides), all_blocks=True, tp=args.tp, folders=folders)]
+    requests = [CheckRequest(spec, dict(args.overrides), all_blocks=True, tp=args.tp) for spec in files]
+    found = [d for answer in check_many(requests, args.jobs) for d in answer]
     if (args.max_params or args.max_flops) and not any(d.is_error for d in found):
         # budgets need the checked programs (not the cached answer), and the summary's counts
         from compiler.tools.budgets import Budgets, budget_diagnostics

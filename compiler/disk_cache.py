@@ -20,7 +20,6 @@ standard library.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import _thread
@@ -28,6 +27,13 @@ from functools import lru_cache
 from pathlib import Path
 
 MAX_ENTRIES = 2000
+
+
+def _sha256(data: bytes):
+    # hashlib is imported on first use: loading it (OpenSSL) costs a check run without a cache
+    # (DLC_NO_CACHE=1), which never hashes, as much as parsing a spec
+    import hashlib
+    return hashlib.sha256(data)
 _PACKAGE = Path(__file__).resolve().parent
 _DIGEST = 32  # bytes of sha256 in front of each payload
 
@@ -46,7 +52,7 @@ def cache_dir() -> Path | None:
 @lru_cache(maxsize=1)
 def compiler_fingerprint() -> str:
     """A hash of the compiler's own files (Python source and grammar) and the Python version."""
-    digest = hashlib.sha256(repr(sys.version_info[:3]).encode())
+    digest = _sha256(repr(sys.version_info[:3]).encode())
     for name in _source_files():
         with open(os.path.join(_PACKAGE, name), "rb") as handle:
             digest.update(name.encode() + b"\0" + handle.read() + b"\0")
@@ -67,7 +73,7 @@ def _source_files() -> list[str]:
 
 def key_of(*parts: str | bytes) -> str:
     """A key over the compiler fingerprint and `parts` (kept apart by separators)."""
-    digest = hashlib.sha256(compiler_fingerprint().encode())
+    digest = _sha256(compiler_fingerprint().encode())
     for part in parts:
         digest.update(b"\0" + (part if isinstance(part, bytes) else part.encode()))
     return digest.hexdigest()
@@ -89,7 +95,7 @@ def load(kind: str, key: str) -> bytes | None:
     except OSError:
         return None
     payload = data[_DIGEST:]
-    return payload if len(data) >= _DIGEST and hashlib.sha256(payload).digest() == data[:_DIGEST] else None
+    return payload if len(data) >= _DIGEST and _sha256(payload).digest() == data[:_DIGEST] else None
 
 
 def store(kind: str, key: str, payload: bytes) -> None:
@@ -105,7 +111,7 @@ def store(kind: str, key: str, payload: bytes) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)   # as mkstemp made it
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(hashlib.sha256(payload).digest() + payload)
+                handle.write(_sha256(payload).digest() + payload)
             os.replace(tmp, folder / key)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -107,9 +107,12 @@ def _check(spec: Path, overrides: dict[str, Any] | None, all_blocks: bool, tp: i
 def _in_user_code(diagnostics: list[Diagnostic], spec: Path) -> list[Diagnostic]:
     """Errors raised inside library blocks are shown where the user's spec uses them (unless
     the spec being checked is itself in the library)."""
+    if not diagnostics:          # most checks: no folder to resolve
+        return diagnostics
     from compiler.diagnostics.frames import relocate_all
     from compiler.elaborate.search_path import search_path
-    libraries = [folder for folder in search_path() if spec.resolve().parent != folder.resolve()]
+    own = spec.resolve().parent
+    libraries = [folder for folder in search_path() if own != folder.resolve()]
     return relocate_all(diagnostics, libraries)
 
 
@@ -162,28 +165,65 @@ def check_diagnostics(spec: Path, overrides: dict[str, Any] | None = None, all_b
     """`check(spec, ...).diagnostics`, answered from the check cache when nothing it depends on
     changed (see compiler/check_cache.py; `DLC_NO_CACHE=1` turns it off).  `folders` shares the
     import folders' fingerprints between the specs of one command (check_cache.check_key)."""
+    request = CheckRequest(spec, dict(overrides or {}), all_blocks, tp)
+    cached = cached_diagnostics(request, folders)
+    return cached if cached is not None else checked_diagnostics(request)
+
+
+@dataclass
+class CheckRequest:
+    """One spec to check, with its options, and once looked up, the cache keys its answer goes under."""
+    spec: Path
+    overrides: dict[str, Any]
+    all_blocks: bool = False
+    tp: int | None = None
+    keys: tuple[str, str] | None = None     # (clean key, full key); None: the answer is not stored
+
+
+def cached_diagnostics(request: CheckRequest, folders: dict[str, str] | None = None) -> list[Diagnostic] | None:
+    """The stored answer for `request`, or None when it must be checked (its keys are then set on
+    it, for checked_diagnostics to store the answer under)."""
     from compiler import disk_cache
-    overrides = dict(overrides or {})
     if disk_cache.cache_dir() is None:      # no cache: no key to compute (it reads every import folder)
-        return check(spec, overrides, all_blocks, tp).diagnostics
+        return None
     from compiler import check_cache
+    spec, overrides, all_blocks, tp = request.spec, request.overrides, request.all_blocks, request.tp
     try:
         clean = check_cache.clean_key(spec, overrides, all_blocks, tp)
         if check_cache.checked_clean(clean):      # clean before, and none of its files changed
             return []
         key = check_cache.check_key(spec, overrides, all_blocks, tp, folders)
     except OSError:  # the spec or a folder is unreadable: let the pipeline report it
-        return check(spec, overrides, all_blocks, tp).diagnostics
-    cached = check_cache.load(key)
-    if cached is not None:
-        return cached
-    diagnostics = check(spec, overrides, all_blocks, tp).diagnostics
+        return None
+    request.keys = (clean, key)
+    return check_cache.load(key)
+
+
+def checked_diagnostics(request: CheckRequest) -> list[Diagnostic]:
+    """Check `request` and store the answer under the keys cached_diagnostics set (if any)."""
+    diagnostics = check(request.spec, request.overrides, request.all_blocks, request.tp).diagnostics
+    if request.keys is None:
+        return diagnostics
+    from compiler import check_cache
+    clean, key = request.keys
     # A clean answer is kept with the files it depends on (a narrower key: check_cache.clean_key);
     # any other answer under the key of every file its hints may have read.
-    if diagnostics or not check_cache.store_clean(clean, spec):
+    if diagnostics or not check_cache.store_clean(clean, request.spec):
         if not any(d.code in _UNCACHED_CODES for d in diagnostics):
             check_cache.store(key, diagnostics)
     return diagnostics
+
+
+def check_many(requests: list[CheckRequest], jobs: int | None = None) -> list[list[Diagnostic]]:
+    """The diagnostics of each request, in order: answers from the cache first, then the specs
+    that need checking, shared among `jobs` processes (default: one per CPU, see
+    compiler/workers.py).  Every answer is what check_diagnostics gives for that request alone."""
+    from compiler.workers import default_jobs, map_in_workers
+    folders: dict[str, str] = {}    # each import folder is fingerprinted once for all the specs
+    answers = [cached_diagnostics(request, folders) for request in requests]
+    missing = [request for request, answer in zip(requests, answers) if answer is None]
+    checked = iter(map_in_workers(checked_diagnostics, missing, jobs or default_jobs(len(missing))))
+    return [answer if answer is not None else next(checked) for answer in answers]
 
 
 def other_branches(spec: Path, program: Program, overrides: dict[str, Any], passes: list[Pass]) -> list[dict]:

@@ -3,6 +3,7 @@ every change they depend on, safe against corrupt entries, off with DLC_NO_CACHE
 cheap paths of dims_equal and Graph.ordered, checked against what they replace."""
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler import check_cache, disk_cache
+from compiler import check_cache
 from compiler.driver import check, check_diagnostics
 from compiler.ir import Graph, Node
 from compiler.ir.dims import const, floor
@@ -101,7 +102,7 @@ def test_a_corrupt_or_foreign_entry_reads_as_missing(cache, tmp_path, monkeypatc
     assert check_diagnostics(Path("spec.dl")) == expected
     (entry,) = _entries(cache)
     payload = b'{"schema": 1, "key": "another", "diagnostics": []}'
-    entry.write_bytes(disk_cache.hashlib.sha256(payload).digest() + payload)   # valid, but for another key
+    entry.write_bytes(hashlib.sha256(payload).digest() + payload)   # valid, but for another key
     assert check_cache.load(entry.name) is None
     assert check_diagnostics(Path("spec.dl")) == expected
 
@@ -114,7 +115,7 @@ def test_a_corrupt_ast_entry_is_parsed_again(cache, tmp_path, monkeypatch):
     expected = parser.parse_file(Path("spec.dl"))
     for entry in _entries(cache, "ast"):
         payload = b"not a pickle"
-        entry.write_bytes(disk_cache.hashlib.sha256(payload).digest() + payload)
+        entry.write_bytes(hashlib.sha256(payload).digest() + payload)
     parser._parse_cached.cache_clear()
     assert parser.parse_file(Path("spec.dl")) == expected
 

@@ -15,9 +15,9 @@ COMPILER = Path(__file__).resolve().parent.parent / "compiler"
 
 # The stages in the order data flows; a module may import its own stage and earlier ones.
 # disk_cache is a base utility like diagnostics (the parser stores ASTs in it); check_cache is the
-# driver's cache of whole `dlc check` answers.
+# driver's cache of whole `dlc check` answers; workers shares a command's specs among processes.
 STAGES = ["diagnostics", "disk_cache", "syntax", "ir", "ops", "elaborate", "check", "passes", "codegen", "tools",
-          "check_cache", "outputs", "driver", "lsp", "cli", "pytest_plugin"]
+          "check_cache", "outputs", "workers", "driver", "lsp", "cli", "pytest_plugin"]
 
 
 def stage_of(module: str) -> str:

@@ -53,12 +53,11 @@ class _Failed(Exception):
 
 
 def infer_program(program: Program) -> list[Diagnostic]:
-    diagnostics: list[Diagnostic] = []
-    instances = instance_paths(program)
-    for graph in program.graphs.values():     # callees come before callers
-        found = _GraphInference(graph, program).run()
-        diagnostics.extend(_with_instance(d, instances.get(graph.key)) for d in found)
-    return diagnostics
+    found = [(graph.key, _GraphInference(graph, program).run()) for graph in program.graphs.values()]  # callees first
+    if not any(d.is_error for _, diagnostics in found for d in diagnostics):
+        return [d for _, diagnostics in found for d in diagnostics]     # only errors name their instance
+    instances = instance_paths(program)      # the graphs' structure, which typing leaves as it was
+    return [_with_instance(d, instances.get(key)) for key, diagnostics in found for d in diagnostics]
 
 
 def instance_paths(program: Program) -> dict[str, tuple[str, Span, Span | None, int]]:
@@ -188,11 +187,20 @@ class _GraphInference(ScanInference):
         change its shape (a ResNet stage's first block widens and downsamples), since each
         is checked against the input the next one declares."""
         outs: list[TensorType] = []
+        last: tuple | None = None        # the previous iteration's layer and inputs
         for i, layer in enumerate(node.attrs):
-            if layer.kind == "block":
+            # The same layer on the same input types gives the same outputs (a call either fails,
+            # and the loop stops, or has no effect but its result): a stack of identical layers
+            # that keep their input's shape (a transformer's) is checked once, not n times.
+            same = (last is not None and last[1] == ins and (last[0].kind, last[0].target) == (layer.kind, layer.target)
+                    and (layer.kind == "block" or last[0].attrs == layer.attrs))
+            if same:
+                pass
+            elif layer.kind == "block":
                 outs = self._call_block(node, self.program.graphs[layer.target], ins, f"[{i}]")
             else:
                 outs = self._infer_op(node, layer.target, layer.attrs, ins, f"[{i}]")
+            last = (layer, ins)
             ins = [outs[0], *ins[1:]] if outs else ins
         return outs
 

@@ -5,6 +5,7 @@ each directory of the search path (the bundled `stdlib/` last).
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -53,12 +54,19 @@ class LoadedModule:
     scope: dict[str, tuple[ast.BlockDef, "LoadedModule"]] = field(default_factory=dict)
 
 
-def display_path(path: Path) -> str:
-    """Paths relative to the working directory when below it, for stable messages."""
+def display_path(path: Path, resolved: Path | None = None) -> str:
+    """Paths relative to the working directory when below it, for stable messages (`resolved`:
+    `path.resolve()`, when the caller has it already)."""
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return (resolved or path.resolve()).relative_to(_resolved_folder(os.getcwd())).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+@lru_cache(maxsize=8)
+def _resolved_folder(folder: str) -> Path:
+    # the working directory, resolved once per process and directory, not once per module loaded
+    return Path(folder).resolve()
 
 
 class Loader:
@@ -78,7 +86,8 @@ class Loader:
             chain = " -> ".join(p.stem for p in self.loading[self.loading.index(key):]) + f" -> {key.stem}"
             raise error(CYCLE, f"import cycle: {chain}", via or Span(display_path(path), 1, 1, 1, 2),
                         hint="move the shared blocks into a module that both import")
-        where = via or Span(display_path(path), 1, 1, 1, 2)
+        display = display_path(path, key)
+        where = via or Span(display, 1, 1, 1, 2)
         # Modules still loading count too: in a chain none has finished when the limit is reached.
         if len(self.modules) + len(self.loading) >= self.limits.max_modules:
             raise error(RESOURCE_LIMIT, f"more than {self.limits.max_modules} modules imported", where)
@@ -87,7 +96,6 @@ class Loader:
                         hint="import the modules a spec needs directly rather than through long chains")
         self.loading.append(key)
         try:
-            display = display_path(path)
             tree = (parse(self.sources[key], display, self.limits.source) if key in self.sources
                     else parse_file(path, display, self.limits.source))
             module = LoadedModule(path, display, tree)

@@ -52,6 +52,7 @@ class Resolver:
         self.model_spans: dict[str, Span] = {}
         self.node_count = 0
         self.attrs_cache: dict[tuple, Any] = {}       # see block_builder.Specializer
+        self._bound: dict[tuple, tuple[dict, tuple, int]] = {}    # see _bound_params
 
     # ------------------------------------------------------------------ entry points
     def resolve_module(self, module: LoadedModule, overrides: dict[str, Any], all_blocks: bool = False) -> Program:
@@ -138,8 +139,8 @@ class Resolver:
                    call_span: Span, preferred: str | None = None, aliases: dict[int, int] | None = None) -> str:
         """The graph key of `block` with these parameters; `aliases` maps an input slot to an
         earlier slot that receives the same tensor."""
-        params = self.bind_params(block, owner, args, call_span)
-        memo = (id(block), _freeze(params), tuple(sorted((aliases or {}).items())))
+        params, frozen = self._bound_params(block, owner, args, call_span)
+        memo = (id(block), frozen, tuple(sorted((aliases or {}).items())))
         if memo in self.failed:
             raise CompileError([])  # reported at its first use
         if memo in self.by_key:
@@ -175,6 +176,27 @@ class Resolver:
             n += 1
         self._next_suffix[base] = n
         return f"{base}{n}"
+
+    def _bound_params(self, block: ast.BlockDef, owner: LoadedModule, args, call_span: Span) -> tuple[dict, tuple]:
+        """bind_params, and its result frozen (the memo's key), answered again for arguments bound
+        before: most specialize calls configure a block as an earlier one did (each layer of a
+        `repeat`, every model that uses one configuration), and bind the same values.  Only
+        successes are kept, each with the compile-time steps its defaults took, charged again
+        here, so a budget runs out where it would have (past it, binding again reports it)."""
+        try:
+            given: tuple | None = (id(block), tuple([(name, _freeze(value)) for name, value, _ in args]))
+            found = self._bound.get(given)
+        except TypeError:        # an unhashable value: bound every time
+            given = found = None
+        if found is not None and self.budget.steps + found[2] <= self.limits.max_steps:
+            self.budget.steps += found[2]
+            return dict(found[0]), found[1]
+        before = self.budget.steps
+        params = self.bind_params(block, owner, args, call_span)
+        frozen = _freeze(params)
+        if given is not None:
+            self._bound[given] = (dict(params), frozen, self.budget.steps - before)
+        return params, frozen
 
     def bind_params(self, block: ast.BlockDef, owner: LoadedModule, args, call_span: Span) -> dict[str, Any]:
         declared = {p.name: p for p in block.params}
