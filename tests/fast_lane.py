@@ -1,11 +1,25 @@
 """The fast lane (`pytest -m "not slow"`): which parametrizations it leaves to the full suite, and
 a check that what stays still reaches every compiler module.
 
-Tests that are slow whatever their parameters carry `@pytest.mark.slow` in their file.  The
-tables below mark slow, from outside the test files, the expensive members of sweeps: the full
-sweep still runs in the full suite (`bash scripts/test.sh`, CI), and one or two representatives
-stay in the fast lane.  Node ids are exact; a table entry that names no collected test is an
-error (a renamed test must not silently drop out of the fast lane or back into it).
+What leaves the fast lane, in the order it is decided:
+
+1. Tests that are slow whatever their parameters carry `@pytest.mark.slow` in their file.
+2. SLOW below marks single tests slow by node id, each with the reason and what keeps its code
+   path in the fast lane; REPRESENTATIVES names, for a parametrized test, the members a person
+   chose to keep in the fast lane (the others are slow).
+3. Every other sweep (a parametrized test) is sampled by tests/sweep_sampling.py: a test with more
+   than SWEEP_KEEP (3) members not already slow keeps 3 of them in the fast lane, chosen by a hash
+   of each member's id (the same in every process, and adding a case moves at most one other);
+   the rest are marked slow with the reason "sampled: 3 of N members ...".  Its EXEMPT table
+   leaves alone sweeps whose members are each a behaviour of their own (every limit, every pass's
+   golden, ...), and PER_GROUP keeps one member per group (one sample per op, one model per pass,
+   one case per diagnostics file).  So every test function keeps at least one member in the lane:
+   every behaviour is still exercised there, only the data it sweeps is sampled.
+
+Marking only adds `slow` markers, the same whichever `-m` is given: `-m slow` and `-m "not slow"`
+together are exactly the full suite (`bash scripts/test.sh`, CI), which runs every member.  Node
+ids are exact; a table entry that names no collected test is an error (a renamed test must not
+silently drop out of the fast lane or back into it).
 
 A run over whole folders (plain `pytest`, `pytest -m "not slow"`) uses two pytest-xdist workers
 when xdist is installed and no `-n` was given: `DLC_TEST_WORKERS=N` chooses another count (0: in
@@ -24,6 +38,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.sweep_sampling import EXEMPT, PER_GROUP, sampled_out
 from tests.worker_schedule import freeze_collected_heap, order_for_workers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,9 +210,9 @@ REPRESENTATIVES: dict[str, tuple[frozenset[str], str]] = {
     "tests/test_parity_mobilenet_width.py::test_parameters_and_keys": (frozenset(["0.5", "1.4"]),
         "a compile of mobilenet.dl per width; 0.5 and 1.4 (which test_outputs_match compiles anyway) keep channel "
         "counts rounded below and above width 1 in the fast lane"),
-    "tests/test_hardening.py::test_nested_loops_stop_at_the_step_budget": (frozenset([""]),
-        "each runs the whole 500,000-step budget (2 s); the empty body keeps the budget on bare loop iterations "
-        "in the fast lane, and a body's `let` adds steps to the same counter"),
+    "tests/test_hardening.py::test_nested_loops_stop_at_the_step_budget": (frozenset(),
+        "each runs the whole 500,000-step budget (2 s); test_nested_loops_stop_at_a_smaller_step_budget keeps "
+        "the same loops, both bodies, stopping at a budget of 5,000 steps in the fast lane"),
     "tests/test_parity_llama.py::test_a_class_compiled_with_as_many_kv_heads_as_heads_builds_grouped_query_attention":
         (frozenset(["2"]), "grouped-query attention (2 key/value heads) stays in the fast lane; multi-query (1) "
                            "takes the same repeat"),
@@ -256,12 +271,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             why = kept[1]
         if why is not None:
             item.add_marker(pytest.mark.slow(reason=why))
+    sampled = sampled_out(items, _base, lambda item: item.get_closest_marker("slow") is not None, REPRESENTATIVES,
+                          config.args)
+    for item, why in sampled.items():
+        item.add_marker(pytest.mark.slow(reason=why))
     if any("::" in str(arg) for arg in config.args):
         return                                   # single tests asked for: the tables are not all in view
     bases = {_base(nodeid) for nodeid in collected}
     stale = [nodeid for nodeid in SLOW if _base(nodeid) in bases and nodeid not in collected]
     stale += [f"{base}[{param}]" for base, (kept, _) in REPRESENTATIVES.items() if base in bases
               for param in kept if f"{base}[{param}]" not in collected]
+    files = {nodeid.split("::", 1)[0] for nodeid in collected}
+    stale += [base for base in (*EXEMPT, *PER_GROUP) if base.split("::", 1)[0] in files and base not in bases]
     if stale:
         raise pytest.UsageError("tests/fast_lane.py names tests that do not exist (renamed?):\n  "
                                 + "\n  ".join(stale))

@@ -23,6 +23,11 @@ class LazyModule:
 
     def __getattr__(self, attribute: str):
         module = object.__getattribute__(self, "_module")
+        if module is None and attribute.startswith("_"):
+            # pytest's collection asks every module attribute for `_mock_name` and `__wrapped__`
+            # (looking for wrapped fixtures, pytest 9): importing there imported transformers, sympy
+            # and networkx in both workers again (3-4 s of CPU each).  Tests read public names only.
+            raise AttributeError(attribute)
         if module is None:
             module = pytest.importorskip(object.__getattribute__(self, "_name"))
             object.__setattr__(self, "_module", module)

@@ -104,10 +104,14 @@ def test_without_fused_kernels_nothing_is_fused(tmp_path_factory, monkeypatch):
         _assert_same(model(*inputs), reference(*inputs), **_tolerance("mobilenet_v2"))
 
 
-def test_fused_layers_fall_back_at_call_time(tmp_path_factory):
-    """With autograd, or in float64, the fused layers run the plain convolution and what followed it."""
+@pytest.mark.parametrize("size", [32, pytest.param(64, marks=pytest.mark.slow)])
+def test_fused_layers_fall_back_at_call_time(tmp_path_factory, size):
+    """With autograd, or in float64, the fused layers run the plain convolution and what followed it.
+    The fast lane calls them on 32x32 images (the backward and the float64 forwards of a 64x64
+    batch were 1.5 s of CPU); the full suite also on the 64x64 images the kernels were packed for."""
     reference, _, model, inputs = _pair(tmp_path_factory, "resnet18")
     model.optimize_for_inference(*inputs, kernels="fused")
+    inputs = tuple(x[..., :size, :size] for x in inputs)
     out = model(*inputs)                                              # grad mode: the weights need gradients
     _assert_same(out, reference(*inputs), atol=FOLDED_ATOL, rtol=FOLDED_RTOL)
     out.sum().backward()

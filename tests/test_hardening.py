@@ -10,6 +10,8 @@ import torch
 
 from compiler.cli import main
 from compiler.driver import check, compile_spec
+from compiler.elaborate.limits import Limits
+from compiler.elaborate.resolve import resolve_file
 from tests.helpers import compile_to_module
 
 TIME_BOUND_S = 10.0          # CPU seconds; the runaway inputs below ran for minutes or forever
@@ -102,10 +104,24 @@ def test_list_doubling_stops_at_the_sequence_limit(tmp_path):
     assert _bounded(tmp_path, _model("  let s0 = [1, 2]\n" + lets)) == ["DLC013"]
 
 
+def _nested_loops(inner: str) -> str:
+    return _model(f"  for i in range(65536) {{\n    for j in range(65536) {{\n      {inner}\n    }}\n  }}")
+
+
 @pytest.mark.parametrize("inner", ["let k = i", ""])
 def test_nested_loops_stop_at_the_step_budget(tmp_path, inner):
-    body = f"  for i in range(65536) {{\n    for j in range(65536) {{\n      {inner}\n    }}\n  }}"
-    assert _bounded(tmp_path, _model(body)) == ["DLC013"]
+    assert _bounded(tmp_path, _nested_loops(inner)) == ["DLC013"]
+
+
+@pytest.mark.parametrize("inner", ["let k = i", ""])
+def test_nested_loops_stop_at_a_smaller_step_budget(tmp_path, inner):
+    """The loops above at a budget of 5,000 steps instead of 500,000 (the fast lane's stand-in: the
+    default budget runs 2 s a case): every iteration counts, an empty body's included, and the
+    compile stops at the budget with its DLC013."""
+    path = tmp_path / "spec.dl"
+    path.write_text(_nested_loops(inner))
+    _, diagnostics = resolve_file(path, limits=Limits(max_steps=5_000))
+    assert [d.code for d in diagnostics] == ["DLC013"] and "exceeds 5,000 steps" in diagnostics[0].message
 
 
 def test_blocks_that_each_use_the_next_twice_check_in_linear_time(tmp_path):
