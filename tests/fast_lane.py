@@ -58,6 +58,19 @@ SLOW: dict[str, str] = {
         "times every convolution both ways; test_channels_last_weights_and_idempotence stays fast",
     "tests/test_inference_build.py::test_torch_export[resnet18-0]": "bert keeps torch.export in the fast lane",
     "tests/test_inference_build.py::test_torch_export[resnet18-2]": "bert keeps torch.export in the fast lane",
+    "tests/test_inference_build.py::test_torch_export[bert-2]":
+        "torch.export of the optimized BERT (3.8 s, the slowest test left in the lane); the fast lane exports "
+        "the committed BERT through test_hf_interface's test_torch_export_takes_the_named_result, and checks "
+        "the optimized BERT against -O0 through test_optimized_model_computes_what_o0_computes[bert]",
+    "tests/test_check_workers.py::test_the_command_reports_the_same_with_one_process_or_several[text]":
+        "two CLI processes (1.4 s); the fast lane compares every answer checked in forked workers with the "
+        "spec checked alone, in process, through the other tests of test_check_workers.py",
+    "tests/test_fast_parser.py::test_mutants_agree_with_lark[25]":
+        "a mutant campaign (1.4 s); the fast lane compares the fast parser with lark on every repository file "
+        "and on random operator expressions and their mutants (tests/test_fast_parser_operators.py)",
+    "tests/test_fuzz.py::test_the_token_mutator_keeps_close_to_the_language":
+        "a statistic of the fuzzing campaign's own mutator (0.6 s), not of dlc; the fast lane's token-mutant "
+        "tests still run mutants through the compiler",
     "tests/test_inference_build.py::test_torch_export[bert-0]":
         "[bert-2] keeps torch.export of the optimized build in the fast lane, and test_hf_interface's "
         "test_torch_export_takes_the_named_result exports the committed BERT there",
