@@ -202,11 +202,9 @@ class _GraphInference(ScanInference):
             # that keep their input's shape (a transformer's) is checked once, not n times.
             same = (last is not None and last[1] == ins and (last[0].kind, last[0].target) == (layer.kind, layer.target)
                     and (layer.kind == "block" or last[0].attrs == layer.attrs))
-            if same:
-                pass
-            elif layer.kind == "block":
+            if not same and layer.kind == "block":
                 outs = self._call_block(node, self.program.graphs[layer.target], ins, f"[{i}]")
-            else:
+            elif not same:
                 outs = self._infer_op(node, layer.target, layer.attrs, ins, f"[{i}]")
             last = (layer, ins)
             ins = [outs[0], *ins[1:]] if outs else ins
