@@ -27,6 +27,8 @@ from functools import lru_cache
 from pathlib import Path
 
 MAX_ENTRIES = 2000
+_PACKAGE = Path(__file__).resolve().parent
+_DIGEST = 32  # bytes of sha256 in front of each payload
 
 
 def _sha256(data: bytes):
@@ -34,8 +36,6 @@ def _sha256(data: bytes):
     # (DLC_NO_CACHE=1), which never hashes, as much as parsing a spec
     import hashlib
     return hashlib.sha256(data)
-_PACKAGE = Path(__file__).resolve().parent
-_DIGEST = 32  # bytes of sha256 in front of each payload
 
 
 def cache_dir() -> Path | None:

@@ -161,13 +161,10 @@ _UNCACHED_CODES = {INTERNAL_ERROR, IMPORT_ERROR}
 
 
 def check_diagnostics(spec: Path, overrides: dict[str, Any] | None = None, all_blocks: bool = False,
-                      tp: int | None = None, folders: dict[str, str] | None = None) -> list[Diagnostic]:
+                      tp: int | None = None) -> list[Diagnostic]:
     """`check(spec, ...).diagnostics`, answered from the check cache when nothing it depends on
-    changed (see compiler/check_cache.py; `DLC_NO_CACHE=1` turns it off).  `folders` shares the
-    import folders' fingerprints between the specs of one command (check_cache.check_key)."""
-    request = CheckRequest(spec, dict(overrides or {}), all_blocks, tp)
-    cached = cached_diagnostics(request, folders)
-    return cached if cached is not None else checked_diagnostics(request)
+    changed (see compiler/check_cache.py; `DLC_NO_CACHE=1` turns it off): check_many of one spec."""
+    return check_many([CheckRequest(spec, dict(overrides or {}), all_blocks, tp)], jobs=1)[0]
 
 
 @dataclass

@@ -223,9 +223,6 @@ REPRESENTATIVES: dict[str, tuple[frozenset[str], str]] = {
     "tests/test_parity_mobilenet_width.py::test_parameters_and_keys": (frozenset(["0.5", "1.4"]),
         "a compile of mobilenet.dl per width; 0.5 and 1.4 (which test_outputs_match compiles anyway) keep channel "
         "counts rounded below and above width 1 in the fast lane"),
-    "tests/test_hardening.py::test_nested_loops_stop_at_the_step_budget": (frozenset(),
-        "each runs the whole 500,000-step budget (2 s); test_nested_loops_stop_at_a_smaller_step_budget keeps "
-        "the same loops, both bodies, stopping at a budget of 5,000 steps in the fast lane"),
     "tests/test_parity_llama.py::test_a_class_compiled_with_as_many_kv_heads_as_heads_builds_grouped_query_attention":
         (frozenset(["2"]), "grouped-query attention (2 key/value heads) stays in the fast lane; multi-query (1) "
                            "takes the same repeat"),

@@ -108,6 +108,7 @@ def _nested_loops(inner: str) -> str:
     return _model(f"  for i in range(65536) {{\n    for j in range(65536) {{\n      {inner}\n    }}\n  }}")
 
 
+@pytest.mark.slow      # the whole 500,000-step budget, 2 s a case: the test below is the fast lane's stand-in
 @pytest.mark.parametrize("inner", ["let k = i", ""])
 def test_nested_loops_stop_at_the_step_budget(tmp_path, inner):
     assert _bounded(tmp_path, _nested_loops(inner)) == ["DLC013"]
