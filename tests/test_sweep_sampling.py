@@ -17,7 +17,8 @@ SWEEP_KEEP = 3
 
 @pytest.fixture(autouse=True)
 def _keep_three(monkeypatch):
-    """The rule at its default, whatever DLC_SWEEP_KEEP this run was given."""
+    """The rule keeping 3 (where which 3 stay can be seen to depend on nothing but the ids), whatever
+    default or DLC_SWEEP_KEEP this run has."""
     monkeypatch.setattr(sweep_sampling, "SWEEP_KEEP", SWEEP_KEEP)
 
 
