@@ -144,11 +144,20 @@ def _compile_spec(spec: Path, opt_level: int, enable: list[str], disable: list[s
         notes: list[str] = []
         result.text = generate(optimized, __version__, notes, header, project_paths(spec), standalone)
         # The other values of the models' flags, each kept where its classes merge with the others.
-        for graphs in other_branches(spec, result.program, overrides or {}, chosen):
-            trial, trial_notes = replace(optimized, graphs={**optimized.graphs, **graphs}), []
+        # All of them at once first: a block's specializations that merge into one class still merge
+        # with fewer of them, so when every branch together adds no note, one at a time would have
+        # kept each (and made the same text) -- one generate instead of one per branch (T5 and Llama
+        # have 2-3 branches; each generate is most of a compile).
+        branches = other_branches(spec, result.program, overrides or {}, chosen)
+        trials = [branches, *([b] for b in branches)] if len(branches) > 1 else [branches] if branches else []
+        for graphs in trials:
+            merged = {k: g for branch in graphs for k, g in branch.items()}
+            trial, trial_notes = replace(optimized, graphs={**optimized.graphs, **merged}), []
             text = generate(trial, __version__, trial_notes, header, project_paths(spec), standalone)
             if trial_notes == notes:
                 optimized, result.text = trial, text
+                if graphs is branches:
+                    break
         result.log += notes
     except CompileError as exc:
         result.diagnostics += exc.diagnostics
@@ -276,16 +285,22 @@ def project_paths(spec: Path):
     from compiler.elaborate.loader import STDLIB
     root = project_root(spec)
     stdlib = STDLIB.resolve()
+    shown: dict[str, str] = {}      # a compile shows the same few files hundreds of times (a resolve each)
 
     def show(file: str) -> str:
-        path = Path(file).resolve()
-        for base, prefix in ((stdlib, "<stdlib>/"), (root, "")):
-            try:
-                return prefix + path.relative_to(base).as_posix()
-            except ValueError:
-                continue
-        return path.as_posix()
+        if file not in shown:
+            shown[file] = _shown(Path(file).resolve(), stdlib, root)
+        return shown[file]
     return show
+
+
+def _shown(path: Path, stdlib: Path, root: Path) -> str:
+    for base, prefix in ((stdlib, "<stdlib>/"), (root, "")):
+        try:
+            return prefix + path.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()
 
 
 def header_options(opt_level: int, enable: list[str], disable: list[str], overrides: dict[str, Any] | None,
