@@ -140,28 +140,47 @@ def _compile_spec(spec: Path, opt_level: int, enable: list[str], disable: list[s
     # entry program: drop unused specializations, settle class names before passes report on them
     optimized, result.log = optimize(entry_program(result.program), chosen)
     header = header_options(opt_level, list(enable), list(disable), overrides, inference, standalone)
-    try:
+    show = project_paths(spec)
+
+    def generated(program: Program) -> tuple[str, list[str]]:
         notes: list[str] = []
-        result.text = generate(optimized, __version__, notes, header, project_paths(spec), standalone)
+        return generate(program, __version__, notes, header, show, standalone), notes
+    try:
         # The other values of the models' flags, each kept where its classes merge with the others.
-        # All of them at once first: a block's specializations that merge into one class still merge
-        # with fewer of them, so when every branch together adds no note, one at a time would have
-        # kept each (and made the same text) -- one generate instead of one per branch (T5 and Llama
-        # have 2-3 branches; each generate is most of a compile).
+        # A block's specializations that merge into one class still merge with fewer of them, so
+        # when all the branches together make no note (no block split into classes), the model alone
+        # makes none either, and one at a time would have kept each and made the same text: one
+        # generate instead of one per branch plus one (T5 and Llama have 2-3 branches; each generate
+        # is most of a compile).  Otherwise the model alone, then each branch where it adds no note.
         branches = other_branches(spec, result.program, overrides or {}, chosen)
-        trials = [branches, *([b] for b in branches)] if len(branches) > 1 else [branches] if branches else []
-        for graphs in trials:
-            merged = {k: g for branch in graphs for k, g in branch.items()}
-            trial, trial_notes = replace(optimized, graphs={**optimized.graphs, **merged}), []
-            text = generate(trial, __version__, trial_notes, header, project_paths(spec), standalone)
-            if trial_notes == notes:
-                optimized, result.text = trial, text
-                if graphs is branches:
-                    break
-        result.log += notes
+        result.text = _all_at_once(generated, optimized, branches)
+        if result.text is None:
+            result.text, notes = generated(optimized)
+            for branch in branches:
+                trial = _with_branches(optimized, [branch])
+                text, trial_notes = generated(trial)
+                if trial_notes == notes:
+                    optimized, result.text = trial, text
+            result.log += notes
     except CompileError as exc:
         result.diagnostics += exc.diagnostics
     return result
+
+
+def _all_at_once(generated, program: Program, branches: list[dict]) -> str | None:
+    """The module with every branch, when they all merge (no note); else None, and the caller goes
+    one branch at a time (which also reports any error as it always did)."""
+    if not branches:
+        return None
+    try:
+        text, notes = generated(_with_branches(program, branches))
+    except CompileError:
+        return None
+    return None if notes else text
+
+
+def _with_branches(program: Program, branches: list[dict]) -> Program:
+    return replace(program, graphs={**program.graphs, **{k: g for branch in branches for k, g in branch.items()}})
 
 
 # Diagnostics that depend on more than the key covers are never cached: an unreadable import
