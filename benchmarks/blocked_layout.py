@@ -42,7 +42,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils import mkldnn as mkldnn_utils
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -56,6 +55,7 @@ class BlockedConv(nn.Module):
 
     def __init__(self, fused: nn.Module) -> None:
         super().__init__()
+        from torch.utils import mkldnn as mkldnn_utils      # here: importing it warns 28 times (torch.jit)
         conv = copy.deepcopy(fused.conv).to(memory_format=torch.contiguous_format)
         self.conv = mkldnn_utils.MkldnnConv2d(conv, torch.float32)
         self.activation, self.operand = fused.activation, fused.conv_operand

@@ -64,6 +64,9 @@ SLOW: dict[str, str] = {
     "tests/test_parity_t5.py::test_a_few_optimizer_steps_lower_the_loss":
         "AdamW steps on T5 (0.7 s); test_opt_levels' test_gradients_agree_in_training[T5ForConditionalGeneration] "
         "keeps T5's gradients in the fast lane",
+    "tests/test_hardening.py::test_a_1500_import_chain_is_dlc013_not_a_recursion_error":
+        "writes and checks 1,500 chained files (1.5 s); test_limits' test_a_limit_holds_exactly[max_import_depth] "
+        "keeps the import-depth limit at its boundary in the fast lane",
     **{f"tests/test_check_scaling.py::test_four_times_the_nodes_cost_about_four_times_the_work[{shape}]":
        "[instances] keeps the scaling benchmark's spec generator and counter in the fast lane; the layer chain "
        "and the distinct configurations (0.4 s each) run in the full suite" for shape in ("layers", "configs")},
