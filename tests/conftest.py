@@ -25,7 +25,6 @@ if "torch" in sys.modules:                       # imported anyway (a plugin, `p
     sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
-
 def _exit_without_finalizing() -> None:
     """An xdist worker's last act: flush and leave, without tearing its heap down module by module
     (torch, transformers, thousands of test objects: 2-3 s per worker in which the controller waits
