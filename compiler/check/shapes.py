@@ -18,6 +18,7 @@ from compiler.diagnostics import Diagnostic, Note, Severity, Span
 from compiler.elaborate.loader import in_stdlib
 from compiler.ir import Graph, Node, Program
 from compiler.syntax.ast import Input, Name
+from compiler.ir.graph import evolve
 from compiler.ir.types import TensorType, dim_str, dims_equal, has_star, is_float, is_int, shapes_equal, substitute, symbol
 from compiler.check.scan import ScanInference
 from compiler.check.blame import (
@@ -116,7 +117,6 @@ class _GraphInference(ScanInference):
         self.diags: list[Diagnostic] = []
 
     def run(self) -> list[Diagnostic]:
-        nodes = self.graph.g.node_data
         for node in self.graph.ordered():
             ins = self._input_types(node)
             if ins is None:
@@ -126,11 +126,7 @@ class _GraphInference(ScanInference):
                               else self._infer(node, ins))
             except _Failed:
                 continue
-            # replace_node(evolve(node, types=types)), inline: the order is unchanged, so is the graph's version
-            typed = object.__new__(Node)
-            typed.__dict__.update(node.__dict__)
-            typed.__dict__["types"] = types
-            nodes[node.id]["node"] = typed
+            self.graph.replace_node(evolve(node, types=types))
         self._check_outputs()
         if not any(d.is_error for d in self.diags):
             self._warn_unused()

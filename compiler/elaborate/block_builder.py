@@ -436,11 +436,7 @@ class BlockBuilder:
             if specialized is not layer:
                 layer, signature = specialized, None
         if signature is None:
-            if layer.kind == "op":      # _signature(layer), inline for the commonest layers
-                op = REGISTRY[layer.target]
-                signature = op.inputs, op.num_outputs(layer.attrs), op.init is not None
-            else:
-                signature = self._signature(layer)
+            signature = self._signature(layer)
             self._check_arity(layer, signature[0], args, span)
         ports, n_out, module_needed = signature
         names = tuple(targets) if len(targets) == n_out else tuple(f"{_hint(layer)}_{i}" if n_out > 1 else _hint(layer) for i in range(n_out))
@@ -561,17 +557,14 @@ class BlockBuilder:
         if self.r.node_count > self.limits.max_nodes:
             raise error(RESOURCE_LIMIT, f"the model has more than {self.limits.max_nodes} nodes", span)
         self.counter += 1
-        g = self.graph.g
-        node = Node(f"n{self.counter}", kind, op, attrs, span, outputs, module, order=g.number_of_nodes(),
-                    guard=self.guard if guard is None else guard, call=call)
-        g.add_node(node.id, node=node)      # Graph.add, whose one check (the order) holds by construction
-        return node
+        return self.graph.add(Node(f"n{self.counter}", kind, op, attrs, span, outputs, module,
+                                   order=self.graph.g.number_of_nodes(),     # as add() sets it, made once
+                                   guard=self.guard if guard is None else guard, call=call))
 
     def _connect(self, node: Node, args: list[TensorRef | None]) -> None:
-        add_edge = self.graph.g.add_edge        # Graph.connect, without a call of its own per edge
         for slot, arg in enumerate(args):
             if arg is not None:
-                add_edge(arg.node, node.id, key=slot, index=arg.index)
+                self.graph.connect(arg.node, arg.index, node.id, slot)
 
 
 @dataclass(frozen=True)
