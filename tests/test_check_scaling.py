@@ -53,13 +53,23 @@ def test_four_times_the_nodes_cost_about_four_times_the_work(shape, tmp_path):
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_four_times_the_nodes_cost_less_than_six_times_the_cpu_time(shape, tmp_path):
     """A sanity check on time, for what counting lines misses (work inside C calls, such as
-    copying a set of every name per configuration): large enough sizes for a square to show."""
-    seconds = []
+    copying a set of every name per configuration): large enough sizes for a square to show.
+    The two sizes are timed in turn, five times each, and each keeps its fastest: a neighbour
+    that loads the machine (the other pytest worker) then slows both alike, where timing one
+    size after the other let a busy spell land on the larger one alone (ratio 6.1 in one CI
+    run, 4.0-4.8 alone; the lines test above counts 4.00)."""
+    paths = {}
     for n in (40, 2500, 10000):
-        path = tmp_path / f"{shape}_{n}.dl"
-        path.write_text(SHAPES[shape](n))
-        seconds.append(min(_cpu_seconds(path) for _ in range(3)))      # the machine is shared
-    assert seconds[2] / seconds[1] < 6.0, f"{shape}: {seconds[1]:.2f} s for 2,500 nodes, {seconds[2]:.2f} s for 10,000"
+        paths[n] = tmp_path / f"{shape}_{n}.dl"
+        paths[n].write_text(SHAPES[shape](n))
+    _cpu_seconds(paths[40])                                         # caches and lazy imports
+    seconds = {2500: float("inf"), 10000: float("inf")}
+    for _ in range(5):
+        for n in seconds:
+            seconds[n] = min(seconds[n], _cpu_seconds(paths[n]))
+    ratio = seconds[10000] / seconds[2500]
+    print(f"{shape}: {seconds[2500]:.3f} s -> {seconds[10000]:.3f} s, ratio {ratio:.2f}")
+    assert ratio < 6.0, f"{shape}: {seconds[2500]:.2f} s for 2,500 nodes, {seconds[10000]:.2f} s for 10,000"
 
 
 def _cpu_seconds(path: Path) -> float:
