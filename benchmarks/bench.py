@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.arms import ADAMW, INFERENCE_ARMS, TRAINING_ARMS  # noqa: E402
-from benchmarks.machine import describe, gemm_peak_gflops  # noqa: E402
+from benchmarks.machine import describe, gemm_peaks  # noqa: E402
 from benchmarks.models import ENTRIES  # noqa: E402
 from benchmarks.stats import describe as describe_ratios, ratios  # noqa: E402
 from benchmarks.worker import REPLY, slug  # noqa: E402
@@ -195,12 +195,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     arms = args.arms.split(",") if args.arms else list(INFERENCE_ARMS if args.mode == "infer" else TRAINING_ARMS)
     arms = ["reference", *(a for a in arms if a != "reference")]
-    peak = gemm_peak_gflops(args.device, args.dtype)
+    peaks = gemm_peaks(args.device, args.dtype)
+    peak = max(peaks.values())
+    each = ", ".join(f"{library} {gflops:.0f}" for library, gflops in peaks.items())
     print(f"# {args.mode}, {describe(args.device)}\n\ntorch {torch.__version__}, {args.device}, {args.dtype}, "
           f"threads={args.threads}, batch={args.batch}, AdamW {args.adamw}, seq={args.seq}, {args.rounds} rounds x {args.runs} runs, "
-          f"practical GEMM peak {peak:.0f} GFLOP/s, load average at start {os.getloadavg()[0]:.1f}, "
+          f"practical GEMM peak {peak:.0f} GFLOP/s ({each}), load average at start {os.getloadavg()[0]:.1f}, "
           f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '(unset)')}\n", flush=True)
-    raw = {"machine": describe(args.device), "peak_gflops": peak, "args": vars(args) | {"json": None}}
+    raw = {"machine": describe(args.device), "peak_gflops": peak, "peaks_gflops": peaks, "args": vars(args) | {"json": None}}
     for model in args.models.split(","):
         raw[model] = run_model(model, arms, args)
         print(report(model, raw[model], peak) + f"- load average after {model}: {os.getloadavg()[0]:.1f}\n", flush=True)
