@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INFERENCE_ARMS = ("reference", "dlc -O0", "dlc best", "inductor", "onnxruntime", "openvino")
 # Not in the default list: dlc best without the fused epilogue kernels, to measure what fusing adds.
 EXTRA_INFERENCE_ARMS = ("dlc best unfused",)
-TRAINING_ARMS = ("reference", "dlc -O2", "torch.compile(ref)")
+TRAINING_ARMS = ("reference", "dlc -O2", "dlc best", "torch.compile(ref)")
 
 
 def compile_dlc(spec: str, opt_level: int, out_dir: Path):
@@ -173,8 +173,10 @@ ADAMW = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
 def build_training(arm: str, entry: Entry, inputs: dict, tmp: Path, device, dtype, adamw: str = "default") -> tuple:
     """(step: () -> loss, notes): forward + backward + AdamW step, autocast to `dtype` if bf16."""
     reference = reference_model(entry, device, dtype, train=True)
-    if arm == "dlc -O2":
+    if arm in ("dlc -O2", "dlc best"):
         model = dlc_model(entry, 2, reference, tmp, device, train=True)
+        if arm == "dlc best" and hasattr(model, "optimize_for_training"):
+            model.optimize_for_training(*_dlc_args(entry, inputs))
         forward = lambda: entry.run_dlc(model, inputs)           # noqa: E731
     else:
         model = torch.compile(reference) if arm == "torch.compile(ref)" else reference
@@ -189,7 +191,7 @@ def build_training(arm: str, entry: Entry, inputs: dict, tmp: Path, device, dtyp
         optimizer.step()
         return loss.detach()
 
-    notes: dict = {}
+    notes: dict = {"choices": list(getattr(model, "training_summary", []))} if arm == "dlc best" else {}
     start = time.perf_counter()
     step()
     notes["first step s"] = time.perf_counter() - start

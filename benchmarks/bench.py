@@ -10,7 +10,8 @@ Inference arms: the reference (transformers / torchvision, eager), dlc -O0, dlc 
 (`torch.compile` of the reference with freezing), ONNX Runtime (ORT_ENABLE_ALL) and OpenVINO
 (both on a torch.onnx export of the reference; CPU fp32 only); on request (`--arms`), "dlc best
 unfused": dlc best without the fused convolution / GEMM epilogue kernels, to measure what they add.  Training arms: the reference,
-dlc -O2 and `torch.compile` of the reference; one step is forward + backward + AdamW, bf16 by
+dlc -O2, dlc best (-O2 plus `optimize_for_training()` given the benchmark's inputs: each linear
+layer's GEMMs on the library measured faster here) and `torch.compile` of the reference; one step is forward + backward + AdamW, bf16 by
 autocast.
 
 Each worker builds its arm, saves its output (checked here against the reference's), warms

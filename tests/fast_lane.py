@@ -148,8 +148,11 @@ SLOW: dict[str, str] = {
     "tests/test_parser.py::test_printed_modules_parse_back_to_the_same_tree":
         "100 generated whole modules (8 s); test_printed_expressions_parse_back_to_the_same_tree and the "
         "formatter's round trips keep the printer in the fast lane",
-    "tests/test_training_gradients.py::test_training_build_gradients_equal_the_reference[gpt2-dropout]":
-        "bert-dropout keeps the runtime's dropout_attention against the reference's SDPA in the fast lane",
+    "tests/test_training_gradients.py::test_training_build_gradients_equal_the_reference[gpt2-dropout-compiled]":
+        "bert-dropout-compiled keeps the runtime's dropout_attention against the reference's SDPA in the fast lane",
+    "tests/test_training_gradients.py::test_training_build_gradients_equal_the_reference[gpt2-dropout-onednn]":
+        "bert-dropout-compiled keeps the runtime's dropout_attention against the reference's SDPA, and gpt2-onednn "
+        "the oneDNN training GEMMs, in the fast lane",
     # Session 6 (the fast lane under 60 s): full-width CNNs that a cheaper case of the same behaviour
     # keeps in the fast lane (2-6 s each on a busy worker).
     "tests/test_fused_epilogues.py::test_fused_convolutions_compute_what_o0_computes[resnet18]":
@@ -214,9 +217,10 @@ REPRESENTATIVES: dict[str, tuple[frozenset[str], str]] = {
         "parity in the fast lane; ResNet-50 (0.9 s) adds bottleneck blocks, whose names and shapes "
         "test_parameters_match_torchvision[resnet50] keeps there"),
     "tests/test_training_gradients.py::test_training_build_gradients_equal_the_reference": (frozenset([
-        "bert-dropout"]),
-        "bert-dropout keeps the training build's gradients against HF's, through the runtime's dropout_attention, "
-        "in the fast lane; the other models and bert without dropout run in the full suite"),
+        "bert-dropout-compiled", "gpt2-onednn"]),
+        "bert-dropout-compiled keeps the training build's gradients against HF's, through the runtime's "
+        "dropout_attention, and gpt2-onednn those of optimize_for_training's oneDNN GEMMs, in the fast lane; the "
+        "other models and bert without dropout run in the full suite"),
     **{f"tests/test_parity_bert_gpt2.py::{test}": (frozenset(ids), _BERT_GPT2_PAIRS) for test, ids in [
         ("test_parameter_count_and_every_shape_match_the_reference", _SMALL_PAIRS),
         ("test_reference_checkpoint_loads_strictly_and_every_tensor_lands", _SMALL_PAIRS),

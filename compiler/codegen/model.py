@@ -70,6 +70,9 @@ def build_file_model(program: Program, notes: list[str] | None = None, options: 
             _add_generation(model, variant, ctx)
             if program.optimize_for_inference and any(m.graph.is_model for m in variant.members):
                 model.methods.append(_inference_preparation(model.name, variant, program, ctx.helpers))
+                training = _training_preparation(model.name, variant, program, ctx.helpers)
+                if training:
+                    model.methods.append(training)
             model.bases = model.bases.replace("nn.Module", "WeightInitMixin, nn.Module")
             ctx.helpers.add("WeightInitMixin")
             classes.append(model)
@@ -238,6 +241,26 @@ def _inference_preparation(name: str, variant: Variant, program: Program, helper
             *(f"    {step}" for step in steps[1:]),
             *(["    self.inference_summary = summary"] if uses_summary else []), "    return self"]
     return "\n".join(body)
+
+
+def _training_preparation(name: str, variant: Variant, program: Program, helpers: set[str]) -> str | None:
+    """`optimize_for_training`, for a model holding linear layers: each layer shape's GEMMs on the
+    library measured faster here (choose_training_kernels)."""
+    graphs = [g for m in variant.members for g in _reachable_graphs(m.graph, program)]
+    if not {op for g in graphs for op in _ops(g)} & {"Linear", "FusedLinear", "TransposedLinear"}:
+        return None
+    helpers.add("choose_training_kernels")
+    doc = ("Run each linear layer's forward and backward GEMMs, on CPU in fp32, on the library "
+           "measured faster here for its shape (torch's, or oneDNN's), in place, and return this model.  "
+           "The parameters stay the same tensors (an optimizer built before keeps working) and "
+           "checkpoints load as before; gradients match torch's to rounding.  `example_inputs` (a batch "
+           "like those to be trained on) make the measurements use their shapes; `kernels` is "
+           "\"measure\", \"onednn\" or \"plain\".  What was chosen, and why: `self.training_summary`.")
+    lines = textwrap.wrap(f'"""{doc}"""', DOC_WIDTH)
+    signature = f'def optimize_for_training(self, *example_inputs: torch.Tensor, kernels: str = "measure") -> "{name}":'
+    return "\n".join([signature, *(f"    {line}" for line in lines),
+                      "    self.training_summary = choose_training_kernels(self, example_inputs, kernels)",
+                      "    return self"])
 
 
 # Every model loads reference checkpoints; one without renames or transposed layouts takes them as they are.

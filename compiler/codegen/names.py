@@ -31,7 +31,7 @@ MODULE_NAMES = frozenset({"__all__"})
 # (model.py) on top of nn.Module's.  tests/test_names.py checks every generated file against it.
 CLASS_MEMBERS = frozenset({"__init__", "forward", "REFERENCE_RENAMES", "TIED_WEIGHTS", "CONV_BN_FOLDS",
                            "EPILOGUES", "CONV_EPILOGUE", "load_reference_state_dict", "optimize_for_inference",
-                           "inference_summary", "TP_PLAN", "TP_PACKED", "FSDP_UNITS", "init_weights", "tie_weights",
+                           "inference_summary", "optimize_for_training", "training_summary", "TP_PLAN", "TP_PACKED", "FSDP_UNITS", "init_weights", "tie_weights",
                            "init_rules", "LAYER_OPS",
                            "DECODING", "generate"})       # generate() and its entry (`decode`, GenerationMixin)
 
