@@ -1,7 +1,8 @@
 """optimize_for_training's oneDNN linear layers (dlc/runtime/helpers.py: OneDNNLinear,
 choose_training_kernels): the forward and all three gradients equal nn.Linear's, inputs oneDNN
 does not cover fall back to nn.Linear's forward, and choosing swaps a layer's class only (the
-same parameters, state_dict keys and checkpoints).  Whole models' gradients against the
+same parameters, state_dict keys and checkpoints); its choice of layout for convolutions
+(choose_training_memory_format) leaves the model's state as it found it.  Whole models' gradients against the
 references: tests/test_training_gradients.py."""
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ import pytest
 import torch
 from torch import nn
 
-from dlc.runtime.helpers import OneDNNLinear, choose_training_kernels, onednn_training_available
+from dlc.runtime.helpers import (
+    OneDNNLinear,
+    choose_training_kernels,
+    choose_training_memory_format,
+    onednn_training_available,
+)
 
 pytestmark = pytest.mark.skipif(not onednn_training_available(), reason="this torch build has no oneDNN linear")
 
@@ -82,3 +88,30 @@ def test_measuring_names_both_timings_and_picks_one():
     assert "forward + backward measured" in line and "onednn" in line and "plain" in line
     chosen = line.split(": ", 1)[1].split(" ", 1)[0]
     assert type(model[0]) is (OneDNNLinear if chosen == "onednn" else nn.Linear)
+
+
+def test_measuring_the_layout_leaves_gradients_statistics_and_random_state_alone():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.5),
+                          nn.Conv2d(8, 4, 1)).train()
+    x = torch.randn(2, 3, 16, 16)
+    model(x).sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    buffers = [b.clone() for b in model.buffers()]
+    parameters, rng = list(model.parameters()), torch.get_rng_state()
+    (line,) = choose_training_memory_format(model, (x,))
+    assert line.startswith(("channels-last convolution weights (forward + backward measured",
+                            "contiguous convolution weights (forward + backward measured"))
+    assert list(model.parameters()) == parameters
+    assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads, strict=True))
+    assert all(torch.equal(b, saved) for b, saved in zip(model.buffers(), buffers, strict=True))
+    assert torch.equal(torch.get_rng_state(), rng)
+    channels_last = model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert channels_last == line.startswith("channels-last")
+
+
+@pytest.mark.parametrize("kernels, inputs", [("plain", True), ("measure", False)])
+def test_the_layout_is_left_alone_when_asked_or_without_inputs(kernels, inputs):
+    model = nn.Sequential(nn.Conv2d(3, 8, 3))
+    (line,) = choose_training_memory_format(model, (torch.randn(1, 3, 8, 8),) if inputs else (), kernels)
+    assert line.startswith("convolution weights' layout unchanged") and model[0].weight.is_contiguous()

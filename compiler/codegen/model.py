@@ -244,23 +244,33 @@ def _inference_preparation(name: str, variant: Variant, program: Program, helper
 
 
 def _training_preparation(name: str, variant: Variant, program: Program, helpers: set[str]) -> str | None:
-    """`optimize_for_training`, for a model holding linear layers: each layer shape's GEMMs on the
-    library measured faster here (choose_training_kernels)."""
+    """`optimize_for_training`, for a model holding linear layers or convolutions: each linear layer
+    shape's GEMMs on the library measured faster here (choose_training_kernels), and channels-last
+    convolution weights where a forward + backward measures faster (choose_training_memory_format)."""
     graphs = [g for m in variant.members for g in _reachable_graphs(m.graph, program)]
-    if not {op for g in graphs for op in _ops(g)} & {"Linear", "FusedLinear", "TransposedLinear"}:
+    ops = {op for g in graphs for op in _ops(g)}
+    steps, done = [], []
+    if "Conv2d" in ops:
+        helpers.add("choose_training_memory_format")
+        steps.append("summary += choose_training_memory_format(self, example_inputs, kernels)")
+        done.append("channels-last convolution weights where one forward + backward of `example_inputs` "
+                    "measures faster")
+    if ops & {"Linear", "FusedLinear", "TransposedLinear"}:
+        helpers.add("choose_training_kernels")
+        steps.append("summary += choose_training_kernels(self, example_inputs, kernels)")
+        done.append("each linear layer's forward and backward GEMMs, on CPU in fp32, on the library measured "
+                    "faster here for its shape (torch's, or oneDNN's)")
+    if not steps:
         return None
-    helpers.add("choose_training_kernels")
-    doc = ("Run each linear layer's forward and backward GEMMs, on CPU in fp32, on the library "
-           "measured faster here for its shape (torch's, or oneDNN's), in place, and return this model.  "
-           "The parameters stay the same tensors (an optimizer built before keeps working) and "
-           "checkpoints load as before; gradients match torch's to rounding.  `example_inputs` (a batch "
-           "like those to be trained on) make the measurements use their shapes; `kernels` is "
-           "\"measure\", \"onednn\" or \"plain\".  What was chosen, and why: `self.training_summary`.")
+    doc = (f"Prepare this model for training, in place, and return it: {', '.join(done)}.  The parameters "
+           "stay the same tensors (an optimizer built before keeps working) and checkpoints load as before; "
+           "gradients match torch's to rounding.  `example_inputs` (a batch like those to be trained on) make "
+           "the measurements use their shapes; `kernels` is \"measure\", \"onednn\" or \"plain\".  What was "
+           "chosen, and why: `self.training_summary`.")
     lines = textwrap.wrap(f'"""{doc}"""', DOC_WIDTH)
     signature = f'def optimize_for_training(self, *example_inputs: torch.Tensor, kernels: str = "measure") -> "{name}":'
-    return "\n".join([signature, *(f"    {line}" for line in lines),
-                      "    self.training_summary = choose_training_kernels(self, example_inputs, kernels)",
-                      "    return self"])
+    return "\n".join([signature, *(f"    {line}" for line in lines), "    summary = []", *(f"    {s}" for s in steps),
+                      "    self.training_summary = summary", "    return self"])
 
 
 # Every model loads reference checkpoints; one without renames or transposed layouts takes them as they are.

@@ -492,6 +492,49 @@ def choose_training_kernels(model: nn.Module, example_inputs: tuple = (), kernel
     return summary
 
 
+def choose_training_memory_format(model: nn.Module, example_inputs: tuple = (), kernels: str = "measure") -> list[str]:
+    """Channels-last convolution weights for training, kept only when one forward + backward of
+    `example_inputs` measures faster (ResNet-50 on the AVX-512 Zen 5: 0.67 s against 0.80-0.83 s).
+    Without example inputs, or with kernels="plain", the layout is left as it is.  The measuring
+    leaves the model as it found it: the gradients go to torch.autograd.grad, not to .grad, and
+    the buffers (batch norms' running statistics) and the random number generator's state are
+    restored after it."""
+    if kernels == "plain" or not example_inputs:
+        why = "asked for plain" if kernels == "plain" else "not measured: no example inputs"
+        return [f"convolution weights' layout unchanged ({why})"]
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    buffers = [(b, b.clone()) for b in model.buffers()]
+    rng = torch.get_rng_state()
+
+    def step() -> None:
+        out = model(*example_inputs)
+        loss = sum(t.float().sum() for t in _output_tensors(out) if t.requires_grad)
+        torch.autograd.grad(loss, parameters, allow_unused=True)
+
+    try:
+        contiguous = median_seconds({"contiguous": step}, budget_s=1.0, rounds=(2, 4), grad=True)
+        model.to(memory_format=torch.channels_last)
+        last = median_seconds({"channels-last": step}, budget_s=1.0, rounds=(2, 4), grad=True)
+    finally:
+        for buffer, saved in buffers:
+            buffer.copy_(saved)
+        torch.set_rng_state(rng)
+    measured = (f"forward + backward measured channels-last {last['channels-last'] * 1e3:.1f} ms, "
+                f"contiguous {contiguous['contiguous'] * 1e3:.1f} ms")
+    if last["channels-last"] <= KEEP_MARGIN * contiguous["contiguous"]:
+        return [f"channels-last convolution weights ({measured})"]
+    model.to(memory_format=torch.contiguous_format)
+    return [f"contiguous convolution weights ({measured})"]
+
+
+def _output_tensors(out) -> list[torch.Tensor]:
+    """The floating-point tensors in a model's result (a tensor, a tuple or named tuple, a dict)."""
+    if isinstance(out, torch.Tensor):
+        return [out] if out.is_floating_point() else []
+    values = out.values() if isinstance(out, dict) else out if isinstance(out, (tuple, list)) else ()
+    return [t for value in values for t in _output_tensors(value)]
+
+
 def choose_training_kernel(layer: nn.Linear, rows: int, kernels: str) -> tuple[str, str]:
     """("onednn" or "plain", why) for one layer shape; see choose_training_kernels."""
     if kernels in ("onednn", "plain"):
