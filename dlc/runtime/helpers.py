@@ -503,13 +503,15 @@ def choose_training_memory_format(model: nn.Module, example_inputs: tuple = (), 
         why = "asked for plain" if kernels == "plain" else "not measured: no example inputs"
         return [f"convolution weights' layout unchanged ({why})"]
     parameters = [p for p in model.parameters() if p.requires_grad]
+    if not parameters:
+        return ["convolution weights' layout unchanged (no parameter needs a gradient)"]
     buffers = [(b, b.clone()) for b in model.buffers()]
     rng = torch.get_rng_state()
 
     def step() -> None:
-        out = model(*example_inputs)
-        loss = sum(t.float().sum() for t in _output_tensors(out) if t.requires_grad)
-        torch.autograd.grad(loss, parameters, allow_unused=True)
+        outputs = [t.float().sum() for t in _output_tensors(model(*example_inputs)) if t.requires_grad]
+        if outputs:
+            torch.autograd.grad(sum(outputs), parameters, allow_unused=True)
 
     try:
         contiguous = median_seconds({"contiguous": step}, budget_s=1.0, rounds=(2, 4), grad=True)
