@@ -11,8 +11,9 @@ Inference arms: the reference (transformers / torchvision, eager), dlc -O0, dlc 
 (both on a torch.onnx export of the reference; CPU fp32 only); on request (`--arms`), "dlc best
 unfused": dlc best without the fused convolution / GEMM epilogue kernels, to measure what they add.  Training arms: the reference,
 dlc -O2, dlc best (-O2 plus `optimize_for_training()` given the benchmark's inputs: each linear
-layer's GEMMs on the library measured faster here) and `torch.compile` of the reference; one step is forward + backward + AdamW, bf16 by
-autocast.
+layer's GEMMs on the library measured faster here, and channels-last convolutions where a forward
++ backward measures faster) and `torch.compile` of the reference; one step is forward + backward
++ AdamW, bf16 by autocast.
 
 Each worker builds its arm, saves its output (checked here against the reference's), warms
 up, then runs `--runs` calls per round; the arms take turns, in a rotated order each round,

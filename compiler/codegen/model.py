@@ -265,8 +265,9 @@ def _training_preparation(name: str, variant: Variant, program: Program, helpers
     doc = (f"Prepare this model for training, in place, and return it: {', '.join(done)}.  The parameters "
            "stay the same tensors (an optimizer built before keeps working) and checkpoints load as before; "
            "gradients match torch's to rounding.  `example_inputs` (a batch like those to be trained on) make "
-           "the measurements use their shapes; `kernels` is \"measure\", \"onednn\" or \"plain\".  What was "
-           "chosen, and why: `self.training_summary`.")
+           "the measurements use their shapes; `kernels=\"onednn\"` or `\"plain\"` sets the linear layers' library "
+           "without measuring, and \"plain\" leaves the convolutions' layout as it is.  What was chosen, and "
+           "why: `self.training_summary`.")
     lines = textwrap.wrap(f'"""{doc}"""', DOC_WIDTH)
     signature = f'def optimize_for_training(self, *example_inputs: torch.Tensor, kernels: str = "measure") -> "{name}":'
     return "\n".join([signature, *(f"    {line}" for line in lines), "    summary = []", *(f"    {s}" for s in steps),
