@@ -14,7 +14,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dlc.runtime.helpers import KEEP_MARGIN, PackedLinear, fastest_seconds, first_inputs, packed_linear_kernels
+from dlc.runtime.helpers import (
+    KEEP_MARGIN,
+    PackedLinear,
+    fastest_seconds,
+    first_inputs,
+    packed_linear_kernels,
+    ranked_times,
+)
 
 # Activation kind -> oneDNN post-op (name, scalars, algorithm), as torch.ops.mkldnn spells them.
 ONEDNN_POST_OPS = {"none": ("none", [], ""), "relu": ("relu", [], ""), "relu6": ("hardtanh", [0.0, 6.0], ""),
@@ -341,8 +348,7 @@ def _choose(site: tuple, layout, kernels: str) -> tuple[str, str]:
     times = fastest_seconds(candidates)  # the minimum: see fastest_seconds
     best_plain = min(seconds for name, seconds in times.items() if name != "fused")
     chosen = "fused" if times["fused"] <= KEEP_MARGIN * best_plain else "plain"
-    measured = ", ".join(f"{name} {seconds * 1e3:.2f} ms" for name, seconds in sorted(times.items(), key=lambda i: i[1]))
-    return chosen, f"fastest of interleaved calls: {measured}"
+    return chosen, f"fastest of interleaved calls: {ranked_times(times)}"
 
 
 def _channels_last(x: torch.Tensor) -> bool:

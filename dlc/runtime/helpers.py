@@ -303,6 +303,11 @@ def fastest_seconds(candidates: dict, budget_s: float = 0.25, rounds: tuple[int,
     return {name: min(times) for name, times in interleaved_samples(candidates, budget_s, rounds).items()}
 
 
+def ranked_times(times: dict) -> str:
+    """Measured seconds per candidate, fastest first, as the summaries print them."""
+    return ", ".join(f"{name} {seconds * 1e3:.2f} ms" for name, seconds in sorted(times.items(), key=lambda i: i[1]))
+
+
 def interleaved_samples(candidates: dict, budget_s: float = 0.25, rounds: tuple[int, int] = (5, 25),
                         grad: bool = False) -> dict:
     """Wall seconds of each call of each callable, run in interleaved rounds (rotating the order, so
@@ -403,9 +408,7 @@ def choose_linear_kernel(layer: nn.Module, flipped: bool, rows: int, kernels: st
     best = min(times, key=times.get)
     if best != "plain" and times[best] > KEEP_MARGIN * times["plain"]:
         best = "plain"
-    ranked = sorted(times.items(), key=lambda item: item[1])
-    measured = ", ".join(f"{name} {seconds * 1e3:.2f} ms" for name, seconds in ranked)
-    return best, f"measured {measured}"
+    return best, f"measured {ranked_times(times)}"
 
 
 class OneDNNLinear(nn.Linear):
@@ -456,11 +459,6 @@ class OneDNNLinearFunction(torch.autograd.Function):
         return dx, dweight, dbias
 
 
-def onednn_training_available() -> bool:
-    """Whether this torch build has oneDNN's linear kernel (a private op of its CPU build)."""
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-
-
 def choose_training_kernels(model: nn.Module, example_inputs: tuple = (), kernels: str = "measure") -> list[str]:
     """Run each CPU fp32 linear layer's forward and backward GEMMs on the faster library for its
     shape on this machine: torch's (MKL on CPU) or oneDNN's (OneDNNLinear).  oneDNN measured 1.9-2.3
@@ -475,7 +473,7 @@ def choose_training_kernels(model: nn.Module, example_inputs: tuple = (), kernel
               and child.weight.dtype == torch.float32]
     if not layers:
         return []
-    if not onednn_training_available():
+    if "onednn" not in packed_linear_kernels():
         return ["linear layers: torch's kernels (this torch build has no oneDNN linear kernel)"]
     rows = linear_rows(model, layers, example_inputs) if example_inputs else {}
     groups: dict = {}
@@ -514,19 +512,11 @@ def choose_training_memory_format(model: nn.Module, example_inputs: tuple = (), 
             torch.autograd.grad(sum(outputs), parameters, allow_unused=True)
 
     try:
-        contiguous = median_seconds({"contiguous": step}, budget_s=1.0, rounds=(2, 4), grad=True)
-        model.to(memory_format=torch.channels_last)
-        last = median_seconds({"channels-last": step}, budget_s=1.0, rounds=(2, 4), grad=True)
+        return [channels_last_if_faster(model, step, grad=True, margin=KEEP_MARGIN)]
     finally:
         for buffer, saved in buffers:
             buffer.copy_(saved)
         torch.set_rng_state(rng)
-    measured = (f"forward + backward measured channels-last {last['channels-last'] * 1e3:.1f} ms, "
-                f"contiguous {contiguous['contiguous'] * 1e3:.1f} ms")
-    if last["channels-last"] <= KEEP_MARGIN * contiguous["contiguous"]:
-        return [f"channels-last convolution weights ({measured})"]
-    model.to(memory_format=torch.contiguous_format)
-    return [f"contiguous convolution weights ({measured})"]
 
 
 def _output_tensors(out) -> list[torch.Tensor]:
@@ -560,9 +550,7 @@ def choose_training_kernel(layer: nn.Linear, rows: int, kernels: str) -> tuple[s
             return "plain", "oneDNN's result or gradients differ from torch's"
     times = median_seconds(candidates, grad=True)
     chosen = "onednn" if times["onednn"] <= KEEP_MARGIN * times["plain"] else "plain"
-    ranked = sorted(times.items(), key=lambda item: item[1])
-    measured = ", ".join(f"{name} {seconds * 1e3:.2f} ms" for name, seconds in ranked)
-    return chosen, f"forward + backward measured {measured}"
+    return chosen, f"forward + backward measured {ranked_times(times)}"
 
 
 def choose_memory_format(model: nn.Module, example_inputs: tuple = ()) -> list[str]:
@@ -573,12 +561,18 @@ def choose_memory_format(model: nn.Module, example_inputs: tuple = ()) -> list[s
     if not example_inputs:
         model.to(memory_format=torch.channels_last)
         return ["channels-last convolution weights (not measured: no example inputs)"]
-    contiguous = median_seconds({"contiguous": lambda: model(*example_inputs)}, budget_s=0.5, rounds=(2, 5))
+    return [channels_last_if_faster(model, lambda: model(*example_inputs))]
+
+
+def channels_last_if_faster(model: nn.Module, call, grad: bool = False, margin: float = 1.0) -> str:
+    """Time `call` with the model's convolution weights contiguous, then channels-last, and keep
+    channels-last if it takes at most `margin` times as long; one summary line saying which."""
+    contiguous = median_seconds({"contiguous": call}, budget_s=0.5, rounds=(2, 5), grad=grad)["contiguous"]
     model.to(memory_format=torch.channels_last)
-    last = median_seconds({"channels-last": lambda: model(*example_inputs)}, budget_s=0.5, rounds=(2, 5))
-    measured = (f"measured channels-last {last['channels-last'] * 1e3:.1f} ms, "
-                f"contiguous {contiguous['contiguous'] * 1e3:.1f} ms")
-    if last["channels-last"] <= contiguous["contiguous"]:
-        return [f"channels-last convolution weights ({measured})"]
+    last = median_seconds({"channels-last": call}, budget_s=0.5, rounds=(2, 5), grad=grad)["channels-last"]
+    measured = (f"{'forward + backward ' if grad else ''}measured channels-last {last * 1e3:.1f} ms, "
+                f"contiguous {contiguous * 1e3:.1f} ms")
+    if last <= margin * contiguous:
+        return f"channels-last convolution weights ({measured})"
     model.to(memory_format=torch.contiguous_format)
-    return [f"contiguous convolution weights ({measured})"]
+    return f"contiguous convolution weights ({measured})"
