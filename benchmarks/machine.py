@@ -15,15 +15,30 @@ from pathlib import Path
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
 
 
-def cpu_model_and_isa() -> tuple[str, list[str]]:
-    """The CPU's model name and which of ISA_FLAGS it has (Linux /proc/cpuinfo)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown CPU", []
-    lines = text.splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+def cpu_model_and_isa(cpuinfo: str | None = None) -> tuple[str, list[str]]:
+    """The CPU's model name and which of ISA_FLAGS it has (Linux /proc/cpuinfo).
+
+    The name carries the CPU family and model numbers: virtual machines often report only
+    "AMD EPYC", and the Zen 3 (family 25, model 1), Zen 4 (family 25, model 17) and Zen 5
+    (family 26) machines this project runs on differ in kernels and speed.  `cpuinfo` is the
+    file's text, read here when not given."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return "unknown CPU", []
+    lines = cpuinfo.splitlines()
+
+    def field(name: str) -> str | None:
+        return next((line.split(":", 1)[1].strip() for line in lines
+                     if line.split(":", 1)[0].strip() == name), None)
+
+    model = field("model name") or "?"
+    numbers = [f"{name} {value}" for name, value in (("family", field("cpu family")), ("model", field("model")))
+               if value]
+    if numbers:
+        model += f" ({', '.join(numbers)})"
+    flags = (field("flags") or "").split()
     return model, [flag for flag in ISA_FLAGS if flag in flags]
 
 

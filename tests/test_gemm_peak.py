@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmarks.machine import gemm_peaks, onednn_mm
+from benchmarks.machine import cpu_model_and_isa, gemm_peaks, onednn_mm
 
 
 def _onednn() -> bool:
@@ -24,3 +24,25 @@ def test_the_timed_onednn_call_computes_the_product(m, k, n):
 def test_the_peaks_name_both_libraries():
     peaks = gemm_peaks(seconds=0.06)
     assert set(peaks) == {"torch.mm", "oneDNN packed"} and all(g > 0 for g in peaks.values())
+
+
+_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+flags\t\t: fpu sse2 avx2 fma avx512f avx512bw avx512_bf16 avx512_vnni sha_ni
+
+processor\t: 1
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+"""
+
+
+def test_the_machine_line_names_the_cpu_family_and_model_beside_a_bare_model_name():
+    # Virtual machines report only "AMD EPYC" for the Zen 3, Zen 4 and Zen 5 kinds alike.
+    model, isa = cpu_model_and_isa(_CPUINFO)
+    assert model == "AMD EPYC (family 25, model 17)"
+    assert isa == ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni"]
+    assert cpu_model_and_isa("model name\t: Some CPU\nflags\t: sse2\n") == ("Some CPU", [])
