@@ -19,8 +19,9 @@ def cpu_model_and_isa(cpuinfo: str | None = None) -> tuple[str, list[str]]:
     """The CPU's model name and which of ISA_FLAGS it has (Linux /proc/cpuinfo).
 
     The name carries the CPU family and model numbers: virtual machines often report only
-    "AMD EPYC", and the Zen 3 (family 25, model 1), Zen 4 (family 25, model 17) and Zen 5
-    (family 26) machines this project runs on differ in kernels and speed.  `cpuinfo` is the
+    "AMD EPYC" or "Intel(R) Xeon(R) Processor", and the Zen 3 (family 25, model 1), Zen 4 (family
+    25, model 17), Zen 5 (family 26) and Intel Xeon (family 6, model 167, with AMX) machines this
+    project runs on differ in kernels and speed.  `cpuinfo` is the
     file's text, read here when not given."""
     if cpuinfo is None:
         try:

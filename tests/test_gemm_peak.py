@@ -46,3 +46,12 @@ def test_the_machine_line_names_the_cpu_family_and_model_beside_a_bare_model_nam
     assert model == "AMD EPYC (family 25, model 17)"
     assert isa == ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni"]
     assert cpu_model_and_isa("model name\t: Some CPU\nflags\t: sse2\n") == ("Some CPU", [])
+
+
+def test_the_machine_line_names_an_intel_xeon_and_its_amx_units():
+    # The Intel kind (session 13) reports "Intel(R) Xeon(R) Processor" and has AMX tiles for bf16.
+    cpuinfo = ("vendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 167\n"
+               "model name\t: Intel(R) Xeon(R) Processor\n"
+               "flags\t\t: fma avx2 avx512f avx512_bf16 avx512_vnni amx_bf16 avx512_fp16 amx_tile amx_int8\n")
+    assert cpu_model_and_isa(cpuinfo) == ("Intel(R) Xeon(R) Processor (family 6, model 167)",
+                                          ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16"])
