@@ -21,8 +21,9 @@ from benchmarks.models import Entry, load_reference_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 INFERENCE_ARMS = ("reference", "dlc -O0", "dlc best", "inductor", "onnxruntime", "openvino")
-# Not in the default list: dlc best without the fused epilogue kernels, to measure what fusing adds.
-EXTRA_INFERENCE_ARMS = ("dlc best unfused",)
+# Not in the default list: dlc best without the fused epilogue kernels, and dlc best whose fused residual
+# sums always write a new tensor (no argument donation), to measure what each adds.
+EXTRA_INFERENCE_ARMS = ("dlc best unfused", "dlc best undonated")
 TRAINING_ARMS = ("reference", "dlc -O2", "dlc best", "torch.compile(ref)")
 
 
@@ -98,12 +99,16 @@ def build_inference(arm: str, entry: Entry, inputs: dict, tmp: Path, device, dty
     reference = reference_model(entry, device, dtype, train=False)
     if arm == "reference":
         return (lambda: entry.run_reference(reference, inputs)), notes
-    if arm in ("dlc -O0", "dlc best", "dlc best unfused"):
+    if arm in ("dlc -O0", "dlc best", *EXTRA_INFERENCE_ARMS):
         start = time.perf_counter()
         model = dlc_model(entry, 0 if arm == "dlc -O0" else 2, reference, tmp, device, train=False,
                           fuse=arm != "dlc best unfused").to(dtype=dtype)
         if arm != "dlc -O0":
             model.optimize_for_inference(*_dlc_args(entry, inputs))
+            if arm == "dlc best undonated":
+                for layer in model.modules():
+                    if hasattr(layer, "overwrite"):
+                        layer.overwrite = False    # FusedConv: the residual sum into a new tensor
             notes["choices"] = getattr(model, "inference_summary", [])
             notes["spec -> optimized model s"] = time.perf_counter() - start
         return (lambda: entry.run_dlc(model, inputs)), notes

@@ -42,6 +42,7 @@ def test_helper_names_are_read_from_the_helpers_source():
     import torch
     from torch.nn import functional
     import functools
+    import threading
     import time
     import typing
     from collections.abc import Callable
@@ -49,7 +50,7 @@ def test_helper_names_are_read_from_the_helpers_source():
     for name in sorted(helper_names()):
         source = HELPERS[name]
         namespace = {"torch": torch, "nn": nn, "F": functional, "functools": functools, "math": math, "re": re,
-                     "time": time, "typing": typing, "dataclass": dataclass, "Callable": Callable}
+                     "threading": threading, "time": time, "typing": typing, "dataclass": dataclass, "Callable": Callable}
         before = set(namespace)
         exec(compile(source, "<helper>", "exec"), namespace)
         assert set(namespace) - before - {"__builtins__"} <= helper_names()

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from compiler.codegen.decoding import DecodingPlan, plan_decoding
 from compiler.codegen.expressions import Unprintable, names_in, py_literal, to_python
-from compiler.codegen.epilogues import epilogue_lines
+from compiler.codegen.epilogues import donation_lines, epilogue_lines
 from compiler.codegen.merge import (ALIASED, Variant, aliased_slots, hoist_equal_branches, partition, render, simplify,
                                     used_conditions, variant_names)
 from compiler.codegen.init import layer_ops_lines, tie_weights_method, tied_weights_lines
@@ -141,6 +141,7 @@ class DefinitionBuilder:
             model.class_lines += ["# Batch norms that optimize_for_inference() folds into the convolution before them.",
                                   "CONV_BN_FOLDS = (", *(f'    ("{c}", "{n}"),' for c, n in folds), ")"]
         model.class_lines += epilogue_lines([m.graph for m in variant.members])
+        model.class_lines += donation_lines([m.graph for m in variant.members])
         return model
 
     def _results(self, variant: Variant) -> list[OutputTuple]:

@@ -293,7 +293,7 @@ def import_lines(helpers: list[str], classes: list[ClassModel]) -> list[str]:
     """The imports of a module holding `helpers` (source texts) and `classes`: standard-library
     modules only where used (isort's groups, a blank line between), then torch; `F` only where used."""
     code = [*helpers, *(line for c in classes for line in _class_code(c))]
-    lines = [f"import {name}" for name in ("functools", "math", "re", "time", "traceback", "typing")
+    lines = [f"import {name}" for name in ("functools", "math", "re", "threading", "time", "traceback", "typing")
              if _uses(code, name)]
     # isort's order: the plain imports, then the `from` ones, each by module
     if any("Callable[" in helper for helper in helpers):              # the decoding step's type

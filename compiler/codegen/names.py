@@ -30,7 +30,8 @@ MODULE_NAMES = frozenset({"__all__"})
 # What the generated class defines besides the layers: the members codegen emits
 # (model.py) on top of nn.Module's.  tests/test_names.py checks every generated file against it.
 CLASS_MEMBERS = frozenset({"__init__", "forward", "REFERENCE_RENAMES", "TIED_WEIGHTS", "CONV_BN_FOLDS",
-                           "EPILOGUES", "CONV_EPILOGUE", "load_reference_state_dict", "optimize_for_inference",
+                           "EPILOGUES", "CONV_EPILOGUE", "RESIDUAL_OVERWRITES", "DONATES", "load_reference_state_dict",
+                           "optimize_for_inference",
                            "inference_summary", "optimize_for_training", "training_summary", "TP_PLAN", "TP_PACKED", "FSDP_UNITS", "init_weights", "tie_weights",
                            "init_rules", "LAYER_OPS",
                            "DECODING", "generate"})       # generate() and its entry (`decode`, GenerationMixin)

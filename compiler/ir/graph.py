@@ -127,6 +127,12 @@ class Graph:
     epilogues: list[tuple] = field(default_factory=list)
     # (conv, norm or None, activation) when the whole block is one such chain (fuse-epilogues)
     conv_epilogue: tuple | None = None
+    # (Epilogue layer, the inputs that must be donated to this block, or None): residual sums whose
+    # fused kernel may write into the sum's other input, which dies there (donate-arguments)
+    overwrites: list[tuple] = field(default_factory=list)
+    # (called layer, its input's position, the inputs that must be donated, or None): calls handing
+    # a layer an input that dies there, where the layer can use it (donate-arguments)
+    donations: list[tuple] = field(default_factory=list)
     # where each named layer is bound (`training = Linear(d, d)`): a diagnostic about the name points there
     layer_spans: dict[str, Span] = field(default_factory=dict)
     # For emission per definition: the block's syntax, the static `if`s its body ran (key -> ast.If),
@@ -196,6 +202,7 @@ class Graph:
                      renames=list(self.renames), aliases=list(self.aliases), is_model=self.is_model,
                      conv_bn_folds=list(self.conv_bn_folds), definition=self.definition,
                      epilogues=list(self.epilogues), conv_epilogue=self.conv_epilogue,
+                     overwrites=list(self.overwrites), donations=list(self.donations),
                      conditions=dict(self.conditions), decisions=list(self.decisions),
                      output_guard=self.output_guard, lets=dict(self.lets),
                      init_rules=list(self.init_rules), decode=self.decode)
@@ -327,5 +334,9 @@ def dump(program: Program, attrs: bool = False) -> str:
         lines.extend(f"  epilogue {' -> '.join(str(part) for part in chain)}" for chain in graph.epilogues)
         if graph.conv_epilogue:
             lines.append(f"  conv epilogue {' -> '.join(str(part) for part in graph.conv_epilogue)}")
+        lines.extend(f"  overwrite {layer} " + ("never" if when is None else f"when {list(when)} donated")
+                     for layer, when in graph.overwrites)
+        lines.extend(f"  donate {layer}.{slot} " + ("never" if when is None else f"when {list(when)} donated")
+                     for layer, slot, when in graph.donations)
         lines.append("")
     return "\n".join(lines)

@@ -298,6 +298,7 @@ register(OpDef(
     _lower_pool("max_pool2d", {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False}),
     doc="Max over kernel_size windows of x [B, C, H, W]; stride defaults to kernel_size.",
     flops=_pool_flops,
+    fresh=True,
     samples=(sample(tensor(2, 3, 9, 9), kernel_size=3, stride=2, padding=1),
              sample(tensor(2, 3, 8, 7), kernel_size=2, ceil_mode=True),
              sample(tensor(1, 2, 10, 10), kernel_size=(3, 2), stride=(2, 1), dilation=2)),
@@ -307,6 +308,7 @@ register(OpDef(
     _lower_pool("avg_pool2d", {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True}),
     doc="Mean over kernel_size windows of x [B, C, H, W]; stride defaults to kernel_size.",
     flops=_pool_flops,
+    fresh=True,
     samples=(sample(tensor(2, 3, 8, 8), kernel_size=2),
              sample(tensor(2, 3, 9, 8), kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)),
 ))
@@ -328,5 +330,6 @@ register(OpDef(
     lambda a, ctx: assign(ctx, f"F.adaptive_avg_pool2d({ctx.args[0]}, {_fmt(a.output_size)})"),
     doc="Average x [B, C, H, W] into a fixed output_size grid (an int for square, or [oh, ow]).",
     flops=lambda a, ins, outs: numel(ins[0]),      # every input element is added once
+    fresh=True,
     samples=(sample(tensor(2, 3, 7, 7), output_size=1), sample(tensor(2, 3, 9, 8), output_size=(2, 3))),
 ))

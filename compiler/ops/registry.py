@@ -178,6 +178,10 @@ class OpDef:
     # Its result is a fresh tensor that a later in-place op may overwrite without breaking
     # autograd: not a view, not the input itself, and not saved for this op's own backward.
     overwritable: bool = False
+    # Its result is always a new tensor, in training and in eval: no view, never an input returned
+    # unchanged, no parameter or buffer.  What the argument-donation analysis may hand a layer to
+    # overwrite (passes/donation.py); `overwritable` ops are fresh too.
+    fresh: bool = False
 
     # ---- traits the passes read (instead of lists of op names)
     # Each result element depends only on the input elements at the same (broadcast) position.
@@ -214,6 +218,9 @@ class OpDef:
 
     def is_pure(self, attrs: Any) -> bool:
         return self.pure(attrs) if callable(self.pure) else self.pure
+
+    def makes_new_tensor(self) -> bool:
+        return self.fresh or self.overwritable
 
     def can_run_in_place(self, attrs: Any) -> bool:
         return self.inplace(attrs) if callable(self.inplace) else self.inplace

@@ -211,6 +211,7 @@ register(OpDef(
     lambda a, ctx: assign(ctx, f"torch.cat([{', '.join(ctx.args)}], dim={a.dim})"),
     doc="Join tensors along one dimension.",
     flops=no_flops,
+    fresh=True,           # torch.cat copies, even a single tensor
     samples=(sample(tensor(2, 3), tensor(2, 5)), sample(tensor(2, 3), tensor(4, 3), tensor(1, 3), dim=0)),
 ))
 

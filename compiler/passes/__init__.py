@@ -17,6 +17,7 @@ from compiler.ir import Graph, Program, verify
 from compiler.passes.attention import lower_attention_to_sdpa
 from compiler.passes.cse import eliminate_common_subexpressions
 from compiler.passes.dead_code import eliminate_dead_code
+from compiler.passes.donation import donate_arguments
 from compiler.passes.dropout import drop_dropout
 from compiler.passes.fold_conv_bn import fold_conv_bn
 from compiler.passes.fuse_epilogues import fuse_epilogues
@@ -37,6 +38,8 @@ class Pass:
     level: int          # lowest -O level that enables it
     why: str
     inference_only: bool = False      # only with --inference: wrong for a model that trains
+    # Passes whose marks this one reads (it finds nothing to do without them): its golden runs them first.
+    needs: tuple[str, ...] = ()
 
 
 PIPELINE: list[Pass] = [
@@ -63,6 +66,8 @@ PIPELINE: list[Pass] = [
     Pass("inplace", run_in_place, 0, "overwrite dead inputs of activations and residual sums"),
     # After the folds it reads and the in-place decisions it keeps for the layers it makes.
     Pass("fuse-epilogues", fuse_epilogues, 2, "mark conv/linear + sum + activation chains for fused kernels"),
+    Pass("donate-arguments", donate_arguments, 2, "mark residual inputs that die at their sum, and calls that give them",
+         needs=("fold-conv-bn", "inplace", "fuse-epilogues")),
 ]
 
 PASS_NAMES = [p.name for p in PIPELINE]

@@ -9,6 +9,7 @@ each chain's shape on this machine and keeps the fused kernel only where it wins
 helpers.py, this file is copied into generated modules by name (codegen/helpers.py).
 """
 import functools
+import threading
 
 import torch
 from torch import nn
@@ -110,6 +111,8 @@ class FusedConv(nn.Module):
         self.activation = activation
         self.conv_operand = conv_operand  # -1: no residual sum
         self.input_size = list(input_size) if input_size else None
+        # Set by plan_overwrites(): the sum's other input dies here, so the kernel may add into its memory.
+        self.overwrite = False
         self.pack()
 
     def pack(self) -> None:
@@ -132,6 +135,9 @@ class FusedConv(nn.Module):
                                                            algorithm)
         other = inputs[1 - self.conv_operand]
         unary = None if name == "none" else name
+        if self.overwrite and _may_overwrite(other, x, c.out_channels):
+            return torch.ops.mkldnn._convolution_pointwise_.binary(other, x, self.packed_weight, bias, *geometry, "add",
+                                                                   1.0, unary, scalars, algorithm or None)
         return torch.ops.mkldnn._convolution_pointwise.binary(x, other, self.packed_weight, bias, *geometry, "add",
                                                               1.0, unary, scalars, algorithm or None)
 
@@ -145,8 +151,89 @@ class FusedConv(nn.Module):
         return {**self.__dict__, "packed_weight": None}  # copies and pickles repack instead
 
     def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
+        super().__setstate__({"overwrite": False, **state})
         self.pack()
+
+
+class _Donations(threading.local):
+    """Per thread, for each forward of a model with overwriting kernels now running (innermost last),
+    whether its layers may overwrite the inputs donated to them."""
+
+    def __init__(self) -> None:
+        self.active: list[bool] = []
+
+
+_DONATIONS = _Donations()
+
+
+def _may_overwrite(other: torch.Tensor, x: torch.Tensor, channels: int) -> bool:
+    """Whether the fused kernel may add into `other` now: inside a forward of the whole model (see
+    plan_overwrites), with `other` a plain CPU fp32 activation laid out as the convolution's input."""
+    if not (_DONATIONS.active and _DONATIONS.active[-1]) or torch.jit.is_tracing():
+        return False
+    if (torch.is_grad_enabled() and other.requires_grad) or (other.is_inference() and not torch.is_inference_mode_enabled()):
+        return False
+    return (other.device.type == "cpu" and other.dtype == torch.float32 and other.dim() == 4
+            and other.shape[:2] == (x.shape[0], channels) and other.data_ptr() != x.data_ptr()
+            and other.is_contiguous(memory_format=torch.channels_last) == x.is_contiguous(memory_format=torch.channels_last)
+            and (other.is_contiguous() or other.is_contiguous(memory_format=torch.channels_last)))
+
+
+def _hooks_anywhere(model: nn.Module) -> bool:
+    """Whether a forward hook anywhere (global, or on a layer of `model`) may see an intermediate tensor."""
+    from torch.nn.modules import module as torch_module
+    if getattr(torch_module, "_global_forward_hooks", None) or getattr(torch_module, "_global_forward_pre_hooks", None):
+        return True
+    return any(layer._forward_hooks or layer._forward_pre_hooks for layer in model.modules() if layer is not model)
+
+
+def _begin_donations(model: nn.Module, args: tuple) -> None:
+    _DONATIONS.active.append(not _hooks_anywhere(model))
+
+
+def _end_donations(model: nn.Module, args: tuple, output) -> None:
+    if _DONATIONS.active:
+        _DONATIONS.active.pop()
+
+
+def _forward_inputs(module: nn.Module) -> list[str]:
+    """The names of a module's forward() parameters, in order (without `self`)."""
+    code = type(module).forward.__code__
+    return list(code.co_varnames[1:code.co_argcount + code.co_kwonlyargcount])
+
+
+def plan_overwrites(model: nn.Module) -> list[str]:
+    """Let each fused residual kernel add into the memory of its sum's other input where the compiler
+    proved that input dies there (passes/donation.py): RESIDUAL_OVERWRITES says which sums and which
+    of the block's inputs must be donated to it, DONATES which calls donate them.  Followed from
+    `model` down (its own inputs are its caller's: never donated); a layer held in two places gets
+    none.  The kernels overwrite only inside a forward of `model` itself, and not while a forward
+    hook is registered on any of its layers (it could keep an intermediate tensor)."""
+    holders: dict[int, int] = {}
+    for _, layer in model.named_modules(remove_duplicate=False):
+        holders[id(layer)] = holders.get(id(layer), 0) + 1
+    donated: dict[int, set] = {id(model): set()}
+    enabled = 0
+    for module in model.modules():
+        names = _forward_inputs(module) if holders[id(module)] == 1 else []
+        given = {names[slot] for slot in donated.get(id(module), ()) if slot < len(names)}
+        for layer, slot, condition in getattr(type(module), "DONATES", ()):
+            child = getattr(module, layer, None)
+            if isinstance(child, nn.Module) and set(condition) <= given:
+                for target in (child if isinstance(child, nn.ModuleList) else [child]):
+                    donated.setdefault(id(target), set()).add(slot)
+        for tail, condition in getattr(type(module), "RESIDUAL_OVERWRITES", ()):
+            fused = getattr(module, tail, None)
+            if isinstance(fused, FusedConv) and fused.conv_operand >= 0 and holders[id(fused)] == 1:
+                fused.overwrite = set(condition) <= given and hasattr(torch.ops.mkldnn, "_convolution_pointwise_")
+                enabled += fused.overwrite
+    if not enabled:
+        return []
+    if not getattr(model, "_donation_hooks", None):
+        model._donation_hooks = (model.register_forward_pre_hook(_begin_donations),
+                                 model.register_forward_hook(_end_donations, always_call=True))
+    return [(f"residual sums added into their other input's memory, which dies there (argument donation): "
+             f"{enabled} fused layer(s); only inside this model's forward, while no layer has a forward hook")]
 
 
 class FusedLinearActivation(nn.Module):
@@ -243,7 +330,7 @@ def fuse_epilogues(model: nn.Module, example_inputs: tuple = (), kernels: str = 
     sites = [s for s in epilogue_sites(model) if s[2].weight.device.type == "cpu" and s[2].weight.dtype == torch.float32]
     if not sites:
         return []
-    summary = _fuse_chosen(model, sites, example_inputs, kernels)
+    summary = _fuse_chosen(model, sites, example_inputs, kernels) + plan_overwrites(model)
     return summary + (activations_in_place(sites) if kernels != "plain" else [])
 
 
