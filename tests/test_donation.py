@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from compiler.driver import compile_spec
-from tests.helpers import ROOT, runtime_of
+from tests.helpers import ROOT, compile_to_module, runtime_of
 from tests.test_inference_build import _assert_same, _pair, _tolerance
 
 pytestmark = pytest.mark.skipif(not hasattr(torch.ops.mkldnn, "_convolution_pointwise_"),
@@ -208,3 +208,59 @@ model M(c: int = 4) {
 }
 """)
     assert "EPILOGUES" in text and "RESIDUAL_OVERWRITES" not in text and "DONATES" not in text
+
+
+@pytest.mark.parametrize("second, donated", [
+    ("Conv2d(c, c, 1)(a) + a", True),     # each layer's output is memory it made or its carried input
+    ("Conv2d(c, c, 1)(a) + m", False),    # the output may be `m`, which every layer reads
+])
+def test_a_repeat_donates_its_carry_only_when_no_layer_passes_on_a_fixed_input(tmp_path, second, donated):
+    text = _compiled(tmp_path, f"""block Mix(c: int) {{
+    in x: [B, c, H, W]
+    in m: [B, c, H, W]
+    a = ReLU()(Conv2d(c, c, 3, padding=1)(ReLU()(Conv2d(c, c, 1)(x))) + x)
+    out y = ReLU()({second})
+}}
+
+model M(c: int = 4) {{
+    in x: [B, c, 8, 8]
+    a = Conv2d(c, c, 1)(x)
+    m = Conv2d(c, c, 1)(x)
+    out z = repeat(3) Mix(c)(a, m)
+}}
+""")
+    assert '("conv2d_1_residual", ("x",)),' in text
+    model = text[text.find("class M("):]
+    assert bool(re.search(r'DONATES = \(\n        \("z", 0, \(\)\),', model)) == donated, model
+
+
+REPEATED = """block Mix(c: int) {
+    in x: [B, c, H, W]
+    in m: [B, c, H, W]
+    out y = ReLU()(Conv2d(c, c, 3, padding=1)(ReLU()(Conv2d(c, c, 1)(x) + m)) + x)
+}
+
+model Stack(c: int = 8) {
+    in x: [B, c, 16, 16]
+    m = Conv2d(c, c, 1)(x)
+    out z = repeat(3) Mix(c)(Conv2d(c, c, 1)(x), m)
+}
+"""
+
+
+def test_a_repeated_block_overwrites_each_carried_input_and_leaves_the_fixed_one(tmp_path):
+    """Each layer of a repeat adds into the input it was handed (the model made it; each layer's
+    output is the next one's input), never into `m`, which every layer reads."""
+    o0 = compile_to_module(REPEATED, tmp_path, opt_level=0, name="stack_o0")
+    o2 = compile_to_module(REPEATED, tmp_path, opt_level=2, name="stack_o2")
+    torch.manual_seed(0)
+    reference = o0.Stack().eval()
+    model = o2.Stack().eval()
+    model.load_state_dict(reference.state_dict())
+    x = torch.randn(2, 8, 16, 16)
+    model.optimize_for_inference(x, kernels="fused")
+    assert len(_overwriting(model)) == 3 and _in_place_calls(model, (x,)) == 3
+    kept = x.clone()
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x), reference(x), atol=1e-5, rtol=1e-4)
+    assert torch.equal(x, kept)
