@@ -31,6 +31,43 @@ def test_interleaved_samples_runs_each_candidate_in_every_round_after_a_warm_up(
     assert rounds == [["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], ["a", "b", "c"]]  # rotated
 
 
+def test_setup_runs_before_each_call_of_its_candidate_and_is_not_timed():
+    calls = []
+    candidates = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    setup = {"a": lambda: (calls.append("setup a"), time.sleep(0.05))}
+    samples = runtime.interleaved_samples(candidates, budget_s=0.0, rounds=(2, 2), setup=setup)
+    assert calls == ["setup a", "a", "b", "setup a", "a", "b", "b", "setup a", "a"]
+    assert max(samples["a"]) < 0.04                       # the 50 ms setup is outside the timed call
+
+
+class _Layouts(nn.Module):
+    """A convolution whose forward sleeps by the layout its weight is in: what channels_last_if_faster
+    reads, and which layout each call ran in."""
+
+    def __init__(self, channels_last_s: float, contiguous_s: float) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3)
+        self.seconds = {True: channels_last_s, False: contiguous_s}
+        self.seen: list[bool] = []
+
+    def forward(self) -> None:
+        last = self.conv.weight.is_contiguous(memory_format=torch.channels_last)
+        self.seen.append(last)
+        time.sleep(self.seconds[last])
+
+
+@pytest.mark.parametrize("fast", ["channels-last", "contiguous"])
+def test_the_layout_choice_alternates_the_layouts_and_keeps_the_faster(fast):
+    model = _Layouts(0.002, 0.02) if fast == "channels-last" else _Layouts(0.02, 0.002)
+    line = runtime.channels_last_if_faster(model, model)
+    assert line.startswith(f"{fast} convolution weights (measured channels-last ")
+    assert model.conv.weight.is_contiguous(memory_format=torch.channels_last) == (fast == "channels-last")
+    assert model.seen[:2] == [True, False]                # one warm-up call in each layout
+    timed = model.seen[2:]
+    assert timed[:6] == [True, False, False, True, True, False]   # the layouts alternate, the order rotated
+    assert sum(timed) * 2 == len(timed)
+
+
 def test_the_fastest_call_is_what_a_loaded_machine_disturbs_least():
     # "fast" takes 2 ms but every other call is preempted for 80 ms (a neighbour's burst); "steady"
     # always takes 30 ms.  The median calls "fast" the slower one, the minimum does not.  (Margins
