@@ -289,18 +289,20 @@ KEEP_MARGIN = 0.97
 
 
 def median_seconds(candidates: dict, budget_s: float = 0.25, rounds: tuple[int, int] = (5, 25),
-                   grad: bool = False) -> dict:
+                   grad: bool = False, setup: dict | None = None) -> dict:
     """Median wall time of each callable, run in interleaved rounds (interleaved_samples)."""
-    samples = interleaved_samples(candidates, budget_s, rounds, grad)
+    samples = interleaved_samples(candidates, budget_s, rounds, grad, setup)
     return {name: sorted(times)[len(times) // 2] for name, times in samples.items()}
 
 
-def fastest_seconds(candidates: dict, budget_s: float = 0.25, rounds: tuple[int, int] = (5, 25)) -> dict:
+def fastest_seconds(candidates: dict, budget_s: float = 0.25, rounds: tuple[int, int] = (5, 25),
+                    setup: dict | None = None) -> dict:
     """Fastest wall time of each callable, run in interleaved rounds (interleaved_samples): on a
     machine others share, a call is slowed (preempted, its cache evicted), never sped up, so the
     minimum is the figure a busy neighbour disturbs least; a median flips between kernels that
     differ by less than the noise of a loaded machine."""
-    return {name: min(times) for name, times in interleaved_samples(candidates, budget_s, rounds).items()}
+    samples = interleaved_samples(candidates, budget_s, rounds, setup=setup)
+    return {name: min(times) for name, times in samples.items()}
 
 
 def ranked_times(times: dict) -> str:
@@ -321,12 +323,14 @@ def interleaved_samples(candidates: dict, budget_s: float = 0.25, rounds: tuple[
     sync = torch.cuda.synchronize if torch.cuda.is_initialized() else (lambda: None)  # GPU work is asynchronous
     with torch.inference_mode(not grad):
         for name, fn in candidates.items():
-            prepare.get(name, _nothing)()
+            if name in prepare:
+                prepare[name]()
             fn()
         start = time.perf_counter()
         for r in range(rounds[1]):
             for name in names[r % len(names):] + names[:r % len(names)]:
-                prepare.get(name, _nothing)()
+                if name in prepare:
+                    prepare[name]()
                 sync()
                 begin = time.perf_counter()
                 candidates[name]()
@@ -335,10 +339,6 @@ def interleaved_samples(candidates: dict, budget_s: float = 0.25, rounds: tuple[
             if r + 1 >= rounds[0] and time.perf_counter() - start > budget_s:
                 break
     return samples
-
-
-def _nothing() -> None:
-    pass
 
 
 def first_inputs(model: nn.Module, modules: list, example_inputs: tuple, describe) -> dict:
@@ -583,10 +583,10 @@ def channels_last_if_faster(model: nn.Module, call, grad: bool = False, margin: 
     faster with the layouts alternating (335 against 382 ms)."""
     layouts = {"channels-last": torch.channels_last, "contiguous": torch.contiguous_format}
     setup = {name: functools.partial(model.to, memory_format=layout) for name, layout in layouts.items()}
-    samples = interleaved_samples({name: call for name in layouts}, budget_s=1.0, rounds=(3, 6), grad=grad,
-                                  setup=setup)
-    pick = (lambda times: sorted(times)[len(times) // 2]) if grad else min
-    last, contiguous = pick(samples["channels-last"]), pick(samples["contiguous"])
+    candidates = {name: call for name in layouts}
+    times = (median_seconds(candidates, 1.0, (3, 6), grad=True, setup=setup) if grad
+             else fastest_seconds(candidates, 1.0, (3, 6), setup=setup))
+    last, contiguous = times["channels-last"], times["contiguous"]
     model.to(memory_format=torch.channels_last)
     measured = (f"{'forward + backward ' if grad else ''}measured channels-last {last * 1e3:.1f} ms, "
                 f"contiguous {contiguous * 1e3:.1f} ms")
