@@ -114,6 +114,40 @@ def test_copies_pickles_and_a_second_optimization_keep_one_plan(tmp_path_factory
     assert len(model._forward_pre_hooks) == 1 and len(model._forward_hooks) == 1
 
 
+def test_a_donated_sum_is_timed_adding_into_its_input_as_it_runs_in_the_model(tmp_path_factory, monkeypatch):
+    """kernels="measure" times each donated residual sum's fused kernel in place (what the model runs),
+    its other input put back before each call; a sum not donated, writing a new tensor."""
+    _, o2, model, inputs = _pair(tmp_path_factory, "resnet18")
+    runtime = runtime_of(o2)
+    timed, measured = [], runtime.fastest_seconds
+
+    def fastest(candidates, *args, setup=None, **kwargs):
+        if "fused" not in candidates:                # the layout choice: measured as before
+            return measured(candidates, *args, setup=setup, **kwargs)
+        setup = setup or {}
+        with torch.inference_mode():
+            for name in ("fused", "fused"):          # twice: the second call must see the restored input
+                if name in setup:
+                    setup[name]()
+                with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+                    out = candidates[name]()
+                in_place = sum(e.count for e in profile.key_averages() if e.key == "mkldnn::_convolution_pointwise_")
+                timed.append((in_place, out.clone(), bool(setup)))
+        return {"fused": 0.001, "plain": 0.002}
+
+    monkeypatch.setattr(runtime, "fastest_seconds", fastest)
+    model.optimize_for_inference(*inputs)
+    donated = [line for line in model.inference_summary if "(donated)" in line]
+    assert donated and all(": fused (" in line for line in donated)
+    assert len(_overwriting(model)) == OVERWRITING["resnet18"]
+    in_place = [t for t in timed if t[0]]
+    assert in_place and all(with_setup for _, _, with_setup in in_place)
+    assert len(in_place) == 2 * len(donated)
+    for first, second in zip(in_place[::2], in_place[1::2]):
+        assert torch.equal(first[1], second[1])     # the same sum both times: the input was put back
+    assert all(count in (0, 1) for count, _, _ in timed)
+
+
 def test_a_failing_forward_ends_its_donations(tmp_path_factory):
     _, o2, model, inputs = _pair(tmp_path_factory, "resnet18")
     model.optimize_for_inference(*inputs, kernels="fused")

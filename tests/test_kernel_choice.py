@@ -109,7 +109,7 @@ def test_a_chain_is_chosen_on_the_fastest_calls_and_says_so(monkeypatch):
     site, layout = _conv_site()
     seen = {}
 
-    def timed(candidates):
+    def timed(candidates, setup=None):
         seen.update(candidates)
         return {"fused": 0.0010, "plain": 0.0020}
 
@@ -117,13 +117,13 @@ def test_a_chain_is_chosen_on_the_fastest_calls_and_says_so(monkeypatch):
     chosen, why = fusion._choose(site, layout, "measure")
     assert set(seen) == {"fused", "plain"}
     assert chosen == "fused" and why == "fastest of interleaved calls: fused 1.00 ms, plain 2.00 ms"
-    monkeypatch.setattr(fusion, "fastest_seconds", lambda candidates: {"fused": 0.00099, "plain": 0.0010})
+    monkeypatch.setattr(fusion, "fastest_seconds", lambda candidates, setup=None: {"fused": 0.00099, "plain": 0.0010})
     assert fusion._choose(site, layout, "measure")[0] == "plain"       # under the 3% margin: not worth it
 
 
 @pytest.mark.skipif(not fusion.conv_epilogue_kernels(), reason="this torch build has no oneDNN fused kernels")
 def test_a_plain_chain_returning_nchw_activations_is_not_chosen(monkeypatch):
-    monkeypatch.setattr(fusion, "fastest_seconds", lambda candidates: {"fused": 0.0020, "plain": 0.0010})
+    monkeypatch.setattr(fusion, "fastest_seconds", lambda candidates, setup=None: {"fused": 0.0020, "plain": 0.0010})
     assert fusion._choose(*_conv_site(), "measure")[0] == "plain"           # faster, and channels-last
     chosen, why = fusion._choose(*_conv_site(nchw=True), "measure")
     assert (chosen, why) == ("fused", "the plain layers return NCHW activations here, which slow the layers "
@@ -134,7 +134,8 @@ def test_a_plain_chain_returning_nchw_activations_is_not_chosen(monkeypatch):
 def test_the_candidates_compute_the_same_numbers():
     site, layout = _conv_site(stride=2)
     fused = fusion._fused_module(site, layout)
-    candidates = fusion._candidates(site, layout, fused)
+    candidates, setup = fusion._candidates(site, layout, fused)
+    assert setup == {}
     with torch.inference_mode():
         results = {name: fn() for name, fn in candidates.items()}
     assert set(results) == {"fused", "plain"}
