@@ -68,6 +68,25 @@ def test_the_layout_choice_alternates_the_layouts_and_keeps_the_faster(fast):
     assert sum(timed) * 2 == len(timed)
 
 
+class _BurstyChannelsLast(_Layouts):
+    """Channels-last takes 20 ms, but its first three timed calls are preempted (250 ms each, a
+    neighbour's burst); contiguous always takes 150 ms: three rounds fill a one-second budget."""
+
+    def forward(self) -> None:
+        last = self.conv.weight.is_contiguous(memory_format=torch.channels_last)
+        self.seen.append(last)
+        time.sleep(0.250 if last and 2 <= sum(self.seen) <= 4 else self.seconds[last])
+
+
+def test_a_training_step_layout_reads_the_fastest_of_at_least_four_rounds():
+    # The median of three rounds (what one-second budgets left ResNet-50's steps) read this as
+    # contiguous; the fastest of four or more sees channels-last's steady speed.
+    model = _BurstyChannelsLast(0.020, 0.150)
+    line = runtime.channels_last_if_faster(model, model, grad=True)
+    assert line.startswith("channels-last convolution weights (forward + backward measured channels-last ")
+    assert len(model.seen) >= 2 + 2 * 4                    # warm-ups, then four rounds at least
+
+
 def test_the_fastest_call_is_what_a_loaded_machine_disturbs_least():
     # "fast" takes 2 ms but every other call is preempted for 80 ms (a neighbour's burst); "steady"
     # always takes 30 ms.  The median calls "fast" the slower one, the minimum does not.  (Margins

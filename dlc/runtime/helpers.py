@@ -296,12 +296,12 @@ def median_seconds(candidates: dict, budget_s: float = 0.25, rounds: tuple[int, 
 
 
 def fastest_seconds(candidates: dict, budget_s: float = 0.25, rounds: tuple[int, int] = (5, 25),
-                    setup: dict | None = None) -> dict:
+                    setup: dict | None = None, grad: bool = False) -> dict:
     """Fastest wall time of each callable, run in interleaved rounds (interleaved_samples): on a
     machine others share, a call is slowed (preempted, its cache evicted), never sped up, so the
     minimum is the figure a busy neighbour disturbs least; a median flips between kernels that
     differ by less than the noise of a loaded machine."""
-    samples = interleaved_samples(candidates, budget_s, rounds, setup=setup)
+    samples = interleaved_samples(candidates, budget_s, rounds, grad, setup)
     return {name: min(times) for name, times in samples.items()}
 
 
@@ -574,18 +574,19 @@ def choose_memory_format(model: nn.Module, example_inputs: tuple = ()) -> list[s
 
 def channels_last_if_faster(model: nn.Module, call, grad: bool = False, margin: float = 1.0) -> str:
     """Time `call` with the model's convolution weights contiguous and channels-last, in alternating
-    rounds (the weights converted, untimed, before each call), and keep channels-last if it takes
-    at most `margin` times as long; one summary line saying which.  A forward takes the fastest of
-    each layout, as every inference choice does (fastest_seconds), a training step the median,
-    as the training kernels' choice does.  Timed one layout after the other, two calls each and
-    the median of two (the slower), one slow call decided it: on the AVX-512 Zen 4 ResNet-50's
-    forward read channels-last 16% slower than contiguous that way (444 against 384 ms), 12%
-    faster with the layouts alternating (335 against 382 ms)."""
+    rounds (the weights converted, untimed, before each call), and keep channels-last if its
+    fastest call takes at most `margin` times as long as contiguous's (fastest_seconds); one
+    summary line saying which.  Timed one layout after the other, two calls each and the median
+    of two (the slower), one slow call decided it: on the AVX-512 Zen 4 ResNet-50's forward read
+    channels-last 16% slower than contiguous that way (444 against 384 ms), 12% faster with the
+    layouts alternating (335 against 382 ms).  A training step (`grad`) gets at least four rounds:
+    with the three a one-second budget left ResNet-50's 0.8 s steps on the Zen 5, their median
+    read the layouts level (774.7 against 772.0 ms) on a busy host, where channels-last is
+    16-18% faster (776 against 927 ms, the fastest of eight steps each)."""
     layouts = {"channels-last": torch.channels_last, "contiguous": torch.contiguous_format}
     setup = {name: functools.partial(model.to, memory_format=layout) for name, layout in layouts.items()}
     candidates = {name: call for name in layouts}
-    times = (median_seconds(candidates, 1.0, (3, 6), grad=True, setup=setup) if grad
-             else fastest_seconds(candidates, 1.0, (3, 6), setup=setup))
+    times = fastest_seconds(candidates, 2.0, (4, 8) if grad else (3, 6), setup=setup, grad=grad)
     last, contiguous = times["channels-last"], times["contiguous"]
     model.to(memory_format=torch.channels_last)
     measured = (f"{'forward + backward ' if grad else ''}measured channels-last {last * 1e3:.1f} ms, "
