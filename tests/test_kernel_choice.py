@@ -174,3 +174,18 @@ def test_layer_table_counts_flops_and_names_the_faster_side():
     assert (stride, count, kernel) == ("2", "2", "fused")                 # 20 -> 10: stride 2
     assert (dlc_ms, ort_ms, faster) == ("2.00", "6.00", "dlc")            # summed per shape
     assert rows[2].split()[-1] == "-"                                     # no ONNX Runtime node of that shape
+
+
+def test_openvino_node_table_sums_by_type_and_names_the_kernels():
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from benchmarks.openvino_profile import node_types
+
+    def node(kind: str, kernel: str, ms: float):
+        return SimpleNamespace(node_type=kind, exec_type=kernel, real_time=timedelta(milliseconds=ms))
+
+    info = [node("FullyConnected", "gemm_mlas_f32", 4.0), node("Subgraph", "jit_avx512_f32", 1.5),
+            node("FullyConnected", "brgconv_avx512_1x1_f32", 3.0), node("Reshape", "unknown_f32", 0.0)]
+    assert node_types(info, 2) == ["| FullyConnected | 2 | 7.00 | brgconv_avx512_1x1_f32, gemm_mlas_f32 |",
+                                   "| Subgraph | 1 | 1.50 | jit_avx512_f32 |"]
