@@ -586,7 +586,8 @@ def channels_last_if_faster(model: nn.Module, call, grad: bool = False, margin: 
     layouts = {"channels-last": torch.channels_last, "contiguous": torch.contiguous_format}
     setup = {name: functools.partial(model.to, memory_format=layout) for name, layout in layouts.items()}
     candidates = {name: call for name in layouts}
-    times = fastest_seconds(candidates, *((2.0, (4, 8)) if grad else (1.0, (3, 6))), setup=setup, grad=grad)
+    budget_s, rounds = (2.0, (4, 8)) if grad else (1.0, (3, 6))
+    times = fastest_seconds(candidates, budget_s, rounds, setup=setup, grad=grad)
     last, contiguous = times["channels-last"], times["contiguous"]
     model.to(memory_format=torch.channels_last)
     measured = (f"{'forward + backward ' if grad else ''}measured channels-last {last * 1e3:.1f} ms, "
