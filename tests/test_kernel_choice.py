@@ -68,6 +68,21 @@ def test_the_layout_choice_alternates_the_layouts_and_keeps_the_faster(fast):
     assert sum(timed) * 2 == len(timed)
 
 
+@pytest.mark.parametrize("rounds", [(3, 3), (4, 4)])
+def test_the_layout_choice_leaves_weights_autograd_can_use(monkeypatch, rounds):
+    # The layouts are converted between timed calls, which run in inference mode; whichever layout
+    # was converted last (an even number of rounds ends on channels-last), the weights must stay
+    # normal tensors, or a backward through the chosen model fails.
+    measured = runtime.fastest_seconds
+    monkeypatch.setattr(runtime, "fastest_seconds",
+                        lambda candidates, budget_s, _, **kwargs: measured(candidates, 0.0, rounds, **kwargs))
+    model = _Layouts(0.001, 0.001)
+    runtime.channels_last_if_faster(model, model)
+    assert not model.conv.weight.is_inference()
+    model.conv(torch.randn(1, 4, 5, 5)).sum().backward()
+    assert model.conv.weight.grad is not None
+
+
 class _BurstyChannelsLast(_Layouts):
     """Channels-last takes 20 ms, but its first three timed calls are preempted (250 ms each, a
     neighbour's burst); contiguous always takes 150 ms: three rounds fill a one-second budget."""

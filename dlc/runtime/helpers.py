@@ -572,6 +572,14 @@ def choose_memory_format(model: nn.Module, example_inputs: tuple = ()) -> list[s
     return [channels_last_if_faster(model, lambda: model(*example_inputs))]
 
 
+def _convert_weights(model: nn.Module, layout: torch.memory_format) -> None:
+    """model.to(memory_format=layout) outside inference mode, though the timed calls run in it: a
+    weight converted inside would become an inference tensor, which autograd cannot save for
+    backward (the layers' fallback for autograd, and any training after it, would fail)."""
+    with torch.inference_mode(False):
+        model.to(memory_format=layout)
+
+
 def channels_last_if_faster(model: nn.Module, call, grad: bool = False, margin: float = 1.0) -> str:
     """Time `call` with the model's convolution weights contiguous and channels-last, in alternating
     rounds (the weights converted, untimed, before each call), and keep channels-last if its
@@ -584,7 +592,7 @@ def channels_last_if_faster(model: nn.Module, call, grad: bool = False, margin: 
     read the layouts level (774.7 against 772.0 ms) on a busy host, where channels-last is
     16-18% faster (776 against 927 ms, the fastest of eight steps each)."""
     layouts = {"channels-last": torch.channels_last, "contiguous": torch.contiguous_format}
-    setup = {name: functools.partial(model.to, memory_format=layout) for name, layout in layouts.items()}
+    setup = {name: functools.partial(_convert_weights, model, layout) for name, layout in layouts.items()}
     candidates = {name: call for name in layouts}
     budget_s, rounds = (2.0, (4, 8)) if grad else (1.0, (3, 6))
     times = fastest_seconds(candidates, budget_s, rounds, setup=setup, grad=grad)
