@@ -202,21 +202,18 @@ def _forward_inputs(module: nn.Module) -> list[str]:
     return list(code.co_varnames[1:code.co_argcount + code.co_kwonlyargcount])
 
 
-def _holders(model: nn.Module) -> dict[int, int]:
-    """id(layer) -> how many places in `model` hold it."""
-    holders: dict[int, int] = {}
-    for _, layer in model.named_modules(remove_duplicate=False):
-        holders[id(layer)] = holders.get(id(layer), 0) + 1
-    return holders
-
-
 def donated_sums(model: nn.Module) -> set[tuple[int, str]]:
     """(id(block), tail name) of each residual sum whose other input dies there (passes/donation.py):
     RESIDUAL_OVERWRITES says which sums and which of the block's inputs must be donated to it,
     DONATES which calls donate them.  Followed from `model` down (its own inputs are its caller's:
     never donated); a layer held in two places gets none.  Whatever layer the sum is now: the
-    fused kernels are measured (_candidates) as they will run, before they are installed."""
-    holders = _holders(model)
+    fused kernels are measured (_candidates) as they will run, before they are installed.  None
+    where this torch build lacks the kernel that adds into its other input."""
+    if not hasattr(torch.ops.mkldnn, "_convolution_pointwise_"):
+        return set()
+    holders: dict[int, int] = {}
+    for _, layer in model.named_modules(remove_duplicate=False):
+        holders[id(layer)] = holders.get(id(layer), 0) + 1
     donated: dict[int, set] = {id(model): set()}
     found = set()
     for module in model.modules():
@@ -234,17 +231,12 @@ def donated_sums(model: nn.Module) -> set[tuple[int, str]]:
     return found
 
 
-def overwriting_kernels() -> bool:
-    """Whether this torch build has the fused residual kernel that adds into its other input."""
-    return hasattr(torch.ops.mkldnn, "_convolution_pointwise_")
-
-
 def plan_overwrites(model: nn.Module) -> list[str]:
     """Let each fused residual kernel add into the memory of its sum's other input where the compiler
     proved that input dies there (donated_sums).  The kernels overwrite only inside a forward of
     `model` itself, and not while a forward hook is registered on any of its layers (it could keep
     an intermediate tensor)."""
-    sums = donated_sums(model) if overwriting_kernels() else set()
+    sums = donated_sums(model)
     enabled = 0
     for module in model.modules():
         for tail, _ in getattr(type(module), "RESIDUAL_OVERWRITES", ()):
@@ -379,7 +371,7 @@ def _fuse_chosen(model: nn.Module, sites: list[tuple], example_inputs: tuple, ke
     if kernels == "measure" and not example_inputs:
         return ["epilogues: none fused (no example inputs to measure them with)"]
     layouts = _input_layouts(model, sites, example_inputs) if example_inputs else {}
-    sums = donated_sums(model) if overwriting_kernels() else set()
+    sums = donated_sums(model)
     groups: dict = {}
     for site in sites:
         parent, producer = site[:2]
@@ -505,7 +497,7 @@ def _candidates(site: tuple, layout, fused: nn.Module, donated: bool = False) ->
         fused.tail = ResidualActivation(activation, operand, inplace=operand == 0 and fused.tail.inplace)
     plain = getattr(parent, producer) if tail is None else fused.unfused
     found = {"plain": functools.partial(plain, *inputs), "fused": functools.partial(fused, *inputs)}
-    if not (donated and operand >= 0):
+    if not donated:  # (only a residual sum is: _fuse_chosen)
         return found, {}
     other = inputs[1 - operand]
     fused.overwrite, pristine = True, other.clone()

@@ -316,21 +316,26 @@ def interleaved_samples(candidates: dict, budget_s: float = 0.25, rounds: tuple[
     no candidate always follows the same other one) after one warm-up call each: at least
     rounds[0] rounds, then more until budget_s is spent or rounds[1] are done.  In inference mode,
     unless `grad` (calls that run a backward pass).  `setup` (name -> callable) runs, untimed,
-    before each call of that candidate: what puts the model in the state the candidate measures."""
+    before each call of that candidate: what puts the model in the state the candidate measures.
+    It runs outside inference mode, as that state outlasts the measuring: a weight converted
+    inside would become an inference tensor, which autograd cannot save for backward."""
     samples = {name: [] for name in candidates}
     names = list(candidates)
     prepare = setup or {}
     sync = torch.cuda.synchronize if torch.cuda.is_initialized() else (lambda: None)  # GPU work is asynchronous
+    def prepared(name: str) -> None:
+        if name in prepare:
+            with torch.inference_mode(False):
+                prepare[name]()
+
     with torch.inference_mode(not grad):
         for name, fn in candidates.items():
-            if name in prepare:
-                prepare[name]()
+            prepared(name)
             fn()
         start = time.perf_counter()
         for r in range(rounds[1]):
             for name in names[r % len(names):] + names[:r % len(names)]:
-                if name in prepare:
-                    prepare[name]()
+                prepared(name)
                 sync()
                 begin = time.perf_counter()
                 candidates[name]()
@@ -572,14 +577,6 @@ def choose_memory_format(model: nn.Module, example_inputs: tuple = ()) -> list[s
     return [channels_last_if_faster(model, lambda: model(*example_inputs))]
 
 
-def _convert_weights(model: nn.Module, layout: torch.memory_format) -> None:
-    """model.to(memory_format=layout) outside inference mode, though the timed calls run in it: a
-    weight converted inside would become an inference tensor, which autograd cannot save for
-    backward (the layers' fallback for autograd, and any training after it, would fail)."""
-    with torch.inference_mode(False):
-        model.to(memory_format=layout)
-
-
 def channels_last_if_faster(model: nn.Module, call, grad: bool = False, margin: float = 1.0) -> str:
     """Time `call` with the model's convolution weights contiguous and channels-last, in alternating
     rounds (the weights converted, untimed, before each call), and keep channels-last if its
@@ -592,7 +589,7 @@ def channels_last_if_faster(model: nn.Module, call, grad: bool = False, margin: 
     read the layouts level (774.7 against 772.0 ms) on a busy host, where channels-last is
     16-18% faster (776 against 927 ms, the fastest of eight steps each)."""
     layouts = {"channels-last": torch.channels_last, "contiguous": torch.contiguous_format}
-    setup = {name: functools.partial(_convert_weights, model, layout) for name, layout in layouts.items()}
+    setup = {name: functools.partial(model.to, memory_format=layout) for name, layout in layouts.items()}
     candidates = {name: call for name in layouts}
     budget_s, rounds = (2.0, (4, 8)) if grad else (1.0, (3, 6))
     times = fastest_seconds(candidates, budget_s, rounds, setup=setup, grad=grad)
